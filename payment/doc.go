@@ -1,0 +1,16 @@
+// Package payment is obol's Cashu core: NUT-00 blind signatures, NUT-11
+// pay-to-public-key spending conditions (with the aggregated SIG_ALL message
+// and n_sigs_refund), NUT-12 DLEQ proofs, NUT-13 deterministic secrets,
+// NUT-28 pay-to-blinded-key, the Spilman payment channel of the Cashu channel
+// draft, and the payment messages a client and a relay exchange inside one
+// hop's encrypted circuit session.
+//
+// The package does no I/O. A sender builds a [Channel] from [ChannelParams],
+// funds it at a mint and signs balance updates with [Sender]; a relay opens
+// the channel with [OpenChannel] (which verifies the funding proofs and
+// derives every output it will ever need once) and checks each update locally
+// through a [Ledger]. The wire format is in wire.go and specs/05-payment.md.
+//
+// Nothing in this package logs, and no error it returns contains a secret,
+// a proof or a signature.
+package payment
