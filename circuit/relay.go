@@ -1,0 +1,352 @@
+package circuit
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/flynn/noise"
+)
+
+// OnionKey is one of a relay's X25519 onion keys. Period names the
+// onion-key period it belongs to (the replay cache is kept per period).
+type OnionKey struct {
+	Period  uint64
+	Private [32]byte
+	Public  [32]byte
+}
+
+// GenerateOnionKey draws a fresh onion key for period from rnd.
+func GenerateOnionKey(rnd io.Reader, period uint64) (OnionKey, error) {
+	kp, err := noiseSuite.GenerateKeypair(rnd)
+	if err != nil {
+		return OnionKey{}, fmt.Errorf("generate onion key: %w", err)
+	}
+	return OnionKey{Period: period, Private: [32]byte(kp.Private), Public: [32]byte(kp.Public)}, nil
+}
+
+// RelayConfig configures a Relay. The zero value is usable.
+type RelayConfig struct {
+	// Rand supplies the relay's ephemerals and reply padding; nil means
+	// crypto/rand. Tests pass a deterministic reader.
+	Rand io.Reader
+	// ReplayPerPeriod bounds the replay cache per onion-key period
+	// (DefaultReplayPerPeriod if zero).
+	ReplayPerPeriod int
+	// MaxEarlyCells bounds the RELAY_EARLY cells a circuit accepts
+	// (DefaultMaxEarlyCells if zero).
+	MaxEarlyCells int
+}
+
+// DefaultMaxEarlyCells is the default number of RELAY_EARLY (0-RTT) cells
+// accepted per circuit.
+const DefaultMaxEarlyCells = 8
+
+// Relay is a relay's long-lived handshake state: its current onion keys and
+// the replay cache. It is safe for concurrent use; each RelayCircuit it
+// returns is owned by one goroutine.
+type Relay struct {
+	rand     io.Reader
+	maxEarly int
+	replay   *ReplayCache
+
+	mu   sync.RWMutex // guards keys
+	keys []OnionKey   // tried in order: newest first
+}
+
+// NewRelay returns a relay accepting creates under keys (newest first).
+func NewRelay(cfg RelayConfig, keys []OnionKey) (*Relay, error) {
+	r := &Relay{rand: cfg.Rand, maxEarly: cfg.MaxEarlyCells, replay: NewReplayCache(cfg.ReplayPerPeriod)}
+	if r.rand == nil {
+		r.rand = rand.Reader
+	}
+	if r.maxEarly <= 0 {
+		r.maxEarly = DefaultMaxEarlyCells
+	}
+	return r, r.SetOnionKeys(keys)
+}
+
+// SetOnionKeys replaces the accepted onion keys (newest first; during a
+// rotation both the old and the new key) and drops the replay sets of
+// periods no longer listed.
+func (r *Relay) SetOnionKeys(keys []OnionKey) error {
+	if len(keys) == 0 {
+		return ErrNoOnionKeys
+	}
+	periods := make([]uint64, len(keys))
+	for i, k := range keys {
+		periods[i] = k.Period
+	}
+	r.mu.Lock()
+	r.keys = append([]OnionKey(nil), keys...)
+	r.mu.Unlock()
+	r.replay.Retain(periods...)
+	return nil
+}
+
+// Create processes the payload of an inbound CREATE. On success it returns
+// the new circuit and either ActForward (CREATE to Action.Next; the relay
+// answers later, from HandleCreated) or ActBackward (CREATED: this relay is
+// the last hop). Errors: ErrReplay, ErrReplayFull, ErrHandshake,
+// ErrBadHandshakeType and decoding errors; answer them with DESTROY.
+func (r *Relay) Create(payload []byte) (*RelayCircuit, Action, error) {
+	onion, err := parseCreate(payload)
+	if err != nil {
+		return nil, Action{}, err
+	}
+	msg1, rest := onion[:SlotLen], onion[SlotLen:]
+	if r.replay.Seen(msg1[:noiseKeyLen]) {
+		return nil, Action{}, fmt.Errorf("create: %w", ErrReplay)
+	}
+	hs, period, rt, err := r.readMsg1(msg1, rest)
+	if err != nil {
+		return nil, Action{}, fmt.Errorf("create: %w", err)
+	}
+	if err := r.replay.Add(period, msg1[:noiseKeyLen]); err != nil {
+		return nil, Action{}, fmt.Errorf("create: %w", err)
+	}
+	return r.respond(hs, rt, rest)
+}
+
+// readMsg1 tries each onion key in turn.
+func (r *Relay) readMsg1(msg1, rest []byte) (*noise.HandshakeState, uint64, routing, error) {
+	r.mu.RLock()
+	keys := r.keys
+	r.mu.RUnlock()
+	for _, k := range keys {
+		hs, err := responderState(r.rand, k, rest)
+		if err != nil {
+			return nil, 0, routing{}, err
+		}
+		payload, _, _, err := hs.ReadMessage(nil, msg1)
+		if err != nil {
+			continue
+		}
+		rt, err := parseRouting(payload)
+		if err != nil {
+			return nil, 0, routing{}, fmt.Errorf("%w: %w", ErrHandshake, err)
+		}
+		return hs, k.Period, rt, nil
+	}
+	return nil, 0, routing{}, ErrHandshake
+}
+
+// respond writes msg2 and either forwards the peeled onion or answers.
+func (r *Relay) respond(hs *noise.HandshakeState, rt routing, rest []byte) (*RelayCircuit, Action, error) {
+	msg2, cs1, cs2, err := hs.WriteMessage(nil, nil)
+	if err != nil || cs1 == nil {
+		return nil, Action{}, fmt.Errorf("create: write msg2: %w", ErrHandshake)
+	}
+	c := newRelayCircuit(deriveLayerKeys(cs1.UnsafeKey(), cs2.UnsafeKey(), hs.ChannelBinding()), rt.seed[:], r.maxEarly)
+	if rt.kind == routeForward {
+		c.state, c.next, c.msg2 = stateAwaitCreated, rt.next, msg2
+		next := peelOnion(rest, deriveHeaderKey(rt.seed[:]))
+		return c, Action{Kind: ActForward, Command: CmdCreate, Payload: createPayload(next), Next: rt.next}, nil
+	}
+	reply := make([]byte, ReplyLen)
+	copy(reply, msg2)
+	if _, err := io.ReadFull(r.rand, reply[ReplySlotLen:]); err != nil {
+		return nil, Action{}, fmt.Errorf("create: reply padding: %w", err)
+	}
+	c.state = stateLast
+	return c, Action{Kind: ActBackward, Command: CmdCreated, Payload: createdPayload(reply)}, nil
+}
+
+// ActionKind says what to do with the result of processing one cell.
+type ActionKind uint8
+
+// Action kinds.
+const (
+	// ActDeliver: the cell was addressed to this hop; Action.Cell holds it.
+	ActDeliver ActionKind = iota + 1
+	// ActForward: send Action.Command/Payload to the next hop (for a
+	// CREATE: to the peer Action.Next on a new circuit ID).
+	ActForward
+	// ActBackward: send Action.Command/Payload to the previous hop.
+	ActBackward
+)
+
+// Action is the outcome of one inbound cell at a relay.
+type Action struct {
+	Kind    ActionKind
+	Command Command   // link command of the cell to send (ActForward, ActBackward)
+	Payload []byte    // PayloadLen bytes to send (ActForward, ActBackward)
+	Next    []byte    // peer ID to open the next hop to (CREATE only)
+	Cell    RelayCell // the delivered relay cell (ActDeliver)
+}
+
+// relayState is a relay circuit's state:
+//
+//	 Create(last)                    Create(forward)
+//	     │                                 │
+//	     ▼        EXTEND delivered         ▼
+//	stateLast ──────────────────►  stateAwaitCreated /
+//	     ▲                          stateAwaitExtended
+//	     │                                 │ HandleCreated
+//	     │                                 ▼
+//	     └───────── (never) ──────── stateOpen
+type relayState uint8
+
+const (
+	stateLast          relayState = iota + 1 // no next hop: cells end here
+	stateAwaitCreated                        // one-RTT build: CREATE forwarded, msg2 held
+	stateAwaitExtended                       // telescoping: EXTEND turned into CREATE
+	stateOpen                                // next hop connected
+)
+
+// RelayCircuit is a relay's state of one circuit: its layers and what it
+// knows of the path — the previous hop (kept by the caller) and the next.
+// It is not safe for concurrent use. Payloads passed in are decrypted or
+// encrypted in place and returned in the Action.
+type RelayCircuit struct {
+	state     relayState
+	fwd, back layer
+	early     layer
+	earlyLeft int
+	replyKey  [keyLen]byte
+	msg2      []byte // held until the next hop's CREATED (one-RTT build)
+	next      []byte // next hop's peer ID
+}
+
+func newRelayCircuit(k layerKeys, seed []byte, maxEarly int) *RelayCircuit {
+	ek, eiv := deriveEarlyKeys(seed)
+	return &RelayCircuit{
+		fwd: newLayer(k.FwdKey, k.FwdIV), back: newLayer(k.BackKey, k.BackIV),
+		early: newLayer(ek, eiv), earlyLeft: maxEarly, replyKey: k.ReplyKey,
+	}
+}
+
+// Next returns the next hop's peer ID, or nil while this is the last hop.
+func (c *RelayCircuit) Next() []byte {
+	if c.state == stateAwaitExtended || c.state == stateLast {
+		return nil
+	}
+	return c.next
+}
+
+// HandleForward processes the payload of a RELAY or RELAY_EARLY cell from
+// the previous hop: ActDeliver if it is addressed here, ActForward if not,
+// or ErrUnrecognized if there is no hop to forward to (destroy the circuit).
+// A delivered EXTEND is answered with an ActForward CREATE.
+func (c *RelayCircuit) HandleForward(cmd Command, p []byte) (Action, error) {
+	l, err := c.forwardLayer(cmd)
+	if err == nil {
+		err = checkPayloadLen(p)
+	}
+	if err != nil {
+		return Action{}, fmt.Errorf("forward %v: %w", cmd, err)
+	}
+	otk := l.crypt(p)
+	if recognized(p, &otk) {
+		return c.deliver(p)
+	}
+	if c.state == stateLast || c.state == stateAwaitExtended {
+		return Action{}, fmt.Errorf("forward %v: %w", cmd, ErrUnrecognized)
+	}
+	return Action{Kind: ActForward, Command: cmd, Payload: p}, nil
+}
+
+// forwardLayer picks the layer for cmd and enforces the early-cell rules.
+func (c *RelayCircuit) forwardLayer(cmd Command) (*layer, error) {
+	switch {
+	case cmd == CmdRelayEarly && c.earlyLeft <= 0:
+		return nil, ErrEarlyLimit
+	case cmd == CmdRelayEarly:
+		c.earlyLeft--
+		return &c.early, nil
+	case cmd != CmdRelay || c.state == stateAwaitCreated:
+		return nil, ErrUnexpectedCell
+	}
+	return &c.fwd, nil
+}
+
+// deliver decodes a recognized cell; EXTEND is handled here.
+func (c *RelayCircuit) deliver(p []byte) (Action, error) {
+	rc, err := decodeRelay(p)
+	if err != nil {
+		return Action{}, err
+	}
+	if rc.Command == RelayExtend {
+		return c.extend(rc.Body)
+	}
+	return Action{Kind: ActDeliver, Cell: rc}, nil
+}
+
+// extend turns a telescoping EXTEND into a CREATE for the next hop.
+func (c *RelayCircuit) extend(body []byte) (Action, error) {
+	if c.state != stateLast {
+		return Action{}, fmt.Errorf("extend: %w", ErrUnexpectedCell)
+	}
+	x, err := ParseExtend(body)
+	if err != nil {
+		return Action{}, err
+	}
+	c.state, c.next = stateAwaitExtended, x.Next
+	return Action{Kind: ActForward, Command: CmdCreate, Payload: createPayloadFromMsg(x.Create), Next: x.Next}, nil
+}
+
+// HandleCreated processes the payload of a CREATED from the next hop and
+// returns what to send back: a CREATED (one-RTT build) or a RELAY cell
+// carrying EXTENDED (telescoping).
+func (c *RelayCircuit) HandleCreated(p []byte) (Action, error) {
+	reply, err := parseCreated(p)
+	if err != nil {
+		return Action{}, err
+	}
+	switch c.state {
+	case stateAwaitCreated:
+		out := wrapReply(c.msg2, reply[:ReplyLen-ReplySlotLen], c.replyKey)
+		c.state, c.msg2 = stateOpen, nil
+		return Action{Kind: ActBackward, Command: CmdCreated, Payload: createdPayload(out)}, nil
+	case stateAwaitExtended:
+		c.state = stateOpen
+		q, err := c.Originate(RelayCell{Command: RelayExtended, Body: p[:CreatedLen]})
+		return Action{Kind: ActBackward, Command: CmdRelay, Payload: q}, err
+	}
+	return Action{}, fmt.Errorf("created: %w", ErrUnexpectedCell)
+}
+
+// HandleBackward adds this hop's layer to the payload of a RELAY cell from
+// the next hop and returns it for the previous hop.
+func (c *RelayCircuit) HandleBackward(p []byte) (Action, error) {
+	if c.state != stateOpen {
+		return Action{}, fmt.Errorf("backward relay: %w", ErrUnexpectedCell)
+	}
+	if err := checkPayloadLen(p); err != nil {
+		return Action{}, fmt.Errorf("backward relay: %w", err)
+	}
+	c.back.crypt(p)
+	return Action{Kind: ActBackward, Command: CmdRelay, Payload: p}, nil
+}
+
+// Originate encrypts a relay cell from this hop to the client and returns
+// the payload of a backward RELAY cell. Cells from Originate and
+// HandleBackward must be sent in the order they were produced.
+func (c *RelayCircuit) Originate(rc RelayCell) ([]byte, error) {
+	p := make([]byte, PayloadLen)
+	if err := encodeRelay(p, rc); err != nil {
+		return nil, err
+	}
+	otk := c.back.crypt(nil)
+	setTag(p, &otk)
+	c.back.s.XORKeyStream(p, p)
+	return p, nil
+}
+
+// DestroyReasonFor maps an error from this package to the DESTROY reason a
+// relay sends.
+func DestroyReasonFor(err error) DestroyReason {
+	switch {
+	case errors.Is(err, ErrReplay):
+		return DestroyReplay
+	case errors.Is(err, ErrReplayFull):
+		return DestroyResourceLimit
+	case errors.Is(err, ErrHandshake):
+		return DestroyHandshake
+	case errors.Is(err, ErrUnrecognized):
+		return DestroyUnrecognized
+	}
+	return DestroyProtocol
+}
