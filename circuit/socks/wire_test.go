@@ -63,5 +63,5 @@ func encodeHTTPConnect(t Target, user, pass string, auth bool) []byte {
 
 func br(b []byte) *bufio.Reader { return bufio.NewReaderSize(bytes.NewReader(b), 4096) }
 
-func tgtIP(s string, port uint16) Target { return Target{IP: netip.MustParseAddr(s), Port: port} }
+func tgtIP(s string, port uint16) Target   { return Target{IP: netip.MustParseAddr(s), Port: port} }
 func tgtHost(s string, port uint16) Target { return Target{Host: s, Port: port} }
