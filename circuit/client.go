@@ -89,8 +89,7 @@ func wrapOnion(rnd io.Reader, path []HopSpec, seeds [][seedLen]byte, hks [][keyL
 			return nil, nil, fmt.Errorf("hop %d: write msg1: %w", i, err)
 		}
 		onion = append(msg1, rest...)
-		k, iv := deriveEarlyKeys(seeds[i][:])
-		hops[i] = pendingHop{hs: hs, early: newLayer(k, iv)}
+		hops[i] = pendingHop{hs: hs, early: deriveEarlyKeys(seeds[i][:])}
 	}
 	return onion, hops, nil
 }
@@ -148,7 +147,7 @@ type ClientCircuit struct {
 }
 
 func (c *ClientCircuit) addHop(k layerKeys) {
-	f, b := newLayer(k.FwdKey, k.FwdIV), newLayer(k.BackKey, k.BackIV)
+	f, b := newLayer(k.FwdKey, k.FwdIV, k.FwdMAC), newLayer(k.BackKey, k.BackIV, k.BackMAC)
 	c.fwd = append(c.fwd, &f)
 	c.back = append(c.back, &b)
 }
@@ -171,12 +170,9 @@ func sealTo(layers []*layer, hop int, rc RelayCell) ([]byte, error) {
 	if err := encodeRelay(p, rc); err != nil {
 		return nil, err
 	}
-	for i := hop; i >= 0; i-- {
-		otk := layers[i].crypt(nil)
-		if i == hop {
-			setTag(p, &otk)
-		}
-		layers[i].s.XORKeyStream(p, p)
+	layers[hop].seal(p)
+	for i := hop - 1; i >= 0; i-- {
+		layers[i].xor(p)
 	}
 	return p, nil
 }
@@ -190,8 +186,7 @@ func (c *ClientCircuit) Open(p []byte) (int, RelayCell, error) {
 		return 0, RelayCell{}, fmt.Errorf("open relay cell: %w", err)
 	}
 	for i, l := range c.back {
-		otk := l.crypt(p)
-		if recognized(p, &otk) {
+		if l.open(p) {
 			rc, err := decodeRelay(p)
 			return i, rc, err
 		}

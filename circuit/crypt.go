@@ -4,72 +4,93 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/subtle"
-
-	"golang.org/x/crypto/poly1305"
+	"encoding/binary"
 )
 
-// A layer is one hop's encryption in one direction: an AES-256-CTR keystream
-// that runs across every cell that passes the hop in that direction. Each
-// cell consumes otkLen bytes of keystream as a one-time Poly1305 key, then
-// PayloadLen bytes that are XORed over the relay cell. Both ends advance the
-// stream for every cell, so the stream position is the cell's implicit
-// sequence number: a reordered, dropped or replayed cell does not decrypt.
+// A layer is one hop's encryption in one direction:
+//
+//   - an AES-256-CTR keystream that runs across every cell passing the hop
+//     in that direction; each cell consumes exactly PayloadLen bytes;
+//   - a cell counter n, the number of cells that went through the layer
+//     before this one (both ends keep it in step with the keystream);
+//   - a GMAC key: the tag of a cell addressed to (or sent by) this hop is
+//     GMAC(macKey, nonce = 0x00000000 | uint64be(n), data = cell[18:]),
+//     computed over the plaintext and then encrypted with the cell.
+//
+// A dropped, reordered or replayed cell does not decrypt, since its
+// keystream position and counter are wrong.
 type layer struct {
-	s cipher.Stream
+	s   cipher.Stream
+	mac cipher.AEAD
+	n   uint64
 }
 
-const otkLen = 32
+// macNonceLen is the GCM standard nonce size.
+const macNonceLen = 12
 
-var zeroOTK [otkLen]byte
-
-func newLayer(key [keyLen]byte, iv [ivLen]byte) layer {
+func newLayer(key [keyLen]byte, iv [ivLen]byte, macKey [keyLen]byte) layer {
 	b, err := aes.NewCipher(key[:])
 	if err != nil { // fixed key size: unreachable
 		panic("circuit: aes: " + err.Error())
 	}
-	return layer{s: cipher.NewCTR(b, iv[:])}
+	mb, err := aes.NewCipher(macKey[:])
+	if err != nil {
+		panic("circuit: aes: " + err.Error())
+	}
+	g, err := cipher.NewGCM(mb)
+	if err != nil {
+		panic("circuit: gcm: " + err.Error())
+	}
+	return layer{s: cipher.NewCTR(b, iv[:]), mac: g}
 }
 
-// crypt advances the layer over one cell: it returns the cell's one-time
-// MAC key and XORs the keystream over p in place.
-func (l *layer) crypt(p []byte) (otk [otkLen]byte) {
-	l.s.XORKeyStream(otk[:], zeroOTK[:])
+// xor advances the layer over one cell: it XORs the keystream over p in
+// place and returns the cell's counter.
+func (l *layer) xor(p []byte) uint64 {
+	n := l.n
+	l.n++
 	l.s.XORKeyStream(p, p)
-	return otk
+	return n
 }
 
-// tag computes the Poly1305 tag of a plaintext relay cell: it covers every
-// byte after the tag field (command, stream ID, length, body and padding);
-// the recognized field is checked to be zero on its own.
-func tag(p []byte, otk *[otkLen]byte) (t [TagLen]byte) {
-	poly1305.Sum(&t, p[relayCmdOff:], otk)
+// tag computes the GMAC tag of plaintext relay cell p with counter n: it
+// covers every byte after the tag field (command, stream ID, length, body
+// and padding); the recognized field is checked to be zero on its own.
+func (l *layer) tag(p []byte, n uint64) (t [TagLen]byte) {
+	var nonce [macNonceLen]byte
+	binary.BigEndian.PutUint64(nonce[4:], n)
+	l.mac.Seal(t[:0], nonce[:], nil, p[relayCmdOff:])
 	return t
 }
 
-// setTag writes the tag of plaintext p into its tag field.
-func setTag(p []byte, otk *[otkLen]byte) {
-	t := tag(p, otk)
+// seal tags plaintext p for this layer and encrypts it.
+func (l *layer) seal(p []byte) {
+	t := l.tag(p, l.n)
 	copy(p[tagOff:tagOff+TagLen], t[:])
+	l.xor(p)
 }
 
-// recognized reports whether a decrypted p is addressed to the hop whose
-// one-time key is otk: recognized field zero and a valid tag.
-func recognized(p []byte, otk *[otkLen]byte) bool {
+// open decrypts p and reports whether it is addressed to (or sent by) this
+// layer's hop: recognized field zero and a valid tag.
+func (l *layer) open(p []byte) bool {
+	n := l.xor(p)
 	if p[recognizedOff]|p[recognizedOff+1] != 0 {
 		return false
 	}
-	t := tag(p, otk)
+	t := l.tag(p, n)
 	return subtle.ConstantTimeCompare(t[:], p[tagOff:tagOff+TagLen]) == 1
 }
 
 // prg returns n bytes of AES-256-CTR keystream under key with a zero IV;
-// used for the onion header filler and the created-reply blinding, where
+// used for the onion header blinding and the created-reply blinding, where
 // each key is used once.
 func prg(key [keyLen]byte, n int) []byte {
-	var iv [ivLen]byte
-	l := newLayer(key, iv)
+	b, err := aes.NewCipher(key[:])
+	if err != nil {
+		panic("circuit: aes: " + err.Error())
+	}
 	out := make([]byte, n)
-	l.s.XORKeyStream(out, out)
+	cipher.NewCTR(b, make([]byte, ivLen)).XORKeyStream(out, out)
 	return out
 }
 

@@ -8,7 +8,7 @@ import (
 // Key derivation. All keys come from HKDF-SHA256 with fixed info labels:
 //
 //	header key  = HKDF(secret = seed,        salt = "",  info = labelHeader)  32
-//	early keys  = HKDF(secret = seed,        salt = "",  info = labelEarly)   32 key | 16 IV
+//	early keys  = HKDF(secret = seed,        salt = "",  info = labelEarly)   32 key | 16 IV | 32 MAC key
 //	layer keys  = HKDF(secret = k_ir || k_ri, salt = h,  info = labelLayers)  see layerKeys
 //
 // seed is the 32-byte random value the client puts in a hop's routing
@@ -31,15 +31,19 @@ const (
 )
 
 // layerKeys are one hop's symmetric keys after its handshake.
+//
+// in this order:
 type layerKeys struct {
-	FwdKey   [keyLen]byte // client → relay layer
-	FwdIV    [ivLen]byte
+	FwdKey   [keyLen]byte // client → relay layer: AES-256-CTR key
+	FwdIV    [ivLen]byte  //   its initial counter block
+	FwdMAC   [keyLen]byte //   its GMAC key
 	BackKey  [keyLen]byte // relay → client layer
 	BackIV   [ivLen]byte
+	BackMAC  [keyLen]byte
 	ReplyKey [keyLen]byte // blinds the CREATED reply stack
 }
 
-const layerKeysLen = 3*keyLen + 2*ivLen
+const layerKeysLen = 5*keyLen + 2*ivLen // 192
 
 func mustHKDF(secret, salt []byte, info string, n int) []byte {
 	k, err := hkdf.Key(sha256.New, secret, salt, info, n)
@@ -56,8 +60,10 @@ func deriveLayerKeys(kIR, kRI [32]byte, h []byte) layerKeys {
 	var k layerKeys
 	n := copy(k.FwdKey[:], b)
 	n += copy(k.FwdIV[:], b[n:])
+	n += copy(k.FwdMAC[:], b[n:])
 	n += copy(k.BackKey[:], b[n:])
 	n += copy(k.BackIV[:], b[n:])
+	n += copy(k.BackMAC[:], b[n:])
 	copy(k.ReplyKey[:], b[n:])
 	return k
 }
@@ -69,7 +75,7 @@ func deriveHeaderKey(seed []byte) [keyLen]byte {
 
 // deriveEarlyKeys derives the forward layer used for RELAY_EARLY (0-RTT)
 // cells before the handshake completes.
-func deriveEarlyKeys(seed []byte) (key [keyLen]byte, iv [ivLen]byte) {
-	b := mustHKDF(seed, nil, labelEarly, keyLen+ivLen)
-	return [keyLen]byte(b[:keyLen]), [ivLen]byte(b[keyLen:])
+func deriveEarlyKeys(seed []byte) layer {
+	b := mustHKDF(seed, nil, labelEarly, 2*keyLen+ivLen)
+	return newLayer([keyLen]byte(b[:keyLen]), [ivLen]byte(b[keyLen:keyLen+ivLen]), [keyLen]byte(b[keyLen+ivLen:]))
 }

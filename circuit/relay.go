@@ -211,10 +211,10 @@ type RelayCircuit struct {
 }
 
 func newRelayCircuit(k layerKeys, seed []byte, maxEarly int) *RelayCircuit {
-	ek, eiv := deriveEarlyKeys(seed)
 	return &RelayCircuit{
-		fwd: newLayer(k.FwdKey, k.FwdIV), back: newLayer(k.BackKey, k.BackIV),
-		early: newLayer(ek, eiv), earlyLeft: maxEarly, replyKey: k.ReplyKey,
+		fwd:   newLayer(k.FwdKey, k.FwdIV, k.FwdMAC),
+		back:  newLayer(k.BackKey, k.BackIV, k.BackMAC),
+		early: deriveEarlyKeys(seed), earlyLeft: maxEarly, replyKey: k.ReplyKey,
 	}
 }
 
@@ -238,8 +238,7 @@ func (c *RelayCircuit) HandleForward(cmd Command, p []byte) (Action, error) {
 	if err != nil {
 		return Action{}, fmt.Errorf("forward %v: %w", cmd, err)
 	}
-	otk := l.crypt(p)
-	if recognized(p, &otk) {
+	if l.open(p) {
 		return c.deliver(p)
 	}
 	if c.state == stateLast || c.state == stateAwaitExtended {
@@ -317,7 +316,7 @@ func (c *RelayCircuit) HandleBackward(p []byte) (Action, error) {
 	if err := checkPayloadLen(p); err != nil {
 		return Action{}, fmt.Errorf("backward relay: %w", err)
 	}
-	c.back.crypt(p)
+	c.back.xor(p)
 	return Action{Kind: ActBackward, Command: CmdRelay, Payload: p}, nil
 }
 
@@ -329,9 +328,7 @@ func (c *RelayCircuit) Originate(rc RelayCell) ([]byte, error) {
 	if err := encodeRelay(p, rc); err != nil {
 		return nil, err
 	}
-	otk := c.back.crypt(nil)
-	setTag(p, &otk)
-	c.back.s.XORKeyStream(p, p)
+	c.back.seal(p)
 	return p, nil
 }
 
