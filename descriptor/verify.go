@@ -211,7 +211,7 @@ func checkFamily(r *Relay) error {
 		return fieldErr("family", "too many members")
 	}
 	for _, f := range r.Family {
-		if f.Validate() != nil || f == r.PeerID {
+		if _, err := peer.IDFromBytes([]byte(f)); err != nil || f == r.PeerID {
 			return fieldErr("family", "not a peer ID, or the relay itself")
 		}
 	}

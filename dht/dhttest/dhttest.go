@@ -1,0 +1,221 @@
+// Package dhttest builds networks of real obol DHT nodes on loopback for
+// tests and benchmarks: libp2p hosts over QUIC, kad-dht servers with
+// obol's validators, and relays that publish real signed descriptors.
+package dhttest
+
+import (
+	"context"
+	"crypto/rand"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/obolnet/obol/descriptor"
+	"github.com/obolnet/obol/dht"
+)
+
+// Options shape a test network.
+type Options struct {
+	Lifetime time.Duration // descriptor lifetime (default 1h)
+	Interval time.Duration // republish interval (default Lifetime/4)
+	Roles    func(i int) descriptor.Role
+	Now      func() time.Time
+}
+
+func (o *Options) defaults() {
+	if o.Lifetime == 0 {
+		o.Lifetime = time.Hour
+	}
+	if o.Interval == 0 {
+		o.Interval = o.Lifetime / 4
+	}
+	if o.Roles == nil {
+		o.Roles = func(int) descriptor.Role { return descriptor.RoleRelay | descriptor.RoleGuard }
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// Relay is one relay of a test network.
+type Relay struct {
+	Key       crypto.PrivKey
+	Host      host.Host
+	Node      *dht.Node
+	Publisher *dht.Publisher
+	cancel    context.CancelFunc
+	done      chan struct{}
+}
+
+// ID is the relay's peer ID.
+func (r *Relay) ID() peer.ID { return r.Host.ID() }
+
+// Stop stops publishing and closes the relay's DHT node and host, as a
+// crash would: nothing is withdrawn from the DHT.
+func (r *Relay) Stop() {
+	if r.cancel == nil {
+		return
+	}
+	r.cancel()
+	<-r.done
+	r.Node.Close()
+	r.Host.Close()
+	r.cancel = nil
+}
+
+// Network is a set of relays that know each other through the first one.
+type Network struct {
+	Relays []*Relay
+	opts   Options
+}
+
+// NewNetwork starts n relays, each bootstrapped from relay 0, and waits
+// until every relay has published its descriptor once. Everything is
+// stopped at the end of the test.
+func NewNetwork(tb testing.TB, n int, opts Options) *Network {
+	tb.Helper()
+	opts.defaults()
+	net := &Network{opts: opts}
+	tb.Cleanup(net.Close)
+	for i := range n {
+		var boot []peer.AddrInfo
+		if i > 0 {
+			boot = []peer.AddrInfo{AddrInfo(net.Relays[0].Host)}
+		}
+		r, err := startRelay(i, boot, opts)
+		if err != nil {
+			tb.Fatalf("relay %d: %v", i, err)
+		}
+		net.Relays = append(net.Relays, r)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for i, r := range net.Relays {
+		if err := WaitPublished(ctx, net.Relays[(i+1)%n].Node, r.ID()); err != nil {
+			tb.Fatalf("relay %d never published: %v", i, err)
+		}
+	}
+	return net
+}
+
+// Bootstrap returns the address of relay 0 for new nodes to join through.
+func (net *Network) Bootstrap() []peer.AddrInfo {
+	return []peer.AddrInfo{AddrInfo(net.Relays[0].Host)}
+}
+
+// Close stops every relay.
+func (net *Network) Close() {
+	for _, r := range net.Relays {
+		r.Stop()
+	}
+}
+
+// AddrInfo is h's peer ID and listen addresses.
+func AddrInfo(h host.Host) peer.AddrInfo { return peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()} }
+
+func startRelay(i int, boot []peer.AddrInfo, opts Options) (*Relay, error) {
+	key, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	h, err := dht.NewHost(dht.HostConfig{Identity: key})
+	if err != nil {
+		return nil, err
+	}
+	node, err := dht.Open(h, dht.Config{Mode: dht.ModeServer, Bootstrap: boot, Now: opts.Now})
+	if err != nil {
+		h.Close()
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &Relay{Key: key, Host: h, Node: node, cancel: cancel, done: make(chan struct{})}
+	if len(boot) > 0 {
+		bctx, bcancel := context.WithTimeout(ctx, 20*time.Second)
+		err = node.Bootstrap(bctx)
+		bcancel()
+		if err != nil {
+			cancel()
+			node.Close()
+			h.Close()
+			return nil, err
+		}
+	}
+	r.Publisher = dht.NewPublisher(node, Signer(key, h, opts.Roles(i), opts.Lifetime), opts.Interval)
+	go func() { defer close(r.done); r.Publisher.Run(ctx) }()
+	return r, nil
+}
+
+// Signer returns a SignFunc that describes h as a relay with the given
+// roles, a fresh onion key and descriptors living for lifetime.
+func Signer(key crypto.PrivKey, h host.Host, roles descriptor.Role, lifetime time.Duration) dht.SignFunc {
+	var onion [32]byte
+	rand.Read(onion[:])
+	return func(seq uint64, now time.Time) ([]byte, error) {
+		r := Describe(h, roles)
+		r.Seq = seq
+		r.Published = now.Unix()
+		r.Expires = now.Add(lifetime).Unix()
+		r.OnionKeys = []descriptor.OnionKey{{Key: onion, NotAfter: now.Add(7 * 24 * time.Hour).Unix()}}
+		return descriptor.Sign(key, r)
+	}
+}
+
+// Describe is a minimal valid descriptor body for h (times, sequence and
+// onion key still to be filled in).
+func Describe(h host.Host, roles descriptor.Role) *descriptor.Relay {
+	r := &descriptor.Relay{
+		Version: descriptor.Version, PeerID: h.ID(), Roles: roles,
+		Bandwidth: 1 << 20, Protocols: []uint16{1}, Software: "obol-test",
+	}
+	for _, a := range h.Addrs() {
+		r.Addrs = append(r.Addrs, a.Bytes())
+	}
+	if len(r.Addrs) > descriptor.MaxAddrs {
+		r.Addrs = r.Addrs[:descriptor.MaxAddrs]
+	}
+	if roles.Has(descriptor.RoleExit) {
+		r.ExitPorts = []descriptor.PortRange{{Lo: 1, Hi: 65535}}
+	}
+	return r
+}
+
+// WaitPublished waits until node can look up id's descriptor.
+func WaitPublished(ctx context.Context, node *dht.Node, id peer.ID) error {
+	for {
+		lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, _, err := node.LookupRelay(lctx, id)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// NewClient starts a client-mode DHT node joined through boot.
+func NewClient(tb testing.TB, boot []peer.AddrInfo) *dht.Node {
+	tb.Helper()
+	key, _, _ := crypto.GenerateEd25519Key(rand.Reader)
+	h, err := dht.NewHost(dht.HostConfig{Identity: key})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	node, err := dht.Open(h, dht.Config{Mode: dht.ModeClient, Bootstrap: boot})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { node.Close(); h.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := node.Bootstrap(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	return node
+}

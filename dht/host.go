@@ -1,0 +1,149 @@
+// Package dht is obol's discovery layer: a libp2p host, a private
+// Kademlia DHT (go-libp2p-kad-dht under the /obol protocol prefix) whose
+// validators accept only verified obol records, a publisher that keeps a
+// relay's descriptor in the DHT, and sampling of relays into a persistent
+// descriptor cache. specs/02-dht.md is the protocol definition.
+package dht
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
+	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	"github.com/libp2p/go-libp2p/p2p/security/noise"
+	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+)
+
+// HostConfig says how to build a node's libp2p host.
+type HostConfig struct {
+	Identity crypto.PrivKey // Ed25519; its peer ID names the node
+	// Listen are multiaddrs to listen on. QUIC comes first, TCP is the
+	// fallback. Default: both on 127.0.0.1 with ephemeral ports.
+	Listen []string
+	// ConnLow and ConnHigh are the connection manager's watermarks.
+	// Connections that carry circuits are protected from trimming by the
+	// circuit layer.
+	ConnLow, ConnHigh int
+}
+
+// DefaultListen are the addresses a node listens on when none are given.
+var DefaultListen = []string{"/ip4/127.0.0.1/udp/0/quic-v1", "/ip4/127.0.0.1/tcp/0"}
+
+// NewHost builds a libp2p host for obol: QUIC and TCP (Noise, yamux), no
+// relaying, no NAT port mapping, resource limits scaled to the machine.
+func NewHost(cfg HostConfig) (host.Host, error) {
+	if cfg.Identity == nil || cfg.Identity.Type() != crypto.Ed25519 {
+		return nil, errors.New("dht: host identity must be an Ed25519 key")
+	}
+	listen := cfg.Listen
+	if len(listen) == 0 {
+		listen = DefaultListen
+	}
+	low, high := cfg.ConnLow, cfg.ConnHigh
+	if low <= 0 {
+		low = 64
+	}
+	if high <= low {
+		high = 4 * low
+	}
+	cm, err := connmgr.NewConnManager(low, high, connmgr.WithGracePeriod(time.Minute))
+	if err != nil {
+		return nil, fmt.Errorf("dht: connection manager: %w", err)
+	}
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(rcmgr.DefaultLimits.AutoScale()))
+	if err != nil {
+		return nil, fmt.Errorf("dht: resource manager: %w", err)
+	}
+	h, err := libp2p.New(
+		libp2p.Identity(cfg.Identity),
+		libp2p.ListenAddrStrings(listen...),
+		libp2p.Transport(quic.NewTransport),
+		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.Security(noise.ID, noise.New),
+		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
+		libp2p.ConnectionManager(cm),
+		libp2p.ResourceManager(rm),
+		libp2p.DisableRelay(),
+		libp2p.DisableMetrics(),
+	)
+	if err != nil {
+		rm.Close()
+		return nil, fmt.Errorf("dht: libp2p host: %w", err)
+	}
+	return h, nil
+}
+
+// LoadIdentity reads the node's Ed25519 identity from path, creating it
+// (mode 0600, directory 0700) on first use.
+func LoadIdentity(path string) (crypto.PrivKey, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return createIdentity(path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("dht: read identity: %w", err)
+	}
+	k, err := crypto.UnmarshalPrivateKey(b)
+	if err != nil {
+		return nil, fmt.Errorf("dht: identity file %s is corrupt: %w", path, err)
+	}
+	if k.Type() != crypto.Ed25519 {
+		return nil, fmt.Errorf("dht: identity file %s does not hold an Ed25519 key", path)
+	}
+	return k, nil
+}
+
+func createIdentity(path string) (crypto.PrivKey, error) {
+	k, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	b, err := crypto.MarshalPrivateKey(k)
+	if err != nil {
+		return nil, err
+	}
+	if err := WriteFileAtomic(path, b, 0o600); err != nil {
+		return nil, fmt.Errorf("dht: write identity: %w", err)
+	}
+	return k, nil
+}
+
+// WriteFileAtomic writes b to path through a temporary file and a rename,
+// so a crash leaves either the old or the new content, never a torn file.
+func WriteFileAtomic(path string, b []byte, mode os.FileMode) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path))
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}

@@ -1,0 +1,210 @@
+package dht
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	kad "github.com/libp2p/go-libp2p-kad-dht"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/routing"
+
+	"github.com/obolnet/obol/descriptor"
+)
+
+// ProtocolPrefix keeps obol's DHT apart from every other Kademlia network;
+// its peers never talk to the public IPFS DHT.
+const ProtocolPrefix = "/obol"
+
+// Mode is whether a node serves DHT queries (relays) or only asks them
+// (clients and hidden services).
+type Mode int
+
+// Modes.
+const (
+	ModeClient Mode = iota
+	ModeServer
+)
+
+// Config configures a DHT node. The zero value of a field picks the
+// default named beside it.
+type Config struct {
+	Mode      Mode
+	Bootstrap []peer.AddrInfo  // peers to join through; never IPFS's
+	Now       func() time.Time // default time.Now
+	Logger    *slog.Logger     // default: discard
+	// MaxRecordAge bounds how long a node keeps a stored record after it
+	// received it (default 4h, above the longest republish interval).
+	MaxRecordAge time.Duration
+	// Quorum is how many answers a lookup waits for before it settles on
+	// the best record (default 4).
+	Quorum int
+	// BucketSize is Kademlia's k (default 20).
+	BucketSize int
+}
+
+// Validate reports the first invalid field.
+func (c *Config) Validate() error {
+	switch {
+	case c.Mode != ModeClient && c.Mode != ModeServer:
+		return fmt.Errorf("dht: unknown mode %d", c.Mode)
+	case c.MaxRecordAge < 0, c.Quorum < 0, c.BucketSize < 0:
+		return errors.New("dht: negative limit")
+	}
+	return nil
+}
+
+func (c *Config) withDefaults() Config {
+	d := *c
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.MaxRecordAge == 0 {
+		d.MaxRecordAge = 4 * time.Hour
+	}
+	if d.Quorum == 0 {
+		d.Quorum = 4
+	}
+	if d.BucketSize == 0 {
+		d.BucketSize = 20
+	}
+	return d
+}
+
+// Node is a member of obol's private DHT.
+type Node struct {
+	cfg  Config
+	host host.Host
+	kad  *kad.IpfsDHT
+	val  relayValidator
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open joins host h to the DHT. It starts kad-dht's own goroutines but does
+// no network I/O; call Bootstrap to connect.
+func Open(h host.Host, cfg Config) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	c := cfg.withDefaults()
+	mode := kad.ModeClient
+	if c.Mode == ModeServer {
+		mode = kad.ModeServer
+	}
+	k, err := kad.New(h,
+		kad.Mode(mode),
+		kad.ProtocolPrefix(ProtocolPrefix),
+		kad.Validator(Validator(c.Now)),
+		kad.DisableProviders(),
+		kad.MaxRecordAge(c.MaxRecordAge),
+		kad.BucketSize(c.BucketSize),
+		kad.BootstrapPeers(c.Bootstrap...),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("dht: start kad-dht: %w", err)
+	}
+	return &Node{cfg: c, host: h, kad: k, val: relayValidator{now: c.Now}}, nil
+}
+
+// Host returns the node's libp2p host.
+func (n *Node) Host() host.Host { return n.host }
+
+// RoutingTableSize is the number of DHT servers in the routing table.
+func (n *Node) RoutingTableSize() int { return n.kad.RoutingTable().Size() }
+
+// Bootstrap connects to the configured bootstrap peers and waits until the
+// routing table holds at least one peer, so the first query has somewhere
+// to go. It fails if no bootstrap peer answers before ctx ends.
+func (n *Node) Bootstrap(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for _, ai := range n.cfg.Bootstrap {
+		if ai.ID == n.host.ID() {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := n.host.Connect(ctx, ai); err != nil {
+				n.cfg.Logger.Debug("bootstrap peer unreachable", "peer", ai.ID, "err", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := n.kad.Bootstrap(ctx); err != nil {
+		return fmt.Errorf("dht: bootstrap: %w", err)
+	}
+	return n.WaitReady(ctx)
+}
+
+// WaitReady blocks until the routing table is not empty.
+func (n *Node) WaitReady(ctx context.Context) error {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for n.kad.RoutingTable().Size() == 0 {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("dht: no DHT peer reachable: %w", ctx.Err())
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+// PutRelay stores a signed relay descriptor under its peer's key. The
+// record is validated first, so a node never spreads a bad one.
+func (n *Node) PutRelay(ctx context.Context, rec []byte) error {
+	u, err := descriptor.Decode(rec)
+	if err != nil {
+		return err
+	}
+	key := RelayKey(u.ClaimedPeerID())
+	if _, err := n.val.verify(key, rec); err != nil {
+		return err
+	}
+	if err := n.kad.PutValue(ctx, key, rec); err != nil {
+		return fmt.Errorf("dht: put relay descriptor: %w", err)
+	}
+	return nil
+}
+
+// ErrNotFound means no valid record for the key was found.
+var ErrNotFound = errors.New("dht: not found")
+
+// LookupRelay finds the current descriptor of one relay. The answer has
+// passed the validator; it is checked again here against the clock, so an
+// expired record is never returned.
+func (n *Node) LookupRelay(ctx context.Context, id peer.ID) (*descriptor.Relay, []byte, error) {
+	key := RelayKey(id)
+	rec, err := n.kad.GetValue(ctx, key, kad.Quorum(n.cfg.Quorum))
+	if errors.Is(err, routing.ErrNotFound) || (err == nil && rec == nil) {
+		return nil, nil, ErrNotFound
+	}
+	if err != nil && rec == nil {
+		return nil, nil, fmt.Errorf("dht: lookup: %w", err)
+	}
+	r, err := n.val.verify(key, rec)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrNotFound, err)
+	}
+	return r, rec, nil
+}
+
+// closestPeers runs one Kademlia walk toward key.
+func (n *Node) closestPeers(ctx context.Context, key string) ([]peer.ID, error) {
+	return n.kad.GetClosestPeers(ctx, key)
+}
+
+// Close leaves the DHT; it does not close the host.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() { n.closeErr = n.kad.Close() })
+	return n.closeErr
+}

@@ -1,0 +1,83 @@
+package dht
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// SignFunc signs the relay's descriptor afresh with sequence number seq,
+// publish time now and its configured lifetime.
+type SignFunc func(seq uint64, now time.Time) ([]byte, error)
+
+// Publisher keeps a relay's descriptor in the DHT. kad-dht neither
+// republishes values nor hands them to nodes that join later, so the
+// publisher puts the descriptor on start, whenever Changed is called, and
+// every Interval, which must be well under the descriptor's lifetime and
+// the DHT's record age. Each put carries a new, higher sequence number.
+type Publisher struct {
+	node     *Node
+	sign     SignFunc
+	interval time.Duration
+	changed  chan struct{}
+	lastSeq  uint64 // owned by Run
+}
+
+// NewPublisher returns a publisher for node that republishes every
+// interval. It starts nothing; call Run.
+func NewPublisher(node *Node, sign SignFunc, interval time.Duration) *Publisher {
+	return &Publisher{node: node, sign: sign, interval: interval, changed: make(chan struct{}, 1)}
+}
+
+// Changed asks for a republish now, e.g. after an onion key rotation.
+func (p *Publisher) Changed() {
+	select {
+	case p.changed <- struct{}{}:
+	default:
+	}
+}
+
+// retryDelay is how soon a failed put is tried again.
+func (p *Publisher) retryDelay() time.Duration { return min(p.interval/4, 5*time.Second) }
+
+// Run publishes until ctx ends. It returns nil when ctx is cancelled.
+func (p *Publisher) Run(ctx context.Context) error {
+	if p.interval <= 0 {
+		return errors.New("dht: publisher interval must be positive")
+	}
+	if err := p.node.WaitReady(ctx); err != nil {
+		return nil
+	}
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		case <-p.changed:
+		}
+		next := p.interval
+		if err := p.publishOnce(ctx); err != nil && ctx.Err() == nil {
+			p.node.cfg.Logger.Warn("descriptor publish failed; retrying", "err", err)
+			next = p.retryDelay()
+		}
+		t.Reset(next)
+	}
+}
+
+// publishOnce signs with the next sequence number and puts the record.
+// Sequence numbers come from the clock in milliseconds (or last+1), so a
+// restarted relay still supersedes its previous records.
+func (p *Publisher) publishOnce(ctx context.Context) error {
+	now := p.node.cfg.Now()
+	seq := max(p.lastSeq+1, uint64(now.UnixMilli()))
+	rec, err := p.sign(seq, now)
+	if err != nil {
+		return err
+	}
+	p.lastSeq = seq
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return p.node.PutRelay(ctx, rec)
+}
