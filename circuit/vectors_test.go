@@ -1,0 +1,362 @@
+package circuit
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"golang.org/x/crypto/curve25519"
+)
+
+var update = flag.Bool("update", false, "regenerate specs/vectors/circuit-*.json")
+
+const vectorPath = "../specs/vectors/circuit-3hop.json"
+
+// hexBytes marshals as a lowercase hex string.
+type hexBytes []byte
+
+func (h hexBytes) MarshalText() ([]byte, error) { return []byte(hex.EncodeToString(h)), nil }
+func (h *hexBytes) UnmarshalText(b []byte) error {
+	v, err := hex.DecodeString(string(b))
+	*h = v
+	return err
+}
+
+type vectorFile struct {
+	Description  string          `json:"description"`
+	RandomSource string          `json:"random_source"`
+	Constants    map[string]int  `json:"constants"`
+	Relays       []vectorRelay   `json:"relays"`
+	Client       vectorClient    `json:"client"`
+	Forward      []vectorCell    `json:"forward_cells"`
+	Backward     []vectorCell    `json:"backward_cells"`
+	Early        vectorCell      `json:"early_cell"`
+	Payloads     []vectorPayload `json:"payloads"`
+}
+
+type vectorRelay struct {
+	OnionKeyLabel     string   `json:"onion_key_label"`
+	RandLabel         string   `json:"rand_label"`
+	PeerID            hexBytes `json:"peer_id"`
+	OnionPrivate      hexBytes `json:"onion_private"`
+	OnionPublic       hexBytes `json:"onion_public"`
+	CreateReceived    hexBytes `json:"create_payload_received"`
+	Msg1              hexBytes `json:"msg1"`
+	Rest              hexBytes `json:"rest"`
+	Routing           hexBytes `json:"routing_plaintext"`
+	HeaderKey         hexBytes `json:"header_key"`
+	EphemeralPrivate  hexBytes `json:"relay_ephemeral_private"`
+	Msg2              hexBytes `json:"msg2"`
+	HandshakeHash     hexBytes `json:"handshake_hash"`
+	KeyIR             hexBytes `json:"noise_key_initiator_to_responder"`
+	KeyRI             hexBytes `json:"noise_key_responder_to_initiator"`
+	LayerKeys         hexBytes `json:"layer_keys"`
+	ForwardKey        hexBytes `json:"forward_key"`
+	ForwardIV         hexBytes `json:"forward_iv"`
+	ForwardMACKey     hexBytes `json:"forward_mac_key"`
+	BackwardKey       hexBytes `json:"backward_key"`
+	BackwardIV        hexBytes `json:"backward_iv"`
+	BackwardMACKey    hexBytes `json:"backward_mac_key"`
+	ReplyKey          hexBytes `json:"reply_key"`
+	EarlyKeys         hexBytes `json:"early_keys"`
+	CreateForwarded   hexBytes `json:"create_payload_forwarded,omitempty"`
+	CreatedSent       hexBytes `json:"created_payload_sent"`
+	CreatedFromNextIn hexBytes `json:"created_payload_received,omitempty"`
+}
+
+type vectorClient struct {
+	RandLabel        string     `json:"rand_label"`
+	Seeds            []hexBytes `json:"seeds"`
+	Padding          hexBytes   `json:"padding"`
+	Filler           hexBytes   `json:"filler"`
+	EphemeralPrivate []hexBytes `json:"ephemeral_private"`
+	EphemeralPublic  []hexBytes `json:"ephemeral_public"`
+}
+
+// vectorCell is one relay cell: Wire[i] is the payload on the i-th link it
+// crosses (forward: client→hop 0 first; backward: hop k→hop k-1 first,
+// ending with the payload the client receives).
+type vectorCell struct {
+	Hop       int        `json:"hop"`
+	Command   string     `json:"link_command"`
+	Plaintext hexBytes   `json:"plaintext_with_tag"`
+	Tag       hexBytes   `json:"tag"`
+	Wire      []hexBytes `json:"wire"`
+}
+
+type vectorPayload struct {
+	Name  string   `json:"name"`
+	Value string   `json:"value"`
+	Body  hexBytes `json:"body"`
+}
+
+func TestVectors(t *testing.T) {
+	got := generateVectors(t)
+	if *update {
+		b, err := json.MarshalIndent(got, "", "  ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Dir(vectorPath), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(vectorPath, append(b, '\n'), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	b, err := os.ReadFile(vectorPath)
+	if err != nil {
+		t.Fatalf("%v (regenerate with go test ./circuit -run TestVectors -update)", err)
+	}
+	var want vectorFile
+	if err := json.Unmarshal(b, &want); err != nil {
+		t.Fatal(err)
+	}
+	gb, _ := json.Marshal(got)
+	wb, _ := json.Marshal(want)
+	if !bytes.Equal(gb, wb) {
+		t.Fatal("generated vectors differ from " + vectorPath)
+	}
+	checkVectorsIndependently(t, &want)
+}
+
+const vectorHops = 3
+
+func generateVectors(t *testing.T) *vectorFile {
+	v := &vectorFile{
+		Description: "obol circuit v1: one-round-trip 3-hop build, layer keys, one cell to and from each hop, one 0-RTT cell, relay payload encodings",
+		RandomSource: "every random byte comes from a reader named by a label: block i (i = 0, 1, ...) = " +
+			"SHA-256(UTF-8 label || uint64 big-endian i); the blocks are concatenated",
+		Constants: map[string]int{"cell_size": CellSize, "payload_len": PayloadLen, "relay_header_len": RelayHeaderLen,
+			"max_hops": MaxHops, "slot_len": SlotLen, "onion_len": OnionLen, "reply_slot_len": ReplySlotLen, "reply_len": ReplyLen},
+	}
+	tn := newVectorNet(t)
+	clientRand := newDetRand("obol circuit vector client")
+	b, bc := tn.create(t, clientRand)
+	v.Client = vectorClientValues(tn, bc)
+	for i := range tn.relays {
+		v.Relays = append(v.Relays, vectorRelayValues(t, tn, bc, i))
+	}
+	early := vectorEarly(t, b, bc)
+	c, err := b.Finish(bc.createds[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	bc.client = c
+	v.Early = early
+	for hop := 0; hop < vectorHops; hop++ {
+		v.Forward = append(v.Forward, vectorForward(t, bc, hop))
+	}
+	for hop := 0; hop < vectorHops; hop++ {
+		v.Backward = append(v.Backward, vectorBackward(t, bc, hop))
+	}
+	v.Payloads = vectorPayloads(t)
+	return v
+}
+
+func newVectorNet(t *testing.T) *testNet {
+	tn := &testNet{}
+	for i := 0; i < vectorHops; i++ {
+		k := mustKey(t, fmt.Sprintf("obol circuit vector onion key %d", i))
+		r, err := NewRelay(RelayConfig{Rand: newDetRand(fmt.Sprintf("obol circuit vector relay %d", i))}, []OnionKey{k})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tn.relays = append(tn.relays, r)
+		tn.specs = append(tn.specs, HopSpec{PeerID: peerID(i), OnionKey: k.Public})
+	}
+	return tn
+}
+
+// vectorClientValues replays the client's random reader in the documented
+// order: seeds, padding, then ephemerals from the last hop to the first.
+func vectorClientValues(tn *testNet, bc *builtCircuit) vectorClient {
+	r := newDetRand("obol circuit vector client")
+	vc := vectorClient{RandLabel: r.label}
+	hks := make([][keyLen]byte, vectorHops)
+	for i := range hks {
+		s := readN(r, seedLen)
+		vc.Seeds = append(vc.Seeds, s)
+		hks[i] = deriveHeaderKey(s)
+	}
+	vc.Padding = readN(r, (MaxHops-vectorHops)*SlotLen)
+	vc.Filler = fillers(hks[:vectorHops-1])
+	vc.EphemeralPrivate = make([]hexBytes, vectorHops)
+	vc.EphemeralPublic = make([]hexBytes, vectorHops)
+	for i := vectorHops - 1; i >= 0; i-- {
+		priv := readN(r, 32)
+		pub, _ := curve25519.X25519(priv, curve25519.Basepoint)
+		vc.EphemeralPrivate[i], vc.EphemeralPublic[i] = priv, pub
+	}
+	return vc
+}
+
+func readN(r io.Reader, n int) hexBytes {
+	b := make([]byte, n)
+	io.ReadFull(r, b)
+	return b
+}
+
+// vectorRelayValues recomputes hop i's handshake as its relay did.
+func vectorRelayValues(t *testing.T, tn *testNet, bc *builtCircuit, i int) vectorRelay {
+	key := mustKey(t, fmt.Sprintf("obol circuit vector onion key %d", i))
+	rnd := newDetRand(fmt.Sprintf("obol circuit vector relay %d", i))
+	onion, err := parseCreate(bc.creates[i])
+	if err != nil {
+		t.Fatal(err)
+	}
+	vr := vectorRelay{OnionKeyLabel: fmt.Sprintf("obol circuit vector onion key %d", i), RandLabel: rnd.label,
+		PeerID: tn.specs[i].PeerID, OnionPrivate: key.Private[:], OnionPublic: key.Public[:],
+		CreateReceived: bc.creates[i], Msg1: onion[:SlotLen], Rest: onion[SlotLen:], CreatedSent: bc.createds[i]}
+	hs, err := responderState(newDetRand(rnd.label), key, onion[SlotLen:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	routingPlain, _, _, err := hs.ReadMessage(nil, onion[:SlotLen])
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, _ := parseRouting(routingPlain)
+	msg2, cs1, cs2, err := hs.WriteMessage(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hk := deriveHeaderKey(rt.seed[:])
+	kIR, kRI := cs1.UnsafeKey(), cs2.UnsafeKey()
+	h := hs.ChannelBinding()
+	lk := deriveLayerKeys(kIR, kRI, h)
+	vr.Routing, vr.HeaderKey, vr.EphemeralPrivate, vr.Msg2 = routingPlain, hk[:], readN(newDetRand(rnd.label), 32), msg2
+	vr.HandshakeHash, vr.KeyIR, vr.KeyRI = h, kIR[:], kRI[:]
+	vr.LayerKeys = mustHKDF(append(kIR[:], kRI[:]...), h, labelLayers, layerKeysLen)
+	vr.ForwardKey, vr.ForwardIV, vr.ForwardMACKey = lk.FwdKey[:], lk.FwdIV[:], lk.FwdMAC[:]
+	vr.BackwardKey, vr.BackwardIV, vr.BackwardMACKey = lk.BackKey[:], lk.BackIV[:], lk.BackMAC[:]
+	vr.ReplyKey = lk.ReplyKey[:]
+	vr.EarlyKeys = mustHKDF(rt.seed[:], nil, labelEarly, 2*keyLen+ivLen)
+	if i+1 < vectorHops {
+		vr.CreateForwarded = bc.creates[i+1]
+		vr.CreatedFromNextIn = bc.createds[i+1]
+	}
+	return vr
+}
+
+// vectorForward seals a DATA cell to hop and records it on every link.
+func vectorForward(t *testing.T, bc *builtCircuit, hop int) vectorCell {
+	rc := RelayCell{Command: RelayData, StreamID: 1, Body: []byte(fmt.Sprintf("obol vector: to hop %d", hop))}
+	p, err := bc.client.Seal(hop, rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return carryForward(t, bc, CmdRelay, hop, p)
+}
+
+func carryForward(t *testing.T, bc *builtCircuit, cmd Command, hop int, p []byte) vectorCell {
+	vc := vectorCell{Hop: hop, Command: cmd.String()}
+	for i := 0; i <= hop; i++ {
+		vc.Wire = append(vc.Wire, append(hexBytes(nil), p...))
+		a, err := bc.relays[i].HandleForward(cmd, p)
+		if err != nil || (i < hop) != (a.Kind == ActForward) {
+			t.Fatalf("hop %d: %v %v", i, a.Kind, err)
+		}
+	}
+	vc.Plaintext, vc.Tag = p, p[tagOff:tagOff+TagLen]
+	return vc
+}
+
+// vectorBackward originates a DATA cell at hop and records every link.
+func vectorBackward(t *testing.T, bc *builtCircuit, hop int) vectorCell {
+	rc := RelayCell{Command: RelayData, StreamID: 1, Body: []byte(fmt.Sprintf("obol vector: from hop %d", hop))}
+	p, err := bc.relays[hop].Originate(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vc := vectorCell{Hop: hop, Command: CmdRelay.String()}
+	for i := hop; i >= 0; i-- {
+		if i < hop {
+			if _, err := bc.relays[i].HandleBackward(p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		vc.Wire = append(vc.Wire, append(hexBytes(nil), p...))
+	}
+	from, _, err := bc.client.Open(p)
+	if err != nil || from != hop {
+		t.Fatalf("open from %d: %d %v", hop, from, err)
+	}
+	vc.Plaintext, vc.Tag = p, p[tagOff:tagOff+TagLen]
+	return vc
+}
+
+// vectorEarly sends a 0-RTT BEGIN to the last hop before the build finishes.
+func vectorEarly(t *testing.T, b *Build, bc *builtCircuit) vectorCell {
+	body, _ := Begin{Addr: Address{Host: "example.com"}, Port: 443}.MarshalBinary()
+	p, err := b.SealEarly(vectorHops-1, RelayCell{Command: RelayBegin, StreamID: 1, Body: body})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return carryForward(t, bc, CmdRelayEarly, vectorHops-1, p)
+}
+
+func vectorPayloads(t *testing.T) []vectorPayload {
+	var out []vectorPayload
+	add := func(name string, m interface{ MarshalBinary() ([]byte, error) }) {
+		b, err := m.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, vectorPayload{Name: name, Value: fmt.Sprintf("%+v", m), Body: b})
+	}
+	add("BEGIN", Begin{Addr: Address{Host: "example.com"}, Port: 443, Flags: BeginIPv6OK})
+	add("BEGIN", Begin{Addr: Address{IP: netip.MustParseAddr("2001:db8::1")}, Port: 22})
+	add("CONNECTED", Connected{IP: netip.MustParseAddr("192.0.2.10"), TTL: 300})
+	add("END", End{Reason: EndExitPolicy})
+	add("RESOLVE", Resolve{Host: "example.org"})
+	add("RESOLVED", Resolved{Answers: []Answer{{IP: netip.MustParseAddr("192.0.2.11"), TTL: 60}}})
+	add("SENDME", Sendme{Tag: [TagLen]byte{0xaa, 0xbb}})
+	out = append(out, vectorPayload{Name: "DESTROY", Value: DestroyTimeout.String(), Body: DestroyPayload(DestroyTimeout)[:1]})
+	return out
+}
+
+// checkVectorsIndependently replays the file through the API: relays with
+// the file's onion keys and randomness turn the file's CREATE into the
+// file's CREATED, and the client's finished circuit seals the file's cells.
+func checkVectorsIndependently(t *testing.T, v *vectorFile) {
+	for i, vr := range v.Relays {
+		k := OnionKey{Period: 1, Private: [32]byte(vr.OnionPrivate), Public: [32]byte(vr.OnionPublic)}
+		r, _ := NewRelay(RelayConfig{Rand: newDetRand(vr.RandLabel)}, []OnionKey{k})
+		rc, a, err := r.Create(vr.CreateReceived)
+		if err != nil {
+			t.Fatalf("relay %d: %v", i, err)
+		}
+		if i+1 < len(v.Relays) {
+			if !bytes.Equal(a.Payload, vr.CreateForwarded) {
+				t.Fatalf("relay %d forwarded a different CREATE", i)
+			}
+			a, err = rc.HandleCreated(vr.CreatedFromNextIn)
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !bytes.Equal(a.Payload, vr.CreatedSent) {
+			t.Fatalf("relay %d sent a different CREATED", i)
+		}
+	}
+	for i, vr := range v.Relays {
+		pub, _ := curve25519.X25519(vr.EphemeralPrivate, curve25519.Basepoint)
+		if !bytes.Equal(v.Client.EphemeralPublic[i], vr.Msg1[:noiseKeyLen]) || !bytes.Equal(pub, vr.Msg2[:noiseKeyLen]) {
+			t.Fatalf("hop %d: ephemerals do not match the messages", i)
+		}
+	}
+	for _, vc := range v.Forward {
+		if len(vc.Wire) != vc.Hop+1 || !bytes.Equal(vc.Plaintext[tagOff:tagOff+TagLen], vc.Tag) {
+			t.Fatalf("forward cell to %d malformed", vc.Hop)
+		}
+	}
+}
