@@ -3,6 +3,7 @@ package payment
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"slices"
 	"testing"
 	"time"
 
@@ -268,5 +269,25 @@ func TestCommitmentOutputsSpendable(t *testing.T) {
 	// The other party's key does not work.
 	if _, err := cp.receiver.OutputKey(outs[0], cp.senderKey); err == nil && outs[0].Context == ctxReceiver {
 		t.Fatal("sender derived a key for a receiver output")
+	}
+}
+
+// The examples of the channel draft's prose.
+func TestDraftAmountExamples(t *testing.T) {
+	pow10 := []uint64{1, 10, 100, 1000}
+	sel, _ := newAmountSelector(pow10, 0, 0)
+	if got := sel.counts(543); !slices.Equal(got, []uint64{0, 5, 4, 3}) {
+		t.Errorf("543 in powers of ten: %v", got)
+	}
+	sel, _ = newAmountSelector(pow10, 99, 0)
+	if got := sel.counts(543); !slices.Equal(got, []uint64{54, 3}) {
+		t.Errorf("543 with maximum 99: %v", got)
+	}
+	sel, _ = newAmountSelector([]uint64{1, 2, 4, 8, 16}, 0, 400)
+	if sel.valueAfterFees(7) != 5 || sel.valueAfterFees(8) != 7 {
+		t.Errorf("fees at 400 ppk: %d, %d", sel.valueAfterFees(7), sel.valueAfterFees(8))
+	}
+	if x, _ := sel.inverse(6, 100); x != 8 {
+		t.Errorf("inverse(6) = %d, want 8", x)
 	}
 }

@@ -210,3 +210,5 @@ func TestLedgerConcurrentUpdates(t *testing.T) {
 		t.Fatalf("balance %d, credited %d", bal, total)
 	}
 }
+
+func timeOf(unix uint64) time.Time { return time.Unix(int64(unix), 0) }
