@@ -178,3 +178,9 @@ func FuzzDecodeMessage(f *testing.F) {
 		}
 	})
 }
+
+func TestMaxChannelOpenSize(t *testing.T) {
+	if MaxChannelOpenSize != 6635 || openFixedSize != 178 {
+		t.Fatalf("sizes changed: max %d, fixed %d (update specs/05-payment.md)", MaxChannelOpenSize, openFixedSize)
+	}
+}
