@@ -189,3 +189,10 @@ func TestParseSecretPlain(t *testing.T) {
 		t.Error("secret without data parsed")
 	}
 }
+
+func TestLongSecretRefused(t *testing.T) {
+	long := `["P2PK",{"nonce":"` + strings.Repeat("0", MaxSecretLen) + `","data":"02","tags":null}]`
+	if err := VerifyProof(Proof{Secret: long}, vectorNow); err == nil {
+		t.Fatal("over-long locked secret spendable without a signature")
+	}
+}

@@ -14,8 +14,8 @@ const (
 	KindHTLC = "HTLC"
 )
 
-// MaxSecretLen bounds the secrets this package parses (a mint would refuse
-// longer ones too).
+// MaxSecretLen bounds secrets: longer ones are refused as malformed, never
+// read as plain secrets.
 const MaxSecretLen = 4096
 
 var (
@@ -47,8 +47,13 @@ type secretBody struct {
 // for anything that is not a JSON array of a kind and a body, and
 // ErrMalformedSecret for a well-known secret with a broken body.
 func ParseSecret(s string) (Secret, error) {
+	if len(s) > MaxSecretLen {
+		// Refused outright: read as a plain secret, a long locked one
+		// would become spendable by anyone.
+		return Secret{}, fmt.Errorf("%w: secret longer than %d bytes", ErrMalformedSecret, MaxSecretLen)
+	}
 	t := strings.TrimSpace(s)
-	if len(s) > MaxSecretLen || !strings.HasPrefix(t, "[") {
+	if !strings.HasPrefix(t, "[") {
 		return Secret{}, ErrNotWellKnown
 	}
 	var parts []json.RawMessage
