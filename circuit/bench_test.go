@@ -6,10 +6,12 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"fmt"
+	"runtime"
 	"testing"
 
 	"golang.org/x/crypto/blake2s"
 	"golang.org/x/crypto/chacha20"
+	"golang.org/x/crypto/curve25519"
 	"golang.org/x/crypto/poly1305"
 )
 
@@ -201,4 +203,44 @@ func BenchmarkBuild3Hops(b *testing.B) {
 			telescope(t, newTestNet(b, 3), newDetRand(fmt.Sprint(i)))
 		}
 	})
+}
+
+// BenchmarkRelayCircuitMemory reports the heap bytes a relay holds per open
+// circuit (the target is at most 8 KiB per idle circuit).
+func BenchmarkRelayCircuitMemory(b *testing.B) {
+	const n = 2000
+	tn := newTestNet(b, 1)
+	var payloads [][]byte
+	for i := 0; i < n; i++ {
+		_, p, _ := NewBuild(newDetRand(fmt.Sprint("mem", i)), tn.specs)
+		payloads = append(payloads, p)
+	}
+	for b.Loop() {
+		r := newTestNet(b, 1).relays[0]
+		circuits := make([]*RelayCircuit, 0, n)
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		for _, p := range payloads {
+			c, _, err := r.Create(p)
+			if err != nil {
+				b.Fatal(err)
+			}
+			c.HandleForward(CmdRelay, make([]byte, PayloadLen)) // first RELAY drops the early layer
+			circuits = append(circuits, c)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "B/circuit")
+		runtime.KeepAlive(circuits)
+	}
+}
+
+// BenchmarkX25519 is the scalar multiplication that dominates handshakes.
+func BenchmarkX25519(b *testing.B) {
+	k := make([]byte, 32)
+	k[0] = 9
+	for b.Loop() {
+		curve25519.X25519(k, curve25519.Basepoint)
+	}
 }

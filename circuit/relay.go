@@ -258,6 +258,9 @@ func (c *RelayCircuit) forwardLayer(cmd Command) (*layer, error) {
 	case cmd != CmdRelay || c.state == stateAwaitCreated:
 		return nil, ErrUnexpectedCell
 	}
+	// The client sends RELAY only once the build is finished: no early
+	// cell can follow, so the early layer is dropped.
+	c.early, c.earlyLeft = layer{}, 0
 	return &c.fwd, nil
 }
 
