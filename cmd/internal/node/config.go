@@ -1,0 +1,79 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/obolnet/obol/descriptor"
+)
+
+// Limits on a relay's timing. A descriptor may live at most
+// descriptor.MaxLifetime; the publisher must re-put it well before it
+// expires, so the republish interval is at most half the lifetime.
+const (
+	MinLifetime  = time.Minute
+	MaxLifetime  = descriptor.MaxLifetime
+	MinRepublish = time.Second
+)
+
+// Defaults of a relay's configuration.
+const (
+	DefaultLifetime  = 3 * time.Hour
+	DefaultRepublish = 30 * time.Minute
+	DefaultBandwidth = 1 << 20 // bytes per second
+)
+
+// RelayConfig configures a relay. Zero values of Lifetime, Republish and
+// Bandwidth pick the defaults; Roles always include RoleRelay.
+type RelayConfig struct {
+	DataDir   string          // keys live here
+	Listen    []string        // multiaddrs; default loopback, ephemeral ports
+	Bootstrap []peer.AddrInfo // empty for the first relay of a network
+	Roles     descriptor.Role
+	Bandwidth uint64        // advertised, bytes per second
+	Lifetime  time.Duration // of each descriptor
+	Republish time.Duration // interval between puts
+	Logger    *slog.Logger  // default: discard
+	Now       func() time.Time
+}
+
+// Validate reports the first invalid field.
+func (c *RelayConfig) Validate() error {
+	d := c.withDefaults()
+	switch {
+	case d.DataDir == "":
+		return errors.New("relay: no data directory")
+	case d.Lifetime < MinLifetime || d.Lifetime > MaxLifetime:
+		return fmt.Errorf("relay: lifetime %v outside %v..%v", d.Lifetime, MinLifetime, MaxLifetime)
+	case d.Republish < MinRepublish || d.Republish > d.Lifetime/2:
+		return fmt.Errorf("relay: republish interval %v outside %v..%v (half the lifetime)", d.Republish, MinRepublish, d.Lifetime/2)
+	case d.Roles&^(descriptor.RoleRelay|descriptor.RoleGuard|descriptor.RoleExit|descriptor.RoleIntro|descriptor.RoleRendezvous) != 0:
+		return fmt.Errorf("relay: unknown roles %#x", uint16(d.Roles))
+	}
+	return nil
+}
+
+func (c *RelayConfig) withDefaults() RelayConfig {
+	d := *c
+	d.Roles |= descriptor.RoleRelay
+	if d.Lifetime == 0 {
+		d.Lifetime = DefaultLifetime
+	}
+	if d.Republish == 0 {
+		d.Republish = DefaultRepublish
+	}
+	if d.Bandwidth == 0 {
+		d.Bandwidth = DefaultBandwidth
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	return d
+}

@@ -1,0 +1,107 @@
+package node
+
+import (
+	"crypto/ecdh"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+
+	"github.com/obolnet/obol/dht"
+)
+
+// Files in a node's data directory. Key files are created on first use
+// with mode 0600 inside a directory with mode 0700.
+const (
+	IdentityFile = "identity.key" // libp2p Ed25519 identity (protobuf)
+	OnionKeyFile = "onion.key"    // X25519 onion private key, 32 raw bytes
+	CacheFile    = "relays.cache" // descriptor cache of a client
+)
+
+// prepareDataDir creates dir with mode 0700, or narrows the mode of an
+// existing one that others can reach, as Tor does with its DataDirectory.
+func prepareDataDir(dir string, log *slog.Logger) error {
+	if dir == "" {
+		return errors.New("no data directory given")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("data directory %s is not a directory", dir)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return fmt.Errorf("data directory %s is open to others and cannot be fixed: %w", dir, err)
+		}
+		log.Info("narrowed data directory permissions", "path", dir, "old_mode", fmt.Sprintf("%04o", fi.Mode().Perm()))
+	}
+	return nil
+}
+
+// checkPrivate refuses a key file that others may read: the key must be
+// assumed known, and silently using it would hide that.
+func checkPrivate(path string) error {
+	fi, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if m := fi.Mode().Perm(); m&0o077 != 0 {
+		return fmt.Errorf("key file %s has mode %04o, readable by others; run chmod 600 on it if the key is still secret", path, m)
+	}
+	return nil
+}
+
+// loadIdentity reads or creates the node's Ed25519 identity in dir.
+func loadIdentity(dir string) (crypto.PrivKey, error) {
+	path := filepath.Join(dir, IdentityFile)
+	if err := checkPrivate(path); err != nil {
+		return nil, err
+	}
+	return dht.LoadIdentity(path)
+}
+
+// loadOnionKey reads or creates the relay's X25519 onion key in dir. The
+// circuit layer answers handshakes with it; its public half is published
+// in the descriptor.
+func loadOnionKey(dir string) (*ecdh.PrivateKey, error) {
+	path := filepath.Join(dir, OnionKeyFile)
+	if err := checkPrivate(path); err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return createOnionKey(path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read onion key: %w", err)
+	}
+	k, err := ecdh.X25519().NewPrivateKey(b)
+	if err != nil {
+		return nil, fmt.Errorf("onion key file %s is corrupt: %w", path, err)
+	}
+	return k, nil
+}
+
+func createOnionKey(path string) (*ecdh.PrivateKey, error) {
+	k, err := ecdh.X25519().GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	if err := dht.WriteFileAtomic(path, k.Bytes(), 0o600); err != nil {
+		return nil, fmt.Errorf("write onion key: %w", err)
+	}
+	return k, nil
+}

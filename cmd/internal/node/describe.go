@@ -1,0 +1,103 @@
+package node
+
+import (
+	"runtime/debug"
+	"sort"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
+
+	"github.com/obolnet/obol/descriptor"
+	"github.com/obolnet/obol/dht"
+)
+
+// ProtocolVersion is the one circuit protocol version relays announce.
+const ProtocolVersion = 1
+
+// onionKeyValidity is how long a published onion key is promised to be
+// answered. Keys do not rotate yet; each signing extends the promise.
+const onionKeyValidity = 7 * 24 * time.Hour
+
+// describer signs the relay's descriptor from its configuration, its
+// host's current addresses and its onion key.
+type describer struct {
+	key   crypto.PrivKey
+	host  host.Host
+	onion [descriptor.OnionKeySize]byte
+	cfg   RelayConfig
+}
+
+// sign is the relay's dht.SignFunc.
+func (d *describer) sign(seq uint64, now time.Time) ([]byte, error) {
+	r := d.describe(now)
+	r.Seq = seq
+	rec, err := descriptor.Sign(d.key, r)
+	if err == nil {
+		d.cfg.Logger.Debug("signed descriptor", "seq", seq, "addrs", len(r.Addrs))
+	}
+	return rec, err
+}
+
+var _ dht.SignFunc = (*describer)(nil).sign
+
+// describe builds the unsigned descriptor body at time now.
+func (d *describer) describe(now time.Time) *descriptor.Relay {
+	r := &descriptor.Relay{
+		Version:   descriptor.Version,
+		PeerID:    d.host.ID(),
+		Published: now.Unix(),
+		Expires:   now.Add(d.cfg.Lifetime).Unix(),
+		Addrs:     advertised(d.host.Addrs()),
+		OnionKeys: []descriptor.OnionKey{{Key: d.onion, NotAfter: now.Add(onionKeyValidity).Unix()}},
+		Roles:     d.cfg.Roles,
+		Bandwidth: d.cfg.Bandwidth,
+		Software:  Software(),
+		Protocols: []uint16{ProtocolVersion},
+	}
+	if r.Roles.Has(descriptor.RoleExit) {
+		// Until the router's exit policy is wired in, an exit announces
+		// every port; the policy is still enforced per stream.
+		r.ExitPorts = []descriptor.PortRange{{Lo: 1, Hi: 65535}}
+	}
+	return r
+}
+
+// advertised orders addresses public first, then private, then loopback,
+// and keeps as many as a descriptor may carry.
+func advertised(addrs []ma.Multiaddr) [][]byte {
+	rank := func(a ma.Multiaddr) int {
+		switch {
+		case manet.IsPublicAddr(a):
+			return 0
+		case manet.IsIPLoopback(a):
+			return 2
+		default:
+			return 1
+		}
+	}
+	sorted := append([]ma.Multiaddr(nil), addrs...)
+	sort.SliceStable(sorted, func(i, j int) bool { return rank(sorted[i]) < rank(sorted[j]) })
+	var out [][]byte
+	for _, a := range sorted {
+		if b := a.Bytes(); len(b) <= descriptor.MaxAddrLen && len(out) < descriptor.MaxAddrs {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// Software names this build, e.g. "obol/v0.1.0" or "obol/devel".
+func Software() string {
+	v := "devel"
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		v = bi.Main.Version
+	}
+	s := "obol/" + v
+	if len(s) > descriptor.MaxSoftwareLen {
+		s = s[:descriptor.MaxSoftwareLen]
+	}
+	return s
+}

@@ -1,0 +1,145 @@
+// Package node wires obol's layers into the processes the obol command
+// runs: a relay (keys in a data directory, a DHT server, a publisher of its
+// descriptor) and a client that samples relays into a persistent cache.
+// Only cmd and tests import it.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/obolnet/obol/dht"
+)
+
+// Relay is a running relay: its host listens from OpenRelay on; Run joins
+// the DHT and keeps the descriptor published.
+type Relay struct {
+	cfg  RelayConfig
+	host host.Host
+	node *dht.Node
+	pub  *dht.Publisher
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// OpenRelay loads (or creates) the relay's keys in cfg.DataDir and starts
+// its libp2p host and DHT node. It does not contact any peer.
+func OpenRelay(cfg RelayConfig) (*Relay, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	c := cfg.withDefaults()
+	if err := prepareDataDir(c.DataDir, c.Logger); err != nil {
+		return nil, fmt.Errorf("relay: %w", err)
+	}
+	key, err := loadIdentity(c.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("relay: %w", err)
+	}
+	onion, err := loadOnionKey(c.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("relay: %w", err)
+	}
+	h, err := dht.NewHost(dht.HostConfig{Identity: key, Listen: c.Listen})
+	if err != nil {
+		return nil, fmt.Errorf("relay: %w", err)
+	}
+	n, err := dht.Open(h, dht.Config{Mode: dht.ModeServer, Bootstrap: c.Bootstrap, Logger: c.Logger, Now: c.Now})
+	if err != nil {
+		h.Close()
+		return nil, fmt.Errorf("relay: %w", err)
+	}
+	d := &describer{key: key, host: h, cfg: c}
+	copy(d.onion[:], onion.PublicKey().Bytes())
+	return &Relay{cfg: c, host: h, node: n, pub: dht.NewPublisher(n, d.sign, c.Republish)}, nil
+}
+
+// ID is the relay's peer ID.
+func (r *Relay) ID() peer.ID { return r.host.ID() }
+
+// Node is the relay's DHT node.
+func (r *Relay) Node() *dht.Node { return r.node }
+
+// Addrs are the relay's listen addresses with its /p2p/ peer ID appended,
+// as other nodes pass them to --bootstrap.
+func (r *Relay) Addrs() []ma.Multiaddr {
+	addrs, err := peer.AddrInfoToP2pAddrs(&peer.AddrInfo{ID: r.ID(), Addrs: r.host.Addrs()})
+	if err != nil {
+		return nil
+	}
+	return addrs
+}
+
+// AddrInfo is the relay's peer ID and listen addresses.
+func (r *Relay) AddrInfo() peer.AddrInfo {
+	return peer.AddrInfo{ID: r.ID(), Addrs: r.host.Addrs()}
+}
+
+// Run joins the DHT through the bootstrap peers (retrying until one
+// answers) and publishes the descriptor on start, on every republish
+// interval, until ctx ends. It returns nil when ctx is cancelled.
+func (r *Relay) Run(ctx context.Context) error {
+	log := r.cfg.Logger
+	if len(r.cfg.Bootstrap) == 0 {
+		log.Info("no bootstrap peers; waiting for relays to join through this one")
+	} else if err := r.join(ctx); err != nil {
+		return nil // ctx ended
+	}
+	log.Info("publishing descriptor", "roles", r.cfg.Roles.String(), "lifetime", r.cfg.Lifetime, "republish", r.cfg.Republish)
+	return r.pub.Run(ctx)
+}
+
+// Joining backs off from joinRetryMin to joinRetryMax between attempts.
+const (
+	joinTimeout  = 30 * time.Second
+	joinRetryMin = time.Second
+	joinRetryMax = time.Minute
+)
+
+// join bootstraps until it succeeds or ctx ends.
+func (r *Relay) join(ctx context.Context) error {
+	wait := joinRetryMin
+	for {
+		err := bootstrapOnce(ctx, r.node)
+		if err == nil {
+			r.cfg.Logger.Info("joined the DHT", "peers", r.node.RoutingTableSize())
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		r.cfg.Logger.Warn("no bootstrap peer answered; retrying", "err", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, joinRetryMax)
+	}
+}
+
+func bootstrapOnce(ctx context.Context, n *dht.Node) error {
+	ctx, cancel := context.WithTimeout(ctx, joinTimeout)
+	defer cancel()
+	return n.Bootstrap(ctx)
+}
+
+// Close leaves the DHT and closes the host. It is idempotent.
+func (r *Relay) Close() error {
+	r.closeOnce.Do(func() {
+		r.closeErr = errors.Join(r.node.Close(), r.host.Close())
+	})
+	return r.closeErr
+}
+
+// Logger is the relay's logger.
+func (r *Relay) Logger() *slog.Logger { return r.cfg.Logger }

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/obolnet/obol/cmd/internal/localnet"
+)
+
+type testnetOptions struct {
+	relays  int
+	check   bool
+	timeout time.Duration
+	log     logFlags
+}
+
+func testnetFlags(args []string, w io.Writer) (testnetOptions, int, bool) {
+	o := testnetOptions{relays: 8, timeout: 2 * time.Minute}
+	fs := newFlagSet("testnet", "[--relays N] [--check]", w)
+	fs.Var(intValue{&o.relays, 2, localnet.MaxRelays}, "relays", "how many relays to start (every third one from the second on is an exit)")
+	fs.BoolVar(&o.check, "check", false, "check that a client discovers every relay, print a line per check and exit (0 if all pass)")
+	fs.Var(durationValue{&o.timeout, time.Second, time.Hour}, "timeout", "give up booting and discovering after this long")
+	o.log.register(fs, slog.LevelWarn)
+	code, ok := parse(fs, args)
+	return o, code, ok
+}
+
+// runTestnet is `obol testnet`.
+func runTestnet(ctx context.Context, args []string, e env) int {
+	o, code, ok := testnetFlags(args, e.stderr)
+	if !ok {
+		return code
+	}
+	t := &testnet{opts: o, e: e, log: o.log.logger(e.stderr)}
+	return t.run(ctx)
+}
+
+// testnet is one run of `obol testnet`.
+type testnet struct {
+	opts testnetOptions
+	e    env
+	log  *slog.Logger
+
+	mu        sync.Mutex // serialises output; guards the counters
+	joined    int
+	published int
+}
+
+// progress prints a boot event and counts it.
+func (t *testnet) progress(ev localnet.Event) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch ev.Kind {
+	case localnet.Joined:
+		t.joined++
+	case localnet.Published:
+		t.published++
+	}
+	fmt.Fprintln(t.e.stdout, ev)
+}
+
+func (t *testnet) counts() (joined, published int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.joined, t.published
+}
+
+func (t *testnet) run(ctx context.Context) int {
+	fmt.Fprintf(t.e.stdout, "starting %d relays on loopback\n", t.opts.relays)
+	bootCtx, cancel := context.WithTimeout(ctx, t.opts.timeout)
+	defer cancel()
+	start := time.Now()
+	net, err := localnet.Start(bootCtx, localnet.Config{Relays: t.opts.relays, Logger: t.log, Progress: t.progress})
+	if err != nil {
+		fmt.Fprintf(t.e.stderr, "obol testnet: %v\n", err)
+		if t.opts.check {
+			return t.report(checkResults{boot: t.bootChecks()})
+		}
+		return exitFail
+	}
+	defer net.Close()
+	fmt.Fprintf(t.e.stdout, "all %d relays published in %v\n", t.opts.relays, time.Since(start).Round(time.Millisecond))
+	res := t.discover(bootCtx, net)
+	if t.opts.check {
+		return t.report(res)
+	}
+	if res.err != nil {
+		return exitFail
+	}
+	t.wait(ctx, net)
+	return exitOK
+}
+
+// wait prints how to reach the network and keeps it up until ctx ends.
+func (t *testnet) wait(ctx context.Context, net *localnet.Network) {
+	addrs := net.Relays[0].Addrs()
+	if len(addrs) > 0 {
+		fmt.Fprintf(t.e.stdout, "\nthe network is up; list its relays from another terminal with:\n  go run ./cmd/obol relays --bootstrap %s\n", addrs[0])
+	}
+	fmt.Fprintf(t.e.stdout, "press Ctrl-C to stop\n")
+	<-ctx.Done()
+	fmt.Fprintf(t.e.stdout, "stopping\n")
+}
