@@ -24,7 +24,7 @@ import (
 // anything.
 type acceptAll struct{}
 
-func (acceptAll) Validate(string, []byte) error          { return nil }
+func (acceptAll) Validate(string, []byte) error        { return nil }
 func (acceptAll) Select(string, [][]byte) (int, error) { return 0, nil }
 
 // maliciousNode is a DHT server that speaks obol's DHT protocol but stores
