@@ -15,6 +15,11 @@ import (
 // caller must not retry the same destination through this exit.
 var ErrRefusedByPolicy = errors.New("router: destination refused by exit policy")
 
+// DefaultExitRules is the policy of an exit whose operator gives no rules
+// of its own: every public destination except SMTP (port 25), which exits
+// refuse so that they do not relay spam. Pass it to ParseExitPolicy.
+var DefaultExitRules = []string{"reject *:25", "accept *:*"}
+
 // ExitPolicy decides which destinations an exit connects to. It is checked
 // after DNS resolution, on the address the exit is about to dial.
 //

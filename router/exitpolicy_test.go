@@ -161,3 +161,16 @@ func TestSummaryAgreesWithCheck(t *testing.T) {
 		t.Fatalf("80 is accepted for 8.8.8.8, summary %v", p.Summary())
 	}
 }
+
+func TestDefaultExitRules(t *testing.T) {
+	p := mustPolicy(t, DefaultExitRules)
+	if want := []PortRange{{1, 24}, {26, 65535}}; !slices.Equal(p.Summary(), want) {
+		t.Fatalf("Summary() = %v, want %v", p.Summary(), want)
+	}
+	if err := p.Check(netip.MustParseAddrPort("93.184.216.34:443")); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Check(netip.MustParseAddrPort("10.0.0.1:443")); !errors.Is(err, ErrRefusedByPolicy) {
+		t.Fatalf("private destination: %v", err)
+	}
+}

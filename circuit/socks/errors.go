@@ -38,15 +38,15 @@ var (
 
 // SOCKS5 reply codes (RFC 1928 section 6).
 const (
-	Rep5Succeeded          byte = 0x00
-	Rep5GeneralFailure     byte = 0x01
-	Rep5NotAllowed         byte = 0x02
-	Rep5NetUnreachable     byte = 0x03
-	Rep5HostUnreachable    byte = 0x04
-	Rep5ConnRefused        byte = 0x05
-	Rep5TTLExpired         byte = 0x06
-	Rep5CmdNotSupported    byte = 0x07
-	Rep5AddrTypeNotSupport byte = 0x08
+	Rep5Succeeded            byte = 0x00
+	Rep5GeneralFailure       byte = 0x01
+	Rep5NotAllowed           byte = 0x02
+	Rep5NetUnreachable       byte = 0x03
+	Rep5HostUnreachable      byte = 0x04
+	Rep5ConnRefused          byte = 0x05
+	Rep5TTLExpired           byte = 0x06
+	Rep5CmdNotSupported      byte = 0x07
+	Rep5AddrTypeNotSupported byte = 0x08
 )
 
 // SOCKS4 reply codes.
@@ -74,7 +74,7 @@ func ReplyCode5(err error) byte {
 	case errors.Is(err, ErrCommandNotSupported):
 		return Rep5CmdNotSupported
 	case errors.Is(err, ErrAddrTypeNotSupported):
-		return Rep5AddrTypeNotSupport
+		return Rep5AddrTypeNotSupported
 	}
 	return Rep5GeneralFailure
 }

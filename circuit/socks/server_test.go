@@ -199,7 +199,7 @@ func TestSOCKS5ReplyCodes(t *testing.T) {
 		{ErrConnRefused, Rep5ConnRefused},
 		{ErrTTLExpired, Rep5TTLExpired},
 		{context.DeadlineExceeded, Rep5TTLExpired},
-		{ErrAddrTypeNotSupported, Rep5AddrTypeNotSupport},
+		{ErrAddrTypeNotSupported, Rep5AddrTypeNotSupported},
 		{errors.New("circuit collapsed"), Rep5GeneralFailure},
 	}
 	d := &recordingDialer{}
@@ -244,7 +244,7 @@ func TestSOCKS5Malformed(t *testing.T) {
 		{"no acceptable method", encodeGreeting(0x01), []byte{5, 0xff}},
 		{"bind", append(encodeGreeting(0), encodeRequest5(CmdBind, tgtIP("1.2.3.4", 80))...), append([]byte{5, 0}, AppendReply5(nil, Rep5CmdNotSupported)...)},
 		{"udp associate", append(encodeGreeting(0), encodeRequest5(CmdUDPAssociate, tgtIP("1.2.3.4", 80))...), append([]byte{5, 0}, AppendReply5(nil, Rep5CmdNotSupported)...)},
-		{"bad atyp", append(encodeGreeting(0), 5, 1, 0, 7, 1, 2, 3, 4, 0, 80), append([]byte{5, 0}, AppendReply5(nil, Rep5AddrTypeNotSupport)...)},
+		{"bad atyp", append(encodeGreeting(0), 5, 1, 0, 7, 1, 2, 3, 4, 0, 80), append([]byte{5, 0}, AppendReply5(nil, Rep5AddrTypeNotSupported)...)},
 		{"bad request version", append(encodeGreeting(0), 4, 1, 0, 1, 1, 2, 3, 4, 0, 80), append([]byte{5, 0}, AppendReply5(nil, Rep5GeneralFailure)...)},
 		{"empty name", append(encodeGreeting(0), 5, 1, 0, 3, 0, 0, 80), append([]byte{5, 0}, AppendReply5(nil, Rep5GeneralFailure)...)},
 		{"bad userpass version", append(encodeGreeting(2), 9, 0, 0), []byte{5, 2, 1, 1}},

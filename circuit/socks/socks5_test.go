@@ -121,7 +121,7 @@ func TestReplyCode5(t *testing.T) {
 		{ErrConnRefused, Rep5ConnRefused},
 		{ErrTTLExpired, Rep5TTLExpired},
 		{ErrCommandNotSupported, Rep5CmdNotSupported},
-		{ErrAddrTypeNotSupported, Rep5AddrTypeNotSupport},
+		{ErrAddrTypeNotSupported, Rep5AddrTypeNotSupported},
 	}
 	for _, tt := range tests {
 		if got := ReplyCode5(tt.err); got != tt.want {
