@@ -1,0 +1,154 @@
+// Package deptest enforces the direction of imports that DESIGN.md fixes
+// ("Packages and the direction of imports"), over the package graph that
+// `go list -deps -test` reports.
+//
+// The rules are about the whole module rather than any one package, so
+// they live in a package of their own, whose test (layering_test.go) runs
+// `go list` once over ./... . It sits under internal/ so that nothing
+// outside the module can import it, and nothing inside does.
+//
+// The rules:
+//
+//   - Every package of the module belongs to a layer: its first path
+//     element (circuit/socks is circuit), or cmd for everything under cmd/.
+//     A package in no known layer is an error, so a new top-level package
+//     is added here, and to DESIGN.md, on purpose.
+//   - A layer imports only the layers listed for it in Layers. cmd may
+//     import everything; nothing imports cmd.
+//   - Test helper packages (Helpers) are imported only by tests, by cmd
+//     and by other helpers. Test code may import any helper, even one of a
+//     higher layer (an end-to-end test may use the local network); apart
+//     from that, test code follows the same layering.
+package deptest
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Module is the module path the rules apply to.
+const Module = "github.com/obolnet/obol"
+
+// Layers maps each layer to the layers it may import (besides itself).
+var Layers = map[string][]string{
+	"descriptor":       nil,
+	"payment":          nil,
+	"dht":              {"descriptor"},
+	"circuit":          {"descriptor"},
+	"router":           {"circuit", "payment", "descriptor"},
+	"hidden":           {"circuit", "dht", "descriptor"},
+	"cmd":              {"hidden", "router", "circuit", "dht", "payment", "descriptor"},
+	"internal/deptest": nil,
+}
+
+// Helpers are the test helper packages, relative to Module.
+var Helpers = []string{"dht/dhttest", "circuit/circuittest", "payment/mint", "cmd/internal/localnet"}
+
+// Edge is one import: From imports To. Both are package paths relative to
+// Module ("" is the module's root package). Test is set when the importer
+// is test code (a _test.go file of From).
+type Edge struct {
+	From, To string
+	Test     bool
+}
+
+func (e Edge) String() string {
+	kind := "imports"
+	if e.Test {
+		kind = "test imports"
+	}
+	return fmt.Sprintf("%s %s %s", display(e.From), kind, display(e.To))
+}
+
+func display(p string) string {
+	if p == "" {
+		return "(module root)"
+	}
+	return p
+}
+
+// LayerOf returns the layer of a package path relative to Module, or "" if
+// it is in none.
+func LayerOf(p string) string {
+	first, rest, _ := strings.Cut(p, "/")
+	if first == "internal" {
+		if second, _, _ := strings.Cut(rest, "/"); second != "" {
+			first = "internal/" + second
+		}
+	}
+	if _, ok := Layers[first]; ok {
+		return first
+	}
+	return ""
+}
+
+// IsHelper reports whether p is a test helper package (or inside one).
+func IsHelper(p string) bool {
+	for _, h := range Helpers {
+		if p == h || strings.HasPrefix(p, h+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// Check returns one message per edge that breaks a rule, sorted.
+func Check(edges []Edge) []string {
+	seen := map[string]bool{}
+	for _, e := range edges {
+		if msg := checkEdge(e); msg != "" {
+			seen[msg] = true
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for m := range seen {
+		out = append(out, m)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func checkEdge(e Edge) string {
+	from, to := LayerOf(e.From), LayerOf(e.To)
+	switch {
+	case from == "":
+		return fmt.Sprintf("%s: %s is in no layer of DESIGN.md; add it there and to deptest.Layers", e, display(e.From))
+	case to == "":
+		return fmt.Sprintf("%s: %s is in no layer of DESIGN.md; add it there and to deptest.Layers", e, display(e.To))
+	case IsHelper(e.To):
+		return checkHelperEdge(e, from)
+	case from != to && !allowed(from, to):
+		return fmt.Sprintf("%s: %s may import only %s", e, from, allowedList(from))
+	}
+	return ""
+}
+
+// checkHelperEdge: helpers are for tests, cmd and other helpers; other
+// layers' rules still hold for helpers in them.
+func checkHelperEdge(e Edge, from string) string {
+	switch {
+	case e.Test, from == "cmd", IsHelper(e.From):
+		if !e.Test && from != LayerOf(e.To) && !allowed(from, LayerOf(e.To)) {
+			return fmt.Sprintf("%s: %s may import only %s", e, from, allowedList(from))
+		}
+		return ""
+	}
+	return fmt.Sprintf("%s: %s is a test helper; only tests and cmd may import it", e, e.To)
+}
+
+func allowed(from, to string) bool {
+	for _, l := range Layers[from] {
+		if l == to {
+			return true
+		}
+	}
+	return false
+}
+
+func allowedList(layer string) string {
+	if len(Layers[layer]) == 0 {
+		return "nothing of ours"
+	}
+	return strings.Join(Layers[layer], ", ")
+}
