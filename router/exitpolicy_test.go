@@ -174,3 +174,15 @@ func TestDefaultExitRules(t *testing.T) {
 		t.Fatalf("private destination: %v", err)
 	}
 }
+
+func BenchmarkCheck(b *testing.B) {
+	p := mustPolicy(b, DefaultExitRules)
+	addrs := []netip.AddrPort{
+		netip.MustParseAddrPort("93.184.216.34:443"),
+		netip.MustParseAddrPort("[2606:2800:220:1::1]:80"),
+		netip.MustParseAddrPort("10.0.0.1:80"),
+	}
+	for i := range b.N {
+		p.Check(addrs[i%len(addrs)])
+	}
+}

@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-func netipAddrPort(t *testing.T, s string) netip.AddrPort {
+func netipAddrPort(t testing.TB, s string) netip.AddrPort {
 	t.Helper()
 	ap, err := netip.ParseAddrPort(s)
 	if err != nil {

@@ -13,6 +13,14 @@ import (
 	"time"
 )
 
+// directDialer dials targets directly over TCP.
+type directDialer struct{}
+
+func (directDialer) DialStream(ctx context.Context, req Request) (net.Conn, error) {
+	var nd net.Dialer
+	return nd.DialContext(ctx, "tcp", req.Target.String())
+}
+
 // recordingDialer dials targets directly over TCP (the tests' stand-in for
 // a circuit) and records every request.
 type recordingDialer struct {
@@ -53,6 +61,12 @@ func (d *recordingDialer) last(t *testing.T) Request {
 func startServer(t *testing.T, cfg Config) (*Server, string) {
 	t.Helper()
 	checkLeaks(t)
+	return startServerB(t, cfg)
+}
+
+// startServerB is startServer without the leak check, for benchmarks.
+func startServerB(t testing.TB, cfg Config) (*Server, string) {
+	t.Helper()
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
@@ -93,7 +107,9 @@ func checkLeaks(t *testing.T) {
 }
 
 // echoServer echoes every connection until the test ends.
-func echoServer(t *testing.T) string {
+func echoServer(t *testing.T) string { return echoServerB(t) }
+
+func echoServerB(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
