@@ -85,7 +85,7 @@ func NewExitPolicy(rules []Rule, opts ...PolicyOption) *ExitPolicy {
 	if p.resolver == nil {
 		p.resolver = net.DefaultResolver
 	}
-	p.summary = newSummary(p.rules)
+	p.summary = newSummary(p.rules, p.allowed)
 	return p
 }
 
@@ -147,9 +147,12 @@ func (p *ExitPolicy) reserved(ip netip.Addr) bool {
 	return false
 }
 
-// Summary returns the ports the policy accepts for at least one public
-// (non-reserved) destination, as sorted, disjoint, non-adjacent ranges.
-// Relays publish it in their descriptor; clients pick exits with it.
+// Summary returns the ports the policy accepts for at least one
+// destination it can reach, as sorted, disjoint, non-adjacent ranges.
+// Relays publish it in their descriptor; clients pick exits with it. On a
+// production exit these are the ports open to some public destination; on
+// a test exit, ranges re-opened by AllowLoopback or AllowReserved count
+// too, so that a loopback test network's exits advertise what they serve.
 func (p *ExitPolicy) Summary() []PortRange { return append([]PortRange(nil), p.summary...) }
 
 // AcceptsPort reports whether the summary contains port.

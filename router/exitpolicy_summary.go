@@ -10,14 +10,16 @@ var (
 	allIPv6 = netip.MustParsePrefix("::/0")
 )
 
-// newSummary computes the ports for which some public destination is
-// accepted. Ports are cut into segments at every rule's range boundaries;
+// newSummary computes the ports for which some reachable destination is
+// accepted: a public one, or one in a reserved range the operator
+// re-opened. Ports are cut into segments at every rule's range boundaries;
 // within a segment every port meets the same rules, so one port decides
 // for the whole segment.
-func newSummary(rules []Rule) []PortRange {
+func newSummary(rules []Rule, allowed []netip.Prefix) []PortRange {
+	blocked := blockedPrefixes(allowed)
 	var out []PortRange
 	for _, seg := range portSegments(rules) {
-		if acceptsSomePublic(rules, seg.Lo) {
+		if acceptsSomeReachable(rules, blocked, seg.Lo) {
 			out = append(out, seg)
 		}
 	}
@@ -41,13 +43,26 @@ func portSegments(rules []Rule) []PortRange {
 	return segs
 }
 
-// acceptsSomePublic reports whether, for port, an accept rule is reached
-// for at least one address outside the reserved ranges and outside every
+// blockedPrefixes returns the reserved ranges minus the re-opened ones.
+func blockedPrefixes(allowed []netip.Prefix) []netip.Prefix {
+	blocked := append([]netip.Prefix(nil), reservedPrefixes...)
+	for _, a := range allowed {
+		var next []netip.Prefix
+		for _, b := range blocked {
+			next = append(next, subtract(b, a)...)
+		}
+		blocked = next
+	}
+	return blocked
+}
+
+// acceptsSomeReachable reports whether, for port, an accept rule is
+// reached for at least one address outside blocked and outside every
 // earlier reject rule. IPv4 addresses embedded in IPv6 ones are not
 // followed here, so the summary may over-state an IPv6-only rule that
 // covers nothing but 6to4 or NAT64 forms of reserved IPv4 addresses.
-func acceptsSomePublic(rules []Rule, port uint16) bool {
-	blocked := append([]netip.Prefix(nil), reservedPrefixes...)
+func acceptsSomeReachable(rules []Rule, reserved []netip.Prefix, port uint16) bool {
+	blocked := append([]netip.Prefix(nil), reserved...)
 	for _, r := range rules {
 		if !portsContain(r.Ports, port) {
 			continue
