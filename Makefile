@@ -1,0 +1,50 @@
+# obol's developer commands. `make test` is what CI runs (.ci/run).
+
+GO           ?= go
+TEST_TIMEOUT ?= 15m
+FUZZTIME     ?= 30s
+BENCH        ?= .
+BENCHTIME    ?= 1s
+
+# Fuzz targets as package:Target; `go test -fuzz` takes one at a time.
+FUZZ_TARGETS ?= \
+	./descriptor:FuzzDecode \
+	./dht:FuzzCacheFile \
+	./circuit:FuzzParseCell \
+	./circuit:FuzzDecodeRelay \
+	./circuit:FuzzRelayCreate \
+	./circuit:FuzzSealDeliver \
+	./circuit/socks:FuzzReadRequest5 \
+	./circuit/socks:FuzzReadHTTPConnect \
+	./payment:FuzzDecodeMessage \
+	./router:FuzzParseRule
+
+.PHONY: test deps vet race build fuzz bench
+
+## test: install what the tests need, then vet and run every test with -race
+test: deps vet race
+
+deps:
+	./scripts/install-test-deps.sh
+
+vet:
+	$(GO) vet ./...
+
+race:
+	$(GO) test -race -timeout $(TEST_TIMEOUT) ./...
+
+## build: the obol binary, CGO-free, at bin/obol
+build:
+	CGO_ENABLED=0 $(GO) build -o bin/obol ./cmd/obol
+
+## fuzz: run each target in FUZZ_TARGETS for FUZZTIME
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "== $$pkg $$name ($(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
+
+## bench: every benchmark, with allocations
+bench:
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -benchmem ./...

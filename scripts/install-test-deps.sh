@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the tests use: real third-party clients and
+# servers that talk to obol (curl through the SOCKS proxy, ssh and sshd
+# through circuits, nc), and gcc for the race detector. Packages already
+# present are left alone; `apt-get update` runs only when an install
+# cannot find a package in the current lists.
+#
+# Add a package here when a test starts to use it (chromium and
+# chromium-driver will come with the browser tests).
+set -euo pipefail
+
+packages=(
+	curl
+	gcc
+	netcat-openbsd
+	openssh-client
+	openssh-server
+)
+
+missing=()
+for p in "${packages[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+		missing+=("$p")
+	fi
+done
+if [ ${#missing[@]} -eq 0 ]; then
+	echo "test dependencies: all present"
+	exit 0
+fi
+
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+	sudo=(sudo)
+fi
+apt_install() {
+	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+echo "test dependencies: installing ${missing[*]}"
+if ! apt_install; then
+	echo "test dependencies: refreshing the package lists"
+	"${sudo[@]}" apt-get update -q
+	apt_install
+fi
