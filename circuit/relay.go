@@ -30,7 +30,8 @@ func GenerateOnionKey(rnd io.Reader, period uint64) (OnionKey, error) {
 // RelayConfig configures a Relay. The zero value is usable.
 type RelayConfig struct {
 	// Rand supplies the relay's ephemerals and reply padding; nil means
-	// crypto/rand. Tests pass a deterministic reader.
+	// crypto/rand. Tests pass a deterministic reader. It must be safe for
+	// concurrent use if Create is called concurrently.
 	Rand io.Reader
 	// ReplayPerPeriod bounds the replay cache per onion-key period
 	// (DefaultReplayPerPeriod if zero).
@@ -166,15 +167,20 @@ const (
 	ActForward
 	// ActBackward: send Action.Command/Payload to the previous hop.
 	ActBackward
+	// ActClose: a DESTROY arrived (Action.Reason); tear the circuit down.
+	ActClose
+	// ActNone: nothing to do (circuit-level PADDING).
+	ActNone
 )
 
 // Action is the outcome of one inbound cell at a relay.
 type Action struct {
 	Kind    ActionKind
-	Command Command   // link command of the cell to send (ActForward, ActBackward)
-	Payload []byte    // PayloadLen bytes to send (ActForward, ActBackward)
-	Next    []byte    // peer ID to open the next hop to (CREATE only)
-	Cell    RelayCell // the delivered relay cell (ActDeliver)
+	Command Command       // link command of the cell to send (ActForward, ActBackward)
+	Payload []byte        // PayloadLen bytes to send (ActForward, ActBackward)
+	Next    []byte        // peer ID to open the next hop to (CREATE only)
+	Cell    RelayCell     // the delivered relay cell (ActDeliver)
+	Reason  DestroyReason // why the circuit was destroyed (ActClose)
 }
 
 // relayState is a relay circuit's state:

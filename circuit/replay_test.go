@@ -1,0 +1,76 @@
+package circuit
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+)
+
+func TestReplayCache(t *testing.T) {
+	c := NewReplayCache(3)
+	e := func(i int) []byte { return []byte(fmt.Sprintf("ephemeral-%028d", i)) }
+	for i := 0; i < 3; i++ {
+		if err := c.Add(7, e(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Add(7, e(1)); !errors.Is(err, ErrReplay) {
+		t.Fatalf("replay: %v", err)
+	}
+	if !c.Seen(e(2)) || c.Seen(e(9)) {
+		t.Fatal("Seen wrong")
+	}
+	if err := c.Add(7, e(3)); !errors.Is(err, ErrReplayFull) {
+		t.Fatalf("full: %v", err)
+	}
+	if err := c.Add(8, e(3)); err != nil {
+		t.Fatalf("next period: %v", err)
+	}
+	c.Retain(8)
+	if c.Len(7) != 0 || c.Len(8) != 1 || c.Seen(e(0)) {
+		t.Fatal("Retain kept a retired period")
+	}
+}
+
+func TestReplayCacheConcurrent(t *testing.T) {
+	c := NewReplayCache(0)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	accepted := 0
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 500; i++ {
+				if c.Add(1, []byte(fmt.Sprint(i))) == nil {
+					mu.Lock()
+					accepted++
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if accepted != 500 {
+		t.Fatalf("%d accepted, want 500", accepted)
+	}
+}
+
+func TestRelayReplayFullFailsClosed(t *testing.T) {
+	k := mustKey(t, "full")
+	r, err := NewRelay(RelayConfig{Rand: newDetRand("full-relay"), ReplayPerPeriod: 1}, []OnionKey{k})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []error{nil, ErrReplayFull} {
+		_, p, _ := NewBuild(newDetRand(fmt.Sprint("full", i)), []HopSpec{{OnionKey: k.Public}})
+		_, _, err := r.Create(p)
+		if !errors.Is(err, want) {
+			t.Fatalf("create %d: %v, want %v", i, err, want)
+		}
+		if want != nil && DestroyReasonFor(err) != DestroyResourceLimit {
+			t.Fatalf("reason %v", DestroyReasonFor(err))
+		}
+	}
+}
