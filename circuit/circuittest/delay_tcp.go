@@ -30,6 +30,8 @@ type DelayTCP struct {
 
 	closeOnce sync.Once
 	done      chan struct{}
+	ctx       context.Context // cancelled by Close, ends pending dials
+	cancel    context.CancelFunc
 }
 
 // NewDelayTCP listens on 127.0.0.1:0 and forwards to target ("host:port")
@@ -47,6 +49,7 @@ func NewDelayTCP(target string, oneWay time.Duration, opts ...DelayOption) (*Del
 		target: target, delay: oneWay, cfg: newDelayConfig(opts), ln: ln,
 		conns: map[net.Conn]struct{}{}, done: make(chan struct{}),
 	}
+	d.ctx, d.cancel = context.WithCancel(context.Background())
 	d.wg.Go(d.accept)
 	return d, nil
 }
@@ -65,6 +68,7 @@ func (d *DelayTCP) Stats() DelayStats { return d.stats.stats() }
 func (d *DelayTCP) Close() error {
 	d.closeOnce.Do(func() {
 		close(d.done)
+		d.cancel()
 		d.ln.Close()
 		d.mu.Lock()
 		d.closed = true
@@ -111,7 +115,7 @@ func (d *DelayTCP) forward(client net.Conn) {
 		return
 	}
 	defer d.untrack(client)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(d.ctx, 10*time.Second)
 	var nd net.Dialer
 	up, err := nd.DialContext(ctx, "tcp", d.target)
 	cancel()
