@@ -29,7 +29,6 @@ type DelayTCP struct {
 	closed bool
 
 	closeOnce sync.Once
-	done      chan struct{}
 	ctx       context.Context // cancelled by Close, ends pending dials
 	cancel    context.CancelFunc
 }
@@ -47,7 +46,7 @@ func NewDelayTCP(target string, oneWay time.Duration, opts ...DelayOption) (*Del
 	}
 	d := &DelayTCP{
 		target: target, delay: oneWay, cfg: newDelayConfig(opts), ln: ln,
-		conns: map[net.Conn]struct{}{}, done: make(chan struct{}),
+		conns: map[net.Conn]struct{}{},
 	}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	d.wg.Go(d.accept)
@@ -67,7 +66,6 @@ func (d *DelayTCP) Stats() DelayStats { return d.stats.stats() }
 // the forwarder's goroutines. It is idempotent.
 func (d *DelayTCP) Close() error {
 	d.closeOnce.Do(func() {
-		close(d.done)
 		d.cancel()
 		d.ln.Close()
 		d.mu.Lock()

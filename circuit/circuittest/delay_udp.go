@@ -41,7 +41,6 @@ type DelayUDP struct {
 
 // udpSession is one client address and its socket towards the target.
 type udpSession struct {
-	client   netip.AddrPort
 	up       *net.UDPConn
 	ubc      batchConn  // up, a batch at a time
 	toTarget *delayLine // fed by DelayUDP.readClients
@@ -149,7 +148,7 @@ func (d *DelayUDP) session(client netip.AddrPort) *udpSession {
 		return nil
 	}
 	setBuffers(up)
-	s := &udpSession{client: client, up: up, ubc: newBatchConn(up), stop: make(chan struct{})}
+	s := &udpSession{up: up, ubc: newBatchConn(up), stop: make(chan struct{})}
 	s.toTarget = newDelayLine(d.delay, d.cfg, d.nextLine, &d.stats, s.stop)
 	s.toClient = newDelayLine(d.delay, d.cfg, d.nextLine+1, &d.stats, s.stop)
 	d.nextLine += 2
