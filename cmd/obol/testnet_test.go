@@ -1,0 +1,27 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestTestnetCheck runs `obol testnet --check` in-process: eight relays
+// boot on loopback and a client must discover and look up every one.
+func TestTestnetCheck(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	code, out, stderr := runCmd(ctx, "testnet", "--check", "--relays", "8")
+	if code != exitOK {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, stderr)
+	}
+	if strings.Contains(out, "FAIL") || !strings.Contains(out, "checks: 5 passed, 0 failed") {
+		t.Errorf("checks did not all pass:\n%s", out)
+	}
+	for _, want := range []string{"relay 8/8 joined the DHT", "relay 8/8 published its descriptor", "a client discovered 8 of 8 relays"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
