@@ -128,9 +128,10 @@ func BenchmarkRelayForward(b *testing.B) {
 func BenchmarkClientSeal3Hops(b *testing.B) {
 	bc := newTestNet(b, 3).build(b, newDetRand("bench"))
 	body := make([]byte, MaxRelayBody)
+	p := make([]byte, PayloadLen)
 	b.SetBytes(PayloadLen)
 	for b.Loop() {
-		if _, err := bc.client.Seal(2, RelayCell{Command: RelayData, StreamID: 1, Body: body}); err != nil {
+		if err := bc.client.SealInto(p, 2, RelayCell{Command: RelayData, StreamID: 1, Body: body}); err != nil {
 			b.Fatal(err)
 		}
 	}

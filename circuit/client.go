@@ -94,28 +94,36 @@ func wrapOnion(rnd io.Reader, path []HopSpec, seeds [][seedLen]byte, hks [][keyL
 	return onion, hops, nil
 }
 
-// Len is the number of hops of the build.
+// Len is the number of hops of the build (0 once finished).
 func (b *Build) Len() int { return len(b.hops) }
 
 // SealEarly encrypts a relay cell to hop (0-based) under the early keys and
 // returns the payload of a RELAY_EARLY cell (0-RTT data: see the spec for
 // what forward secrecy it lacks). Call it only before Finish.
 func (b *Build) SealEarly(hop int, rc RelayCell) ([]byte, error) {
+	if b.hops == nil {
+		return nil, fmt.Errorf("seal early after finish: %w", ErrUnexpectedCell)
+	}
 	layers := make([]*layer, len(b.hops))
 	for i := range b.hops {
 		layers[i] = &b.hops[i].early
 	}
-	return sealTo(layers, hop, rc)
+	p := make([]byte, PayloadLen)
+	return p, sealTo(p, layers, hop, rc)
 }
 
-// Finish reads the CREATED payload and returns the open circuit.
+// Finish reads the CREATED payload and returns the open circuit. The build
+// is spent afterwards, whatever the outcome: its handshake states (and the
+// ephemeral keys in them) are dropped.
 func (b *Build) Finish(created []byte) (*ClientCircuit, error) {
+	hops := b.hops
+	b.hops = nil
 	reply, err := parseCreated(created)
 	if err != nil {
 		return nil, err
 	}
 	c := &ClientCircuit{}
-	for i, h := range b.hops {
+	for i, h := range hops {
 		k, err := finishHop(h.hs, reply[:ReplySlotLen])
 		if err != nil {
 			return nil, fmt.Errorf("finish hop %d: %w", i, err)
@@ -158,23 +166,32 @@ func (c *ClientCircuit) Len() int { return len(c.fwd) }
 // Seal encrypts a relay cell addressed to hop (0-based; any hop may be
 // addressed) and returns the payload of a RELAY cell for the first hop.
 func (c *ClientCircuit) Seal(hop int, rc RelayCell) ([]byte, error) {
-	return sealTo(c.fwd, hop, rc)
+	p := make([]byte, PayloadLen)
+	return p, sealTo(p, c.fwd, hop, rc)
 }
 
-// sealTo encodes rc, tags it for layers[hop] and adds layers hop..0.
-func sealTo(layers []*layer, hop int, rc RelayCell) ([]byte, error) {
+// SealInto is Seal writing into p, which must have PayloadLen bytes (for
+// example the payload part of a cell buffer); it does not allocate.
+func (c *ClientCircuit) SealInto(p []byte, hop int, rc RelayCell) error {
+	return sealTo(p, c.fwd, hop, rc)
+}
+
+// sealTo encodes rc into p, tags it for layers[hop] and adds layers hop..0.
+func sealTo(p []byte, layers []*layer, hop int, rc RelayCell) error {
 	if hop < 0 || hop >= len(layers) {
-		return nil, fmt.Errorf("seal to hop %d of %d: %w", hop, len(layers), ErrBadHop)
+		return fmt.Errorf("seal to hop %d of %d: %w", hop, len(layers), ErrBadHop)
 	}
-	p := make([]byte, PayloadLen)
+	if err := checkPayloadLen(p); err != nil {
+		return fmt.Errorf("seal: %w", err)
+	}
 	if err := encodeRelay(p, rc); err != nil {
-		return nil, err
+		return err
 	}
 	layers[hop].seal(p)
 	for i := hop - 1; i >= 0; i-- {
 		layers[i].xor(p)
 	}
-	return p, nil
+	return nil
 }
 
 // Open decrypts the payload of a backward RELAY cell in place and returns

@@ -23,6 +23,9 @@ type layer struct {
 	s   cipher.Stream
 	mac cipher.AEAD
 	n   uint64
+	// scratch space for tag computation, kept here so tags do not allocate
+	nonce [macNonceLen]byte
+	t     [TagLen]byte
 }
 
 // macNonceLen is the GCM standard nonce size.
@@ -56,17 +59,14 @@ func (l *layer) xor(p []byte) uint64 {
 // tag computes the GMAC tag of plaintext relay cell p with counter n: it
 // covers every byte after the tag field (command, stream ID, length, body
 // and padding); the recognized field is checked to be zero on its own.
-func (l *layer) tag(p []byte, n uint64) (t [TagLen]byte) {
-	var nonce [macNonceLen]byte
-	binary.BigEndian.PutUint64(nonce[4:], n)
-	l.mac.Seal(t[:0], nonce[:], nil, p[relayCmdOff:])
-	return t
+func (l *layer) tag(p []byte, n uint64) []byte {
+	binary.BigEndian.PutUint64(l.nonce[4:], n)
+	return l.mac.Seal(l.t[:0], l.nonce[:], nil, p[relayCmdOff:])
 }
 
 // seal tags plaintext p for this layer and encrypts it.
 func (l *layer) seal(p []byte) {
-	t := l.tag(p, l.n)
-	copy(p[tagOff:tagOff+TagLen], t[:])
+	copy(p[tagOff:tagOff+TagLen], l.tag(p, l.n))
 	l.xor(p)
 }
 
@@ -77,8 +77,7 @@ func (l *layer) open(p []byte) bool {
 	if p[recognizedOff]|p[recognizedOff+1] != 0 {
 		return false
 	}
-	t := l.tag(p, n)
-	return subtle.ConstantTimeCompare(t[:], p[tagOff:tagOff+TagLen]) == 1
+	return subtle.ConstantTimeCompare(l.tag(p, n), p[tagOff:tagOff+TagLen]) == 1
 }
 
 // prg returns n bytes of AES-256-CTR keystream under key with a zero IV;

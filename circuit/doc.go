@@ -13,13 +13,18 @@
 // Pipeline, by file:
 //
 //	cell.go        link cell: circuit ID, command, fixed-size payload
+//	destroy.go     DESTROY payload and reasons
 //	relaycell.go   relay cell header inside RELAY / RELAY_EARLY
-//	payloads.go    BEGIN, CONNECTED, END, RESOLVE(D), SENDME, EXTEND(ED) bodies
+//	wire.go        strict byte reader, addresses
+//	payloads.go    BEGIN, CONNECTED, END, RESOLVE(D), SENDME bodies
+//	extend.go      EXTEND/EXTENDED bodies and the telescoping client side
 //	kdf.go         key derivation from the Noise handshake
-//	crypt.go       per-hop layer: AES-256-CTR running stream, Poly1305 tag
+//	crypt.go       per-hop layer: AES-256-CTR running stream, GMAC tag
 //	onion.go       the create onion: Sphinx-style nesting of Noise NK msg1s
 //	reply.go       the created reply: constant-size stack of Noise msg2s
 //	client.go      client side: build, seal to hop k, open backward cells
-//	relay.go       relay side: one inbound cell in, one Action out
+//	relay.go       relay side: create, forward, backward, created, originate
+//	dispatch.go    one inbound link cell in, one Action out (relay, client)
 //	replay.go      replay cache of handshake ephemerals per onion-key period
+//	errors.go      sentinel errors
 package circuit

@@ -334,11 +334,20 @@ func (c *RelayCircuit) HandleBackward(p []byte) (Action, error) {
 // HandleBackward must be sent in the order they were produced.
 func (c *RelayCircuit) Originate(rc RelayCell) ([]byte, error) {
 	p := make([]byte, PayloadLen)
+	return p, c.OriginateInto(p, rc)
+}
+
+// OriginateInto is Originate writing into p, which must have PayloadLen
+// bytes; it does not allocate.
+func (c *RelayCircuit) OriginateInto(p []byte, rc RelayCell) error {
+	if err := checkPayloadLen(p); err != nil {
+		return fmt.Errorf("originate: %w", err)
+	}
 	if err := encodeRelay(p, rc); err != nil {
-		return nil, err
+		return err
 	}
 	c.back.seal(p)
-	return p, nil
+	return nil
 }
 
 // DestroyReasonFor maps an error from this package to the DESTROY reason a
