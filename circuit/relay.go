@@ -185,14 +185,21 @@ type Action struct {
 
 // relayState is a relay circuit's state:
 //
-//	 Create(last)                    Create(forward)
-//	     │                                 │
-//	     ▼        EXTEND delivered         ▼
-//	stateLast ──────────────────►  stateAwaitCreated /
-//	     ▲                          stateAwaitExtended
-//	     │                                 │ HandleCreated
-//	     │                                 ▼
-//	     └───────── (never) ──────── stateOpen
+//	CREATE, kind last                                 CREATE, kind forward
+//	       │                                                  │
+//	       ▼                                                  ▼
+//	┌─────────────┐  EXTEND   ┌────────────────────┐   ┌───────────────────┐
+//	│  stateLast  │ ────────► │ stateAwaitExtended │   │ stateAwaitCreated │
+//	└─────────────┘           └─────────┬──────────┘   └─────────┬─────────┘
+//	                                    │ CREATED                │ CREATED
+//	                                    │ (send EXTENDED)        │ (send CREATED)
+//	                                    ▼                        ▼
+//	                            ┌──────────────────────────────────────┐
+//	                            │              stateOpen               │
+//	                            └──────────────────────────────────────┘
+//
+// A DESTROY or any error ends the circuit in every state (the caller drops
+// the RelayCircuit).
 type relayState uint8
 
 const (
