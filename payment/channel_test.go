@@ -291,3 +291,13 @@ func TestDraftAmountExamples(t *testing.T) {
 		t.Errorf("inverse(6) = %d, want 8", x)
 	}
 }
+
+func TestChannelKey(t *testing.T) {
+	seed := []byte("wallet seed of at least sixteen bytes")
+	a, _ := ChannelKey(seed, 0)
+	b, _ := ChannelKey(seed, 1)
+	a2, _ := ChannelKey(seed, 0)
+	if a.Key.Equals(&b.Key) || !a.Key.Equals(&a2.Key) {
+		t.Fatal("channel keys not fresh per counter or not deterministic")
+	}
+}

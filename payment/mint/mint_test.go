@@ -366,3 +366,14 @@ func TestInvoiceAmount(t *testing.T) {
 		}
 	}
 }
+
+func FuzzInvoiceAmount(f *testing.F) {
+	for _, s := range []string{"lnbc2500u1pvjluez", "lnbcrt10p1qq", "lntb20n1x", "lnbc11qq"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if v, err := InvoiceAmountMsat(s); err == nil && (v == 0 || v > 1<<60) {
+			t.Fatalf("%q: amount %d", s, v)
+		}
+	})
+}
