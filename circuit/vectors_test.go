@@ -17,7 +17,10 @@ import (
 
 var update = flag.Bool("update", false, "regenerate specs/vectors/circuit-*.json")
 
-const vectorPath = "../specs/vectors/circuit-3hop.json"
+const (
+	vectorPath          = "../specs/vectors/circuit-3hop.json"
+	telescopeVectorPath = "../specs/vectors/circuit-telescope.json"
+)
 
 // hexBytes marshals as a lowercase hex string.
 type hexBytes []byte
@@ -98,34 +101,119 @@ type vectorPayload struct {
 }
 
 func TestVectors(t *testing.T) {
-	got := generateVectors(t)
+	var want vectorFile
+	checkVectorFile(t, vectorPath, generateVectors(t), &want)
+	checkVectorsIndependently(t, &want)
+	var wantT telescopeVectors
+	checkVectorFile(t, telescopeVectorPath, generateTelescopeVectors(t), &wantT)
+}
+
+// checkVectorFile writes got to path under -update; otherwise it loads the
+// file into want and insists that got encodes identically.
+func checkVectorFile(t *testing.T, path string, got, want any) {
+	t.Helper()
 	if *update {
 		b, err := json.MarshalIndent(got, "", "  ")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.MkdirAll(filepath.Dir(vectorPath), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(vectorPath, append(b, '\n'), 0o644); err != nil {
+		if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		return
 	}
-	b, err := os.ReadFile(vectorPath)
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatalf("%v (regenerate with go test ./circuit -run TestVectors -update)", err)
 	}
-	var want vectorFile
-	if err := json.Unmarshal(b, &want); err != nil {
+	if err := json.Unmarshal(b, want); err != nil {
 		t.Fatal(err)
 	}
 	gb, _ := json.Marshal(got)
 	wb, _ := json.Marshal(want)
 	if !bytes.Equal(gb, wb) {
-		t.Fatal("generated vectors differ from " + vectorPath)
+		t.Fatal("generated vectors differ from " + path)
 	}
-	checkVectorsIndependently(t, &want)
+}
+
+// telescopeVectors is a 2-hop telescoping build: a one-hop CREATE to hop
+// 0, then EXTEND through hop 0 to hop 1.
+type telescopeVectors struct {
+	Description       string     `json:"description"`
+	RandomSource      string     `json:"random_source"`
+	OnionKeyLabels    []string   `json:"onion_key_labels"`
+	RelayRandLabels   []string   `json:"relay_rand_labels"`
+	ClientRandLabel   string     `json:"client_rand_label"`
+	PeerIDs           []hexBytes `json:"peer_ids"`
+	Create0           hexBytes   `json:"create_payload_to_hop0"`
+	Created0          hexBytes   `json:"created_payload_from_hop0"`
+	ExtendPlaintext   hexBytes   `json:"extend_plaintext_with_tag"`
+	ExtendWire        hexBytes   `json:"extend_relay_payload_to_hop0"`
+	Create1           hexBytes   `json:"create_payload_hop0_to_hop1"`
+	Created1          hexBytes   `json:"created_payload_hop1_to_hop0"`
+	ExtendedWire      hexBytes   `json:"extended_relay_payload_to_client"`
+	ExtendedPlaintext hexBytes   `json:"extended_plaintext_with_tag"`
+	DataToHop1Wire    hexBytes   `json:"data_to_hop1_payload"`
+}
+
+func generateTelescopeVectors(t *testing.T) *telescopeVectors {
+	v := &telescopeVectors{
+		Description:     "obol circuit v1: 2-hop telescoping build (one-hop CREATE, EXTEND, EXTENDED) and one DATA cell to hop 1",
+		RandomSource:    "as in circuit-3hop.json",
+		ClientRandLabel: "obol circuit telescope client",
+	}
+	tn := &testNet{}
+	for i := 0; i < 2; i++ {
+		kl, rl := fmt.Sprintf("obol circuit telescope onion key %d", i), fmt.Sprintf("obol circuit telescope relay %d", i)
+		k := mustKey(t, kl)
+		r, _ := NewRelay(RelayConfig{Rand: newDetRand(rl)}, []OnionKey{k})
+		tn.relays = append(tn.relays, r)
+		tn.specs = append(tn.specs, HopSpec{PeerID: peerID(i), OnionKey: k.Public})
+		v.OnionKeyLabels, v.RelayRandLabels = append(v.OnionKeyLabels, kl), append(v.RelayRandLabels, rl)
+		v.PeerIDs = append(v.PeerIDs, peerID(i))
+	}
+	rnd := newDetRand(v.ClientRandLabel)
+	bc := (&testNet{relays: tn.relays[:1], specs: tn.specs[:1]}).build(t, rnd)
+	v.Create0, v.Created0 = bc.creates[0], bc.createds[0]
+	x, p, err := bc.client.Extend(rnd, tn.specs[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.ExtendWire = append(hexBytes(nil), p...)
+	a, err := bc.relays[0].HandleForward(CmdRelay, p)
+	if err != nil || a.Command != CmdCreate {
+		t.Fatalf("extend: %v", err)
+	}
+	v.ExtendPlaintext, v.Create1 = p, a.Payload
+	rc1, a1, err := tn.relays[1].Create(a.Payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.Created1 = a1.Payload
+	ea, err := bc.relays[0].HandleCreated(a1.Payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.ExtendedWire = append(hexBytes(nil), ea.Payload...)
+	_, cell, err := bc.client.Open(ea.Payload)
+	if err != nil || cell.Command != RelayExtended {
+		t.Fatalf("extended: %v", err)
+	}
+	v.ExtendedPlaintext = ea.Payload
+	if err := bc.client.FinishExtend(x, cell.Body); err != nil {
+		t.Fatal(err)
+	}
+	q, _ := bc.client.Seal(1, RelayCell{Command: RelayData, StreamID: 1, Body: []byte("obol vector: to hop 1")})
+	v.DataToHop1Wire = append(hexBytes(nil), q...)
+	if a, err := bc.relays[0].HandleForward(CmdRelay, q); err != nil || a.Kind != ActForward {
+		t.Fatal(err)
+	}
+	if a, err := rc1.HandleForward(CmdRelay, q); err != nil || a.Kind != ActDeliver {
+		t.Fatal(err)
+	}
+	return v
 }
 
 const vectorHops = 3
