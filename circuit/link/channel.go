@@ -1,0 +1,303 @@
+// Package link carries fixed-size cells between two obol nodes. All
+// circuits between two nodes share one long-lived channel — a libp2p
+// stream under the protocol /obol/link/1 — and are told apart by circuit
+// IDs. A slow or paused circuit never stalls the others on its channel:
+// each circuit has its own inbound queue, drained by a goroutine that
+// exists only while the queue has work. specs/03-link.md is the protocol.
+package link
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/obolnet/obol/circuit"
+)
+
+// Errors a channel or circuit reports.
+var (
+	ErrChannelClosed = errors.New("link: channel closed")
+	ErrCircuitClosed = errors.New("link: circuit closed")
+	ErrQueueFull     = errors.New("link: circuit queue overflow")
+	ErrNoCircuitIDs  = errors.New("link: no free circuit ID")
+	ErrBadCellSize   = errors.New("link: cell is not CellSize bytes")
+)
+
+// initiatorBit marks circuit IDs allocated by the side that opened the
+// channel, so both sides can create circuits without colliding.
+const initiatorBit = 1 << 31
+
+// outQueue is how many cells may wait for the channel's writer.
+const outQueue = 256
+
+// Channel is one link to a peer.
+//
+// The reader goroutine owns the stream's read side and dispatches cells;
+// the writer goroutine owns the write side and batches queued cells.
+type Channel struct {
+	s         network.Stream
+	remote    peer.ID
+	initiator bool
+	onCreate  CreateFunc
+	maxQueue  int
+	out       chan []byte
+	done      chan struct{} // closed when the channel is closed
+
+	mu      sync.Mutex // guards the fields below
+	circs   map[uint32]*Circ
+	nextID  uint32
+	err     error
+	closing bool
+}
+
+// CreateFunc is called by a channel's reader for a CREATE cell on an
+// unknown circuit ID of the remote side's parity. It must not block. It
+// returns the handler of the new circuit, which then receives the CREATE
+// cell as its first cell, or nil to drop the cell (after queueing a
+// DESTROY with SendRaw, if it wants the peer told).
+type CreateFunc func(ch *Channel, id uint32) Handler
+
+func newChannel(s network.Stream, initiator bool, onCreate CreateFunc, maxQueue int) *Channel {
+	return &Channel{
+		s: s, remote: s.Conn().RemotePeer(), initiator: initiator,
+		onCreate: onCreate, maxQueue: maxQueue,
+		out: make(chan []byte, outQueue), done: make(chan struct{}),
+		circs: make(map[uint32]*Circ), nextID: 1,
+	}
+}
+
+// Remote is the peer at the other end.
+func (ch *Channel) Remote() peer.ID { return ch.remote }
+
+// Done is closed when the channel has closed.
+func (ch *Channel) Done() <-chan struct{} { return ch.done }
+
+// Err is why the channel closed, or nil while it is open.
+func (ch *Channel) Err() error {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	return ch.err
+}
+
+// NumCircuits is the number of circuits registered on the channel.
+func (ch *Channel) NumCircuits() int {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	return len(ch.circs)
+}
+
+// Open registers a new circuit with a fresh ID of this side's parity.
+func (ch *Channel) Open(h Handler) (*Circ, error) {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if ch.err != nil {
+		return nil, ch.err
+	}
+	for range 1 << 16 {
+		id := ch.nextID &^ initiatorBit
+		ch.nextID++
+		if ch.initiator {
+			id |= initiatorBit
+		}
+		if _, used := ch.circs[id]; id&^initiatorBit == 0 || used {
+			continue
+		}
+		c := newCirc(ch, id, h)
+		ch.circs[id] = c
+		return c, nil
+	}
+	return nil, ErrNoCircuitIDs
+}
+
+// Accept registers the circuit id the remote side created.
+func (ch *Channel) Accept(id uint32, h Handler) (*Circ, error) {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if ch.err != nil {
+		return nil, ch.err
+	}
+	if _, used := ch.circs[id]; used {
+		return nil, fmt.Errorf("link: circuit ID %d in use", id)
+	}
+	c := newCirc(ch, id, h)
+	ch.circs[id] = c
+	return c, nil
+}
+
+func (ch *Channel) remove(id uint32) {
+	ch.mu.Lock()
+	delete(ch.circs, id)
+	ch.mu.Unlock()
+}
+
+// send queues one cell for the writer. It blocks while the queue is full,
+// which back-pressures only the circuit that sends.
+func (ch *Channel) send(ctx context.Context, cell []byte) error {
+	select {
+	case ch.out <- cell:
+		return nil
+	case <-ch.done:
+		return ErrChannelClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// SendRaw queues a cell that belongs to no registered circuit (a DESTROY
+// for an unknown or refused circuit ID).
+func (ch *Channel) SendRaw(ctx context.Context, id uint32, cmd circuit.Command, payload []byte) error {
+	cell, err := circuit.Cell{CircID: id, Command: cmd, Payload: payload}.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	return ch.send(ctx, cell)
+}
+
+// run starts the reader and writer and returns when both have ended.
+func (ch *Channel) run() {
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); ch.readLoop() }()
+	go func() { defer wg.Done(); ch.writeLoop() }()
+	wg.Wait()
+}
+
+func (ch *Channel) readLoop() {
+	r := bufio.NewReaderSize(ch.s, 16*circuit.CellSize)
+	for {
+		cell := getCell()
+		if _, err := io.ReadFull(r, cell); err != nil {
+			putCell(cell)
+			ch.close(fmt.Errorf("%w: read: %v", ErrChannelClosed, err))
+			return
+		}
+		ch.dispatch(cell)
+	}
+}
+
+// dispatch hands one inbound cell to its circuit, or to the CREATE
+// handler, or drops it.
+func (ch *Channel) dispatch(cell []byte) {
+	id := binary.BigEndian.Uint32(cell)
+	ch.mu.Lock()
+	c := ch.circs[id]
+	ch.mu.Unlock()
+	switch {
+	case c != nil:
+		c.push(cell)
+	case circuit.Command(cell[4]) == circuit.CmdCreate && ch.remoteParity(id) && ch.onCreate != nil:
+		ch.acceptCreate(id, cell)
+	default:
+		putCell(cell) // a cell for a circuit that is gone, or not allowed
+	}
+}
+
+// acceptCreate registers a circuit the remote side is creating and queues
+// its CREATE cell; the handshake runs in the circuit's drain goroutine, not
+// in the reader.
+func (ch *Channel) acceptCreate(id uint32, cell []byte) {
+	h := ch.onCreate(ch, id)
+	if h == nil {
+		putCell(cell)
+		return
+	}
+	c, err := ch.Accept(id, h)
+	if err != nil {
+		putCell(cell)
+		return
+	}
+	c.push(cell)
+}
+
+// remoteParity reports whether id is one the remote side may create.
+func (ch *Channel) remoteParity(id uint32) bool {
+	return id&^initiatorBit != 0 && (id&initiatorBit != 0) != ch.initiator
+}
+
+func (ch *Channel) writeLoop() {
+	w := bufio.NewWriterSize(ch.s, 32*circuit.CellSize)
+	for {
+		var cell []byte
+		select {
+		case cell = <-ch.out:
+		case <-ch.done:
+			return
+		}
+		if err := ch.writeBatch(w, cell); err != nil {
+			ch.close(fmt.Errorf("%w: write: %v", ErrChannelClosed, err))
+			return
+		}
+	}
+}
+
+// writeBatch writes cell and whatever else is queued, then flushes once.
+func (ch *Channel) writeBatch(w *bufio.Writer, cell []byte) error {
+	for {
+		_, err := w.Write(cell)
+		putCell(cell)
+		if err != nil {
+			return err
+		}
+		select {
+		case cell = <-ch.out:
+			continue
+		default:
+		}
+		return w.Flush()
+	}
+}
+
+// Close closes the channel and every circuit on it.
+func (ch *Channel) Close() error {
+	ch.close(ErrChannelClosed)
+	return nil
+}
+
+func (ch *Channel) close(why error) {
+	ch.mu.Lock()
+	if ch.closing {
+		ch.mu.Unlock()
+		return
+	}
+	ch.closing = true
+	ch.err = why
+	circs := ch.circs
+	ch.circs = map[uint32]*Circ{}
+	ch.mu.Unlock()
+	close(ch.done)
+	ch.s.Reset()
+	for _, c := range circs {
+		c.closeWith(why)
+	}
+}
+
+// cellPool recycles cell buffers: a relay moves every byte through them.
+var cellPool = sync.Pool{New: func() any { b := make([]byte, circuit.CellSize); return &b }}
+
+func getCell() []byte { return (*cellPool.Get().(*[]byte))[:circuit.CellSize] }
+
+func putCell(b []byte) {
+	if cap(b) >= circuit.CellSize {
+		b = b[:circuit.CellSize]
+		cellPool.Put(&b)
+	}
+}
+
+// NewCell returns a zeroed cell buffer from the pool; once passed to Send
+// it belongs to the link layer.
+func NewCell() []byte {
+	b := getCell()
+	clear(b)
+	return b
+}
+
+// Release returns a cell buffer received from a Handler to the pool. Call
+// it when done with a cell that was not passed on with Send.
+func Release(cell []byte) { putCell(cell) }
