@@ -31,11 +31,11 @@ func newHost(t testing.TB) host.Host {
 
 // recorder is a Handler that keeps what it receives.
 type recorder struct {
-	mu     sync.Mutex
-	cells  [][]byte
-	got    chan []byte
-	closed chan error
-	blocked atomic.Bool   // while set, HandleCell waits on release
+	mu      sync.Mutex
+	cells   [][]byte
+	got     chan []byte
+	closed  chan error
+	blocked atomic.Bool // while set, HandleCell waits on release
 	release chan struct{}
 }
 
