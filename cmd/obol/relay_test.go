@@ -2,11 +2,15 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/hex"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
 
 	"github.com/obolnet/obol/cmd/internal/node"
 )
@@ -39,7 +43,32 @@ func runRelayOnce(t *testing.T, dir string) string {
 	if code := b.stop(t); code != exitOK {
 		t.Fatalf("relay exited with %d; stderr:\n%s", code, b.err.String())
 	}
+	checkNoKeys(t, b.err.String(), dir)
 	return id
+}
+
+// checkNoKeys fails if a debug log shows the private keys of dir in hex
+// or base64 (std, URL or raw), whole or as a 16-byte piece.
+func checkNoKeys(t *testing.T, log, dir string) {
+	t.Helper()
+	onion := readFile(t, filepath.Join(dir, node.OnionKeyFile))
+	ident, err := crypto.UnmarshalPrivateKey(readFile(t, filepath.Join(dir, node.IdentityFile)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := ident.Raw()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range [][]byte{onion, raw[:32]} {
+		for _, piece := range [][]byte{key, key[:16], key[16:32]} {
+			for _, enc := range []string{hex.EncodeToString(piece), base64.StdEncoding.EncodeToString(piece)[:20], base64.RawURLEncoding.EncodeToString(piece)[:20]} {
+				if strings.Contains(log, enc) {
+					t.Fatalf("log shows private key material %q", enc)
+				}
+			}
+		}
+	}
 }
 
 func checkMode(t *testing.T, path string, want os.FileMode) {

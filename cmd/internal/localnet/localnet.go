@@ -106,6 +106,7 @@ func Start(ctx context.Context, cfg Config) (*Network, error) {
 // open opens the relays; relay 0 is every other relay's bootstrap peer.
 func (n *Network) open() error {
 	for i := range n.cfg.Relays {
+		n.Roles = append(n.Roles, n.roles(i))
 		r, err := node.OpenRelay(n.relayConfig(i))
 		if err != nil {
 			return fmt.Errorf("localnet: relay %d: %w", i, err)
@@ -116,12 +117,16 @@ func (n *Network) open() error {
 	return nil
 }
 
-func (n *Network) relayConfig(i int) node.RelayConfig {
+// roles are relay i's roles: every relay is a guard, some are exits.
+func (n *Network) roles(i int) descriptor.Role {
 	roles := descriptor.RoleRelay | descriptor.RoleGuard
 	if n.cfg.IsExit(i) {
 		roles |= descriptor.RoleExit
 	}
-	n.Roles = append(n.Roles, roles)
+	return roles
+}
+
+func (n *Network) relayConfig(i int) node.RelayConfig {
 	var boot []peer.AddrInfo
 	if i > 0 {
 		boot = []peer.AddrInfo{n.Relays[0].AddrInfo()}
@@ -129,7 +134,7 @@ func (n *Network) relayConfig(i int) node.RelayConfig {
 	return node.RelayConfig{
 		DataDir:   filepath.Join(n.dir, fmt.Sprintf("relay%d", i)),
 		Bootstrap: boot,
-		Roles:     roles,
+		Roles:     n.Roles[i],
 		Lifetime:  n.cfg.Lifetime,
 		Republish: n.cfg.Republish,
 		Logger:    n.cfg.Logger.With("relay", i),

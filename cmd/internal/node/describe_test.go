@@ -1,0 +1,93 @@
+package node
+
+import (
+	"testing"
+	"time"
+
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/obolnet/obol/descriptor"
+)
+
+// TestDescriptorVerifies signs a relay's descriptor and checks that it
+// verifies and carries the configuration, the onion key and the addresses.
+func TestDescriptorVerifies(t *testing.T) {
+	for _, roles := range []descriptor.Role{descriptor.RoleRelay, descriptor.RoleRelay | descriptor.RoleGuard | descriptor.RoleExit} {
+		r := openTestRelay(t, RelayConfig{Roles: roles, Bandwidth: 12345, Lifetime: 2 * time.Hour, Republish: time.Hour})
+		now := time.Now()
+		rec, err := r.describer.sign(42, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, err := descriptor.Decode(rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := u.Verify(now)
+		if err != nil {
+			t.Fatalf("roles %v: %v", roles, err)
+		}
+		switch {
+		case got.PeerID != r.ID() || got.Seq != 42 || got.Roles != roles || got.Bandwidth != 12345:
+			t.Errorf("descriptor %+v", got)
+		case got.Expires-got.Published != int64((2 * time.Hour).Seconds()):
+			t.Errorf("lifetime %ds", got.Expires-got.Published)
+		case got.OnionKeys[0].Key != r.describer.onion:
+			t.Error("onion key is not the relay's")
+		case len(got.Addrs) != len(r.host.Addrs()):
+			t.Errorf("%d addresses, host has %d", len(got.Addrs), len(r.host.Addrs()))
+		case roles.Has(descriptor.RoleExit) != got.AcceptsPort(443):
+			t.Errorf("exit summary %v for roles %v", got.ExitPorts, roles)
+		}
+	}
+}
+
+// TestAdvertised checks the order and the cap of advertised addresses.
+func TestAdvertised(t *testing.T) {
+	var in []ma.Multiaddr
+	for _, s := range []string{
+		"/ip4/127.0.0.1/tcp/1", "/ip4/10.0.0.1/tcp/1", "/ip4/9.9.9.9/tcp/1", "/ip6/::1/tcp/1",
+		"/ip4/192.168.1.1/tcp/1", "/ip4/8.8.4.4/udp/1/quic-v1", "/ip4/10.0.0.2/tcp/1",
+		"/ip4/10.0.0.3/tcp/1", "/ip4/10.0.0.4/tcp/1", "/ip4/10.0.0.5/tcp/1",
+	} {
+		in = append(in, ma.StringCast(s))
+	}
+	out := advertised(in)
+	if len(out) != descriptor.MaxAddrs {
+		t.Fatalf("%d addresses, want %d", len(out), descriptor.MaxAddrs)
+	}
+	want := []string{"/ip4/9.9.9.9/tcp/1", "/ip4/8.8.4.4/udp/1/quic-v1", "/ip4/10.0.0.1/tcp/1"}
+	for i, w := range want {
+		a, err := ma.NewMultiaddrBytes(out[i])
+		if err != nil || a.String() != w {
+			t.Errorf("address %d = %v, want %s", i, a, w)
+		}
+	}
+	for _, b := range out {
+		if a, _ := ma.NewMultiaddrBytes(b); a.String() == "/ip4/127.0.0.1/tcp/1" || a.String() == "/ip6/::1/tcp/1" {
+			t.Errorf("loopback %v kept while non-loopback addresses were dropped", a)
+		}
+	}
+}
+
+// TestRelayConfigValidate checks the limits on a relay's timing.
+func TestRelayConfigValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  RelayConfig
+		ok   bool
+	}{
+		{"defaults", RelayConfig{DataDir: "d"}, true},
+		{"no data dir", RelayConfig{}, false},
+		{"lifetime too long", RelayConfig{DataDir: "d", Lifetime: 25 * time.Hour}, false},
+		{"lifetime too short", RelayConfig{DataDir: "d", Lifetime: time.Second, Republish: time.Second}, false},
+		{"republish over half", RelayConfig{DataDir: "d", Lifetime: time.Hour, Republish: 31 * time.Minute}, false},
+		{"republish half", RelayConfig{DataDir: "d", Lifetime: time.Hour, Republish: 30 * time.Minute}, true},
+		{"unknown role", RelayConfig{DataDir: "d", Roles: 1 << 9}, false},
+	}
+	for _, tt := range tests {
+		if err := tt.cfg.Validate(); (err == nil) != tt.ok {
+			t.Errorf("%s: Validate() = %v, want ok=%v", tt.name, err, tt.ok)
+		}
+	}
+}
