@@ -332,3 +332,27 @@ func TestWrongOnionKey(t *testing.T) {
 		t.Fatalf("want ErrHandshake, got %v", err)
 	}
 }
+
+func TestLayerExhausted(t *testing.T) {
+	bc := newTestNet(t, 2).build(t, newDetRand("exhausted"))
+	bc.client.fwd[0].n = maxLayerCells - 1
+	bc.relays[0].fwd.n = maxLayerCells - 1
+	p, err := bc.client.Seal(0, RelayCell{Command: RelayDrop})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, err := bc.relays[0].HandleForward(CmdRelay, p); err != nil || a.Kind != ActDeliver {
+		t.Fatalf("last cell: %v", err)
+	}
+	if _, err := bc.client.Seal(1, RelayCell{Command: RelayDrop}); !errors.Is(err, ErrLayerExhausted) {
+		t.Fatalf("client: %v", err)
+	}
+	_, err = bc.relays[0].HandleForward(CmdRelay, make([]byte, PayloadLen))
+	if !errors.Is(err, ErrLayerExhausted) || DestroyReasonFor(err) != DestroyResourceLimit {
+		t.Fatalf("relay: %v", err)
+	}
+	bc.relays[0].back.n = maxLayerCells
+	if _, err := bc.relays[0].Originate(RelayCell{Command: RelayDrop}); !errors.Is(err, ErrLayerExhausted) {
+		t.Fatalf("originate: %v", err)
+	}
+}

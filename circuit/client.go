@@ -184,6 +184,9 @@ func sealTo(p []byte, layers []*layer, hop int, rc RelayCell) error {
 	if err := checkPayloadLen(p); err != nil {
 		return fmt.Errorf("seal: %w", err)
 	}
+	if err := layers[0].checkRoom(); err != nil {
+		return fmt.Errorf("seal: %w", err)
+	}
 	if err := encodeRelay(p, rc); err != nil {
 		return err
 	}
@@ -200,6 +203,9 @@ func sealTo(p []byte, layers []*layer, hop int, rc RelayCell) error {
 // must be destroyed.
 func (c *ClientCircuit) Open(p []byte) (int, RelayCell, error) {
 	if err := checkPayloadLen(p); err != nil {
+		return 0, RelayCell{}, fmt.Errorf("open relay cell: %w", err)
+	}
+	if err := c.back[0].checkRoom(); err != nil {
 		return 0, RelayCell{}, fmt.Errorf("open relay cell: %w", err)
 	}
 	for i, l := range c.back {

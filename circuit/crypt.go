@@ -31,6 +31,17 @@ type layer struct {
 // macNonceLen is the GCM standard nonce size.
 const macNonceLen = 12
 
+// maxLayerCells is the most cells one layer may process (spec §6.7).
+const maxLayerCells = 1 << 32
+
+// checkRoom refuses a cell once the layer has processed maxLayerCells.
+func (l *layer) checkRoom() error {
+	if l.n >= maxLayerCells {
+		return ErrLayerExhausted
+	}
+	return nil
+}
+
 func newLayer(key [keyLen]byte, iv [ivLen]byte, macKey [keyLen]byte) layer {
 	b, err := aes.NewCipher(key[:])
 	if err != nil { // fixed key size: unreachable

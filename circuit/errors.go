@@ -29,8 +29,9 @@ var (
 	ErrSendmeVersion       = errors.New("circuit: unknown SENDME version")
 
 	// Layered encryption.
-	ErrUnrecognized = errors.New("circuit: cell not recognized by any hop")
-	ErrBadHop       = errors.New("circuit: hop index out of range")
+	ErrUnrecognized   = errors.New("circuit: cell not recognized by any hop")
+	ErrBadHop         = errors.New("circuit: hop index out of range")
+	ErrLayerExhausted = errors.New("circuit: layer reached its cell limit; build a new circuit")
 
 	// Handshakes.
 	ErrPathLength     = errors.New("circuit: path length out of range")

@@ -248,6 +248,9 @@ func (c *RelayCircuit) HandleForward(cmd Command, p []byte) (Action, error) {
 	if err == nil {
 		err = checkPayloadLen(p)
 	}
+	if err == nil {
+		err = l.checkRoom()
+	}
 	if err != nil {
 		return Action{}, fmt.Errorf("forward %v: %w", cmd, err)
 	}
@@ -332,6 +335,9 @@ func (c *RelayCircuit) HandleBackward(p []byte) (Action, error) {
 	if err := checkPayloadLen(p); err != nil {
 		return Action{}, fmt.Errorf("backward relay: %w", err)
 	}
+	if err := c.back.checkRoom(); err != nil {
+		return Action{}, fmt.Errorf("backward relay: %w", err)
+	}
 	c.back.xor(p)
 	return Action{Kind: ActBackward, Command: CmdRelay, Payload: p}, nil
 }
@@ -350,6 +356,9 @@ func (c *RelayCircuit) OriginateInto(p []byte, rc RelayCell) error {
 	if err := checkPayloadLen(p); err != nil {
 		return fmt.Errorf("originate: %w", err)
 	}
+	if err := c.back.checkRoom(); err != nil {
+		return fmt.Errorf("originate: %w", err)
+	}
 	if err := encodeRelay(p, rc); err != nil {
 		return err
 	}
@@ -363,7 +372,7 @@ func DestroyReasonFor(err error) DestroyReason {
 	switch {
 	case errors.Is(err, ErrReplay):
 		return DestroyReplay
-	case errors.Is(err, ErrReplayFull):
+	case errors.Is(err, ErrReplayFull), errors.Is(err, ErrLayerExhausted):
 		return DestroyResourceLimit
 	case errors.Is(err, ErrHandshake):
 		return DestroyHandshake
