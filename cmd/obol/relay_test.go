@@ -141,4 +141,19 @@ func TestRelaysListsNetwork(t *testing.T) {
 		}
 	}
 	checkMode(t, filepath.Join(clientDir, node.CacheFile), 0o600)
+	for _, r := range []*background{a, b} {
+		waitLog(t, r, `msg="descriptor published"`)
+	}
+}
+
+// waitLog waits until the command's log holds s.
+func waitLog(t *testing.T, b *background, s string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(b.err.String(), s) {
+		if time.Now().After(deadline) {
+			t.Fatalf("log lacks %q:\n%s", s, b.err.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

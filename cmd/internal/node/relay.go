@@ -94,8 +94,39 @@ func (r *Relay) Run(ctx context.Context) error {
 	} else if err := r.join(ctx); err != nil {
 		return nil // ctx ended
 	}
-	log.Info("publishing descriptor", "roles", r.cfg.Roles.String(), "lifetime", r.cfg.Lifetime, "republish", r.cfg.Republish)
-	return r.pub.Run(ctx)
+	log.Info("publisher started", "roles", r.cfg.Roles.String(), "lifetime", r.cfg.Lifetime, "republish", r.cfg.Republish)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.confirmPublished(ctx)
+	}()
+	err := r.pub.Run(ctx)
+	<-done
+	return err
+}
+
+// confirmPublished logs once when the relay's own descriptor can be looked
+// up in the DHT, so an operator sees that publishing works.
+func (r *Relay) confirmPublished(ctx context.Context) {
+	if r.node.WaitReady(ctx) != nil {
+		return
+	}
+	wait := 100 * time.Millisecond
+	for {
+		lctx, cancel := context.WithTimeout(ctx, joinTimeout)
+		d, _, err := r.node.LookupRelay(lctx, r.ID())
+		cancel()
+		if err == nil {
+			r.cfg.Logger.Info("descriptor published", "seq", d.Seq, "expires", d.ExpiresAt().UTC().Format(time.RFC3339))
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, joinRetryMax)
+	}
 }
 
 // Joining backs off from joinRetryMin to joinRetryMax between attempts.
