@@ -1,0 +1,177 @@
+// Package flow is obol's circuit-level congestion control and stream-level
+// flow control, without I/O.
+//
+// Circuit level (between the client and the hop that ends its streams, in
+// each direction): the receiver acknowledges every SendmeEvery DATA cells
+// with a circuit SENDME; the sender keeps at most cwnd DATA cells
+// unacknowledged and adapts cwnd with TCP Vegas (as Tor's proposal 324):
+// it estimates the cells queued on the path from the congestion window,
+// the smallest RTT seen and the current RTT, and grows the window while
+// that queue is small and shrinks it when it grows. So one circuit is not
+// capped by a fixed window on a long-RTT path.
+//
+// Stream level: the receiver buffers a stream's data until the
+// application reads it and tells the sender XOFF when the buffer passes a
+// high mark and XON when it drains below a low mark, so a slow reader
+// back-pressures its own stream only. specs/04-circuit.md §7 is the
+// protocol.
+package flow
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+)
+
+// Parameters of congestion control, in cells.
+const (
+	SendmeEvery = 50   // DATA cells per circuit SENDME
+	InitialCwnd = 150  // window at circuit start
+	MinCwnd     = 100  // never below
+	MaxCwnd     = 4000 // never above; relays queue at most 4096 cells per circuit
+	vegasAlpha  = 2 * SendmeEvery
+	vegasBeta   = 4 * SendmeEvery
+	vegasGamma  = 3 * SendmeEvery
+)
+
+// Errors.
+var (
+	ErrUnexpectedSendme = errors.New("flow: SENDME acknowledges cells never sent")
+	ErrClosed           = errors.New("flow: closed")
+)
+
+// Sender is the sending side of one circuit direction. It is safe for
+// concurrent use: many streams acquire sending credit from one circuit.
+type Sender struct {
+	mu        sync.Mutex // guards the fields below
+	cwnd      int
+	inflight  int
+	sent      int64       // DATA cells sent in all
+	marks     []time.Time // send times of cells that will be acknowledged
+	minRTT    time.Duration
+	rtt       time.Duration
+	slowStart bool
+	err       error
+	wake      chan struct{} // closed and replaced when credit frees up
+}
+
+// NewSender returns a sender with the initial window.
+func NewSender() *Sender {
+	return &Sender{cwnd: InitialCwnd, slowStart: true, wake: make(chan struct{})}
+}
+
+// Acquire waits until one DATA cell may be sent and counts it as in
+// flight. now is its send time.
+func (s *Sender) Acquire(ctx context.Context, now func() time.Time) error {
+	for {
+		s.mu.Lock()
+		if s.err != nil {
+			s.mu.Unlock()
+			return s.err
+		}
+		if s.inflight < s.cwnd {
+			s.inflight++
+			s.sent++
+			if s.sent%SendmeEvery == 0 {
+				s.marks = append(s.marks, now())
+			}
+			s.mu.Unlock()
+			return nil
+		}
+		wake := s.wake
+		s.mu.Unlock()
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// OnSendme records a circuit SENDME that arrived at now: SendmeEvery cells
+// are no longer in flight, and the RTT of the cell that completed the
+// window updates the window.
+func (s *Sender) OnSendme(now time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.marks) == 0 || s.inflight < SendmeEvery {
+		return ErrUnexpectedSendme
+	}
+	rtt := now.Sub(s.marks[0])
+	s.marks = s.marks[1:]
+	s.inflight -= SendmeEvery
+	s.update(rtt)
+	close(s.wake)
+	s.wake = make(chan struct{})
+	return nil
+}
+
+// update is one Vegas step.
+func (s *Sender) update(rtt time.Duration) {
+	if rtt <= 0 {
+		rtt = time.Microsecond
+	}
+	s.rtt = rtt
+	if s.minRTT == 0 || rtt < s.minRTT {
+		s.minRTT = rtt
+	}
+	// Cells queued on the path: cwnd minus what the path holds at the
+	// base RTT.
+	bdp := int(int64(s.cwnd) * int64(s.minRTT) / int64(rtt))
+	queue := s.cwnd - bdp
+	switch {
+	case s.slowStart && queue > vegasGamma:
+		s.slowStart = false
+		s.cwnd = max(bdp+vegasGamma, MinCwnd)
+	case s.slowStart:
+		s.cwnd += s.cwnd / 2
+	case queue < vegasAlpha:
+		s.cwnd += SendmeEvery
+	case queue > vegasBeta:
+		s.cwnd -= SendmeEvery
+	}
+	s.cwnd = min(max(s.cwnd, MinCwnd), MaxCwnd)
+}
+
+// Close fails every waiting and future Acquire with err.
+func (s *Sender) Close(err error) {
+	if err == nil {
+		err = ErrClosed
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err == nil {
+		s.err = err
+		close(s.wake)
+	}
+}
+
+// Stats is a snapshot of a sender's state.
+type Stats struct {
+	Cwnd, Inflight int
+	MinRTT, RTT    time.Duration
+	SlowStart      bool
+}
+
+// Stats returns the current window and RTT estimates.
+func (s *Sender) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return Stats{s.cwnd, s.inflight, s.minRTT, s.rtt, s.slowStart}
+}
+
+// Receiver is the receiving side of one circuit direction.
+type Receiver struct {
+	mu        sync.Mutex
+	delivered int64
+}
+
+// OnData counts one delivered DATA cell and reports whether a circuit
+// SENDME must be sent now.
+func (r *Receiver) OnData() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.delivered++
+	return r.delivered%SendmeEvery == 0
+}
