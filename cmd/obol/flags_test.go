@@ -27,6 +27,7 @@ func TestFlagErrors(t *testing.T) {
 		{[]string{"relay", "--bandwidth", "0"}, `invalid value "0" for flag -bandwidth: want more than 0`},
 		{[]string{"relay", "--bandwidth", "10XB"}, `invalid value "10XB" for flag -bandwidth: want a byte count`},
 		{[]string{"relay", "--listen", "127.0.0.1:7400"}, `invalid value "127.0.0.1:7400" for flag -listen: "127.0.0.1:7400" is not a multiaddr`},
+		{[]string{"relay", "--announce", "/ip4/1.2.3.4/tcp/99999"}, `invalid value "/ip4/1.2.3.4/tcp/99999" for flag -announce: "/ip4/1.2.3.4/tcp/99999" is not a multiaddr`},
 		{[]string{"relay", "--bootstrap", "/ip4/127.0.0.1/tcp/7400"}, `invalid value "/ip4/127.0.0.1/tcp/7400" for flag -bootstrap: "/ip4/127.0.0.1/tcp/7400" does not end in /p2p/PEER-ID`},
 		{[]string{"relay", "--log-format", "xml"}, `invalid value "xml" for flag -log-format: want one of text, json`},
 		{[]string{"relay", "--log-level", "loud"}, `invalid value "loud" for flag -log-level: unknown level`},

@@ -38,6 +38,7 @@ func relayFlags(args []string, w io.Writer) (node.RelayConfig, logFlags, int, bo
 	fs := newFlagSet("relay", "[flags]", w)
 	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "directory for the relay's keys (created 0700; key files 0600)")
 	fs.Var(multiaddrsValue{&cfg.Listen}, "listen", "comma-separated multiaddrs to listen on (default "+fmt.Sprint(defaultRelayListen)+")")
+	fs.Var(multiaddrsValue{&cfg.Announce}, "announce", "comma-separated multiaddrs to publish instead of the listen addresses (behind NAT)")
 	fs.Var(bootstrapValue{&cfg.Bootstrap}, "bootstrap", "comma-separated /p2p/ multiaddrs of relays to join through (none for the first relay)")
 	fs.Var(rolesValue{&cfg.Roles}, "roles", "comma-separated roles: relay, guard, exit, intro, rendezvous (relay is implied)")
 	fs.Var(bytesValue{&cfg.Bandwidth}, "bandwidth", "advertised bandwidth in bytes per second, e.g. 10MiB")

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/obolnet/obol/descriptor"
 )
@@ -30,8 +31,11 @@ const (
 // RelayConfig configures a relay. Zero values of Lifetime, Republish and
 // Bandwidth pick the defaults; Roles always include RoleRelay.
 type RelayConfig struct {
-	DataDir   string          // keys live here
-	Listen    []string        // multiaddrs; default loopback, ephemeral ports
+	DataDir string   // keys live here
+	Listen  []string // multiaddrs; default loopback, ephemeral ports
+	// Announce, if set, are the multiaddrs published in the descriptor
+	// instead of the listen addresses (e.g. behind NAT or port forwarding).
+	Announce  []string
 	Bootstrap []peer.AddrInfo // empty for the first relay of a network
 	Roles     descriptor.Role
 	Bandwidth uint64        // advertised, bytes per second
@@ -51,10 +55,29 @@ func (c *RelayConfig) Validate() error {
 		return fmt.Errorf("relay: lifetime %v outside %v..%v", d.Lifetime, MinLifetime, MaxLifetime)
 	case d.Republish < MinRepublish || d.Republish > d.Lifetime/2:
 		return fmt.Errorf("relay: republish interval %v outside %v..%v (half the lifetime)", d.Republish, MinRepublish, d.Lifetime/2)
+	case len(d.Announce) > descriptor.MaxAddrs:
+		return fmt.Errorf("relay: %d announced addresses, at most %d", len(d.Announce), descriptor.MaxAddrs)
 	case d.Roles&^(descriptor.RoleRelay|descriptor.RoleGuard|descriptor.RoleExit|descriptor.RoleIntro|descriptor.RoleRendezvous) != 0:
 		return fmt.Errorf("relay: unknown roles %#x", uint16(d.Roles))
 	}
-	return nil
+	_, err := announced(d.Announce)
+	return err
+}
+
+// announced parses announce addresses and checks they fit a descriptor.
+func announced(addrs []string) ([]ma.Multiaddr, error) {
+	var out []ma.Multiaddr
+	for _, s := range addrs {
+		a, err := ma.NewMultiaddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("relay: announce address %q: %w", s, err)
+		}
+		if len(a.Bytes()) > descriptor.MaxAddrLen {
+			return nil, fmt.Errorf("relay: announce address %q is longer than %d bytes", s, descriptor.MaxAddrLen)
+		}
+		out = append(out, a)
+	}
+	return out, nil
 }
 
 func (c *RelayConfig) withDefaults() RelayConfig {

@@ -24,10 +24,20 @@ const onionKeyValidity = 7 * 24 * time.Hour
 // describer signs the relay's descriptor from its configuration, its
 // host's current addresses and its onion key.
 type describer struct {
-	key   crypto.PrivKey
-	host  host.Host
-	onion [descriptor.OnionKeySize]byte
-	cfg   RelayConfig
+	key      crypto.PrivKey
+	host     host.Host
+	announce []ma.Multiaddr // replace the host's addresses when set
+	onion    [descriptor.OnionKeySize]byte
+	cfg      RelayConfig
+}
+
+// addrs are the addresses to publish: the announced ones, or else the
+// host's current listen addresses.
+func (d *describer) addrs() []ma.Multiaddr {
+	if len(d.announce) > 0 {
+		return d.announce
+	}
+	return d.host.Addrs()
 }
 
 // sign is the relay's dht.SignFunc.
@@ -50,7 +60,7 @@ func (d *describer) describe(now time.Time) *descriptor.Relay {
 		PeerID:    d.host.ID(),
 		Published: now.Unix(),
 		Expires:   now.Add(d.cfg.Lifetime).Unix(),
-		Addrs:     advertised(d.host.Addrs()),
+		Addrs:     advertised(d.addrs()),
 		OnionKeys: []descriptor.OnionKey{{Key: d.onion, NotAfter: now.Add(onionKeyValidity).Unix()}},
 		Roles:     d.cfg.Roles,
 		Bandwidth: d.cfg.Bandwidth,

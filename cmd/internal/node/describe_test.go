@@ -91,3 +91,31 @@ func TestRelayConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestAnnounce checks that announced addresses replace the listen
+// addresses in the descriptor and in what the relay prints.
+func TestAnnounce(t *testing.T) {
+	ann := []string{"/ip4/8.8.8.8/udp/7400/quic-v1", "/dns4/relay.example/tcp/7400"}
+	r := openTestRelay(t, RelayConfig{Announce: ann})
+	now := time.Now()
+	rec, err := r.describer.sign(1, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := descriptor.Decode(rec)
+	got, err := u.Verify(now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Addrs) != 2 {
+		t.Fatalf("descriptor has %d addresses, want the 2 announced", len(got.Addrs))
+	}
+	for i, a := range r.Addrs() {
+		if want := ann[i] + "/p2p/" + r.ID().String(); a.String() != want {
+			t.Errorf("address %d = %s, want %s", i, a, want)
+		}
+	}
+	if err := (&RelayConfig{DataDir: "d", Announce: []string{"nonsense"}}).Validate(); err == nil {
+		t.Error("a bad announce address was accepted")
+	}
+}

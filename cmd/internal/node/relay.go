@@ -26,6 +26,7 @@ type Relay struct {
 	host host.Host
 	node *dht.Node
 	pub  *dht.Publisher
+	desc *describer
 
 	closeOnce sync.Once
 	closeErr  error
@@ -58,9 +59,10 @@ func OpenRelay(cfg RelayConfig) (*Relay, error) {
 		h.Close()
 		return nil, fmt.Errorf("relay: %w", err)
 	}
-	d := &describer{key: key, host: h, cfg: c}
+	ann, _ := announced(c.Announce) // checked by Validate
+	d := &describer{key: key, host: h, announce: ann, cfg: c}
 	copy(d.onion[:], onion.PublicKey().Bytes())
-	return &Relay{cfg: c, host: h, node: n, pub: dht.NewPublisher(n, d.sign, c.Republish)}, nil
+	return &Relay{cfg: c, host: h, node: n, desc: d, pub: dht.NewPublisher(n, d.sign, c.Republish)}, nil
 }
 
 // ID is the relay's peer ID.
@@ -69,10 +71,11 @@ func (r *Relay) ID() peer.ID { return r.host.ID() }
 // Node is the relay's DHT node.
 func (r *Relay) Node() *dht.Node { return r.node }
 
-// Addrs are the relay's listen addresses with its /p2p/ peer ID appended,
-// as other nodes pass them to --bootstrap.
+// Addrs are the relay's published addresses (announced, or else listen
+// addresses) with its /p2p/ peer ID appended, as other nodes pass them to
+// --bootstrap.
 func (r *Relay) Addrs() []ma.Multiaddr {
-	addrs, err := peer.AddrInfoToP2pAddrs(&peer.AddrInfo{ID: r.ID(), Addrs: r.host.Addrs()})
+	addrs, err := peer.AddrInfoToP2pAddrs(&peer.AddrInfo{ID: r.ID(), Addrs: r.desc.addrs()})
 	if err != nil {
 		return nil
 	}

@@ -34,18 +34,7 @@ func openTestRelay(t *testing.T, cfg RelayConfig) testRelay {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.Close() })
-	c := cfg.withDefaults()
-	key, err := loadIdentity(c.DataDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	onion, err := loadOnionKey(c.DataDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := &describer{key: key, host: r.host, cfg: c}
-	copy(d.onion[:], onion.PublicKey().Bytes())
-	return testRelay{r, d}
+	return testRelay{r, r.desc}
 }
 
 // TestRelaysPublishAndClientSamples runs three relays and a client with a
