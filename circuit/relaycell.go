@@ -47,6 +47,8 @@ const (
 	RelayDrop      RelayCommand = 0x08
 	RelayResolve   RelayCommand = 0x09
 	RelayResolved  RelayCommand = 0x0A
+	RelayXoff      RelayCommand = 0x0B // stream receiver: stop sending (flow control)
+	RelayXon       RelayCommand = 0x0C // stream receiver: go on
 
 	RelayPayChannelOpen   RelayCommand = 0x40
 	RelayPayBalanceUpdate RelayCommand = 0x41
@@ -82,6 +84,7 @@ var relayCommands = map[RelayCommand]struct {
 	RelaySendme: {"SENDME", streamAny}, RelayExtend: {"EXTEND", streamZero},
 	RelayExtended: {"EXTENDED", streamZero}, RelayDrop: {"DROP", streamZero},
 	RelayResolve: {"RESOLVE", streamNonZero}, RelayResolved: {"RESOLVED", streamNonZero},
+	RelayXoff: {"XOFF", streamNonZero}, RelayXon: {"XON", streamNonZero},
 }
 
 func (c RelayCommand) String() string {
