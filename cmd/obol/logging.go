@@ -17,8 +17,8 @@ type logFlags struct {
 func (l *logFlags) register(fs *flag.FlagSet, defaultLevel slog.Level) {
 	l.format = "text"
 	l.level = defaultLevel
-	fs.Var(choiceValue{&l.format, []string{"text", "json"}}, "log-format", "log format: text or json")
-	fs.Var(levelValue{&l.level}, "log-level", "log level: debug, info, warn or error")
+	fs.Var(choiceValue{&l.format, []string{"text", "json"}}, "log-format", "log `format`: text or json")
+	fs.Var(levelValue{&l.level}, "log-level", "log `level`: debug, info, warn or error")
 }
 
 // logger builds the process's logger, writing to w (stderr).

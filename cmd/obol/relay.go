@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/obolnet/obol/cmd/internal/node"
 	"github.com/obolnet/obol/descriptor"
@@ -36,14 +37,14 @@ func relayFlags(args []string, w io.Writer) (node.RelayConfig, logFlags, int, bo
 	}
 	var lf logFlags
 	fs := newFlagSet("relay", "[flags]", w)
-	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "directory for the relay's keys (created 0700; key files 0600)")
-	fs.Var(multiaddrsValue{&cfg.Listen}, "listen", "comma-separated multiaddrs to listen on (default "+fmt.Sprint(defaultRelayListen)+")")
-	fs.Var(multiaddrsValue{&cfg.Announce}, "announce", "comma-separated multiaddrs to publish instead of the listen addresses (behind NAT)")
-	fs.Var(bootstrapValue{&cfg.Bootstrap}, "bootstrap", "comma-separated /p2p/ multiaddrs of relays to join through (none for the first relay)")
-	fs.Var(rolesValue{&cfg.Roles}, "roles", "comma-separated roles: relay, guard, exit, intro, rendezvous (relay is implied)")
-	fs.Var(bytesValue{&cfg.Bandwidth}, "bandwidth", "advertised bandwidth in bytes per second, e.g. 10MiB")
-	fs.Var(durationValue{&cfg.Lifetime, node.MinLifetime, node.MaxLifetime}, "lifetime", "how long each published descriptor is valid")
-	fs.Var(durationValue{&cfg.Republish, node.MinRepublish, node.MaxLifetime / 2}, "republish", "how often the descriptor is published again (at most half of -lifetime)")
+	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "`directory` for the relay's keys (created 0700; key files 0600)")
+	fs.Var(multiaddrsValue{&cfg.Listen}, "listen", "comma-separated `multiaddrs` to listen on (default "+strings.Join(defaultRelayListen, ",")+")")
+	fs.Var(multiaddrsValue{&cfg.Announce}, "announce", "comma-separated `multiaddrs` to publish instead of the listen addresses (behind NAT)")
+	fs.Var(bootstrapValue{&cfg.Bootstrap}, "bootstrap", "comma-separated /p2p/ `multiaddrs` of relays to join through (none for the first relay)")
+	fs.Var(rolesValue{&cfg.Roles}, "roles", "comma-separated `roles`: relay, guard, exit, intro, rendezvous (relay is implied)")
+	fs.Var(bytesValue{&cfg.Bandwidth}, "bandwidth", "advertised bandwidth in `bytes` per second, e.g. 10MiB")
+	fs.Var(durationValue{&cfg.Lifetime, node.MinLifetime, node.MaxLifetime}, "lifetime", "how long each published descriptor is valid, as a `duration`")
+	fs.Var(durationValue{&cfg.Republish, node.MinRepublish, node.MaxLifetime / 2}, "republish", "how often the descriptor is published again, as a `duration` of at most half of -lifetime")
 	lf.register(fs, slog.LevelInfo)
 	if code, ok := parse(fs, args); !ok {
 		return cfg, lf, code, false

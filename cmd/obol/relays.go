@@ -26,10 +26,10 @@ type relaysOptions struct {
 func relaysFlags(args []string, w io.Writer) (relaysOptions, int, bool) {
 	o := relaysOptions{n: 20, timeout: 30 * time.Second}
 	fs := newFlagSet("relays", "--bootstrap ADDRS [flags]", w)
-	fs.Var(bootstrapValue{&o.client.Bootstrap}, "bootstrap", "comma-separated /p2p/ multiaddrs of relays to join through (required)")
-	fs.StringVar(&o.client.DataDir, "data-dir", "", "directory for the descriptor cache "+node.CacheFile+" (default: no cache)")
-	fs.Var(intValue{&o.n, 1, maxSample}, "n", "how many relays to sample")
-	fs.Var(durationValue{&o.timeout, time.Second, time.Hour}, "timeout", "give up joining and sampling after this long")
+	fs.Var(bootstrapValue{&o.client.Bootstrap}, "bootstrap", "comma-separated /p2p/ `multiaddrs` of relays to join through (required)")
+	fs.StringVar(&o.client.DataDir, "data-dir", "", "`directory` for the descriptor cache "+node.CacheFile+" (default: no cache)")
+	fs.Var(intValue{&o.n, 1, maxSample}, "n", "how many relays to sample (a `count`)")
+	fs.Var(durationValue{&o.timeout, time.Second, time.Hour}, "timeout", "give up joining and sampling after this `duration`")
 	o.log.register(fs, slog.LevelInfo)
 	if code, ok := parse(fs, args); !ok {
 		return o, code, false

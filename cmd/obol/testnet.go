@@ -21,9 +21,9 @@ type testnetOptions struct {
 func testnetFlags(args []string, w io.Writer) (testnetOptions, int, bool) {
 	o := testnetOptions{relays: 8, timeout: 2 * time.Minute}
 	fs := newFlagSet("testnet", "[--relays N] [--check]", w)
-	fs.Var(intValue{&o.relays, 2, localnet.MaxRelays}, "relays", "how many relays to start (every third one from the second on is an exit)")
+	fs.Var(intValue{&o.relays, 2, localnet.MaxRelays}, "relays", "start `N` relays (every third one from the second on is an exit)")
 	fs.BoolVar(&o.check, "check", false, "check that a client discovers every relay, print a line per check and exit (0 if all pass)")
-	fs.Var(durationValue{&o.timeout, time.Second, time.Hour}, "timeout", "give up booting and discovering after this long")
+	fs.Var(durationValue{&o.timeout, time.Second, time.Hour}, "timeout", "give up booting and discovering after this `duration`")
 	o.log.register(fs, slog.LevelWarn)
 	code, ok := parse(fs, args)
 	return o, code, ok
