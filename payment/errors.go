@@ -49,6 +49,8 @@ var (
 	ErrDuplicate      = errors.New("payment: channel already open")
 	ErrBusy           = errors.New("payment: too many channels")
 	ErrPolicy         = errors.New("payment: channel parameters not accepted")
+	// ErrStore: the ledger could not persist a change; it was not made.
+	ErrStore = errors.New("payment: ledger store failed")
 )
 
 // CodeOf maps an error of this package to its wire code.
@@ -66,6 +68,7 @@ func CodeOf(err error) ErrorCode {
 		{ErrChannelClosed, CodeChannelClosed},
 		{ErrDuplicate, CodeDuplicate},
 		{ErrBusy, CodeBusy},
+		{ErrStore, CodeBusy},
 		{ErrFunding, CodeFunding},
 		{ErrDLEQ, CodeFunding},
 		{ErrNotFunded, CodeFunding},

@@ -29,6 +29,8 @@ type LedgerConfig struct {
 	MaxChannels int
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Store, if set, persists every change before it is acknowledged.
+	Store LedgerStore
 }
 
 func (c *LedgerConfig) setDefaults() {
@@ -134,6 +136,9 @@ func (l *Ledger) Open(m *ChannelOpen) (ChannelID, error) {
 	if len(l.channels) >= l.cfg.MaxChannels {
 		return ChannelID{}, ErrBusy
 	}
+	if err := l.persist(func() LedgerRecord { return LedgerRecord{Channel: ch.ID(), Open: mustMarshal(m)} }); err != nil {
+		return ChannelID{}, err
+	}
 	l.channels[ch.ID()] = &entry{ch: ch, sig: m.ZeroSig}
 	return ch.ID(), nil
 }
@@ -158,6 +163,11 @@ func (l *Ledger) Update(u *BalanceUpdate) (uint64, error) {
 	defer l.mu.Unlock()
 	e := l.channels[u.Channel]
 	if err := l.admissible(e, u.Balance); err != nil { // it may have moved meanwhile
+		return 0, err
+	}
+	if err := l.persist(func() LedgerRecord {
+		return LedgerRecord{Channel: u.Channel, Balance: u.Balance, Sig: u.Sig[:]}
+	}); err != nil {
 		return 0, err
 	}
 	delta := u.Balance - e.balance
@@ -223,8 +233,22 @@ func (l *Ledger) MarkClosed(id ChannelID) (uint64, [SignatureSize]byte, error) {
 	if !ok {
 		return 0, [SignatureSize]byte{}, ErrUnknownChannel
 	}
+	if err := l.persist(func() LedgerRecord { return LedgerRecord{Channel: id, Closed: true} }); err != nil {
+		return 0, [SignatureSize]byte{}, err
+	}
 	e.closed = true
 	return e.balance, e.sig, nil
+}
+
+// persist appends a record to the store, if any; l.mu is held.
+func (l *Ledger) persist(rec func() LedgerRecord) error {
+	if l.cfg.Store == nil {
+		return nil
+	}
+	if err := l.cfg.Store.Append(rec()); err != nil {
+		return fmt.Errorf("%w: %w", ErrStore, err)
+	}
+	return nil
 }
 
 // Prune forgets channels whose expiry has passed, returning their ids (an

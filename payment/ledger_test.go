@@ -3,6 +3,8 @@ package payment
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -212,3 +214,84 @@ func TestLedgerConcurrentUpdates(t *testing.T) {
 }
 
 func timeOf(unix uint64) time.Time { return time.Unix(int64(unix), 0) }
+
+// A relay that restarts keeps every acknowledged balance and signature.
+func TestLedgerStoreRestore(t *testing.T) {
+	cp := newChannelPair(t, 1000, 0, 0)
+	path := filepath.Join(t.TempDir(), "ledger.jsonl")
+	store, recs, err := OpenFileStore(path)
+	if err != nil || len(recs) != 0 {
+		t.Fatal(err)
+	}
+	clock := &testClock{now: timeOf(cp.params.SetupTime)}
+	cfg := LedgerConfig{
+		ReceiverKey: cp.recvKey, Now: clock.Now, Store: store,
+		Keyset: func(string, string, string) (Keyset, error) { return cp.mint.ks, nil },
+	}
+	l, _ := NewLedger(cfg)
+	p, _ := NewPayer(cp.sender, cp.senderKey)
+	open, _ := p.Open()
+	if _, _, err := l.Handle(open); err != nil {
+		t.Fatal(err)
+	}
+	msg, _ := p.PayMsat(42_000)
+	if _, _, err := l.Handle(msg); err != nil {
+		t.Fatal(err)
+	}
+	_, wantSig, _ := l.Balance(cp.sender.ID())
+	store.Close()
+	// A torn record at the end is dropped.
+	f, _ := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString(`{"channel":[1,2`)
+	f.Close()
+
+	store2, recs, err := OpenFileStore(path)
+	if err != nil || len(recs) != 2 {
+		t.Fatalf("reopen: %v, %d records", err, len(recs))
+	}
+	defer store2.Close()
+	cfg.Store = store2
+	l2, _ := NewLedger(cfg)
+	if err := l2.Restore(recs); err != nil {
+		t.Fatal(err)
+	}
+	bal, sig, ok := l2.Balance(cp.sender.ID())
+	if !ok || bal != 42 || sig != wantSig {
+		t.Fatalf("restored balance %d (%v)", bal, ok)
+	}
+	// The restored ledger refuses the replay and takes the next update.
+	if _, err := l2.Update(&BalanceUpdate{Channel: cp.sender.ID(), Balance: 42, Sig: sig}); !errors.Is(err, ErrReplay) {
+		t.Fatalf("replay after restore: %v", err)
+	}
+	msg, _ = p.PayMsat(1000)
+	if _, credit, err := l2.Handle(msg); err != nil || credit != 1 {
+		t.Fatalf("update after restore: %d, %v", credit, err)
+	}
+	if _, _, err := l2.MarkClosed(cp.sender.ID()); err != nil {
+		t.Fatal(err)
+	}
+	_, recs, _ = OpenFileStore(path)
+	l3, _ := NewLedger(LedgerConfig{ReceiverKey: cp.recvKey, Now: clock.Now, Keyset: cfg.Keyset})
+	l3.Restore(recs)
+	if _, err := l3.Open(mustDecodeOpen(t, open)); !errors.Is(err, ErrChannelClosed) {
+		t.Fatalf("reopen of a closed channel after restart: %v", err)
+	}
+	// Past the expiry, the channel is not restored.
+	clock.Set(timeOf(cp.params.ExpiryTime))
+	l4, _ := NewLedger(LedgerConfig{ReceiverKey: cp.recvKey, Now: clock.Now, Keyset: cfg.Keyset})
+	if err := l4.Restore(recs); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := l4.Channel(cp.sender.ID()); ok {
+		t.Fatal("expired channel restored")
+	}
+}
+
+func mustDecodeOpen(t *testing.T, b []byte) *ChannelOpen {
+	t.Helper()
+	var m ChannelOpen
+	if err := m.UnmarshalBinary(b); err != nil {
+		t.Fatal(err)
+	}
+	return &m
+}
