@@ -131,7 +131,7 @@ func BenchmarkClientSeal3Hops(b *testing.B) {
 	p := make([]byte, PayloadLen)
 	b.SetBytes(PayloadLen)
 	for b.Loop() {
-		if err := bc.client.SealInto(p, 2, RelayCell{Command: RelayData, StreamID: 1, Body: body}); err != nil {
+		if _, err := bc.client.SealInto(p, 2, RelayCell{Command: RelayData, StreamID: 1, Body: body}); err != nil {
 			b.Fatal(err)
 		}
 	}

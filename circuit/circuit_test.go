@@ -356,3 +356,30 @@ func TestLayerExhausted(t *testing.T) {
 		t.Fatalf("originate: %v", err)
 	}
 }
+
+// TestTagsForSendme checks that the tag a sender gets back is the tag the
+// receiver sees, in both directions (authenticated SENDME, spec §5.6).
+func TestTagsForSendme(t *testing.T) {
+	bc := newTestNet(t, 3).build(t, newDetRand("tags"))
+	p := make([]byte, PayloadLen)
+	sent, err := bc.client.SealInto(p, 2, RelayCell{Command: RelayData, StreamID: 4, Body: []byte("x")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, a, err := bc.forward(CmdRelay, p)
+	if err != nil || a.Cell.Tag != sent || sent == ([TagLen]byte{}) {
+		t.Fatalf("forward tag %x, sent %x: %v", a.Cell.Tag, sent, err)
+	}
+	q := make([]byte, PayloadLen)
+	sent, err = bc.relays[2].OriginateInto(q, RelayCell{Command: RelayData, StreamID: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i >= 0; i-- {
+		bc.relays[i].HandleBackward(q)
+	}
+	_, rc, err := bc.client.Open(q)
+	if err != nil || rc.Tag != sent {
+		t.Fatalf("backward tag %x, sent %x: %v", rc.Tag, sent, err)
+	}
+}

@@ -109,7 +109,8 @@ func (b *Build) SealEarly(hop int, rc RelayCell) ([]byte, error) {
 		layers[i] = &b.hops[i].early
 	}
 	p := make([]byte, PayloadLen)
-	return p, sealTo(p, layers, hop, rc)
+	_, err := sealTo(p, layers, hop, rc)
+	return p, err
 }
 
 // Finish reads the CREATED payload and returns the open circuit. The build
@@ -167,34 +168,37 @@ func (c *ClientCircuit) Len() int { return len(c.fwd) }
 // addressed) and returns the payload of a RELAY cell for the first hop.
 func (c *ClientCircuit) Seal(hop int, rc RelayCell) ([]byte, error) {
 	p := make([]byte, PayloadLen)
-	return p, sealTo(p, c.fwd, hop, rc)
+	_, err := sealTo(p, c.fwd, hop, rc)
+	return p, err
 }
 
 // SealInto is Seal writing into p, which must have PayloadLen bytes (for
-// example the payload part of a cell buffer); it does not allocate.
-func (c *ClientCircuit) SealInto(p []byte, hop int, rc RelayCell) error {
+// example the payload part of a cell buffer); it does not allocate. It
+// returns the cell's tag, which an authenticated SENDME from hop will echo.
+func (c *ClientCircuit) SealInto(p []byte, hop int, rc RelayCell) ([TagLen]byte, error) {
 	return sealTo(p, c.fwd, hop, rc)
 }
 
 // sealTo encodes rc into p, tags it for layers[hop] and adds layers hop..0.
-func sealTo(p []byte, layers []*layer, hop int, rc RelayCell) error {
+func sealTo(p []byte, layers []*layer, hop int, rc RelayCell) ([TagLen]byte, error) {
+	var t [TagLen]byte
 	if hop < 0 || hop >= len(layers) {
-		return fmt.Errorf("seal to hop %d of %d: %w", hop, len(layers), ErrBadHop)
+		return t, fmt.Errorf("seal to hop %d of %d: %w", hop, len(layers), ErrBadHop)
 	}
 	if err := checkPayloadLen(p); err != nil {
-		return fmt.Errorf("seal: %w", err)
+		return t, fmt.Errorf("seal: %w", err)
 	}
 	if err := layers[0].checkRoom(); err != nil {
-		return fmt.Errorf("seal: %w", err)
+		return t, fmt.Errorf("seal: %w", err)
 	}
 	if err := encodeRelay(p, rc); err != nil {
-		return err
+		return t, err
 	}
-	layers[hop].seal(p)
+	t = layers[hop].seal(p)
 	for i := hop - 1; i >= 0; i-- {
 		layers[i].xor(p)
 	}
-	return nil
+	return t, nil
 }
 
 // Open decrypts the payload of a backward RELAY cell in place and returns

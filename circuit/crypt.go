@@ -75,10 +75,12 @@ func (l *layer) tag(p []byte, n uint64) []byte {
 	return l.mac.Seal(l.t[:0], l.nonce[:], nil, p[relayCmdOff:])
 }
 
-// seal tags plaintext p for this layer and encrypts it.
-func (l *layer) seal(p []byte) {
-	copy(p[tagOff:tagOff+TagLen], l.tag(p, l.n))
+// seal tags plaintext p for this layer, encrypts it and returns the tag.
+func (l *layer) seal(p []byte) (t [TagLen]byte) {
+	copy(t[:], l.tag(p, l.n))
+	copy(p[tagOff:tagOff+TagLen], t[:])
 	l.xor(p)
+	return t
 }
 
 // open decrypts p and reports whether it is addressed to (or sent by) this

@@ -347,23 +347,25 @@ func (c *RelayCircuit) HandleBackward(p []byte) (Action, error) {
 // HandleBackward must be sent in the order they were produced.
 func (c *RelayCircuit) Originate(rc RelayCell) ([]byte, error) {
 	p := make([]byte, PayloadLen)
-	return p, c.OriginateInto(p, rc)
+	_, err := c.OriginateInto(p, rc)
+	return p, err
 }
 
 // OriginateInto is Originate writing into p, which must have PayloadLen
-// bytes; it does not allocate.
-func (c *RelayCircuit) OriginateInto(p []byte, rc RelayCell) error {
+// bytes; it does not allocate. It returns the cell's tag, which an
+// authenticated SENDME from the client will echo.
+func (c *RelayCircuit) OriginateInto(p []byte, rc RelayCell) ([TagLen]byte, error) {
+	var t [TagLen]byte
 	if err := checkPayloadLen(p); err != nil {
-		return fmt.Errorf("originate: %w", err)
+		return t, fmt.Errorf("originate: %w", err)
 	}
 	if err := c.back.checkRoom(); err != nil {
-		return fmt.Errorf("originate: %w", err)
+		return t, fmt.Errorf("originate: %w", err)
 	}
 	if err := encodeRelay(p, rc); err != nil {
-		return err
+		return t, err
 	}
-	c.back.seal(p)
-	return nil
+	return c.back.seal(p), nil
 }
 
 // DestroyReasonFor maps an error from this package to the DESTROY reason a

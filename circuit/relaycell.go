@@ -115,11 +115,13 @@ func (c RelayCommand) checkStreamID(id uint16) error {
 }
 
 // RelayCell is a decoded relay cell. Body aliases the buffer it was decoded
-// from.
+// from. Tag is the cell's tag as received (set by decoding, ignored by
+// encoding); an authenticated SENDME echoes it.
 type RelayCell struct {
 	Command  RelayCommand
 	StreamID uint16
 	Body     []byte
+	Tag      [TagLen]byte
 }
 
 // encodeRelay writes rc as a plaintext relay cell into p (PayloadLen bytes)
@@ -149,6 +151,7 @@ func decodeRelay(p []byte) (RelayCell, error) {
 	rc := RelayCell{
 		Command:  RelayCommand(p[relayCmdOff]),
 		StreamID: binary.BigEndian.Uint16(p[streamIDOff:]),
+		Tag:      [TagLen]byte(p[tagOff : tagOff+TagLen]),
 	}
 	n := int(binary.BigEndian.Uint16(p[lengthOff:]))
 	if n > MaxRelayBody {
