@@ -74,3 +74,50 @@ func TestRelayReplayFullFailsClosed(t *testing.T) {
 		}
 	}
 }
+
+// TestRelayConcurrentCreates runs creates from several goroutines while
+// the onion keys rotate (run with -race).
+func TestRelayConcurrentCreates(t *testing.T) {
+	k1, k2 := mustKey(t, "conc-1"), mustKey(t, "conc-2")
+	k2.Period = 2
+	r, err := NewRelay(RelayConfig{}, []OnionKey{k1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var payloads [][]byte
+	for i := 0; i < 16; i++ {
+		_, p, _ := NewBuild(newDetRand(fmt.Sprint("conc", i)), []HopSpec{{OnionKey: k1.Public}})
+		payloads = append(payloads, p)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*len(payloads))
+	for g := 0; g < 2; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, p := range payloads {
+				_, _, err := r.Create(append([]byte(nil), p...))
+				errs <- err
+			}
+		}()
+	}
+	if err := r.SetOnionKeys([]OnionKey{k2, k1}); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	close(errs)
+	ok, replays := 0, 0
+	for err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case errors.Is(err, ErrReplay):
+			replays++
+		default:
+			t.Fatal(err)
+		}
+	}
+	if ok != len(payloads) || replays != len(payloads) {
+		t.Fatalf("%d accepted, %d replays; want %d each", ok, replays, len(payloads))
+	}
+}
