@@ -84,6 +84,7 @@ func runRelay(ctx context.Context, args []string, e env) int {
 		return exitFail
 	}
 	defer r.Close()
+	log.Info("relay started", "peer", r.ID(), "data_dir", cfg.DataDir)
 	printRelayAddrs(e.stdout, r)
 	err = r.Run(ctx)
 	log.Info("relay stopping")
