@@ -123,12 +123,17 @@ func sampleWith(ctx context.Context, t *testing.T, dir string, boot peerInfo, n 
 // no goroutine of ours behind, even while it is still trying to join.
 func TestRelayRunStopsGoroutines(t *testing.T) {
 	before := ourGoroutines()
-	dead := openTestRelay(t, RelayConfig{}).AddrInfo()
+	gone := openTestRelay(t, RelayConfig{})
+	dead := gone.AddrInfo()
+	gone.Close() // its addresses now answer nothing
 	r := openTestRelay(t, RelayConfig{Bootstrap: []peerInfo{dead}})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- r.Run(ctx) }()
 	time.Sleep(50 * time.Millisecond) // let it start joining
+	if n := r.Node().RoutingTableSize(); n != 0 {
+		t.Fatalf("joined through a closed relay (routing table %d)", n)
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("Run: %v", err)
