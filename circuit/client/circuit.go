@@ -1,0 +1,193 @@
+// Package client builds circuits and opens streams through them: the
+// client side of obol's circuit protocol over link channels. A Circuit is
+// built in one round trip for the whole path; its streams are net.Conns.
+package client
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/obolnet/obol/circuit"
+	"github.com/obolnet/obol/circuit/flow"
+	"github.com/obolnet/obol/circuit/link"
+)
+
+// Hop is one relay of a path, as the client knows it from the relay's
+// verified descriptor.
+type Hop struct {
+	Peer     peer.AddrInfo // addresses are used for the first hop only
+	OnionKey [32]byte
+}
+
+// Errors a circuit reports.
+var (
+	ErrBuildFailed   = errors.New("client: circuit build failed")
+	ErrCircuitClosed = errors.New("client: circuit closed")
+	ErrTooManyStream = errors.New("client: no free stream ID")
+)
+
+// Circuit is an open circuit. Its methods are safe for concurrent use.
+//
+// The link layer delivers inbound cells to HandleCell one at a time; mu
+// orders sealing and sending forward cells (the layers are stateful).
+type Circuit struct {
+	hops  []peer.ID
+	lc    *link.Circ
+	built chan []byte // CREATED payload, during the build
+
+	send *flow.Sender  // client → exit DATA
+	recv flow.Receiver // exit → client DATA
+
+	mu      sync.Mutex // guards the fields below
+	cc      *circuit.ClientCircuit
+	streams map[uint16]*Stream
+	nextID  uint16
+	err     error
+	control func(hop int, rc circuit.RelayCell)
+	done    chan struct{}
+}
+
+// Build builds a circuit through path (1–8 hops; the last is the exit or
+// the hop streams end at) in one round trip, over links.
+func Build(ctx context.Context, links *link.Manager, path []Hop) (*Circuit, error) {
+	if len(path) == 0 || len(path) > circuit.MaxHops {
+		return nil, fmt.Errorf("%w: %d hops", ErrBuildFailed, len(path))
+	}
+	specs := make([]circuit.HopSpec, len(path))
+	ids := make([]peer.ID, len(path))
+	for i, h := range path {
+		specs[i] = circuit.HopSpec{PeerID: []byte(h.Peer.ID), OnionKey: h.OnionKey}
+		ids[i] = h.Peer.ID
+	}
+	b, create, err := circuit.NewBuild(rand.Reader, specs)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBuildFailed, err)
+	}
+	ch, err := links.Channel(ctx, path[0].Peer)
+	if err != nil {
+		return nil, fmt.Errorf("%w: first hop: %v", ErrBuildFailed, err)
+	}
+	c := &Circuit{hops: ids, built: make(chan []byte, 1), send: flow.NewSender(),
+		streams: map[uint16]*Stream{}, nextID: 1, done: make(chan struct{})}
+	if c.lc, err = ch.Open(c); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBuildFailed, err)
+	}
+	if err := c.lc.Send(ctx, circuit.CmdCreate, create); err != nil {
+		c.lc.Close()
+		return nil, fmt.Errorf("%w: %v", ErrBuildFailed, err)
+	}
+	return c, c.finish(ctx, b)
+}
+
+// finish waits for CREATED and derives the circuit's layers.
+func (c *Circuit) finish(ctx context.Context, b *circuit.Build) error {
+	select {
+	case p, ok := <-c.built:
+		if !ok {
+			return fmt.Errorf("%w: %v", ErrBuildFailed, c.Err())
+		}
+		cc, err := b.Finish(p)
+		if err != nil {
+			c.fail(err, circuit.DestroyHandshake)
+			return fmt.Errorf("%w: %v", ErrBuildFailed, err)
+		}
+		c.mu.Lock()
+		c.cc = cc
+		c.mu.Unlock()
+		return nil
+	case <-ctx.Done():
+		c.fail(ctx.Err(), circuit.DestroyTimeout)
+		return fmt.Errorf("%w: %v", ErrBuildFailed, ctx.Err())
+	}
+}
+
+// Hops are the relays of the circuit, first hop first.
+func (c *Circuit) Hops() []peer.ID { return append([]peer.ID(nil), c.hops...) }
+
+// Done is closed when the circuit has closed.
+func (c *Circuit) Done() <-chan struct{} { return c.done }
+
+// Err is why the circuit closed, or nil.
+func (c *Circuit) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// SetControl sets the handler of relay cells from any hop that are not
+// stream cells (payment replies); it is called with mu not held.
+func (c *Circuit) SetControl(f func(hop int, rc circuit.RelayCell)) {
+	c.mu.Lock()
+	c.control = f
+	c.mu.Unlock()
+}
+
+// SendTo seals rc to hop (0-based) and sends it: a control cell for one
+// hop, such as a payment.
+func (c *Circuit) SendTo(ctx context.Context, hop int, rc circuit.RelayCell) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sealLocked(ctx, hop, rc)
+}
+
+func (c *Circuit) sealLocked(ctx context.Context, hop int, rc circuit.RelayCell) error {
+	if c.err != nil {
+		return c.err
+	}
+	cell := link.NewCell()
+	if _, err := c.cc.SealInto(cell[circuit.CellHeaderLen:], hop, rc); err != nil {
+		link.Release(cell)
+		return err
+	}
+	cell[4] = byte(circuit.CmdRelay)
+	return c.lc.SendCell(ctx, cell)
+}
+
+// exit is the index of the hop streams end at.
+func (c *Circuit) exit() int { return len(c.hops) - 1 }
+
+// Close destroys the circuit.
+func (c *Circuit) Close() error {
+	c.fail(ErrCircuitClosed, circuit.DestroyRequested)
+	return nil
+}
+
+// fail closes the circuit with err, telling the first hop why unless the
+// circuit is already gone.
+func (c *Circuit) fail(err error, why circuit.DestroyReason) {
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return
+	}
+	c.err = err
+	streams := c.streams
+	c.streams = map[uint16]*Stream{}
+	c.mu.Unlock()
+	if why != circuit.DestroyNone {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		c.lc.Send(ctx, circuit.CmdDestroy, circuit.DestroyPayload(why))
+		cancel()
+	}
+	c.lc.Close()
+	c.send.Close(err)
+	for _, s := range streams {
+		s.closeRemote(err)
+	}
+	close(c.done)
+	close(c.built) // HandleCell sends on it only under mu while err is nil
+
+}
+
+// NumStreams is the number of open streams.
+func (c *Circuit) NumStreams() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.streams)
+}

@@ -1,0 +1,213 @@
+// Package router is the relay side of obol: it accepts circuits on link
+// channels, runs each hop's handshake and layer, forwards cells to the
+// next hop, and at an exit opens TCP streams under the exit policy.
+// Payments plug in through the Meter interface. specs/06-router.md is the
+// processing definition.
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/obolnet/obol/circuit"
+	"github.com/obolnet/obol/circuit/link"
+)
+
+// Directory tells a relay where the next hop of a circuit is. The relay
+// side looks relays up by peer ID (in the DHT or its own cache); a client
+// never tells it addresses.
+type Directory interface {
+	AddrInfo(ctx context.Context, id peer.ID) (peer.AddrInfo, error)
+}
+
+// Config configures a Router.
+type Config struct {
+	// OnionKeys are the accepted onion keys, newest first.
+	OnionKeys []circuit.OnionKey
+	// Directory resolves next hops. Required.
+	Directory Directory
+	// Exit is the exit policy; nil means this relay is not an exit.
+	Exit *ExitPolicy
+	// Dial opens TCP connections for exit streams (default net.Dialer).
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// ConnectTimeout bounds a next-hop dial and an exit connect (10 s).
+	ConnectTimeout time.Duration
+	// MaxCircuits bounds the circuits this relay carries (default 20000).
+	MaxCircuits int
+	// MaxStreams bounds exit streams per circuit (default 512).
+	MaxStreams int
+	// Meter meters and pauses circuits for payment; nil means free.
+	Meter Meter
+	// Links, if set, is the link manager to serve on (a node that is
+	// also a client shares one). Otherwise the router makes its own.
+	Links  *link.Manager
+	Logger *slog.Logger
+}
+
+// Validate reports the first invalid field.
+func (c *Config) Validate() error {
+	switch {
+	case len(c.OnionKeys) == 0:
+		return errors.New("router: no onion key")
+	case c.Directory == nil:
+		return errors.New("router: no directory")
+	case c.ConnectTimeout < 0, c.MaxCircuits < 0, c.MaxStreams < 0:
+		return errors.New("router: negative limit")
+	}
+	return nil
+}
+
+func (c *Config) defaults() {
+	if c.Dial == nil {
+		var d net.Dialer
+		c.Dial = d.DialContext
+	}
+	if c.ConnectTimeout == 0 {
+		c.ConnectTimeout = 10 * time.Second
+	}
+	if c.MaxCircuits == 0 {
+		c.MaxCircuits = 20000
+	}
+	if c.MaxStreams == 0 {
+		c.MaxStreams = 512
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Router is a relay's circuit machinery.
+type Router struct {
+	host  host.Host
+	cfg   Config
+	relay *circuit.Relay
+	links *link.Manager
+	own   bool // the router made links and closes it
+
+	forwarded atomic.Uint64 // cells passed on to another hop
+	streams   atomic.Int64  // exit streams open
+
+	mu      sync.Mutex // guards circs
+	circs   map[*hop]struct{}
+	closing bool
+	work    sync.WaitGroup // exit stream goroutines
+}
+
+// New returns a router on h. It starts nothing; call Run.
+func New(h host.Host, cfg Config) (*Router, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.defaults()
+	relay, err := circuit.NewRelay(circuit.RelayConfig{}, cfg.OnionKeys)
+	if err != nil {
+		return nil, fmt.Errorf("router: %w", err)
+	}
+	r := &Router{host: h, cfg: cfg, relay: relay, circs: map[*hop]struct{}{}}
+	r.links = cfg.Links
+	if r.links == nil {
+		r.links = link.NewManager(h, link.Config{OnCreate: r.onCreate, Logger: cfg.Logger})
+		r.own = true
+	}
+	return r, nil
+}
+
+// OnCreate is the link.CreateFunc of this router, for a link manager the
+// caller built (Config.Links).
+func (r *Router) OnCreate(ch *link.Channel, id uint32) link.Handler { return r.onCreate(ch, id) }
+
+// Links is the link manager the router serves on.
+func (r *Router) Links() *link.Manager { return r.links }
+
+// SetOnionKeys replaces the accepted onion keys (newest first).
+func (r *Router) SetOnionKeys(keys []circuit.OnionKey) error { return r.relay.SetOnionKeys(keys) }
+
+// Run serves circuits until ctx ends, then tears every circuit down and
+// returns once all of the router's goroutines have ended.
+func (r *Router) Run(ctx context.Context) error {
+	if r.own {
+		r.links.Start()
+	}
+	<-ctx.Done()
+	r.mu.Lock()
+	r.closing = true
+	hops := make([]*hop, 0, len(r.circs))
+	for h := range r.circs {
+		hops = append(hops, h)
+	}
+	r.mu.Unlock()
+	for _, h := range hops {
+		h.destroy(circuit.DestroyHibernating)
+	}
+	if r.own {
+		r.links.Close()
+	}
+	r.work.Wait()
+	return nil
+}
+
+// onCreate admits a new circuit unless the relay is full or closing.
+func (r *Router) onCreate(ch *link.Channel, id uint32) link.Handler {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closing || len(r.circs) >= r.cfg.MaxCircuits {
+		go refuse(ch, id, circuit.DestroyResourceLimit)
+		return nil
+	}
+	h := newHop(r, ch.Remote())
+	r.circs[h] = struct{}{}
+	return h
+}
+
+func refuse(ch *link.Channel, id uint32, why circuit.DestroyReason) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ch.SendRaw(ctx, id, circuit.CmdDestroy, circuit.DestroyPayload(why))
+}
+
+func (r *Router) forget(h *hop) {
+	r.mu.Lock()
+	delete(r.circs, h)
+	r.mu.Unlock()
+}
+
+// Stats is a snapshot of what the router carries.
+type Stats struct {
+	Circuits  int
+	Streams   int64
+	Forwarded uint64
+}
+
+// Stats returns the current counts.
+func (r *Router) Stats() Stats {
+	r.mu.Lock()
+	n := len(r.circs)
+	r.mu.Unlock()
+	return Stats{Circuits: n, Streams: r.streams.Load(), Forwarded: r.forwarded.Load()}
+}
+
+// Knowledge is everything a relay keeps about one circuit's path: the
+// previous and the next hop, nothing else.
+type Knowledge struct {
+	Prev, Next peer.ID
+}
+
+// Circuits returns what the relay knows of each circuit it carries.
+func (r *Router) Circuits() []Knowledge {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]Knowledge, 0, len(r.circs))
+	for h := range r.circs {
+		out = append(out, h.knowledge())
+	}
+	return out
+}

@@ -1,0 +1,141 @@
+package router_test
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+)
+
+// dataServer serves /bytes/N: N pseudo-random bytes, the same every time.
+func dataServer(t testing.TB) (port uint16, sum func(n int) [32]byte) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen := func(n int, w io.Writer) {
+		r := rand.NewChaCha8([32]byte{7})
+		buf := make([]byte, 64<<10)
+		for n > 0 {
+			k := min(n, len(buf))
+			r.Read(buf[:k])
+			w.Write(buf[:k])
+			n -= k
+		}
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, err := strconv.Atoi(r.URL.Path[len("/bytes/"):])
+		if err != nil {
+			http.Error(w, "bad size", 400)
+			return
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(n))
+		gen(n, w)
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return uint16(ln.Addr().(*net.TCPAddr).Port), func(n int) [32]byte {
+		h := sha256.New()
+		gen(n, h)
+		return [32]byte(h.Sum(nil))
+	}
+}
+
+// get fetches /bytes/n over conn with HTTP/1.0 and returns the body hash.
+func get(conn net.Conn, n int) ([32]byte, error) {
+	if _, err := fmt.Fprintf(conn, "GET /bytes/%d HTTP/1.0\r\nHost: x\r\n\r\n", n); err != nil {
+		return [32]byte{}, err
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		return [32]byte{}, err
+	}
+	defer resp.Body.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, resp.Body); err != nil {
+		return [32]byte{}, err
+	}
+	return [32]byte(h.Sum(nil)), nil
+}
+
+// 50 MiB through 1-, 3- and 5-hop circuits arrive byte for byte.
+func TestBulkTransferExact(t *testing.T) {
+	if testing.Short() {
+		t.Skip("bulk transfer")
+	}
+	port, sum := dataServer(t)
+	tn := newTestNet(t, 5, nil)
+	const size = 50 << 20
+	want := sum(size)
+	for _, hops := range [][]int{{0}, {0, 1, 2}, {0, 1, 2, 3, 4}} {
+		t.Run(fmt.Sprintf("%d-hop", len(hops)), func(t *testing.T) {
+			c := tn.build(t, hops...)
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			s, err := c.Dial(ctx, "127.0.0.1", port)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			start := time.Now()
+			got, err := get(s, size)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != want {
+				t.Fatal("SHA-256 of the body differs")
+			}
+			t.Logf("%d hops: 50 MiB in %v", len(hops), time.Since(start).Round(time.Millisecond))
+		})
+	}
+}
+
+// Many streams on one circuit, and many circuits on one channel.
+func TestManyStreamsAndCircuits(t *testing.T) {
+	port, sum := dataServer(t)
+	tn := newTestNet(t, 3, nil)
+	const size = 256 << 10
+	want := sum(size)
+	var wg sync.WaitGroup
+	errs := make(chan error, 200)
+	for range 8 { // circuits, all over the client's one channel to relay 0
+		c := tn.build(t, 0, 1, 2)
+		for range 8 { // streams per circuit
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				s, err := c.Dial(ctx, "127.0.0.1", port)
+				if err != nil {
+					errs <- err
+					return
+				}
+				defer s.Close()
+				got, err := get(s, size)
+				if err == nil && got != want {
+					err = fmt.Errorf("body differs")
+				}
+				if err != nil {
+					errs <- err
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if n := tn.client.Channels(); n != 1 {
+		t.Fatalf("client has %d channels, want 1", n)
+	}
+}
