@@ -383,3 +383,32 @@ func TestTagsForSendme(t *testing.T) {
 		t.Fatalf("backward tag %x, sent %x: %v", rc.Tag, sent, err)
 	}
 }
+
+// TestExtendDoesNotAliasCell checks that the next hop a relay learns from
+// an EXTEND survives reuse of the cell buffer it came in.
+func TestExtendDoesNotAliasCell(t *testing.T) {
+	tn := newTestNet(t, 2)
+	bc := (&testNet{relays: tn.relays[:1], specs: tn.specs[:1]}).build(t, newDetRand("alias"))
+	_, p, err := bc.client.Extend(newDetRand("alias-x"), tn.specs[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := bc.relays[0].HandleForward(CmdRelay, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clear(p)
+	if !bytes.Equal(a.Next, tn.specs[1].PeerID) || !allZero(a.Payload[CreateLen:]) || allZero(a.Payload[:CreateLen]) {
+		t.Fatal("EXTEND result aliases the cell buffer")
+	}
+	if _, _, err := tn.relays[1].Create(a.Payload); err != nil {
+		t.Fatal(err)
+	}
+	a2, err := bc.relays[0].HandleCreated(createdPayload(make([]byte, ReplyLen)))
+	if err != nil || a2.Kind != ActBackward {
+		t.Fatalf("created: %v", err)
+	}
+	if !bytes.Equal(bc.relays[0].Next(), tn.specs[1].PeerID) {
+		t.Fatal("next hop changed with the cell buffer")
+	}
+}

@@ -1,6 +1,7 @@
 package circuit
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -28,11 +29,11 @@ func (m Extend) MarshalBinary() ([]byte, error) {
 	return checkBody("extend", append(b, m.Create...), err)
 }
 
-// ParseExtend strictly decodes an EXTEND body.
+// ParseExtend strictly decodes an EXTEND body; the result does not alias b.
 func ParseExtend(b []byte) (Extend, error) {
 	r := &reader{b: b}
 	n := int(r.u8())
-	m := Extend{Next: r.take(n), Create: r.take(CreateLen)}
+	m := Extend{Next: bytes.Clone(r.take(n)), Create: bytes.Clone(r.take(CreateLen))}
 	err := r.done()
 	if err == nil && (n == 0 || n > MaxPeerIDLen) {
 		err = ErrBadPeerID
@@ -60,7 +61,8 @@ func (m Extended) MarshalBinary() ([]byte, error) {
 	return append([]byte(nil), m.Created...), nil
 }
 
-// ParseExtended strictly decodes an EXTENDED body.
+// ParseExtended strictly decodes an EXTENDED body; the result does not
+// alias b.
 func ParseExtended(b []byte) (Extended, error) {
 	switch {
 	case len(b) < CreatedLen:
@@ -71,7 +73,7 @@ func ParseExtended(b []byte) (Extended, error) {
 	if t := HandshakeType(binary.BigEndian.Uint16(b)); t != HandshakeOnionNK {
 		return Extended{}, fmt.Errorf("parse extended: type %d: %w", t, ErrBadHandshakeType)
 	}
-	return Extended{Created: b}, nil
+	return Extended{Created: bytes.Clone(b)}, nil
 }
 
 // createPayloadFromMsg pads a CreateLen-byte message to a CREATE payload.
