@@ -1,0 +1,205 @@
+package wallet
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/obolnet/obol/payment"
+	"github.com/obolnet/obol/payment/mint"
+)
+
+func startMint(t *testing.T, feePPK uint64) (*mint.Mint, string) {
+	t.Helper()
+	m, err := mint.Open(mint.Config{Seed: []byte("wallet test mint seed"), Units: []mint.UnitConfig{{Unit: "sat", Order: 32, InputFeePPK: feePPK}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(m.Handler())
+	t.Cleanup(func() { srv.Close(); m.Close() })
+	return m, srv.URL
+}
+
+func newWallet(t *testing.T, url, dir, seed string, hc *http.Client) *Wallet {
+	t.Helper()
+	w, err := Open(Config{Mint: url, Seed: []byte(seed + " seed padding"), Dir: dir, HTTPClient: hc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	if err := w.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+func TestWalletFlows(t *testing.T) {
+	ctx := context.Background()
+	m, url := startMint(t, 100)
+	alice := newWallet(t, url, t.TempDir(), "alice", nil)
+	bob := newWallet(t, url, t.TempDir(), "bob", nil)
+	if _, err := alice.TopUp(ctx, 1000); err != nil {
+		t.Fatal(err)
+	}
+	if alice.Balance() != 1000 {
+		t.Fatalf("balance %d", alice.Balance())
+	}
+	token, err := alice.Send(ctx, 300, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := bob.Receive(ctx, token, nil)
+	if err != nil || got != 299 || bob.Balance() != 299 {
+		t.Fatalf("receive: %d, %v, balance %d", got, err, bob.Balance())
+	}
+	// Alice paid one fee for the send swap: 1000 - 300 - 1.
+	if alice.Balance() != 699 {
+		t.Fatalf("alice balance %d", alice.Balance())
+	}
+	if _, err := bob.Receive(ctx, token, nil); err == nil {
+		t.Fatal("token received twice")
+	}
+
+	// P2PK: a token locked to Bob's key needs it.
+	key, _ := btcec.NewPrivateKey()
+	locked, err := alice.Send(ctx, 50, key.PubKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.Receive(ctx, locked, nil); err == nil {
+		t.Fatal("locked token received without the key")
+	}
+	if got, err := bob.Receive(ctx, locked, key); err != nil || got != 49 {
+		t.Fatalf("locked receive: %d, %v", got, err)
+	}
+
+	// Melt to an invoice of the mint.
+	inv, _, _ := m.Lightning().CreateInvoice(100_000)
+	before := alice.Balance()
+	q, err := alice.Withdraw(ctx, inv)
+	if err != nil || q.State != "PAID" {
+		t.Fatalf("withdraw: %v", err)
+	}
+	if spent := before - alice.Balance(); spent < 100 || spent > 102 {
+		t.Fatalf("withdraw of 100 cost %d", spent)
+	}
+	if h := alice.History(); len(h) != 4 || h[0].Kind != "mint" || h[3].Kind != "melt" {
+		t.Fatalf("history %+v", h)
+	}
+}
+
+// flaky forwards requests to the mint, but for one path either loses the
+// answer (the mint acted, the wallet never heard: a crash or a reset) or
+// drops the request before it reaches the mint.
+type flaky struct {
+	path atomic.Value // string
+	drop atomic.Bool
+}
+
+func (f *flaky) RoundTrip(r *http.Request) (*http.Response, error) {
+	hit := f.path.Load() == r.URL.Path
+	if hit && f.drop.Load() {
+		return nil, errors.New("network down")
+	}
+	res, err := http.DefaultTransport.RoundTrip(r)
+	if err == nil && hit {
+		res.Body.Close()
+		return nil, errors.New("connection reset")
+	}
+	return res, err
+}
+
+// After a lost answer or a request that never left, a restart and Recover
+// leave no proof lost.
+func TestWalletRecovery(t *testing.T) {
+	ctx := context.Background()
+	_, url := startMint(t, 0)
+	for _, tc := range []struct {
+		name, path string
+		drop       bool
+		do         func(w *Wallet) error
+		want       uint64 // balance after recovery
+	}{
+		// The token was never handed out: its proofs come back.
+		{"send answer lost", "/v1/swap", false, func(w *Wallet) error { _, err := w.Send(ctx, 100, nil); return err }, 500},
+		{"send never sent", "/v1/swap", true, func(w *Wallet) error { _, err := w.Send(ctx, 100, nil); return err }, 500},
+		{"mint answer lost", "/v1/mint/bolt11", false, func(w *Wallet) error { _, err := w.TopUp(ctx, 64); return err }, 564},
+		{"withdraw answer lost", "/v1/melt/bolt11", false, func(w *Wallet) error {
+			_, err := w.Withdraw(ctx, "lnbcrt10000p1qqqq") // 1 sat
+			return err
+		}, 499},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			tr := &flaky{}
+			tr.path.Store("")
+			w := newWallet(t, url, dir, tc.name, &http.Client{Transport: tr})
+			if _, err := w.TopUp(ctx, 500); err != nil {
+				t.Fatal(err)
+			}
+			tr.path.Store(tc.path)
+			tr.drop.Store(tc.drop)
+			if err := tc.do(w); err == nil {
+				t.Fatal("operation succeeded with a broken network")
+			}
+			if w.Pending() != 1 {
+				t.Fatalf("%d pending", w.Pending())
+			}
+			w.Close() // crash
+
+			w2 := newWallet(t, url, dir, tc.name, nil)
+			left, err := w2.Recover(ctx)
+			if err != nil || left != 0 {
+				t.Fatalf("recover: %d left, %v", left, err)
+			}
+			if w2.Balance() != tc.want {
+				t.Fatalf("balance after recovery %d, want %d", w2.Balance(), tc.want)
+			}
+		})
+	}
+}
+
+// A wallet funds a channel; the relay's ledger accepts it.
+func TestWalletFundsChannel(t *testing.T) {
+	ctx := context.Background()
+	_, url := startMint(t, 100)
+	w := newWallet(t, url, t.TempDir(), "funder", nil)
+	if _, err := w.TopUp(ctx, 2000); err != nil {
+		t.Fatal(err)
+	}
+	ks, _ := w.Keyset()
+	sender, _ := payment.ChannelKey([]byte("funder seed padding"), 0)
+	relay, _ := btcec.NewPrivateKey()
+	funding, _ := payment.FundingAmountFor(1000, ks, 0, 1<<20)
+	now := time.Now()
+	params := payment.ChannelParams{
+		Mint: url, Unit: "sat", Capacity: 1000, FundingAmount: funding, KeysetID: ks.ID, InputFeePPK: ks.InputFeePPK,
+		SetupTime: uint64(now.Unix()), ExpiryTime: uint64(now.Add(6 * time.Hour).Unix()),
+		Sender: sender.PubKey(), Receiver: relay.PubKey(),
+	}
+	ch, err := payment.NewChannel(params, ks, payment.ChannelSecret(sender, relay.PubKey()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Fund(ctx, ch); err != nil {
+		t.Fatal(err)
+	}
+	if len(w.Funded(ch.ID())) != len(ch.FundingOutputs()) {
+		t.Fatal("funding proofs not recorded")
+	}
+	ledger, _ := payment.NewLedger(payment.LedgerConfig{ReceiverKey: relay,
+		Keyset: func(string, string, string) (payment.Keyset, error) { return ks, nil }})
+	p, _ := payment.NewPayer(ch, sender)
+	open, _ := p.Open()
+	if _, _, err := ledger.Handle(open); err != nil {
+		t.Fatalf("relay refused the funding: %v", err)
+	}
+	if w.Balance() != 2000-funding-1 {
+		t.Fatalf("balance %d after funding %d", w.Balance(), funding)
+	}
+}
