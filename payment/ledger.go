@@ -125,6 +125,10 @@ func (l *Ledger) Open(m *ChannelOpen) (ChannelID, error) {
 	if err != nil {
 		return ChannelID{}, err
 	}
+	raw, err := m.MarshalBinary()
+	if err != nil {
+		return ChannelID{}, err
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if e, ok := l.channels[ch.ID()]; ok {
@@ -136,7 +140,7 @@ func (l *Ledger) Open(m *ChannelOpen) (ChannelID, error) {
 	if len(l.channels) >= l.cfg.MaxChannels {
 		return ChannelID{}, ErrBusy
 	}
-	if err := l.persist(func() LedgerRecord { return LedgerRecord{Channel: ch.ID(), Open: mustMarshal(m)} }); err != nil {
+	if err := l.persist(func() LedgerRecord { return LedgerRecord{Channel: ch.ID(), Open: raw} }); err != nil {
 		return ChannelID{}, err
 	}
 	l.channels[ch.ID()] = &entry{ch: ch, sig: m.ZeroSig}
