@@ -77,7 +77,7 @@ func TestExitPolicyRefusals(t *testing.T) {
 	}{
 		{"127.0.0.1", circuit.EndExitPolicy},
 		{"10.0.0.1", circuit.EndExitPolicy},
-		{"localhost", circuit.EndExitPolicy},            // resolves to loopback
+		{"localhost", circuit.EndExitPolicy},               // resolves to loopback
 		{"10.0.0.1.nip.invalid", circuit.EndResolveFailed}, // does not resolve
 	}
 	for _, tc := range cases {
