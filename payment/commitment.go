@@ -1,9 +1,11 @@
 package payment
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/btcsuite/btcd/btcec/v2"
@@ -244,4 +246,22 @@ func (ch *Channel) OutputKey(o *DetOutput, owner *btcec.PrivateKey) (*btcec.Priv
 		return nil, err
 	}
 	return BlindedPrivKey(owner, P, tweak)
+}
+
+// SenderOutputs returns every commitment output of the sender's side that
+// any balance can use, by amount and index. After the receiver closed the
+// channel at an unknown balance, the sender restores these (NUT-09) to find
+// its share.
+func (ch *Channel) SenderOutputs() []*DetOutput {
+	out := make([]*DetOutput, 0, len(ch.commit[sideSender]))
+	for _, o := range ch.commit[sideSender] {
+		out = append(out, o)
+	}
+	slices.SortFunc(out, func(a, b *DetOutput) int {
+		if a.Amount != b.Amount {
+			return cmp.Compare(a.Amount, b.Amount)
+		}
+		return cmp.Compare(a.Index, b.Index)
+	})
+	return out
 }

@@ -61,8 +61,11 @@ func (w *Wallet) complete(o *op, outs []output, sigs []payment.BlindSignature, r
 			fund = append(fund, p)
 		}
 	}
-	if len(fund) > 0 {
+	switch {
+	case len(fund) > 0:
 		rec.Funded = &Funded{Channel: o.Channel, Proofs: fund}
+	case o.Kind == "refund" || o.Kind == "reclaim":
+		rec.Funded = &Funded{Channel: o.Channel} // the channel is settled
 	}
 	var in uint64
 	for _, p := range o.Inputs {
@@ -72,8 +75,11 @@ func (w *Wallet) complete(o *op, outs []output, sigs []payment.BlindSignature, r
 	if recovering {
 		rec.History.Note = "recovered"
 	}
-	if in > 0 && o.Kind != "receive" && !(recovering && o.Kind == "send") {
+	switch {
+	case o.Kind == "send" && !recovering, o.Kind == "melt", o.Kind == "fund":
 		rec.History.Fee = in - o.Amount - kept
+	case in > 0:
+		rec.History.Fee = in - kept // receive, refund, reclaim, a recovered send
 	}
 	if err := w.commit(rec); err != nil {
 		return nil, err

@@ -103,7 +103,11 @@ func (w *Wallet) apply(r *record) {
 		w.proofs[p.Secret] = p
 	}
 	if r.Funded != nil {
-		w.funded[r.Funded.Channel] = r.Funded.Proofs
+		if r.Funded.Proofs == nil {
+			delete(w.funded, r.Funded.Channel) // settled
+		} else {
+			w.funded[r.Funded.Channel] = r.Funded.Proofs
+		}
 	}
 	if r.History != nil {
 		w.history = append(w.history, *r.History)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -201,5 +202,110 @@ func TestWalletFundsChannel(t *testing.T) {
 	}
 	if w.Balance() != 2000-funding-1 {
 		t.Fatalf("balance %d after funding %d", w.Balance(), funding)
+	}
+}
+
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
+
+// fundedChannel builds a wallet that funded a channel of capacity 1000 to a
+// relay, with a mint and a clock shared by all.
+func fundedChannel(t *testing.T) (*Wallet, *payment.Channel, *btcec.PrivateKey, *btcec.PrivateKey, *clock) {
+	t.Helper()
+	ck := &clock{now: time.Unix(1_790_000_000, 0)}
+	m, err := mint.Open(mint.Config{Seed: []byte("wallet test mint seed"), Now: ck.Now,
+		Units: []mint.UnitConfig{{Unit: "sat", Order: 32, InputFeePPK: 100}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(m.Handler())
+	t.Cleanup(func() { srv.Close(); m.Close() })
+	w, err := Open(Config{Mint: srv.URL, Seed: []byte("settling wallet seed"), Now: ck.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := w.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.TopUp(ctx, 2000); err != nil {
+		t.Fatal(err)
+	}
+	ks, _ := w.Keyset()
+	sender, _ := payment.ChannelKey([]byte("settling wallet seed"), 7)
+	relay, _ := btcec.NewPrivateKey()
+	funding, _ := payment.FundingAmountFor(1000, ks, 0, 1<<20)
+	params := payment.ChannelParams{
+		Mint: srv.URL, Unit: "sat", Capacity: 1000, FundingAmount: funding, KeysetID: ks.ID, InputFeePPK: ks.InputFeePPK,
+		SetupTime: uint64(ck.Now().Unix()), ExpiryTime: uint64(ck.Now().Add(6 * time.Hour).Unix()),
+		Sender: sender.PubKey(), Receiver: relay.PubKey(),
+	}
+	ch, err := payment.NewChannel(params, ks, payment.ChannelSecret(sender, relay.PubKey()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Fund(ctx, ch); err != nil {
+		t.Fatal(err)
+	}
+	return w, ch, sender, relay, ck
+}
+
+// After the relay closes at 300, the sender takes back its share.
+func TestWalletReclaimsAfterClose(t *testing.T) {
+	ctx := context.Background()
+	w, ch, sender, relay, _ := fundedChannel(t)
+	if _, err := w.Settle(ctx, ch, sender); !errors.Is(err, ErrChannelOpen) {
+		t.Fatalf("settle of an open channel: %v", err)
+	}
+	signer, _ := ch.SenderSigner(sender)
+	sig, _ := signer.SignBalance(300)
+	rs, _ := ch.ReceiverSigner(relay)
+	inputs, outputs, err := rs.CloseSwap(300, sig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.client.Swap(ctx, inputs, outputs); err != nil {
+		t.Fatalf("relay close: %v", err)
+	}
+	before := w.Balance()
+	split, _ := ch.Split(300)
+	got, err := w.Settle(ctx, ch, sender)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outs, _ := ch.CommitmentOutputs(300)
+	n := 0
+	for _, o := range outs {
+		if o.Context == "sender" {
+			n++
+		}
+	}
+	want := split.Sender - (uint64(n)*100+999)/1000
+	if got != want || w.Balance() != before+want {
+		t.Fatalf("reclaimed %d (balance +%d), want %d", got, w.Balance()-before, want)
+	}
+	if len(w.Funded(ch.ID())) != 0 {
+		t.Fatal("settled channel still recorded")
+	}
+}
+
+// A channel the relay never closed comes back whole after its expiry.
+func TestWalletRefundsAfterExpiry(t *testing.T) {
+	ctx := context.Background()
+	w, ch, sender, _, ck := fundedChannel(t)
+	ck.Add(6 * time.Hour)
+	before := w.Balance()
+	got, err := w.Settle(ctx, ch, sender)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fee := (uint64(len(ch.FundingProofs()))*100 + 999) / 1000
+	if got != ch.Params().FundingAmount-fee || w.Balance() != before+got {
+		t.Fatalf("refunded %d", got)
 	}
 }
