@@ -13,12 +13,14 @@
 //     element (circuit/socks is circuit), or cmd for everything under cmd/.
 //     A package in no known layer is an error, so a new top-level package
 //     is added here, and to DESIGN.md, on purpose.
-//   - A layer imports only the layers listed for it in Layers. cmd may
-//     import everything; nothing imports cmd.
+//   - A layer's code imports only the layers listed for it in Layers. cmd
+//     may import everything; nothing imports cmd.
 //   - Test helper packages (Helpers) are imported only by tests, by cmd
-//     and by other helpers. Test code may import any helper, even one of a
-//     higher layer (an end-to-end test may use the local network); apart
-//     from that, test code follows the same layering.
+//     and by other helpers.
+//   - Test code (_test.go files) is not shipped and may import any library
+//     layer and any helper, e.g. dht to build real hosts in a circuit test;
+//     it may not import cmd's packages other than helpers (only cmd's own
+//     tests may, as Go's internal/ rule also says).
 package deptest
 
 import (
@@ -116,25 +118,23 @@ func checkEdge(e Edge) string {
 		return fmt.Sprintf("%s: %s is in no layer of DESIGN.md; add it there and to deptest.Layers", e, display(e.From))
 	case to == "":
 		return fmt.Sprintf("%s: %s is in no layer of DESIGN.md; add it there and to deptest.Layers", e, display(e.To))
-	case IsHelper(e.To):
-		return checkHelperEdge(e, from)
+	case e.Test:
+		return checkTestEdge(e, from, to)
+	case IsHelper(e.To) && from != "cmd" && !IsHelper(e.From):
+		return fmt.Sprintf("%s: %s is a test helper; only tests and cmd may import it", e, e.To)
 	case from != to && !allowed(from, to):
 		return fmt.Sprintf("%s: %s may import only %s", e, from, allowedList(from))
 	}
 	return ""
 }
 
-// checkHelperEdge: helpers are for tests, cmd and other helpers; other
-// layers' rules still hold for helpers in them.
-func checkHelperEdge(e Edge, from string) string {
-	switch {
-	case e.Test, from == "cmd", IsHelper(e.From):
-		if !e.Test && from != LayerOf(e.To) && !allowed(from, LayerOf(e.To)) {
-			return fmt.Sprintf("%s: %s may import only %s", e, from, allowedList(from))
-		}
-		return ""
+// checkTestEdge: tests may import every library layer and every helper,
+// but cmd's packages only from cmd.
+func checkTestEdge(e Edge, from, to string) string {
+	if to == "cmd" && from != "cmd" && !IsHelper(e.To) {
+		return fmt.Sprintf("%s: only cmd's tests may import cmd's packages other than test helpers", e)
 	}
-	return fmt.Sprintf("%s: %s is a test helper; only tests and cmd may import it", e, e.To)
+	return ""
 }
 
 func allowed(from, to string) bool {
