@@ -45,6 +45,7 @@ const (
 	roleKeep = "keep" // the wallet's
 	roleSend = "send" // a token handed out
 	roleFund = "fund" // a channel's funding
+	roleNone = "none" // another party's (a channel close's sender outputs)
 )
 
 // output is an output of an operation with what unblinds it. Amount 0 is a
@@ -56,6 +57,9 @@ type output struct {
 	Secret string `json:"secret"`
 	R      string `json:"r"`
 	B      string `json:"B_"`
+	// Witness, if set, goes with the proof (a channel output locked to the
+	// wallet's per-output key, signed in advance).
+	Witness string `json:"witness,omitempty"`
 }
 
 // Funded is a channel funding the wallet made: the proofs are locked to

@@ -47,6 +47,7 @@ func (w *Wallet) complete(o *op, outs []output, sigs []payment.BlindSignature, r
 	var sent, fund []payment.Proof
 	var kept uint64
 	for i, p := range proofs {
+		p.Witness = outs[i].Witness
 		role := outs[i].Role
 		if recovering && role == roleSend {
 			role = roleKeep
@@ -78,6 +79,8 @@ func (w *Wallet) complete(o *op, outs []output, sigs []payment.BlindSignature, r
 	switch {
 	case o.Kind == "send" && !recovering, o.Kind == "melt", o.Kind == "fund":
 		rec.History.Fee = in - o.Amount - kept
+	case o.Kind == "close":
+		// The funding token was the sender's; its fee is not the wallet's.
 	case in > 0:
 		rec.History.Fee = in - kept // receive, refund, reclaim, a recovered send
 	}

@@ -148,3 +148,56 @@ func (w *Wallet) unblindDet(d *payment.DetOutput, s payment.BlindSignature) (pay
 	ps[0].DLEQ = nil
 	return ps[0], nil
 }
+
+// CloseChannel is the relay's close of a channel it was paid on: it adds
+// its signature to the sender's on the commitment of balance and swaps the
+// funding token at the mint. Its own commitment outputs join the wallet,
+// each with its witness signed in advance (they are P2PK-locked to
+// per-output keys); the sender's are the sender's. It returns their
+// nominal value.
+func (w *Wallet) CloseChannel(ctx context.Context, ch *payment.Channel, receiverKey *btcec.PrivateKey, balance uint64, senderSig [payment.SignatureSize]byte) (uint64, error) {
+	signer, err := ch.ReceiverSigner(receiverKey)
+	if err != nil {
+		return 0, err
+	}
+	inputs, bms, err := signer.CloseSwap(balance, senderSig)
+	if err != nil {
+		return 0, err
+	}
+	commit, err := ch.CommitmentOutputs(balance)
+	if err != nil {
+		return 0, err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.loaded(); err != nil {
+		return 0, err
+	}
+	if ch.Params().KeysetID != w.ks.ID {
+		return 0, errors.New("wallet: channel keyset is not the wallet's")
+	}
+	outs := make([]output, len(commit))
+	var mine uint64
+	for i, d := range commit {
+		outs[i] = output{Role: roleNone, Amount: d.Amount, ID: w.ks.ID, Secret: d.Secret,
+			R: fmt.Sprintf("%x", d.R.Serialize()), B: d.BHex}
+		if d.Context != "receiver" {
+			continue
+		}
+		k, err := ch.OutputKey(d, receiverKey)
+		if err != nil {
+			return 0, err
+		}
+		sig, err := payment.SignMessage(k, []byte(d.Secret))
+		if err != nil {
+			return 0, err
+		}
+		outs[i].Role, outs[i].Witness = roleKeep, payment.Witness{Signatures: []string{sig}}.String()
+		mine += d.Amount
+	}
+	o := &op{ID: newOpID(), Kind: "close", Amount: mine, Channel: ch.ID().String(), Inputs: inputs, Outputs: outs}
+	_, err = w.run(o, nil, func() ([]payment.BlindSignature, error) {
+		return w.client.Swap(ctx, inputs, bms)
+	})
+	return mine, err
+}

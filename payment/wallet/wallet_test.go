@@ -309,3 +309,59 @@ func TestWalletRefundsAfterExpiry(t *testing.T) {
 		t.Fatalf("refunded %d", got)
 	}
 }
+
+// The relay's wallet closes a channel and can spend what it was paid.
+func TestWalletClosesChannelAsRelay(t *testing.T) {
+	ctx := context.Background()
+	w, ch, sender, relayKey, ck := fundedChannel(t)
+	rw, err := Open(Config{Mint: ch.Params().Mint, Seed: []byte("relay wallet seed!!"), Now: ck.Now, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rw.Close()
+	if err := rw.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The relay sees the channel as the ledger derived it.
+	relayCh, err := payment.OpenChannel(mustOpen(t, ch, sender), relayKey, mustKeyset(t, rw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, _ := ch.SenderSigner(sender)
+	sig, _ := signer.SignBalance(400)
+	got, err := rw.CloseChannel(ctx, relayCh, relayKey, 400, sig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	split, _ := relayCh.Split(400)
+	if got != split.Receiver || rw.Balance() != got {
+		t.Fatalf("relay got %d, balance %d, want %d", got, rw.Balance(), split.Receiver)
+	}
+	// Its proofs carry their witnesses: it can spend them.
+	if _, err := rw.Send(ctx, 100, nil); err != nil {
+		t.Fatalf("spend channel proofs: %v", err)
+	}
+	// And the sender reclaims the rest.
+	if back, err := w.Settle(ctx, ch, sender); err != nil || back == 0 {
+		t.Fatalf("sender reclaim: %d, %v", back, err)
+	}
+}
+
+func mustOpen(t *testing.T, ch *payment.Channel, sender *btcec.PrivateKey) *payment.ChannelOpen {
+	t.Helper()
+	s, _ := ch.SenderSigner(sender)
+	m, err := payment.NewChannelOpen(ch, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func mustKeyset(t *testing.T, w *Wallet) payment.Keyset {
+	t.Helper()
+	ks, err := w.Keyset()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ks
+}
