@@ -75,6 +75,10 @@ func (t *testnet) run(ctx context.Context) int {
 	defer cancel()
 	start := time.Now()
 	net, err := localnet.Start(bootCtx, localnet.Config{Relays: t.opts.relays, Logger: t.log, Progress: t.progress})
+	if err != nil && ctx.Err() != nil && !t.opts.check {
+		fmt.Fprintf(t.e.stdout, "stopping\n") // interrupted while booting
+		return exitOK
+	}
 	if err != nil {
 		fmt.Fprintf(t.e.stderr, "obol testnet: %v\n", err)
 		if t.opts.check {

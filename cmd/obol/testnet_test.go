@@ -25,3 +25,22 @@ func TestTestnetCheck(t *testing.T) {
 		}
 	}
 }
+
+// TestTestnetInterruptedWhileBooting checks that Ctrl-C during the boot
+// stops the network quietly, and that --check then fails.
+func TestTestnetInterruptedWhileBooting(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"testnet", "--relays", "4"}, exitOK},
+		{[]string{"testnet", "--relays", "4", "--check"}, exitFail},
+	} {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		code, out, stderr := runCmd(ctx, tt.args...)
+		if code != tt.code {
+			t.Errorf("%v: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", tt.args, code, tt.code, out, stderr)
+		}
+	}
+}
