@@ -129,11 +129,18 @@ func (v bootstrapValue) Set(s string) error {
 		}
 		addrs = append(addrs, m)
 	}
+	for _, p := range *v.peers { // merge with earlier -bootstrap flags
+		prev, err := peer.AddrInfoToP2pAddrs(&p)
+		if err != nil {
+			return err
+		}
+		addrs = append(prev, addrs...)
+	}
 	infos, err := peer.AddrInfosFromP2pAddrs(addrs...)
 	if err != nil {
 		return err
 	}
-	*v.peers = append(*v.peers, infos...)
+	*v.peers = infos
 	return nil
 }
 

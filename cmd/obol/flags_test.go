@@ -60,7 +60,7 @@ func TestFlagErrors(t *testing.T) {
 func TestRelayFlags(t *testing.T) {
 	cfg, lf, code, ok := relayFlags([]string{
 		"--data-dir", "/var/lib/obol", "--listen", "/ip4/0.0.0.0/tcp/1", "--listen", "/ip6/::/tcp/2",
-		"--bootstrap", validBoot + "," + strings.Replace(validBoot, "udp/7400/quic-v1", "tcp/7400", 1),
+		"--bootstrap", validBoot, "--bootstrap", strings.Replace(validBoot, "udp/7400/quic-v1", "tcp/7400", 1),
 		"--roles", "guard,exit", "--bandwidth", "10MiB", "--lifetime", "2h", "--republish", "20m",
 		"--log-format", "json", "--log-level", "debug",
 	}, io.Discard)
