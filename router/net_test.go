@@ -11,6 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/obolnet/obol/circuit"
 	"github.com/obolnet/obol/circuit/client"
@@ -41,10 +42,15 @@ type testRelay struct {
 	onion  circuit.OnionKey
 	cancel context.CancelFunc
 	done   chan struct{}
+	addrs  []ma.Multiaddr // if set, the only addresses clients use
 }
 
 func (r *testRelay) hop() client.Hop {
-	return client.Hop{Peer: peer.AddrInfo{ID: r.host.ID(), Addrs: r.host.Addrs()}, OnionKey: r.onion.Public}
+	addrs := r.addrs
+	if addrs == nil {
+		addrs = r.host.Addrs()
+	}
+	return client.Hop{Peer: peer.AddrInfo{ID: r.host.ID(), Addrs: addrs}, OnionKey: r.onion.Public}
 }
 
 // stop kills the relay as a crash would.

@@ -13,7 +13,7 @@
 // Stream level: the receiver buffers a stream's data until the
 // application reads it and tells the sender XOFF when the buffer passes a
 // high mark and XON when it drains below a low mark, so a slow reader
-// back-pressures its own stream only. specs/04-circuit.md §7 is the
+// back-pressures its own stream only. specs/04-circuit.md §16 is the
 // protocol.
 package flow
 
@@ -27,12 +27,12 @@ import (
 // Parameters of congestion control, in cells.
 const (
 	SendmeEvery = 50   // DATA cells per circuit SENDME
-	InitialCwnd = 150  // window at circuit start
-	MinCwnd     = 100  // never below
+	InitialCwnd = 250  // window at circuit start
+	MinCwnd     = 200  // never below
 	MaxCwnd     = 4000 // never above; relays queue at most 4096 cells per circuit
-	vegasAlpha  = 2 * SendmeEvery
-	vegasBeta   = 4 * SendmeEvery
-	vegasGamma  = 3 * SendmeEvery
+	vegasAlpha  = 6 * SendmeEvery
+	vegasBeta   = 12 * SendmeEvery
+	vegasGamma  = 6 * SendmeEvery
 )
 
 // Errors.

@@ -1,0 +1,172 @@
+package router_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/obolnet/obol/circuit/circuittest"
+	"github.com/obolnet/obol/circuit/client"
+)
+
+const benchSize = 32 << 20
+
+// BenchmarkBulk compares 3-hop circuit throughput with a plain chain of
+// three libp2p hosts that copy bytes, over the same transport, in one run:
+//
+//	go test -run XXX -bench Bulk -benchtime 5x ./router
+func BenchmarkBulk(b *testing.B) {
+	port, _ := dataServer(b)
+	b.Run("Circuit3Hop", func(b *testing.B) {
+		tn := newTestNet(b, 3, nil)
+		c := tn.build(b, 0, 1, 2)
+		b.SetBytes(benchSize)
+		for b.Loop() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			s, err := c.Dial(ctx, "127.0.0.1", port)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := get(s, benchSize); err != nil {
+				b.Fatal(err)
+			}
+			s.Close()
+			cancel()
+		}
+	})
+	b.Run("PlainChain3Hop", func(b *testing.B) {
+		first, clientHost := plainChain(b, 3, port)
+		b.SetBytes(benchSize)
+		for b.Loop() {
+			s, err := clientHost.NewStream(context.Background(), first, chainProto)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := get(streamConn{s}, benchSize); err != nil {
+				b.Fatal(err)
+			}
+			s.Close()
+		}
+	})
+}
+
+const chainProto = protocol.ID("/obol-bench/chain/1")
+
+// plainChain starts n hosts that each forward a stream to the next host
+// and the last to the TCP server, copying bytes both ways — the baseline
+// a circuit is measured against.
+func plainChain(tb testing.TB, n int, port uint16) (peer.ID, host.Host) {
+	hosts := make([]host.Host, n)
+	for i := range hosts {
+		hosts[i] = newHost(tb)
+		tb.Cleanup(func() { hosts[i].Close() })
+	}
+	for i, h := range hosts {
+		h.SetStreamHandler(chainProto, func(s network.Stream) {
+			var next io.ReadWriteCloser
+			var err error
+			if i == n-1 {
+				next, err = net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(int(port)))
+			} else {
+				h.Peerstore().AddAddrs(hosts[i+1].ID(), hosts[i+1].Addrs(), time.Hour)
+				var ns network.Stream
+				ns, err = h.NewStream(context.Background(), hosts[i+1].ID(), chainProto)
+				next = ns
+			}
+			if err != nil {
+				s.Reset()
+				return
+			}
+			go func() { io.Copy(next, s); closeWrite(next) }()
+			io.Copy(s, next)
+			s.Close()
+			next.Close()
+		})
+	}
+	c := newHost(tb)
+	tb.Cleanup(func() { c.Close() })
+	c.Peerstore().AddAddrs(hosts[0].ID(), hosts[0].Addrs(), time.Hour)
+	return hosts[0].ID(), c
+}
+
+func closeWrite(c io.Closer) {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
+}
+
+// streamConn makes a libp2p stream usable where get wants a net.Conn.
+type streamConn struct{ network.Stream }
+
+func (streamConn) LocalAddr() net.Addr  { return nil }
+func (streamConn) RemoteAddr() net.Addr { return nil }
+
+// BenchmarkBuild measures building (and closing) a 3-hop circuit over
+// open channels, on loopback and with a 10 ms one-way delay on every link
+// (a user-space forwarder in front of every relay's QUIC address):
+//
+//	go test -run XXX -bench Build -benchtime 50x ./router
+func BenchmarkBuild(b *testing.B) {
+	for _, delay := range []time.Duration{0, 10 * time.Millisecond} {
+		b.Run(fmt.Sprintf("3Hop/delay=%v", delay), func(b *testing.B) {
+			tn := newTestNet(b, 3, nil)
+			if delay > 0 {
+				delayLinks(b, tn, delay)
+			}
+			path := tn.path(0, 1, 2)
+			build := func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				c, err := client.Build(ctx, tn.client, path)
+				if err != nil {
+					b.Fatal(err)
+				}
+				c.Close()
+			}
+			build() // open the channels
+			for b.Loop() {
+				build()
+			}
+			if delay > 0 {
+				b.ReportMetric(float64(6*delay)/float64(time.Millisecond), "path-RTT-ms")
+			}
+		})
+	}
+}
+
+// delayLinks puts a delaying UDP forwarder in front of each relay's QUIC
+// address and makes the client and the relays reach it only through that.
+func delayLinks(tb testing.TB, tn *testNet, delay time.Duration) {
+	for _, r := range tn.relays {
+		var quic ma.Multiaddr
+		for _, a := range r.host.Addrs() {
+			if _, err := a.ValueForProtocol(ma.P_QUIC_V1); err == nil {
+				quic = a
+			}
+		}
+		port, _ := quic.ValueForProtocol(ma.P_UDP)
+		d, err := circuittest.NewDelayUDP("127.0.0.1:"+port, delay)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { d.Close() })
+		fwd := ma.StringCast(fmt.Sprintf("/ip4/127.0.0.1/udp/%d/quic-v1", d.AddrPort().Port()))
+		tn.dir.mu.Lock()
+		tn.dir.m[r.host.ID()] = peer.AddrInfo{ID: r.host.ID(), Addrs: []ma.Multiaddr{fwd}}
+		tn.dir.mu.Unlock()
+	}
+	for i, r := range tn.relays {
+		ai := tn.dir.m[r.host.ID()]
+		tn.relays[i].addrs = ai.Addrs
+	}
+}
