@@ -1,13 +1,11 @@
 package payment
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
-	"sync"
+
+	"github.com/obolnet/obol/payment/internal/journal"
 )
 
 // LedgerRecord is one change to a Ledger, as persisted: a channel opened
@@ -31,83 +29,32 @@ type LedgerStore interface {
 // FileStore is a LedgerStore in an append-only file of JSON lines, synced
 // on every append.
 type FileStore struct {
-	mu sync.Mutex // guards f
-	f  *os.File
+	j *journal.Journal
 }
 
 // OpenFileStore opens (or creates) the store at path and returns it with
 // the records it holds; a torn last line (a crash mid-write) is dropped.
 func OpenFileStore(path string) (*FileStore, []LedgerRecord, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	var recs []LedgerRecord
+	j, err := journal.Open(path, func(line []byte) error {
+		var r LedgerRecord
+		if err := json.Unmarshal(line, &r); err != nil {
+			return errors.New("corrupt ledger record")
+		}
+		recs = append(recs, r)
+		return nil
+	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("payment: open ledger store: %w", err)
-	}
-	recs, good, err := readRecords(f)
-	if err == nil {
-		err = f.Truncate(good)
-	}
-	if err == nil {
-		_, err = f.Seek(good, io.SeekStart)
-	}
-	if err != nil {
-		f.Close()
 		return nil, nil, fmt.Errorf("payment: ledger store: %w", err)
 	}
-	return &FileStore{f: f}, recs, nil
-}
-
-func readRecords(f *os.File) ([]LedgerRecord, int64, error) {
-	r := bufio.NewReader(f)
-	var recs []LedgerRecord
-	var off int64
-	for {
-		line, err := r.ReadBytes('\n')
-		if errors.Is(err, io.EOF) {
-			return recs, off, nil
-		}
-		if err != nil {
-			return nil, 0, err
-		}
-		var rec LedgerRecord
-		if err := json.Unmarshal(line, &rec); err != nil {
-			return nil, 0, fmt.Errorf("corrupt record at offset %d", off)
-		}
-		recs = append(recs, rec)
-		off += int64(len(line))
-	}
+	return &FileStore{j: j}, recs, nil
 }
 
 // Append implements LedgerStore.
-func (s *FileStore) Append(rec LedgerRecord) error {
-	b, err := json.Marshal(rec)
-	if err != nil {
-		return fmt.Errorf("payment: encode ledger record: %w", err)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.f == nil {
-		return errors.New("payment: ledger store closed")
-	}
-	if _, err := s.f.Write(append(b, '\n')); err != nil {
-		return fmt.Errorf("payment: write ledger record: %w", err)
-	}
-	if err := s.f.Sync(); err != nil {
-		return fmt.Errorf("payment: sync ledger store: %w", err)
-	}
-	return nil
-}
+func (s *FileStore) Append(rec LedgerRecord) error { return s.j.Append(rec) }
 
 // Close closes the file; it is idempotent.
-func (s *FileStore) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.f == nil {
-		return nil
-	}
-	err := s.f.Close()
-	s.f = nil
-	return err
-}
+func (s *FileStore) Close() error { return s.j.Close() }
 
 // Restore rebuilds the ledger from a store's records, before it is used:
 // every open is verified again (without the lifetime policy, which held

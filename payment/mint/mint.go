@@ -11,6 +11,7 @@ import (
 
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/obolnet/obol/payment"
+	"github.com/obolnet/obol/payment/internal/journal"
 )
 
 // UnitConfig is one unit's keyset.
@@ -113,7 +114,7 @@ type Mint struct {
 
 	mu     sync.Mutex // guards st and jn
 	st     *state
-	jn     *journal
+	jn     *journal.Journal
 	closed bool
 }
 
@@ -151,7 +152,7 @@ func (m *Mint) Close() error {
 		return nil
 	}
 	m.closed = true
-	return m.jn.close()
+	return m.jn.Close()
 }
 
 // Lightning is the mint's fake Lightning backend.
@@ -172,7 +173,7 @@ func (m *Mint) commit(r *record) error {
 	if m.closed {
 		return errors.New("mint: closed")
 	}
-	if err := m.jn.append(r); err != nil {
+	if err := m.jn.Append(r); err != nil {
 		return err
 	}
 	m.st.apply(r)

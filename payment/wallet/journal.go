@@ -1,15 +1,14 @@
 package wallet
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 
 	"github.com/obolnet/obol/payment"
+	"github.com/obolnet/obol/payment/internal/journal"
 )
 
 // The wallet's state is a journal of JSON lines, each synced before the
@@ -78,75 +77,19 @@ type HistoryEntry struct {
 	Note   string `json:"note,omitempty"`
 }
 
-type journal struct{ f *os.File }
-
-func openJournal(dir string, apply func(*record)) (*journal, error) {
+func openJournal(dir string, apply func(*record)) (*journal.Journal, error) {
 	if dir == "" {
-		return &journal{}, nil
+		return journal.Memory(), nil
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("wallet: dir: %w", err)
 	}
-	f, err := os.OpenFile(filepath.Join(dir, "wallet.jsonl"), os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("wallet: open journal: %w", err)
-	}
-	good, err := replay(f, apply)
-	if err == nil {
-		err = f.Truncate(good)
-	}
-	if err == nil {
-		_, err = f.Seek(good, io.SeekStart)
-	}
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("wallet: journal: %w", err)
-	}
-	return &journal{f: f}, nil
-}
-
-func replay(f *os.File, apply func(*record)) (int64, error) {
-	r := bufio.NewReader(f)
-	var off int64
-	for {
-		line, err := r.ReadBytes('\n')
-		if errors.Is(err, io.EOF) {
-			return off, nil
-		}
-		if err != nil {
-			return 0, err
-		}
+	return journal.Open(filepath.Join(dir, "wallet.jsonl"), func(line []byte) error {
 		var rec record
 		if err := json.Unmarshal(line, &rec); err != nil {
-			return 0, fmt.Errorf("corrupt record at offset %d", off)
+			return errors.New("corrupt wallet record")
 		}
 		apply(&rec)
-		off += int64(len(line))
-	}
-}
-
-func (j *journal) append(r *record) error {
-	if j.f == nil {
 		return nil
-	}
-	b, err := json.Marshal(r)
-	if err != nil {
-		return fmt.Errorf("wallet: encode record: %w", err)
-	}
-	if _, err := j.f.Write(append(b, '\n')); err != nil {
-		return fmt.Errorf("wallet: write journal: %w", err)
-	}
-	if err := j.f.Sync(); err != nil {
-		return fmt.Errorf("wallet: sync journal: %w", err)
-	}
-	return nil
-}
-
-func (j *journal) close() error {
-	if j.f == nil {
-		return nil
-	}
-	err := j.f.Close()
-	j.f = nil
-	return err
+	})
 }

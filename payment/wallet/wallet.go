@@ -13,6 +13,7 @@ import (
 
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/obolnet/obol/payment"
+	"github.com/obolnet/obol/payment/internal/journal"
 )
 
 // Config configures a Wallet: one mint, one unit.
@@ -55,7 +56,7 @@ type Wallet struct {
 	pending  map[string]*op
 	funded   map[string][]payment.Proof
 	history  []HistoryEntry
-	jn       *journal
+	jn       *journal.Journal
 }
 
 // Open replays the journal in cfg.Dir; it does not contact the mint.
@@ -86,7 +87,7 @@ func Open(cfg Config) (*Wallet, error) {
 func (w *Wallet) Close() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.jn.close()
+	return w.jn.Close()
 }
 
 func (w *Wallet) apply(r *record) {
@@ -118,7 +119,7 @@ func (w *Wallet) apply(r *record) {
 
 // commit journals and applies a record; w.mu is held.
 func (w *Wallet) commit(r *record) error {
-	if err := w.jn.append(r); err != nil {
+	if err := w.jn.Append(r); err != nil {
 		return err
 	}
 	w.apply(r)
