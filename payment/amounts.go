@@ -90,3 +90,16 @@ func (s amountSelector) maxCounts(t uint64) []uint64 {
 	}
 	return m
 }
+
+// PowersOfTwo splits an amount into distinct powers of two, smallest
+// first: the usual outputs for a keyset of powers of two.
+func PowersOfTwo(amount uint64) []uint64 {
+	var out []uint64
+	for i := 0; amount != 0; i++ {
+		if amount&1 == 1 {
+			out = append(out, 1<<i)
+		}
+		amount >>= 1
+	}
+	return out
+}

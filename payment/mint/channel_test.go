@@ -42,7 +42,7 @@ func TestChannelOnMint(t *testing.T) {
 	for _, o := range outs {
 		total += o.Amount
 	}
-	for _, a := range split(total + fees) {
+	for _, a := range payment.PowersOfTwo(total + fees) {
 		amounts = append(amounts, a)
 	}
 	plain := mintProofs(t, c, ks, amounts)
@@ -152,7 +152,7 @@ func TestChannelOnMint(t *testing.T) {
 		nominal += p.Amount
 	}
 	feeIn := (uint64(len(mine))*ks.InputFeePPK + 999) / 1000
-	claim := newOutputs(t, ks, split(nominal-feeIn), nil)
+	claim := newOutputs(t, ks, payment.PowersOfTwo(nominal-feeIn), nil)
 	var claimed sigsResp
 	if err := c.call("POST", "/v1/swap", map[string]any{"inputs": mine, "outputs": outputsOf(claim)}, &claimed); err != nil {
 		t.Fatalf("relay claim: %v", err)
@@ -192,7 +192,7 @@ func TestChannelRefundOnMint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	plain := mintProofs(t, c, ks, split(100))
+	plain := mintProofs(t, c, ks, payment.PowersOfTwo(100))
 	bms := []payment.BlindedMessage{}
 	for _, o := range ch.FundingOutputs() {
 		bms = append(bms, o.BlindedMessage(ks.ID))
@@ -204,7 +204,7 @@ func TestChannelRefundOnMint(t *testing.T) {
 	proofs, _ := ch.UnblindFunding(resp.Signatures)
 	ch.AttachFunding(proofs)
 	refund, _ := ch.RefundSigner(sender)
-	back := newOutputs(t, ks, split(100), nil)
+	back := newOutputs(t, ks, payment.PowersOfTwo(100), nil)
 	inputs, err := refund.RefundSwap(outputsOf(back))
 	if err != nil {
 		t.Fatal(err)

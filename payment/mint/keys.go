@@ -58,14 +58,3 @@ func deriveKey(seed []byte, unit string, index uint32, amount uint64) (*btcec.Pr
 // fee is the NUT-02 fee of spending inputs: ceil(sum of input_fee_ppk / 1000).
 func fee(sumPPK uint64) uint64 { return (sumPPK + 999) / 1000 }
 
-// split decomposes an amount into powers of two, smallest first.
-func split(amount uint64) []uint64 {
-	var out []uint64
-	for i := 0; amount != 0; i++ {
-		if amount&1 == 1 {
-			out = append(out, 1<<i)
-		}
-		amount >>= 1
-	}
-	return out
-}

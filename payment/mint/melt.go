@@ -97,7 +97,7 @@ func (m *Mint) Melt(quote string, inputs []payment.Proof, outputs []payment.Blin
 
 // change signs the overpayment onto blank outputs, in powers of two.
 func (m *Mint) change(over uint64, blanks []payment.BlindedMessage) ([]payment.BlindSignature, map[string]payment.BlindSignature, error) {
-	amounts := split(over)
+	amounts := payment.PowersOfTwo(over)
 	if over == 0 || len(blanks) == 0 {
 		return nil, nil, nil
 	}

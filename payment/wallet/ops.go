@@ -118,7 +118,7 @@ func (w *Wallet) Claim(ctx context.Context, quote string, amount uint64) error {
 	if err := w.loaded(); err != nil {
 		return err
 	}
-	outs, ctr, err := w.newOutputs(roleKeep, split(amount))
+	outs, ctr, err := w.newOutputs(roleKeep, payment.PowersOfTwo(amount))
 	if err != nil {
 		return err
 	}
@@ -141,7 +141,7 @@ func (w *Wallet) Send(ctx context.Context, amount uint64, lock *btcec.PublicKey)
 	if err != nil {
 		return "", err
 	}
-	send, ctr, err := w.newOutputs(roleSend, split(amount))
+	send, ctr, err := w.newOutputs(roleSend, payment.PowersOfTwo(amount))
 	if err != nil {
 		return "", err
 	}
@@ -151,7 +151,7 @@ func (w *Wallet) Send(ctx context.Context, amount uint64, lock *btcec.PublicKey)
 		}
 	}
 	w.counters[w.ks.ID] = ctr[w.ks.ID] // the change continues the counter
-	keep, ctr, err := w.newOutputs(roleKeep, split(sum-w.fee(len(inputs))-amount))
+	keep, ctr, err := w.newOutputs(roleKeep, payment.PowersOfTwo(sum-w.fee(len(inputs))-amount))
 	if err != nil {
 		return "", err
 	}
@@ -218,7 +218,7 @@ func (w *Wallet) Receive(ctx context.Context, token string, key *btcec.PrivateKe
 	if sum <= f {
 		return 0, ErrInsufficient
 	}
-	outs, ctr, err := w.newOutputs(roleKeep, split(sum-f))
+	outs, ctr, err := w.newOutputs(roleKeep, payment.PowersOfTwo(sum-f))
 	if err != nil {
 		return 0, err
 	}
@@ -303,7 +303,7 @@ func (w *Wallet) Fund(ctx context.Context, ch *payment.Channel) error {
 	if err != nil {
 		return err
 	}
-	keep, ctr, err := w.newOutputs(roleKeep, split(sum-w.fee(len(inputs))-total))
+	keep, ctr, err := w.newOutputs(roleKeep, payment.PowersOfTwo(sum-w.fee(len(inputs))-total))
 	if err != nil {
 		return err
 	}

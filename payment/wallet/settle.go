@@ -61,7 +61,7 @@ func (w *Wallet) refund(ctx context.Context, ch *payment.Channel, senderKey *btc
 		sum += p.Amount
 	}
 	back := sum - w.fee(len(ch.FundingProofs()))
-	outs, ctr, err := w.newOutputs(roleKeep, split(back))
+	outs, ctr, err := w.newOutputs(roleKeep, payment.PowersOfTwo(back))
 	if err != nil {
 		return 0, err
 	}
@@ -126,7 +126,7 @@ func (w *Wallet) reclaim(ctx context.Context, ch *payment.Channel, senderKey *bt
 		return 0, fmt.Errorf("wallet: reclaimable %d does not cover the fee", sum)
 	}
 	back := sum - w.fee(len(inputs))
-	outs, ctr, err := w.newOutputs(roleKeep, split(back))
+	outs, ctr, err := w.newOutputs(roleKeep, payment.PowersOfTwo(back))
 	if err != nil {
 		return 0, err
 	}

@@ -290,17 +290,6 @@ func (w *Wallet) selectProofs(amount uint64) ([]payment.Proof, uint64, error) {
 	return nil, 0, ErrInsufficient
 }
 
-// split decomposes an amount into powers of two present in the keyset.
-func split(amount uint64) []uint64 {
-	var out []uint64
-	for i := 0; amount != 0; i++ {
-		if amount&1 == 1 {
-			out = append(out, 1<<i)
-		}
-		amount >>= 1
-	}
-	return out
-}
 
 func secretsOf(ps []payment.Proof) []string {
 	s := make([]string, len(ps))
