@@ -57,4 +57,3 @@ func deriveKey(seed []byte, unit string, index uint32, amount uint64) (*btcec.Pr
 
 // fee is the NUT-02 fee of spending inputs: ceil(sum of input_fee_ppk / 1000).
 func fee(sumPPK uint64) uint64 { return (sumPPK + 999) / 1000 }
-

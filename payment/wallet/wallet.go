@@ -290,7 +290,6 @@ func (w *Wallet) selectProofs(amount uint64) ([]payment.Proof, uint64, error) {
 	return nil, 0, ErrInsufficient
 }
 
-
 func secretsOf(ps []payment.Proof) []string {
 	s := make([]string, len(ps))
 	for i, p := range ps {
