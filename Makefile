@@ -6,6 +6,11 @@ FUZZTIME     ?= 30s
 BENCH        ?= .
 BENCHTIME    ?= 1s
 
+# CI runs every test afresh; locally go test's cache skips unchanged ones.
+ifneq ($(CI),)
+RACE_FLAGS += -count=1
+endif
+
 # Fuzz targets as ./package:FuzzName, found in the test files by default;
 # `go test -fuzz` takes one at a time. Narrow with e.g.
 #   make fuzz FUZZ_TARGETS=./descriptor:FuzzDecode FUZZTIME=5m
@@ -23,7 +28,7 @@ vet:
 	$(GO) vet ./...
 
 race:
-	$(GO) test -race -timeout $(TEST_TIMEOUT) ./...
+	$(GO) test -race $(RACE_FLAGS) -timeout $(TEST_TIMEOUT) ./...
 
 ## build: the obol binary, CGO-free, at bin/obol
 build:
