@@ -277,3 +277,35 @@ func TestNoGoroutineLeak(t *testing.T) {
 		t.Fatalf("%d goroutines left (before %d)\n%s", n, before, buf[:runtime.Stack(buf, true)])
 	}
 }
+
+// A circuit that moves no cell for the idle timeout is destroyed; one in
+// use is not.
+func TestIdleCircuitsReaped(t *testing.T) {
+	tn := newTestNet(t, 1, func(i int, c *router.Config) { c.IdleTimeout = 300 * time.Millisecond })
+	idle := tn.build(t, 0)
+	busy := tn.build(t, 0)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+				busy.SendTo(context.Background(), 0, circuit.RelayCell{Command: circuit.RelayDrop})
+			}
+		}
+	}()
+	select {
+	case <-idle.Done():
+		var de *circuit.DestroyedError
+		if !errors.As(idle.Err(), &de) || de.Reason != circuit.DestroyTimeout {
+			t.Fatalf("idle circuit closed with %v, want a timeout DESTROY", idle.Err())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("idle circuit not reaped")
+	}
+	if busy.Err() != nil {
+		t.Fatalf("busy circuit closed: %v", busy.Err())
+	}
+}

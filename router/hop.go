@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -23,8 +24,9 @@ var errNotPaid = errors.New("router: this relay takes no payments")
 // backSide. Both, and exit stream goroutines, take mu, which also keeps
 // backward cells in the order their layer produced them.
 type hop struct {
-	r        *Router
-	prevPeer peer.ID
+	r          *Router
+	prevPeer   peer.ID
+	lastActive atomic.Int64 // Unix nanoseconds of the last cell
 
 	mu       sync.Mutex // guards everything below
 	rc       *circuit.RelayCircuit
@@ -36,7 +38,13 @@ type hop struct {
 	closed   bool
 }
 
-func newHop(r *Router, prev peer.ID) *hop { return &hop{r: r, prevPeer: prev} }
+func newHop(r *Router, prev peer.ID) *hop {
+	h := &hop{r: r, prevPeer: prev}
+	h.touch()
+	return h
+}
+
+func (h *hop) touch() { h.lastActive.Store(time.Now().UnixNano()) }
 
 func (h *hop) knowledge() Knowledge {
 	h.mu.Lock()
@@ -52,6 +60,7 @@ func (h *hop) HandleCell(c *link.Circ, cell []byte) {
 		link.Release(cell)
 		return
 	}
+	h.touch()
 	cmd, p := circuit.Command(cell[4]), cell[circuit.CellHeaderLen:]
 	if h.rc == nil {
 		h.prev = c
@@ -300,6 +309,7 @@ func (b backSide) HandleCell(c *link.Circ, cell []byte) {
 		link.Release(cell)
 		return
 	}
+	h.touch()
 	act, err := h.rc.Handle(circuit.FromNext, circuit.Command(cell[4]), cell[circuit.CellHeaderLen:])
 	if err != nil {
 		link.Release(cell)

@@ -45,6 +45,9 @@ type Config struct {
 	MaxCircuits int
 	// MaxStreams bounds exit streams per circuit (default 512).
 	MaxStreams int
+	// IdleTimeout destroys a circuit that has moved no cell for this long
+	// (default 30 min), so abandoned circuits do not pile up.
+	IdleTimeout time.Duration
 	// Meter meters and pauses circuits for payment; nil means free.
 	Meter Meter
 	// Links, if set, is the link manager to serve on (a node that is
@@ -60,7 +63,7 @@ func (c *Config) Validate() error {
 		return errors.New("router: no onion key")
 	case c.Directory == nil:
 		return errors.New("router: no directory")
-	case c.ConnectTimeout < 0, c.MaxCircuits < 0, c.MaxStreams < 0:
+	case c.ConnectTimeout < 0, c.MaxCircuits < 0, c.MaxStreams < 0, c.IdleTimeout < 0:
 		return errors.New("router: negative limit")
 	}
 	return nil
@@ -79,6 +82,9 @@ func (c *Config) defaults() {
 	}
 	if c.MaxStreams == 0 {
 		c.MaxStreams = 512
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = 30 * time.Minute
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -137,7 +143,7 @@ func (r *Router) Run(ctx context.Context) error {
 	if r.own {
 		r.links.Start()
 	}
-	<-ctx.Done()
+	r.reapIdle(ctx)
 	r.mu.Lock()
 	r.closing = true
 	hops := make([]*hop, 0, len(r.circs))
@@ -153,6 +159,35 @@ func (r *Router) Run(ctx context.Context) error {
 	}
 	r.work.Wait()
 	return nil
+}
+
+// reapIdle destroys idle circuits until ctx ends.
+func (r *Router) reapIdle(ctx context.Context) {
+	t := time.NewTicker(max(r.cfg.IdleTimeout/4, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			for _, h := range r.idle(now.Add(-r.cfg.IdleTimeout)) {
+				h.destroy(circuit.DestroyTimeout)
+			}
+		}
+	}
+}
+
+// idle returns the circuits that have moved no cell since before.
+func (r *Router) idle(before time.Time) []*hop {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []*hop
+	for h := range r.circs {
+		if h.lastActive.Load() < before.UnixNano() {
+			out = append(out, h)
+		}
+	}
+	return out
 }
 
 // onCreate admits a new circuit unless the relay is full or closing.
