@@ -6,7 +6,7 @@ import (
 
 // CreateMeltQuote quotes paying a bolt11 invoice from ecash of a unit
 // (NUT-05). The fake backend charges no routing fee.
-func (m *Mint) CreateMeltQuote(request, unit string) (*MeltQuote, error) {
+func (m *Mint) CreateMeltQuote(request, unit string) (*payment.MeltQuote, error) {
 	if _, ok := m.active[unit]; !ok {
 		return nil, mintErr(CodeUnitUnsupported, "unit not supported")
 	}
@@ -24,7 +24,7 @@ func (m *Mint) CreateMeltQuote(request, unit string) (*MeltQuote, error) {
 	if err != nil {
 		return nil, err
 	}
-	q := &MeltQuote{Quote: id, Request: request, Amount: amount, Unit: unit, State: StateUnpaid,
+	q := &payment.MeltQuote{Quote: id, Request: request, Amount: amount, Unit: unit, State: StateUnpaid,
 		Expiry: m.cfg.Now().Add(m.cfg.QuoteExpiry).Unix()}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -36,7 +36,7 @@ func (m *Mint) CreateMeltQuote(request, unit string) (*MeltQuote, error) {
 }
 
 // MeltQuoteState returns a melt quote.
-func (m *Mint) MeltQuoteState(id string) (*MeltQuote, error) {
+func (m *Mint) MeltQuoteState(id string) (*payment.MeltQuote, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	q, ok := m.st.meltQuotes[id]
@@ -50,7 +50,7 @@ func (m *Mint) MeltQuoteState(id string) (*MeltQuote, error) {
 // Melt pays a melt quote with inputs (NUT-05), returning change for any
 // overpayment on the blank outputs (NUT-08). An invoice of this mint's own
 // mint quotes is settled internally.
-func (m *Mint) Melt(quote string, inputs []payment.Proof, outputs []payment.BlindedMessage) (*MeltQuote, error) {
+func (m *Mint) Melt(quote string, inputs []payment.Proof, outputs []payment.BlindedMessage) (*payment.MeltQuote, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	q, ok := m.st.meltQuotes[quote]

@@ -71,29 +71,6 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// MintQuote is a NUT-04 bolt11 mint quote.
-type MintQuote struct {
-	Quote   string `json:"quote"`
-	Request string `json:"request"`
-	Amount  uint64 `json:"amount"`
-	Unit    string `json:"unit"`
-	State   string `json:"state"`
-	Expiry  int64  `json:"expiry"`
-}
-
-// MeltQuote is a NUT-05 bolt11 melt quote.
-type MeltQuote struct {
-	Quote      string                   `json:"quote"`
-	Request    string                   `json:"request"`
-	Amount     uint64                   `json:"amount"`
-	FeeReserve uint64                   `json:"fee_reserve"`
-	Unit       string                   `json:"unit"`
-	State      string                   `json:"state"`
-	Expiry     int64                    `json:"expiry"`
-	Preimage   *string                  `json:"payment_preimage"`
-	Change     []payment.BlindSignature `json:"change,omitempty"`
-}
-
 // Quote states.
 const (
 	StateUnpaid  = "UNPAID"

@@ -149,7 +149,7 @@ func mintProofs(t *testing.T, c *client, ks payment.Keyset, amounts []uint64) []
 	for _, a := range amounts {
 		total += a
 	}
-	var q MintQuote
+	var q payment.MintQuote
 	if err := c.call("POST", "/v1/mint/quote/bolt11", map[string]any{"amount": total, "unit": ks.Unit}, &q); err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +209,7 @@ func TestMintSwapAndState(t *testing.T) {
 
 	// NUT-07 and NUT-09.
 	Y, _ := payment.HashToCurve([]byte(proofs[0].Secret))
-	var st struct{ States []ProofState }
+	var st struct{ States []payment.ProofState }
 	if err := c.call("POST", "/v1/checkstate", map[string]any{"Ys": []string{hex.EncodeToString(Y.SerializeCompressed())}}, &st); err != nil || st.States[0].State != "SPENT" {
 		t.Fatalf("checkstate: %v %+v", err, st)
 	}
@@ -263,7 +263,7 @@ func mintProofsWith(t *testing.T, c *client, ks payment.Keyset, amounts []uint64
 func TestMintMeltAndHeldQuotes(t *testing.T) {
 	m, c := startMint(t, Config{HoldInvoices: true})
 	ks, _ := m.ActiveKeyset("sat")
-	var held MintQuote
+	var held payment.MintQuote
 	if err := c.call("POST", "/v1/mint/quote/bolt11", map[string]any{"amount": 10, "unit": "sat"}, &held); err != nil || held.State != StateUnpaid {
 		t.Fatalf("held quote: %v %s", err, held.State)
 	}
@@ -273,7 +273,7 @@ func TestMintMeltAndHeldQuotes(t *testing.T) {
 		t.Fatalf("mint unpaid: %v", err)
 	}
 	// Pay the held invoice by melting other ecash into it.
-	var other MintQuote
+	var other payment.MintQuote
 	c.call("POST", "/v1/mint/quote/bolt11", map[string]any{"amount": 16, "unit": "sat"}, &other)
 	m.PayMintQuote(other.Quote)
 	pso := newOutputs(t, ks, []uint64{16}, nil)
@@ -281,12 +281,12 @@ func TestMintMeltAndHeldQuotes(t *testing.T) {
 		t.Fatal(err)
 	}
 	funds := unblind(t, ks, pso, resp.Signatures)
-	var mq MeltQuote
+	var mq payment.MeltQuote
 	if err := c.call("POST", "/v1/melt/quote/bolt11", map[string]any{"request": held.Request, "unit": "sat"}, &mq); err != nil || mq.Amount != 10 {
 		t.Fatalf("melt quote: %v %d", err, mq.Amount)
 	}
 	blanks := newOutputs(t, ks, []uint64{1, 1, 1}, nil)
-	var paid MeltQuote
+	var paid payment.MeltQuote
 	if err := c.call("POST", "/v1/melt/bolt11", map[string]any{"quote": mq.Quote, "inputs": funds, "outputs": outputsOf(blanks)}, &paid); err != nil || paid.State != StatePaid {
 		t.Fatalf("melt: %v %+v", err, paid)
 	}
@@ -297,7 +297,7 @@ func TestMintMeltAndHeldQuotes(t *testing.T) {
 	if change != 6 {
 		t.Fatalf("change %d, want 6", change)
 	}
-	var q MintQuote
+	var q payment.MintQuote
 	if c.call("GET", "/v1/mint/quote/bolt11/"+held.Quote, nil, &q); q.State != StatePaid {
 		t.Fatalf("internal settlement: %s", q.State)
 	}

@@ -16,14 +16,6 @@ const (
 	maxOutputs = 1000
 )
 
-// KeysetInfo is a NUT-02 keyset entry.
-type KeysetInfo struct {
-	ID          string `json:"id"`
-	Unit        string `json:"unit"`
-	Active      bool   `json:"active"`
-	InputFeePPK uint64 `json:"input_fee_ppk"`
-}
-
 // KeysetKeys is a NUT-01 keyset with its public keys.
 type KeysetKeys struct {
 	ID          string            `json:"id"`
@@ -34,10 +26,10 @@ type KeysetKeys struct {
 }
 
 // Keysets lists every keyset (NUT-02).
-func (m *Mint) Keysets() []KeysetInfo {
-	out := make([]KeysetInfo, 0, len(m.keysets))
+func (m *Mint) Keysets() []payment.KeysetInfo {
+	out := make([]payment.KeysetInfo, 0, len(m.keysets))
 	for _, ks := range m.sortedKeysets() {
-		out = append(out, KeysetInfo{ID: ks.ID, Unit: ks.Unit, Active: ks.active, InputFeePPK: ks.InputFeePPK})
+		out = append(out, payment.KeysetInfo{ID: ks.ID, Unit: ks.Unit, Active: ks.active, InputFeePPK: ks.InputFeePPK})
 	}
 	return out
 }
@@ -98,7 +90,7 @@ func (m *Mint) Info() map[string]any {
 
 // CreateMintQuote issues a bolt11 invoice for an amount of a unit. Unless
 // the mint holds invoices, the fake backend pays it at once.
-func (m *Mint) CreateMintQuote(amount uint64, unit string) (*MintQuote, error) {
+func (m *Mint) CreateMintQuote(amount uint64, unit string) (*payment.MintQuote, error) {
 	if _, ok := m.active[unit]; !ok {
 		return nil, mintErr(CodeUnitUnsupported, "unit not supported")
 	}
@@ -117,7 +109,7 @@ func (m *Mint) CreateMintQuote(amount uint64, unit string) (*MintQuote, error) {
 	if err != nil {
 		return nil, err
 	}
-	q := &MintQuote{Quote: id, Request: inv, Amount: amount, Unit: unit, State: StatePaid,
+	q := &payment.MintQuote{Quote: id, Request: inv, Amount: amount, Unit: unit, State: StatePaid,
 		Expiry: m.cfg.Now().Add(m.cfg.QuoteExpiry).Unix()}
 	if m.cfg.HoldInvoices {
 		q.State = StateUnpaid
@@ -153,7 +145,7 @@ func (m *Mint) payMintQuote(id string) error {
 }
 
 // MintQuoteState returns a mint quote.
-func (m *Mint) MintQuoteState(id string) (*MintQuote, error) {
+func (m *Mint) MintQuoteState(id string) (*payment.MintQuote, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	q, ok := m.st.mintQuotes[id]
@@ -351,24 +343,17 @@ func parsePoint(h string) (*btcec.PublicKey, error) {
 	return btcec.ParsePubKey(b)
 }
 
-// ProofState is a NUT-07 state.
-type ProofState struct {
-	Y       string  `json:"Y"`
-	State   string  `json:"state"`
-	Witness *string `json:"witness"`
-}
-
 // CheckState reports whether proofs, named by Y = hash_to_curve(secret),
 // are spent (NUT-07).
-func (m *Mint) CheckState(ys []string) ([]ProofState, error) {
+func (m *Mint) CheckState(ys []string) ([]payment.ProofState, error) {
 	if len(ys) > maxInputs {
 		return nil, mintErr(CodeBadRequest, "too many Ys")
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := make([]ProofState, len(ys))
+	out := make([]payment.ProofState, len(ys))
 	for i, y := range ys {
-		out[i] = ProofState{Y: y, State: "UNSPENT"}
+		out[i] = payment.ProofState{Y: y, State: "UNSPENT"}
 		if P, err := parsePoint(y); err == nil {
 			if w, ok := m.st.spent[hex.EncodeToString(P.SerializeCompressed())]; ok {
 				out[i].State = "SPENT"

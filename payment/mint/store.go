@@ -20,23 +20,23 @@ type record struct {
 	Spent map[string]string `json:"spent,omitempty"`
 	// Promises maps B_ (hex) to the signature the mint gave it.
 	Promises  map[string]payment.BlindSignature `json:"promises,omitempty"`
-	MintQuote *MintQuote                        `json:"mint_quote,omitempty"`
-	MeltQuote *MeltQuote                        `json:"melt_quote,omitempty"`
+	MintQuote *payment.MintQuote                `json:"mint_quote,omitempty"`
+	MeltQuote *payment.MeltQuote                `json:"melt_quote,omitempty"`
 }
 
 type state struct {
 	spent      map[string]string
 	promises   map[string]payment.BlindSignature
-	mintQuotes map[string]*MintQuote
-	meltQuotes map[string]*MeltQuote
+	mintQuotes map[string]*payment.MintQuote
+	meltQuotes map[string]*payment.MeltQuote
 }
 
 func newState() *state {
 	return &state{
 		spent:      map[string]string{},
 		promises:   map[string]payment.BlindSignature{},
-		mintQuotes: map[string]*MintQuote{},
-		meltQuotes: map[string]*MeltQuote{},
+		mintQuotes: map[string]*payment.MintQuote{},
+		meltQuotes: map[string]*payment.MeltQuote{},
 	}
 }
 

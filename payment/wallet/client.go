@@ -84,23 +84,15 @@ func (c *Client) do(ctx context.Context, method, path string, req, resp any) err
 	return nil
 }
 
-// KeysetInfo is a NUT-02 keyset entry.
-type KeysetInfo struct {
-	ID          string `json:"id"`
-	Unit        string `json:"unit"`
-	Active      bool   `json:"active"`
-	InputFeePPK uint64 `json:"input_fee_ppk"`
-}
-
 // Keysets lists the mint's keysets.
-func (c *Client) Keysets(ctx context.Context) ([]KeysetInfo, error) {
-	var r struct{ Keysets []KeysetInfo }
+func (c *Client) Keysets(ctx context.Context) ([]payment.KeysetInfo, error) {
+	var r struct{ Keysets []payment.KeysetInfo }
 	err := c.do(ctx, "GET", "/v1/keysets", nil, &r)
 	return r.Keysets, err
 }
 
 // Keys fetches a keyset's keys and checks that they hash to its id.
-func (c *Client) Keys(ctx context.Context, info KeysetInfo) (payment.Keyset, error) {
+func (c *Client) Keys(ctx context.Context, info payment.KeysetInfo) (payment.Keyset, error) {
 	var r struct {
 		Keysets []struct {
 			ID   string            `json:"id"`
@@ -136,39 +128,16 @@ func (c *Client) Keys(ctx context.Context, info KeysetInfo) (payment.Keyset, err
 	return ks, nil
 }
 
-// MintQuote is a NUT-04 bolt11 quote.
-type MintQuote struct {
-	Quote   string `json:"quote"`
-	Request string `json:"request"`
-	Amount  uint64 `json:"amount"`
-	Unit    string `json:"unit"`
-	State   string `json:"state"`
-	Expiry  int64  `json:"expiry"`
-}
-
-// MeltQuote is a NUT-05 bolt11 quote.
-type MeltQuote struct {
-	Quote      string                   `json:"quote"`
-	Request    string                   `json:"request"`
-	Amount     uint64                   `json:"amount"`
-	FeeReserve uint64                   `json:"fee_reserve"`
-	Unit       string                   `json:"unit"`
-	State      string                   `json:"state"`
-	Expiry     int64                    `json:"expiry"`
-	Preimage   *string                  `json:"payment_preimage"`
-	Change     []payment.BlindSignature `json:"change,omitempty"`
-}
-
 // CreateMintQuote asks for an invoice of amount.
-func (c *Client) CreateMintQuote(ctx context.Context, amount uint64, unit string) (*MintQuote, error) {
-	var q MintQuote
+func (c *Client) CreateMintQuote(ctx context.Context, amount uint64, unit string) (*payment.MintQuote, error) {
+	var q payment.MintQuote
 	err := c.do(ctx, "POST", "/v1/mint/quote/bolt11", map[string]any{"amount": amount, "unit": unit}, &q)
 	return &q, err
 }
 
 // MintQuoteState fetches a mint quote.
-func (c *Client) MintQuoteState(ctx context.Context, id string) (*MintQuote, error) {
-	var q MintQuote
+func (c *Client) MintQuoteState(ctx context.Context, id string) (*payment.MintQuote, error) {
+	var q payment.MintQuote
 	err := c.do(ctx, "GET", "/v1/mint/quote/bolt11/"+id, nil, &q)
 	return &q, err
 }
@@ -188,28 +157,22 @@ func (c *Client) Swap(ctx context.Context, inputs []payment.Proof, outputs []pay
 }
 
 // CreateMeltQuote quotes paying an invoice.
-func (c *Client) CreateMeltQuote(ctx context.Context, invoice, unit string) (*MeltQuote, error) {
-	var q MeltQuote
+func (c *Client) CreateMeltQuote(ctx context.Context, invoice, unit string) (*payment.MeltQuote, error) {
+	var q payment.MeltQuote
 	err := c.do(ctx, "POST", "/v1/melt/quote/bolt11", map[string]any{"request": invoice, "unit": unit}, &q)
 	return &q, err
 }
 
 // Melt pays a melt quote with inputs; blank outputs receive the change.
-func (c *Client) Melt(ctx context.Context, quote string, inputs []payment.Proof, outputs []payment.BlindedMessage) (*MeltQuote, error) {
-	var q MeltQuote
+func (c *Client) Melt(ctx context.Context, quote string, inputs []payment.Proof, outputs []payment.BlindedMessage) (*payment.MeltQuote, error) {
+	var q payment.MeltQuote
 	err := c.do(ctx, "POST", "/v1/melt/bolt11", map[string]any{"quote": quote, "inputs": inputs, "outputs": outputs}, &q)
 	return &q, err
 }
 
-// ProofState is a NUT-07 state.
-type ProofState struct {
-	Y     string `json:"Y"`
-	State string `json:"state"`
-}
-
 // CheckState asks whether proofs (by Y) are spent.
-func (c *Client) CheckState(ctx context.Context, ys []string) ([]ProofState, error) {
-	var r struct{ States []ProofState }
+func (c *Client) CheckState(ctx context.Context, ys []string) ([]payment.ProofState, error) {
+	var r struct{ States []payment.ProofState }
 	err := c.do(ctx, "POST", "/v1/checkstate", map[string]any{"Ys": ys}, &r)
 	return r.States, err
 }

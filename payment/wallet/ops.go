@@ -100,7 +100,7 @@ func (w *Wallet) loaded() error {
 // TopUp asks the mint for an invoice of amount and, if it is paid (the test
 // mint pays at once), mints it. An unpaid quote comes back with
 // ErrQuoteUnpaid: pay its invoice, then Claim it.
-func (w *Wallet) TopUp(ctx context.Context, amount uint64) (*MintQuote, error) {
+func (w *Wallet) TopUp(ctx context.Context, amount uint64) (*payment.MintQuote, error) {
 	q, err := w.client.CreateMintQuote(ctx, amount, w.cfg.Unit)
 	if err != nil {
 		return nil, err
@@ -245,7 +245,7 @@ func signInput(p *payment.Proof, key *btcec.PrivateKey) error {
 
 // Withdraw pays a bolt11 invoice from the wallet (melt), taking change on
 // blank outputs.
-func (w *Wallet) Withdraw(ctx context.Context, invoice string) (*MeltQuote, error) {
+func (w *Wallet) Withdraw(ctx context.Context, invoice string) (*payment.MeltQuote, error) {
 	q, err := w.client.CreateMeltQuote(ctx, invoice, w.cfg.Unit)
 	if err != nil {
 		return nil, err
@@ -266,7 +266,7 @@ func (w *Wallet) Withdraw(ctx context.Context, invoice string) (*MeltQuote, erro
 		return nil, err
 	}
 	o := &op{ID: newOpID(), Kind: "melt", Quote: q.Quote, Amount: q.Amount, Inputs: inputs, Outputs: outs}
-	var paid *MeltQuote
+	var paid *payment.MeltQuote
 	_, err = w.run(o, ctr, func() ([]payment.BlindSignature, error) {
 		var err error
 		paid, err = w.client.Melt(ctx, q.Quote, inputs, blinded(outs))
