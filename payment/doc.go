@@ -5,11 +5,14 @@
 // draft, and the payment messages a client and a relay exchange inside one
 // hop's encrypted circuit session.
 //
-// The package does no I/O. A sender builds a [Channel] from [ChannelParams],
-// funds it at a mint and signs balance updates with [Sender]; a relay opens
-// the channel with [OpenChannel] (which verifies the funding proofs and
-// derives every output it will ever need once) and checks each update locally
-// through a [Ledger]. The wire format is in wire.go and specs/05-payment.md.
+// The package does no network I/O. A sender builds a [Channel] from
+// [ChannelParams], funds it at a mint (package payment/wallet does it with
+// a crash-safe journal) and pays through a [Payer]; a relay opens the
+// channel with [OpenChannel] (which verifies the funding proofs and derives
+// every output it will ever need, once) and checks each update locally
+// through a [Ledger], which can persist to a [FileStore]. The wire format
+// is in wire.go and specs/05-payment.md. Package payment/mint is the test
+// mint.
 //
 // Nothing in this package logs, and no error it returns contains a secret,
 // a proof or a signature.
