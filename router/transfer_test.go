@@ -13,6 +13,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/obolnet/obol/circuit"
+	"github.com/obolnet/obol/circuit/client"
 )
 
 // dataServer serves /bytes/N: N pseudo-random bytes, the same every time.
@@ -137,5 +140,33 @@ func TestManyStreamsAndCircuits(t *testing.T) {
 	}
 	if n := tn.client.Channels(); n != 1 {
 		t.Fatalf("client has %d channels, want 1", n)
+	}
+}
+
+// BuildDial sends the build, the BEGIN and the request in one flight.
+func TestBuildDialOneFlight(t *testing.T) {
+	port, sum := dataServer(t)
+	tn := newTestNet(t, 3, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req := []byte("GET /bytes/300000 HTTP/1.0\r\nHost: x\r\n\r\n")
+	c, s, err := client.BuildDial(ctx, tn.client, tn.path(0, 1, 2), "127.0.0.1", port, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	resp, err := http.ReadResponse(bufio.NewReader(s), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.New()
+	io.Copy(h, resp.Body)
+	if [32]byte(h.Sum(nil)) != sum(300000) {
+		t.Fatal("body differs")
+	}
+	// A refused first stream fails BuildDial with the exit's reason.
+	_, _, err = client.BuildDial(ctx, tn.client, tn.path(0, 1, 2), "127.0.0.1", 1, nil)
+	if endReason(err) != circuit.EndConnectRefused {
+		t.Fatalf("got %v, want connect-refused", err)
 	}
 }

@@ -39,12 +39,13 @@ var (
 type Circuit struct {
 	hops  []peer.ID
 	lc    *link.Circ
-	built chan []byte // CREATED payload, during the build
+	built chan error // the build's outcome, once
 
 	send *flow.Sender  // client → exit DATA
 	recv flow.Receiver // exit → client DATA
 
-	mu      sync.Mutex // guards the fields below
+	mu      sync.Mutex     // guards the fields below
+	build   *circuit.Build // until CREATED
 	cc      *circuit.ClientCircuit
 	streams map[uint16]*Stream
 	nextID  uint16
@@ -56,8 +57,20 @@ type Circuit struct {
 // Build builds a circuit through path (1–8 hops; the last is the exit or
 // the hop streams end at) in one round trip, over links.
 func Build(ctx context.Context, links *link.Manager, path []Hop) (*Circuit, error) {
+	c, create, err := newCircuit(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.start(ctx, links, path[0].Peer, create, nil); err != nil {
+		return nil, err
+	}
+	return c, c.awaitBuilt(ctx)
+}
+
+// newCircuit prepares the build of path: the circuit and its CREATE.
+func newCircuit(path []Hop) (*Circuit, []byte, error) {
 	if len(path) == 0 || len(path) > circuit.MaxHops {
-		return nil, fmt.Errorf("%w: %d hops", ErrBuildFailed, len(path))
+		return nil, nil, fmt.Errorf("%w: %d hops", ErrBuildFailed, len(path))
 	}
 	specs := make([]circuit.HopSpec, len(path))
 	ids := make([]peer.ID, len(path))
@@ -67,39 +80,43 @@ func Build(ctx context.Context, links *link.Manager, path []Hop) (*Circuit, erro
 	}
 	b, create, err := circuit.NewBuild(rand.Reader, specs)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBuildFailed, err)
+		return nil, nil, fmt.Errorf("%w: %v", ErrBuildFailed, err)
 	}
-	ch, err := links.Channel(ctx, path[0].Peer)
-	if err != nil {
-		return nil, fmt.Errorf("%w: first hop: %v", ErrBuildFailed, err)
-	}
-	c := &Circuit{hops: ids, built: make(chan []byte, 1), send: flow.NewSender(),
+	c := &Circuit{hops: ids, built: make(chan error, 1), build: b, send: flow.NewSender(),
 		streams: map[uint16]*Stream{}, nextID: 1, done: make(chan struct{})}
-	if c.lc, err = ch.Open(c); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBuildFailed, err)
-	}
-	if err := c.lc.Send(ctx, circuit.CmdCreate, create); err != nil {
-		c.lc.Close()
-		return nil, fmt.Errorf("%w: %v", ErrBuildFailed, err)
-	}
-	return c, c.finish(ctx, b)
+	return c, create, nil
 }
 
-// finish waits for CREATED and derives the circuit's layers.
-func (c *Circuit) finish(ctx context.Context, b *circuit.Build) error {
-	select {
-	case p, ok := <-c.built:
-		if !ok {
-			return fmt.Errorf("%w: %v", ErrBuildFailed, c.Err())
+// start sends the CREATE, then the early cells (0-RTT, RELAY_EARLY), to
+// the first hop.
+func (c *Circuit) start(ctx context.Context, links *link.Manager, first peer.AddrInfo, create []byte, early [][]byte) error {
+	ch, err := links.Channel(ctx, first)
+	if err != nil {
+		return fmt.Errorf("%w: first hop: %v", ErrBuildFailed, err)
+	}
+	if c.lc, err = ch.Open(c); err != nil {
+		return fmt.Errorf("%w: %v", ErrBuildFailed, err)
+	}
+	err = c.lc.Send(ctx, circuit.CmdCreate, create)
+	for _, p := range early {
+		if err == nil {
+			err = c.lc.Send(ctx, circuit.CmdRelayEarly, p)
 		}
-		cc, err := b.Finish(p)
+	}
+	if err != nil {
+		c.lc.Close()
+		return fmt.Errorf("%w: %v", ErrBuildFailed, err)
+	}
+	return nil
+}
+
+// awaitBuilt waits until HandleCell has finished the build.
+func (c *Circuit) awaitBuilt(ctx context.Context) error {
+	select {
+	case err := <-c.built:
 		if err != nil {
-			c.fail(err, circuit.DestroyHandshake)
 			return fmt.Errorf("%w: %v", ErrBuildFailed, err)
 		}
-		c.mu.Lock()
-		c.cc = cc
-		c.mu.Unlock()
 		return nil
 	case <-ctx.Done():
 		c.fail(ctx.Err(), circuit.DestroyTimeout)
@@ -181,7 +198,10 @@ func (c *Circuit) fail(err error, why circuit.DestroyReason) {
 		s.closeRemote(err)
 	}
 	close(c.done)
-	close(c.built) // HandleCell sends on it only under mu while err is nil
+	select {
+	case c.built <- err:
+	default:
+	}
 
 }
 

@@ -51,7 +51,15 @@ func (c *Circuit) HandleCell(_ *link.Circ, cell []byte) {
 func (c *Circuit) building(cmd circuit.Command, p []byte) {
 	switch cmd {
 	case circuit.CmdCreated:
-		c.built <- append([]byte(nil), p...)
+		cc, err := c.build.Finish(p)
+		c.build = nil
+		if err != nil {
+			c.mu.Unlock()
+			c.fail(err, circuit.DestroyHandshake)
+			return
+		}
+		c.cc = cc
+		c.built <- nil
 		c.mu.Unlock()
 	case circuit.CmdDestroy:
 		why, _ := circuit.ParseDestroy(p)

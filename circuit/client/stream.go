@@ -103,13 +103,17 @@ func (c *Circuit) newStream(ctx context.Context, cmd circuit.RelayCommand, body 
 	if !ok {
 		return nil, ErrTooManyStream
 	}
-	s := &Stream{c: c, id: id, buf: flow.NewStreamBuffer(), gate: flow.NewGate(), reply: make(chan error, 1)}
+	s := newStream(c, id)
 	c.streams[id] = s
 	if err := c.sealLocked(ctx, c.exit(), circuit.RelayCell{Command: cmd, StreamID: id, Body: body}); err != nil {
 		delete(c.streams, id)
 		return nil, err
 	}
 	return s, nil
+}
+
+func newStream(c *Circuit, id uint16) *Stream {
+	return &Stream{c: c, id: id, buf: flow.NewStreamBuffer(), gate: flow.NewGate(), reply: make(chan error, 1)}
 }
 
 func (c *Circuit) freeStreamID() (uint16, bool) {
