@@ -1,0 +1,329 @@
+package client
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/obolnet/obol/descriptor"
+)
+
+// Guards: a client enters the network through a small, persistent set of
+// guard relays, so that a hostile relay sees it as a first hop only if it
+// is one of them, instead of eventually with certainty
+// (specs/10-client.md §4).
+//
+// A guard's life:
+//
+//	chosen ──► up ──(a channel to it fails)──► down ──(a channel opens)──► up
+//	  │          │                               │
+//	  │          └─(its lifetime ends, or it     └─(down for ReplaceAfter while
+//	  │             is missing from the cache        another guard was reached
+//	  │             for ReplaceAfter)──► dropped      since)──► dropped
+//	  └── at most one guard is dropped for being down or missing per refresh
+//
+// Dropped guards are replaced by new ones drawn by bandwidth among the
+// relays with the guard role.
+
+// guardRecord is one guard as stored in the guard file.
+type guardRecord struct {
+	ID          peer.ID   `json:"id"`
+	Added       time.Time `json:"added"`
+	Until       time.Time `json:"until"`                  // end of its lifetime
+	DownSince   time.Time `json:"down_since,omitzero"`    // first failure since the last success
+	LastFailure time.Time `json:"last_failure,omitzero"`  // most recent failure
+	LastSuccess time.Time `json:"last_success,omitzero"`  // most recent channel opened
+	Missing     time.Time `json:"missing_since,omitzero"` // absent from the cache since
+
+	retryAt time.Time // not stored: a down guard is skipped until then
+}
+
+// guardFileVersion is the format of the guard file.
+const guardFileVersion = 1
+
+type guardFile struct {
+	Version int           `json:"version"`
+	Guards  []guardRecord `json:"guards"`
+}
+
+// guardRetry is how long a guard that just failed is skipped while
+// another is usable.
+const guardRetry = 30 * time.Second
+
+// guardSet is the client's guards, in order of preference.
+type guardSet struct {
+	path         string // "" keeps them in memory
+	n            int
+	lifetime     time.Duration
+	replaceAfter time.Duration
+
+	mu     sync.Mutex // guards the fields below
+	guards []guardRecord
+}
+
+// ErrGuardFile means the guard file cannot be read or written: fix its
+// permissions or remove it (new guards will be chosen).
+var ErrGuardFile = errors.New("client: guard file")
+
+func newGuardSet(path string, n int, lifetime, replaceAfter time.Duration) *guardSet {
+	return &guardSet{path: path, n: n, lifetime: lifetime, replaceAfter: replaceAfter}
+}
+
+// load reads the guard file; a missing file is an empty set.
+func (g *guardSet) load() error {
+	if g.path == "" {
+		return nil
+	}
+	b, err := os.ReadFile(g.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrGuardFile, err)
+	}
+	var f guardFile
+	if err := json.Unmarshal(b, &f); err != nil || f.Version != guardFileVersion {
+		return fmt.Errorf("%w: %s is not a version %d guard file", ErrGuardFile, g.path, guardFileVersion)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.guards = nil
+	for _, r := range f.Guards {
+		if r.ID.Validate() == nil && !slices.ContainsFunc(g.guards, func(o guardRecord) bool { return o.ID == r.ID }) {
+			g.guards = append(g.guards, r)
+		}
+	}
+	return nil
+}
+
+// saveLocked writes the guard file atomically. mu is held.
+func (g *guardSet) saveLocked() error {
+	if g.path == "" {
+		return nil
+	}
+	b, err := json.MarshalIndent(guardFile{Version: guardFileVersion, Guards: g.guards}, "", "  ")
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrGuardFile, err)
+	}
+	if err := writeFileAtomic(g.path, append(b, '\n')); err != nil {
+		return fmt.Errorf("%w: %w", ErrGuardFile, err)
+	}
+	return nil
+}
+
+func writeFileAtomic(path string, b []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), ".guards-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := errors.Join(f.Sync(), f.Close()); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
+
+// IDs returns the guards, most preferred first.
+func (g *guardSet) IDs() []peer.ID {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make([]peer.ID, len(g.guards))
+	for i, r := range g.guards {
+		out[i] = r.ID
+	}
+	return out
+}
+
+// refresh drops guards whose lifetime ended, at most one guard that has
+// been down or missing for too long, and fills the set up from cands. It
+// saves the set if it changed.
+func (g *guardSet) refresh(cands []*candidate, rules pathRules, rnd *rand.Rand, now time.Time) (changed bool, err error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	byID := make(map[peer.ID]*candidate, len(cands))
+	for _, c := range cands {
+		if c.r.Roles.Has(descriptor.RoleGuard) {
+			byID[c.id()] = c
+		}
+	}
+	changed = g.markMissingLocked(byID, len(cands) > 0, now)
+	changed = g.dropLocked(now) || changed
+	changed = g.fillLocked(byID, rules, rnd, now) || changed
+	if changed {
+		err = g.saveLocked()
+	}
+	return changed, err
+}
+
+// markMissingLocked notes which guards the cache lacks. An empty cache
+// says nothing about any relay.
+func (g *guardSet) markMissingLocked(byID map[peer.ID]*candidate, informative bool, now time.Time) bool {
+	changed := false
+	for i := range g.guards {
+		r := &g.guards[i]
+		_, listed := byID[r.ID]
+		switch {
+		case listed && !r.Missing.IsZero():
+			r.Missing, changed = time.Time{}, true
+		case !listed && informative && r.Missing.IsZero():
+			r.Missing, changed = now, true
+		}
+	}
+	return changed
+}
+
+// dropLocked drops expired guards, and one guard that is down or missing
+// for too long.
+func (g *guardSet) dropLocked(now time.Time) bool {
+	n := len(g.guards)
+	g.guards = slices.DeleteFunc(g.guards, func(r guardRecord) bool { return !now.Before(r.Until) })
+	for i, r := range g.guards {
+		if g.replaceableLocked(r, now) {
+			g.guards = slices.Delete(g.guards, i, i+1)
+			break
+		}
+	}
+	return len(g.guards) != n
+}
+
+// replaceableLocked: r has been missing from the cache for replaceAfter,
+// or has kept failing for replaceAfter while another guard was reached
+// after r went down (so the fault is r's, not the client's network).
+func (g *guardSet) replaceableLocked(r guardRecord, now time.Time) bool {
+	if !r.Missing.IsZero() && now.Sub(r.Missing) >= g.replaceAfter {
+		return true
+	}
+	if r.DownSince.IsZero() || r.LastFailure.Sub(r.DownSince) < g.replaceAfter {
+		return false
+	}
+	for _, o := range g.guards {
+		if o.ID != r.ID && o.LastSuccess.After(r.DownSince) {
+			return true
+		}
+	}
+	return false
+}
+
+// fillLocked adds guards drawn by bandwidth until there are n, each
+// unrelated to the guards already chosen.
+func (g *guardSet) fillLocked(byID map[peer.ID]*candidate, rules pathRules, rnd *rand.Rand, now time.Time) bool {
+	changed := false
+	for len(g.guards) < g.n {
+		var chosen []*candidate
+		avoid := map[peer.ID]bool{}
+		for _, r := range g.guards {
+			avoid[r.ID] = true
+			if c := byID[r.ID]; c != nil {
+				chosen = append(chosen, c)
+			}
+		}
+		pool := make([]*candidate, 0, len(byID))
+		for _, c := range byID {
+			pool = append(pool, c)
+		}
+		slices.SortFunc(pool, func(a, b *candidate) int { return compareIDs(a.id(), b.id()) })
+		c := rules.pick(pool, chosen, &pathRequest{avoid: avoid, rnd: rnd}, func(*candidate) bool { return true })
+		if c == nil {
+			break
+		}
+		// Lifetimes are spread so that guards chosen together do not
+		// all expire together.
+		life := g.lifetime - time.Duration(rnd.Int64N(int64(g.lifetime/4)+1))
+		g.guards = append(g.guards, guardRecord{ID: c.id(), Added: now, Until: now.Add(life)})
+		changed = true
+	}
+	return changed
+}
+
+func compareIDs(a, b peer.ID) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// usable returns the guards that have a candidate, most preferred first:
+// those not waiting to be retried, or every listed guard if all are.
+func (g *guardSet) usable(cands []*candidate, now time.Time) []*candidate {
+	byID := make(map[peer.ID]*candidate, len(cands))
+	for _, c := range cands {
+		byID[c.id()] = c
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var ready, waiting []*candidate
+	for _, r := range g.guards {
+		c := byID[r.ID]
+		switch {
+		case c == nil:
+		case now.Before(r.retryAt):
+			waiting = append(waiting, c)
+		default:
+			ready = append(ready, c)
+		}
+	}
+	return append(ready, waiting...)
+}
+
+// succeeded records that a channel to guard id opened.
+func (g *guardSet) succeeded(id peer.ID, now time.Time) {
+	g.update(id, func(r *guardRecord) bool {
+		wasDown := !r.DownSince.IsZero()
+		r.DownSince, r.retryAt = time.Time{}, time.Time{}
+		first := r.LastSuccess.IsZero()
+		// Saving on every success would write the file per circuit;
+		// a coarse timestamp is enough for the replacement rule.
+		stale := now.Sub(r.LastSuccess) > time.Minute
+		r.LastSuccess = now
+		return wasDown || first || stale
+	})
+}
+
+// failed records that a channel to guard id could not be opened.
+func (g *guardSet) failed(id peer.ID, now time.Time) {
+	g.update(id, func(r *guardRecord) bool {
+		if r.DownSince.IsZero() {
+			r.DownSince = now
+		}
+		r.LastFailure = now
+		r.retryAt = now.Add(guardRetry)
+		return true
+	})
+}
+
+func (g *guardSet) update(id peer.ID, f func(*guardRecord) bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for i := range g.guards {
+		if g.guards[i].ID == id {
+			if f(&g.guards[i]) {
+				_ = g.saveLocked() // refresh reports a persistent failure
+			}
+			return
+		}
+	}
+}
+
+// isGuard reports whether id is one of the guards.
+func (g *guardSet) isGuard(id peer.ID) bool {
+	return slices.Contains(g.IDs(), id)
+}

@@ -1,0 +1,239 @@
+package client
+
+import (
+	"errors"
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/obolnet/obol/descriptor"
+)
+
+// Directory is where a client learns relays: the persistent descriptor
+// cache that DHT sampling fills (*dht.Cache satisfies it). Paths are
+// chosen from it alone, never from one DHT lookup per hop, which would
+// tell the DHT the path.
+type Directory interface {
+	Relays() []*descriptor.Relay
+}
+
+// DirectoryFunc adapts a function to Directory.
+type DirectoryFunc func() []*descriptor.Relay
+
+// Relays calls f.
+func (f DirectoryFunc) Relays() []*descriptor.Relay { return f() }
+
+// PriceLimit is the most one relay of a path may charge, in msat; relays
+// that charge more are never chosen.
+type PriceLimit struct {
+	PerMiB     uint64
+	PerCircuit uint64
+}
+
+// allows reports whether p is within the limit; a nil limit allows any.
+func (l *PriceLimit) allows(p descriptor.Price) bool {
+	return l == nil || (p.PerMiB <= l.PerMiB && p.PerCircuit <= l.PerCircuit)
+}
+
+// ErrNoPath means no path of the descriptor cache meets the path rules:
+// sample more relays, or relax the hop count, the price limit or the port.
+var ErrNoPath = errors.New("client: no path meets the path rules")
+
+// candidate is a relay that may appear in a path, with what the rules
+// need worked out once.
+type candidate struct {
+	r      *descriptor.Relay
+	key    [32]byte       // onion key valid now
+	nets   []netip.Prefix // the /16 of each IPv4 and /32 of each IPv6 address
+	first  peer.AddrInfo  // the first usable address, for a first hop
+	weight uint64
+}
+
+// hop maps the candidate to a Hop of a path.
+func (c *candidate) hop() Hop { return Hop{Peer: c.first, OnionKey: c.key} }
+
+func (c *candidate) id() peer.ID { return c.r.PeerID }
+
+// pathRules are the constraints of path selection (specs/10-client.md).
+type pathRules struct {
+	hops            int
+	price           *PriceLimit
+	allowSameSubnet bool   // local test networks only
+	maxWeight       uint64 // cap on one relay's bandwidth weight
+}
+
+// candidates keeps the relays that have an onion key valid at now, an
+// address, and a price within the limit.
+func (pr pathRules) candidates(relays []*descriptor.Relay, now time.Time) []*candidate {
+	out := make([]*candidate, 0, len(relays))
+	for _, r := range relays {
+		k, ok := r.OnionKeyAt(now)
+		if !ok || !pr.price.allows(r.Price) {
+			continue
+		}
+		c := &candidate{r: r, key: k.Key, weight: min(max(r.Bandwidth, 1), pr.maxWeight)}
+		c.first.ID = r.PeerID
+		for _, b := range r.Addrs {
+			c.addAddr(b)
+		}
+		if len(c.first.Addrs) > 0 {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// addAddr records an advertised address's network and keeps the first
+// usable one for dialing.
+func (c *candidate) addAddr(b []byte) {
+	m, err := ma.NewMultiaddrBytes(b)
+	if err != nil || len(m) == 0 {
+		return
+	}
+	ip, ok := netip.AddrFromSlice(m[0].RawValue())
+	if !ok || (m[0].Code() != ma.P_IP4 && m[0].Code() != ma.P_IP6) || ip.IsUnspecified() {
+		return
+	}
+	bits := 16
+	if ip.Unmap().Is6() {
+		bits = 32
+	}
+	p, _ := ip.Unmap().Prefix(bits)
+	if !slices.Contains(c.nets, p) {
+		c.nets = append(c.nets, p)
+	}
+	if len(c.first.Addrs) == 0 {
+		c.first.Addrs = []ma.Multiaddr{m}
+	}
+}
+
+// related reports whether a and b must not share a path: the same relay,
+// the same declared family (declared by either of them), or an address in
+// the same IPv4 /16 or IPv6 /32.
+func (pr pathRules) related(a, b *candidate) bool {
+	if a.id() == b.id() || slices.Contains(a.r.Family, b.id()) || slices.Contains(b.r.Family, a.id()) {
+		return true
+	}
+	if pr.allowSameSubnet {
+		return false
+	}
+	for _, p := range a.nets {
+		if slices.Contains(b.nets, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// compatible reports whether c may join the chosen relays.
+func (pr pathRules) compatible(c *candidate, chosen []*candidate) bool {
+	for _, o := range chosen {
+		if pr.related(c, o) {
+			return false
+		}
+	}
+	return true
+}
+
+// pathRequest says what a path is for.
+type pathRequest struct {
+	port   uint16           // the exit must accept it
+	guards []*candidate     // usable guards, most preferred first
+	avoid  map[peer.ID]bool // relays to leave out of this path
+	soft   map[peer.ID]bool // exits to leave out if another will do
+	rnd    *rand.Rand       // not safe for concurrent use
+}
+
+// attemptsPerGuard bounds the random draws tried with one guard before
+// the next guard is tried.
+const attemptsPerGuard = 8
+
+// choose picks a path: the first hop from the guards, the exit weighted
+// by bandwidth among those accepting the port, then the middle hops
+// weighted by bandwidth, each compatible with every relay chosen before.
+func (pr pathRules) choose(cands []*candidate, req *pathRequest) ([]*candidate, error) {
+	for _, soft := range []bool{true, false} {
+		if !soft && len(req.soft) == 0 {
+			break
+		}
+		for _, g := range req.guards {
+			if req.avoid[g.id()] {
+				continue
+			}
+			for range attemptsPerGuard {
+				if p := pr.tryPath(cands, g, req, soft); p != nil {
+					return p, nil
+				}
+			}
+		}
+	}
+	return nil, ErrNoPath
+}
+
+// tryPath draws one path through guard g, or nil if a draw found no relay
+// for some position.
+func (pr pathRules) tryPath(cands []*candidate, g *candidate, req *pathRequest, soft bool) []*candidate {
+	path := []*candidate{g}
+	if pr.hops == 1 {
+		if pr.isExit(g, req, soft) {
+			return path
+		}
+		return nil
+	}
+	exit := pr.pick(cands, path, req, func(c *candidate) bool { return pr.isExit(c, req, soft) })
+	if exit == nil {
+		return nil
+	}
+	path = append(path, exit)
+	for len(path) < pr.hops {
+		m := pr.pick(cands, path, req, func(*candidate) bool { return true })
+		if m == nil {
+			return nil
+		}
+		path = append(path, m)
+	}
+	// path is guard, exit, middles...: put the exit last.
+	path = append(append(path[:1:1], path[2:]...), exit)
+	return path
+}
+
+func (pr pathRules) isExit(c *candidate, req *pathRequest, soft bool) bool {
+	return c.r.AcceptsPort(req.port) && !(soft && req.soft[c.id()])
+}
+
+// pick draws one relay weighted by capped bandwidth among those that
+// pass ok, are not avoided and are compatible with chosen.
+func (pr pathRules) pick(cands, chosen []*candidate, req *pathRequest, ok func(*candidate) bool) *candidate {
+	var total uint64
+	eligible := make([]*candidate, 0, len(cands))
+	for _, c := range cands {
+		if ok(c) && !req.avoid[c.id()] && pr.compatible(c, chosen) {
+			eligible = append(eligible, c)
+			total += c.weight
+		}
+	}
+	if total == 0 {
+		return nil
+	}
+	x := req.rnd.Uint64N(total)
+	for _, c := range eligible {
+		if x < c.weight {
+			return c
+		}
+		x -= c.weight
+	}
+	return nil
+}
+
+// hops maps a chosen path to the Hops that Build takes.
+func hops(path []*candidate) []Hop {
+	out := make([]Hop, len(path))
+	for i, c := range path {
+		out[i] = c.hop()
+	}
+	return out
+}
