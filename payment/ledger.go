@@ -90,6 +90,45 @@ type entry struct {
 	balance uint64
 	sig     [SignatureSize]byte
 	closed  bool
+	settled bool
+}
+
+// ChannelState is a summary of one channel a ledger holds.
+type ChannelState struct {
+	ID      ChannelID
+	Balance uint64 // accepted balance, in the channel's unit
+	Expiry  uint64 // Unix seconds
+	Closed  bool   // takes no more updates (MarkClosed)
+	Settled bool   // the relay's close is done (MarkSettled)
+}
+
+// Channels lists the channels held, in no particular order.
+func (l *Ledger) Channels() []ChannelState {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]ChannelState, 0, len(l.channels))
+	for id, e := range l.channels {
+		out = append(out, ChannelState{ID: id, Balance: e.balance, Expiry: e.ch.params.ExpiryTime,
+			Closed: e.closed, Settled: e.settled})
+	}
+	return out
+}
+
+// MarkSettled records that a closed channel needs nothing more from the
+// relay: its close went through at the mint, or cannot (the funding was
+// spent, or nothing was paid).
+func (l *Ledger) MarkSettled(id ChannelID) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e, ok := l.channels[id]
+	if !ok {
+		return ErrUnknownChannel
+	}
+	if err := l.persist(func() LedgerRecord { return LedgerRecord{Channel: id, Closed: true, Settled: true} }); err != nil {
+		return err
+	}
+	e.closed, e.settled = true, true
+	return nil
 }
 
 // NewLedger returns an empty ledger.

@@ -18,6 +18,7 @@ type LedgerRecord struct {
 	Balance uint64    `json:"balance,omitempty"`
 	Sig     []byte    `json:"sig,omitempty"`
 	Closed  bool      `json:"closed,omitempty"`
+	Settled bool      `json:"settled,omitempty"`
 }
 
 // LedgerStore persists a ledger's records. Ledger appends a record, and
@@ -87,6 +88,9 @@ func (l *Ledger) Restore(recs []LedgerRecord) error {
 			}
 			if r.Closed {
 				e.closed = true
+			}
+			if r.Settled {
+				e.settled = true
 			}
 			if len(r.Sig) == SignatureSize && r.Balance > e.balance {
 				e.balance, e.sig = r.Balance, [SignatureSize]byte(r.Sig)

@@ -36,7 +36,20 @@ type hop struct {
 	nextPeer peer.ID
 	exit     *exitSide
 	closed   bool
+	unpaid   bool       // the meter found no credit: the circuit is held
+	held     []heldCell // cells from prev kept while unpaid, in order
 }
+
+// heldCell is a decrypted cell from the previous hop that waits for
+// payment.
+type heldCell struct {
+	act  circuit.Action
+	cell []byte
+}
+
+// maxHeld bounds the cells held for payment; the circuit flow window keeps
+// an honest client far below it.
+const maxHeld = 4096
 
 func newHop(r *Router, prev peer.ID) *hop {
 	h := &hop{r: r, prevPeer: prev}
@@ -74,7 +87,28 @@ func (h *hop) HandleCell(c *link.Circ, cell []byte) {
 		return
 	}
 	h.meterCells()
+	if h.unpaid && !isPayment(act) {
+		h.hold(act, cell)
+		return
+	}
 	h.apply(circuit.FromPrev, act, cell)
+}
+
+// isPayment: a payment cell for this hop is handled even while the
+// circuit waits for payment, or it could never be paid.
+func isPayment(act circuit.Action) bool {
+	return act.Kind == circuit.ActDeliver &&
+		act.Cell.Command >= circuit.RelayPayChannelOpen && act.Cell.Command <= 0x4F
+}
+
+// hold keeps a cell from the previous hop until the circuit is paid.
+func (h *hop) hold(act circuit.Action, cell []byte) {
+	if len(h.held) >= maxHeld {
+		link.Release(cell)
+		h.destroyLocked(circuit.DestroyResourceLimit)
+		return
+	}
+	h.held = append(h.held, heldCell{act, cell})
 }
 
 // create runs the handshake of the circuit's first cell.
@@ -238,10 +272,12 @@ func (h *hop) originate(rc circuit.RelayCell) error {
 	return h.prev.SendCell(context.Background(), cell)
 }
 
-// meterCells counts one cell and pauses the circuit if it has no credit.
+// meterCells counts one cell and, if the circuit has no credit, stops
+// forwarding it: the next hop is no longer read and cells from the
+// previous hop are held, except payments addressed here.
 func (h *hop) meterCells() {
 	if !h.meter.Cells(1) {
-		h.prev.Pause()
+		h.unpaid = true
 		if h.next != nil {
 			h.next.Pause()
 		}
@@ -284,6 +320,10 @@ func (h *hop) destroyLocked(why circuit.DestroyReason) {
 	if h.exit != nil {
 		h.exit.close()
 	}
+	for _, hc := range h.held {
+		link.Release(hc.cell)
+	}
+	h.held = nil
 	if h.meter != nil {
 		h.meter.Close()
 	}
@@ -332,13 +372,18 @@ func (b backSide) CircuitClosed(c *link.Circ, err error) {
 type control struct{ h *hop }
 
 func (c control) Resume() {
-	c.h.mu.Lock()
-	prev, next := c.h.prev, c.h.next
-	c.h.mu.Unlock()
-	if prev != nil {
-		prev.Resume()
+	h := c.h
+	h.mu.Lock()
+	h.unpaid = false
+	for len(h.held) > 0 && !h.closed && !h.unpaid {
+		hc := h.held[0]
+		h.held[0] = heldCell{}
+		h.held = h.held[1:]
+		h.apply(circuit.FromPrev, hc.act, hc.cell)
 	}
-	if next != nil {
+	next, unpaid := h.next, h.unpaid
+	h.mu.Unlock()
+	if next != nil && !unpaid {
 		next.Resume()
 	}
 }

@@ -1,0 +1,231 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/bits"
+	"math/rand/v2"
+	"sync/atomic"
+	"time"
+
+	"github.com/obolnet/obol/circuit"
+)
+
+// HopPayer pays one relay of a circuit over one payment channel. It deals
+// in relay cell bodies: what they hold (payment messages, fragmented) is
+// the payment layer's business, not this package's. Package cmd/internal/
+// paid implements it over package payment and a wallet.
+type HopPayer interface {
+	// Open funds the channel (it may call the mint) and returns the cell
+	// bodies of its CHANNEL_OPEN, sent as RelayPayChannelOpen.
+	Open(ctx context.Context) ([][]byte, error)
+	// PayUpTo returns the cell bodies of a BALANCE_UPDATE, sent as
+	// RelayPayBalanceUpdate, that brings the total paid to at least msat,
+	// or nil if that much is paid already.
+	PayUpTo(msat uint64) ([][]byte, error)
+	// Reply handles the body of one RelayPayAck from the relay.
+	Reply(body []byte) error
+}
+
+// Terms are what a relay charges, from its descriptor; prices in msat.
+type Terms struct {
+	PerMiB, PerCircuit uint64
+	// PrepayBytes is how far ahead of its traffic a client pays;
+	// FreeBytes what a circuit may move before it has paid.
+	PrepayBytes, FreeBytes uint64
+}
+
+// Owed is what a circuit that moved bytes of cells owes the relay:
+// PerCircuit + ⌈bytes × PerMiB / 2^20⌉ msat (specs/05-payment.md).
+func (t Terms) Owed(bytes uint64) uint64 {
+	hi, lo := bits.Mul64(bytes, t.PerMiB)
+	q := lo>>20 | hi<<44
+	if lo&(1<<20-1) != 0 {
+		q++
+	}
+	return t.PerCircuit + q
+}
+
+// HopPayment is one hop's payer and terms.
+type HopPayment struct {
+	Payer HopPayer
+	Terms Terms
+}
+
+// PayConfig configures the payments of one circuit.
+type PayConfig struct {
+	// Hops pay the circuit's relays, first hop first; a nil Payer is a
+	// free hop.
+	Hops []HopPayment
+	// Budget bounds what the circuit may cost, in msat (0: no bound).
+	Budget uint64
+	// Interval is how often traffic is checked against what is paid
+	// (default 10 ms).
+	Interval time.Duration
+}
+
+// Payment errors.
+var (
+	// ErrUnaffordable: the path's prices exceed the budget before any
+	// traffic; choose another path.
+	ErrUnaffordable = errors.New("client: path costs more than the budget")
+	// ErrBudget: the circuit has spent its budget; relays will pause it
+	// and tear it down. Build a new circuit with a new budget.
+	ErrBudget = errors.New("client: payment budget spent")
+)
+
+// Affordable reports whether a circuit over hops can be paid within budget
+// (msat) for moving bytes of cells, the prepay windows included.
+func Affordable(hops []Terms, bytes, budget uint64) bool {
+	var sum uint64
+	for _, t := range hops {
+		var c uint64
+		sum, c = bits.Add64(sum, t.Owed(bytes+t.PrepayBytes), 0)
+		if c != 0 {
+			return false
+		}
+	}
+	return budget == 0 || sum <= budget
+}
+
+// Payments pays a circuit's relays ahead of its traffic: it opens one
+// channel per paid hop, then keeps each hop paid by its prepay window
+// (with jitter, so that top-ups do not mark the circuit), within the
+// budget. Each hop's messages are sealed to that hop only.
+type Payments struct {
+	c       *Circuit
+	cfg     PayConfig
+	replies chan reply
+	dropped atomic.Uint64
+
+	// Run's goroutine owns the fields below.
+	paid []uint64 // msat asked of each hop's payer
+}
+
+type reply struct {
+	hop  int
+	body []byte
+}
+
+// NewPayments prepares the payments of c. It fails with ErrUnaffordable if
+// the prepay windows alone exceed the budget. It starts nothing: call Run.
+func NewPayments(c *Circuit, cfg PayConfig) (*Payments, error) {
+	if len(cfg.Hops) != len(c.hops) {
+		return nil, fmt.Errorf("client: %d hop payments for %d hops", len(cfg.Hops), len(c.hops))
+	}
+	terms := make([]Terms, len(cfg.Hops))
+	for i, h := range cfg.Hops {
+		terms[i] = h.Terms
+	}
+	if !Affordable(terms, 0, cfg.Budget) {
+		return nil, ErrUnaffordable
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = 10 * time.Millisecond
+	}
+	return &Payments{c: c, cfg: cfg, replies: make(chan reply, 256), paid: make([]uint64, len(cfg.Hops))}, nil
+}
+
+// Run opens the channels and pays until the circuit closes (nil), ctx ends
+// (nil) or paying fails: ErrBudget, a relay's refusal, or a channel that
+// is full. It takes over the circuit's control handler (SetControl).
+func (p *Payments) Run(ctx context.Context) error {
+	p.c.SetControl(p.onControl)
+	for i, h := range p.cfg.Hops {
+		if h.Payer == nil {
+			continue
+		}
+		bodies, err := h.Payer.Open(ctx)
+		if err != nil {
+			return fmt.Errorf("client: open channel to hop %d: %w", i, err)
+		}
+		if err := p.send(ctx, i, circuit.RelayPayChannelOpen, bodies); err != nil {
+			return err
+		}
+	}
+	t := time.NewTicker(p.cfg.Interval)
+	defer t.Stop()
+	for {
+		if err := p.topUp(ctx); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-p.c.Done():
+			return nil
+		case r := <-p.replies:
+			if err := p.cfg.Hops[r.hop].Payer.Reply(r.body); err != nil {
+				return fmt.Errorf("client: hop %d: %w", r.hop, err)
+			}
+		case <-t.C:
+		}
+	}
+}
+
+// onControl passes payment replies to Run; it runs on the circuit's
+// receive path and must not block.
+func (p *Payments) onControl(hop int, rc circuit.RelayCell) {
+	if rc.Command != circuit.RelayPayAck || hop >= len(p.cfg.Hops) || p.cfg.Hops[hop].Payer == nil {
+		return
+	}
+	select {
+	case p.replies <- reply{hop, append([]byte(nil), rc.Body...)}:
+	default:
+		p.dropped.Add(1) // replies only confirm; a lost one changes nothing
+	}
+}
+
+// topUp pays every hop whose paid-ahead margin fell below half its
+// window up to a full window, with up to a quarter window of jitter.
+func (p *Payments) topUp(ctx context.Context) error {
+	bytes := p.c.cellCount() * circuit.CellSize
+	var total uint64
+	targets := make([]uint64, len(p.paid))
+	for i, h := range p.cfg.Hops {
+		targets[i] = p.paid[i]
+		if h.Payer != nil && p.paid[i] < h.Terms.Owed(bytes+h.Terms.PrepayBytes/2) {
+			w := h.Terms.PrepayBytes
+			targets[i] = h.Terms.Owed(bytes + w + rand.N(w/4+1))
+		}
+		total += targets[i]
+	}
+	if p.cfg.Budget != 0 && total > p.cfg.Budget {
+		return ErrBudget
+	}
+	for i, h := range p.cfg.Hops {
+		if targets[i] == p.paid[i] {
+			continue
+		}
+		bodies, err := h.Payer.PayUpTo(targets[i])
+		if err != nil {
+			return fmt.Errorf("client: pay hop %d: %w", i, err)
+		}
+		p.paid[i] = targets[i]
+		if err := p.send(ctx, i, circuit.RelayPayBalanceUpdate, bodies); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *Payments) send(ctx context.Context, hop int, cmd circuit.RelayCommand, bodies [][]byte) error {
+	for _, b := range bodies {
+		if err := p.c.SendTo(ctx, hop, circuit.RelayCell{Command: cmd, Body: b}); err != nil {
+			return fmt.Errorf("client: send payment to hop %d: %w", hop, err)
+		}
+	}
+	return nil
+}
+
+// Paid is what each hop was paid so far, in msat; call it after Run.
+func (p *Payments) Paid() []uint64 { return append([]uint64(nil), p.paid...) }
+
+// cellCount is the number of cells the circuit has sent and received on
+// its first link: an upper bound of what any hop has metered of the
+// cells that reached the client.
+func (c *Circuit) cellCount() uint64 {
+	in, out := c.lc.Counts()
+	return in + out
+}
