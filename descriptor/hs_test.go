@@ -1,0 +1,280 @@
+package descriptor
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+const hsVectorFile = "../specs/vectors/hidden-descriptor.json"
+
+// hsVectors is the layout of specs/vectors/hidden-descriptor.json: every
+// intermediate value of address encoding, key blinding, the DHT index,
+// descriptor encryption and signing, and each message.
+type hsVectors struct {
+	Seed       string            `json:"identity_seed_hex"`
+	Public     string            `json:"identity_public_hex"`
+	Address    string            `json:"address"`
+	Now        int64             `json:"now"`
+	PeriodLen  int64             `json:"period_length_seconds"`
+	PeriodNum  uint64            `json:"period_num"`
+	Blinded    string            `json:"blinded_public_hex"`
+	BlindedSig string            `json:"blinded_signature_of_abc_hex"`
+	Indexes    []string          `json:"index_hex_by_replica"`
+	Salt       string            `json:"salt_hex"`
+	Inner      string            `json:"inner_plaintext_hex"`
+	Record     string            `json:"record_replica0_hex"`
+	Messages   map[string]string `json:"messages_hex"`
+}
+
+type fixedReader byte
+
+func (r fixedReader) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = byte(r)
+	}
+	return len(p), nil
+}
+
+func hsTestKey(seed byte) ed25519.PrivateKey {
+	return ed25519.NewKeyFromSeed(bytes.Repeat([]byte{seed}, ed25519.SeedSize))
+}
+
+func hsAddr(k ed25519.PrivateKey) HSAddress { return HSAddress(k.Public().(ed25519.PublicKey)) }
+
+func sampleContent() *HSContent {
+	var c HSContent
+	for i := range 3 {
+		pid := peer.ID(testKeyID(byte(10 + i)))
+		c.Intros = append(c.Intros, IntroPoint{Relay: pid,
+			OnionKey: [32]byte(bytes.Repeat([]byte{byte(0x20 + i)}, 32)),
+			AuthKey:  [32]byte(hsTestKey(byte(0x30 + i)).Public().(ed25519.PublicKey)),
+			EncKey:   [32]byte(bytes.Repeat([]byte{byte(0x40 + i)}, 32))})
+	}
+	return &c
+}
+
+func testKeyID(seed byte) peer.ID {
+	id, err := peer.IDFromPrivateKey(testKey(seed))
+	if err != nil {
+		panic(err)
+	}
+	return id
+}
+
+func hsParams(now time.Time, replica uint8) HSParams {
+	return HSParams{Period: PeriodAt(now, DefaultPeriod), Replica: replica, Revision: 7,
+		Published: now, Expires: now.Add(3 * time.Hour)}
+}
+
+func buildHSVectors(t testing.TB) hsVectors {
+	k := hsTestKey(1)
+	now := time.Unix(vectorNow, 0)
+	p := PeriodAt(now, DefaultPeriod)
+	bk := BlindPrivateKey(k, p)
+	v := hsVectors{Seed: hex.EncodeToString(k.Seed()), Public: hex.EncodeToString(k.Public().(ed25519.PublicKey)),
+		Address: hsAddr(k).String(), Now: vectorNow, PeriodLen: int64(DefaultPeriod / time.Second),
+		PeriodNum: p.Num, Blinded: hex.EncodeToString(bk.Public[:]),
+		BlindedSig: hex.EncodeToString(bk.Sign([]byte("abc"))), Salt: hex.EncodeToString(bytes.Repeat([]byte{7}, hsSaltLen)),
+		Messages: map[string]string{}}
+	for r := range uint8(HSReplicas) {
+		idx := HSIndex(bk.Public, r, p)
+		v.Indexes = append(v.Indexes, hex.EncodeToString(idx[:]))
+	}
+	rec, err := SignHS(fixedReader(7), k, sampleContent(), hsParams(now, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.Record = hex.EncodeToString(rec)
+	u, _ := DecodeHS(rec)
+	inner, err := encMode.Marshal(u.innerForTest(t, hsAddr(k)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.Inner = hex.EncodeToString(inner)
+	ei := NewEstablishIntro(hsTestKey(0x30), now)
+	v.Messages["establish_intro"] = hex.EncodeToString(ei.Marshal())
+	intro := Introduce{AuthKey: ei.AuthKey, Handshake: bytes.Repeat([]byte{0xaa}, 48+60)}
+	v.Messages["introduce1"] = hex.EncodeToString(intro.Marshal())
+	pl := IntroPayload{Cookie: [CookieLen]byte(bytes.Repeat([]byte{5}, CookieLen)),
+		OnionKey: [32]byte(bytes.Repeat([]byte{6}, 32)), Relay: testKeyID(20)}
+	v.Messages["intro_payload"] = hex.EncodeToString(pl.Marshal())
+	r1 := Rendezvous1{Cookie: pl.Cookie, Handshake: [HandshakeRspLen]byte(bytes.Repeat([]byte{9}, HandshakeRspLen))}
+	v.Messages["rendezvous1"] = hex.EncodeToString(r1.Marshal())
+	v.Messages["hs_fetched"] = hex.EncodeToString(HSFetched{Total: 3, Chunk: []byte{1, 2, 3}}.Marshal())
+	return v
+}
+
+// innerForTest decrypts the record's inner part and returns it decoded.
+func (u *UnverifiedHS) innerForTest(t testing.TB, addr HSAddress) wireHSInner {
+	r, err := u.Verify(time.Unix(vectorNow, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	aead, iv := hsKeys(addr, r.Blinded, r.Period.Num, r.salt)
+	plain, err := aead.Open(nil, iv, r.inner, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var w wireHSInner
+	if err := decMode.Unmarshal(plain, &w); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+func TestHSVectors(t *testing.T) {
+	v := buildHSVectors(t)
+	got, _ := json.MarshalIndent(v, "", "  ")
+	got = append(got, '\n')
+	if *update {
+		if err := os.WriteFile(hsVectorFile, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(hsVectorFile)
+	if err != nil {
+		t.Fatalf("%v (run go test -update)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("vectors differ from %s (run go test -update after an intended change)", hsVectorFile)
+	}
+	// The file, read back, checks out by itself.
+	var fv hsVectors
+	if err := json.Unmarshal(want, &fv); err != nil {
+		t.Fatal(err)
+	}
+	blinded, _ := hex.DecodeString(fv.Blinded)
+	sig, _ := hex.DecodeString(fv.BlindedSig)
+	if !ed25519.Verify(blinded, []byte("abc"), sig) {
+		t.Fatal("blinded signature of the vectors does not verify with crypto/ed25519")
+	}
+}
+
+func TestHSAddress(t *testing.T) {
+	a := hsAddr(hsTestKey(1))
+	s := a.String()
+	if len(s) != 56+len(HSSuffix) || !IsHSHost(s) {
+		t.Fatalf("address %q", s)
+	}
+	for _, in := range []string{s, strings.ToUpper(s), "www." + s, strings.TrimSuffix(s, HSSuffix)} {
+		got, err := ParseHSAddress(in)
+		if err != nil || got != a {
+			t.Fatalf("parse %q: %v", in, err)
+		}
+	}
+	typo := []byte(s)
+	typo[10] = map[bool]byte{true: 'b', false: 'a'}[typo[10] == 'a']
+	tests := []struct {
+		in   string
+		want error
+	}{
+		{string(typo), ErrHSChecksum},
+		{s[1:], ErrHSAddress},
+		{"example.obol", ErrHSAddress},
+		{strings.Repeat("1", 56) + ".obol", ErrHSAddress},
+	}
+	for _, tt := range tests {
+		if _, err := ParseHSAddress(tt.in); !errors.Is(err, tt.want) {
+			t.Errorf("%q: got %v, want %v", tt.in, err, tt.want)
+		}
+	}
+}
+
+func TestBlinding(t *testing.T) {
+	k := hsTestKey(1)
+	now := time.Unix(vectorNow, 0)
+	p := PeriodAt(now, DefaultPeriod)
+	bk := BlindPrivateKey(k, p)
+	pub, err := BlindPublicKey(hsAddr(k), p)
+	if err != nil || pub != bk.Public {
+		t.Fatalf("public blinding %x, private blinding %x (%v)", pub, bk.Public, err)
+	}
+	if !ed25519.Verify(bk.Public[:], []byte("msg"), bk.Sign([]byte("msg"))) {
+		t.Fatal("blinded signature does not verify")
+	}
+	next := BlindPrivateKey(k, p.Next())
+	if next.Public == bk.Public || next.Public == hsAddr(k) {
+		t.Fatal("blinded keys of two periods coincide")
+	}
+	if s := p.Start(); PeriodAt(s, DefaultPeriod) != p || PeriodAt(s.Add(-time.Second), DefaultPeriod) == p {
+		t.Fatal("period start is not the first instant of the period")
+	}
+}
+
+func TestHSDescriptor(t *testing.T) {
+	k := hsTestKey(1)
+	now := time.Unix(vectorNow, 0)
+	rec, err := SignHS(fixedReader(1), k, sampleContent(), hsParams(now, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := DecodeHS(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := u.Verify(now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Index() != HSIndex(BlindPrivateKey(k, r.Period).Public, 1, r.Period) {
+		t.Fatal("index")
+	}
+	c, err := r.Decrypt(hsAddr(k))
+	if err != nil || !c.Equal(sampleContent()) {
+		t.Fatalf("decrypt: %v", err)
+	}
+	if _, err := r.Decrypt(hsAddr(hsTestKey(2))); !errors.Is(err, ErrHSWrongKey) {
+		t.Fatalf("other address: %v", err)
+	}
+	if _, err := u.Verify(now.Add(4 * time.Hour)); !errors.Is(err, ErrExpired) {
+		t.Fatalf("expired: %v", err)
+	}
+	bad := bytes.Clone(rec)
+	bad[len(bad)-70] ^= 1
+	if u, err := DecodeHS(bad); err == nil {
+		if _, err := u.Verify(now); !errors.Is(err, ErrSignature) {
+			t.Fatalf("tampered: %v", err)
+		}
+	}
+	if bytes.Contains(rec, k.Public().(ed25519.PublicKey)) || bytes.Contains(rec, []byte(sampleContent().Intros[0].Relay)) {
+		t.Fatal("the record shows the identity key or an intro point in clear")
+	}
+}
+
+func TestHSMessages(t *testing.T) {
+	now := time.Unix(vectorNow, 0)
+	ei := NewEstablishIntro(hsTestKey(3), now)
+	if got, err := ParseEstablishIntro(ei.Marshal(), now); err != nil || got != ei {
+		t.Fatalf("establish intro: %v", err)
+	}
+	if _, err := ParseEstablishIntro(ei.Marshal(), now.Add(time.Hour)); !errors.Is(err, ErrExpired) {
+		t.Fatalf("stale establish intro: %v", err)
+	}
+	b := ei.Marshal()
+	b[40] ^= 1
+	if _, err := ParseEstablishIntro(b, now); !errors.Is(err, ErrSignature) {
+		t.Fatalf("forged establish intro: %v", err)
+	}
+	pl := IntroPayload{Relay: testKeyID(4)}
+	if got, err := ParseIntroPayload(pl.Marshal()); err != nil || got != pl {
+		t.Fatalf("intro payload: %v", err)
+	}
+	for _, n := range []int{0, 10, AuthKeyLen + MaxHandshakeLen + 1} {
+		if _, err := ParseIntroduce(make([]byte, n)); !errors.Is(err, ErrHSMessage) {
+			t.Errorf("introduce of %d bytes: %v", n, err)
+		}
+	}
+	if _, err := ParseHSFetched(HSFetched{Status: FetchNotFound, Total: 3}.Marshal()); err == nil {
+		t.Error("HS_FETCHED with an error and a length")
+	}
+}
