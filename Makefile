@@ -6,6 +6,12 @@ FUZZTIME     ?= 30s
 BENCH        ?= .
 BENCHTIME    ?= 1s
 
+# Test binaries run one at a time: the network tests start dozens of real
+# libp2p nodes each, and two such packages at once on two cores starve each
+# other's timers. `make test TEST_PARALLEL=2` trades that for speed.
+TEST_PARALLEL ?= 1
+RACE_FLAGS    += -p $(TEST_PARALLEL)
+
 # CI runs every test afresh; locally go test's cache skips unchanged ones.
 ifneq ($(CI),)
 RACE_FLAGS += -count=1
