@@ -3,7 +3,6 @@ package dht
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
@@ -14,7 +13,7 @@ import (
 )
 
 // Record namespaces. A relay descriptor lives under /obol-relay/<peer ID
-// bytes>; /obol-hs/ is reserved for hidden-service descriptors.
+// bytes>; a hidden-service descriptor under /obol-hs/<index> (hs.go).
 const (
 	RelayNamespace = "obol-relay"
 	HSNamespace    = "obol-hs"
@@ -25,7 +24,6 @@ var (
 	ErrBadKey        = errors.New("dht: malformed record key")
 	ErrKeyMismatch   = errors.New("dht: record is not bound to its key")
 	ErrNoValidRecord = errors.New("dht: no valid record")
-	ErrReserved      = errors.New("dht: namespace not yet in use")
 )
 
 // RelayKey is the DHT key of a relay's descriptor.
@@ -103,19 +101,10 @@ func better(a *descriptor.Relay, araw []byte, b *descriptor.Relay, braw []byte) 
 	return bytes.Compare(araw, braw) < 0
 }
 
-// reservedValidator refuses every record of a namespace that is not in use
-// yet, so nothing can be stored there ahead of its definition.
-type reservedValidator struct{}
-
-func (reservedValidator) Validate(string, []byte) error { return ErrReserved }
-func (reservedValidator) Select(string, [][]byte) (int, error) {
-	return 0, fmt.Errorf("%w", ErrReserved)
-}
-
 // Validator returns the namespaced validator obol's DHT runs with.
 func Validator(now func() time.Time) record.NamespacedValidator {
 	return record.NamespacedValidator{
 		RelayNamespace: relayValidator{now: now},
-		HSNamespace:    reservedValidator{},
+		HSNamespace:    hsValidator{now: now},
 	}
 }

@@ -70,7 +70,7 @@ func TestRelayValidatorRejects(t *testing.T) {
 		{"oversized", RelayKey(id), make([]byte, descriptor.MaxSize+1), descriptor.ErrTooLarge},
 		{"garbage", RelayKey(id), []byte("not a record"), descriptor.ErrMalformed},
 		{"bad key", "/" + RelayNamespace + "/xx", good, ErrBadKey},
-		{"hidden-service namespace reserved", "/" + HSNamespace + "/abc", good, ErrReserved},
+		{"relay record under a bad hidden-service key", "/" + HSNamespace + "/abc", good, ErrBadKey},
 		{"unknown namespace", "/ipns/" + string(id), good, nil},
 	}
 	_ = otherKey
