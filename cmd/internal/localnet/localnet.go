@@ -138,6 +138,9 @@ func (n *Network) relayConfig(i int) node.RelayConfig {
 		Lifetime:  n.cfg.Lifetime,
 		Republish: n.cfg.Republish,
 		Logger:    n.cfg.Logger.With("relay", i),
+		// The network lives on loopback: its exits must reach the demo
+		// servers there.
+		AllowLoopback: true,
 	}
 }
 

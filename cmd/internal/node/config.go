@@ -10,6 +10,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/obolnet/obol/descriptor"
+	"github.com/obolnet/obol/router"
 )
 
 // Limits on a relay's timing. A descriptor may live at most
@@ -26,6 +27,10 @@ const (
 	DefaultLifetime  = 3 * time.Hour
 	DefaultRepublish = 30 * time.Minute
 	DefaultBandwidth = 1 << 20 // bytes per second
+	// DefaultOnionRotation keeps replay caches small and bounds how long
+	// 0-RTT data is exposed to a stolen onion key (specs/04-circuit.md §10).
+	DefaultOnionRotation = 4 * time.Hour
+	MinOnionRotation     = time.Minute
 )
 
 // RelayConfig configures a relay. Zero values of Lifetime, Republish and
@@ -43,6 +48,14 @@ type RelayConfig struct {
 	Republish time.Duration // interval between puts
 	Logger    *slog.Logger  // default: discard
 	Now       func() time.Time
+	// ExitPolicy are the exit rules ("accept *:80,443", "reject *:25");
+	// default router.DefaultExitRules when the relay is an exit.
+	ExitPolicy []string
+	// AllowLoopback lets the exit reach loopback addresses: for local
+	// test networks only.
+	AllowLoopback bool
+	// OnionRotation is how long one onion key stays current (default 4h).
+	OnionRotation time.Duration
 }
 
 // Validate reports the first invalid field.
@@ -60,8 +73,34 @@ func (c *RelayConfig) Validate() error {
 	case d.Roles&^(descriptor.RoleRelay|descriptor.RoleGuard|descriptor.RoleExit|descriptor.RoleIntro|descriptor.RoleRendezvous) != 0:
 		return fmt.Errorf("relay: unknown roles %#x", uint16(d.Roles))
 	}
-	_, err := announced(d.Announce)
+	if _, err := announced(d.Announce); err != nil {
+		return err
+	}
+	if d.OnionRotation < MinOnionRotation {
+		return fmt.Errorf("relay: onion key rotation %v shorter than %v", d.OnionRotation, MinOnionRotation)
+	}
+	_, err := d.exitPolicy()
 	return err
+}
+
+// exitPolicy parses the exit rules; nil when the relay is not an exit.
+func (c *RelayConfig) exitPolicy() (*router.ExitPolicy, error) {
+	if !c.Roles.Has(descriptor.RoleExit) {
+		return nil, nil
+	}
+	rules := c.ExitPolicy
+	if len(rules) == 0 {
+		rules = router.DefaultExitRules
+	}
+	var opts []router.PolicyOption
+	if c.AllowLoopback {
+		opts = append(opts, router.AllowLoopback())
+	}
+	p, err := router.ParseExitPolicy(rules, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("relay: exit policy: %w", err)
+	}
+	return p, nil
 }
 
 // announced parses announce addresses and checks they fit a descriptor.
@@ -97,6 +136,9 @@ func (c *RelayConfig) withDefaults() RelayConfig {
 	}
 	if d.Now == nil {
 		d.Now = time.Now
+	}
+	if d.OnionRotation == 0 {
+		d.OnionRotation = DefaultOnionRotation
 	}
 	return d
 }

@@ -1,8 +1,6 @@
 package node
 
 import (
-	"crypto/ecdh"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -18,9 +16,9 @@ import (
 // Files in a node's data directory. Key files are created on first use
 // with mode 0600 inside a directory with mode 0700.
 const (
-	IdentityFile = "identity.key" // libp2p Ed25519 identity (protobuf)
-	OnionKeyFile = "onion.key"    // X25519 onion private key, 32 raw bytes
-	CacheFile    = "relays.cache" // descriptor cache of a client
+	IdentityFile = "identity.key"    // libp2p Ed25519 identity (protobuf)
+	OnionKeyFile = "onion-keys.json" // X25519 onion keys, current and retiring
+	CacheFile    = "relays.cache"    // descriptor cache of a client
 )
 
 // prepareDataDir creates dir with mode 0700, or narrows the mode of an
@@ -71,37 +69,4 @@ func loadIdentity(dir string) (crypto.PrivKey, error) {
 		return nil, err
 	}
 	return dht.LoadIdentity(path)
-}
-
-// loadOnionKey reads or creates the relay's X25519 onion key in dir. The
-// circuit layer answers handshakes with it; its public half is published
-// in the descriptor.
-func loadOnionKey(dir string) (*ecdh.PrivateKey, error) {
-	path := filepath.Join(dir, OnionKeyFile)
-	if err := checkPrivate(path); err != nil {
-		return nil, err
-	}
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return createOnionKey(path)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read onion key: %w", err)
-	}
-	k, err := ecdh.X25519().NewPrivateKey(b)
-	if err != nil {
-		return nil, fmt.Errorf("onion key file %s is corrupt: %w", path, err)
-	}
-	return k, nil
-}
-
-func createOnionKey(path string) (*ecdh.PrivateKey, error) {
-	k, err := ecdh.X25519().GenerateKey(rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	if err := dht.WriteFileAtomic(path, k.Bytes(), 0o600); err != nil {
-		return nil, fmt.Errorf("write onion key: %w", err)
-	}
-	return k, nil
 }

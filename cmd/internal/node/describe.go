@@ -12,14 +12,11 @@ import (
 
 	"github.com/obolnet/obol/descriptor"
 	"github.com/obolnet/obol/dht"
+	"github.com/obolnet/obol/router"
 )
 
 // ProtocolVersion is the one circuit protocol version relays announce.
 const ProtocolVersion = 1
-
-// onionKeyValidity is how long a published onion key is promised to be
-// answered. Keys do not rotate yet; each signing extends the promise.
-const onionKeyValidity = 7 * 24 * time.Hour
 
 // describer signs the relay's descriptor from its configuration, its
 // host's current addresses and its onion key.
@@ -27,7 +24,8 @@ type describer struct {
 	key      crypto.PrivKey
 	host     host.Host
 	announce []ma.Multiaddr // replace the host's addresses when set
-	onion    [descriptor.OnionKeySize]byte
+	keys     *onionKeyring
+	exit     *router.ExitPolicy // nil unless an exit
 	cfg      RelayConfig
 }
 
@@ -61,16 +59,19 @@ func (d *describer) describe(now time.Time) *descriptor.Relay {
 		Published: now.Unix(),
 		Expires:   now.Add(d.cfg.Lifetime).Unix(),
 		Addrs:     advertised(d.addrs()),
-		OnionKeys: []descriptor.OnionKey{{Key: d.onion, NotAfter: now.Add(onionKeyValidity).Unix()}},
+		OnionKeys: d.keys.Published(),
 		Roles:     d.cfg.Roles,
 		Bandwidth: d.cfg.Bandwidth,
 		Software:  Software(),
 		Protocols: []uint16{ProtocolVersion},
 	}
-	if r.Roles.Has(descriptor.RoleExit) {
-		// Until the router's exit policy is wired in, an exit announces
-		// every port; the policy is still enforced per stream.
-		r.ExitPorts = []descriptor.PortRange{{Lo: 1, Hi: 65535}}
+	if d.exit != nil {
+		for _, pr := range d.exit.Summary() {
+			r.ExitPorts = append(r.ExitPorts, descriptor.PortRange{Lo: pr.Lo, Hi: pr.Hi})
+		}
+	}
+	if len(r.ExitPorts) == 0 {
+		r.Roles &^= descriptor.RoleExit // a policy that accepts nothing is no exit
 	}
 	return r
 }

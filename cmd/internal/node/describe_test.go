@@ -32,7 +32,7 @@ func TestDescriptorVerifies(t *testing.T) {
 			t.Errorf("descriptor %+v", got)
 		case got.Expires-got.Published != int64((2 * time.Hour).Seconds()):
 			t.Errorf("lifetime %ds", got.Expires-got.Published)
-		case got.OnionKeys[0].Key != r.describer.onion:
+		case got.OnionKeys[0].Key != r.keys.CircuitKeys()[0].Public:
 			t.Error("onion key is not the relay's")
 		case len(got.Addrs) != len(r.host.Addrs()):
 			t.Errorf("%d addresses, host has %d", len(got.Addrs), len(r.host.Addrs()))

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -17,16 +18,19 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/obolnet/obol/dht"
+	"github.com/obolnet/obol/router"
 )
 
 // Relay is a running relay: its host listens from OpenRelay on; Run joins
 // the DHT and keeps the descriptor published.
 type Relay struct {
-	cfg  RelayConfig
-	host host.Host
-	node *dht.Node
-	pub  *dht.Publisher
-	desc *describer
+	cfg    RelayConfig
+	host   host.Host
+	node   *dht.Node
+	pub    *dht.Publisher
+	desc   *describer
+	keys   *onionKeyring
+	router *router.Router
 
 	closeOnce sync.Once
 	closeErr  error
@@ -46,9 +50,13 @@ func OpenRelay(cfg RelayConfig) (*Relay, error) {
 	if err != nil {
 		return nil, fmt.Errorf("relay: %w", err)
 	}
-	onion, err := loadOnionKey(c.DataDir)
+	keys, err := loadOnionKeyring(filepath.Join(c.DataDir, OnionKeyFile), c.OnionRotation, c.Lifetime, c.Now())
 	if err != nil {
 		return nil, fmt.Errorf("relay: %w", err)
+	}
+	exit, err := c.exitPolicy()
+	if err != nil {
+		return nil, err
 	}
 	h, err := dht.NewHost(dht.HostConfig{Identity: key, Listen: c.Listen})
 	if err != nil {
@@ -59,10 +67,21 @@ func OpenRelay(cfg RelayConfig) (*Relay, error) {
 		h.Close()
 		return nil, fmt.Errorf("relay: %w", err)
 	}
+	rt, err := router.New(h, router.Config{
+		OnionKeys: keys.CircuitKeys(),
+		Directory: dhtDirectory{node: n, cache: dht.NewCache("", c.Now)},
+		Exit:      exit,
+		Logger:    c.Logger,
+	})
+	if err != nil {
+		n.Close()
+		h.Close()
+		return nil, fmt.Errorf("relay: %w", err)
+	}
 	ann, _ := announced(c.Announce) // checked by Validate
-	d := &describer{key: key, host: h, announce: ann, cfg: c}
-	copy(d.onion[:], onion.PublicKey().Bytes())
-	return &Relay{cfg: c, host: h, node: n, desc: d, pub: dht.NewPublisher(n, d.sign, c.Republish)}, nil
+	d := &describer{key: key, host: h, announce: ann, keys: keys, exit: exit, cfg: c}
+	return &Relay{cfg: c, host: h, node: n, desc: d, keys: keys, router: rt,
+		pub: dht.NewPublisher(n, d.sign, c.Republish)}, nil
 }
 
 // ID is the relay's peer ID.
@@ -98,14 +117,44 @@ func (r *Relay) Run(ctx context.Context) error {
 		return nil // ctx ended
 	}
 	log.Info("publisher started", "roles", r.cfg.Roles.String(), "lifetime", r.cfg.Lifetime, "republish", r.cfg.Republish)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		r.confirmPublished(ctx)
-	}()
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() { defer wg.Done(); r.confirmPublished(ctx) }()
+	go func() { defer wg.Done(); r.router.Run(ctx) }()
+	go func() { defer wg.Done(); r.rotateOnionKeys(ctx) }()
 	err := r.pub.Run(ctx)
-	<-done
+	wg.Wait()
 	return err
+}
+
+// Router is the relay's circuit machinery.
+func (r *Relay) Router() *router.Router { return r.router }
+
+// rotateOnionKeys brings in a new onion key every rotation interval, hands
+// the set to the router and republishes the descriptor.
+func (r *Relay) rotateOnionKeys(ctx context.Context) {
+	t := time.NewTicker(max(r.cfg.OnionRotation/8, time.Second))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		changed, err := r.keys.Rotate(r.cfg.Now())
+		if err != nil {
+			r.cfg.Logger.Error("onion key rotation failed", "err", err)
+			continue
+		}
+		if changed {
+			if err := r.router.SetOnionKeys(r.keys.CircuitKeys()); err != nil {
+				r.cfg.Logger.Error("onion key rotation failed", "err", err)
+				continue
+			}
+			r.cfg.Logger.Info("onion key rotated")
+			r.pub.Changed()
+		}
+	}
 }
 
 // confirmPublished logs once when the relay's own descriptor can be looked

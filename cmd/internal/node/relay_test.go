@@ -176,7 +176,7 @@ func TestKeyFiles(t *testing.T) {
 		}
 	}
 	b := openTestRelay(t, RelayConfig{DataDir: dir})
-	if a.ID() != b.ID() || a.describer.onion != b.describer.onion {
+	if a.ID() != b.ID() || a.keys.CircuitKeys()[0].Public != b.keys.CircuitKeys()[0].Public {
 		t.Error("keys changed across a restart")
 	}
 	b.Close()
