@@ -23,14 +23,28 @@ for p in "${packages[@]}"; do
 		missing+=("$p")
 	fi
 done
-if [ ${#missing[@]} -eq 0 ]; then
-	echo "test dependencies: all present"
-	exit 0
-fi
-
 sudo=()
 if [ "$(id -u)" -ne 0 ]; then
 	sudo=(sudo)
+fi
+
+# The third-party Cashu wallet that checks the test mint, pinned in its
+# package-lock.json and installed from npm's registry.
+install_cashu_ts() {
+	local interop
+	interop="$(dirname "$0")/../payment/mint/interop"
+	[ -d "$interop/node_modules/@cashu/cashu-ts" ] && return 0
+	if ! command -v npm >/dev/null; then
+		"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs npm
+	fi
+	echo "test dependencies: installing @cashu/cashu-ts"
+	(cd "$interop" && npm ci --no-audit --no-fund --loglevel=error)
+}
+
+if [ ${#missing[@]} -eq 0 ]; then
+	echo "test dependencies: all present"
+	install_cashu_ts
+	exit 0
 fi
 apt_install() {
 	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
@@ -43,3 +57,4 @@ if ! apt_install; then
 	"${sudo[@]}" apt-get update -q
 	apt_install
 fi
+install_cashu_ts
