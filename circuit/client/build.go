@@ -1,0 +1,131 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// build builds a circuit whose exit accepts port, trying up to
+// BuildAttempts different paths: the relays of a path that failed are
+// left out of the next ones. soft names exits to avoid if others will do.
+func (m *Manager) build(ctx context.Context, port uint16, soft map[peer.ID]bool) (*managed, error) {
+	var lastErr error
+	for range m.cfg.BuildAttempts {
+		path, err := m.choosePath(port, soft)
+		if err != nil {
+			return nil, errors.Join(err, lastErr)
+		}
+		mc, err := m.buildPath(ctx, path)
+		if err == nil {
+			return mc, nil
+		}
+		lastErr = err
+		m.cfg.Logger.Debug("client: circuit build failed", "err", err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, fmt.Errorf("client: %d paths failed, the last with: %w", m.cfg.BuildAttempts, lastErr)
+}
+
+// choosePath picks a path from the current cache and guard set.
+func (m *Manager) choosePath(port uint16, soft map[peer.ID]bool) ([]*candidate, error) {
+	now := m.cfg.Now()
+	cands := m.rules.candidates(m.cfg.Directory.Relays(), now)
+	if len(m.guards.IDs()) < m.cfg.Guards {
+		m.refreshGuards(cands, now) // before Run's first pass, or after losses
+	}
+	req := &pathRequest{port: port, guards: m.guards.usable(cands, now), soft: soft}
+	m.mu.Lock()
+	suspects := maps.Clone(m.suspects)
+	m.mu.Unlock()
+	var path []*candidate
+	err := ErrNoPath
+	m.randomness(func(r *rand.Rand) {
+		req.rnd = r
+		// Leave out every suspect; if no path is left, only those that
+		// failed more often, and so on: a dead relay fails every path
+		// it is in, a live one only those it shares with a dead one.
+		for least := 1; errors.Is(err, ErrNoPath); least++ {
+			req.avoid = map[peer.ID]bool{}
+			for id, n := range suspects {
+				if n >= least {
+					req.avoid[id] = true
+				}
+			}
+			path, err = m.rules.choose(cands, req)
+			if len(req.avoid) == 0 {
+				break
+			}
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w (%d relays known, %d usable guards, port %d)", err, len(cands), len(req.guards), port)
+	}
+	return path, nil
+}
+
+// buildPath builds one circuit through path within the learned timeout.
+// A first hop that cannot be reached counts against the guard; any other
+// failure leaves the path's other relays out for a while.
+func (m *Manager) buildPath(ctx context.Context, path []*candidate) (*managed, error) {
+	bctx, cancel := context.WithTimeout(ctx, m.timer.timeout())
+	defer cancel()
+	guard := path[0]
+	if _, err := m.cfg.Links.Channel(bctx, guard.first); err != nil {
+		if ctx.Err() == nil {
+			m.guards.failed(guard.id(), m.cfg.Now())
+			m.suspect(path[:1]) // as a middle or exit too
+		}
+		return nil, fmt.Errorf("client: first hop unreachable: %w", err)
+	}
+	m.guards.succeeded(guard.id(), m.cfg.Now())
+	start := time.Now()
+	c, err := Build(bctx, m.cfg.Links, hops(path))
+	if err != nil {
+		switch {
+		case ctx.Err() != nil:
+		case bctx.Err() != nil:
+			m.timer.timedOut()
+			m.suspect(path[1:])
+		default:
+			m.suspect(path[1:])
+		}
+		return nil, err
+	}
+	m.timer.observe(time.Since(start))
+	m.vouch(path)
+	ids := make([]peer.ID, len(path))
+	for i, p := range path {
+		ids[i] = p.id()
+	}
+	return &managed{c: c, path: ids, exit: path[len(path)-1].r, built: m.cfg.Now()}, nil
+}
+
+// suspect counts a failure against relays of a failed path, which new
+// paths leave out for a while (choosePath). A build does not say which hop
+// failed, so every hop after the guard is suspect; the guard is suspect
+// only if it could not be reached.
+func (m *Manager) suspect(path []*candidate) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.suspectSince = m.cfg.Now()
+	for _, c := range path {
+		m.suspects[c.id()]++
+	}
+}
+
+// vouch clears the relays of a path that just carried a built circuit.
+func (m *Manager) vouch(path []*candidate) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, c := range path {
+		delete(m.suspects, c.id())
+	}
+}

@@ -1,0 +1,203 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/obolnet/obol/circuit"
+	"github.com/obolnet/obol/circuit/socks"
+)
+
+// IsolationKey keeps streams apart: streams with different keys never
+// share a circuit. The zero key is the key of streams that name none.
+type IsolationKey = socks.IsolationKey
+
+// NewIsolationKey derives an isolation key from any label, e.g. a user or
+// a browser tab (the same derivation as SOCKS credentials with an empty
+// password).
+func NewIsolationKey(label string) IsolationKey { return socks.NewIsolationKey(label, "") }
+
+type isolationCtxKey struct{}
+
+// WithIsolation returns a context under which Dial isolates by key.
+func WithIsolation(ctx context.Context, key IsolationKey) context.Context {
+	return context.WithValue(ctx, isolationCtxKey{}, key)
+}
+
+func isolationFrom(ctx context.Context) IsolationKey {
+	k, _ := ctx.Value(isolationCtxKey{}).(IsolationKey)
+	return k
+}
+
+// Dial opens a TCP connection to address ("host:port") through a circuit,
+// isolated by the key WithIsolation put in ctx, if any. network is "tcp",
+// "tcp4" or "tcp6". The host is resolved by the exit, never locally.
+// Errors wrap the socks sentinels (socks.ErrConnRefused, ...) that say why.
+func (m *Manager) Dial(ctx context.Context, network, address string) (net.Conn, error) {
+	return m.DialIsolated(ctx, isolationFrom(ctx), network, address)
+}
+
+// DialIsolated is Dial with an explicit isolation key.
+func (m *Manager) DialIsolated(ctx context.Context, key IsolationKey, network, address string) (net.Conn, error) {
+	switch network {
+	case "tcp", "tcp4", "tcp6":
+	default:
+		return nil, fmt.Errorf("client: dial %s: %w", network, socks.ErrCommandNotSupported)
+	}
+	host, ps, err := net.SplitHostPort(address)
+	if err != nil {
+		return nil, fmt.Errorf("client: dial: %w: %w", socks.ErrMalformed, err)
+	}
+	port, err := strconv.ParseUint(ps, 10, 16)
+	if err != nil || port == 0 || host == "" {
+		return nil, fmt.Errorf("client: dial: %w: bad address", socks.ErrMalformed)
+	}
+	return m.dial(ctx, key, host, uint16(port))
+}
+
+// DialStream implements socks.Dialer.
+func (m *Manager) DialStream(ctx context.Context, req socks.Request) (net.Conn, error) {
+	host := req.Host
+	if req.IP.IsValid() {
+		host = req.IP.String()
+	}
+	return m.dial(ctx, req.Isolation, host, req.Port)
+}
+
+// dial opens a stream on a circuit of key whose exit accepts port. A
+// circuit that dies under the request is dropped and another one tried.
+func (m *Manager) dial(ctx context.Context, key IsolationKey, host string, port uint16) (net.Conn, error) {
+	var lastErr error
+	for range m.cfg.BuildAttempts {
+		mc, err := m.circuitFor(ctx, key, port)
+		if err != nil {
+			return nil, err
+		}
+		s, err := mc.c.Dial(ctx, host, port)
+		if err == nil {
+			return s, nil
+		}
+		var ee *EndError
+		if errors.As(err, &ee) {
+			return nil, fmt.Errorf("client: %w: %w", endSentinel(ee.Reason), err)
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("client: %w: %w", socks.ErrTTLExpired, ctx.Err())
+		}
+		lastErr = err
+		mc.c.Close() // a circuit that fails a BEGIN is not used again
+	}
+	return nil, fmt.Errorf("client: circuits kept failing: %w", lastErr)
+}
+
+// endSentinel maps the exit's END reason to the socks error that chooses
+// the proxy's reply.
+func endSentinel(r circuit.EndReason) error {
+	switch r {
+	case circuit.EndResolveFailed:
+		return socks.ErrHostUnreachable
+	case circuit.EndConnectRefused:
+		return socks.ErrConnRefused
+	case circuit.EndExitPolicy:
+		return socks.ErrNotAllowed
+	case circuit.EndTimeout:
+		return socks.ErrTTLExpired
+	case circuit.EndNoRoute:
+		return socks.ErrNetUnreachable
+	}
+	return errors.New("stream refused")
+}
+
+// circuitFor returns a circuit for key whose exit accepts port: the key's
+// current circuit while it is fresh, else a prebuilt one, else a new one.
+// Concurrent requests of one key share one build.
+func (m *Manager) circuitFor(ctx context.Context, key IsolationKey, port uint16) (*managed, error) {
+	for {
+		m.mu.Lock()
+		if m.closed {
+			m.mu.Unlock()
+			return nil, ErrClosed
+		}
+		if mc := m.takeLocked(key, port); mc != nil {
+			m.mu.Unlock()
+			return mc, nil
+		}
+		if wait, ok := m.pending[key]; ok {
+			m.mu.Unlock()
+			select {
+			case <-wait:
+				continue
+			case <-ctx.Done():
+				return nil, fmt.Errorf("client: %w: %w", socks.ErrTTLExpired, ctx.Err())
+			}
+		}
+		done := make(chan struct{})
+		m.pending[key] = done
+		soft := m.otherExitsLocked(key)
+		m.mu.Unlock()
+		mc, err := m.build(ctx, port, soft)
+		m.mu.Lock()
+		delete(m.pending, key)
+		close(done)
+		if err == nil {
+			m.assignLocked(mc, key)
+			m.circs = append(m.circs, mc)
+		}
+		m.mu.Unlock()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("client: %w: %w", socks.ErrTTLExpired, err)
+			}
+			return nil, err
+		}
+		return mc, nil
+	}
+}
+
+// takeLocked finds a fresh circuit of key for port, or assigns a prebuilt
+// one to key, preferring an exit no other key uses. mu is held.
+func (m *Manager) takeLocked(key IsolationKey, port uint16) *managed {
+	now := m.cfg.Now()
+	var clean, cleanShared *managed
+	others := m.otherExitsLocked(key)
+	for _, mc := range m.circs {
+		switch {
+		case mc.c.Err() != nil || !mc.exit.AcceptsPort(port):
+		case mc.dirty && mc.iso == key && now.Sub(mc.firstUse) < m.cfg.MaxDirtiness:
+			return mc
+		case !mc.dirty && others[mc.exit.PeerID] && cleanShared == nil:
+			cleanShared = mc
+		case !mc.dirty && !others[mc.exit.PeerID] && clean == nil:
+			clean = mc
+		}
+	}
+	if clean == nil {
+		clean = cleanShared
+	}
+	if clean != nil {
+		m.assignLocked(clean, key)
+		m.poke()
+	}
+	return clean
+}
+
+func (m *Manager) assignLocked(mc *managed, key IsolationKey) {
+	mc.dirty, mc.iso, mc.firstUse = true, key, m.cfg.Now()
+}
+
+// otherExitsLocked returns the exits of live circuits of other keys. mu
+// is held.
+func (m *Manager) otherExitsLocked(key IsolationKey) map[peer.ID]bool {
+	out := map[peer.ID]bool{}
+	for _, mc := range m.circs {
+		if mc.dirty && mc.iso != key && mc.c.Err() == nil {
+			out[mc.exit.PeerID] = true
+		}
+	}
+	return out
+}

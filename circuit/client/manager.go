@@ -1,0 +1,145 @@
+package client
+
+import (
+	crand "crypto/rand"
+	"errors"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/obolnet/obol/circuit/socks"
+	"github.com/obolnet/obol/descriptor"
+)
+
+// Manager keeps circuits for a client: it chooses paths from the
+// descriptor cache through a persistent guard set, keeps circuits
+// prebuilt so that a first request does not wait for a build, gives each
+// isolation key circuits of its own (reused for at most MaxDirtiness),
+// learns build timeouts, retries failed builds on other paths and closes
+// idle circuits. It is the importable client (Dial) and the SOCKS server's
+// Dialer (DialStream).
+//
+// A circuit's states:
+//
+//	building ──► clean (prebuilt) ──(first stream of key K)──► dirty for K
+//	                │                                          │
+//	                └─(never used for 10×IdleTimeout)─► closed ◄┴─(no stream for IdleTimeout,
+//	                                                              or too old and unused)
+//
+// A dirty circuit takes new streams of its key until MaxDirtiness after
+// its first; its open streams go on until they end.
+type Manager struct {
+	cfg    Config
+	rules  pathRules
+	guards *guardSet
+	timer  *buildTimer
+	wake   chan struct{} // asks Run to housekeep now
+
+	rndMu sync.Mutex // guards rnd
+	rnd   *rand.Rand
+
+	mu           sync.Mutex // guards the fields below
+	circs        []*managed
+	pending      map[socks.IsolationKey]chan struct{} // on-demand builds in flight
+	prebuilding  int
+	nextPort     int             // index into PrebuildPorts
+	suspects     map[peer.ID]int // failed paths each relay was in
+	suspectSince time.Time       // the last failure; suspects are forgotten avoidFor later
+	retryAt      time.Time       // prebuilding waits after failures
+	failures     int             // consecutive prebuild failures
+	running      bool
+	closed       bool
+}
+
+// managed is a circuit the manager keeps.
+type managed struct {
+	c     *Circuit
+	path  []peer.ID
+	exit  *descriptor.Relay
+	built time.Time
+
+	// guarded by Manager.mu
+	dirty     bool
+	iso       socks.IsolationKey
+	firstUse  time.Time
+	idleSince time.Time // when it was last seen without streams
+}
+
+// ErrClosed means the manager has stopped: start a new one.
+var ErrClosed = errors.New("client: manager closed")
+
+// avoidFor is how long after the last failed build the relays of failed
+// paths are left out of new paths.
+const avoidFor = time.Minute
+
+// NewManager checks cfg, loads the guard set and returns a manager. It
+// starts nothing; call Run.
+func NewManager(cfg Config) (*Manager, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	var seed [32]byte
+	crand.Read(seed[:])
+	m := &Manager{
+		cfg: cfg,
+		rules: pathRules{hops: cfg.Hops, price: cfg.PriceLimit, allowSameSubnet: cfg.AllowSameSubnet,
+			maxWeight: cfg.MaxWeight},
+		guards:   newGuardSet(cfg.GuardFile, cfg.Guards, cfg.GuardLifetime, cfg.GuardReplaceAfter),
+		timer:    newBuildTimer(cfg.BuildTimeout, cfg.MinBuildTimeout, cfg.MaxBuildTimeout),
+		wake:     make(chan struct{}, 1),
+		rnd:      rand.New(rand.NewChaCha8(seed)),
+		pending:  map[socks.IsolationKey]chan struct{}{},
+		suspects: map[peer.ID]int{},
+	}
+	if err := m.guards.load(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// Guards returns the guard set, most preferred first.
+func (m *Manager) Guards() []peer.ID { return m.guards.IDs() }
+
+// BuildTimeout is the timeout the next build gets.
+func (m *Manager) BuildTimeout() time.Duration { return m.timer.timeout() }
+
+// CircuitInfo describes a circuit the manager keeps. It says nothing
+// about which isolation key or request it serves.
+type CircuitInfo struct {
+	Hops    []peer.ID // first hop first
+	Used    bool      // it has carried a stream
+	Streams int       // open streams
+	Age     time.Duration
+}
+
+// Circuits describes the open circuits.
+func (m *Manager) Circuits() []CircuitInfo {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.cfg.Now()
+	var out []CircuitInfo
+	for _, mc := range m.circs {
+		if mc.c.Err() == nil {
+			out = append(out, CircuitInfo{Hops: mc.path, Used: mc.dirty, Streams: mc.c.NumStreams(), Age: now.Sub(mc.built)})
+		}
+	}
+	return out
+}
+
+// randomness draws from the manager's generator under its lock.
+func (m *Manager) randomness(f func(*rand.Rand)) {
+	m.rndMu.Lock()
+	defer m.rndMu.Unlock()
+	f(m.rnd)
+}
+
+// poke asks Run to housekeep soon.
+func (m *Manager) poke() {
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}

@@ -1,0 +1,163 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"sync"
+	"time"
+)
+
+// Run keeps circuits prebuilt, expires idle ones and keeps the guard set
+// until ctx ends; then it closes every circuit and returns nil once the
+// goroutines it started have ended. Dial fails with ErrClosed after Run
+// has returned. A manager runs once.
+func (m *Manager) Run(ctx context.Context) error {
+	m.mu.Lock()
+	if m.running || m.closed {
+		m.mu.Unlock()
+		return errors.New("client: Run called twice")
+	}
+	m.running = true
+	m.mu.Unlock()
+
+	var wg sync.WaitGroup
+	defer m.shutdown(&wg)
+	t := time.NewTicker(m.cfg.Tick)
+	defer t.Stop()
+	for {
+		m.housekeep(ctx, &wg)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		case <-m.wake:
+		}
+	}
+}
+
+// shutdown refuses new requests, waits for the prebuilds and closes every
+// circuit.
+func (m *Manager) shutdown(wg *sync.WaitGroup) {
+	m.mu.Lock()
+	m.closed = true
+	m.mu.Unlock()
+	wg.Wait()
+	m.mu.Lock()
+	circs := m.circs
+	m.circs = nil
+	m.mu.Unlock()
+	for _, mc := range circs {
+		mc.c.Close()
+	}
+}
+
+// housekeep drops dead and idle circuits, refreshes the guards and starts
+// the prebuilds that are missing.
+func (m *Manager) housekeep(ctx context.Context, wg *sync.WaitGroup) {
+	now := m.cfg.Now()
+	m.expire(now)
+	m.refreshGuards(m.rules.candidates(m.cfg.Directory.Relays(), now), now)
+	for _, port := range m.prebuildsNeeded(now) {
+		wg.Go(func() { m.prebuild(ctx, port) })
+	}
+}
+
+// expire forgets closed circuits and closes idle ones.
+func (m *Manager) expire(now time.Time) {
+	m.mu.Lock()
+	var closing []*managed
+	keep := m.circs[:0]
+	for _, mc := range m.circs {
+		switch {
+		case mc.c.Err() != nil:
+		case m.idle(mc, now):
+			closing = append(closing, mc)
+		default:
+			keep = append(keep, mc)
+			continue
+		}
+	}
+	clear(m.circs[len(keep):])
+	m.circs = keep
+	if now.Sub(m.suspectSince) > avoidFor {
+		clear(m.suspects)
+	}
+	m.mu.Unlock()
+	for _, mc := range closing {
+		mc.c.Close()
+	}
+}
+
+// idle reports whether mc should close: used and without streams for
+// IdleTimeout (or past its dirtiness and without streams), or prebuilt
+// and never used for 10×IdleTimeout. mu is held.
+func (m *Manager) idle(mc *managed, now time.Time) bool {
+	if !mc.dirty {
+		return now.Sub(mc.built) >= 10*m.cfg.IdleTimeout
+	}
+	if mc.c.NumStreams() > 0 {
+		mc.idleSince = time.Time{}
+		return false
+	}
+	if mc.idleSince.IsZero() {
+		mc.idleSince = now
+	}
+	return now.Sub(mc.idleSince) >= m.cfg.IdleTimeout || now.Sub(mc.firstUse) >= m.cfg.MaxDirtiness
+}
+
+// prebuildsNeeded returns a port for each prebuild to start now, and
+// counts them as in flight.
+func (m *Manager) prebuildsNeeded(now time.Time) []uint16 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed || now.Before(m.retryAt) {
+		return nil
+	}
+	clean := m.prebuilding
+	for _, mc := range m.circs {
+		if !mc.dirty {
+			clean++
+		}
+	}
+	var ports []uint16
+	for ; clean < m.cfg.Prebuilt; clean++ {
+		ports = append(ports, m.cfg.PrebuildPorts[m.nextPort%len(m.cfg.PrebuildPorts)])
+		m.nextPort++
+		m.prebuilding++
+	}
+	return ports
+}
+
+// prebuild builds one clean circuit whose exit accepts port.
+func (m *Manager) prebuild(ctx context.Context, port uint16) {
+	mc, err := m.build(ctx, port, nil)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.prebuilding--
+	if err != nil {
+		m.failures++
+		backoff := min(100*time.Millisecond<<min(m.failures, 9), 30*time.Second)
+		m.retryAt = m.cfg.Now().Add(backoff)
+		m.cfg.Logger.Debug("client: prebuild failed", "err", err, "retry_in", backoff)
+		return
+	}
+	m.failures = 0
+	if m.closed {
+		mc.c.Close()
+		return
+	}
+	m.circs = append(m.circs, mc)
+}
+
+// refreshGuards keeps the guard set (guardSet.refresh).
+func (m *Manager) refreshGuards(cands []*candidate, now time.Time) {
+	var changed bool
+	var err error
+	m.randomness(func(r *rand.Rand) { changed, err = m.guards.refresh(cands, m.rules, r, now) })
+	if err != nil {
+		m.cfg.Logger.Warn("client: cannot save the guard set", "err", err)
+	} else if changed {
+		m.cfg.Logger.Info("client: guard set changed", "guards", len(m.guards.IDs()))
+	}
+}
