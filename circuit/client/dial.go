@@ -180,8 +180,9 @@ func (m *Manager) takeLocked(key IsolationKey, port uint16) *managed {
 		clean = cleanShared
 	}
 	if clean != nil {
+		// Run replaces it at its next tick: building now would compete
+		// with this request for the CPU of every relay on the way.
 		m.assignLocked(clean, key)
-		m.poke()
 	}
 	return clean
 }

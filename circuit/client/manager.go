@@ -35,7 +35,6 @@ type Manager struct {
 	rules  pathRules
 	guards *guardSet
 	timer  *buildTimer
-	wake   chan struct{} // asks Run to housekeep now
 
 	rndMu sync.Mutex // guards rnd
 	rnd   *rand.Rand
@@ -89,7 +88,6 @@ func NewManager(cfg Config) (*Manager, error) {
 			maxWeight: cfg.MaxWeight},
 		guards:   newGuardSet(cfg.GuardFile, cfg.Guards, cfg.GuardLifetime, cfg.GuardReplaceAfter),
 		timer:    newBuildTimer(cfg.BuildTimeout, cfg.MinBuildTimeout, cfg.MaxBuildTimeout),
-		wake:     make(chan struct{}, 1),
 		rnd:      rand.New(rand.NewChaCha8(seed)),
 		pending:  map[socks.IsolationKey]chan struct{}{},
 		suspects: map[peer.ID]int{},
@@ -134,12 +132,4 @@ func (m *Manager) randomness(f func(*rand.Rand)) {
 	m.rndMu.Lock()
 	defer m.rndMu.Unlock()
 	f(m.rnd)
-}
-
-// poke asks Run to housekeep soon.
-func (m *Manager) poke() {
-	select {
-	case m.wake <- struct{}{}:
-	default:
-	}
 }

@@ -31,7 +31,6 @@ func (m *Manager) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
-		case <-m.wake:
 		}
 	}
 }
