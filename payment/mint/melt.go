@@ -90,6 +90,7 @@ func (m *Mint) Melt(quote string, inputs []payment.Proof, outputs []payment.Blin
 	if err := m.commit(rec); err != nil {
 		return nil, err
 	}
+	m.addFee(in)
 	m.settleInternal(q.Request)
 	c := paid
 	return &c, nil

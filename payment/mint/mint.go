@@ -89,9 +89,10 @@ type Mint struct {
 	active  map[string]*keyset // by unit
 	infoKey *btcec.PublicKey
 
-	mu     sync.Mutex // guards st and jn
+	mu     sync.Mutex // guards st, jn and fees
 	st     *state
 	jn     *journal.Journal
+	fees   map[string]uint64 // input fees collected since Open, per unit
 	closed bool
 }
 

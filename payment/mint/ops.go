@@ -209,7 +209,24 @@ func (m *Mint) Swap(inputs []payment.Proof, outputs []payment.BlindedMessage) ([
 	if err := m.commit(&record{Spent: in.spent, Promises: promisesOf(outputs, sigs)}); err != nil {
 		return nil, err
 	}
+	m.addFee(in)
 	return sigs, nil
+}
+
+// addFee counts the input fees an operation collected; m.mu is held.
+func (m *Mint) addFee(in *inputSet) {
+	if m.fees == nil {
+		m.fees = map[string]uint64{}
+	}
+	m.fees[in.unit] += in.fee
+}
+
+// FeesCollected is what swaps and melts took in input fees (NUT-02) since
+// Open, in unit: what wallets paid the mint, for accounting checks.
+func (m *Mint) FeesCollected(unit string) uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.fees[unit]
 }
 
 // inputSet is a verified set of inputs.

@@ -157,6 +157,10 @@ func (w *Wallet) Keyset() (payment.Keyset, error) {
 	return *w.ks, nil
 }
 
+// MintURL is the mint's URL; Unit the wallet's unit.
+func (w *Wallet) MintURL() string { return w.cfg.Mint }
+func (w *Wallet) Unit() string    { return w.cfg.Unit }
+
 // Balance is the value of the wallet's proofs.
 func (w *Wallet) Balance() uint64 {
 	w.mu.Lock()

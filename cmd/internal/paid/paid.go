@@ -1,0 +1,352 @@
+// Package paid pays circuits with Cashu channels: it implements
+// client.HopPayer over package payment and a payment/wallet, with a fresh
+// sender key per channel, standard capacities and coarse expiry buckets,
+// and keeps a book of the channels it opened so that after any crash each
+// one ends settled (remainder reclaimed) or refundable. Only cmd and tests
+// import it: package circuit may not know of payment.
+package paid
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/btcsuite/btcd/btcec/v2"
+
+	"github.com/obolnet/obol/circuit"
+	"github.com/obolnet/obol/circuit/client"
+	"github.com/obolnet/obol/payment"
+	"github.com/obolnet/obol/payment/wallet"
+)
+
+// Config configures a Client.
+type Config struct {
+	// Wallet funds the channels and takes back what they did not spend.
+	// Required, loaded.
+	Wallet *wallet.Wallet
+	// Seed derives every channel's sender key (payment.ChannelKey);
+	// at least 16 bytes. Required.
+	Seed []byte
+	// Dir holds the channel book; empty keeps it in memory (tests only:
+	// a crash then loses track of funded channels).
+	Dir string
+	// Capacities are the standard channel capacities, in the wallet's
+	// unit, ascending (default 16, 64, 256, 1024, 4096). A channel gets
+	// the smallest that covers its need, so capacities say little.
+	Capacities []uint64
+	// Lifetime is a channel's least lifetime (default 24 h); its expiry is
+	// rounded up to a multiple of ExpiryBucket (default 6 h), so that
+	// channels opened near the same time share an expiry.
+	Lifetime, ExpiryBucket time.Duration
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+func (c *Config) defaults() {
+	if len(c.Capacities) == 0 {
+		c.Capacities = []uint64{16, 64, 256, 1024, 4096}
+	}
+	if c.Lifetime <= 0 {
+		c.Lifetime = 24 * time.Hour
+	}
+	if c.ExpiryBucket <= 0 {
+		c.ExpiryBucket = 6 * time.Hour
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// Relay is what a client knows of a paid relay, from its verified
+// descriptor.
+type Relay struct {
+	ReceiverKey *btcec.PublicKey
+	Terms       client.Terms
+	// MaxCapacity is the relay's channel capacity limit (0: none).
+	MaxCapacity uint64
+}
+
+// Client opens and settles a client's channels.
+type Client struct {
+	cfg Config
+
+	mu      sync.Mutex // guards the fields below
+	book    *book
+	entries map[uint64]*bookEntry // by counter, unsettled only
+	next    uint64
+}
+
+// Open replays the channel book in cfg.Dir. It does not contact the mint.
+func Open(cfg Config) (*Client, error) {
+	if cfg.Wallet == nil || len(cfg.Seed) < 16 {
+		return nil, errors.New("paid: a wallet and a seed of at least 16 bytes are required")
+	}
+	cfg.defaults()
+	b, entries, err := openBook(cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{cfg: cfg, book: b, entries: map[uint64]*bookEntry{}}
+	for _, e := range entries {
+		c.next = max(c.next, e.Counter+1)
+		if e.Settled {
+			delete(c.entries, e.Counter)
+		} else {
+			c.entries[e.Counter] = &e
+		}
+	}
+	return c, nil
+}
+
+// Close closes the book; it is idempotent.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.book.close()
+}
+
+// Capacity is the standard capacity for a need of msat: the smallest that
+// covers it, or the largest (bounded by the relay's limit).
+func (c *Client) Capacity(msat uint64, r Relay) (uint64, error) {
+	need, err := payment.UnitsCeil(msat, c.cfg.Wallet.Unit())
+	if err != nil {
+		return 0, err
+	}
+	caps := c.cfg.Capacities
+	i := sort.Search(len(caps), func(i int) bool { return caps[i] >= need })
+	i = min(i, len(caps)-1)
+	for i > 0 && r.MaxCapacity != 0 && caps[i] > r.MaxCapacity {
+		i--
+	}
+	return caps[i], nil
+}
+
+// HopPayer returns the payer of a new channel of capacity (a standard
+// one, see Capacity) to relay r. The channel is created and funded by the
+// payer's Open.
+func (c *Client) HopPayer(r Relay, capacity uint64) client.HopPayer {
+	return &hopPayer{c: c, relay: r, capacity: capacity}
+}
+
+// newChannel writes a new channel ahead to the book and returns it with
+// its fresh sender key.
+func (c *Client) newChannel(r Relay, capacity uint64) (*payment.Channel, *btcec.PrivateKey, uint64, error) {
+	ks, err := c.cfg.Wallet.Keyset()
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	funding, err := payment.FundingAmountFor(capacity, ks, 0, 4*capacity+64)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	now := c.cfg.Now()
+	bucket := int64(c.cfg.ExpiryBucket / time.Second)
+	expiry := (now.Add(c.cfg.Lifetime).Unix() + bucket - 1) / bucket * bucket
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := bookEntry{Counter: c.next, Mint: c.cfg.Wallet.MintURL(), Unit: c.cfg.Wallet.Unit(), Capacity: capacity, Funding: funding,
+		Keyset: ks.ID, FeePPK: ks.InputFeePPK, Setup: uint64(now.Unix()), Expiry: uint64(expiry),
+		Receiver: hex.EncodeToString(r.ReceiverKey.SerializeCompressed())}
+	ch, key, err := c.rebuild(&e, ks)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	if err := c.book.append(e); err != nil {
+		return nil, nil, 0, err
+	}
+	c.next++
+	c.entries[e.Counter] = &e
+	return ch, key, e.Counter, nil
+}
+
+// rebuild derives a booked channel again.
+func (c *Client) rebuild(e *bookEntry, ks payment.Keyset) (*payment.Channel, *btcec.PrivateKey, error) {
+	key, err := payment.ChannelKey(c.cfg.Seed, e.Counter)
+	if err != nil {
+		return nil, nil, err
+	}
+	rb, err := hex.DecodeString(e.Receiver)
+	if err != nil {
+		return nil, nil, err
+	}
+	recv, err := btcec.ParsePubKey(rb)
+	if err != nil {
+		return nil, nil, err
+	}
+	ch, err := payment.NewChannel(payment.ChannelParams{
+		Mint: e.Mint, Unit: e.Unit, Capacity: e.Capacity, FundingAmount: e.Funding, KeysetID: e.Keyset,
+		InputFeePPK: e.FeePPK, SetupTime: e.Setup, ExpiryTime: e.Expiry, Sender: key.PubKey(), Receiver: recv,
+	}, ks, payment.ChannelSecret(key, recv))
+	return ch, key, err
+}
+
+// SettleReport is what Settle did: Settled counts channels settled, Open
+// those their relay may still close (refundable after their expiry).
+type SettleReport struct {
+	Settled, Open int
+	Reclaimed     uint64 // taken back into the wallet, in its unit
+}
+
+// Settle takes back what every booked channel did not spend: after the
+// relay closed it (the remainder), or after its expiry (a refund).
+// Channels still open stay booked. Run it after a restart (after the
+// wallet's Recover) and from time to time.
+func (c *Client) Settle(ctx context.Context) (SettleReport, error) {
+	ks, err := c.cfg.Wallet.Keyset()
+	if err != nil {
+		return SettleReport{}, err
+	}
+	c.mu.Lock()
+	todo := make([]bookEntry, 0, len(c.entries))
+	for _, e := range c.entries {
+		todo = append(todo, *e)
+	}
+	c.mu.Unlock()
+	var rep SettleReport
+	var errs []error
+	for _, e := range todo {
+		back, err := c.settle(ctx, &e, ks)
+		switch {
+		case errors.Is(err, wallet.ErrChannelOpen):
+			rep.Open++
+		case err != nil:
+			errs = append(errs, err)
+		default:
+			rep.Settled++
+			rep.Reclaimed += back
+		}
+	}
+	return rep, errors.Join(errs...)
+}
+
+func (c *Client) settle(ctx context.Context, e *bookEntry, ks payment.Keyset) (uint64, error) {
+	ch, key, err := c.rebuild(e, ks)
+	if err != nil {
+		return 0, err
+	}
+	var back uint64
+	if funding := c.cfg.Wallet.Funded(ch.ID()); funding != nil { // else never funded, or settled
+		if err := ch.AttachFunding(funding); err != nil {
+			return 0, err
+		}
+		if back, err = c.cfg.Wallet.Settle(ctx, ch, key); err != nil {
+			return 0, err
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.book.append(bookEntry{Counter: e.Counter, Settled: true}); err != nil {
+		return 0, err
+	}
+	delete(c.entries, e.Counter)
+	return back, nil
+}
+
+var msatPerUnit = map[string]uint64{"sat": 1000, "msat": 1}
+
+// hopPayer is client.HopPayer over one channel.
+type hopPayer struct {
+	c        *Client
+	relay    Relay
+	capacity uint64
+
+	// Run's goroutine (client.Payments) owns the fields below.
+	payer *payment.Payer
+	asm   payment.Reassembler
+	msat  uint64 // asked for so far
+	unit  uint64 // msat per channel unit
+
+	mu   sync.Mutex // guards acct, a copy for AccountingOf
+	acct Accounting
+}
+
+// account copies the payer's state for AccountingOf.
+func (h *hopPayer) account() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.acct = Accounting{Msat: h.msat, Signed: h.payer.Signed(), Acked: h.payer.Acked(), Unit: h.unit}
+}
+
+// Open implements client.HopPayer: book, fund (a swap at the mint), and
+// the CHANNEL_OPEN.
+func (h *hopPayer) Open(ctx context.Context) ([][]byte, error) {
+	ch, key, _, err := h.c.newChannel(h.relay, h.capacity)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.c.cfg.Wallet.Fund(ctx, ch); err != nil {
+		return nil, err
+	}
+	if h.payer, err = payment.NewPayer(ch, key); err != nil {
+		return nil, err
+	}
+	if h.unit = msatPerUnit[ch.Params().Unit]; h.unit == 0 {
+		return nil, fmt.Errorf("paid: no msat conversion for unit %q", ch.Params().Unit)
+	}
+	open, err := h.payer.Open()
+	if err != nil {
+		return nil, err
+	}
+	h.account()
+	return payment.Fragment(open, circuit.MaxRelayBody)
+}
+
+// PayUpTo implements client.HopPayer.
+func (h *hopPayer) PayUpTo(msat uint64) ([][]byte, error) {
+	if h.payer == nil {
+		return nil, errors.New("paid: channel not open")
+	}
+	if msat <= h.msat {
+		return nil, nil
+	}
+	u, err := h.payer.PayMsat(msat - h.msat)
+	if err != nil {
+		return nil, err
+	}
+	h.msat = msat
+	h.account()
+	if u == nil {
+		return nil, nil
+	}
+	return payment.Fragment(u, circuit.MaxRelayBody)
+}
+
+// Reply implements client.HopPayer.
+func (h *hopPayer) Reply(body []byte) error {
+	msg, err := h.asm.Add(body)
+	if err != nil || msg == nil {
+		return err
+	}
+	if h.payer == nil {
+		return errors.New("paid: reply before open")
+	}
+	err = h.payer.HandleReply(msg)
+	h.account()
+	if err != nil {
+		return fmt.Errorf("paid: %w", err)
+	}
+	return nil
+}
+
+// Accounting of a hop payer, for tests and reports.
+type Accounting struct {
+	Msat   uint64 // asked for
+	Signed uint64 // highest balance signed, channel units
+	Acked  uint64 // highest balance the relay acknowledged
+	Unit   uint64 // msat per channel unit
+}
+
+// AccountingOf reports a payer made by HopPayer.
+func AccountingOf(p client.HopPayer) Accounting {
+	h, ok := p.(*hopPayer)
+	if !ok {
+		return Accounting{}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.acct
+}

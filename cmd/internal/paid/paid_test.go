@@ -1,0 +1,251 @@
+package paid_test
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/obolnet/obol/circuit"
+	"github.com/obolnet/obol/cmd/internal/paid"
+	"github.com/obolnet/obol/payment"
+	"github.com/obolnet/obol/payment/wallet"
+	"github.com/obolnet/obol/router"
+)
+
+// waitFor polls cond until it holds (state that changes in other
+// processes' goroutines: relays' settlers, the mint).
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// allSettled reports whether every relay settled n channels in all.
+func (tn *testNet) allSettled(n int) bool {
+	got := 0
+	for _, r := range tn.relays {
+		for _, c := range r.ledger.Channels() {
+			if !c.Settled {
+				return false
+			}
+			got++
+		}
+	}
+	return got == n
+}
+
+// Over many circuits and streams, what the client spent is exactly what
+// the relays received plus the mint's fees, each channel overpays by less
+// than one unit, and every transfer arrives intact.
+func TestAccountingExact(t *testing.T) {
+	for _, fee := range []uint64{0, 100} {
+		t.Run(fmt.Sprintf("fee=%dppk", fee), func(t *testing.T) { testAccounting(t, fee) })
+	}
+}
+
+func testAccounting(t *testing.T, feePPK uint64) {
+	ctx := context.Background()
+	port, sum := dataServer(t)
+	tn := newTestNet(t, 3, netOpts{feePPK: feePPK})
+	const topUp = 100000
+	cl := tn.newClient(t, t.TempDir(), topUp)
+	const circuits, streams, size = 4, 3, 384 << 10
+	want := sum(size)
+	var pcs []*paidCircuit
+	var wg sync.WaitGroup
+	errs := make(chan error, circuits*streams)
+	for i := range circuits {
+		pc := tn.build(t, cl, 300_000, []int{0, 1, 2}[i%3], []int{1, 2, 0}[i%3], []int{2, 0, 1}[i%3])
+		pcs = append(pcs, pc)
+		for range streams {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				sctx, cancel := context.WithTimeout(ctx, time.Minute)
+				defer cancel()
+				s, err := pc.Dial(sctx, "127.0.0.1", port)
+				if err != nil {
+					errs <- err
+					return
+				}
+				defer s.Close()
+				if got, err := get(s, size, nil); err != nil || got != want {
+					errs <- fmt.Errorf("transfer: %v (hash ok %v)", err, got == want)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	var signed, paidMsat uint64
+	for _, pc := range pcs {
+		pc.Close()
+		if err := <-pc.done; err != nil {
+			t.Fatalf("payments: %v", err)
+		}
+		for _, p := range pc.payers {
+			a := paid.AccountingOf(p)
+			if a.Signed*a.Unit < a.Msat || a.Signed*a.Unit-a.Msat >= a.Unit {
+				t.Errorf("channel overpays: %d units for %d msat", a.Signed, a.Msat)
+			}
+			signed += a.Signed
+			paidMsat += a.Msat
+		}
+	}
+	waitFor(t, "relays to settle", func() bool { return tn.allSettled(circuits * 3) })
+	var received, closes uint64
+	for _, r := range tn.relays {
+		for _, s := range r.settlements() {
+			if s.Outcome != router.SettledClosed {
+				t.Errorf("settlement outcome %d: %v", s.Outcome, s.Err)
+			}
+			closes += s.Amount
+		}
+		received += r.wallet.Balance()
+	}
+	rep, err := cl.paid.Settle(ctx)
+	if err != nil || rep.Settled != circuits*3 || rep.Open != 0 {
+		t.Fatalf("client settle: %+v, %v", rep, err)
+	}
+	spent := topUp - cl.wallet.Balance()
+	fees := tn.mint.FeesCollected("sat")
+	t.Logf("client spent %d sat for %d msat of traffic; relays received %d sat (closes %d, signed %d); mint fees %d sat",
+		spent, paidMsat, received, closes, signed, fees)
+	if spent != received+fees {
+		t.Fatalf("spent %d != received %d + fees %d", spent, received, fees)
+	}
+	// A relay's commitment outputs are worth its balance after the fee of
+	// spending them (draft, "Amount selection"): exactly the balance
+	// without fees.
+	if received != closes || closes < signed || (feePPK == 0 && closes != signed) {
+		t.Fatalf("relays closed %d and hold %d, clients signed %d", closes, received, signed)
+	}
+	if feePPK == 0 && fees != 0 {
+		t.Fatalf("fees %d without a fee", fees)
+	}
+}
+
+// A client that stops paying is paused — its transfer stalls while
+// another circuit on the same relays goes on — and torn down after the
+// grace period.
+func TestStopPayingPausesThenTearsDown(t *testing.T) {
+	ctx := context.Background()
+	port, sum := dataServer(t)
+	tn := newTestNet(t, 3, netOpts{grace: 2 * time.Second})
+	cl := tn.newClient(t, t.TempDir(), 100000)
+	cheat := tn.build(t, cl, 0, 0, 1, 2)
+	honest := tn.build(t, cl, 0, 0, 1, 2)
+
+	s, err := cheat.Dial(ctx, "127.0.0.1", port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "channels to open", func() bool {
+		for _, p := range cheat.payers {
+			if paid.AccountingOf(p).Acked == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	if err := cheat.stopPaying(); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var got int
+	var last time.Time
+	res := make(chan error, 1)
+	go func() {
+		_, err := get(s, 64<<20, func(n int) { mu.Lock(); got += n; last = time.Now(); mu.Unlock() })
+		res <- err
+	}()
+
+	// The honest circuit moves 8 MiB meanwhile.
+	const size = 8 << 20
+	hs, err := honest.Dial(ctx, "127.0.0.1", port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h, err := get(hs, size, nil); err != nil || h != sum(size) {
+		t.Fatalf("honest transfer: %v", err)
+	}
+	select {
+	case <-cheat.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatal("unpaid circuit not torn down")
+	}
+	var d *circuit.DestroyedError
+	if !errors.As(cheat.Err(), &d) || d.Reason != circuit.DestroyPayment {
+		t.Fatalf("unpaid circuit closed with %v", cheat.Err())
+	}
+	if err := <-res; err == nil {
+		t.Fatal("unpaid transfer completed")
+	}
+	mu.Lock()
+	stalled := time.Since(last)
+	mu.Unlock()
+	limit := testTerms.PrepayBytes + testTerms.FreeBytes + 1<<20
+	t.Logf("unpaid circuit moved %d bytes, stalled for %v before teardown", got, stalled.Round(time.Millisecond))
+	if uint64(got) > limit {
+		t.Fatalf("unpaid circuit moved %d bytes (limit %d)", got, limit)
+	}
+	if honest.Err() != nil {
+		t.Fatalf("honest circuit: %v", honest.Err())
+	}
+}
+
+// A relay that claims more than the client signed is refused by the mint;
+// the honest close of the same channel then goes through.
+func TestRelayOverclaimRefused(t *testing.T) {
+	ctx := context.Background()
+	port, _ := dataServer(t)
+	tn := newTestNet(t, 1, netOpts{noSettler: true}) // this test closes by hand
+	cl := tn.newClient(t, t.TempDir(), 10000)
+	pc := tn.build(t, cl, 0, 0)
+	s, err := pc.Dial(ctx, "127.0.0.1", port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := get(s, 2<<20, nil); err != nil {
+		t.Fatal(err)
+	}
+	r := tn.relays[0]
+	waitFor(t, "an acknowledged payment", func() bool { return paid.AccountingOf(pc.payers[0]).Acked > 0 })
+	id := r.ledger.Channels()[0].ID
+	bal, sig, err := r.ledger.MarkClosed(id)
+	if err != nil || bal == 0 {
+		t.Fatal(bal, err)
+	}
+	ch, _ := r.ledger.Channel(id)
+	if _, err := r.wallet.CloseChannel(ctx, ch, r.key, bal+1, sig); !errors.Is(err, payment.ErrBadSignature) {
+		t.Fatalf("wallet closed for more than signed: %v", err)
+	}
+	// The relay forges the close itself: its signature on the commitment
+	// of bal+1, the client's on bal.
+	inputs, outputs, err := ch.CommitmentSwap(bal + 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, _ := ch.ReceiverSigner(r.key)
+	mine, _ := signer.SignBalance(bal + 1)
+	inputs[0].Witness = payment.Witness{Signatures: []string{hex.EncodeToString(sig[:]), hex.EncodeToString(mine[:])}}.String()
+	var refused *wallet.MintError
+	if _, err := wallet.NewClient(tn.mintURL, nil).Swap(ctx, inputs, outputs); !errors.As(err, &refused) {
+		t.Fatalf("mint accepted a close for more than signed: %v", err)
+	}
+	if got, err := r.wallet.CloseChannel(ctx, ch, r.key, bal, sig); err != nil || got != bal {
+		t.Fatalf("honest close: %d, %v", got, err)
+	}
+}
