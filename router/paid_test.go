@@ -22,7 +22,7 @@ func newFakeControl() *fakeControl {
 	return &fakeControl{resumed: make(chan struct{}, 16), destroyed: make(chan circuit.DestroyReason, 1)}
 }
 
-func (f *fakeControl) Resume()                          { f.resumed <- struct{}{} }
+func (f *fakeControl) Resume()                           { f.resumed <- struct{}{} }
 func (f *fakeControl) Destroy(why circuit.DestroyReason) { f.destroyed <- why }
 
 // meterFixture is a relay's ledger and a client's funded channel to it,
