@@ -25,6 +25,15 @@ const (
 	CmdHSFetch               = 0x59 // client → any relay: fetch a descriptor from the DHT
 	CmdHSFetched             = 0x5A // relay → client: one chunk of the answer
 	CmdHSData                = 0x5B // end to end, spliced at the rendezvous point
+	CmdHSStore               = 0x5C // service → any relay: store a descriptor in the DHT (HSFetched layout, status 0)
+	CmdHSStored              = 0x5D // relay → service: one status byte (StoreOK, ...)
+)
+
+// HS_STORED statuses.
+const (
+	StoreOK          = 0
+	StoreRejected    = 1 // the record did not validate or the DHT refused it
+	StoreUnavailable = 2 // this relay does not store descriptors
 )
 
 // Sizes of the fixed parts of the messages.

@@ -38,6 +38,7 @@ type hop struct {
 	closed   bool
 	unpaid   bool       // the meter found no credit: the circuit is held
 	held     []heldCell // cells from prev kept while unpaid, in order
+	hs       *hsState   // hidden-service role (hidden.go)
 }
 
 // heldCell is a decrypted cell from the previous hop that waits for
@@ -231,6 +232,8 @@ func (h *hop) deliver(rc circuit.RelayCell) {
 		err = h.exitSide().onSendme()
 	case isStreamCommand(rc.Command):
 		err = h.exitSide().handle(rc)
+	case rc.Command >= circuit.RelayEstablishIntro && rc.Command <= 0x5F:
+		err = h.hidden(rc)
 	default:
 		err = fmt.Errorf("router: %v not handled at this hop", rc.Command)
 	}
@@ -327,6 +330,7 @@ func (h *hop) destroyLocked(why circuit.DestroyReason) {
 	if h.meter != nil {
 		h.meter.Close()
 	}
+	h.closeHidden()
 	h.r.forget(h)
 }
 

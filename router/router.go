@@ -106,6 +106,8 @@ type Router struct {
 	circs   map[*hop]struct{}
 	closing bool
 	work    sync.WaitGroup // exit stream goroutines
+
+	hidden hiddenPoints // intro and rendezvous registrations (hidden.go)
 }
 
 // New returns a router on h. It starts nothing; call Run.

@@ -1,0 +1,498 @@
+package router
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/obolnet/obol/circuit"
+	"github.com/obolnet/obol/descriptor"
+)
+
+// Hidden services at a relay (specs/07-hidden.md): the introduction point,
+// the rendezvous point and descriptor fetches on a client's behalf.
+//
+// A circuit takes at most one hidden-service role:
+//
+//	none ──ESTABLISH_INTRO──► intro (service side; receives INTRODUCE2)
+//	none ──ESTABLISH_RENDEZVOUS──► waiting (client side) ──RENDEZVOUS1 of the service──► spliced
+//	none ──RENDEZVOUS1──► spliced (service side)
+//
+// A client circuit may send INTRODUCE1 and HS_FETCH without taking a role.
+// Cells for another circuit are queued to that circuit's drain goroutine,
+// which takes that circuit's lock: a hop never holds two circuits' locks.
+// The relay learns nothing beyond what it knows of any circuit: each side
+// of an intro or a splice is a circuit whose previous hop is a relay.
+
+// HSDirectory is the relay's access to hidden-service descriptors in the
+// DHT, used on behalf of clients and services that ask through a circuit
+// (HS_FETCH, HS_STORE), so that no DHT node sees who asks. FetchHS returns
+// the raw record, or an error if there is none; StoreHS validates and
+// stores one.
+type HSDirectory interface {
+	FetchHS(ctx context.Context, index [32]byte) ([]byte, error)
+	StoreHS(ctx context.Context, rec []byte) error
+}
+
+// SetHSDirectory lets the relay answer HS_FETCH and HS_STORE from d;
+// without one it answers that it does not. Call it before Run.
+func (r *Router) SetHSDirectory(d HSDirectory) {
+	r.hidden.mu.Lock()
+	r.hidden.dir = d
+	r.hidden.mu.Unlock()
+}
+
+// Limits of the hidden-service roles.
+const (
+	introRate          = 25  // INTRODUCE2 per second to one service circuit
+	introBurst         = 50  //
+	introRateAll       = 200 // INTRODUCE per second at this relay
+	introBurstAll      = 400 //
+	maxIntroducePerCir = 8   // INTRODUCE1 one client circuit may send
+	replayWindow       = 15 * time.Minute
+	maxReplayEntries   = 1 << 17
+	spliceQueue        = 2048 // cells queued to one circuit from another
+	maxFetches         = 64   // descriptor fetches in flight at this relay
+	fetchTimeout       = 15 * time.Second
+)
+
+var (
+	errHSRole   = errors.New("router: hidden-service cell not allowed in this circuit's role")
+	errHSCookie = errors.New("router: unknown or duplicate rendezvous cookie")
+)
+
+type hsRole uint8
+
+const (
+	roleNone hsRole = iota
+	roleIntro
+	roleWaiting
+	roleSpliced
+)
+
+// hsState is a circuit's hidden-service state. role, auth, cookie and
+// introduces are guarded by the hop's mu; peer by hiddenPoints.mu.
+type hsState struct {
+	role       hsRole
+	auth       [descriptor.AuthKeyLen]byte
+	cookie     [descriptor.CookieLen]byte
+	introduces int
+	fetching   bool   // a fetch or a store is in flight
+	store      []byte // HS_STORE chunks so far
+	storeTotal int
+	bucket     bucket // INTRODUCE2 to this service circuit (hiddenPoints.mu)
+	peer       *hop   // the other side of a splice (hiddenPoints.mu)
+	in         chan queued
+	done       chan struct{}
+}
+
+type queued struct {
+	rc      circuit.RelayCell
+	destroy bool
+}
+
+// hiddenPoints is the relay's registry of intro and rendezvous circuits.
+type hiddenPoints struct {
+	mu       sync.Mutex // guards everything below and hsState.peer, .bucket
+	dir      HSDirectory
+	intros   map[[descriptor.AuthKeyLen]byte]*hop
+	cookies  map[[descriptor.CookieLen]byte]*hop
+	replay   map[[32]byte]time.Time
+	all      bucket
+	fetches  int
+	initDone bool
+}
+
+func (p *hiddenPoints) init() {
+	if !p.initDone {
+		p.intros = map[[descriptor.AuthKeyLen]byte]*hop{}
+		p.cookies = map[[descriptor.CookieLen]byte]*hop{}
+		p.replay = map[[32]byte]time.Time{}
+		p.all = bucket{rate: introRateAll, burst: introBurstAll}
+		p.initDone = true
+	}
+}
+
+// hidden handles a hidden-service relay cell addressed to this hop. mu is
+// held.
+func (h *hop) hidden(rc circuit.RelayCell) error {
+	if h.hs == nil {
+		h.hs = &hsState{}
+	}
+	switch rc.Command {
+	case descriptor.CmdEstablishIntro:
+		return h.establishIntro(rc.Body)
+	case descriptor.CmdIntroduce1:
+		return h.introduce1(rc.Body)
+	case descriptor.CmdEstablishRendezvous:
+		return h.establishRendezvous(rc.Body)
+	case descriptor.CmdRendezvous1:
+		return h.rendezvous1(rc.Body)
+	case descriptor.CmdHSData:
+		return h.spliceData(rc.Body)
+	case descriptor.CmdHSFetch:
+		return h.fetch(rc.Body)
+	case descriptor.CmdHSStore:
+		return h.storeChunk(rc.Body)
+	}
+	return fmt.Errorf("router: %v not handled at this hop", rc.Command)
+}
+
+func (h *hop) establishIntro(body []byte) error {
+	m, err := descriptor.ParseEstablishIntro(body, time.Now())
+	if err != nil || h.hs.role != roleNone {
+		return errors.Join(err, errHSRole)
+	}
+	h.startDrain()
+	p := &h.r.hidden
+	p.mu.Lock()
+	p.init()
+	if _, dup := p.intros[m.AuthKey]; dup {
+		p.mu.Unlock()
+		return h.originate(circuit.RelayCell{Command: descriptor.CmdIntroEstablished, Body: []byte{1}})
+	}
+	h.hs.role, h.hs.auth = roleIntro, m.AuthKey
+	h.hs.bucket = bucket{rate: introRate, burst: introBurst}
+	p.intros[m.AuthKey] = h
+	p.mu.Unlock()
+	return h.originate(circuit.RelayCell{Command: descriptor.CmdIntroEstablished, Body: []byte{0}})
+}
+
+// introduce1 passes a client's INTRODUCE on to the service circuit named
+// by its auth key and acknowledges it.
+func (h *hop) introduce1(body []byte) error {
+	if h.hs.role != roleNone {
+		return errHSRole
+	}
+	h.hs.introduces++
+	status := h.r.hidden.introduce(body, h.hs.introduces)
+	return h.originate(circuit.RelayCell{Command: descriptor.CmdIntroduceAck, Body: []byte{status}})
+}
+
+func (p *hiddenPoints) introduce(body []byte, n int) byte {
+	m, err := descriptor.ParseIntroduce(body)
+	if err != nil {
+		return descriptor.IntroAckMalformed
+	}
+	now := time.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.init()
+	svc := p.intros[m.AuthKey]
+	switch {
+	case svc == nil:
+		return descriptor.IntroAckUnknown
+	case n > maxIntroducePerCir || !svc.hs.bucket.take(now) || !p.all.take(now):
+		return descriptor.IntroAckRateLimited
+	case !p.fresh(sha256.Sum256(body), now):
+		return descriptor.IntroAckReplay
+	}
+	if !svc.hs.push(queued{rc: circuit.RelayCell{Command: descriptor.CmdIntroduce2, Body: append([]byte(nil), body...)}}) {
+		return descriptor.IntroAckRateLimited
+	}
+	return descriptor.IntroAckOK
+}
+
+// fresh records digest and reports whether it was not seen within the
+// replay window. p.mu is held.
+func (p *hiddenPoints) fresh(d [32]byte, now time.Time) bool {
+	if t, seen := p.replay[d]; seen && now.Sub(t) < replayWindow {
+		return false
+	}
+	if len(p.replay) >= maxReplayEntries {
+		for k, t := range p.replay {
+			if now.Sub(t) >= replayWindow {
+				delete(p.replay, k)
+			}
+		}
+		if len(p.replay) >= maxReplayEntries {
+			return false // full of fresh entries: refuse rather than forget
+		}
+	}
+	p.replay[d] = now
+	return true
+}
+
+func (h *hop) establishRendezvous(body []byte) error {
+	cookie, err := descriptor.ParseCookie(body)
+	if err != nil || h.hs.role != roleNone {
+		return errors.Join(err, errHSRole)
+	}
+	h.startDrain()
+	p := &h.r.hidden
+	p.mu.Lock()
+	p.init()
+	_, dup := p.cookies[cookie]
+	if !dup {
+		h.hs.role, h.hs.cookie = roleWaiting, cookie
+		p.cookies[cookie] = h
+	}
+	p.mu.Unlock()
+	if dup {
+		return errHSCookie
+	}
+	return h.originate(circuit.RelayCell{Command: descriptor.CmdRendezvousEstablished})
+}
+
+// rendezvous1 joins the service's circuit h to the client circuit waiting
+// with the cookie and hands the client the service's handshake.
+func (h *hop) rendezvous1(body []byte) error {
+	m, err := descriptor.ParseRendezvous1(body)
+	if err != nil || h.hs.role != roleNone {
+		return errors.Join(err, errHSRole)
+	}
+	h.startDrain()
+	p := &h.r.hidden
+	p.mu.Lock()
+	p.init()
+	client := p.cookies[m.Cookie]
+	delete(p.cookies, m.Cookie)
+	if client != nil {
+		client.hs.peer, h.hs.peer = h, client
+	}
+	p.mu.Unlock()
+	if client == nil {
+		return errHSCookie
+	}
+	h.hs.role = roleSpliced
+	rc := circuit.RelayCell{Command: descriptor.CmdRendezvous2, Body: append([]byte(nil), m.Handshake[:]...)}
+	if !client.hs.push(queued{rc: rc}) {
+		return errHSCookie
+	}
+	return nil
+}
+
+// spliceData passes an end-to-end cell to the other side of the splice.
+func (h *hop) spliceData(body []byte) error {
+	p := &h.r.hidden
+	p.mu.Lock()
+	peer := h.hs.peer
+	p.mu.Unlock()
+	if peer == nil {
+		return errHSRole
+	}
+	if !peer.hs.push(queued{rc: circuit.RelayCell{Command: descriptor.CmdHSData, Body: append([]byte(nil), body...)}}) {
+		return errors.New("router: spliced circuit overrun its window")
+	}
+	return nil
+}
+
+// push queues a cell for this state's circuit; false if the queue is
+// full or the circuit is gone.
+func (s *hsState) push(q queued) bool {
+	if s.in == nil {
+		return false
+	}
+	select {
+	case <-s.done:
+		return false
+	default:
+	}
+	select {
+	case s.in <- q:
+		return true
+	default:
+		return false
+	}
+}
+
+// startDrain starts the goroutine that sends cells other circuits queue
+// for h. mu is held.
+func (h *hop) startDrain() {
+	if h.hs.in != nil {
+		return
+	}
+	h.hs.in, h.hs.done = make(chan queued, spliceQueue), make(chan struct{})
+	h.r.work.Add(1)
+	go h.drain(h.hs.in, h.hs.done)
+}
+
+func (h *hop) drain(in chan queued, done chan struct{}) {
+	defer h.r.work.Done()
+	for {
+		select {
+		case <-done:
+			return
+		case q := <-in:
+			if q.destroy {
+				h.destroy(circuit.DestroyDestroyed)
+				return
+			}
+			if !h.sendQueued(q.rc) {
+				h.destroy(circuit.DestroyDestroyed)
+				return
+			}
+		}
+	}
+}
+
+func (h *hop) sendQueued(rc circuit.RelayCell) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed || h.prev == nil {
+		return true
+	}
+	if rc.Command == descriptor.CmdRendezvous2 {
+		h.hs.role = roleSpliced
+	}
+	return h.originate(rc) == nil
+}
+
+// fetch looks a descriptor up in the DHT for the client and sends it back
+// in HS_FETCHED chunks. One fetch at a time per circuit.
+func (h *hop) fetch(body []byte) error {
+	idx, err := descriptor.ParseHSFetch(body)
+	if err != nil || h.hs.role != roleNone || h.hs.fetching {
+		return errors.Join(err, errHSRole)
+	}
+	p := &h.r.hidden
+	p.mu.Lock()
+	dir, busy := p.dir, p.fetches >= maxFetches
+	if dir != nil && !busy {
+		p.fetches++
+	}
+	p.mu.Unlock()
+	if dir == nil || busy {
+		return h.originate(circuit.RelayCell{Command: descriptor.CmdHSFetched,
+			Body: descriptor.HSFetched{Status: descriptor.FetchUnavailable}.Marshal()})
+	}
+	h.hs.fetching = true
+	h.r.work.Add(1)
+	go h.runFetch(dir, idx)
+	return nil
+}
+
+func (h *hop) runFetch(dir HSDirectory, idx [32]byte) {
+	defer h.r.work.Done()
+	ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
+	rec, err := dir.FetchHS(ctx, idx)
+	cancel()
+	p := &h.r.hidden
+	p.mu.Lock()
+	p.fetches--
+	p.mu.Unlock()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.hs.fetching = false
+	if h.closed {
+		return
+	}
+	if err != nil || len(rec) == 0 || len(rec) > descriptor.MaxSize {
+		h.originate(circuit.RelayCell{Command: descriptor.CmdHSFetched,
+			Body: descriptor.HSFetched{Status: descriptor.FetchNotFound}.Marshal()})
+		return
+	}
+	for off := 0; off < len(rec); off += descriptor.MaxHSFetchChunk {
+		chunk := rec[off:min(off+descriptor.MaxHSFetchChunk, len(rec))]
+		m := descriptor.HSFetched{Total: uint16(len(rec)), Chunk: chunk}
+		if h.originate(circuit.RelayCell{Command: descriptor.CmdHSFetched, Body: m.Marshal()}) != nil {
+			return
+		}
+	}
+}
+
+// storeChunk collects an HS_STORE record and stores it once complete.
+func (h *hop) storeChunk(body []byte) error {
+	m, err := descriptor.ParseHSFetched(body)
+	s := h.hs
+	if err != nil || m.Status != descriptor.FetchOK || s.role != roleNone || s.fetching ||
+		(len(s.store) > 0 && int(m.Total) != s.storeTotal) || len(s.store)+len(m.Chunk) > int(m.Total) {
+		return errors.Join(err, errHSRole)
+	}
+	s.store, s.storeTotal = append(s.store, m.Chunk...), int(m.Total)
+	if len(s.store) < s.storeTotal {
+		return nil
+	}
+	rec := s.store
+	s.store, s.storeTotal = nil, 0
+	p := &h.r.hidden
+	p.mu.Lock()
+	dir, busy := p.dir, p.fetches >= maxFetches
+	if dir != nil && !busy {
+		p.fetches++
+	}
+	p.mu.Unlock()
+	if dir == nil || busy {
+		return h.originate(circuit.RelayCell{Command: descriptor.CmdHSStored, Body: []byte{descriptor.StoreUnavailable}})
+	}
+	s.fetching = true
+	h.r.work.Add(1)
+	go h.runStore(dir, rec)
+	return nil
+}
+
+func (h *hop) runStore(dir HSDirectory, rec []byte) {
+	defer h.r.work.Done()
+	ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
+	err := dir.StoreHS(ctx, rec)
+	cancel()
+	p := &h.r.hidden
+	p.mu.Lock()
+	p.fetches--
+	p.mu.Unlock()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.hs.fetching = false
+	if h.closed {
+		return
+	}
+	status := byte(descriptor.StoreOK)
+	if err != nil {
+		status = descriptor.StoreRejected
+	}
+	h.originate(circuit.RelayCell{Command: descriptor.CmdHSStored, Body: []byte{status}})
+}
+
+// closeHidden forgets h's registrations and tears the other side of a
+// splice down. mu is held.
+func (h *hop) closeHidden() {
+	s := h.hs
+	if s == nil {
+		return
+	}
+	p := &h.r.hidden
+	p.mu.Lock()
+	if s.role == roleIntro && p.intros[s.auth] == h {
+		delete(p.intros, s.auth)
+	}
+	if s.role == roleWaiting && p.cookies[s.cookie] == h {
+		delete(p.cookies, s.cookie)
+	}
+	peer := s.peer
+	s.peer = nil
+	if peer != nil {
+		peer.hs.peer = nil
+	}
+	p.mu.Unlock()
+	if peer != nil && !peer.hs.push(queued{destroy: true}) {
+		h.r.work.Add(1)
+		go func() { defer h.r.work.Done(); peer.destroy(circuit.DestroyDestroyed) }()
+	}
+	if s.done != nil {
+		close(s.done)
+	}
+}
+
+// bucket is a token bucket.
+type bucket struct {
+	rate, burst float64
+	tokens      float64
+	last        time.Time
+}
+
+func (b *bucket) take(now time.Time) bool {
+	if b.last.IsZero() {
+		b.tokens = b.burst
+	} else {
+		b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+	}
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
