@@ -1,0 +1,335 @@
+package hidden
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	mrand "math/rand/v2"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	yamux "github.com/libp2p/go-yamux/v5"
+
+	"github.com/obolnet/obol/circuit/client"
+	"github.com/obolnet/obol/descriptor"
+)
+
+// Client reaches hidden services. It caches descriptors until they expire
+// and keeps one joined circuit (a session) per service, on which every
+// Dial to that service opens a new stream. Its methods are safe for
+// concurrent use.
+type Client struct {
+	net Network
+
+	mu       sync.Mutex // guards the fields below
+	descs    map[descriptor.HSAddress]*cachedDesc
+	sessions map[descriptor.HSAddress]*yamux.Session
+	pending  map[descriptor.HSAddress]chan struct{} // connects under way
+	closed   bool
+}
+
+type cachedDesc struct {
+	content *descriptor.HSContent
+	expires time.Time
+	period  descriptor.Period
+}
+
+// NewClient returns a client on n. It starts nothing.
+func NewClient(n Network) (*Client, error) {
+	if err := n.validate(); err != nil {
+		return nil, err
+	}
+	return &Client{net: n.withDefaults(), descs: map[descriptor.HSAddress]*cachedDesc{},
+		sessions: map[descriptor.HSAddress]*yamux.Session{}, pending: map[descriptor.HSAddress]chan struct{}{}}, nil
+}
+
+// IsAddress reports whether host names a hidden service (ends in .obol);
+// a client manager sends such hosts to Dial instead of an exit.
+func IsAddress(host string) bool { return descriptor.IsHSHost(host) }
+
+// Dial connects to address, "<name>.obol:port". A mistyped name fails at
+// once with an error wrapping descriptor.ErrHSChecksum; an unknown service
+// with ErrUnknownService.
+func (c *Client) Dial(ctx context.Context, network, address string) (net.Conn, error) {
+	if network != "tcp" && network != "tcp4" && network != "tcp6" {
+		return nil, fmt.Errorf("hidden: dial %s: only tcp", network)
+	}
+	host, ps, err := net.SplitHostPort(address)
+	if err != nil {
+		return nil, fmt.Errorf("hidden: dial: %w", err)
+	}
+	port, err := strconv.ParseUint(ps, 10, 16)
+	if err != nil || port == 0 {
+		return nil, fmt.Errorf("hidden: dial: bad port %q", ps)
+	}
+	return c.DialPort(ctx, host, uint16(port))
+}
+
+// DialPort connects to virtual port of the service named host.
+func (c *Client) DialPort(ctx context.Context, host string, port uint16) (net.Conn, error) {
+	addr, err := descriptor.ParseHSAddress(host)
+	if err != nil {
+		return nil, fmt.Errorf("hidden: %w", err)
+	}
+	s, err := c.session(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	st, err := s.OpenStream(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("hidden: open stream: %w", err)
+	}
+	if err := writePort(st, port); err != nil {
+		st.Reset()
+		return nil, fmt.Errorf("hidden: open stream: %w", err)
+	}
+	return &Conn{Stream: st, local: Addr{Service: "client"}, remote: Addr{Service: addr.String(), Port: port}, port: port}, nil
+}
+
+// Forget drops what the client caches about a service.
+func (c *Client) Forget(host string) {
+	addr, err := descriptor.ParseHSAddress(host)
+	if err != nil {
+		return
+	}
+	c.mu.Lock()
+	s := c.sessions[addr]
+	delete(c.sessions, addr)
+	delete(c.descs, addr)
+	c.mu.Unlock()
+	if s != nil {
+		s.Close()
+	}
+}
+
+// Close closes every session.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	c.closed = true
+	ss := c.sessions
+	c.sessions = map[descriptor.HSAddress]*yamux.Session{}
+	c.mu.Unlock()
+	for _, s := range ss {
+		s.Close()
+	}
+	return nil
+}
+
+// session returns the live session with addr, connecting if there is
+// none; concurrent callers share one connect.
+func (c *Client) session(ctx context.Context, addr descriptor.HSAddress) (*yamux.Session, error) {
+	for {
+		c.mu.Lock()
+		if c.closed {
+			c.mu.Unlock()
+			return nil, net.ErrClosed
+		}
+		if s := c.sessions[addr]; s != nil && !s.IsClosed() {
+			c.mu.Unlock()
+			return s, nil
+		}
+		if wait, ok := c.pending[addr]; ok {
+			c.mu.Unlock()
+			select {
+			case <-wait:
+				continue
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		done := make(chan struct{})
+		c.pending[addr] = done
+		c.mu.Unlock()
+		s, err := c.connect(ctx, addr)
+		c.mu.Lock()
+		delete(c.pending, addr)
+		close(done)
+		if err == nil {
+			c.sessions[addr] = s
+		}
+		c.mu.Unlock()
+		return s, err
+	}
+}
+
+// connect runs fetch, rendezvous and introduction; if the introduction
+// fails with a cached descriptor, the descriptor is fetched again once.
+func (c *Client) connect(ctx context.Context, addr descriptor.HSAddress) (*yamux.Session, error) {
+	desc, cached, err := c.descriptor(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	s, err := c.meet(ctx, addr, desc)
+	if err != nil && cached && ctx.Err() == nil {
+		c.mu.Lock()
+		delete(c.descs, addr)
+		c.mu.Unlock()
+		if desc, _, err = c.descriptor(ctx, addr); err != nil {
+			return nil, err
+		}
+		s, err = c.meet(ctx, addr, desc)
+	}
+	return s, err
+}
+
+func (c *Client) descriptor(ctx context.Context, addr descriptor.HSAddress) (*descriptor.HSContent, bool, error) {
+	now := c.net.Now()
+	c.mu.Lock()
+	d := c.descs[addr]
+	c.mu.Unlock()
+	if d != nil && now.Before(d.expires) && d.period == descriptor.PeriodAt(now, c.net.Period) {
+		return d.content, true, nil
+	}
+	content, r, err := c.net.fetchDescriptor(ctx, addr)
+	if err != nil {
+		return nil, false, err
+	}
+	c.mu.Lock()
+	c.descs[addr] = &cachedDesc{content: content, expires: r.ExpiresAt(), period: r.Period}
+	c.mu.Unlock()
+	return content, false, nil
+}
+
+// meet opens a rendezvous point and introduces the client through each
+// intro point in turn until the service comes.
+func (c *Client) meet(ctx context.Context, addr descriptor.HSAddress, desc *descriptor.HSContent) (*yamux.Session, error) {
+	rp, err := c.openRendezvous(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var lastErr error = ErrUnreachable
+	for _, i := range permutation(len(desc.Intros)) {
+		ip := desc.Intros[i]
+		if err := c.introduce(ctx, rp, addr, ip); err != nil {
+			lastErr = err
+			if ctx.Err() != nil {
+				break
+			}
+			continue
+		}
+		t, err := rp.await(ctx)
+		if err != nil {
+			rp.k.c.Close()
+			return nil, fmt.Errorf("%w: %v", ErrUnreachable, err)
+		}
+		return yamux.Client(t, yamuxConfig(), nil)
+	}
+	rp.k.c.Close()
+	return nil, fmt.Errorf("%w: %v", ErrUnreachable, lastErr)
+}
+
+// rendezvous is the client's open rendezvous point.
+type rendezvous struct {
+	k       *control
+	relay   client.Hop
+	cookie  [descriptor.CookieLen]byte
+	joined  chan *tunnel // the tunnel, once RENDEZVOUS2 has come
+	hsMu    sync.Mutex   // guards hs
+	hs      *clientHandshake
+	failure chan error
+}
+
+func (c *Client) openRendezvous(ctx context.Context) (*rendezvous, error) {
+	path, err := c.net.pathTo(nil, descriptor.RoleRendezvous, nil)
+	if err != nil {
+		return nil, err
+	}
+	circ, err := c.net.build(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	rp := &rendezvous{k: attach(circ), relay: path[len(path)-1], joined: make(chan *tunnel, 1), failure: make(chan error, 1)}
+	rand.Read(rp.cookie[:])
+	rp.k.handle(descriptor.CmdRendezvous2, rp.onRendezvous2)
+	ch := rp.k.expect(descriptor.CmdRendezvousEstablished, 1)
+	if err := rp.k.send(ctx, descriptor.CmdEstablishRendezvous, rp.cookie[:]); err != nil {
+		circ.Close()
+		return nil, err
+	}
+	if _, err := rp.k.wait(ctx, ch); err != nil {
+		circ.Close()
+		return nil, err
+	}
+	return rp, nil
+}
+
+// onRendezvous2 finishes the handshake in the circuit's receive path, so
+// that the HS_DATA cells right behind it find the tunnel.
+func (rp *rendezvous) onRendezvous2(b []byte) {
+	rp.hsMu.Lock()
+	hs := rp.hs
+	rp.hs = nil
+	rp.hsMu.Unlock()
+	msg, err := descriptor.ParseRendezvous2(b)
+	if hs == nil || err != nil {
+		rp.k.c.Close()
+		return
+	}
+	send, recv, err := hs.finish(msg)
+	if err != nil {
+		rp.failure <- err
+		rp.k.c.Close()
+		return
+	}
+	t := newTunnel(rp.k.c, send, recv)
+	rp.k.handle(descriptor.CmdHSData, t.onCell)
+	rp.joined <- t
+}
+
+// rendezvousTimeout bounds the wait for the service after an accepted
+// introduction.
+const rendezvousTimeout = 30 * time.Second
+
+func (rp *rendezvous) await(ctx context.Context) (*tunnel, error) {
+	ctx, cancel := context.WithTimeout(ctx, rendezvousTimeout)
+	defer cancel()
+	select {
+	case t := <-rp.joined:
+		return t, nil
+	case err := <-rp.failure:
+		return nil, err
+	case <-rp.k.c.Done():
+		return nil, errors.New("rendezvous circuit closed")
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// introduce sends INTRODUCE1 through a fresh circuit to ip and waits for
+// the intro point's acknowledgement.
+func (c *Client) introduce(ctx context.Context, rp *rendezvous, addr descriptor.HSAddress, ip descriptor.IntroPoint) error {
+	payload := descriptor.IntroPayload{Cookie: rp.cookie, OnionKey: rp.relay.OnionKey, Relay: rp.relay.Peer.ID}
+	hs, msg, err := startHandshake(rand.Reader, ip, addr, payload.Marshal())
+	if err != nil {
+		return err
+	}
+	rp.hsMu.Lock()
+	rp.hs = hs
+	rp.hsMu.Unlock()
+	last := client.Hop{Peer: peer.AddrInfo{ID: ip.Relay}, OnionKey: ip.OnionKey}
+	circ, err := c.net.buildTo(ctx, &last, 0, map[peer.ID]bool{rp.relay.Peer.ID: true})
+	if err != nil {
+		return err
+	}
+	defer circ.Close()
+	k := attach(circ)
+	ch := k.expect(descriptor.CmdIntroduceAck, 1)
+	m := descriptor.Introduce{AuthKey: ip.AuthKey, Handshake: msg}
+	if err := k.send(ctx, descriptor.CmdIntroduce1, m.Marshal()); err != nil {
+		return err
+	}
+	b, err := k.wait(ctx, ch)
+	if err != nil {
+		return err
+	}
+	if len(b) != 1 || b[0] != descriptor.IntroAckOK {
+		return fmt.Errorf("hidden: intro point refused the introduction (status %v)", b)
+	}
+	return nil
+}
+
+func permutation(n int) []int { return mrand.Perm(n) }

@@ -1,0 +1,65 @@
+package hidden
+
+import (
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/obolnet/obol/circuit/client"
+	"github.com/obolnet/obol/circuit/link"
+	"github.com/obolnet/obol/descriptor"
+)
+
+// Network is what the service and client sides need of obol: a link
+// manager to build circuits on and the relays to choose paths from.
+type Network struct {
+	Links     *link.Manager
+	Directory client.Directory // verified relay descriptors (e.g. *dht.Cache)
+	// Period is the descriptor time period (default descriptor.DefaultPeriod).
+	Period time.Duration
+	Now    func() time.Time // default time.Now
+	Logger *slog.Logger     // default: discard
+	// BuildTimeout bounds one circuit build (default 10 s).
+	BuildTimeout time.Duration
+}
+
+func (n *Network) validate() error {
+	switch {
+	case n.Links == nil:
+		return errors.New("hidden: no link manager")
+	case n.Directory == nil:
+		return errors.New("hidden: no relay directory")
+	case n.Period != 0 && (n.Period < descriptor.MinPeriod || n.Period > descriptor.MaxPeriod):
+		return errors.New("hidden: period out of range")
+	}
+	return nil
+}
+
+func (n Network) withDefaults() Network {
+	if n.Period == 0 {
+		n.Period = descriptor.DefaultPeriod
+	}
+	if n.Now == nil {
+		n.Now = time.Now
+	}
+	if n.Logger == nil {
+		n.Logger = slog.New(slog.DiscardHandler)
+	}
+	if n.BuildTimeout == 0 {
+		n.BuildTimeout = 10 * time.Second
+	}
+	return n
+}
+
+// Errors that tell a caller what to do.
+var (
+	// ErrNoRelays: the directory holds too few usable relays; wait for
+	// sampling to fill it.
+	ErrNoRelays = errors.New("hidden: not enough relays for a path")
+	// ErrUnknownService: no descriptor for the address was found; the
+	// address is wrong or the service is offline. Retrying later may help.
+	ErrUnknownService = errors.New("hidden: no descriptor for this address (unknown service or offline)")
+	// ErrUnreachable: the descriptor was found but no intro point took the
+	// introduction, or the service never came to the rendezvous.
+	ErrUnreachable = errors.New("hidden: service did not answer through any intro point")
+)

@@ -1,0 +1,133 @@
+package hidden
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/obolnet/obol/descriptor"
+)
+
+// Descriptors are fetched and stored through a three-hop circuit whose
+// last relay does the DHT get or put (HS_FETCH, HS_STORE). The guard sees
+// a circuit and nothing of its content; the last relay sees a DHT index or
+// an encrypted record, never who asks; the DHT nodes see that relay.
+const fetchAttempts = 3
+
+var errUnavailable = errors.New("hidden: relay does not serve descriptors")
+
+// fetchDescriptor finds and decrypts addr's descriptor for the current
+// period, trying the replicas in random order on up to fetchAttempts
+// relays.
+func (n *Network) fetchDescriptor(ctx context.Context, addr descriptor.HSAddress) (*descriptor.HSContent, *descriptor.HSRecord, error) {
+	p := descriptor.PeriodAt(n.Now(), n.Period)
+	blinded, err := descriptor.BlindPublicKey(addr, p)
+	if err != nil {
+		return nil, nil, err
+	}
+	replicas := rand.Perm(descriptor.HSReplicas)
+	tried := map[peer.ID]bool{}
+	var lastErr error = ErrUnknownService
+	for range fetchAttempts {
+		c, err := n.buildTo(ctx, nil, descriptor.RoleRelay, tried)
+		if err != nil {
+			return nil, nil, errors.Join(lastErr, err)
+		}
+		tried[c.Hops()[pathLen-1]] = true
+		k := attach(c)
+		for len(replicas) > 0 {
+			idx := descriptor.HSIndex(blinded, uint8(replicas[0]), p)
+			var rec []byte
+			rec, err = k.fetch(ctx, idx)
+			if err != nil {
+				break // another relay
+			}
+			replicas = replicas[1:]
+			if rec == nil {
+				continue
+			}
+			content, r, err := open(rec, addr, n)
+			if err == nil {
+				c.Close()
+				return content, r, nil
+			}
+			lastErr = err
+		}
+		c.Close()
+		if len(replicas) == 0 || ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, nil, lastErr
+}
+
+func open(rec []byte, addr descriptor.HSAddress, n *Network) (*descriptor.HSContent, *descriptor.HSRecord, error) {
+	u, err := descriptor.DecodeHS(rec)
+	if err != nil {
+		return nil, nil, err
+	}
+	r, err := u.Verify(n.Now())
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := r.Decrypt(addr)
+	return c, r, err
+}
+
+// fetch asks the last hop for the record under idx; nil means not found.
+func (k *control) fetch(ctx context.Context, idx [32]byte) ([]byte, error) {
+	ch := k.expect(descriptor.CmdHSFetched, descriptor.MaxSize/descriptor.MaxHSFetchChunk+2)
+	if err := k.send(ctx, descriptor.CmdHSFetch, idx[:]); err != nil {
+		return nil, err
+	}
+	var rec []byte
+	for {
+		b, err := k.wait(ctx, ch)
+		if err != nil {
+			return nil, err
+		}
+		m, err := descriptor.ParseHSFetched(b)
+		switch {
+		case err != nil:
+			return nil, err
+		case m.Status == descriptor.FetchUnavailable:
+			return nil, errUnavailable
+		case m.Status != descriptor.FetchOK:
+			return nil, nil
+		case len(rec)+len(m.Chunk) > int(m.Total):
+			return nil, fmt.Errorf("%w: HS_FETCHED overruns", descriptor.ErrHSMessage)
+		}
+		rec = append(rec, m.Chunk...)
+		if len(rec) == int(m.Total) {
+			return rec, nil
+		}
+	}
+}
+
+// storeDescriptor stores rec through a circuit to a random relay.
+func (n *Network) storeDescriptor(ctx context.Context, rec []byte, exclude map[peer.ID]bool) error {
+	c, err := n.buildTo(ctx, nil, descriptor.RoleRelay, exclude)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	k := attach(c)
+	ch := k.expect(descriptor.CmdHSStored, 1)
+	for off := 0; off < len(rec); off += descriptor.MaxHSFetchChunk {
+		m := descriptor.HSFetched{Total: uint16(len(rec)), Chunk: rec[off:min(off+descriptor.MaxHSFetchChunk, len(rec))]}
+		if err := k.send(ctx, descriptor.CmdHSStore, m.Marshal()); err != nil {
+			return err
+		}
+	}
+	b, err := k.wait(ctx, ch)
+	if err != nil {
+		return err
+	}
+	if len(b) != 1 || b[0] != descriptor.StoreOK {
+		return fmt.Errorf("hidden: relay refused the descriptor (status %v)", b)
+	}
+	return nil
+}

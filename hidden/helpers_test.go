@@ -1,0 +1,170 @@
+package hidden_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/obolnet/obol/circuit"
+	"github.com/obolnet/obol/circuit/client"
+	"github.com/obolnet/obol/circuit/link"
+	"github.com/obolnet/obol/descriptor"
+	"github.com/obolnet/obol/dht"
+	"github.com/obolnet/obol/dht/dhttest"
+	"github.com/obolnet/obol/hidden"
+	"github.com/obolnet/obol/router"
+)
+
+// directory resolves next hops for the relays and lists relays for paths.
+type directory struct {
+	mu    sync.Mutex
+	addrs map[peer.ID]peer.AddrInfo
+	descs map[peer.ID]*descriptor.Relay
+}
+
+func (d *directory) AddrInfo(_ context.Context, id peer.ID) (peer.AddrInfo, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ai, ok := d.addrs[id]
+	if !ok {
+		return ai, fmt.Errorf("unknown relay %s", id)
+	}
+	return ai, nil
+}
+
+func (d *directory) Relays() []*descriptor.Relay {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]*descriptor.Relay, 0, len(d.descs))
+	for _, r := range d.descs {
+		out = append(out, r)
+	}
+	return out
+}
+
+func (d *directory) remove(id peer.ID) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.descs, id)
+}
+
+// relay is one relay of a test network: a DHT server and a router on the
+// same libp2p host.
+type relay struct {
+	dht    *dhttest.Relay
+	router *router.Router
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func (r *relay) id() peer.ID { return r.dht.ID() }
+
+func (r *relay) stop() {
+	select {
+	case <-r.done:
+		return
+	default:
+	}
+	r.cancel()
+	<-r.done
+	r.dht.Stop()
+}
+
+type testNet struct {
+	t      testing.TB
+	dir    *directory
+	relays []*relay
+	dhtNet *dhttest.Network
+}
+
+// newTestNet starts n relays, every one a guard, intro and rendezvous
+// point that fetches and stores descriptors in the DHT.
+func newTestNet(t testing.TB, n int) *testNet {
+	tn := &testNet{t: t, dir: &directory{addrs: map[peer.ID]peer.AddrInfo{}, descs: map[peer.ID]*descriptor.Relay{}}}
+	tn.dhtNet = dhttest.NewNetwork(t, n, dhttest.Options{})
+	now := time.Now()
+	for _, dr := range tn.dhtNet.Relays {
+		onion, err := circuit.GenerateOnionKey(rand.Reader, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rt, err := router.New(dr.Host, router.Config{OnionKeys: []circuit.OnionKey{onion}, Directory: tn.dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rt.SetHSDirectory(hidden.DHTDirectory{Node: dr.Node})
+		ctx, cancel := context.WithCancel(context.Background())
+		r := &relay{dht: dr, router: rt, cancel: cancel, done: make(chan struct{})}
+		go func() { defer close(r.done); rt.Run(ctx) }()
+		d := dhttest.Describe(dr.Host, descriptor.RoleRelay|descriptor.RoleGuard|descriptor.RoleIntro|descriptor.RoleRendezvous)
+		d.OnionKeys = []descriptor.OnionKey{{Key: onion.Public, NotAfter: now.Add(24 * time.Hour).Unix()}}
+		tn.dir.addrs[dr.ID()] = peer.AddrInfo{ID: dr.ID(), Addrs: dr.Host.Addrs()}
+		tn.dir.descs[dr.ID()] = d
+		tn.relays = append(tn.relays, r)
+	}
+	t.Cleanup(func() {
+		for _, r := range tn.relays {
+			r.stop()
+		}
+	})
+	return tn
+}
+
+func newHost(t testing.TB) host.Host {
+	k, _, _ := crypto.GenerateEd25519Key(rand.Reader)
+	h, err := dht.NewHost(dht.HostConfig{Identity: k})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	return h
+}
+
+// endpoint is a node that builds circuits: a client or a service.
+func (tn *testNet) endpoint() (hidden.Network, host.Host) {
+	h := newHost(tn.t)
+	lm := link.NewManager(h, link.Config{})
+	lm.Start()
+	tn.t.Cleanup(func() { lm.Close() })
+	return hidden.Network{Links: lm, Directory: tn.dir}, h
+}
+
+func (tn *testNet) listen(key ed25519.PrivateKey) (*hidden.Listener, host.Host) {
+	n, h := tn.endpoint()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	l, err := hidden.Listen(ctx, hidden.ServiceConfig{Network: n, Key: key})
+	if err != nil {
+		tn.t.Fatal(err)
+	}
+	tn.t.Cleanup(func() { l.Close() })
+	return l, h
+}
+
+func (tn *testNet) client() (*hidden.Client, host.Host) {
+	n, h := tn.endpoint()
+	c, err := hidden.NewClient(n)
+	if err != nil {
+		tn.t.Fatal(err)
+	}
+	tn.t.Cleanup(func() { c.Close() })
+	return c, h
+}
+
+func newKey(t testing.TB) ed25519.PrivateKey {
+	_, k, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+var _ = client.Hop{}

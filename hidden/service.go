@@ -1,0 +1,306 @@
+package hidden
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	yamux "github.com/libp2p/go-yamux/v5"
+
+	"github.com/obolnet/obol/descriptor"
+	"github.com/obolnet/obol/dht"
+)
+
+// ServiceConfig configures a hidden service.
+type ServiceConfig struct {
+	Network
+	// Key is the service's identity; its public half is the address.
+	Key ed25519.PrivateKey
+	// Intros is how many intro points the service keeps (default 3).
+	Intros int
+	// Lifetime is how long a descriptor is valid (default 3 h).
+	Lifetime time.Duration
+	// Republish is how often descriptors are stored again (default
+	// Lifetime/3); they are also stored whenever the intro points change.
+	Republish time.Duration
+	// MaxRendezvous bounds the rendezvous under way at once (default 16).
+	MaxRendezvous int
+}
+
+func (c *ServiceConfig) validate() error {
+	if err := c.Network.validate(); err != nil {
+		return err
+	}
+	switch {
+	case len(c.Key) != ed25519.PrivateKeySize:
+		return errors.New("hidden: no service key")
+	case c.Intros < 0 || c.Intros > descriptor.MaxIntros:
+		return errors.New("hidden: intro point count out of range")
+	case c.Lifetime < 0 || c.Lifetime > descriptor.MaxHSLifetime || c.Republish < 0 || c.MaxRendezvous < 0:
+		return errors.New("hidden: lifetime or republish interval out of range")
+	}
+	return nil
+}
+
+func (c ServiceConfig) withDefaults() ServiceConfig {
+	c.Network = c.Network.withDefaults()
+	if c.Intros == 0 {
+		c.Intros = 3
+	}
+	if c.Lifetime == 0 {
+		c.Lifetime = 3 * time.Hour
+	}
+	if c.Republish == 0 {
+		c.Republish = c.Lifetime / 3
+	}
+	if c.MaxRendezvous == 0 {
+		c.MaxRendezvous = 16
+	}
+	return c
+}
+
+// LoadKey reads a service identity key (a 32-byte Ed25519 seed) from path,
+// creating one with mode 0600 if the file does not exist. The same file
+// gives the same address after a restart.
+func LoadKey(path string) (ed25519.PrivateKey, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		seed := make([]byte, ed25519.SeedSize)
+		rand.Read(seed)
+		if err := dht.WriteFileAtomic(path, seed, 0o600); err != nil {
+			return nil, fmt.Errorf("hidden: write service key: %w", err)
+		}
+		b = seed
+	} else if err != nil {
+		return nil, fmt.Errorf("hidden: read service key: %w", err)
+	}
+	if len(b) != ed25519.SeedSize {
+		return nil, fmt.Errorf("hidden: service key %s is not a %d-byte seed", path, ed25519.SeedSize)
+	}
+	return ed25519.NewKeyFromSeed(b), nil
+}
+
+// AddressOf is the .obol address of a service key.
+func AddressOf(k ed25519.PrivateKey) string {
+	return descriptor.HSAddress(k.Public().(ed25519.PublicKey)).String()
+}
+
+// Listener is a running hidden service; its connections come from
+// clients of the service. It keeps the intro points and the descriptors
+// up until Close.
+type Listener struct {
+	cfg    ServiceConfig
+	addr   descriptor.HSAddress
+	accept chan *Conn
+	cancel context.CancelFunc
+	done   chan struct{}
+	lost   chan *introPoint
+	slots  chan struct{} // rendezvous under way
+
+	mu        sync.Mutex // guards the fields below
+	intros    []*introPoint
+	sessions  map[*yamux.Session]struct{}
+	revision  uint64
+	published int // successful publications
+	closed    bool
+}
+
+// Listen starts the service: it establishes the intro points, publishes
+// the descriptors of the current and the next period, and returns once at
+// least one intro point is up and the current descriptor is stored. The
+// service then runs until Close.
+func Listen(ctx context.Context, cfg ServiceConfig) (*Listener, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	l := &Listener{cfg: cfg, accept: make(chan *Conn, 64), done: make(chan struct{}),
+		lost: make(chan *introPoint, descriptor.MaxIntros), slots: make(chan struct{}, cfg.MaxRendezvous),
+		sessions: map[*yamux.Session]struct{}{}}
+	copy(l.addr[:], cfg.Key.Public().(ed25519.PublicKey))
+	runCtx, cancel := context.WithCancel(context.Background())
+	l.cancel = cancel
+	if err := l.start(ctx, runCtx); err != nil {
+		cancel()
+		l.shutdown()
+		return nil, err
+	}
+	go l.run(runCtx)
+	return l, nil
+}
+
+func (l *Listener) start(ctx, runCtx context.Context) error {
+	var wg sync.WaitGroup
+	for range l.cfg.Intros {
+		wg.Add(1)
+		go func() { defer wg.Done(); l.addIntro(ctx, runCtx) }()
+	}
+	wg.Wait()
+	if len(l.currentIntros()) == 0 {
+		return fmt.Errorf("hidden: no intro point could be established: %w", ErrNoRelays)
+	}
+	if err := l.publish(ctx); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Addr is the service's address (port 0).
+func (l *Listener) Addr() net.Addr { return Addr{Service: l.addr.String()} }
+
+// Address is the service's .obol name.
+func (l *Listener) Address() string { return l.addr.String() }
+
+// Accept waits for the next connection from a client.
+func (l *Listener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.accept:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+// Close stops the service: intro circuits and client sessions are closed
+// and the descriptors are left to expire. It waits for its goroutines.
+func (l *Listener) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	l.mu.Unlock()
+	l.cancel()
+	<-l.done
+	return nil
+}
+
+func (l *Listener) shutdown() {
+	l.mu.Lock()
+	l.closed = true
+	intros, sessions := l.intros, l.sessions
+	l.intros, l.sessions = nil, map[*yamux.Session]struct{}{}
+	l.mu.Unlock()
+	for _, ip := range intros {
+		ip.c.Close()
+	}
+	for s := range sessions {
+		s.Close()
+	}
+	select {
+	case <-l.done:
+	default:
+		close(l.done)
+	}
+}
+
+// run replaces lost intro points and republishes until ctx ends.
+func (l *Listener) run(ctx context.Context) {
+	defer l.shutdown()
+	t := time.NewTicker(l.cfg.Republish)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ip := <-l.lost:
+			if l.dropIntro(ip) {
+				l.replace(ctx)
+			}
+		case <-t.C:
+			l.publish(ctx)
+		}
+	}
+}
+
+// replace establishes intro points until there are enough again, then
+// republishes.
+func (l *Listener) replace(ctx context.Context) {
+	for backoff := 100 * time.Millisecond; len(l.currentIntros()) < l.cfg.Intros; backoff = min(2*backoff, 30*time.Second) {
+		if l.addIntro(ctx, ctx) {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+	}
+	l.cfg.Logger.Info("intro points replaced", "count", l.cfg.Intros)
+	l.publish(ctx)
+}
+
+// publish stores descriptors of the current and the next period, each
+// replica through its own circuit, so that no relay can link the periods.
+// It succeeds if one replica of the current period was stored.
+func (l *Listener) publish(ctx context.Context) error {
+	content := &descriptor.HSContent{}
+	for _, ip := range l.currentIntros() {
+		content.Intros = append(content.Intros, ip.point())
+	}
+	if len(content.Intros) == 0 {
+		return fmt.Errorf("hidden: no intro point to publish")
+	}
+	now := l.cfg.Now()
+	l.mu.Lock()
+	l.revision = max(l.revision+1, uint64(now.UnixMilli()))
+	rev := l.revision
+	l.mu.Unlock()
+	cur := descriptor.PeriodAt(now, l.cfg.Period)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	stored := 0
+	for i, p := range []descriptor.Period{cur, cur.Next()} {
+		for r := range uint8(descriptor.HSReplicas) {
+			params := descriptor.HSParams{Period: p, Replica: r, Revision: rev, Published: now, Expires: now.Add(l.cfg.Lifetime)}
+			rec, err := descriptor.SignHS(rand.Reader, l.cfg.Key, content, params)
+			if err != nil {
+				return err
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if l.cfg.storeDescriptor(ctx, rec, nil) == nil && i == 0 {
+					mu.Lock()
+					stored++
+					mu.Unlock()
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	if stored == 0 {
+		l.cfg.Logger.Warn("descriptor not stored")
+		return fmt.Errorf("hidden: descriptor could not be stored: %w", ErrNoRelays)
+	}
+	l.mu.Lock()
+	l.published++
+	l.mu.Unlock()
+	l.cfg.Logger.Debug("descriptor published", "replicas", stored)
+	return nil
+}
+
+func (l *Listener) currentIntros() []*introPoint {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]*introPoint(nil), l.intros...)
+}
+
+func (l *Listener) dropIntro(ip *introPoint) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i, x := range l.intros {
+		if x == ip {
+			l.intros = append(l.intros[:i], l.intros[i+1:]...)
+			return !l.closed
+		}
+	}
+	return false
+}
