@@ -37,7 +37,7 @@ func (m *Manager) build(ctx context.Context, port uint16, soft map[peer.ID]bool)
 // choosePath picks a path from the current cache and guard set.
 func (m *Manager) choosePath(port uint16, soft map[peer.ID]bool) ([]*candidate, error) {
 	now := m.cfg.Now()
-	cands := m.rules.candidates(m.cfg.Directory.Relays(), now)
+	cands := m.candidates(now)
 	if len(m.guards.IDs()) < m.cfg.Guards {
 		m.refreshGuards(cands, now) // before Run's first pass, or after losses
 	}

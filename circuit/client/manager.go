@@ -39,6 +39,9 @@ type Manager struct {
 	rndMu sync.Mutex // guards rnd
 	rnd   *rand.Rand
 
+	candMu sync.Mutex // guards cands
+	cands  map[*descriptor.Relay]*candidate
+
 	mu           sync.Mutex // guards the fields below
 	circs        []*managed
 	pending      map[socks.IsolationKey]chan struct{} // on-demand builds in flight
@@ -91,6 +94,7 @@ func NewManager(cfg Config) (*Manager, error) {
 		rnd:      rand.New(rand.NewChaCha8(seed)),
 		pending:  map[socks.IsolationKey]chan struct{}{},
 		suspects: map[peer.ID]int{},
+		cands:    map[*descriptor.Relay]*candidate{},
 	}
 	if err := m.guards.load(); err != nil {
 		return nil, err
@@ -132,4 +136,17 @@ func (m *Manager) randomness(f func(*rand.Rand)) {
 	m.rndMu.Lock()
 	defer m.rndMu.Unlock()
 	f(m.rnd)
+}
+
+// candidates returns the directory's candidates now, reusing those made
+// before: parsing every relay's addresses for every build would cost
+// milliseconds with thousands of relays.
+func (m *Manager) candidates(now time.Time) []*candidate {
+	relays := m.cfg.Directory.Relays()
+	m.candMu.Lock()
+	defer m.candMu.Unlock()
+	if len(m.cands) > 2*len(relays)+64 {
+		clear(m.cands) // forget descriptors that left the directory
+	}
+	return m.rules.candidatesFrom(relays, now, m.cands)
 }

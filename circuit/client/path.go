@@ -69,22 +69,39 @@ type pathRules struct {
 // candidates keeps the relays that have an onion key valid at now, an
 // address, and a price within the limit.
 func (pr pathRules) candidates(relays []*descriptor.Relay, now time.Time) []*candidate {
+	return pr.candidatesFrom(relays, now, nil)
+}
+
+// candidatesFrom is candidates reusing, and updating, seen: the candidates
+// made before from the same verified descriptors (which never change).
+func (pr pathRules) candidatesFrom(relays []*descriptor.Relay, now time.Time, seen map[*descriptor.Relay]*candidate) []*candidate {
 	out := make([]*candidate, 0, len(relays))
 	for _, r := range relays {
 		k, ok := r.OnionKeyAt(now)
 		if !ok || !pr.price.allows(r.Price) {
 			continue
 		}
-		c := &candidate{r: r, key: k.Key, weight: min(max(r.Bandwidth, 1), pr.maxWeight)}
-		c.first.ID = r.PeerID
-		for _, b := range r.Addrs {
-			c.addAddr(b)
+		c := seen[r]
+		if c == nil || c.key != k.Key {
+			c = pr.newCandidate(r, k.Key)
+			if seen != nil {
+				seen[r] = c
+			}
 		}
 		if len(c.first.Addrs) > 0 {
 			out = append(out, c)
 		}
 	}
 	return out
+}
+
+func (pr pathRules) newCandidate(r *descriptor.Relay, key [32]byte) *candidate {
+	c := &candidate{r: r, key: key, weight: min(max(r.Bandwidth, 1), pr.maxWeight)}
+	c.first.ID = r.PeerID
+	for _, b := range r.Addrs {
+		c.addAddr(b)
+	}
+	return c
 }
 
 // addAddr records an advertised address's network and keeps the first

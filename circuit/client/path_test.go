@@ -264,3 +264,31 @@ func TestSameSubnetRule(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Choosing a 3-hop path among 2000 relays, with the candidates made once
+// (as the manager keeps them) and made afresh.
+func BenchmarkChoosePath(b *testing.B) {
+	var relays []*descriptor.Relay
+	for i := range 2000 {
+		relays = append(relays, fakeRelay(b, descriptor.RoleGuard|descriptor.Role(i%2)*descriptor.RoleExit,
+			uint64(i+1)<<16, fmt.Sprintf("10.%d.%d.1", i%250, i/250), fmt.Sprintf("2001:%x::1", 0x1000+i)))
+	}
+	rules := testRules(3)
+	rnd := mrand.New(mrand.NewPCG(9, 10))
+	for _, cached := range []bool{true, false} {
+		b.Run(fmt.Sprintf("cached=%v", cached), func(b *testing.B) {
+			seen := map[*descriptor.Relay]*candidate{}
+			for b.Loop() {
+				var cands []*candidate
+				if cached {
+					cands = rules.candidatesFrom(relays, testNow, seen)
+				} else {
+					cands = rules.candidates(relays, testNow)
+				}
+				if _, err := rules.choose(cands, &pathRequest{port: 443, guards: cands[:3], rnd: rnd}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

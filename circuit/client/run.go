@@ -56,7 +56,7 @@ func (m *Manager) shutdown(wg *sync.WaitGroup) {
 func (m *Manager) housekeep(ctx context.Context, wg *sync.WaitGroup) {
 	now := m.cfg.Now()
 	m.expire(now)
-	m.refreshGuards(m.rules.candidates(m.cfg.Directory.Relays(), now), now)
+	m.refreshGuards(m.candidates(now), now)
 	for _, port := range m.prebuildsNeeded(now) {
 		wg.Go(func() { m.prebuild(ctx, port) })
 	}
