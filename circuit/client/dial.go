@@ -144,6 +144,10 @@ func (m *Manager) circuitFor(ctx context.Context, key IsolationKey, port uint16)
 		m.mu.Lock()
 		delete(m.pending, key)
 		close(done)
+		if err == nil && m.closed {
+			mc.c.Close()
+			mc, err = nil, ErrClosed
+		}
 		if err == nil {
 			m.assignLocked(mc, key)
 			m.circs = append(m.circs, mc)
