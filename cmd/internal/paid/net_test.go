@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	mrand "math/rand/v2"
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -65,6 +67,7 @@ type paidRelay struct {
 	meter   *router.PaidMeter
 	wallet  *wallet.Wallet
 	settler *router.Settler
+	crash   *crashTransport // the wallet's way to the mint
 	cancel  context.CancelFunc
 	done    chan struct{}
 
@@ -90,13 +93,17 @@ type netOpts struct {
 	grace     time.Duration
 	unpaid    bool // relays take no payment (baseline)
 	noSettler bool // relays do not settle on their own
+	clock     func() time.Time
 }
 
 func newTestNet(t testing.TB, n int, o netOpts) *testNet {
 	if o.terms == (client.Terms{}) {
 		o.terms = testTerms
 	}
-	m, err := mint.Open(mint.Config{Seed: []byte("paid circuits test mint seed"), Dir: t.TempDir(),
+	if o.clock == nil {
+		o.clock = time.Now
+	}
+	m, err := mint.Open(mint.Config{Seed: []byte("paid circuits test mint seed"), Dir: t.TempDir(), Now: o.clock,
 		Units: []mint.UnitConfig{{Unit: "sat", Order: 32, InputFeePPK: o.feePPK}}})
 	if err != nil {
 		t.Fatal(err)
@@ -171,7 +178,7 @@ func (tn *testNet) startPayments(r *paidRelay) {
 	if r.store, recs, err = payment.OpenFileStore(filepath.Join(r.dir, "ledger.jsonl")); err != nil {
 		t.Fatal(err)
 	}
-	r.ledger, err = payment.NewLedger(payment.LedgerConfig{ReceiverKey: r.key, Store: r.store,
+	r.ledger, err = payment.NewLedger(payment.LedgerConfig{ReceiverKey: r.key, Store: r.store, Now: tn.opts.clock,
 		Keyset: func(m, unit, id string) (payment.Keyset, error) {
 			if m != tn.mintURL || unit != "sat" || id != ks.ID {
 				return payment.Keyset{}, fmt.Errorf("mint, unit or keyset not accepted")
@@ -186,7 +193,9 @@ func (tn *testNet) startPayments(r *paidRelay) {
 	}
 	r.meter, _ = router.NewPaidMeter(router.PaidConfig{Ledger: r.ledger, PerMiB: tn.terms.PerMiB,
 		PerCircuit: tn.terms.PerCircuit, FreeBytes: tn.terms.FreeBytes, Grace: tn.grace})
-	r.wallet, err = wallet.Open(wallet.Config{Mint: tn.mintURL, Seed: []byte("relay wallet seed " + r.host.ID().String()), Dir: r.dir})
+	r.crash = newCrashTransport()
+	r.wallet, err = wallet.Open(wallet.Config{Mint: tn.mintURL, Seed: []byte("relay wallet seed " + r.host.ID().String()),
+		Dir: r.dir, Now: tn.opts.clock, HTTPClient: &http.Client{Transport: r.crash}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +204,7 @@ func (tn *testNet) startPayments(r *paidRelay) {
 	}
 	r.settler, err = router.NewSettler(router.SettlerConfig{Ledger: r.ledger, Wallet: r.wallet, ReceiverKey: r.key,
 		Ended: r.meter.Ended, Delay: time.Millisecond, MaxDelay: 20 * time.Millisecond,
-		Backoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,
+		Backoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, Now: tn.opts.clock,
 		OnSettled: func(s router.Settlement) { r.mu.Lock(); r.settled = append(r.settled, s); r.mu.Unlock() }})
 	if err != nil {
 		t.Fatal(err)
@@ -235,6 +244,7 @@ type testClient struct {
 	dir    string
 	wallet *wallet.Wallet
 	paid   *paid.Client
+	crash  *crashTransport
 }
 
 func (tn *testNet) newClient(t testing.TB, dir string, topUp uint64) *testClient {
@@ -250,14 +260,17 @@ func (tn *testNet) newClient(t testing.TB, dir string, topUp uint64) *testClient
 
 func (tn *testNet) openClient(t testing.TB, c *testClient) {
 	var err error
-	c.wallet, err = wallet.Open(wallet.Config{Mint: tn.mintURL, Seed: []byte("client wallet seed, test"), Dir: c.dir})
+	c.crash = newCrashTransport()
+	c.wallet, err = wallet.Open(wallet.Config{Mint: tn.mintURL, Seed: []byte("client wallet seed " + c.dir), Dir: c.dir,
+		Now: tn.opts.clock, HTTPClient: &http.Client{Transport: c.crash}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := c.wallet.Load(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if c.paid, err = paid.Open(paid.Config{Wallet: c.wallet, Seed: []byte("client channel seed, test"), Dir: c.dir}); err != nil {
+	if c.paid, err = paid.Open(paid.Config{Wallet: c.wallet, Seed: []byte("client channel seed " + c.dir), Dir: c.dir,
+		Now: tn.opts.clock}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -387,4 +400,43 @@ type progressWriter struct {
 func (p progressWriter) Write(b []byte) (int, error) {
 	p.f(len(b))
 	return p.w.Write(b)
+}
+
+var errCrashed = errors.New("process crashed")
+
+// crashTransport reaches the mint until it is armed: the armed-th request
+// from then on is the process's last — sent to the mint first if after is
+// set (the answer is lost), not sent otherwise — and every later request
+// fails, as if the process had died.
+type crashTransport struct {
+	armed   atomic.Int32
+	after   atomic.Bool
+	crashed chan struct{}
+	once    sync.Once
+}
+
+func newCrashTransport() *crashTransport { return &crashTransport{crashed: make(chan struct{})} }
+
+// arm crashes on the n-th request from now (n ≥ 1).
+func (c *crashTransport) arm(n int, after bool) {
+	c.after.Store(after)
+	c.armed.Store(int32(n))
+}
+
+func (c *crashTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	select {
+	case <-c.crashed:
+		return nil, errCrashed
+	default:
+	}
+	if c.armed.Load() > 0 && c.armed.Add(-1) == 0 {
+		if c.after.Load() {
+			if resp, err := http.DefaultTransport.RoundTrip(r); err == nil {
+				resp.Body.Close()
+			}
+		}
+		c.once.Do(func() { close(c.crashed) })
+		return nil, errCrashed
+	}
+	return http.DefaultTransport.RoundTrip(r)
 }
