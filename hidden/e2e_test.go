@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"io"
-	"net"
 	"net/http"
 	"testing"
 	"time"
@@ -43,4 +42,3 @@ func TestHTTPOverHiddenService(t *testing.T) {
 	}
 }
 
-var _ net.Conn

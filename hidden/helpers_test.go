@@ -5,6 +5,9 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -14,7 +17,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/obolnet/obol/circuit"
-	"github.com/obolnet/obol/circuit/client"
 	"github.com/obolnet/obol/circuit/link"
 	"github.com/obolnet/obol/descriptor"
 	"github.com/obolnet/obol/dht"
@@ -167,4 +169,69 @@ func newKey(t testing.TB) ed25519.PrivateKey {
 	return k
 }
 
-var _ = client.Hop{}
+
+// recordingDir is a relay's DHTDirectory that also keeps every record the
+// relay stores: what DHT nodes get to see.
+type recordingDir struct {
+	hidden.DHTDirectory
+	mu   sync.Mutex
+	recs [][]byte
+}
+
+func (d *recordingDir) StoreHS(ctx context.Context, rec []byte) error {
+	d.mu.Lock()
+	d.recs = append(d.recs, append([]byte(nil), rec...))
+	d.mu.Unlock()
+	return d.DHTDirectory.StoreHS(ctx, rec)
+}
+
+func (d *recordingDir) stored() [][]byte {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([][]byte(nil), d.recs...)
+}
+
+// record replaces every relay's directory with a recording one.
+func (tn *testNet) record() []*recordingDir {
+	var out []*recordingDir
+	for _, r := range tn.relays {
+		d := &recordingDir{DHTDirectory: hidden.DHTDirectory{Node: r.dht.Node}}
+		r.router.SetHSDirectory(d)
+		out = append(out, d)
+	}
+	return out
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// get fetches http://<addr>/ through c and returns the body.
+func get(t testing.TB, c *hidden.Client, addr string) ([]byte, error) {
+	t.Helper()
+	hc := &http.Client{Transport: &http.Transport{DialContext: c.Dial, DisableKeepAlives: true}}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+addr+"/", nil)
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	return io.ReadAll(resp.Body)
+}
+
+// serveHTTP serves body on l until the test ends.
+func serveHTTP(t testing.TB, l net.Listener, body []byte) {
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(body) })}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+}

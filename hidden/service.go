@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
 	yamux "github.com/libp2p/go-yamux/v5"
 
 	"github.com/obolnet/obol/descriptor"
@@ -98,7 +99,9 @@ type Listener struct {
 	cfg    ServiceConfig
 	addr   descriptor.HSAddress
 	accept chan *Conn
+	runCtx context.Context // ends at Close
 	cancel context.CancelFunc
+	work   sync.WaitGroup // descriptor stores
 	done   chan struct{}
 	lost   chan *introPoint
 	slots  chan struct{} // rendezvous under way
@@ -125,7 +128,7 @@ func Listen(ctx context.Context, cfg ServiceConfig) (*Listener, error) {
 		sessions: map[*yamux.Session]struct{}{}}
 	copy(l.addr[:], cfg.Key.Public().(ed25519.PublicKey))
 	runCtx, cancel := context.WithCancel(context.Background())
-	l.cancel = cancel
+	l.runCtx, l.cancel = runCtx, cancel
 	if err := l.start(ctx, runCtx); err != nil {
 		cancel()
 		l.shutdown()
@@ -149,6 +152,23 @@ func (l *Listener) start(ctx, runCtx context.Context) error {
 		return err
 	}
 	return nil
+}
+
+// Status is what a running service reports about itself.
+type Status struct {
+	Intros    []peer.ID // current intro points
+	Published int       // descriptor publications that stored a current replica
+}
+
+// Status returns the service's current intro points and publications.
+func (l *Listener) Status() Status {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := Status{Published: l.published}
+	for _, ip := range l.intros {
+		s.Intros = append(s.Intros, ip.relay.Peer.ID)
+	}
+	return s
 }
 
 // Addr is the service's address (port 0).
@@ -194,6 +214,7 @@ func (l *Listener) shutdown() {
 	for s := range sessions {
 		s.Close()
 	}
+	l.work.Wait()
 	select {
 	case <-l.done:
 	default:
@@ -254,9 +275,7 @@ func (l *Listener) publish(ctx context.Context) error {
 	rev := l.revision
 	l.mu.Unlock()
 	cur := descriptor.PeriodAt(now, l.cfg.Period)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	stored := 0
+	results := make(chan bool, 2*descriptor.HSReplicas)
 	for i, p := range []descriptor.Period{cur, cur.Next()} {
 		for r := range uint8(descriptor.HSReplicas) {
 			params := descriptor.HSParams{Period: p, Replica: r, Revision: rev, Published: now, Expires: now.Add(l.cfg.Lifetime)}
@@ -264,27 +283,30 @@ func (l *Listener) publish(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			wg.Add(1)
+			l.work.Add(1)
 			go func() {
-				defer wg.Done()
-				if l.cfg.storeDescriptor(ctx, rec, nil) == nil && i == 0 {
-					mu.Lock()
-					stored++
-					mu.Unlock()
-				}
+				defer l.work.Done()
+				err := l.cfg.storeDescriptor(l.runCtx, rec, nil)
+				results <- err == nil && i == 0
 			}()
 		}
 	}
-	wg.Wait()
-	if stored == 0 {
-		l.cfg.Logger.Warn("descriptor not stored")
-		return fmt.Errorf("hidden: descriptor could not be stored: %w", ErrNoRelays)
+	// Return once one current replica is stored; the rest go on.
+	for range 2 * descriptor.HSReplicas {
+		select {
+		case ok := <-results:
+			if ok {
+				l.mu.Lock()
+				l.published++
+				l.mu.Unlock()
+				return nil
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
-	l.mu.Lock()
-	l.published++
-	l.mu.Unlock()
-	l.cfg.Logger.Debug("descriptor published", "replicas", stored)
-	return nil
+	l.cfg.Logger.Warn("descriptor not stored")
+	return fmt.Errorf("hidden: descriptor could not be stored: %w", ErrNoRelays)
 }
 
 func (l *Listener) currentIntros() []*introPoint {

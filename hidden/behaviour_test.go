@@ -1,0 +1,209 @@
+package hidden_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/obolnet/obol/descriptor"
+	"github.com/obolnet/obol/hidden"
+)
+
+// A mistyped address fails its checksum before any circuit is built; a
+// well-formed address of no service fails with ErrUnknownService, not a
+// timeout.
+func TestWrongAddress(t *testing.T) {
+	tn := newTestNet(t, 5)
+	c, _ := tn.client()
+	good := hidden.AddressOf(newKey(t))
+	typo := []byte(good)
+	typo[3] = map[bool]byte{true: 'b', false: 'a'}[typo[3] == 'a']
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := c.Dial(ctx, "tcp", string(typo)+":80"); !errors.Is(err, descriptor.ErrHSChecksum) {
+		t.Fatalf("mistyped address: %v", err)
+	}
+	if _, err := c.Dial(ctx, "tcp", "short.obol:80"); !errors.Is(err, descriptor.ErrHSAddress) {
+		t.Fatalf("short address: %v", err)
+	}
+	start := time.Now()
+	_, err := c.Dial(ctx, "tcp", good+":80")
+	if !errors.Is(err, hidden.ErrUnknownService) || ctx.Err() != nil {
+		t.Fatalf("unknown service: %v", err)
+	}
+	t.Logf("unknown service refused after %v: %v", time.Since(start), err)
+}
+
+// What the DHT stores names neither the service nor its intro points, and
+// the records of two periods cannot be linked from what they show: only
+// the address links them.
+func TestDHTRecordsRevealNothing(t *testing.T) {
+	tn := newTestNet(t, 6)
+	dirs := tn.record()
+	key := newKey(t)
+	l, _ := tn.listen(key)
+	addr := descriptor.HSAddress(key.Public().(ed25519.PublicKey))
+	var recs []*descriptor.HSRecord
+	var raws [][]byte
+	for _, d := range dirs {
+		for _, raw := range d.stored() {
+			u, err := descriptor.DecodeHS(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := u.Verify(time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			recs, raws = append(recs, r), append(raws, raw)
+		}
+	}
+	if len(recs) < 2 {
+		t.Fatalf("%d records stored", len(recs))
+	}
+	secrets := [][]byte{addr[:], []byte(l.Address()), []byte(strings.TrimSuffix(l.Address(), ".obol"))}
+	for _, id := range l.Status().Intros {
+		secrets = append(secrets, []byte(id))
+	}
+	for i, raw := range raws {
+		for _, s := range secrets {
+			if bytes.Contains(raw, s) {
+				t.Fatalf("record %d contains a secret in clear", i)
+			}
+		}
+	}
+	periods := map[uint64][]*descriptor.HSRecord{}
+	for _, r := range recs {
+		periods[r.Period.Num] = append(periods[r.Period.Num], r)
+	}
+	cur := descriptor.PeriodAt(time.Now(), descriptor.DefaultPeriod)
+	a, b := periods[cur.Num], periods[cur.Num+1]
+	if len(a) == 0 || len(b) == 0 {
+		t.Fatalf("records of the current (%d) and next (%d) period expected", len(a), len(b))
+	}
+	// Everything derivable from a current record without the address.
+	derivable := map[[32]byte]bool{}
+	for _, r := range a {
+		derivable[r.Blinded] = true
+		for _, p := range []descriptor.Period{r.Period, r.Period.Next()} {
+			if k, err := descriptor.BlindPublicKey(r.Blinded, p); err == nil {
+				derivable[k] = true
+			}
+			for rep := range uint8(descriptor.HSReplicas) {
+				derivable[descriptor.HSIndex(r.Blinded, rep, p)] = true
+			}
+		}
+	}
+	for _, r := range b {
+		if derivable[r.Blinded] || derivable[r.Index()] {
+			t.Fatal("next period's record is derivable from the current one without the address")
+		}
+		if _, err := r.Decrypt(descriptor.HSAddress(newKey(t).Public().(ed25519.PublicKey))); !errors.Is(err, descriptor.ErrHSWrongKey) {
+			t.Fatalf("opened with a wrong address: %v", err)
+		}
+		if want, _ := descriptor.BlindPublicKey(addr, r.Period); want != r.Blinded {
+			t.Fatal("with the address the record's key is derivable")
+		}
+		if _, err := r.Decrypt(addr); err != nil {
+			t.Fatalf("with the address the record opens: %v", err)
+		}
+	}
+}
+
+// The service replaces a lost intro point and republishes; a new client
+// still connects. After a restart with the same key the address is the
+// same, and a client that cached the old descriptor reaches it again.
+func TestIntroLossAndRestart(t *testing.T) {
+	tn := newTestNet(t, 8)
+	key := newKey(t)
+	l, _ := tn.listen(key)
+	body := []byte("hello from the hidden service")
+	serveHTTP(t, l, body)
+	c, _ := tn.client()
+	if got, err := get(t, c, l.Address()); err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("before: %q %v", got, err)
+	}
+	before := l.Status()
+	victim := before.Intros[0]
+	for _, r := range tn.relays {
+		if r.id() == victim {
+			tn.dir.remove(victim)
+			r.stop()
+		}
+	}
+	start := time.Now()
+	eventually(t, 60*time.Second, "a replaced intro point and a new descriptor", func() bool {
+		s := l.Status()
+		return s.Published > before.Published && len(s.Intros) == len(before.Intros) && !contains(s.Intros, victim)
+	})
+	t.Logf("intro point replaced and descriptor republished in %v", time.Since(start))
+	c2, _ := tn.client()
+	if got, err := get(t, c2, l.Address()); err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("after intro loss: %q %v", got, err)
+	}
+
+	t.Logf("new client connected after %v", time.Since(start))
+	addr := l.Address()
+	l.Close()
+	l2, _ := tn.listen(key)
+	if l2.Address() != addr {
+		t.Fatal("address changed across a restart")
+	}
+	serveHTTP(t, l2, body)
+	t.Logf("restarted after %v", time.Since(start))
+	if got, err := get(t, c, addr); err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("after restart, client with a cached descriptor: %q %v", got, err)
+	}
+}
+
+func contains(ids []peer.ID, id peer.ID) bool {
+	for _, x := range ids {
+		if x == id {
+			return true
+		}
+	}
+	return false
+}
+
+// No circuit ends at a relay next to the client or the service: the
+// intro, rendezvous and descriptor relays see only relays as previous
+// hops, and a spliced circuit shows no next hop.
+func TestRelaysLearnNoEndpoint(t *testing.T) {
+	tn := newTestNet(t, 7)
+	l, sh := tn.listen(newKey(t))
+	body := bytes.Repeat([]byte("x"), 5000)
+	serveHTTP(t, l, body)
+	c, ch := tn.client()
+	conn, err := c.Dial(context.Background(), "tcp", l.Address()+":80")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if got, err := get(t, c, l.Address()); err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("%v", err)
+	}
+	endpoints := map[peer.ID]bool{sh.ID(): true, ch.ID(): true}
+	terminal := 0
+	for _, r := range tn.relays {
+		for _, k := range r.router.Circuits() {
+			if k.Next == "" {
+				terminal++
+				if endpoints[k.Prev] {
+					t.Fatalf("relay %s ends a circuit that comes straight from an endpoint", r.id())
+				}
+			}
+			if endpoints[k.Next] {
+				t.Fatal("a relay forwards to an endpoint")
+			}
+		}
+	}
+	if terminal < len(l.Status().Intros)+2 {
+		t.Fatalf("only %d circuits end at a relay; expected intro circuits and a splice", terminal)
+	}
+}
