@@ -41,4 +41,3 @@ func TestHTTPOverHiddenService(t *testing.T) {
 		}
 	}
 }
-

@@ -169,7 +169,6 @@ func newKey(t testing.TB) ed25519.PrivateKey {
 	return k
 }
 
-
 // recordingDir is a relay's DHTDirectory that also keeps every record the
 // relay stores: what DHT nodes get to see.
 type recordingDir struct {
