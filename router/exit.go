@@ -1,6 +1,7 @@
 package router
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -69,7 +70,7 @@ func (x *exitSide) data(s *exitStream, body []byte) error {
 			return err
 		}
 	}
-	sig, err := s.buf.Push(append([]byte(nil), body...))
+	sig, err := s.buf.Push(flow.CopyChunk(body))
 	if err != nil {
 		s.abort(circuit.EndProtocol)
 		return nil
@@ -198,7 +199,9 @@ type exitStream struct {
 
 func newExitStream(x *exitSide, id uint16) *exitStream {
 	ctx, stop := context.WithCancel(x.ctx)
-	return &exitStream{x: x, id: id, buf: flow.NewStreamBuffer(), gate: flow.NewGate(), ctx: ctx, stop: stop}
+	buf := flow.NewStreamBuffer()
+	buf.Release = flow.ReleaseChunk
+	return &exitStream{x: x, id: id, buf: buf, gate: flow.NewGate(), ctx: ctx, stop: stop}
 }
 
 // connect resolves, checks and dials the destination, then answers the
@@ -304,11 +307,14 @@ func endReasonFor(err error) circuit.EndReason {
 func (s *exitStream) readLoop() {
 	h := s.x.h
 	buf := make([]byte, circuit.MaxRelayBody)
+	// One large read from the socket fills many cells; a read per cell
+	// would cost a system call per 1252 bytes.
+	r := bufio.NewReaderSize(s.conn, 64<<10)
 	for {
 		if s.gate.Wait(s.ctx) != nil || s.x.send.Acquire(s.ctx, time.Now) != nil {
 			return
 		}
-		n, err := s.conn.Read(buf)
+		n, err := r.Read(buf)
 		h.mu.Lock()
 		if h.closed || s.x.streams[s.id] != s {
 			h.mu.Unlock()

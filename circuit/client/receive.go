@@ -120,7 +120,7 @@ func (c *Circuit) streamCell(rc circuit.RelayCell) error {
 }
 
 func (c *Circuit) streamData(s *Stream, body []byte) error {
-	sig, err := s.buf.Push(append([]byte(nil), body...))
+	sig, err := s.buf.Push(flow.CopyChunk(body))
 	if err != nil {
 		c.abortLocked(s, circuit.EndProtocol)
 		return nil

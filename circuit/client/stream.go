@@ -113,7 +113,9 @@ func (c *Circuit) newStream(ctx context.Context, cmd circuit.RelayCommand, body 
 }
 
 func newStream(c *Circuit, id uint16) *Stream {
-	return &Stream{c: c, id: id, buf: flow.NewStreamBuffer(), gate: flow.NewGate(), reply: make(chan error, 1)}
+	buf := flow.NewStreamBuffer()
+	buf.Release = flow.ReleaseChunk
+	return &Stream{c: c, id: id, buf: buf, gate: flow.NewGate(), reply: make(chan error, 1)}
 }
 
 func (c *Circuit) freeStreamID() (uint16, bool) {

@@ -30,8 +30,12 @@ var ErrBufferOverrun = errors.New("flow: stream sender ignored XOFF")
 // StreamBuffer holds a stream's received data until the application reads
 // it. It is safe for one pusher and one reader.
 type StreamBuffer struct {
+	// Release, if set, is given every pushed chunk once it has been read
+	// in full or dropped, so the pusher can reuse its buffers.
+	Release func([]byte)
+
 	mu       sync.Mutex // guards the fields below
-	chunks   [][]byte
+	chunks   []chunk
 	n        int
 	xoff     bool
 	err      error // io.EOF after the sender's END, or why the stream died
@@ -47,12 +51,14 @@ func (b *StreamBuffer) Push(p []byte) (Signal, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.err != nil {
+		b.release(p)
 		return SignalNone, nil // late data after END or close is dropped
 	}
 	if b.n+len(p) > HardLimit {
+		b.release(p)
 		return SignalNone, ErrBufferOverrun
 	}
-	b.chunks = append(b.chunks, p)
+	b.chunks = append(b.chunks, chunk{b: p})
 	b.n += len(p)
 	b.notify()
 	if !b.xoff && b.n > XoffAbove {
@@ -60,6 +66,18 @@ func (b *StreamBuffer) Push(p []byte) (Signal, error) {
 		return SignalXoff, nil
 	}
 	return SignalNone, nil
+}
+
+// chunk is a pushed buffer and how much of it has been read.
+type chunk struct {
+	b   []byte
+	off int
+}
+
+func (b *StreamBuffer) release(p []byte) {
+	if b.Release != nil {
+		b.Release(p)
+	}
 }
 
 func (b *StreamBuffer) notify() {
@@ -76,6 +94,12 @@ func (b *StreamBuffer) CloseWrite(err error) {
 	defer b.mu.Unlock()
 	if b.err == nil {
 		b.err = err
+	}
+	if err != io.EOF { // nobody will read what is left
+		for _, c := range b.chunks {
+			b.release(c.b)
+		}
+		b.chunks, b.n = nil, 0
 	}
 	b.notify()
 }
@@ -115,13 +139,14 @@ func (b *StreamBuffer) Read(ctx context.Context, p []byte) (int, Signal, error) 
 func (b *StreamBuffer) take(p []byte) int {
 	n := 0
 	for n < len(p) && len(b.chunks) > 0 {
-		c := copy(p[n:], b.chunks[0])
+		head := &b.chunks[0]
+		c := copy(p[n:], head.b[head.off:])
 		n += c
-		if c == len(b.chunks[0]) {
-			b.chunks[0] = nil
+		head.off += c
+		if head.off == len(head.b) {
+			b.release(head.b)
+			b.chunks[0] = chunk{}
 			b.chunks = b.chunks[1:]
-		} else {
-			b.chunks[0] = b.chunks[0][c:]
 		}
 	}
 	b.n -= n
@@ -193,5 +218,30 @@ func (g *Gate) Wait(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+	}
+}
+
+// chunkSize fits the body of any relay cell.
+const chunkSize = 1280
+
+var chunkPool = sync.Pool{New: func() any { b := make([]byte, chunkSize); return &b }}
+
+// CopyChunk copies p (at most one cell body) into a pooled buffer, for a
+// StreamBuffer whose Release is ReleaseChunk: a stream moves every byte
+// through these, so they are reused rather than allocated per cell.
+func CopyChunk(p []byte) []byte {
+	if len(p) > chunkSize {
+		return append([]byte(nil), p...)
+	}
+	b := (*chunkPool.Get().(*[]byte))[:len(p)]
+	copy(b, p)
+	return b
+}
+
+// ReleaseChunk returns a buffer from CopyChunk to the pool.
+func ReleaseChunk(b []byte) {
+	if cap(b) == chunkSize {
+		b = b[:chunkSize]
+		chunkPool.Put(&b)
 	}
 }
