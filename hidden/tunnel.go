@@ -77,30 +77,60 @@ func (t *tunnel) onCell(body []byte) {
 	}
 	p, err := t.recv.Decrypt(nil, nil, body)
 	t.rmu.Unlock()
-	if err != nil || len(p) == 0 {
+	if err != nil {
 		t.c.Close()
 		return
 	}
-	switch p[0] {
-	case frameData:
+	f, err := parseFrame(p)
+	if err != nil {
+		t.c.Close()
+		return
+	}
+	if f.typ == frameData {
 		t.rmu.Lock()
-		t.buf = append(t.buf, p[1:])
+		t.buf = append(t.buf, f.data)
 		t.rmu.Unlock()
 		t.signal()
-	case frameCredit:
-		if len(p) != 5 {
-			t.c.Close()
-			return
-		}
-		for range binary.BigEndian.Uint32(p[1:]) {
-			select {
-			case t.credit <- struct{}{}:
-			default: // more credit than ever granted: the peer misbehaves
-			}
-		}
-	default:
-		t.c.Close()
+		return
 	}
+	for range f.credit {
+		select {
+		case t.credit <- struct{}{}:
+		default: // more credit than ever granted: the peer misbehaves
+		}
+	}
+}
+
+type frame struct {
+	typ    byte
+	data   []byte
+	credit uint32
+}
+
+var errFrame = errors.New("hidden: malformed tunnel frame")
+
+// parseFrame decodes a decrypted tunnel frame; data aliases p.
+func parseFrame(p []byte) (frame, error) {
+	switch {
+	case len(p) == 0 || len(p) > maxFrameData+1:
+		return frame{}, errFrame
+	case p[0] == frameData:
+		return frame{typ: frameData, data: p[1:]}, nil
+	case p[0] == frameCredit && len(p) == 5:
+		n := binary.BigEndian.Uint32(p[1:])
+		if n == 0 || n > tunnelWindow {
+			return frame{}, errFrame
+		}
+		return frame{typ: frameCredit, credit: n}, nil
+	}
+	return frame{}, errFrame
+}
+
+func (f frame) marshal() []byte {
+	if f.typ == frameCredit {
+		return binary.BigEndian.AppendUint32([]byte{frameCredit}, f.credit)
+	}
+	return append([]byte{frameData}, f.data...)
 }
 
 func (t *tunnel) signal() {
