@@ -394,5 +394,17 @@ func (c control) Resume() {
 
 func (c control) Destroy(reason circuit.DestroyReason) { c.h.destroy(reason) }
 
+func (c control) Reply(rc circuit.RelayCell) {
+	h := c.h
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed || h.prev == nil {
+		return
+	}
+	if err := h.originate(rc); err != nil {
+		h.destroyLocked(circuit.DestroyInternal)
+	}
+}
+
 // sendTimeout bounds a DESTROY or END that cannot be queued.
 const sendTimeout = 5 * time.Second

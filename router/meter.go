@@ -19,8 +19,8 @@ type CircuitMeter interface {
 	// whether the circuit may go on; false pauses it until Resume.
 	Cells(n int) bool
 	// Deliver handles a payment relay cell (commands 0x40–0x4F) addressed
-	// to this hop and returns the cell to answer with, if any. An error
-	// destroys the circuit.
+	// to this hop and returns the cell to answer with, if any (or answers
+	// later with Control.Reply). An error destroys the circuit.
 	Deliver(rc circuit.RelayCell) (*circuit.RelayCell, error)
 	// Close is called once when the circuit ends.
 	Close()
@@ -32,6 +32,10 @@ type Control interface {
 	Resume()
 	// Destroy tears the circuit down with reason.
 	Destroy(reason circuit.DestroyReason)
+	// Reply sends a relay cell from this hop to the client: an answer
+	// worked out off the circuit's goroutine (a payment verified and
+	// stored). It does nothing once the circuit is closed.
+	Reply(rc circuit.RelayCell)
 }
 
 // freeMeter meters nothing.

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math/bits"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/obolnet/obol/circuit"
@@ -40,7 +41,8 @@ type PaidConfig struct {
 // where bytes counts every cell it moved (circuit.CellSize each); it may
 // run while bytes ≤ FreeBytes or paid ≥ owed(bytes).
 type PaidMeter struct {
-	cfg PaidConfig
+	cfg    PaidConfig
+	pauses atomic.Uint64 // circuits paused for payment, ever
 
 	mu    sync.Mutex // guards ended
 	ended []payment.ChannelID
@@ -78,6 +80,9 @@ func (m *PaidMeter) Open(ctl Control) CircuitMeter {
 	return &paidCircuit{m: m, ctl: ctl, channels: map[payment.ChannelID]uint64{}}
 }
 
+// Pauses is how many times a circuit was paused for payment.
+func (m *PaidMeter) Pauses() uint64 { return m.pauses.Load() }
+
 // Ended returns, and forgets, the channels of circuits that have closed:
 // they take no more payments and can be settled.
 func (m *PaidMeter) Ended() []payment.ChannelID {
@@ -106,6 +111,8 @@ type paidCircuit struct {
 	unpaid   bool
 	grace    *time.Timer
 	closed   bool
+	queue    [][]byte // payment messages for the worker
+	working  bool     // the worker runs
 }
 
 // Cells implements CircuitMeter.
@@ -118,6 +125,7 @@ func (p *paidCircuit) Cells(n int) bool {
 	}
 	if !p.unpaid && !p.closed {
 		p.unpaid = true
+		p.m.pauses.Add(1)
 		p.grace = time.AfterFunc(p.m.cfg.Grace, p.expire)
 	}
 	return false
@@ -139,7 +147,9 @@ func (p *paidCircuit) expire() {
 }
 
 // Deliver implements CircuitMeter: it reassembles CHANNEL_OPEN and
-// BALANCE_UPDATE messages and answers each with an ACK or ERROR.
+// BALANCE_UPDATE messages and hands them to the circuit's payment worker,
+// which verifies and stores each (an fsync must not stall the circuit)
+// and answers with an ACK or ERROR through Control.Reply.
 func (p *paidCircuit) Deliver(rc circuit.RelayCell) (*circuit.RelayCell, error) {
 	if rc.Command != circuit.RelayPayChannelOpen && rc.Command != circuit.RelayPayBalanceUpdate {
 		return nil, fmt.Errorf("router: payment command %v not accepted", rc.Command)
@@ -148,15 +158,43 @@ func (p *paidCircuit) Deliver(rc circuit.RelayCell) (*circuit.RelayCell, error) 
 	if err != nil || msg == nil {
 		return nil, err
 	}
-	reply, err := p.handle(msg)
-	if err != nil {
-		return nil, err
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.queue) >= maxQueuedPayments {
+		return nil, errors.New("router: too many payment messages queued")
 	}
-	frags, err := payment.Fragment(reply, circuit.MaxRelayBody)
-	if err != nil {
-		return nil, err
+	p.queue = append(p.queue, msg)
+	if !p.working {
+		p.working = true
+		go p.work()
 	}
-	return &circuit.RelayCell{Command: circuit.RelayPayAck, Body: frags[0]}, nil
+	return nil, nil
+}
+
+// maxQueuedPayments bounds the messages of one circuit waiting for
+// verification; a client waits for ACKs long before.
+const maxQueuedPayments = 32
+
+// work handles queued payment messages in order until none is left.
+func (p *paidCircuit) work() {
+	for {
+		p.mu.Lock()
+		if len(p.queue) == 0 || p.closed {
+			p.queue, p.working = nil, false
+			p.mu.Unlock()
+			return
+		}
+		msg := p.queue[0]
+		p.queue = p.queue[1:]
+		p.mu.Unlock()
+		reply, err := p.handle(msg)
+		if err != nil {
+			p.ctl.Destroy(circuit.DestroyProtocol)
+			continue
+		}
+		frags, _ := payment.Fragment(reply, circuit.MaxRelayBody) // a reply is one fragment
+		p.ctl.Reply(circuit.RelayCell{Command: circuit.RelayPayAck, Body: frags[0]})
+	}
 }
 
 // handle applies one message and returns the reply to send. An error
@@ -243,8 +281,7 @@ func msatPerUnit(unit string) (uint64, error) {
 }
 
 // credit adds a verified balance increase and resumes the circuit if it is
-// paid up. Resume runs on its own goroutine: Deliver is called with the
-// circuit's lock held.
+// paid up.
 func (p *paidCircuit) credit(id payment.ChannelID, units uint64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -252,7 +289,7 @@ func (p *paidCircuit) credit(id payment.ChannelID, units uint64) {
 	if p.unpaid && p.creditLocked() {
 		p.unpaid = false
 		p.grace.Stop()
-		go p.ctl.Resume()
+		go p.ctl.Resume() // not under p.mu: Resume takes the circuit's lock
 	}
 }
 

@@ -16,11 +16,15 @@ import (
 type fakeControl struct {
 	resumed   chan struct{}
 	destroyed chan circuit.DestroyReason
+	replies   chan circuit.RelayCell
 }
 
 func newFakeControl() *fakeControl {
-	return &fakeControl{resumed: make(chan struct{}, 16), destroyed: make(chan circuit.DestroyReason, 1)}
+	return &fakeControl{resumed: make(chan struct{}, 16), destroyed: make(chan circuit.DestroyReason, 1),
+		replies: make(chan circuit.RelayCell, 64)}
 }
+
+func (f *fakeControl) Reply(rc circuit.RelayCell) { f.replies <- rc }
 
 func (f *fakeControl) Resume()                           { f.resumed <- struct{}{} }
 func (f *fakeControl) Destroy(why circuit.DestroyReason) { f.destroyed <- why }
@@ -95,22 +99,22 @@ func (f *meterFixture) fund(t testing.TB, capacity, counter uint64) (*payment.Ch
 
 // deliver sends msg to the meter in fragments and returns the decoded
 // reply.
-func deliver(t testing.TB, cm router.CircuitMeter, cmd circuit.RelayCommand, msg []byte) payment.Message {
+func deliver(t testing.TB, cm router.CircuitMeter, ctl *fakeControl, cmd circuit.RelayCommand, msg []byte) payment.Message {
 	t.Helper()
 	frags, err := payment.Fragment(msg, circuit.MaxRelayBody)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var reply *circuit.RelayCell
-	for i, f := range frags {
-		r, err := cm.Deliver(circuit.RelayCell{Command: cmd, Body: f})
-		if err != nil {
-			t.Fatal(err)
+	for _, f := range frags {
+		if r, err := cm.Deliver(circuit.RelayCell{Command: cmd, Body: f}); err != nil || r != nil {
+			t.Fatalf("deliver: %v, %v", r, err)
 		}
-		if (r != nil) != (i == len(frags)-1) {
-			t.Fatalf("reply after fragment %d of %d", i, len(frags))
-		}
-		reply = r
+	}
+	var reply circuit.RelayCell
+	select {
+	case reply = <-ctl.replies:
+	case why := <-ctl.destroyed:
+		t.Fatalf("destroyed: %v", why)
 	}
 	if reply.Command != circuit.RelayPayAck {
 		t.Fatalf("reply command %v", reply.Command)
@@ -141,7 +145,7 @@ func mustPay(t testing.TB, p *payment.Payer, msat uint64) []byte {
 func TestPaidMeterPauseResumeGrace(t *testing.T) {
 	f := newMeterFixture(t, 1000)
 	meter, err := router.NewPaidMeter(router.PaidConfig{Ledger: f.ledger, PerMiB: 1 << 20, PerCircuit: 500,
-		FreeBytes: 10 * circuit.CellSize, Grace: 100 * time.Millisecond})
+		FreeBytes: 10 * circuit.CellSize, Grace: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,14 +160,14 @@ func TestPaidMeterPauseResumeGrace(t *testing.T) {
 		t.Fatal("cell past the allowance accepted unpaid")
 	}
 	open, _ := f.payer.Open()
-	if _, ok := deliver(t, cm, circuit.RelayPayChannelOpen, open).(*payment.Ack); !ok {
+	if _, ok := deliver(t, cm, ctl, circuit.RelayPayChannelOpen, open).(*payment.Ack); !ok {
 		t.Fatal("open refused")
 	}
 	owed := meter.Owed(11 * circuit.CellSize) // 500 + 11 × 1280 msat
 	if owed != 14580 {
 		t.Fatalf("owed %d msat", owed)
 	}
-	if ack, ok := deliver(t, cm, circuit.RelayPayBalanceUpdate, mustPay(t, f.payer, owed)).(*payment.Ack); !ok || ack.Balance != 15 {
+	if ack, ok := deliver(t, cm, ctl, circuit.RelayPayBalanceUpdate, mustPay(t, f.payer, owed)).(*payment.Ack); !ok || ack.Balance != 15 {
 		t.Fatalf("update: %#v", ack)
 	}
 	<-ctl.resumed
@@ -193,19 +197,20 @@ func TestPaidMeterPauseResumeGrace(t *testing.T) {
 func TestPaidMeterRefusals(t *testing.T) {
 	f := newMeterFixture(t, 1000)
 	meter, _ := router.NewPaidMeter(router.PaidConfig{Ledger: f.ledger, PerMiB: 1 << 20})
-	cm := meter.Open(newFakeControl())
+	ctl := newFakeControl()
+	cm := meter.Open(ctl)
 	open, _ := f.payer.Open()
-	deliver(t, cm, circuit.RelayPayChannelOpen, open)
+	deliver(t, cm, ctl, circuit.RelayPayChannelOpen, open)
 	first := mustPay(t, f.payer, 5000)
 	second := mustPay(t, f.payer, 5000)
-	deliver(t, cm, circuit.RelayPayBalanceUpdate, second)
+	deliver(t, cm, ctl, circuit.RelayPayBalanceUpdate, second)
 
 	// A channel opened on another circuit does not pay for this one.
-	_, sender2, payer2 := f.fund(t, 100, 2)
-	_ = sender2
-	other := meter.Open(newFakeControl())
+	_, _, payer2 := f.fund(t, 100, 2)
+	octl := newFakeControl()
+	other := meter.Open(octl)
 	open2, _ := payer2.Open()
-	deliver(t, other, circuit.RelayPayChannelOpen, open2)
+	deliver(t, other, octl, circuit.RelayPayChannelOpen, open2)
 	foreign := mustPay(t, payer2, 1000)
 
 	var forged payment.BalanceUpdate
@@ -223,7 +228,7 @@ func TestPaidMeterRefusals(t *testing.T) {
 		{"foreign channel", foreign, payment.CodeUnknownChannel},
 		{"forged signature", forgedB, payment.CodeBadSignature},
 	} {
-		e, ok := deliver(t, cm, circuit.RelayPayBalanceUpdate, c.msg).(*payment.ErrorReply)
+		e, ok := deliver(t, cm, ctl, circuit.RelayPayBalanceUpdate, c.msg).(*payment.ErrorReply)
 		if !ok || e.Code != c.code {
 			t.Errorf("%s: reply %#v", c.name, e)
 		}
@@ -244,23 +249,39 @@ func TestPaidMeterRefusals(t *testing.T) {
 // FuzzPaidMeterDeliver feeds arbitrary payment cells to a circuit meter:
 // no panic, and any reply is one ACK or ERROR in one fragment.
 func FuzzPaidMeterDeliver(f *testing.F) {
-	fx := newMeterFixture(f, 1000)
+	fx := newMeterFixture(f, 16)
 	open, _ := fx.payer.Open()
 	frags, _ := payment.Fragment(open, circuit.MaxRelayBody)
-	upd, _ := payment.Fragment(mustPay(f, fx.payer, 3000), circuit.MaxRelayBody)
+	upd, _ := payment.Fragment(mustPay(f, fx.payer, 3000), circuit.MaxRelayBody) // 3 of 16 sat
 	f.Add(byte(0x40), frags[0])
 	f.Add(byte(0x41), upd[0])
 	f.Add(byte(0x41), []byte{0, 2, 0, 0, 1, 2})
 	meter, _ := router.NewPaidMeter(router.PaidConfig{Ledger: fx.ledger, PerMiB: 1})
 	f.Fuzz(func(t *testing.T, cmd byte, body []byte) {
-		cm := meter.Open(newFakeControl())
-		defer cm.Close()
+		ctl := newFakeControl()
+		cm := meter.Open(ctl)
 		r, err := cm.Deliver(circuit.RelayCell{Command: circuit.RelayCommand(cmd), Body: body})
-		if err != nil || r == nil {
+		if r != nil {
+			t.Fatal("synchronous reply")
+		}
+		if err != nil {
+			cm.Close()
 			return
 		}
+		if len(body) < 4 || int(body[0])<<8|int(body[1]) != len(body)-4 || body[2]|body[3] != 0 {
+			cm.Close() // the first fragment of a longer message: no reply yet
+			return
+		}
+		var rc circuit.RelayCell
+		select {
+		case rc = <-ctl.replies:
+		case <-ctl.destroyed:
+			cm.Close()
+			return
+		}
+		cm.Close()
 		var asm payment.Reassembler
-		b, err := asm.Add(r.Body)
+		b, err := asm.Add(rc.Body)
 		if err != nil || b == nil {
 			t.Fatalf("reply not one fragment: %v", err)
 		}

@@ -98,9 +98,12 @@ type Payments struct {
 	cfg     PayConfig
 	replies chan reply
 	dropped atomic.Uint64
+	sent    atomic.Uint64 // payment cells sent
+	got     atomic.Uint64 // payment replies received
 
 	// Run's goroutine owns the fields below.
 	paid []uint64 // msat asked of each hop's payer
+	open []bool   // the hop's channel is open
 }
 
 type reply struct {
@@ -124,7 +127,7 @@ func NewPayments(c *Circuit, cfg PayConfig) (*Payments, error) {
 	if cfg.Interval <= 0 {
 		cfg.Interval = 10 * time.Millisecond
 	}
-	return &Payments{c: c, cfg: cfg, replies: make(chan reply, 256), paid: make([]uint64, len(cfg.Hops))}, nil
+	return &Payments{c: c, cfg: cfg, replies: make(chan reply, 256), paid: make([]uint64, len(cfg.Hops)), open: make([]bool, len(cfg.Hops))}, nil
 }
 
 // Run opens the channels and pays until the circuit closes (nil), ctx ends
@@ -141,6 +144,10 @@ func (p *Payments) Run(ctx context.Context) error {
 			return fmt.Errorf("client: open channel to hop %d: %w", i, err)
 		}
 		if err := p.send(ctx, i, circuit.RelayPayChannelOpen, bodies); err != nil {
+			return err
+		}
+		p.open[i] = true
+		if err := p.topUp(ctx); err != nil { // pay this hop before opening the next
 			return err
 		}
 	}
@@ -170,6 +177,7 @@ func (p *Payments) onControl(hop int, rc circuit.RelayCell) {
 	if rc.Command != circuit.RelayPayAck || hop >= len(p.cfg.Hops) || p.cfg.Hops[hop].Payer == nil {
 		return
 	}
+	p.got.Add(1)
 	select {
 	case p.replies <- reply{hop, append([]byte(nil), rc.Body...)}:
 	default:
@@ -177,15 +185,16 @@ func (p *Payments) onControl(hop int, rc circuit.RelayCell) {
 	}
 }
 
-// topUp pays every hop whose paid-ahead margin fell below half its
-// window up to a full window, with up to a quarter window of jitter.
+// topUp pays every open hop whose paid-ahead margin fell below three
+// quarters of its window up to a full window, with up to a quarter window
+// of jitter.
 func (p *Payments) topUp(ctx context.Context) error {
 	bytes := p.c.cellCount() * circuit.CellSize
 	var total uint64
 	targets := make([]uint64, len(p.paid))
 	for i, h := range p.cfg.Hops {
 		targets[i] = p.paid[i]
-		if h.Payer != nil && p.paid[i] < h.Terms.Owed(bytes+h.Terms.PrepayBytes/2) {
+		if p.open[i] && p.paid[i] < h.Terms.Owed(bytes+h.Terms.PrepayBytes*3/4) {
 			w := h.Terms.PrepayBytes
 			targets[i] = h.Terms.Owed(bytes + w + rand.N(w/4+1))
 		}
@@ -215,12 +224,17 @@ func (p *Payments) send(ctx context.Context, hop int, cmd circuit.RelayCommand, 
 		if err := p.c.SendTo(ctx, hop, circuit.RelayCell{Command: cmd, Body: b}); err != nil {
 			return fmt.Errorf("client: send payment to hop %d: %w", hop, err)
 		}
+		p.sent.Add(1)
 	}
 	return nil
 }
 
 // Paid is what each hop was paid so far, in msat; call it after Run.
 func (p *Payments) Paid() []uint64 { return append([]uint64(nil), p.paid...) }
+
+// Cells counts the payment cells sent and the replies received so far:
+// the payments' cost in traffic.
+func (p *Payments) Cells() (sent, received uint64) { return p.sent.Load(), p.got.Load() }
 
 // cellCount is the number of cells the circuit has sent and received on
 // its first link: an upper bound of what any hop has metered of the

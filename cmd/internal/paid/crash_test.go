@@ -38,12 +38,13 @@ func TestCrashSafety(t *testing.T) {
 		}
 		pc := tn.build(t, c, 0, hops...)
 		transfer := make(chan error, 1)
+		size := 1<<20 + rng.IntN(2<<20)
 		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			s, err := pc.Dial(ctx, "127.0.0.1", port)
 			if err == nil {
-				_, err = get(s, 1<<20+rng.IntN(2<<20), nil)
+				_, err = get(s, size, nil)
 				s.Close()
 			}
 			transfer <- err

@@ -61,6 +61,11 @@ func (c *Config) defaults() {
 	}
 }
 
+// DefaultTerms are the terms this package's tests and benchmarks call
+// default: 1 sat per MiB and per circuit, 1 MiB paid ahead, a 128 KiB
+// allowance — enough for the first cells while the channels open.
+var DefaultTerms = client.Terms{PerMiB: 1000, PerCircuit: 1000, PrepayBytes: 6 << 20, FreeBytes: 128 << 10}
+
 // Relay is what a client knows of a paid relay, from its verified
 // descriptor.
 type Relay struct {
