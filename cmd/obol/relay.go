@@ -11,7 +11,9 @@ import (
 	"strings"
 
 	"github.com/obolnet/obol/cmd/internal/node"
+	"github.com/obolnet/obol/cmd/internal/status"
 	"github.com/obolnet/obol/descriptor"
+	"github.com/obolnet/obol/router"
 )
 
 // defaultRelayListen listens on every interface, QUIC first.
@@ -26,57 +28,81 @@ func defaultDataDir() string {
 	return filepath.Join(home, ".obol")
 }
 
+// relayOptions are everything `obol relay` takes.
+type relayOptions struct {
+	cfg node.RelayConfig
+	log logFlags
+	obs observeFlags
+}
+
 // relayFlags parses `obol relay`'s flags into a relay configuration.
 func relayFlags(args []string, w io.Writer) (node.RelayConfig, logFlags, int, bool) {
-	cfg := node.RelayConfig{
+	o, code, ok := parseRelayFlags(args, w)
+	return o.cfg, o.log, code, ok
+}
+
+// parseRelayFlags parses `obol relay`'s flags and its config file.
+func parseRelayFlags(args []string, w io.Writer) (relayOptions, int, bool) {
+	o := relayOptions{cfg: node.RelayConfig{
 		DataDir:   defaultDataDir(),
 		Roles:     descriptor.RoleRelay | descriptor.RoleGuard,
 		Bandwidth: node.DefaultBandwidth,
 		Lifetime:  node.DefaultLifetime,
 		Republish: node.DefaultRepublish,
-	}
-	var lf logFlags
+	}}
+	cfg := &o.cfg
 	fs := newFlagSet("relay", "[flags]", w)
 	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "`directory` for the relay's keys (created 0700; key files 0600)")
 	fs.Var(multiaddrsValue{&cfg.Listen}, "listen", "comma-separated `multiaddrs` to listen on (default "+strings.Join(defaultRelayListen, ",")+")")
 	fs.Var(multiaddrsValue{&cfg.Announce}, "announce", "comma-separated `multiaddrs` to publish instead of the listen addresses (behind NAT)")
 	fs.Var(bootstrapValue{&cfg.Bootstrap}, "bootstrap", "comma-separated /p2p/ `multiaddrs` of relays to join through (none for the first relay)")
 	fs.Var(rolesValue{&cfg.Roles}, "roles", "comma-separated `roles`: relay, guard, exit, intro, rendezvous (relay is implied)")
+	fs.Var(rulesValue{&cfg.ExitPolicy}, "exit-policy", "one exit `rule`, e.g. \"accept *:80,443\" or \"reject 10.0.0.0/8:*\"; repeat for more, first match wins (default \""+strings.Join(router.DefaultExitRules, "\", \"")+"\")")
 	fs.Var(bytesValue{&cfg.Bandwidth}, "bandwidth", "advertised bandwidth in `bytes` per second, e.g. 10MiB")
 	fs.Var(durationValue{&cfg.Lifetime, node.MinLifetime, node.MaxLifetime}, "lifetime", "how long each published descriptor is valid, as a `duration`")
 	fs.Var(durationValue{&cfg.Republish, node.MinRepublish, node.MaxLifetime / 2}, "republish", "how often the descriptor is published again, as a `duration` of at most half of -lifetime")
-	lf.register(fs, slog.LevelInfo)
-	if code, ok := parse(fs, args); !ok {
-		return cfg, lf, code, false
+	o.log.register(fs, slog.LevelInfo)
+	o.obs.register(fs)
+	src, code, ok := parseWithConfig(fs, args)
+	if !ok {
+		return o, code, false
 	}
-	if code, ok := checkRelayFlags(fs, &cfg); !ok {
-		return cfg, lf, code, false
+	if code, ok := checkRelayFlags(fs, src, cfg); !ok {
+		return o, code, false
+	}
+	if code, ok := o.obs.check(fs, src); !ok {
+		return o, code, false
 	}
 	if len(cfg.Listen) == 0 {
 		cfg.Listen = defaultRelayListen
 	}
-	return cfg, lf, 0, true
+	return o, 0, true
 }
 
 // checkRelayFlags checks what no single flag can.
-func checkRelayFlags(fs *flag.FlagSet, cfg *node.RelayConfig) (int, bool) {
+func checkRelayFlags(fs *flag.FlagSet, src *origin, cfg *node.RelayConfig) (int, bool) {
 	if cfg.DataDir == "" {
-		return usageError(fs, "data-dir", "", "no home directory to default to; give a directory"), false
+		return src.invalid(fs, "data-dir", "", "no home directory to default to; give a directory"), false
 	}
 	if cfg.Republish > cfg.Lifetime/2 {
 		why := fmt.Sprintf("must be at most half of -lifetime (%v), so the descriptor is renewed before it expires", cfg.Lifetime)
-		return usageError(fs, "republish", cfg.Republish.String(), why), false
+		return src.invalid(fs, "republish", cfg.Republish.String(), why), false
+	}
+	if len(cfg.ExitPolicy) > 0 && !cfg.Roles.Has(descriptor.RoleExit) {
+		return src.invalid(fs, "exit-policy", strings.Join(cfg.ExitPolicy, "; "), "the relay is not an exit; add exit to roles"), false
 	}
 	return 0, true
 }
 
 // runRelay is `obol relay`.
 func runRelay(ctx context.Context, args []string, e env) int {
-	cfg, lf, code, ok := relayFlags(args, e.stderr)
+	o, code, ok := parseRelayFlags(args, e.stderr)
 	if !ok {
 		return code
 	}
-	log := lf.logger(e.stderr)
+	cfg := o.cfg
+	errs := status.NewErrorCounter()
+	log := slog.New(errs.Handler(o.log.logger(e.stderr).Handler()))
 	cfg.Logger = log
 	r, err := node.OpenRelay(cfg)
 	if err != nil {
@@ -85,8 +111,14 @@ func runRelay(ctx context.Context, args []string, e env) int {
 	}
 	defer r.Close()
 	log.Info("relay started", "peer", r.ID(), "data_dir", cfg.DataDir)
+	rs := node.NewRelayStatus(r, errs)
+	obs, err := o.obs.open(rs, e.stdout, log)
+	if err != nil {
+		log.Error("relay did not start", "err", err)
+		return exitFail
+	}
 	printRelayAddrs(e.stdout, r)
-	err = r.Run(ctx)
+	err = obs.run(ctx, r.Run, rs.Run)
 	log.Info("relay stopping")
 	if err != nil {
 		log.Error("relay failed", "err", err)

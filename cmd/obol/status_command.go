@@ -1,0 +1,54 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/obolnet/obol/cmd/internal/status"
+)
+
+type statusOptions struct {
+	addr    string
+	json    bool
+	timeout time.Duration
+	log     logFlags
+}
+
+func statusFlags(args []string, w io.Writer) (statusOptions, int, bool) {
+	o := statusOptions{addr: "127.0.0.1:9102", timeout: 10 * time.Second}
+	fs := newFlagSet("status", "[--addr HOST:PORT] [--json]", w)
+	fs.StringVar(&o.addr, "addr", o.addr, "`host:port` of the node's -status endpoint")
+	fs.BoolVar(&o.json, "json", false, "print the node's /api/status answer as JSON")
+	fs.Var(durationValue{&o.timeout, time.Second, time.Hour}, "timeout", "give up after this `duration`")
+	o.log.register(fs, slog.LevelWarn)
+	code, ok := parse(fs, args)
+	return o, code, ok
+}
+
+// runStatus is `obol status`: it asks a running node for its status and
+// prints it.
+func runStatus(ctx context.Context, args []string, e env) int {
+	o, code, ok := statusFlags(args, e.stderr)
+	if !ok {
+		return code
+	}
+	log := o.log.logger(e.stderr)
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	s, err := status.Fetch(ctx, o.addr)
+	if err != nil {
+		log.Error("no status", "err", err)
+		return exitFail
+	}
+	if o.json {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(s)
+		return exitOK
+	}
+	status.Print(e.stdout, s)
+	return exitOK
+}
