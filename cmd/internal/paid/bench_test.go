@@ -22,7 +22,7 @@ const benchSize = 32 << 20
 func BenchmarkBulk(b *testing.B) {
 	port, _ := dataServer(b)
 	free := newTestNet(b, 3, netOpts{unpaid: true})
-	tn := newTestNet(b, 3, netOpts{terms: paid.DefaultTerms})
+	tn := newTestNet(b, 3, netOpts{terms: paid.DefaultTerms, settleDelay: time.Minute})
 	cl := tn.newClient(b, b.TempDir(), 20000)
 	circs := []*paidCircuit{free.build(b, nil, 0, 0, 1, 2), tn.build(b, cl, 12_000_000, 0, 1, 2)}
 	var took [2]time.Duration
@@ -70,7 +70,7 @@ func BenchmarkFirstByte(b *testing.B) {
 	port, _ := dataServer(b)
 	req := []byte("GET /bytes/1024 HTTP/1.0\r\nHost: x\r\n\r\n")
 	free := newTestNet(b, 3, netOpts{unpaid: true})
-	tn := newTestNet(b, 3, netOpts{terms: paid.DefaultTerms})
+	tn := newTestNet(b, 3, netOpts{terms: paid.DefaultTerms, settleDelay: time.Minute})
 	cl := tn.newClient(b, b.TempDir(), 200000)
 	for _, n := range []*testNet{free, tn} {
 		n.build(b, nil, 0, 0, 1, 2).Close() // links to the relays are up

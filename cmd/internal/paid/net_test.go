@@ -94,6 +94,9 @@ type netOpts struct {
 	unpaid    bool // relays take no payment (baseline)
 	noSettler bool // relays do not settle on their own
 	clock     func() time.Time
+	// settleDelay is the settlers' least delay (default 1 ms: tests
+	// settle at once; benchmarks set more, so that settlers stay idle).
+	settleDelay time.Duration
 }
 
 func newTestNet(t testing.TB, n int, o netOpts) *testNet {
@@ -102,6 +105,9 @@ func newTestNet(t testing.TB, n int, o netOpts) *testNet {
 	}
 	if o.clock == nil {
 		o.clock = time.Now
+	}
+	if o.settleDelay == 0 {
+		o.settleDelay = time.Millisecond
 	}
 	m, err := mint.Open(mint.Config{Seed: []byte("paid circuits test mint seed"), Dir: t.TempDir(), Now: o.clock,
 		Units: []mint.UnitConfig{{Unit: "sat", Order: 32, InputFeePPK: o.feePPK}}})
@@ -203,7 +209,7 @@ func (tn *testNet) startPayments(r *paidRelay) {
 		t.Fatal(err)
 	}
 	r.settler, err = router.NewSettler(router.SettlerConfig{Ledger: r.ledger, Wallet: r.wallet, ReceiverKey: r.key,
-		Ended: r.meter.Ended, Delay: time.Millisecond, MaxDelay: 20 * time.Millisecond,
+		Ended: r.meter.Ended, Delay: tn.opts.settleDelay, MaxDelay: 20 * tn.opts.settleDelay,
 		Backoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, Now: tn.opts.clock,
 		OnSettled: func(s router.Settlement) { r.mu.Lock(); r.settled = append(r.settled, s); r.mu.Unlock() }})
 	if err != nil {
