@@ -50,8 +50,9 @@ func NewRelayStatus(r *Relay, errs *status.ErrorCounter) *RelayStatus {
 // SetPayments plugs in the relay's payment figures.
 func (s *RelayStatus) SetPayments(p status.PaymentSource) { s.payments.Store(&p) }
 
-// Run samples the DHT and checks the own descriptor every minute (first
-// as soon as the relay has a routing table) until ctx ends.
+// Run samples the DHT and checks the own descriptor until ctx ends: after
+// one second, then at doubling intervals up to StatusSampleEvery, so a new
+// relay's page fills quickly and an old one's costs one sample a minute.
 func (s *RelayStatus) Run(ctx context.Context) error {
 	wait := statusFirstTry
 	for {
@@ -64,7 +65,7 @@ func (s *RelayStatus) Run(ctx context.Context) error {
 			continue // not joined yet
 		}
 		s.refresh(ctx)
-		wait = s.every
+		wait = min(2*wait, s.every) // often at first, while the DHT fills
 	}
 }
 
@@ -76,11 +77,12 @@ func (s *RelayStatus) refresh(ctx context.Context) {
 	if _, err := s.r.node.Sample(ctx, statusSampleSize, s.cache, nil); err != nil && !errors.Is(err, dht.ErrShortSample) {
 		s.failures.Add(1)
 	}
-	d, _, err := s.r.node.LookupRelay(ctx, s.r.ID())
+	d, rec, err := s.r.node.LookupRelay(ctx, s.r.ID())
 	if err != nil {
 		s.failures.Add(1)
 		return
 	}
+	s.cache.Put(rec) // a relay knows itself, though walks do not return it
 	s.mu.Lock()
 	s.own = &status.OwnRecord{Seq: d.Seq, Expires: d.ExpiresAt().UTC(), Checked: s.r.cfg.Now().UTC()}
 	s.mu.Unlock()
