@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/bits"
 	"sync"
 	"sync/atomic"
@@ -68,11 +69,18 @@ func NewPaidMeter(cfg PaidConfig) (*PaidMeter, error) {
 // Owed is what a circuit that moved bytes owes, in msat.
 func (m *PaidMeter) Owed(bytes uint64) uint64 {
 	hi, lo := bits.Mul64(bytes, m.cfg.PerMiB)
+	if hi>>20 != 0 {
+		return math.MaxUint64
+	}
 	q := lo>>20 | hi<<44
-	if lo&(1<<20-1) != 0 {
+	if lo&(1<<20-1) != 0 && q < math.MaxUint64 {
 		q++
 	}
-	return m.cfg.PerCircuit + q
+	sum, carry := bits.Add64(q, m.cfg.PerCircuit, 0)
+	if carry != 0 {
+		return math.MaxUint64
+	}
+	return sum
 }
 
 // Open implements Meter.

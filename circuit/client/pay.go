@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/bits"
 	"math/rand/v2"
 	"sync/atomic"
@@ -39,12 +40,33 @@ type Terms struct {
 // Owed is what a circuit that moved bytes of cells owes the relay:
 // PerCircuit + ⌈bytes × PerMiB / 2^20⌉ msat (specs/05-payment.md).
 func (t Terms) Owed(bytes uint64) uint64 {
-	hi, lo := bits.Mul64(bytes, t.PerMiB)
+	return owed(bytes, t.PerMiB, t.PerCircuit)
+}
+
+// owed computes the formula, saturating at the largest uint64.
+func owed(bytes, perMiB, perCircuit uint64) uint64 {
+	hi, lo := bits.Mul64(bytes, perMiB)
+	if hi>>20 != 0 {
+		return math.MaxUint64
+	}
 	q := lo>>20 | hi<<44
-	if lo&(1<<20-1) != 0 {
+	if lo&(1<<20-1) != 0 && q < math.MaxUint64 {
 		q++
 	}
-	return t.PerCircuit + q
+	sum, carry := bits.Add64(q, perCircuit, 0)
+	if carry != 0 {
+		return math.MaxUint64
+	}
+	return sum
+}
+
+// addSat adds, saturating at the largest uint64.
+func addSat(a, b uint64) uint64 {
+	s, c := bits.Add64(a, b, 0)
+	if c != 0 {
+		return math.MaxUint64
+	}
+	return s
 }
 
 // HopPayment is one hop's payer and terms.
@@ -81,7 +103,7 @@ func Affordable(hops []Terms, bytes, budget uint64) bool {
 	var sum uint64
 	for _, t := range hops {
 		var c uint64
-		sum, c = bits.Add64(sum, t.Owed(bytes+t.PrepayBytes), 0)
+		sum, c = bits.Add64(sum, t.Owed(addSat(bytes, t.PrepayBytes)), 0)
 		if c != 0 {
 			return false
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/obolnet/obol/circuit"
+	"github.com/obolnet/obol/circuit/client"
 	"github.com/obolnet/obol/cmd/internal/paid"
 	"github.com/obolnet/obol/payment"
 	"github.com/obolnet/obol/payment/wallet"
@@ -247,5 +248,52 @@ func TestRelayOverclaimRefused(t *testing.T) {
 	}
 	if got, err := r.wallet.CloseChannel(ctx, ch, r.key, bal, sig); err != nil || got != bal {
 		t.Fatalf("honest close: %d, %v", got, err)
+	}
+}
+
+// The client's bill and the relay's are the same function.
+func TestOwedAgrees(t *testing.T) {
+	for _, terms := range []client.Terms{testTerms, paid.DefaultTerms, {PerMiB: 7, PerCircuit: 3}, {PerMiB: 1 << 40}} {
+		m, _ := router.NewPaidMeter(router.PaidConfig{Ledger: &payment.Ledger{}, PerMiB: terms.PerMiB, PerCircuit: terms.PerCircuit})
+		for _, b := range []uint64{0, 1, 1279, 1280, 1 << 20, 1<<20 + 1, 123456789, 1 << 44, 1 << 63} {
+			if c, r := terms.Owed(b), m.Owed(b); c != r {
+				t.Errorf("%+v at %d bytes: client %d, relay %d", terms, b, c, r)
+			}
+		}
+	}
+}
+
+// A client refuses a path it cannot afford, and stops paying when its
+// budget is spent: the relays then pause and tear the circuit down.
+func TestBudget(t *testing.T) {
+	ctx := context.Background()
+	port, _ := dataServer(t)
+	tn := newTestNet(t, 3, netOpts{grace: time.Second})
+	cl := tn.newClient(t, t.TempDir(), 10000)
+	bare := tn.build(t, nil, 0, 0, 1, 2)
+	hop := client.HopPayment{Payer: cl.paid.HopPayer(tn.relays[0].relay(testTerms), 16), Terms: testTerms}
+	if _, err := client.NewPayments(bare.Circuit, client.PayConfig{Hops: []client.HopPayment{hop, hop, hop}, Budget: 4000}); !errors.Is(err, client.ErrUnaffordable) {
+		t.Fatalf("unaffordable path: %v", err)
+	}
+
+	const budget = 6000 // msat: 1 000 per circuit, then about 4 MiB
+	pc := tn.build(t, cl, budget, 0)
+	s, err := pc.Dial(ctx, "127.0.0.1", port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := get(s, 32<<20, nil); err == nil {
+		t.Fatal("32 MiB moved on a budget of 5 MiB")
+	}
+	if err := <-pc.done; !errors.Is(err, client.ErrBudget) {
+		t.Fatalf("payments ended with %v", err)
+	}
+	<-pc.Done()
+	var d *circuit.DestroyedError
+	if !errors.As(pc.Err(), &d) || d.Reason != circuit.DestroyPayment {
+		t.Fatalf("circuit closed with %v", pc.Err())
+	}
+	if a := paid.AccountingOf(pc.payers[0]); a.Msat > budget {
+		t.Fatalf("paid %d msat on a budget of %d", a.Msat, budget)
 	}
 }
