@@ -318,13 +318,17 @@ func (s *exitStream) readLoop() {
 		h.mu.Lock()
 		if h.closed || s.x.streams[s.id] != s {
 			h.mu.Unlock()
+			s.x.send.Release()
 			return
 		}
 		if n > 0 {
 			if h.originate(circuit.RelayCell{Command: circuit.RelayData, StreamID: s.id, Body: buf[:n]}) != nil {
 				h.mu.Unlock()
+				s.x.send.Release()
 				return
 			}
+		} else {
+			s.x.send.Release() // the read ended the stream: no cell was sent
 		}
 		if err != nil {
 			why := circuit.EndDone

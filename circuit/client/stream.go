@@ -254,6 +254,7 @@ func (s *Stream) Write(p []byte) (int, error) {
 		err := s.writeLocked(ctx, chunk)
 		s.c.mu.Unlock()
 		if err != nil {
+			s.c.send.Release() // the cell was not sent
 			return n, s.ioErr(err)
 		}
 		n += len(chunk)

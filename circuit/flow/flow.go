@@ -89,6 +89,25 @@ func (s *Sender) Acquire(ctx context.Context, now func() time.Time) error {
 	}
 }
 
+// Release gives back a slot that Acquire granted for a cell that was then
+// not sent (its stream ended meanwhile). Without it the slot would stay in
+// flight for ever, and a circuit that outlives enough such streams would
+// stall with its window full.
+func (s *Sender) Release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.inflight == 0 || s.err != nil {
+		return // nothing to give back, or closed (wake is closed for good)
+	}
+	if s.sent%SendmeEvery == 0 && len(s.marks) > 0 {
+		s.marks = s.marks[:len(s.marks)-1]
+	}
+	s.sent--
+	s.inflight--
+	close(s.wake)
+	s.wake = make(chan struct{})
+}
+
 // OnSendme records a circuit SENDME that arrived at now: SendmeEvery cells
 // are no longer in flight, and the RTT of the cell that completed the
 // window updates the window.
