@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests use: real third-party clients and
 # servers that talk to obol (curl through the SOCKS proxy, ssh and sshd
-# through circuits, nc), and gcc for the race detector. Packages already
-# present are left alone; `apt-get update` runs only when an install
-# cannot find a package in the current lists.
+# through circuits, nc, chromium for the status page), and gcc for the
+# race detector. Packages already present are left alone; `apt-get update`
+# runs only when an install cannot find a package in the current lists.
 #
-# Add a package here when a test starts to use it (chromium and
-# chromium-driver will come with the browser tests).
+# Add a package here when a test starts to use it.
 set -euo pipefail
 
 packages=(
+	chromium
 	curl
 	gcc
 	netcat-openbsd
