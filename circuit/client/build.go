@@ -11,19 +11,28 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
+// firstStream is the stream an on-demand build opens in its first flight.
+type firstStream struct {
+	host string
+	port uint16
+}
+
 // build builds a circuit whose exit accepts port, trying up to
 // BuildAttempts different paths: the relays of a path that failed are
 // left out of the next ones. soft names exits to avoid if others will do.
-func (m *Manager) build(ctx context.Context, port uint16, soft map[peer.ID]bool) (*managed, error) {
+// With first, the circuit's first stream rides in the build's flight
+// (0-RTT, 04 §9) and is returned too; if the exit refuses it, the circuit
+// is returned with the refusal.
+func (m *Manager) build(ctx context.Context, port uint16, soft map[peer.ID]bool, first *firstStream) (*managed, *Stream, error) {
 	var lastErr error
 	for range m.cfg.BuildAttempts {
 		path, err := m.choosePath(port, soft)
 		if err != nil {
-			return nil, errors.Join(err, lastErr)
+			return nil, nil, errors.Join(err, lastErr)
 		}
-		mc, err := m.buildPath(ctx, path)
-		if err == nil {
-			return mc, nil
+		mc, s, err := m.buildPath(ctx, path, first)
+		if mc != nil {
+			return mc, s, err
 		}
 		lastErr = err
 		m.cfg.Logger.Debug("client: circuit build failed", "err", err)
@@ -31,7 +40,7 @@ func (m *Manager) build(ctx context.Context, port uint16, soft map[peer.ID]bool)
 			break
 		}
 	}
-	return nil, fmt.Errorf("client: %d paths failed, the last with: %w", m.cfg.BuildAttempts, lastErr)
+	return nil, nil, fmt.Errorf("client: %d paths failed, the last with: %w", m.cfg.BuildAttempts, lastErr)
 }
 
 // choosePath picks a path from the current cache and guard set.
@@ -71,10 +80,11 @@ func (m *Manager) choosePath(port uint16, soft map[peer.ID]bool) ([]*candidate, 
 	return path, nil
 }
 
-// buildPath builds one circuit through path within the learned timeout.
-// A first hop that cannot be reached counts against the guard; any other
-// failure leaves the path's other relays out for a while.
-func (m *Manager) buildPath(ctx context.Context, path []*candidate) (*managed, error) {
+// buildPath builds one circuit through path within the learned timeout,
+// and opens first on it if set. A first hop that cannot be reached counts
+// against the guard; any other build failure against the path's other
+// relays. It returns a nil circuit only if the build failed.
+func (m *Manager) buildPath(ctx context.Context, path []*candidate, first *firstStream) (*managed, *Stream, error) {
 	bctx, cancel := context.WithTimeout(ctx, m.timer.timeout())
 	defer cancel()
 	guard := path[0]
@@ -83,11 +93,14 @@ func (m *Manager) buildPath(ctx context.Context, path []*candidate) (*managed, e
 			m.guards.failed(guard.id(), m.cfg.Now())
 			m.suspect(path[:1]) // as a middle or exit too
 		}
-		return nil, fmt.Errorf("client: first hop unreachable: %w", err)
+		return nil, nil, fmt.Errorf("client: first hop unreachable: %w", err)
 	}
 	m.guards.succeeded(guard.id(), m.cfg.Now())
 	start := time.Now()
-	c, err := Build(bctx, m.cfg.Links, hops(path))
+	c, s, err := m.startBuild(bctx, path, first)
+	if err == nil {
+		err = c.awaitBuilt(bctx)
+	}
 	if err != nil {
 		switch {
 		case ctx.Err() != nil:
@@ -97,7 +110,7 @@ func (m *Manager) buildPath(ctx context.Context, path []*candidate) (*managed, e
 		default:
 			m.suspect(path[1:])
 		}
-		return nil, err
+		return nil, nil, err
 	}
 	m.timer.observe(time.Since(start))
 	m.vouch(path)
@@ -105,7 +118,29 @@ func (m *Manager) buildPath(ctx context.Context, path []*candidate) (*managed, e
 	for i, p := range path {
 		ids[i] = p.id()
 	}
-	return &managed{c: c, path: ids, exit: path[len(path)-1].r, built: m.cfg.Now()}, nil
+	mc := &managed{c: c, path: ids, exit: path[len(path)-1].r, built: m.cfg.Now()}
+	if s != nil {
+		if err := s.wait(ctx); err != nil {
+			return mc, nil, err
+		}
+	}
+	return mc, s, nil
+}
+
+// startBuild sends the CREATE, and first's BEGIN as an early cell.
+func (m *Manager) startBuild(ctx context.Context, path []*candidate, first *firstStream) (*Circuit, *Stream, error) {
+	c, create, err := newCircuit(hops(path))
+	if err != nil {
+		return nil, nil, err
+	}
+	var s *Stream
+	var early [][]byte
+	if first != nil {
+		if s, early, err = c.earlyStream(ctx, first.host, first.port, nil); err != nil {
+			return nil, nil, err
+		}
+	}
+	return c, s, c.start(ctx, m.cfg.Links, path[0].first, create, early)
 }
 
 // suspect counts a failure against relays of a failed path, which new

@@ -72,22 +72,23 @@ func (m *Manager) DialStream(ctx context.Context, req socks.Request) (net.Conn, 
 // dial opens a stream on a circuit of key whose exit accepts port. A
 // circuit that dies under the request is dropped and another one tried.
 func (m *Manager) dial(ctx context.Context, key IsolationKey, host string, port uint16) (net.Conn, error) {
+	if _, err := beginBody(host, port); err != nil {
+		return nil, fmt.Errorf("client: %w: %w", socks.ErrMalformed, err)
+	}
 	var lastErr error
 	for range m.cfg.BuildAttempts {
-		mc, err := m.circuitFor(ctx, key, port)
-		if err != nil {
-			return nil, err
-		}
-		s, err := mc.c.Dial(ctx, host, port)
+		s, mc, err := m.stream(ctx, key, host, port)
 		if err == nil {
 			return s, nil
 		}
 		var ee *EndError
-		if errors.As(err, &ee) {
+		switch {
+		case errors.As(err, &ee):
 			return nil, fmt.Errorf("client: %w: %w", endSentinel(ee.Reason), err)
-		}
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("client: %w: %w", socks.ErrTTLExpired, ctx.Err())
+		case ctx.Err() != nil:
+			return nil, fmt.Errorf("client: %w: %w", socks.ErrTTLExpired, err)
+		case mc == nil:
+			return nil, err // no circuit: build already tried other paths
 		}
 		lastErr = err
 		mc.c.Close() // a circuit that fails a BEGIN is not used again
@@ -113,19 +114,21 @@ func endSentinel(r circuit.EndReason) error {
 	return errors.New("stream refused")
 }
 
-// circuitFor returns a circuit for key whose exit accepts port: the key's
-// current circuit while it is fresh, else a prebuilt one, else a new one.
-// Concurrent requests of one key share one build.
-func (m *Manager) circuitFor(ctx context.Context, key IsolationKey, port uint16) (*managed, error) {
+// stream opens a stream to host:port for key on the key's current
+// circuit while it is fresh, else on a prebuilt one, else on a new one
+// whose build carries the BEGIN. Concurrent requests of one key share one
+// build. It returns the circuit it tried, if any.
+func (m *Manager) stream(ctx context.Context, key IsolationKey, host string, port uint16) (*Stream, *managed, error) {
 	for {
 		m.mu.Lock()
 		if m.closed {
 			m.mu.Unlock()
-			return nil, ErrClosed
+			return nil, nil, ErrClosed
 		}
 		if mc := m.takeLocked(key, port); mc != nil {
 			m.mu.Unlock()
-			return mc, nil
+			s, err := mc.c.Dial(ctx, host, port)
+			return s, mc, err
 		}
 		if wait, ok := m.pending[key]; ok {
 			m.mu.Unlock()
@@ -133,33 +136,27 @@ func (m *Manager) circuitFor(ctx context.Context, key IsolationKey, port uint16)
 			case <-wait:
 				continue
 			case <-ctx.Done():
-				return nil, fmt.Errorf("client: %w: %w", socks.ErrTTLExpired, ctx.Err())
+				return nil, nil, fmt.Errorf("client: %w: %w", socks.ErrTTLExpired, ctx.Err())
 			}
 		}
 		done := make(chan struct{})
 		m.pending[key] = done
 		soft := m.otherExitsLocked(key)
 		m.mu.Unlock()
-		mc, err := m.build(ctx, port, soft)
+		mc, s, err := m.build(ctx, port, soft, &firstStream{host: host, port: port})
 		m.mu.Lock()
 		delete(m.pending, key)
 		close(done)
-		if err == nil && m.closed {
+		if mc != nil && m.closed {
 			mc.c.Close()
-			mc, err = nil, ErrClosed
+			mc, s, err = nil, nil, ErrClosed
 		}
-		if err == nil {
+		if mc != nil {
 			m.assignLocked(mc, key)
 			m.circs = append(m.circs, mc)
 		}
 		m.mu.Unlock()
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, fmt.Errorf("client: %w: %w", socks.ErrTTLExpired, err)
-			}
-			return nil, err
-		}
-		return mc, nil
+		return s, mc, err
 	}
 }
 

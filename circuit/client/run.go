@@ -130,7 +130,7 @@ func (m *Manager) prebuildsNeeded(now time.Time) []uint16 {
 
 // prebuild builds one clean circuit whose exit accepts port.
 func (m *Manager) prebuild(ctx context.Context, port uint16) {
-	mc, err := m.build(ctx, port, nil)
+	mc, _, err := m.build(ctx, port, nil, nil)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.prebuilding--
