@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -28,8 +29,10 @@ import (
 //	  - reject *:25
 //	  - accept *:80,443
 //
-// A scalar value is set as the flag's text; each item of a sequence is set
-// as one occurrence of a repeatable flag. Values go through the same checks
+// A scalar value is set as the flag's text ("~/" at its start is the home
+// directory, as in a shell); each item of a sequence is set as one
+// occurrence of a repeatable flag, or joined with commas for a flag that
+// takes a comma-separated list. Values go through the same checks
 // as flags, so a bad value is refused with its key, its line, the value and
 // why. Flags given on the command line override the file: a key is applied
 // only when its flag was not given. Unknown keys, mappings as values and
@@ -194,7 +197,7 @@ func setFromYAML(fs *flag.FlagSet, file, name string, v *yaml.Node) error {
 		return fmt.Errorf("%s:%d: key %s wants a value or a list of values, not a mapping", file, v.Line, name)
 	}
 	for _, it := range items {
-		if err := fs.Set(name, it.Value); err != nil {
+		if err := fs.Set(name, expandHome(it.Value)); err != nil {
 			return fmt.Errorf("%s:%d: key %s: invalid value %q: %v", file, it.Line, name, it.Value, err)
 		}
 	}
@@ -236,4 +239,18 @@ func (rolesValue) commaList() {}
 func isCommaList(f *flag.Flag) bool {
 	_, ok := f.Value.(commaListValue)
 	return ok
+}
+
+// expandHome replaces a leading "~/" with the user's home directory, as a
+// shell would have done for the same value given as a flag.
+func expandHome(v string) string {
+	rest, ok := strings.CutPrefix(v, "~/")
+	if !ok {
+		return v
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return v
+	}
+	return filepath.Join(home, rest)
 }

@@ -122,6 +122,17 @@ status: 127.0.0.1:9102
 	}
 }
 
+// TestConfigHomeDirectory checks that "~/" in a value is the home
+// directory, as a shell expands it in a flag.
+func TestConfigHomeDirectory(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	o, _, ok := parseRelayFlags([]string{"--config", writeConfig(t, "data-dir: ~/obol\n")}, os.Stderr)
+	if !ok || o.cfg.DataDir != filepath.Join(home, "obol") {
+		t.Fatalf("data dir %q, want %s", o.cfg.DataDir, filepath.Join(home, "obol"))
+	}
+}
+
 // TestExampleConfigs checks that the documented example of each command
 // is accepted by that command as it is shipped.
 func TestExampleConfigs(t *testing.T) {

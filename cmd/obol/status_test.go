@@ -1,0 +1,71 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/obolnet/obol/cmd/internal/status"
+)
+
+// TestRelayStatusAndMetricsEndpoints runs `obol relay --status --metrics`
+// and reads both endpoints, then `obol status` in text and JSON.
+func TestRelayStatusAndMetricsEndpoints(t *testing.T) {
+	b := start(t, "relay", "--data-dir", t.TempDir(), "--listen", loopback,
+		"--status", "127.0.0.1:0", "--metrics", "127.0.0.1:0")
+	page := b.waitOutput(t, "status page:")
+	metricsURL := b.waitOutput(t, "metrics:")
+	id := b.waitOutput(t, "peer ID:")
+	addr := strings.TrimSuffix(strings.TrimPrefix(page, "http://"), "/")
+
+	code, out, errOut := runCmd(context.Background(), "status", "--addr", addr)
+	if code != exitOK {
+		t.Fatalf("obol status: exit %d\n%s", code, errOut)
+	}
+	for _, want := range []string{"obol relay " + id, "circuits open", "PREVIOUS HOP", "relays known"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("obol status output lacks %q:\n%s", want, out)
+		}
+	}
+	code, out, _ = runCmd(context.Background(), "status", "--addr", addr, "--json")
+	var s status.Snapshot
+	if err := json.Unmarshal([]byte(out), &s); code != exitOK || err != nil || s.Node.PeerID != id {
+		t.Errorf("obol status --json: exit %d, err %v, node %+v", code, err, s.Node)
+	}
+
+	resp, err := http.Get(metricsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `obol_node_info{kind="relay",roles="relay,guard"} 1`) {
+		t.Errorf("metrics lack the node's info:\n%s", body)
+	}
+	if code := b.stop(t); code != exitOK {
+		t.Errorf("relay exited with %d; stderr:\n%s", code, b.err.String())
+	}
+}
+
+// TestStatusNoNode checks that obol status fails with a hint when nothing
+// listens.
+func TestStatusNoNode(t *testing.T) {
+	code, _, errOut := runCmd(context.Background(), "status", "--addr", "127.0.0.1:1")
+	if code != exitFail || !strings.Contains(errOut, "--status") {
+		t.Errorf("exit %d, stderr %q", code, errOut)
+	}
+}
+
+// TestRelayStatusPortTaken checks that a taken status port stops the relay
+// at start.
+func TestRelayStatusPortTaken(t *testing.T) {
+	b := start(t, "relay", "--data-dir", t.TempDir(), "--listen", loopback, "--status", "127.0.0.1:0")
+	addr := strings.TrimSuffix(strings.TrimPrefix(b.waitOutput(t, "status page:"), "http://"), "/")
+	code, _, errOut := runCmd(context.Background(), "relay", "--data-dir", t.TempDir(), "--listen", loopback, "--status", addr)
+	if code != exitFail || !strings.Contains(errOut, "status page") {
+		t.Errorf("exit %d, stderr %q", code, errOut)
+	}
+}
