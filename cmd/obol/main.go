@@ -38,6 +38,7 @@ func commands() []command {
 	return []command{
 		{"relay", "[flags]", "run a relay: join the DHT, publish its descriptor, keep it published", runRelay},
 		{"relays", "--bootstrap ADDRS [flags]", "sample the DHT as a client and list the relays found", runRelays},
+		{"proxy", "--bootstrap ADDRS [flags]", "run a SOCKS5/SOCKS4a proxy that sends connections through circuits", runProxy},
 		{"testnet", "[--relays N] [--check]", "run a whole network on loopback and show what a client discovers", runTestnet},
 		{"status", "[--addr HOST:PORT]", "print a running node's status (its -status endpoint)", runStatus},
 	}

@@ -1,0 +1,238 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/obolnet/obol/circuit"
+	"github.com/obolnet/obol/circuit/client"
+	"github.com/obolnet/obol/circuit/link"
+	"github.com/obolnet/obol/circuit/socks"
+	"github.com/obolnet/obol/cmd/internal/node"
+)
+
+// guardFile is the guard set's file in the proxy's data directory.
+const guardFile = "guards.json"
+
+// defaultProxyDir is ~/.obol/proxy: a client's cache and guards apart
+// from any relay's keys.
+func defaultProxyDir() string {
+	if d := defaultDataDir(); d != "" {
+		return filepath.Join(d, "proxy")
+	}
+	return ""
+}
+
+type proxyOptions struct {
+	client          node.ClientConfig
+	socks           string
+	httpConnect     string
+	hops            int
+	price           *client.PriceLimit
+	sample          int
+	resample        time.Duration
+	timeout         time.Duration
+	allowSameSubnet bool
+	log             logFlags
+}
+
+func proxyFlags(args []string, w io.Writer) (proxyOptions, int, bool) {
+	o := proxyOptions{client: node.ClientConfig{DataDir: defaultProxyDir()}, socks: "127.0.0.1:9050",
+		hops: client.DefaultHops, sample: 200, resample: 10 * time.Minute, timeout: 60 * time.Second}
+	fs := newFlagSet("proxy", "--bootstrap ADDRS [flags]", w)
+	fs.StringVar(&o.socks, "socks", o.socks, "`address` the SOCKS5/SOCKS4a proxy listens on")
+	fs.StringVar(&o.httpConnect, "http-connect", "", "`address` of an HTTP CONNECT proxy as well (default: none)")
+	fs.Var(bootstrapValue{&o.client.Bootstrap}, "bootstrap", "comma-separated /p2p/ `multiaddrs` of relays to join through (required)")
+	fs.StringVar(&o.client.DataDir, "data-dir", o.client.DataDir, "`directory` for the descriptor cache and the guard set")
+	fs.Var(intValue{&o.hops, 1, circuit.MaxHops}, "hops", "relays per circuit, a `count` from 1 to 8")
+	fs.Var(priceValue{&o.price}, "price-limit", "the most one relay may charge, as `msat-per-MiB[,msat-per-circuit]` (default: any price)")
+	fs.Var(intValue{&o.sample, 10, maxSample}, "sample", "how many relays to sample from the DHT, a `count`")
+	fs.Var(durationValue{&o.resample, time.Minute, 24 * time.Hour}, "resample", "sample the DHT again after this `duration`")
+	fs.Var(durationValue{&o.timeout, time.Second, time.Hour}, "timeout", "give up joining the DHT after this `duration`")
+	fs.BoolVar(&o.allowSameSubnet, "allow-same-subnet", false, "let relays of one /16 share a path (local test networks on loopback only)")
+	o.log.register(fs, slog.LevelInfo)
+	if _, code, ok := parseWithConfig(fs, args); !ok {
+		return o, code, false
+	}
+	if len(o.client.Bootstrap) == 0 {
+		return o, usageError(fs, "bootstrap", "", "at least one bootstrap peer is needed to join"), false
+	}
+	return o, 0, true
+}
+
+// priceValue is "PER_MIB[,PER_CIRCUIT]" in msat.
+type priceValue struct{ p **client.PriceLimit }
+
+func (v priceValue) String() string {
+	if v.p == nil || *v.p == nil {
+		return ""
+	}
+	return fmt.Sprintf("%d,%d", (*v.p).PerMiB, (*v.p).PerCircuit)
+}
+
+func (v priceValue) Set(s string) error {
+	mib, circ, _ := strings.Cut(s, ",")
+	var l client.PriceLimit
+	var err error
+	if l.PerMiB, err = strconv.ParseUint(strings.TrimSpace(mib), 10, 64); err != nil {
+		return errors.New("want msat per MiB, optionally followed by a comma and msat per circuit")
+	}
+	if circ != "" {
+		if l.PerCircuit, err = strconv.ParseUint(strings.TrimSpace(circ), 10, 64); err != nil {
+			return errors.New("msat per circuit is not a number")
+		}
+	} else {
+		l.PerCircuit = ^uint64(0)
+	}
+	*v.p = &l
+	return nil
+}
+
+// runProxy is `obol proxy`.
+func runProxy(ctx context.Context, args []string, e env) int {
+	o, code, ok := proxyFlags(args, e.stderr)
+	if !ok {
+		return code
+	}
+	log := o.log.logger(e.stderr)
+	o.client.Logger = log
+	c, err := node.OpenClient(o.client)
+	if err != nil {
+		log.Error("client did not start", "err", err)
+		return exitFail
+	}
+	defer func() {
+		if err := c.Close(); err != nil {
+			log.Warn("closing the client", "err", err)
+		}
+	}()
+	if err := proxyJoin(ctx, c, o, log); err != nil {
+		log.Error("cannot join the network", "err", err)
+		return exitFail
+	}
+	links := link.NewManager(c.Node().Host(), link.Config{Logger: log})
+	links.Start()
+	defer links.Close()
+	p, err := newProxy(o, c, links, log)
+	if err != nil {
+		log.Error("proxy did not start", "err", err)
+		return exitFail
+	}
+	defer p.close()
+	fmt.Fprintf(e.stdout, "obol proxy listening\n  SOCKS5/SOCKS4a on %s\n", p.socks.Addr())
+	if p.http != nil {
+		fmt.Fprintf(e.stdout, "  HTTP CONNECT on %s\n", p.http.Addr())
+	}
+	fmt.Fprintf(e.stdout, "  %d relays known, %d-hop circuits\n", len(c.Known()), o.hops)
+	if err := p.run(ctx, c, o); err != nil {
+		log.Error("proxy stopped", "err", err)
+		return exitFail
+	}
+	return exitOK
+}
+
+// proxyJoin joins the DHT and samples it; a warm cache lets the proxy
+// start when sampling finds little.
+func proxyJoin(ctx context.Context, c *node.Client, o proxyOptions, log *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	_, err := sample(ctx, c, o.sample, log)
+	if err != nil && len(c.Known()) > 0 {
+		log.Warn("sampling failed; using the cached relays", "err", err, "relays", len(c.Known()))
+		return nil
+	}
+	return err
+}
+
+// proxyServer is the SOCKS server and circuit manager of `obol proxy`.
+type proxyServer struct {
+	mgr   *client.Manager
+	srv   *socks.Server
+	socks net.Listener
+	http  net.Listener // nil without --http-connect
+	log   *slog.Logger
+}
+
+func newProxy(o proxyOptions, c *node.Client, links *link.Manager, log *slog.Logger) (*proxyServer, error) {
+	cfg := client.Config{Links: links, Directory: client.DirectoryFunc(c.Known), Hops: o.hops,
+		PriceLimit: o.price, AllowSameSubnet: o.allowSameSubnet, Logger: log}
+	if o.client.DataDir != "" {
+		cfg.GuardFile = filepath.Join(o.client.DataDir, guardFile)
+	}
+	mgr, err := client.NewManager(cfg)
+	if err != nil {
+		return nil, err
+	}
+	srv, err := socks.NewServer(socks.Config{Dialer: mgr, Logger: log, DisableHTTPConnect: o.httpConnect == ""})
+	if err != nil {
+		return nil, err
+	}
+	p := &proxyServer{mgr: mgr, srv: srv, log: log}
+	if p.socks, err = net.Listen("tcp", o.socks); err != nil {
+		return nil, fmt.Errorf("listen for SOCKS: %w", err)
+	}
+	if o.httpConnect != "" {
+		if p.http, err = net.Listen("tcp", o.httpConnect); err != nil {
+			p.socks.Close()
+			return nil, fmt.Errorf("listen for HTTP CONNECT: %w", err)
+		}
+	}
+	return p, nil
+}
+
+func (p *proxyServer) close() {
+	p.socks.Close()
+	if p.http != nil {
+		p.http.Close()
+	}
+}
+
+// run serves until ctx ends (SIGINT, SIGTERM), sampling the DHT again
+// every o.resample, and returns once everything has stopped.
+func (p *proxyServer) run(ctx context.Context, c *node.Client, o proxyOptions) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	serve := func(ln net.Listener) {
+		if err := p.srv.Serve(ctx, ln); err != nil {
+			errs <- err
+			cancel()
+		}
+	}
+	wg.Go(func() { p.mgr.Run(ctx) })
+	wg.Go(func() { serve(p.socks) })
+	if p.http != nil {
+		wg.Go(func() { serve(p.http) })
+	}
+	wg.Go(func() { p.resample(ctx, c, o) })
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
+
+// resample keeps the descriptor cache fresh.
+func (p *proxyServer) resample(ctx context.Context, c *node.Client, o proxyOptions) {
+	t := time.NewTicker(o.resample)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		sctx, cancel := context.WithTimeout(ctx, o.timeout)
+		rs, err := c.Sample(sctx, o.sample)
+		cancel()
+		p.log.Debug("sampled the DHT", "found", len(rs), "known", len(c.Known()), "err", err)
+	}
+}

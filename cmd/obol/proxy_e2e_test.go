@@ -1,0 +1,248 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"golang.org/x/net/proxy"
+
+	"github.com/obolnet/obol/cmd/internal/localnet"
+
+	"github.com/obolnet/obol/descriptor"
+)
+
+// needTool returns the path of a third-party program a test runs. A
+// missing one skips the test, unless CI is set (scripts/install-test-deps.sh
+// installs them all).
+func needTool(t *testing.T, name string, fallbacks ...string) string {
+	t.Helper()
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	for _, p := range fallbacks {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("%s is not installed; run scripts/install-test-deps.sh", name)
+	}
+	t.Skipf("%s is not installed (scripts/install-test-deps.sh installs it)", name)
+	return ""
+}
+
+// startProxy runs `obol proxy` against a network of relays that publish
+// into a DHT, and returns its SOCKS address.
+func startProxy(t *testing.T, relays int, extra ...string) (socksAddr string, cn *circuitNet) {
+	t.Helper()
+	cn = newCircuitNet(t, relays, circuitNetOptions{dht: true, roles: func(i int) descriptor.Role {
+		return descriptor.RoleGuard | descriptor.RoleExit
+	}})
+	args := append([]string{"proxy", "--socks", "127.0.0.1:0", "--bootstrap", cn.bootstrap(),
+		"--data-dir", t.TempDir()}, extra...)
+	b := start(t, args...)
+	socksAddr = b.waitOutput(t, "  SOCKS5/SOCKS4a on ")
+	return socksAddr, cn
+}
+
+func curl(t *testing.T, args ...string) string {
+	t.Helper()
+	bin := needTool(t, "curl")
+	out, err := exec.Command(bin, append([]string{"-sS", "--max-time", "60"}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("curl %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+// curl through `obol proxy`, with the name resolved by the exit
+// (--socks5-hostname) and with SOCKS4a.
+func TestProxyCurl(t *testing.T) {
+	needTool(t, "curl")
+	socksAddr, _ := startProxy(t, 5)
+	web := httpServer(t)
+	_, port, _ := net.SplitHostPort(web)
+	url := "http://localhost:" + port + "/hello"
+	if got := curl(t, "--socks5-hostname", socksAddr, url); got != "hello through obol\n" {
+		t.Fatalf("socks5-hostname: %q", got)
+	}
+	if got := curl(t, "--socks4a", socksAddr, url); got != "hello through obol\n" {
+		t.Fatalf("socks4a: %q", got)
+	}
+	if got := curl(t, "--socks5-hostname", socksAddr, "--proxy-user", "u1:p1", url); got != "hello through obol\n" {
+		t.Fatalf("socks5 with credentials: %q", got)
+	}
+}
+
+// ssh to an sshd on loopback, through `obol proxy` with nc as the
+// ProxyCommand, runs a command and reads its output.
+func TestProxySSH(t *testing.T) {
+	sshBin := needTool(t, "ssh")
+	keygen := needTool(t, "ssh-keygen")
+	sshd := needTool(t, "sshd", "/usr/sbin/sshd")
+	nc := needTool(t, "nc")
+	me, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sd := startSSHD(t, sshd, keygen)
+	socksAddr, _ := startProxy(t, 5)
+	key := sd.key
+	host, port, _ := net.SplitHostPort(sd.addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, sshBin, "-F", "/dev/null", "-i", key, "-p", port,
+		"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
+		"-o", "LogLevel=ERROR",
+		"-o", fmt.Sprintf("ProxyCommand=%s -X 5 -x %s %%h %%p", nc, socksAddr),
+		me.Username+"@"+host, "echo obol-$((6*7))").CombinedOutput()
+	if err != nil {
+		t.Fatalf("ssh: %v\n%s", err, out)
+	}
+	if strings.TrimSpace(string(out)) != "obol-42" {
+		t.Fatalf("ssh output %q", out)
+	}
+}
+
+type sshdInfo struct{ addr, key string }
+
+// startSSHD runs sshd on a loopback port with host and user keys made in a
+// temporary directory, accepting the user key for the current user.
+func startSSHD(t *testing.T, sshd, keygen string) sshdInfo {
+	t.Helper()
+	dir := t.TempDir()
+	for _, k := range []string{"host_key", "user_key"} {
+		if out, err := exec.Command(keygen, "-q", "-t", "ed25519", "-N", "", "-f", filepath.Join(dir, k)).CombinedOutput(); err != nil {
+			t.Fatalf("ssh-keygen: %v\n%s", err, out)
+		}
+	}
+	pub, err := os.ReadFile(filepath.Join(dir, "user_key.pub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "authorized_keys"), pub, 0o600)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	_, port, _ := net.SplitHostPort(addr)
+	config := filepath.Join(dir, "sshd_config")
+	os.WriteFile(config, []byte(strings.Join([]string{
+		"Port " + port, "ListenAddress 127.0.0.1",
+		"HostKey " + filepath.Join(dir, "host_key"),
+		"AuthorizedKeysFile " + filepath.Join(dir, "authorized_keys"),
+		"PidFile " + filepath.Join(dir, "sshd.pid"),
+		"StrictModes no", "PasswordAuthentication no", "KbdInteractiveAuthentication no",
+		"UsePAM no", "PermitRootLogin prohibit-password", "",
+	}, "\n")), 0o600)
+	os.MkdirAll("/run/sshd", 0o755) // privilege separation directory
+	cmd := exec.Command(sshd, "-D", "-e", "-f", config)
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	waitFor(t, "sshd to listen", func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	return sshdInfo{addr: addr, key: filepath.Join(dir, "user_key")}
+}
+
+// socks5Dialer is golang.org/x/net/proxy's SOCKS5 dialer, with user as
+// the username when it is not empty.
+func socks5Dialer(proxyAddr, user string) (proxy.Dialer, error) {
+	var auth *proxy.Auth
+	if user != "" {
+		auth = &proxy.Auth{User: user, Password: "-"}
+	}
+	return proxy.SOCKS5("tcp", proxyAddr, auth, proxy.Direct)
+}
+
+// Go's golang.org/x/net/proxy SOCKS5 dialer through `obol proxy`.
+func TestProxyGoSOCKS5(t *testing.T) {
+	socksAddr, _ := startProxy(t, 5)
+	web := httpServer(t)
+	for _, u := range []string{"", "dave", "erin"} {
+		conn := socks5Connect(t, socksAddr, web, u)
+		if got := httpGet(t, conn, "/hello"); got != "hello through obol\n" {
+			t.Fatalf("user %q: body %q", u, got)
+		}
+		conn.Close()
+	}
+}
+
+// `obol proxy` stops on cancellation (SIGINT, SIGTERM) with exit code 0
+// and leaves no goroutine of the manager or the SOCKS server behind.
+func TestProxyStopsCleanly(t *testing.T) {
+	cn := newCircuitNet(t, 4, circuitNetOptions{dht: true})
+	web := httpServer(t)
+	b := start(t, "proxy", "--socks", "127.0.0.1:0", "--bootstrap", cn.bootstrap(), "--data-dir", t.TempDir())
+	socksAddr := b.waitOutput(t, "  SOCKS5/SOCKS4a on ")
+	if !strings.Contains(b.out.String(), "4 relays known, 3-hop circuits") {
+		t.Fatalf("output:\n%s", b.out.String())
+	}
+	conn := socks5Connect(t, socksAddr, web, "")
+	httpGet(t, conn, "/hello")
+	// The connection is left open: stopping must close it.
+	if code := b.stop(t); code != 0 {
+		t.Fatalf("exit code %d; stderr:\n%s", code, b.err.String())
+	}
+	conn.Close()
+	waitFor(t, "the proxy's goroutines to end", func() bool { return proxyGoroutines() == "" })
+}
+
+// proxyGoroutines returns the stacks of goroutines running code of the
+// circuit manager or the SOCKS server.
+func proxyGoroutines() string {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	var out []string
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "obol/circuit/client.") || strings.Contains(g, "obol/circuit/socks.") {
+			out = append(out, g)
+		}
+	}
+	return strings.Join(out, "\n\n")
+}
+
+// `obol proxy` over the relays of `obol testnet` (cmd/internal/localnet):
+// every relay is on 127.0.0.1, so the same-subnet rule is lifted.
+func TestProxyOverLocalnet(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	n, err := localnet.Start(ctx, localnet.Config{Relays: 6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.Close)
+	boot := n.Bootstrap()[0]
+	addrs, _ := peer.AddrInfoToP2pAddrs(&boot)
+	b := start(t, "proxy", "--socks", "127.0.0.1:0", "--bootstrap", addrs[0].String(),
+		"--data-dir", t.TempDir(), "--allow-same-subnet")
+	socksAddr := b.waitOutput(t, "  SOCKS5/SOCKS4a on ")
+	web := httpServer(t)
+	for _, u := range []string{"", "frank"} {
+		conn := socks5Connect(t, socksAddr, web, u)
+		if got := httpGet(t, conn, "/hello"); got != "hello through obol\n" {
+			t.Fatalf("user %q: body %q", u, got)
+		}
+		conn.Close()
+	}
+}
