@@ -156,6 +156,9 @@ func (s *Settler) Batch(ctx context.Context) error {
 		}
 		delete(s.due, c.ID)
 	}
+	if gone := s.cfg.Ledger.Prune(); len(gone) > 0 {
+		s.cfg.Logger.Debug("expired channels forgotten", "count", len(gone))
+	}
 	return nil
 }
 

@@ -198,12 +198,17 @@ type SettleReport struct {
 
 // Settle takes back what every booked channel did not spend: after the
 // relay closed it (the remainder), or after its expiry (a refund).
-// Channels still open stay booked. Run it after a restart (after the
-// wallet's Recover) and from time to time.
+// Channels still open stay booked. It first settles the wallet's pending
+// operations (Recover). Run it after a restart and from time to time.
 func (c *Client) Settle(ctx context.Context) (SettleReport, error) {
 	ks, err := c.cfg.Wallet.Keyset()
 	if err != nil {
 		return SettleReport{}, err
+	}
+	// A funding swap left pending would look like a channel never funded:
+	// settle the wallet's operations first.
+	if n, err := c.cfg.Wallet.Recover(ctx); err != nil || n > 0 {
+		return SettleReport{}, fmt.Errorf("paid: %d wallet operations still pending: %w", n, err)
 	}
 	c.mu.Lock()
 	todo := make([]bookEntry, 0, len(c.entries))
