@@ -11,8 +11,9 @@
 // channel with [OpenChannel] (which verifies the funding proofs and derives
 // every output it will ever need, once) and checks each update locally
 // through a [Ledger], which can persist to a [FileStore]. The wire format
-// is in wire.go and specs/05-payment.md. Package payment/mint is the test
-// mint.
+// is in wire.go, the fragments that carry messages in relay cells in
+// frag.go ([Fragment], [Reassembler]), both in specs/05-payment.md.
+// Package payment/mint is the test mint.
 //
 // Nothing in this package logs, and no error it returns contains a secret,
 // a proof or a signature.
