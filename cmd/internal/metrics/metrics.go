@@ -61,6 +61,7 @@ type collector struct {
 	chans   *prometheus.Desc
 	errs    *prometheus.Desc
 	hasPays *prometheus.Desc
+	paused  *prometheus.Desc
 }
 
 func newCollector(src status.Source) *collector {
@@ -83,6 +84,7 @@ func newCollector(src status.Source) *collector {
 		info:    prometheus.NewDesc(Namespace+"_node_info", "Constant 1, labelled with the node's kind and roles.", []string{"kind", "roles"}, nil),
 		chans:   prometheus.NewDesc(Namespace+"_payment_channels", "Payment channels by state.", []string{"state"}, nil),
 		errs:    prometheus.NewDesc(Namespace+"_errors_total", "Warnings and errors by kind (the log message).", []string{"kind"}, nil),
+		paused:  prometheus.NewDesc(Namespace+"_payment_paused_circuits_total", "Circuits paused for want of credit.", nil, nil),
 		hasPays: prometheus.NewDesc(Namespace+"_payments_msat_total", "Payments in msat: earned (credited by channel updates), settled (redeemed or reclaimed at the mint), spent (paid to relays).", []string{"direction"}, nil),
 	}
 }
@@ -110,6 +112,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.chans
 	ch <- c.errs
 	ch <- c.hasPays
+	ch <- c.paused
 }
 
 // Collect takes one snapshot and reports it.
@@ -134,6 +137,7 @@ func (c *collector) collectPayments(ch chan<- prometheus.Metric, p *status.Payme
 	for dir, v := range map[string]uint64{"earned": p.EarnedMsat, "settled": p.SettledMsat, "spent": p.SpentMsat} {
 		ch <- prometheus.MustNewConstMetric(c.hasPays, prometheus.CounterValue, float64(v), dir)
 	}
+	ch <- prometheus.MustNewConstMetric(c.paused, prometheus.CounterValue, float64(p.Paused))
 	for state, n := range p.Channels {
 		ch <- prometheus.MustNewConstMetric(c.chans, prometheus.GaugeValue, float64(n), state)
 	}
