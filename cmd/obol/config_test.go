@@ -136,13 +136,16 @@ func TestConfigHomeDirectory(t *testing.T) {
 // TestExampleConfigs checks that the documented example of each command
 // is accepted by that command as it is shipped.
 func TestExampleConfigs(t *testing.T) {
-	path := filepath.Join("..", "..", "docs", "examples", "relay.yaml")
+	dir := filepath.Join("..", "..", "docs", "examples")
 	var stderr bytes.Buffer
-	o, code, ok := parseRelayFlags([]string{"--config", path}, &stderr)
+	o, code, ok := parseRelayFlags([]string{"--config", filepath.Join(dir, "relay.yaml")}, &stderr)
 	if !ok {
-		t.Fatalf("%s refused (%d):\n%s", path, code, stderr.String())
+		t.Fatalf("relay.yaml refused (%d):\n%s", code, stderr.String())
 	}
 	if err := o.cfg.Validate(); err != nil {
-		t.Fatalf("%s: %v", path, err)
+		t.Fatalf("relay.yaml: %v", err)
+	}
+	if _, code, ok := proxyFlags([]string{"--config", filepath.Join(dir, "proxy.yaml")}, &stderr); !ok {
+		t.Fatalf("proxy.yaml refused (%d):\n%s", code, stderr.String())
 	}
 }
