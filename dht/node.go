@@ -181,8 +181,18 @@ var ErrNotFound = errors.New("dht: not found")
 
 // LookupRelay finds the current descriptor of one relay. The answer has
 // passed the validator; it is checked again here against the clock, so an
-// expired record is never returned.
+// expired record is never returned. A lookup that finds nothing is tried
+// once more: a walk that ran into peers which just went away ends empty,
+// and by then kad-dht has dropped them from its routing table.
 func (n *Node) LookupRelay(ctx context.Context, id peer.ID) (*descriptor.Relay, []byte, error) {
+	r, rec, err := n.lookupOnce(ctx, id)
+	if errors.Is(err, ErrNotFound) && ctx.Err() == nil {
+		r, rec, err = n.lookupOnce(ctx, id)
+	}
+	return r, rec, err
+}
+
+func (n *Node) lookupOnce(ctx context.Context, id peer.ID) (*descriptor.Relay, []byte, error) {
 	key := RelayKey(id)
 	rec, err := n.kad.GetValue(ctx, key, kad.Quorum(n.cfg.Quorum))
 	if errors.Is(err, routing.ErrNotFound) || (err == nil && rec == nil) {
