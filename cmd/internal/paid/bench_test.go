@@ -2,6 +2,7 @@ package paid_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"testing"
 	"time"
@@ -67,12 +68,21 @@ func BenchmarkBulk(b *testing.B) {
 //
 //	go test -run XXX -bench FirstByte -benchtime 30x ./cmd/internal/paid
 func BenchmarkFirstByte(b *testing.B) {
+	for _, delay := range []time.Duration{0, 10 * time.Millisecond} {
+		b.Run(fmt.Sprintf("delay=%v", delay), func(b *testing.B) { benchFirstByte(b, delay) })
+	}
+}
+
+func benchFirstByte(b *testing.B, delay time.Duration) {
 	port, _ := dataServer(b)
 	req := []byte("GET /bytes/1024 HTTP/1.0\r\nHost: x\r\n\r\n")
 	free := newTestNet(b, 3, netOpts{unpaid: true})
 	tn := newTestNet(b, 3, netOpts{terms: paid.DefaultTerms, settleDelay: time.Minute})
 	cl := tn.newClient(b, b.TempDir(), 200000)
 	for _, n := range []*testNet{free, tn} {
+		if delay > 0 {
+			n.delayLinks(b, delay)
+		}
 		n.build(b, nil, 0, 0, 1, 2).Close() // links to the relays are up
 	}
 	var took [2]time.Duration
@@ -99,9 +109,9 @@ func BenchmarkFirstByte(b *testing.B) {
 			<-pc.done
 		}
 	}
-	for b.Loop() {
-		firstByte(0)
-		firstByte(1)
+	for i := 0; b.Loop(); i++ { // alternate which goes first
+		firstByte(i % 2)
+		firstByte(1 - i%2)
 	}
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / float64(b.N) }
 	b.ReportMetric(ms(took[0]), "unpaid-ms")
@@ -111,4 +121,7 @@ func BenchmarkFirstByte(b *testing.B) {
 		pauses += r.meter.Pauses()
 	}
 	b.ReportMetric(float64(pauses)/float64(b.N), "pauses/op")
+	if delay > 0 {
+		b.ReportMetric(float64(6*delay)/float64(time.Millisecond), "path-RTT-ms")
+	}
 }

@@ -23,8 +23,10 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/obolnet/obol/circuit"
+	"github.com/obolnet/obol/circuit/circuittest"
 	"github.com/obolnet/obol/circuit/client"
 	"github.com/obolnet/obol/circuit/link"
 	"github.com/obolnet/obol/cmd/internal/paid"
@@ -68,6 +70,7 @@ type paidRelay struct {
 	wallet  *wallet.Wallet
 	settler *router.Settler
 	crash   *crashTransport // the wallet's way to the mint
+	addrs   []ma.Multiaddr  // if set, the only addresses others use
 	cancel  context.CancelFunc
 	done    chan struct{}
 
@@ -232,7 +235,34 @@ func (r *paidRelay) stop() {
 }
 
 func (r *paidRelay) hop() client.Hop {
-	return client.Hop{Peer: peer.AddrInfo{ID: r.host.ID(), Addrs: r.host.Addrs()}, OnionKey: r.onion.Public}
+	addrs := r.addrs
+	if addrs == nil {
+		addrs = r.host.Addrs()
+	}
+	return client.Hop{Peer: peer.AddrInfo{ID: r.host.ID(), Addrs: addrs}, OnionKey: r.onion.Public}
+}
+
+// delayLinks puts a forwarder delaying each packet by delay in front of
+// every relay's QUIC address, and makes clients and relays use it.
+func (tn *testNet) delayLinks(tb testing.TB, delay time.Duration) {
+	for _, r := range tn.relays {
+		var quic ma.Multiaddr
+		for _, a := range r.host.Addrs() {
+			if _, err := a.ValueForProtocol(ma.P_QUIC_V1); err == nil {
+				quic = a
+			}
+		}
+		port, _ := quic.ValueForProtocol(ma.P_UDP)
+		d, err := circuittest.NewDelayUDP("127.0.0.1:"+port, delay)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { d.Close() })
+		r.addrs = []ma.Multiaddr{ma.StringCast(fmt.Sprintf("/ip4/127.0.0.1/udp/%d/quic-v1", d.AddrPort().Port()))}
+		tn.dir.mu.Lock()
+		tn.dir.m[r.host.ID()] = peer.AddrInfo{ID: r.host.ID(), Addrs: r.addrs}
+		tn.dir.mu.Unlock()
+	}
 }
 
 func (r *paidRelay) relay(terms client.Terms) paid.Relay {
