@@ -64,8 +64,8 @@ type Traffic struct {
 	CircuitsOpen int    `json:"circuits_open"` // gauge
 	StreamsOpen  int64  `json:"streams_open"`  // gauge
 	Channels     int    `json:"channels"`      // gauge: link channels to other nodes
-	Cells        uint64 `json:"cells"`         // counter: cells forwarded (relay) or sent and received (client)
-	Bytes        uint64 `json:"bytes"`         // counter: link bytes of those cells
+	Cells        uint64 `json:"cells"`         // counter: cells forwarded (relay)
+	Bytes        uint64 `json:"bytes"`         // counter: link bytes of those cells (relay); bytes its streams carried (client)
 }
 
 // DHT is the node's view of the DHT.
