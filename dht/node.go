@@ -45,6 +45,10 @@ type Config struct {
 	Quorum int
 	// BucketSize is Kademlia's k (default 20).
 	BucketSize int
+	// PutRate and PutBurst limit the PUT_VALUE requests one peer may send
+	// a server (defaults DefaultPutRate per second, DefaultPutBurst).
+	PutRate  float64
+	PutBurst int
 }
 
 // Validate reports the first invalid field.
@@ -52,7 +56,7 @@ func (c *Config) Validate() error {
 	switch {
 	case c.Mode != ModeClient && c.Mode != ModeServer:
 		return fmt.Errorf("dht: unknown mode %d", c.Mode)
-	case c.MaxRecordAge < 0, c.Quorum < 0, c.BucketSize < 0:
+	case c.MaxRecordAge < 0, c.Quorum < 0, c.BucketSize < 0, c.PutRate < 0, c.PutBurst < 0:
 		return errors.New("dht: negative limit")
 	}
 	return nil
@@ -75,6 +79,12 @@ func (c *Config) withDefaults() Config {
 	if d.BucketSize == 0 {
 		d.BucketSize = 20
 	}
+	if d.PutRate == 0 {
+		d.PutRate = DefaultPutRate
+	}
+	if d.PutBurst == 0 {
+		d.PutBurst = DefaultPutBurst
+	}
 	return d
 }
 
@@ -84,6 +94,7 @@ type Node struct {
 	host host.Host
 	kad  *kad.IpfsDHT
 	val  relayValidator
+	puts *putLimiter
 
 	closeOnce sync.Once
 	closeErr  error
@@ -100,7 +111,9 @@ func Open(h host.Host, cfg Config) (*Node, error) {
 	if c.Mode == ModeServer {
 		mode = kad.ModeServer
 	}
+	puts := newPutLimiter(c.PutRate, c.PutBurst)
 	k, err := kad.New(h,
+		kad.OnRequestHook(puts.hook),
 		kad.Mode(mode),
 		kad.ProtocolPrefix(ProtocolPrefix),
 		kad.Validator(Validator(c.Now)),
@@ -112,8 +125,11 @@ func Open(h host.Host, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dht: start kad-dht: %w", err)
 	}
-	return &Node{cfg: c, host: h, kad: k, val: relayValidator{now: c.Now}}, nil
+	return &Node{cfg: c, host: h, kad: k, val: relayValidator{now: c.Now}, puts: puts}, nil
 }
+
+// DroppedPuts is how many PUT_VALUE requests the per-peer limit dropped.
+func (n *Node) DroppedPuts() uint64 { return n.puts.dropped.Load() }
 
 // Host returns the node's libp2p host.
 func (n *Node) Host() host.Host { return n.host }

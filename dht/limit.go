@@ -1,0 +1,86 @@
+package dht
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	pb "github.com/libp2p/go-libp2p-kad-dht/pb"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"golang.org/x/time/rate"
+)
+
+// Defaults of the per-peer limit on PUT_VALUE requests a DHT server
+// handles: a relay republishes once per interval, so a peer that puts
+// many records a second is flooding.
+const (
+	DefaultPutRate  = 5  // per second, per peer
+	DefaultPutBurst = 20 // requests a peer may send at once
+)
+
+// maxLimitedPeers bounds the limiter table; idle entries are dropped.
+const maxLimitedPeers = 4096
+
+// putLimiter drops PUT_VALUE requests beyond a per-peer rate. It runs as
+// kad-dht's request hook, before the message is handled: a dropped
+// request gets no handler, so its stream is closed and nothing is
+// validated or stored — other peers are not slowed down.
+type putLimiter struct {
+	rate  rate.Limit
+	burst int
+
+	mu    sync.Mutex // guards peers
+	peers map[peer.ID]*peerLimit
+
+	dropped atomic.Uint64
+}
+
+type peerLimit struct {
+	lim  *rate.Limiter
+	seen time.Time
+}
+
+func newPutLimiter(perSecond float64, burst int) *putLimiter {
+	return &putLimiter{rate: rate.Limit(perSecond), burst: burst, peers: map[peer.ID]*peerLimit{}}
+}
+
+// hook is the kad-dht OnRequestHook.
+func (l *putLimiter) hook(_ context.Context, s network.Stream, req *pb.Message) {
+	if req.GetType() != pb.Message_PUT_VALUE {
+		return
+	}
+	if !l.allow(s.Conn().RemotePeer(), time.Now()) {
+		l.dropped.Add(1)
+		req.Type = pb.Message_MessageType(-1) // no handler: the request is dropped
+	}
+}
+
+func (l *putLimiter) allow(p peer.ID, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	pl := l.peers[p]
+	if pl == nil {
+		if len(l.peers) >= maxLimitedPeers {
+			l.evictIdle(now)
+		}
+		pl = &peerLimit{lim: rate.NewLimiter(l.rate, l.burst)}
+		l.peers[p] = pl
+	}
+	pl.seen = now
+	return pl.lim.AllowN(now, 1)
+}
+
+// evictIdle forgets peers not seen for a minute (their buckets are full
+// again by then anyway), or, if none are, the table.
+func (l *putLimiter) evictIdle(now time.Time) {
+	for p, pl := range l.peers {
+		if now.Sub(pl.seen) > time.Minute {
+			delete(l.peers, p)
+		}
+	}
+	if len(l.peers) >= maxLimitedPeers {
+		clear(l.peers)
+	}
+}
