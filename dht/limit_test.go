@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	recpb "github.com/libp2p/go-libp2p-record/pb"
 	pb "github.com/libp2p/go-libp2p-kad-dht/pb"
+	recpb "github.com/libp2p/go-libp2p-record/pb"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
