@@ -26,11 +26,17 @@ type firstStream struct {
 func (m *Manager) build(ctx context.Context, port uint16, soft map[peer.ID]bool, first *firstStream) (*managed, *Stream, error) {
 	var lastErr error
 	for range m.cfg.BuildAttempts {
-		path, err := m.choosePath(port, soft)
+		path, err := m.pickPath(port, soft)
 		if err != nil {
 			return nil, nil, errors.Join(err, lastErr)
 		}
+		exit := path[len(path)-1].id()
 		mc, s, err := m.buildPath(ctx, path, first)
+		m.mu.Lock()
+		if m.building[exit]--; m.building[exit] == 0 {
+			delete(m.building, exit)
+		}
+		m.mu.Unlock()
 		if mc != nil {
 			return mc, s, err
 		}
@@ -41,6 +47,31 @@ func (m *Manager) build(ctx context.Context, port uint16, soft map[peer.ID]bool,
 		}
 	}
 	return nil, nil, fmt.Errorf("client: %d paths failed, the last with: %w", m.cfg.BuildAttempts, lastErr)
+}
+
+// pickPath chooses a path avoiding, where it can, soft and the exits of
+// builds in flight, and counts its exit as in flight. Picks are serialised
+// so that concurrent builds see each other's exits.
+func (m *Manager) pickPath(port uint16, soft map[peer.ID]bool) ([]*candidate, error) {
+	m.pickMu.Lock()
+	defer m.pickMu.Unlock()
+	avoid := maps.Clone(soft)
+	if avoid == nil {
+		avoid = map[peer.ID]bool{}
+	}
+	m.mu.Lock()
+	for id := range m.building {
+		avoid[id] = true
+	}
+	m.mu.Unlock()
+	path, err := m.choosePath(port, avoid)
+	if err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	m.building[path[len(path)-1].id()]++ // until the build ends
+	m.mu.Unlock()
+	return path, nil
 }
 
 // choosePath picks a path from the current cache and guard set.

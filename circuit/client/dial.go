@@ -192,6 +192,17 @@ func (m *Manager) assignLocked(mc *managed, key IsolationKey) {
 	mc.dirty, mc.iso, mc.firstUse = true, key, m.cfg.Now()
 }
 
+// exitsLocked returns the exits of live circuits. mu is held.
+func (m *Manager) exitsLocked() map[peer.ID]bool {
+	out := map[peer.ID]bool{}
+	for _, mc := range m.circs {
+		if mc.c.Err() == nil {
+			out[mc.exit.PeerID] = true
+		}
+	}
+	return out
+}
+
 // otherExitsLocked returns the exits of live circuits of other keys. mu
 // is held.
 func (m *Manager) otherExitsLocked(key IsolationKey) map[peer.ID]bool {

@@ -39,6 +39,8 @@ type Manager struct {
 	rndMu sync.Mutex // guards rnd
 	rnd   *rand.Rand
 
+	pickMu sync.Mutex // serialises path picks (pickPath)
+
 	candMu sync.Mutex // guards cands
 	cands  map[*descriptor.Relay]*candidate
 
@@ -47,6 +49,7 @@ type Manager struct {
 	pending      map[socks.IsolationKey]chan struct{} // on-demand builds in flight
 	prebuilding  int
 	nextPort     int             // index into PrebuildPorts
+	building     map[peer.ID]int // exits of builds in flight
 	suspects     map[peer.ID]int // failed paths each relay was in
 	suspectSince time.Time       // the last failure; suspects are forgotten avoidFor later
 	retryAt      time.Time       // prebuilding waits after failures
@@ -94,6 +97,7 @@ func NewManager(cfg Config) (*Manager, error) {
 		rnd:      rand.New(rand.NewChaCha8(seed)),
 		pending:  map[socks.IsolationKey]chan struct{}{},
 		suspects: map[peer.ID]int{},
+		building: map[peer.ID]int{},
 		cands:    map[*descriptor.Relay]*candidate{},
 	}
 	if err := m.guards.load(); err != nil {

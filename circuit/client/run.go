@@ -128,9 +128,14 @@ func (m *Manager) prebuildsNeeded(now time.Time) []uint16 {
 	return ports
 }
 
-// prebuild builds one clean circuit whose exit accepts port.
+// prebuild builds one clean circuit whose exit accepts port, with an exit
+// no other circuit uses if one will do: each isolation key that takes a
+// prebuilt circuit then gets an exit of its own.
 func (m *Manager) prebuild(ctx context.Context, port uint16) {
-	mc, _, err := m.build(ctx, port, nil, nil)
+	m.mu.Lock()
+	soft := m.exitsLocked()
+	m.mu.Unlock()
+	mc, _, err := m.build(ctx, port, soft, nil)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.prebuilding--

@@ -246,3 +246,20 @@ func TestProxyOverLocalnet(t *testing.T) {
 		conn.Close()
 	}
 }
+
+// curl through `obol proxy --http-connect` with an HTTP CONNECT tunnel.
+func TestProxyHTTPConnect(t *testing.T) {
+	needTool(t, "curl")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	httpAddr := ln.Addr().String()
+	ln.Close()
+	startProxy(t, 4, "--http-connect", httpAddr)
+	web := httpServer(t)
+	_, port, _ := net.SplitHostPort(web)
+	if got := curl(t, "--proxytunnel", "--proxy", "http://"+httpAddr, "http://localhost:"+port+"/hello"); got != "hello through obol\n" {
+		t.Fatalf("HTTP CONNECT: %q", got)
+	}
+}

@@ -245,3 +245,33 @@ func TestManagerManyStreamsOnOneCircuit(t *testing.T) {
 		t.Fatalf("%d circuits, want the one reused", n)
 	}
 }
+
+// Two SOCKS usernames get two circuits with different exits when enough
+// exits exist; a third connection of the first user shares its circuit.
+func TestManagerSOCKSUsernamesIsolate(t *testing.T) {
+	cn := newCircuitNet(t, 6, circuitNetOptions{})
+	web := httpServer(t)
+	m := newTestManager(t, cn.descriptors(), client.Config{})
+	addr := serveSOCKS(t, m)
+	a := socks5Connect(t, addr, web, "alice")
+	defer a.Close()
+	b := socks5Connect(t, addr, web, "bob")
+	defer b.Close()
+	a2 := socks5Connect(t, addr, web, "alice")
+	defer a2.Close()
+	for _, c := range []net.Conn{a, b, a2} {
+		if got := httpGet(t, c, "/hello"); got != "hello through obol\n" {
+			t.Fatalf("body %q", got)
+		}
+	}
+	used := usedCircuits(m)
+	if len(used) != 2 {
+		t.Fatalf("%d used circuits, want 2", len(used))
+	}
+	if exitOf(used[0]) == exitOf(used[1]) {
+		t.Fatal("two usernames share an exit although six exits exist")
+	}
+	if used[0].Streams+used[1].Streams != 3 || (used[0].Streams != 2 && used[1].Streams != 2) {
+		t.Fatalf("streams per circuit %d and %d, want 2 and 1", used[0].Streams, used[1].Streams)
+	}
+}
