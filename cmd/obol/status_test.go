@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/obolnet/obol/cmd/internal/status"
 )
@@ -67,5 +70,47 @@ func TestRelayStatusPortTaken(t *testing.T) {
 	code, _, errOut := runCmd(context.Background(), "relay", "--data-dir", t.TempDir(), "--listen", loopback, "--status", addr)
 	if code != exitFail || !strings.Contains(errOut, "status page") {
 		t.Errorf("exit %d, stderr %q", code, errOut)
+	}
+}
+
+// TestObserversLeaveNothingRunning checks that the metrics and status
+// servers, their sampler and the extra goroutines end with the command.
+func TestObserversLeaveNothingRunning(t *testing.T) {
+	before := runtime.NumGoroutine()
+	src := status.SourceFunc(func(context.Context) status.Snapshot { return status.Snapshot{Node: status.Node{Kind: status.KindRelay}} })
+	o := observeFlags{metrics: "127.0.0.1:0", status: "127.0.0.1:0"}
+	var out strings.Builder
+	ob, err := o.open(src, &out, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	extraDone := false
+	mainErr := make(chan error, 1)
+	go func() {
+		mainErr <- ob.run(ctx, func(ctx context.Context) error { <-ctx.Done(); return nil },
+			func(ctx context.Context) error { <-ctx.Done(); extraDone = true; return nil })
+	}()
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		_, url, _ := strings.Cut(line, ": ")
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	cancel()
+	if err := <-mainErr; err != nil || !extraDone {
+		t.Fatalf("run: %v, extra done %v", err, extraDone)
+	}
+	http.DefaultClient.CloseIdleConnections()
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines before, %d after:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
