@@ -77,7 +77,9 @@ func TestRelayStatusPortTaken(t *testing.T) {
 // servers, their sampler and the extra goroutines end with the command.
 func TestObserversLeaveNothingRunning(t *testing.T) {
 	before := runtime.NumGoroutine()
-	src := status.SourceFunc(func(context.Context) status.Snapshot { return status.Snapshot{Node: status.Node{Kind: status.KindRelay}} })
+	src := status.SourceFunc(func(context.Context) status.Snapshot {
+		return status.Snapshot{Node: status.Node{Kind: status.KindRelay}}
+	})
 	o := observeFlags{metrics: "127.0.0.1:0", status: "127.0.0.1:0"}
 	var out strings.Builder
 	ob, err := o.open(src, &out, slog.New(slog.DiscardHandler))
