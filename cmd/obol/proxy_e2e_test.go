@@ -8,7 +8,9 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -261,5 +263,33 @@ func TestProxyHTTPConnect(t *testing.T) {
 	_, port, _ := net.SplitHostPort(web)
 	if got := curl(t, "--proxytunnel", "--proxy", "http://"+httpAddr, "http://localhost:"+port+"/hello"); got != "hello through obol\n" {
 		t.Fatalf("HTTP CONNECT: %q", got)
+	}
+}
+
+// The guard set survives a restart of `obol proxy` with the same data
+// directory.
+func TestProxyKeepsGuardsAcrossRestarts(t *testing.T) {
+	cn := newCircuitNet(t, 5, circuitNetOptions{dht: true})
+	dir := t.TempDir()
+	args := []string{"proxy", "--socks", "127.0.0.1:0", "--bootstrap", cn.bootstrap(), "--data-dir", dir}
+	guards := func() string {
+		b := start(t, args...)
+		b.waitOutput(t, "  SOCKS5/SOCKS4a on ")
+		var data []byte
+		waitFor(t, "the guard file", func() bool {
+			var err error
+			data, err = os.ReadFile(filepath.Join(dir, guardFile))
+			return err == nil && strings.Count(string(data), `"id"`) == 3
+		})
+		if code := b.stop(t); code != 0 {
+			t.Fatalf("exit code %d", code)
+		}
+		return string(data)
+	}
+	ids := regexp.MustCompile(`"id": "([^"]+)"`)
+	first, second := guards(), guards()
+	a, b := ids.FindAllString(first, -1), ids.FindAllString(second, -1)
+	if len(a) != 3 || !slices.Equal(a, b) {
+		t.Fatalf("guards changed across a restart:\n%s\n%s", first, second)
 	}
 }
