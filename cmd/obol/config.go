@@ -197,7 +197,10 @@ func setFromYAML(fs *flag.FlagSet, file, name string, v *yaml.Node) error {
 		return fmt.Errorf("%s:%d: key %s wants a value or a list of values, not a mapping", file, v.Line, name)
 	}
 	for _, it := range items {
-		if err := fs.Set(name, expandHome(it.Value)); err != nil {
+		if err := fs.Set(name, yamlValue(fs.Lookup(name), it.Value)); err != nil {
+			if isBool(fs.Lookup(name)) {
+				err = errors.New("want true or false")
+			}
 			return fmt.Errorf("%s:%d: key %s: invalid value %q: %v", file, it.Line, name, it.Value, err)
 		}
 	}
@@ -239,6 +242,26 @@ func (rolesValue) commaList() {}
 func isCommaList(f *flag.Flag) bool {
 	_, ok := f.Value.(commaListValue)
 	return ok
+}
+
+// yamlValue is the flag text of a YAML scalar: YAML's yes/no and on/off
+// for a boolean flag, and "~/" expanded.
+func yamlValue(f *flag.Flag, v string) string {
+	if isBool(f) {
+		switch strings.ToLower(v) {
+		case "yes", "on":
+			return "true"
+		case "no", "off":
+			return "false"
+		}
+	}
+	return expandHome(v)
+}
+
+// isBool reports whether f is a boolean flag.
+func isBool(f *flag.Flag) bool {
+	b, ok := f.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
 }
 
 // expandHome replaces a leading "~/" with the user's home directory, as a

@@ -54,6 +54,7 @@ func TestRelayConfigRefused(t *testing.T) {
 		{"not YAML", "data-dir: [\n", []string{"not valid YAML"}},
 		{"two documents", "bandwidth: 1MiB\n---\nbandwidth: 2MiB\n", []string{"one YAML document"}},
 		{"config in config", "config: other.yaml\n", []string{`unknown key "config"`}},
+		{"not a boolean", "status: 127.0.0.1:9102\nstatus-remote: maybe\n", []string{"relay.yaml:2", "key status-remote", `"maybe"`, "want true or false"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var stderr bytes.Buffer
@@ -93,6 +94,7 @@ bandwidth: 10MiB
 lifetime: 2h
 republish: 20m
 log-format: json
+status-remote: yes
 metrics: 127.0.0.1:9101
 status: 127.0.0.1:9102
 `)
@@ -114,7 +116,7 @@ status: 127.0.0.1:9102
 		t.Errorf("bandwidth %d, lifetime %v, republish %v", c.Bandwidth, c.Lifetime, c.Republish)
 	case o.log.format != "json":
 		t.Errorf("log format %q", o.log.format)
-	case o.obs.metrics != "127.0.0.1:9101" || o.obs.status != "127.0.0.1:9200":
+	case o.obs.metrics != "127.0.0.1:9101" || o.obs.status != "127.0.0.1:9200" || !o.obs.statusRemote:
 		t.Errorf("observers %+v", o.obs)
 	}
 	if err := c.Validate(); err != nil {
