@@ -88,18 +88,25 @@ func (h *hop) HandleCell(c *link.Circ, cell []byte) {
 		return
 	}
 	h.meterCells()
-	if h.unpaid && !isPayment(act) {
+	if h.unpaid && holds(act) {
 		h.hold(act, cell)
 		return
 	}
 	h.apply(circuit.FromPrev, act, cell)
 }
 
-// isPayment: a payment cell for this hop is handled even while the
-// circuit waits for payment, or it could never be paid.
-func isPayment(act circuit.Action) bool {
-	return act.Kind == circuit.ActDeliver &&
-		act.Cell.Command >= circuit.RelayPayChannelOpen && act.Cell.Command <= 0x4F
+// holds reports whether a cell from the previous hop waits while the
+// circuit waits for payment: everything it would move does, but not a
+// payment cell for this hop (or the circuit could never be paid) nor a
+// DESTROY.
+func holds(act circuit.Action) bool {
+	switch act.Kind {
+	case circuit.ActForward, circuit.ActBackward:
+		return true
+	case circuit.ActDeliver:
+		return act.Cell.Command < circuit.RelayPayChannelOpen || act.Cell.Command > 0x4F
+	}
+	return false
 }
 
 // hold keeps a cell from the previous hop until the circuit is paid.
