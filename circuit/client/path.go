@@ -41,7 +41,7 @@ func (l *PriceLimit) allows(p descriptor.Price) bool {
 
 // ErrNoPath means no path of the descriptor cache meets the path rules:
 // sample more relays, or relax the hop count, the price limit or the port.
-var ErrNoPath = errors.New("client: no path meets the path rules")
+var ErrNoPath = errors.New("client: no path meets the path rules (a guard first, an exit for the port, prices within the limit, no two relays in one /16 or family)")
 
 // candidate is a relay that may appear in a path, with what the rules
 // need worked out once.

@@ -143,7 +143,11 @@ func (m *Manager) prebuild(ctx context.Context, port uint16) {
 		m.failures++
 		backoff := min(100*time.Millisecond<<min(m.failures, 9), 30*time.Second)
 		m.retryAt = m.cfg.Now().Add(backoff)
-		m.cfg.Logger.Debug("client: prebuild failed", "err", err, "retry_in", backoff)
+		log := m.cfg.Logger.Debug
+		if m.failures == 1 && errors.Is(err, ErrNoPath) {
+			log = m.cfg.Logger.Warn // once per run of failures: the user can act on it
+		}
+		log("client: cannot prebuild a circuit", "err", err, "retry_in", backoff)
 		return
 	}
 	m.failures = 0
