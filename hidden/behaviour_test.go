@@ -48,6 +48,7 @@ func TestDHTRecordsRevealNothing(t *testing.T) {
 	dirs := tn.record()
 	key := newKey(t)
 	l, _ := tn.listen(key)
+	eventually(t, 60*time.Second, "every replica stored", func() bool { return l.Status().Stored == 2*descriptor.HSReplicas })
 	addr := descriptor.HSAddress(key.Public().(ed25519.PublicKey))
 	var recs []*descriptor.HSRecord
 	var raws [][]byte

@@ -156,14 +156,17 @@ func (c *Client) session(ctx context.Context, addr descriptor.HSAddress) (*yamux
 	}
 }
 
-// connect runs fetch, rendezvous and introduction; if the introduction
+// connect runs fetch, rendezvous and introduction; the rendezvous
+// circuit is built while the descriptor is fetched. If the introduction
 // fails with a cached descriptor, the descriptor is fetched again once.
 func (c *Client) connect(ctx context.Context, addr descriptor.HSAddress) (*yamux.Session, error) {
+	rpf := c.startRendezvous(ctx)
 	desc, cached, err := c.descriptor(ctx, addr)
 	if err != nil {
+		rpf.discard()
 		return nil, err
 	}
-	s, err := c.meet(ctx, addr, desc)
+	s, err := c.meet(ctx, addr, desc, rpf)
 	if err != nil && cached && ctx.Err() == nil {
 		c.mu.Lock()
 		delete(c.descs, addr)
@@ -171,9 +174,40 @@ func (c *Client) connect(ctx context.Context, addr descriptor.HSAddress) (*yamux
 		if desc, _, err = c.descriptor(ctx, addr); err != nil {
 			return nil, err
 		}
-		s, err = c.meet(ctx, addr, desc)
+		s, err = c.meet(ctx, addr, desc, c.startRendezvous(ctx))
 	}
 	return s, err
+}
+
+// rpFuture is a rendezvous point being opened.
+type rpFuture chan rpResult
+
+type rpResult struct {
+	rp  *rendezvous
+	err error
+}
+
+func (c *Client) startRendezvous(ctx context.Context) rpFuture {
+	f := make(rpFuture, 1)
+	go func() {
+		rp, err := c.openRendezvous(ctx)
+		f <- rpResult{rp, err}
+	}()
+	return f
+}
+
+func (f rpFuture) get() (*rendezvous, error) {
+	r := <-f
+	return r.rp, r.err
+}
+
+// discard closes the rendezvous circuit once it is built.
+func (f rpFuture) discard() {
+	go func() {
+		if r := <-f; r.rp != nil {
+			r.rp.k.c.Close()
+		}
+	}()
 }
 
 func (c *Client) descriptor(ctx context.Context, addr descriptor.HSAddress) (*descriptor.HSContent, bool, error) {
@@ -195,31 +229,62 @@ func (c *Client) descriptor(ctx context.Context, addr descriptor.HSAddress) (*de
 }
 
 // meet opens a rendezvous point and introduces the client through each
-// intro point in turn until the service comes.
-func (c *Client) meet(ctx context.Context, addr descriptor.HSAddress, desc *descriptor.HSContent) (*yamux.Session, error) {
-	rp, err := c.openRendezvous(ctx)
+// intro point in turn until the service comes. The first intro circuit
+// is built while the rendezvous circuit is, and INTRODUCE1 is sent as
+// soon as ESTABLISH_RENDEZVOUS is on its way: the introduction's path to
+// the rendezvous point (through the service) is far longer than the
+// client's own, and the rendezvous circuit keeps cells in order.
+func (c *Client) meet(ctx context.Context, addr descriptor.HSAddress, desc *descriptor.HSContent, rpf rpFuture) (*yamux.Session, error) {
+	order := permutation(len(desc.Intros))
+	first := make(chan introResult, 1)
+	go func() {
+		circ, err := c.buildIntro(ctx, desc.Intros[order[0]], nil)
+		first <- introResult{circ, err}
+	}()
+	rp, err := rpf.get()
 	if err != nil {
+		if r := <-first; r.circ != nil {
+			r.circ.Close()
+		}
 		return nil, err
 	}
 	var lastErr error = ErrUnreachable
-	for _, i := range permutation(len(desc.Intros)) {
-		ip := desc.Intros[i]
-		if err := c.introduce(ctx, rp, addr, ip); err != nil {
-			lastErr = err
-			if ctx.Err() != nil {
-				break
+	for i, n := range order {
+		var circ *client.Circuit
+		if i == 0 {
+			r := <-first
+			circ, err = r.circ, r.err
+		} else {
+			circ, err = c.buildIntro(ctx, desc.Intros[n], rp)
+		}
+		if err == nil {
+			var t *tunnel
+			t, err = c.introduce(ctx, circ, rp, addr, desc.Intros[n])
+			if err == nil {
+				return yamux.Client(t, yamuxConfig(), nil)
 			}
-			continue
 		}
-		t, err := rp.await(ctx)
-		if err != nil {
-			rp.k.c.Close()
-			return nil, fmt.Errorf("%w: %v", ErrUnreachable, err)
+		lastErr = err
+		if ctx.Err() != nil || rp.k.c.Err() != nil {
+			break
 		}
-		return yamux.Client(t, yamuxConfig(), nil)
 	}
 	rp.k.c.Close()
 	return nil, fmt.Errorf("%w: %v", ErrUnreachable, lastErr)
+}
+
+type introResult struct {
+	circ *client.Circuit
+	err  error
+}
+
+func (c *Client) buildIntro(ctx context.Context, ip descriptor.IntroPoint, rp *rendezvous) (*client.Circuit, error) {
+	last := client.Hop{Peer: peer.AddrInfo{ID: ip.Relay}, OnionKey: ip.OnionKey}
+	var exclude map[peer.ID]bool
+	if rp != nil {
+		exclude = map[peer.ID]bool{rp.relay.Peer.ID: true}
+	}
+	return c.net.buildTo(ctx, &last, 0, exclude)
 }
 
 // rendezvous is the client's open rendezvous point.
@@ -231,6 +296,9 @@ type rendezvous struct {
 	hsMu    sync.Mutex   // guards hs
 	hs      *clientHandshake
 	failure chan error
+	// established gets RENDEZVOUS_ESTABLISHED; nobody needs to wait for
+	// it, since the rendezvous circuit keeps cells in order.
+	established chan []byte
 }
 
 func (c *Client) openRendezvous(ctx context.Context) (*rendezvous, error) {
@@ -245,12 +313,8 @@ func (c *Client) openRendezvous(ctx context.Context) (*rendezvous, error) {
 	rp := &rendezvous{k: attach(circ), relay: path[len(path)-1], joined: make(chan *tunnel, 1), failure: make(chan error, 1)}
 	rand.Read(rp.cookie[:])
 	rp.k.handle(descriptor.CmdRendezvous2, rp.onRendezvous2)
-	ch := rp.k.expect(descriptor.CmdRendezvousEstablished, 1)
+	rp.established = rp.k.expect(descriptor.CmdRendezvousEstablished, 1)
 	if err := rp.k.send(ctx, descriptor.CmdEstablishRendezvous, rp.cookie[:]); err != nil {
-		circ.Close()
-		return nil, err
-	}
-	if _, err := rp.k.wait(ctx, ch); err != nil {
 		circ.Close()
 		return nil, err
 	}
@@ -275,61 +339,56 @@ func (rp *rendezvous) onRendezvous2(b []byte) {
 		rp.k.c.Close()
 		return
 	}
-	t := newTunnel(rp.k.c, send, recv)
+	t := newTunnel(rp.k.c, send, recv, false)
 	rp.k.handle(descriptor.CmdHSData, t.onCell)
 	rp.joined <- t
 }
 
-// rendezvousTimeout bounds the wait for the service after an accepted
+// rendezvousTimeout bounds the wait for the service after an
 // introduction.
 const rendezvousTimeout = 30 * time.Second
 
-func (rp *rendezvous) await(ctx context.Context) (*tunnel, error) {
-	ctx, cancel := context.WithTimeout(ctx, rendezvousTimeout)
-	defer cancel()
-	select {
-	case t := <-rp.joined:
-		return t, nil
-	case err := <-rp.failure:
-		return nil, err
-	case <-rp.k.c.Done():
-		return nil, errors.New("rendezvous circuit closed")
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-}
-
-// introduce sends INTRODUCE1 through a fresh circuit to ip and waits for
-// the intro point's acknowledgement.
-func (c *Client) introduce(ctx context.Context, rp *rendezvous, addr descriptor.HSAddress, ip descriptor.IntroPoint) error {
+// introduce sends INTRODUCE1 on circ (closing it after) and waits for
+// the service at the rendezvous point, or for the intro point's refusal.
+func (c *Client) introduce(ctx context.Context, circ *client.Circuit, rp *rendezvous, addr descriptor.HSAddress, ip descriptor.IntroPoint) (*tunnel, error) {
+	defer circ.Close()
 	payload := descriptor.IntroPayload{Cookie: rp.cookie, OnionKey: rp.relay.OnionKey, Relay: rp.relay.Peer.ID}
 	hs, msg, err := startHandshake(rand.Reader, ip, addr, payload.Marshal())
 	if err != nil {
-		return err
+		return nil, err
 	}
 	rp.hsMu.Lock()
 	rp.hs = hs
 	rp.hsMu.Unlock()
-	last := client.Hop{Peer: peer.AddrInfo{ID: ip.Relay}, OnionKey: ip.OnionKey}
-	circ, err := c.net.buildTo(ctx, &last, 0, map[peer.ID]bool{rp.relay.Peer.ID: true})
-	if err != nil {
-		return err
-	}
-	defer circ.Close()
 	k := attach(circ)
-	ch := k.expect(descriptor.CmdIntroduceAck, 1)
+	ack := k.expect(descriptor.CmdIntroduceAck, 1)
 	m := descriptor.Introduce{AuthKey: ip.AuthKey, Handshake: msg}
 	if err := k.send(ctx, descriptor.CmdIntroduce1, m.Marshal()); err != nil {
-		return err
+		return nil, err
 	}
-	b, err := k.wait(ctx, ch)
-	if err != nil {
-		return err
+	ctx, cancel := context.WithTimeout(ctx, rendezvousTimeout)
+	defer cancel()
+	introDone := circ.Done()
+	for {
+		select {
+		case t := <-rp.joined:
+			return t, nil
+		case err := <-rp.failure:
+			return nil, err
+		case b := <-ack:
+			if len(b) != 1 || b[0] != descriptor.IntroAckOK {
+				return nil, fmt.Errorf("hidden: intro point refused the introduction (status %v)", b)
+			}
+			ack, introDone = nil, nil // accepted: wait for the service
+			circ.Close()
+		case <-introDone:
+			return nil, errors.New("hidden: intro circuit closed before the acknowledgement")
+		case <-rp.k.c.Done():
+			return nil, errors.New("hidden: rendezvous circuit closed")
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
-	if len(b) != 1 || b[0] != descriptor.IntroAckOK {
-		return fmt.Errorf("hidden: intro point refused the introduction (status %v)", b)
-	}
-	return nil
 }
 
 func permutation(n int) []int { return mrand.Perm(n) }

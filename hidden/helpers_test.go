@@ -58,16 +58,17 @@ func (d *directory) remove(id peer.ID) {
 	delete(d.descs, id)
 }
 
-// relay is one relay of a test network: a DHT server and a router on the
-// same libp2p host.
+// relay is one relay of a test network: a router, and a DHT server on a
+// host of its own (so that relays are linked only where circuits need).
 type relay struct {
-	dht    *dhttest.Relay
+	dht    *dhttest.Relay // its DHT node, on a host of its own
+	host   host.Host      // the router's host
 	router *router.Router
 	cancel context.CancelFunc
 	done   chan struct{}
 }
 
-func (r *relay) id() peer.ID { return r.dht.ID() }
+func (r *relay) id() peer.ID { return r.host.ID() }
 
 func (r *relay) stop() {
 	select {
@@ -77,6 +78,7 @@ func (r *relay) stop() {
 	}
 	r.cancel()
 	<-r.done
+	r.host.Close()
 	r.dht.Stop()
 }
 
@@ -98,18 +100,19 @@ func newTestNet(t testing.TB, n int) *testNet {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rt, err := router.New(dr.Host, router.Config{OnionKeys: []circuit.OnionKey{onion}, Directory: tn.dir})
+		h := newHost(t)
+		rt, err := router.New(h, router.Config{OnionKeys: []circuit.OnionKey{onion}, Directory: tn.dir})
 		if err != nil {
 			t.Fatal(err)
 		}
 		rt.SetHSDirectory(hidden.DHTDirectory{Node: dr.Node})
 		ctx, cancel := context.WithCancel(context.Background())
-		r := &relay{dht: dr, router: rt, cancel: cancel, done: make(chan struct{})}
+		r := &relay{dht: dr, host: h, router: rt, cancel: cancel, done: make(chan struct{})}
 		go func() { defer close(r.done); rt.Run(ctx) }()
-		d := dhttest.Describe(dr.Host, descriptor.RoleRelay|descriptor.RoleGuard|descriptor.RoleIntro|descriptor.RoleRendezvous)
+		d := dhttest.Describe(h, descriptor.RoleRelay|descriptor.RoleGuard|descriptor.RoleIntro|descriptor.RoleRendezvous)
 		d.OnionKeys = []descriptor.OnionKey{{Key: onion.Public, NotAfter: now.Add(24 * time.Hour).Unix()}}
-		tn.dir.addrs[dr.ID()] = peer.AddrInfo{ID: dr.ID(), Addrs: dr.Host.Addrs()}
-		tn.dir.descs[dr.ID()] = d
+		tn.dir.addrs[h.ID()] = peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()}
+		tn.dir.descs[h.ID()] = d
 		tn.relays = append(tn.relays, r)
 	}
 	t.Cleanup(func() {

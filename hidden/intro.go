@@ -154,7 +154,7 @@ func (l *Listener) rendezvous(ip *introPoint, body []byte) error {
 		return err
 	}
 	k := attach(c)
-	t := newTunnel(c, acc.send, acc.recv)
+	t := newTunnel(c, acc.send, acc.recv, true)
 	k.handle(descriptor.CmdHSData, t.onCell)
 	r1 := descriptor.Rendezvous1{Cookie: acc.payload.Cookie, Handshake: acc.reply}
 	if err := k.send(ctx, descriptor.CmdRendezvous1, r1.Marshal()); err != nil {

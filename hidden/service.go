@@ -111,6 +111,7 @@ type Listener struct {
 	sessions  map[*yamux.Session]struct{}
 	revision  uint64
 	published int // successful publications
+	stored    int // replicas stored
 	closed    bool
 }
 
@@ -158,13 +159,14 @@ func (l *Listener) start(ctx, runCtx context.Context) error {
 type Status struct {
 	Intros    []peer.ID // current intro points
 	Published int       // descriptor publications that stored a current replica
+	Stored    int       // descriptor replicas stored, of any period
 }
 
 // Status returns the service's current intro points and publications.
 func (l *Listener) Status() Status {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	s := Status{Published: l.published}
+	s := Status{Published: l.published, Stored: l.stored}
 	for _, ip := range l.intros {
 		s.Intros = append(s.Intros, ip.relay.Peer.ID)
 	}
@@ -287,6 +289,11 @@ func (l *Listener) publish(ctx context.Context) error {
 			go func() {
 				defer l.work.Done()
 				err := l.cfg.storeDescriptor(l.runCtx, rec, nil)
+				if err == nil {
+					l.mu.Lock()
+					l.stored++
+					l.mu.Unlock()
+				}
 				results <- err == nil && i == 0
 			}()
 		}

@@ -26,7 +26,10 @@ import (
 //
 // A side may have at most tunnelWindow data cells unacknowledged; the
 // receiver returns credit as its reader consumes them, so the rendezvous
-// point never queues more than a window per direction.
+// point never queues more than a window per direction. The client speaks
+// first (it opens every stream): the service sends nothing until the
+// client's first cell has come, which proves the splice is complete (its
+// RENDEZVOUS1 may reach the rendezvous point before the client's cookie).
 const (
 	frameData    = 0
 	frameCredit  = 1
@@ -45,6 +48,9 @@ type tunnel struct {
 	wmu    sync.Mutex // guards send and the order of sealed cells
 	send   *noise.CipherState
 	credit chan struct{} // one token per cell we may send
+	heard  chan struct{} // closed at the first cell from the far end
+	once   sync.Once
+	listen bool // the service side: wait for heard before sending
 
 	rmu      sync.Mutex // guards the fields below
 	recv     *noise.CipherState
@@ -54,9 +60,9 @@ type tunnel struct {
 	ready    chan struct{} // signalled when buf grows or err is set
 }
 
-func newTunnel(c *client.Circuit, send, recv *noise.CipherState) *tunnel {
-	t := &tunnel{c: c, hop: len(c.Hops()) - 1, send: send, recv: recv,
-		credit: make(chan struct{}, 4*tunnelWindow), ready: make(chan struct{}, 1)}
+func newTunnel(c *client.Circuit, send, recv *noise.CipherState, service bool) *tunnel {
+	t := &tunnel{c: c, hop: len(c.Hops()) - 1, send: send, recv: recv, listen: service,
+		credit: make(chan struct{}, 4*tunnelWindow), ready: make(chan struct{}, 1), heard: make(chan struct{})}
 	for range tunnelWindow {
 		t.credit <- struct{}{}
 	}
@@ -81,6 +87,7 @@ func (t *tunnel) onCell(body []byte) {
 		t.c.Close()
 		return
 	}
+	t.once.Do(func() { close(t.heard) })
 	f, err := parseFrame(p)
 	if err != nil {
 		t.c.Close()
@@ -194,6 +201,13 @@ func (t *tunnel) Write(p []byte) (int, error) {
 }
 
 func (t *tunnel) sendFrame(typ byte, data []byte, counted bool) error {
+	if t.listen {
+		select {
+		case <-t.heard:
+		case <-t.c.Done():
+			return ErrTunnelClosed
+		}
+	}
 	if counted {
 		select {
 		case <-t.credit:

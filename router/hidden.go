@@ -20,6 +20,7 @@ import (
 //	none ──ESTABLISH_INTRO──► intro (service side; receives INTRODUCE2)
 //	none ──ESTABLISH_RENDEZVOUS──► waiting (client side) ──RENDEZVOUS1 of the service──► spliced
 //	none ──RENDEZVOUS1──► spliced (service side)
+//	none ──RENDEZVOUS1 before the cookie──► early ──the client's ESTABLISH_RENDEZVOUS──► spliced
 //
 // A client circuit may send INTRODUCE1 and HS_FETCH without taking a role.
 // Cells for another circuit are queued to that circuit's drain goroutine,
@@ -54,8 +55,10 @@ const (
 	maxIntroducePerCir = 8   // INTRODUCE1 one client circuit may send
 	replayWindow       = 15 * time.Minute
 	maxReplayEntries   = 1 << 17
-	spliceQueue        = 2048 // cells queued to one circuit from another
-	maxFetches         = 64   // descriptor fetches in flight at this relay
+	spliceQueue        = 2048            // cells queued to one circuit from another
+	earlyHold          = 5 * time.Second // how long an early RENDEZVOUS1 waits for its cookie
+	maxEarly           = 1024            // early RENDEZVOUS1 held at once
+	maxFetches         = 64              // descriptor fetches in flight at this relay
 	fetchTimeout       = 15 * time.Second
 )
 
@@ -71,6 +74,7 @@ const (
 	roleIntro
 	roleWaiting
 	roleSpliced
+	roleEarly // service side: RENDEZVOUS1 came before the client's cookie
 )
 
 // hsState is a circuit's hidden-service state. role, auth, cookie and
@@ -94,12 +98,21 @@ type queued struct {
 	destroy bool
 }
 
+// earlyRendezvous is a service circuit whose RENDEZVOUS1 came before the
+// client's ESTABLISH_RENDEZVOUS (the two travel on different circuits, and
+// a client need not wait for RENDEZVOUS_ESTABLISHED before introducing).
+type earlyRendezvous struct {
+	svc       *hop
+	handshake [descriptor.HandshakeRspLen]byte
+}
+
 // hiddenPoints is the relay's registry of intro and rendezvous circuits.
 type hiddenPoints struct {
 	mu       sync.Mutex // guards everything below and hsState.peer, .bucket
 	dir      HSDirectory
 	intros   map[[descriptor.AuthKeyLen]byte]*hop
 	cookies  map[[descriptor.CookieLen]byte]*hop
+	early    map[[descriptor.CookieLen]byte]earlyRendezvous
 	replay   map[[32]byte]time.Time
 	all      bucket
 	fetches  int
@@ -110,6 +123,7 @@ func (p *hiddenPoints) init() {
 	if !p.initDone {
 		p.intros = map[[descriptor.AuthKeyLen]byte]*hop{}
 		p.cookies = map[[descriptor.CookieLen]byte]*hop{}
+		p.early = map[[descriptor.CookieLen]byte]earlyRendezvous{}
 		p.replay = map[[32]byte]time.Time{}
 		p.all = bucket{rate: introRateAll, burst: introBurstAll}
 		p.initDone = true
@@ -226,7 +240,13 @@ func (h *hop) establishRendezvous(body []byte) error {
 	p.mu.Lock()
 	p.init()
 	_, dup := p.cookies[cookie]
-	if !dup {
+	e, early := p.early[cookie]
+	switch {
+	case early:
+		delete(p.early, cookie)
+		h.hs.role = roleSpliced
+		h.hs.peer, e.svc.hs.peer = e.svc, h
+	case !dup:
 		h.hs.role, h.hs.cookie = roleWaiting, cookie
 		p.cookies[cookie] = h
 	}
@@ -234,7 +254,10 @@ func (h *hop) establishRendezvous(body []byte) error {
 	if dup {
 		return errHSCookie
 	}
-	return h.originate(circuit.RelayCell{Command: descriptor.CmdRendezvousEstablished})
+	if err := h.originate(circuit.RelayCell{Command: descriptor.CmdRendezvousEstablished}); err != nil || !early {
+		return err
+	}
+	return h.originate(circuit.RelayCell{Command: descriptor.CmdRendezvous2, Body: e.handshake[:]})
 }
 
 // rendezvous1 joins the service's circuit h to the client circuit waiting
@@ -252,10 +275,14 @@ func (h *hop) rendezvous1(body []byte) error {
 	delete(p.cookies, m.Cookie)
 	if client != nil {
 		client.hs.peer, h.hs.peer = h, client
+	} else if !p.holdEarly(h, m) {
+		p.mu.Unlock()
+		return errHSCookie
 	}
 	p.mu.Unlock()
 	if client == nil {
-		return errHSCookie
+		h.hs.role, h.hs.cookie = roleEarly, m.Cookie
+		return nil
 	}
 	h.hs.role = roleSpliced
 	rc := circuit.RelayCell{Command: descriptor.CmdRendezvous2, Body: append([]byte(nil), m.Handshake[:]...)}
@@ -263,6 +290,27 @@ func (h *hop) rendezvous1(body []byte) error {
 		return errHSCookie
 	}
 	return nil
+}
+
+// holdEarly keeps a RENDEZVOUS1 whose cookie is not (yet) registered for
+// earlyHold, then tears its circuit down. p.mu is held.
+func (p *hiddenPoints) holdEarly(h *hop, m descriptor.Rendezvous1) bool {
+	if _, dup := p.early[m.Cookie]; dup || len(p.early) >= maxEarly {
+		return false
+	}
+	p.early[m.Cookie] = earlyRendezvous{svc: h, handshake: m.Handshake}
+	time.AfterFunc(earlyHold, func() {
+		p.mu.Lock()
+		e, ok := p.early[m.Cookie]
+		if ok && e.svc == h {
+			delete(p.early, m.Cookie)
+		}
+		p.mu.Unlock()
+		if ok && e.svc == h {
+			h.hs.push(queued{destroy: true})
+		}
+	})
+	return true
 }
 
 // spliceData passes an end-to-end cell to the other side of the splice.
@@ -460,6 +508,9 @@ func (h *hop) closeHidden() {
 	}
 	if s.role == roleWaiting && p.cookies[s.cookie] == h {
 		delete(p.cookies, s.cookie)
+	}
+	if e, ok := p.early[s.cookie]; ok && s.role == roleEarly && e.svc == h {
+		delete(p.early, s.cookie)
 	}
 	peer := s.peer
 	s.peer = nil

@@ -146,6 +146,29 @@ func TestRendezvousPoint(t *testing.T) {
 	}
 }
 
+// A RENDEZVOUS1 that overtakes the client's ESTABLISH_RENDEZVOUS is held
+// until the cookie comes.
+func TestEarlyRendezvous1(t *testing.T) {
+	tn := newTestNet(t, 4, nil)
+	var cookie [descriptor.CookieLen]byte
+	rand.Read(cookie[:])
+	svc := tn.build(t, 2, 1, 3)
+	svcIn := listen(svc)
+	r1 := descriptor.Rendezvous1{Cookie: cookie, Handshake: [descriptor.HandshakeRspLen]byte{4, 5, 6}}
+	send(t, svc, descriptor.CmdRendezvous1, r1.Marshal())
+	cli := tn.build(t, 0, 1, 3)
+	cliIn := listen(cli)
+	send(t, cli, descriptor.CmdEstablishRendezvous, cookie[:])
+	cliIn.next(t, descriptor.CmdRendezvousEstablished)
+	if b := cliIn.next(t, descriptor.CmdRendezvous2); !bytes.Equal(b, r1.Handshake[:]) {
+		t.Fatalf("RENDEZVOUS2 %x", b)
+	}
+	send(t, cli, descriptor.CmdHSData, []byte("joined"))
+	if b := svcIn.next(t, descriptor.CmdHSData); string(b) != "joined" {
+		t.Fatalf("service got %q", b)
+	}
+}
+
 // Without a directory a relay says it does not fetch descriptors.
 func TestFetchUnavailable(t *testing.T) {
 	tn := newTestNet(t, 3, nil)

@@ -1,0 +1,130 @@
+package hidden_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/obolnet/obol/circuit/circuittest"
+	"github.com/obolnet/obol/hidden"
+)
+
+// BenchmarkFirstByte measures the time from Dial to the first byte of a
+// 1 KiB answer from a hidden service: with a cold client (no descriptor,
+// no session), a warm descriptor cache (new rendezvous) and a warm
+// session (a new stream on the joined circuit), on loopback and with
+// 10 ms one-way delay on every link to and between relays (the DHT
+// lookups between relays are not delayed).
+//
+//	go test -run XXX -bench FirstByte -benchtime 20x ./hidden
+func BenchmarkFirstByte(b *testing.B) {
+	for _, delay := range []time.Duration{0, 10 * time.Millisecond} {
+		tn := newTestNet(b, 8)
+		if delay > 0 {
+			delayLinks(b, tn, delay)
+		}
+		l, _ := tn.listen(newKey(b))
+		eventually(b, 60*time.Second, "every replica stored", func() bool { return l.Status().Stored == 6 })
+		go serveFixed(l)
+		n, _ := tn.endpoint()
+		firstByte := func(b *testing.B, c *hidden.Client) {
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			conn, err := c.Dial(ctx, "tcp", l.Address()+":80")
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer conn.Close()
+			conn.Write([]byte("GET\n"))
+			var one [1]byte
+			if _, err := io.ReadFull(conn, one[:]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		report := func(b *testing.B) {
+			if delay > 0 {
+				b.ReportMetric(float64(12*delay)/float64(time.Millisecond), "joined-RTT-ms")
+			}
+		}
+		b.Run(fmt.Sprintf("Cold/delay=%v", delay), func(b *testing.B) {
+			for b.Loop() {
+				c, err := hidden.NewClient(n)
+				if err != nil {
+					b.Fatal(err)
+				}
+				firstByte(b, c)
+				c.Close()
+			}
+			report(b)
+		})
+		c, err := hidden.NewClient(n)
+		if err != nil {
+			b.Fatal(err)
+		}
+		firstByte(b, c)
+		b.Run(fmt.Sprintf("WarmDescriptor/delay=%v", delay), func(b *testing.B) {
+			for b.Loop() {
+				c.DropSession(l.Address())
+				firstByte(b, c)
+			}
+			report(b)
+		})
+		b.Run(fmt.Sprintf("WarmSession/delay=%v", delay), func(b *testing.B) {
+			for b.Loop() {
+				firstByte(b, c)
+			}
+			report(b)
+		})
+		c.Close()
+	}
+}
+
+// serveFixed answers every connection's first line with 1 KiB.
+func serveFixed(l net.Listener) {
+	answer := make([]byte, 1024)
+	for {
+		conn, err := l.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer conn.Close()
+			var req [4]byte
+			if _, err := io.ReadFull(conn, req[:]); err != nil {
+				return
+			}
+			conn.Write(answer)
+			io.Copy(io.Discard, conn)
+		}()
+	}
+}
+
+// delayLinks puts a delaying UDP forwarder in front of every relay's
+// QUIC address and makes the directory name only the forwarder.
+func delayLinks(tb testing.TB, tn *testNet, delay time.Duration) {
+	for _, r := range tn.relays {
+		var quic ma.Multiaddr
+		for _, a := range r.host.Addrs() {
+			if _, err := a.ValueForProtocol(ma.P_QUIC_V1); err == nil {
+				quic = a
+			}
+		}
+		port, _ := quic.ValueForProtocol(ma.P_UDP)
+		d, err := circuittest.NewDelayUDP("127.0.0.1:"+port, delay)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { d.Close() })
+		fwd := ma.StringCast(fmt.Sprintf("/ip4/127.0.0.1/udp/%d/quic-v1", d.AddrPort().Port()))
+		tn.dir.mu.Lock()
+		tn.dir.addrs[r.id()] = peer.AddrInfo{ID: r.id(), Addrs: []ma.Multiaddr{fwd}}
+		tn.dir.descs[r.id()].Addrs = [][]byte{fwd.Bytes()}
+		tn.dir.mu.Unlock()
+	}
+}
