@@ -41,6 +41,7 @@ func commands() []command {
 		{"proxy", "--bootstrap ADDRS [flags]", "run a SOCKS5/SOCKS4a proxy that sends connections through circuits", runProxy},
 		{"testnet", "[--relays N] [--check]", "run a whole network on loopback and show what a client discovers", runTestnet},
 		{"status", "[--addr HOST:PORT]", "print a running node's status (its -status endpoint)", runStatus},
+		{"bench", "[--quick] [--out DIR]", "measure a local network against direct TCP and a plain forwarding chain", runBench},
 	}
 }
 

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/obolnet/obol/cmd/internal/bench"
+)
+
+// TestBenchQuick runs `obol bench --quick` as a process and checks that
+// its JSON holds every scenario with sane figures, that the plots are
+// PNG files and that the document names the hardware. It asserts no
+// wall-clock figure.
+func TestBenchQuick(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a whole benchmark")
+	}
+	dir := t.TempDir()
+	doc := filepath.Join(dir, "performance.md")
+	p := startProcess(t, "bench", "--quick", "--out", dir, "--doc", doc)
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Minute):
+		t.Fatalf("obol bench --quick still running after 5 minutes; stderr:\n%s", p.err.String())
+	}
+	if code := p.cmd.ProcessState.ExitCode(); code != exitOK {
+		t.Fatalf("exit code %d; stderr:\n%s", code, p.err.String())
+	}
+	for _, want := range []string{"TIME TO FIRST BYTE", "BULK THROUGHPUT", "CIRCUIT BUILD", "RELAY RESOURCES", "TARGETS"} {
+		if !strings.Contains(p.out.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, p.out.String())
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "bench.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r bench.Report
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	checkReport(t, &r, bench.QuickDefaults())
+	for _, name := range []string{bench.PlotTTFB, bench.PlotBulk, bench.PlotBuild} {
+		png, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil || !bytes.HasPrefix(png, []byte("\x89PNG\r\n\x1a\n")) {
+			t.Errorf("%s is not a PNG file (%v)", name, err)
+		}
+	}
+	md, err := os.ReadFile(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"# Performance", r.Hardware.CPU, "## Targets", "## Bulk throughput"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("document lacks %q", want)
+		}
+	}
+}
+
+// checkReport checks that r has every scenario of a run with cfg and
+// that each figure is a positive finite number.
+func checkReport(t *testing.T, r *bench.Report, cfg bench.Config) {
+	t.Helper()
+	sane := func(what string, v float64) {
+		if !(v > 0) || math.IsInf(v, 0) {
+			t.Errorf("%s = %v, want a positive finite number", what, v)
+		}
+	}
+	if r.Hardware.Cores < 1 || r.Date.IsZero() || !r.Settings.Quick {
+		t.Errorf("hardware %+v, date %v, settings %+v", r.Hardware, r.Date, r.Settings)
+	}
+	sane("path RTT", r.PathRTTms)
+	ttfb := map[string]bool{}
+	for _, s := range r.TTFB {
+		ttfb[s.Name] = true
+		if len(s.Samples) != cfg.TTFBSamples {
+			t.Errorf("first byte %q: %d samples, want %d", s.Name, len(s.Samples), cfg.TTFBSamples)
+		}
+		for _, x := range s.Samples {
+			sane("first byte "+s.Name, x)
+		}
+		if s.Median > s.P90 {
+			t.Errorf("first byte %q: median %v above p90 %v", s.Name, s.Median, s.P90)
+		}
+	}
+	for _, name := range []string{bench.TTFBDirect, bench.TTFBChain, bench.TTFBBuildDial, bench.TTFBBuildThen, bench.TTFBPrebuilt} {
+		if !ttfb[name] {
+			t.Errorf("no first-byte scenario %q", name)
+		}
+	}
+	bulk := map[string]bool{}
+	for _, x := range r.Bulk {
+		bulk[x.Name] = true
+		sane("bulk "+x.Name, x.MBps)
+	}
+	for _, base := range []string{bench.BulkDirect, bench.BulkChain, bench.BulkCircuit} {
+		for _, n := range []string{" ×1", " ×8"} {
+			if !bulk[base+n] {
+				t.Errorf("no bulk scenario %q", base+n)
+			}
+		}
+	}
+	if len(r.Build) != cfg.MaxHops {
+		t.Errorf("%d build lengths, want %d", len(r.Build), cfg.MaxHops)
+	}
+	for i, bt := range r.Build {
+		if bt.Hops != i+1 {
+			t.Errorf("build entry %d is for %d hops", i, bt.Hops)
+		}
+		sane("build median", bt.Median)
+	}
+	if len(r.CPU) != 2 {
+		t.Errorf("%d CPU figures, want relay and plain chain", len(r.CPU))
+	}
+	for _, c := range r.CPU {
+		sane("CPU "+c.Name, c.SecPerGiB)
+	}
+	if m := r.Memory; m == nil || m.Circuits != cfg.MemCircuits {
+		t.Errorf("memory %+v, want %d circuits", m, cfg.MemCircuits)
+	} else {
+		sane("heap per circuit", m.HeapPerCircuit)
+	}
+	if p := r.Payment; p == nil || !p.Measured {
+		t.Errorf("payment %+v, want measured", p)
+	} else {
+		sane("paid MB/s", p.PaidMBps)
+		sane("unpaid MB/s", p.UnpaidMBps)
+		sane("paid first byte", p.PaidTTFB)
+		sane("unpaid first byte", p.UnpaidTTFB)
+		sane("payment share", p.PaymentShare)
+	}
+	if r.Hidden == nil || (!r.Hidden.Measured && r.Hidden.Note == "") {
+		t.Errorf("hidden %+v: neither measured nor said why not", r.Hidden)
+	}
+	if len(r.Targets) != 3 {
+		t.Errorf("%d targets, want 3: %+v", len(r.Targets), r.Targets)
+	}
+	for _, tg := range r.Targets {
+		if !tg.Applies {
+			t.Errorf("target %q does not apply to the default link", tg.Name)
+		}
+	}
+}
+
+// TestBenchFlags checks that bad values are refused before anything runs.
+func TestBenchFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"--delay", "-1ms"}, {"--loss", "0.9"}, {"--loss", "x"}, {"--hops", "9"},
+		{"--bandwidth", "fast"}, {"--bulk", "0"}, {"extra"},
+	} {
+		code, _, stderr := runCmd(context.Background(), append([]string{"bench"}, args...)...)
+		if code != exitUsage {
+			t.Errorf("bench %v: exit %d, want %d; stderr:\n%s", args, code, exitUsage, stderr)
+		}
+	}
+}
