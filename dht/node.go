@@ -114,6 +114,7 @@ func Open(h host.Host, cfg Config) (*Node, error) {
 	puts := newPutLimiter(c.PutRate, c.PutBurst)
 	k, err := kad.New(h,
 		kad.OnRequestHook(puts.hook),
+		kad.RoutingTablePeerDiversityFilter(newIPGroupLimiter(h, DefaultMaxPerBucket, DefaultMaxPerTable)),
 		kad.Mode(mode),
 		kad.ProtocolPrefix(ProtocolPrefix),
 		kad.Validator(Validator(c.Now)),
