@@ -39,6 +39,15 @@ func TestRelayStatusAndMetricsEndpoints(t *testing.T) {
 		t.Errorf("obol status --json: exit %d, err %v, node %+v", code, err, s.Node)
 	}
 
+	w := start(t, "status", "--addr", addr, "--watch", "100ms")
+	deadline := time.Now().Add(30 * time.Second)
+	for strings.Count(w.out.String(), clearScreen) < 3 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if code := w.stop(t); code != exitOK || strings.Count(w.out.String(), "obol relay "+id) < 3 {
+		t.Errorf("obol status --watch: exit %d, output:\n%s", code, w.out.String())
+	}
+
 	resp, err := http.Get(metricsURL)
 	if err != nil {
 		t.Fatal(err)
