@@ -25,6 +25,7 @@ type firstStream struct {
 // is returned with the refusal.
 func (m *Manager) build(ctx context.Context, port uint16, soft map[peer.ID]bool, first *firstStream) (*managed, *Stream, error) {
 	var lastErr error
+	tried := 0
 	for range m.cfg.BuildAttempts {
 		path, err := m.pickPath(port, soft)
 		if err != nil {
@@ -40,13 +41,13 @@ func (m *Manager) build(ctx context.Context, port uint16, soft map[peer.ID]bool,
 		if mc != nil {
 			return mc, s, err
 		}
-		lastErr = err
+		lastErr, tried = err, tried+1
 		m.cfg.Logger.Debug("client: circuit build failed", "err", err)
 		if ctx.Err() != nil {
 			break
 		}
 	}
-	return nil, nil, fmt.Errorf("client: %d paths failed, the last with: %w", m.cfg.BuildAttempts, lastErr)
+	return nil, nil, fmt.Errorf("client: %d paths failed, the last with: %w", tried, lastErr)
 }
 
 // pickPath chooses a path avoiding, where it can, soft and the exits of
