@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -40,14 +41,31 @@ func (r *Report) writeDoc(b *bytes.Buffer) {
 	p("`obol bench --out DIR` writes `%s` (CDFs of time to first byte), `%s` (throughput bars) and `%s` (build time by hop count) next to `bench.json`, which holds every sample.", PlotTTFB, PlotBulk, PlotBuild)
 }
 
+// flagsLine is the command line flags that reproduce the run's settings.
 func (r *Report) flagsLine() string {
+	st := r.Settings
+	base := Defaults()
 	s := ""
-	if r.Settings.Quick {
+	if st.Quick {
+		base = QuickDefaults()
 		s += " --quick"
 	}
-	if d := r.Settings.Link.Delay; d != Defaults().Link.Delay {
-		s += " --delay " + d.String()
+	b := base.settings()
+	flag := func(name string, differs bool, v any) {
+		if differs {
+			s += fmt.Sprintf(" --%s %v", name, v)
+		}
 	}
+	flag("delay", st.Link.Delay != b.Link.Delay, st.Link.Delay)
+	flag("loss", st.Link.Loss != b.Link.Loss, st.Link.Loss)
+	flag("bandwidth", st.Link.Bandwidth != b.Link.Bandwidth, st.Link.Bandwidth)
+	flag("hops", st.Hops != b.Hops, st.Hops)
+	flag("samples", st.TTFBSamples != b.TTFBSamples, st.TTFBSamples)
+	flag("bulk", st.BulkBytes != b.BulkBytes, strings.ReplaceAll(sizeString(st.BulkBytes), " ", ""))
+	flag("rounds", st.BulkRounds != b.BulkRounds, st.BulkRounds)
+	flag("parallel", st.Parallel != b.Parallel, st.Parallel)
+	flag("builds", st.BuildSamples != b.BuildSamples, st.BuildSamples)
+	flag("circuits", st.MemCircuits != b.MemCircuits, st.MemCircuits)
 	return s
 }
 
@@ -78,8 +96,16 @@ func (r *Report) docTTFB(p printer) {
 		p("| fresh circuit, unpaid (Build+Dial), payment run | %.2f | |", pay.UnpaidTTFB)
 		p("| fresh circuit, paid (Build+Dial; channels funded and opened meanwhile) | %.2f | |", pay.PaidTTFB)
 	}
+	if pre, fresh := r.ttfb(TTFBPrebuilt), r.ttfb(TTFBBuildDial); pre != nil && fresh != nil && pre.Median > fresh.Median {
+		p("")
+		p("A pre-built circuit answers later than a fresh one: `(*Circuit).Dial` waits for the exit's CONNECTED before the request leaves (two path round trips), while `BuildDial` carries the request in the build's own flight (one).")
+	}
 	p("")
-	p("Hidden service, cold and warm: %s.", r.Hidden.Note)
+	if r.Hidden.Measured {
+		p("Hidden service: cold is a new client's first byte (descriptor fetched through a circuit, rendezvous, introduction, the service's circuit to the rendezvous point, end-to-end handshake); warm is a new stream on the session already joined. The emulated round trip from client to service through the rendezvous point is %.0f ms; %s.", r.Hidden.JoinedRTTms, r.Hidden.Note)
+	} else {
+		p("Hidden service, cold and warm: %s.", r.Hidden.Note)
+	}
 	p("")
 }
 

@@ -114,6 +114,9 @@ type Payment struct {
 type Hidden struct {
 	Measured bool   `json:"measured"`
 	Note     string `json:"note,omitempty"`
+	// JoinedRTTms is the emulated round trip from the client through the
+	// rendezvous point to the service.
+	JoinedRTTms float64 `json:"joined_rtt_ms"`
 }
 
 // Target is one of the goals the figures are held against.

@@ -24,12 +24,13 @@ func (r *Report) WriteTable(w io.Writer) error {
 		p("  fresh circuit, unpaid (Build+Dial)\t%.2f\t\t", pay.UnpaidTTFB)
 		p("  fresh circuit, paid (Build+Dial)\t%.2f\t\t", pay.PaidTTFB)
 	}
-	if r.Hidden.Measured {
-		p("  hidden service, cold and warm\tsee below\t\t")
-	} else {
+	if !r.Hidden.Measured {
 		p("  hidden service, cold and warm\tnot measured (see below)\t\t")
 	}
 	p("  path RTT (emulated)\t%.1f\t\t", r.PathRTTms)
+	if r.Hidden.Measured {
+		p("  hidden service joined RTT (emulated)\t%.1f\t\t", r.Hidden.JoinedRTTms)
+	}
 	p("")
 	p("BULK THROUGHPUT (%s per stream)\tMB/s\trounds\t", sizeString(r.Settings.BulkBytes))
 	for _, t := range r.Bulk {
