@@ -48,7 +48,7 @@ func runRelayProcess() {
 	h := newHost(nopTB{})
 	onion, _ := circuit.GenerateOnionKey(rand.Reader, 1)
 	dir := &directory{m: map[peer.ID]peer.AddrInfo{}}
-	rt, err := router.New(h, router.Config{OnionKeys: []circuit.OnionKey{onion}, Directory: dir})
+	rt, err := router.New(h, router.Config{OnionKeys: []circuit.OnionKey{onion}, Directory: dir, CreateRate: -1})
 	if err != nil {
 		fmt.Println("error", err)
 		return
@@ -106,7 +106,7 @@ func (nopTB) Fatal(args ...any) { panic(fmt.Sprint(args...)) }
 func BenchmarkIdleCircuitMemory(b *testing.B) {
 	const circuits = 10000
 	for b.Loop() {
-		tn := newTestNet(b, 1, nil) // the second hop, in this process
+		tn := newTestNet(b, 1, func(_ int, c *router.Config) { c.CreateRate = -1 }) // the second hop, in this process
 		cmd := exec.Command(os.Args[0])
 		cmd.Env = append(os.Environ(), "OBOL_TEST_RELAY_PROCESS=1")
 		stdin, _ := cmd.StdinPipe()

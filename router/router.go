@@ -45,6 +45,11 @@ type Config struct {
 	MaxCircuits int
 	// MaxStreams bounds exit streams per circuit (default 512).
 	MaxStreams int
+	// CreateRate and CreateBurst limit the circuits one peer may start
+	// (defaults DefaultCreateRate per second, DefaultCreateBurst); a
+	// negative CreateRate means no limit.
+	CreateRate  float64
+	CreateBurst int
 	// IdleTimeout destroys a circuit that has moved no cell for this long
 	// (default 30 min), so abandoned circuits do not pile up.
 	IdleTimeout time.Duration
@@ -83,6 +88,12 @@ func (c *Config) defaults() {
 	if c.MaxStreams == 0 {
 		c.MaxStreams = 512
 	}
+	if c.CreateRate == 0 {
+		c.CreateRate = DefaultCreateRate
+	}
+	if c.CreateBurst == 0 {
+		c.CreateBurst = DefaultCreateBurst
+	}
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = 30 * time.Minute
 	}
@@ -99,6 +110,7 @@ type Router struct {
 	links *link.Manager
 	own   bool // the router made links and closes it
 
+	creates   *createLimiter
 	forwarded atomic.Uint64 // cells passed on to another hop
 	streams   atomic.Int64  // exit streams open
 
@@ -120,7 +132,8 @@ func New(h host.Host, cfg Config) (*Router, error) {
 	if err != nil {
 		return nil, fmt.Errorf("router: %w", err)
 	}
-	r := &Router{host: h, cfg: cfg, relay: relay, circs: map[*hop]struct{}{}}
+	r := &Router{host: h, cfg: cfg, relay: relay, circs: map[*hop]struct{}{},
+		creates: newCreateLimiter(cfg.CreateRate, cfg.CreateBurst)}
 	r.links = cfg.Links
 	if r.links == nil {
 		r.links = link.NewManager(h, link.Config{OnCreate: r.onCreate, Logger: cfg.Logger})
@@ -196,6 +209,9 @@ func (r *Router) idle(before time.Time) []*hop {
 func (r *Router) onCreate(ch *link.Channel, id uint32) link.Handler {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if !r.creates.allow(ch.Remote()) {
+		return nil // a peer over its rate is not answered: that would cost more
+	}
 	if r.closing || len(r.circs) >= r.cfg.MaxCircuits {
 		go refuse(ch, id, circuit.DestroyResourceLimit)
 		return nil
@@ -219,9 +235,10 @@ func (r *Router) forget(h *hop) {
 
 // Stats is a snapshot of what the router carries.
 type Stats struct {
-	Circuits  int
-	Streams   int64
-	Forwarded uint64
+	Circuits       int
+	Streams        int64
+	Forwarded      uint64
+	RefusedCreates uint64 // over a peer's rate
 }
 
 // Stats returns the current counts.
@@ -229,7 +246,11 @@ func (r *Router) Stats() Stats {
 	r.mu.Lock()
 	n := len(r.circs)
 	r.mu.Unlock()
-	return Stats{Circuits: n, Streams: r.streams.Load(), Forwarded: r.forwarded.Load()}
+	st := Stats{Circuits: n, Streams: r.streams.Load(), Forwarded: r.forwarded.Load()}
+	if r.creates != nil {
+		st.RefusedCreates = r.creates.refused.Load()
+	}
+	return st
 }
 
 // Knowledge is everything a relay keeps about one circuit's path: the
