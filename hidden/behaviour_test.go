@@ -174,7 +174,8 @@ func contains(ids []peer.ID, id peer.ID) bool {
 
 // No circuit ends at a relay next to the client or the service: the
 // intro, rendezvous and descriptor relays see only relays as previous
-// hops, and a spliced circuit shows no next hop.
+// hops, and a spliced circuit shows no next hop. Each endpoint builds
+// from its small guard set only.
 func TestRelaysLearnNoEndpoint(t *testing.T) {
 	tn := newTestNet(t, 7)
 	l, sh := tn.listen(newKey(t))
@@ -191,8 +192,12 @@ func TestRelaysLearnNoEndpoint(t *testing.T) {
 	}
 	endpoints := map[peer.ID]bool{sh.ID(): true, ch.ID(): true}
 	terminal := 0
+	firstHops := map[peer.ID]map[peer.ID]bool{sh.ID(): {}, ch.ID(): {}}
 	for _, r := range tn.relays {
 		for _, k := range r.router.Circuits() {
+			if endpoints[k.Prev] {
+				firstHops[k.Prev][r.id()] = true
+			}
 			if k.Next == "" {
 				terminal++
 				if endpoints[k.Prev] {
@@ -206,5 +211,10 @@ func TestRelaysLearnNoEndpoint(t *testing.T) {
 	}
 	if terminal < len(l.Status().Intros)+2 {
 		t.Fatalf("only %d circuits end at a relay; expected intro circuits and a splice", terminal)
+	}
+	for id, hops := range firstHops {
+		if len(hops) > 2 {
+			t.Fatalf("%s built circuits from %d first hops; it keeps a guard set of 2", id, len(hops))
+		}
 	}
 }

@@ -128,3 +128,43 @@ func delayLinks(tb testing.TB, tn *testNet, delay time.Duration) {
 		tn.dir.mu.Unlock()
 	}
 }
+
+// BenchmarkBulk measures a download through a hidden service on loopback
+// over a warm session.
+//
+//	go test -run XXX -bench Bulk -benchtime 5x ./hidden
+func BenchmarkBulk(b *testing.B) {
+	const size = 16 << 20
+	tn := newTestNet(b, 6)
+	l, _ := tn.listen(newKey(b))
+	go func() {
+		payload := make([]byte, size)
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				conn.Write(payload)
+			}()
+		}
+	}()
+	n, _ := tn.endpoint()
+	c, err := hidden.NewClient(n)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	b.SetBytes(size)
+	for b.Loop() {
+		conn, err := c.Dial(context.Background(), "tcp", l.Address()+":80")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if n, err := io.Copy(io.Discard, conn); err != nil || n != size {
+			b.Fatalf("%d bytes, %v", n, err)
+		}
+		conn.Close()
+	}
+}

@@ -21,6 +21,8 @@ type Network struct {
 	Logger *slog.Logger     // default: discard
 	// BuildTimeout bounds one circuit build (default 10 s).
 	BuildTimeout time.Duration
+
+	guards *guardSet // shared by the copies of one Network's owner
 }
 
 func (n *Network) validate() error {
@@ -47,6 +49,9 @@ func (n Network) withDefaults() Network {
 	}
 	if n.BuildTimeout == 0 {
 		n.BuildTimeout = 10 * time.Second
+	}
+	if n.guards == nil {
+		n.guards = &guardSet{}
 	}
 	return n
 }

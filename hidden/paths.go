@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -13,9 +15,9 @@ import (
 	"github.com/obolnet/obol/descriptor"
 )
 
-// Every hidden-service circuit has three hops: a guard, a middle and the
-// relay that plays the role (fetch, intro, rendezvous). The first two are
-// chosen at random among usable relays, distinct from the last.
+// Every hidden-service circuit has three hops: a guard from the guard set,
+// a random middle and the relay that plays the role (fetch, intro,
+// rendezvous), all distinct.
 const pathLen = 3
 
 func hopFor(r *descriptor.Relay, now time.Time) (client.Hop, bool) {
@@ -33,18 +35,18 @@ func hopFor(r *descriptor.Relay, now time.Time) (client.Hop, bool) {
 }
 
 // pathTo returns a three-hop path ending at last. role, if not zero, is
-// what last must offer when chosen here (last == nil).
+// what last must offer when chosen here (last == nil). The first hop
+// comes from the guard set, the middle is random.
 func (n *Network) pathTo(last *client.Hop, role descriptor.Role, exclude map[peer.ID]bool) ([]client.Hop, error) {
 	now := n.Now()
-	var cands []client.Hop
-	var ends []client.Hop
+	var guards, ends []client.Hop
 	for _, r := range n.Directory.Relays() {
 		h, ok := hopFor(r, now)
-		if !ok || exclude[r.PeerID] || (last != nil && r.PeerID == last.Peer.ID) {
+		if !ok || exclude[r.PeerID] {
 			continue
 		}
 		if r.Roles.Has(descriptor.RoleGuard) && len(h.Peer.Addrs) > 0 {
-			cands = append(cands, h)
+			guards = append(guards, h)
 		}
 		if last == nil && r.Roles.Has(role) {
 			ends = append(ends, h)
@@ -57,17 +59,65 @@ func (n *Network) pathTo(last *client.Hop, role descriptor.Role, exclude map[pee
 		e := ends[rand.IntN(len(ends))]
 		last = &e
 	}
-	rand.Shuffle(len(cands), func(i, j int) { cands[i], cands[j] = cands[j], cands[i] })
-	path := make([]client.Hop, 0, pathLen)
-	for _, c := range cands {
-		if c.Peer.ID != last.Peer.ID && len(path) < pathLen-1 {
-			path = append(path, c)
-		}
-	}
-	if len(path) < pathLen-1 {
+	g, ok := n.guards.pick(guards, last.Peer.ID)
+	if !ok {
 		return nil, ErrNoRelays
 	}
-	return append(path, *last), nil
+	rand.Shuffle(len(guards), func(i, j int) { guards[i], guards[j] = guards[j], guards[i] })
+	for _, m := range guards {
+		if m.Peer.ID != last.Peer.ID && m.Peer.ID != g.Peer.ID {
+			return []client.Hop{g, m, *last}, nil
+		}
+	}
+	return nil, ErrNoRelays
+}
+
+// guardSet keeps the first hops of one client or service: a small set
+// chosen once and kept while the relays stay in the directory, so that a
+// peer who makes the service build many circuits (rendezvous on demand)
+// does not get to be its first hop by chance.
+type guardSet struct {
+	mu  sync.Mutex // guards ids
+	ids []peer.ID
+}
+
+// guardSetSize is how many guards a client or service keeps.
+const guardSetSize = 2
+
+// pick returns a guard of the set (refilled from cands) that is not
+// avoid.
+func (s *guardSet) pick(cands []client.Hop, avoid peer.ID) (client.Hop, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	byID := map[peer.ID]client.Hop{}
+	for _, c := range cands {
+		byID[c.Peer.ID] = c
+	}
+	kept := s.ids[:0]
+	for _, id := range s.ids {
+		if _, ok := byID[id]; ok {
+			kept = append(kept, id)
+		}
+	}
+	s.ids = kept
+	for _, i := range rand.Perm(len(cands)) {
+		if len(s.ids) >= guardSetSize {
+			break
+		}
+		if id := cands[i].Peer.ID; !slices.Contains(s.ids, id) {
+			s.ids = append(s.ids, id)
+		}
+	}
+	var usable []peer.ID
+	for _, id := range s.ids {
+		if id != avoid {
+			usable = append(usable, id)
+		}
+	}
+	if len(usable) == 0 {
+		return client.Hop{}, false
+	}
+	return byID[usable[rand.IntN(len(usable))]], true
 }
 
 // build builds a circuit through path within the build timeout.
