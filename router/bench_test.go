@@ -152,9 +152,11 @@ func BenchmarkBuild(b *testing.B) {
 				c.Close()
 			}
 			build() // open the channels
+			start := cpuTime()
 			for b.Loop() {
 				build()
 			}
+			b.ReportMetric(float64(cpuTime()-start)/float64(b.N)/1e6, "cpu-ms/build")
 			if delay > 0 {
 				b.ReportMetric(float64(6*delay)/float64(time.Millisecond), "path-RTT-ms")
 			}
