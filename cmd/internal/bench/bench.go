@@ -83,6 +83,10 @@ func (c *Config) Validate() error {
 // descriptor.
 func (c *Config) HiddenSamples() int { return max(c.TTFBSamples/2, 3) }
 
+// PaymentRounds is how many times each of the paid and unpaid bulk
+// transfers runs: at least four, since their ratio is a target.
+func (c *Config) PaymentRounds() int { return max(c.BulkRounds, 4) }
+
 // PaidTTFBSamples is how many fresh paid (and unpaid) circuits are timed:
 // fewer than the other first-byte scenarios, since each funds channels.
 func (c *Config) PaidTTFBSamples() int { return max(c.TTFBSamples/3, 2) }
@@ -94,7 +98,7 @@ func (c *Config) steps() int {
 	n += 2 * 3 * c.BulkRounds       // bulk
 	n += c.BuildSamples * c.MaxHops // build
 	n += 3 + c.MemCircuits/100      // relay child, CPU, memory
-	n += 1 + 2*c.BulkRounds         // payment bulk
+	n += 1 + 2*c.PaymentRounds()    // payment bulk
 	n += 2 * c.PaidTTFBSamples()    // payment first byte
 	return n
 }

@@ -219,8 +219,8 @@ func (pn *paidNet) Close() {
 // paidBudget bounds what one bulk circuit may spend, in msat.
 const paidBudget = 12_000_000
 
-// measurePayment compares a paid circuit with an unpaid one over the same
-// kind of network, alternating: bulk over one circuit each, then time to
+// measurePayment compares a paid circuit with an unpaid one over networks
+// of the same shape, alternating: bulk over one circuit each, then time to
 // first byte on fresh circuits (paid ones fund their channels meanwhile).
 func (b *run) measurePayment(ctx context.Context) error {
 	b.step("payment: starting the test mint and paid relays")
@@ -233,7 +233,17 @@ func (b *run) measurePayment(ctx context.Context) error {
 	if err := pn.warm(ctx, path); err != nil {
 		return err
 	}
-	free, err := client.Build(ctx, b.net.client, b.net.firstN(b.cfg.Hops))
+	// The unpaid circuit runs on a network of its own shaped like the paid
+	// one, so that the two differ only in payments.
+	fn, err := startNetwork(b.cfg.Hops, b.cfg.Link, nil)
+	if err != nil {
+		return err
+	}
+	defer fn.Close()
+	if err := fn.warm(ctx, fn.firstN(b.cfg.Hops)); err != nil {
+		return err
+	}
+	free, err := client.Build(ctx, fn.client, fn.firstN(b.cfg.Hops))
 	if err != nil {
 		return err
 	}
@@ -248,8 +258,8 @@ func (b *run) measurePayment(ctx context.Context) error {
 		return err
 	}
 	sent, got := pc.pay.Cells()
-	p.PaymentShare = float64((sent+got)*circuit.CellSize) / float64(b.cfg.BulkBytes*b.cfg.BulkRounds)
-	if err := b.paidTTFB(ctx, p, pn); err != nil {
+	p.PaymentShare = float64((sent+got)*circuit.CellSize) / float64(b.cfg.BulkBytes*b.cfg.PaymentRounds())
+	if err := b.paidTTFB(ctx, p, pn, fn); err != nil {
 		return err
 	}
 	p.Pauses = pn.pauses()
@@ -260,10 +270,10 @@ func (b *run) measurePayment(ctx context.Context) error {
 func (b *run) paidBulk(ctx context.Context, p *Payment, free *client.Circuit, pc *paidCircuit) error {
 	var rates [2][]float64
 	circs := [2]*client.Circuit{free, pc.Circuit}
-	for round := range b.cfg.BulkRounds {
+	for round := range b.cfg.PaymentRounds() {
 		for k := range 2 {
 			i := (k + round) % 2
-			b.step(fmt.Sprintf("payment: bulk, %s (round %d/%d)", [2]string{"unpaid", "paid"}[i], round+1, b.cfg.BulkRounds))
+			b.step(fmt.Sprintf("payment: bulk, %s (round %d/%d)", [2]string{"unpaid", "paid"}[i], round+1, b.cfg.PaymentRounds()))
 			r, err := b.bulkRound(ctx, func(ctx context.Context, _ int) (io.ReadWriteCloser, error) {
 				return circs[i].Dial(ctx, "127.0.0.1", b.srv.port)
 			}, 1)
@@ -282,13 +292,13 @@ func (b *run) paidBulk(ctx context.Context, p *Payment, free *client.Circuit, pc
 
 // paidTTFB times fresh circuits to the first byte, unpaid and paid
 // alternately; closing (and, paid, the end of the payments) is not timed.
-func (b *run) paidTTFB(ctx context.Context, p *Payment, pn *paidNet) error {
+func (b *run) paidTTFB(ctx context.Context, p *Payment, pn *paidNet, fn *testnet) error {
 	var samples [2][]float64
 	for i := range b.cfg.PaidTTFBSamples() {
 		for k := range 2 {
 			b.step(fmt.Sprintf("payment: first byte, %s (%d/%d)", [2]string{"unpaid", "paid"}[k], i+1, b.cfg.PaidTTFBSamples()))
 			sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			d, err := b.paidFirstByte(sctx, pn, k == 1)
+			d, err := b.paidFirstByte(sctx, pn, fn, k == 1)
 			cancel()
 			if err != nil {
 				return fmt.Errorf("bench: payment first byte: %w", err)
@@ -300,7 +310,7 @@ func (b *run) paidTTFB(ctx context.Context, p *Payment, pn *paidNet) error {
 	return nil
 }
 
-func (b *run) paidFirstByte(ctx context.Context, pn *paidNet, pay bool) (time.Duration, error) {
+func (b *run) paidFirstByte(ctx context.Context, pn *paidNet, fn *testnet, pay bool) (time.Duration, error) {
 	start := time.Now()
 	var c io.Closer
 	var dial func() (*client.Stream, error)
@@ -311,7 +321,7 @@ func (b *run) paidFirstByte(ctx context.Context, pn *paidNet, pay bool) (time.Du
 		}
 		c, dial = pc, func() (*client.Stream, error) { return pc.Dial(ctx, "127.0.0.1", b.srv.port) }
 	} else {
-		fc, err := client.Build(ctx, b.net.client, b.net.firstN(b.cfg.Hops))
+		fc, err := client.Build(ctx, fn.client, fn.firstN(b.cfg.Hops))
 		if err != nil {
 			return 0, err
 		}

@@ -93,12 +93,14 @@ func (r *Report) plotBulk() (*plot.Plot, error) {
 	}
 	p.Y.Label.Text = "MB/s"
 	bases := []string{BulkChain, BulkCircuit}
-	w := vg.Points(18)
+	w := vg.Points(24)
+	var hi float64
 	for i, base := range bases {
 		vals := make(plotter.Values, len(groups))
 		for g, n := range groups {
 			if t := r.bulk(bulkName(base, n)); t != nil {
 				vals[g] = t.MBps
+				hi = max(hi, t.MBps)
 			}
 		}
 		bars, err := plotter.NewBarChart(vals, w)
@@ -107,23 +109,12 @@ func (r *Report) plotBulk() (*plot.Plot, error) {
 		}
 		bars.Color = plotutil.Color(i)
 		bars.LineStyle.Width = 0
-		bars.Offset = vg.Length(i-1) * w
+		bars.Offset = (vg.Length(i) - 0.5) * w
 		p.Add(bars)
 		p.Legend.Add(base, bars)
 	}
-	if pay := r.Payment; pay != nil && pay.Measured {
-		vals := plotter.Values{pay.PaidMBps, 0}
-		bars, err := plotter.NewBarChart(vals, w)
-		if err != nil {
-			return nil, err
-		}
-		bars.Color = plotutil.Color(len(bases))
-		bars.LineStyle.Width = 0
-		bars.Offset = w
-		p.Add(bars)
-		p.Legend.Add("paid circuit", bars)
-	}
 	p.Legend.Top = true
+	p.Y.Min, p.Y.Max = 0, 1.3*hi // room for the legend above the bars
 	p.NominalX(fmt.Sprintf("×%d", groups[0]), fmt.Sprintf("×%d", groups[1]))
 	return p, nil
 }
