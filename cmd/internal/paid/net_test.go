@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	mrand "math/rand/v2"
 	"net"
 	"net/http"
@@ -346,7 +347,11 @@ func (tn *testNet) build(t testing.TB, c *testClient, budget uint64, idx ...int)
 	var hops []client.HopPayment
 	for _, i := range idx {
 		r := tn.relays[i].relay(tn.terms)
-		capacity, err := c.paid.Capacity(budget/uint64(len(idx)), r)
+		share := budget / uint64(len(idx))
+		if budget == 0 {
+			share = math.MaxUint64 / 1024 // no bound: the largest capacity
+		}
+		capacity, err := c.paid.Capacity(share, r)
 		if err != nil {
 			t.Fatal(err)
 		}

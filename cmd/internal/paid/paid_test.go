@@ -297,3 +297,44 @@ func TestBudget(t *testing.T) {
 		t.Fatalf("paid %d msat on a budget of %d", a.Msat, budget)
 	}
 }
+
+// With a prepay window far below what is in flight, relays pause the
+// circuit again and again; payments still reach paused hops, held cells
+// are forwarded in order, and the transfer arrives byte for byte.
+func TestPausesResumeExact(t *testing.T) {
+	ctx := context.Background()
+	port, sum := dataServer(t)
+	terms := client.Terms{PerMiB: 1000, PerCircuit: 1000, PrepayBytes: 32 << 10, FreeBytes: 16 << 10}
+	tn := newTestNet(t, 3, netOpts{terms: terms, grace: 30 * time.Second})
+	cl := tn.newClient(t, t.TempDir(), 20000)
+	pc := tn.build(t, cl, 0, 0, 1, 2)
+	const size = 16 << 20
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := pc.Dial(ctx, "127.0.0.1", port)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer s.Close()
+			if got, err := get(s, size, nil); err != nil || got != sum(size) {
+				t.Errorf("transfer: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := pc.stopPaying(); err != nil {
+		t.Fatalf("payments: %v", err)
+	}
+	var pauses uint64
+	for _, r := range tn.relays {
+		pauses += r.meter.Pauses()
+	}
+	t.Logf("%d pauses for payment over 2 × 16 MiB", pauses)
+	if pauses == 0 {
+		t.Fatal("no circuit paused: the test tests nothing")
+	}
+}
