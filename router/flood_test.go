@@ -3,6 +3,9 @@ package router_test
 import (
 	"context"
 	"crypto/rand"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -114,6 +117,19 @@ func BenchmarkCreateFlood(b *testing.B) {
 				s.Close()
 			}
 			b.ReportMetric(float64(tn.relays[0].router.Stats().RefusedCreates), "refused-creates")
+			b.ReportMetric(float64(peakRSSKiB())/1024, "peak-RSS-MiB")
 		})
 	}
+}
+
+// peakRSSKiB is the process's peak resident set size (VmHWM).
+func peakRSSKiB() int {
+	b, _ := os.ReadFile("/proc/self/status")
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			n, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+			return n
+		}
+	}
+	return 0
 }
