@@ -36,7 +36,7 @@ func TestCrashSafety(t *testing.T) {
 		if scenario == 0 { // the client dies in one of its funding swaps
 			c.crash.arm(1+rng.IntN(len(hops)), rng.IntN(2) == 0)
 		}
-		pc := tn.build(t, c, 0, hops...)
+		pc := tn.build(t, c, 30_000, hops...) // 16-sat channels
 		transfer := make(chan error, 1)
 		size := 1<<20 + rng.IntN(2<<20)
 		go func() {
