@@ -146,7 +146,7 @@ func (l *Listener) rendezvous(ip *introPoint, body []byte) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*l.cfg.BuildTimeout)
+	ctx, cancel := context.WithTimeout(l.runCtx, 2*l.cfg.BuildTimeout)
 	defer cancel()
 	rp := client.Hop{Peer: peer.AddrInfo{ID: acc.payload.Relay}, OnionKey: acc.payload.OnionKey}
 	c, err := l.cfg.buildTo(ctx, &rp, 0, nil)
@@ -170,6 +170,7 @@ func (l *Listener) rendezvous(ip *introPoint, body []byte) error {
 		s.Close()
 		return errors.New("hidden: service closed")
 	}
+	l.work.Add(1) // under a rendezvous slot: before shutdown's Wait
 	go l.serve(s)
 	return nil
 }
@@ -186,6 +187,7 @@ func (l *Listener) track(s *yamux.Session) bool {
 
 // serve accepts the streams of one client session.
 func (l *Listener) serve(s *yamux.Session) {
+	defer l.work.Done()
 	defer func() {
 		s.Close()
 		l.mu.Lock()

@@ -101,7 +101,7 @@ type Listener struct {
 	accept chan *Conn
 	runCtx context.Context // ends at Close
 	cancel context.CancelFunc
-	work   sync.WaitGroup // descriptor stores
+	work   sync.WaitGroup // descriptor stores and client sessions
 	done   chan struct{}
 	lost   chan *introPoint
 	slots  chan struct{} // rendezvous under way
@@ -215,6 +215,9 @@ func (l *Listener) shutdown() {
 	}
 	for s := range sessions {
 		s.Close()
+	}
+	for range cap(l.slots) {
+		l.slots <- struct{}{} // every rendezvous under way has ended
 	}
 	l.work.Wait()
 	select {
