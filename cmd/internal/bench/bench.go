@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"sync"
 	"time"
 )
 
@@ -110,11 +111,15 @@ type run struct {
 	srv   *server
 	net   *testnet
 	chain *chain
-	done  int
 	total int
+
+	mu   sync.Mutex // guards done; steps may come from several builders
+	done int
 }
 
 func (b *run) step(what string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	b.done++
 	if b.cfg.Progress != nil {
 		b.cfg.Progress(min(b.done, b.total), b.total, what)
