@@ -7,7 +7,20 @@
 // RENDEZVOUS, gives the two ends a layer of their own; streams are
 // multiplexed inside it.
 //
-// Listen is the service side (a net.Listener); Client.Dial the client
-// side. Neither ever contacts a DHT node or an intro or rendezvous relay
-// directly: every exchange goes through a three-hop circuit.
+// Listen is the service side (a net.Listener; Forward maps its virtual
+// ports to local targets); Client.Dial the client side (IsAddress tells a
+// client manager which hosts to send there, Route does it for a SOCKS
+// dialer). Neither ever contacts a DHT node or an intro or rendezvous
+// relay directly: every exchange goes through a three-hop circuit from a
+// small guard set. A relay serves descriptor fetches and stores for
+// circuits when its router is given a DHTDirectory.
+//
+// A minimal service and client:
+//
+//	l, err := hidden.Listen(ctx, hidden.ServiceConfig{Network: net, Key: key})
+//	go http.Serve(l, handler)                // l.Address() is "<56 chars>.obol"
+//
+//	c, err := hidden.NewClient(net)
+//	hc := &http.Client{Transport: &http.Transport{DialContext: c.Dial}}
+//	resp, err := hc.Get("http://" + l.Address() + "/")
 package hidden
