@@ -78,6 +78,10 @@ func runBench(ctx context.Context, args []string, e env) int {
 	}
 	rep, err := bench.Run(ctx, o.cfg)
 	bar.finish()
+	if ctx.Err() != nil {
+		fmt.Fprintln(e.stderr, "obol bench: interrupted")
+		return exitFail
+	}
 	if err != nil {
 		fmt.Fprintln(e.stderr, "obol bench:", err)
 		return exitFail

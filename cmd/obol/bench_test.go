@@ -35,6 +35,9 @@ func TestBenchQuick(t *testing.T) {
 	if code := p.cmd.ProcessState.ExitCode(); code != exitOK {
 		t.Fatalf("exit code %d; stderr:\n%s", code, p.err.String())
 	}
+	if !strings.Contains(p.err.String(), "] 100% ") {
+		t.Errorf("no progress bar reaching 100%% on stderr:\n%s", p.err.String())
+	}
 	for _, want := range []string{"TIME TO FIRST BYTE", "BULK THROUGHPUT", "CIRCUIT BUILD", "RELAY RESOURCES", "TARGETS"} {
 		if !strings.Contains(p.out.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, p.out.String())
