@@ -73,7 +73,15 @@ func addSat(a, b uint64) uint64 {
 type HopPayment struct {
 	Payer HopPayer
 	Terms Terms
+	// Next, if set, returns the payer of a new channel to the same relay
+	// for when the current one is full (PayUpTo fails with
+	// ErrChannelFull); at most MaxChannelsPerHop channels per hop.
+	Next func() HopPayer
 }
+
+// MaxChannelsPerHop bounds the channels a circuit opens to one relay
+// (relays accept 4 per circuit).
+const MaxChannelsPerHop = 4
 
 // PayConfig configures the payments of one circuit.
 type PayConfig struct {
@@ -95,6 +103,9 @@ var (
 	// ErrBudget: the circuit has spent its budget; relays will pause it
 	// and tear it down. Build a new circuit with a new budget.
 	ErrBudget = errors.New("client: payment budget spent")
+	// ErrChannelFull is what a HopPayer's PayUpTo wraps when its channel
+	// cannot carry the amount: open another (HopPayment.Next).
+	ErrChannelFull = errors.New("client: payment channel full")
 )
 
 // Affordable reports whether a circuit over hops can be paid within budget
@@ -124,8 +135,11 @@ type Payments struct {
 	got     atomic.Uint64 // payment replies received
 
 	// Run's goroutine owns the fields below.
-	paid []uint64 // msat asked of each hop's payer
-	open []bool   // the hop's channel is open
+	payers   []HopPayer // each hop's current payer
+	paid     []uint64   // msat asked of each hop, over all its channels
+	base     []uint64   // msat paid on each hop's earlier channels
+	channels []int      // channels opened to each hop
+	open     []bool     // the hop's channel is open
 }
 
 type reply struct {
@@ -149,26 +163,40 @@ func NewPayments(c *Circuit, cfg PayConfig) (*Payments, error) {
 	if cfg.Interval <= 0 {
 		cfg.Interval = 10 * time.Millisecond
 	}
-	return &Payments{c: c, cfg: cfg, replies: make(chan reply, 256), paid: make([]uint64, len(cfg.Hops)), open: make([]bool, len(cfg.Hops))}, nil
+	n := len(cfg.Hops)
+	p := &Payments{c: c, cfg: cfg, replies: make(chan reply, 256), payers: make([]HopPayer, n),
+		paid: make([]uint64, n), base: make([]uint64, n), channels: make([]int, n), open: make([]bool, n)}
+	for i, h := range cfg.Hops {
+		p.payers[i] = h.Payer
+	}
+	return p, nil
 }
 
 // Run opens the channels and pays until the circuit closes (nil), ctx ends
 // (nil) or paying fails: ErrBudget, a relay's refusal, or a channel that
 // is full. It takes over the circuit's control handler (SetControl).
 func (p *Payments) Run(ctx context.Context) error {
+	err := p.run(ctx)
+	select {
+	case <-p.c.Done():
+		return nil // whatever failed, the circuit is gone
+	default:
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+func (p *Payments) run(ctx context.Context) error {
 	p.c.SetControl(p.onControl)
 	for i, h := range p.cfg.Hops {
 		if h.Payer == nil {
 			continue
 		}
-		bodies, err := h.Payer.Open(ctx)
-		if err != nil {
-			return fmt.Errorf("client: open channel to hop %d: %w", i, err)
-		}
-		if err := p.send(ctx, i, circuit.RelayPayChannelOpen, bodies); err != nil {
+		if err := p.openChannel(ctx, i); err != nil {
 			return err
 		}
-		p.open[i] = true
 		if err := p.topUp(ctx); err != nil { // pay this hop before opening the next
 			return err
 		}
@@ -185,7 +213,7 @@ func (p *Payments) Run(ctx context.Context) error {
 		case <-p.c.Done():
 			return nil
 		case r := <-p.replies:
-			if err := p.cfg.Hops[r.hop].Payer.Reply(r.body); err != nil {
+			if err := p.payers[r.hop].Reply(r.body); err != nil {
 				return fmt.Errorf("client: hop %d: %w", r.hop, err)
 			}
 		case <-t.C:
@@ -225,19 +253,47 @@ func (p *Payments) topUp(ctx context.Context) error {
 	if p.cfg.Budget != 0 && total > p.cfg.Budget {
 		return ErrBudget
 	}
-	for i, h := range p.cfg.Hops {
+	for i := range p.cfg.Hops {
 		if targets[i] == p.paid[i] {
 			continue
 		}
-		bodies, err := h.Payer.PayUpTo(targets[i])
-		if err != nil {
-			return fmt.Errorf("client: pay hop %d: %w", i, err)
-		}
-		p.paid[i] = targets[i]
-		if err := p.send(ctx, i, circuit.RelayPayBalanceUpdate, bodies); err != nil {
+		if err := p.pay(ctx, i, targets[i]); err != nil {
 			return err
 		}
 	}
+	return nil
+}
+
+// pay brings hop i's total to target, on a new channel if the current one
+// is full and the hop allows another.
+func (p *Payments) pay(ctx context.Context, i int, target uint64) error {
+	bodies, err := p.payers[i].PayUpTo(target - p.base[i])
+	if errors.Is(err, ErrChannelFull) && p.cfg.Hops[i].Next != nil && p.channels[i] < MaxChannelsPerHop {
+		p.payers[i] = p.cfg.Hops[i].Next()
+		p.base[i] = p.paid[i]
+		if err := p.openChannel(ctx, i); err != nil {
+			return err
+		}
+		bodies, err = p.payers[i].PayUpTo(target - p.base[i])
+	}
+	if err != nil {
+		return fmt.Errorf("client: pay hop %d: %w", i, err)
+	}
+	p.paid[i] = target
+	return p.send(ctx, i, circuit.RelayPayBalanceUpdate, bodies)
+}
+
+// openChannel funds and opens hop i's current payer's channel.
+func (p *Payments) openChannel(ctx context.Context, i int) error {
+	bodies, err := p.payers[i].Open(ctx)
+	if err != nil {
+		return fmt.Errorf("client: open channel to hop %d: %w", i, err)
+	}
+	if err := p.send(ctx, i, circuit.RelayPayChannelOpen, bodies); err != nil {
+		return err
+	}
+	p.channels[i]++
+	p.open[i] = true
 	return nil
 }
 

@@ -13,6 +13,16 @@ import (
 // the relay may still close it.
 var ErrChannelOpen = errors.New("wallet: channel still open")
 
+// DustError: what a closed channel left the sender is worth less than the
+// mint's fee for taking it back; it stays at the mint, unspent.
+type DustError struct {
+	Amount uint64 // nominal value left, in the wallet's unit
+}
+
+func (e *DustError) Error() string {
+	return fmt.Sprintf("wallet: reclaimable %d does not cover the fee", e.Amount)
+}
+
 // Settle takes back what a funded channel owes the sender: if the relay
 // closed it, the sender's commitment outputs (restored with NUT-09, since
 // the sender does not know at which balance it closed); if it did not and
@@ -123,7 +133,7 @@ func (w *Wallet) reclaim(ctx context.Context, ch *payment.Channel, senderKey *bt
 		return 0, nil // the relay took everything
 	}
 	if f := w.fee(len(inputs)); sum <= f {
-		return 0, fmt.Errorf("wallet: reclaimable %d does not cover the fee", sum)
+		return 0, &DustError{Amount: sum}
 	}
 	back := sum - w.fee(len(inputs))
 	outs, ctr, err := w.newOutputs(roleKeep, payment.PowersOfTwo(back))

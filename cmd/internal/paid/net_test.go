@@ -278,10 +278,11 @@ func (r *paidRelay) settlements() []router.Settlement {
 
 // testClient is a client with a wallet on disk and its channel book.
 type testClient struct {
-	dir    string
-	wallet *wallet.Wallet
-	paid   *paid.Client
-	crash  *crashTransport
+	dir      string
+	wallet   *wallet.Wallet
+	paid     *paid.Client
+	crash    *crashTransport
+	capacity uint64 // if set, every channel's capacity
 }
 
 func (tn *testNet) newClient(t testing.TB, dir string, topUp uint64) *testClient {
@@ -320,10 +321,20 @@ func (c *testClient) close() {
 // paidCircuit is a circuit with its payments running.
 type paidCircuit struct {
 	*client.Circuit
-	payers []client.HopPayer
+	payers []client.HopPayer // the first channel of each hop
 	pay    *client.Payments
 	cancel context.CancelFunc
 	done   chan error
+
+	mu      sync.Mutex
+	renewed []client.HopPayer // channels opened when one was full
+}
+
+// allPayers are the payers of every channel the circuit opened.
+func (pc *paidCircuit) allPayers() []client.HopPayer {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	return append(append([]client.HopPayer(nil), pc.payers...), pc.renewed...)
 }
 
 // build builds a circuit through relays idx and starts paying it within
@@ -355,9 +366,19 @@ func (tn *testNet) build(t testing.TB, c *testClient, budget uint64, idx ...int)
 		if err != nil {
 			t.Fatal(err)
 		}
+		if c.capacity != 0 {
+			capacity = c.capacity
+		}
 		p := c.paid.HopPayer(r, capacity)
 		pc.payers = append(pc.payers, p)
-		hops = append(hops, client.HopPayment{Payer: p, Terms: tn.terms})
+		next := func() client.HopPayer {
+			p := c.paid.HopPayer(r, capacity)
+			pc.mu.Lock()
+			pc.renewed = append(pc.renewed, p)
+			pc.mu.Unlock()
+			return p
+		}
+		hops = append(hops, client.HopPayment{Payer: p, Terms: tn.terms, Next: next})
 	}
 	if pc.pay, err = client.NewPayments(circ, client.PayConfig{Hops: hops, Budget: budget}); err != nil {
 		t.Fatal(err)

@@ -194,6 +194,9 @@ func (c *Client) rebuild(e *bookEntry, ks payment.Keyset) (*payment.Channel, *bt
 type SettleReport struct {
 	Settled, Open int
 	Reclaimed     uint64 // taken back into the wallet, in its unit
+	// Dust is what settled channels left that was worth less than the
+	// fee of taking it back: it stays at the mint.
+	Dust uint64
 }
 
 // Settle takes back what every booked channel did not spend: after the
@@ -219,7 +222,8 @@ func (c *Client) Settle(ctx context.Context) (SettleReport, error) {
 	var rep SettleReport
 	var errs []error
 	for _, e := range todo {
-		back, err := c.settle(ctx, &e, ks)
+		back, dust, err := c.settle(ctx, &e, ks)
+		rep.Dust += dust
 		switch {
 		case errors.Is(err, wallet.ErrChannelOpen):
 			rep.Open++
@@ -233,27 +237,31 @@ func (c *Client) Settle(ctx context.Context) (SettleReport, error) {
 	return rep, errors.Join(errs...)
 }
 
-func (c *Client) settle(ctx context.Context, e *bookEntry, ks payment.Keyset) (uint64, error) {
+func (c *Client) settle(ctx context.Context, e *bookEntry, ks payment.Keyset) (back, dust uint64, err error) {
 	ch, key, err := c.rebuild(e, ks)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	var back uint64
 	if funding := c.cfg.Wallet.Funded(ch.ID()); funding != nil { // else never funded, or settled
 		if err := ch.AttachFunding(funding); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
-		if back, err = c.cfg.Wallet.Settle(ctx, ch, key); err != nil {
-			return 0, err
+		back, err = c.cfg.Wallet.Settle(ctx, ch, key)
+		var d *wallet.DustError
+		switch {
+		case errors.As(err, &d):
+			dust = d.Amount
+		case err != nil:
+			return 0, 0, err
 		}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err := c.book.append(bookEntry{Counter: e.Counter, Settled: true}); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	delete(c.entries, e.Counter)
-	return back, nil
+	return back, dust, nil
 }
 
 var msatPerUnit = map[string]uint64{"sat": 1000, "msat": 1}
@@ -266,6 +274,7 @@ type hopPayer struct {
 
 	// Run's goroutine (client.Payments) owns the fields below.
 	payer *payment.Payer
+	id    payment.ChannelID
 	asm   payment.Reassembler
 	msat  uint64 // asked for so far
 	unit  uint64 // msat per channel unit
@@ -291,6 +300,7 @@ func (h *hopPayer) Open(ctx context.Context) ([][]byte, error) {
 	if err := h.c.cfg.Wallet.Fund(ctx, ch); err != nil {
 		return nil, err
 	}
+	h.id = ch.ID()
 	if h.payer, err = payment.NewPayer(ch, key); err != nil {
 		return nil, err
 	}
@@ -314,6 +324,9 @@ func (h *hopPayer) PayUpTo(msat uint64) ([][]byte, error) {
 		return nil, nil
 	}
 	u, err := h.payer.PayMsat(msat - h.msat)
+	if errors.Is(err, payment.ErrOverCapacity) {
+		return nil, fmt.Errorf("%w: %w", client.ErrChannelFull, err)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -334,12 +347,27 @@ func (h *hopPayer) Reply(body []byte) error {
 	if h.payer == nil {
 		return errors.New("paid: reply before open")
 	}
+	if !h.mine(msg) {
+		return nil // about an earlier channel to the same relay
+	}
 	err = h.payer.HandleReply(msg)
 	h.account()
 	if err != nil {
 		return fmt.Errorf("paid: %w", err)
 	}
 	return nil
+}
+
+// mine reports whether a reply is about this payer's channel (or about
+// none: an ERROR to a malformed message).
+func (h *hopPayer) mine(msg []byte) bool {
+	switch m, _ := payment.DecodeMessage(msg); m := m.(type) {
+	case *payment.Ack:
+		return m.Channel == h.id
+	case *payment.ErrorReply:
+		return m.Channel == h.id || m.Channel == payment.ChannelID{}
+	}
+	return true // malformed: HandleReply says so
 }
 
 // Accounting of a hop payer, for tests and reports.
