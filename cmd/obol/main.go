@@ -39,6 +39,7 @@ func commands() []command {
 		{"relay", "[flags]", "run a relay: join the DHT, publish its descriptor, keep it published", runRelay},
 		{"relays", "--bootstrap ADDRS [flags]", "sample the DHT as a client and list the relays found", runRelays},
 		{"proxy", "--bootstrap ADDRS [flags]", "run a SOCKS5/SOCKS4a proxy that sends connections through circuits", runProxy},
+		{"serve", "--bootstrap ADDRS --target HOST:PORT [flags]", "run a hidden service (.obol address) that forwards to a local server", runServe},
 		{"testnet", "[--relays N] [--check]", "run a whole network on loopback and show what a client discovers", runTestnet},
 		{"status", "[--addr HOST:PORT]", "print a running node's status (its -status endpoint)", runStatus},
 		{"bench", "[--quick] [--out DIR]", "measure a local network against direct TCP and a plain forwarding chain", runBench},

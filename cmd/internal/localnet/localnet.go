@@ -117,9 +117,10 @@ func (n *Network) open() error {
 	return nil
 }
 
-// roles are relay i's roles: every relay is a guard, some are exits.
+// roles are relay i's roles: every relay is a guard and offers hidden
+// services introduction and rendezvous; some are exits.
 func (n *Network) roles(i int) descriptor.Role {
-	roles := descriptor.RoleRelay | descriptor.RoleGuard
+	roles := descriptor.RoleRelay | descriptor.RoleGuard | descriptor.RoleIntro | descriptor.RoleRendezvous
 	if n.cfg.IsExit(i) {
 		roles |= descriptor.RoleExit
 	}

@@ -18,6 +18,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/obolnet/obol/dht"
+	"github.com/obolnet/obol/hidden"
 	"github.com/obolnet/obol/router"
 )
 
@@ -78,6 +79,9 @@ func OpenRelay(cfg RelayConfig) (*Relay, error) {
 		h.Close()
 		return nil, fmt.Errorf("relay: %w", err)
 	}
+	// The relay answers hidden-service descriptor fetches and stores
+	// that arrive at the end of a circuit from its own DHT node.
+	rt.SetHSDirectory(hidden.DHTDirectory{Node: n})
 	ann, _ := announced(c.Announce) // checked by Validate
 	d := &describer{key: key, host: h, announce: ann, keys: keys, exit: exit, cfg: c}
 	return &Relay{cfg: c, host: h, node: n, desc: d, keys: keys, router: rt,

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"time"
+
+	"github.com/obolnet/obol/circuit/client"
+	"github.com/obolnet/obol/circuit/link"
+	"github.com/obolnet/obol/cmd/internal/node"
+	"github.com/obolnet/obol/hidden"
+)
+
+// serviceKeyFile is the hidden service's identity in its data directory:
+// losing it loses the address, leaking it lets others impersonate it.
+const serviceKeyFile = "service.key"
+
+type serveOptions struct {
+	client  node.ClientConfig
+	target  string
+	port    int
+	sample  int
+	timeout time.Duration
+	log     logFlags
+}
+
+func defaultServeDir() string {
+	if d := defaultDataDir(); d != "" {
+		return filepath.Join(d, "serve")
+	}
+	return ""
+}
+
+func serveFlags(args []string, w io.Writer) (serveOptions, int, bool) {
+	o := serveOptions{client: node.ClientConfig{DataDir: defaultServeDir()}, port: 80, sample: 200, timeout: 60 * time.Second}
+	fs := newFlagSet("serve", "--bootstrap ADDRS --target HOST:PORT [flags]", w)
+	fs.Var(bootstrapValue{&o.client.Bootstrap}, "bootstrap", "comma-separated /p2p/ `multiaddrs` of relays to join through (required)")
+	fs.StringVar(&o.target, "target", "", "local `host:port` the service forwards connections to (required)")
+	fs.Var(intValue{&o.port, 1, 65535}, "port", "the service's virtual `port` clients connect to")
+	fs.StringVar(&o.client.DataDir, "data-dir", o.client.DataDir, "`directory` for the service key, descriptor cache and guards")
+	fs.Var(intValue{&o.sample, 10, maxSample}, "sample", "how many relays to sample from the DHT, a `count`")
+	fs.Var(durationValue{&o.timeout, time.Second, time.Hour}, "timeout", "give up joining the DHT after this `duration`")
+	o.log.register(fs, slog.LevelInfo)
+	if _, code, ok := parseWithConfig(fs, args); !ok {
+		return o, code, false
+	}
+	switch {
+	case len(o.client.Bootstrap) == 0:
+		return o, usageError(fs, "bootstrap", "", "at least one bootstrap peer is needed to join"), false
+	case o.target == "":
+		return o, usageError(fs, "target", "", "the local address to forward to is required"), false
+	case o.client.DataDir == "":
+		return o, usageError(fs, "data-dir", "", "the service key must be kept somewhere"), false
+	}
+	if _, _, err := net.SplitHostPort(o.target); err != nil {
+		return o, usageError(fs, "target", o.target, "want host:port"), false
+	}
+	return o, 0, true
+}
+
+// runServe is `obol serve`: a hidden service forwarding to a local target.
+func runServe(ctx context.Context, args []string, e env) int {
+	o, code, ok := serveFlags(args, e.stderr)
+	if !ok {
+		return code
+	}
+	log := o.log.logger(e.stderr)
+	o.client.Logger = log
+	c, err := node.OpenClient(o.client)
+	if err != nil {
+		log.Error("client did not start", "err", err)
+		return exitFail
+	}
+	defer c.Close()
+	jctx, cancel := context.WithTimeout(ctx, o.timeout)
+	_, err = sample(jctx, c, o.sample, log)
+	cancel()
+	if err != nil && len(c.Known()) == 0 {
+		log.Error("cannot join the network", "err", err)
+		return exitFail
+	}
+	key, err := hidden.LoadKey(filepath.Join(o.client.DataDir, serviceKeyFile))
+	if err != nil {
+		log.Error("service key", "err", err)
+		return exitFail
+	}
+	links := link.NewManager(c.Node().Host(), link.Config{Logger: log})
+	links.Start()
+	defer links.Close()
+	l, err := hidden.Listen(ctx, hidden.ServiceConfig{
+		Network: hidden.Network{Links: links, Directory: client.DirectoryFunc(c.Known), Logger: log},
+		Key:     key,
+	})
+	if err != nil {
+		log.Error("hidden service did not start", "err", err)
+		return exitFail
+	}
+	defer l.Close()
+	fmt.Fprintf(e.stdout, "obol hidden service up\n  address %s (port %d → %s)\n  try: curl --socks5-hostname 127.0.0.1:9050 http://%s:%d/\n",
+		l.Address(), o.port, o.target, l.Address(), o.port)
+	if err := hidden.Forward(ctx, l, map[uint16]string{uint16(o.port): o.target}); err != nil && ctx.Err() == nil {
+		log.Error("hidden service stopped", "err", err)
+		return exitFail
+	}
+	return exitOK
+}
