@@ -35,7 +35,13 @@ func (h *hop) exitSide() *exitSide {
 }
 
 // onSendme: the client acknowledged a window of our DATA cells.
-func (x *exitSide) onSendme() error { return x.send.OnSendme(time.Now()) }
+func (x *exitSide) onSendme(body []byte) error {
+	m, err := circuit.ParseSendme(body)
+	if err != nil {
+		return err
+	}
+	return x.send.OnSendme(time.Now(), flow.Tag(m.Tag))
+}
 
 // handle processes a stream cell addressed to this (exit) hop.
 func (x *exitSide) handle(rc circuit.RelayCell) error {
@@ -44,6 +50,10 @@ func (x *exitSide) handle(rc circuit.RelayCell) error {
 		return x.begin(rc.StreamID, rc.Body)
 	case circuit.RelayResolve:
 		return x.resolve(rc.StreamID, rc.Body)
+	case circuit.RelayData:
+		if err := x.countData(rc); err != nil {
+			return err
+		}
 	}
 	s := x.streams[rc.StreamID]
 	if s == nil {
@@ -64,12 +74,19 @@ func (x *exitSide) handle(rc circuit.RelayCell) error {
 	return nil
 }
 
-func (x *exitSide) data(s *exitStream, body []byte) error {
-	if x.recv.OnData() {
-		if err := x.h.originate(circuit.RelayCell{Command: circuit.RelaySendme, Body: sendmeBody()}); err != nil {
-			return err
-		}
+// countData counts a DATA cell for circuit-level flow control, whichever
+// stream it is for (or none: the sender counted it too), and answers each
+// completed window with a SENDME echoing the tag of its last cell.
+func (x *exitSide) countData(rc circuit.RelayCell) error {
+	tag, due := x.recv.OnData(flow.Tag(rc.Tag))
+	if !due {
+		return nil
 	}
+	b, _ := circuit.Sendme{Tag: tag}.MarshalBinary()
+	return x.h.originate(circuit.RelayCell{Command: circuit.RelaySendme, Body: b})
+}
+
+func (x *exitSide) data(s *exitStream, body []byte) error {
 	sig, err := s.buf.Push(flow.CopyChunk(body))
 	if err != nil {
 		s.abort(circuit.EndProtocol)
@@ -79,11 +96,6 @@ func (x *exitSide) data(s *exitStream, body []byte) error {
 		return x.h.originate(circuit.RelayCell{Command: circuit.RelayXoff, StreamID: s.id})
 	}
 	return nil
-}
-
-func sendmeBody() []byte {
-	b, _ := circuit.Sendme{}.MarshalBinary()
-	return b
 }
 
 // begin opens a stream: resolve and check the destination, then connect,
@@ -311,7 +323,7 @@ func (s *exitStream) readLoop() {
 	// would cost a system call per 1252 bytes.
 	r := bufio.NewReaderSize(s.conn, 64<<10)
 	for {
-		if s.gate.Wait(s.ctx) != nil || s.x.send.Acquire(s.ctx, time.Now) != nil {
+		if s.gate.Wait(s.ctx) != nil || s.x.send.Acquire(s.ctx) != nil {
 			return
 		}
 		n, err := r.Read(buf)
@@ -322,11 +334,13 @@ func (s *exitStream) readLoop() {
 			return
 		}
 		if n > 0 {
-			if h.originate(circuit.RelayCell{Command: circuit.RelayData, StreamID: s.id, Body: buf[:n]}) != nil {
+			tag, oerr := h.originateTag(circuit.RelayCell{Command: circuit.RelayData, StreamID: s.id, Body: buf[:n]})
+			if oerr != nil {
 				h.mu.Unlock()
 				s.x.send.Release()
 				return
 			}
+			s.x.send.Sealed(tag, time.Now())
 		} else {
 			s.x.send.Release() // the read ended the stream: no cell was sent
 		}

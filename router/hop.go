@@ -12,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/obolnet/obol/circuit"
+	"github.com/obolnet/obol/circuit/flow"
 	"github.com/obolnet/obol/circuit/link"
 )
 
@@ -236,7 +237,7 @@ func (h *hop) deliver(rc circuit.RelayCell) {
 		err = h.payment(rc)
 	case rc.Command == circuit.RelayDrop:
 	case rc.Command == circuit.RelaySendme && rc.StreamID == 0:
-		err = h.exitSide().onSendme()
+		err = h.exitSide().onSendme(rc.Body)
 	case isStreamCommand(rc.Command):
 		err = h.exitSide().handle(rc)
 	case rc.Command >= circuit.RelayEstablishIntro && rc.Command <= 0x5F:
@@ -272,14 +273,21 @@ func (h *hop) payment(rc circuit.RelayCell) error {
 
 // originate sends a relay cell from this hop to the client. mu is held.
 func (h *hop) originate(rc circuit.RelayCell) error {
+	_, err := h.originateTag(rc)
+	return err
+}
+
+// originateTag is originate returning the cell's tag.
+func (h *hop) originateTag(rc circuit.RelayCell) (flow.Tag, error) {
 	cell := link.NewCell()
-	if _, err := h.rc.OriginateInto(cell[circuit.CellHeaderLen:], rc); err != nil {
+	tag, err := h.rc.OriginateInto(cell[circuit.CellHeaderLen:], rc)
+	if err != nil {
 		link.Release(cell)
-		return err
+		return flow.Tag{}, err
 	}
 	cell[4] = byte(circuit.CmdRelay)
 	h.meterCells()
-	return h.prev.SendCell(context.Background(), cell)
+	return flow.Tag(tag), h.prev.SendCell(context.Background(), cell)
 }
 
 // meterCells counts one cell and, if the circuit has no credit, stops

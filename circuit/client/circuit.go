@@ -154,16 +154,23 @@ func (c *Circuit) SendTo(ctx context.Context, hop int, rc circuit.RelayCell) err
 }
 
 func (c *Circuit) sealLocked(ctx context.Context, hop int, rc circuit.RelayCell) error {
+	_, err := c.sealTagLocked(ctx, hop, rc)
+	return err
+}
+
+// sealTagLocked is sealLocked returning the cell's tag.
+func (c *Circuit) sealTagLocked(ctx context.Context, hop int, rc circuit.RelayCell) (flow.Tag, error) {
 	if c.err != nil {
-		return c.err
+		return flow.Tag{}, c.err
 	}
 	cell := link.NewCell()
-	if _, err := c.cc.SealInto(cell[circuit.CellHeaderLen:], hop, rc); err != nil {
+	tag, err := c.cc.SealInto(cell[circuit.CellHeaderLen:], hop, rc)
+	if err != nil {
 		link.Release(cell)
-		return err
+		return flow.Tag{}, err
 	}
 	cell[4] = byte(circuit.CmdRelay)
-	return c.lc.SendCell(ctx, cell)
+	return flow.Tag(tag), c.lc.SendCell(ctx, cell)
 }
 
 // exit is the index of the hop streams end at.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/obolnet/obol/circuit"
+	"github.com/obolnet/obol/circuit/flow"
 	"github.com/obolnet/obol/circuit/link"
 )
 
@@ -66,9 +67,12 @@ func (c *Circuit) earlyStream(ctx context.Context, host string, port uint16, dat
 	early := [][]byte{p}
 	for len(data) > 0 {
 		n := min(len(data), circuit.MaxRelayBody)
-		if err := c.send.Acquire(ctx, time.Now); err != nil {
+		if err := c.send.Acquire(ctx); err != nil {
 			return nil, nil, err
 		}
+		// An early cell's tag is never echoed: at most 7 of them, and
+		// SENDMEs acknowledge every 50th cell.
+		c.send.Sealed(flow.Tag{}, time.Now())
 		p, err := c.build.SealEarly(exit, circuit.RelayCell{Command: circuit.RelayData, StreamID: s.id, Body: data[:n]})
 		if err != nil {
 			return nil, nil, err

@@ -90,12 +90,18 @@ func isStreamCell(rc circuit.RelayCell) bool {
 // streamCell handles a cell from the exit. mu is held.
 func (c *Circuit) streamCell(rc circuit.RelayCell) error {
 	if rc.Command == circuit.RelaySendme && rc.StreamID == 0 {
-		return c.send.OnSendme(time.Now())
-	}
-	if rc.Command == circuit.RelayData && c.recv.OnData() {
-		sm, _ := circuit.Sendme{}.MarshalBinary()
-		if err := c.sealLocked(context.Background(), c.exit(), circuit.RelayCell{Command: circuit.RelaySendme, Body: sm}); err != nil {
+		m, err := circuit.ParseSendme(rc.Body)
+		if err != nil {
 			return err
+		}
+		return c.send.OnSendme(time.Now(), flow.Tag(m.Tag))
+	}
+	if rc.Command == circuit.RelayData {
+		if tag, due := c.recv.OnData(flow.Tag(rc.Tag)); due {
+			sm, _ := circuit.Sendme{Tag: tag}.MarshalBinary()
+			if err := c.sealLocked(context.Background(), c.exit(), circuit.RelayCell{Command: circuit.RelaySendme, Body: sm}); err != nil {
+				return err
+			}
 		}
 	}
 	s := c.streams[rc.StreamID]

@@ -247,7 +247,7 @@ func (s *Stream) Write(p []byte) (int, error) {
 		if err := s.gate.Wait(ctx); err != nil {
 			return n, s.ioErr(err)
 		}
-		if err := s.c.send.Acquire(ctx, time.Now); err != nil {
+		if err := s.c.send.Acquire(ctx); err != nil {
 			return n, s.ioErr(err)
 		}
 		s.c.mu.Lock()
@@ -266,7 +266,11 @@ func (s *Stream) writeLocked(ctx context.Context, chunk []byte) error {
 	if s.sentEnd || s.c.streams[s.id] != s {
 		return net.ErrClosed
 	}
-	return s.c.sealLocked(ctx, s.c.exit(), circuit.RelayCell{Command: circuit.RelayData, StreamID: s.id, Body: chunk})
+	tag, err := s.c.sealTagLocked(ctx, s.c.exit(), circuit.RelayCell{Command: circuit.RelayData, StreamID: s.id, Body: chunk})
+	if err == nil {
+		s.c.send.Sealed(tag, time.Now())
+	}
+	return err
 }
 
 // ioErr turns internal errors into what net.Conn users expect.

@@ -38,8 +38,19 @@ const (
 // Errors.
 var (
 	ErrUnexpectedSendme = errors.New("flow: SENDME acknowledges cells never sent")
+	ErrSendmeTag        = errors.New("flow: SENDME does not echo the tag of the cell it acknowledges")
 	ErrClosed           = errors.New("flow: closed")
 )
+
+// Tag is a relay cell's integrity tag (circuit.TagLen bytes), which an
+// authenticated SENDME echoes.
+type Tag [16]byte
+
+// mark is the cell that completes a window: when it was sent and its tag.
+type mark struct {
+	at  time.Time
+	tag Tag
+}
 
 // Sender is the sending side of one circuit direction. It is safe for
 // concurrent use: many streams acquire sending credit from one circuit.
@@ -47,8 +58,8 @@ type Sender struct {
 	mu        sync.Mutex // guards the fields below
 	cwnd      int
 	inflight  int
-	sent      int64       // DATA cells sent in all
-	marks     []time.Time // send times of cells that will be acknowledged
+	sent      int64  // DATA cells sealed in all
+	marks     []mark // cells whose SENDME is awaited
 	minRTT    time.Duration
 	rtt       time.Duration
 	slowStart bool
@@ -62,8 +73,9 @@ func NewSender() *Sender {
 }
 
 // Acquire waits until one DATA cell may be sent and counts it as in
-// flight. now is its send time.
-func (s *Sender) Acquire(ctx context.Context, now func() time.Time) error {
+// flight. Once the cell is sealed, Sealed must be called with its tag, in
+// the order the cells go out.
+func (s *Sender) Acquire(ctx context.Context) error {
 	for {
 		s.mu.Lock()
 		if s.err != nil {
@@ -72,10 +84,6 @@ func (s *Sender) Acquire(ctx context.Context, now func() time.Time) error {
 		}
 		if s.inflight < s.cwnd {
 			s.inflight++
-			s.sent++
-			if s.sent%SendmeEvery == 0 {
-				s.marks = append(s.marks, now())
-			}
 			s.mu.Unlock()
 			return nil
 		}
@@ -99,25 +107,37 @@ func (s *Sender) Release() {
 	if s.inflight == 0 || s.err != nil {
 		return // nothing to give back, or closed (wake is closed for good)
 	}
-	if s.sent%SendmeEvery == 0 && len(s.marks) > 0 {
-		s.marks = s.marks[:len(s.marks)-1]
-	}
-	s.sent--
-	s.inflight--
+	s.inflight-- // never sealed, so never counted in sent
 	close(s.wake)
 	s.wake = make(chan struct{})
 }
 
-// OnSendme records a circuit SENDME that arrived at now: SendmeEvery cells
-// are no longer in flight, and the RTT of the cell that completed the
-// window updates the window.
-func (s *Sender) OnSendme(now time.Time) error {
+// Sealed records that a DATA cell with tag went out at now. Every
+// SendmeEvery-th cell is remembered: its SENDME must echo its tag.
+func (s *Sender) Sealed(tag Tag, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sent++
+	if s.sent%SendmeEvery == 0 {
+		s.marks = append(s.marks, mark{at: now, tag: tag})
+	}
+}
+
+// OnSendme records a circuit SENDME that arrived at now echoing tag:
+// SendmeEvery cells are no longer in flight, and the RTT of the cell that
+// completed the window updates the window. A SENDME for cells not yet
+// sent, or whose tag is not that cell's (the receiver did not read it),
+// is an error.
+func (s *Sender) OnSendme(now time.Time, tag Tag) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.marks) == 0 || s.inflight < SendmeEvery {
 		return ErrUnexpectedSendme
 	}
-	rtt := now.Sub(s.marks[0])
+	if s.marks[0].tag != tag {
+		return ErrSendmeTag
+	}
+	rtt := now.Sub(s.marks[0].at)
 	s.marks = s.marks[1:]
 	s.inflight -= SendmeEvery
 	s.update(rtt)
@@ -186,11 +206,11 @@ type Receiver struct {
 	delivered int64
 }
 
-// OnData counts one delivered DATA cell and reports whether a circuit
-// SENDME must be sent now.
-func (r *Receiver) OnData() bool {
+// OnData counts one delivered DATA cell, whose tag is given, and reports
+// whether a circuit SENDME, echoing that tag, must be sent now.
+func (r *Receiver) OnData(tag Tag) (Tag, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.delivered++
-	return r.delivered%SendmeEvery == 0
+	return tag, r.delivered%SendmeEvery == 0
 }

@@ -8,38 +8,66 @@ import (
 	"time"
 )
 
+// send acquires and seals one cell whose tag is its number.
+func send(t testing.TB, s *Sender, ctx context.Context, n int, now time.Time) error {
+	if err := s.Acquire(ctx); err != nil {
+		return err
+	}
+	s.Sealed(tagOf(n), now)
+	return nil
+}
+
+func tagOf(n int) Tag { return Tag{byte(n), byte(n >> 8), byte(n >> 16)} }
+
 func TestSenderBlocksAtWindow(t *testing.T) {
 	s := NewSender()
-	now := time.Now
 	ctx := context.Background()
-	for range InitialCwnd {
-		if err := s.Acquire(ctx, now); err != nil {
+	for i := range InitialCwnd {
+		if err := send(t, s, ctx, i+1, time.Now()); err != nil {
 			t.Fatal(err)
 		}
 	}
 	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
 	defer cancel()
-	if err := s.Acquire(short, now); !errors.Is(err, context.DeadlineExceeded) {
+	if err := s.Acquire(short); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("acquired past the window: %v", err)
 	}
-	if err := s.OnSendme(time.Now()); err != nil {
+	if err := s.OnSendme(time.Now(), tagOf(SendmeEvery)); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Acquire(ctx, now); err != nil {
+	if err := s.Acquire(ctx); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func TestUnexpectedSendmeRejected(t *testing.T) {
 	s := NewSender()
-	if err := s.OnSendme(time.Now()); !errors.Is(err, ErrUnexpectedSendme) {
+	if err := s.OnSendme(time.Now(), Tag{}); !errors.Is(err, ErrUnexpectedSendme) {
 		t.Fatalf("got %v", err)
 	}
-	for range SendmeEvery - 1 {
-		s.Acquire(context.Background(), time.Now)
+	for i := range SendmeEvery - 1 {
+		send(t, s, context.Background(), i+1, time.Now())
 	}
-	if err := s.OnSendme(time.Now()); !errors.Is(err, ErrUnexpectedSendme) {
+	if err := s.OnSendme(time.Now(), Tag{}); !errors.Is(err, ErrUnexpectedSendme) {
 		t.Fatalf("a SENDME before a whole window was sent: got %v", err)
+	}
+}
+
+// A SENDME must echo the tag of the cell that completed the window: a
+// receiver cannot acknowledge cells it has not decrypted.
+func TestSendmeTagChecked(t *testing.T) {
+	s := NewSender()
+	for i := range SendmeEvery {
+		send(t, s, context.Background(), i+1, time.Now())
+	}
+	if err := s.OnSendme(time.Now(), tagOf(SendmeEvery-1)); !errors.Is(err, ErrSendmeTag) {
+		t.Fatalf("wrong tag: got %v", err)
+	}
+	if err := s.OnSendme(time.Now(), Tag{}); !errors.Is(err, ErrSendmeTag) {
+		t.Fatalf("zero tag: got %v", err)
+	}
+	if err := s.OnSendme(time.Now(), tagOf(SendmeEvery)); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -50,16 +78,18 @@ func simulate(t *testing.T, base time.Duration, bdp int, acks int) Stats {
 	s := NewSender()
 	clock := time.Unix(0, 0)
 	now := func() time.Time { return clock }
+	sent := 0
 	for range acks {
 		for s.Stats().Inflight < s.Stats().Cwnd {
-			s.Acquire(context.Background(), now)
+			sent++
+			send(t, s, context.Background(), sent, now())
 		}
 		queued := max(0, s.Stats().Inflight-bdp)
 		rtt := base + time.Duration(int64(base)*int64(queued)/int64(bdp))
-		if at := s.marks[0].Add(rtt); at.After(clock) {
+		if at := s.marks[0].at.Add(rtt); at.After(clock) {
 			clock = at
 		}
-		if err := s.OnSendme(clock); err != nil {
+		if err := s.OnSendme(clock, s.marks[0].tag); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -82,10 +112,10 @@ func TestVegasAdapts(t *testing.T) {
 func TestSenderClose(t *testing.T) {
 	s := NewSender()
 	for range InitialCwnd {
-		s.Acquire(context.Background(), time.Now)
+		s.Acquire(context.Background())
 	}
 	done := make(chan error)
-	go func() { done <- s.Acquire(context.Background(), time.Now) }()
+	go func() { done <- s.Acquire(context.Background()) }()
 	boom := errors.New("boom")
 	s.Close(boom)
 	if err := <-done; !errors.Is(err, boom) {
@@ -96,9 +126,12 @@ func TestSenderClose(t *testing.T) {
 func TestReceiverSendmeEvery(t *testing.T) {
 	var r Receiver
 	n := 0
-	for range 10 * SendmeEvery {
-		if r.OnData() {
+	for i := range 10 * SendmeEvery {
+		if tag, ok := r.OnData(tagOf(i)); ok {
 			n++
+			if tag != tagOf(i) {
+				t.Fatal("SENDME would not echo the tag of the cell that completed the window")
+			}
 		}
 	}
 	if n != 10 {

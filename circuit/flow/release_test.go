@@ -13,7 +13,7 @@ func TestReleaseKeepsWindow(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	for range 10 * InitialCwnd {
-		if err := s.Acquire(ctx, time.Now); err != nil {
+		if err := s.Acquire(ctx); err != nil {
 			t.Fatalf("window leaked: %v", err)
 		}
 		s.Release()
@@ -25,7 +25,7 @@ func TestReleaseKeepsWindow(t *testing.T) {
 
 func TestReleaseAfterClose(t *testing.T) {
 	s := NewSender()
-	if err := s.Acquire(context.Background(), time.Now); err != nil {
+	if err := s.Acquire(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	s.Close(nil)
