@@ -84,9 +84,15 @@ func (c *Config) Validate() error {
 // descriptor.
 func (c *Config) HiddenSamples() int { return max(c.TTFBSamples/2, 3) }
 
-// PaymentRounds is how many times each of the paid and unpaid bulk
-// transfers runs: at least four, since their ratio is a target.
-func (c *Config) PaymentRounds() int { return max(c.BulkRounds, 4) }
+// PaymentChunk is the size of each paid and unpaid bulk transfer.
+func (c *Config) PaymentChunk() int { return paymentChunk(c.BulkBytes) }
+
+func paymentChunk(bulk int) int { return min(bulk, 2<<20) }
+
+// PaymentPairs is how many times each of the paid and unpaid bulk
+// transfers runs: as many chunks as BulkRounds of BulkBytes, and at
+// least eight, since their ratio is a target.
+func (c *Config) PaymentPairs() int { return max(c.BulkRounds*c.BulkBytes/c.PaymentChunk(), 8) }
 
 // PaidTTFBSamples is how many fresh paid (and unpaid) circuits are timed:
 // fewer than the other first-byte scenarios, since each funds channels.
@@ -99,7 +105,7 @@ func (c *Config) steps() int {
 	n += 2 * 3 * c.BulkRounds       // bulk
 	n += c.BuildSamples * c.MaxHops // build
 	n += 3 + c.MemCircuits/100      // relay child, CPU, memory
-	n += 1 + 2*c.PaymentRounds()    // payment bulk
+	n += 1 + 2*c.PaymentPairs()     // payment bulk
 	n += 2 * c.PaidTTFBSamples()    // payment first byte
 	return n
 }

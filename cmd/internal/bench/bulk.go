@@ -56,14 +56,14 @@ func (b *run) measureBulk(ctx context.Context) error {
 	for _, streams := range []int{1, b.cfg.Parallel} {
 		rates := make([][]float64, len(scenarios))
 		for round := range b.cfg.BulkRounds {
-			for k := range scenarios {
-				s := scenarios[(k+round)%len(scenarios)] // alternate which goes first
+			for j := range scenarios {
+				k := (j + round) % len(scenarios) // alternate which goes first
+				s := scenarios[k]
 				b.step(fmt.Sprintf("bulk: %s (round %d/%d)", bulkName(s.name, streams), round+1, b.cfg.BulkRounds))
 				r, err := b.bulkRound(ctx, s.open, streams)
 				if err != nil {
 					return fmt.Errorf("bench: bulk, %s: %w", bulkName(s.name, streams), err)
 				}
-				k := (k + round) % len(scenarios)
 				rates[k] = append(rates[k], r)
 			}
 		}
@@ -87,7 +87,7 @@ func (b *run) bulkRound(ctx context.Context, open opener, n int) (float64, error
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs <- b.fetchOn(ctx, open, i)
+			errs <- b.fetchOn(ctx, open, i, b.cfg.BulkBytes)
 		}()
 	}
 	wg.Wait()
@@ -101,7 +101,8 @@ func (b *run) bulkRound(ctx context.Context, open opener, n int) (float64, error
 	return float64(n) * float64(b.cfg.BulkBytes) / took.Seconds() / 1e6, nil
 }
 
-func (b *run) fetchOn(ctx context.Context, open opener, i int) error {
+// fetchOn fetches size bytes on the i-th stream open gives.
+func (b *run) fetchOn(ctx context.Context, open opener, i, size int) error {
 	s, err := open(ctx, i)
 	if err != nil {
 		return err
@@ -109,5 +110,5 @@ func (b *run) fetchOn(ctx context.Context, open opener, i int) error {
 	defer s.Close()
 	stop := context.AfterFunc(ctx, func() { s.Close() })
 	defer stop()
-	return fetch(s, b.cfg.BulkBytes)
+	return fetch(s, size)
 }

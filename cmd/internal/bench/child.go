@@ -60,7 +60,9 @@ func RelayChild(in io.Reader, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	rt, err := router.New(h, router.Config{OnionKeys: []circuit.OnionKey{onion}, Directory: dir})
+	// No per-peer limit on new circuits: the memory scenario opens
+	// thousands from one client as fast as it can.
+	rt, err := router.New(h, router.Config{OnionKeys: []circuit.OnionKey{onion}, Directory: dir, CreateRate: -1})
 	if err != nil {
 		return err
 	}

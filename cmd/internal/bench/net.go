@@ -121,7 +121,10 @@ func (nw *testnet) startRelay(m router.Meter) (*relay, error) {
 	if err != nil {
 		return nil, err
 	}
-	rt, err := router.New(h, router.Config{OnionKeys: []circuit.OnionKey{onion}, Directory: nw.dir, Exit: pol, Meter: m})
+	// No per-peer limit on new circuits: every scenario's circuits come
+	// from one client.
+	rt, err := router.New(h, router.Config{OnionKeys: []circuit.OnionKey{onion}, Directory: nw.dir, Exit: pol, Meter: m,
+		CreateRate: -1})
 	if err != nil {
 		return nil, err
 	}

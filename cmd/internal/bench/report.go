@@ -97,8 +97,11 @@ type Memory struct {
 
 // Payment compares paid circuits with unpaid ones in the same run.
 type Payment struct {
-	Measured   bool    `json:"measured"`
-	Note       string  `json:"note,omitempty"`
+	Measured bool   `json:"measured"`
+	Note     string `json:"note,omitempty"`
+	// Bytes is what each of the paid and the unpaid circuit moved, in
+	// alternating transfers; the rates are over their total times.
+	Bytes      int64   `json:"bytes"`
 	UnpaidMBps float64 `json:"unpaid_MBps"`
 	PaidMBps   float64 `json:"paid_MBps"`
 	Ratio      float64 `json:"paid_over_unpaid"`
