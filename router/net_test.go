@@ -100,6 +100,7 @@ func newTestNet(t testing.TB, n int, cfg func(i int, c *router.Config)) *testNet
 		ctx, cancel := context.WithCancel(context.Background())
 		r := &testRelay{host: h, router: rt, onion: onion, cancel: cancel, done: make(chan struct{})}
 		go func() { defer close(r.done); rt.Run(ctx) }()
+		waitServing(t, h)
 		tn.dir.mu.Lock()
 		tn.dir.m[h.ID()] = peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()}
 		tn.dir.mu.Unlock()
@@ -120,6 +121,20 @@ func newTestNet(t testing.TB, n int, cfg func(i int, c *router.Config)) *testNet
 		}
 	})
 	return tn
+}
+
+// waitServing waits until h accepts link channels (Run registers the
+// protocol handler in its own goroutine).
+func waitServing(t testing.TB, h host.Host) {
+	for range 1000 {
+		for _, p := range h.Mux().Protocols() {
+			if p == link.Protocol {
+				return
+			}
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatal("router never started serving")
 }
 
 func (tn *testNet) path(idx ...int) []client.Hop {
