@@ -18,6 +18,7 @@ import (
 	"github.com/obolnet/obol/circuit/link"
 	"github.com/obolnet/obol/circuit/socks"
 	"github.com/obolnet/obol/cmd/internal/node"
+	"github.com/obolnet/obol/hidden"
 )
 
 // guardFile is the guard set's file in the proxy's data directory.
@@ -156,6 +157,7 @@ func proxyJoin(ctx context.Context, c *node.Client, o proxyOptions, log *slog.Lo
 // proxyServer is the SOCKS server and circuit manager of `obol proxy`.
 type proxyServer struct {
 	mgr   *client.Manager
+	hs    *hidden.Client
 	srv   *socks.Server
 	socks net.Listener
 	http  net.Listener // nil without --http-connect
@@ -172,16 +174,25 @@ func newProxy(o proxyOptions, c *node.Client, links *link.Manager, log *slog.Log
 	if err != nil {
 		return nil, err
 	}
-	srv, err := socks.NewServer(socks.Config{Dialer: mgr, Logger: log, DisableHTTPConnect: o.httpConnect == ""})
+	// .obol names go to hidden services through rendezvous circuits;
+	// everything else through the manager's exit circuits.
+	hs, err := hidden.NewClient(hidden.Network{Links: links, Directory: client.DirectoryFunc(c.Known), Logger: log})
 	if err != nil {
 		return nil, err
 	}
-	p := &proxyServer{mgr: mgr, srv: srv, log: log}
+	srv, err := socks.NewServer(socks.Config{Dialer: hidden.Route(hs, mgr), Logger: log, DisableHTTPConnect: o.httpConnect == ""})
+	if err != nil {
+		hs.Close()
+		return nil, err
+	}
+	p := &proxyServer{mgr: mgr, srv: srv, hs: hs, log: log}
 	if p.socks, err = net.Listen("tcp", o.socks); err != nil {
+		hs.Close()
 		return nil, fmt.Errorf("listen for SOCKS: %w", err)
 	}
 	if o.httpConnect != "" {
 		if p.http, err = net.Listen("tcp", o.httpConnect); err != nil {
+			hs.Close()
 			p.socks.Close()
 			return nil, fmt.Errorf("listen for HTTP CONNECT: %w", err)
 		}
@@ -190,6 +201,7 @@ func newProxy(o proxyOptions, c *node.Client, links *link.Manager, log *slog.Log
 }
 
 func (p *proxyServer) close() {
+	p.hs.Close()
 	p.socks.Close()
 	if p.http != nil {
 		p.http.Close()

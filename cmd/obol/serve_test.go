@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
@@ -125,4 +126,48 @@ func TestServeFlagErrors(t *testing.T) {
 			t.Errorf("%v: exit %d, %q", args, code, stderr)
 		}
 	}
+}
+
+// A .obol name given to `obol proxy` reaches the hidden service that
+// `obol serve` published: curl through SOCKS5 with remote name resolution.
+func TestProxyReachesHiddenService(t *testing.T) {
+	if testing.Short() {
+		t.Skip("network test")
+	}
+	needTool(t, "curl")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	n, err := localnet.Start(ctx, localnet.Config{Relays: 6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	boot := n.Relays[0].Addrs()[0].String()
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "hidden hello")
+	})}
+	go srv.Serve(ln)
+	defer srv.Close()
+
+	svc := start(t, "serve", "--bootstrap", boot, "--target", ln.Addr().String(), "--data-dir", t.TempDir())
+	addr := strings.TrimSuffix(strings.Fields(svc.waitOutput(t, "  address "))[0], " ")
+	p := start(t, "proxy", "--socks", "127.0.0.1:0", "--bootstrap", boot, "--data-dir", t.TempDir(), "--allow-same-subnet")
+	socksAddr := p.waitOutput(t, "  SOCKS5/SOCKS4a on ")
+	var got string
+	for i := 0; i < 20 && got != "hidden hello"; i++ { // the descriptor may still be on its way
+		got = curlQuiet(t, "--max-time", "20", "--socks5-hostname", socksAddr, "http://"+addr+"/")
+	}
+	if got != "hidden hello" {
+		t.Fatalf("curl to %s through the proxy: %q", addr, got)
+	}
+}
+
+// curlQuiet runs curl and returns its output, or "" if it failed.
+func curlQuiet(t *testing.T, args ...string) string {
+	out, err := exec.Command(needTool(t, "curl"), append([]string{"-sS"}, args...)...).Output()
+	if err != nil {
+		return ""
+	}
+	return string(out)
 }
