@@ -6,6 +6,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/obolnet/obol/cmd/internal/paid"
 )
 
 // WriteDoc writes the report as the Markdown document at path
@@ -123,7 +125,9 @@ func (r *Report) docBulk(p printer) {
 	}
 	p("")
 	if pay := r.Payment; pay != nil && pay.Measured {
-		p("**Payments.** A circuit whose three relays charge the default terms (1 sat per MiB and per circuit, 6 MiB prepaid, 128 KiB free), paid through Spilman channels funded at the test mint, against an unpaid circuit on a network of the same shape, in alternating transfers of %s (%s each): unpaid %.1f MB/s, paid %.1f MB/s (%.0f%%). Payment cells were %.3f%% of the data; relays paused circuits for payment %d times.",
+		t := paid.DefaultTerms
+		p("**Payments.** A circuit whose %d relays charge the default terms (%d msat per MiB and %d per circuit, %s prepaid, %s free), paid through Spilman channels funded at the test mint, against an unpaid circuit on a network of the same shape, in alternating transfers of %s (%s each): unpaid %.1f MB/s, paid %.1f MB/s (%.0f%%). Payment cells were %.3f%% of the data; relays paused circuits for payment %d times.",
+			r.Settings.Hops, t.PerMiB, t.PerCircuit, sizeString(int(t.PrepayBytes)), sizeString(int(t.FreeBytes)),
 			sizeString(paymentChunk(r.Settings.BulkBytes)), sizeString(int(pay.Bytes)), pay.UnpaidMBps, pay.PaidMBps, 100*pay.Ratio, 100*pay.PaymentShare, pay.Pauses)
 	} else if pay != nil {
 		p("**Payments:** %s.", pay.Note)
