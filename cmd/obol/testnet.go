@@ -89,23 +89,31 @@ func (t *testnet) run(ctx context.Context) int {
 	defer net.Close()
 	fmt.Fprintf(t.e.stdout, "all %d relays published in %v\n", t.opts.relays, time.Since(start).Round(time.Millisecond))
 	res := t.discover(bootCtx, net)
-	if t.opts.check {
-		return t.report(res)
-	}
-	if res.err != nil {
+	if res.err != nil && !t.opts.check {
 		return exitFail
 	}
-	t.wait(ctx, net)
+	fmt.Fprintf(t.e.stdout, "starting a proxy, a demo web server and a demo hidden service\n")
+	svc, err := t.startServices(bootCtx, net)
+	if err != nil {
+		fmt.Fprintf(t.e.stderr, "obol testnet: %v\n", err)
+		res.services = []check{{"the proxy and the hidden service started", false, err.Error()}}
+		if t.opts.check {
+			return t.report(res)
+		}
+		return exitFail
+	}
+	defer svc.close()
+	if t.opts.check {
+		res.services = t.serviceChecks(bootCtx, svc)
+		return t.report(res)
+	}
+	t.printBox(net, svc)
+	t.wait(ctx)
 	return exitOK
 }
 
-// wait prints how to reach the network and keeps it up until ctx ends.
-func (t *testnet) wait(ctx context.Context, net *localnet.Network) {
-	addrs := net.Relays[0].Addrs()
-	if len(addrs) > 0 {
-		fmt.Fprintf(t.e.stdout, "\nthe network is up; list its relays from another terminal with:\n  go run ./cmd/obol relays --bootstrap %s\n", addrs[0])
-	}
-	fmt.Fprintf(t.e.stdout, "press Ctrl-C to stop\n")
+// wait keeps the network up until ctx ends.
+func (t *testnet) wait(ctx context.Context) {
 	<-ctx.Done()
 	fmt.Fprintf(t.e.stdout, "stopping\n")
 }

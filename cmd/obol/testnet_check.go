@@ -22,7 +22,8 @@ type check struct {
 type checkResults struct {
 	boot     []check
 	discover []check
-	err      error // discovery could not run at all
+	services []check // requests through the proxy
+	err      error   // discovery could not run at all
 }
 
 // bootChecks says how far the network got while booting.
@@ -107,7 +108,7 @@ func rolesCheck(net *localnet.Network, found []*descriptor.Relay) check {
 func (t *testnet) report(res checkResults) int {
 	passed, failed := 0, 0
 	fmt.Fprintln(t.e.stdout)
-	for _, c := range append(res.boot, res.discover...) {
+	for _, c := range append(append(res.boot, res.discover...), res.services...) {
 		word := "PASS"
 		if c.pass {
 			passed++

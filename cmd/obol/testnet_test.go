@@ -8,7 +8,8 @@ import (
 )
 
 // TestTestnetCheck runs `obol testnet --check` in-process: eight relays
-// boot on loopback and a client must discover and look up every one.
+// boot on loopback, a client must discover and look up every one, and
+// pages must come through the proxy from an exit and a hidden service.
 func TestTestnetCheck(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -16,7 +17,7 @@ func TestTestnetCheck(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, stderr)
 	}
-	if strings.Contains(out, "FAIL") || !strings.Contains(out, "checks: 5 passed, 0 failed") {
+	if strings.Contains(out, "FAIL") || !strings.Contains(out, "checks: 7 passed, 0 failed") {
 		t.Errorf("checks did not all pass:\n%s", out)
 	}
 	for _, want := range []string{"relay 8/8 joined the DHT", "relay 8/8 published its descriptor", "a client discovered 8 of 8 relays"} {

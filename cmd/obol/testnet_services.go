@@ -1,0 +1,212 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/net/proxy"
+
+	"github.com/obolnet/obol/cmd/internal/localnet"
+)
+
+// demoPage is what the testnet's demo web server answers.
+const demoPage = "hello from the obol testnet\n"
+
+// services are what `obol testnet` runs beside its relays: a demo web
+// server, an `obol proxy` and an `obol serve` for the demo server, each a
+// subcommand running in-process.
+type services struct {
+	web     *http.Server
+	webAddr string
+	socks   string // the proxy's SOCKS address
+	onion   string // the hidden service's .obol address
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	dir     string
+}
+
+// startServices starts the web server, the proxy and the hidden service
+// against net and waits until each has said where it is.
+func (t *testnet) startServices(ctx context.Context, net *localnet.Network) (*services, error) {
+	s := &services{}
+	var err error
+	if s.dir, err = os.MkdirTemp("", "obol-testnet-services-"); err != nil {
+		return nil, err
+	}
+	ln, err := listenLoopback()
+	if err != nil {
+		return nil, err
+	}
+	s.webAddr = ln.Addr().String()
+	s.web = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, demoPage)
+	}), ReadHeaderTimeout: 10 * time.Second}
+	go s.web.Serve(ln)
+
+	runCtx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	boot := net.Relays[0].Addrs()[0].String()
+	socksAddr := "127.0.0.1:9050"
+	if t.opts.check || !portFree(socksAddr) {
+		socksAddr = "127.0.0.1:0"
+	}
+	if s.socks, err = s.sub(ctx, runCtx, "  SOCKS5/SOCKS4a on ", "proxy", "--socks", socksAddr,
+		"--bootstrap", boot, "--data-dir", s.dir+"/proxy", "--allow-same-subnet", "--log-level", "error"); err != nil {
+		s.close()
+		return nil, fmt.Errorf("proxy: %w", err)
+	}
+	onion, err := s.sub(ctx, runCtx, "  address ", "serve", "--target", s.webAddr, "--port", "80",
+		"--bootstrap", boot, "--data-dir", s.dir+"/serve", "--log-level", "error")
+	if err != nil {
+		s.close()
+		return nil, fmt.Errorf("hidden service: %w", err)
+	}
+	s.onion = strings.Fields(onion)[0]
+	return s, nil
+}
+
+// sub runs an obol subcommand until runCtx ends and returns the rest of
+// the first stdout line starting with prefix.
+func (s *services) sub(ctx, runCtx context.Context, prefix string, args ...string) (string, error) {
+	pr, pw := io.Pipe()
+	errs := &syncWriter{}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		code := run(runCtx, args, env{stdout: pw, stderr: errs, now: time.Now})
+		pw.CloseWithError(fmt.Errorf("exited with %d: %s", code, strings.TrimSpace(errs.String())))
+	}()
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			if rest, ok := strings.CutPrefix(sc.Text(), prefix); ok {
+				found <- strings.TrimSpace(rest)
+			}
+		}
+		close(found)
+	}()
+	select {
+	case v, ok := <-found:
+		if !ok {
+			return "", fmt.Errorf("%s %s", args[0], errs.String())
+		}
+		go io.Copy(io.Discard, pr) // keep the command's output flowing
+		return v, nil
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+func (s *services) close() {
+	if s.cancel != nil {
+		s.cancel()
+	}
+	s.wg.Wait()
+	if s.web != nil {
+		s.web.Close()
+	}
+	os.RemoveAll(s.dir)
+}
+
+// fetch GETs url through the proxy, the name resolved at the far end.
+func (s *services) fetch(ctx context.Context, url string) (string, error) {
+	d, err := proxy.SOCKS5("tcp", s.socks, nil, proxy.Direct)
+	if err != nil {
+		return "", err
+	}
+	cd := d.(proxy.ContextDialer)
+	hc := &http.Client{Transport: &http.Transport{DialContext: cd.DialContext}}
+	var last error
+	for ctx.Err() == nil { // the first circuits and the descriptor may be on their way
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		resp, err := hc.Do(req)
+		if err == nil {
+			b, rerr := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if rerr == nil {
+				return string(b), nil
+			}
+			err = rerr
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return "", fmt.Errorf("%v (last error: %v)", ctx.Err(), last)
+}
+
+// serviceChecks fetches the demo page through an exit and from the
+// hidden service.
+func (t *testnet) serviceChecks(ctx context.Context, s *services) []check {
+	var out []check
+	for _, c := range []struct{ name, url string }{
+		{"a page fetched through the proxy and an exit", "http://" + s.webAddr + "/"},
+		{"a page fetched from the hidden service through the proxy", "http://" + s.onion + "/"},
+	} {
+		fctx, cancel := context.WithTimeout(ctx, time.Minute)
+		body, err := s.fetch(fctx, c.url)
+		cancel()
+		detail := "ok"
+		if err != nil {
+			detail = err.Error()
+		} else if body != demoPage {
+			detail = fmt.Sprintf("unexpected body %q", body)
+		}
+		out = append(out, check{c.name, err == nil && body == demoPage, detail})
+	}
+	return out
+}
+
+// printBox prints the ready-to-paste commands.
+func (t *testnet) printBox(net *localnet.Network, s *services) {
+	w := t.e.stdout
+	fmt.Fprintf(w, "\n┌─ the obol testnet is up ────────────────────────────────────────\n")
+	fmt.Fprintf(w, "│ through an exit:     curl --socks5-hostname %s http://%s/\n", s.socks, s.webAddr)
+	fmt.Fprintf(w, "│ a hidden service:    curl --socks5-hostname %s http://%s/\n", s.socks, s.onion)
+	fmt.Fprintf(w, "│ SOCKS4a works too:   curl --socks4a %s http://%s/\n", s.socks, s.webAddr)
+	if addrs := net.Relays[0].Addrs(); len(addrs) > 0 {
+		fmt.Fprintf(w, "│ list the relays:     go run ./cmd/obol relays --bootstrap %s\n", addrs[0])
+	}
+	fmt.Fprintf(w, "│ circuits are free here; paid circuits are not wired into the testnet yet\n")
+	fmt.Fprintf(w, "└─ Ctrl-C stops everything\n")
+}
+
+func listenLoopback() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
+
+func portFree(addr string) bool {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return false
+	}
+	ln.Close()
+	return true
+}
+
+// syncWriter is a strings.Builder safe for concurrent writes.
+type syncWriter struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *syncWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}
