@@ -33,7 +33,7 @@ func (r *Report) writeDoc(b *bytes.Buffer) {
 	p("")
 	p("Everything runs in one process on loopback (relays with routers, exits allowed to reach loopback, a local HTTP server), except the relay whose CPU and memory are measured, which runs in a process of its own. Wide-area links are emulated in user space: every relay's QUIC address sits behind a forwarder that delays each datagram by the one-way delay, in both directions, so a path of *h* hops has an emulated round trip of 2 × *h* × delay. The exit reaches the server over plain loopback. Baselines run in the same run: **direct TCP** to the server, and a **plain chain** of libp2p hosts over the same transport and the same number of hops, each copying a stream to the next (no cells, no layers, no flow control of obol's).")
 	p("")
-	p("Every node, the forwarders and the client share the machine's %d cores, so the bulk figures are bounded by user-space forwarding as much as by obol, and they move from run to run by tens of percent when anything else runs (compare the unpaid circuit of the payment run with `circuit ×1`: the same kind of path, minutes apart). Ratios measured within one run, alternating, are the figures to trust.", r.Hardware.Cores)
+	p("Every node, the forwarders and the client share the machine's %d cores, so the bulk figures are bounded by user-space forwarding as much as by obol, and they move from run to run by tens of percent when anything else runs. Ratios measured within one run, alternating, are the figures to trust. The payment scenario's transfers are shorter than the bulk scenarios', so its rates are lower.", r.Hardware.Cores)
 	p("")
 	r.docTargets(p)
 	r.docTTFB(p)
