@@ -82,26 +82,33 @@ type Unverified struct {
 // oversized, malformed and non-canonical encodings; everything else is
 // checked by Verify.
 func Decode(b []byte) (*Unverified, error) {
-	if len(b) > MaxSize {
-		return nil, fmt.Errorf("%w: %d bytes", ErrTooLarge, len(b))
-	}
-	var env envelope
-	if err := decMode.Unmarshal(b, &env); err != nil {
-		return nil, fmt.Errorf("%w: envelope: %v", ErrMalformed, err)
-	}
 	var w wireRelay
-	if err := decMode.Unmarshal(env.Body, &w); err != nil {
-		return nil, fmt.Errorf("%w: body: %v", ErrMalformed, err)
-	}
-	if err := canonical(b, env); err != nil {
-		return nil, err
-	}
-	if err := canonical(env.Body, &w); err != nil {
+	env, err := decodeSigned(b, &w)
+	if err != nil {
 		return nil, err
 	}
 	u := &Unverified{raw: bytes.Clone(b), body: env.Body, sig: env.Sig}
 	u.r = fromWire(&w)
 	return u, nil
+}
+
+// decodeSigned parses a signed record — the envelope and its body into
+// body — with limits, and rejects any encoding but the canonical one.
+func decodeSigned(b []byte, body any) (envelope, error) {
+	var env envelope
+	if len(b) > MaxSize {
+		return env, fmt.Errorf("%w: %d bytes", ErrTooLarge, len(b))
+	}
+	if err := decMode.Unmarshal(b, &env); err != nil {
+		return env, fmt.Errorf("%w: envelope: %v", ErrMalformed, err)
+	}
+	if err := decMode.Unmarshal(env.Body, body); err != nil {
+		return env, fmt.Errorf("%w: body: %v", ErrMalformed, err)
+	}
+	if err := canonical(b, env); err != nil {
+		return env, err
+	}
+	return env, canonical(env.Body, body)
 }
 
 // canonical rejects an encoding that differs from the deterministic one, so

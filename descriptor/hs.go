@@ -173,21 +173,9 @@ type UnverifiedHS struct {
 // DecodeHS parses a descriptor without trusting it; it rejects oversized,
 // malformed and non-canonical encodings.
 func DecodeHS(b []byte) (*UnverifiedHS, error) {
-	if len(b) > MaxSize {
-		return nil, fmt.Errorf("%w: %d bytes", ErrTooLarge, len(b))
-	}
-	var env envelope
-	if err := decMode.Unmarshal(b, &env); err != nil {
-		return nil, fmt.Errorf("%w: envelope: %v", ErrMalformed, err)
-	}
 	var w wireHS
-	if err := decMode.Unmarshal(env.Body, &w); err != nil {
-		return nil, fmt.Errorf("%w: body: %v", ErrMalformed, err)
-	}
-	if err := canonical(b, env); err != nil {
-		return nil, err
-	}
-	if err := canonical(env.Body, &w); err != nil {
+	env, err := decodeSigned(b, &w)
+	if err != nil {
 		return nil, err
 	}
 	return &UnverifiedHS{body: env.Body, sig: env.Sig, w: w}, nil
