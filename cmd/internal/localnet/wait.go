@@ -8,7 +8,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/obolnet/obol/dht"
+	"github.com/obolnet/obol/dht/dhttest"
 )
 
 // EventKind says what happened to a relay while the network boots.
@@ -65,26 +65,9 @@ func (n *Network) waitRelay(ctx context.Context, i int) error {
 	}
 	n.cfg.Progress(Event{Kind: Joined, Relay: i, Of: len(n.Relays), ID: r.ID()})
 	other := n.Relays[(i+1)%len(n.Relays)].Node()
-	if err := WaitPublished(ctx, other, r.ID()); err != nil {
+	if err := dhttest.WaitPublished(ctx, other, r.ID()); err != nil {
 		return fmt.Errorf("descriptor never found: %w", err)
 	}
 	n.cfg.Progress(Event{Kind: Published, Relay: i, Of: len(n.Relays), ID: r.ID()})
 	return nil
-}
-
-// WaitPublished waits until node can look up id's descriptor.
-func WaitPublished(ctx context.Context, node *dht.Node, id peer.ID) error {
-	for {
-		lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		_, _, err := node.LookupRelay(lctx, id)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(pollEvery):
-		}
-	}
 }
