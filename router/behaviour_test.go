@@ -309,3 +309,38 @@ func TestIdleCircuitsReaped(t *testing.T) {
 		t.Fatalf("busy circuit closed: %v", busy.Err())
 	}
 }
+
+// An exit stream that moves no data for the stream idle timeout is ended
+// with reason timeout; the circuit stays up.
+func TestIdleStreamsEnded(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() { // a server that accepts and never speaks
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	tn := newTestNet(t, 1, func(_ int, c *router.Config) { c.StreamIdleTimeout = 200 * time.Millisecond })
+	c := tn.build(t, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	s, err := c.Dial(ctx, "127.0.0.1", uint16(ln.Addr().(*net.TCPAddr).Port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, err = s.Read(make([]byte, 1))
+	if endReason(err) != circuit.EndTimeout {
+		t.Fatalf("idle stream: got %v, want END timeout", err)
+	}
+	if c.Err() != nil {
+		t.Fatalf("the circuit closed too: %v", c.Err())
+	}
+}

@@ -87,6 +87,7 @@ func (x *exitSide) countData(rc circuit.RelayCell) error {
 }
 
 func (x *exitSide) data(s *exitStream, body []byte) error {
+	s.lastActive = time.Now().UnixNano()
 	sig, err := s.buf.Push(flow.CopyChunk(body))
 	if err != nil {
 		s.abort(circuit.EndProtocol)
@@ -204,16 +205,28 @@ type exitStream struct {
 	stop context.CancelFunc
 
 	// guarded by the hop's mu
-	conn    net.Conn
-	sentEnd bool
-	gotEnd  bool
+	conn       net.Conn
+	sentEnd    bool
+	gotEnd     bool
+	lastActive int64 // Unix nanoseconds of the last data either way
 }
 
 func newExitStream(x *exitSide, id uint16) *exitStream {
 	ctx, stop := context.WithCancel(x.ctx)
 	buf := flow.NewStreamBuffer()
 	buf.Release = flow.ReleaseChunk
-	return &exitStream{x: x, id: id, buf: buf, gate: flow.NewGate(), ctx: ctx, stop: stop}
+	return &exitStream{x: x, id: id, buf: buf, gate: flow.NewGate(), ctx: ctx, stop: stop,
+		lastActive: time.Now().UnixNano()}
+}
+
+// reapIdle ends, with reason timeout, the streams that moved no data since
+// before (Unix nanoseconds). The hop's mu is held.
+func (x *exitSide) reapIdle(before int64) {
+	for _, s := range x.streams {
+		if s.lastActive < before {
+			s.endLocked(circuit.EndTimeout)
+		}
+	}
 }
 
 // connect resolves, checks and dials the destination, then answers the
@@ -340,7 +353,9 @@ func (s *exitStream) readLoop() {
 				s.x.send.Release()
 				return
 			}
-			s.x.send.Sealed(tag, time.Now())
+			now := time.Now()
+			s.x.send.Sealed(tag, now)
+			s.lastActive = now.UnixNano()
 		} else {
 			s.x.send.Release() // the read ended the stream: no cell was sent
 		}

@@ -53,6 +53,10 @@ type Config struct {
 	// IdleTimeout destroys a circuit that has moved no cell for this long
 	// (default 30 min), so abandoned circuits do not pile up.
 	IdleTimeout time.Duration
+	// StreamIdleTimeout ends an exit stream that has moved no data either
+	// way for this long (default 1 h: idle interactive sessions are
+	// normal, abandoned ones should not hold sockets forever).
+	StreamIdleTimeout time.Duration
 	// Meter meters and pauses circuits for payment; nil means free.
 	Meter Meter
 	// Links, if set, is the link manager to serve on (a node that is
@@ -68,7 +72,7 @@ func (c *Config) Validate() error {
 		return errors.New("router: no onion key")
 	case c.Directory == nil:
 		return errors.New("router: no directory")
-	case c.ConnectTimeout < 0, c.MaxCircuits < 0, c.MaxStreams < 0, c.IdleTimeout < 0:
+	case c.ConnectTimeout < 0, c.MaxCircuits < 0, c.MaxStreams < 0, c.IdleTimeout < 0, c.StreamIdleTimeout < 0:
 		return errors.New("router: negative limit")
 	}
 	return nil
@@ -96,6 +100,9 @@ func (c *Config) defaults() {
 	}
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = 30 * time.Minute
+	}
+	if c.StreamIdleTimeout == 0 {
+		c.StreamIdleTimeout = time.Hour
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -178,7 +185,7 @@ func (r *Router) Run(ctx context.Context) error {
 
 // reapIdle destroys idle circuits until ctx ends.
 func (r *Router) reapIdle(ctx context.Context) {
-	t := time.NewTicker(max(r.cfg.IdleTimeout/4, 10*time.Millisecond))
+	t := time.NewTicker(max(min(r.cfg.IdleTimeout, r.cfg.StreamIdleTimeout)/4, 10*time.Millisecond))
 	defer t.Stop()
 	for {
 		select {
@@ -188,7 +195,25 @@ func (r *Router) reapIdle(ctx context.Context) {
 			for _, h := range r.idle(now.Add(-r.cfg.IdleTimeout)) {
 				h.destroy(circuit.DestroyTimeout)
 			}
+			r.reapStreams(now.Add(-r.cfg.StreamIdleTimeout))
 		}
+	}
+}
+
+// reapStreams ends the exit streams that have moved no data since before.
+func (r *Router) reapStreams(before time.Time) {
+	r.mu.Lock()
+	hops := make([]*hop, 0, len(r.circs))
+	for h := range r.circs {
+		hops = append(hops, h)
+	}
+	r.mu.Unlock()
+	for _, h := range hops {
+		h.mu.Lock()
+		if h.exit != nil && !h.closed {
+			h.exit.reapIdle(before.UnixNano())
+		}
+		h.mu.Unlock()
 	}
 }
 
