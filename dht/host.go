@@ -35,6 +35,28 @@ type HostConfig struct {
 	// Connections that carry circuits are protected from trimming by the
 	// circuit layer.
 	ConnLow, ConnHigh int
+	// MaxConns, if set, sizes the resource manager for a relay: that many
+	// connections (half of them inbound), four streams per connection.
+	// Zero keeps libp2p's limits scaled to the machine, which admit only
+	// a few hundred inbound connections — enough for a client, not for a
+	// relay that many clients and relays connect to.
+	MaxConns int
+}
+
+// relayLimits raises the system-wide limits for max connections, keeping
+// libp2p's scaled per-peer and per-protocol limits.
+func relayLimits(base rcmgr.ConcreteLimitConfig, max int) rcmgr.ConcreteLimitConfig {
+	lv := func(n int) rcmgr.LimitVal { return rcmgr.LimitVal(n) }
+	return rcmgr.PartialLimitConfig{
+		System: rcmgr.ResourceLimits{
+			Conns: lv(max), ConnsInbound: lv(max / 2), ConnsOutbound: lv(max),
+			Streams: lv(4 * max), StreamsInbound: lv(2 * max), StreamsOutbound: lv(4 * max),
+			FD: lv(max + 1024),
+		},
+		Transient: rcmgr.ResourceLimits{
+			Conns: lv(max / 8), ConnsInbound: lv(max / 16), ConnsOutbound: lv(max / 8),
+		},
+	}.Build(base)
 }
 
 // DefaultListen are the addresses a node listens on when none are given.
@@ -61,7 +83,11 @@ func NewHost(cfg HostConfig) (host.Host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dht: connection manager: %w", err)
 	}
-	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(rcmgr.DefaultLimits.AutoScale()))
+	limits := rcmgr.DefaultLimits.AutoScale()
+	if cfg.MaxConns > 0 {
+		limits = relayLimits(limits, cfg.MaxConns)
+	}
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits))
 	if err != nil {
 		return nil, fmt.Errorf("dht: resource manager: %w", err)
 	}

@@ -59,7 +59,8 @@ func OpenRelay(cfg RelayConfig) (*Relay, error) {
 	if err != nil {
 		return nil, err
 	}
-	h, err := dht.NewHost(dht.HostConfig{Identity: key, Listen: c.Listen})
+	h, err := dht.NewHost(dht.HostConfig{Identity: key, Listen: c.Listen,
+		MaxConns: relayMaxConns, ConnLow: relayMaxConns / 8, ConnHigh: relayMaxConns / 4})
 	if err != nil {
 		return nil, fmt.Errorf("relay: %w", err)
 	}
@@ -87,6 +88,10 @@ func OpenRelay(cfg RelayConfig) (*Relay, error) {
 	return &Relay{cfg: c, host: h, node: n, desc: d, keys: keys, router: rt,
 		pub: dht.NewPublisher(n, d.sign, c.Republish)}, nil
 }
+
+// relayMaxConns sizes a relay's resource manager: thousands of clients
+// and relays may hold a connection to it.
+const relayMaxConns = 8192
 
 // ID is the relay's peer ID.
 func (r *Relay) ID() peer.ID { return r.host.ID() }
