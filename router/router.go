@@ -202,13 +202,7 @@ func (r *Router) reapIdle(ctx context.Context) {
 
 // reapStreams ends the exit streams that have moved no data since before.
 func (r *Router) reapStreams(before time.Time) {
-	r.mu.Lock()
-	hops := make([]*hop, 0, len(r.circs))
-	for h := range r.circs {
-		hops = append(hops, h)
-	}
-	r.mu.Unlock()
-	for _, h := range hops {
+	for _, h := range r.hops() {
 		h.mu.Lock()
 		if h.exit != nil && !h.closed {
 			h.exit.reapIdle(before.UnixNano())
@@ -286,11 +280,22 @@ type Knowledge struct {
 
 // Circuits returns what the relay knows of each circuit it carries.
 func (r *Router) Circuits() []Knowledge {
+	hops := r.hops()
+	out := make([]Knowledge, 0, len(hops))
+	for _, h := range hops {
+		out = append(out, h.knowledge())
+	}
+	return out
+}
+
+// hops snapshots the circuits. A hop's lock is never taken while r.mu is
+// held: a hop being destroyed holds its own lock and then takes r.mu.
+func (r *Router) hops() []*hop {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := make([]Knowledge, 0, len(r.circs))
+	out := make([]*hop, 0, len(r.circs))
 	for h := range r.circs {
-		out = append(out, h.knowledge())
+		out = append(out, h)
 	}
 	return out
 }
