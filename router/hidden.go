@@ -396,6 +396,24 @@ func (h *hop) fetch(body []byte) error {
 	if err != nil || h.hs.role != roleNone || h.hs.fetching {
 		return errors.Join(err, errHSRole)
 	}
+	var rec []byte
+	var ferr error
+	started := h.dirOp(func(ctx context.Context, dir HSDirectory) {
+		rec, ferr = dir.FetchHS(ctx, idx)
+	}, func() { h.answerFetch(rec, ferr) })
+	if !started {
+		return h.originate(circuit.RelayCell{Command: descriptor.CmdHSFetched,
+			Body: descriptor.HSFetched{Status: descriptor.FetchUnavailable}.Marshal()})
+	}
+	return nil
+}
+
+// dirOp runs op against the relay's DHT directory off the circuit's
+// goroutine, holding one of the relay's maxFetches slots, then calls
+// answer with h.mu held unless the circuit has closed meanwhile. It
+// reports false, starting nothing, if there is no directory or no free
+// slot. h.mu is held.
+func (h *hop) dirOp(op func(context.Context, HSDirectory), answer func()) bool {
 	p := &h.r.hidden
 	p.mu.Lock()
 	dir, busy := p.dir, p.fetches >= maxFetches
@@ -404,30 +422,31 @@ func (h *hop) fetch(body []byte) error {
 	}
 	p.mu.Unlock()
 	if dir == nil || busy {
-		return h.originate(circuit.RelayCell{Command: descriptor.CmdHSFetched,
-			Body: descriptor.HSFetched{Status: descriptor.FetchUnavailable}.Marshal()})
+		return false
 	}
 	h.hs.fetching = true
 	h.r.work.Add(1)
-	go h.runFetch(dir, idx)
-	return nil
+	go func() {
+		defer h.r.work.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
+		op(ctx, dir)
+		cancel()
+		p.mu.Lock()
+		p.fetches--
+		p.mu.Unlock()
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		h.hs.fetching = false
+		if !h.closed {
+			answer()
+		}
+	}()
+	return true
 }
 
-func (h *hop) runFetch(dir HSDirectory, idx [32]byte) {
-	defer h.r.work.Done()
-	ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
-	rec, err := dir.FetchHS(ctx, idx)
-	cancel()
-	p := &h.r.hidden
-	p.mu.Lock()
-	p.fetches--
-	p.mu.Unlock()
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.hs.fetching = false
-	if h.closed {
-		return
-	}
+// answerFetch sends a fetched record back in chunks, or not-found. h.mu
+// is held.
+func (h *hop) answerFetch(rec []byte, err error) {
 	if err != nil || len(rec) == 0 || len(rec) > descriptor.MaxSize {
 		h.originate(circuit.RelayCell{Command: descriptor.CmdHSFetched,
 			Body: descriptor.HSFetched{Status: descriptor.FetchNotFound}.Marshal()})
@@ -456,42 +475,20 @@ func (h *hop) storeChunk(body []byte) error {
 	}
 	rec := s.store
 	s.store, s.storeTotal = nil, 0
-	p := &h.r.hidden
-	p.mu.Lock()
-	dir, busy := p.dir, p.fetches >= maxFetches
-	if dir != nil && !busy {
-		p.fetches++
-	}
-	p.mu.Unlock()
-	if dir == nil || busy {
+	var serr error
+	started := h.dirOp(func(ctx context.Context, dir HSDirectory) {
+		serr = dir.StoreHS(ctx, rec)
+	}, func() {
+		status := byte(descriptor.StoreOK)
+		if serr != nil {
+			status = descriptor.StoreRejected
+		}
+		h.originate(circuit.RelayCell{Command: descriptor.CmdHSStored, Body: []byte{status}})
+	})
+	if !started {
 		return h.originate(circuit.RelayCell{Command: descriptor.CmdHSStored, Body: []byte{descriptor.StoreUnavailable}})
 	}
-	s.fetching = true
-	h.r.work.Add(1)
-	go h.runStore(dir, rec)
 	return nil
-}
-
-func (h *hop) runStore(dir HSDirectory, rec []byte) {
-	defer h.r.work.Done()
-	ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
-	err := dir.StoreHS(ctx, rec)
-	cancel()
-	p := &h.r.hidden
-	p.mu.Lock()
-	p.fetches--
-	p.mu.Unlock()
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.hs.fetching = false
-	if h.closed {
-		return
-	}
-	status := byte(descriptor.StoreOK)
-	if err != nil {
-		status = descriptor.StoreRejected
-	}
-	h.originate(circuit.RelayCell{Command: descriptor.CmdHSStored, Body: []byte{status}})
 }
 
 // closeHidden forgets h's registrations and tears the other side of a
