@@ -120,7 +120,10 @@ func (s *Settler) Run(ctx context.Context) error {
 		}
 		if err := s.Batch(ctx); err != nil {
 			s.backoff = min(max(2*s.backoff, s.cfg.Backoff), s.cfg.MaxBackoff)
-			s.cfg.Logger.Info("settlement postponed", "err", err, "retry", s.backoff)
+			// The mint's own words may quote what was sent (proofs):
+			// only at debug level.
+			s.cfg.Logger.Info("settlement postponed", "retry", s.backoff)
+			s.cfg.Logger.Debug("settlement postponed", "err", err)
 			wait = s.backoff
 			continue
 		}
