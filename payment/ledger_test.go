@@ -270,7 +270,12 @@ func TestLedgerStoreRestore(t *testing.T) {
 	if _, _, err := l2.MarkClosed(cp.sender.ID()); err != nil {
 		t.Fatal(err)
 	}
-	_, recs, _ = OpenFileStore(path)
+	store2.Close() // as a restart would: one process has the file open at a time
+	store3, recs, err := OpenFileStore(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store3.Close()
 	l3, _ := NewLedger(LedgerConfig{ReceiverKey: cp.recvKey, Now: clock.Now, Keyset: cfg.Keyset})
 	l3.Restore(recs)
 	if _, err := l3.Open(mustDecodeOpen(t, open)); !errors.Is(err, ErrChannelClosed) {

@@ -20,6 +20,9 @@ type Journal struct {
 	f  *os.File
 }
 
+// ErrInUse: another process has the journal open.
+var ErrInUse = errors.New("journal: in use by another process")
+
 // Memory returns a journal that persists nothing.
 func Memory() *Journal { return &Journal{} }
 
@@ -29,6 +32,10 @@ func Open(path string, replay func(line []byte) error) (*Journal, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("journal: open: %w", err)
+	}
+	if err := lock(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	good, err := read(f, replay)
 	if err == nil {

@@ -2,6 +2,7 @@ package journal
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -46,4 +47,23 @@ func TestJournalReplayAndTornTail(t *testing.T) {
 	if _, err := Open(path, replay); err == nil {
 		t.Fatal("corrupt record accepted")
 	}
+}
+
+// A journal open in one place cannot be opened again until it is closed:
+// two writers would interleave and truncate each other's records.
+func TestOpenTwiceRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "j.jsonl")
+	j, err := Open(path, func([]byte) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(path, func([]byte) error { return nil }); !errors.Is(err, ErrInUse) {
+		t.Fatalf("second open: %v, want ErrInUse", err)
+	}
+	j.Close()
+	j2, err := Open(path, func([]byte) error { return nil })
+	if err != nil {
+		t.Fatalf("open after close: %v", err)
+	}
+	j2.Close()
 }
