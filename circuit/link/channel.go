@@ -13,7 +13,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sync"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -23,11 +25,12 @@ import (
 
 // Errors a channel or circuit reports.
 var (
-	ErrChannelClosed = errors.New("link: channel closed")
-	ErrCircuitClosed = errors.New("link: circuit closed")
-	ErrQueueFull     = errors.New("link: circuit queue overflow")
-	ErrNoCircuitIDs  = errors.New("link: no free circuit ID")
-	ErrBadCellSize   = errors.New("link: cell is not CellSize bytes")
+	ErrChannelClosed  = errors.New("link: channel closed")
+	ErrCircuitClosed  = errors.New("link: circuit closed")
+	ErrQueueFull      = errors.New("link: circuit queue overflow")
+	ErrNoCircuitIDs   = errors.New("link: no free circuit ID")
+	ErrBadCellSize    = errors.New("link: cell is not CellSize bytes")
+	ErrPeerNotReading = errors.New("link: the peer took no cells within the write timeout")
 )
 
 // initiatorBit marks circuit IDs allocated by the side that opened the
@@ -42,6 +45,7 @@ const outQueue = 256
 // The reader goroutine owns the stream's read side and dispatches cells;
 // the writer goroutine owns the write side and batches queued cells.
 type Channel struct {
+	m         *Manager
 	s         network.Stream
 	remote    peer.ID
 	initiator bool
@@ -64,10 +68,10 @@ type Channel struct {
 // DESTROY with SendRaw, if it wants the peer told).
 type CreateFunc func(ch *Channel, id uint32) Handler
 
-func newChannel(s network.Stream, initiator bool, onCreate CreateFunc, maxQueue int) *Channel {
+func newChannel(m *Manager, s network.Stream, initiator bool) *Channel {
 	return &Channel{
-		s: s, remote: s.Conn().RemotePeer(), initiator: initiator,
-		onCreate: onCreate, maxQueue: maxQueue,
+		m: m, s: s, remote: s.Conn().RemotePeer(), initiator: initiator,
+		onCreate: m.cfg.OnCreate, maxQueue: m.cfg.MaxQueue,
 		out: make(chan []byte, outQueue), done: make(chan struct{}),
 		circs: make(map[uint32]*Circ), nextID: 1,
 	}
@@ -129,6 +133,17 @@ func (ch *Channel) Accept(id uint32, h Handler) (*Circ, error) {
 	c := newCirc(ch, id, h)
 	ch.circs[id] = c
 	return c, nil
+}
+
+// circuits snapshots the circuits on the channel.
+func (ch *Channel) circuits() []*Circ {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	out := make([]*Circ, 0, len(ch.circs))
+	for _, c := range ch.circs {
+		out = append(out, c)
+	}
+	return out
 }
 
 func (ch *Channel) remove(id uint32) {
@@ -195,6 +210,7 @@ func (ch *Channel) dispatch(cell []byte) {
 	case circuit.Command(cell[4]) == circuit.CmdCreate && ch.remoteParity(id) && ch.onCreate != nil:
 		ch.acceptCreate(id, cell)
 	default:
+		ch.m.counts.dropped.Add(1)
 		putCell(cell) // a cell for a circuit that is gone, or not allowed
 	}
 }
@@ -205,11 +221,13 @@ func (ch *Channel) dispatch(cell []byte) {
 func (ch *Channel) acceptCreate(id uint32, cell []byte) {
 	h := ch.onCreate(ch, id)
 	if h == nil {
+		ch.m.counts.dropped.Add(1)
 		putCell(cell)
 		return
 	}
 	c, err := ch.Accept(id, h)
 	if err != nil {
+		ch.m.counts.dropped.Add(1)
 		putCell(cell)
 		return
 	}
@@ -231,14 +249,22 @@ func (ch *Channel) writeLoop() {
 			return
 		}
 		if err := ch.writeBatch(w, cell); err != nil {
-			ch.close(fmt.Errorf("%w: write: %v", ErrChannelClosed, err))
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				ch.m.counts.stalled.Add(1)
+				err = ErrPeerNotReading
+			}
+			ch.close(fmt.Errorf("%w: write: %w", ErrChannelClosed, err))
 			return
 		}
 	}
 }
 
 // writeBatch writes cell and whatever else is queued, then flushes once.
+// The batch must be taken within the write timeout: a peer that stops
+// reading would otherwise hold the writer, the circuits sending to it and
+// their queued cells for ever.
 func (ch *Channel) writeBatch(w *bufio.Writer, cell []byte) error {
+	ch.s.SetWriteDeadline(time.Now().Add(ch.m.cfg.WriteTimeout))
 	for {
 		_, err := w.Write(cell)
 		putCell(cell)

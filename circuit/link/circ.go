@@ -64,6 +64,7 @@ func (c *Circ) push(cell []byte) {
 	if len(c.q) >= c.ch.maxQueue {
 		c.mu.Unlock()
 		putCell(cell)
+		c.ch.m.counts.overflows.Add(1)
 		c.fail(fmt.Errorf("%w: more than %d cells queued", ErrQueueFull, c.ch.maxQueue))
 		return
 	}
@@ -72,6 +73,11 @@ func (c *Circ) push(cell []byte) {
 	start := !c.running && !c.paused
 	c.running = c.running || start
 	c.mu.Unlock()
+	m := c.ch.m
+	m.counts.queued.Add(1)
+	if m.overBudget() {
+		m.shed()
+	}
 	if start {
 		go c.drain()
 	}
@@ -94,6 +100,7 @@ func (c *Circ) drain() {
 		c.q[0] = nil
 		c.q = c.q[1:]
 		c.mu.Unlock()
+		c.ch.m.counts.queued.Add(-1)
 		c.h.HandleCell(c, cell)
 	}
 }
@@ -183,6 +190,7 @@ func (c *Circ) markClosed() bool {
 	for _, cell := range c.q {
 		putCell(cell)
 	}
+	c.ch.m.counts.queued.Add(-int64(len(c.q)))
 	c.q = nil
 	return true
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -28,7 +29,17 @@ type Config struct {
 	// MaxQueue bounds each circuit's inbound queue in cells (default
 	// 4096: above the largest flow-control window a sender may use).
 	MaxQueue int
-	Logger   *slog.Logger
+	// MaxQueuedCells bounds the inbound queues of all circuits together
+	// (default DefaultMaxQueuedCells); over it, the longest queue's
+	// circuit is closed.
+	MaxQueuedCells int
+	// WriteTimeout closes a channel whose peer has not taken a batch of
+	// cells for this long (default DefaultWriteTimeout).
+	WriteTimeout time.Duration
+	// MaxChannelsPerPeer bounds the channels one peer may open to this
+	// node (default DefaultMaxChannelsPerPeer).
+	MaxChannelsPerPeer int
+	Logger             *slog.Logger
 }
 
 // Manager owns a node's channels: at most one it opened per peer, plus
@@ -37,10 +48,14 @@ type Manager struct {
 	host host.Host
 	cfg  Config
 
+	counts   counters
+	shedding sync.Mutex // held by the one running shed
+
 	mu       sync.Mutex // guards the fields below
 	out      map[peer.ID]*Channel
 	dialing  map[peer.ID]chan struct{}
 	all      map[*Channel]struct{}
+	inbound  map[peer.ID]int // channels each peer opened to us
 	closed   bool
 	channels sync.WaitGroup
 }
@@ -50,11 +65,21 @@ func NewManager(h host.Host, cfg Config) *Manager {
 	if cfg.MaxQueue <= 0 {
 		cfg.MaxQueue = 4096
 	}
+	if cfg.MaxQueuedCells <= 0 {
+		cfg.MaxQueuedCells = DefaultMaxQueuedCells
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = DefaultWriteTimeout
+	}
+	if cfg.MaxChannelsPerPeer <= 0 {
+		cfg.MaxChannelsPerPeer = DefaultMaxChannelsPerPeer
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Manager{host: h, cfg: cfg, out: map[peer.ID]*Channel{},
-		dialing: map[peer.ID]chan struct{}{}, all: map[*Channel]struct{}{}}
+		dialing: map[peer.ID]chan struct{}{}, all: map[*Channel]struct{}{},
+		inbound: map[peer.ID]int{}}
 }
 
 // Host is the manager's libp2p host.
@@ -73,11 +98,19 @@ func (m *Manager) handleStream(s network.Stream) {
 
 // adopt wraps s in a channel and runs it until it closes.
 func (m *Manager) adopt(s network.Stream, initiator bool) (*Channel, error) {
-	ch := newChannel(s, initiator, m.cfg.OnCreate, m.cfg.MaxQueue)
+	ch := newChannel(m, s, initiator)
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
 		return nil, ErrChannelClosed
+	}
+	if !initiator {
+		if m.inbound[ch.remote] >= m.cfg.MaxChannelsPerPeer {
+			m.mu.Unlock()
+			m.counts.refusedChannels.Add(1)
+			return nil, ErrTooManyChannels
+		}
+		m.inbound[ch.remote]++
 	}
 	m.all[ch] = struct{}{}
 	m.channels.Add(1)
@@ -94,6 +127,11 @@ func (m *Manager) adopt(s network.Stream, initiator bool) (*Channel, error) {
 func (m *Manager) forget(ch *Channel) {
 	m.mu.Lock()
 	delete(m.all, ch)
+	if !ch.initiator {
+		if m.inbound[ch.remote]--; m.inbound[ch.remote] <= 0 {
+			delete(m.inbound, ch.remote)
+		}
+	}
 	if m.out[ch.remote] == ch {
 		delete(m.out, ch.remote)
 	}
@@ -143,6 +181,10 @@ func (m *Manager) Channel(ctx context.Context, ai peer.AddrInfo) (*Channel, erro
 		}
 	}
 }
+
+// ErrTooManyChannels refuses an inbound channel from a peer that has
+// Config.MaxChannelsPerPeer open already.
+var ErrTooManyChannels = errors.New("link: too many channels from this peer")
 
 // ErrUnreachable wraps a failure to open a channel to a peer: try another.
 var ErrUnreachable = errors.New("link: peer unreachable")

@@ -1,0 +1,112 @@
+package link
+
+import (
+	"errors"
+	"sync/atomic"
+	"time"
+)
+
+// Defaults of a manager's flood bounds (Config).
+//
+// Each circuit's inbound queue is bounded (MaxQueue), but a peer that
+// stops reading its channel, or reads it a cell at a time, makes the
+// relay queue the cells of every circuit it holds toward that peer; with
+// thousands of circuits per-circuit bounds add up to gigabytes (Tor's
+// "sniper attack"). So the queues of all circuits share one budget, and a
+// channel whose peer stops reading is closed.
+const (
+	// DefaultMaxQueuedCells bounds the cells waiting in all inbound
+	// circuit queues of one manager: 65,536 cells, 80 MiB. Honest queues
+	// drain as fast as cells arrive and stay far below it.
+	DefaultMaxQueuedCells = 1 << 16
+	// DefaultWriteTimeout is how long a batch of cells may take to write
+	// before the channel is closed. A peer's reader never blocks on its
+	// circuits, so a write that stalls this long means the peer does not
+	// read.
+	DefaultWriteTimeout = 30 * time.Second
+	// DefaultMaxChannelsPerPeer bounds the channels one peer may open to
+	// this node. An honest peer needs one (a second while it replaces a
+	// broken one); each channel costs two goroutines and 60 KiB of
+	// buffers.
+	DefaultMaxChannelsPerPeer = 8
+)
+
+// ErrOverBudget closes the circuit with the longest inbound queue when the
+// queues of all circuits together exceed Config.MaxQueuedCells.
+var ErrOverBudget = errors.New("link: inbound queues over budget")
+
+// Stats counts what a manager refused or dropped, for flood tests and
+// metrics.
+type Stats struct {
+	QueuedCells     int64  // cells waiting in inbound circuit queues now
+	DroppedCells    uint64 // cells for no circuit, or not allowed to create one
+	Overflows       uint64 // circuits closed for overrunning their queue
+	Shed            uint64 // circuits closed because all queues were over budget
+	RefusedChannels uint64 // inbound channels over a peer's limit
+	StalledChannels uint64 // channels closed because the peer stopped reading
+}
+
+// counters are a manager's Stats, shared with its channels.
+type counters struct {
+	queued          atomic.Int64
+	dropped         atomic.Uint64
+	overflows       atomic.Uint64
+	shed            atomic.Uint64
+	refusedChannels atomic.Uint64
+	stalled         atomic.Uint64
+}
+
+// Stats returns the manager's counts.
+func (m *Manager) Stats() Stats {
+	c := &m.counts
+	return Stats{
+		QueuedCells: c.queued.Load(), DroppedCells: c.dropped.Load(),
+		Overflows: c.overflows.Load(), Shed: c.shed.Load(),
+		RefusedChannels: c.refusedChannels.Load(), StalledChannels: c.stalled.Load(),
+	}
+}
+
+// overBudget reports whether the inbound queues hold more than allowed.
+func (m *Manager) overBudget() bool {
+	return m.counts.queued.Load() > int64(m.cfg.MaxQueuedCells)
+}
+
+// shed closes the circuits with the longest inbound queues until the
+// queues are within budget. The longest queue is the circuit whose cells
+// nobody takes: a stalled next channel, or a flood. Only one shed runs at
+// a time; others return at once (the running one brings the total down).
+func (m *Manager) shed() {
+	if !m.shedding.TryLock() {
+		return
+	}
+	defer m.shedding.Unlock()
+	for m.overBudget() {
+		victim := m.longestQueue()
+		if victim == nil {
+			return
+		}
+		victim.fail(ErrOverBudget)
+		m.counts.shed.Add(1)
+	}
+}
+
+// longestQueue finds the circuit with the most inbound cells waiting. It
+// walks every circuit, which is fine for an event that floods cause.
+func (m *Manager) longestQueue() *Circ {
+	m.mu.Lock()
+	chans := make([]*Channel, 0, len(m.all))
+	for ch := range m.all {
+		chans = append(chans, ch)
+	}
+	m.mu.Unlock()
+	var victim *Circ
+	most := 0
+	for _, ch := range chans {
+		for _, c := range ch.circuits() {
+			if n := c.Queued(); n > most {
+				victim, most = c, n
+			}
+		}
+	}
+	return victim
+}
