@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/obolnet/obol/descriptor"
 )
 
 // firstStream is the stream an on-demand build opens in its first flight.
@@ -117,6 +119,17 @@ func (m *Manager) choosePath(port uint16, soft map[peer.ID]bool) ([]*candidate, 
 // against the guard; any other build failure against the path's other
 // relays. It returns a nil circuit only if the build failed.
 func (m *Manager) buildPath(ctx context.Context, path []*candidate, first *firstStream) (*managed, *Stream, error) {
+	var pay PayConfig
+	if m.cfg.Pay != nil {
+		relays := make([]*descriptor.Relay, len(path))
+		for i, p := range path {
+			relays[i] = p.r
+		}
+		var err error
+		if pay, err = m.cfg.Pay(relays); err != nil {
+			return nil, nil, fmt.Errorf("client: cannot pay the path: %w", err)
+		}
+	}
 	bctx, cancel := context.WithTimeout(ctx, m.timer.timeout())
 	defer cancel()
 	guard := path[0]
@@ -151,6 +164,12 @@ func (m *Manager) buildPath(ctx context.Context, path []*candidate, first *first
 		ids[i] = p.id()
 	}
 	mc := &managed{c: c, path: ids, exit: path[len(path)-1].r, built: m.cfg.Now()}
+	if m.cfg.Pay != nil {
+		if err := m.startPayments(c, pay); err != nil {
+			c.Close()
+			return nil, nil, err
+		}
+	}
 	if s != nil {
 		if err := s.wait(ctx); err != nil {
 			return mc, nil, err
@@ -173,6 +192,37 @@ func (m *Manager) startBuild(ctx context.Context, path []*candidate, first *firs
 		}
 	}
 	return c, s, c.start(ctx, m.cfg.Links, path[0].first, create, early)
+}
+
+// startPayments runs the payments of a built circuit until it closes;
+// if they fail, it closes the circuit. What they paid is added to Spent.
+func (m *Manager) startPayments(c *Circuit, cfg PayConfig) error {
+	p, err := NewPayments(c, cfg)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		defer cancel()
+		select {
+		case <-c.Done():
+		case <-ctx.Done():
+		}
+	}()
+	m.payments.Add(1)
+	go func() {
+		defer m.payments.Done()
+		defer cancel()
+		err := p.Run(ctx)
+		for _, v := range p.Paid() {
+			m.spent.Add(v)
+		}
+		if err != nil {
+			m.cfg.Logger.Debug("client: circuit payments failed; closing it", "err", err)
+			c.Close()
+		}
+	}()
+	return nil
 }
 
 // suspect counts a failure against relays of a failed path, which new

@@ -51,6 +51,7 @@ type Circuit struct {
 	nextID  uint16
 	err     error
 	control func(hop int, rc circuit.RelayCell)
+	payment func(hop int, rc circuit.RelayCell)
 	done    chan struct{}
 }
 
@@ -137,11 +138,21 @@ func (c *Circuit) Err() error {
 	return c.err
 }
 
-// SetControl sets the handler of relay cells from any hop that are not
-// stream cells (payment replies); it is called with mu not held.
+// SetControl sets the handler of relay cells from any hop that are
+// neither stream cells nor payment replies (hidden-service answers); it
+// is called with mu not held.
 func (c *Circuit) SetControl(f func(hop int, rc circuit.RelayCell)) {
 	c.mu.Lock()
 	c.control = f
+	c.mu.Unlock()
+}
+
+// setPayment sets the handler of payment replies (RelayPayAck), kept
+// apart from the control handler so that a circuit can be paid whatever
+// else it carries.
+func (c *Circuit) setPayment(f func(hop int, rc circuit.RelayCell)) {
+	c.mu.Lock()
+	c.payment = f
 	c.mu.Unlock()
 }
 

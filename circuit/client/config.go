@@ -8,6 +8,7 @@ import (
 
 	"github.com/obolnet/obol/circuit"
 	"github.com/obolnet/obol/circuit/link"
+	"github.com/obolnet/obol/descriptor"
 )
 
 // Config configures a Manager. The zero value of every field but Links
@@ -58,6 +59,17 @@ type Config struct {
 	// one relay in path selection, so that no relay's claim dominates
 	// (default 100 MB/s).
 	MaxWeight uint64
+	// Usable, if set, leaves out of every path the relays for which it
+	// returns false: paid relays whose mint the client's wallet does not
+	// use, say.
+	Usable func(r *descriptor.Relay) bool
+	// Pay, if set, pays the relays of every circuit the manager builds;
+	// nil builds unpaid circuits. It is called with a chosen path's
+	// relays, first hop first, before the build, and says how to pay
+	// them; if it fails (ErrUnaffordable, say) the build tries another
+	// path. Once a circuit is built its Payments run until it closes; if
+	// they fail, the circuit is closed.
+	Pay func(path []*descriptor.Relay) (PayConfig, error)
 	// AllowSameSubnet lifts the rule that relays of a path be in different
 	// IPv4 /16 and IPv6 /32 networks. For local test networks only, where
 	// every relay is on loopback.

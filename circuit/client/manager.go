@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -40,6 +41,9 @@ type Manager struct {
 	rnd   *rand.Rand
 
 	pickMu sync.Mutex // serialises path picks (pickPath)
+
+	spent    atomic.Uint64  // msat paid by circuits whose payments ended
+	payments sync.WaitGroup // circuits' payments running
 
 	candMu sync.Mutex // guards cands
 	cands  map[*descriptor.Relay]*candidate
@@ -91,7 +95,7 @@ func NewManager(cfg Config) (*Manager, error) {
 	m := &Manager{
 		cfg: cfg,
 		rules: pathRules{hops: cfg.Hops, price: cfg.PriceLimit, allowSameSubnet: cfg.AllowSameSubnet,
-			maxWeight: cfg.MaxWeight},
+			maxWeight: cfg.MaxWeight, usable: cfg.Usable},
 		guards:   newGuardSet(cfg.GuardFile, cfg.Guards, cfg.GuardLifetime, cfg.GuardReplaceAfter),
 		timer:    newBuildTimer(cfg.BuildTimeout, cfg.MinBuildTimeout, cfg.MaxBuildTimeout),
 		rnd:      rand.New(rand.NewChaCha8(seed)),
@@ -108,6 +112,9 @@ func NewManager(cfg Config) (*Manager, error) {
 
 // Guards returns the guard set, most preferred first.
 func (m *Manager) Guards() []peer.ID { return m.guards.IDs() }
+
+// Spent is what the circuits whose payments have ended paid, in msat.
+func (m *Manager) Spent() uint64 { return m.spent.Load() }
 
 // BuildTimeout is the timeout the next build gets.
 func (m *Manager) BuildTimeout() time.Duration { return m.timer.timeout() }

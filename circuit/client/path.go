@@ -64,6 +64,7 @@ type pathRules struct {
 	price           *PriceLimit
 	allowSameSubnet bool   // local test networks only
 	maxWeight       uint64 // cap on one relay's bandwidth weight
+	usable          func(*descriptor.Relay) bool
 }
 
 // candidates keeps the relays that have an onion key valid at now, an
@@ -78,7 +79,7 @@ func (pr pathRules) candidatesFrom(relays []*descriptor.Relay, now time.Time, se
 	out := make([]*candidate, 0, len(relays))
 	for _, r := range relays {
 		k, ok := r.OnionKeyAt(now)
-		if !ok || !pr.price.allows(r.Price) {
+		if !ok || !pr.price.allows(r.Price) || (pr.usable != nil && !pr.usable(r)) {
 			continue
 		}
 		c := seen[r]

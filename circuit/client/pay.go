@@ -174,7 +174,8 @@ func NewPayments(c *Circuit, cfg PayConfig) (*Payments, error) {
 
 // Run opens the channels and pays until the circuit closes (nil), ctx ends
 // (nil) or paying fails: ErrBudget, a relay's refusal, or a channel that
-// is full. It takes over the circuit's control handler (SetControl).
+// is full. It takes the circuit's payment replies; its control handler
+// (SetControl) stays free for other uses.
 func (p *Payments) Run(ctx context.Context) error {
 	err := p.run(ctx)
 	select {
@@ -189,7 +190,7 @@ func (p *Payments) Run(ctx context.Context) error {
 }
 
 func (p *Payments) run(ctx context.Context) error {
-	p.c.SetControl(p.onControl)
+	p.c.setPayment(p.onControl)
 	for i, h := range p.cfg.Hops {
 		if h.Payer == nil {
 			continue

@@ -34,6 +34,9 @@ func (c *Circuit) HandleCell(_ *link.Circ, cell []byte) {
 	}
 	if hop != c.exit() || !isStreamCell(rc) {
 		ctl := c.control
+		if rc.Command == circuit.RelayPayAck {
+			ctl = c.payment
+		}
 		c.mu.Unlock()
 		if ctl != nil {
 			ctl(hop, rc)

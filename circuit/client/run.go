@@ -49,6 +49,7 @@ func (m *Manager) shutdown(wg *sync.WaitGroup) {
 	for _, mc := range circs {
 		mc.c.Close()
 	}
+	m.payments.Wait() // they end with their circuits
 }
 
 // housekeep drops dead and idle circuits, refreshes the guards and starts
