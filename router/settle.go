@@ -165,6 +165,26 @@ func (s *Settler) Batch(ctx context.Context) error {
 	return nil
 }
 
+// Flush settles every channel not yet settled, at once: for a relay
+// shutting down, whose circuits — and so channels — have all ended. Call
+// it after Run has returned. An error means the mint could not be
+// reached; the channels stay in the ledger for the next start.
+func (s *Settler) Flush(ctx context.Context) error {
+	if _, err := s.cfg.Wallet.Recover(ctx); err != nil {
+		return fmt.Errorf("router: settle: wallet recovery: %w", err)
+	}
+	for _, c := range s.cfg.Ledger.Channels() {
+		if c.Settled {
+			continue
+		}
+		if err := s.settle(ctx, c); err != nil {
+			return err
+		}
+		delete(s.due, c.ID)
+	}
+	return nil
+}
+
 func (s *Settler) isDue(c payment.ChannelState, now time.Time) bool {
 	if c.Closed { // closed before a crash, or a close to retry
 		return true

@@ -147,3 +147,35 @@ func TestSettlerDetectsSpentFunding(t *testing.T) {
 		t.Fatalf("ledger %+v", c)
 	}
 }
+
+// Flush, at a relay's shutdown, closes channels that are not yet due; if
+// the mint is away it fails and a later Flush finishes the job.
+func TestSettlerFlush(t *testing.T) {
+	f := newSettleFixture(t)
+	var got []router.Settlement
+	s, err := router.NewSettler(router.SettlerConfig{Ledger: f.ledger, Wallet: f.rwallet, ReceiverKey: f.relay,
+		CloseBefore: 15 * time.Minute, OnSettled: func(r router.Settlement) { got = append(got, r) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := s.Batch(ctx); err != nil || len(got) != 0 {
+		t.Fatalf("batch settled %d channels not yet due: %v", len(got), err)
+	}
+	f.down.Store(1 << 20)
+	if err := s.Flush(ctx); err == nil {
+		t.Fatal("flush succeeded with the mint away")
+	}
+	f.down.Store(0)
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if f.rwallet.Balance() != 5 {
+		t.Fatalf("relay balance %d after flush, want 5 (settlements %+v)", f.rwallet.Balance(), got)
+	}
+	for _, c := range f.ledger.Channels() {
+		if !c.Settled {
+			t.Fatalf("channel %x left unsettled", c.ID)
+		}
+	}
+}

@@ -56,6 +56,9 @@ type RelayConfig struct {
 	AllowLoopback bool
 	// OnionRotation is how long one onion key stays current (default 4h).
 	OnionRotation time.Duration
+	// Payment, if set, makes the relay charge for circuits; nil runs it
+	// free.
+	Payment *RelayPayment
 }
 
 // Validate reports the first invalid field.
@@ -75,6 +78,11 @@ func (c *RelayConfig) Validate() error {
 	}
 	if _, err := announced(d.Announce); err != nil {
 		return err
+	}
+	if d.Payment != nil {
+		if err := d.Payment.Validate(); err != nil {
+			return err
+		}
 	}
 	if d.OnionRotation < MinOnionRotation {
 		return fmt.Errorf("relay: onion key rotation %v shorter than %v", d.OnionRotation, MinOnionRotation)

@@ -26,6 +26,8 @@ type describer struct {
 	announce []ma.Multiaddr // replace the host's addresses when set
 	keys     *onionKeyring
 	exit     *router.ExitPolicy // nil unless an exit
+	price    descriptor.Price   // zero for a free relay
+	payment  descriptor.Payment
 	cfg      RelayConfig
 }
 
@@ -64,6 +66,8 @@ func (d *describer) describe(now time.Time) *descriptor.Relay {
 		Bandwidth: d.cfg.Bandwidth,
 		Software:  Software(),
 		Protocols: []uint16{ProtocolVersion},
+		Price:     d.price,
+		Payment:   d.payment,
 	}
 	if d.exit != nil {
 		for _, pr := range d.exit.Summary() {

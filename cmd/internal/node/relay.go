@@ -17,6 +17,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/obolnet/obol/cmd/internal/status"
 	"github.com/obolnet/obol/dht"
 	"github.com/obolnet/obol/hidden"
 	"github.com/obolnet/obol/router"
@@ -32,6 +33,7 @@ type Relay struct {
 	desc   *describer
 	keys   *onionKeyring
 	router *router.Router
+	pay    *relayPay // nil for a free relay
 
 	closeOnce sync.Once
 	closeErr  error
@@ -69,13 +71,29 @@ func OpenRelay(cfg RelayConfig) (*Relay, error) {
 		h.Close()
 		return nil, fmt.Errorf("relay: %w", err)
 	}
-	rt, err := router.New(h, router.Config{
+	var pay *relayPay
+	rcfg := router.Config{
 		OnionKeys: keys.CircuitKeys(),
 		Directory: dhtDirectory{node: n, cache: dht.NewCache("", c.Now)},
 		Exit:      exit,
 		Logger:    c.Logger,
-	})
+	}
+	if c.Payment != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), mintTimeout)
+		pay, err = openRelayPay(ctx, c.DataDir, *c.Payment, c)
+		cancel()
+		if err != nil {
+			n.Close()
+			h.Close()
+			return nil, err
+		}
+		rcfg.Meter = pay.meter
+	}
+	rt, err := router.New(h, rcfg)
 	if err != nil {
+		if pay != nil {
+			pay.close()
+		}
 		n.Close()
 		h.Close()
 		return nil, fmt.Errorf("relay: %w", err)
@@ -85,8 +103,32 @@ func OpenRelay(cfg RelayConfig) (*Relay, error) {
 	rt.SetHSDirectory(hidden.DHTDirectory{Node: n})
 	ann, _ := announced(c.Announce) // checked by Validate
 	d := &describer{key: key, host: h, announce: ann, keys: keys, exit: exit, cfg: c}
-	return &Relay{cfg: c, host: h, node: n, desc: d, keys: keys, router: rt,
+	if pay != nil {
+		d.price, d.payment = pay.terms()
+	}
+	return &Relay{cfg: c, host: h, node: n, desc: d, keys: keys, router: rt, pay: pay,
 		pub: dht.NewPublisher(n, d.sign, c.Republish)}, nil
+}
+
+// mintTimeout bounds a paid relay's first contact with its mint.
+const mintTimeout = 30 * time.Second
+
+// Payments is the relay's payment figures for the status page and
+// metrics; nil for a free relay.
+func (r *Relay) Payments() status.PaymentSource {
+	if r.pay == nil {
+		return nil
+	}
+	return &r.pay.status
+}
+
+// Balance is what the relay's wallet holds from settled channels, in the
+// mint's unit; 0 for a free relay.
+func (r *Relay) Balance() uint64 {
+	if r.pay == nil {
+		return 0
+	}
+	return r.pay.wallet.Balance()
 }
 
 // relayMaxConns sizes a relay's resource manager: thousands of clients
@@ -131,9 +173,28 @@ func (r *Relay) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); r.confirmPublished(ctx) }()
 	go func() { defer wg.Done(); r.router.Run(ctx) }()
 	go func() { defer wg.Done(); r.rotateOnionKeys(ctx) }()
+	if r.pay != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); r.pay.settler.Run(ctx) }()
+	}
 	err := r.pub.Run(ctx)
 	wg.Wait()
+	if r.pay != nil {
+		r.settleAll()
+	}
 	return err
+}
+
+// settleAll closes, at shutdown, the channels the relay was paid on.
+func (r *Relay) settleAll() {
+	ctx, cancel := context.WithTimeout(context.Background(), mintTimeout)
+	defer cancel()
+	if err := r.pay.flush(ctx); err != nil {
+		r.cfg.Logger.Warn("channels left to settle at the next start: the mint could not be reached")
+		r.cfg.Logger.Debug("settlement at shutdown failed", "err", err)
+		return
+	}
+	r.cfg.Logger.Info("payment channels settled", "balance", r.pay.wallet.Balance(), "unit", r.pay.cfg.Unit)
 }
 
 // Router is the relay's circuit machinery.
@@ -228,7 +289,11 @@ func bootstrapOnce(ctx context.Context, n *dht.Node) error {
 // Close leaves the DHT and closes the host. It is idempotent.
 func (r *Relay) Close() error {
 	r.closeOnce.Do(func() {
-		r.closeErr = errors.Join(r.node.Close(), r.host.Close())
+		var payErr error
+		if r.pay != nil {
+			payErr = r.pay.close()
+		}
+		r.closeErr = errors.Join(r.node.Close(), r.host.Close(), payErr)
 	})
 	return r.closeErr
 }

@@ -1,0 +1,265 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/btcsuite/btcd/btcec/v2"
+
+	"github.com/obolnet/obol/descriptor"
+	"github.com/obolnet/obol/payment"
+	"github.com/obolnet/obol/payment/wallet"
+	"github.com/obolnet/obol/router"
+)
+
+// Files of a paid relay's data directory.
+const (
+	ReceiverKeyFile = "cashu-receiver.key" // secp256k1 key channels are locked to
+	LedgerFile      = "ledger.jsonl"       // channels and their balances
+	WalletDir       = "wallet"             // what settlement brings in
+	WalletSeedFile  = "wallet.seed"        // the wallet's NUT-13 seed
+)
+
+// RelayPayment makes a relay charge for circuits: its terms go into the
+// descriptor, and the relay pauses circuits that do not pay them.
+type RelayPayment struct {
+	Mint string // the one mint accepted, by URL
+	Unit string // default sat
+	// PerMiB and PerCircuit are the prices, in msat (specs/05-payment.md).
+	PerMiB, PerCircuit uint64
+	// PrepayBytes is how far ahead of its traffic a client must pay
+	// (default 1 MiB); FreeBytes what a circuit may move before it has
+	// paid (default 128 KiB: enough to open its channels).
+	PrepayBytes, FreeBytes uint64
+	// Grace is how long a circuit may owe before it is torn down
+	// (default 30 s).
+	Grace time.Duration
+	// MaxCapacity bounds a channel's capacity, in the unit (0: none).
+	MaxCapacity uint64
+	// MinLifetime and MaxLifetime bound a channel's lifetime (defaults
+	// 1 h and 7 days).
+	MinLifetime, MaxLifetime time.Duration
+	// SettleDelay and SettleMaxDelay bound the random wait between a
+	// circuit's end and its channel's close (defaults 1 and 10 min).
+	SettleDelay, SettleMaxDelay time.Duration
+	// HTTPClient reaches the mint (default http.DefaultClient).
+	HTTPClient *http.Client
+}
+
+// Payment defaults.
+const (
+	DefaultPrepayBytes = 1 << 20
+	DefaultFreeBytes   = 128 << 10
+)
+
+func (p RelayPayment) withDefaults() RelayPayment {
+	if p.Unit == "" {
+		p.Unit = "sat"
+	}
+	if p.PrepayBytes == 0 {
+		p.PrepayBytes = DefaultPrepayBytes
+	}
+	if p.FreeBytes == 0 {
+		p.FreeBytes = DefaultFreeBytes
+	}
+	if p.Grace == 0 {
+		p.Grace = 30 * time.Second
+	}
+	if p.MinLifetime == 0 {
+		p.MinLifetime = time.Hour
+	}
+	if p.MaxLifetime == 0 {
+		p.MaxLifetime = 7 * 24 * time.Hour
+	}
+	if p.SettleDelay == 0 {
+		p.SettleDelay = time.Minute
+	}
+	if p.SettleMaxDelay == 0 {
+		p.SettleMaxDelay = max(10*time.Minute, p.SettleDelay)
+	}
+	return p
+}
+
+// Validate reports the first invalid field.
+func (p *RelayPayment) Validate() error {
+	d := p.withDefaults()
+	switch {
+	case d.Mint == "":
+		return errors.New("relay: payment: no mint URL")
+	case d.Unit != "sat" && d.Unit != "msat":
+		return fmt.Errorf("relay: payment: unit %q is not sat or msat", d.Unit)
+	case d.PerMiB == 0 && d.PerCircuit == 0:
+		return errors.New("relay: payment: both prices are zero; run the relay unpaid instead")
+	case d.Grace < time.Second:
+		return fmt.Errorf("relay: payment: grace %v shorter than 1s", d.Grace)
+	case d.MinLifetime > d.MaxLifetime:
+		return fmt.Errorf("relay: payment: channel lifetime bounds %v..%v are reversed", d.MinLifetime, d.MaxLifetime)
+	case d.MaxLifetime > time.Duration(1<<32-1)*time.Second:
+		return fmt.Errorf("relay: payment: channel lifetime %v too long", d.MaxLifetime)
+	case d.SettleDelay < 0 || d.SettleMaxDelay < d.SettleDelay:
+		return fmt.Errorf("relay: payment: settle delays %v..%v are not in order", d.SettleDelay, d.SettleMaxDelay)
+	}
+	return nil
+}
+
+// relayPay is a paid relay's payment machinery.
+type relayPay struct {
+	cfg     RelayPayment
+	key     *btcec.PrivateKey
+	store   *payment.FileStore
+	ledger  *payment.Ledger
+	meter   *router.PaidMeter
+	wallet  *wallet.Wallet
+	settler *router.Settler
+	status  RelayPayments
+}
+
+// openRelayPay opens the ledger and the wallet in dir; it contacts the
+// mint (the keyset channels are checked against), within ctx.
+func openRelayPay(ctx context.Context, dir string, p RelayPayment, c RelayConfig) (*relayPay, error) {
+	p = p.withDefaults()
+	keyBytes, err := loadSecret(filepath.Join(dir, ReceiverKeyFile), 32)
+	if err != nil {
+		return nil, fmt.Errorf("relay: payment: %w", err)
+	}
+	key, _ := btcec.PrivKeyFromBytes(keyBytes)
+	seed, err := loadSecret(filepath.Join(dir, WalletSeedFile), 32)
+	if err != nil {
+		return nil, fmt.Errorf("relay: payment: %w", err)
+	}
+	wdir := filepath.Join(dir, WalletDir)
+	if err := os.MkdirAll(wdir, 0o700); err != nil {
+		return nil, fmt.Errorf("relay: payment: %w", err)
+	}
+	w, err := wallet.Open(wallet.Config{Mint: p.Mint, Unit: p.Unit, Seed: seed, Dir: wdir, HTTPClient: p.HTTPClient, Now: c.Now})
+	if err != nil {
+		return nil, fmt.Errorf("relay: payment: %w", err)
+	}
+	rp := &relayPay{cfg: p, key: key, wallet: w}
+	if err := rp.open(ctx, dir, c); err != nil {
+		rp.close()
+		return nil, err
+	}
+	return rp, nil
+}
+
+func (rp *relayPay) open(ctx context.Context, dir string, c RelayConfig) error {
+	p := rp.cfg
+	if err := rp.wallet.Load(ctx); err != nil {
+		return fmt.Errorf("relay: payment: the mint %s cannot be reached: %w", p.Mint, err)
+	}
+	ks, err := rp.wallet.Keyset()
+	if err != nil {
+		return fmt.Errorf("relay: payment: %w", err)
+	}
+	var recs []payment.LedgerRecord
+	if rp.store, recs, err = payment.OpenFileStore(filepath.Join(dir, LedgerFile)); err != nil {
+		return fmt.Errorf("relay: payment: %w", err)
+	}
+	rp.ledger, err = payment.NewLedger(payment.LedgerConfig{
+		ReceiverKey: rp.key, Store: rp.store, Now: c.Now,
+		MinLifetime: p.MinLifetime, MaxLifetime: p.MaxLifetime, MaxCapacity: p.MaxCapacity,
+		Keyset: func(mint, unit, id string) (payment.Keyset, error) {
+			if mint != p.Mint || unit != p.Unit || id != ks.ID {
+				return payment.Keyset{}, errors.New("mint, unit or keyset not accepted")
+			}
+			return ks, nil
+		}})
+	if err != nil {
+		return fmt.Errorf("relay: payment: %w", err)
+	}
+	if err := rp.ledger.Restore(recs); err != nil {
+		return fmt.Errorf("relay: payment: ledger: %w", err)
+	}
+	rp.meter, err = router.NewPaidMeter(router.PaidConfig{Ledger: rp.ledger, PerMiB: p.PerMiB, PerCircuit: p.PerCircuit,
+		FreeBytes: p.FreeBytes, Grace: p.Grace, Logger: c.Logger})
+	if err != nil {
+		return fmt.Errorf("relay: payment: %w", err)
+	}
+	rp.status.Ledger, rp.status.Meter = rp.ledger, rp.meter
+	rp.settler, err = router.NewSettler(router.SettlerConfig{Ledger: rp.ledger, Wallet: rp.wallet, ReceiverKey: rp.key,
+		Ended: rp.meter.Ended, Delay: p.SettleDelay, MaxDelay: p.SettleMaxDelay, Now: c.Now,
+		OnSettled: rp.status.OnSettled, Logger: c.Logger})
+	if err != nil {
+		return fmt.Errorf("relay: payment: %w", err)
+	}
+	return nil
+}
+
+// terms are what the descriptor says of the relay's payment.
+func (rp *relayPay) terms() (descriptor.Price, descriptor.Payment) {
+	p := rp.cfg
+	ks, _ := rp.wallet.Keyset() // loaded by open
+	return descriptor.Price{PerMiB: p.PerMiB, PerCircuit: p.PerCircuit}, descriptor.Payment{
+		Mints:        []descriptor.Mint{{URL: p.Mint, Unit: p.Unit, Keysets: []string{ks.ID}}},
+		ReceiverKey:  rp.key.PubKey().SerializeCompressed(),
+		PrepayBytes:  p.PrepayBytes,
+		GraceSeconds: uint32(p.Grace / time.Second),
+		FreeBytes:    p.FreeBytes,
+		MaxCapacity:  p.MaxCapacity,
+		MinExpiry:    uint32(p.MinLifetime / time.Second),
+		MaxExpiry:    uint32(p.MaxLifetime / time.Second),
+	}
+}
+
+// flush settles, at shutdown, every channel not yet settled: the relay's
+// circuits are gone, so no channel takes more payments.
+func (rp *relayPay) flush(ctx context.Context) error {
+	return rp.settler.Flush(ctx)
+}
+
+func (rp *relayPay) close() error {
+	var errs []error
+	if rp.store != nil {
+		errs = append(errs, rp.store.Close())
+	}
+	errs = append(errs, rp.wallet.Close())
+	return errors.Join(errs...)
+}
+
+// loadSecret reads the n-byte secret in path, or creates it (mode 0600)
+// if the file does not exist.
+func loadSecret(path string, n int) ([]byte, error) {
+	if err := checkPrivate(path); err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		if len(b) != n {
+			return nil, fmt.Errorf("%s holds %d bytes, not %d", path, len(b), n)
+		}
+		return b, nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, err
+	}
+	b = make([]byte, n)
+	rand.Read(b)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return nil, err
+	}
+	if err := syncFile(tmp); err != nil {
+		return nil, err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func syncFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}
