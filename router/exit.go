@@ -112,7 +112,8 @@ func (x *exitSide) begin(id uint16, body []byte) error {
 	if x.h.r.cfg.Exit == nil {
 		return x.h.originate(endCell(id, circuit.EndExitPolicy))
 	}
-	if len(x.streams) >= x.h.r.cfg.MaxStreams {
+	if len(x.streams) >= x.h.r.cfg.MaxStreams || x.h.r.streams.Load() >= int64(x.h.r.cfg.MaxExitStreams) {
+		x.h.r.refusedStreams.Add(1)
 		return x.h.originate(endCell(id, circuit.EndResourceLimit))
 	}
 	s := newExitStream(x, id)
@@ -332,14 +333,16 @@ func endReasonFor(err error) circuit.EndReason {
 func (s *exitStream) readLoop() {
 	h := s.x.h
 	buf := make([]byte, circuit.MaxRelayBody)
-	// One large read from the socket fills many cells; a read per cell
-	// would cost a system call per 1252 bytes.
-	r := bufio.NewReaderSize(s.conn, 64<<10)
+	var r io.Reader = s.conn
+	bulk := false
 	for {
 		if s.gate.Wait(s.ctx) != nil || s.x.send.Acquire(s.ctx) != nil {
 			return
 		}
 		n, err := r.Read(buf)
+		if n == len(buf) && !bulk {
+			r, bulk = bulkReader(s.conn), true
+		}
 		h.mu.Lock()
 		if h.closed || s.x.streams[s.id] != s {
 			h.mu.Unlock()
@@ -372,10 +375,18 @@ func (s *exitStream) readLoop() {
 	}
 }
 
-// writeLoop writes client data to the destination and answers XON.
+// bulkReader buffers a stream that fills whole cells: one large read from
+// the socket fills many cells, where a read per cell would cost a system
+// call per 1252 bytes. A stream starts unbuffered, so the many that idle
+// or trickle (and a flood of half-open ones) do not each hold 64 KiB.
+func bulkReader(conn net.Conn) io.Reader { return bufio.NewReaderSize(conn, 64<<10) }
+
+// writeLoop writes client data to the destination and answers XON. Like
+// readLoop it starts with a cell-sized buffer and takes a large one only
+// once the client sends more than a cell at a time.
 func (s *exitStream) writeLoop() {
 	h := s.x.h
-	buf := make([]byte, 32<<10)
+	buf := make([]byte, circuit.MaxRelayBody)
 	for {
 		n, sig, err := s.buf.Read(s.ctx, buf)
 		if n > 0 {
@@ -383,6 +394,9 @@ func (s *exitStream) writeLoop() {
 				s.abort(circuit.EndConnReset)
 				return
 			}
+		}
+		if n == len(buf) && len(buf) < 32<<10 {
+			buf = make([]byte, 32<<10)
 		}
 		if sig == flow.SignalXon {
 			h.mu.Lock()

@@ -129,6 +129,7 @@ func (h *hop) create(cmd circuit.Command, p, cell []byte) {
 	}
 	rc, act, err := h.r.relay.Create(p)
 	if err != nil {
+		h.r.failedCreates.Add(1)
 		link.Release(cell)
 		h.destroyLocked(circuit.DestroyReasonFor(err))
 		return

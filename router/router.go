@@ -46,10 +46,18 @@ type Config struct {
 	// MaxStreams bounds exit streams per circuit (default 512).
 	MaxStreams int
 	// CreateRate and CreateBurst limit the circuits one peer may start
-	// (defaults DefaultCreateRate per second, DefaultCreateBurst); a
-	// negative CreateRate means no limit.
-	CreateRate  float64
-	CreateBurst int
+	// (defaults DefaultCreateRate per second, DefaultCreateBurst);
+	// CreateRateTotal and CreateBurstTotal limit those all peers together
+	// may start (DefaultCreateRateTotal, DefaultCreateBurstTotal). A
+	// negative CreateRate means no limit at all, a negative
+	// CreateRateTotal no relay-wide limit.
+	CreateRate       float64
+	CreateBurst      int
+	CreateRateTotal  float64
+	CreateBurstTotal int
+	// MaxExitStreams bounds the exit streams of the whole relay (default
+	// DefaultMaxExitStreams).
+	MaxExitStreams int
 	// IdleTimeout destroys a circuit that has moved no cell for this long
 	// (default 30 min), so abandoned circuits do not pile up.
 	IdleTimeout time.Duration
@@ -60,8 +68,10 @@ type Config struct {
 	// Meter meters and pauses circuits for payment; nil means free.
 	Meter Meter
 	// Links, if set, is the link manager to serve on (a node that is
-	// also a client shares one). Otherwise the router makes its own.
+	// also a client shares one). Otherwise the router makes its own with
+	// the limits of Link (its OnCreate and Logger are the router's).
 	Links  *link.Manager
+	Link   link.Config
 	Logger *slog.Logger
 }
 
@@ -72,7 +82,7 @@ func (c *Config) Validate() error {
 		return errors.New("router: no onion key")
 	case c.Directory == nil:
 		return errors.New("router: no directory")
-	case c.ConnectTimeout < 0, c.MaxCircuits < 0, c.MaxStreams < 0, c.IdleTimeout < 0, c.StreamIdleTimeout < 0:
+	case c.ConnectTimeout < 0, c.MaxCircuits < 0, c.MaxStreams < 0, c.MaxExitStreams < 0, c.IdleTimeout < 0, c.StreamIdleTimeout < 0:
 		return errors.New("router: negative limit")
 	}
 	return nil
@@ -98,6 +108,15 @@ func (c *Config) defaults() {
 	if c.CreateBurst == 0 {
 		c.CreateBurst = DefaultCreateBurst
 	}
+	if c.CreateRateTotal == 0 {
+		c.CreateRateTotal = DefaultCreateRateTotal
+	}
+	if c.CreateBurstTotal == 0 {
+		c.CreateBurstTotal = DefaultCreateBurstTotal
+	}
+	if c.MaxExitStreams == 0 {
+		c.MaxExitStreams = DefaultMaxExitStreams
+	}
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = 30 * time.Minute
 	}
@@ -117,9 +136,11 @@ type Router struct {
 	links *link.Manager
 	own   bool // the router made links and closes it
 
-	creates   *createLimiter
-	forwarded atomic.Uint64 // cells passed on to another hop
-	streams   atomic.Int64  // exit streams open
+	creates        *createLimiter
+	forwarded      atomic.Uint64 // cells passed on to another hop
+	streams        atomic.Int64  // exit streams open
+	failedCreates  atomic.Uint64 // CREATEs whose handshake failed
+	refusedStreams atomic.Uint64 // BEGINs over a stream limit
 
 	mu      sync.Mutex // guards circs
 	circs   map[*hop]struct{}
@@ -140,10 +161,12 @@ func New(h host.Host, cfg Config) (*Router, error) {
 		return nil, fmt.Errorf("router: %w", err)
 	}
 	r := &Router{host: h, cfg: cfg, relay: relay, circs: map[*hop]struct{}{},
-		creates: newCreateLimiter(cfg.CreateRate, cfg.CreateBurst)}
+		creates: newCreateLimiter(cfg.CreateRate, cfg.CreateBurst, cfg.CreateRateTotal, cfg.CreateBurstTotal)}
 	r.links = cfg.Links
 	if r.links == nil {
-		r.links = link.NewManager(h, link.Config{OnCreate: r.onCreate, Logger: cfg.Logger})
+		lc := cfg.Link
+		lc.OnCreate, lc.Logger = r.onCreate, cfg.Logger
+		r.links = link.NewManager(h, lc)
 		r.own = true
 	}
 	return r, nil
@@ -252,12 +275,15 @@ func (r *Router) forget(h *hop) {
 	r.mu.Unlock()
 }
 
-// Stats is a snapshot of what the router carries.
+// Stats is a snapshot of what the router carries and refused.
 type Stats struct {
 	Circuits       int
 	Streams        int64
 	Forwarded      uint64
-	RefusedCreates uint64 // over a peer's rate
+	RefusedCreates uint64 // over a peer's or the relay's rate
+	FailedCreates  uint64 // handshakes that failed (garbage, replays)
+	RefusedStreams uint64 // BEGINs over the circuit's or the relay's limit
+	Link           link.Stats
 }
 
 // Stats returns the current counts.
@@ -265,7 +291,8 @@ func (r *Router) Stats() Stats {
 	r.mu.Lock()
 	n := len(r.circs)
 	r.mu.Unlock()
-	st := Stats{Circuits: n, Streams: r.streams.Load(), Forwarded: r.forwarded.Load()}
+	st := Stats{Circuits: n, Streams: r.streams.Load(), Forwarded: r.forwarded.Load(),
+		FailedCreates: r.failedCreates.Load(), RefusedStreams: r.refusedStreams.Load(), Link: r.links.Stats()}
 	if r.creates != nil {
 		st.RefusedCreates = r.creates.refused.Load()
 	}
