@@ -77,6 +77,9 @@ type HistoryEntry struct {
 	Note   string `json:"note,omitempty"`
 }
 
+// ErrInUse: another process has the wallet open; one at a time.
+var ErrInUse = journal.ErrInUse
+
 func openJournal(dir string, apply func(*record)) (*journal.Journal, error) {
 	if dir == "" {
 		return journal.Memory(), nil
