@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -89,82 +87,18 @@ func TestProxyCurl(t *testing.T) {
 // ssh to an sshd on loopback, through `obol proxy` with nc as the
 // ProxyCommand, runs a command and reads its output.
 func TestProxySSH(t *testing.T) {
-	sshBin := needTool(t, "ssh")
-	keygen := needTool(t, "ssh-keygen")
-	sshd := needTool(t, "sshd", "/usr/sbin/sshd")
-	nc := needTool(t, "nc")
-	me, err := user.Current()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sd := startSSHD(t, sshd, keygen)
+	sd := startSSHD(t)
 	socksAddr, _ := startProxy(t, 5)
-	key := sd.key
 	host, port, _ := net.SplitHostPort(sd.addr)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, sshBin, "-F", "/dev/null", "-i", key, "-p", port,
-		"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
-		"-o", "LogLevel=ERROR",
-		"-o", fmt.Sprintf("ProxyCommand=%s -X 5 -x %s %%h %%p", nc, socksAddr),
-		me.Username+"@"+host, "echo obol-$((6*7))").CombinedOutput()
+	out, err := sd.command(ctx, socksAddr, host, port, "echo obol-$((6*7))").CombinedOutput()
 	if err != nil {
 		t.Fatalf("ssh: %v\n%s", err, out)
 	}
 	if strings.TrimSpace(string(out)) != "obol-42" {
 		t.Fatalf("ssh output %q", out)
 	}
-}
-
-type sshdInfo struct{ addr, key string }
-
-// startSSHD runs sshd on a loopback port with host and user keys made in a
-// temporary directory, accepting the user key for the current user.
-func startSSHD(t *testing.T, sshd, keygen string) sshdInfo {
-	t.Helper()
-	dir := t.TempDir()
-	for _, k := range []string{"host_key", "user_key"} {
-		if out, err := exec.Command(keygen, "-q", "-t", "ed25519", "-N", "", "-f", filepath.Join(dir, k)).CombinedOutput(); err != nil {
-			t.Fatalf("ssh-keygen: %v\n%s", err, out)
-		}
-	}
-	pub, err := os.ReadFile(filepath.Join(dir, "user_key.pub"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(dir, "authorized_keys"), pub, 0o600)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	_, port, _ := net.SplitHostPort(addr)
-	config := filepath.Join(dir, "sshd_config")
-	os.WriteFile(config, []byte(strings.Join([]string{
-		"Port " + port, "ListenAddress 127.0.0.1",
-		"HostKey " + filepath.Join(dir, "host_key"),
-		"AuthorizedKeysFile " + filepath.Join(dir, "authorized_keys"),
-		"PidFile " + filepath.Join(dir, "sshd.pid"),
-		"StrictModes no", "PasswordAuthentication no", "KbdInteractiveAuthentication no",
-		"UsePAM no", "PermitRootLogin prohibit-password", "",
-	}, "\n")), 0o600)
-	os.MkdirAll("/run/sshd", 0o755) // privilege separation directory
-	cmd := exec.Command(sshd, "-D", "-e", "-f", config)
-	var stderr syncBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	waitFor(t, "sshd to listen", func() bool {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
-	return sshdInfo{addr: addr, key: filepath.Join(dir, "user_key")}
 }
 
 // socks5Dialer is golang.org/x/net/proxy's SOCKS5 dialer, with user as
