@@ -12,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/obolnet/obol/cmd/internal/node"
 	"github.com/obolnet/obol/descriptor"
 )
 
@@ -259,4 +260,52 @@ func (v choiceValue) Set(s string) error {
 		}
 	}
 	return fmt.Errorf("want one of %s", strings.Join(v.choices, ", "))
+}
+
+// msatValue is an amount of millisatoshi: a number of msat, or a number
+// followed by "sat".
+type msatValue struct{ n *uint64 }
+
+func (v msatValue) String() string {
+	if v.n == nil {
+		return ""
+	}
+	return strconv.FormatUint(*v.n, 10)
+}
+
+// maxMsat bounds amounts to 10^15 msat (a million bitcoin-satoshi times a
+// thousand): anything more is a typo.
+const maxMsat = 1_000_000_000_000_000
+
+func (v msatValue) Set(s string) error {
+	num, mult := strings.TrimSuffix(s, "msat"), uint64(1)
+	if num == s {
+		if n, ok := strings.CutSuffix(s, "sat"); ok {
+			num, mult = n, 1000
+		}
+	}
+	n, err := strconv.ParseUint(num, 10, 64)
+	if err != nil || n > maxMsat/mult {
+		return fmt.Errorf("want an amount such as 1500 (msat), 1500msat or 2sat, at most %d msat", uint64(maxMsat))
+	}
+	*v.n = n * mult
+	return nil
+}
+
+// mintValue is a mint's http(s) URL.
+type mintValue struct{ s *string }
+
+func (v mintValue) String() string {
+	if v.s == nil {
+		return ""
+	}
+	return *v.s
+}
+
+func (v mintValue) Set(s string) error {
+	if err := node.CheckMintURL(s); err != nil {
+		return errors.New("want the mint's http(s) URL, such as http://127.0.0.1:3338")
+	}
+	*v.s = strings.TrimRight(s, "/")
+	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/obolnet/obol/circuit/link"
 	"github.com/obolnet/obol/circuit/socks"
 	"github.com/obolnet/obol/cmd/internal/node"
+	"github.com/obolnet/obol/cmd/internal/paid"
 	"github.com/obolnet/obol/hidden"
 )
 
@@ -43,12 +44,16 @@ type proxyOptions struct {
 	resample        time.Duration
 	timeout         time.Duration
 	allowSameSubnet bool
+	mint            string // pay relays with this mint's ecash ("": free relays only)
+	walletDir       string
+	budget          uint64 // msat per circuit
 	log             logFlags
 }
 
 func proxyFlags(args []string, w io.Writer) (proxyOptions, int, bool) {
 	o := proxyOptions{client: node.ClientConfig{DataDir: defaultProxyDir()}, socks: "127.0.0.1:9050",
-		hops: client.DefaultHops, sample: 200, resample: 10 * time.Minute, timeout: 60 * time.Second}
+		hops: client.DefaultHops, sample: 200, resample: 10 * time.Minute, timeout: 60 * time.Second,
+		walletDir: defaultWalletDir(), budget: defaultBudget}
 	fs := newFlagSet("proxy", "--bootstrap ADDRS [flags]", w)
 	fs.StringVar(&o.socks, "socks", o.socks, "`address` the SOCKS5/SOCKS4a proxy listens on")
 	fs.StringVar(&o.httpConnect, "http-connect", "", "`address` of an HTTP CONNECT proxy as well (default: none)")
@@ -59,6 +64,9 @@ func proxyFlags(args []string, w io.Writer) (proxyOptions, int, bool) {
 	fs.Var(intValue{&o.sample, 10, maxSample}, "sample", "how many relays to sample from the DHT, a `count`")
 	fs.Var(durationValue{&o.resample, time.Minute, 24 * time.Hour}, "resample", "sample the DHT again after this `duration`")
 	fs.Var(durationValue{&o.timeout, time.Second, time.Hour}, "timeout", "give up joining the DHT after this `duration`")
+	fs.Var(mintValue{&o.mint}, "mint", "pay relays that charge with ecash of the mint at this `URL`, from the wallet (default: use free relays only)")
+	fs.StringVar(&o.walletDir, "wallet-dir", o.walletDir, "with -mint, the wallet's `directory` (as `obol wallet --data-dir` sees it)")
+	fs.Var(msatValue{&o.budget}, "budget", "with -mint, the most one circuit may cost, an `amount` in msat or e.g. 500sat")
 	fs.BoolVar(&o.allowSameSubnet, "allow-same-subnet", false, "let relays of one /16 share a path (local test networks on loopback only)")
 	o.log.register(fs, slog.LevelInfo)
 	if _, code, ok := parseWithConfig(fs, args); !ok {
@@ -67,7 +75,21 @@ func proxyFlags(args []string, w io.Writer) (proxyOptions, int, bool) {
 	if len(o.client.Bootstrap) == 0 {
 		return o, usageError(fs, "bootstrap", "", "at least one bootstrap peer is needed to join"), false
 	}
+	if o.mint != "" && o.walletDir == "" {
+		return o, usageError(fs, "wallet-dir", "", "no home directory to default to; give the wallet's directory"), false
+	}
 	return o, 0, true
+}
+
+// defaultBudget bounds a circuit's cost: 1000 sat.
+const defaultBudget = 1000_000
+
+// defaultWalletDir is ~/.obol/wallet, where `obol wallet` keeps ecash.
+func defaultWalletDir() string {
+	if d := defaultDataDir(); d != "" {
+		return filepath.Join(d, "wallet")
+	}
+	return ""
 }
 
 // priceValue is "PER_MIB[,PER_CIRCUIT]" in msat.
@@ -120,10 +142,18 @@ func runProxy(ctx context.Context, args []string, e env) int {
 		log.Error("cannot join the network", "err", err)
 		return exitFail
 	}
+	var pay *node.ClientPayment
+	if o.mint != "" {
+		if pay, err = openProxyPayment(ctx, o, log); err != nil {
+			log.Error("proxy did not start", "err", err)
+			return exitFail
+		}
+		defer pay.Close()
+	}
 	links := link.NewManager(c.Node().Host(), link.Config{Logger: log})
 	links.Start()
 	defer links.Close()
-	p, err := newProxy(o, c, links, log)
+	p, err := newProxy(o, c, links, pay, log)
 	if err != nil {
 		log.Error("proxy did not start", "err", err)
 		return exitFail
@@ -134,11 +164,40 @@ func runProxy(ctx context.Context, args []string, e env) int {
 		fmt.Fprintf(e.stdout, "  HTTP CONNECT on %s\n", p.http.Addr())
 	}
 	fmt.Fprintf(e.stdout, "  %d relays known, %d-hop circuits\n", len(c.Known()), o.hops)
+	if pay != nil {
+		fmt.Fprintf(e.stdout, "  paying relays from a wallet of %d %s (mint %s), at most %s per circuit\n",
+			pay.Balance(), pay.Unit(), pay.MintURL(), formatMsat(o.budget))
+	} else {
+		fmt.Fprintf(e.stdout, "  free relays only (give -mint to pay relays that charge)\n")
+	}
 	if err := p.run(ctx, c, o); err != nil {
 		log.Error("proxy stopped", "err", err)
 		return exitFail
 	}
 	return exitOK
+}
+
+// openProxyPayment opens the wallet and settles what earlier runs left.
+func openProxyPayment(ctx context.Context, o proxyOptions, log *slog.Logger) (*node.ClientPayment, error) {
+	octx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	pay, err := node.OpenClientPayment(octx, node.ClientPaymentConfig{
+		Wallet: node.WalletConfig{Dir: o.walletDir, Mint: o.mint}, Budget: o.budget, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	if pay.Balance() == 0 {
+		log.Warn("the wallet is empty: paid relays will be left out; top it up with `obol wallet topup`")
+	}
+	return pay, nil
+}
+
+// formatMsat shows an amount in sat when it is whole.
+func formatMsat(msat uint64) string {
+	if msat%1000 == 0 {
+		return fmt.Sprintf("%d sat", msat/1000)
+	}
+	return fmt.Sprintf("%d msat", msat)
 }
 
 // proxyJoin joins the DHT and samples it; a warm cache lets the proxy
@@ -157,6 +216,7 @@ func proxyJoin(ctx context.Context, c *node.Client, o proxyOptions, log *slog.Lo
 // proxyServer is the SOCKS server and circuit manager of `obol proxy`.
 type proxyServer struct {
 	mgr   *client.Manager
+	pay   *node.ClientPayment // nil: free relays only
 	hs    *hidden.Client
 	srv   *socks.Server
 	socks net.Listener
@@ -164,15 +224,25 @@ type proxyServer struct {
 	log   *slog.Logger
 }
 
-func newProxy(o proxyOptions, c *node.Client, links *link.Manager, log *slog.Logger) (*proxyServer, error) {
+func newProxy(o proxyOptions, c *node.Client, links *link.Manager, pay *node.ClientPayment, log *slog.Logger) (*proxyServer, error) {
 	cfg := client.Config{Links: links, Directory: client.DirectoryFunc(c.Known), Hops: o.hops,
 		PriceLimit: o.price, AllowSameSubnet: o.allowSameSubnet, Logger: log}
+	if pay != nil {
+		pay.Configure(&cfg)
+	} else {
+		// A relay that charges would pause, then tear down, circuits
+		// that do not pay it.
+		cfg.Usable = paid.Free
+	}
 	if o.client.DataDir != "" {
 		cfg.GuardFile = filepath.Join(o.client.DataDir, guardFile)
 	}
 	mgr, err := client.NewManager(cfg)
 	if err != nil {
 		return nil, err
+	}
+	if pay != nil {
+		pay.Watch(mgr)
 	}
 	// .obol names go to hidden services through rendezvous circuits;
 	// everything else through the manager's exit circuits.
@@ -185,7 +255,7 @@ func newProxy(o proxyOptions, c *node.Client, links *link.Manager, log *slog.Log
 		hs.Close()
 		return nil, err
 	}
-	p := &proxyServer{mgr: mgr, srv: srv, hs: hs, log: log}
+	p := &proxyServer{mgr: mgr, pay: pay, srv: srv, hs: hs, log: log}
 	if p.socks, err = net.Listen("tcp", o.socks); err != nil {
 		hs.Close()
 		return nil, fmt.Errorf("listen for SOCKS: %w", err)
@@ -227,6 +297,9 @@ func (p *proxyServer) run(ctx context.Context, c *node.Client, o proxyOptions) e
 		wg.Go(func() { serve(p.http) })
 	}
 	wg.Go(func() { p.resample(ctx, c, o) })
+	if p.pay != nil {
+		wg.Go(func() { p.pay.Run(ctx) })
+	}
 	wg.Wait()
 	close(errs)
 	return <-errs

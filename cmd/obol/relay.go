@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/obolnet/obol/cmd/internal/node"
 	"github.com/obolnet/obol/cmd/internal/status"
@@ -51,6 +53,8 @@ func parseRelayFlags(args []string, w io.Writer) (relayOptions, int, bool) {
 		Republish: node.DefaultRepublish,
 	}}
 	cfg := &o.cfg
+	pay := node.RelayPayment{PerMiB: 1000, PerCircuit: 1000, PrepayBytes: node.DefaultPrepayBytes,
+		FreeBytes: node.DefaultFreeBytes, Grace: 30 * time.Second, SettleDelay: time.Minute}
 	fs := newFlagSet("relay", "[flags]", w)
 	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "`directory` for the relay's keys (created 0700; key files 0600)")
 	fs.Var(multiaddrsValue{&cfg.Listen}, "listen", "comma-separated `multiaddrs` to listen on (default "+strings.Join(defaultRelayListen, ",")+")")
@@ -61,6 +65,13 @@ func parseRelayFlags(args []string, w io.Writer) (relayOptions, int, bool) {
 	fs.Var(bytesValue{&cfg.Bandwidth}, "bandwidth", "advertised bandwidth in `bytes` per second, e.g. 10MiB")
 	fs.Var(durationValue{&cfg.Lifetime, node.MinLifetime, node.MaxLifetime}, "lifetime", "how long each published descriptor is valid, as a `duration`")
 	fs.Var(durationValue{&cfg.Republish, node.MinRepublish, node.MaxLifetime / 2}, "republish", "how often the descriptor is published again, as a `duration` of at most half of -lifetime")
+	fs.Var(mintValue{&pay.Mint}, "mint", "charge for circuits, paid in ecash of the mint at this `URL` (default: a free relay)")
+	fs.Var(msatValue{&pay.PerMiB}, "price-per-mib", "with -mint, the `amount` charged per MiB of cells, in msat or e.g. 2sat")
+	fs.Var(msatValue{&pay.PerCircuit}, "price-per-circuit", "with -mint, the `amount` charged per circuit, in msat or e.g. 2sat")
+	fs.Var(bytesValue{&pay.PrepayBytes}, "prepay", "with -mint, how many `bytes` of traffic clients must pay ahead")
+	fs.Var(bytesValue{&pay.FreeBytes}, "free", "with -mint, the `bytes` a circuit may move before it has paid (to open its channels)")
+	fs.Var(durationValue{&pay.Grace, time.Second, time.Hour}, "grace", "with -mint, how long a circuit may owe before it is torn down, a `duration`")
+	fs.Var(durationValue{&pay.SettleDelay, 0, 24 * time.Hour}, "settle-after", "with -mint, close a channel between this `duration` and ten times it after its circuit ends")
 	o.log.register(fs, slog.LevelInfo)
 	o.obs.register(fs)
 	src, code, ok := parseWithConfig(fs, args)
@@ -69,6 +80,13 @@ func parseRelayFlags(args []string, w io.Writer) (relayOptions, int, bool) {
 	}
 	if code, ok := checkRelayFlags(fs, src, cfg); !ok {
 		return o, code, false
+	}
+	if code, ok := checkPayFlags(fs, src, &pay); !ok {
+		return o, code, false
+	}
+	if pay.Mint != "" {
+		pay.SettleMaxDelay = 10 * pay.SettleDelay
+		cfg.Payment = &pay
 	}
 	if code, ok := o.obs.check(fs, src); !ok {
 		return o, code, false
@@ -94,6 +112,24 @@ func checkRelayFlags(fs *flag.FlagSet, src *origin, cfg *node.RelayConfig) (int,
 	return 0, true
 }
 
+// payFlags are the flags that only mean something with -mint.
+var payFlags = []string{"price-per-mib", "price-per-circuit", "prepay", "free", "grace", "settle-after"}
+
+// checkPayFlags refuses payment terms without a mint, and a paid relay
+// that charges nothing.
+func checkPayFlags(fs *flag.FlagSet, src *origin, pay *node.RelayPayment) (int, bool) {
+	code, ok := 0, true
+	fs.Visit(func(f *flag.Flag) {
+		if ok && pay.Mint == "" && slices.Contains(payFlags, f.Name) {
+			code, ok = src.invalid(fs, f.Name, f.Value.String(), "it sets a payment term; give -mint to charge for circuits"), false
+		}
+	})
+	if ok && pay.Mint != "" && pay.PerMiB == 0 && pay.PerCircuit == 0 {
+		return src.invalid(fs, "price-per-mib", "0", "with -price-per-circuit 0 the relay charges nothing; leave out -mint for a free relay"), false
+	}
+	return code, ok
+}
+
 // runRelay is `obol relay`.
 func runRelay(ctx context.Context, args []string, e env) int {
 	o, code, ok := parseRelayFlags(args, e.stderr)
@@ -112,6 +148,10 @@ func runRelay(ctx context.Context, args []string, e env) int {
 	defer r.Close()
 	log.Info("relay started", "peer", r.ID(), "data_dir", cfg.DataDir)
 	rs := node.NewRelayStatus(r, errs)
+	if p := r.Payments(); p != nil {
+		rs.SetPayments(p)
+		log.Info("charging for circuits", "per_mib_msat", cfg.Payment.PerMiB, "per_circuit_msat", cfg.Payment.PerCircuit, "mint", cfg.Payment.Mint)
+	}
 	obs, err := o.obs.open(rs, e.stdout, log)
 	if err != nil {
 		log.Error("relay did not start", "err", err)

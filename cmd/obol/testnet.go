@@ -14,6 +14,7 @@ import (
 type testnetOptions struct {
 	relays  int
 	check   bool
+	free    bool
 	timeout time.Duration
 	log     logFlags
 }
@@ -23,6 +24,7 @@ func testnetFlags(args []string, w io.Writer) (testnetOptions, int, bool) {
 	fs := newFlagSet("testnet", "[--relays N] [--check]", w)
 	fs.Var(intValue{&o.relays, 2, localnet.MaxRelays}, "relays", "start `N` relays (every third one from the second on is an exit)")
 	fs.BoolVar(&o.check, "check", false, "check that a client discovers every relay, print a line per check and exit (0 if all pass)")
+	fs.BoolVar(&o.free, "free", false, "run free relays, without a mint or payments")
 	fs.Var(durationValue{&o.timeout, time.Second, time.Hour}, "timeout", "give up booting and discovering after this `duration`")
 	o.log.register(fs, slog.LevelWarn)
 	code, ok := parse(fs, args)
@@ -44,6 +46,7 @@ type testnet struct {
 	opts testnetOptions
 	e    env
 	log  *slog.Logger
+	mint *testMint // nil with --free
 
 	mu        sync.Mutex // serialises output; guards the counters
 	joined    int
@@ -70,11 +73,24 @@ func (t *testnet) counts() (joined, published int) {
 }
 
 func (t *testnet) run(ctx context.Context) int {
+	cfg := localnet.Config{Relays: t.opts.relays, Logger: t.log, Progress: t.progress}
+	mintURL := ""
+	if !t.opts.free {
+		var err error
+		if t.mint, err = startTestMint(); err != nil {
+			fmt.Fprintf(t.e.stderr, "obol testnet: mint: %v\n", err)
+			return exitFail
+		}
+		defer t.mint.close() // last: relays settle with it as they stop
+		mintURL = t.mint.url
+		cfg.Payment = testnetPayment(mintURL)
+		fmt.Fprintf(t.e.stdout, "started a test mint at %s\n", mintURL)
+	}
 	fmt.Fprintf(t.e.stdout, "starting %d relays on loopback\n", t.opts.relays)
 	bootCtx, cancel := context.WithTimeout(ctx, t.opts.timeout)
 	defer cancel()
 	start := time.Now()
-	net, err := localnet.Start(bootCtx, localnet.Config{Relays: t.opts.relays, Logger: t.log, Progress: t.progress})
+	net, err := localnet.Start(bootCtx, cfg)
 	if err != nil && ctx.Err() != nil && !t.opts.check {
 		fmt.Fprintf(t.e.stdout, "stopping\n") // interrupted while booting
 		return exitOK
@@ -93,7 +109,7 @@ func (t *testnet) run(ctx context.Context) int {
 		return exitFail
 	}
 	fmt.Fprintf(t.e.stdout, "starting a proxy, a demo web server and a demo hidden service\n")
-	svc, err := t.startServices(bootCtx, net)
+	svc, err := t.startServices(bootCtx, net, mintURL)
 	if err != nil {
 		fmt.Fprintf(t.e.stderr, "obol testnet: %v\n", err)
 		res.services = []check{{"the proxy and the hidden service started", false, err.Error()}}
@@ -105,10 +121,20 @@ func (t *testnet) run(ctx context.Context) int {
 	defer svc.close()
 	if t.opts.check {
 		res.services = t.serviceChecks(bootCtx, svc)
+		if t.mint != nil {
+			s := t.settle(bootCtx, net, svc)
+			s.print(t)
+			res.services = append(res.services, s.check())
+		}
 		return t.report(res)
 	}
 	t.printBox(net, svc)
 	t.wait(ctx)
+	if t.mint != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		t.settle(sctx, net, svc).print(t)
+	}
 	return exitOK
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -17,8 +18,12 @@ import (
 	"github.com/obolnet/obol/cmd/internal/localnet"
 )
 
-// demoPage is what the testnet's demo web server answers.
+// demoPage is what the testnet's demo web server answers at /.
 const demoPage = "hello from the obol testnet\n"
+
+// demoFile is what it answers at /file: 4 MiB, far beyond what a paid
+// relay carries before it is paid.
+var demoFile = bytes.Repeat([]byte("obol testnet demo file, 64 bytes a line, paid for by the proxy.\n"), 1<<16)
 
 // services are what `obol testnet` runs beside its relays: a demo web
 // server, an `obol proxy` and an `obol serve` for the demo server, each a
@@ -33,9 +38,10 @@ type services struct {
 	dir     string
 }
 
-// startServices starts the web server, the proxy and the hidden service
-// against net and waits until each has said where it is.
-func (t *testnet) startServices(ctx context.Context, net *localnet.Network) (*services, error) {
+// startServices starts the web server, the proxy (paying from a wallet
+// funded at mintURL, unless it is "") and the hidden service against net
+// and waits until each has said where it is.
+func (t *testnet) startServices(ctx context.Context, net *localnet.Network, mintURL string) (*services, error) {
 	s := &services{}
 	var err error
 	if s.dir, err = os.MkdirTemp("", "obol-testnet-services-"); err != nil {
@@ -47,6 +53,10 @@ func (t *testnet) startServices(ctx context.Context, net *localnet.Network) (*se
 	}
 	s.webAddr = ln.Addr().String()
 	s.web = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/file" {
+			w.Write(demoFile)
+			return
+		}
 		io.WriteString(w, demoPage)
 	}), ReadHeaderTimeout: 10 * time.Second}
 	go s.web.Serve(ln)
@@ -58,8 +68,16 @@ func (t *testnet) startServices(ctx context.Context, net *localnet.Network) (*se
 	if t.opts.check || !portFree(socksAddr) {
 		socksAddr = "127.0.0.1:0"
 	}
-	if s.socks, err = s.sub(ctx, runCtx, "  SOCKS5/SOCKS4a on ", "proxy", "--socks", socksAddr,
-		"--bootstrap", boot, "--data-dir", s.dir+"/proxy", "--allow-same-subnet", "--log-level", "error"); err != nil {
+	proxyArgs := []string{"proxy", "--socks", socksAddr,
+		"--bootstrap", boot, "--data-dir", s.dir + "/proxy", "--allow-same-subnet", "--log-level", "error"}
+	if mintURL != "" {
+		if err := fundWallet(ctx, s.walletDir(), mintURL, testnetFunds); err != nil {
+			s.close()
+			return nil, fmt.Errorf("funding the proxy's wallet: %w", err)
+		}
+		proxyArgs = append(proxyArgs, "--mint", mintURL, "--wallet-dir", s.walletDir())
+	}
+	if s.socks, err = s.sub(ctx, runCtx, "  SOCKS5/SOCKS4a on ", proxyArgs...); err != nil {
 		s.close()
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
@@ -106,7 +124,9 @@ func (s *services) sub(ctx, runCtx context.Context, prefix string, args ...strin
 	}
 }
 
-func (s *services) close() {
+// stop stops the proxy, the hidden service and the web server; their
+// files stay until close.
+func (s *services) stop() {
 	if s.cancel != nil {
 		s.cancel()
 	}
@@ -114,6 +134,11 @@ func (s *services) close() {
 	if s.web != nil {
 		s.web.Close()
 	}
+}
+
+// close stops everything and removes the files.
+func (s *services) close() {
+	s.stop()
 	os.RemoveAll(s.dir)
 }
 
@@ -150,9 +175,10 @@ func (s *services) fetch(ctx context.Context, url string) (string, error) {
 // hidden service.
 func (t *testnet) serviceChecks(ctx context.Context, s *services) []check {
 	var out []check
-	for _, c := range []struct{ name, url string }{
-		{"a page fetched through the proxy and an exit", "http://" + s.webAddr + "/"},
-		{"a page fetched from the hidden service through the proxy", "http://" + s.onion + "/"},
+	for _, c := range []struct{ name, url, want string }{
+		{"a page fetched through the proxy and an exit", "http://" + s.webAddr + "/", demoPage},
+		{"a page fetched from the hidden service through the proxy", "http://" + s.onion + "/", demoPage},
+		{"a 4 MiB file fetched through the proxy and an exit", "http://" + s.webAddr + "/file", string(demoFile)},
 	} {
 		fctx, cancel := context.WithTimeout(ctx, time.Minute)
 		body, err := s.fetch(fctx, c.url)
@@ -160,10 +186,10 @@ func (t *testnet) serviceChecks(ctx context.Context, s *services) []check {
 		detail := "ok"
 		if err != nil {
 			detail = err.Error()
-		} else if body != demoPage {
-			detail = fmt.Sprintf("unexpected body %q", body)
+		} else if body != c.want {
+			detail = fmt.Sprintf("unexpected body of %d bytes", len(body))
 		}
-		out = append(out, check{c.name, err == nil && body == demoPage, detail})
+		out = append(out, check{c.name, err == nil && body == c.want, detail})
 	}
 	return out
 }
@@ -175,11 +201,18 @@ func (t *testnet) printBox(net *localnet.Network, s *services) {
 	fmt.Fprintf(w, "│ through an exit:     curl --socks5-hostname %s http://%s/\n", s.socks, s.webAddr)
 	fmt.Fprintf(w, "│ a hidden service:    curl --socks5-hostname %s http://%s/\n", s.socks, s.onion)
 	fmt.Fprintf(w, "│ SOCKS4a works too:   curl --socks4a %s http://%s/\n", s.socks, s.webAddr)
+	fmt.Fprintf(w, "│ a paid 4 MiB:        curl --socks5-hostname %s http://%s/file -o /dev/null\n", s.socks, s.webAddr)
 	if addrs := net.Relays[0].Addrs(); len(addrs) > 0 {
 		fmt.Fprintf(w, "│ list the relays:     go run ./cmd/obol relays --bootstrap %s\n", addrs[0])
 	}
-	fmt.Fprintf(w, "│ circuits are free here; paid circuits are not wired into the testnet yet\n")
-	fmt.Fprintf(w, "└─ Ctrl-C stops everything\n")
+	if t.mint != nil {
+		fmt.Fprintf(w, "│ costs:               relays charge %s per MiB and %s per circuit, in ecash of the\n",
+			formatMsat(testnetPerMiB), formatMsat(testnetPerCircuit))
+		fmt.Fprintf(w, "│                      mint at %s; the proxy's wallet was given %d sat\n", t.mint.url, uint64(testnetFunds))
+	} else {
+		fmt.Fprintf(w, "│ costs:               none: the relays are free (--free)\n")
+	}
+	fmt.Fprintf(w, "└─ Ctrl-C stops everything and settles the payment channels\n")
 }
 
 func listenLoopback() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }

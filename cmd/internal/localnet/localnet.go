@@ -32,6 +32,9 @@ type Config struct {
 	// Progress, if set, is told of every relay that joins and publishes.
 	// It may be called from several goroutines at once.
 	Progress func(Event)
+	// Payment, if set, makes every relay charge on these terms; nil runs
+	// free relays.
+	Payment *node.RelayPayment
 }
 
 // MaxRelays bounds a local network to what one machine runs comfortably.
@@ -132,7 +135,13 @@ func (n *Network) relayConfig(i int) node.RelayConfig {
 	if i > 0 {
 		boot = []peer.AddrInfo{n.Relays[0].AddrInfo()}
 	}
+	var pay *node.RelayPayment
+	if n.cfg.Payment != nil {
+		p := *n.cfg.Payment
+		pay = &p
+	}
 	return node.RelayConfig{
+		Payment:   pay,
 		DataDir:   filepath.Join(n.dir, fmt.Sprintf("relay%d", i)),
 		Bootstrap: boot,
 		Roles:     n.Roles[i],
@@ -172,8 +181,8 @@ func (n *Network) IDs() []peer.ID {
 	return ids
 }
 
-// Close stops every relay and removes their data directories. It is
-// idempotent.
+// Close stops every relay (a paid relay settles its channels as it
+// stops) and removes their data directories. It is idempotent.
 func (n *Network) Close() {
 	n.once.Do(func() {
 		n.cancel()

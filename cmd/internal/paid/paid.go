@@ -197,6 +197,9 @@ type SettleReport struct {
 	// Dust is what settled channels left that was worth less than the
 	// fee of taking it back: it stays at the mint.
 	Dust uint64
+	// Locked is the funding of the Open channels: the relays' share and
+	// the client's remainder, or a refund after their expiry.
+	Locked uint64
 }
 
 // Settle takes back what every booked channel did not spend: after the
@@ -227,6 +230,7 @@ func (c *Client) Settle(ctx context.Context) (SettleReport, error) {
 		switch {
 		case errors.Is(err, wallet.ErrChannelOpen):
 			rep.Open++
+			rep.Locked += e.Funding
 		case err != nil:
 			errs = append(errs, err)
 		default:

@@ -1,0 +1,162 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/obolnet/obol/circuit/client"
+	"github.com/obolnet/obol/cmd/internal/paid"
+	"github.com/obolnet/obol/cmd/internal/status"
+	"github.com/obolnet/obol/payment/wallet"
+)
+
+// Files of a wallet directory that pays circuits: the channels it opened,
+// kept beside the ecash that funds them so that no remainder is lost with
+// a client's cache.
+const (
+	ChannelDir      = "channels"
+	ChannelSeedFile = "channels.seed"
+)
+
+// ClientPaymentConfig configures a client that pays relays.
+type ClientPaymentConfig struct {
+	Wallet WalletConfig
+	// Budget bounds what one circuit may cost, in msat (0: no bound).
+	Budget uint64
+	// SettleEvery is how often channels are settled (default 1 min).
+	SettleEvery time.Duration
+	Logger      *slog.Logger
+}
+
+// ClientPayment pays a client's circuits from a wallet: plug Usable and
+// Pay into client.Config and run Run beside the manager.
+type ClientPayment struct {
+	cfg    ClientPaymentConfig
+	wallet *wallet.Wallet
+	paid   *paid.Client
+	paths  *paid.Paths
+	mgr    atomic.Pointer[client.Manager]
+
+	reclaimed atomic.Uint64 // msat taken back from settled channels
+}
+
+// DefaultSettleEvery is how often a client settles its channels.
+const DefaultSettleEvery = time.Minute
+
+// OpenClientPayment opens the wallet, fetches the mint's keyset (within
+// ctx) and replays the channel book.
+func OpenClientPayment(ctx context.Context, cfg ClientPaymentConfig) (*ClientPayment, error) {
+	if cfg.SettleEvery <= 0 {
+		cfg.SettleEvery = DefaultSettleEvery
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	w, err := OpenWallet(cfg.Wallet)
+	if err != nil {
+		return nil, err
+	}
+	p := &ClientPayment{cfg: cfg, wallet: w}
+	if err := p.open(ctx); err != nil {
+		w.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *ClientPayment) open(ctx context.Context) error {
+	if err := p.wallet.Load(ctx); err != nil {
+		return fmt.Errorf("payment: the mint %s cannot be reached: %w", p.wallet.MintURL(), err)
+	}
+	dir := p.cfg.Wallet.Dir
+	seed, err := loadSecret(filepath.Join(dir, ChannelSeedFile), 32)
+	if err != nil {
+		return fmt.Errorf("payment: %w", err)
+	}
+	book := filepath.Join(dir, ChannelDir)
+	if err := os.MkdirAll(book, 0o700); err != nil {
+		return fmt.Errorf("payment: %w", err)
+	}
+	if p.paid, err = paid.Open(paid.Config{Wallet: p.wallet, Seed: seed, Dir: book, Now: p.cfg.Wallet.Now}); err != nil {
+		return fmt.Errorf("payment: %w", err)
+	}
+	p.paths = &paid.Paths{C: p.paid, Budget: p.cfg.Budget}
+	return nil
+}
+
+// Configure makes a manager's configuration pay: paths use free relays
+// and paid ones of the wallet's mint, and every circuit is paid.
+func (p *ClientPayment) Configure(cfg *client.Config) {
+	cfg.Usable = p.paid.Usable
+	cfg.Pay = p.paths.Pay
+}
+
+// Watch reports the manager's spending in Payments.
+func (p *ClientPayment) Watch(m *client.Manager) { p.mgr.Store(m) }
+
+// Balance is what the wallet holds, in its unit; Unit is that unit.
+func (p *ClientPayment) Balance() uint64 { return p.wallet.Balance() }
+func (p *ClientPayment) Unit() string    { return p.wallet.Unit() }
+
+// MintURL is the wallet's mint.
+func (p *ClientPayment) MintURL() string { return p.wallet.MintURL() }
+
+// Settle takes back what the channels of closed circuits did not spend
+// (those their relays closed, and refunds after expiry).
+func (p *ClientPayment) Settle(ctx context.Context) (paid.SettleReport, error) {
+	rep, err := p.paid.Settle(ctx)
+	p.reclaimed.Add(rep.Reclaimed * msatPer(p.wallet.Unit()))
+	return rep, err
+}
+
+// Run settles every SettleEvery until ctx ends, then once more.
+func (p *ClientPayment) Run(ctx context.Context) {
+	log := p.cfg.Logger
+	t := time.NewTicker(p.cfg.SettleEvery)
+	defer t.Stop()
+	for {
+		if rep, err := p.Settle(ctx); err != nil && ctx.Err() == nil {
+			log.Info("settlement postponed: the mint could not be reached")
+			log.Debug("settlement failed", "err", err)
+		} else if rep.Settled > 0 {
+			log.Info("payment channels settled", "channels", rep.Settled, "reclaimed", rep.Reclaimed, "unit", p.wallet.Unit())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Close settles what it can within a few seconds and closes the wallet.
+// Channels whose relays have not closed them yet stay booked: their
+// remainders come back at a later start, or as refunds after expiry.
+func (p *ClientPayment) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rep, err := p.Settle(ctx)
+	if err != nil {
+		p.cfg.Logger.Debug("settlement at shutdown failed", "err", err)
+	}
+	if rep.Open > 0 {
+		p.cfg.Logger.Info("payment channels still open at relays; their remainders come back at a later start",
+			"channels", rep.Open)
+	}
+	return errors.Join(p.paid.Close(), p.wallet.Close())
+}
+
+// Payments implements status.PaymentSource.
+func (p *ClientPayment) Payments() status.Payments {
+	var spent uint64
+	if m := p.mgr.Load(); m != nil {
+		spent = m.Spent()
+	}
+	return status.Payments{SpentMsat: spent, SettledMsat: p.reclaimed.Load()}
+}

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/obolnet/obol/cmd/internal/localnet"
+	"github.com/obolnet/obol/cmd/internal/node"
+	"github.com/obolnet/obol/payment/mint"
+)
+
+// The testnet's economy: what relays charge and what the proxy's wallet
+// is given. Prices in msat.
+const (
+	testnetPerMiB     = 1000 // 1 sat per MiB
+	testnetPerCircuit = 1000 // 1 sat per circuit
+	testnetFunds      = 100_000
+)
+
+// testnetPayment is what every testnet relay charges; channels of ended
+// circuits are closed within seconds so that settlement can be watched.
+func testnetPayment(mintURL string) *node.RelayPayment {
+	return &node.RelayPayment{Mint: mintURL, PerMiB: testnetPerMiB, PerCircuit: testnetPerCircuit,
+		SettleDelay: time.Second, SettleMaxDelay: 5 * time.Second}
+}
+
+// testMint is the testnet's mint on loopback.
+type testMint struct {
+	m      *mint.Mint
+	url    string
+	dir    string
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// startTestMint starts a mint with a fresh seed and a fake Lightning
+// backend that pays every invoice.
+func startTestMint() (*testMint, error) {
+	dir, err := os.MkdirTemp("", "obol-testnet-mint-")
+	if err != nil {
+		return nil, err
+	}
+	seed := make([]byte, 32)
+	rand.Read(seed)
+	m, err := mint.Open(mint.Config{Seed: seed, Dir: dir, Name: "obol testnet mint"})
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		m.Close()
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	tm := &testMint{m: m, url: "http://" + ln.Addr().String(), dir: dir, cancel: cancel, done: make(chan struct{})}
+	go func() { defer close(tm.done); m.Serve(ctx, ln) }()
+	return tm, nil
+}
+
+func (tm *testMint) close() {
+	tm.cancel()
+	<-tm.done
+	tm.m.Close()
+	os.RemoveAll(tm.dir)
+}
+
+// fundWallet tops the wallet in dir up with amount sat from the mint.
+func fundWallet(ctx context.Context, dir, mintURL string, amount uint64) error {
+	w, err := node.OpenWallet(node.WalletConfig{Dir: dir, Mint: mintURL})
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	if err := w.Load(ctx); err != nil {
+		return err
+	}
+	_, err = w.TopUp(ctx, amount)
+	return err
+}
+
+// settlement is how the testnet's money ended up once everything stopped.
+type settlement struct {
+	relays     uint64 // sat the relays hold after settling
+	wallet     uint64 // sat back in the proxy's wallet
+	unsettled  int    // channels left open at relays
+	clientOpen int    // channels the proxy could not settle yet
+	locked     uint64 // sat in them: refundable after their expiry
+	err        error
+}
+
+// settle stops the proxy and the services, then the relays (each closes
+// its channels at the mint as it stops), then takes back, into the proxy's
+// wallet, what the channels did not spend. The mint stays up throughout.
+func (t *testnet) settle(ctx context.Context, net *localnet.Network, svc *services) settlement {
+	svc.stop()
+	net.Close()
+	var s settlement
+	for _, r := range net.Relays {
+		s.relays += r.Balance()
+		if p := r.Payments(); p != nil {
+			ch := p.Payments().Channels
+			s.unsettled += ch[node.ChannelOpen] + ch[node.ChannelClosing]
+		}
+	}
+	pay, err := node.OpenClientPayment(ctx, node.ClientPaymentConfig{Wallet: node.WalletConfig{Dir: svc.walletDir()}})
+	if err != nil {
+		s.err = err
+		return s
+	}
+	rep, err := pay.Settle(ctx)
+	s.wallet, s.clientOpen, s.locked, s.err = pay.Balance(), rep.Open, rep.Locked, errors.Join(err, pay.Close())
+	return s
+}
+
+// print tells what the run cost.
+func (s settlement) print(t *testnet) {
+	if s.err != nil {
+		fmt.Fprintf(t.e.stderr, "obol testnet: settlement: %v\n", s.err)
+		return
+	}
+	fmt.Fprintf(t.e.stdout, "settled: the relays earned %d sat; the proxy's wallet holds %d of its %d sat\n",
+		s.relays, s.wallet, uint64(testnetFunds))
+	if s.clientOpen > 0 {
+		fmt.Fprintf(t.e.stdout, "  %d sat are in %d channels whose opening never reached a relay: refundable after their expiry\n",
+			s.locked, s.clientOpen)
+	}
+}
+
+// check is the settlement's line of `obol testnet --check`: every relay
+// settled every channel, and not one sat is lost (the testnet mint
+// charges no fees): what the relays earned and the wallet holds, plus the
+// funding of channels a relay never saw opened (a circuit that closed as
+// it opened them), refundable after expiry, is what the wallet was given.
+func (s settlement) check() check {
+	name := "payment channels settled; the relays earned what the proxy spent"
+	if s.err != nil {
+		return check{name, false, s.err.Error()}
+	}
+	detail := fmt.Sprintf("relays %d + wallet %d + refundable %d = %d of %d sat; %d channels open at relays",
+		s.relays, s.wallet, s.locked, s.relays+s.wallet+s.locked, uint64(testnetFunds), s.unsettled)
+	ok := s.relays > 0 && s.relays+s.wallet+s.locked == testnetFunds && s.unsettled == 0
+	return check{name, ok, detail}
+}
+
+// walletDir is the proxy's wallet.
+func (s *services) walletDir() string { return filepath.Join(s.dir, "wallet") }
