@@ -43,6 +43,8 @@ func commands() []command {
 		{"testnet", "[--relays N] [--check]", "run a whole network on loopback and show what a client discovers", runTestnet},
 		{"status", "[--addr HOST:PORT]", "print a running node's status (its -status endpoint)", runStatus},
 		{"bench", "[--quick] [--out DIR]", "measure a local network against direct TCP and a plain forwarding chain", runBench},
+		{"mint", "[--listen HOST:PORT] [flags]", "run a test Cashu mint whose fake Lightning backend pays every invoice", runMint},
+		{"wallet", "COMMAND [ARGS] [flags]", "keep ecash of one mint: balance, topup, send, receive, withdraw, history", runWallet},
 	}
 }
 
