@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/btcsuite/btcd/btcec/v2"
@@ -193,6 +195,8 @@ func (s *walletSession) describe(err error) string {
 		return "interrupted"
 	case errors.As(err, &ue) && ue.Timeout(), errors.Is(err, context.DeadlineExceeded):
 		return "the mint did not answer in time"
+	case errors.As(err, &ue) && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)):
+		return fmt.Sprintf("the connection to the mint at %s broke before its answer (%s)", mintOf(ue), netReason(ue))
 	case errors.As(err, &ue):
 		return fmt.Sprintf("cannot reach the mint at %s: %s", mintOf(ue), netReason(ue))
 	}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -102,10 +103,27 @@ func (w testWallet) send(args ...string) string {
 	if !strings.HasPrefix(token, "cashuB") || strings.ContainsAny(token, " \n") {
 		w.t.Fatalf("send printed %q, want a token alone", out)
 	}
-	if strings.Contains(errs, token[6:30]) {
-		w.t.Fatalf("send printed the token on stderr: %s", errs)
-	}
+	checkNoProofs(w.t, errs, token)
 	return token
+}
+
+// checkNoProofs fails if text shows a secret or a signature of the
+// token's proofs, or the token itself.
+func checkNoProofs(t *testing.T, text, token string) {
+	t.Helper()
+	tok, err := payment.DecodeToken(token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaks := []string{token[6:40]}
+	for _, p := range tok.Proofs {
+		leaks = append(leaks, p.Secret, p.C)
+	}
+	for _, l := range leaks {
+		if strings.Contains(text, l) {
+			t.Fatalf("proof material %q shown in:\n%s", l, text)
+		}
+	}
 }
 
 // TestWalletFlows tops up, sends, receives and withdraws between wallets
@@ -134,7 +152,7 @@ func TestWalletFlows(t *testing.T) {
 			if !strings.Contains(out, "received "+strconv.FormatUint(300-tc.perOp, 10)+" sat") || b.balance() != 300-tc.perOp {
 				t.Fatalf("receive printed %q", out)
 			}
-			b.fails(exitFail, []string{"receive", token}, "already spent")
+			checkNoProofs(t, b.fails(exitFail, []string{"receive", token}, "already spent"), token)
 
 			token = a.send("50")
 			receiveStdin(t, b, token)
@@ -186,7 +204,7 @@ func TestWalletLockedToken(t *testing.T) {
 		t.Fatalf("pubkey %q, then %q", key, again)
 	}
 	token := a.send("40", "--lock", key)
-	c.fails(exitFail, []string{"receive", token}, "locked to a key this wallet does not hold")
+	checkNoProofs(t, c.fails(exitFail, []string{"receive", token}, "locked to a key this wallet does not hold"), token)
 	if c.balance() != 0 {
 		t.Fatal("a wallet without the key got ecash")
 	}
@@ -302,14 +320,8 @@ func TestWalletForeignToken(t *testing.T) {
 	a, b := newTestWallet(t, other), newTestWallet(t, url)
 	a.must("topup", "5")
 	token := a.send("5")
-	errs := b.fails(exitFail, []string{"receive", token}, "ecash of the mint \""+other+"\"")
-	if strings.Contains(errs, token[6:40]) {
-		t.Fatal("the token was printed")
-	}
-	errs = b.fails(exitUsage, []string{"receive", token[:len(token)-10]}, "not a Cashu token")
-	if strings.Contains(errs, token[6:40]) {
-		t.Fatal("the token was printed")
-	}
+	checkNoProofs(t, b.fails(exitFail, []string{"receive", token}, "ecash of the mint \""+other+"\""), token)
+	checkNoProofs(t, b.fails(exitUsage, []string{"receive", token[:len(token)-10]}, "not a Cashu token"), token)
 }
 
 // quoteRecorder serves a mint and notes the id of every mint quote it
@@ -467,5 +479,53 @@ func TestMintBadFlags(t *testing.T) {
 		if code != exitUsage || !strings.Contains(errs, tc.want) {
 			t.Errorf("mint %v: exit %d, stderr %q; want exit 2 and %q", tc.args, code, errs, tc.want)
 		}
+	}
+}
+
+// loseAnswer serves a mint but, while armed, drops the connection after
+// the mint has executed a request to path: the wallet never hears that
+// its operation went through, as after a crash or a reset.
+type loseAnswer struct {
+	h     http.Handler
+	path  string
+	armed atomic.Bool
+}
+
+func (l *loseAnswer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != l.path || !l.armed.CompareAndSwap(true, false) {
+		l.h.ServeHTTP(w, r)
+		return
+	}
+	l.h.ServeHTTP(httptest.NewRecorder(), r)
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err == nil {
+		conn.Close()
+	}
+}
+
+// A send whose answer was lost leaves its operation pending; the next
+// command settles it and no sat is lost (the token was never printed, so
+// its proofs stay in the wallet).
+func TestWalletRecoversLostAnswer(t *testing.T) {
+	m, err := mint.Open(mint.Config{Seed: []byte("wallet command test mint seed")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lose := &loseAnswer{h: m.Handler(), path: "/v1/swap"}
+	srv := httptest.NewServer(lose)
+	t.Cleanup(func() { srv.Close(); m.Close() })
+	w := newTestWallet(t, srv.URL)
+	w.must("topup", "500")
+
+	lose.armed.Store(true)
+	code, out, errs := w.run("send", "100")
+	if code != exitFail || out != "" || !strings.Contains(errs, "broke before its answer") || !strings.Contains(errs, "the operation is pending") {
+		t.Fatalf("send with a lost answer: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	if got := w.balance(); got != 500 {
+		t.Fatalf("balance %d after recovery, want 500", got)
+	}
+	if hist := w.must("history"); !strings.Contains(hist, "recovered") {
+		t.Fatalf("history does not show the recovered send:\n%s", hist)
 	}
 }
