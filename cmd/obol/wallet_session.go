@@ -177,7 +177,7 @@ func (s *walletSession) fail(format string, args ...any) int {
 // failErr prints an error of package wallet as one line.
 func (s *walletSession) failErr(err error) int {
 	msg := s.describe(err)
-	if s.w != nil && s.w.Pending() > 0 && !errors.Is(err, context.Canceled) {
+	if s.w != nil && s.w.Pending() > 0 {
 		msg += "; the operation is pending and the next wallet command settles it"
 	}
 	return s.fail("%s", msg)
@@ -200,7 +200,8 @@ func (s *walletSession) describe(err error) string {
 	case errors.As(err, &ue):
 		return fmt.Sprintf("cannot reach the mint at %s: %s", mintOf(ue), netReason(ue))
 	}
-	return strings.TrimPrefix(err.Error(), "wallet: ")
+	msg := strings.TrimPrefix(err.Error(), "wallet: ")
+	return strings.TrimSuffix(msg, " (the operation is pending; Recover settles it)") // failErr says so
 }
 
 // mintOf is the scheme and host a failed request went to.
