@@ -529,3 +529,29 @@ func TestWalletRecoversLostAnswer(t *testing.T) {
 		t.Fatalf("history does not show the recovered send:\n%s", hist)
 	}
 }
+
+// A kept quote whose invoice expired unpaid is forgotten.
+func TestWalletQuoteExpires(t *testing.T) {
+	m, err := mint.Open(mint.Config{Seed: []byte("wallet command test mint seed"), HoldInvoices: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(m.Handler())
+	t.Cleanup(func() { srv.Close(); m.Close() })
+	w := newTestWallet(t, srv.URL)
+	b := start(t, "wallet", "--data-dir", w.dir, "--mint", w.mint, "topup", "8")
+	waitStderr(t, b, "waiting for the invoice to be paid")
+	b.stop(t)
+
+	later := func() time.Time { return time.Now().Add(2 * time.Hour) } // past the mint's 1 h quote expiry
+	var out, errs syncBuffer
+	code := run(context.Background(), []string{"wallet", "--data-dir", w.dir, "balance"}, env{stdout: &out, stderr: &errs, now: later})
+	if code != exitOK || !strings.Contains(errs.String(), "a top-up of 8 sat: the invoice expired unpaid") {
+		t.Fatalf("balance after expiry: exit %d, %q", code, errs.String())
+	}
+	b2, err := os.ReadFile(filepath.Join(w.dir, walletQuotesFile))
+	var kept []pendingQuote
+	if err != nil || json.Unmarshal(b2, &kept) != nil || len(kept) != 0 {
+		t.Fatalf("quotes kept after expiry: %s (%v)", b2, err)
+	}
+}
