@@ -21,6 +21,12 @@ type Network struct {
 	Logger *slog.Logger     // default: discard
 	// BuildTimeout bounds one circuit build (default 10 s).
 	BuildTimeout time.Duration
+	// Pay, if set, pays the relays of every circuit built: it is given
+	// the path's descriptors (nil for a relay not in Directory, such as
+	// a rendezvous point a client chose) and says how to pay them, as
+	// client.Config.Pay does. Nil builds unpaid circuits, which relays
+	// that charge carry only as far as their free allowance.
+	Pay func(path []*descriptor.Relay) (client.PayConfig, error)
 
 	guards *guardSet // shared by the copies of one Network's owner
 }

@@ -120,11 +120,41 @@ func (s *guardSet) pick(cands []client.Hop, avoid peer.ID) (client.Hop, bool) {
 	return byID[usable[rand.IntN(len(usable))]], true
 }
 
-// build builds a circuit through path within the build timeout.
+// build builds a circuit through path within the build timeout, and
+// starts paying it if the network pays.
 func (n *Network) build(ctx context.Context, path []client.Hop) (*client.Circuit, error) {
+	var pay client.PayConfig
+	if n.Pay != nil {
+		var err error
+		if pay, err = n.Pay(n.descriptors(path)); err != nil {
+			return nil, fmt.Errorf("hidden: cannot pay the path: %w", err)
+		}
+	}
 	ctx, cancel := context.WithTimeout(ctx, n.BuildTimeout)
 	defer cancel()
-	return client.Build(ctx, n.Links, path)
+	c, err := client.Build(ctx, n.Links, path)
+	if err != nil || n.Pay == nil {
+		return c, err
+	}
+	if err := client.PayFor(c, pay, n.Logger, nil); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// descriptors are the directory's descriptors of path's relays, nil
+// where it has none.
+func (n *Network) descriptors(path []client.Hop) []*descriptor.Relay {
+	out := make([]*descriptor.Relay, len(path))
+	for _, r := range n.Directory.Relays() {
+		for i, h := range path {
+			if h.Peer.ID == r.PeerID {
+				out[i] = r
+			}
+		}
+	}
+	return out
 }
 
 // buildTo builds a three-hop circuit to a relay offering role (or to last).

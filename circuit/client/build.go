@@ -197,32 +197,17 @@ func (m *Manager) startBuild(ctx context.Context, path []*candidate, first *firs
 // startPayments runs the payments of a built circuit until it closes;
 // if they fail, it closes the circuit. What they paid is added to Spent.
 func (m *Manager) startPayments(c *Circuit, cfg PayConfig) error {
-	p, err := NewPayments(c, cfg)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		defer cancel()
-		select {
-		case <-c.Done():
-		case <-ctx.Done():
-		}
-	}()
 	m.payments.Add(1)
-	go func() {
-		defer m.payments.Done()
-		defer cancel()
-		err := p.Run(ctx)
-		for _, v := range p.Paid() {
+	err := PayFor(c, cfg, m.cfg.Logger, func(paid []uint64) {
+		for _, v := range paid {
 			m.spent.Add(v)
 		}
-		if err != nil {
-			m.cfg.Logger.Debug("client: circuit payments failed; closing it", "err", err)
-			c.Close()
-		}
-	}()
-	return nil
+		m.payments.Done()
+	})
+	if err != nil {
+		m.payments.Done()
+	}
+	return err
 }
 
 // suspect counts a failure against relays of a failed path, which new

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"math/bits"
 	"math/rand/v2"
@@ -305,6 +306,40 @@ func (p *Payments) send(ctx context.Context, hop int, cmd circuit.RelayCommand, 
 		}
 		p.sent.Add(1)
 	}
+	return nil
+}
+
+// PayFor pays c's relays as cfg says until c closes, in a goroutine of
+// its own; if the payments fail, it closes c. ended, if set, is called
+// with what each hop was paid once the payments have stopped. It fails
+// only if the payments cannot start (ErrUnaffordable), and then calls
+// nothing.
+func PayFor(c *Circuit, cfg PayConfig, log *slog.Logger, ended func(paid []uint64)) error {
+	p, err := NewPayments(c, cfg)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		defer cancel()
+		select {
+		case <-c.Done():
+		case <-ctx.Done():
+		}
+	}()
+	go func() {
+		defer cancel()
+		err := p.Run(ctx)
+		if err != nil {
+			if log != nil {
+				log.Debug("client: circuit payments failed; closing it", "err", err)
+			}
+			c.Close()
+		}
+		if ended != nil {
+			ended(p.Paid())
+		}
+	}()
 	return nil
 }
 

@@ -44,16 +44,13 @@ type proxyOptions struct {
 	resample        time.Duration
 	timeout         time.Duration
 	allowSameSubnet bool
-	mint            string // pay relays with this mint's ecash ("": free relays only)
-	walletDir       string
-	budget          uint64 // msat per circuit
+	pay             payFlags
 	log             logFlags
 }
 
 func proxyFlags(args []string, w io.Writer) (proxyOptions, int, bool) {
 	o := proxyOptions{client: node.ClientConfig{DataDir: defaultProxyDir()}, socks: "127.0.0.1:9050",
-		hops: client.DefaultHops, sample: 200, resample: 10 * time.Minute, timeout: 60 * time.Second,
-		walletDir: defaultWalletDir(), budget: defaultBudget}
+		hops: client.DefaultHops, sample: 200, resample: 10 * time.Minute, timeout: 60 * time.Second}
 	fs := newFlagSet("proxy", "--bootstrap ADDRS [flags]", w)
 	fs.StringVar(&o.socks, "socks", o.socks, "`address` the SOCKS5/SOCKS4a proxy listens on")
 	fs.StringVar(&o.httpConnect, "http-connect", "", "`address` of an HTTP CONNECT proxy as well (default: none)")
@@ -64,9 +61,7 @@ func proxyFlags(args []string, w io.Writer) (proxyOptions, int, bool) {
 	fs.Var(intValue{&o.sample, 10, maxSample}, "sample", "how many relays to sample from the DHT, a `count`")
 	fs.Var(durationValue{&o.resample, time.Minute, 24 * time.Hour}, "resample", "sample the DHT again after this `duration`")
 	fs.Var(durationValue{&o.timeout, time.Second, time.Hour}, "timeout", "give up joining the DHT after this `duration`")
-	fs.Var(mintValue{&o.mint}, "mint", "pay relays that charge with ecash of the mint at this `URL`, from the wallet (default: use free relays only)")
-	fs.StringVar(&o.walletDir, "wallet-dir", o.walletDir, "with -mint, the wallet's `directory` (as `obol wallet --data-dir` sees it)")
-	fs.Var(msatValue{&o.budget}, "budget", "with -mint, the most one circuit may cost, an `amount` in msat or e.g. 500sat")
+	o.pay.register(fs)
 	fs.BoolVar(&o.allowSameSubnet, "allow-same-subnet", false, "let relays of one /16 share a path (local test networks on loopback only)")
 	o.log.register(fs, slog.LevelInfo)
 	if _, code, ok := parseWithConfig(fs, args); !ok {
@@ -75,21 +70,10 @@ func proxyFlags(args []string, w io.Writer) (proxyOptions, int, bool) {
 	if len(o.client.Bootstrap) == 0 {
 		return o, usageError(fs, "bootstrap", "", "at least one bootstrap peer is needed to join"), false
 	}
-	if o.mint != "" && o.walletDir == "" {
-		return o, usageError(fs, "wallet-dir", "", "no home directory to default to; give the wallet's directory"), false
+	if code, ok := o.pay.check(fs); !ok {
+		return o, code, false
 	}
 	return o, 0, true
-}
-
-// defaultBudget bounds a circuit's cost: 1000 sat.
-const defaultBudget = 1000_000
-
-// defaultWalletDir is ~/.obol/wallet, where `obol wallet` keeps ecash.
-func defaultWalletDir() string {
-	if d := defaultDataDir(); d != "" {
-		return filepath.Join(d, "wallet")
-	}
-	return ""
 }
 
 // priceValue is "PER_MIB[,PER_CIRCUIT]" in msat.
@@ -142,12 +126,12 @@ func runProxy(ctx context.Context, args []string, e env) int {
 		log.Error("cannot join the network", "err", err)
 		return exitFail
 	}
-	var pay *node.ClientPayment
-	if o.mint != "" {
-		if pay, err = openProxyPayment(ctx, o, log); err != nil {
-			log.Error("proxy did not start", "err", err)
-			return exitFail
-		}
+	pay, err := o.pay.open(ctx, o.timeout, log)
+	if err != nil {
+		log.Error("proxy did not start", "err", err)
+		return exitFail
+	}
+	if pay != nil {
 		defer pay.Close()
 	}
 	links := link.NewManager(c.Node().Host(), link.Config{Logger: log})
@@ -164,40 +148,12 @@ func runProxy(ctx context.Context, args []string, e env) int {
 		fmt.Fprintf(e.stdout, "  HTTP CONNECT on %s\n", p.http.Addr())
 	}
 	fmt.Fprintf(e.stdout, "  %d relays known, %d-hop circuits\n", len(c.Known()), o.hops)
-	if pay != nil {
-		fmt.Fprintf(e.stdout, "  paying relays from a wallet of %d %s (mint %s), at most %s per circuit\n",
-			pay.Balance(), pay.Unit(), pay.MintURL(), formatMsat(o.budget))
-	} else {
-		fmt.Fprintf(e.stdout, "  free relays only (give -mint to pay relays that charge)\n")
-	}
+	o.pay.print(e.stdout, pay)
 	if err := p.run(ctx, c, o); err != nil {
 		log.Error("proxy stopped", "err", err)
 		return exitFail
 	}
 	return exitOK
-}
-
-// openProxyPayment opens the wallet and settles what earlier runs left.
-func openProxyPayment(ctx context.Context, o proxyOptions, log *slog.Logger) (*node.ClientPayment, error) {
-	octx, cancel := context.WithTimeout(ctx, o.timeout)
-	defer cancel()
-	pay, err := node.OpenClientPayment(octx, node.ClientPaymentConfig{
-		Wallet: node.WalletConfig{Dir: o.walletDir, Mint: o.mint}, Budget: o.budget, Logger: log})
-	if err != nil {
-		return nil, err
-	}
-	if pay.Balance() == 0 {
-		log.Warn("the wallet is empty: paid relays will be left out; top it up with `obol wallet topup`")
-	}
-	return pay, nil
-}
-
-// formatMsat shows an amount in sat when it is whole.
-func formatMsat(msat uint64) string {
-	if msat%1000 == 0 {
-		return fmt.Sprintf("%d sat", msat/1000)
-	}
-	return fmt.Sprintf("%d msat", msat)
 }
 
 // proxyJoin joins the DHT and samples it; a warm cache lets the proxy
@@ -246,7 +202,11 @@ func newProxy(o proxyOptions, c *node.Client, links *link.Manager, pay *node.Cli
 	}
 	// .obol names go to hidden services through rendezvous circuits;
 	// everything else through the manager's exit circuits.
-	hs, err := hidden.NewClient(hidden.Network{Links: links, Directory: client.DirectoryFunc(c.Known), Logger: log})
+	hn := hidden.Network{Links: links, Directory: client.DirectoryFunc(c.Known), Logger: log}
+	if pay != nil {
+		hn.Pay = pay.Pay
+	}
+	hs, err := hidden.NewClient(hn)
 	if err != nil {
 		return nil, err
 	}

@@ -62,6 +62,7 @@ func parseRelayFlags(args []string, w io.Writer) (relayOptions, int, bool) {
 	fs.Var(bootstrapValue{&cfg.Bootstrap}, "bootstrap", "comma-separated /p2p/ `multiaddrs` of relays to join through (none for the first relay)")
 	fs.Var(rolesValue{&cfg.Roles}, "roles", "comma-separated `roles`: relay, guard, exit, intro, rendezvous (relay is implied)")
 	fs.Var(rulesValue{&cfg.ExitPolicy}, "exit-policy", "one exit `rule`, e.g. \"accept *:80,443\" or \"reject 10.0.0.0/8:*\"; repeat for more, first match wins (default \""+strings.Join(router.DefaultExitRules, "\", \"")+"\")")
+	fs.BoolVar(&cfg.AllowLoopback, "allow-loopback", false, "let the exit reach loopback addresses (local test networks only: it opens the relay's own host to its clients)")
 	fs.Var(bytesValue{&cfg.Bandwidth}, "bandwidth", "advertised bandwidth in `bytes` per second, e.g. 10MiB")
 	fs.Var(durationValue{&cfg.Lifetime, node.MinLifetime, node.MaxLifetime}, "lifetime", "how long each published descriptor is valid, as a `duration`")
 	fs.Var(durationValue{&cfg.Republish, node.MinRepublish, node.MaxLifetime / 2}, "republish", "how often the descriptor is published again, as a `duration` of at most half of -lifetime")
@@ -109,18 +110,21 @@ func checkRelayFlags(fs *flag.FlagSet, src *origin, cfg *node.RelayConfig) (int,
 	if len(cfg.ExitPolicy) > 0 && !cfg.Roles.Has(descriptor.RoleExit) {
 		return src.invalid(fs, "exit-policy", strings.Join(cfg.ExitPolicy, "; "), "the relay is not an exit; add exit to roles"), false
 	}
+	if cfg.AllowLoopback && !cfg.Roles.Has(descriptor.RoleExit) {
+		return src.invalid(fs, "allow-loopback", "true", "the relay is not an exit; add exit to roles"), false
+	}
 	return 0, true
 }
 
-// payFlags are the flags that only mean something with -mint.
-var payFlags = []string{"price-per-mib", "price-per-circuit", "prepay", "free", "grace", "settle-after"}
+// relayPayFlags are the relay flags that only mean something with -mint.
+var relayPayFlags = []string{"price-per-mib", "price-per-circuit", "prepay", "free", "grace", "settle-after"}
 
 // checkPayFlags refuses payment terms without a mint, and a paid relay
 // that charges nothing.
 func checkPayFlags(fs *flag.FlagSet, src *origin, pay *node.RelayPayment) (int, bool) {
 	code, ok := 0, true
 	fs.Visit(func(f *flag.Flag) {
-		if ok && pay.Mint == "" && slices.Contains(payFlags, f.Name) {
+		if ok && pay.Mint == "" && slices.Contains(relayPayFlags, f.Name) {
 			code, ok = src.invalid(fs, f.Name, f.Value.String(), "it sets a payment term; give -mint to charge for circuits"), false
 		}
 	})

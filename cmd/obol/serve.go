@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/obolnet/obol/circuit/client"
-	"github.com/obolnet/obol/circuit/link"
 	"github.com/obolnet/obol/cmd/internal/node"
 	"github.com/obolnet/obol/hidden"
 )
@@ -25,6 +24,7 @@ type serveOptions struct {
 	port    int
 	sample  int
 	timeout time.Duration
+	pay     payFlags
 	log     logFlags
 }
 
@@ -44,8 +44,12 @@ func serveFlags(args []string, w io.Writer) (serveOptions, int, bool) {
 	fs.StringVar(&o.client.DataDir, "data-dir", o.client.DataDir, "`directory` for the service key, descriptor cache and guards")
 	fs.Var(intValue{&o.sample, 10, maxSample}, "sample", "how many relays to sample from the DHT, a `count`")
 	fs.Var(durationValue{&o.timeout, time.Second, time.Hour}, "timeout", "give up joining the DHT after this `duration`")
+	o.pay.register(fs)
 	o.log.register(fs, slog.LevelInfo)
 	if _, code, ok := parseWithConfig(fs, args); !ok {
+		return o, code, false
+	}
+	if code, ok := o.pay.check(fs); !ok {
 		return o, code, false
 	}
 	switch {
@@ -88,13 +92,19 @@ func runServe(ctx context.Context, args []string, e env) int {
 		log.Error("service key", "err", err)
 		return exitFail
 	}
-	links := link.NewManager(c.Node().Host(), link.Config{Logger: log})
-	links.Start()
-	defer links.Close()
-	l, err := hidden.Listen(ctx, hidden.ServiceConfig{
-		Network: hidden.Network{Links: links, Directory: client.DirectoryFunc(c.Known), Logger: log},
-		Key:     key,
-	})
+	pay, err := o.pay.open(ctx, o.timeout, log)
+	if err != nil {
+		log.Error("hidden service did not start", "err", err)
+		return exitFail
+	}
+	hn := hidden.Network{Links: links(c, log), Directory: client.DirectoryFunc(c.Known), Logger: log}
+	defer hn.Links.Close()
+	if pay != nil {
+		defer pay.Close()
+		hn.Pay = pay.Pay
+		go pay.Run(ctx)
+	}
+	l, err := hidden.Listen(ctx, hidden.ServiceConfig{Network: hn, Key: key})
 	if err != nil {
 		log.Error("hidden service did not start", "err", err)
 		return exitFail
@@ -102,6 +112,7 @@ func runServe(ctx context.Context, args []string, e env) int {
 	defer l.Close()
 	fmt.Fprintf(e.stdout, "obol hidden service up\n  address %s (port %d → %s)\n  try: curl --socks5-hostname 127.0.0.1:9050 http://%s:%d/\n",
 		l.Address(), o.port, o.target, l.Address(), o.port)
+	o.pay.print(e.stdout, pay)
 	if err := hidden.Forward(ctx, l, map[uint16]string{uint16(o.port): o.target}); err != nil && ctx.Err() == nil {
 		log.Error("hidden service stopped", "err", err)
 		return exitFail

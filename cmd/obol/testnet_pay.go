@@ -89,9 +89,9 @@ func fundWallet(ctx context.Context, dir, mintURL string, amount uint64) error {
 // settlement is how the testnet's money ended up once everything stopped.
 type settlement struct {
 	relays     uint64 // sat the relays hold after settling
-	wallet     uint64 // sat back in the proxy's wallet
+	wallet     uint64 // sat back in the proxy's and the service's wallets
 	unsettled  int    // channels left open at relays
-	clientOpen int    // channels the proxy could not settle yet
+	clientOpen int    // channels the clients could not settle yet
 	locked     uint64 // sat in them: refundable after their expiry
 	err        error
 }
@@ -110,15 +110,26 @@ func (t *testnet) settle(ctx context.Context, net *localnet.Network, svc *servic
 			s.unsettled += ch[node.ChannelOpen] + ch[node.ChannelClosing]
 		}
 	}
-	pay, err := node.OpenClientPayment(ctx, node.ClientPaymentConfig{Wallet: node.WalletConfig{Dir: svc.walletDir()}})
-	if err != nil {
-		s.err = err
-		return s
+	for _, dir := range []string{svc.walletDir(), svc.serviceWalletDir()} {
+		pay, err := node.OpenClientPayment(ctx, node.ClientPaymentConfig{Wallet: node.WalletConfig{Dir: dir}})
+		if err != nil {
+			s.err = err
+			return s
+		}
+		rep, err := pay.Settle(ctx)
+		s.wallet += pay.Balance()
+		s.clientOpen += rep.Open
+		s.locked += rep.Locked
+		if err := errors.Join(err, pay.Close()); err != nil {
+			s.err = err
+			return s
+		}
 	}
-	rep, err := pay.Settle(ctx)
-	s.wallet, s.clientOpen, s.locked, s.err = pay.Balance(), rep.Open, rep.Locked, errors.Join(err, pay.Close())
 	return s
 }
+
+// given is what the testnet gave the proxy's and the service's wallets.
+const given = 2 * testnetFunds
 
 // print tells what the run cost.
 func (s settlement) print(t *testnet) {
@@ -126,8 +137,8 @@ func (s settlement) print(t *testnet) {
 		fmt.Fprintf(t.e.stderr, "obol testnet: settlement: %v\n", s.err)
 		return
 	}
-	fmt.Fprintf(t.e.stdout, "settled: the relays earned %d sat; the proxy's wallet holds %d of its %d sat\n",
-		s.relays, s.wallet, uint64(testnetFunds))
+	fmt.Fprintf(t.e.stdout, "settled: the relays earned %d sat; the proxy's and the service's wallets hold %d of the %d sat they were given\n",
+		s.relays, s.wallet, uint64(given))
 	if s.clientOpen > 0 {
 		fmt.Fprintf(t.e.stdout, "  %d sat are in %d channels whose opening never reached a relay: refundable after their expiry\n",
 			s.locked, s.clientOpen)
@@ -140,15 +151,17 @@ func (s settlement) print(t *testnet) {
 // funding of channels a relay never saw opened (a circuit that closed as
 // it opened them), refundable after expiry, is what the wallet was given.
 func (s settlement) check() check {
-	name := "payment channels settled; the relays earned what the proxy spent"
+	name := "payment channels settled; the relays earned what the clients spent"
 	if s.err != nil {
 		return check{name, false, s.err.Error()}
 	}
-	detail := fmt.Sprintf("relays %d + wallet %d + refundable %d = %d of %d sat; %d channels open at relays",
-		s.relays, s.wallet, s.locked, s.relays+s.wallet+s.locked, uint64(testnetFunds), s.unsettled)
-	ok := s.relays > 0 && s.relays+s.wallet+s.locked == testnetFunds && s.unsettled == 0
+	detail := fmt.Sprintf("relays %d + wallets %d + refundable %d = %d of %d sat; %d channels open at relays",
+		s.relays, s.wallet, s.locked, s.relays+s.wallet+s.locked, uint64(given), s.unsettled)
+	ok := s.relays > 0 && s.relays+s.wallet+s.locked == given && s.unsettled == 0
 	return check{name, ok, detail}
 }
 
-// walletDir is the proxy's wallet.
-func (s *services) walletDir() string { return filepath.Join(s.dir, "wallet") }
+// walletDir is the proxy's wallet; serviceWalletDir the hidden
+// service's (a wallet serves one process at a time).
+func (s *services) walletDir() string        { return filepath.Join(s.dir, "wallet") }
+func (s *services) serviceWalletDir() string { return filepath.Join(s.dir, "serve-wallet") }

@@ -81,8 +81,16 @@ func (t *testnet) startServices(ctx context.Context, net *localnet.Network, mint
 		s.close()
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
-	onion, err := s.sub(ctx, runCtx, "  address ", "serve", "--target", s.webAddr, "--port", "80",
-		"--bootstrap", boot, "--data-dir", s.dir+"/serve", "--log-level", "error")
+	serveArgs := []string{"serve", "--target", s.webAddr, "--port", "80",
+		"--bootstrap", boot, "--data-dir", s.dir + "/serve", "--log-level", "error"}
+	if mintURL != "" {
+		if err := fundWallet(ctx, s.serviceWalletDir(), mintURL, testnetFunds); err != nil {
+			s.close()
+			return nil, fmt.Errorf("funding the hidden service's wallet: %w", err)
+		}
+		serveArgs = append(serveArgs, "--mint", mintURL, "--wallet-dir", s.serviceWalletDir())
+	}
+	onion, err := s.sub(ctx, runCtx, "  address ", serveArgs...)
 	if err != nil {
 		s.close()
 		return nil, fmt.Errorf("hidden service: %w", err)
@@ -179,6 +187,7 @@ func (t *testnet) serviceChecks(ctx context.Context, s *services) []check {
 		{"a page fetched through the proxy and an exit", "http://" + s.webAddr + "/", demoPage},
 		{"a page fetched from the hidden service through the proxy", "http://" + s.onion + "/", demoPage},
 		{"a 4 MiB file fetched through the proxy and an exit", "http://" + s.webAddr + "/file", string(demoFile)},
+		{"a 4 MiB file fetched from the hidden service", "http://" + s.onion + "/file", string(demoFile)},
 	} {
 		fctx, cancel := context.WithTimeout(ctx, time.Minute)
 		body, err := s.fetch(fctx, c.url)

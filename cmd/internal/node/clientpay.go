@@ -13,6 +13,7 @@ import (
 	"github.com/obolnet/obol/circuit/client"
 	"github.com/obolnet/obol/cmd/internal/paid"
 	"github.com/obolnet/obol/cmd/internal/status"
+	"github.com/obolnet/obol/descriptor"
 	"github.com/obolnet/obol/payment/wallet"
 )
 
@@ -159,4 +160,10 @@ func (p *ClientPayment) Payments() status.Payments {
 		spent = m.Spent()
 	}
 	return status.Payments{SpentMsat: spent, SettledMsat: p.reclaimed.Load()}
+}
+
+// Pay says how to pay a path (client.Config.Pay), for circuits built
+// outside a manager: hidden services'.
+func (p *ClientPayment) Pay(path []*descriptor.Relay) (client.PayConfig, error) {
+	return p.paths.Pay(path)
 }

@@ -68,7 +68,8 @@ const DefaultWindow = 64 << 20
 
 // Pay implements client.Config.Pay: a channel of a standard capacity per
 // paid hop, sized for Window of traffic or the budget's share, whichever
-// is less.
+// is less. A nil descriptor (a relay the client knows only by address) is
+// left unpaid: it carries the circuit as far as its free allowance.
 func (p *Paths) Pay(path []*descriptor.Relay) (client.PayConfig, error) {
 	ks, err := p.C.cfg.Wallet.Keyset()
 	if err != nil {
@@ -82,7 +83,7 @@ func (p *Paths) Pay(path []*descriptor.Relay) (client.PayConfig, error) {
 	terms := make([]client.Terms, len(path))
 	var funding uint64
 	for i, d := range path {
-		if Free(d) {
+		if d == nil || Free(d) {
 			continue
 		}
 		r, err := RelayOf(d, p.C.cfg.Wallet.MintURL(), p.C.cfg.Wallet.Unit(), ks.ID)
