@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -54,6 +55,11 @@ func TestRelayConfigRefused(t *testing.T) {
 		{"not YAML", "data-dir: [\n", []string{"not valid YAML"}},
 		{"two documents", "bandwidth: 1MiB\n---\nbandwidth: 2MiB\n", []string{"one YAML document"}},
 		{"config in config", "config: other.yaml\n", []string{`unknown key "config"`}},
+		{"price without a mint", "price-per-mib: 2sat\n", []string{"relay.yaml:1", "key price-per-mib", "give -mint"}},
+		{"mint not a URL", "mint: mint.example\n", []string{"key mint", `"mint.example"`, "http(s) URL"}},
+		{"bad price", "mint: http://127.0.0.1:3338\nprice-per-mib: 2btc\n", []string{"relay.yaml:2", "key price-per-mib", `"2btc"`, "2sat"}},
+		{"paid relay charging nothing", "mint: http://127.0.0.1:3338\nprice-per-mib: 0\nprice-per-circuit: 0\n", []string{"key price-per-mib", "charges nothing"}},
+		{"grace too short", "mint: http://127.0.0.1:3338\ngrace: 10ms\n", []string{"key grace", `"10ms"`, "want 1s to 1h0m0s"}},
 		{"not a boolean", "status: 127.0.0.1:9102\nstatus-remote: maybe\n", []string{"relay.yaml:2", "key status-remote", `"maybe"`, "want true or false"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -149,5 +155,43 @@ func TestExampleConfigs(t *testing.T) {
 	}
 	if _, code, ok := proxyFlags([]string{"--config", filepath.Join(dir, "proxy.yaml")}, &stderr); !ok {
 		t.Fatalf("proxy.yaml refused (%d):\n%s", code, stderr.String())
+	}
+	if _, code, ok := serveFlags([]string{"--config", filepath.Join(dir, "serve.yaml")}, &stderr); !ok {
+		t.Fatalf("serve.yaml refused (%d):\n%s", code, stderr.String())
+	}
+	// The commented payment keys are accepted once uncommented.
+	pay := []string{"mint", "price-per-mib", "price-per-circuit", "prepay", "free", "grace", "settle-after", "wallet-dir", "budget"}
+	for name, parse := range map[string]func(path string) bool{
+		"relay.yaml": func(path string) bool {
+			o, _, ok := parseRelayFlags([]string{"--config", path}, &stderr)
+			return ok && o.cfg.Payment != nil && o.cfg.Payment.PerMiB == 1000
+		},
+		"proxy.yaml": func(path string) bool {
+			o, _, ok := proxyFlags([]string{"--config", path}, &stderr)
+			return ok && o.pay.mint == "https://mint.example" && o.pay.budget == 1000_000
+		},
+		"serve.yaml": func(path string) bool {
+			o, _, ok := serveFlags([]string{"--config", path}, &stderr)
+			return ok && o.pay.mint == "https://mint.example"
+		},
+	} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var lines []string
+		for _, l := range strings.Split(string(b), "\n") {
+			key, _, _ := strings.Cut(strings.TrimPrefix(l, "# "), ":")
+			if strings.HasPrefix(l, "# ") && slices.Contains(pay, key) {
+				l = strings.TrimPrefix(l, "# ")
+			}
+			lines = append(lines, l)
+		}
+		path := filepath.Join(t.TempDir(), name)
+		os.WriteFile(path, []byte(strings.Join(lines, "\n")), 0o600)
+		stderr.Reset()
+		if !parse(path) {
+			t.Errorf("%s with its payment keys uncommented refused or misread:\n%s", name, stderr.String())
+		}
 	}
 }
