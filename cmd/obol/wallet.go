@@ -101,6 +101,11 @@ func runWallet(ctx context.Context, args []string, e env) int {
 		walletUsage(fs)
 		return exitUsage
 	}
+	if fs.Arg(0) == "help" {
+		fs.SetOutput(e.stdout)
+		walletUsage(fs)
+		return exitOK
+	}
 	for _, c := range walletCommands() {
 		if c.name == fs.Arg(0) {
 			return c.run(ctx, o, fs.Args()[1:], e)
