@@ -19,6 +19,7 @@ import (
 	"github.com/obolnet/obol/circuit/socks"
 	"github.com/obolnet/obol/cmd/internal/node"
 	"github.com/obolnet/obol/cmd/internal/paid"
+	"github.com/obolnet/obol/cmd/internal/status"
 	"github.com/obolnet/obol/hidden"
 )
 
@@ -46,6 +47,7 @@ type proxyOptions struct {
 	allowSameSubnet bool
 	pay             payFlags
 	log             logFlags
+	obs             observeFlags
 }
 
 func proxyFlags(args []string, w io.Writer) (proxyOptions, int, bool) {
@@ -62,9 +64,14 @@ func proxyFlags(args []string, w io.Writer) (proxyOptions, int, bool) {
 	fs.Var(durationValue{&o.resample, time.Minute, 24 * time.Hour}, "resample", "sample the DHT again after this `duration`")
 	fs.Var(durationValue{&o.timeout, time.Second, time.Hour}, "timeout", "give up joining the DHT after this `duration`")
 	o.pay.register(fs)
+	o.obs.register(fs)
 	fs.BoolVar(&o.allowSameSubnet, "allow-same-subnet", false, "let relays of one /16 share a path (local test networks on loopback only)")
 	o.log.register(fs, slog.LevelInfo)
-	if _, code, ok := parseWithConfig(fs, args); !ok {
+	src, code, ok := parseWithConfig(fs, args)
+	if !ok {
+		return o, code, false
+	}
+	if code, ok := o.obs.check(fs, src); !ok {
 		return o, code, false
 	}
 	if len(o.client.Bootstrap) == 0 {
@@ -110,7 +117,8 @@ func runProxy(ctx context.Context, args []string, e env) int {
 	if !ok {
 		return code
 	}
-	log := o.log.logger(e.stderr)
+	errs := status.NewErrorCounter()
+	log := slog.New(errs.Handler(o.log.logger(e.stderr).Handler()))
 	o.client.Logger = log
 	c, err := node.OpenClient(o.client)
 	if err != nil {
@@ -137,19 +145,25 @@ func runProxy(ctx context.Context, args []string, e env) int {
 	links := link.NewManager(c.Node().Host(), link.Config{Logger: log})
 	links.Start()
 	defer links.Close()
-	p, err := newProxy(o, c, links, pay, log)
+	cs := node.NewClientStatus(status.KindProxy, c, nil, links, errs)
+	p, err := newProxy(o, c, links, pay, cs, log)
 	if err != nil {
 		log.Error("proxy did not start", "err", err)
 		return exitFail
 	}
 	defer p.close()
+	obs, err := o.obs.open(cs, e.stdout, log)
+	if err != nil {
+		log.Error("proxy did not start", "err", err)
+		return exitFail
+	}
 	fmt.Fprintf(e.stdout, "obol proxy listening\n  SOCKS5/SOCKS4a on %s\n", p.socks.Addr())
 	if p.http != nil {
 		fmt.Fprintf(e.stdout, "  HTTP CONNECT on %s\n", p.http.Addr())
 	}
 	fmt.Fprintf(e.stdout, "  %d relays known, %d-hop circuits\n", len(c.Known()), o.hops)
 	o.pay.print(e.stdout, pay)
-	if err := p.run(ctx, c, o); err != nil {
+	if err := obs.run(ctx, func(ctx context.Context) error { return p.run(ctx, c, o) }); err != nil {
 		log.Error("proxy stopped", "err", err)
 		return exitFail
 	}
@@ -169,6 +183,21 @@ func proxyJoin(ctx context.Context, c *node.Client, o proxyOptions, log *slog.Lo
 	return err
 }
 
+// countingDialer counts the bytes its connections carry, for the status
+// page's throughput graph.
+type countingDialer struct {
+	d     socks.Dialer
+	count func(n int)
+}
+
+func (d countingDialer) DialStream(ctx context.Context, req socks.Request) (net.Conn, error) {
+	c, err := d.d.DialStream(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return status.CountingConn(c, d.count), nil
+}
+
 // proxyServer is the SOCKS server and circuit manager of `obol proxy`.
 type proxyServer struct {
 	mgr   *client.Manager
@@ -180,7 +209,7 @@ type proxyServer struct {
 	log   *slog.Logger
 }
 
-func newProxy(o proxyOptions, c *node.Client, links *link.Manager, pay *node.ClientPayment, log *slog.Logger) (*proxyServer, error) {
+func newProxy(o proxyOptions, c *node.Client, links *link.Manager, pay *node.ClientPayment, cs *node.ClientStatus, log *slog.Logger) (*proxyServer, error) {
 	cfg := client.Config{Links: links, Directory: client.DirectoryFunc(c.Known), Hops: o.hops,
 		PriceLimit: o.price, AllowSameSubnet: o.allowSameSubnet, Logger: log}
 	if pay != nil {
@@ -197,8 +226,10 @@ func newProxy(o proxyOptions, c *node.Client, links *link.Manager, pay *node.Cli
 	if err != nil {
 		return nil, err
 	}
+	cs.Watch(mgr)
 	if pay != nil {
 		pay.Watch(mgr)
+		cs.SetPayments(pay)
 	}
 	// .obol names go to hidden services through rendezvous circuits;
 	// everything else through the manager's exit circuits.
@@ -210,7 +241,8 @@ func newProxy(o proxyOptions, c *node.Client, links *link.Manager, pay *node.Cli
 	if err != nil {
 		return nil, err
 	}
-	srv, err := socks.NewServer(socks.Config{Dialer: hidden.Route(hs, mgr), Logger: log, DisableHTTPConnect: o.httpConnect == ""})
+	dialer := countingDialer{hidden.Route(hs, mgr), cs.CountBytes}
+	srv, err := socks.NewServer(socks.Config{Dialer: dialer, Logger: log, DisableHTTPConnect: o.httpConnect == ""})
 	if err != nil {
 		hs.Close()
 		return nil, err

@@ -7,10 +7,12 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/obolnet/obol/circuit/client"
 	"github.com/obolnet/obol/cmd/internal/node"
+	"github.com/obolnet/obol/cmd/internal/status"
 	"github.com/obolnet/obol/hidden"
 )
 
@@ -26,6 +28,7 @@ type serveOptions struct {
 	timeout time.Duration
 	pay     payFlags
 	log     logFlags
+	obs     observeFlags
 }
 
 func defaultServeDir() string {
@@ -45,8 +48,13 @@ func serveFlags(args []string, w io.Writer) (serveOptions, int, bool) {
 	fs.Var(intValue{&o.sample, 10, maxSample}, "sample", "how many relays to sample from the DHT, a `count`")
 	fs.Var(durationValue{&o.timeout, time.Second, time.Hour}, "timeout", "give up joining the DHT after this `duration`")
 	o.pay.register(fs)
+	o.obs.register(fs)
 	o.log.register(fs, slog.LevelInfo)
-	if _, code, ok := parseWithConfig(fs, args); !ok {
+	src, code, ok := parseWithConfig(fs, args)
+	if !ok {
+		return o, code, false
+	}
+	if code, ok := o.obs.check(fs, src); !ok {
 		return o, code, false
 	}
 	if code, ok := o.pay.check(fs); !ok {
@@ -72,7 +80,8 @@ func runServe(ctx context.Context, args []string, e env) int {
 	if !ok {
 		return code
 	}
-	log := o.log.logger(e.stderr)
+	errs := status.NewErrorCounter()
+	log := slog.New(errs.Handler(o.log.logger(e.stderr).Handler()))
 	o.client.Logger = log
 	c, err := node.OpenClient(o.client)
 	if err != nil {
@@ -99,10 +108,11 @@ func runServe(ctx context.Context, args []string, e env) int {
 	}
 	hn := hidden.Network{Links: links(c, log), Directory: client.DirectoryFunc(c.Known), Logger: log}
 	defer hn.Links.Close()
+	cs := node.NewClientStatus(status.KindServe, c, nil, hn.Links, errs)
 	if pay != nil {
 		defer pay.Close()
 		hn.Pay = pay.Pay
-		go pay.Run(ctx)
+		cs.SetPayments(pay)
 	}
 	l, err := hidden.Listen(ctx, hidden.ServiceConfig{Network: hn, Key: key})
 	if err != nil {
@@ -113,7 +123,21 @@ func runServe(ctx context.Context, args []string, e env) int {
 	fmt.Fprintf(e.stdout, "obol hidden service up\n  address %s (port %d → %s)\n  try: curl --socks5-hostname 127.0.0.1:9050 http://%s:%d/\n",
 		l.Address(), o.port, o.target, l.Address(), o.port)
 	o.pay.print(e.stdout, pay)
-	if err := hidden.Forward(ctx, l, map[uint16]string{uint16(o.port): o.target}); err != nil && ctx.Err() == nil {
+	obs, err := o.obs.open(cs, e.stdout, log)
+	if err != nil {
+		log.Error("hidden service did not start", "err", err)
+		return exitFail
+	}
+	serve := func(ctx context.Context) error {
+		ctx, cancel := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		defer func() { cancel(); wg.Wait() }() // settling stops before pay.Close
+		if pay != nil {
+			wg.Go(func() { pay.Run(ctx) })
+		}
+		return hidden.Forward(ctx, l, map[uint16]string{uint16(o.port): o.target})
+	}
+	if err := obs.run(ctx, serve); err != nil && ctx.Err() == nil {
 		log.Error("hidden service stopped", "err", err)
 		return exitFail
 	}

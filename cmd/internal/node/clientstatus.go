@@ -14,12 +14,12 @@ import (
 // ClientStatus observes a client — `obol proxy` or `obol serve` — for its
 // status page and metrics: the relays it knows, its own circuits with
 // their whole paths, and the bytes its streams carried (counted by
-// CountBytes, e.g. through status.CountingConn). It never records destinations or which circuit serves which
-// request.
+// CountBytes, e.g. through status.CountingConn). It never records
+// destinations or which circuit serves which request.
 type ClientStatus struct {
 	kind     string
 	c        *Client
-	mgr      *client.Manager
+	mgr      atomic.Pointer[client.Manager] // nil for a hidden service
 	links    *link.Manager
 	errors   *status.ErrorCounter // may be nil
 	payments atomic.Pointer[status.PaymentSource]
@@ -31,8 +31,14 @@ type ClientStatus struct {
 // (status.KindProxy or status.KindServe) whose circuits mgr keeps over
 // links; errs (may be nil) counts its warnings and errors by kind.
 func NewClientStatus(kind string, c *Client, mgr *client.Manager, links *link.Manager, errs *status.ErrorCounter) *ClientStatus {
-	return &ClientStatus{kind: kind, c: c, mgr: mgr, links: links, errors: errs, started: time.Now()}
+	s := &ClientStatus{kind: kind, c: c, links: links, errors: errs, started: time.Now()}
+	s.mgr.Store(mgr)
+	return s
 }
+
+// Watch sets the manager whose circuits are shown, for a status made
+// before its manager.
+func (s *ClientStatus) Watch(m *client.Manager) { s.mgr.Store(m) }
 
 // SetPayments plugs in the client's payment figures.
 func (s *ClientStatus) SetPayments(p status.PaymentSource) { s.payments.Store(&p) }
@@ -46,7 +52,10 @@ func (s *ClientStatus) CountBytes(n int) {
 
 // Snapshot implements status.Source.
 func (s *ClientStatus) Snapshot(ctx context.Context) status.Snapshot {
-	circs := s.mgr.Circuits()
+	var circs []client.CircuitInfo
+	if m := s.mgr.Load(); m != nil { // a hidden service keeps its circuits itself
+		circs = m.Circuits()
+	}
 	snap := status.Snapshot{
 		Node:     status.Node{Kind: s.kind, Started: s.started.UTC(), Now: time.Now().UTC()},
 		Traffic:  status.Traffic{CircuitsOpen: len(circs), Channels: s.links.Channels(), Bytes: s.bytes.Load()},
