@@ -17,7 +17,9 @@ type Handler interface {
 	// on with SendCell or returns it with Release.
 	HandleCell(c *Circ, cell []byte)
 	// CircuitClosed is called once when the channel under the circuit
-	// closes or the circuit's queue overflows; not after Circ.Close.
+	// closes or the circuit's queue overflows or is shed (ErrQueueFull,
+	// ErrOverBudget); not after Circ.Close. It may run while a HandleCell
+	// of the circuit is still running.
 	CircuitClosed(c *Circ, err error)
 }
 
@@ -195,11 +197,15 @@ func (c *Circ) markClosed() bool {
 	return true
 }
 
-// fail closes the circuit and tells its handler why.
+// fail closes the circuit and tells its handler why, from a goroutine of
+// its own: fail runs in a channel's reader, which must never wait for a
+// handler, and the handler of a circuit whose queue overflowed is likely
+// blocked (on a channel whose peer does not read). Waiting for it would
+// stall every circuit of the reader's channel.
 func (c *Circ) fail(err error) {
 	if c.markClosed() {
 		c.ch.remove(c.id)
-		c.h.CircuitClosed(c, err)
+		go c.h.CircuitClosed(c, err)
 	}
 }
 
