@@ -195,15 +195,17 @@ func (m *Manager) startBuild(ctx context.Context, path []*candidate, first *firs
 }
 
 // startPayments runs the payments of a built circuit until it closes;
-// if they fail, it closes the circuit. What they paid is added to Spent.
+// if they fail, it closes the circuit. What they pay is added to Spent.
 func (m *Manager) startPayments(c *Circuit, cfg PayConfig) error {
 	m.payments.Add(1)
-	err := PayFor(c, cfg, m.cfg.Logger, func(paid []uint64) {
-		for _, v := range paid {
-			m.spent.Add(v)
+	onPaid := cfg.OnPaid
+	cfg.OnPaid = func(msat uint64) {
+		m.spent.Add(msat)
+		if onPaid != nil {
+			onPaid(msat)
 		}
-		m.payments.Done()
-	})
+	}
+	err := PayFor(c, cfg, m.cfg.Logger, func([]uint64) { m.payments.Done() })
 	if err != nil {
 		m.payments.Done()
 	}

@@ -42,7 +42,7 @@ type Manager struct {
 
 	pickMu sync.Mutex // serialises path picks (pickPath)
 
-	spent    atomic.Uint64  // msat paid by circuits whose payments ended
+	spent    atomic.Uint64  // msat paid by the circuits' payments
 	payments sync.WaitGroup // circuits' payments running
 
 	candMu sync.Mutex // guards cands
@@ -113,7 +113,7 @@ func NewManager(cfg Config) (*Manager, error) {
 // Guards returns the guard set, most preferred first.
 func (m *Manager) Guards() []peer.ID { return m.guards.IDs() }
 
-// Spent is what the circuits whose payments have ended paid, in msat.
+// Spent is what the manager's circuits have paid so far, in msat.
 func (m *Manager) Spent() uint64 { return m.spent.Load() }
 
 // BuildTimeout is the timeout the next build gets.

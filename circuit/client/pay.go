@@ -94,6 +94,9 @@ type PayConfig struct {
 	// Interval is how often traffic is checked against what is paid
 	// (default 10 ms).
 	Interval time.Duration
+	// OnPaid, if set, is told of every payment's amount in msat, as it
+	// is sent: for a running account of spending.
+	OnPaid func(msat uint64)
 }
 
 // Payment errors.
@@ -281,7 +284,11 @@ func (p *Payments) pay(ctx context.Context, i int, target uint64) error {
 	if err != nil {
 		return fmt.Errorf("client: pay hop %d: %w", i, err)
 	}
+	delta := target - p.paid[i]
 	p.paid[i] = target
+	if p.cfg.OnPaid != nil {
+		p.cfg.OnPaid(delta)
+	}
 	return p.send(ctx, i, circuit.RelayPayBalanceUpdate, bodies)
 }
 

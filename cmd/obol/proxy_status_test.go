@@ -88,5 +88,3 @@ func getSnapshot(t *testing.T, url string) status.Snapshot {
 	}
 	return s
 }
-
-

@@ -32,6 +32,7 @@ type services struct {
 	web     *http.Server
 	webAddr string
 	socks   string // the proxy's SOCKS address
+	status  string // the proxy's status page
 	onion   string // the hidden service's .obol address
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
@@ -77,10 +78,17 @@ func (t *testnet) startServices(ctx context.Context, net *localnet.Network, mint
 		}
 		proxyArgs = append(proxyArgs, "--mint", mintURL, "--wallet-dir", s.walletDir())
 	}
-	if s.socks, err = s.sub(ctx, runCtx, "  SOCKS5/SOCKS4a on ", proxyArgs...); err != nil {
+	statusAddr := "127.0.0.1:9112"
+	if t.opts.check || !portFree(statusAddr) {
+		statusAddr = "127.0.0.1:0"
+	}
+	proxyArgs = append(proxyArgs, "--status", statusAddr)
+	got, err := s.sub(ctx, runCtx, []string{"  SOCKS5/SOCKS4a on ", "status page: "}, proxyArgs...)
+	if err != nil {
 		s.close()
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
+	s.socks, s.status = got[0], got[1]
 	serveArgs := []string{"serve", "--target", s.webAddr, "--port", "80",
 		"--bootstrap", boot, "--data-dir", s.dir + "/serve", "--log-level", "error"}
 	if mintURL != "" {
@@ -90,18 +98,18 @@ func (t *testnet) startServices(ctx context.Context, net *localnet.Network, mint
 		}
 		serveArgs = append(serveArgs, "--mint", mintURL, "--wallet-dir", s.serviceWalletDir())
 	}
-	onion, err := s.sub(ctx, runCtx, "  address ", serveArgs...)
+	got, err = s.sub(ctx, runCtx, []string{"  address "}, serveArgs...)
 	if err != nil {
 		s.close()
 		return nil, fmt.Errorf("hidden service: %w", err)
 	}
-	s.onion = strings.Fields(onion)[0]
+	s.onion = strings.Fields(got[0])[0]
 	return s, nil
 }
 
-// sub runs an obol subcommand until runCtx ends and returns the rest of
-// the first stdout line starting with prefix.
-func (s *services) sub(ctx, runCtx context.Context, prefix string, args ...string) (string, error) {
+// sub runs an obol subcommand until runCtx ends and returns, for each of
+// prefixes, the rest of the first stdout line starting with it.
+func (s *services) sub(ctx, runCtx context.Context, prefixes []string, args ...string) ([]string, error) {
 	pr, pw := io.Pipe()
 	errs := &syncWriter{}
 	s.wg.Add(1)
@@ -110,25 +118,32 @@ func (s *services) sub(ctx, runCtx context.Context, prefix string, args ...strin
 		code := run(runCtx, args, env{stdout: pw, stderr: errs, now: time.Now})
 		pw.CloseWithError(fmt.Errorf("exited with %d: %s", code, strings.TrimSpace(errs.String())))
 	}()
-	found := make(chan string, 1)
+	found := make(chan []string, 1)
 	go func() {
+		vals, n := make([]string, len(prefixes)), 0
 		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			if rest, ok := strings.CutPrefix(sc.Text(), prefix); ok {
-				found <- strings.TrimSpace(rest)
+		for n < len(prefixes) && sc.Scan() {
+			for i, p := range prefixes {
+				if rest, ok := strings.CutPrefix(sc.Text(), p); ok && vals[i] == "" {
+					vals[i] = strings.TrimSpace(rest)
+					n++
+				}
 			}
 		}
+		if n == len(prefixes) {
+			found <- vals
+		}
 		close(found)
+		io.Copy(io.Discard, pr) // keep the command's output flowing
 	}()
 	select {
 	case v, ok := <-found:
 		if !ok {
-			return "", fmt.Errorf("%s %s", args[0], errs.String())
+			return nil, fmt.Errorf("%s %s", args[0], errs.String())
 		}
-		go io.Copy(io.Discard, pr) // keep the command's output flowing
 		return v, nil
 	case <-ctx.Done():
-		return "", ctx.Err()
+		return nil, ctx.Err()
 	}
 }
 
@@ -211,6 +226,7 @@ func (t *testnet) printBox(net *localnet.Network, s *services) {
 	fmt.Fprintf(w, "│ a hidden service:    curl --socks5-hostname %s http://%s/\n", s.socks, s.onion)
 	fmt.Fprintf(w, "│ SOCKS4a works too:   curl --socks4a %s http://%s/\n", s.socks, s.webAddr)
 	fmt.Fprintf(w, "│ a paid 4 MiB:        curl --socks5-hostname %s http://%s/file -o /dev/null\n", s.socks, s.webAddr)
+	fmt.Fprintf(w, "│ the proxy's status:  %s (or: go run ./cmd/obol status --addr %s)\n", s.status, strings.TrimSuffix(strings.TrimPrefix(s.status, "http://"), "/"))
 	if addrs := net.Relays[0].Addrs(); len(addrs) > 0 {
 		fmt.Fprintf(w, "│ list the relays:     go run ./cmd/obol relays --bootstrap %s\n", addrs[0])
 	}

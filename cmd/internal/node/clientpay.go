@@ -45,6 +45,7 @@ type ClientPayment struct {
 	mgr    atomic.Pointer[client.Manager]
 
 	reclaimed atomic.Uint64 // msat taken back from settled channels
+	spentHS   atomic.Uint64 // msat paid by circuits built outside the manager
 }
 
 // DefaultSettleEvery is how often a client settles its channels.
@@ -155,9 +156,9 @@ func (p *ClientPayment) Close() error {
 
 // Payments implements status.PaymentSource.
 func (p *ClientPayment) Payments() status.Payments {
-	var spent uint64
+	spent := p.spentHS.Load()
 	if m := p.mgr.Load(); m != nil {
-		spent = m.Spent()
+		spent += m.Spent()
 	}
 	return status.Payments{SpentMsat: spent, SettledMsat: p.reclaimed.Load()}
 }
@@ -165,5 +166,7 @@ func (p *ClientPayment) Payments() status.Payments {
 // Pay says how to pay a path (client.Config.Pay), for circuits built
 // outside a manager: hidden services'.
 func (p *ClientPayment) Pay(path []*descriptor.Relay) (client.PayConfig, error) {
-	return p.paths.Pay(path)
+	cfg, err := p.paths.Pay(path)
+	cfg.OnPaid = func(msat uint64) { p.spentHS.Add(msat) }
+	return cfg, err
 }
