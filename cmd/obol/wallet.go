@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -21,7 +20,8 @@ import (
 )
 
 // `obol wallet` keeps ecash of one mint, in sat, in its data directory
-// (~/.obol/wallet by default; `obol proxy -wallet-dir` pays from the same):
+// (~/.obol/wallet by default; obol proxy and obol serve pay from the same
+// directory, their -wallet-dir):
 //
 //	wallet.seed  NUT-13 seed (0600), made on first use; it also derives
 //	             the key tokens can be locked to for this wallet
@@ -35,7 +35,6 @@ import (
 // except the token `send` is asked for, on stdout.
 
 const (
-	walletDirName     = "wallet"       // the default data directory's name under ~/.obol
 	walletQuotesFile  = "quotes.json"  // top-ups waiting for payment
 	walletJournalFile = "wallet.jsonl" // package wallet's; its presence means the wallet holds state
 )
@@ -82,10 +81,7 @@ func walletCommands() []walletCommand {
 
 // runWallet is `obol wallet`: it dispatches to a wallet command.
 func runWallet(ctx context.Context, args []string, e env) int {
-	var o walletOptions
-	if d := defaultDataDir(); d != "" {
-		o.dataDir = filepath.Join(d, walletDirName)
-	}
+	o := walletOptions{dataDir: defaultWalletDir()}
 	fs := flag.NewFlagSet("wallet", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	o.register(fs)
