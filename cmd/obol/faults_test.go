@@ -1,0 +1,671 @@
+package main
+
+// Faults with real processes: paid relays killed by SIGKILL in the middle
+// of transfers, and a mint that goes away and comes back. The relays and
+// the proxy are the obol binary, built once per test; the mint and the web
+// server run in the test process.
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/net/proxy"
+
+	"github.com/obolnet/obol/cmd/internal/node"
+	"github.com/obolnet/obol/cmd/internal/status"
+	"github.com/obolnet/obol/payment"
+	"github.com/obolnet/obol/payment/wallet"
+)
+
+// faultFunds is what the proxy's wallet is given, in sat.
+const faultFunds = 100_000
+
+// streamBound is the longest a download may take to end, completed or
+// failed, once its relays are killed: beyond it the stream hangs.
+const streamBound = 40 * time.Second
+
+// buildObol builds the obol command into the test's directory, without
+// cgo, as it is shipped.
+func buildObol(t *testing.T) string {
+	t.Helper()
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go tool to build the obol binary")
+	}
+	bin := filepath.Join(t.TempDir(), "obol")
+	cmd := exec.Command(goTool, "build", "-o", bin, ".")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// child is one run of the obol binary.
+type child struct {
+	cmd      *exec.Cmd
+	out, err syncBuffer
+	done     chan struct{} // closed when it has exited
+}
+
+func startChild(t *testing.T, bin string, args ...string) *child {
+	t.Helper()
+	c := &child{cmd: exec.Command(bin, args...), done: make(chan struct{})}
+	c.cmd.Stdout, c.cmd.Stderr = &c.out, &c.err
+	if err := c.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { c.cmd.Wait(); close(c.done) }()
+	t.Cleanup(func() { c.cmd.Process.Kill(); <-c.done })
+	return c
+}
+
+// kill ends the process at once, as a crash or a power cut would.
+func (c *child) kill() {
+	c.cmd.Process.Signal(syscall.SIGKILL)
+	<-c.done
+}
+
+// interrupt sends SIGINT and returns the exit code.
+func (c *child) interrupt(t *testing.T) int {
+	t.Helper()
+	c.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-c.done:
+		return c.cmd.ProcessState.ExitCode()
+	case <-time.After(60 * time.Second):
+		t.Fatalf("no exit within 60s of SIGINT; stderr:\n%s", c.err.String())
+		return -1
+	}
+}
+
+// waitOut waits for a stdout line starting with prefix and returns the
+// rest of it.
+func (c *child) waitOut(t *testing.T, prefix string) string {
+	t.Helper()
+	var rest string
+	c.waitUntil(t, "a line "+strconv.Quote(prefix), func() bool {
+		for _, line := range strings.Split(c.out.String(), "\n") {
+			if r, ok := strings.CutPrefix(line, prefix); ok {
+				rest = strings.TrimSpace(r)
+				return true
+			}
+		}
+		return false
+	})
+	return rest
+}
+
+// waitLog waits until the log (stderr) holds s.
+func (c *child) waitLog(t *testing.T, s string) {
+	t.Helper()
+	c.waitUntil(t, "log "+strconv.Quote(s), func() bool { return strings.Contains(c.err.String(), s) })
+}
+
+func (c *child) waitUntil(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !ok() {
+		select {
+		case <-c.done:
+			t.Fatalf("exited with %d before %s; stderr:\n%s", c.cmd.ProcessState.ExitCode(), what, c.err.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s within 60s; stdout:\n%s\nstderr:\n%s", what, c.out.String(), c.err.String())
+		}
+	}
+}
+
+// faultMint is `obol mint` on a fixed address, which can go away and come
+// back with its journal.
+type faultMint struct {
+	args []string
+	url  string
+	p    *child
+}
+
+func startFaultMint(t *testing.T, bin string) *faultMint {
+	t.Helper()
+	fm := &faultMint{args: []string{"mint", "--listen", fmt.Sprintf("127.0.0.1:%d", freePort(t, "127.0.0.1")),
+		"--data-dir", t.TempDir(), "--log-format", "json"}}
+	fm.start(t, bin)
+	return fm
+}
+
+func (fm *faultMint) start(t *testing.T, bin string) {
+	t.Helper()
+	fm.p = startChild(t, bin, fm.args...)
+	fm.url = fm.p.waitOut(t, "mint URL: ")
+}
+
+// stop stops the mint: it cannot be reached until start.
+func (fm *faultMint) stop(t *testing.T) {
+	t.Helper()
+	if code := fm.p.interrupt(t); code != exitOK {
+		t.Errorf("mint exit code %d", code)
+	}
+}
+
+// faultRelay is a paid relay process with its data directory, which
+// outlives its runs.
+type faultRelay struct {
+	name string
+	dir  string
+	args []string
+	stat string // host:port of its status API
+	id   string // peer ID
+	addr string // /ip4/…/p2p/… as others bootstrap through it
+	p    *child
+	logs []string // stderr of its earlier runs
+}
+
+// freePort returns a TCP port free on ip just now.
+func freePort(t *testing.T, ip string) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", ip+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func (r *faultRelay) start(t *testing.T, bin string) {
+	t.Helper()
+	if r.p != nil {
+		r.logs = append(r.logs, r.p.err.String())
+	}
+	r.p = startChild(t, bin, r.args...)
+	r.id = r.p.waitOut(t, "peer ID:")
+}
+
+func (r *faultRelay) running() bool {
+	select {
+	case <-r.p.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// readStatus reads a node's /api/status at addr.
+func readStatus(addr string) (status.Snapshot, error) {
+	var s status.Snapshot
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get("http://" + addr + "/api/status")
+	if err != nil {
+		return s, err
+	}
+	defer resp.Body.Close()
+	err = json.NewDecoder(resp.Body).Decode(&s)
+	return s, err
+}
+
+// faultNet is a mint, paid relays, a proxy paying them from a wallet and
+// a web server, all on loopback.
+type faultNet struct {
+	t      *testing.T
+	bin    string
+	dir    string
+	mint   *faultMint
+	relays []*faultRelay
+	proxy  *child
+	socks  string
+	stat   string // host:port of the proxy's status API
+	web    string
+}
+
+// newFaultNet starts the mint and n relays (guards and exits, each on a
+// loopback address of its own /16), funds the wallet and starts the proxy.
+func newFaultNet(t *testing.T, n int) *faultNet {
+	t.Helper()
+	f := &faultNet{t: t, bin: buildObol(t), dir: t.TempDir(), web: blobServer(t)}
+	f.mint = startFaultMint(t, f.bin)
+	for i := range n {
+		ip := fmt.Sprintf("127.%d.0.1", 100+i)
+		r := &faultRelay{name: fmt.Sprintf("relay %d", i), dir: filepath.Join(f.dir, fmt.Sprintf("relay%d", i)),
+			stat: fmt.Sprintf("%s:%d", ip, freePort(t, ip))}
+		r.args = []string{"relay", "--data-dir", r.dir, "--listen", fmt.Sprintf("/ip4/%s/tcp/%d", ip, freePort(t, ip)),
+			"--roles", "guard,exit", "--exit-policy", "accept *:*", "--allow-loopback",
+			"--mint", f.mint.url, "--prepay", "6MiB", "--settle-after", "1s",
+			"--status", r.stat, "--log-format", "json"}
+		if i > 0 {
+			r.args = append(r.args, "--bootstrap", f.relays[0].addr)
+		}
+		r.start(t, f.bin)
+		if i == 0 {
+			r.addr = "/ip4/" + r.p.waitOut(t, "  /ip4/")
+		}
+		f.relays = append(f.relays, r)
+	}
+	for _, r := range f.relays {
+		r.p.waitLog(t, `"msg":"descriptor published"`)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := fundWallet(ctx, f.walletDir(), f.mint.url, faultFunds); err != nil {
+		t.Fatalf("funding the wallet: %v", err)
+	}
+	f.stat = fmt.Sprintf("127.0.0.1:%d", freePort(t, "127.0.0.1"))
+	f.proxy = startChild(t, f.bin, "proxy", "--socks", "127.0.0.1:0", "--bootstrap", f.relays[0].addr, "--status", f.stat,
+		"--data-dir", filepath.Join(f.dir, "proxy"), "--mint", f.mint.url, "--wallet-dir", f.walletDir(),
+		"--sample", "10", "--log-format", "json", "--log-level", "debug")
+	f.socks = f.proxy.waitOut(t, "  SOCKS5/SOCKS4a on ")
+	t.Cleanup(func() {
+		if t.Failed() {
+			f.dumpLogs()
+		}
+	})
+	return f
+}
+
+func (f *faultNet) walletDir() string { return filepath.Join(f.dir, "wallet") }
+
+// dumpLogs shows the tail of every process's log.
+func (f *faultNet) dumpLogs() {
+	tail := func(s string) string {
+		if len(s) > 6000 {
+			return "…" + s[len(s)-6000:]
+		}
+		return s
+	}
+	for _, r := range f.relays {
+		f.t.Logf("%s log:\n%s", r.name, tail(r.p.err.String()))
+	}
+	if f.proxy != nil {
+		f.t.Logf("proxy log:\n%s", tail(f.proxy.err.String()))
+	}
+}
+
+// A web server of deterministic bodies: /blob?size=N&seed=S&rate=R sends
+// N bytes drawn from seed S, at about R bytes per second (0: at once).
+
+func blobServer(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(serveBlob)}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().String()
+}
+
+func serveBlob(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	size, _ := strconv.Atoi(q.Get("size"))
+	seed, _ := strconv.ParseUint(q.Get("seed"), 10, 64)
+	rate, _ := strconv.Atoi(q.Get("rate"))
+	body := blob(seed, size)
+	w.Header().Set("Content-Length", strconv.Itoa(size))
+	start := time.Now()
+	for sent := 0; sent < size; {
+		n := min(32<<10, size-sent)
+		if _, err := w.Write(body[sent : sent+n]); err != nil {
+			return
+		}
+		sent += n
+		if rate > 0 {
+			time.Sleep(time.Until(start.Add(time.Duration(sent) * time.Second / time.Duration(rate))))
+		}
+	}
+}
+
+func blob(seed uint64, size int) []byte {
+	var key [32]byte
+	binary.BigEndian.PutUint64(key[:], seed)
+	b := make([]byte, size)
+	mrand.NewChaCha8(key).Read(b)
+	return b
+}
+
+// download is one GET through the proxy on circuits of its own
+// (isolated by its SOCKS user name).
+type download struct {
+	key       string
+	size      int
+	seed      uint64
+	got       atomic.Int64 // bytes received so far
+	err       error        // nil: complete and byte-exact
+	start, at time.Time    // when it started and ended
+}
+
+func newDownload(key string, size int) *download {
+	return &download{key: key, size: size, seed: mrand.Uint64() >> 1}
+}
+
+// fetch runs d at about rate bytes per second (0: as fast as it goes).
+func (f *faultNet) fetch(ctx context.Context, d *download, rate int) {
+	d.start = time.Now()
+	d.err = d.run(ctx, f.socks, fmt.Sprintf("http://%s/blob?size=%d&seed=%d&rate=%d", f.web, d.size, d.seed, rate))
+	d.at = time.Now()
+}
+
+func (d *download) run(ctx context.Context, socks, url string) error {
+	dialer, err := proxy.SOCKS5("tcp", socks, &proxy.Auth{User: d.key, Password: "x"}, proxy.Direct)
+	if err != nil {
+		return err
+	}
+	hc := http.Client{Transport: &http.Transport{DialContext: dialer.(proxy.ContextDialer).DialContext, DisableKeepAlives: true}}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var buf bytes.Buffer
+	chunk := make([]byte, 64<<10)
+	for {
+		n, err := resp.Body.Read(chunk)
+		buf.Write(chunk[:n])
+		d.got.Add(int64(n))
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if !bytes.Equal(buf.Bytes(), blob(d.seed, d.size)) {
+		return fmt.Errorf("body of %d bytes differs from the %d sent", buf.Len(), d.size)
+	}
+	return nil
+}
+
+// fetchAll runs downloads concurrently, each on its own circuit.
+func (f *faultNet) fetchAll(ctx context.Context, ds []*download, rate int) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	for _, d := range ds {
+		wg.Go(func() { f.fetch(ctx, d, rate) })
+	}
+	return &wg
+}
+
+// flowing waits until every download has received at least n bytes or
+// ended.
+func flowing(t *testing.T, ds []*download, n int64, wg *sync.WaitGroup) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	deadline := time.After(60 * time.Second)
+	for {
+		all := true
+		for _, d := range ds {
+			all = all && d.got.Load() >= n
+		}
+		if all {
+			return
+		}
+		select {
+		case <-done:
+			return
+		case <-deadline:
+			t.Fatalf("downloads did not get going within 60s")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// Money after the run: every process stopped.
+
+// relayWallet opens a stopped relay's wallet: its balance and pending
+// operations.
+func relayWallet(t *testing.T, dir, mintURL string) (balance uint64, pending int) {
+	t.Helper()
+	seed, err := os.ReadFile(filepath.Join(dir, node.WalletSeedFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := wallet.Open(wallet.Config{Mint: mintURL, Unit: "sat", Seed: seed, Dir: filepath.Join(dir, node.WalletDir)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	return w.Balance(), w.Pending()
+}
+
+// ledgerEarned reads a stopped relay's ledger: the sum of the last balance
+// accepted on each channel (what its closes must have brought in, the
+// mint charging no fees) and the channels not settled.
+func ledgerEarned(t *testing.T, dir string) (earned uint64, unsettled int) {
+	t.Helper()
+	st, recs, err := payment.OpenFileStore(filepath.Join(dir, node.LedgerFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	balance := map[payment.ChannelID]uint64{}
+	settled := map[payment.ChannelID]bool{}
+	for _, r := range recs {
+		balance[r.Channel] = max(balance[r.Channel], r.Balance)
+		settled[r.Channel] = settled[r.Channel] || r.Settled
+	}
+	for id, b := range balance {
+		earned += b
+		if !settled[id] {
+			unsettled++
+		}
+	}
+	return earned, unsettled
+}
+
+// stopAll stops the proxy (it settles what it can), then every relay
+// (each closes its channels at the mint), each with SIGINT.
+func (f *faultNet) stopAll(t *testing.T) {
+	t.Helper()
+	if code := f.proxy.interrupt(t); code != exitOK {
+		t.Errorf("proxy exit code %d", code)
+	}
+	var wg sync.WaitGroup
+	for _, r := range f.relays {
+		if !r.running() {
+			continue
+		}
+		wg.Go(func() {
+			if code := r.p.interrupt(t); code != exitOK {
+				t.Errorf("%s exit code %d", r.name, code)
+			}
+			if !strings.Contains(r.p.err.String(), `"msg":"payment channels settled"`) {
+				t.Errorf("%s did not settle its channels as it stopped", r.name)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// checkMoney settles the client's channels and checks that not one sat
+// is lost: what the relays redeemed, plus what the wallet holds, plus the
+// funding of channels still refundable, is what the wallet was given; and
+// that each relay redeemed every balance it accepted.
+func (f *faultNet) checkMoney(t *testing.T) {
+	t.Helper()
+	var relays uint64
+	for _, r := range f.relays {
+		bal, pending := relayWallet(t, r.dir, f.mint.url)
+		earned, unsettled := ledgerEarned(t, r.dir)
+		if pending != 0 || unsettled != 0 {
+			t.Errorf("%s: %d wallet operations pending, %d channels unsettled", r.name, pending, unsettled)
+		}
+		if bal != earned {
+			t.Errorf("%s: wallet holds %d sat, its ledger accepted balances of %d sat", r.name, bal, earned)
+		}
+		relays += bal
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	pay, err := node.OpenClientPayment(ctx, node.ClientPaymentConfig{Wallet: node.WalletConfig{Dir: f.walletDir()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pay.Close()
+	rep, err := pay.Settle(ctx)
+	if err != nil {
+		t.Fatalf("settling the client's channels: %v", err)
+	}
+	wallet := pay.Balance()
+	t.Logf("money: relays %d + wallet %d + refundable %d (%d channels) = %d of %d sat; dust %d",
+		relays, wallet, rep.Locked, rep.Open, relays+wallet+rep.Locked, faultFunds, rep.Dust)
+	if relays == 0 {
+		t.Errorf("the relays earned nothing")
+	}
+	if relays+wallet+rep.Locked != faultFunds || rep.Dust != 0 {
+		t.Errorf("money lost: relays %d + wallet %d + refundable %d = %d, given %d; dust %d",
+			relays, wallet, rep.Locked, relays+wallet+rep.Locked, faultFunds, rep.Dust)
+	}
+}
+
+// Relays killed during paid transfers.
+
+// faultRounds is how many times TestFaultsRelayKilled kills relays:
+// OBOL_FAULT_ROUNDS, default 3 (about a minute).
+func faultRounds(t *testing.T) int {
+	if s := os.Getenv("OBOL_FAULT_ROUNDS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			t.Fatalf("OBOL_FAULT_ROUNDS=%q is not a positive count", s)
+		}
+		return n
+	}
+	return 3
+}
+
+// TestFaultsRelayKilled runs eight paid relays and a paying proxy as
+// processes, and in each round SIGKILLs one or two relays in the middle
+// of four concurrent downloads: each download completes byte-exact or
+// fails within streamBound; at least one through the killed exit fails,
+// no more than the killed relays' circuits; new requests succeed on other
+// paths; the killed relays restart on their data directories. At the end
+// every process stops with SIGINT, and not one sat is lost.
+func TestFaultsRelayKilled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts nine processes")
+	}
+	f := newFaultNet(t, 8)
+	for round := range faultRounds(t) {
+		f.killRound(t, round)
+	}
+	f.stopAll(t)
+	f.checkMoney(t)
+}
+
+// killRound is one round of TestFaultsRelayKilled.
+func (f *faultNet) killRound(t *testing.T, round int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), streamBound)
+	defer cancel()
+	var ds []*download
+	for i := range 4 {
+		ds = append(ds, newDownload(fmt.Sprintf("round%d-%d", round, i), 8<<20))
+	}
+	wg := f.fetchAll(ctx, ds, 3<<19) // 1.5 MiB/s: about 5 s each
+	flowing(t, ds, 512<<10, wg)
+	time.Sleep(mrand.N(1500 * time.Millisecond))
+	victims, affected := f.pickVictims(t)
+	for _, r := range victims {
+		r.p.kill()
+	}
+	killed := time.Now()
+	wg.Wait()
+	failed := 0
+	var slowest time.Duration
+	for _, d := range ds {
+		switch {
+		case d.err == nil:
+		case errors.Is(d.err, context.DeadlineExceeded):
+			t.Errorf("round %d: download %s hung after the kill (%d of %d bytes): %v", round, d.key, d.got.Load(), d.size, d.err)
+		case strings.Contains(d.err.Error(), "differs"):
+			t.Errorf("round %d: download %s: %v", round, d.key, d.err)
+		default:
+			failed++
+			slowest = max(slowest, d.at.Sub(killed))
+		}
+	}
+	t.Logf("round %d: killed %d relays on the circuits of %d downloads; %d of %d downloads failed, the last %v after the kill",
+		round, len(victims), affected, failed, len(ds), slowest.Round(time.Millisecond))
+	if failed == 0 {
+		t.Errorf("round %d: no download through the killed relays failed", round)
+	}
+	if failed > affected {
+		t.Errorf("round %d: %d downloads failed, but only %d went through the killed relays", round, failed, affected)
+	}
+	f.newRequests(t, round)
+	for _, r := range victims {
+		r.start(t, f.bin)
+	}
+}
+
+// pickVictims chooses, at random, a relay of the circuit of some
+// download and maybe one more relay, and counts the circuits with streams
+// (downloads) that pass through them.
+func (f *faultNet) pickVictims(t *testing.T) ([]*faultRelay, int) {
+	t.Helper()
+	s, err := readStatus(f.stat)
+	if err != nil {
+		t.Fatalf("proxy status: %v", err)
+	}
+	var busy []status.Circuit
+	for _, c := range s.Circuits {
+		if c.Streams > 0 {
+			busy = append(busy, c)
+		}
+	}
+	if len(busy) == 0 {
+		t.Fatalf("no circuit carries a download")
+	}
+	path := busy[mrand.N(len(busy))].Path
+	chosen := map[string]bool{path[mrand.N(len(path))]: true}
+	if mrand.N(2) == 1 {
+		chosen[f.relays[mrand.N(len(f.relays))].id] = true
+	}
+	var victims []*faultRelay
+	for _, r := range f.relays {
+		if chosen[r.id] {
+			victims = append(victims, r)
+		}
+	}
+	affected := 0
+	for _, c := range busy {
+		if slices.ContainsFunc(c.Path, func(id string) bool { return chosen[id] }) {
+			affected++
+		}
+	}
+	return victims, affected
+}
+
+// newRequests checks that requests after a kill succeed: the proxy leaves
+// the dead relays out and builds on other paths.
+func (f *faultNet) newRequests(t *testing.T, round int) {
+	t.Helper()
+	for i := range 3 {
+		ctx, cancel := context.WithTimeout(context.Background(), streamBound)
+		d := newDownload(fmt.Sprintf("round%d-new%d", round, i), 256<<10)
+		f.fetch(ctx, d, 0)
+		cancel()
+		if d.err != nil {
+			t.Errorf("round %d: a new request failed after the kill: %v", round, d.err)
+			continue
+		}
+		t.Logf("round %d: new request %d took %v", round, i, d.at.Sub(d.start).Round(time.Millisecond))
+	}
+}
