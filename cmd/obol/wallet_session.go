@@ -60,6 +60,12 @@ func openWallet(ctx context.Context, o walletOptions, fs *flag.FlagSet, e env, m
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.DialContext = (&net.Dialer{Timeout: 15 * time.Second}).DialContext
 	s := &walletSession{dir: o.dataDir, name: fs.Name(), e: e, hc: &http.Client{Transport: tr}}
+	opened := false
+	defer func() {
+		if !opened {
+			s.hc.CloseIdleConnections()
+		}
+	}()
 	known, err := readMintFile(s.dir)
 	switch {
 	case err != nil:
@@ -77,16 +83,15 @@ func openWallet(ctx context.Context, o walletOptions, fs *flag.FlagSet, e env, m
 	if code, ok := s.open(mintURL); !ok {
 		return nil, code, false
 	}
-	if mode == walletLocal {
-		return s, 0, true
-	}
-	if err := s.start(ctx); err != nil {
-		if mode == walletOnline {
-			s.close()
+	if mode != walletLocal {
+		if err := s.start(ctx); err != nil && mode == walletOnline {
+			s.w.Close()
 			return nil, s.failErr(err), false
+		} else if err != nil {
+			fmt.Fprintf(e.stderr, "obol %s: %s; showing what the wallet last knew\n", s.name, s.describe(err))
 		}
-		fmt.Fprintf(e.stderr, "obol %s: %s; showing what the wallet last knew\n", s.name, s.describe(err))
 	}
+	opened = true
 	return s, 0, true
 }
 
@@ -124,6 +129,9 @@ func (s *walletSession) open(mintURL string) (int, bool) {
 		if _, err := os.Stat(filepath.Join(s.dir, node.WalletSeedFile)); errors.Is(err, fs.ErrNotExist) {
 			return s.fail("the wallet in %s has a journal but no seed file %s; restore it from a backup", s.dir, node.WalletSeedFile), false
 		}
+	}
+	if err := prepareDir(s.dir); err != nil {
+		return s.fail("%v", err), false
 	}
 	w, err := node.OpenWallet(node.WalletConfig{Dir: s.dir, Mint: mintURL, Unit: walletUnit, HTTPClient: s.hc, Now: s.e.now})
 	if errors.Is(err, wallet.ErrInUse) {
