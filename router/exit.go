@@ -189,6 +189,7 @@ func (x *exitSide) close() {
 	for _, s := range x.streams {
 		s.shutdown()
 	}
+	x.h.r.streams.Add(-int64(len(x.streams))) // they no longer count against MaxExitStreams
 	x.streams = map[uint16]*exitStream{}
 }
 

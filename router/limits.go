@@ -29,6 +29,9 @@ const (
 	DefaultCreateBurstTotal = 4000
 )
 
+// DefaultMaxStreams bounds the exit streams of one circuit.
+const DefaultMaxStreams = 512
+
 // DefaultMaxExitStreams bounds the exit streams of the whole relay. Each
 // holds a socket and two goroutines with their buffers, so a client that
 // opens streams to a destination that never answers (or never reads) must

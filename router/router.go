@@ -100,7 +100,7 @@ func (c *Config) defaults() {
 		c.MaxCircuits = 20000
 	}
 	if c.MaxStreams == 0 {
-		c.MaxStreams = 512
+		c.MaxStreams = DefaultMaxStreams
 	}
 	if c.CreateRate == 0 {
 		c.CreateRate = DefaultCreateRate
