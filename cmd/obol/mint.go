@@ -21,10 +21,9 @@ import (
 // ~/.obol.
 const mintDirName = "mint"
 
-// Files in the mint's directory, besides its journal.
-const (
-	mintSeedFile = "mint.seed" // hex, created once with mode 0600
-)
+// mintSeedFile holds the mint's seed in its directory, next to its
+// journal: hex, created once with mode 0600.
+const mintSeedFile = "mint.seed"
 
 // defaultMintListen is loopback: the test mint pays every invoice itself,
 // so anyone who reaches it can mint ecash.

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -556,5 +557,20 @@ func TestWalletQuoteExpires(t *testing.T) {
 	var kept []pendingQuote
 	if err != nil || json.Unmarshal(b2, &kept) != nil || len(kept) != 0 {
 		t.Fatalf("quotes kept after expiry: %s (%v)", b2, err)
+	}
+}
+
+// The mint listens on loopback unless told otherwise, and reads its flags
+// from a config file as the other commands do.
+func TestMintFlagDefaults(t *testing.T) {
+	o, _, ok := mintFlags(nil, io.Discard)
+	if !ok || o.listen != "127.0.0.1:3338" || o.feePPK != 0 || strings.Join(o.units, ",") != "sat,msat" {
+		t.Fatalf("defaults: %+v", o)
+	}
+	file := filepath.Join(t.TempDir(), "mint.yaml")
+	os.WriteFile(file, []byte("units: [sat]\nfee-ppk: 5\nlisten: 127.0.0.1:4000\n"), 0o600)
+	o, _, ok = mintFlags([]string{"--config", file}, io.Discard)
+	if !ok || o.listen != "127.0.0.1:4000" || o.feePPK != 5 || strings.Join(o.units, ",") != "sat" {
+		t.Fatalf("from %s: %+v", file, o)
 	}
 }
