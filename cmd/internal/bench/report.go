@@ -166,7 +166,11 @@ func (r *Report) bulk(name string) *Throughput {
 }
 
 // quantile is the q-quantile of xs (nearest rank); 0 for none.
-func quantile(xs []float64, q float64) float64 {
+func quantile(xs []float64, q float64) float64 { return Quantile(xs, q) }
+
+// Quantile is the q-quantile of xs by nearest rank, 0 for none; xs is
+// left as it is. Other measuring commands report with it too.
+func Quantile(xs []float64, q float64) float64 {
 	if len(xs) == 0 {
 		return 0
 	}
