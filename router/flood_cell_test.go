@@ -1,0 +1,77 @@
+package router_test
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/obolnet/obol/circuit"
+	"github.com/obolnet/obol/circuit/client"
+	"github.com/obolnet/obol/circuit/link"
+	"github.com/obolnet/obol/router"
+)
+
+// floodCells builds n circuits through path on one channel of m and sends
+// DROP cells to their last hop on each, as fast as the channel takes them,
+// until ctx ends. DROP cells are outside flow control, so nothing but the
+// relays' queues holds them back. It returns the cells sent once the
+// flood has ended.
+func floodCells(ctx context.Context, tb testing.TB, m *link.Manager, path []client.Hop, n int) func() uint64 {
+	var sent atomic.Uint64
+	var wg sync.WaitGroup
+	for range n {
+		c := buildOn(tb, m, path)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			drop := circuit.RelayCell{Command: circuit.RelayDrop}
+			for ctx.Err() == nil && c.SendTo(ctx, len(path)-1, drop) == nil {
+				sent.Add(1)
+			}
+		}()
+	}
+	return func() uint64 { wg.Wait(); return sent.Load() }
+}
+
+// Cell floods: a peer sending cells as fast as it can on one circuit, and
+// on many circuits of one channel, is bounded by each circuit's queue and
+// the relay's budget (a circuit that overruns its queue is destroyed, the
+// relay's memory does not grow), and another channel's circuit through the
+// same relays moves its data meanwhile.
+func TestCellFlood(t *testing.T) {
+	const maxQueue, budget = 512, 2048
+	port, sum := dataServer(t)
+	tn := newTestNet(t, 2, func(i int, c *router.Config) {
+		c.Link = link.Config{MaxQueue: maxQueue, MaxQueuedCells: budget}
+	})
+	honest := tn.build(t, 0, 1)
+	for _, circuits := range []int{1, 16} {
+		ctx, cancel := context.WithCancel(context.Background())
+		peaks := []*peakSampler{}
+		for _, r := range tn.relays {
+			peaks = append(peaks, samplePeak(func() int64 { return r.router.Stats().Link.QueuedCells }))
+		}
+		sent := floodCells(ctx, t, attacker(t, tn), tn.path(0, 1), circuits)
+		tctx, tcancel := context.WithTimeout(context.Background(), time.Minute)
+		start := time.Now()
+		transfer(t, tctx, honest, port, sum)
+		took := time.Since(start)
+		tcancel()
+		cancel()
+		n := sent()
+		for i, p := range peaks {
+			peak := p.Stop()
+			st := tn.relays[i].router.Stats().Link
+			t.Logf("%d flooding circuits, %d DROP cells in %v: relay %d peak %d cells queued, %d circuits overran their queue, %d shed",
+				circuits, n, took.Round(time.Millisecond), i, peak, st.Overflows, st.Shed)
+			if peak > budget+64 {
+				t.Fatalf("relay %d queued %d cells", i, peak)
+			}
+		}
+		if honest.Err() != nil {
+			t.Fatalf("honest circuit closed: %v", honest.Err())
+		}
+	}
+}
