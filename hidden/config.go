@@ -28,6 +28,11 @@ type Network struct {
 	// that charge carry only as far as their free allowance.
 	Pay func(path []*descriptor.Relay) (client.PayConfig, error)
 
+	// GuardFile is where the first hops of hidden-service circuits
+	// persist (a file in the data directory), so that a restart does not
+	// choose new ones; "" keeps them in memory only.
+	GuardFile string
+
 	guards *guardSet // shared by the copies of one Network's owner
 }
 
@@ -57,7 +62,7 @@ func (n Network) withDefaults() Network {
 		n.BuildTimeout = 10 * time.Second
 	}
 	if n.guards == nil {
-		n.guards = &guardSet{}
+		n.guards = &guardSet{file: n.GuardFile, logger: n.Logger}
 	}
 	return n
 }

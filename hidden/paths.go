@@ -2,7 +2,12 @@ package hidden
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -77,29 +82,92 @@ func (n *Network) pathTo(last *client.Hop, role descriptor.Role, exclude map[pee
 // peer who makes the service build many circuits (rendezvous on demand)
 // does not get to be its first hop by chance.
 type guardSet struct {
-	mu  sync.Mutex // guards ids
-	ids []peer.ID
+	file   string // where the set persists; "" keeps it in memory
+	logger *slog.Logger
+
+	mu     sync.Mutex // guards the fields below
+	ids    []peer.ID
+	loaded bool
+}
+
+// load reads the persisted set once; mu is held. A missing or unreadable
+// file starts an empty set (which is then chosen afresh and written).
+func (s *guardSet) load() {
+	if s.loaded || s.file == "" {
+		s.loaded = true
+		return
+	}
+	s.loaded = true
+	b, err := os.ReadFile(s.file)
+	if errors.Is(err, fs.ErrNotExist) {
+		return
+	}
+	var ids []string
+	if err == nil {
+		err = json.Unmarshal(b, &ids)
+	}
+	if err != nil {
+		s.logger.Warn("hidden-service guard file unreadable; choosing new guards", "err", err)
+		return
+	}
+	for _, v := range ids {
+		if id, err := peer.Decode(v); err == nil && len(s.ids) < guardSetSize {
+			s.ids = append(s.ids, id)
+		}
+	}
+}
+
+// save writes the set if it changed; mu is held.
+func (s *guardSet) save(before []peer.ID) {
+	if s.file == "" || slices.Equal(before, s.ids) {
+		return
+	}
+	ids := make([]string, len(s.ids))
+	for i, id := range s.ids {
+		ids[i] = id.String()
+	}
+	b, _ := json.Marshal(ids)
+	tmp := s.file + ".tmp"
+	err := os.WriteFile(tmp, b, 0o600)
+	if err == nil {
+		err = os.Rename(tmp, s.file)
+	}
+	if err != nil {
+		s.logger.Warn("hidden-service guards not saved", "err", err)
+	}
 }
 
 // guardSetSize is how many guards a client or service keeps.
 const guardSetSize = 2
+
+// warmDirectory is how many guard candidates a directory must hold before
+// a guard missing from it is taken to be gone.
+const warmDirectory = 3 * guardSetSize
 
 // pick returns a guard of the set (refilled from cands) that is not
 // avoid.
 func (s *guardSet) pick(cands []client.Hop, avoid peer.ID) (client.Hop, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.load()
+	before := slices.Clone(s.ids)
+	defer s.save(before)
 	byID := map[peer.ID]client.Hop{}
 	for _, c := range cands {
 		byID[c.Peer.ID] = c
 	}
-	kept := s.ids[:0]
+	var present []peer.ID
 	for _, id := range s.ids {
 		if _, ok := byID[id]; ok {
-			kept = append(kept, id)
+			present = append(present, id)
 		}
 	}
-	s.ids = kept
+	// A guard missing from the directory has left the network — unless
+	// the directory is still filling (a cold cache after a restart):
+	// then a persisted guard is kept, though not used, while another is.
+	if len(present) == 0 || len(cands) >= warmDirectory {
+		s.ids = present
+	}
 	for _, i := range rand.Perm(len(cands)) {
 		if len(s.ids) >= guardSetSize {
 			break
@@ -110,7 +178,7 @@ func (s *guardSet) pick(cands []client.Hop, avoid peer.ID) (client.Hop, bool) {
 	}
 	var usable []peer.ID
 	for _, id := range s.ids {
-		if id != avoid {
+		if _, ok := byID[id]; ok && id != avoid {
 			usable = append(usable, id)
 		}
 	}

@@ -23,8 +23,13 @@ import (
 	"github.com/obolnet/obol/hidden"
 )
 
-// guardFile is the guard set's file in the proxy's data directory.
-const guardFile = "guards.json"
+// guardFile is the guard set's file in the proxy's data directory;
+// hsGuardFile that of hidden-service circuits (the proxy's and a
+// service's).
+const (
+	guardFile   = "guards.json"
+	hsGuardFile = "hs-guards.json"
+)
 
 // defaultProxyDir is ~/.obol/proxy: a client's cache and guards apart
 // from any relay's keys.
@@ -234,6 +239,9 @@ func newProxy(o proxyOptions, c *node.Client, links *link.Manager, pay *node.Cli
 	// .obol names go to hidden services through rendezvous circuits;
 	// everything else through the manager's exit circuits.
 	hn := hidden.Network{Links: links, Directory: client.DirectoryFunc(c.Known), Logger: log}
+	if o.client.DataDir != "" {
+		hn.GuardFile = filepath.Join(o.client.DataDir, hsGuardFile)
+	}
 	if pay != nil {
 		hn.Pay = pay.Pay
 	}

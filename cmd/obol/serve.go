@@ -106,7 +106,8 @@ func runServe(ctx context.Context, args []string, e env) int {
 		log.Error("hidden service did not start", "err", err)
 		return exitFail
 	}
-	hn := hidden.Network{Links: links(c, log), Directory: client.DirectoryFunc(c.Known), Logger: log}
+	hn := hidden.Network{Links: links(c, log), Directory: client.DirectoryFunc(c.Known), Logger: log,
+		GuardFile: filepath.Join(o.client.DataDir, hsGuardFile)}
 	defer hn.Links.Close()
 	cs := node.NewClientStatus(status.KindServe, c, nil, hn.Links, errs)
 	if pay != nil {
