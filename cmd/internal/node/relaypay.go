@@ -23,8 +23,7 @@ import (
 const (
 	ReceiverKeyFile = "cashu-receiver.key" // secp256k1 key channels are locked to
 	LedgerFile      = "ledger.jsonl"       // channels and their balances
-	WalletDir       = "wallet"             // what settlement brings in
-	WalletSeedFile  = "wallet.seed"        // the wallet's NUT-13 seed
+	WalletDir       = "wallet"             // what settlement brings in (a wallet directory)
 )
 
 // RelayPayment makes a relay charge for circuits: its terms go into the
@@ -130,15 +129,10 @@ func openRelayPay(ctx context.Context, dir string, p RelayPayment, c RelayConfig
 		return nil, fmt.Errorf("relay: payment: %w", err)
 	}
 	key, _ := btcec.PrivKeyFromBytes(keyBytes)
-	seed, err := loadSecret(filepath.Join(dir, WalletSeedFile), 32)
-	if err != nil {
-		return nil, fmt.Errorf("relay: payment: %w", err)
-	}
-	wdir := filepath.Join(dir, WalletDir)
-	if err := os.MkdirAll(wdir, 0o700); err != nil {
-		return nil, fmt.Errorf("relay: payment: %w", err)
-	}
-	w, err := wallet.Open(wallet.Config{Mint: p.Mint, Unit: p.Unit, Seed: seed, Dir: wdir, HTTPClient: p.HTTPClient, Now: c.Now})
+	// The earnings wallet is laid out as `obol wallet` expects, so that
+	// `obol wallet --data-dir DATADIR/wallet` spends them.
+	w, err := OpenWallet(WalletConfig{Dir: filepath.Join(dir, WalletDir), Mint: p.Mint, Unit: p.Unit,
+		HTTPClient: p.HTTPClient, Now: c.Now})
 	if err != nil {
 		return nil, fmt.Errorf("relay: payment: %w", err)
 	}

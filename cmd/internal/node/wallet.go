@@ -16,7 +16,8 @@ import (
 
 // Files of a wallet directory.
 const (
-	WalletMintFile = "mint" // the URL of the wallet's one mint
+	WalletMintFile = "mint"        // the URL of the wallet's one mint
+	WalletSeedFile = "wallet.seed" // the wallet's NUT-13 seed
 )
 
 // WalletConfig locates a user's wallet.
