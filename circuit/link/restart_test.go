@@ -1,0 +1,67 @@
+package link
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/obolnet/obol/dht"
+)
+
+// A peer that comes back on its address after a crash is reached at the
+// next attempt. Callers choose when to try a peer again (a client's guard
+// set and its suspects); libp2p's dial backoff, which grows with every
+// attempt while the peer is down, would keep a restarted guard out of
+// reach for up to five minutes.
+func TestChannelToRestartedPeer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	listen := fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", ln.Addr().(*net.TCPAddr).Port)
+	ln.Close()
+	key, _, _ := crypto.GenerateEd25519Key(rand.Reader)
+	startB := func() (host.Host, *Manager) {
+		h, err := dht.NewHost(dht.HostConfig{Identity: key, Listen: []string{listen}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := NewManager(h, Config{OnCreate: func(*Channel, uint32) Handler { return newRecorder() }})
+		m.Start()
+		return h, m
+	}
+	ma := NewManager(newHost(t), Config{})
+	ma.Start()
+	t.Cleanup(func() { ma.Close() })
+	b, mb := startB()
+	ai := peer.AddrInfo{ID: b.ID(), Addrs: b.Addrs()}
+	channel := func() (*Channel, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return ma.Channel(ctx, ai)
+	}
+	ch, err := channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb.Close()
+	b.Close()
+	<-ch.Done()
+	for range 3 {
+		if _, err := channel(); err == nil {
+			t.Fatal("a channel opened to a peer that is down")
+		}
+	}
+	b, mb = startB()
+	t.Cleanup(func() { mb.Close(); b.Close() })
+	if _, err := channel(); err != nil {
+		t.Fatalf("the restarted peer is out of reach: %v", err)
+	}
+}
