@@ -95,17 +95,27 @@ type Settler struct {
 	cfg SettlerConfig
 
 	// Run's goroutine owns the fields below.
-	due     map[payment.ChannelID]time.Time
-	backoff time.Duration
+	due      map[payment.ChannelID]time.Time
+	restored []payment.ChannelID // open at NewSettler, not yet in due
+	backoff  time.Duration
 }
 
-// NewSettler returns a settler; call Run.
+// NewSettler returns a settler; call Run. Make it before the relay takes
+// circuits: the channels open in the ledger then were restored from an
+// earlier run, whose circuits have all ended, and are closed after the
+// random delay as those Ended reports.
 func NewSettler(cfg SettlerConfig) (*Settler, error) {
 	if cfg.Ledger == nil || cfg.Wallet == nil || cfg.ReceiverKey == nil {
 		return nil, errors.New("router: settler needs a ledger, a wallet and the receiver key")
 	}
 	cfg.defaults()
-	return &Settler{cfg: cfg, due: map[payment.ChannelID]time.Time{}}, nil
+	s := &Settler{cfg: cfg, due: map[payment.ChannelID]time.Time{}}
+	for _, c := range cfg.Ledger.Channels() {
+		if !c.Settled && !c.Closed {
+			s.restored = append(s.restored, c.ID)
+		}
+	}
+	return s, nil
 }
 
 // Run settles until ctx ends. It first finishes, through the wallet's
@@ -144,11 +154,14 @@ func (s *Settler) Batch(ctx context.Context) error {
 		return fmt.Errorf("router: settle: wallet recovery: %w", err)
 	}
 	now := s.cfg.Now()
+	ended := s.restored
+	s.restored = nil
 	if s.cfg.Ended != nil {
-		for _, id := range s.cfg.Ended() {
-			d := s.cfg.Delay + rand.N(s.cfg.MaxDelay-s.cfg.Delay+1)
-			s.due[id] = now.Add(d)
-		}
+		ended = append(ended, s.cfg.Ended()...)
+	}
+	for _, id := range ended {
+		d := s.cfg.Delay + rand.N(s.cfg.MaxDelay-s.cfg.Delay+1)
+		s.due[id] = now.Add(d)
 	}
 	for _, c := range s.cfg.Ledger.Channels() {
 		if c.Settled || !s.isDue(c, now) {

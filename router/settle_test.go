@@ -179,3 +179,29 @@ func TestSettlerFlush(t *testing.T) {
 		}
 	}
 }
+
+// A relay restarted after a crash closes the channels its ledger restored
+// after the random delay, as for circuits that ended: their circuits died
+// with the crash, and no update can reach them again.
+func TestSettlerClosesRestoredChannels(t *testing.T) {
+	f := newSettleFixture(t)
+	now := time.Now()
+	var got []router.Settlement
+	s, err := router.NewSettler(router.SettlerConfig{Ledger: f.ledger, Wallet: f.rwallet, ReceiverKey: f.relay,
+		Delay: time.Minute, MaxDelay: time.Minute, CloseBefore: 15 * time.Minute, Now: func() time.Time { return now },
+		OnSettled: func(r router.Settlement) { got = append(got, r) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := s.Batch(ctx); err != nil || len(got) != 0 {
+		t.Fatalf("batch settled %d channels before the delay: %v", len(got), err)
+	}
+	now = now.Add(time.Minute)
+	if err := s.Batch(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Outcome != router.SettledClosed || f.rwallet.Balance() != 5 {
+		t.Fatalf("settlements %+v, relay balance %d", got, f.rwallet.Balance())
+	}
+}
