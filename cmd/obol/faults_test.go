@@ -33,7 +33,6 @@ import (
 	"github.com/obolnet/obol/cmd/internal/node"
 	"github.com/obolnet/obol/cmd/internal/status"
 	"github.com/obolnet/obol/payment"
-	"github.com/obolnet/obol/payment/wallet"
 )
 
 // faultFunds is what the proxy's wallet is given, in sat.
@@ -433,11 +432,7 @@ func flowing(t *testing.T, ds []*download, n int64, wg *sync.WaitGroup) {
 // operations.
 func relayWallet(t *testing.T, dir, mintURL string) (balance uint64, pending int) {
 	t.Helper()
-	seed, err := os.ReadFile(filepath.Join(dir, node.WalletSeedFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := wallet.Open(wallet.Config{Mint: mintURL, Unit: "sat", Seed: seed, Dir: filepath.Join(dir, node.WalletDir)})
+	w, err := node.OpenWallet(node.WalletConfig{Dir: filepath.Join(dir, node.WalletDir), Mint: mintURL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -470,13 +465,51 @@ func ledgerEarned(t *testing.T, dir string) (earned uint64, unsettled int) {
 	return earned, unsettled
 }
 
-// stopAll stops the proxy (it settles what it can), then every relay
-// (each closes its channels at the mint), each with SIGINT.
-func (f *faultNet) stopAll(t *testing.T) {
+// stopProxy stops the proxy with SIGINT: its circuits end, and it
+// settles what it can.
+func (f *faultNet) stopProxy(t *testing.T) {
 	t.Helper()
 	if code := f.proxy.interrupt(t); code != exitOK {
 		t.Errorf("proxy exit code %d", code)
 	}
+}
+
+// waitSettled waits until no running relay has a channel open or closing:
+// each settled, at the mint, every channel of its ended circuits (and
+// those its ledger restored after a kill) without being stopped.
+func (f *faultNet) waitSettled(t *testing.T) {
+	t.Helper()
+	start := time.Now()
+	deadline := start.Add(90 * time.Second)
+	for {
+		left := 0
+		for _, r := range f.relays {
+			if !r.running() {
+				continue
+			}
+			s, err := readStatus(r.stat)
+			if err != nil {
+				t.Fatalf("%s status: %v", r.name, err)
+			}
+			if s.Payments != nil {
+				left += s.Payments.Channels[node.ChannelOpen] + s.Payments.Channels[node.ChannelClosing]
+			}
+		}
+		if left == 0 {
+			t.Logf("every relay settled its channels %v after the proxy stopped", time.Since(start).Round(time.Millisecond))
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d channels still open or closing at relays 90s after the proxy stopped", left)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// stopRelays stops every relay with SIGINT: each closes at the mint the
+// channels it has not settled yet.
+func (f *faultNet) stopRelays(t *testing.T) {
+	t.Helper()
 	var wg sync.WaitGroup
 	for _, r := range f.relays {
 		if !r.running() {
@@ -556,7 +589,9 @@ func faultRounds(t *testing.T) int {
 // fails within streamBound; at least one through the killed exit fails,
 // no more than the killed relays' circuits; new requests succeed on other
 // paths; the killed relays restart on their data directories. At the end
-// every process stops with SIGINT, and not one sat is lost.
+// the proxy stops, every relay settles every channel (those its ledger
+// restored too) without being stopped, the relays stop with SIGINT, and
+// not one sat is lost.
 func TestFaultsRelayKilled(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts nine processes")
@@ -565,7 +600,9 @@ func TestFaultsRelayKilled(t *testing.T) {
 	for round := range faultRounds(t) {
 		f.killRound(t, round)
 	}
-	f.stopAll(t)
+	f.stopProxy(t)
+	f.waitSettled(t)
+	f.stopRelays(t)
 	f.checkMoney(t)
 }
 
