@@ -242,15 +242,20 @@ func (p *Payments) onControl(hop int, rc circuit.RelayCell) {
 
 // topUp pays every open hop whose paid-ahead margin fell below three
 // quarters of its window up to a full window, with up to a quarter window
-// of jitter.
+// of jitter. A circuit that has moved less than half the free allowance
+// pays only what it owes: a prebuilt circuit that stays idle, or one
+// that carries a small request, costs no window it does not use.
 func (p *Payments) topUp(ctx context.Context) error {
 	bytes := p.c.cellCount() * circuit.CellSize
 	var total uint64
 	targets := make([]uint64, len(p.paid))
 	for i, h := range p.cfg.Hops {
 		targets[i] = p.paid[i]
-		if p.open[i] && p.paid[i] < h.Terms.Owed(bytes+h.Terms.PrepayBytes*3/4) {
-			w := h.Terms.PrepayBytes
+		w := h.Terms.PrepayBytes
+		if 2*bytes < h.Terms.FreeBytes {
+			w = 0 // well within the allowance: pay what is owed, nothing ahead
+		}
+		if p.open[i] && p.paid[i] < h.Terms.Owed(bytes+w*3/4) {
 			targets[i] = h.Terms.Owed(bytes + w + rand.N(w/4+1))
 		}
 		total += targets[i]

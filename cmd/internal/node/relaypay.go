@@ -34,8 +34,9 @@ type RelayPayment struct {
 	// PerMiB and PerCircuit are the prices, in msat (specs/05-payment.md).
 	PerMiB, PerCircuit uint64
 	// PrepayBytes is how far ahead of its traffic a client must pay
-	// (default 1 MiB); FreeBytes what a circuit may move before it has
-	// paid (default 128 KiB: enough to open its channels).
+	// (default 6 MiB: more than a full congestion window in flight,
+	// specs/05-payment.md §7.8); FreeBytes what a circuit may move before
+	// it has paid (default 128 KiB: enough to open its channels).
 	PrepayBytes, FreeBytes uint64
 	// Grace is how long a circuit may owe before it is torn down
 	// (default 30 s).
@@ -54,7 +55,7 @@ type RelayPayment struct {
 
 // Payment defaults.
 const (
-	DefaultPrepayBytes = 1 << 20
+	DefaultPrepayBytes = 6 << 20
 	DefaultFreeBytes   = 128 << 10
 )
 
