@@ -44,6 +44,7 @@ func commands() []command {
 		{"status", "[--addr HOST:PORT]", "print a running node's status (its -status endpoint)", runStatus},
 		{"bench", "[--quick] [--out DIR]", "measure a local network against direct TCP and a plain forwarding chain", runBench},
 		{"mint", "[--listen HOST:PORT] [flags]", "run a test Cashu mint whose fake Lightning backend pays every invoice", runMint},
+		{"soak", "[--relays N] [--duration D]", "run paid relays and proxies as processes under traffic and churn; report", runSoak},
 		{"wallet", "COMMAND [ARGS] [flags]", "keep ecash of one mint: balance, topup, send, receive, withdraw, history", runWallet},
 	}
 }
