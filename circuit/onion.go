@@ -56,8 +56,9 @@ const (
 	routeLast    uint8 = 0x02 // the circuit ends here (for now)
 )
 
-// noiseSuite is the Noise cipher suite of every circuit handshake.
-var noiseSuite = noise.NewCipherSuite(noise.DH25519, noise.CipherChaChaPoly, noise.HashBLAKE2s)
+// noiseSuite is the Noise cipher suite of every circuit handshake
+// (Noise_NK_25519_ChaChaPoly_BLAKE2s; dh25519 only generates keys faster).
+var noiseSuite = noise.NewCipherSuite(dh25519{}, noise.CipherChaChaPoly, noise.HashBLAKE2s)
 
 // routing is a hop's decrypted routing instructions.
 type routing struct {
