@@ -9,6 +9,7 @@ import (
 	"time"
 
 	kad "github.com/libp2p/go-libp2p-kad-dht"
+	pb "github.com/libp2p/go-libp2p-kad-dht/pb"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/routing"
@@ -49,6 +50,9 @@ type Config struct {
 	// a server (defaults DefaultPutRate per second, DefaultPutBurst).
 	PutRate  float64
 	PutBurst int
+	// LookupPaths is how many disjoint paths a record lookup walks
+	// (default DefaultLookupPaths; lookup.go).
+	LookupPaths int
 }
 
 // Validate reports the first invalid field.
@@ -56,7 +60,7 @@ func (c *Config) Validate() error {
 	switch {
 	case c.Mode != ModeClient && c.Mode != ModeServer:
 		return fmt.Errorf("dht: unknown mode %d", c.Mode)
-	case c.MaxRecordAge < 0, c.Quorum < 0, c.BucketSize < 0, c.PutRate < 0, c.PutBurst < 0:
+	case c.MaxRecordAge < 0, c.Quorum < 0, c.BucketSize < 0, c.PutRate < 0, c.PutBurst < 0, c.LookupPaths < 0:
 		return errors.New("dht: negative limit")
 	}
 	return nil
@@ -85,6 +89,9 @@ func (c *Config) withDefaults() Config {
 	if d.PutBurst == 0 {
 		d.PutBurst = DefaultPutBurst
 	}
+	if d.LookupPaths == 0 {
+		d.LookupPaths = DefaultLookupPaths
+	}
 	return d
 }
 
@@ -95,6 +102,7 @@ type Node struct {
 	kad  *kad.IpfsDHT
 	val  relayValidator
 	puts *putLimiter
+	msgr *pb.ProtocolMessenger // the disjoint lookups' own queries
 
 	closeOnce sync.Once
 	closeErr  error
@@ -114,7 +122,7 @@ func Open(h host.Host, cfg Config) (*Node, error) {
 	puts := newPutLimiter(c.PutRate, c.PutBurst)
 	k, err := kad.New(h,
 		kad.OnRequestHook(puts.hook),
-		kad.RoutingTablePeerDiversityFilter(newIPGroupLimiter(h, DefaultMaxPerBucket, DefaultMaxPerTable)),
+		kad.RoutingTablePeerDiversityFilter(newIPGroupLimiter(h, DefaultMaxPerBucket, DefaultMaxPerTable, c.BucketSize)),
 		kad.Mode(mode),
 		kad.ProtocolPrefix(ProtocolPrefix),
 		kad.Validator(Validator(c.Now)),
@@ -126,7 +134,12 @@ func Open(h host.Host, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dht: start kad-dht: %w", err)
 	}
-	return &Node{cfg: c, host: h, kad: k, val: relayValidator{now: c.Now}, puts: puts}, nil
+	msgr, err := pb.NewProtocolMessenger(&streamSender{h: h, timeout: rpcTimeout})
+	if err != nil {
+		k.Close()
+		return nil, fmt.Errorf("dht: messenger: %w", err)
+	}
+	return &Node{cfg: c, host: h, kad: k, val: relayValidator{now: c.Now}, puts: puts, msgr: msgr}, nil
 }
 
 // DroppedPuts is how many PUT_VALUE requests the per-peer limit dropped.
@@ -176,6 +189,48 @@ func (n *Node) WaitReady(ctx context.Context) error {
 	return nil
 }
 
+// rejoin connects to the bootstrap peers missing from the routing table
+// and waits, up to ctx, until they are in it. A node cut off from part of
+// the network drops the peers it cannot reach from its table, and kad-dht
+// goes back to its bootstrap peers only when the table is empty: an island
+// with members of its own would never meet the rest of the network again,
+// even after the link comes back. After rejoin a walk reaches the other
+// side through the bootstrap peers. Peers that do not answer are skipped.
+func (n *Node) rejoin(ctx context.Context) {
+	rt := n.kad.RoutingTable()
+	var wg sync.WaitGroup
+	for _, ai := range n.cfg.Bootstrap {
+		if ai.ID == n.host.ID() || rt.Find(ai.ID) != "" {
+			continue
+		}
+		wg.Go(func() {
+			if err := n.host.Connect(ctx, ai); err != nil {
+				n.cfg.Logger.Debug("bootstrap peer unreachable", "peer", ai.ID, "err", err)
+				return
+			}
+			n.waitInTable(ctx, ai.ID)
+		})
+	}
+	wg.Wait()
+}
+
+// waitInTable waits until kad-dht, which adds a peer once identify has
+// told it the peer is a DHT server, has p in the routing table; at most a
+// second, as the diversity limits may keep p out.
+func (n *Node) waitInTable(ctx context.Context, p peer.ID) {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for n.kad.RoutingTable().Find(p) == "" {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
 // PutRelay stores a signed relay descriptor under its peer's key. The
 // record is validated first, so a node never spreads a bad one.
 func (n *Node) PutRelay(ctx context.Context, rec []byte) error {
@@ -196,17 +251,23 @@ func (n *Node) PutRelay(ctx context.Context, rec []byte) error {
 // ErrNotFound means no valid record for the key was found.
 var ErrNotFound = errors.New("dht: not found")
 
-// LookupRelay finds the current descriptor of one relay. The answer has
-// passed the validator; it is checked again here against the clock, so an
-// expired record is never returned. A lookup that finds nothing is tried
-// once more: a walk that ran into peers which just went away ends empty,
-// and by then kad-dht has dropped them from its routing table.
+// LookupRelay finds the current descriptor of one relay by a disjoint
+// lookup (lookup.go). The answer has passed the validator; it is checked
+// again here against the clock, so an expired record is never returned.
+// If the disjoint lookup finds nothing, kad-dht's own lookup is tried:
+// a walk that ran into peers which just went away ends empty, and by then
+// kad-dht has dropped them from its routing table.
 func (n *Node) LookupRelay(ctx context.Context, id peer.ID) (*descriptor.Relay, []byte, error) {
-	r, rec, err := n.lookupOnce(ctx, id)
-	if errors.Is(err, ErrNotFound) && ctx.Err() == nil {
-		r, rec, err = n.lookupOnce(ctx, id)
+	key := RelayKey(id)
+	if rec, err := n.getRecord(ctx, key); err == nil {
+		if r, err := n.val.verify(key, rec); err == nil {
+			return r, rec, nil
+		}
 	}
-	return r, rec, err
+	if ctx.Err() != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrNotFound, ctx.Err())
+	}
+	return n.lookupOnce(ctx, id)
 }
 
 func (n *Node) lookupOnce(ctx context.Context, id peer.ID) (*descriptor.Relay, []byte, error) {

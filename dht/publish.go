@@ -15,6 +15,9 @@ type SignFunc func(seq uint64, now time.Time) ([]byte, error)
 // publisher puts the descriptor on start, whenever Changed is called, and
 // every Interval, which must be well under the descriptor's lifetime and
 // the DHT's record age. Each put carries a new, higher sequence number.
+// Before each put it reconnects to bootstrap peers that have left the
+// routing table, so that after a network partition heals the put reaches
+// the other side again.
 type Publisher struct {
 	node     *Node
 	sign     SignFunc
@@ -36,6 +39,10 @@ func (p *Publisher) Changed() {
 	default:
 	}
 }
+
+// rejoinTimeout bounds reconnecting to bootstrap peers before a put: a
+// peer across a partition costs a publish this much at most.
+const rejoinTimeout = 5 * time.Second
 
 // retryDelay is how soon a failed put is tried again.
 func (p *Publisher) retryDelay() time.Duration { return min(p.interval/4, 5*time.Second) }
@@ -77,7 +84,10 @@ func (p *Publisher) publishOnce(ctx context.Context) error {
 		return err
 	}
 	p.lastSeq = seq
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	rctx, cancel := context.WithTimeout(ctx, rejoinTimeout)
+	p.node.rejoin(rctx)
+	cancel()
+	ctx, cancel = context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	return p.node.PutRelay(ctx, rec)
 }
