@@ -223,15 +223,16 @@ func readStatus(addr string) (status.Snapshot, error) {
 // faultNet is a mint, paid relays, a proxy paying them from a wallet and
 // a web server, all on loopback.
 type faultNet struct {
-	t      *testing.T
-	bin    string
-	dir    string
-	mint   *faultMint
-	relays []*faultRelay
-	proxy  *child
-	socks  string
-	stat   string // host:port of the proxy's status API
-	web    string
+	t         *testing.T
+	bin       string
+	dir       string
+	mint      *faultMint
+	relays    []*faultRelay
+	proxy     *child
+	proxyLogs []string // stderr of its earlier runs
+	socks     string
+	stat      string // host:port of the proxy's status API
+	web       string
 }
 
 // newFaultNet starts the mint and n relays (guards and exits, each on a
@@ -247,7 +248,7 @@ func newFaultNet(t *testing.T, n int) *faultNet {
 		r.args = []string{"relay", "--data-dir", r.dir, "--listen", fmt.Sprintf("/ip4/%s/tcp/%d", ip, freePort(t, ip)),
 			"--roles", "guard,exit", "--exit-policy", "accept *:*", "--allow-loopback",
 			"--mint", f.mint.url, "--prepay", "6MiB", "--settle-after", "1s",
-			"--status", r.stat, "--log-format", "json"}
+			"--status", r.stat, "--log-format", "json", "--log-level", "debug"}
 		if i > 0 {
 			r.args = append(r.args, "--bootstrap", f.relays[0].addr)
 		}
@@ -265,17 +266,27 @@ func newFaultNet(t *testing.T, n int) *faultNet {
 	if err := fundWallet(ctx, f.walletDir(), f.mint.url, faultFunds); err != nil {
 		t.Fatalf("funding the wallet: %v", err)
 	}
-	f.stat = fmt.Sprintf("127.0.0.1:%d", freePort(t, "127.0.0.1"))
-	f.proxy = startChild(t, f.bin, "proxy", "--socks", "127.0.0.1:0", "--bootstrap", f.relays[0].addr, "--status", f.stat,
-		"--data-dir", filepath.Join(f.dir, "proxy"), "--mint", f.mint.url, "--wallet-dir", f.walletDir(),
-		"--sample", "10", "--log-format", "json", "--log-level", "debug")
-	f.socks = f.proxy.waitOut(t, "  SOCKS5/SOCKS4a on ")
+	f.startProxy(t)
 	t.Cleanup(func() {
 		if t.Failed() {
 			f.dumpLogs()
 		}
 	})
 	return f
+}
+
+// startProxy starts the proxy, paying from the wallet; it settles what
+// an earlier run left as it starts.
+func (f *faultNet) startProxy(t *testing.T) {
+	t.Helper()
+	if f.proxy != nil {
+		f.proxyLogs = append(f.proxyLogs, f.proxy.err.String())
+	}
+	f.stat = fmt.Sprintf("127.0.0.1:%d", freePort(t, "127.0.0.1"))
+	f.proxy = startChild(t, f.bin, "proxy", "--socks", "127.0.0.1:0", "--bootstrap", f.relays[0].addr, "--status", f.stat,
+		"--data-dir", filepath.Join(f.dir, "proxy"), "--mint", f.mint.url, "--wallet-dir", f.walletDir(),
+		"--sample", "10", "--log-format", "json", "--log-level", "debug")
+	f.socks = f.proxy.waitOut(t, "  SOCKS5/SOCKS4a on ")
 }
 
 func (f *faultNet) walletDir() string { return filepath.Join(f.dir, "wallet") }
@@ -430,9 +441,9 @@ func flowing(t *testing.T, ds []*download, n int64, wg *sync.WaitGroup) {
 
 // relayWallet opens a stopped relay's wallet: its balance and pending
 // operations.
-func relayWallet(t *testing.T, dir, mintURL string) (balance uint64, pending int) {
+func relayWallet(t *testing.T, dir string) (balance uint64, pending int) {
 	t.Helper()
-	w, err := node.OpenWallet(node.WalletConfig{Dir: filepath.Join(dir, node.WalletDir), Mint: mintURL})
+	w, err := node.OpenWallet(node.WalletConfig{Dir: filepath.Join(dir, node.WalletDir)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -506,6 +517,15 @@ func (f *faultNet) waitSettled(t *testing.T) {
 	}
 }
 
+// settleClient restarts the proxy, which takes back what the channels
+// the relays closed did not spend, and stops it again.
+func (f *faultNet) settleClient(t *testing.T) {
+	t.Helper()
+	f.startProxy(t)
+	f.proxy.waitLog(t, `"msg":"payment channels settled"`)
+	f.stopProxy(t)
+}
+
 // stopRelays stops every relay with SIGINT: each closes at the mint the
 // channels it has not settled yet.
 func (f *faultNet) stopRelays(t *testing.T) {
@@ -535,7 +555,7 @@ func (f *faultNet) checkMoney(t *testing.T) {
 	t.Helper()
 	var relays uint64
 	for _, r := range f.relays {
-		bal, pending := relayWallet(t, r.dir, f.mint.url)
+		bal, pending := relayWallet(t, r.dir)
 		earned, unsettled := ledgerEarned(t, r.dir)
 		if pending != 0 || unsettled != 0 {
 			t.Errorf("%s: %d wallet operations pending, %d channels unsettled", r.name, pending, unsettled)
@@ -596,14 +616,23 @@ func TestFaultsRelayKilled(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts nine processes")
 	}
+	start := time.Now()
+	phase := func(what string) { t.Logf("%v: %s", time.Since(start).Round(100*time.Millisecond), what) }
 	f := newFaultNet(t, 8)
+	phase("network up")
 	for round := range faultRounds(t) {
 		f.killRound(t, round)
+		phase(fmt.Sprintf("round %d done", round))
 	}
 	f.stopProxy(t)
+	phase("proxy stopped")
 	f.waitSettled(t)
+	f.settleClient(t)
+	phase("client settled")
 	f.stopRelays(t)
+	phase("relays stopped")
 	f.checkMoney(t)
+	phase("money checked")
 }
 
 // killRound is one round of TestFaultsRelayKilled.
@@ -617,8 +646,8 @@ func (f *faultNet) killRound(t *testing.T, round int) {
 	}
 	wg := f.fetchAll(ctx, ds, 3<<19) // 1.5 MiB/s: about 5 s each
 	flowing(t, ds, 512<<10, wg)
-	time.Sleep(mrand.N(1500 * time.Millisecond))
-	victims, affected := f.pickVictims(t)
+	time.Sleep(mrand.N(time.Second))
+	victims, affected := f.pickVictims(t, ds)
 	for _, r := range victims {
 		r.p.kill()
 	}
@@ -655,7 +684,7 @@ func (f *faultNet) killRound(t *testing.T, round int) {
 // pickVictims chooses, at random, a relay of the circuit of some
 // download and maybe one more relay, and counts the circuits with streams
 // (downloads) that pass through them.
-func (f *faultNet) pickVictims(t *testing.T) ([]*faultRelay, int) {
+func (f *faultNet) pickVictims(t *testing.T, ds []*download) ([]*faultRelay, int) {
 	t.Helper()
 	s, err := readStatus(f.stat)
 	if err != nil {
@@ -668,7 +697,11 @@ func (f *faultNet) pickVictims(t *testing.T) ([]*faultRelay, int) {
 		}
 	}
 	if len(busy) == 0 {
-		t.Fatalf("no circuit carries a download")
+		var state []string
+		for _, d := range ds {
+			state = append(state, fmt.Sprintf("%s: %d bytes, %v", d.key, d.got.Load(), d.err))
+		}
+		t.Fatalf("no circuit carries a download (%d circuits); downloads: %s", len(s.Circuits), strings.Join(state, "; "))
 	}
 	path := busy[mrand.N(len(busy))].Path
 	chosen := map[string]bool{path[mrand.N(len(path))]: true}
