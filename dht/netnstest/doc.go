@@ -1,0 +1,5 @@
+// Package netnstest runs obol relays in Linux network namespaces joined by
+// a bridge, so that tests can cut and heal real network links between
+// groups of relays. Its tests need root and `ip netns`; they skip without
+// them, except under CI, where they fail.
+package netnstest
