@@ -109,10 +109,25 @@ func (n *Node) PutHS(ctx context.Context, rec []byte) error {
 	return nil
 }
 
-// GetHS finds the best current descriptor stored under index. The record
+// GetHS finds the best current descriptor stored under index, by a
+// disjoint lookup and, if that finds nothing, by kad-dht's own. The record
 // has passed the validator; the caller decrypts it with the address.
 func (n *Node) GetHS(ctx context.Context, index [32]byte) (*descriptor.HSRecord, []byte, error) {
 	key := HSKey(index)
+	v := hsValidator{now: n.cfg.Now}
+	if rec, err := n.getRecord(ctx, key); err == nil {
+		if r, err := v.verify(key, rec); err == nil {
+			return r, rec, nil
+		}
+	}
+	if ctx.Err() != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrNotFound, ctx.Err())
+	}
+	return n.getHSPlain(ctx, key)
+}
+
+// getHSPlain is kad-dht's lookup of a hidden-service descriptor.
+func (n *Node) getHSPlain(ctx context.Context, key string) (*descriptor.HSRecord, []byte, error) {
 	rec, err := n.kad.GetValue(ctx, key, kad.Quorum(n.cfg.Quorum))
 	if errors.Is(err, routing.ErrNotFound) || (err == nil && rec == nil) {
 		return nil, nil, ErrNotFound

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	kad "github.com/libp2p/go-libp2p-kad-dht"
+	pb "github.com/libp2p/go-libp2p-kad-dht/pb"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/routing"
@@ -49,6 +50,9 @@ type Config struct {
 	// a server (defaults DefaultPutRate per second, DefaultPutBurst).
 	PutRate  float64
 	PutBurst int
+	// LookupPaths is how many disjoint paths a record lookup walks
+	// (default DefaultLookupPaths; lookup.go).
+	LookupPaths int
 }
 
 // Validate reports the first invalid field.
@@ -56,7 +60,7 @@ func (c *Config) Validate() error {
 	switch {
 	case c.Mode != ModeClient && c.Mode != ModeServer:
 		return fmt.Errorf("dht: unknown mode %d", c.Mode)
-	case c.MaxRecordAge < 0, c.Quorum < 0, c.BucketSize < 0, c.PutRate < 0, c.PutBurst < 0:
+	case c.MaxRecordAge < 0, c.Quorum < 0, c.BucketSize < 0, c.PutRate < 0, c.PutBurst < 0, c.LookupPaths < 0:
 		return errors.New("dht: negative limit")
 	}
 	return nil
@@ -85,6 +89,9 @@ func (c *Config) withDefaults() Config {
 	if d.PutBurst == 0 {
 		d.PutBurst = DefaultPutBurst
 	}
+	if d.LookupPaths == 0 {
+		d.LookupPaths = DefaultLookupPaths
+	}
 	return d
 }
 
@@ -95,6 +102,7 @@ type Node struct {
 	kad  *kad.IpfsDHT
 	val  relayValidator
 	puts *putLimiter
+	msgr *pb.ProtocolMessenger // the disjoint lookups' own queries
 
 	closeOnce sync.Once
 	closeErr  error
@@ -114,7 +122,7 @@ func Open(h host.Host, cfg Config) (*Node, error) {
 	puts := newPutLimiter(c.PutRate, c.PutBurst)
 	k, err := kad.New(h,
 		kad.OnRequestHook(puts.hook),
-		kad.RoutingTablePeerDiversityFilter(newIPGroupLimiter(h, DefaultMaxPerBucket, DefaultMaxPerTable)),
+		kad.RoutingTablePeerDiversityFilter(newIPGroupLimiter(h, DefaultMaxPerBucket, DefaultMaxPerTable, c.BucketSize)),
 		kad.Mode(mode),
 		kad.ProtocolPrefix(ProtocolPrefix),
 		kad.Validator(Validator(c.Now)),
@@ -126,7 +134,12 @@ func Open(h host.Host, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dht: start kad-dht: %w", err)
 	}
-	return &Node{cfg: c, host: h, kad: k, val: relayValidator{now: c.Now}, puts: puts}, nil
+	msgr, err := pb.NewProtocolMessenger(&streamSender{h: h, timeout: rpcTimeout})
+	if err != nil {
+		k.Close()
+		return nil, fmt.Errorf("dht: messenger: %w", err)
+	}
+	return &Node{cfg: c, host: h, kad: k, val: relayValidator{now: c.Now}, puts: puts, msgr: msgr}, nil
 }
 
 // DroppedPuts is how many PUT_VALUE requests the per-peer limit dropped.
@@ -238,17 +251,23 @@ func (n *Node) PutRelay(ctx context.Context, rec []byte) error {
 // ErrNotFound means no valid record for the key was found.
 var ErrNotFound = errors.New("dht: not found")
 
-// LookupRelay finds the current descriptor of one relay. The answer has
-// passed the validator; it is checked again here against the clock, so an
-// expired record is never returned. A lookup that finds nothing is tried
-// once more: a walk that ran into peers which just went away ends empty,
-// and by then kad-dht has dropped them from its routing table.
+// LookupRelay finds the current descriptor of one relay by a disjoint
+// lookup (lookup.go). The answer has passed the validator; it is checked
+// again here against the clock, so an expired record is never returned.
+// If the disjoint lookup finds nothing, kad-dht's own lookup is tried:
+// a walk that ran into peers which just went away ends empty, and by then
+// kad-dht has dropped them from its routing table.
 func (n *Node) LookupRelay(ctx context.Context, id peer.ID) (*descriptor.Relay, []byte, error) {
-	r, rec, err := n.lookupOnce(ctx, id)
-	if errors.Is(err, ErrNotFound) && ctx.Err() == nil {
-		r, rec, err = n.lookupOnce(ctx, id)
+	key := RelayKey(id)
+	if rec, err := n.getRecord(ctx, key); err == nil {
+		if r, err := n.val.verify(key, rec); err == nil {
+			return r, rec, nil
+		}
 	}
-	return r, rec, err
+	if ctx.Err() != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrNotFound, ctx.Err())
+	}
+	return n.lookupOnce(ctx, id)
 }
 
 func (n *Node) lookupOnce(ctx context.Context, id peer.ID) (*descriptor.Relay, []byte, error) {
