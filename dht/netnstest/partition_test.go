@@ -31,14 +31,16 @@ func TestPartitionHeals(t *testing.T) {
 	requireNetns(t)
 	begin := time.Now()
 	bin := buildObol(t)
+	t.Logf("built obol in %v", time.Since(begin).Round(time.Millisecond))
 	tp := newTopology(t, groups)
 	relays := startRelays(t, bin, tp)
+	begin = time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	n := &network{t: t, ctx: ctx, bin: bin, tp: tp, relays: relays}
 
 	joined := n.waitFound("before the cut", time.Time{}, 45*time.Second)
-	t.Logf("all %d relays found from every namespace %v after start", len(relays), joined.Sub(begin).Round(time.Millisecond))
+	t.Logf("all %d relays found from every namespace %v after they started", len(relays), joined.Sub(begin).Round(time.Millisecond))
 
 	cutAt := time.Now()
 	tp.cut(t, cutGroup)
