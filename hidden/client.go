@@ -14,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	yamux "github.com/libp2p/go-yamux/v5"
 
+	"github.com/obolnet/obol/circuit"
 	"github.com/obolnet/obol/circuit/client"
 	"github.com/obolnet/obol/descriptor"
 )
@@ -160,13 +161,16 @@ func (c *Client) session(ctx context.Context, addr descriptor.HSAddress) (*yamux
 // circuit is built while the descriptor is fetched. If the introduction
 // fails with a cached descriptor, the descriptor is fetched again once.
 func (c *Client) connect(ctx context.Context, addr descriptor.HSAddress) (*yamux.Session, error) {
-	rpf := c.startRendezvous(ctx)
-	desc, cached, err := c.descriptor(ctx, addr)
+	rp, err := c.openRendezvous(ctx)
 	if err != nil {
-		rpf.discard()
 		return nil, err
 	}
-	s, err := c.meet(ctx, addr, desc, rpf)
+	desc, cached, err := c.descriptor(ctx, addr)
+	if err != nil {
+		rp.discard()
+		return nil, err
+	}
+	s, err := c.meet(ctx, addr, desc, rp)
 	if err != nil && cached && ctx.Err() == nil {
 		c.mu.Lock()
 		delete(c.descs, addr)
@@ -174,40 +178,12 @@ func (c *Client) connect(ctx context.Context, addr descriptor.HSAddress) (*yamux
 		if desc, _, err = c.descriptor(ctx, addr); err != nil {
 			return nil, err
 		}
-		s, err = c.meet(ctx, addr, desc, c.startRendezvous(ctx))
+		if rp, err = c.openRendezvous(ctx); err != nil {
+			return nil, err
+		}
+		s, err = c.meet(ctx, addr, desc, rp)
 	}
 	return s, err
-}
-
-// rpFuture is a rendezvous point being opened.
-type rpFuture chan rpResult
-
-type rpResult struct {
-	rp  *rendezvous
-	err error
-}
-
-func (c *Client) startRendezvous(ctx context.Context) rpFuture {
-	f := make(rpFuture, 1)
-	go func() {
-		rp, err := c.openRendezvous(ctx)
-		f <- rpResult{rp, err}
-	}()
-	return f
-}
-
-func (f rpFuture) get() (*rendezvous, error) {
-	r := <-f
-	return r.rp, r.err
-}
-
-// discard closes the rendezvous circuit once it is built.
-func (f rpFuture) discard() {
-	go func() {
-		if r := <-f; r.rp != nil {
-			r.rp.k.c.Close()
-		}
-	}()
 }
 
 func (c *Client) descriptor(ctx context.Context, addr descriptor.HSAddress) (*descriptor.HSContent, bool, error) {
@@ -228,119 +204,123 @@ func (c *Client) descriptor(ctx context.Context, addr descriptor.HSAddress) (*de
 	return content, false, nil
 }
 
-// meet opens a rendezvous point and introduces the client through each
-// intro point in turn until the service comes. The first intro circuit
-// is built while the rendezvous circuit is, and INTRODUCE1 is sent as
-// soon as ESTABLISH_RENDEZVOUS is on its way: the introduction's path to
-// the rendezvous point (through the service) is far longer than the
-// client's own, and the rendezvous circuit keeps cells in order.
-func (c *Client) meet(ctx context.Context, addr descriptor.HSAddress, desc *descriptor.HSContent, rpf rpFuture) (*yamux.Session, error) {
-	order := permutation(len(desc.Intros))
-	first := make(chan introResult, 1)
-	go func() {
-		circ, err := c.buildIntro(ctx, desc.Intros[order[0]], nil)
-		first <- introResult{circ, err}
-	}()
-	rp, err := rpf.get()
-	if err != nil {
-		if r := <-first; r.circ != nil {
-			r.circ.Close()
-		}
-		return nil, err
-	}
+// meet introduces the client through each intro point in turn until the
+// service comes to the rendezvous point. Each INTRODUCE1 rides behind its
+// circuit's CREATE, whether or not the rendezvous circuit is built yet:
+// the introduction's way to the rendezvous point (through the service) is
+// far longer than the client's own, and the rendezvous point holds a
+// service that comes first.
+func (c *Client) meet(ctx context.Context, addr descriptor.HSAddress, desc *descriptor.HSContent, rp *rendezvous) (*yamux.Session, error) {
 	var lastErr error = ErrUnreachable
-	for i, n := range order {
-		var circ *client.Circuit
-		if i == 0 {
-			r := <-first
-			circ, err = r.circ, r.err
-		} else {
-			circ, err = c.buildIntro(ctx, desc.Intros[n], rp)
-		}
+	for _, n := range permutation(len(desc.Intros)) {
+		t, err := c.introduce(ctx, rp, addr, desc.Intros[n])
 		if err == nil {
-			var t *tunnel
-			t, err = c.introduce(ctx, circ, rp, addr, desc.Intros[n])
-			if err == nil {
-				return yamux.Client(t, yamuxConfig(), nil)
-			}
+			return yamux.Client(t, yamuxConfig(), nil)
 		}
 		lastErr = err
-		if ctx.Err() != nil || rp.k.c.Err() != nil {
+		if ctx.Err() != nil || rp.failed() {
 			break
 		}
 	}
-	rp.k.c.Close()
+	rp.discard()
 	return nil, fmt.Errorf("%w: %v", ErrUnreachable, lastErr)
 }
 
-type introResult struct {
-	circ *client.Circuit
-	err  error
-}
-
-func (c *Client) buildIntro(ctx context.Context, ip descriptor.IntroPoint, rp *rendezvous) (*client.Circuit, error) {
-	last := client.Hop{Peer: peer.AddrInfo{ID: ip.Relay}, OnionKey: ip.OnionKey}
-	var exclude map[peer.ID]bool
-	if rp != nil {
-		exclude = map[peer.ID]bool{rp.relay.Peer.ID: true}
-	}
-	return c.net.buildTo(ctx, &last, 0, exclude)
-}
-
-// rendezvous is the client's open rendezvous point.
+// rendezvous is the client's rendezvous point: chosen, its cookie drawn
+// and its circuit started at once; the circuit is built (ready closed)
+// while the client fetches the descriptor and introduces itself.
 type rendezvous struct {
-	k       *control
 	relay   client.Hop
 	cookie  [descriptor.CookieLen]byte
 	joined  chan *tunnel // the tunnel, once RENDEZVOUS2 has come
 	hsMu    sync.Mutex   // guards hs
 	hs      *clientHandshake
 	failure chan error
+
+	ready chan struct{} // closed when the circuit is built, or failed
+	k     *control      // the circuit's, once ready (nil if it failed)
+	err   error         // why it failed, once ready
 	// established gets RENDEZVOUS_ESTABLISHED; nobody needs to wait for
 	// it, since the rendezvous circuit keeps cells in order.
 	established chan []byte
 }
 
+// openRendezvous chooses a rendezvous point and starts building a circuit
+// to it with ESTABLISH_RENDEZVOUS behind the CREATE.
 func (c *Client) openRendezvous(ctx context.Context) (*rendezvous, error) {
 	path, err := c.net.pathTo(nil, descriptor.RoleRendezvous, nil)
 	if err != nil {
 		return nil, err
 	}
-	circ, err := c.net.build(ctx, path)
-	if err != nil {
-		return nil, err
-	}
-	rp := &rendezvous{k: attach(circ), relay: path[len(path)-1], joined: make(chan *tunnel, 1), failure: make(chan error, 1)}
+	rp := &rendezvous{relay: path[len(path)-1], joined: make(chan *tunnel, 1), failure: make(chan error, 1),
+		ready: make(chan struct{})}
 	rand.Read(rp.cookie[:])
-	rp.k.handle(descriptor.CmdRendezvous2, rp.onRendezvous2)
-	rp.established = rp.k.expect(descriptor.CmdRendezvousEstablished, 1)
-	if err := rp.k.send(ctx, descriptor.CmdEstablishRendezvous, rp.cookie[:]); err != nil {
-		circ.Close()
-		return nil, err
-	}
+	go func() {
+		defer close(rp.ready)
+		_, k, err := c.net.buildWith(ctx, path, func(k *control) []circuit.RelayCell {
+			k.handle(descriptor.CmdRendezvous2, func(b []byte) { rp.onRendezvous2(k, b) })
+			rp.established = k.expect(descriptor.CmdRendezvousEstablished, 1)
+			return []circuit.RelayCell{cell(descriptor.CmdEstablishRendezvous, rp.cookie[:])}
+		})
+		rp.k, rp.err = k, err
+	}()
 	return rp, nil
+}
+
+// circuitDone is closed when the rendezvous circuit has closed, or could
+// not be built.
+func (rp *rendezvous) circuitDone() <-chan struct{} {
+	select {
+	case <-rp.ready:
+		if rp.k == nil {
+			return rp.ready
+		}
+		return rp.k.c.Done()
+	default:
+		return nil // not built yet: see ready
+	}
+}
+
+// failed reports whether the rendezvous circuit is gone.
+func (rp *rendezvous) failed() bool {
+	select {
+	case <-rp.ready:
+		return rp.k == nil || rp.k.c.Err() != nil
+	default:
+		return false
+	}
+}
+
+// discard closes the rendezvous circuit once it is built.
+func (rp *rendezvous) discard() {
+	go func() {
+		<-rp.ready
+		if rp.k != nil {
+			rp.k.c.Close()
+		}
+	}()
 }
 
 // onRendezvous2 finishes the handshake in the circuit's receive path, so
 // that the HS_DATA cells right behind it find the tunnel.
-func (rp *rendezvous) onRendezvous2(b []byte) {
+func (rp *rendezvous) onRendezvous2(k *control, b []byte) {
 	rp.hsMu.Lock()
 	hs := rp.hs
 	rp.hs = nil
 	rp.hsMu.Unlock()
 	msg, err := descriptor.ParseRendezvous2(b)
 	if hs == nil || err != nil {
-		rp.k.c.Close()
+		k.c.Close()
 		return
 	}
 	send, recv, err := hs.finish(msg)
 	if err != nil {
 		rp.failure <- err
-		rp.k.c.Close()
+		k.c.Close()
 		return
 	}
-	t := newTunnel(rp.k.c, send, recv, false)
-	rp.k.handle(descriptor.CmdHSData, t.onCell)
+	t := newTunnel(k.c, send, recv, false)
+	k.handle(descriptor.CmdHSData, t.onCell)
 	rp.joined <- t
 }
 
@@ -348,10 +328,10 @@ func (rp *rendezvous) onRendezvous2(b []byte) {
 // introduction.
 const rendezvousTimeout = 30 * time.Second
 
-// introduce sends INTRODUCE1 on circ (closing it after) and waits for
-// the service at the rendezvous point, or for the intro point's refusal.
-func (c *Client) introduce(ctx context.Context, circ *client.Circuit, rp *rendezvous, addr descriptor.HSAddress, ip descriptor.IntroPoint) (*tunnel, error) {
-	defer circ.Close()
+// introduce builds a circuit to intro point ip with INTRODUCE1 behind its
+// CREATE (closing it after the acknowledgement) and waits for the service
+// at the rendezvous point, or for the intro point's refusal.
+func (c *Client) introduce(ctx context.Context, rp *rendezvous, addr descriptor.HSAddress, ip descriptor.IntroPoint) (*tunnel, error) {
 	payload := descriptor.IntroPayload{Cookie: rp.cookie, OnionKey: rp.relay.OnionKey, Relay: rp.relay.Peer.ID}
 	hs, msg, err := startHandshake(rand.Reader, ip, addr, payload.Marshal())
 	if err != nil {
@@ -360,15 +340,21 @@ func (c *Client) introduce(ctx context.Context, circ *client.Circuit, rp *rendez
 	rp.hsMu.Lock()
 	rp.hs = hs
 	rp.hsMu.Unlock()
-	k := attach(circ)
-	ack := k.expect(descriptor.CmdIntroduceAck, 1)
-	m := descriptor.Introduce{AuthKey: ip.AuthKey, Handshake: msg}
-	if err := k.send(ctx, descriptor.CmdIntroduce1, m.Marshal()); err != nil {
+	last := client.Hop{Peer: peer.AddrInfo{ID: ip.Relay}, OnionKey: ip.OnionKey}
+	var ack chan []byte
+	circ, _, err := c.net.buildToWith(ctx, &last, 0, map[peer.ID]bool{rp.relay.Peer.ID: true}, func(k *control) []circuit.RelayCell {
+		ack = k.expect(descriptor.CmdIntroduceAck, 1)
+		m := descriptor.Introduce{AuthKey: ip.AuthKey, Handshake: msg}
+		return []circuit.RelayCell{cell(descriptor.CmdIntroduce1, m.Marshal())}
+	})
+	if err != nil {
 		return nil, err
 	}
+	defer circ.Close()
 	ctx, cancel := context.WithTimeout(ctx, rendezvousTimeout)
 	defer cancel()
 	introDone := circ.Done()
+	ready := rp.ready
 	for {
 		select {
 		case t := <-rp.joined:
@@ -383,7 +369,12 @@ func (c *Client) introduce(ctx context.Context, circ *client.Circuit, rp *rendez
 			circ.Close()
 		case <-introDone:
 			return nil, errors.New("hidden: intro circuit closed before the acknowledgement")
-		case <-rp.k.c.Done():
+		case <-ready:
+			ready = nil // built or failed: circuitDone says which
+		case <-rp.circuitDone():
+			if rp.err != nil {
+				return nil, fmt.Errorf("hidden: rendezvous circuit: %w", rp.err)
+			}
 			return nil, errors.New("hidden: rendezvous circuit closed")
 		case <-ctx.Done():
 			return nil, ctx.Err()

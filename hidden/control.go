@@ -64,6 +64,11 @@ func (k *control) handle(cmd circuit.RelayCommand, f func([]byte)) {
 	k.mu.Unlock()
 }
 
+// cell is a cell for the last hop, to send early (buildWith).
+func cell(cmd circuit.RelayCommand, body []byte) circuit.RelayCell {
+	return circuit.RelayCell{Command: cmd, Body: body}
+}
+
 func (k *control) send(ctx context.Context, cmd circuit.RelayCommand, body []byte) error {
 	return k.c.SendTo(ctx, k.last, circuit.RelayCell{Command: cmd, Body: body})
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/obolnet/obol/circuit"
 	"github.com/obolnet/obol/descriptor"
 )
 
@@ -31,17 +32,27 @@ func (n *Network) fetchDescriptor(ctx context.Context, addr descriptor.HSAddress
 	replicas := rand.Perm(descriptor.HSReplicas)
 	tried := map[peer.ID]bool{}
 	var lastErr error = ErrUnknownService
+	index := func() [32]byte { return descriptor.HSIndex(blinded, uint8(replicas[0]), p) }
 	for range fetchAttempts {
-		c, err := n.buildTo(ctx, nil, descriptor.RoleRelay, tried)
+		// The first fetch rides behind the CREATE.
+		var first chan []byte
+		c, k, err := n.buildToWith(ctx, nil, descriptor.RoleRelay, tried, func(k *control) []circuit.RelayCell {
+			var rc circuit.RelayCell
+			first, rc = k.fetchRequest(index())
+			return []circuit.RelayCell{rc}
+		})
 		if err != nil {
 			return nil, nil, errors.Join(lastErr, err)
 		}
 		tried[c.Hops()[pathLen-1]] = true
-		k := attach(c)
 		for len(replicas) > 0 {
-			idx := descriptor.HSIndex(blinded, uint8(replicas[0]), p)
 			var rec []byte
-			rec, err = k.fetch(ctx, idx)
+			if first != nil {
+				rec, err = k.fetchAnswer(ctx, first)
+				first = nil
+			} else {
+				rec, err = k.fetch(ctx, index())
+			}
 			if err != nil {
 				break // another relay
 			}
@@ -79,10 +90,23 @@ func open(rec []byte, addr descriptor.HSAddress, n *Network) (*descriptor.HSCont
 
 // fetch asks the last hop for the record under idx; nil means not found.
 func (k *control) fetch(ctx context.Context, idx [32]byte) ([]byte, error) {
-	ch := k.expect(descriptor.CmdHSFetched, descriptor.MaxSize/descriptor.MaxHSFetchChunk+2)
-	if err := k.send(ctx, descriptor.CmdHSFetch, idx[:]); err != nil {
+	ch, rc := k.fetchRequest(idx)
+	if err := k.send(ctx, rc.Command, rc.Body); err != nil {
 		return nil, err
 	}
+	return k.fetchAnswer(ctx, ch)
+}
+
+// fetchRequest registers for the answer to a fetch of idx and returns
+// the request, to send now or early.
+func (k *control) fetchRequest(idx [32]byte) (chan []byte, circuit.RelayCell) {
+	ch := k.expect(descriptor.CmdHSFetched, descriptor.MaxSize/descriptor.MaxHSFetchChunk+2)
+	return ch, cell(descriptor.CmdHSFetch, idx[:])
+}
+
+// fetchAnswer reads the record the last hop sends on ch; nil means not
+// found.
+func (k *control) fetchAnswer(ctx context.Context, ch chan []byte) ([]byte, error) {
 	var rec []byte
 	for {
 		b, err := k.wait(ctx, ch)

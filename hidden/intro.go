@@ -10,6 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	yamux "github.com/libp2p/go-yamux/v5"
 
+	"github.com/obolnet/obol/circuit"
 	"github.com/obolnet/obol/circuit/client"
 	"github.com/obolnet/obol/descriptor"
 )
@@ -149,16 +150,16 @@ func (l *Listener) rendezvous(ip *introPoint, body []byte) error {
 	ctx, cancel := context.WithTimeout(l.runCtx, 2*l.cfg.BuildTimeout)
 	defer cancel()
 	rp := client.Hop{Peer: peer.AddrInfo{ID: acc.payload.Relay}, OnionKey: acc.payload.OnionKey}
-	c, err := l.cfg.buildTo(ctx, &rp, 0, nil)
+	// RENDEZVOUS1 rides behind the CREATE; the tunnel takes the client's
+	// cells from the moment the circuit exists.
+	var t *tunnel
+	c, _, err := l.cfg.buildToWith(ctx, &rp, 0, nil, func(k *control) []circuit.RelayCell {
+		t = newTunnel(k.c, acc.send, acc.recv, true)
+		k.handle(descriptor.CmdHSData, t.onCell)
+		r1 := descriptor.Rendezvous1{Cookie: acc.payload.Cookie, Handshake: acc.reply}
+		return []circuit.RelayCell{cell(descriptor.CmdRendezvous1, r1.Marshal())}
+	})
 	if err != nil {
-		return err
-	}
-	k := attach(c)
-	t := newTunnel(c, acc.send, acc.recv, true)
-	k.handle(descriptor.CmdHSData, t.onCell)
-	r1 := descriptor.Rendezvous1{Cookie: acc.payload.Cookie, Handshake: acc.reply}
-	if err := k.send(ctx, descriptor.CmdRendezvous1, r1.Marshal()); err != nil {
-		c.Close()
 		return err
 	}
 	s, err := yamux.Server(t, yamuxConfig(), nil)

@@ -16,6 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/obolnet/obol/circuit"
 	"github.com/obolnet/obol/circuit/client"
 	"github.com/obolnet/obol/descriptor"
 )
@@ -191,24 +192,45 @@ func (s *guardSet) pick(cands []client.Hop, avoid peer.ID) (client.Hop, bool) {
 // build builds a circuit through path within the build timeout, and
 // starts paying it if the network pays.
 func (n *Network) build(ctx context.Context, path []client.Hop) (*client.Circuit, error) {
+	c, _, err := n.buildWith(ctx, path, nil)
+	return c, err
+}
+
+// buildWith is build with a request for the last hop riding behind the
+// CREATE (0-RTT): early, given the circuit's control before anything is
+// sent, registers what it waits for and returns the request's cells. The
+// control is returned with the circuit (nil without early).
+func (n *Network) buildWith(ctx context.Context, path []client.Hop, early func(*control) []circuit.RelayCell) (*client.Circuit, *control, error) {
 	var pay client.PayConfig
 	if n.Pay != nil {
 		var err error
 		if pay, err = n.Pay(n.descriptors(path)); err != nil {
-			return nil, fmt.Errorf("hidden: cannot pay the path: %w", err)
+			return nil, nil, fmt.Errorf("hidden: cannot pay the path: %w", err)
 		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, n.BuildTimeout)
 	defer cancel()
-	c, err := client.Build(ctx, n.Links, path)
-	if err != nil || n.Pay == nil {
-		return c, err
+	var k *control
+	c, err := client.BuildPrepared(ctx, n.Links, path, func(c *client.Circuit) ([]circuit.RelayCell, error) {
+		if early == nil {
+			return nil, nil
+		}
+		k = attach(c)
+		return early(k), nil
+	})
+	if err != nil {
+		if c != nil {
+			c.Close()
+		}
+		return nil, nil, err
 	}
-	if err := client.PayFor(c, pay, n.Logger, nil); err != nil {
-		c.Close()
-		return nil, err
+	if n.Pay != nil {
+		if err := client.PayFor(c, pay, n.Logger, nil); err != nil {
+			c.Close()
+			return nil, nil, err
+		}
 	}
-	return c, nil
+	return c, k, nil
 }
 
 // descriptors are the directory's descriptors of path's relays, nil
@@ -227,9 +249,16 @@ func (n *Network) descriptors(path []client.Hop) []*descriptor.Relay {
 
 // buildTo builds a three-hop circuit to a relay offering role (or to last).
 func (n *Network) buildTo(ctx context.Context, last *client.Hop, role descriptor.Role, exclude map[peer.ID]bool) (*client.Circuit, error) {
+	c, _, err := n.buildToWith(ctx, last, role, exclude, nil)
+	return c, err
+}
+
+// buildToWith is buildTo with a 0-RTT request for the last hop (buildWith).
+func (n *Network) buildToWith(ctx context.Context, last *client.Hop, role descriptor.Role, exclude map[peer.ID]bool,
+	early func(*control) []circuit.RelayCell) (*client.Circuit, *control, error) {
 	path, err := n.pathTo(last, role, exclude)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return n.build(ctx, path)
+	return n.buildWith(ctx, path, early)
 }

@@ -82,3 +82,41 @@ func (c *Circuit) earlyStream(ctx context.Context, host string, port uint16, dat
 	}
 	return s, early, nil
 }
+
+// BuildPrepared builds a circuit through path in one round trip, with
+// cells for its last hop sent as 0-RTT (RELAY_EARLY) right behind the
+// CREATE: a request to the last hop (a hidden-service introduction, a
+// descriptor fetch) is answered one round trip after the build starts.
+// prepare is called with the circuit before anything is sent — set its
+// control handler there, so that no answer is missed — and returns those
+// cells, at most circuit.DefaultMaxEarlyCells. Like BuildDial's, they
+// have no forward secrecy against a later compromise of the last hop's
+// onion key (04 §9): the last hop reads them in any case.
+func BuildPrepared(ctx context.Context, links *link.Manager, path []Hop, prepare func(*Circuit) ([]circuit.RelayCell, error)) (*Circuit, error) {
+	c, create, err := newCircuit(path)
+	if err != nil {
+		return nil, err
+	}
+	cells, err := prepare(c)
+	if err != nil {
+		return nil, err
+	}
+	if len(cells) > circuit.DefaultMaxEarlyCells {
+		return nil, fmt.Errorf("client: %d early cells, at most %d", len(cells), circuit.DefaultMaxEarlyCells)
+	}
+	early := make([][]byte, len(cells))
+	c.mu.Lock()
+	for i, rc := range cells {
+		if early[i], err = c.build.SealEarly(c.exit(), rc); err != nil {
+			break
+		}
+	}
+	c.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	if err := c.start(ctx, links, path[0].Peer, create, early); err != nil {
+		return nil, err
+	}
+	return c, c.awaitBuilt(ctx)
+}
