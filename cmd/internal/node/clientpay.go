@@ -45,6 +45,7 @@ type ClientPayment struct {
 	mgr    atomic.Pointer[client.Manager]
 
 	reclaimed atomic.Uint64 // msat taken back from settled channels
+	mintAway  atomic.Bool   // paid paths are refused: the mint cannot be reached
 	spentHS   atomic.Uint64 // msat paid by circuits built outside the manager
 }
 
@@ -96,7 +97,23 @@ func (p *ClientPayment) open(ctx context.Context) error {
 // and paid ones of the wallet's mint, and every circuit is paid.
 func (p *ClientPayment) Configure(cfg *client.Config) {
 	cfg.Usable = p.paid.Usable
-	cfg.Pay = p.paths.Pay
+	cfg.Pay = p.pay
+}
+
+// pay is Paths.Pay, warning when paid paths are refused because the mint
+// could not be reached: once, until a path is paid again.
+func (p *ClientPayment) pay(path []*descriptor.Relay) (client.PayConfig, error) {
+	pc, err := p.paths.Pay(path)
+	switch {
+	case errors.Is(err, paid.ErrMintUnreachable):
+		if !p.mintAway.Swap(true) {
+			p.cfg.Logger.Warn("new circuits through paid relays fail: the mint cannot be reached to fund their channels; retrying with back-off",
+				"mint", p.wallet.MintURL())
+		}
+	case err == nil:
+		p.mintAway.Store(false)
+	}
+	return pc, err
 }
 
 // Watch reports the manager's spending in Payments.
@@ -166,7 +183,7 @@ func (p *ClientPayment) Payments() status.Payments {
 // Pay says how to pay a path (client.Config.Pay), for circuits built
 // outside a manager: hidden services'.
 func (p *ClientPayment) Pay(path []*descriptor.Relay) (client.PayConfig, error) {
-	cfg, err := p.paths.Pay(path)
+	cfg, err := p.pay(path)
 	cfg.OnPaid = func(msat uint64) { p.spentHS.Add(msat) }
 	return cfg, err
 }

@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/url"
 	"sort"
 	"sync"
 	"time"
@@ -83,6 +84,10 @@ type Client struct {
 	book    *book
 	entries map[uint64]*bookEntry // by counter, unsettled only
 	next    uint64
+	// What fundings found of the mint: while fundRetryAt is ahead, the
+	// last one could not reach it, and Paths.Pay refuses paid paths.
+	fundBackoff time.Duration
+	fundRetryAt time.Time
 }
 
 // Open replays the channel book in cfg.Dir. It does not contact the mint.
@@ -294,6 +299,48 @@ func (h *hopPayer) account() {
 	h.acct = Accounting{Msat: h.msat, Signed: h.payer.Signed(), Acked: h.payer.Acked(), Unit: h.unit}
 }
 
+// ErrMintUnreachable: a channel could not be funded because the mint
+// could not be reached. Paths.Pay refuses paid paths with it for a while
+// (5 s, doubling to 1 min while fundings keep failing) rather than build
+// circuits that cannot pay; try again later.
+var ErrMintUnreachable = errors.New("paid: the mint cannot be reached to fund channels")
+
+// Back-off of paid paths after a funding could not reach the mint.
+const (
+	fundBackoffMin = 5 * time.Second
+	fundBackoffMax = time.Minute
+)
+
+// fundResult records what a funding found of the mint: it answered (err
+// nil, or a refusal), or it could not be reached (the error is then
+// wrapped in ErrMintUnreachable).
+func (c *Client) fundResult(err error) error {
+	var refused *wallet.MintError
+	var unreachable *url.Error
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case err == nil, errors.As(err, &refused):
+		c.fundBackoff, c.fundRetryAt = 0, time.Time{}
+	case errors.Is(err, context.Canceled): // the circuit closed
+	case errors.As(err, &unreachable):
+		c.fundBackoff = min(max(2*c.fundBackoff, fundBackoffMin), fundBackoffMax)
+		c.fundRetryAt = c.cfg.Now().Add(c.fundBackoff)
+		return fmt.Errorf("%w: %w", ErrMintUnreachable, err)
+	}
+	return err
+}
+
+// mintReachable fails with ErrMintUnreachable while fundings back off.
+func (c *Client) mintReachable() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if wait := c.fundRetryAt.Sub(c.cfg.Now()); wait > 0 {
+		return fmt.Errorf("%w: next try in %v", ErrMintUnreachable, wait.Round(time.Second))
+	}
+	return nil
+}
+
 // Open implements client.HopPayer: book, fund (a swap at the mint), and
 // the CHANNEL_OPEN.
 func (h *hopPayer) Open(ctx context.Context) ([][]byte, error) {
@@ -301,7 +348,7 @@ func (h *hopPayer) Open(ctx context.Context) ([][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := h.c.cfg.Wallet.Fund(ctx, ch); err != nil {
+	if err := h.c.fundResult(h.c.cfg.Wallet.Fund(ctx, ch)); err != nil {
 		return nil, err
 	}
 	h.id = ch.ID()

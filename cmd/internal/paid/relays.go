@@ -68,7 +68,8 @@ const DefaultWindow = 64 << 20
 
 // Pay implements client.Config.Pay: a channel of a standard capacity per
 // paid hop, sized for Window of traffic or the budget's share, whichever
-// is less. A nil descriptor (a relay the client knows only by address) is
+// is less. For a while after a funding could not reach the mint, it
+// refuses paths with paid hops (ErrMintUnreachable). A nil descriptor (a relay the client knows only by address) is
 // left unpaid: it carries the circuit as far as its free allowance.
 func (p *Paths) Pay(path []*descriptor.Relay) (client.PayConfig, error) {
 	ks, err := p.C.cfg.Wallet.Keyset()
@@ -105,6 +106,11 @@ func (p *Paths) Pay(path []*descriptor.Relay) (client.PayConfig, error) {
 	}
 	if !client.Affordable(terms, 0, p.Budget) {
 		return client.PayConfig{}, client.ErrUnaffordable
+	}
+	if funding > 0 {
+		if err := p.C.mintReachable(); err != nil {
+			return client.PayConfig{}, err
+		}
 	}
 	if bal := p.C.cfg.Wallet.Balance(); funding > bal {
 		return client.PayConfig{}, fmt.Errorf("%w: the path's channels need %d %s, the wallet holds %d",
