@@ -271,6 +271,9 @@ func newFaultNet(t *testing.T, n int) *faultNet {
 		if t.Failed() {
 			f.dumpLogs()
 		}
+		if dir := os.Getenv("OBOL_FAULT_LOGS"); dir != "" {
+			f.saveLogs(dir)
+		}
 	})
 	return f
 }
@@ -305,6 +308,24 @@ func (f *faultNet) dumpLogs() {
 	if f.proxy != nil {
 		f.t.Logf("proxy log:\n%s", tail(f.proxy.err.String()))
 	}
+}
+
+// saveLogs writes every run's log of every process into dir
+// (OBOL_FAULT_LOGS), for a look at a run that passed.
+func (f *faultNet) saveLogs(dir string) {
+	save := func(name string, logs []string, last *child) {
+		if last != nil {
+			logs = append(logs, last.err.String())
+		}
+		err := os.WriteFile(filepath.Join(dir, f.t.Name()+"-"+name+".log"), []byte(strings.Join(logs, "")), 0o600)
+		if err != nil {
+			f.t.Errorf("saving logs: %v", err)
+		}
+	}
+	for i, r := range f.relays {
+		save(fmt.Sprintf("relay%d", i), r.logs, r.p)
+	}
+	save("proxy", f.proxyLogs, f.proxy)
 }
 
 // A web server of deterministic bodies: /blob?size=N&seed=S&rate=R sends
@@ -737,5 +758,106 @@ func (f *faultNet) newRequests(t *testing.T, round int) {
 			continue
 		}
 		t.Logf("round %d: new request %d took %v", round, i, d.at.Sub(d.start).Round(time.Millisecond))
+	}
+}
+
+// The mint goes away.
+
+// TestFaultsMintAway stops the mint in the middle of paid downloads: the
+// downloads complete byte-exact (their channels are funded, and relays
+// verify payments without the mint); new requests end within streamBound,
+// completed on circuits funded before, or refused by the proxy once it
+// found the mint away, which it logs; the relays postpone the
+// settlement of the circuits that ended and retry with back-off; the mint
+// comes back on its address, the relays settle every channel, and not one
+// sat is lost.
+func TestFaultsMintAway(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts seven processes")
+	}
+	start := time.Now()
+	phase := func(what string) { t.Logf("%v: %s", time.Since(start).Round(100*time.Millisecond), what) }
+	f := newFaultNet(t, 5)
+	phase("network up")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*streamBound)
+	defer cancel()
+	var ds []*download
+	for i := range 3 {
+		ds = append(ds, newDownload(fmt.Sprintf("long%d", i), 6<<20))
+	}
+	wg := f.fetchAll(ctx, ds, 1<<20)
+	flowing(t, ds, 1<<20, wg) // past the free allowance: paid
+	f.mint.stop(t)
+	down := time.Now()
+	phase("mint stopped")
+	f.requestsWithoutMint(t)
+	wg.Wait()
+	for _, d := range ds {
+		if d.err != nil {
+			t.Errorf("download %s, paid before the mint went away, failed after %v: %v", d.key, d.at.Sub(down), d.err)
+		}
+	}
+	phase("downloads done")
+	f.stopProxy(t)
+	f.waitLogAny(t, `"msg":"settlement postponed"`)
+	phase("settlement postponed")
+	f.mint.start(t, f.bin)
+	phase("mint back")
+	f.waitSettled(t)
+	phase("relays settled")
+	f.settleClient(t)
+	f.stopRelays(t)
+	f.checkMoney(t)
+	phase("money checked")
+}
+
+// requestsWithoutMint makes requests while the mint is away, each on a
+// circuit of its own: a circuit funded before may carry it; a new one
+// cannot fund its channels. Each must end within streamBound; once a
+// funding has found the mint away, the proxy says so in its log and
+// refuses the next requests with a SOCKS reply rather than cut them.
+func (f *faultNet) requestsWithoutMint(t *testing.T) {
+	t.Helper()
+	refused := 0
+	for i := range 5 {
+		ctx, cancel := context.WithTimeout(context.Background(), streamBound)
+		d := newDownload(fmt.Sprintf("away%d", i), 2<<20)
+		f.fetch(ctx, d, 0)
+		cancel()
+		took := d.at.Sub(d.start).Round(time.Millisecond)
+		switch {
+		case errors.Is(d.err, context.DeadlineExceeded):
+			t.Errorf("request %d hung while the mint was away (%d bytes): %v", i, d.got.Load(), d.err)
+		case d.err != nil && strings.Contains(d.err.Error(), "general SOCKS server failure"):
+			refused++
+			t.Logf("request %d refused by the proxy after %v", i, took)
+		case d.err != nil:
+			t.Logf("request %d cut after %v, %d bytes: %v", i, took, d.got.Load(), d.err)
+		default:
+			t.Logf("request %d completed in %v", i, took)
+		}
+	}
+	if refused == 0 {
+		t.Errorf("no request was refused while the mint was away")
+	}
+	if !strings.Contains(f.proxy.err.String(), "the mint cannot be reached to fund their channels") {
+		t.Errorf("the proxy did not say that the mint cannot be reached")
+	}
+}
+
+// waitLogAny waits until some running relay's log holds s.
+func (f *faultNet) waitLogAny(t *testing.T, s string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		for _, r := range f.relays {
+			if strings.Contains(r.p.err.String(), s) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no relay logged %q within 60s", s)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
