@@ -14,11 +14,12 @@ import (
 )
 
 // floodCells builds n circuits through path on one channel of m and sends
-// DROP cells to their last hop on each, as fast as the channel takes them,
-// until ctx ends. DROP cells are outside flow control, so nothing but the
-// relays' queues holds them back. It returns the cells sent once the
-// flood has ended.
-func floodCells(ctx context.Context, tb testing.TB, m *link.Manager, path []client.Hop, n int) func() uint64 {
+// DROP cells to their last hop on each until ctx ends, perSecond a second
+// per circuit (0: as fast as the channel takes them). DROP cells are
+// outside flow control, so nothing but the relays' queues holds them
+// back. The result waits for the flood's end and says how many cells
+// were sent.
+func floodCells(ctx context.Context, tb testing.TB, m *link.Manager, path []client.Hop, n int, perSecond float64) func() uint64 {
 	var sent atomic.Uint64
 	var wg sync.WaitGroup
 	for range n {
@@ -27,7 +28,8 @@ func floodCells(ctx context.Context, tb testing.TB, m *link.Manager, path []clie
 		go func() {
 			defer wg.Done()
 			drop := circuit.RelayCell{Command: circuit.RelayDrop}
-			for ctx.Err() == nil && c.SendTo(ctx, len(path)-1, drop) == nil {
+			pace := pacer(perSecond)
+			for pace.Wait(ctx) == nil && c.SendTo(ctx, len(path)-1, drop) == nil {
 				sent.Add(1)
 			}
 		}()
@@ -53,7 +55,7 @@ func TestCellFlood(t *testing.T) {
 		for _, r := range tn.relays {
 			peaks = append(peaks, samplePeak(func() int64 { return r.router.Stats().Link.QueuedCells }))
 		}
-		sent := floodCells(ctx, t, attacker(t, tn), tn.path(0, 1), circuits)
+		sent := floodCells(ctx, t, attacker(t), tn.path(0, 1), circuits, 0)
 		tctx, tcancel := context.WithTimeout(context.Background(), time.Minute)
 		start := time.Now()
 		transfer(t, tctx, honest, port, sum)

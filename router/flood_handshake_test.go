@@ -3,9 +3,13 @@ package router_test
 import (
 	"context"
 	"crypto/rand"
+	mrand "math/rand/v2"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"golang.org/x/time/rate"
 
 	"github.com/obolnet/obol/circuit"
 	"github.com/obolnet/obol/circuit/client"
@@ -14,28 +18,37 @@ import (
 )
 
 // garbageCreates has each of peers fresh hosts send n CREATEs with random
-// handshakes to the first relay of path, and returns how many were sent.
-func garbageCreates(ctx context.Context, tb testing.TB, tn *testNet, peers, n int) int {
+// handshakes to target (n < 0: until ctx ends), each at most perSecond a
+// second (0: as fast as its channel takes them). It returns once the
+// peers' channels are open; the result waits for the peers and says how
+// many CREATEs were sent.
+func garbageCreates(ctx context.Context, tb testing.TB, target peer.AddrInfo, peers, n int, perSecond float64) func() int {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	sent := 0
 	for range peers {
-		m := attacker(tb, tn)
-		ch, err := m.Channel(ctx, tn.relays[0].hop().Peer)
+		m := attacker(tb)
+		ch, err := m.Channel(ctx, target)
 		if err != nil {
 			tb.Fatal(err)
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			var seed [32]byte
+			rand.Read(seed[:])
+			rnd := mrand.NewChaCha8(seed) // random enough, and cheap for the flooder
 			garbage := make([]byte, circuit.PayloadLen)
-			for range n {
+			pace := pacer(perSecond)
+			for i := 0; i != n && pace.Wait(ctx) == nil; i++ {
 				c, err := ch.Open(rawHandler{cells: make(chan []byte, 4)})
 				if err != nil {
 					return
 				}
-				rand.Read(garbage)
-				if c.Send(ctx, circuit.CmdCreate, garbage) != nil {
+				rnd.Read(garbage)
+				err = c.Send(ctx, circuit.CmdCreate, garbage)
+				c.Close() // the relay's DESTROY, if any, is not awaited
+				if err != nil {
 					return
 				}
 				mu.Lock()
@@ -44,23 +57,35 @@ func garbageCreates(ctx context.Context, tb testing.TB, tn *testNet, peers, n in
 			}
 		}()
 	}
-	wg.Wait()
-	return sent
+	return func() int {
+		wg.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		return sent
+	}
+}
+
+// pacer allows perSecond events a second, or any number for 0.
+func pacer(perSecond float64) *rate.Limiter {
+	if perSecond == 0 {
+		return rate.NewLimiter(rate.Inf, 1)
+	}
+	return rate.NewLimiter(rate.Limit(perSecond), max(1, int(perSecond/100)))
 }
 
 // linkGarbage writes random bytes, a torn cell last, on a raw link stream,
 // and opens streams more than a peer may.
-func linkGarbage(ctx context.Context, tb testing.TB, tn *testNet, cells, streams int) {
+func linkGarbage(ctx context.Context, tb testing.TB, target peer.AddrInfo, cells, streams int) {
 	h := newHost(tb)
 	tb.Cleanup(func() { h.Close() })
 	buf := make([]byte, cells*circuit.CellSize+77)
 	rand.Read(buf)
-	l := dialRawLinkFrom(ctx, tb, h, tn.relays[0].hop().Peer)
+	l := dialRawLinkFrom(ctx, tb, h, target)
 	if _, err := l.s.Write(buf); err != nil {
 		tb.Fatal(err)
 	}
 	for range streams - 1 {
-		l := dialRawLinkFrom(ctx, tb, h, tn.relays[0].hop().Peer)
+		l := dialRawLinkFrom(ctx, tb, h, target)
 		l.write(0, circuit.CmdPadding, nil) // the relay sees a stream once it is written
 	}
 }
@@ -81,17 +106,11 @@ func TestHandshakeGarbageFlood(t *testing.T) {
 	relay := tn.relays[0].router
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	var wg sync.WaitGroup
-	wg.Add(1)
-	var sent int
 	start := time.Now()
-	go func() {
-		defer wg.Done()
-		sent = garbageCreates(ctx, t, tn, peers, perPeer)
-	}()
-	linkGarbage(ctx, t, tn, 20000, 3*link.DefaultMaxChannelsPerPeer)
+	wait := garbageCreates(ctx, t, tn.relays[0].hop().Peer, peers, perPeer, 0)
+	linkGarbage(ctx, t, tn.relays[0].hop().Peer, 20000, 3*link.DefaultMaxChannelsPerPeer)
 	transfer(t, ctx, honest, port, sum)
-	wg.Wait()
+	sent := wait()
 	allowed := 1000 + 200*time.Since(start).Seconds() // the relay's burst and rate
 
 	waitUntil(t, "every garbage CREATE answered or refused", func() bool {

@@ -106,9 +106,14 @@ func TestSlowReaderFlood(t *testing.T) {
 		}
 	})
 	victim := tn.relays[0].router
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("relay stats: %+v, exit stats: %+v", victim.Stats(), tn.relays[1].router.Stats())
+		}
+	})
 	honest := tn.build(t, 0, 1)
 	queued := samplePeak(func() int64 { return victim.Stats().Link.QueuedCells })
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	readers, channels := 0, 0
 	for ; readers < maxReaders && !shedWithin(victim, 2*time.Second); readers += 50 {

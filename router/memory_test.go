@@ -42,13 +42,18 @@ type relayInfo struct {
 }
 
 // runRelayProcess serves as a relay whose next hop is given on stdin
-// ("next <id> <addr>"), answers "rss" with its resident set size, and
-// exits when stdin closes.
+// ("next <id> <addr>"), answers "rss" with its resident set size and
+// "stats" with a relayReport, and exits when stdin closes.
 func runRelayProcess() {
 	h := newHost(nopTB{})
 	onion, _ := circuit.GenerateOnionKey(rand.Reader, 1)
 	dir := &directory{m: map[peer.ID]peer.AddrInfo{}}
-	rt, err := router.New(h, router.Config{OnionKeys: []circuit.OnionKey{onion}, Directory: dir, CreateRate: -1})
+	cfg := router.Config{OnionKeys: []circuit.OnionKey{onion}, Directory: dir, CreateRate: -1}
+	if os.Getenv("OBOL_TEST_RELAY_FLOOD") == "1" { // an exit to loopback with default limits
+		cfg.CreateRate = 0
+		cfg.Exit, _ = router.ParseExitPolicy([]string{"accept *:*"}, router.AllowLoopback())
+	}
+	rt, err := router.New(h, cfg)
 	if err != nil {
 		fmt.Println("error", err)
 		return
@@ -76,9 +81,22 @@ func runRelayProcess() {
 			var ms runtime.MemStats
 			runtime.ReadMemStats(&ms)
 			fmt.Println(rssKiB(), rt.Stats().Circuits, ms.HeapInuse)
+		case len(f) == 1 && f[0] == "stats":
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			b, _ := json.Marshal(relayReport{PeakRSSKiB: peakRSSKiB(), RSSKiB: rssKiB(), HeapInuse: ms.HeapInuse, Stats: rt.Stats()})
+			fmt.Println(string(b))
 		}
 	}
 	cancel()
+}
+
+// relayReport is what a relay process says of itself.
+type relayReport struct {
+	PeakRSSKiB int // VmHWM
+	RSSKiB     int
+	HeapInuse  uint64
+	Stats      router.Stats
 }
 
 func rssKiB() int {

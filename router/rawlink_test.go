@@ -103,7 +103,8 @@ func (l *rawLink) build(path []client.Hop) (*rawCircuit, error) {
 		return nil, err
 	}
 	if circuit.Command(cell[4]) != circuit.CmdCreated {
-		return nil, fmt.Errorf("build: got %v", circuit.Command(cell[4]))
+		why, _ := circuit.ParseDestroy(cell[circuit.CellHeaderLen:])
+		return nil, fmt.Errorf("build: got %v (%v)", circuit.Command(cell[4]), why)
 	}
 	cc, err := b.Finish(cell[circuit.CellHeaderLen:])
 	if err != nil {

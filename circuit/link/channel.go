@@ -240,7 +240,7 @@ func (ch *Channel) remoteParity(id uint32) bool {
 }
 
 func (ch *Channel) writeLoop() {
-	w := bufio.NewWriterSize(ch.s, 32*circuit.CellSize)
+	w := bufio.NewWriterSize(stallWriter{ch.s, ch.m.cfg.WriteTimeout}, 32*circuit.CellSize)
 	for {
 		var cell []byte
 		select {
@@ -259,12 +259,23 @@ func (ch *Channel) writeLoop() {
 	}
 }
 
+// stallWriter fails a write to the stream that makes no progress within
+// the write timeout: a peer that stops reading would otherwise hold the
+// writer, the circuits sending to it and their queued cells for ever.
+// Each write is at most one buffer of cells, so a peer that reads slowly
+// but steadily is not cut off.
+type stallWriter struct {
+	s       network.Stream
+	timeout time.Duration
+}
+
+func (w stallWriter) Write(p []byte) (int, error) {
+	w.s.SetWriteDeadline(time.Now().Add(w.timeout))
+	return w.s.Write(p)
+}
+
 // writeBatch writes cell and whatever else is queued, then flushes once.
-// The batch must be taken within the write timeout: a peer that stops
-// reading would otherwise hold the writer, the circuits sending to it and
-// their queued cells for ever.
 func (ch *Channel) writeBatch(w *bufio.Writer, cell []byte) error {
-	ch.s.SetWriteDeadline(time.Now().Add(ch.m.cfg.WriteTimeout))
 	for {
 		_, err := w.Write(cell)
 		putCell(cell)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/obolnet/obol/circuit"
 )
@@ -38,6 +39,7 @@ type Circ struct {
 
 	mu      sync.Mutex // guards the fields below
 	q       [][]byte
+	head    int64 // Unix nanoseconds when q[0] became the head: how long it has waited, at least
 	running bool
 	paused  bool
 	closed  bool
@@ -71,6 +73,9 @@ func (c *Circ) push(cell []byte) {
 		return
 	}
 	c.cellsIn.Add(1)
+	if len(c.q) == 0 {
+		c.head = time.Now().UnixNano()
+	}
 	c.q = append(c.q, cell)
 	start := !c.running && !c.paused
 	c.running = c.running || start
@@ -101,6 +106,9 @@ func (c *Circ) drain() {
 		cell := c.q[0]
 		c.q[0] = nil
 		c.q = c.q[1:]
+		if len(c.q) > 0 {
+			c.head = time.Now().UnixNano()
+		}
 		c.mu.Unlock()
 		c.ch.m.counts.queued.Add(-1)
 		c.h.HandleCell(c, cell)
@@ -131,6 +139,14 @@ func (c *Circ) Paused() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.paused
+}
+
+// stalled reports how many cells wait and since when the queue has made
+// no progress (its head became the head).
+func (c *Circ) stalled() (n int, since int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.q), c.head
 }
 
 // Queued is the number of inbound cells waiting.

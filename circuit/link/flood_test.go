@@ -61,8 +61,9 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 // When the inbound queues of all circuits together pass the budget, the
-// circuit with the longest queue is closed and the others go on.
-func TestQueueBudgetShedsLongest(t *testing.T) {
+// circuit whose queue has made no progress for the longest is closed and
+// the others go on.
+func TestQueueBudgetShedsStalled(t *testing.T) {
 	ma, mb, accepted := pairWith(t, Config{MaxQueue: 1000, MaxQueuedCells: 100})
 	ch := dialB(t, ma, mb)
 	ctx := context.Background()
@@ -84,7 +85,7 @@ func TestQueueBudgetShedsLongest(t *testing.T) {
 		small.Send(ctx, circuit.CmdRelay, payloadN(i))
 	}
 	waitFor(t, "cells queued", func() bool { return mb.Stats().QueuedCells >= 88 })
-	for i := range 20 { // passes the budget: the longest queue goes
+	for i := range 20 { // passes the budget: big, stalled first, goes
 		small.Send(ctx, circuit.CmdRelay, payloadN(30+i))
 	}
 	select {

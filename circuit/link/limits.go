@@ -19,10 +19,10 @@ const (
 	// circuit queues of one manager: 65,536 cells, 80 MiB. Honest queues
 	// drain as fast as cells arrive and stay far below it.
 	DefaultMaxQueuedCells = 1 << 16
-	// DefaultWriteTimeout is how long a batch of cells may take to write
-	// before the channel is closed. A peer's reader never blocks on its
-	// circuits, so a write that stalls this long means the peer does not
-	// read.
+	// DefaultWriteTimeout is how long a write of cells to the stream may
+	// make no progress before the channel is closed. A peer's reader
+	// never blocks on its circuits, so a write that stalls this long means
+	// the peer does not read.
 	DefaultWriteTimeout = 30 * time.Second
 	// DefaultMaxChannelsPerPeer bounds the channels one peer may open to
 	// this node. An honest peer needs one (a second while it replaces a
@@ -31,8 +31,9 @@ const (
 	DefaultMaxChannelsPerPeer = 8
 )
 
-// ErrOverBudget closes the circuit with the longest inbound queue when the
-// queues of all circuits together exceed Config.MaxQueuedCells.
+// ErrOverBudget closes the circuit whose inbound queue has stalled the
+// longest when the queues of all circuits together exceed
+// Config.MaxQueuedCells.
 var ErrOverBudget = errors.New("link: inbound queues over budget")
 
 // Stats counts what a manager refused or dropped, for flood tests and
@@ -71,17 +72,21 @@ func (m *Manager) overBudget() bool {
 	return m.counts.queued.Load() > int64(m.cfg.MaxQueuedCells)
 }
 
-// shed closes the circuits with the longest inbound queues until the
-// queues are within budget. The longest queue is the circuit whose cells
-// nobody takes: a stalled next channel, or a flood. Only one shed runs at
-// a time; others return at once (the running one brings the total down).
+// shed closes the circuits whose queues have made no progress for the
+// longest, until the queues are within budget. That is the circuit whose
+// cells nobody takes (a stalled next channel, a paused circuit, a flood
+// the handler cannot keep up with), not merely the longest queue: a busy
+// honest circuit's queue may be long but its head is fresh (Tor's
+// out-of-memory handler kills by the oldest queued cell likewise). Only
+// one shed runs at a time; others return at once (the running one brings
+// the total down).
 func (m *Manager) shed() {
 	if !m.shedding.TryLock() {
 		return
 	}
 	defer m.shedding.Unlock()
 	for m.overBudget() {
-		victim := m.longestQueue()
+		victim := m.mostStalled()
 		if victim == nil {
 			return
 		}
@@ -90,9 +95,10 @@ func (m *Manager) shed() {
 	}
 }
 
-// longestQueue finds the circuit with the most inbound cells waiting. It
-// walks every circuit, which is fine for an event that floods cause.
-func (m *Manager) longestQueue() *Circ {
+// mostStalled finds the circuit with cells waiting whose queue has made
+// no progress for the longest. It walks every circuit, which is fine for
+// an event that floods cause.
+func (m *Manager) mostStalled() *Circ {
 	m.mu.Lock()
 	chans := make([]*Channel, 0, len(m.all))
 	for ch := range m.all {
@@ -100,11 +106,11 @@ func (m *Manager) longestQueue() *Circ {
 	}
 	m.mu.Unlock()
 	var victim *Circ
-	most := 0
+	var oldest int64
 	for _, ch := range chans {
 		for _, c := range ch.circuits() {
-			if n := c.Queued(); n > most {
-				victim, most = c, n
+			if n, since := c.stalled(); n > 0 && (victim == nil || since < oldest) {
+				victim, oldest = c, since
 			}
 		}
 	}

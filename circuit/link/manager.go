@@ -30,11 +30,11 @@ type Config struct {
 	// 4096: above the largest flow-control window a sender may use).
 	MaxQueue int
 	// MaxQueuedCells bounds the inbound queues of all circuits together
-	// (default DefaultMaxQueuedCells); over it, the longest queue's
-	// circuit is closed.
+	// (default DefaultMaxQueuedCells); over it, the circuit whose queue
+	// has made no progress for the longest is closed.
 	MaxQueuedCells int
-	// WriteTimeout closes a channel whose peer has not taken a batch of
-	// cells for this long (default DefaultWriteTimeout).
+	// WriteTimeout closes a channel whose peer has taken no cells for
+	// this long while some were waiting (default DefaultWriteTimeout).
 	WriteTimeout time.Duration
 	// MaxChannelsPerPeer bounds the channels one peer may open to this
 	// node (default DefaultMaxChannelsPerPeer).
