@@ -45,7 +45,7 @@ func silentServer(tb testing.TB) uint16 {
 }
 
 // attacker is a client of its own (own host, own channel to the relays).
-func attacker(tb testing.TB, tn *testNet) *link.Manager {
+func attacker(tb testing.TB) *link.Manager {
 	h := newHost(tb)
 	m := link.NewManager(h, link.Config{})
 	m.Start()
@@ -126,7 +126,7 @@ func TestHalfOpenStreamFlood(t *testing.T) {
 	})
 	exit := tn.relays[1].router
 	honest := tn.build(t, 0, 1)
-	bad := attacker(t, tn)
+	bad := attacker(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
