@@ -15,6 +15,8 @@ type soakOptions struct {
 	cfg soak.Config
 	out string
 	log logFlags
+	// Internal: a soak counts the money with runs of the binary.
+	relayMoney, settleWallet string
 }
 
 func soakFlags(args []string, w io.Writer) (soakOptions, int, bool) {
@@ -29,6 +31,8 @@ func soakFlags(args []string, w io.Writer) (soakOptions, int, bool) {
 	fs.Var(intValue{&c.Traffic.BulkUsers, 0, 64}, "bulk-users", "`N` bulk downloaders per client")
 	fs.StringVar(&c.Dir, "dir", "", "keep the data directories and logs in `DIR` (default: a temporary directory, removed)")
 	fs.StringVar(&o.out, "out", "", "write soak.json (every request and churn event) into `DIR`")
+	fs.StringVar(&o.relayMoney, "relay-money", "", "internal: print the ledger and wallet of the stopped relay's data `DIR` as JSON")
+	fs.StringVar(&o.settleWallet, "settle-wallet", "", "internal: settle the channels of the client wallet in `DIR`; print it as JSON")
 	o.log.register(fs, slog.LevelInfo)
 	code, ok := parse(fs, args)
 	return o, code, ok
@@ -40,6 +44,12 @@ func runSoak(ctx context.Context, args []string, e env) int {
 	o, code, ok := soakFlags(args, e.stderr)
 	if !ok {
 		return code
+	}
+	switch {
+	case o.relayMoney != "":
+		return soakChild(soak.CountRelay(o.relayMoney, e.stdout), e)
+	case o.settleWallet != "":
+		return soakChild(soak.SettleClient(ctx, o.settleWallet, e.stdout), e)
 	}
 	bin, err := os.Executable()
 	if err != nil {
@@ -55,6 +65,14 @@ func runSoak(ctx context.Context, args []string, e env) int {
 			return exitFail
 		}
 	}
+	if err != nil {
+		fmt.Fprintln(e.stderr, "obol soak:", err)
+		return exitFail
+	}
+	return exitOK
+}
+
+func soakChild(err error, e env) int {
 	if err != nil {
 		fmt.Fprintln(e.stderr, "obol soak:", err)
 		return exitFail

@@ -37,13 +37,14 @@ type churner struct {
 	events []ChurnEvent
 }
 
-// run churns until ctx ends.
-func (c *churner) run(ctx context.Context, every time.Duration) {
+// run churns until stop ends; a relay being replaced then is still
+// started and waited for, within ctx.
+func (c *churner) run(ctx, stop context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
-		case <-ctx.Done():
+		case <-stop.Done():
 			return
 		case <-t.C:
 		}

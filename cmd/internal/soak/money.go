@@ -1,11 +1,16 @@
 package soak
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 
 	"github.com/obolnet/obol/cmd/internal/node"
 	"github.com/obolnet/obol/payment"
@@ -88,43 +93,97 @@ func relayWallet(dir string) (uint64, int, error) {
 	return w.Balance(), w.Pending(), nil
 }
 
-// countRelays reads every relay directory's ledger and wallet.
-func (n *network) countRelays(s *Settlement) error {
+// The money is counted by runs of the obol binary, not in the soak's own
+// process: opening a wallet checks every proof it holds, and the soak's
+// process may be built with the race detector, which makes that slow.
+
+// RelayMoney is a stopped relay's ledger and earnings wallet.
+type RelayMoney struct {
+	Channels int    `json:"channels"`
+	Settled  int    `json:"settled"`
+	Earned   uint64 `json:"earned"`
+	Balance  uint64 `json:"balance"`
+	Pending  int    `json:"pending"`
+}
+
+// CountRelay writes the RelayMoney of the relay data directory dir to w
+// as JSON: what `obol soak --relay-money DIR` does.
+func CountRelay(dir string, w io.Writer) error {
+	var m RelayMoney
+	var err error
+	if m.Channels, m.Settled, m.Earned, err = ledger(dir); err != nil {
+		return fmt.Errorf("ledger: %w", err)
+	}
+	if m.Balance, m.Pending, err = relayWallet(dir); err != nil {
+		return fmt.Errorf("wallet: %w", err)
+	}
+	return json.NewEncoder(w).Encode(m)
+}
+
+// ClientMoney is a client's wallet once its channels are settled.
+type ClientMoney struct {
+	Balance uint64 `json:"balance"`
+	Locked  uint64 `json:"locked"`
+	Open    int    `json:"open"`
+	Dust    uint64 `json:"dust"`
+}
+
+// SettleClient settles the channels of the client wallet in dir and
+// writes its ClientMoney to w as JSON: what `obol soak --settle-wallet
+// DIR` does.
+func SettleClient(ctx context.Context, dir string, w io.Writer) error {
+	pay, err := node.OpenClientPayment(ctx, node.ClientPaymentConfig{Wallet: node.WalletConfig{Dir: dir}})
+	if err != nil {
+		return err
+	}
+	rep, err := pay.Settle(ctx)
+	m := ClientMoney{Balance: pay.Balance(), Locked: rep.Locked, Open: rep.Open, Dust: rep.Dust}
+	if err := errors.Join(err, pay.Close()); err != nil {
+		return err
+	}
+	return json.NewEncoder(w).Encode(m)
+}
+
+// askChild runs the obol binary with args and decodes its JSON answer
+// into v.
+func askChild(ctx context.Context, bin string, v any, args ...string) error {
+	var out, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%v: %w: %s", args, err, strings.TrimSpace(stderr.String()))
+	}
+	return json.Unmarshal(out.Bytes(), v)
+}
+
+// countRelays counts every relay directory's ledger and wallet.
+func (n *network) countRelays(ctx context.Context, s *Settlement) error {
 	s.Channels, s.Settled, s.EarnedSat, s.RelaysSat, s.Pending = 0, 0, 0, 0, 0
 	for _, r := range n.snapshot() {
-		ch, done, earned, err := ledger(r.dir)
-		if err != nil {
-			return fmt.Errorf("%s ledger: %w", r.name, err)
+		var m RelayMoney
+		if err := askChild(ctx, n.cfg.Binary, &m, "soak", "--relay-money", r.dir); err != nil {
+			return fmt.Errorf("%s: %w", r.name, err)
 		}
-		bal, pending, err := relayWallet(r.dir)
-		if err != nil {
-			return fmt.Errorf("%s wallet: %w", r.name, err)
-		}
-		s.Channels += ch
-		s.Settled += done
-		s.EarnedSat += earned
-		s.RelaysSat += bal
-		s.Pending += pending
+		s.Channels += m.Channels
+		s.Settled += m.Settled
+		s.EarnedSat += m.Earned
+		s.RelaysSat += m.Balance
+		s.Pending += m.Pending
 	}
 	return nil
 }
 
-// settleClients reopens every client's wallet and takes back what its
-// channels did not spend.
+// settleClients settles every client's channels and counts its wallet.
 func (n *network) settleClients(ctx context.Context, s *Settlement) error {
 	for _, c := range n.clients {
-		pay, err := node.OpenClientPayment(ctx, node.ClientPaymentConfig{Wallet: node.WalletConfig{Dir: c.wallet}})
-		if err != nil {
-			return fmt.Errorf("%s wallet: %w", c.name, err)
-		}
-		rep, err := pay.Settle(ctx)
-		s.WalletsSat += pay.Balance()
-		s.LockedSat += rep.Locked
-		s.ClientOpen += rep.Open
-		s.DustSat += rep.Dust
-		if err := errors.Join(err, pay.Close()); err != nil {
+		var m ClientMoney
+		if err := askChild(ctx, n.cfg.Binary, &m, "soak", "--settle-wallet", c.wallet); err != nil {
 			return fmt.Errorf("settling %s's channels: %w", c.name, err)
 		}
+		s.WalletsSat += m.Balance
+		s.LockedSat += m.Locked
+		s.ClientOpen += m.Open
+		s.DustSat += m.Dust
 	}
 	return nil
 }

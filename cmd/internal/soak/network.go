@@ -95,6 +95,13 @@ func (tm *testMint) close() {
 	tm.m.Close()
 }
 
+func (n *network) logLevel() string {
+	if n.cfg.ChildLogLevel == "" {
+		return "info"
+	}
+	return n.cfg.ChildLogLevel
+}
+
 // newRelay adds a relay with a fresh data directory; it does not start it.
 func (n *network) newRelay(exit bool) *relay {
 	n.mu.Lock()
@@ -115,7 +122,7 @@ func (n *network) relayArgs(r *relay, boot []string) ([]string, error) {
 	}
 	args := []string{"relay", "--data-dir", r.dir, "--listen", fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", port),
 		"--mint", n.mint.url, "--price-per-mib", "1sat", "--price-per-circuit", "1sat", "--settle-after", "2s",
-		"--lifetime", "10m", "--republish", "2m", "--log-format", "json"}
+		"--lifetime", "10m", "--republish", "2m", "--log-format", "json", "--log-level", n.logLevel()}
 	if r.exit {
 		args = append(args, "--roles", "guard,exit", "--exit-policy", "accept *:*", "--allow-loopback")
 	} else {
@@ -193,7 +200,7 @@ func (n *network) startClients(ctx context.Context) error {
 		p, err := startProc(n.cfg.Binary, filepath.Join(n.dir, c.name+".log"), "proxy",
 			"--socks", "127.0.0.1:0", "--bootstrap", strings.Join(n.boot, ","), "--data-dir", filepath.Join(c.dir, "proxy"),
 			"--mint", n.mint.url, "--wallet-dir", c.wallet, "--budget", "100000sat",
-			"--allow-same-subnet", "--resample", "1m", "--log-format", "json")
+			"--allow-same-subnet", "--resample", "1m", "--log-format", "json", "--log-level", n.logLevel())
 		if err != nil {
 			return err
 		}

@@ -36,6 +36,8 @@ type Config struct {
 	// removed at the end.
 	Dir    string
 	Logger *slog.Logger // progress; nil: none
+	// ChildLogLevel is the relays' and proxies' --log-level (default info).
+	ChildLogLevel string
 }
 
 // Defaults are the full soak: 100 relays, 4 clients, 30 minutes, a relay
@@ -131,7 +133,7 @@ func (n *network) soak(ctx context.Context, log *slog.Logger, rep *Report) error
 	tctx, stopSide := context.WithCancel(ctx)
 	var side sync.WaitGroup
 	if cfg.Churn > 0 {
-		side.Go(func() { ch.run(tctx, cfg.Churn) })
+		side.Go(func() { ch.run(ctx, tctx, cfg.Churn) })
 	}
 	side.Go(func() { n.watch(tctx, log, rec) })
 	start := time.Now()
@@ -145,8 +147,12 @@ func (n *network) soak(ctx context.Context, log *slog.Logger, rep *Report) error
 		return err
 	}
 
-	log.Info("stopping clients and relays")
-	err = errors.Join(n.stopClients(), n.stopRelays())
+	log.Info("stopping clients")
+	errC := n.stopClients()
+	log.Info("stopping relays", "err", errC)
+	errR := n.stopRelays()
+	log.Info("relays stopped", "err", errR)
+	err = errors.Join(errC, errR)
 	rep.memory(n)
 	rep.settle(ctx, n, log)
 	return err
@@ -183,7 +189,7 @@ func (rep *Report) settle(ctx context.Context, n *network, log *slog.Logger) {
 	s := &rep.Settlement
 	s.GivenSat = uint64(n.cfg.Clients) * n.cfg.Funds
 	var errs []error
-	if err := n.countRelays(s); err != nil {
+	if err := n.countRelays(ctx, s); err != nil {
 		errs = append(errs, err)
 	}
 	s.AtStop = s.Settled
@@ -191,7 +197,8 @@ func (rep *Report) settle(ctx context.Context, n *network, log *slog.Logger) {
 	s.Revived = revived
 	log.Info("revived abandoned relays to settle", "relays", revived, "err", err)
 	errs = append(errs, err)
-	errs = append(errs, n.countRelays(s))
+	errs = append(errs, n.countRelays(ctx, s))
+	log.Info("settling the clients' channels")
 	sctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	errs = append(errs, n.settleClients(sctx, s))
