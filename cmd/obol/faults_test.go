@@ -53,9 +53,11 @@ func buildObol(t *testing.T) string {
 	bin := filepath.Join(t.TempDir(), "obol")
 	cmd := exec.Command(goTool, "build", "-o", bin, ".")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	start := time.Now()
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
+	t.Logf("built obol in %v", time.Since(start).Round(100*time.Millisecond))
 	return bin
 }
 
@@ -189,12 +191,18 @@ func freePort(t *testing.T, ip string) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-func (r *faultRelay) start(t *testing.T, bin string) {
+// launch starts the relay's process; start waits for it to listen too.
+func (r *faultRelay) launch(t *testing.T, bin string) {
 	t.Helper()
 	if r.p != nil {
 		r.logs = append(r.logs, r.p.err.String())
 	}
 	r.p = startChild(t, bin, r.args...)
+}
+
+func (r *faultRelay) start(t *testing.T, bin string) {
+	t.Helper()
+	r.launch(t, bin)
 	r.id = r.p.waitOut(t, "peer ID:")
 }
 
@@ -251,14 +259,15 @@ func newFaultNet(t *testing.T, n int) *faultNet {
 			"--status", r.stat, "--log-format", "json", "--log-level", "debug"}
 		if i > 0 {
 			r.args = append(r.args, "--bootstrap", f.relays[0].addr)
-		}
-		r.start(t, f.bin)
-		if i == 0 {
+			r.launch(t, f.bin) // the others start together
+		} else {
+			r.start(t, f.bin)
 			r.addr = "/ip4/" + r.p.waitOut(t, "  /ip4/")
 		}
 		f.relays = append(f.relays, r)
 	}
 	for _, r := range f.relays {
+		r.id = r.p.waitOut(t, "peer ID:")
 		r.p.waitLog(t, `"msg":"descriptor published"`)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -280,15 +289,16 @@ func newFaultNet(t *testing.T, n int) *faultNet {
 
 // startProxy starts the proxy, paying from the wallet; it settles what
 // an earlier run left as it starts.
-func (f *faultNet) startProxy(t *testing.T) {
+func (f *faultNet) startProxy(t *testing.T, extra ...string) {
 	t.Helper()
 	if f.proxy != nil {
 		f.proxyLogs = append(f.proxyLogs, f.proxy.err.String())
 	}
 	f.stat = fmt.Sprintf("127.0.0.1:%d", freePort(t, "127.0.0.1"))
-	f.proxy = startChild(t, f.bin, "proxy", "--socks", "127.0.0.1:0", "--bootstrap", f.relays[0].addr, "--status", f.stat,
+	args := []string{"proxy", "--socks", "127.0.0.1:0", "--bootstrap", f.relays[0].addr, "--status", f.stat,
 		"--data-dir", filepath.Join(f.dir, "proxy"), "--mint", f.mint.url, "--wallet-dir", f.walletDir(),
-		"--sample", "10", "--log-format", "json", "--log-level", "debug")
+		"--sample", "10", "--log-format", "json", "--log-level", "debug"}
+	f.proxy = startChild(t, f.bin, append(args, extra...)...)
 	f.socks = f.proxy.waitOut(t, "  SOCKS5/SOCKS4a on ")
 }
 
@@ -538,11 +548,12 @@ func (f *faultNet) waitSettled(t *testing.T) {
 	}
 }
 
-// settleClient restarts the proxy, which takes back what the channels
-// the relays closed did not spend, and stops it again.
+// settleClient restarts the proxy once the relays have stopped: it
+// starts from its cache of relays, builds no circuit, and takes back what
+// the channels the relays closed did not spend; then it stops again.
 func (f *faultNet) settleClient(t *testing.T) {
 	t.Helper()
-	f.startProxy(t)
+	f.startProxy(t, "--timeout", "2s")
 	f.proxy.waitLog(t, `"msg":"payment channels settled"`)
 	f.stopProxy(t)
 }
@@ -648,10 +659,10 @@ func TestFaultsRelayKilled(t *testing.T) {
 	f.stopProxy(t)
 	phase("proxy stopped")
 	f.waitSettled(t)
-	f.settleClient(t)
-	phase("client settled")
 	f.stopRelays(t)
 	phase("relays stopped")
+	f.settleClient(t)
+	phase("client settled")
 	f.checkMoney(t)
 	phase("money checked")
 }
@@ -673,6 +684,14 @@ func (f *faultNet) killRound(t *testing.T, round int) {
 		r.p.kill()
 	}
 	killed := time.Now()
+	// A download that had all but the last MiB at the kill may have had
+	// the rest on the way, past the killed relays.
+	midway := 0
+	for _, d := range ds {
+		if d.got.Load() < int64(d.size-1<<20) {
+			midway++
+		}
+	}
 	wg.Wait()
 	failed := 0
 	var slowest time.Duration
@@ -688,9 +707,9 @@ func (f *faultNet) killRound(t *testing.T, round int) {
 			slowest = max(slowest, d.at.Sub(killed))
 		}
 	}
-	t.Logf("round %d: killed %d relays on the circuits of %d downloads; %d of %d downloads failed, the last %v after the kill",
-		round, len(victims), affected, failed, len(ds), slowest.Round(time.Millisecond))
-	if failed == 0 {
+	t.Logf("round %d: killed %d relays on the circuits of %d downloads (%d of %d midway); %d failed, the last %v after the kill",
+		round, len(victims), affected, midway, len(ds), failed, slowest.Round(time.Millisecond))
+	if failed == 0 && midway == len(ds) {
 		t.Errorf("round %d: no download through the killed relays failed", round)
 	}
 	if failed > affected {
@@ -745,14 +764,24 @@ func (f *faultNet) pickVictims(t *testing.T, ds []*download) ([]*faultRelay, int
 }
 
 // newRequests checks that requests after a kill succeed: the proxy leaves
-// the dead relays out and builds on other paths.
+// the dead relays out and builds on other paths. A request may be refused
+// once, at once, when its three path attempts all meet relays that just
+// died (the manager learns of a dead relay only from a failed build); the
+// second try must succeed.
 func (f *faultNet) newRequests(t *testing.T, round int) {
 	t.Helper()
 	for i := range 3 {
-		ctx, cancel := context.WithTimeout(context.Background(), streamBound)
-		d := newDownload(fmt.Sprintf("round%d-new%d", round, i), 256<<10)
-		f.fetch(ctx, d, 0)
-		cancel()
+		var d *download
+		for try := range 2 {
+			ctx, cancel := context.WithTimeout(context.Background(), streamBound)
+			d = newDownload(fmt.Sprintf("round%d-new%d-%d", round, i, try), 256<<10)
+			f.fetch(ctx, d, 0)
+			cancel()
+			if d.err == nil || !strings.Contains(d.err.Error(), "general SOCKS server failure") {
+				break
+			}
+			t.Logf("round %d: new request %d refused after %v; trying again", round, i, d.at.Sub(d.start).Round(time.Millisecond))
+		}
 		if d.err != nil {
 			t.Errorf("round %d: a new request failed after the kill: %v", round, d.err)
 			continue
@@ -805,8 +834,8 @@ func TestFaultsMintAway(t *testing.T) {
 	phase("mint back")
 	f.waitSettled(t)
 	phase("relays settled")
-	f.settleClient(t)
 	f.stopRelays(t)
+	f.settleClient(t)
 	f.checkMoney(t)
 	phase("money checked")
 }
