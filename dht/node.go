@@ -11,6 +11,7 @@ import (
 	kad "github.com/libp2p/go-libp2p-kad-dht"
 	pb "github.com/libp2p/go-libp2p-kad-dht/pb"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/routing"
 
@@ -200,8 +201,9 @@ func (n *Node) rejoin(ctx context.Context) {
 	rt := n.kad.RoutingTable()
 	var wg sync.WaitGroup
 	for _, ai := range n.cfg.Bootstrap {
-		if ai.ID == n.host.ID() || rt.Find(ai.ID) != "" {
-			continue
+		if ai.ID == n.host.ID() || rt.Find(ai.ID) != "" ||
+			n.host.Network().Connectedness(ai.ID) == network.Connected {
+			continue // dialing a connected peer again would not re-add it
 		}
 		wg.Go(func() {
 			if err := n.host.Connect(ctx, ai); err != nil {
