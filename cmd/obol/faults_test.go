@@ -313,10 +313,10 @@ func (f *faultNet) dumpLogs() {
 		return s
 	}
 	for _, r := range f.relays {
-		f.t.Logf("%s log:\n%s", r.name, tail(r.p.err.String()))
+		f.t.Logf("%s log:\n%s", r.name, tail(strings.Join(r.logs, "")+r.p.err.String()))
 	}
 	if f.proxy != nil {
-		f.t.Logf("proxy log:\n%s", tail(f.proxy.err.String()))
+		f.t.Logf("proxy log:\n%s", tail(strings.Join(f.proxyLogs, "")+f.proxy.err.String()))
 	}
 }
 
