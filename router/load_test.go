@@ -2,6 +2,7 @@ package router_test
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -33,7 +35,8 @@ import (
 //  2. start one stream loop per active circuit: GET chunk bytes from the
 //     local HTTP server, check the hash, again;
 //  3. build the idle circuits while the streams run (build rate, loaded);
-//  4. measure throughput and the relay's CPU time over a window;
+//  4. once every stream has moved data, measure throughput and the
+//     relay's CPU time over a window;
 //  5. stop the loops (each finishes its GET) and check every circuit is
 //     still open;
 //  6. one GET on (a sample of) the idle circuits: they still work;
@@ -52,8 +55,9 @@ type loadResult struct {
 	bytes                int64 // moved in the window
 	elapsed              time.Duration
 	relayCPU             time.Duration // in the window
+	localCPU             time.Duration // this process's (clients, server) in the window
 	gets                 int64         // complete GETs, in all
-	buildRate, loadRate  float64       // circuits a second: unloaded (active), loaded (idle)
+	build, loaded, quiet buildStats    // the active circuits (unloaded), the idle ones (loaded), a quiet client's (loaded)
 	peakRSSKiB           int
 	idleRSS, idleHeap    float64 // bytes per idle circuit
 	goroutinesIdle       int     // relay goroutines with every circuit open and no stream
@@ -63,8 +67,8 @@ type loadResult struct {
 
 func (r loadResult) mbps() float64 { return float64(r.bytes) / r.elapsed.Seconds() / 1e6 }
 
-// cpuPerGB is the relay's CPU seconds per 10⁹ bytes carried.
-func (r loadResult) cpuPerGB() float64 { return r.relayCPU.Seconds() / float64(r.bytes) * 1e9 }
+// perGB is CPU seconds per 10⁹ bytes carried.
+func perGB(cpu time.Duration, bytes int64) float64 { return cpu.Seconds() / float64(bytes) * 1e9 }
 
 // newLoadClients starts n client hosts, each with its link manager.
 func newLoadClients(tb testing.TB, n int) []*link.Manager {
@@ -78,13 +82,21 @@ func newLoadClients(tb testing.TB, n int) []*link.Manager {
 	return ms
 }
 
+// buildStats are the figures of one batch of builds.
+type buildStats struct {
+	rate   float64       // circuits a second
+	median time.Duration // one build's time
+}
+
 // buildLoad builds n one-hop circuits through hop, spread over the
-// clients, a few at a time from each. It returns them and the rate.
-func buildLoad(tb testing.TB, clients []*link.Manager, hop client.Hop, n int) ([]*client.Circuit, float64) {
+// clients, a few at a time from each.
+func buildLoad(tb testing.TB, clients []*link.Manager, hop client.Hop, n int) ([]*client.Circuit, buildStats) {
 	const perClient = 8 // concurrent builds per client
 	out := make([]*client.Circuit, n)
+	took := make([]time.Duration, n)
 	var next atomic.Int64
-	var failed atomic.Value
+	var mu sync.Mutex
+	var failed error
 	var wg sync.WaitGroup
 	start := time.Now()
 	for range perClient * len(clients) {
@@ -97,10 +109,14 @@ func buildLoad(tb testing.TB, clients []*link.Manager, hop client.Hop, n int) ([
 					return
 				}
 				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+				t0 := time.Now()
 				c, err := client.Build(ctx, clients[i%len(clients)], []client.Hop{hop})
+				took[i] = time.Since(t0)
 				cancel()
 				if err != nil {
-					failed.CompareAndSwap(nil, fmt.Errorf("circuit %d: %w", i, err))
+					mu.Lock()
+					failed = cmp.Or(failed, fmt.Errorf("circuit %d: %w", i, err))
+					mu.Unlock()
 					return
 				}
 				out[i] = c
@@ -108,16 +124,20 @@ func buildLoad(tb testing.TB, clients []*link.Manager, hop client.Hop, n int) ([
 		}()
 	}
 	wg.Wait()
-	rate := float64(n) / time.Since(start).Seconds()
-	if err, _ := failed.Load().(error); err != nil {
-		tb.Fatalf("build: %v", err)
+	if failed != nil {
+		tb.Fatalf("build: %v", failed)
 	}
-	return out, rate
+	st := buildStats{rate: float64(n) / time.Since(start).Seconds()}
+	if n > 0 {
+		slices.Sort(took)
+		st.median = took[n/2]
+	}
+	return out, st
 }
 
-// countingGet fetches /bytes/n over conn, adding the body bytes to moved
-// as they arrive, and returns the body's hash.
-func countingGet(conn net.Conn, n int, moved *atomic.Int64) ([32]byte, error) {
+// countingGet fetches /bytes/n over conn, telling onData of the body
+// bytes as they arrive, and returns the body's hash.
+func countingGet(conn net.Conn, n int, onData func(int)) ([32]byte, error) {
 	if _, err := fmt.Fprintf(conn, "GET /bytes/%d HTTP/1.0\r\nHost: x\r\n\r\n", n); err != nil {
 		return [32]byte{}, err
 	}
@@ -127,20 +147,20 @@ func countingGet(conn net.Conn, n int, moved *atomic.Int64) ([32]byte, error) {
 	}
 	defer resp.Body.Close()
 	h := sha256.New()
-	if _, err := io.Copy(h, countingReader{resp.Body, moved}); err != nil {
+	if _, err := io.Copy(h, countingReader{resp.Body, onData}); err != nil {
 		return [32]byte{}, err
 	}
 	return [32]byte(h.Sum(nil)), nil
 }
 
 type countingReader struct {
-	r io.Reader
-	n *atomic.Int64
+	r      io.Reader
+	onData func(int)
 }
 
 func (c countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
-	c.n.Add(int64(n))
+	c.onData(n)
 	return n, err
 }
 
@@ -148,6 +168,7 @@ func (c countingReader) Read(p []byte) (int, error) {
 // each loop finishes the GET it is in. wait returns the first error.
 type streamLoops struct {
 	moved, gets atomic.Int64
+	flowing     sync.WaitGroup // done for each loop once its first bytes arrived (or it failed)
 	stop        chan struct{}
 	wg          sync.WaitGroup
 	errOnce     sync.Once
@@ -156,17 +177,24 @@ type streamLoops struct {
 
 func startLoops(dials []func() (net.Conn, error), chunk int, want [32]byte) *streamLoops {
 	l := &streamLoops{stop: make(chan struct{})}
+	l.flowing.Add(len(dials))
 	for _, dial := range dials {
 		l.wg.Add(1)
 		go func() {
 			defer l.wg.Done()
+			var first sync.Once
+			defer first.Do(l.flowing.Done)
+			onData := func(n int) {
+				l.moved.Add(int64(n))
+				first.Do(l.flowing.Done)
+			}
 			for {
 				select {
 				case <-l.stop:
 					return
 				default:
 				}
-				if err := l.once(dial, chunk, want); err != nil {
+				if err := l.once(dial, chunk, want, onData); err != nil {
 					l.errOnce.Do(func() { l.err = err })
 					return
 				}
@@ -176,13 +204,24 @@ func startLoops(dials []func() (net.Conn, error), chunk int, want [32]byte) *str
 	return l
 }
 
-func (l *streamLoops) once(dial func() (net.Conn, error), chunk int, want [32]byte) error {
+// waitFlowing waits until every loop has received data (or failed).
+func (l *streamLoops) waitFlowing(tb testing.TB) {
+	done := make(chan struct{})
+	go func() { l.flowing.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Minute):
+		tb.Fatal("streams not all moving data after 5 minutes")
+	}
+}
+
+func (l *streamLoops) once(dial func() (net.Conn, error), chunk int, want [32]byte, onData func(int)) error {
 	s, err := dial()
 	if err != nil {
 		return fmt.Errorf("dial: %w", err)
 	}
 	defer s.Close()
-	got, err := countingGet(s, chunk, &l.moved)
+	got, err := countingGet(s, chunk, onData)
 	if err != nil {
 		return fmt.Errorf("get: %w", err)
 	}
@@ -218,19 +257,21 @@ func runLoad(tb testing.TB, cfg loadConfig, port uint16, want [32]byte) loadResu
 		c.Close()
 	}
 	waitCircuits(tb, relay, 0)
-	active, rate := buildLoad(tb, clients, relay.hop, cfg.streams)
-	res.buildRate = rate
+	active, bs := buildLoad(tb, clients, relay.hop, cfg.streams)
+	res.build = bs
 	dials := make([]func() (net.Conn, error), len(active))
 	for i, c := range active {
 		dials[i] = circuitDial(c, port)
 	}
 	loops := startLoops(dials, cfg.chunk, want)
-	idle, rate := buildLoad(tb, clients, relay.hop, cfg.circuits-cfg.streams)
-	res.loadRate = rate
-	st0, m0, t0 := relay.stats(tb, false), loops.moved.Load(), time.Now()
+	idle, bs := buildLoad(tb, clients, relay.hop, cfg.circuits-cfg.streams)
+	res.loaded = bs
+	loops.waitFlowing(tb)
+	st0, m0, t0, c0 := relay.stats(tb, false), loops.moved.Load(), time.Now(), cpuTime()
 	time.Sleep(cfg.window) // the measurement window
-	st1, m1, t1 := relay.stats(tb, false), loops.moved.Load(), time.Now()
-	res.bytes, res.elapsed, res.relayCPU = m1-m0, t1.Sub(t0), st1.CPU-st0.CPU
+	st1, m1, t1, c1 := relay.stats(tb, false), loops.moved.Load(), time.Now(), cpuTime()
+	res.bytes, res.elapsed, res.relayCPU, res.localCPU = m1-m0, t1.Sub(t0), st1.CPU-st0.CPU, c1-c0
+	res.quiet = quietBuilds(tb, relay.hop, min(cfg.circuits-cfg.streams, 100))
 	if err := loops.wait(); err != nil {
 		tb.Fatalf("stream loop: %v", err)
 	}
@@ -259,6 +300,20 @@ func runLoad(tb testing.TB, cfg loadConfig, port uint16, want [32]byte) loadResu
 	return res
 }
 
+// quietBuilds builds (and closes) n circuits from a client host of its
+// own, whose channel carries no data, while the relay is loaded: builds
+// that do not wait behind bulk cells on their channel.
+func quietBuilds(tb testing.TB, hop client.Hop, n int) buildStats {
+	if n == 0 {
+		return buildStats{}
+	}
+	cs, st := buildLoad(tb, newLoadClients(tb, 1), hop, n)
+	for _, c := range cs {
+		c.Close()
+	}
+	return st
+}
+
 // probeIdle fetches one chunk through n of the idle circuits (all if n is
 // 0), spread over them, to show they survived the load.
 func probeIdle(tb testing.TB, idle []*client.Circuit, n int, port uint16, chunk int, want [32]byte) {
@@ -280,7 +335,7 @@ func probeIdle(tb testing.TB, idle []*client.Circuit, n int, port uint16, chunk 
 		go func() {
 			defer wg.Done()
 			l := streamLoops{}
-			if err := l.once(dial, chunk, want); err != nil {
+			if err := l.once(dial, chunk, want, func(int) {}); err != nil {
 				errs <- err
 			}
 		}()
@@ -330,13 +385,14 @@ func runDirect(tb testing.TB, cfg loadConfig, port uint16, want [32]byte) loadRe
 		dials[i] = func() (net.Conn, error) { return net.Dial("tcp", addr) }
 	}
 	loops := startLoops(dials, cfg.chunk, want)
+	loops.waitFlowing(tb)
 	m0, t0, c0 := loops.moved.Load(), time.Now(), cpuTime()
 	time.Sleep(cfg.window)
 	m1, t1, c1 := loops.moved.Load(), time.Now(), cpuTime()
 	if err := loops.wait(); err != nil {
 		tb.Fatalf("direct loop: %v", err)
 	}
-	return loadResult{bytes: m1 - m0, elapsed: t1.Sub(t0), relayCPU: c1 - c0, gets: loops.gets.Load()}
+	return loadResult{bytes: m1 - m0, elapsed: t1.Sub(t0), localCPU: c1 - c0, gets: loops.gets.Load()}
 }
 
 // A relay carrying many idle circuits and some streams moving data at
@@ -348,7 +404,7 @@ func TestLoad(t *testing.T) {
 	port, sum := dataServer(t)
 	res := runLoad(t, cfg, port, sum(cfg.chunk))
 	t.Logf("%d GETs, %.1f MB/s, builds %.0f/s unloaded, %.0f/s loaded, idle circuit %.0f B RSS %.0f B heap, relay peak RSS %d KiB, %d goroutines",
-		res.gets, res.mbps(), res.buildRate, res.loadRate, res.idleRSS, res.idleHeap, res.peakRSSKiB, res.goroutinesIdle)
+		res.gets, res.mbps(), res.build.rate, res.loaded.rate, res.idleRSS, res.idleHeap, res.peakRSSKiB, res.goroutinesIdle)
 	if res.gets < int64(cfg.streams) {
 		t.Errorf("%d GETs complete, want at least one per stream (%d)", res.gets, cfg.streams)
 	}
@@ -399,7 +455,7 @@ func BenchmarkLoad(b *testing.B) {
 			res = runDirect(b, cfg, port, want)
 		}
 		b.ReportMetric(res.mbps(), "MB/s")
-		b.ReportMetric(res.cpuPerGB(), "process-cpu-s/GB")
+		b.ReportMetric(perGB(res.localCPU, res.bytes), "process-cpu-s/GB")
 	})
 	for _, circuits := range []int{cfg.streams, cfg.circuits} {
 		c := cfg
@@ -416,16 +472,22 @@ func BenchmarkLoad(b *testing.B) {
 
 func reportLoad(b *testing.B, res loadResult, cfg loadConfig) {
 	b.ReportMetric(res.mbps(), "MB/s")
-	b.ReportMetric(res.cpuPerGB(), "relay-cpu-s/GB")
+	b.ReportMetric(perGB(res.relayCPU, res.bytes), "relay-cpu-s/GB")
+	b.ReportMetric(perGB(res.localCPU, res.bytes), "clients-cpu-s/GB")
 	b.ReportMetric(float64(res.peakRSSKiB)/1024, "relay-peak-RSS-MiB")
-	b.ReportMetric(res.buildRate, "builds/s")
+	b.ReportMetric(res.build.rate, "builds/s")
+	b.ReportMetric(ms(res.build.median), "build-ms")
 	if cfg.circuits > cfg.streams {
-		b.ReportMetric(res.loadRate, "builds/s-loaded")
+		b.ReportMetric(res.loaded.rate, "builds/s-loaded")
+		b.ReportMetric(ms(res.loaded.median), "build-ms-loaded")
+		b.ReportMetric(ms(res.quiet.median), "build-ms-loaded-quiet-client")
 		b.ReportMetric(res.idleRSS, "relay-B/idle-circuit")
 		b.ReportMetric(res.idleHeap, "relay-heap-B/idle-circuit")
 	}
 	b.ReportMetric(float64(res.goroutinesIdle), "relay-goroutines")
 }
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 func envInt(tb testing.TB, name string, v *int) {
 	if s := os.Getenv(name); s != "" {
