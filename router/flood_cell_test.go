@@ -43,10 +43,10 @@ func floodCells(ctx context.Context, tb testing.TB, m *link.Manager, path []clie
 // relay's memory does not grow), and another channel's circuit through the
 // same relays moves its data meanwhile.
 func TestCellFlood(t *testing.T) {
-	const maxQueue, budget = 512, 2048
+	const budget = 16384 // four full queues (the default queue holds an honest window)
 	port, sum := dataServer(t)
 	tn := newTestNet(t, 2, func(i int, c *router.Config) {
-		c.Link = link.Config{MaxQueue: maxQueue, MaxQueuedCells: budget}
+		c.Link = link.Config{MaxQueuedCells: budget}
 	})
 	honest := tn.build(t, 0, 1)
 	for _, circuits := range []int{1, 16} {

@@ -102,7 +102,9 @@ func TestSlowReaderFlood(t *testing.T) {
 	port, sum := dataServer(t)
 	tn := newTestNet(t, 2, func(i int, c *router.Config) {
 		if i == 0 {
-			c.Link = link.Config{MaxQueuedCells: budget, WriteTimeout: 5 * time.Second}
+			c.Link = link.Config{MaxQueuedCells: budget, WriteTimeout: 10 * time.Second}
+		} else {
+			c.CreateRate = -1 // the first relay forwards every reader's CREATE
 		}
 	})
 	victim := tn.relays[0].router
@@ -116,7 +118,7 @@ func TestSlowReaderFlood(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	readers, channels := 0, 0
-	for ; readers < maxReaders && !shedWithin(victim, 2*time.Second); readers += 50 {
+	for ; readers < maxReaders && !shedWithin(victim, 5*time.Second); readers += 50 {
 		slowReaders(ctx, t, tn.path(0, 1), port, 50)
 		channels++
 	}

@@ -98,6 +98,8 @@ func (l *rawLink) build(path []client.Hop) (*rawCircuit, error) {
 	if err := l.write(id, circuit.CmdCreate, create); err != nil {
 		return nil, err
 	}
+	l.s.SetReadDeadline(time.Now().Add(time.Minute)) // a lost CREATE fails, not hangs
+	defer l.s.SetReadDeadline(time.Time{})
 	cell, err := l.read(id)
 	if err != nil {
 		return nil, err

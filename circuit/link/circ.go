@@ -38,11 +38,16 @@ type Circ struct {
 	cellsIn, cellsOut atomic.Uint64
 
 	mu      sync.Mutex // guards the fields below
-	q       [][]byte
-	head    int64 // Unix nanoseconds when q[0] became the head: how long it has waited, at least
+	q       []queued
 	running bool
 	paused  bool
 	closed  bool
+}
+
+// queued is an inbound cell and when it arrived (Unix nanoseconds).
+type queued struct {
+	cell []byte
+	at   int64
 }
 
 func newCirc(ch *Channel, id uint32, h Handler) *Circ {
@@ -73,10 +78,7 @@ func (c *Circ) push(cell []byte) {
 		return
 	}
 	c.cellsIn.Add(1)
-	if len(c.q) == 0 {
-		c.head = time.Now().UnixNano()
-	}
-	c.q = append(c.q, cell)
+	c.q = append(c.q, queued{cell, time.Now().UnixNano()})
 	start := !c.running && !c.paused
 	c.running = c.running || start
 	c.mu.Unlock()
@@ -103,12 +105,9 @@ func (c *Circ) drain() {
 			c.mu.Unlock()
 			return
 		}
-		cell := c.q[0]
-		c.q[0] = nil
+		cell := c.q[0].cell
+		c.q[0] = queued{}
 		c.q = c.q[1:]
-		if len(c.q) > 0 {
-			c.head = time.Now().UnixNano()
-		}
 		c.mu.Unlock()
 		c.ch.m.counts.queued.Add(-1)
 		c.h.HandleCell(c, cell)
@@ -141,12 +140,14 @@ func (c *Circ) Paused() bool {
 	return c.paused
 }
 
-// stalled reports how many cells wait and since when the queue has made
-// no progress (its head became the head).
-func (c *Circ) stalled() (n int, since int64) {
+// oldest reports how many cells wait and when the oldest arrived.
+func (c *Circ) oldest() (n int, arrived int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return len(c.q), c.head
+	if len(c.q) == 0 {
+		return 0, 0
+	}
+	return len(c.q), c.q[0].at
 }
 
 // Queued is the number of inbound cells waiting.
@@ -205,8 +206,8 @@ func (c *Circ) markClosed() bool {
 		return false
 	}
 	c.closed = true
-	for _, cell := range c.q {
-		putCell(cell)
+	for _, qc := range c.q {
+		putCell(qc.cell)
 	}
 	c.ch.m.counts.queued.Add(-int64(len(c.q)))
 	c.q = nil

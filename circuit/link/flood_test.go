@@ -61,9 +61,8 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 // When the inbound queues of all circuits together pass the budget, the
-// circuit whose queue has made no progress for the longest is closed and
-// the others go on.
-func TestQueueBudgetShedsStalled(t *testing.T) {
+// circuit with the oldest queued cell is closed and the others go on.
+func TestQueueBudgetShedsOldest(t *testing.T) {
 	ma, mb, accepted := pairWith(t, Config{MaxQueue: 1000, MaxQueuedCells: 100})
 	ch := dialB(t, ma, mb)
 	ctx := context.Background()

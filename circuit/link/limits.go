@@ -31,9 +31,8 @@ const (
 	DefaultMaxChannelsPerPeer = 8
 )
 
-// ErrOverBudget closes the circuit whose inbound queue has stalled the
-// longest when the queues of all circuits together exceed
-// Config.MaxQueuedCells.
+// ErrOverBudget closes the circuit with the oldest queued cell when the
+// queues of all circuits together exceed Config.MaxQueuedCells.
 var ErrOverBudget = errors.New("link: inbound queues over budget")
 
 // Stats counts what a manager refused or dropped, for flood tests and
@@ -72,21 +71,20 @@ func (m *Manager) overBudget() bool {
 	return m.counts.queued.Load() > int64(m.cfg.MaxQueuedCells)
 }
 
-// shed closes the circuits whose queues have made no progress for the
-// longest, until the queues are within budget. That is the circuit whose
-// cells nobody takes (a stalled next channel, a paused circuit, a flood
-// the handler cannot keep up with), not merely the longest queue: a busy
-// honest circuit's queue may be long but its head is fresh (Tor's
-// out-of-memory handler kills by the oldest queued cell likewise). Only
-// one shed runs at a time; others return at once (the running one brings
-// the total down).
+// shed closes the circuits with the oldest queued cells until the queues
+// are within budget (as Tor's out-of-memory handler does). The oldest
+// cell is at the head of a queue nobody takes from (a stalled next
+// channel, a paused circuit) or of one filled faster than it drains (a
+// flood); a busy honest circuit's cells move on and stay young, however
+// many it has. Only one shed runs at a time; others return at once (the
+// running one brings the total down).
 func (m *Manager) shed() {
 	if !m.shedding.TryLock() {
 		return
 	}
 	defer m.shedding.Unlock()
 	for m.overBudget() {
-		victim := m.mostStalled()
+		victim := m.oldestQueue()
 		if victim == nil {
 			return
 		}
@@ -95,10 +93,10 @@ func (m *Manager) shed() {
 	}
 }
 
-// mostStalled finds the circuit with cells waiting whose queue has made
-// no progress for the longest. It walks every circuit, which is fine for
-// an event that floods cause.
-func (m *Manager) mostStalled() *Circ {
+// oldestQueue finds the circuit whose oldest queued cell is the oldest of
+// all. It walks every circuit, which is fine for an event that floods
+// cause.
+func (m *Manager) oldestQueue() *Circ {
 	m.mu.Lock()
 	chans := make([]*Channel, 0, len(m.all))
 	for ch := range m.all {
@@ -109,8 +107,8 @@ func (m *Manager) mostStalled() *Circ {
 	var oldest int64
 	for _, ch := range chans {
 		for _, c := range ch.circuits() {
-			if n, since := c.stalled(); n > 0 && (victim == nil || since < oldest) {
-				victim, oldest = c, since
+			if n, at := c.oldest(); n > 0 && (victim == nil || at < oldest) {
+				victim, oldest = c, at
 			}
 		}
 	}

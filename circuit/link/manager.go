@@ -30,8 +30,8 @@ type Config struct {
 	// 4096: above the largest flow-control window a sender may use).
 	MaxQueue int
 	// MaxQueuedCells bounds the inbound queues of all circuits together
-	// (default DefaultMaxQueuedCells); over it, the circuit whose queue
-	// has made no progress for the longest is closed.
+	// (default DefaultMaxQueuedCells); over it, the circuit with the
+	// oldest queued cell is closed.
 	MaxQueuedCells int
 	// WriteTimeout closes a channel whose peer has taken no cells for
 	// this long while some were waiting (default DefaultWriteTimeout).
