@@ -21,11 +21,14 @@ type Settlement struct {
 	// Channels is every payment channel in the relays' ledgers; Settled
 	// those closed at the mint. AtStop counts the channels settled when
 	// the network stopped, before the relays killed and never started
-	// again (Revived) were started once more to settle theirs.
-	Channels int `json:"channels"`
-	Settled  int `json:"settled"`
-	AtStop   int `json:"settled_at_stop"`
-	Revived  int `json:"revived_relays"`
+	// again, and those that stopped without reaching the mint
+	// (UnsettledAtStop of them), were started once more (Revived in all)
+	// to settle theirs.
+	Channels        int `json:"channels"`
+	Settled         int `json:"settled"`
+	AtStop          int `json:"settled_at_stop"`
+	UnsettledAtStop int `json:"relays_unsettled_at_stop"`
+	Revived         int `json:"revived_relays"`
 	// RelaysSat is what the relays' wallets hold; EarnedSat the sum of the
 	// last balance each relay accepted on each channel (what its closes
 	// must have redeemed, the mint charging no fees); Pending the wallet

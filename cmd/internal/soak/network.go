@@ -33,8 +33,9 @@ type relay struct {
 	addr string // /ip4/…/p2p/… others join through (bootstrap relays)
 	p    *proc  // the current or last run
 	runs []*proc
-	// abandoned: killed without settling and not started again; the soak
-	// starts it once more at the end so that it settles.
+	// abandoned: killed without settling and not started again, or
+	// stopped at the end without reaching the mint; the soak starts it
+	// once more at the end so that it settles.
 	abandoned bool
 }
 
@@ -243,9 +244,10 @@ func (n *network) stopClients() error {
 }
 
 // stopRelays interrupts every running relay at once (each closes its
-// channels at the mint as it stops) and waits for them; a relay that
-// stopped without settling is counted in the error.
-func (n *network) stopRelays() error {
+// channels at the mint as it stops) and waits for them. A relay that
+// stopped without settling (the mint did not answer in time) is marked
+// to be started again, as one killed is, and counted.
+func (n *network) stopRelays() (unsettled int, err error) {
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
@@ -253,30 +255,32 @@ func (n *network) stopRelays() error {
 	)
 	for _, r := range n.running() {
 		wg.Go(func() {
-			if err := stopRelay(r); err != nil {
-				mu.Lock()
-				errs = append(errs, err)
-				mu.Unlock()
+			settled, err := stopRelay(r)
+			mu.Lock()
+			defer mu.Unlock()
+			errs = append(errs, err)
+			if err == nil && !settled {
+				unsettled++
+				n.mu.Lock()
+				r.abandoned = true
+				n.mu.Unlock()
 			}
 		})
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	return unsettled, errors.Join(errs...)
 }
 
-// stopRelay interrupts r and checks that it settled its channels.
-func stopRelay(r *relay) error {
+// stopRelay interrupts r and reports whether it settled its channels.
+func stopRelay(r *relay) (bool, error) {
 	if !r.p.signal(syscall.SIGINT, stopWithin) {
 		r.p.kill()
-		return fmt.Errorf("%s did not stop within %v of SIGINT", r.name, stopWithin)
+		return false, fmt.Errorf("%s did not stop within %v of SIGINT", r.name, stopWithin)
 	}
 	if code := r.p.exitCode(); code != 0 {
-		return fmt.Errorf("%s exited with %d", r.name, code)
+		return false, fmt.Errorf("%s exited with %d", r.name, code)
 	}
-	if !r.p.log.seen(msgSettled) {
-		return fmt.Errorf("%s stopped without settling its channels", r.name)
-	}
-	return nil
+	return r.p.log.seen(msgSettled), nil
 }
 
 // revive starts every abandoned relay once more, alone, and stops it
@@ -293,7 +297,11 @@ func (n *network) revive(ctx context.Context) (int, error) {
 			errs = append(errs, err)
 			continue
 		}
-		errs = append(errs, stopRelay(r))
+		settled, err := stopRelay(r)
+		if err == nil && !settled {
+			err = fmt.Errorf("%s stopped without settling its channels, again", r.name)
+		}
+		errs = append(errs, err)
 	}
 	return revived, errors.Join(errs...)
 }

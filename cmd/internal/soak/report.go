@@ -257,8 +257,9 @@ func (rep *Report) WriteTable(w io.Writer) error {
 		return err
 	}
 	st := rep.Settlement
-	fmt.Fprintf(w, "\nSETTLEMENT\n  channels settled at relays: %d of %d (%d when the network stopped; %d relays killed and left were started again to settle)\n",
-		st.Settled, st.Channels, st.AtStop, st.Revived)
+	fmt.Fprintf(w, "\nSETTLEMENT\n  channels settled at relays: %d of %d (%d when the network stopped)\n", st.Settled, st.Channels, st.AtStop)
+	fmt.Fprintf(w, "  relays started again to settle: %d (%d stopped at the end without reaching the mint; the others killed and replaced)\n",
+		st.Revived, st.UnsettledAtStop)
 	fmt.Fprintf(w, "  relays' wallets hold %d sat; their ledgers accepted %d sat; %d wallet operations pending\n", st.RelaysSat, st.EarnedSat, st.Pending)
 	fmt.Fprintf(w, "  money %s\n", st.moneyLine())
 	if st.Err != "" {

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -50,8 +52,10 @@ func shortSoak(bin, dir string) Config {
 //     requests succeed;
 //   - relays were churned, and every churned relay's replacement started
 //     and published;
-//   - after the stop every channel is settled at its relay, each relay
-//     redeemed every balance it accepted, and not one sat is lost.
+//   - after the stop every channel is settled at its relay (a relay that
+//     could not reach the mint as it stopped, or was killed and replaced,
+//     is started once more to settle), each relay redeemed every balance
+//     it accepted, and not one sat is lost.
 func TestSoakShort(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs 20 relay and 2 proxy processes for about a minute")
@@ -68,7 +72,9 @@ func TestSoakShort(t *testing.T) {
 			os.RemoveAll(dir)
 		}
 	})
-	cfg := shortSoak(buildObol(t), dir)
+	bin := buildObol(t)
+	cfg := shortSoak(bin, dir)
+	cfg.MintURL = startMintProc(t, bin, dir)
 	cfg.ChildLogLevel = "debug"
 	cfg.Logger = slog.New(slog.NewTextHandler(testWriter{t}, nil))
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
@@ -102,6 +108,28 @@ func TestSoakShort(t *testing.T) {
 		}
 	}
 	checkSettlement(t, rep.Settlement)
+}
+
+// startMintProc runs `obol mint` (this process has the race detector, the
+// binary not) and returns its URL.
+func startMintProc(t *testing.T, bin, dir string) string {
+	t.Helper()
+	port, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mdir := filepath.Join(dir, "mint")
+	p, err := startProc(bin, filepath.Join(dir, "mint.log"), "mint", "--listen", fmt.Sprintf("127.0.0.1:%d", port),
+		"--data-dir", mdir, "--log-format", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.signal(syscall.SIGINT, time.Minute); p.kill() })
+	url, err := p.waitOut(context.Background(), "mint URL: ", startWithin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return url
 }
 
 // testWriter sends a soak's progress to the test's log.
