@@ -30,7 +30,9 @@ func dataServer(t testing.TB) (port uint16, sum func(n int) [32]byte) {
 		for n > 0 {
 			k := min(n, len(buf))
 			r.Read(buf[:k])
-			w.Write(buf[:k])
+			if _, err := w.Write(buf[:k]); err != nil {
+				return // the client went away: do not generate the rest
+			}
 			n -= k
 		}
 	}
