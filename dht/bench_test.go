@@ -44,6 +44,21 @@ func BenchmarkNetwork50(b *testing.B) {
 		b.ReportMetric(percentile(lat, 50), "p50-ms")
 		b.ReportMetric(percentile(lat, 95), "p95-ms")
 	})
+	b.Run("LookupPlain", func(b *testing.B) { // kad-dht's lookup alone, for comparison
+		var lat []time.Duration
+		i := 0
+		for b.Loop() {
+			r := net.Relays[i%relays]
+			i++
+			t0 := time.Now()
+			if _, _, err := client.LookupRelayPlain(ctx, r.ID()); err != nil {
+				b.Fatal(err)
+			}
+			lat = append(lat, time.Since(t0))
+		}
+		b.ReportMetric(percentile(lat, 50), "p50-ms")
+		b.ReportMetric(percentile(lat, 95), "p95-ms")
+	})
 	b.Run("Sample10Cold", func(b *testing.B) {
 		for b.Loop() {
 			if _, err := client.Sample(ctx, 10, dht.NewCache("", nil), nil); err != nil {

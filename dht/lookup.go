@@ -32,7 +32,7 @@ const DefaultLookupPaths = 3
 
 // Parameters of a path and bounds of a lookup.
 const (
-	pathAlpha         = 3  // queries in flight per path
+	pathAlpha         = 5  // queries in flight per path
 	pathQuorum        = 3  // valid records after which a path stops
 	maxQueriesPerPath = 20 // the lookup asks at most d × this many peers
 	lookupTimeout     = 10 * time.Second
