@@ -2,7 +2,7 @@
 
 GO           ?= go
 TEST_TIMEOUT ?= 15m
-FUZZTIME     ?= 30s
+FUZZTIME     ?= 2m
 BENCH        ?= .
 BENCHTIME    ?= 1s
 
@@ -21,6 +21,9 @@ endif
 # `go test -fuzz` takes one at a time. Narrow with e.g.
 #   make fuzz FUZZ_TARGETS=./descriptor:FuzzDecode FUZZTIME=5m
 FUZZ_TARGETS ?= $(shell ./scripts/fuzz-targets.sh)
+# Fuzz workers per target (go test -parallel); the fuzzer takes every core
+# it is given.
+FUZZ_PARALLEL ?= 1
 
 .PHONY: test deps vet race build fuzz bench
 
@@ -40,13 +43,11 @@ race:
 build:
 	CGO_ENABLED=0 $(GO) build -o bin/obol ./cmd/obol
 
-## fuzz: run each target in FUZZ_TARGETS for FUZZTIME
+## fuzz: run each target in FUZZ_TARGETS for FUZZTIME, keeping new corpus
+## entries as seeds in testdata/fuzz (see scripts/fuzz.sh)
 fuzz:
-	@set -e; for t in $(FUZZ_TARGETS); do \
-		pkg=$${t%%:*}; name=$${t##*:}; \
-		echo "== $$pkg $$name ($(FUZZTIME))"; \
-		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
-	done
+	@GO='$(GO)' FUZZTIME='$(FUZZTIME)' FUZZ_PARALLEL='$(FUZZ_PARALLEL)' \
+		./scripts/fuzz.sh $(FUZZ_TARGETS)
 
 ## bench: every benchmark, with allocations
 bench:
