@@ -10,6 +10,7 @@ import (
 
 	"github.com/obolnet/obol/circuit"
 	"github.com/obolnet/obol/circuit/client"
+	"github.com/obolnet/obol/circuit/flow"
 	"github.com/obolnet/obol/circuit/link"
 	"github.com/obolnet/obol/router"
 )
@@ -113,7 +114,7 @@ func TestHalfOpenStreamFlood(t *testing.T) {
 	tn := newTestNet(t, 2, func(i int, c *router.Config) {
 		if i == 1 {
 			c.MaxExitStreams = perRelay
-			c.ConnectTimeout = 2 * time.Second
+			c.ConnectTimeout = 15 * time.Second // long enough for all the pending connects to overlap
 			var d net.Dialer
 			c.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
 				if addr == "127.0.0.1:"+strconv.Itoa(int(unanswered)) {
@@ -202,9 +203,10 @@ func TestHalfOpenStreamFlood(t *testing.T) {
 			time.Sleep(500 * time.Millisecond)
 			return fwd() == before
 		})
-		// Each stream stops at XOFF (1 MiB) plus what is in flight.
+		// Each stream stops at its XOFF (1 MiB) plus what is in flight; a
+		// client would cut one that passed flow.HardLimit.
 		cells := fwd()
-		if cells > 20*(2<<20)/circuit.MaxRelayBody+4096 {
+		if cells > 20*flow.HardLimit/circuit.MaxRelayBody+flow.MaxCwnd {
 			t.Fatalf("%d cells forwarded to streams nobody reads", cells)
 		}
 		t.Logf("20 unread streams of a gigabyte each stopped after %d cells", cells)
