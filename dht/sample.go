@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -39,6 +40,33 @@ func (n *Node) Sample(ctx context.Context, k int, cache *Cache, filter func(*des
 		return found, fmt.Errorf("%w: %d of %d", ErrShortSample, len(found), k)
 	}
 	return found, nil
+}
+
+// pastHalfLife reports whether a descriptor has lived half its lifetime.
+func pastHalfLife(r *descriptor.Relay, now time.Time) bool {
+	return now.Unix() >= r.Published+(r.Expires-r.Published)/2
+}
+
+// Refresh looks up again every cached descriptor past half its lifetime,
+// a few at a time, so that the relays a client knows — its guards among
+// them — stay known while they keep republishing. It returns how many
+// were renewed; a relay that stopped publishing keeps its descriptor
+// until it expires.
+func (n *Node) Refresh(ctx context.Context, cache *Cache) int {
+	now := n.cfg.Now()
+	var stale []peer.ID
+	for _, r := range cache.Relays() {
+		if pastHalfLife(r, now) {
+			stale = append(stale, r.PeerID)
+		}
+	}
+	renewed := 0
+	for _, r := range n.fetchBatch(ctx, stale, cache) {
+		if r != nil && !pastHalfLife(r, now) {
+			renewed++
+		}
+	}
+	return renewed
 }
 
 // randomWalks runs w walks toward random keys at once and returns the
@@ -115,16 +143,24 @@ func (n *Node) fetchBatch(ctx context.Context, ids []peer.ID, cache *Cache) []*d
 	return res
 }
 
-// fetch returns id's descriptor from the cache or the DHT, or nil.
+// fetch returns id's descriptor from the cache or the DHT, or nil. A
+// cached descriptor past half its lifetime is looked up again (the relay
+// has republished it by then): otherwise every descriptor sampled at a
+// client's start would expire at the same moment, and its guards with
+// them. If that lookup fails, the cached one serves until it expires.
 func (n *Node) fetch(ctx context.Context, id peer.ID, cache *Cache) *descriptor.Relay {
+	var cached *descriptor.Relay
 	if cache != nil {
 		if r, ok := cache.Get(id); ok {
-			return r
+			if !pastHalfLife(r, n.cfg.Now()) {
+				return r
+			}
+			cached = r
 		}
 	}
 	r, rec, err := n.LookupRelay(ctx, id)
 	if err != nil {
-		return nil
+		return cached
 	}
 	if cache != nil {
 		if cr, err := cache.Put(rec); err == nil {

@@ -307,17 +307,5 @@ func (p *proxyServer) run(ctx context.Context, c *node.Client, o proxyOptions) e
 
 // resample keeps the descriptor cache fresh.
 func (p *proxyServer) resample(ctx context.Context, c *node.Client, o proxyOptions) {
-	t := time.NewTicker(o.resample)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		sctx, cancel := context.WithTimeout(ctx, o.timeout)
-		rs, err := c.Sample(sctx, o.sample)
-		cancel()
-		p.log.Debug("sampled the DHT", "found", len(rs), "known", len(c.Known()), "err", err)
-	}
+	keepFresh(ctx, c, o.sample, o.resample, o.timeout, p.log)
 }

@@ -16,6 +16,9 @@ import (
 	"github.com/obolnet/obol/hidden"
 )
 
+// serveResample is how often a hidden service samples the DHT again.
+const serveResample = 10 * time.Minute
+
 // serviceKeyFile is the hidden service's identity in its data directory:
 // losing it loses the address, leaking it lets others impersonate it.
 const serviceKeyFile = "service.key"
@@ -136,6 +139,7 @@ func runServe(ctx context.Context, args []string, e env) int {
 		if pay != nil {
 			wg.Go(func() { pay.Run(ctx) })
 		}
+		wg.Go(func() { keepFresh(ctx, c, o.sample, serveResample, o.timeout, log) })
 		return hidden.Forward(ctx, l, map[uint16]string{uint16(o.port): o.target})
 	}
 	if err := obs.run(ctx, serve); err != nil && ctx.Err() == nil {

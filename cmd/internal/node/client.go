@@ -100,6 +100,10 @@ func (c *Client) Sample(ctx context.Context, n int) ([]*descriptor.Relay, error)
 	return c.node.Sample(ctx, n, c.cache, nil)
 }
 
+// Refresh looks up again the cached descriptors past half their
+// lifetime and returns how many were renewed.
+func (c *Client) Refresh(ctx context.Context) int { return c.node.Refresh(ctx, c.cache) }
+
 // Known returns every unexpired relay in the cache.
 func (c *Client) Known() []*descriptor.Relay { return c.cache.Relays() }
 
