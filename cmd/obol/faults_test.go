@@ -33,6 +33,8 @@ import (
 	"github.com/obolnet/obol/cmd/internal/node"
 	"github.com/obolnet/obol/cmd/internal/status"
 	"github.com/obolnet/obol/payment"
+
+	"github.com/obolnet/obol/cmd/internal/localnet"
 )
 
 // faultFunds is what the proxy's wallet is given, in sat.
@@ -42,24 +44,8 @@ const faultFunds = 100_000
 // failed, once its relays are killed: beyond it the stream hangs.
 const streamBound = 40 * time.Second
 
-// buildObol builds the obol command into the test's directory, without
-// cgo, as it is shipped.
-func buildObol(t *testing.T) string {
-	t.Helper()
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go tool to build the obol binary")
-	}
-	bin := filepath.Join(t.TempDir(), "obol")
-	cmd := exec.Command(goTool, "build", "-o", bin, ".")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	start := time.Now()
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	t.Logf("built obol in %v", time.Since(start).Round(100*time.Millisecond))
-	return bin
-}
+// buildObol is the obol binary, built once per test process.
+func buildObol(t *testing.T) string { return localnet.BuildObol(t) }
 
 // child is one run of the obol binary.
 type child struct {

@@ -7,30 +7,17 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/obolnet/obol/cmd/internal/localnet"
 )
 
-// buildObol builds the obol command into the test's directory, without
-// cgo and without the race detector, as it is shipped.
-func buildObol(t *testing.T) string {
-	t.Helper()
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go tool to build the obol binary")
-	}
-	bin := filepath.Join(t.TempDir(), "obol")
-	cmd := exec.Command(goTool, "build", "-o", bin, "github.com/obolnet/obol/cmd/obol")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
+// buildObol is the obol binary, built once per test process.
+func buildObol(t *testing.T) string { return localnet.BuildObol(t) }
 
 // shortSoak is the soak the test command runs: 20 relays, 2 clients,
 // 45 s of traffic, a relay churned every 10 s.
