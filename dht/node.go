@@ -256,10 +256,10 @@ var ErrNotFound = errors.New("dht: not found")
 // LookupRelay finds the current descriptor of one relay by a disjoint
 // lookup (lookup.go). The answer has passed the validator; it is checked
 // again here against the clock, so an expired record is never returned.
-// If the disjoint lookup finds nothing, kad-dht's own lookup is tried,
-// twice at most, as before there was a disjoint one: a walk that ran into
-// peers which just went away ends empty, and by then kad-dht has dropped
-// them from its routing table.
+// If the disjoint lookup finds nothing, kad-dht's own lookup is tried
+// once: a walk that ran into peers which just went away ends empty, and by
+// then kad-dht has dropped them from its routing table. (Once, not twice:
+// a relay that is gone would make every lookup of it cost three walks.)
 func (n *Node) LookupRelay(ctx context.Context, id peer.ID) (*descriptor.Relay, []byte, error) {
 	key := RelayKey(id)
 	if rec, err := n.getRecord(ctx, key); err == nil {
@@ -270,11 +270,7 @@ func (n *Node) LookupRelay(ctx context.Context, id peer.ID) (*descriptor.Relay, 
 	if ctx.Err() != nil {
 		return nil, nil, fmt.Errorf("%w: %v", ErrNotFound, ctx.Err())
 	}
-	r, rec, err := n.lookupOnce(ctx, id)
-	if errors.Is(err, ErrNotFound) && ctx.Err() == nil {
-		r, rec, err = n.lookupOnce(ctx, id)
-	}
-	return r, rec, err
+	return n.lookupOnce(ctx, id)
 }
 
 func (n *Node) lookupOnce(ctx context.Context, id peer.ID) (*descriptor.Relay, []byte, error) {
@@ -284,6 +280,9 @@ func (n *Node) lookupOnce(ctx context.Context, id peer.ID) (*descriptor.Relay, [
 		return nil, nil, ErrNotFound
 	}
 	if err != nil && rec == nil {
+		if ctx.Err() != nil { // out of time: nothing found in it
+			return nil, nil, fmt.Errorf("%w: %v", ErrNotFound, err)
+		}
 		return nil, nil, fmt.Errorf("dht: lookup: %w", err)
 	}
 	r, err := n.val.verify(key, rec)
