@@ -310,11 +310,18 @@ func (n *network) revive(ctx context.Context) (int, error) {
 func (n *network) running() []*relay {
 	var rs []*relay
 	for _, r := range n.snapshot() {
-		if r.p != nil && r.p.running() {
+		if p := n.proc(r); p != nil && p.running() {
 			rs = append(rs, r)
 		}
 	}
 	return rs
+}
+
+// proc is r's current process; the churner replaces it under n.mu.
+func (n *network) proc(r *relay) *proc {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return r.p
 }
 
 func (n *network) snapshot() []*relay {
@@ -326,7 +333,7 @@ func (n *network) snapshot() []*relay {
 // sampleMemory reads the peak resident set of every running process.
 func (n *network) sampleMemory() {
 	for _, r := range n.running() {
-		r.p.sampleHWM()
+		n.proc(r).sampleHWM()
 	}
 	for _, c := range n.clients {
 		c.p.sampleHWM()
@@ -336,7 +343,7 @@ func (n *network) sampleMemory() {
 // killAll ends every process still running, at once (on errors).
 func (n *network) killAll() {
 	for _, r := range n.running() {
-		r.p.kill()
+		n.proc(r).kill()
 	}
 	for _, c := range n.clients {
 		if c.p != nil && c.p.running() {
