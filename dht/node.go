@@ -253,14 +253,18 @@ func (n *Node) PutRelay(ctx context.Context, rec []byte) error {
 // ErrNotFound means no valid record for the key was found.
 var ErrNotFound = errors.New("dht: not found")
 
-// LookupRelay finds the current descriptor of one relay by a disjoint
-// lookup (lookup.go). The answer has passed the validator; it is checked
-// again here against the clock, so an expired record is never returned.
-// If the disjoint lookup finds nothing, kad-dht's own lookup is tried
-// once: a walk that ran into peers which just went away ends empty, and by
-// then kad-dht has dropped them from its routing table. (Once, not twice:
-// a relay that is gone would make every lookup of it cost three walks.)
+// LookupRelay finds the current descriptor of one relay: by kad-dht's
+// own lookup, and if that finds nothing by a disjoint lookup (lookup.go),
+// which walks three paths that share no peer, so that one eclipsed region
+// of the key space does not hide a relay. The answer has passed the
+// validator; it is checked again here against the clock, so an expired
+// record is never returned. A lookup cut by its context reports
+// ErrNotFound.
 func (n *Node) LookupRelay(ctx context.Context, id peer.ID) (*descriptor.Relay, []byte, error) {
+	r, rec, err := n.lookupOnce(ctx, id)
+	if err == nil || !errors.Is(err, ErrNotFound) || ctx.Err() != nil {
+		return r, rec, err
+	}
 	key := RelayKey(id)
 	if rec, err := n.getRecord(ctx, key); err == nil {
 		if r, err := n.val.verify(key, rec); err == nil {
@@ -270,7 +274,7 @@ func (n *Node) LookupRelay(ctx context.Context, id peer.ID) (*descriptor.Relay, 
 	if ctx.Err() != nil {
 		return nil, nil, fmt.Errorf("%w: %v", ErrNotFound, ctx.Err())
 	}
-	return n.lookupOnce(ctx, id)
+	return nil, nil, err
 }
 
 func (n *Node) lookupOnce(ctx context.Context, id peer.ID) (*descriptor.Relay, []byte, error) {

@@ -57,7 +57,13 @@ func TestGuardSetPersists(t *testing.T) {
 			kept = c
 		}
 	}
-	cold := []client.Hop{kept, cands[9]}
+	var other client.Hop // a candidate that is neither guard
+	for _, c := range cands {
+		if !slices.Contains(first, c.Peer.ID) {
+			other = c
+		}
+	}
+	cold := []client.Hop{kept, other}
 	c := &guardSet{file: file, logger: log}
 	for range 20 {
 		if g, ok := c.pick(cold, ""); !ok || g.Peer.ID != first[1] {
