@@ -166,10 +166,20 @@ func TestHSAddress(t *testing.T) {
 	if len(s) != 56+len(HSSuffix) || !IsHSHost(s) {
 		t.Fatalf("address %q", s)
 	}
-	for _, in := range []string{s, strings.ToUpper(s), "www." + s, strings.TrimSuffix(s, HSSuffix)} {
+	for _, in := range []string{s, strings.ToUpper(s), "www." + s, strings.TrimSuffix(s, HSSuffix), s + ".", "A.b." + strings.ToUpper(s) + ".."} {
 		got, err := ParseHSAddress(in)
 		if err != nil || got != a {
 			t.Fatalf("parse %q: %v", in, err)
+		}
+	}
+	for _, host := range []string{s + ".", "x.Y.OBOL", "obol", "OBOL.", "a.ObOl..", "example.obol"} {
+		if !IsHSHost(host) {
+			t.Errorf("IsHSHost(%q) = false: the name would leave through an exit", host)
+		}
+	}
+	for _, host := range []string{"example.com", "obol.example", "xobol", "example.com.", ""} {
+		if IsHSHost(host) {
+			t.Errorf("IsHSHost(%q) = true", host)
 		}
 	}
 	typo := []byte(s)

@@ -53,16 +53,20 @@ func (a HSAddress) String() string {
 // PublicKey is the identity key as an ed25519 key.
 func (a HSAddress) PublicKey() ed25519.PublicKey { return ed25519.PublicKey(bytes.Clone(a[:])) }
 
-// IsHSHost reports whether host ends in ".obol" (case-insensitively).
+// IsHSHost reports whether host names a hidden service: it ends in ".obol"
+// in any case, with or without trailing dots (a fully qualified name), with
+// any subdomain, or is "obol" itself. Such a name must never reach an exit,
+// whose resolver would send it to public DNS.
 func IsHSHost(host string) bool {
-	return strings.HasSuffix(strings.ToLower(host), HSSuffix)
+	h := strings.ToLower(strings.TrimRight(host, "."))
+	return h == HSSuffix[1:] || strings.HasSuffix(h, HSSuffix)
 }
 
 // ParseHSAddress parses "<56 chars>.obol" (the suffix may be omitted;
 // subdomains before the address are ignored, as Tor ignores them).
 func ParseHSAddress(s string) (HSAddress, error) {
 	var a HSAddress
-	s = strings.TrimSuffix(strings.ToLower(s), HSSuffix)
+	s = strings.TrimSuffix(strings.ToLower(strings.TrimRight(s, ".")), HSSuffix)
 	if i := strings.LastIndexByte(s, '.'); i >= 0 {
 		s = s[i+1:]
 	}
