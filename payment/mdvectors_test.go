@@ -8,9 +8,9 @@ import (
 	"testing"
 )
 
-// nutsDir is where the Cashu specifications and their published vectors
-// live, beside the repository.
-var nutsDir = filepath.Join("..", "..", "shared", "cashu-nuts")
+// nutsDir holds the published Cashu NUT test vectors, copied with their
+// licence (see its README).
+var nutsDir = filepath.Join("testdata", "cashu-nuts")
 
 // mdBlock is one fenced code block of a markdown file and the prose that
 // precedes it (since the previous block).
