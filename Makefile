@@ -41,7 +41,7 @@ race:
 
 ## build: the obol binary, CGO-free, at bin/obol
 build:
-	CGO_ENABLED=0 $(GO) build -o bin/obol ./cmd/obol
+	CGO_ENABLED=0 $(GO) build -buildvcs=true -o bin/obol ./cmd/obol
 
 ## fuzz: run each target in FUZZ_TARGETS for FUZZTIME, keeping new corpus
 ## entries as seeds in testdata/fuzz (see scripts/fuzz.sh)

@@ -46,6 +46,7 @@ func commands() []command {
 		{"mint", "[--listen HOST:PORT] [flags]", "run a test Cashu mint whose fake Lightning backend pays every invoice", runMint},
 		{"soak", "[--relays N] [--duration D]", "run paid relays and proxies as processes under traffic and churn; report", runSoak},
 		{"wallet", "COMMAND [ARGS] [flags]", "keep ecash of one mint: balance, topup, send, receive, withdraw, history", runWallet},
+		{"version", "", "print the version, the commit and the protocol versions", runVersion},
 	}
 }
 
@@ -65,6 +66,9 @@ func run(ctx context.Context, args []string, e env) int {
 	switch args[0] {
 	case "help", "-h", "-help", "--help":
 		usage(e.stdout)
+		return exitOK
+	case "-version", "--version":
+		printVersion(e.stdout)
 		return exitOK
 	}
 	for _, c := range commands() {
