@@ -6,6 +6,7 @@ package dhttest
 import (
 	"context"
 	"crypto/rand"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 
 	"github.com/obolnet/obol/descriptor"
 	"github.com/obolnet/obol/dht"
+	"github.com/obolnet/obol/dht/view"
 )
 
 // Options shape a test network.
@@ -23,6 +25,13 @@ type Options struct {
 	Interval time.Duration // republish interval (default Lifetime/4)
 	Roles    func(i int) descriptor.Role
 	Now      func() time.Time
+	// Gossip runs each relay's view service (package view): descriptors
+	// spread on the gossip topic as well as into the DHT, and each relay
+	// serves its view. Test networks are on loopback, so view syncs may
+	// take sources from one network.
+	Gossip bool
+	// OnQuery, if set, sees the key of every DHT request relay i serves.
+	OnQuery func(relay int, key string)
 }
 
 func (o *Options) defaults() {
@@ -46,6 +55,8 @@ type Relay struct {
 	Host      host.Host
 	Node      *dht.Node
 	Publisher *dht.Publisher
+	View      *view.Set    // with Options.Gossip
+	Gossip    *view.Gossip // with Options.Gossip
 	cancel    context.CancelFunc
 	done      chan struct{}
 }
@@ -125,7 +136,11 @@ func startRelay(i int, boot []peer.AddrInfo, opts Options) (*Relay, error) {
 	if err != nil {
 		return nil, err
 	}
-	node, err := dht.Open(h, dht.Config{Mode: dht.ModeServer, Bootstrap: boot, Now: opts.Now})
+	cfg := dht.Config{Mode: dht.ModeServer, Bootstrap: boot, Now: opts.Now}
+	if opts.OnQuery != nil {
+		cfg.OnQuery = func(key string) { opts.OnQuery(i, key) }
+	}
+	node, err := dht.Open(h, cfg)
 	if err != nil {
 		h.Close()
 		return nil, err
@@ -144,7 +159,20 @@ func startRelay(i int, boot []peer.AddrInfo, opts Options) (*Relay, error) {
 		}
 	}
 	r.Publisher = dht.NewPublisher(node, Signer(key, h, opts.Roles(i), opts.Lifetime), opts.Interval)
-	go func() { defer close(r.done); r.Publisher.Run(ctx) }()
+	if !opts.Gossip {
+		go func() { defer close(r.done); r.Publisher.Run(ctx) }()
+		return r, nil
+	}
+	r.View = view.NewSet(opts.Now)
+	r.Gossip = view.NewGossip(h, r.View, view.GossipConfig{Bootstrap: boot, AllowSameSubnet: true, Now: opts.Now})
+	r.Publisher.AlsoPublish(r.Gossip.Publish)
+	go func() {
+		defer close(r.done)
+		var wg sync.WaitGroup
+		wg.Go(func() { r.Gossip.Run(ctx) })
+		r.Publisher.Run(ctx)
+		wg.Wait()
+	}()
 	return r, nil
 }
 
