@@ -181,12 +181,16 @@ func startRelay(i int, boot []peer.AddrInfo, opts Options) (*Relay, error) {
 func Signer(key crypto.PrivKey, h host.Host, roles descriptor.Role, lifetime time.Duration) dht.SignFunc {
 	var onion [32]byte
 	rand.Read(onion[:])
+	var notAfter int64 // fixed by the first signature, as a real onion key's
 	return func(seq uint64, now time.Time) ([]byte, error) {
+		if notAfter == 0 {
+			notAfter = now.Add(7 * 24 * time.Hour).Unix()
+		}
 		r := Describe(h, roles)
 		r.Seq = seq
 		r.Published = now.Unix()
 		r.Expires = now.Add(lifetime).Unix()
-		r.OnionKeys = []descriptor.OnionKey{{Key: onion, NotAfter: now.Add(7 * 24 * time.Hour).Unix()}}
+		r.OnionKeys = []descriptor.OnionKey{{Key: onion, NotAfter: notAfter}}
 		return descriptor.Sign(key, r)
 	}
 }

@@ -136,7 +136,9 @@ func (g *Gossip) Publish(ctx context.Context, rec []byte) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	if err := g.topic.Publish(ctx, rec); err != nil {
+	// Wait for a peer on the topic: a record published to nobody is lost
+	// until the next republish.
+	if err := g.topic.Publish(ctx, rec, pubsub.WithReadiness(pubsub.MinTopicSize(1))); err != nil {
 		return fmt.Errorf("view: publish: %w", err)
 	}
 	return nil
@@ -209,6 +211,7 @@ func scoreParams() *pubsub.PeerScoreParams {
 		Topics: map[string]*pubsub.TopicScoreParams{Topic: {
 			SkipAtomicValidation:           true,
 			TopicWeight:                    1,
+			TimeInMeshQuantum:              time.Second, // unweighted, but score() divides by it
 			InvalidMessageDeliveriesWeight: -10,
 			InvalidMessageDeliveriesDecay:  0.99,
 		}},

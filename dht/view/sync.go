@@ -263,6 +263,8 @@ func (s *Syncer) Run(ctx context.Context, every time.Duration, cands func() []pe
 	}
 	t := time.NewTimer(0)
 	defer t.Stop()
+	early := firstRetry // the first rounds come sooner: a view taken at
+	// start may miss relays whose records were still on their way
 	for {
 		select {
 		case <-ctx.Done():
@@ -276,10 +278,18 @@ func (s *Syncer) Run(ctx context.Context, every time.Duration, cands func() []pe
 			next = min(every, retryAfter)
 		} else {
 			s.cfg.Logger.Debug("view synced", "sources", rd.Sources, "fetched", rd.Fetched, "rejected", rd.Rejected)
+			if early < every {
+				next, early = early, 4*early
+			}
 		}
 		t.Reset(next)
 	}
 }
 
-// retryAfter is how soon a round that reached no source is tried again.
-const retryAfter = 5 * time.Second
+// retryAfter is how soon a round that reached no source is tried again;
+// firstRetry is the delay after the first round, growing fourfold per
+// round up to the interval.
+const (
+	retryAfter = 5 * time.Second
+	firstRetry = 5 * time.Second
+)
