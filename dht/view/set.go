@@ -1,6 +1,7 @@
 package view
 
 import (
+	"context"
 	crand "crypto/rand"
 	"encoding/binary"
 	"errors"
@@ -228,4 +229,20 @@ func cmpUint(a, b uint64) int {
 		return 1
 	}
 	return 0
+}
+
+// ErrUnknownRelay means a relay is not in the view. A relay refuses to
+// extend a circuit to it at once, without looking it up anywhere: a
+// lookup would tell the DHT the circuit's next hop.
+var ErrUnknownRelay = errors.New("view: relay not in the view")
+
+// AddrInfo is where relay id listens, from its descriptor in the view.
+// It makes a Set the router's directory of next hops (router.Directory):
+// it never looks anything up.
+func (s *Set) AddrInfo(_ context.Context, id peer.ID) (peer.AddrInfo, error) {
+	r, ok := s.Get(id)
+	if !ok {
+		return peer.AddrInfo{}, ErrUnknownRelay
+	}
+	return AddrInfo(r), nil
 }

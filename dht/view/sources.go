@@ -38,10 +38,15 @@ func netGroup(addrs []ma.Multiaddr) netip.Prefix {
 }
 
 // pickSources chooses up to n candidates at random, no two in one network
-// unless sameNet allows it, and none without an address.
-func pickSources(cands []peer.AddrInfo, n int, self peer.ID, sameNet bool) []peer.AddrInfo {
+// unless sameNet allows it, and none without an address. Loopback
+// addresses are exempt, as in the DHT's routing table: peers on loopback
+// are on this machine (a local test network), not an outside attacker's.
+// The first keep candidates are taken first, in order; the rest are
+// shuffled.
+func pickSources(cands []peer.AddrInfo, n int, self peer.ID, sameNet bool, keep int) []peer.AddrInfo {
 	cands = append([]peer.AddrInfo(nil), cands...)
-	rand.Shuffle(len(cands), func(i, j int) { cands[i], cands[j] = cands[j], cands[i] })
+	rest := cands[keep:]
+	rand.Shuffle(len(rest), func(i, j int) { rest[i], rest[j] = rest[j], rest[i] })
 	seen := map[peer.ID]bool{self: true}
 	nets := map[netip.Prefix]bool{}
 	var out []peer.AddrInfo
@@ -50,7 +55,7 @@ func pickSources(cands []peer.AddrInfo, n int, self peer.ID, sameNet bool) []pee
 			break
 		}
 		g := netGroup(c.Addrs)
-		if seen[c.ID] || !g.IsValid() || (!sameNet && nets[g]) {
+		if seen[c.ID] || !g.IsValid() || (!sameNet && !g.Addr().IsLoopback() && nets[g]) {
 			continue
 		}
 		seen[c.ID], nets[g] = true, true

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -49,6 +50,7 @@ type Syncer struct {
 	cfg   SyncConfig
 
 	mu      sync.Mutex // guards the fields below
+	sources []peer.AddrInfo // that answered well in the last round
 	cursors map[peer.ID]cursor
 	last    Round
 }
@@ -95,13 +97,15 @@ func (s *Syncer) Last() Round {
 // that serves anything malformed or unverifiable is dropped for the round
 // and reported in Round.Bad; the records verified before stay.
 func (s *Syncer) Sync(ctx context.Context, cands []peer.AddrInfo) (Round, error) {
-	srcs := pickSources(cands, s.cfg.Sources, s.h.ID(), s.cfg.AllowSameSubnet)
+	srcs := s.pick(cands)
 	var rd Round
+	var good []peer.AddrInfo
 	for _, src := range srcs {
 		err := s.syncFrom(ctx, src, &rd)
 		switch {
 		case err == nil:
 			rd.Sources++
+			good = append(good, src)
 		case errors.Is(err, ErrMalformed) || errors.Is(err, errForged):
 			rd.Bad = append(rd.Bad, src.ID)
 			s.cfg.Logger.Debug("view source served bad data", "peer", src.ID, "err", err)
@@ -110,13 +114,29 @@ func (s *Syncer) Sync(ctx context.Context, cands []peer.AddrInfo) (Round, error)
 		}
 	}
 	rd.At = s.cfg.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sources = good
+	for id := range s.cursors {
+		if !slices.ContainsFunc(good, func(a peer.AddrInfo) bool { return a.ID == id }) {
+			delete(s.cursors, id)
+		}
+	}
 	if rd.Sources == 0 {
 		return rd, fmt.Errorf("%w (%d tried)", ErrNoSource, len(srcs))
 	}
-	s.mu.Lock()
 	s.last = rd
-	s.mu.Unlock()
 	return rd, nil
+}
+
+// pick keeps the sources that answered well last round, so that their
+// cursors keep digests short, and fills up from cands with relays of
+// networks not yet among them.
+func (s *Syncer) pick(cands []peer.AddrInfo) []peer.AddrInfo {
+	s.mu.Lock()
+	kept := slices.Clone(s.sources)
+	s.mu.Unlock()
+	return pickSources(append(kept, cands...), s.cfg.Sources, s.h.ID(), s.cfg.AllowSameSubnet, len(kept))
 }
 
 // errForged marks a record that a source should not have served.
