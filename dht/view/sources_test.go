@@ -48,7 +48,7 @@ func TestPickSources(t *testing.T) {
 	}
 	// Kept sources come first, and the node itself is never a source.
 	got := pickSources(append([]peer.AddrInfo{cands[2]}, cands...), 2, cands[0].ID, false, 1)
-	if len(got) != 1 || got[0].ID != cands[2].ID {
+	if len(got) != 2 || got[0].ID != cands[2].ID || got[1].ID == cands[0].ID {
 		t.Fatalf("kept source not first, or self picked: %v", got)
 	}
 }
