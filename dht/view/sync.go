@@ -64,6 +64,7 @@ type Round struct {
 	Listed   int       // digest entries read
 	Fetched  int       // records kept (new or newer)
 	Rejected int       // records that failed verification or were not asked for
+	Bytes    int       // of the answers read
 	Bad      []peer.ID // sources that served a malformed answer or a bad record
 }
 
@@ -151,7 +152,7 @@ func (s *Syncer) syncFrom(ctx context.Context, src peer.AddrInfo, rd *Round) err
 	c := s.cursors[src.ID]
 	s.mu.Unlock()
 	for {
-		d, err := s.digest(ctx, src.ID, c)
+		d, err := s.digest(ctx, src.ID, c, rd)
 		if err != nil {
 			return err
 		}
@@ -200,6 +201,7 @@ func (s *Syncer) fetch(ctx context.Context, src peer.ID, ids []peer.ID, rd *Roun
 	if err != nil {
 		return err
 	}
+	rd.Bytes += len(b)
 	rs, err := DecodeRecords(b)
 	if err != nil {
 		return err
@@ -238,12 +240,13 @@ func (s *Syncer) fetch(ctx context.Context, src peer.ID, ids []peer.ID, rd *Roun
 }
 
 // digest reads one page of src's digest from c.
-func (s *Syncer) digest(ctx context.Context, src peer.ID, c cursor) (Digest, error) {
+func (s *Syncer) digest(ctx context.Context, src peer.ID, c cursor, rd *Round) (Digest, error) {
 	q, _ := EncodeRequest(Request{Epoch: c.epoch, Since: c.next})
 	b, err := s.roundTrip(ctx, src, q, maxDigestSize)
 	if err != nil {
 		return Digest{}, err
 	}
+	rd.Bytes += len(b)
 	return DecodeDigest(b)
 }
 
