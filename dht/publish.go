@@ -41,10 +41,10 @@ func (p *Publisher) Changed() {
 	}
 }
 
-// AlsoPublish hands every record the publisher signs to fn too, before
+// AlsoPublish hands every record the publisher signs to fn too, after
 // the DHT put: a relay spreads its descriptor on the view's gossip topic
-// (package view) as well as in the DHT. A failure of fn is logged; the put
-// goes ahead. Call it before Run.
+// (package view) as well as in the DHT. A failure of fn is logged, and
+// does not count as a failed publish. Call it before Run.
 func (p *Publisher) AlsoPublish(fn func(ctx context.Context, rec []byte) error) { p.also = fn }
 
 // alsoTimeout bounds the AlsoPublish hook.
@@ -94,17 +94,18 @@ func (p *Publisher) publishOnce(ctx context.Context) error {
 		return err
 	}
 	p.lastSeq = seq
-	if p.also != nil {
-		actx, cancel := context.WithTimeout(ctx, alsoTimeout)
-		if err := p.also(actx, rec); err != nil && ctx.Err() == nil {
-			p.node.cfg.Logger.Warn("descriptor gossip failed", "err", err)
-		}
-		cancel()
-	}
 	rctx, cancel := context.WithTimeout(ctx, rejoinTimeout)
 	p.node.rejoin(rctx)
 	cancel()
-	ctx, cancel = context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	return p.node.PutRelay(ctx, rec)
+	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err = p.node.PutRelay(pctx, rec)
+	cancel()
+	if p.also != nil {
+		actx, cancel := context.WithTimeout(ctx, alsoTimeout)
+		if aerr := p.also(actx, rec); aerr != nil && ctx.Err() == nil {
+			p.node.cfg.Logger.Info("descriptor not gossiped; the DHT put stands", "err", aerr)
+		}
+		cancel()
+	}
+	return err
 }

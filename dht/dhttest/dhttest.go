@@ -97,6 +97,10 @@ func NewNetwork(tb testing.TB, n int, opts Options) *Network {
 			boot = []peer.AddrInfo{AddrInfo(net.Relays[0].Host)}
 		}
 		r, err := startRelay(i, boot, opts)
+		for try := 1; err != nil && try < 3; try++ { // a loaded machine may miss a join
+			tb.Logf("relay %d: %v; starting it again", i, err)
+			r, err = startRelay(i, boot, opts)
+		}
 		if err != nil {
 			tb.Fatalf("relay %d: %v", i, err)
 		}

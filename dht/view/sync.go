@@ -49,7 +49,7 @@ type Syncer struct {
 	store Store
 	cfg   SyncConfig
 
-	mu      sync.Mutex // guards the fields below
+	mu      sync.Mutex      // guards the fields below
 	sources []peer.AddrInfo // that answered well in the last round
 	cursors map[peer.ID]cursor
 	last    Round
