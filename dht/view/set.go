@@ -1,6 +1,7 @@
 package view
 
 import (
+	"bytes"
 	"context"
 	crand "crypto/rand"
 	"encoding/binary"
@@ -83,7 +84,7 @@ func (s *Set) Offer(rec []byte) (*descriptor.Relay, Outcome, error) {
 			return nil, Stale, ErrFull
 		}
 	}
-	e := &entry{raw: rec, relay: r}
+	e := &entry{raw: bytes.Clone(rec), relay: r}
 	if old != nil && !s.worthFetching(old.relay, r) {
 		e.version = old.version
 	} else {

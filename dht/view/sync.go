@@ -222,15 +222,18 @@ func (s *Syncer) fetch(ctx context.Context, src peer.ID, ids []peer.ID, rd *Roun
 			return fmt.Errorf("%w: a record not asked for", errForged)
 		}
 		asked[id] = false // once each
+		if _, err := u.Verify(s.cfg.Now()); err != nil {
+			rd.Rejected++
+			if errors.Is(err, descriptor.ErrExpired) || errors.Is(err, descriptor.ErrNotYetValid) {
+				continue // clocks differ; an honest source may serve it
+			}
+			return fmt.Errorf("%w: %v", errForged, err)
+		}
 		before, had := s.store.Get(id)
 		r, err := s.store.Put(rec)
-		if errors.Is(err, descriptor.ErrExpired) || errors.Is(err, descriptor.ErrNotYetValid) {
-			rd.Rejected++ // clocks differ; an honest source may serve it
-			continue
-		}
-		if err != nil {
+		if err != nil { // the store is full, or its clock moved on
 			rd.Rejected++
-			return fmt.Errorf("%w: %v", errForged, err)
+			continue
 		}
 		if !had || r.Seq > before.Seq {
 			rd.Fetched++

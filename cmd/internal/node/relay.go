@@ -180,7 +180,12 @@ func (r *Relay) Run(ctx context.Context) error {
 	log.Info("publisher started", "roles", r.cfg.Roles.String(), "lifetime", r.cfg.Lifetime, "republish", r.cfg.Republish)
 	var wg sync.WaitGroup
 	wg.Add(4)
-	go func() { defer wg.Done(); r.gossip.Run(ctx) }()
+	go func() {
+		defer wg.Done()
+		if err := r.gossip.Run(ctx); err != nil {
+			log.Error("descriptor gossip did not start; the view comes from other relays' views only", "err", err)
+		}
+	}()
 	go func() { defer wg.Done(); r.confirmPublished(ctx) }()
 	go func() { defer wg.Done(); r.router.Run(ctx) }()
 	go func() { defer wg.Done(); r.rotateOnionKeys(ctx) }()
