@@ -49,10 +49,10 @@ func newPutLimiter(perSecond float64, burst int) *putLimiter {
 
 // hook is the kad-dht OnRequestHook.
 func (l *putLimiter) hook(_ context.Context, s network.Stream, req *pb.Message) {
-	if l.observe != nil && len(req.GetKey()) > 0 {
-		l.observe(string(req.GetKey()))
-	}
 	if req.GetType() != pb.Message_PUT_VALUE {
+		if l.observe != nil && len(req.GetKey()) > 0 {
+			l.observe(string(req.GetKey()))
+		}
 		return
 	}
 	if !l.allow(s.Conn().RemotePeer(), time.Now()) {

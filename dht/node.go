@@ -54,8 +54,9 @@ type Config struct {
 	// LookupPaths is how many disjoint paths a record lookup walks
 	// (default DefaultLookupPaths; lookup.go).
 	LookupPaths int
-	// OnQuery, if set, is called with the key of every request this node
-	// serves (GET_VALUE, PUT_VALUE, FIND_NODE); tests count lookups with it.
+	// OnQuery, if set, is called with the key of every query this node
+	// serves (GET_VALUE, FIND_NODE; not PUT_VALUE); tests count lookups
+	// with it.
 	OnQuery func(key string)
 }
 

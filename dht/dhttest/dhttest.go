@@ -30,7 +30,7 @@ type Options struct {
 	// serves its view. Test networks are on loopback, so view syncs may
 	// take sources from one network.
 	Gossip bool
-	// OnQuery, if set, sees the key of every DHT request relay i serves.
+	// OnQuery, if set, sees the key of every DHT query relay i serves.
 	OnQuery func(relay int, key string)
 }
 
@@ -84,7 +84,8 @@ type Network struct {
 }
 
 // NewNetwork starts n relays, each bootstrapped from relay 0, and waits
-// until every relay has published its descriptor once. Everything is
+// until every relay has published its descriptor once (with Gossip: until
+// the next relay's view holds it). Everything is
 // stopped at the end of the test.
 func NewNetwork(tb testing.TB, n int, opts Options) *Network {
 	tb.Helper()
@@ -109,7 +110,12 @@ func NewNetwork(tb testing.TB, n int, opts Options) *Network {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	for i, r := range net.Relays {
-		if err := WaitPublished(ctx, net.Relays[(i+1)%n].Node, r.ID()); err != nil {
+		next := net.Relays[(i+1)%n]
+		err := WaitPublished(ctx, next.Node, r.ID())
+		if opts.Gossip { // seen by gossip, no lookup needed
+			err = waitInView(ctx, next.View, r.ID())
+		}
+		if err != nil {
 			tb.Fatalf("relay %d never published: %v", i, err)
 		}
 	}
@@ -230,6 +236,20 @@ func WaitPublished(ctx context.Context, node *dht.Node, id peer.ID) error {
 		select {
 		case <-ctx.Done():
 			return err
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// waitInView waits until id's descriptor is in v.
+func waitInView(ctx context.Context, v *view.Set, id peer.ID) error {
+	for {
+		if _, ok := v.Get(id); ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
