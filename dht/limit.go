@@ -35,6 +35,7 @@ type putLimiter struct {
 	peers map[peer.ID]*peerLimit
 
 	dropped atomic.Uint64
+	observe func(key string) // Config.OnQuery; set before use
 }
 
 type peerLimit struct {
@@ -49,6 +50,9 @@ func newPutLimiter(perSecond float64, burst int) *putLimiter {
 // hook is the kad-dht OnRequestHook.
 func (l *putLimiter) hook(_ context.Context, s network.Stream, req *pb.Message) {
 	if req.GetType() != pb.Message_PUT_VALUE {
+		if l.observe != nil && len(req.GetKey()) > 0 {
+			l.observe(string(req.GetKey()))
+		}
 		return
 	}
 	if !l.allow(s.Conn().RemotePeer(), time.Now()) {

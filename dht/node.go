@@ -54,6 +54,10 @@ type Config struct {
 	// LookupPaths is how many disjoint paths a record lookup walks
 	// (default DefaultLookupPaths; lookup.go).
 	LookupPaths int
+	// OnQuery, if set, is called with the key of every query this node
+	// serves (GET_VALUE, FIND_NODE; not PUT_VALUE); tests count lookups
+	// with it.
+	OnQuery func(key string)
 }
 
 // Validate reports the first invalid field.
@@ -121,6 +125,7 @@ func Open(h host.Host, cfg Config) (*Node, error) {
 		mode = kad.ModeServer
 	}
 	puts := newPutLimiter(c.PutRate, c.PutBurst)
+	puts.observe = c.OnQuery
 	k, err := kad.New(h,
 		kad.OnRequestHook(puts.hook),
 		kad.RoutingTablePeerDiversityFilter(newIPGroupLimiter(h, DefaultMaxPerBucket, DefaultMaxPerTable, c.BucketSize)),

@@ -23,7 +23,8 @@ type Publisher struct {
 	sign     SignFunc
 	interval time.Duration
 	changed  chan struct{}
-	lastSeq  uint64 // owned by Run
+	also     func(context.Context, []byte) error // set before Run
+	lastSeq  uint64                              // owned by Run
 }
 
 // NewPublisher returns a publisher for node that republishes every
@@ -39,6 +40,15 @@ func (p *Publisher) Changed() {
 	default:
 	}
 }
+
+// AlsoPublish hands every record the publisher signs to fn too, after
+// the DHT put: a relay spreads its descriptor on the view's gossip topic
+// (package view) as well as in the DHT. A failure of fn is logged, and
+// does not count as a failed publish. Call it before Run.
+func (p *Publisher) AlsoPublish(fn func(ctx context.Context, rec []byte) error) { p.also = fn }
+
+// alsoTimeout bounds the AlsoPublish hook.
+const alsoTimeout = 10 * time.Second
 
 // rejoinTimeout bounds reconnecting to bootstrap peers before a put: a
 // peer across a partition costs a publish this much at most.
@@ -87,7 +97,15 @@ func (p *Publisher) publishOnce(ctx context.Context) error {
 	rctx, cancel := context.WithTimeout(ctx, rejoinTimeout)
 	p.node.rejoin(rctx)
 	cancel()
-	ctx, cancel = context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	return p.node.PutRelay(ctx, rec)
+	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err = p.node.PutRelay(pctx, rec)
+	cancel()
+	if p.also != nil {
+		actx, cancel := context.WithTimeout(ctx, alsoTimeout)
+		if aerr := p.also(actx, rec); aerr != nil && ctx.Err() == nil {
+			p.node.cfg.Logger.Info("descriptor not gossiped; the DHT put stands", "err", aerr)
+		}
+		cancel()
+	}
+	return err
 }

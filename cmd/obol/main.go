@@ -37,7 +37,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"relay", "[flags]", "run a relay: join the DHT, publish its descriptor, keep it published", runRelay},
-		{"relays", "--bootstrap ADDRS [flags]", "sample the DHT as a client and list the relays found", runRelays},
+		{"relays", "--bootstrap ADDRS [flags]", "take the view of the network from relays as a client and list its relays", runRelays},
 		{"proxy", "--bootstrap ADDRS [flags]", "run a SOCKS5/SOCKS4a proxy that sends connections through circuits", runProxy},
 		{"serve", "--bootstrap ADDRS --target HOST:PORT [flags]", "run a hidden service (.obol address) that forwards to a local server", runServe},
 		{"testnet", "[--relays N] [--check]", "run a whole network on loopback and show what a client discovers", runTestnet},

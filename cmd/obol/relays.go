@@ -28,7 +28,7 @@ func relaysFlags(args []string, w io.Writer) (relaysOptions, int, bool) {
 	fs := newFlagSet("relays", "--bootstrap ADDRS [flags]", w)
 	fs.Var(bootstrapValue{&o.client.Bootstrap}, "bootstrap", "comma-separated /p2p/ `multiaddrs` of relays to join through (required)")
 	fs.StringVar(&o.client.DataDir, "data-dir", "", "`directory` for the descriptor cache "+node.CacheFile+" (default: no cache)")
-	fs.Var(intValue{&o.n, 1, maxSample}, "n", "how many relays to sample (a `count`)")
+	fs.Var(intValue{&o.n, 1, maxSample}, "n", "how many relays the view should hold at least (a `count`)")
 	fs.Var(durationValue{&o.timeout, time.Second, time.Hour}, "timeout", "give up joining and sampling after this `duration`")
 	o.log.register(fs, slog.LevelInfo)
 	if code, ok := parse(fs, args); !ok {
@@ -64,6 +64,11 @@ func runRelays(ctx context.Context, args []string, e env) int {
 	if err != nil {
 		log.Error("sampling failed", "err", err)
 		return exitFail
+	}
+	if v := c.View(); v.Sources > 0 {
+		fmt.Fprintf(e.stdout, "view: %d relays from %d sources, age %s\n", len(relays), v.Sources, formatAge(e.now().Sub(v.At)))
+	} else {
+		fmt.Fprintf(e.stdout, "view: %d relays from the cache; no source answered\n", len(relays))
 	}
 	printRelays(e.stdout, relays, e.now())
 	return exitOK

@@ -6,6 +6,7 @@ package dhttest
 import (
 	"context"
 	"crypto/rand"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 
 	"github.com/obolnet/obol/descriptor"
 	"github.com/obolnet/obol/dht"
+	"github.com/obolnet/obol/dht/view"
 )
 
 // Options shape a test network.
@@ -23,6 +25,13 @@ type Options struct {
 	Interval time.Duration // republish interval (default Lifetime/4)
 	Roles    func(i int) descriptor.Role
 	Now      func() time.Time
+	// Gossip runs each relay's view service (package view): descriptors
+	// spread on the gossip topic as well as into the DHT, and each relay
+	// serves its view. Test networks are on loopback, so view syncs may
+	// take sources from one network.
+	Gossip bool
+	// OnQuery, if set, sees the key of every DHT query relay i serves.
+	OnQuery func(relay int, key string)
 }
 
 func (o *Options) defaults() {
@@ -46,6 +55,8 @@ type Relay struct {
 	Host      host.Host
 	Node      *dht.Node
 	Publisher *dht.Publisher
+	View      *view.Set    // with Options.Gossip
+	Gossip    *view.Gossip // with Options.Gossip
 	cancel    context.CancelFunc
 	done      chan struct{}
 }
@@ -73,7 +84,8 @@ type Network struct {
 }
 
 // NewNetwork starts n relays, each bootstrapped from relay 0, and waits
-// until every relay has published its descriptor once. Everything is
+// until every relay has published its descriptor once (with Gossip: until
+// the next relay's view holds it). Everything is
 // stopped at the end of the test.
 func NewNetwork(tb testing.TB, n int, opts Options) *Network {
 	tb.Helper()
@@ -86,6 +98,10 @@ func NewNetwork(tb testing.TB, n int, opts Options) *Network {
 			boot = []peer.AddrInfo{AddrInfo(net.Relays[0].Host)}
 		}
 		r, err := startRelay(i, boot, opts)
+		for try := 1; err != nil && try < 3; try++ { // a loaded machine may miss a join
+			tb.Logf("relay %d: %v; starting it again", i, err)
+			r, err = startRelay(i, boot, opts)
+		}
 		if err != nil {
 			tb.Fatalf("relay %d: %v", i, err)
 		}
@@ -94,7 +110,12 @@ func NewNetwork(tb testing.TB, n int, opts Options) *Network {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	for i, r := range net.Relays {
-		if err := WaitPublished(ctx, net.Relays[(i+1)%n].Node, r.ID()); err != nil {
+		next := net.Relays[(i+1)%n]
+		err := WaitPublished(ctx, next.Node, r.ID())
+		if opts.Gossip { // seen by gossip, no lookup needed
+			err = waitInView(ctx, next.View, r.ID())
+		}
+		if err != nil {
 			tb.Fatalf("relay %d never published: %v", i, err)
 		}
 	}
@@ -125,7 +146,11 @@ func startRelay(i int, boot []peer.AddrInfo, opts Options) (*Relay, error) {
 	if err != nil {
 		return nil, err
 	}
-	node, err := dht.Open(h, dht.Config{Mode: dht.ModeServer, Bootstrap: boot, Now: opts.Now})
+	cfg := dht.Config{Mode: dht.ModeServer, Bootstrap: boot, Now: opts.Now}
+	if opts.OnQuery != nil {
+		cfg.OnQuery = func(key string) { opts.OnQuery(i, key) }
+	}
+	node, err := dht.Open(h, cfg)
 	if err != nil {
 		h.Close()
 		return nil, err
@@ -144,7 +169,20 @@ func startRelay(i int, boot []peer.AddrInfo, opts Options) (*Relay, error) {
 		}
 	}
 	r.Publisher = dht.NewPublisher(node, Signer(key, h, opts.Roles(i), opts.Lifetime), opts.Interval)
-	go func() { defer close(r.done); r.Publisher.Run(ctx) }()
+	if !opts.Gossip {
+		go func() { defer close(r.done); r.Publisher.Run(ctx) }()
+		return r, nil
+	}
+	r.View = view.NewSet(opts.Now)
+	r.Gossip = view.NewGossip(h, r.View, view.GossipConfig{Bootstrap: boot, AllowSameSubnet: true, Now: opts.Now})
+	r.Publisher.AlsoPublish(r.Gossip.Publish)
+	go func() {
+		defer close(r.done)
+		var wg sync.WaitGroup
+		wg.Go(func() { r.Gossip.Run(ctx) })
+		r.Publisher.Run(ctx)
+		wg.Wait()
+	}()
 	return r, nil
 }
 
@@ -153,12 +191,16 @@ func startRelay(i int, boot []peer.AddrInfo, opts Options) (*Relay, error) {
 func Signer(key crypto.PrivKey, h host.Host, roles descriptor.Role, lifetime time.Duration) dht.SignFunc {
 	var onion [32]byte
 	rand.Read(onion[:])
+	var notAfter int64 // fixed by the first signature, as a real onion key's
 	return func(seq uint64, now time.Time) ([]byte, error) {
+		if notAfter == 0 {
+			notAfter = now.Add(7 * 24 * time.Hour).Unix()
+		}
 		r := Describe(h, roles)
 		r.Seq = seq
 		r.Published = now.Unix()
 		r.Expires = now.Add(lifetime).Unix()
-		r.OnionKeys = []descriptor.OnionKey{{Key: onion, NotAfter: now.Add(7 * 24 * time.Hour).Unix()}}
+		r.OnionKeys = []descriptor.OnionKey{{Key: onion, NotAfter: notAfter}}
 		return descriptor.Sign(key, r)
 	}
 }
@@ -194,6 +236,20 @@ func WaitPublished(ctx context.Context, node *dht.Node, id peer.ID) error {
 		select {
 		case <-ctx.Done():
 			return err
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// waitInView waits until id's descriptor is in v.
+func waitInView(ctx context.Context, v *view.Set, id peer.ID) error {
+	for {
+		if _, ok := v.Get(id); ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
 		case <-time.After(20 * time.Millisecond):
 		}
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/obolnet/obol/descriptor"
 	"github.com/obolnet/obol/dht"
+	"github.com/obolnet/obol/dht/view"
 )
 
 // ClientConfig configures a client that samples relays.
@@ -28,13 +29,17 @@ type ClientConfig struct {
 	Now       func() time.Time
 }
 
-// Client is a DHT client with a persistent descriptor cache. Its identity
-// is fresh on every start: a client has no reason to be recognisable.
+// Client is a DHT client with a view of the network: every relay's
+// descriptor, taken from several relays' views (package view) into a
+// persistent descriptor cache. Its identity is fresh on every start: a
+// client has no reason to be recognisable.
 type Client struct {
 	log   *slog.Logger
 	host  host.Host
 	node  *dht.Node
 	cache *dht.Cache
+	views *view.Syncer
+	boot  []peer.AddrInfo
 
 	closeOnce sync.Once
 	closeErr  error
@@ -67,7 +72,8 @@ func OpenClient(cfg ClientConfig) (*Client, error) {
 		h.Close()
 		return nil, fmt.Errorf("client: %w", err)
 	}
-	return &Client{log: log, host: h, node: n, cache: cache}, nil
+	views := view.NewSyncer(h, cache, view.SyncConfig{Now: cfg.Now, Logger: log})
+	return &Client{log: log, host: h, node: n, cache: cache, views: views, boot: cfg.Bootstrap}, nil
 }
 
 func openCache(dir string, now func() time.Time, log *slog.Logger) (*dht.Cache, error) {
@@ -94,15 +100,38 @@ func (c *Client) Join(ctx context.Context) error {
 	return nil
 }
 
-// Sample returns up to n verified relays found by sampling the DHT, and
-// dht.ErrShortSample (with what it found) when there were fewer.
+// Sample brings the client's view of the network up to date from
+// several relays' views and returns every relay it holds (n is the least
+// the caller hoped for: fewer come with dht.ErrShortSample). Paths are
+// chosen from the whole view, never from a personal sample.
 func (c *Client) Sample(ctx context.Context, n int) ([]*descriptor.Relay, error) {
-	return c.node.Sample(ctx, n, c.cache, nil)
+	_, err := c.syncView(ctx)
+	rs := c.cache.Relays()
+	switch {
+	case len(rs) == 0 && err != nil:
+		return nil, err
+	case len(rs) < n:
+		return rs, fmt.Errorf("%w: %d of %d", dht.ErrShortSample, len(rs), n)
+	}
+	return rs, nil
 }
 
-// Refresh looks up again the cached descriptors past half their
-// lifetime and returns how many were renewed.
-func (c *Client) Refresh(ctx context.Context) int { return c.node.Refresh(ctx, c.cache) }
+// Refresh asks the view's sources for what changed since the last round
+// and returns how many descriptors were new or renewed.
+func (c *Client) Refresh(ctx context.Context) int {
+	rd, _ := c.syncView(ctx)
+	return rd.Fetched
+}
+
+// syncView runs one round of the view's sync, from the relays of the
+// bootstrap list and of the view itself.
+func (c *Client) syncView(ctx context.Context) (view.Round, error) {
+	return c.views.Sync(ctx, view.Candidates(c.boot, c.cache.Relays()))
+}
+
+// View is the outcome of the view's last round that reached a source:
+// when it ended and how many sources it took the view from.
+func (c *Client) View() view.Round { return c.views.Last() }
 
 // Known returns every unexpired relay in the cache.
 func (c *Client) Known() []*descriptor.Relay { return c.cache.Relays() }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/obolnet/obol/cmd/internal/status"
 	"github.com/obolnet/obol/dht"
+	"github.com/obolnet/obol/dht/view"
 	"github.com/obolnet/obol/hidden"
 	"github.com/obolnet/obol/router"
 )
@@ -30,6 +31,7 @@ type Relay struct {
 	host   host.Host
 	node   *dht.Node
 	pub    *dht.Publisher
+	gossip *view.Gossip // spreads descriptors; its set is the router's directory
 	desc   *describer
 	keys   *onionKeyring
 	router *router.Router
@@ -72,9 +74,12 @@ func OpenRelay(cfg RelayConfig) (*Relay, error) {
 		return nil, fmt.Errorf("relay: %w", err)
 	}
 	var pay *relayPay
+	// A relay extends circuits only to relays in its view: a next hop is
+	// never looked up in the DHT, which would learn the circuit's hops.
+	gossip := view.NewGossip(h, view.NewSet(c.Now), view.GossipConfig{Bootstrap: c.Bootstrap, Now: c.Now, Logger: c.Logger})
 	rcfg := router.Config{
 		OnionKeys: keys.CircuitKeys(),
-		Directory: dhtDirectory{node: n, cache: dht.NewCache("", c.Now)},
+		Directory: gossip.Set(),
 		Exit:      exit,
 		Logger:    c.Logger,
 	}
@@ -106,8 +111,10 @@ func OpenRelay(cfg RelayConfig) (*Relay, error) {
 	if pay != nil {
 		d.price, d.payment = pay.terms()
 	}
+	pub := dht.NewPublisher(n, d.sign, c.Republish)
+	pub.AlsoPublish(gossip.Publish)
 	return &Relay{cfg: c, host: h, node: n, desc: d, keys: keys, router: rt, pay: pay,
-		pub: dht.NewPublisher(n, d.sign, c.Republish)}, nil
+		pub: pub, gossip: gossip}, nil
 }
 
 // mintTimeout bounds a paid relay's first contact with its mint.
@@ -137,6 +144,9 @@ const relayMaxConns = 8192
 
 // ID is the relay's peer ID.
 func (r *Relay) ID() peer.ID { return r.host.ID() }
+
+// View is the relay's view of the network.
+func (r *Relay) View() *view.Set { return r.gossip.Set() }
 
 // Node is the relay's DHT node.
 func (r *Relay) Node() *dht.Node { return r.node }
@@ -169,7 +179,13 @@ func (r *Relay) Run(ctx context.Context) error {
 	}
 	log.Info("publisher started", "roles", r.cfg.Roles.String(), "lifetime", r.cfg.Lifetime, "republish", r.cfg.Republish)
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
+	go func() {
+		defer wg.Done()
+		if err := r.gossip.Run(ctx); err != nil {
+			log.Error("descriptor gossip did not start; the view comes from other relays' views only", "err", err)
+		}
+	}()
 	go func() { defer wg.Done(); r.confirmPublished(ctx) }()
 	go func() { defer wg.Done(); r.router.Run(ctx) }()
 	go func() { defer wg.Done(); r.rotateOnionKeys(ctx) }()

@@ -1,0 +1,146 @@
+package view
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/obolnet/obol/descriptor"
+)
+
+// The highest sequence number wins; an invalid record changes nothing.
+func TestSetOffer(t *testing.T) {
+	a := newTestRelay(t, 1, "10.1.0.1")
+	b := newTestRelay(t, 2, "10.2.0.1")
+	s := NewSet(fixedClock(t0))
+	forged := a.rec(t, 9, t0)
+	forged[len(forged)-1] ^= 1
+	steps := []struct {
+		name string
+		rec  []byte
+		want Outcome
+		err  error
+		seq  uint64 // held for a afterwards
+	}{
+		{"first", a.rec(t, 5, t0), Added, nil, 5},
+		{"same seq again", a.rec(t, 5, t0), Stale, nil, 5},
+		{"lower seq", a.rec(t, 4, t0), Stale, nil, 5},
+		{"higher seq", a.rec(t, 6, t0), Updated, nil, 6},
+		{"forged signature", forged, Stale, descriptor.ErrSignature, 6},
+		{"expired", a.sign(t, a.body(10, t0.Add(-2*time.Hour), time.Hour)), Stale, descriptor.ErrExpired, 6},
+		{"truncated", a.rec(t, 11, t0)[:40], Stale, descriptor.ErrMalformed, 6},
+		{"another relay", b.rec(t, 1, t0), Added, nil, 6},
+	}
+	for _, st := range steps {
+		_, out, err := s.Offer(st.rec)
+		if out != st.want || !errors.Is(err, st.err) {
+			t.Fatalf("%s: outcome %v err %v, want %v %v", st.name, out, err, st.want, st.err)
+		}
+		if r, ok := s.Get(a.id); !ok || r.Seq != st.seq {
+			t.Fatalf("%s: holds %v, want seq %d", st.name, r, st.seq)
+		}
+	}
+	if s.Len() != 2 {
+		t.Fatalf("%d relays held, want 2", s.Len())
+	}
+}
+
+// Expired descriptors leave the view.
+func TestSetExpiry(t *testing.T) {
+	now := t0
+	s := NewSet(func() time.Time { return now })
+	a := newTestRelay(t, 1, "10.1.0.1")
+	if _, _, err := s.Offer(a.rec(t, 1, t0)); err != nil {
+		t.Fatal(err)
+	}
+	now = t0.Add(time.Hour)
+	if _, ok := s.Get(a.id); ok {
+		t.Fatal("expired descriptor still served")
+	}
+	if _, ok := s.Record(a.id); ok {
+		t.Fatal("expired record still served")
+	}
+	if len(s.Digest(0, 0, 10).Entries) != 0 {
+		t.Fatal("expired descriptor listed")
+	}
+	s.Prune()
+	if s.Len() != 0 {
+		t.Fatal("expired descriptor not pruned")
+	}
+}
+
+// A digest lists what moved since the client's cursor; a republish that
+// changes nothing but times is listed only once the copy held before is
+// past half its life, and a cursor of another epoch starts over.
+func TestSetDigest(t *testing.T) {
+	now := t0
+	s := NewSet(func() time.Time { return now })
+	a := newTestRelay(t, 1, "10.1.0.1")
+	b := newTestRelay(t, 2, "10.2.0.1")
+	s.Offer(a.rec(t, 1, t0))
+	s.Offer(b.rec(t, 1, t0))
+	d := s.Digest(0, 0, 10)
+	if len(d.Entries) != 2 || d.More {
+		t.Fatalf("full digest %+v", d)
+	}
+	cur := d
+	now = t0.Add(10 * time.Minute)
+	s.Offer(a.rec(t, 2, now)) // a mere republish
+	if d := s.Digest(cur.Epoch, cur.Next, 10); len(d.Entries) != 0 {
+		t.Fatalf("a republish of unchanged content listed: %+v", d)
+	}
+	changed := a.body(3, now, time.Hour)
+	changed.Bandwidth++
+	s.Offer(a.sign(t, changed))
+	d = s.Digest(cur.Epoch, cur.Next, 10)
+	if len(d.Entries) != 1 || d.Entries[0] != (DigestEntry{a.id, 3}) {
+		t.Fatalf("changed content: digest %+v", d)
+	}
+	cur = d
+	now = t0.Add(31 * time.Minute) // b's copy is past half its life
+	s.Offer(b.rec(t, 2, now))
+	d = s.Digest(cur.Epoch, cur.Next, 10)
+	if len(d.Entries) != 1 || d.Entries[0] != (DigestEntry{b.id, 2}) {
+		t.Fatalf("renewal past half life: digest %+v", d)
+	}
+	if d := s.Digest(cur.Epoch+1, cur.Next, 10); len(d.Entries) != 2 {
+		t.Fatalf("another epoch: digest %+v, want everything", d)
+	}
+	if d := s.Digest(cur.Epoch, cur.Next+100, 10); len(d.Entries) != 2 {
+		t.Fatalf("a cursor past the set's version: digest %+v, want everything", d)
+	}
+}
+
+// A digest is cut into pages that together list every entry once.
+func TestSetDigestPages(t *testing.T) {
+	s := NewSet(fixedClock(t0))
+	want := map[peer.ID]bool{}
+	for i := range 25 {
+		r := newTestRelay(t, byte(i+1), "10.0.0.1")
+		s.Offer(r.rec(t, 1, t0))
+		want[r.id] = true
+	}
+	var epoch, since uint64
+	got := map[peer.ID]bool{}
+	for pages := 0; ; pages++ {
+		if pages > 5 {
+			t.Fatal("paging does not end")
+		}
+		d := s.Digest(epoch, since, 10)
+		for _, e := range d.Entries {
+			if got[e.ID] {
+				t.Fatalf("%s listed twice", e.ID)
+			}
+			got[e.ID] = true
+		}
+		epoch, since = d.Epoch, d.Next
+		if !d.More {
+			break
+		}
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d of %d listed", len(got), len(want))
+	}
+}

@@ -1,0 +1,321 @@
+package view
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/obolnet/obol/descriptor"
+)
+
+// Store is where a sync keeps the records it has verified: a relay's Set,
+// or a client's persistent descriptor cache (*dht.Cache). Put verifies the
+// record itself and keeps the highest sequence number.
+type Store interface {
+	Get(id peer.ID) (*descriptor.Relay, bool)
+	Put(rec []byte) (*descriptor.Relay, error)
+}
+
+// DefaultSources is how many relays, in different networks, a view is
+// taken from in each round.
+const DefaultSources = 3
+
+// SyncConfig configures a Syncer. Zero values pick the defaults.
+type SyncConfig struct {
+	// Sources is how many relays each round asks (default DefaultSources).
+	Sources int
+	// AllowSameSubnet lets two sources share an IPv4 /16 or IPv6 /32; for
+	// local test networks only.
+	AllowSameSubnet bool
+	Now             func() time.Time // default time.Now
+	Logger          *slog.Logger     // default: discard
+}
+
+// Syncer takes a view from relays into a Store: the union of what
+// several sources serve, every record verified here. It remembers where
+// each source's last digest ended, so a later round asks a source only
+// for what changed since.
+type Syncer struct {
+	h     host.Host
+	store Store
+	cfg   SyncConfig
+
+	mu      sync.Mutex      // guards the fields below
+	sources []peer.AddrInfo // that answered well in the last round
+	cursors map[peer.ID]cursor
+	last    Round
+}
+
+type cursor struct{ epoch, next uint64 }
+
+// Round is the outcome of one sync round.
+type Round struct {
+	At       time.Time // when the round ended
+	Sources  int       // sources that answered with a well-formed view
+	Listed   int       // digest entries read
+	Fetched  int       // records kept (new or newer)
+	Rejected int       // records that failed verification or were not asked for
+	Bytes    int       // of the answers read
+	Bad      []peer.ID // sources that served a malformed answer or a bad record
+}
+
+// ErrNoSource means no candidate source answered.
+var ErrNoSource = errors.New("view: no source answered")
+
+// NewSyncer returns a syncer into store over h. It starts nothing.
+func NewSyncer(h host.Host, store Store, cfg SyncConfig) *Syncer {
+	if cfg.Sources <= 0 {
+		cfg.Sources = DefaultSources
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Syncer{h: h, store: store, cfg: cfg, cursors: map[peer.ID]cursor{}}
+}
+
+// Last is the most recent round that reached a source.
+func (s *Syncer) Last() Round {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.last
+}
+
+// Sync runs one round: it picks sources among cands (different networks,
+// at random), reads each one's digest since the last round and fetches
+// the records it lists that are new or newer than the store's. A source
+// that serves anything malformed or unverifiable is dropped for the round
+// and reported in Round.Bad; the records verified before stay.
+func (s *Syncer) Sync(ctx context.Context, cands []peer.AddrInfo) (Round, error) {
+	srcs := s.pick(cands)
+	var rd Round
+	var good []peer.AddrInfo
+	for _, src := range srcs {
+		err := s.syncFrom(ctx, src, &rd)
+		switch {
+		case err == nil:
+			rd.Sources++
+			good = append(good, src)
+		case errors.Is(err, ErrMalformed) || errors.Is(err, errForged):
+			rd.Bad = append(rd.Bad, src.ID)
+			s.cfg.Logger.Debug("view source served bad data", "peer", src.ID, "err", err)
+		default:
+			s.cfg.Logger.Debug("view source unreachable", "peer", src.ID, "err", err)
+		}
+	}
+	rd.At = s.cfg.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sources = good
+	for id := range s.cursors {
+		if !slices.ContainsFunc(good, func(a peer.AddrInfo) bool { return a.ID == id }) {
+			delete(s.cursors, id)
+		}
+	}
+	if rd.Sources == 0 {
+		return rd, fmt.Errorf("%w (%d tried)", ErrNoSource, len(srcs))
+	}
+	s.last = rd
+	return rd, nil
+}
+
+// pick keeps the sources that answered well last round, so that their
+// cursors keep digests short, and fills up from cands with relays of
+// networks not yet among them.
+func (s *Syncer) pick(cands []peer.AddrInfo) []peer.AddrInfo {
+	s.mu.Lock()
+	kept := slices.Clone(s.sources)
+	s.mu.Unlock()
+	return pickSources(append(kept, cands...), s.cfg.Sources, s.h.ID(), s.cfg.AllowSameSubnet, len(kept))
+}
+
+// errForged marks a record that a source should not have served.
+var errForged = errors.New("view: source served a bad record")
+
+// syncFrom takes src's changes since its cursor into the store.
+func (s *Syncer) syncFrom(ctx context.Context, src peer.AddrInfo, rd *Round) error {
+	if err := s.h.Connect(ctx, src); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	c := s.cursors[src.ID]
+	s.mu.Unlock()
+	for {
+		d, err := s.digest(ctx, src.ID, c, rd)
+		if err != nil {
+			return err
+		}
+		rd.Listed += len(d.Entries)
+		if err := s.fetchWanted(ctx, src.ID, d.Entries, rd); err != nil {
+			return err
+		}
+		c = cursor{epoch: d.Epoch, next: d.Next}
+		s.mu.Lock()
+		s.cursors[src.ID] = c
+		s.mu.Unlock()
+		if !d.More {
+			return nil
+		}
+	}
+}
+
+// fetchWanted fetches, a batch at a time, the listed records the store
+// lacks or holds at a lower sequence number.
+func (s *Syncer) fetchWanted(ctx context.Context, src peer.ID, es []DigestEntry, rd *Round) error {
+	var want []peer.ID
+	for _, e := range es {
+		if r, ok := s.store.Get(e.ID); !ok || r.Seq < e.Seq {
+			want = append(want, e.ID)
+		}
+	}
+	for len(want) > 0 {
+		batch := want[:min(MaxFetch, len(want))]
+		want = want[len(batch):]
+		if err := s.fetch(ctx, src, batch, rd); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fetch asks src for ids' records and keeps those that verify. A record
+// that does not verify, or that names a relay not asked for, condemns
+// the source.
+func (s *Syncer) fetch(ctx context.Context, src peer.ID, ids []peer.ID, rd *Round) error {
+	q, err := EncodeRequest(Request{Fetch: ids})
+	if err != nil {
+		return err
+	}
+	b, err := s.roundTrip(ctx, src, q, maxRecordsSize)
+	if err != nil {
+		return err
+	}
+	rd.Bytes += len(b)
+	rs, err := DecodeRecords(b)
+	if err != nil {
+		return err
+	}
+	asked := map[peer.ID]bool{}
+	for _, id := range ids {
+		asked[id] = true
+	}
+	for _, rec := range rs {
+		u, err := descriptor.Decode(rec)
+		if err != nil {
+			rd.Rejected++
+			return fmt.Errorf("%w: %v", errForged, err)
+		}
+		id := u.ClaimedPeerID()
+		if !asked[id] {
+			rd.Rejected++
+			return fmt.Errorf("%w: a record not asked for", errForged)
+		}
+		asked[id] = false // once each
+		if _, err := u.Verify(s.cfg.Now()); err != nil {
+			rd.Rejected++
+			if errors.Is(err, descriptor.ErrExpired) || errors.Is(err, descriptor.ErrNotYetValid) {
+				continue // clocks differ; an honest source may serve it
+			}
+			return fmt.Errorf("%w: %v", errForged, err)
+		}
+		before, had := s.store.Get(id)
+		r, err := s.store.Put(rec)
+		if err != nil { // the store is full, or its clock moved on
+			rd.Rejected++
+			continue
+		}
+		if !had || r.Seq > before.Seq {
+			rd.Fetched++
+		}
+	}
+	return nil
+}
+
+// digest reads one page of src's digest from c.
+func (s *Syncer) digest(ctx context.Context, src peer.ID, c cursor, rd *Round) (Digest, error) {
+	q, _ := EncodeRequest(Request{Epoch: c.epoch, Since: c.next})
+	b, err := s.roundTrip(ctx, src, q, maxDigestSize)
+	if err != nil {
+		return Digest{}, err
+	}
+	rd.Bytes += len(b)
+	return DecodeDigest(b)
+}
+
+// roundTrip sends one request on a new stream and reads the answer, at
+// most max bytes.
+func (s *Syncer) roundTrip(ctx context.Context, p peer.ID, req []byte, max int) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, streamTimeout)
+	defer cancel()
+	st, err := s.h.NewStream(ctx, p, protocol.ID(Protocol))
+	if err != nil {
+		return nil, fmt.Errorf("view: open stream: %w", err)
+	}
+	stop := context.AfterFunc(ctx, func() { st.Reset() })
+	defer stop()
+	if _, err := st.Write(req); err != nil {
+		st.Reset()
+		return nil, fmt.Errorf("view: send request: %w", err)
+	}
+	st.CloseWrite()
+	b, err := io.ReadAll(io.LimitReader(st, int64(max)+1))
+	if err != nil {
+		st.Reset()
+		return nil, fmt.Errorf("view: read answer: %w", err)
+	}
+	st.Close()
+	if len(b) > max {
+		return nil, malformed("answer over %d bytes", max)
+	}
+	return b, nil
+}
+
+// Run syncs at once and then every interval until ctx ends, taking the
+// candidates afresh each round. It returns nil when ctx is cancelled.
+func (s *Syncer) Run(ctx context.Context, every time.Duration, cands func() []peer.AddrInfo) error {
+	if every <= 0 {
+		return errors.New("view: sync interval must be positive")
+	}
+	t := time.NewTimer(0)
+	defer t.Stop()
+	early := firstRetry // the first rounds come sooner: a view taken at
+	// start may miss relays whose records were still on their way
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		rd, err := s.Sync(ctx, cands())
+		next := every
+		if err != nil && ctx.Err() == nil {
+			s.cfg.Logger.Debug("view sync found no source; retrying", "err", err)
+			next = min(every, retryAfter)
+		} else {
+			s.cfg.Logger.Debug("view synced", "sources", rd.Sources, "fetched", rd.Fetched, "rejected", rd.Rejected)
+			if early < every {
+				next, early = early, 4*early
+			}
+		}
+		t.Reset(next)
+	}
+}
+
+// retryAfter is how soon a round that reached no source is tried again;
+// firstRetry is the delay after the first round, growing fourfold per
+// round up to the interval.
+const (
+	retryAfter = 5 * time.Second
+	firstRetry = 5 * time.Second
+)
