@@ -2,6 +2,7 @@ package client
 
 import (
 	"errors"
+	"math"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
@@ -50,7 +51,8 @@ type candidate struct {
 	key    [32]byte       // onion key valid now
 	nets   []netip.Prefix // the /16 of each IPv4 and /32 of each IPv6 address
 	first  peer.AddrInfo  // the first usable address, for a first hop
-	weight uint64
+	claim  uint64         // advertised bandwidth, at least 1, at most maxWeight
+	weight uint64         // claim capped relative to the network (weigh)
 }
 
 // hop maps the candidate to a Hop of a path.
@@ -74,7 +76,9 @@ func (pr pathRules) candidates(relays []*descriptor.Relay, now time.Time) []*can
 }
 
 // candidatesFrom is candidates reusing, and updating, seen: the candidates
-// made before from the same verified descriptors (which never change).
+// made before from the same verified descriptors (which never change). The
+// candidates returned are the caller's own copies, weighed against each
+// other (weigh).
 func (pr pathRules) candidatesFrom(relays []*descriptor.Relay, now time.Time, seen map[*descriptor.Relay]*candidate) []*candidate {
 	out := make([]*candidate, 0, len(relays))
 	for _, r := range relays {
@@ -90,14 +94,45 @@ func (pr pathRules) candidatesFrom(relays []*descriptor.Relay, now time.Time, se
 			}
 		}
 		if len(c.first.Addrs) > 0 {
-			out = append(out, c)
+			cc := *c
+			out = append(out, &cc)
 		}
 	}
+	weigh(out)
 	return out
 }
 
+// medianCap is how many times the median claimed bandwidth of the view a
+// relay's weight may reach. With every honest relay claiming the same,
+// an adversary running a fraction f of the relays gets at most
+// medianCap·f/(1−f+medianCap·f) of each position whatever it claims:
+// 18 % for f = 10 % (specs/10-client.md §3.4).
+const medianCap = 2
+
+// weigh sets each candidate's weight: its claim, capped at medianCap
+// times the median claim of all of them, so that no relay's word buys it
+// more than a small multiple of a typical relay's share.
+func weigh(cands []*candidate) {
+	if len(cands) == 0 {
+		return
+	}
+	claims := make([]uint64, len(cands))
+	for i, c := range cands {
+		claims[i] = c.claim
+	}
+	slices.Sort(claims)
+	median := claims[(len(claims)-1)/2]
+	limit := median * medianCap
+	if limit/medianCap != median {
+		limit = math.MaxUint64
+	}
+	for _, c := range cands {
+		c.weight = min(c.claim, limit)
+	}
+}
+
 func (pr pathRules) newCandidate(r *descriptor.Relay, key [32]byte) *candidate {
-	c := &candidate{r: r, key: key, weight: min(max(r.Bandwidth, 1), pr.maxWeight)}
+	c := &candidate{r: r, key: key, claim: min(max(r.Bandwidth, 1), pr.maxWeight)}
 	c.first.ID = r.PeerID
 	for _, b := range r.Addrs {
 		c.addAddr(b)
