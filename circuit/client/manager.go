@@ -96,7 +96,7 @@ func NewManager(cfg Config) (*Manager, error) {
 		cfg: cfg,
 		rules: pathRules{hops: cfg.Hops, price: cfg.PriceLimit, allowSameSubnet: cfg.AllowSameSubnet,
 			maxWeight: cfg.MaxWeight, usable: cfg.Usable},
-		guards:   newGuardSet(cfg.GuardFile, cfg.Guards, cfg.GuardLifetime, cfg.GuardReplaceAfter),
+		guards:   newGuardSet(cfg.GuardFile, cfg.Guards, cfg.GuardLifetime, cfg.GuardReplaceAfter, cfg.MinGuardAge),
 		timer:    newBuildTimer(cfg.BuildTimeout, cfg.MinBuildTimeout, cfg.MaxBuildTimeout),
 		rnd:      rand.New(rand.NewChaCha8(seed)),
 		pending:  map[socks.IsolationKey]chan struct{}{},

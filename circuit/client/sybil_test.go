@@ -4,6 +4,8 @@ import (
 	"fmt"
 	mrand "math/rand/v2"
 	"net/netip"
+	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -61,7 +63,7 @@ func shares(t testing.TB, rules pathRules, relays []*descriptor.Relay, bad map[p
 	cands := rules.candidates(relays, testNow)
 	var g, e, ge int
 	for range trials {
-		gs := newGuardSet("", DefaultGuards, DefaultGuardLifetime, DefaultGuardReplaceAfter)
+		gs := newGuardSet("", DefaultGuards, DefaultGuardLifetime, DefaultGuardReplaceAfter, DefaultMinGuardAge)
 		if _, err := gs.refresh(cands, rules, rnd, testNow); err != nil {
 			t.Fatal(err)
 		}
@@ -100,5 +102,71 @@ func TestSybilCapacityShare(t *testing.T) {
 					honest, sybil, 100*g, 100*e, 100*ge)
 			}
 		}
+	}
+}
+
+// guardShare is how often, over trials guard sets filled anew at now,
+// the relays of bad are chosen as a guard.
+func guardShare(t testing.TB, g *guardSet, rules pathRules, cands []*candidate, bad map[peer.ID]bool, now time.Time, trials int) float64 {
+	rnd := mrand.New(mrand.NewPCG(16, 16))
+	hits, total := 0, 0
+	for range trials {
+		g.mu.Lock()
+		g.guards = nil
+		g.mu.Unlock()
+		if _, err := g.refresh(cands, rules, rnd, now); err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range g.IDs() {
+			total++
+			if bad[id] {
+				hits++
+			}
+		}
+	}
+	return float64(hits) / float64(total)
+}
+
+// A burst of new relays claiming huge bandwidths gets no guard share until
+// the client has seen them for MinGuardAge; then it gets its capped share.
+func TestGuardBurstGetsNoShare(t *testing.T) {
+	const trials = 500
+	rules := testRules(3)
+	relays, _ := sybilNet(t, 100, 0, 1<<20, 0)
+	burst, _ := sybilNet(t, 120, 0, 1<<40, 0)
+	burst = burst[100:] // 20 relays in /16s of their own
+	bad := map[peer.ID]bool{}
+	for _, r := range burst {
+		bad[r.PeerID] = true
+	}
+	g := newGuardSet(filepath.Join(t.TempDir(), "guards.json"), DefaultGuards, DefaultGuardLifetime, DefaultGuardReplaceAfter, DefaultMinGuardAge)
+	start := testNow
+	if _, err := g.refresh(rules.candidates(relays, start), rules, mrand.New(mrand.NewPCG(1, 1)), start); err != nil {
+		t.Fatal(err)
+	}
+	arrive := start.Add(10 * 24 * time.Hour)
+	all := rules.candidates(append(slices.Clone(relays), burst...), arrive)
+	for _, at := range []time.Duration{0, time.Hour, DefaultMinGuardAge - time.Minute} {
+		// The history survives a restart.
+		reloaded := newGuardSet(g.path, DefaultGuards, DefaultGuardLifetime, DefaultGuardReplaceAfter, DefaultMinGuardAge)
+		if err := reloaded.load(); err != nil {
+			t.Fatal(err)
+		}
+		reloaded.path = "" // the trials need not be saved
+		if share := guardShare(t, reloaded, rules, all, bad, arrive.Add(at), trials); share != 0 {
+			t.Errorf("%v after the burst: its guard share is %.1f %%, want 0", at, 100*share)
+		}
+		g = reloaded
+		g.path = filepath.Join(t.TempDir(), "guards.json")
+		g.mu.Lock()
+		g.saveLocked()
+		g.mu.Unlock()
+	}
+	// Once old enough, the burst is eligible (and capped like any relay):
+	// the test above could fail.
+	share := guardShare(t, g, rules, all, bad, arrive.Add(DefaultMinGuardAge), trials)
+	t.Logf("burst guard share: %.1f %% once %v old", 100*share, DefaultMinGuardAge)
+	if share == 0 || share > 0.35 {
+		t.Errorf("burst guard share %.1f %% once old, want above 0 and capped", 100*share)
 	}
 }
