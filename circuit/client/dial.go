@@ -84,6 +84,9 @@ func (m *Manager) dial(ctx context.Context, key IsolationKey, host string, port 
 	var lastErr error
 	for range m.cfg.BuildAttempts {
 		s, mc, err := m.stream(ctx, key, host, port)
+		if mc != nil {
+			m.countStream(ctx, mc, err)
+		}
 		if err == nil {
 			return s, nil
 		}

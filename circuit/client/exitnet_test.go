@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -36,10 +37,40 @@ type exitNet struct {
 	links  *link.Manager
 	echo   string // port of a loopback echo server
 
-	mu    sync.Mutex // guards the fields below
-	addrs map[peer.ID]peer.AddrInfo
-	descs []*descriptor.Relay
-	dials int // TCP connections the exits opened
+	mu      sync.Mutex // guards the fields below
+	addrs   map[peer.ID]peer.AddrInfo
+	descs   []*descriptor.Relay
+	dials   int             // TCP connections the exits opened
+	faults  map[int]float64 // relay → fraction of its extends it fails
+	extends map[int]int     // relay → extends asked
+}
+
+// relayDir is relay i's view of the network: it fails the fraction of
+// extends that faults says, evenly spread.
+type relayDir struct {
+	n *exitNet
+	i int
+}
+
+func (d relayDir) AddrInfo(ctx context.Context, id peer.ID) (peer.AddrInfo, error) {
+	n := d.n
+	n.mu.Lock()
+	k := n.extends[d.i]
+	n.extends[d.i]++
+	f := n.faults[d.i]
+	fail := int(float64(k+1)*f) > int(float64(k)*f) // evenly spread
+	n.mu.Unlock()
+	if fail {
+		return peer.AddrInfo{}, fmt.Errorf("relay %d refuses to extend", d.i)
+	}
+	return n.AddrInfo(ctx, id)
+}
+
+// setFault makes relay i fail a fraction of the circuits it extends.
+func (n *exitNet) setFault(i int, fraction float64) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.faults[i] = fraction
 }
 
 type exitRelay struct {
@@ -75,7 +106,8 @@ func newTestHost(t testing.TB) host.Host {
 }
 
 func newExitNet(t testing.TB, relays int) *exitNet {
-	n := &exitNet{t: t, dns: startRecordingDNS(t), addrs: map[peer.ID]peer.AddrInfo{}, echo: echoServer(t)}
+	n := &exitNet{t: t, dns: startRecordingDNS(t), addrs: map[peer.ID]peer.AddrInfo{}, echo: echoServer(t),
+		faults: map[int]float64{}, extends: map[int]int{}}
 	for range relays {
 		n.addRelay()
 	}
@@ -104,7 +136,8 @@ func (n *exitNet) addRelay() {
 		var d net.Dialer
 		return d.DialContext(ctx, network, addr)
 	}
-	rt, err := router.New(h, router.Config{OnionKeys: []circuit.OnionKey{onion}, Directory: n, Exit: pol, Dial: dial})
+	dir := relayDir{n: n, i: len(n.relays)}
+	rt, err := router.New(h, router.Config{OnionKeys: []circuit.OnionKey{onion}, Directory: dir, Exit: pol, Dial: dial})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,6 +193,18 @@ func (n *exitNet) path(idx ...int) []client.Hop {
 		p = append(p, client.Hop{Peer: peer.AddrInfo{ID: r.host.ID(), Addrs: r.host.Addrs()}, OnionKey: r.onion.Public})
 	}
 	return p
+}
+
+// onlyGuards leaves the guard role to the relays idx only.
+func (n *exitNet) onlyGuards(idx ...int) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for i, d := range n.descs {
+		d.Roles &^= descriptor.RoleGuard
+		if slices.Contains(idx, i) {
+			d.Roles |= descriptor.RoleGuard
+		}
+	}
 }
 
 func (n *exitNet) exitDials() int {

@@ -47,6 +47,8 @@ type guardRecord struct {
 	LastFailure time.Time `json:"last_failure,omitzero"`  // most recent failure
 	LastSuccess time.Time `json:"last_success,omitzero"`  // most recent channel opened
 	Missing     time.Time `json:"missing_since,omitzero"` // absent from the cache since
+	Bias        pathBias  `json:"path_bias,omitzero"`
+	Disabled    time.Time `json:"disabled,omitzero"` // by path bias: never used again
 
 	retryAt time.Time // not stored: a down guard is skipped until then
 }
@@ -92,6 +94,7 @@ type guardSet struct {
 	lifetime     time.Duration
 	replaceAfter time.Duration
 	minAge       time.Duration // ≤ 0: any relay with the role may be a guard
+	bias         biasParams
 
 	mu     sync.Mutex // guards the fields below
 	guards []guardRecord
@@ -105,7 +108,7 @@ var ErrGuardFile = errors.New("client: guard file")
 
 func newGuardSet(path string, n int, lifetime, replaceAfter, minAge time.Duration) *guardSet {
 	return &guardSet{path: path, n: n, lifetime: lifetime, replaceAfter: replaceAfter, minAge: minAge,
-		seen: map[peer.ID]seenRecord{}}
+		bias: defaultBias, seen: map[peer.ID]seenRecord{}}
 }
 
 // load reads the guard file; a missing file is an empty set.
@@ -179,13 +182,39 @@ func writeFileAtomic(path string, b []byte) error {
 	return os.Rename(f.Name(), path)
 }
 
-// IDs returns the guards, most preferred first.
+// IDs returns the guards in use, most preferred first.
 func (g *guardSet) IDs() []peer.ID {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	out := make([]peer.ID, len(g.guards))
+	var out []peer.ID
+	for _, r := range g.guards {
+		if r.Disabled.IsZero() {
+			out = append(out, r.ID)
+		}
+	}
+	return out
+}
+
+// activeLocked counts the guards in use. mu is held.
+func (g *guardSet) activeLocked() int {
+	n := 0
+	for _, r := range g.guards {
+		if r.Disabled.IsZero() {
+			n++
+		}
+	}
+	return n
+}
+
+// status describes every guard, those disabled too.
+func (g *guardSet) status() []GuardStatus {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make([]GuardStatus, len(g.guards))
 	for i, r := range g.guards {
-		out[i] = r.ID
+		b := r.Bias
+		out[i] = GuardStatus{ID: r.ID, Circuits: uint64(b.Attempts), Built: uint64(b.Built),
+			Streams: uint64(b.Streams), Answered: uint64(b.Answered), Disabled: r.Disabled}
 	}
 	return out
 }
@@ -285,7 +314,7 @@ func (g *guardSet) dropLocked(now time.Time) bool {
 	n := len(g.guards)
 	g.guards = slices.DeleteFunc(g.guards, func(r guardRecord) bool { return !now.Before(r.Until) })
 	for i, r := range g.guards {
-		if g.replaceableLocked(r, now) {
+		if r.Disabled.IsZero() && g.replaceableLocked(r, now) {
 			g.guards = slices.Delete(g.guards, i, i+1)
 			break
 		}
@@ -316,12 +345,12 @@ func (g *guardSet) replaceableLocked(r guardRecord, now time.Time) bool {
 // with the role).
 func (g *guardSet) fillLocked(eligible, byID map[peer.ID]*candidate, rules pathRules, rnd *rand.Rand, now time.Time) bool {
 	changed := false
-	for len(g.guards) < g.n {
+	for g.activeLocked() < g.n {
 		var chosen []*candidate
 		avoid := map[peer.ID]bool{}
 		for _, r := range g.guards {
 			avoid[r.ID] = true
-			if c := byID[r.ID]; c != nil {
+			if c := byID[r.ID]; c != nil && r.Disabled.IsZero() {
 				chosen = append(chosen, c)
 			}
 		}
@@ -366,7 +395,7 @@ func (g *guardSet) usable(cands []*candidate, now time.Time) []*candidate {
 	for _, r := range g.guards {
 		c := byID[r.ID]
 		switch {
-		case c == nil:
+		case c == nil, !r.Disabled.IsZero():
 		case now.Before(r.retryAt):
 			waiting = append(waiting, c)
 		default:
@@ -413,6 +442,37 @@ func (g *guardSet) update(id peer.ID, f func(*guardRecord) bool) {
 			return
 		}
 	}
+}
+
+// biasEvent is a guard's path-bias verdict, worse than any before.
+type biasEvent struct {
+	id      peer.ID
+	verdict biasVerdict
+	bias    pathBias
+}
+
+// recordBias applies count to the path-bias counts of guard id. It
+// returns the guard's verdict if it is worse than any reported before; a
+// guard judged extreme is disabled.
+func (g *guardSet) recordBias(id peer.ID, now time.Time, count func(*pathBias, biasParams)) (ev biasEvent, worse bool) {
+	g.update(id, func(r *guardRecord) bool {
+		if !r.Disabled.IsZero() {
+			return false
+		}
+		count(&r.Bias, g.bias)
+		v := r.Bias.verdict(g.bias)
+		if int(v) <= r.Bias.Level {
+			// The counts are saved now and then, not on every circuit.
+			return int(r.Bias.Attempts+r.Bias.Streams)%16 == 0
+		}
+		r.Bias.Level = int(v)
+		if v == biasExtreme {
+			r.Disabled = now
+		}
+		ev, worse = biasEvent{id: id, verdict: v, bias: r.Bias}, true
+		return true
+	})
+	return ev, worse
 }
 
 // isGuard reports whether id is one of the guards.
