@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -52,7 +53,7 @@ type candidate struct {
 	nets   []netip.Prefix // the /16 of each IPv4 and /32 of each IPv6 address
 	first  peer.AddrInfo  // the first usable address, for a first hop
 	claim  uint64         // advertised bandwidth, at least 1, at most maxWeight
-	weight uint64         // claim capped relative to the network (weigh)
+	weight atomic.Uint64  // claim capped relative to the network (weigh)
 }
 
 // hop maps the candidate to a Hop of a path.
@@ -76,9 +77,8 @@ func (pr pathRules) candidates(relays []*descriptor.Relay, now time.Time) []*can
 }
 
 // candidatesFrom is candidates reusing, and updating, seen: the candidates
-// made before from the same verified descriptors (which never change). The
-// candidates returned are the caller's own copies, weighed against each
-// other (weigh).
+// made before from the same verified descriptors (which never change),
+// weighed against each other (weigh).
 func (pr pathRules) candidatesFrom(relays []*descriptor.Relay, now time.Time, seen map[*descriptor.Relay]*candidate) []*candidate {
 	out := make([]*candidate, 0, len(relays))
 	for _, r := range relays {
@@ -94,8 +94,7 @@ func (pr pathRules) candidatesFrom(relays []*descriptor.Relay, now time.Time, se
 			}
 		}
 		if len(c.first.Addrs) > 0 {
-			cc := *c
-			out = append(out, &cc)
+			out = append(out, c)
 		}
 	}
 	weigh(out)
@@ -111,7 +110,9 @@ const medianCap = 2
 
 // weigh sets each candidate's weight: its claim, capped at medianCap
 // times the median claim of all of them, so that no relay's word buys it
-// more than a small multiple of a typical relay's share.
+// more than a small multiple of a typical relay's share. Candidates are
+// shared by concurrent path choices, hence the atomic weight; two views
+// weighed at once differ by a relay or two, and so do their caps.
 func weigh(cands []*candidate) {
 	if len(cands) == 0 {
 		return
@@ -127,7 +128,7 @@ func weigh(cands []*candidate) {
 		limit = math.MaxUint64
 	}
 	for _, c := range cands {
-		c.weight = min(c.claim, limit)
+		c.weight.Store(min(c.claim, limit))
 	}
 }
 
@@ -263,21 +264,23 @@ func (pr pathRules) isExit(c *candidate, req *pathRequest, soft bool) bool {
 func (pr pathRules) pick(cands, chosen []*candidate, req *pathRequest, ok func(*candidate) bool) *candidate {
 	var total uint64
 	eligible := make([]*candidate, 0, len(cands))
+	weights := make([]uint64, 0, len(cands)) // as read once: weigh may run meanwhile
 	for _, c := range cands {
 		if ok(c) && !req.avoid[c.id()] && pr.compatible(c, chosen) {
-			eligible = append(eligible, c)
-			total += c.weight
+			w := c.weight.Load()
+			eligible, weights = append(eligible, c), append(weights, w)
+			total += w
 		}
 	}
 	if total == 0 {
 		return nil
 	}
 	x := req.rnd.Uint64N(total)
-	for _, c := range eligible {
-		if x < c.weight {
+	for i, c := range eligible {
+		if x < weights[i] {
 			return c
 		}
-		x -= c.weight
+		x -= weights[i]
 	}
 	return nil
 }
