@@ -101,35 +101,51 @@ func (pr pathRules) candidatesFrom(relays []*descriptor.Relay, now time.Time, se
 	return out
 }
 
-// medianCap is how many times the median claimed bandwidth of the view a
-// relay's weight may reach. With every honest relay claiming the same,
-// an adversary running a fraction f of the relays gets at most
-// medianCap·f/(1−f+medianCap·f) of each position whatever it claims:
-// 18 % for f = 10 % (specs/10-client.md §3.4).
-const medianCap = 2
+// shareCap bounds any relay's weight by shareCap times the mean weight of
+// the view. Then no set of relays, a fraction f of the view, holds more
+// than shareCap·f of the total weight, whatever they claim and however
+// the honest relays' claims are spread: 18 % for f = 10 %
+// (specs/10-client.md §3.4).
+const shareCap = 1.8
 
-// weigh sets each candidate's weight: its claim, capped at medianCap
-// times the median claim of all of them, so that no relay's word buys it
-// more than a small multiple of a typical relay's share. Candidates are
-// shared by concurrent path choices, hence the atomic weight; two views
-// weighed at once differ by a relay or two, and so do their caps.
+// weigh sets each candidate's weight: its claim, capped at the limit L
+// for which L = shareCap × the mean of the capped weights, so that no
+// relay's word buys it more than a small multiple of an average relay's
+// share. Candidates are shared by concurrent path choices, hence the
+// atomic weight; two views weighed at once differ by a relay or two, and
+// so do their limits.
 func weigh(cands []*candidate) {
-	if len(cands) == 0 {
-		return
-	}
 	claims := make([]uint64, len(cands))
 	for i, c := range cands {
 		claims[i] = c.claim
 	}
 	slices.Sort(claims)
-	median := claims[(len(claims)-1)/2]
-	limit := median * medianCap
-	if limit/medianCap != median {
-		limit = math.MaxUint64
-	}
+	limit := weightLimit(claims, shareCap)
 	for _, c := range cands {
 		c.weight.Store(min(c.claim, limit))
 	}
+}
+
+// weightLimit solves L = k/n · Σ min(c_i, L) for the n sorted claims c
+// and k > 1: with j claims below L, L = k·(c_1+…+c_j) / (n − k·(n−j)).
+// The cap is at least 1, so that every candidate keeps a weight.
+func weightLimit(sorted []uint64, k float64) uint64 {
+	n := float64(len(sorted))
+	var prefix float64 // the sum of the j smallest claims
+	for j := 0; j <= len(sorted); j++ {
+		if den := n - k*(n-float64(j)); den > 0 {
+			l := k * prefix / den
+			below := j == 0 || l >= float64(sorted[j-1])
+			above := j == len(sorted) || l <= float64(sorted[j])
+			if below && above {
+				return max(uint64(math.Ceil(l)), 1)
+			}
+		}
+		if j < len(sorted) {
+			prefix += float64(sorted[j])
+		}
+	}
+	return math.MaxUint64 // no candidates
 }
 
 func (pr pathRules) newCandidate(r *descriptor.Relay, key [32]byte) *candidate {

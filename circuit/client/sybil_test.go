@@ -2,6 +2,7 @@ package client
 
 import (
 	"fmt"
+	"math"
 	mrand "math/rand/v2"
 	"net/netip"
 	"path/filepath"
@@ -92,15 +93,74 @@ func shares(t testing.TB, rules pathRules, relays []*descriptor.Relay, bad map[p
 func TestSybilCapacityShare(t *testing.T) {
 	const trials = 4000
 	rules := testRules(3)
+	claims := map[uint64][]uint64{
+		1 << 20:  {1 << 20, 10 << 20, 100 << 20, 1 << 40, 1<<64 - 1},
+		10 << 20: {1 << 20, 100 << 20, 1<<64 - 1},
+	}
 	for _, honest := range []uint64{1 << 20, 10 << 20} {
-		for _, sybil := range []uint64{1 << 20, 10 << 20, 100 << 20, 1 << 30, 1 << 40, 1<<64 - 1} {
+		for _, sybil := range claims[honest] {
 			relays, bad := sybilNet(t, 100, 10, honest, sybil)
-			g, e, ge := shares(t, rules, relays, bad, trials)
-			t.Logf("honest %d B/s, adversary %d B/s: guard %.1f %%, exit %.1f %%, both %.1f %%", honest, sybil, 100*g, 100*e, 100*ge)
-			if g > 0.20 || e > 0.20 || ge > 0.04 {
-				t.Errorf("honest %d B/s, adversary claims %d B/s: guard %.1f %% (≤ 20), exit %.1f %% (≤ 20), both %.1f %% (≤ 4)",
-					honest, sybil, 100*g, 100*e, 100*ge)
-			}
+			checkShares(t, fmt.Sprintf("honest %d B/s", honest), sybil, rules, relays, bad, trials)
+		}
+	}
+	// Honest claims spread: in two groups, 1 and 10 MiB/s (the adversary
+	// moves the median into the upper one), and from 256 KiB/s to 64 MiB/s.
+	for _, sybil := range []uint64{10 << 20, 1<<64 - 1} {
+		relays, bad := sybilNet(t, 100, 10, 1<<20, sybil)
+		for i := 45; i < 90; i++ {
+			relays[i].Bandwidth = 10 << 20
+		}
+		checkShares(t, "honest 1 or 10 MiB/s", sybil, rules, relays, bad, trials)
+		for i := range 90 {
+			relays[i].Bandwidth = uint64(256<<10) << (i % 9)
+		}
+		checkShares(t, "honest 256 KiB/s to 64 MiB/s", sybil, rules, relays, bad, trials)
+	}
+}
+
+func checkShares(t *testing.T, honest string, sybil uint64, rules pathRules, relays []*descriptor.Relay, bad map[peer.ID]bool, trials int) {
+	t.Helper()
+	g, e, ge := shares(t, rules, relays, bad, trials)
+	t.Logf("%s, adversary %d B/s: guard %.1f %%, exit %.1f %%, both %.1f %%", honest, sybil, 100*g, 100*e, 100*ge)
+	if g > 0.20 || e > 0.20 || ge > 0.04 {
+		t.Errorf("%s, adversary claims %d B/s: guard %.1f %% (≤ 20), exit %.1f %% (≤ 20), both %.1f %% (≤ 4)",
+			honest, sybil, 100*g, 100*e, 100*ge)
+	}
+}
+
+// The weight limit is shareCap times the mean capped weight: no set of
+// relays holds more than shareCap times its share of the relays.
+func TestWeightLimit(t *testing.T) {
+	tests := []struct {
+		claims []uint64
+		want   uint64
+	}{
+		{[]uint64{5}, 9},             // nobody capped: L = 1.8 × the mean
+		{[]uint64{1, 1, 1, 1}, 2},    // all alike: nobody is capped
+		{[]uint64{1, 1, 1, 100}, 3},  // L = 1.8·(3 + L)/4 → L = 2.45
+		{[]uint64{1, 1, 1, 1 << 63}, 3},
+		{[]uint64{10, 10, 10, 10, 10, 10, 10, 10, 10, 1000}, 20}, // L = 1.8·(90+L)/10 → L = 19.76
+	}
+	for _, tt := range tests {
+		if got := weightLimit(tt.claims, shareCap); got != tt.want {
+			t.Errorf("weightLimit(%v) = %d, want %d", tt.claims, got, tt.want)
+		}
+	}
+	rnd := mrand.New(mrand.NewPCG(7, 7))
+	for range 200 {
+		claims := make([]uint64, 1+rnd.IntN(300))
+		for i := range claims {
+			claims[i] = 1 + rnd.Uint64N(1<<uint(1+rnd.IntN(40)))
+		}
+		slices.Sort(claims)
+		l := weightLimit(claims, shareCap)
+		var total float64
+		for _, c := range claims {
+			total += float64(min(c, l))
+		}
+		// L is shareCap times the mean capped weight, rounded up.
+		if mean := total / float64(len(claims)); math.Abs(float64(l)-shareCap*mean) > 1 {
+			t.Fatalf("%d claims: limit %d, not %.1f × the mean capped weight %.1f", len(claims), l, shareCap, mean)
 		}
 	}
 }
