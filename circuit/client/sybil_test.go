@@ -135,9 +135,9 @@ func TestWeightLimit(t *testing.T) {
 		claims []uint64
 		want   uint64
 	}{
-		{[]uint64{5}, 9},             // nobody capped: L = 1.8 × the mean
-		{[]uint64{1, 1, 1, 1}, 2},    // all alike: nobody is capped
-		{[]uint64{1, 1, 1, 100}, 3},  // L = 1.8·(3 + L)/4 → L = 2.45
+		{[]uint64{5}, 9},            // nobody capped: L = 1.8 × the mean
+		{[]uint64{1, 1, 1, 1}, 2},   // all alike: nobody is capped
+		{[]uint64{1, 1, 1, 100}, 3}, // L = 1.8·(3 + L)/4 → L = 2.45
 		{[]uint64{1, 1, 1, 1 << 63}, 3},
 		{[]uint64{10, 10, 10, 10, 10, 10, 10, 10, 10, 1000}, 20}, // L = 1.8·(90+L)/10 → L = 19.76
 	}
