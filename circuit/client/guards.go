@@ -345,6 +345,7 @@ func (g *guardSet) replaceableLocked(r guardRecord, now time.Time) bool {
 // with the role).
 func (g *guardSet) fillLocked(eligible, byID map[peer.ID]*candidate, rules pathRules, rnd *rand.Rand, now time.Time) bool {
 	changed := false
+	var pool []*candidate // in a fixed order: the draws depend on rnd alone
 	for g.activeLocked() < g.n {
 		var chosen []*candidate
 		avoid := map[peer.ID]bool{}
@@ -354,11 +355,13 @@ func (g *guardSet) fillLocked(eligible, byID map[peer.ID]*candidate, rules pathR
 				chosen = append(chosen, c)
 			}
 		}
-		pool := make([]*candidate, 0, len(eligible))
-		for _, c := range eligible {
-			pool = append(pool, c)
+		if pool == nil {
+			pool = make([]*candidate, 0, len(eligible))
+			for _, c := range eligible {
+				pool = append(pool, c)
+			}
+			slices.SortFunc(pool, func(a, b *candidate) int { return compareIDs(a.id(), b.id()) })
 		}
-		slices.SortFunc(pool, func(a, b *candidate) int { return compareIDs(a.id(), b.id()) })
 		c := rules.pick(pool, chosen, &pathRequest{avoid: avoid, rnd: rnd}, func(*candidate) bool { return true })
 		if c == nil {
 			break

@@ -63,8 +63,11 @@ func shares(t testing.TB, rules pathRules, relays []*descriptor.Relay, bad map[p
 	rnd := mrand.New(mrand.NewPCG(15, 15))
 	cands := rules.candidates(relays, testNow)
 	var g, e, ge int
+	gs := newGuardSet("", DefaultGuards, DefaultGuardLifetime, DefaultGuardReplaceAfter, DefaultMinGuardAge)
 	for range trials {
-		gs := newGuardSet("", DefaultGuards, DefaultGuardLifetime, DefaultGuardReplaceAfter, DefaultMinGuardAge)
+		gs.mu.Lock()
+		gs.guards = nil // a new client, with the view's history
+		gs.mu.Unlock()
 		if _, err := gs.refresh(cands, rules, rnd, testNow); err != nil {
 			t.Fatal(err)
 		}
