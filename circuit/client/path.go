@@ -68,6 +68,7 @@ type pathRules struct {
 	allowSameSubnet bool   // local test networks only
 	maxWeight       uint64 // cap on one relay's bandwidth weight
 	usable          func(*descriptor.Relay) bool
+	factor          func(peer.ID) float64 // observed capacity (capacity.go); nil: 1
 }
 
 // candidates keeps the relays that have an onion key valid at now, an
@@ -97,7 +98,7 @@ func (pr pathRules) candidatesFrom(relays []*descriptor.Relay, now time.Time, se
 			out = append(out, c)
 		}
 	}
-	weigh(out)
+	weigh(out, pr.factor)
 	return out
 }
 
@@ -114,7 +115,11 @@ const shareCap = 1.8
 // share. Candidates are shared by concurrent path choices, hence the
 // atomic weight; two views weighed at once differ by a relay or two, and
 // so do their limits.
-func weigh(cands []*candidate) {
+//
+// The capped weight is then scaled by factor (the capacity the client
+// observed, at most 1), so that a relay that delivers less than it claims
+// loses the share its claim bought.
+func weigh(cands []*candidate, factor func(peer.ID) float64) {
 	claims := make([]uint64, len(cands))
 	for i, c := range cands {
 		claims[i] = c.claim
@@ -122,7 +127,11 @@ func weigh(cands []*candidate) {
 	slices.Sort(claims)
 	limit := weightLimit(claims, shareCap)
 	for _, c := range cands {
-		c.weight.Store(min(c.claim, limit))
+		w := min(c.claim, limit)
+		if factor != nil {
+			w = max(uint64(float64(w)*factor(c.id())), 1)
+		}
+		c.weight.Store(w)
 	}
 }
 
