@@ -117,7 +117,8 @@ func (m *Manager) choosePath(port uint16, soft map[peer.ID]bool) ([]*candidate, 
 // buildPath builds one circuit through path within the learned timeout,
 // and opens first on it if set. A first hop that cannot be reached counts
 // against the guard; any other build failure against the path's other
-// relays. It returns a nil circuit only if the build failed.
+// relays, and every failure once the guard was reached against the
+// guard's path bias. It returns a nil circuit only if the build failed.
 func (m *Manager) buildPath(ctx context.Context, path []*candidate, first *firstStream) (*managed, *Stream, error) {
 	var pay PayConfig
 	if m.cfg.Pay != nil {
@@ -152,13 +153,16 @@ func (m *Manager) buildPath(ctx context.Context, path []*candidate, first *first
 		case bctx.Err() != nil:
 			m.timer.timedOut()
 			m.suspect(path[1:])
+			m.countBuild(guard.id(), false)
 		default:
 			m.suspect(path[1:])
+			m.countBuild(guard.id(), false)
 		}
 		return nil, nil, err
 	}
 	m.timer.observe(time.Since(start))
 	m.vouch(path)
+	m.countBuild(guard.id(), true)
 	ids := make([]peer.ID, len(path))
 	for i, p := range path {
 		ids[i] = p.id()

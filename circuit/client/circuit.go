@@ -53,6 +53,7 @@ type Circuit struct {
 	control func(hop int, rc circuit.RelayCell)
 	payment func(hop int, rc circuit.RelayCell)
 	done    chan struct{}
+	rx      rxMeter // DATA from the exit (capacity.go)
 }
 
 // Build builds a circuit through path (1–8 hops; the last is the exit or

@@ -32,6 +32,11 @@ type Config struct {
 	// weeks; each guard's lifetime is shortened by up to a quarter at
 	// random).
 	GuardLifetime time.Duration
+	// MinGuardAge is how long a relay must have been in the client's view
+	// before it may become a guard (default 8 days; negative: no minimum,
+	// for local test networks only, whose relays are all new). The relays
+	// of a new client's first view count as old enough.
+	MinGuardAge time.Duration
 	// GuardReplaceAfter is how long a guard must be unreachable, or
 	// missing from the cache, before it is replaced (default 3 days).
 	GuardReplaceAfter time.Duration
@@ -90,6 +95,7 @@ const (
 	DefaultGuards            = 3
 	DefaultGuardLifetime     = 8 * 7 * 24 * time.Hour
 	DefaultGuardReplaceAfter = 3 * 24 * time.Hour
+	DefaultMinGuardAge       = 8 * 24 * time.Hour
 	DefaultPrebuilt          = 2
 	MaxDirtiness             = 10 * time.Minute
 	DefaultIdleTimeout       = 5 * time.Minute
@@ -148,6 +154,7 @@ func (c Config) withDefaults() Config {
 	}
 	def(&c.GuardLifetime, DefaultGuardLifetime)
 	def(&c.GuardReplaceAfter, DefaultGuardReplaceAfter)
+	def(&c.MinGuardAge, DefaultMinGuardAge)
 	switch {
 	case c.Prebuilt == 0:
 		c.Prebuilt = DefaultPrebuilt

@@ -38,6 +38,9 @@ func isolationFrom(ctx context.Context) IsolationKey {
 // isolated by the key WithIsolation put in ctx, if any. network is "tcp",
 // "tcp4" or "tcp6". The host is resolved by the exit, never locally.
 // Errors wrap the socks sentinels (socks.ErrConnRefused, ...) that say why.
+// A hidden-service name (.obol) fails with ErrHiddenServiceName, wrapping
+// socks.ErrNotAllowed, and never reaches an exit: hidden.Route sends such
+// names to the hidden-service client.
 func (m *Manager) Dial(ctx context.Context, network, address string) (net.Conn, error) {
 	return m.DialIsolated(ctx, isolationFrom(ctx), network, address)
 }
@@ -73,11 +76,17 @@ func (m *Manager) DialStream(ctx context.Context, req socks.Request) (net.Conn, 
 // circuit that dies under the request is dropped and another one tried.
 func (m *Manager) dial(ctx context.Context, key IsolationKey, host string, port uint16) (net.Conn, error) {
 	if _, err := beginBody(host, port); err != nil {
+		if errors.Is(err, ErrHiddenServiceName) {
+			return nil, fmt.Errorf("%w (%w)", err, socks.ErrNotAllowed)
+		}
 		return nil, fmt.Errorf("client: %w: %w", socks.ErrMalformed, err)
 	}
 	var lastErr error
 	for range m.cfg.BuildAttempts {
 		s, mc, err := m.stream(ctx, key, host, port)
+		if mc != nil {
+			m.countStream(ctx, mc, err)
+		}
 		if err == nil {
 			return s, nil
 		}

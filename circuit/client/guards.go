@@ -32,7 +32,11 @@ import (
 //	  └── at most one guard is dropped for being down or missing per refresh
 //
 // Dropped guards are replaced by new ones drawn by bandwidth among the
-// relays with the guard role.
+// relays with the guard role that the client has seen for minAge: a relay
+// cannot make itself a guard by declaring the role, only by being in the
+// view for days (specs/10-client.md §4.1). The relays of the client's
+// first view, seen within baselineWindow of its first refresh, count as
+// seen long enough: a client with no history has nothing else to judge by.
 
 // guardRecord is one guard as stored in the guard file.
 type guardRecord struct {
@@ -43,17 +47,41 @@ type guardRecord struct {
 	LastFailure time.Time `json:"last_failure,omitzero"`  // most recent failure
 	LastSuccess time.Time `json:"last_success,omitzero"`  // most recent channel opened
 	Missing     time.Time `json:"missing_since,omitzero"` // absent from the cache since
+	Bias        pathBias  `json:"path_bias,omitzero"`
+	Disabled    time.Time `json:"disabled,omitzero"` // by path bias: never used again
 
 	retryAt time.Time // not stored: a down guard is skipped until then
 }
 
-// guardFileVersion is the format of the guard file.
-const guardFileVersion = 1
+// seenRecord is when the client first and last had a relay in its view,
+// in Unix seconds.
+type seenRecord struct {
+	First int64 `json:"f"`
+	Last  int64 `json:"l"`
+}
+
+// guardFileVersion is the format of the guard file; version 1 files (no
+// history) are read too.
+const guardFileVersion = 2
 
 type guardFile struct {
-	Version int           `json:"version"`
-	Guards  []guardRecord `json:"guards"`
+	Version int                   `json:"version"`
+	Since   time.Time             `json:"history_since,omitzero"` // the first refresh with a non-empty view
+	Guards  []guardRecord         `json:"guards"`
+	Seen    map[string]seenRecord `json:"seen,omitempty"` // by peer ID
 }
+
+// History of the relays seen.
+const (
+	// baselineWindow: relays first seen this soon after the history
+	// started are as good as old.
+	baselineWindow = 30 * time.Minute
+	// seenRefresh is how stale a relay's last sighting may be stored.
+	seenRefresh = 24 * time.Hour
+	// seenForget: a relay absent this long is forgotten; if it comes
+	// back, its age starts again.
+	seenForget = 30 * 24 * time.Hour
+)
 
 // guardRetry is how long a guard that just failed is skipped while
 // another is usable.
@@ -65,17 +93,22 @@ type guardSet struct {
 	n            int
 	lifetime     time.Duration
 	replaceAfter time.Duration
+	minAge       time.Duration // ≤ 0: any relay with the role may be a guard
+	bias         biasParams
 
 	mu     sync.Mutex // guards the fields below
 	guards []guardRecord
+	since  time.Time // the history of seen relays began
+	seen   map[peer.ID]seenRecord
 }
 
 // ErrGuardFile means the guard file cannot be read or written: fix its
 // permissions or remove it (new guards will be chosen).
 var ErrGuardFile = errors.New("client: guard file")
 
-func newGuardSet(path string, n int, lifetime, replaceAfter time.Duration) *guardSet {
-	return &guardSet{path: path, n: n, lifetime: lifetime, replaceAfter: replaceAfter}
+func newGuardSet(path string, n int, lifetime, replaceAfter, minAge time.Duration) *guardSet {
+	return &guardSet{path: path, n: n, lifetime: lifetime, replaceAfter: replaceAfter, minAge: minAge,
+		bias: defaultBias, seen: map[peer.ID]seenRecord{}}
 }
 
 // load reads the guard file; a missing file is an empty set.
@@ -91,11 +124,17 @@ func (g *guardSet) load() error {
 		return fmt.Errorf("%w: %w", ErrGuardFile, err)
 	}
 	var f guardFile
-	if err := json.Unmarshal(b, &f); err != nil || f.Version != guardFileVersion {
+	if err := json.Unmarshal(b, &f); err != nil || f.Version < 1 || f.Version > guardFileVersion {
 		return fmt.Errorf("%w: %s is not a version %d guard file", ErrGuardFile, g.path, guardFileVersion)
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	g.since, g.seen = f.Since, map[peer.ID]seenRecord{}
+	for s, r := range f.Seen {
+		if id, err := peer.Decode(s); err == nil && r.First <= r.Last {
+			g.seen[id] = r
+		}
+	}
 	g.guards = nil
 	for _, r := range f.Guards {
 		if r.ID.Validate() == nil && !slices.ContainsFunc(g.guards, func(o guardRecord) bool { return o.ID == r.ID }) {
@@ -110,7 +149,11 @@ func (g *guardSet) saveLocked() error {
 	if g.path == "" {
 		return nil
 	}
-	b, err := json.MarshalIndent(guardFile{Version: guardFileVersion, Guards: g.guards}, "", "  ")
+	seen := make(map[string]seenRecord, len(g.seen))
+	for id, r := range g.seen {
+		seen[id.String()] = r
+	}
+	b, err := json.MarshalIndent(guardFile{Version: guardFileVersion, Since: g.since, Guards: g.guards, Seen: seen}, "", "  ")
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrGuardFile, err)
 	}
@@ -139,36 +182,113 @@ func writeFileAtomic(path string, b []byte) error {
 	return os.Rename(f.Name(), path)
 }
 
-// IDs returns the guards, most preferred first.
+// IDs returns the guards in use, most preferred first.
 func (g *guardSet) IDs() []peer.ID {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	out := make([]peer.ID, len(g.guards))
-	for i, r := range g.guards {
-		out[i] = r.ID
+	var out []peer.ID
+	for _, r := range g.guards {
+		if r.Disabled.IsZero() {
+			out = append(out, r.ID)
+		}
 	}
 	return out
 }
 
-// refresh drops guards whose lifetime ended, at most one guard that has
-// been down or missing for too long, and fills the set up from cands. It
-// saves the set if it changed.
+// activeLocked counts the guards in use. mu is held.
+func (g *guardSet) activeLocked() int {
+	n := 0
+	for _, r := range g.guards {
+		if r.Disabled.IsZero() {
+			n++
+		}
+	}
+	return n
+}
+
+// status describes every guard, those disabled too.
+func (g *guardSet) status() []GuardStatus {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make([]GuardStatus, len(g.guards))
+	for i, r := range g.guards {
+		b := r.Bias
+		out[i] = GuardStatus{ID: r.ID, Circuits: uint64(b.Attempts), Built: uint64(b.Built),
+			Streams: uint64(b.Streams), Answered: uint64(b.Answered), Disabled: r.Disabled}
+	}
+	return out
+}
+
+// refresh notes which relays the view holds, drops guards whose lifetime
+// ended and at most one guard that has been down or missing for too long,
+// and fills the set up from the relays of cands old enough to be guards.
+// It saves the set if it changed.
 func (g *guardSet) refresh(cands []*candidate, rules pathRules, rnd *rand.Rand, now time.Time) (changed bool, err error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	changed = g.observeLocked(cands, now)
 	byID := make(map[peer.ID]*candidate, len(cands))
+	eligible := make(map[peer.ID]*candidate, len(cands))
 	for _, c := range cands {
 		if c.r.Roles.Has(descriptor.RoleGuard) {
 			byID[c.id()] = c
+			if g.oldEnoughLocked(c.id(), now) {
+				eligible[c.id()] = c
+			}
 		}
 	}
-	changed = g.markMissingLocked(byID, len(cands) > 0, now)
+	changed = g.markMissingLocked(byID, len(cands) > 0, now) || changed
 	changed = g.dropLocked(now) || changed
-	changed = g.fillLocked(byID, rules, rnd, now) || changed
+	changed = g.fillLocked(eligible, byID, rules, rnd, now) || changed
 	if changed {
 		err = g.saveLocked()
 	}
 	return changed, err
+}
+
+// observeLocked records the relays of the view: when each was first seen,
+// and, coarsely, last seen; it forgets relays absent for seenForget. An
+// empty view says nothing.
+func (g *guardSet) observeLocked(cands []*candidate, now time.Time) bool {
+	if len(cands) == 0 {
+		return false
+	}
+	changed := false
+	if g.since.IsZero() {
+		g.since, changed = now, true
+	}
+	t := now.Unix()
+	for _, c := range cands {
+		r, ok := g.seen[c.id()]
+		switch {
+		case !ok:
+			g.seen[c.id()], changed = seenRecord{First: t, Last: t}, true
+		case t-r.Last >= int64(seenRefresh/time.Second):
+			r.Last, changed = t, true
+			g.seen[c.id()] = r
+		}
+	}
+	for id, r := range g.seen {
+		if t-r.Last >= int64(seenForget/time.Second) {
+			delete(g.seen, id)
+			changed = true
+		}
+	}
+	return changed
+}
+
+// oldEnoughLocked reports whether relay id may become a guard: it has
+// been in the view for minAge, or since the history began.
+func (g *guardSet) oldEnoughLocked(id peer.ID, now time.Time) bool {
+	if g.minAge <= 0 {
+		return true
+	}
+	r, ok := g.seen[id]
+	if !ok {
+		return false
+	}
+	first := time.Unix(r.First, 0)
+	return now.Sub(first) >= g.minAge || first.Before(g.since.Add(baselineWindow))
 }
 
 // markMissingLocked notes which guards the cache lacks. An empty cache
@@ -194,7 +314,7 @@ func (g *guardSet) dropLocked(now time.Time) bool {
 	n := len(g.guards)
 	g.guards = slices.DeleteFunc(g.guards, func(r guardRecord) bool { return !now.Before(r.Until) })
 	for i, r := range g.guards {
-		if g.replaceableLocked(r, now) {
+		if r.Disabled.IsZero() && g.replaceableLocked(r, now) {
 			g.guards = slices.Delete(g.guards, i, i+1)
 			break
 		}
@@ -220,24 +340,28 @@ func (g *guardSet) replaceableLocked(r guardRecord, now time.Time) bool {
 	return false
 }
 
-// fillLocked adds guards drawn by bandwidth until there are n, each
-// unrelated to the guards already chosen.
-func (g *guardSet) fillLocked(byID map[peer.ID]*candidate, rules pathRules, rnd *rand.Rand, now time.Time) bool {
+// fillLocked adds guards drawn by bandwidth from eligible until there are
+// n, each unrelated to the guards already chosen (byID: every listed relay
+// with the role).
+func (g *guardSet) fillLocked(eligible, byID map[peer.ID]*candidate, rules pathRules, rnd *rand.Rand, now time.Time) bool {
 	changed := false
-	for len(g.guards) < g.n {
+	var pool []*candidate // in a fixed order: the draws depend on rnd alone
+	for g.activeLocked() < g.n {
 		var chosen []*candidate
 		avoid := map[peer.ID]bool{}
 		for _, r := range g.guards {
 			avoid[r.ID] = true
-			if c := byID[r.ID]; c != nil {
+			if c := byID[r.ID]; c != nil && r.Disabled.IsZero() {
 				chosen = append(chosen, c)
 			}
 		}
-		pool := make([]*candidate, 0, len(byID))
-		for _, c := range byID {
-			pool = append(pool, c)
+		if pool == nil {
+			pool = make([]*candidate, 0, len(eligible))
+			for _, c := range eligible {
+				pool = append(pool, c)
+			}
+			slices.SortFunc(pool, func(a, b *candidate) int { return compareIDs(a.id(), b.id()) })
 		}
-		slices.SortFunc(pool, func(a, b *candidate) int { return compareIDs(a.id(), b.id()) })
 		c := rules.pick(pool, chosen, &pathRequest{avoid: avoid, rnd: rnd}, func(*candidate) bool { return true })
 		if c == nil {
 			break
@@ -274,7 +398,7 @@ func (g *guardSet) usable(cands []*candidate, now time.Time) []*candidate {
 	for _, r := range g.guards {
 		c := byID[r.ID]
 		switch {
-		case c == nil:
+		case c == nil, !r.Disabled.IsZero():
 		case now.Before(r.retryAt):
 			waiting = append(waiting, c)
 		default:
@@ -321,6 +445,37 @@ func (g *guardSet) update(id peer.ID, f func(*guardRecord) bool) {
 			return
 		}
 	}
+}
+
+// biasEvent is a guard's path-bias verdict, worse than any before.
+type biasEvent struct {
+	id      peer.ID
+	verdict biasVerdict
+	bias    pathBias
+}
+
+// recordBias applies count to the path-bias counts of guard id. It
+// returns the guard's verdict if it is worse than any reported before; a
+// guard judged extreme is disabled.
+func (g *guardSet) recordBias(id peer.ID, now time.Time, count func(*pathBias, biasParams)) (ev biasEvent, worse bool) {
+	g.update(id, func(r *guardRecord) bool {
+		if !r.Disabled.IsZero() {
+			return false
+		}
+		count(&r.Bias, g.bias)
+		v := r.Bias.verdict(g.bias)
+		if int(v) <= r.Bias.Level {
+			// The counts are saved now and then, not on every circuit.
+			return int(r.Bias.Attempts+r.Bias.Streams)%16 == 0
+		}
+		r.Bias.Level = int(v)
+		if v == biasExtreme {
+			r.Disabled = now
+		}
+		ev, worse = biasEvent{id: id, verdict: v, bias: r.Bias}, true
+		return true
+	})
+	return ev, worse
 }
 
 // isGuard reports whether id is one of the guards.

@@ -38,7 +38,7 @@ func newGuardFixture(t *testing.T) *guardFixture {
 }
 
 func (f *guardFixture) open() *guardSet {
-	g := newGuardSet(f.path, 3, testLifetime, testReplace)
+	g := newGuardSet(f.path, 3, testLifetime, testReplace, DefaultMinGuardAge)
 	if err := g.load(); err != nil {
 		f.t.Fatal(err)
 	}
@@ -211,7 +211,7 @@ func TestGuardOrderAfterFailure(t *testing.T) {
 func TestGuardFileDamaged(t *testing.T) {
 	f := newGuardFixture(t)
 	os.WriteFile(f.path, []byte("{not json"), 0o600)
-	g := newGuardSet(f.path, 3, testLifetime, testReplace)
+	g := newGuardSet(f.path, 3, testLifetime, testReplace, DefaultMinGuardAge)
 	if err := g.load(); err == nil {
 		t.Fatal("damaged guard file loaded")
 	}
@@ -259,6 +259,50 @@ func TestConfigValidate(t *testing.T) {
 		c.Links, c.Directory = links, dir
 		if c.Validate() == nil {
 			t.Errorf("case %d accepted", i)
+		}
+	}
+}
+
+// A version 1 guard file (no history of seen relays) keeps its guards;
+// the history starts with the next refresh.
+func TestGuardFileVersion1(t *testing.T) {
+	f := newGuardFixture(t)
+	id := f.relays[0].PeerID
+	v1 := fmt.Sprintf(`{"version":1,"guards":[{"id":%q,"added":"2026-01-01T00:00:00Z","until":"2099-01-01T00:00:00Z"}]}`, id)
+	if err := os.WriteFile(f.path, []byte(v1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g := f.open()
+	if ids := g.IDs(); len(ids) != 1 || ids[0] != id {
+		t.Fatalf("guards %v, want [%s]", ids, id)
+	}
+	f.refresh(g, testNow)
+	if ids := g.IDs(); len(ids) != 3 || ids[0] != id {
+		t.Fatalf("guards %v after refresh, want %s first of 3", ids, id)
+	}
+	if g := f.open(); !g.since.Equal(testNow) || len(g.seen) != len(f.relays) {
+		t.Fatalf("history since %v with %d relays, want %v with %d", g.since, len(g.seen), testNow, len(f.relays))
+	}
+}
+
+// A relay that joins after the client's first view becomes a guard only
+// once it is MinGuardAge old; with a negative MinGuardAge at once.
+func TestGuardMinAge(t *testing.T) {
+	for _, minAge := range []time.Duration{DefaultMinGuardAge, -1} {
+		f := newGuardFixture(t)
+		late := fakeRelay(t, descriptor.RoleGuard, 1<<20, "10.200.0.1")
+		g := newGuardSet("", 3, testLifetime, testReplace, minAge)
+		f.refresh(g, testNow)
+		f.relays = append(f.relays, late)
+		joined := testNow.Add(24 * time.Hour)
+		f.refresh(g, joined)
+		for _, at := range []time.Duration{0, DefaultMinGuardAge - time.Second, DefaultMinGuardAge} {
+			g.mu.Lock()
+			ok := g.oldEnoughLocked(late.PeerID, joined.Add(at))
+			g.mu.Unlock()
+			if want := minAge < 0 || at >= DefaultMinGuardAge; ok != want {
+				t.Errorf("min age %v: eligible %v old: %v, want %v", minAge, at, ok, want)
+			}
 		}
 	}
 }

@@ -36,6 +36,8 @@ type Manager struct {
 	rules  pathRules
 	guards *guardSet
 	timer  *buildTimer
+	// capacity holds what the relays delivered on the client's circuits.
+	capacity *capacityTracker
 
 	rndMu sync.Mutex // guards rnd
 	rnd   *rand.Rand
@@ -92,11 +94,13 @@ func NewManager(cfg Config) (*Manager, error) {
 	cfg = cfg.withDefaults()
 	var seed [32]byte
 	crand.Read(seed[:])
+	capacity := newCapacityTracker()
 	m := &Manager{
-		cfg: cfg,
+		cfg:      cfg,
+		capacity: capacity,
 		rules: pathRules{hops: cfg.Hops, price: cfg.PriceLimit, allowSameSubnet: cfg.AllowSameSubnet,
-			maxWeight: cfg.MaxWeight, usable: cfg.Usable},
-		guards:   newGuardSet(cfg.GuardFile, cfg.Guards, cfg.GuardLifetime, cfg.GuardReplaceAfter),
+			maxWeight: cfg.MaxWeight, usable: cfg.Usable, factor: capacity.factor},
+		guards:   newGuardSet(cfg.GuardFile, cfg.Guards, cfg.GuardLifetime, cfg.GuardReplaceAfter, cfg.MinGuardAge),
 		timer:    newBuildTimer(cfg.BuildTimeout, cfg.MinBuildTimeout, cfg.MaxBuildTimeout),
 		rnd:      rand.New(rand.NewChaCha8(seed)),
 		pending:  map[socks.IsolationKey]chan struct{}{},

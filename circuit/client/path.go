@@ -2,9 +2,11 @@ package client
 
 import (
 	"errors"
+	"math"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -50,7 +52,8 @@ type candidate struct {
 	key    [32]byte       // onion key valid now
 	nets   []netip.Prefix // the /16 of each IPv4 and /32 of each IPv6 address
 	first  peer.AddrInfo  // the first usable address, for a first hop
-	weight uint64
+	claim  uint64         // advertised bandwidth, at least 1, at most maxWeight
+	weight atomic.Uint64  // claim capped relative to the network (weigh)
 }
 
 // hop maps the candidate to a Hop of a path.
@@ -65,6 +68,7 @@ type pathRules struct {
 	allowSameSubnet bool   // local test networks only
 	maxWeight       uint64 // cap on one relay's bandwidth weight
 	usable          func(*descriptor.Relay) bool
+	factor          func(peer.ID) float64 // observed capacity (capacity.go); nil: 1
 }
 
 // candidates keeps the relays that have an onion key valid at now, an
@@ -74,7 +78,8 @@ func (pr pathRules) candidates(relays []*descriptor.Relay, now time.Time) []*can
 }
 
 // candidatesFrom is candidates reusing, and updating, seen: the candidates
-// made before from the same verified descriptors (which never change).
+// made before from the same verified descriptors (which never change),
+// weighed against each other (weigh).
 func (pr pathRules) candidatesFrom(relays []*descriptor.Relay, now time.Time, seen map[*descriptor.Relay]*candidate) []*candidate {
 	out := make([]*candidate, 0, len(relays))
 	for _, r := range relays {
@@ -93,11 +98,67 @@ func (pr pathRules) candidatesFrom(relays []*descriptor.Relay, now time.Time, se
 			out = append(out, c)
 		}
 	}
+	weigh(out, pr.factor)
 	return out
 }
 
+// shareCap bounds any relay's weight by shareCap times the mean weight of
+// the view. Then no set of relays, a fraction f of the view, holds more
+// than shareCap·f of the total weight, whatever they claim and however
+// the honest relays' claims are spread: 18 % for f = 10 %
+// (specs/10-client.md §3.4).
+const shareCap = 1.8
+
+// weigh sets each candidate's weight: its claim, capped at the limit L
+// for which L = shareCap × the mean of the capped weights, so that no
+// relay's word buys it more than a small multiple of an average relay's
+// share. Candidates are shared by concurrent path choices, hence the
+// atomic weight; two views weighed at once differ by a relay or two, and
+// so do their limits.
+//
+// The capped weight is then scaled by factor (the capacity the client
+// observed, at most 1), so that a relay that delivers less than it claims
+// loses the share its claim bought.
+func weigh(cands []*candidate, factor func(peer.ID) float64) {
+	claims := make([]uint64, len(cands))
+	for i, c := range cands {
+		claims[i] = c.claim
+	}
+	slices.Sort(claims)
+	limit := weightLimit(claims, shareCap)
+	for _, c := range cands {
+		w := min(c.claim, limit)
+		if factor != nil {
+			w = max(uint64(float64(w)*factor(c.id())), 1)
+		}
+		c.weight.Store(w)
+	}
+}
+
+// weightLimit solves L = k/n · Σ min(c_i, L) for the n sorted claims c
+// and k > 1: with j claims below L, L = k·(c_1+…+c_j) / (n − k·(n−j)).
+// The cap is at least 1, so that every candidate keeps a weight.
+func weightLimit(sorted []uint64, k float64) uint64 {
+	n := float64(len(sorted))
+	var prefix float64 // the sum of the j smallest claims
+	for j := 0; j <= len(sorted); j++ {
+		if den := n - k*(n-float64(j)); den > 0 {
+			l := k * prefix / den
+			below := j == 0 || l >= float64(sorted[j-1])
+			above := j == len(sorted) || l <= float64(sorted[j])
+			if below && above {
+				return max(uint64(math.Ceil(l)), 1)
+			}
+		}
+		if j < len(sorted) {
+			prefix += float64(sorted[j])
+		}
+	}
+	return math.MaxUint64 // no candidates
+}
+
 func (pr pathRules) newCandidate(r *descriptor.Relay, key [32]byte) *candidate {
-	c := &candidate{r: r, key: key, weight: min(max(r.Bandwidth, 1), pr.maxWeight)}
+	c := &candidate{r: r, key: key, claim: min(max(r.Bandwidth, 1), pr.maxWeight)}
 	c.first.ID = r.PeerID
 	for _, b := range r.Addrs {
 		c.addAddr(b)
@@ -228,21 +289,23 @@ func (pr pathRules) isExit(c *candidate, req *pathRequest, soft bool) bool {
 func (pr pathRules) pick(cands, chosen []*candidate, req *pathRequest, ok func(*candidate) bool) *candidate {
 	var total uint64
 	eligible := make([]*candidate, 0, len(cands))
+	weights := make([]uint64, 0, len(cands)) // as read once: weigh may run meanwhile
 	for _, c := range cands {
 		if ok(c) && !req.avoid[c.id()] && pr.compatible(c, chosen) {
-			eligible = append(eligible, c)
-			total += c.weight
+			w := c.weight.Load()
+			eligible, weights = append(eligible, c), append(weights, w)
+			total += w
 		}
 	}
 	if total == 0 {
 		return nil
 	}
 	x := req.rnd.Uint64N(total)
-	for _, c := range eligible {
-		if x < c.weight {
+	for i, c := range eligible {
+		if x < weights[i] {
 			return c
 		}
-		x -= c.weight
+		x -= weights[i]
 	}
 	return nil
 }

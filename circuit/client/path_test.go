@@ -122,7 +122,7 @@ func TestPathConstraintsHold(t *testing.T) {
 	for hops := 1; hops <= 8; hops++ {
 		rules := testRules(hops)
 		cands := rules.candidates(w.relays, testNow)
-		gs := newGuardSet("", 3, DefaultGuardLifetime, DefaultGuardReplaceAfter)
+		gs := newGuardSet("", 3, DefaultGuardLifetime, DefaultGuardReplaceAfter, DefaultMinGuardAge)
 		if _, err := gs.refresh(cands, rules, rnd, testNow); err != nil {
 			t.Fatal(err)
 		}

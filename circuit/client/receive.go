@@ -100,6 +100,7 @@ func (c *Circuit) streamCell(rc circuit.RelayCell) error {
 		return c.send.OnSendme(time.Now(), flow.Tag(m.Tag))
 	}
 	if rc.Command == circuit.RelayData {
+		c.rx.add(len(rc.Body), time.Now())
 		if tag, due := c.recv.OnData(flow.Tag(rc.Tag)); due {
 			sm, _ := circuit.Sendme{Tag: tag}.MarshalBinary()
 			if err := c.sealLocked(context.Background(), c.exit(), circuit.RelayCell{Command: circuit.RelaySendme, Body: sm}); err != nil {

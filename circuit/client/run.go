@@ -63,10 +63,11 @@ func (m *Manager) housekeep(ctx context.Context, wg *sync.WaitGroup) {
 	}
 }
 
-// expire forgets closed circuits and closes idle ones.
+// expire forgets closed circuits and closes idle ones; what each carried
+// is a capacity sample of its relays.
 func (m *Manager) expire(now time.Time) {
 	m.mu.Lock()
-	var closing []*managed
+	var closing, gone []*managed
 	keep := m.circs[:0]
 	for _, mc := range m.circs {
 		switch {
@@ -77,6 +78,7 @@ func (m *Manager) expire(now time.Time) {
 			keep = append(keep, mc)
 			continue
 		}
+		gone = append(gone, mc)
 	}
 	clear(m.circs[len(keep):])
 	m.circs = keep
@@ -86,6 +88,10 @@ func (m *Manager) expire(now time.Time) {
 	m.mu.Unlock()
 	for _, mc := range closing {
 		mc.c.Close()
+	}
+	for _, mc := range gone {
+		bytes, active := mc.c.delivered()
+		m.capacity.observe(mc.path, bytes, active)
 	}
 }
 

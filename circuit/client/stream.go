@@ -13,6 +13,7 @@ import (
 
 	"github.com/obolnet/obol/circuit"
 	"github.com/obolnet/obol/circuit/flow"
+	"github.com/obolnet/obol/descriptor"
 )
 
 // EndError is a stream ended by the exit with a reason other than a
@@ -44,7 +45,8 @@ type Stream struct {
 
 // Dial opens a stream to host:port at the circuit's last hop, which
 // resolves host itself; the client never does. It returns once the exit
-// has connected, or with an *EndError saying why not.
+// has connected, or with an *EndError saying why not. A hidden-service
+// name is refused with ErrHiddenServiceName and never sent.
 func (c *Circuit) Dial(ctx context.Context, host string, port uint16) (*Stream, error) {
 	body, err := beginBody(host, port)
 	if err != nil {
@@ -60,8 +62,12 @@ func (c *Circuit) Dial(ctx context.Context, host string, port uint16) (*Stream, 
 	return s, nil
 }
 
-// Resolve asks the exit for host's addresses.
+// Resolve asks the exit for host's addresses. A hidden-service name is
+// refused with ErrHiddenServiceName and never sent.
 func (c *Circuit) Resolve(ctx context.Context, host string) ([]netip.Addr, error) {
+	if err := checkExitHost(host); err != nil {
+		return nil, err
+	}
 	body, err := circuit.Resolve{Host: host}.MarshalBinary()
 	if err != nil {
 		return nil, err
@@ -84,7 +90,27 @@ func (c *Circuit) Resolve(ctx context.Context, host string) ([]netip.Addr, error
 	return out, nil
 }
 
+// ErrHiddenServiceName means a stream or resolve named a hidden service
+// (a name ending in .obol, in any case, with or without trailing dots): an
+// exit would hand it to public DNS, so it is never sent to one. Reach the
+// service through the hidden-service client instead.
+var ErrHiddenServiceName = errors.New("client: a .obol name is a hidden service and is never sent to an exit")
+
+// checkExitHost refuses the names that must not reach an exit. Every BEGIN
+// and RESOLVE the client sends passes here.
+func checkExitHost(host string) error {
+	if descriptor.IsHSHost(host) {
+		return ErrHiddenServiceName
+	}
+	return nil
+}
+
+// beginBody is the body of a BEGIN to host:port; a hidden-service name
+// is refused with ErrHiddenServiceName.
 func beginBody(host string, port uint16) ([]byte, error) {
+	if err := checkExitHost(host); err != nil {
+		return nil, err
+	}
 	a := circuit.Address{Host: host}
 	if ip, err := netip.ParseAddr(host); err == nil {
 		a = circuit.Address{IP: ip.Unmap()}

@@ -50,6 +50,7 @@ type proxyOptions struct {
 	resample        time.Duration
 	timeout         time.Duration
 	allowSameSubnet bool
+	minGuardAge     time.Duration
 	pay             payFlags
 	log             logFlags
 	obs             observeFlags
@@ -71,6 +72,7 @@ func proxyFlags(args []string, w io.Writer) (proxyOptions, int, bool) {
 	o.pay.register(fs)
 	o.obs.register(fs)
 	fs.BoolVar(&o.allowSameSubnet, "allow-same-subnet", false, "let relays of one /16 share a path (local test networks on loopback only)")
+	fs.DurationVar(&o.minGuardAge, "min-guard-age", client.DefaultMinGuardAge, "how long a relay must have been seen before it may be a guard; 0 for local test networks, whose relays are all new")
 	o.log.register(fs, slog.LevelInfo)
 	src, code, ok := parseWithConfig(fs, args)
 	if !ok {
@@ -216,7 +218,10 @@ type proxyServer struct {
 
 func newProxy(o proxyOptions, c *node.Client, links *link.Manager, pay *node.ClientPayment, cs *node.ClientStatus, log *slog.Logger) (*proxyServer, error) {
 	cfg := client.Config{Links: links, Directory: client.DirectoryFunc(c.Known), Hops: o.hops,
-		PriceLimit: o.price, AllowSameSubnet: o.allowSameSubnet, Logger: log}
+		PriceLimit: o.price, AllowSameSubnet: o.allowSameSubnet, MinGuardAge: o.minGuardAge, Logger: log}
+	if o.minGuardAge <= 0 {
+		cfg.MinGuardAge = -1
+	}
 	if pay != nil {
 		pay.Configure(&cfg)
 	} else {

@@ -70,7 +70,7 @@ func (t *testnet) startServices(ctx context.Context, net *localnet.Network, mint
 		socksAddr = "127.0.0.1:0"
 	}
 	proxyArgs := []string{"proxy", "--socks", socksAddr,
-		"--bootstrap", boot, "--data-dir", s.dir + "/proxy", "--allow-same-subnet", "--log-level", "error"}
+		"--bootstrap", boot, "--data-dir", s.dir + "/proxy", "--allow-same-subnet", "--min-guard-age", "0", "--log-level", "error"}
 	if mintURL != "" {
 		if err := fundWallet(ctx, s.walletDir(), mintURL, testnetFunds); err != nil {
 			s.close()

@@ -53,8 +53,13 @@ func (s *ClientStatus) CountBytes(n int) {
 // Snapshot implements status.Source.
 func (s *ClientStatus) Snapshot(ctx context.Context) status.Snapshot {
 	var circs []client.CircuitInfo
+	var guards []status.Guard
 	if m := s.mgr.Load(); m != nil { // a hidden service keeps its circuits itself
 		circs = m.Circuits()
+		for _, g := range m.GuardStatus() {
+			guards = append(guards, status.Guard{PeerID: g.ID.String(), Circuits: g.Circuits, Built: g.Built,
+				Streams: g.Streams, Answered: g.Answered, Disabled: !g.Disabled.IsZero()})
+		}
 	}
 	snap := status.Snapshot{
 		Node:     status.Node{Kind: s.kind, Started: s.started.UTC(), Now: time.Now().UTC()},
@@ -62,6 +67,7 @@ func (s *ClientStatus) Snapshot(ctx context.Context) status.Snapshot {
 		DHT:      status.DHT{RoutingTable: s.c.node.RoutingTableSize(), KnownRelays: s.c.cache.Len()},
 		Relays:   relayRows(s.c.Known()),
 		Circuits: make([]status.Circuit, 0, len(circs)),
+		Guards:   guards,
 	}
 	for _, ci := range circs {
 		c := status.Circuit{Streams: ci.Streams}

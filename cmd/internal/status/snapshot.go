@@ -33,6 +33,8 @@ type Snapshot struct {
 	DHT      DHT       `json:"dht"`
 	Relays   []Relay   `json:"relays"`
 	Circuits []Circuit `json:"circuits"`
+	// Guards are a client's guards with their path-bias counts.
+	Guards []Guard `json:"guards,omitempty"`
 	// Payments is nil when the node neither earns nor spends.
 	Payments *Payments `json:"payments,omitempty"`
 	// Errors counts warnings and errors by kind since the node started.
@@ -103,6 +105,18 @@ type Circuit struct {
 	Next    string   `json:"next,omitempty"` // "" at the last hop
 	Path    []string `json:"path,omitempty"` // client: guard first
 	Streams int      `json:"streams,omitempty"`
+}
+
+// Guard is one of a client's guards and what its circuits did: builds
+// sent through it and built, streams tried on them and answered. Disabled
+// says path bias took it out of use.
+type Guard struct {
+	PeerID   string `json:"peer_id"`
+	Circuits uint64 `json:"circuits"`
+	Built    uint64 `json:"built"`
+	Streams  uint64 `json:"streams"`
+	Answered uint64 `json:"answered"`
+	Disabled bool   `json:"disabled,omitempty"`
 }
 
 // Payments is what a node earned or spent, fed by its payment wiring
