@@ -3,8 +3,8 @@ package circuit
 import (
 	"encoding/binary"
 	"errors"
-	"math/rand/v2"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"testing"
 )
