@@ -254,7 +254,11 @@ func (c *RelayCircuit) HandleForward(cmd Command, p []byte) (Action, error) {
 	if err != nil {
 		return Action{}, fmt.Errorf("forward %v: %w", cmd, err)
 	}
-	if ok, tag := l.open(p); ok {
+	ok, tag := l.open(p)
+	if cmd == CmdRelayEarly && c.earlyLeft == 0 {
+		c.early = layer{} // the last early cell: drop the early keys now
+	}
+	if ok {
 		return c.deliver(p, tag)
 	}
 	if c.state == stateLast || c.state == stateAwaitExtended {
