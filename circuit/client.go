@@ -156,7 +156,7 @@ type ClientCircuit struct {
 }
 
 func (c *ClientCircuit) addHop(k layerKeys) {
-	f, b := newLayer(k.FwdKey, k.FwdIV, k.FwdMAC), newLayer(k.BackKey, k.BackIV, k.BackMAC)
+	f, b := newLayer(k.Fwd), newLayer(k.Back)
 	c.fwd = append(c.fwd, &f)
 	c.back = append(c.back, &b)
 }
@@ -179,7 +179,8 @@ func (c *ClientCircuit) SealInto(p []byte, hop int, rc RelayCell) ([TagLen]byte,
 	return sealTo(p, c.fwd, hop, rc)
 }
 
-// sealTo encodes rc into p, tags it for layers[hop] and adds layers hop..0.
+// sealTo encodes rc into p and inverts the layers hop..0 over it, so that
+// each hop's mix peels one and hop recognises the cell.
 func sealTo(p []byte, layers []*layer, hop int, rc RelayCell) ([TagLen]byte, error) {
 	var t [TagLen]byte
 	if hop < 0 || hop >= len(layers) {
@@ -194,9 +195,9 @@ func sealTo(p []byte, layers []*layer, hop int, rc RelayCell) ([TagLen]byte, err
 	if err := encodeRelay(p, rc); err != nil {
 		return t, err
 	}
-	t = layers[hop].seal(p)
+	t = layers[hop].sealFor(p)
 	for i := hop - 1; i >= 0; i-- {
-		layers[i].xor(p)
+		layers[i].unmix(p)
 	}
 	return t, nil
 }
@@ -213,8 +214,9 @@ func (c *ClientCircuit) Open(p []byte) (int, RelayCell, error) {
 		return 0, RelayCell{}, fmt.Errorf("open relay cell: %w", err)
 	}
 	for i, l := range c.back {
-		if l.open(p) {
+		if ok, tag := l.openBack(p); ok {
 			rc, err := decodeRelay(p)
+			rc.Tag = tag
 			return i, rc, err
 		}
 	}

@@ -4,32 +4,47 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/subtle"
-	"encoding/binary"
+	"sync"
 )
 
-// A layer is one hop's encryption in one direction:
+// A layer is one hop's encryption in one direction: a tweakable wide-block
+// cipher over the whole 1275-byte cell, chained from cell to cell, in the
+// manner of Tor's Counter Galois Onion (specs/04-circuit.md §6). A cell is
+// split into a left block L (16 bytes) and the right part R (1259 bytes).
+// The relay's direction, mix, is
 //
-//   - an AES-256-CTR keystream that runs across every cell passing the hop
-//     in that direction; each cell consumes exactly PayloadLen bytes;
-//   - a cell counter n, the number of cells that went through the layer
-//     before this one (both ends keep it in step with the keystream);
-//   - a GMAC key: the tag of a cell addressed to (or sent by) this hop is
-//     GMAC(macKey, nonce = 0x00000000 | uint64be(n), data = cell[18:]),
-//     computed over the plaintext and then encrypted with the cell.
+//	X  = GMAC(hashKey, nonce = 0, data = T || R)   the chained tweak T and all of R
+//	L' = AES(blockKey, L XOR X) XOR X
+//	R' = GCM-CTR(streamKey, nonce = L'[0:12], R)    AES-GCM's keystream, tag dropped
+//	T  = L'                                        for the next cell
 //
-// A dropped, reordered or replayed cell does not decrypt, since its
-// keystream position and counter are wrong.
+// so a change to any input bit changes L' unpredictably, hence the whole
+// keystream over R', and every later cell's tweak: the cell and every cell
+// after it come out as noise at every later hop. Only the client runs the
+// inverse, unmix. The addressee recognises a cell by L' (after mix, or L
+// after unmix) equal to its expected value N, a secret that both ends
+// advance after every cell recognised at this layer:
+//
+//	N = AES(chainKey, C)   C = the cell's tag, its left block on the ciphertext side
+//
+// The keystream is AES-GCM's (encryption with an empty additional data,
+// tag discarded) rather than cipher.NewCTR's because the latter allocates
+// per IV; GCM's takes a fresh nonce per call without allocating.
 type layer struct {
-	s   cipher.Stream
-	mac cipher.AEAD
-	n   uint64
-	// scratch space for tag computation, kept here so tags do not allocate
-	nonce [macNonceLen]byte
-	t     [TagLen]byte
+	block  cipher.Block // AES-256 under blockKey: the wide block's left half
+	hash   cipher.AEAD  // AES-256-GCM under hashKey, used as GMAC only
+	stream cipher.AEAD  // AES-256-GCM under streamKey, used for its keystream only
+	chain  cipher.Block // AES-256 under chainKey: advances want
+	t      [TagLen]byte // tweak chain T
+	want   [TagLen]byte // expected left block N of the next recognised cell
+	n      uint64       // cells processed, for the limit of §6.7
+	// scratch space, kept here so that a cell does not allocate
+	x, l  [TagLen]byte
+	nonce [gcmNonceLen]byte
 }
 
-// macNonceLen is the GCM standard nonce size.
-const macNonceLen = 12
+// gcmNonceLen is the GCM standard nonce size; the hash uses the zero nonce.
+const gcmNonceLen = 12
 
 // maxLayerCells is the most cells one layer may process (spec §6.7).
 const maxLayerCells = 1 << 32
@@ -42,67 +57,138 @@ func (l *layer) checkRoom() error {
 	return nil
 }
 
-func newLayer(key [keyLen]byte, iv [ivLen]byte, macKey [keyLen]byte) layer {
-	b, err := aes.NewCipher(key[:])
+func mustAES(key []byte) cipher.Block {
+	b, err := aes.NewCipher(key)
 	if err != nil { // fixed key size: unreachable
 		panic("circuit: aes: " + err.Error())
 	}
-	mb, err := aes.NewCipher(macKey[:])
-	if err != nil {
-		panic("circuit: aes: " + err.Error())
-	}
-	g, err := cipher.NewGCM(mb)
-	if err != nil {
+	return b
+}
+
+func mustGCM(key []byte) cipher.AEAD {
+	g, err := cipher.NewGCM(mustAES(key))
+	if err != nil { // AES-GCM with the standard sizes: unreachable
 		panic("circuit: gcm: " + err.Error())
 	}
-	return layer{s: cipher.NewCTR(b, iv[:]), mac: g}
+	return g
 }
 
-// xor advances the layer over one cell: it XORs the keystream over p in
-// place and returns the cell's counter.
-func (l *layer) xor(p []byte) uint64 {
-	n := l.n
-	l.n++
-	l.s.XORKeyStream(p, p)
-	return n
-}
-
-// tag computes the GMAC tag of plaintext relay cell p with counter n: it
-// covers every byte after the tag field (command, stream ID, length, body
-// and padding); the recognized field is checked to be zero on its own.
-func (l *layer) tag(p []byte, n uint64) []byte {
-	binary.BigEndian.PutUint64(l.nonce[4:], n)
-	return l.mac.Seal(l.t[:0], l.nonce[:], nil, p[relayCmdOff:])
-}
-
-// seal tags plaintext p for this layer, encrypts it and returns the tag.
-func (l *layer) seal(p []byte) (t [TagLen]byte) {
-	copy(t[:], l.tag(p, l.n))
-	copy(p[tagOff:tagOff+TagLen], t[:])
-	l.xor(p)
-	return t
-}
-
-// open decrypts p and reports whether it is addressed to (or sent by) this
-// layer's hop: recognized field zero and a valid tag.
-func (l *layer) open(p []byte) bool {
-	n := l.xor(p)
-	if p[recognizedOff]|p[recognizedOff+1] != 0 {
-		return false
+func newLayer(k dirKeys) layer {
+	return layer{
+		block: mustAES(k.BlockKey[:]), hash: mustGCM(k.HashKey[:]), stream: mustGCM(k.StreamKey[:]),
+		chain: mustAES(k.ChainKey[:]), t: k.Tweak, want: k.Want,
 	}
-	return subtle.ConstantTimeCompare(l.tag(p, n), p[tagOff:tagOff+TagLen]) == 1
+}
+
+// tweakHash sets l.x to GMAC(hashKey, 0, T || p[16:]); it overwrites p's
+// left block, which the caller has saved.
+func (l *layer) tweakHash(p []byte) {
+	copy(p[:TagLen], l.t[:])
+	l.hash.Seal(l.x[:0], l.nonce[:], nil, p)
+}
+
+// scratch holds GCM's output (right part and the dropped tag) while the
+// keystream is applied; circuits share a pool of them rather than each
+// keep one.
+var scratch = sync.Pool{New: func() any { return new([PayloadLen]byte) }}
+
+// keystream XORs the keystream of AES-GCM under streamKey with the nonce
+// iv[0:12] over the right part of p.
+func (l *layer) keystream(p []byte, iv []byte) {
+	buf := scratch.Get().(*[PayloadLen]byte)
+	out := l.stream.Seal(buf[:0], iv[:gcmNonceLen], p[TagLen:], nil)
+	copy(p[TagLen:], out)
+	scratch.Put(buf)
+}
+
+// mix is the relay's direction over cell p, in place. It returns the left
+// block p had before (the tag of a forward cell addressed here).
+func (l *layer) mix(p []byte) [TagLen]byte {
+	in := [TagLen]byte(p[:TagLen])
+	l.n++
+	l.tweakHash(p)
+	subtle.XORBytes(l.l[:], in[:], l.x[:])
+	l.block.Encrypt(p[:TagLen], l.l[:])
+	subtle.XORBytes(p[:TagLen], p[:TagLen], l.x[:])
+	l.keystream(p, p[:TagLen])
+	copy(l.t[:], p[:TagLen])
+	return in
+}
+
+// unmix is the client's direction, the inverse of mix. It returns the left
+// block p had before (the tag of a backward cell from this hop).
+func (l *layer) unmix(p []byte) [TagLen]byte {
+	out := [TagLen]byte(p[:TagLen])
+	l.n++
+	l.keystream(p, out[:])
+	l.tweakHash(p)
+	subtle.XORBytes(l.l[:], out[:], l.x[:])
+	l.block.Decrypt(p[:TagLen], l.l[:])
+	subtle.XORBytes(p[:TagLen], p[:TagLen], l.x[:])
+	l.t = out
+	return out
+}
+
+// recognized reports in constant time whether p's left block is the value
+// this layer expects next.
+func (l *layer) recognized(p []byte) bool {
+	return subtle.ConstantTimeCompare(p[:TagLen], l.want[:]) == 1
+}
+
+// advance moves the expected value on after a cell with tag c was
+// recognised (or originated) at this layer.
+func (l *layer) advance(c [TagLen]byte) {
+	l.chain.Encrypt(l.want[:], c[:])
+}
+
+// open runs mix over a forward cell and reports whether it is addressed to
+// this hop, with its tag.
+func (l *layer) open(p []byte) (bool, [TagLen]byte) {
+	c := l.mix(p)
+	if !l.recognized(p) {
+		return false, c
+	}
+	l.advance(c)
+	return true, c
+}
+
+// originate encrypts plaintext cell p from this hop (backward) and returns
+// its tag.
+func (l *layer) originate(p []byte) [TagLen]byte {
+	copy(p[:TagLen], l.want[:])
+	l.mix(p)
+	c := [TagLen]byte(p[:TagLen])
+	l.advance(c)
+	return c
+}
+
+// sealFor turns plaintext cell p into what this hop must receive so that
+// mix yields p (forward, addressed here) and returns its tag.
+func (l *layer) sealFor(p []byte) [TagLen]byte {
+	copy(p[:TagLen], l.want[:])
+	l.unmix(p)
+	c := [TagLen]byte(p[:TagLen])
+	l.advance(c)
+	return c
+}
+
+// openBack runs unmix over a backward cell at the client and reports
+// whether this hop originated it, with its tag.
+func (l *layer) openBack(p []byte) (bool, [TagLen]byte) {
+	c := l.unmix(p)
+	if !l.recognized(p) {
+		return false, c
+	}
+	l.advance(c)
+	return true, c
 }
 
 // prg returns n bytes of AES-256-CTR keystream under key with a zero IV;
 // used for the onion header blinding and the created-reply blinding, where
 // each key is used once.
 func prg(key [keyLen]byte, n int) []byte {
-	b, err := aes.NewCipher(key[:])
-	if err != nil {
-		panic("circuit: aes: " + err.Error())
-	}
 	out := make([]byte, n)
-	cipher.NewCTR(b, make([]byte, ivLen)).XORKeyStream(out, out)
+	cipher.NewCTR(mustAES(key[:]), make([]byte, ivLen)).XORKeyStream(out, out)
 	return out
 }
 

@@ -19,7 +19,7 @@
 //	payloads.go    BEGIN, CONNECTED, END, RESOLVE(D), SENDME bodies
 //	extend.go      EXTEND/EXTENDED bodies and the telescoping client side
 //	kdf.go         key derivation from the Noise handshake
-//	crypt.go       per-hop layer: AES-256-CTR running stream, GMAC tag
+//	crypt.go       per-hop layer: chained tweakable wide-block cipher (mix, unmix)
 //	onion.go       the create onion: Sphinx-style nesting of Noise NK msg1s
 //	reply.go       the created reply: constant-size stack of Noise msg2s
 //	client.go      client side: build, seal to hop k, open backward cells

@@ -8,42 +8,63 @@ import (
 // Key derivation. All keys come from HKDF-SHA256 with fixed info labels:
 //
 //	header key  = HKDF(secret = seed,        salt = "",  info = labelHeader)  32
-//	early keys  = HKDF(secret = seed,        salt = "",  info = labelEarly)   32 key | 16 IV | 32 MAC key
-//	layer keys  = HKDF(secret = k_ir || k_ri, salt = h,  info = labelLayers)  see layerKeys
+//	early keys  = HKDF(secret = seed,        salt = "",  info = labelEarly)   one dirKeys (160)
+//	layer keys  = HKDF(secret = k_ir || k_ri, salt = h,  info = labelLayers)  see layerKeys (352)
 //
 // seed is the 32-byte random value the client puts in a hop's routing
 // instructions; k_ir and k_ri are the Noise transport keys after the NK
 // handshake (initiator→responder, responder→initiator) and h is the Noise
 // handshake hash. The Noise transport cipher states themselves are never
-// used to encrypt: obol's layers need a size-preserving stream cipher.
+// used to encrypt: obol's layers need a size-preserving cipher. The layer
+// labels say v2: circuit protocol 2 replaced the AES-CTR+GMAC layer of
+// protocol 1 with the wide-block layer of crypt.go; the handshake is
+// unchanged and keeps its v1 labels.
 const (
 	labelHeader = "obol/circuit/v1 header"
-	labelEarly  = "obol/circuit/v1 early"
-	labelLayers = "obol/circuit/v1 layers"
+	labelEarly  = "obol/circuit/v2 early"
+	labelLayers = "obol/circuit/v2 layers"
 	// prologueLabel starts the Noise prologue of every create.
 	prologueLabel = "obol/circuit/v1 create"
 )
 
-// Key and IV sizes of AES-256-CTR.
+// Key and IV sizes of AES-256 (CTR for the onion and reply blinding).
 const (
 	keyLen = 32
 	ivLen  = 16
 )
 
-// layerKeys are one hop's symmetric keys after its handshake.
-//
-// in this order:
+// dirKeys are the keys and initial chain values of one layer (one hop, one
+// direction), in this order.
+type dirKeys struct {
+	BlockKey  [keyLen]byte // AES-256 key of the left block
+	HashKey   [keyLen]byte // AES-256-GCM key whose GMAC hashes T || R
+	StreamKey [keyLen]byte // AES-256-CTR key over R
+	ChainKey  [keyLen]byte // AES-256 key advancing the expected value N
+	Tweak     [TagLen]byte // initial tweak chain T
+	Want      [TagLen]byte // initial expected value N
+}
+
+const dirKeysLen = 4*keyLen + 2*TagLen // 160
+
+func parseDirKeys(b []byte) dirKeys {
+	var k dirKeys
+	n := copy(k.BlockKey[:], b)
+	n += copy(k.HashKey[:], b[n:])
+	n += copy(k.StreamKey[:], b[n:])
+	n += copy(k.ChainKey[:], b[n:])
+	n += copy(k.Tweak[:], b[n:])
+	copy(k.Want[:], b[n:])
+	return k
+}
+
+// layerKeys are one hop's symmetric keys after its handshake, in this order.
 type layerKeys struct {
-	FwdKey   [keyLen]byte // client → relay layer: AES-256-CTR key
-	FwdIV    [ivLen]byte  //   its initial counter block
-	FwdMAC   [keyLen]byte //   its GMAC key
-	BackKey  [keyLen]byte // relay → client layer
-	BackIV   [ivLen]byte
-	BackMAC  [keyLen]byte
+	Fwd      dirKeys      // client → relay layer
+	Back     dirKeys      // relay → client layer
 	ReplyKey [keyLen]byte // blinds the CREATED reply stack
 }
 
-const layerKeysLen = 5*keyLen + 2*ivLen // 192
+const layerKeysLen = 2*dirKeysLen + keyLen // 352
 
 func mustHKDF(secret, salt []byte, info string, n int) []byte {
 	k, err := hkdf.Key(sha256.New, secret, salt, info, n)
@@ -57,15 +78,11 @@ func mustHKDF(secret, salt []byte, info string, n int) []byte {
 func deriveLayerKeys(kIR, kRI [32]byte, h []byte) layerKeys {
 	ikm := append(kIR[:], kRI[:]...)
 	b := mustHKDF(ikm, h, labelLayers, layerKeysLen)
-	var k layerKeys
-	n := copy(k.FwdKey[:], b)
-	n += copy(k.FwdIV[:], b[n:])
-	n += copy(k.FwdMAC[:], b[n:])
-	n += copy(k.BackKey[:], b[n:])
-	n += copy(k.BackIV[:], b[n:])
-	n += copy(k.BackMAC[:], b[n:])
-	copy(k.ReplyKey[:], b[n:])
-	return k
+	return layerKeys{
+		Fwd:      parseDirKeys(b[:dirKeysLen]),
+		Back:     parseDirKeys(b[dirKeysLen : 2*dirKeysLen]),
+		ReplyKey: [keyLen]byte(b[2*dirKeysLen:]),
+	}
 }
 
 // deriveHeaderKey derives the key that blinds the rest of the onion at a hop.
@@ -76,6 +93,5 @@ func deriveHeaderKey(seed []byte) [keyLen]byte {
 // deriveEarlyKeys derives the forward layer used for RELAY_EARLY (0-RTT)
 // cells before the handshake completes.
 func deriveEarlyKeys(seed []byte) layer {
-	b := mustHKDF(seed, nil, labelEarly, 2*keyLen+ivLen)
-	return newLayer([keyLen]byte(b[:keyLen]), [ivLen]byte(b[keyLen:keyLen+ivLen]), [keyLen]byte(b[keyLen+ivLen:]))
+	return newLayer(parseDirKeys(mustHKDF(seed, nil, labelEarly, dirKeysLen)))
 }

@@ -225,8 +225,8 @@ type RelayCircuit struct {
 
 func newRelayCircuit(k layerKeys, seed []byte, maxEarly int) *RelayCircuit {
 	return &RelayCircuit{
-		fwd:   newLayer(k.FwdKey, k.FwdIV, k.FwdMAC),
-		back:  newLayer(k.BackKey, k.BackIV, k.BackMAC),
+		fwd:   newLayer(k.Fwd),
+		back:  newLayer(k.Back),
 		early: deriveEarlyKeys(seed), earlyLeft: maxEarly, replyKey: k.ReplyKey,
 	}
 }
@@ -254,8 +254,12 @@ func (c *RelayCircuit) HandleForward(cmd Command, p []byte) (Action, error) {
 	if err != nil {
 		return Action{}, fmt.Errorf("forward %v: %w", cmd, err)
 	}
-	if l.open(p) {
-		return c.deliver(p)
+	ok, tag := l.open(p)
+	if cmd == CmdRelayEarly && c.earlyLeft == 0 {
+		c.early = layer{} // the last early cell: drop the early keys now
+	}
+	if ok {
+		return c.deliver(p, tag)
 	}
 	if c.state == stateLast || c.state == stateAwaitExtended {
 		return Action{}, fmt.Errorf("forward %v: %w", cmd, ErrUnrecognized)
@@ -281,11 +285,12 @@ func (c *RelayCircuit) forwardLayer(cmd Command) (*layer, error) {
 }
 
 // deliver decodes a recognized cell; EXTEND is handled here.
-func (c *RelayCircuit) deliver(p []byte) (Action, error) {
+func (c *RelayCircuit) deliver(p []byte, tag [TagLen]byte) (Action, error) {
 	rc, err := decodeRelay(p)
 	if err != nil {
 		return Action{}, err
 	}
+	rc.Tag = tag
 	if rc.Command == RelayExtend {
 		return c.extend(rc.Body)
 	}
@@ -338,7 +343,7 @@ func (c *RelayCircuit) HandleBackward(p []byte) (Action, error) {
 	if err := c.back.checkRoom(); err != nil {
 		return Action{}, fmt.Errorf("backward relay: %w", err)
 	}
-	c.back.xor(p)
+	c.back.mix(p)
 	return Action{Kind: ActBackward, Command: CmdRelay, Payload: p}, nil
 }
 
@@ -365,7 +370,7 @@ func (c *RelayCircuit) OriginateInto(p []byte, rc RelayCell) ([TagLen]byte, erro
 	if err := encodeRelay(p, rc); err != nil {
 		return t, err
 	}
-	return c.back.seal(p), nil
+	return c.back.originate(p), nil
 }
 
 // DestroyReasonFor maps an error from this package to the DESTROY reason a

@@ -9,22 +9,30 @@ import (
 // RELAY_EARLY link cell once every layer up to the addressed hop is removed:
 //
 //	 0               1               2               3
-//	+---------------+---------------+-------------------------------+
-//	|  recognized (0x0000)          |                               |
-//	+-------------------------------+    tag (16 bytes, Poly1305)   |
-//	|                               ...                             |
 //	+---------------+---------------+---------------+---------------+
-//	| relay command |   stream ID (uint16 BE)       | length (hi)   |
+//	|                                                               |
+//	+     check value N (16 bytes): the addressed layer's expected  +
+//	|     left block, which is how that hop recognises the cell     |
+//	+                                                               +
+//	|                                                               |
 //	+---------------+---------------+---------------+---------------+
-//	| length (lo)   |  body (length bytes), then zero padding ...   |
-//	+---------------+-----------------------------------------------+
+//	|  reserved (0x0000)            | relay command | stream ID (hi)|
+//	+---------------+---------------+---------------+---------------+
+//	| stream ID (lo)|  length (uint16 BE)           | body ...      |
+//	+---------------+-------------------------------+---------------+
+//	|  body (length bytes), then zero padding ...                   |
+//	+---------------------------------------------------------------+
+//
+// The cell's tag (RelayCell.Tag, echoed by authenticated SENDMEs) is not a
+// field: it is the left block on the ciphertext side of the addressed
+// layer (crypt.go).
 const (
-	recognizedOff = 0
-	tagOff        = 2
-	TagLen        = 16
-	relayCmdOff   = tagOff + TagLen // 18
-	streamIDOff   = relayCmdOff + 1 // 19
-	lengthOff     = streamIDOff + 2 // 21
+	checkOff    = 0
+	TagLen      = 16
+	reservedOff = checkOff + TagLen // 16
+	relayCmdOff = reservedOff + 2   // 18
+	streamIDOff = relayCmdOff + 1   // 19
+	lengthOff   = streamIDOff + 2   // 21
 	// RelayHeaderLen is the size of the relay cell header.
 	RelayHeaderLen = lengthOff + 2 // 23
 	// MaxRelayBody is the most body bytes one relay cell carries.
@@ -115,8 +123,8 @@ func (c RelayCommand) checkStreamID(id uint16) error {
 }
 
 // RelayCell is a decoded relay cell. Body aliases the buffer it was decoded
-// from. Tag is the cell's tag as received (set by decoding, ignored by
-// encoding); an authenticated SENDME echoes it.
+// from. Tag is the cell's tag (set when a layer delivers the cell, ignored
+// by encoding); an authenticated SENDME echoes it.
 type RelayCell struct {
 	Command  RelayCommand
 	StreamID uint16
@@ -125,7 +133,7 @@ type RelayCell struct {
 }
 
 // encodeRelay writes rc as a plaintext relay cell into p (PayloadLen bytes)
-// with recognized and tag zero and zero padding.
+// with the check value zero (the layer sets it) and zero padding.
 func encodeRelay(p []byte, rc RelayCell) error {
 	if len(rc.Body) > MaxRelayBody {
 		return fmt.Errorf("encode relay cell: body of %d bytes: %w", len(rc.Body), ErrRelayLength)
@@ -142,8 +150,8 @@ func encodeRelay(p []byte, rc RelayCell) error {
 	return nil
 }
 
-// decodeRelay strictly decodes a plaintext relay cell whose recognized and
-// tag fields were already checked.
+// decodeRelay strictly decodes a plaintext relay cell whose check value
+// was already matched by its layer; Tag is left for the caller.
 func decodeRelay(p []byte) (RelayCell, error) {
 	if err := checkPayloadLen(p); err != nil {
 		return RelayCell{}, fmt.Errorf("decode relay cell: %w", err)
@@ -151,7 +159,9 @@ func decodeRelay(p []byte) (RelayCell, error) {
 	rc := RelayCell{
 		Command:  RelayCommand(p[relayCmdOff]),
 		StreamID: binary.BigEndian.Uint16(p[streamIDOff:]),
-		Tag:      [TagLen]byte(p[tagOff : tagOff+TagLen]),
+	}
+	if p[reservedOff]|p[reservedOff+1] != 0 {
+		return RelayCell{}, fmt.Errorf("decode relay cell: reserved field: %w", ErrBadPadding)
 	}
 	n := int(binary.BigEndian.Uint16(p[lengthOff:]))
 	if n > MaxRelayBody {
@@ -168,7 +178,7 @@ func decodeRelay(p []byte) (RelayCell, error) {
 }
 
 // EncodeRelayPlaintext returns the PayloadLen-byte plaintext of rc with
-// recognized and tag zero. It is exported for tests, vectors and fuzzing; the
+// the check value zero. It is exported for tests, vectors and fuzzing; the
 // wire form is always made by ClientCircuit.Seal or RelayCircuit.Originate.
 func EncodeRelayPlaintext(rc RelayCell) ([]byte, error) {
 	p := make([]byte, PayloadLen)
@@ -176,5 +186,5 @@ func EncodeRelayPlaintext(rc RelayCell) ([]byte, error) {
 }
 
 // DecodeRelayPlaintext strictly decodes a plaintext relay cell, ignoring the
-// recognized and tag fields.
+// check value.
 func DecodeRelayPlaintext(p []byte) (RelayCell, error) { return decodeRelay(p) }

@@ -1,8 +1,10 @@
 package circuit
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"testing"
 )
@@ -54,6 +56,69 @@ func TestReplayCacheConcurrent(t *testing.T) {
 	wg.Wait()
 	if accepted != 500 {
 		t.Fatalf("%d accepted, want 500", accepted)
+	}
+}
+
+// TestReplaySustainedRate drives the cache at 200 creates per second, in
+// virtual time, across a whole 4-hour onion-key period and an hour of
+// overlap with the next key: no fresh handshake may be refused and no
+// replay accepted.
+func TestReplaySustainedRate(t *testing.T) {
+	const rate = 200
+	hours := 4.0
+	if raceEnabled { // the race detector makes 3.6 million creates take minutes
+		hours = 0.5
+	}
+	period := int(hours * 3600 * rate) // creates in one key period
+	overlap := period / 4              // creates while both keys are accepted
+	c := NewReplayCache(0)
+	eph := func(i int) []byte {
+		b := make([]byte, 32)
+		binary.BigEndian.PutUint64(b, uint64(i))
+		copy(b[8:], "sustained-rate ephemeral")
+		return b
+	}
+	rnd := rand.New(rand.NewPCG(1, 2))
+	create := func(key uint64, i int) {
+		e := eph(i)
+		if c.Seen(e) {
+			t.Fatalf("create %d (second %d): fresh handshake seen as a replay", i, i/rate)
+		}
+		if err := c.Add(key, e); err != nil {
+			t.Fatalf("create %d (second %d): fresh handshake refused: %v", i, i/rate, err)
+		}
+		if i%997 == 0 { // an attacker replays some earlier create
+			j := rnd.IntN(i + 1)
+			if !c.Seen(eph(j)) || !errors.Is(c.Add(key, eph(j)), ErrReplay) {
+				t.Fatalf("create %d: replay of create %d accepted", i, j)
+			}
+		}
+	}
+	for i := 0; i < period; i++ {
+		create(1, i)
+	}
+	c.Retain(1, 2) // the next key is published; the old one stays accepted
+	for i := period; i < period+overlap; i++ {
+		key := uint64(2)
+		if i%2 == 0 { // clients with an older descriptor still use key 1
+			key = 1
+		}
+		create(key, i)
+	}
+	for _, j := range []int{0, period - 1, period, period + overlap - 1} {
+		if !c.Seen(eph(j)) {
+			t.Fatalf("create %d forgotten while its key is accepted", j)
+		}
+	}
+	if got := c.Len(1) + c.Len(2); got != period+overlap {
+		t.Fatalf("%d entries, want %d", got, period+overlap)
+	}
+	if f := c.Fill(1); f >= 1 {
+		t.Fatalf("period 1 is full (%.2f) at 200 creates/s", f)
+	}
+	c.Retain(2) // key 1 erased: its creates cannot be decrypted any more
+	if c.Len(1) != 0 || c.Len(2) != overlap/2 {
+		t.Fatalf("after retiring key 1: %d, %d entries", c.Len(1), c.Len(2))
 	}
 }
 

@@ -45,33 +45,43 @@ type vectorFile struct {
 }
 
 type vectorRelay struct {
-	OnionKeyLabel     string   `json:"onion_key_label"`
-	RandLabel         string   `json:"rand_label"`
-	PeerID            hexBytes `json:"peer_id"`
-	OnionPrivate      hexBytes `json:"onion_private"`
-	OnionPublic       hexBytes `json:"onion_public"`
-	CreateReceived    hexBytes `json:"create_payload_received"`
-	Msg1              hexBytes `json:"msg1"`
-	Rest              hexBytes `json:"rest"`
-	Routing           hexBytes `json:"routing_plaintext"`
-	HeaderKey         hexBytes `json:"header_key"`
-	EphemeralPrivate  hexBytes `json:"relay_ephemeral_private"`
-	Msg2              hexBytes `json:"msg2"`
-	HandshakeHash     hexBytes `json:"handshake_hash"`
-	KeyIR             hexBytes `json:"noise_key_initiator_to_responder"`
-	KeyRI             hexBytes `json:"noise_key_responder_to_initiator"`
-	LayerKeys         hexBytes `json:"layer_keys"`
-	ForwardKey        hexBytes `json:"forward_key"`
-	ForwardIV         hexBytes `json:"forward_iv"`
-	ForwardMACKey     hexBytes `json:"forward_mac_key"`
-	BackwardKey       hexBytes `json:"backward_key"`
-	BackwardIV        hexBytes `json:"backward_iv"`
-	BackwardMACKey    hexBytes `json:"backward_mac_key"`
-	ReplyKey          hexBytes `json:"reply_key"`
-	EarlyKeys         hexBytes `json:"early_keys"`
-	CreateForwarded   hexBytes `json:"create_payload_forwarded,omitempty"`
-	CreatedSent       hexBytes `json:"created_payload_sent"`
-	CreatedFromNextIn hexBytes `json:"created_payload_received,omitempty"`
+	OnionKeyLabel     string        `json:"onion_key_label"`
+	RandLabel         string        `json:"rand_label"`
+	PeerID            hexBytes      `json:"peer_id"`
+	OnionPrivate      hexBytes      `json:"onion_private"`
+	OnionPublic       hexBytes      `json:"onion_public"`
+	CreateReceived    hexBytes      `json:"create_payload_received"`
+	Msg1              hexBytes      `json:"msg1"`
+	Rest              hexBytes      `json:"rest"`
+	Routing           hexBytes      `json:"routing_plaintext"`
+	HeaderKey         hexBytes      `json:"header_key"`
+	EphemeralPrivate  hexBytes      `json:"relay_ephemeral_private"`
+	Msg2              hexBytes      `json:"msg2"`
+	HandshakeHash     hexBytes      `json:"handshake_hash"`
+	KeyIR             hexBytes      `json:"noise_key_initiator_to_responder"`
+	KeyRI             hexBytes      `json:"noise_key_responder_to_initiator"`
+	LayerKeys         hexBytes      `json:"layer_keys"`
+	Forward           vectorDirKeys `json:"forward_layer"`
+	Backward          vectorDirKeys `json:"backward_layer"`
+	ReplyKey          hexBytes      `json:"reply_key"`
+	EarlyKeys         hexBytes      `json:"early_keys"`
+	CreateForwarded   hexBytes      `json:"create_payload_forwarded,omitempty"`
+	CreatedSent       hexBytes      `json:"created_payload_sent"`
+	CreatedFromNextIn hexBytes      `json:"created_payload_received,omitempty"`
+}
+
+// vectorDirKeys is one layer's keys and initial chain values (dirKeys).
+type vectorDirKeys struct {
+	BlockKey  hexBytes `json:"block_key"`
+	HashKey   hexBytes `json:"hash_key"`
+	StreamKey hexBytes `json:"stream_key"`
+	ChainKey  hexBytes `json:"chain_key"`
+	Tweak     hexBytes `json:"tweak"`
+	Want      hexBytes `json:"check_value"`
+}
+
+func vectorKeys(k dirKeys) vectorDirKeys {
+	return vectorDirKeys{k.BlockKey[:], k.HashKey[:], k.StreamKey[:], k.ChainKey[:], k.Tweak[:], k.Want[:]}
 }
 
 type vectorClient struct {
@@ -324,10 +334,9 @@ func vectorRelayValues(t *testing.T, tn *testNet, bc *builtCircuit, i int) vecto
 	vr.Routing, vr.HeaderKey, vr.EphemeralPrivate, vr.Msg2 = routingPlain, hk[:], readN(newDetRand(rnd.label), 32), msg2
 	vr.HandshakeHash, vr.KeyIR, vr.KeyRI = h, kIR[:], kRI[:]
 	vr.LayerKeys = mustHKDF(append(kIR[:], kRI[:]...), h, labelLayers, layerKeysLen)
-	vr.ForwardKey, vr.ForwardIV, vr.ForwardMACKey = lk.FwdKey[:], lk.FwdIV[:], lk.FwdMAC[:]
-	vr.BackwardKey, vr.BackwardIV, vr.BackwardMACKey = lk.BackKey[:], lk.BackIV[:], lk.BackMAC[:]
+	vr.Forward, vr.Backward = vectorKeys(lk.Fwd), vectorKeys(lk.Back)
 	vr.ReplyKey = lk.ReplyKey[:]
-	vr.EarlyKeys = mustHKDF(rt.seed[:], nil, labelEarly, 2*keyLen+ivLen)
+	vr.EarlyKeys = mustHKDF(rt.seed[:], nil, labelEarly, dirKeysLen)
 	if i+1 < vectorHops {
 		vr.CreateForwarded = bc.creates[i+1]
 		vr.CreatedFromNextIn = bc.createds[i+1]
@@ -347,14 +356,16 @@ func vectorForward(t *testing.T, bc *builtCircuit, hop int) vectorCell {
 
 func carryForward(t *testing.T, bc *builtCircuit, cmd Command, hop int, p []byte) vectorCell {
 	vc := vectorCell{Hop: hop, Command: cmd.String()}
+	var a Action
 	for i := 0; i <= hop; i++ {
 		vc.Wire = append(vc.Wire, append(hexBytes(nil), p...))
-		a, err := bc.relays[i].HandleForward(cmd, p)
+		var err error
+		a, err = bc.relays[i].HandleForward(cmd, p)
 		if err != nil || (i < hop) != (a.Kind == ActForward) {
 			t.Fatalf("hop %d: %v %v", i, a.Kind, err)
 		}
 	}
-	vc.Plaintext, vc.Tag = p, p[tagOff:tagOff+TagLen]
+	vc.Plaintext, vc.Tag = p, a.Cell.Tag[:]
 	return vc
 }
 
@@ -374,11 +385,11 @@ func vectorBackward(t *testing.T, bc *builtCircuit, hop int) vectorCell {
 		}
 		vc.Wire = append(vc.Wire, append(hexBytes(nil), p...))
 	}
-	from, _, err := bc.client.Open(p)
+	from, got, err := bc.client.Open(p)
 	if err != nil || from != hop {
 		t.Fatalf("open from %d: %d %v", hop, from, err)
 	}
-	vc.Plaintext, vc.Tag = p, p[tagOff:tagOff+TagLen]
+	vc.Plaintext, vc.Tag = p, got.Tag[:]
 	return vc
 }
 
@@ -443,8 +454,88 @@ func checkVectorsIndependently(t *testing.T, v *vectorFile) {
 		}
 	}
 	for _, vc := range v.Forward {
-		if len(vc.Wire) != vc.Hop+1 || !bytes.Equal(vc.Plaintext[tagOff:tagOff+TagLen], vc.Tag) {
+		if len(vc.Wire) != vc.Hop+1 || len(vc.Tag) != TagLen {
 			t.Fatalf("forward cell to %d malformed", vc.Hop)
 		}
 	}
+}
+
+const layerVectorPath = "../specs/vectors/circuit-layer.json"
+
+// layerVectors walks one layer's keys through each operation of §6 with
+// every intermediate value.
+type layerVectors struct {
+	Description string        `json:"description"`
+	KeyLabel    string        `json:"key_label"`
+	Keys        vectorDirKeys `json:"keys"`
+	Steps       []layerStep   `json:"steps"`
+}
+
+type layerStep struct {
+	Party       string   `json:"party"`
+	Op          string   `json:"op"`
+	TweakBefore hexBytes `json:"tweak_before"`
+	CheckBefore hexBytes `json:"check_value_before"`
+	Input       hexBytes `json:"input"`
+	Hash        hexBytes `json:"hash_x"`
+	Output      hexBytes `json:"output"`
+	Recognized  bool     `json:"recognized"`
+	Tag         hexBytes `json:"tag"`
+	TweakAfter  hexBytes `json:"tweak_after"`
+	CheckAfter  hexBytes `json:"check_value_after"`
+}
+
+// step runs op on a copy of in and records it.
+func step(party, name string, l *layer, in []byte, op func(p []byte) (bool, [TagLen]byte)) (layerStep, []byte) {
+	s := layerStep{Party: party, Op: name, TweakBefore: bytes.Clone(l.t[:]), CheckBefore: bytes.Clone(l.want[:]), Input: bytes.Clone(in)}
+	p := bytes.Clone(in)
+	ok, tag := op(p)
+	s.Hash, s.Output, s.Recognized = bytes.Clone(l.x[:]), bytes.Clone(p), ok
+	s.Tag, s.TweakAfter, s.CheckAfter = bytes.Clone(tag[:]), bytes.Clone(l.t[:]), bytes.Clone(l.want[:])
+	return s, p
+}
+
+func generateLayerVectors(t *testing.T) *layerVectors {
+	v := &layerVectors{
+		Description: "obol circuit v2 layer (specs/04-circuit.md §6): one layer's keys; a relay mixes a cell not addressed to it and the client unmixes it; the client seals a DROP cell to the relay, which recognises it; the relay originates a DROP cell, which the client recognises",
+		KeyLabel:    "obol circuit layer vector keys",
+	}
+	k := parseDirKeys(readN(newDetRand(v.KeyLabel), dirKeysLen))
+	v.Keys = vectorKeys(k)
+	client, relay := newLayer(k), newLayer(k)
+	add := func(s layerStep, p []byte) []byte { v.Steps = append(v.Steps, s); return p }
+	mix := func(l *layer) func([]byte) (bool, [TagLen]byte) {
+		return func(p []byte) (bool, [TagLen]byte) { return false, l.mix(p) }
+	}
+	unmix := func(l *layer) func([]byte) (bool, [TagLen]byte) {
+		return func(p []byte) (bool, [TagLen]byte) { return l.recognized(p), l.unmix(p) }
+	}
+	p := add(step("relay", "mix", &relay, readN(newDetRand("obol circuit layer vector cell"), PayloadLen), mix(&relay)))
+	add(step("client", "unmix", &client, p, unmix(&client)))
+	drop, _ := EncodeRelayPlaintext(RelayCell{Command: RelayDrop, Body: []byte("obol layer vector")})
+	p = add(step("client", "seal", &client, drop, func(p []byte) (bool, [TagLen]byte) { return true, client.sealFor(p) }))
+	if s := add(step("relay", "open", &relay, p, relay.open)); !bytes.Equal(s[TagLen:], drop[TagLen:]) {
+		t.Fatal("relay did not recover the sealed cell")
+	}
+	p = add(step("relay", "originate", &relay, drop, func(p []byte) (bool, [TagLen]byte) { return true, relay.originate(p) }))
+	if s := add(step("client", "open", &client, p, client.openBack)); !bytes.Equal(s[TagLen:], drop[TagLen:]) || !v.Steps[len(v.Steps)-1].Recognized {
+		t.Fatal("client did not recognise the originated cell")
+	}
+	if !v.Steps[3].Recognized {
+		t.Fatal("relay did not recognise the sealed cell")
+	}
+	return v
+}
+
+func TestLayerVectors(t *testing.T) {
+	var want layerVectors
+	checkVectorFile(t, layerVectorPath, generateLayerVectors(t), &want)
+}
+
+func loadJSON(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, v)
 }

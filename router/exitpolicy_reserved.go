@@ -62,22 +62,24 @@ func isReserved(ip netip.Addr) bool {
 }
 
 var (
-	prefixIPv4Compat = netip.MustParsePrefix("::/96")
-	prefixNAT64      = netip.MustParsePrefix("64:ff9b::/96")
-	prefix6to4       = netip.MustParsePrefix("2002::/16")
+	prefixIPv4Compat     = netip.MustParsePrefix("::/96")
+	prefixIPv4Translated = netip.MustParsePrefix("::ffff:0:0:0/96")
+	prefixNAT64          = netip.MustParsePrefix("64:ff9b::/96")
+	prefix6to4           = netip.MustParsePrefix("2002::/16")
 )
 
 // embeddedIPv4 returns the IPv4 address carried inside an IPv4-compatible,
-// NAT64 (well-known prefix) or 6to4 IPv6 address, so that the policy can
-// refuse e.g. 64:ff9b::10.0.0.1 or 2002:7f00:1:: like the address they
-// lead to. IPv4-mapped addresses are unmapped before this is called.
+// IPv4-translated (SIIT, RFC 2765), NAT64 (well-known prefix) or 6to4 IPv6
+// address, so that the policy can refuse e.g. 64:ff9b::10.0.0.1,
+// ::ffff:0:7f00:1 or 2002:7f00:1:: like the address they lead to.
+// IPv4-mapped addresses are unmapped before this is called.
 func embeddedIPv4(ip netip.Addr) (netip.Addr, bool) {
 	if !ip.Is6() {
 		return netip.Addr{}, false
 	}
 	b := ip.As16()
 	switch {
-	case prefixIPv4Compat.Contains(ip), prefixNAT64.Contains(ip):
+	case prefixIPv4Compat.Contains(ip), prefixIPv4Translated.Contains(ip), prefixNAT64.Contains(ip):
 		return netip.AddrFrom4([4]byte(b[12:16])), true
 	case prefix6to4.Contains(ip):
 		return netip.AddrFrom4([4]byte(b[2:6])), true

@@ -18,16 +18,22 @@ const maxHostLen = 253
 
 // Resolve returns the addresses of host, resolved with the policy's
 // resolver. An IP literal (IPv6 with or without brackets) is returned as
-// is, without a lookup. IPv4-mapped results are unmapped. Resolve does not
+// is, without a lookup. A name is looked up fully qualified (a trailing dot
+// is added), so the resolver's search domains never apply. IPv4-mapped
+// results are unmapped. Resolve does not
 // apply the policy; CheckHost does.
 func (p *ExitPolicy) Resolve(ctx context.Context, host string) ([]netip.Addr, error) {
 	if ip, ok := parseLiteral(host); ok {
 		return []netip.Addr{ip}, nil
 	}
-	if host == "" || len(host) > maxHostLen || strings.ContainsAny(host, " /\\%[]\x00") {
+	if isLocalhost(host) {
+		return []netip.Addr{netip.AddrFrom4([4]byte{127, 0, 0, 1}), netip.IPv6Loopback()}, nil
+	}
+	name := fullyQualified(host)
+	if name == "" || len(name) > maxHostLen+1 || strings.ContainsAny(name, " /\\%[]\x00") || strings.HasPrefix(name, ".") || strings.Contains(name, "..") {
 		return nil, fmt.Errorf("%w: malformed name", ErrResolveFailed)
 	}
-	ips, err := p.resolver.LookupNetIP(ctx, "ip", host)
+	ips, err := p.resolver.LookupNetIP(ctx, "ip", name)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrResolveFailed, err)
 	}
@@ -38,6 +44,25 @@ func (p *ExitPolicy) Resolve(ctx context.Context, host string) ([]netip.Addr, er
 		ips[i] = ips[i].Unmap()
 	}
 	return ips, nil
+}
+
+// isLocalhost reports whether host is "localhost" or a name under it,
+// which RFC 6761 reserves for the loopback addresses; they are answered
+// without a lookup (the policy then refuses them unless loopback is
+// allowed), whatever the exit's resolver or hosts file says.
+func isLocalhost(host string) bool {
+	h := strings.ToLower(strings.TrimSuffix(host, "."))
+	return h == "localhost" || strings.HasSuffix(h, ".localhost")
+}
+
+// fullyQualified returns host with a trailing dot, so that the resolver
+// looks up exactly that name and never appends the exit's search domains
+// (a client asking for "intranet" must not reach intranet.exit-corp.example).
+func fullyQualified(host string) string {
+	if host == "" || strings.HasSuffix(host, ".") {
+		return host
+	}
+	return host + "."
 }
 
 func parseLiteral(host string) (netip.Addr, bool) {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 
 	"golang.org/x/net/dns/dnsmessage"
@@ -15,9 +16,25 @@ import (
 type fakeDNS struct {
 	conn  net.PacketConn
 	names map[string][]netip.Addr // lower-case FQDN → addresses
+
+	mu      sync.Mutex
+	queries []string // every question name asked, in order
 }
 
 func startFakeDNS(t *testing.T, names map[string][]string) *net.Resolver {
+	t.Helper()
+	_, r := newFakeDNS(t, names)
+	return r
+}
+
+// asked returns the question names the server has seen.
+func (d *fakeDNS) asked() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]string(nil), d.queries...)
+}
+
+func newFakeDNS(t *testing.T, names map[string][]string) (*fakeDNS, *net.Resolver) {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -32,7 +49,7 @@ func startFakeDNS(t *testing.T, names map[string][]string) *net.Resolver {
 	done := make(chan struct{})
 	go func() { defer close(done); d.serve() }()
 	t.Cleanup(func() { pc.Close(); <-done })
-	return &net.Resolver{
+	return d, &net.Resolver{
 		PreferGo: true,
 		Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var dd net.Dialer
@@ -64,6 +81,9 @@ func (d *fakeDNS) answer(req []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	d.mu.Lock()
+	d.queries = append(d.queries, q.Name.String())
+	d.mu.Unlock()
 	addrs, known := d.names[strings.ToLower(q.Name.String())]
 	h.Response, h.Authoritative = true, true
 	if !known {

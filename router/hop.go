@@ -27,7 +27,8 @@ var errNotPaid = errors.New("router: this relay takes no payments")
 type hop struct {
 	r          *Router
 	prevPeer   peer.ID
-	lastActive atomic.Int64 // Unix nanoseconds of the last cell
+	prevChan   *link.Channel // set once by onCreate under r.mu, for the caps
+	lastActive atomic.Int64  // Unix nanoseconds of the last cell
 
 	mu       sync.Mutex // guards everything below
 	rc       *circuit.RelayCircuit

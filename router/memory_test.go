@@ -48,9 +48,12 @@ func runRelayProcess() {
 	h := newHost(nopTB{})
 	onion, _ := circuit.GenerateOnionKey(rand.Reader, 1)
 	dir := &directory{m: map[peer.ID]peer.AddrInfo{}}
-	cfg := router.Config{OnionKeys: []circuit.OnionKey{onion}, Directory: dir, CreateRate: -1}
+	// One client peer opens every circuit of the memory benchmark: no
+	// per-peer rate or circuit cap.
+	cfg := router.Config{OnionKeys: []circuit.OnionKey{onion}, Directory: dir, CreateRate: -1,
+		MaxCircuitsPerPeer: 20000, MaxCircuitsPerChannel: 20000}
 	if os.Getenv("OBOL_TEST_RELAY_FLOOD") == "1" { // an exit to loopback with default limits
-		cfg.CreateRate = 0
+		cfg.CreateRate, cfg.MaxCircuitsPerPeer, cfg.MaxCircuitsPerChannel = 0, 0, 0
 		cfg.Exit, _ = router.ParseExitPolicy([]string{"accept *:*"}, router.AllowLoopback())
 	}
 	rt, err := router.New(h, cfg)
@@ -124,7 +127,9 @@ func (nopTB) Fatal(args ...any) { panic(fmt.Sprint(args...)) }
 func BenchmarkIdleCircuitMemory(b *testing.B) {
 	const circuits = 10000
 	for b.Loop() {
-		tn := newTestNet(b, 1, func(_ int, c *router.Config) { c.CreateRate = -1 }) // the second hop, in this process
+		tn := newTestNet(b, 1, func(_ int, c *router.Config) { // the second hop, in this process
+			c.CreateRate, c.MaxCircuitsPerPeer, c.MaxCircuitsPerChannel = -1, 20000, 20000
+		})
 		cmd := exec.Command(os.Args[0])
 		cmd.Env = append(os.Environ(), "OBOL_TEST_RELAY_PROCESS=1")
 		stdin, _ := cmd.StdinPipe()

@@ -43,6 +43,11 @@ type Config struct {
 	ConnectTimeout time.Duration
 	// MaxCircuits bounds the circuits this relay carries (default 20000).
 	MaxCircuits int
+	// MaxCircuitsPerPeer and MaxCircuitsPerChannel bound the circuits one
+	// previous hop holds, over all its channels and on one channel
+	// (DefaultMaxCircuitsPerPeer, DefaultMaxCircuitsPerChannel).
+	MaxCircuitsPerPeer    int
+	MaxCircuitsPerChannel int
 	// MaxStreams bounds exit streams per circuit (default 512).
 	MaxStreams int
 	// CreateRate and CreateBurst limit the circuits one peer may start
@@ -59,8 +64,17 @@ type Config struct {
 	// DefaultMaxExitStreams).
 	MaxExitStreams int
 	// IdleTimeout destroys a circuit that has moved no cell for this long
-	// (default 30 min), so abandoned circuits do not pile up.
-	IdleTimeout time.Duration
+	// (default 30 min), so abandoned circuits do not pile up. Under
+	// pressure — the circuit table or, with MemoryBudget, the heap more
+	// than half full — it shrinks linearly down to MinIdleTimeout
+	// (DefaultMinIdleTimeout) at full pressure.
+	IdleTimeout    time.Duration
+	MinIdleTimeout time.Duration
+	// MemoryBudget, if set, is the heap size in bytes the relay should
+	// stay under; MemoryInUse reports the current size (default: the Go
+	// runtime's heap objects).
+	MemoryBudget uint64
+	MemoryInUse  func() uint64
 	// StreamIdleTimeout ends an exit stream that has moved no data either
 	// way for this long (default 1 h: idle interactive sessions are
 	// normal, abandoned ones should not hold sockets forever).
@@ -82,8 +96,11 @@ func (c *Config) Validate() error {
 		return errors.New("router: no onion key")
 	case c.Directory == nil:
 		return errors.New("router: no directory")
-	case c.ConnectTimeout < 0, c.MaxCircuits < 0, c.MaxStreams < 0, c.MaxExitStreams < 0, c.IdleTimeout < 0, c.StreamIdleTimeout < 0:
+	case c.ConnectTimeout < 0, c.MaxCircuits < 0, c.MaxStreams < 0, c.MaxExitStreams < 0, c.IdleTimeout < 0, c.StreamIdleTimeout < 0,
+		c.MaxCircuitsPerPeer < 0, c.MaxCircuitsPerChannel < 0, c.MinIdleTimeout < 0:
 		return errors.New("router: negative limit")
+	case c.MinIdleTimeout > 0 && c.IdleTimeout > 0 && c.MinIdleTimeout > c.IdleTimeout:
+		return errors.New("router: MinIdleTimeout longer than IdleTimeout")
 	}
 	return nil
 }
@@ -120,6 +137,18 @@ func (c *Config) defaults() {
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = 30 * time.Minute
 	}
+	if c.MinIdleTimeout == 0 {
+		c.MinIdleTimeout = min(DefaultMinIdleTimeout, c.IdleTimeout)
+	}
+	if c.MaxCircuitsPerPeer == 0 {
+		c.MaxCircuitsPerPeer = DefaultMaxCircuitsPerPeer
+	}
+	if c.MaxCircuitsPerChannel == 0 {
+		c.MaxCircuitsPerChannel = DefaultMaxCircuitsPerChannel
+	}
+	if c.MemoryInUse == nil {
+		c.MemoryInUse = heapInUse
+	}
 	if c.StreamIdleTimeout == 0 {
 		c.StreamIdleTimeout = time.Hour
 	}
@@ -136,14 +165,16 @@ type Router struct {
 	links *link.Manager
 	own   bool // the router made links and closes it
 
-	creates        *createLimiter
-	forwarded      atomic.Uint64 // cells passed on to another hop
-	streams        atomic.Int64  // exit streams open
-	failedCreates  atomic.Uint64 // CREATEs whose handshake failed
-	refusedStreams atomic.Uint64 // BEGINs over a stream limit
+	creates         *createLimiter
+	forwarded       atomic.Uint64 // cells passed on to another hop
+	streams         atomic.Int64  // exit streams open
+	failedCreates   atomic.Uint64 // CREATEs whose handshake failed
+	refusedStreams  atomic.Uint64 // BEGINs over a stream limit
+	refusedCircuits atomic.Uint64 // CREATEs over the circuit table or a peer's or channel's cap
 
-	mu      sync.Mutex // guards circs
+	mu      sync.Mutex // guards circs and caps
 	circs   map[*hop]struct{}
+	caps    *circuitCaps
 	closing bool
 	work    sync.WaitGroup // exit stream goroutines
 
@@ -161,6 +192,7 @@ func New(h host.Host, cfg Config) (*Router, error) {
 		return nil, fmt.Errorf("router: %w", err)
 	}
 	r := &Router{host: h, cfg: cfg, relay: relay, circs: map[*hop]struct{}{},
+		caps:    newCircuitCaps(cfg.MaxCircuitsPerPeer, cfg.MaxCircuitsPerChannel),
 		creates: newCreateLimiter(cfg.CreateRate, cfg.CreateBurst, cfg.CreateRateTotal, cfg.CreateBurstTotal)}
 	r.links = cfg.Links
 	if r.links == nil {
@@ -208,14 +240,14 @@ func (r *Router) Run(ctx context.Context) error {
 
 // reapIdle destroys idle circuits until ctx ends.
 func (r *Router) reapIdle(ctx context.Context) {
-	t := time.NewTicker(max(min(r.cfg.IdleTimeout, r.cfg.StreamIdleTimeout)/4, 10*time.Millisecond))
+	t := time.NewTicker(max(min(r.cfg.MinIdleTimeout, r.cfg.StreamIdleTimeout)/4, 10*time.Millisecond))
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			for _, h := range r.idle(now.Add(-r.cfg.IdleTimeout)) {
+			for _, h := range r.idle(now.Add(-r.currentIdleTimeout())) {
 				h.destroy(circuit.DestroyTimeout)
 			}
 			r.reapStreams(now.Add(-r.cfg.StreamIdleTimeout))
@@ -232,6 +264,14 @@ func (r *Router) reapStreams(before time.Time) {
 		}
 		h.mu.Unlock()
 	}
+}
+
+// currentIdleTimeout is the idle timeout at the present pressure.
+func (r *Router) currentIdleTimeout() time.Duration {
+	r.mu.Lock()
+	n := len(r.circs)
+	r.mu.Unlock()
+	return idleTimeout(r.cfg.IdleTimeout, r.cfg.MinIdleTimeout, r.pressure(n))
 }
 
 // idle returns the circuits that have moved no cell since before.
@@ -254,11 +294,13 @@ func (r *Router) onCreate(ch *link.Channel, id uint32) link.Handler {
 	if !r.creates.allow(ch.Remote()) {
 		return nil // a peer over its rate is not answered: that would cost more
 	}
-	if r.closing || len(r.circs) >= r.cfg.MaxCircuits {
+	if r.closing || len(r.circs) >= r.cfg.MaxCircuits || !r.caps.admit(ch.Remote(), ch) {
+		r.refusedCircuits.Add(1)
 		go refuse(ch, id, circuit.DestroyResourceLimit)
 		return nil
 	}
 	h := newHop(r, ch.Remote())
+	h.prevChan = ch
 	r.circs[h] = struct{}{}
 	return h
 }
@@ -271,19 +313,23 @@ func refuse(ch *link.Channel, id uint32, why circuit.DestroyReason) {
 
 func (r *Router) forget(h *hop) {
 	r.mu.Lock()
-	delete(r.circs, h)
+	if _, ok := r.circs[h]; ok {
+		delete(r.circs, h)
+		r.caps.release(h.prevPeer, h.prevChan)
+	}
 	r.mu.Unlock()
 }
 
 // Stats is a snapshot of what the router carries and refused.
 type Stats struct {
-	Circuits       int
-	Streams        int64
-	Forwarded      uint64
-	RefusedCreates uint64 // over a peer's or the relay's rate
-	FailedCreates  uint64 // handshakes that failed (garbage, replays)
-	RefusedStreams uint64 // BEGINs over the circuit's or the relay's limit
-	Link           link.Stats
+	Circuits        int
+	Streams         int64
+	Forwarded       uint64
+	RefusedCreates  uint64 // over a peer's or the relay's rate
+	FailedCreates   uint64 // handshakes that failed (garbage, replays)
+	RefusedStreams  uint64 // BEGINs over the circuit's or the relay's limit
+	RefusedCircuits uint64 // CREATEs over MaxCircuits or a peer's or channel's cap
+	Link            link.Stats
 }
 
 // Stats returns the current counts.
@@ -292,7 +338,8 @@ func (r *Router) Stats() Stats {
 	n := len(r.circs)
 	r.mu.Unlock()
 	st := Stats{Circuits: n, Streams: r.streams.Load(), Forwarded: r.forwarded.Load(),
-		FailedCreates: r.failedCreates.Load(), RefusedStreams: r.refusedStreams.Load(), Link: r.links.Stats()}
+		FailedCreates: r.failedCreates.Load(), RefusedStreams: r.refusedStreams.Load(),
+		RefusedCircuits: r.refusedCircuits.Load(), Link: r.links.Stats()}
 	if r.creates != nil {
 		st.RefusedCreates = r.creates.refused.Load()
 	}

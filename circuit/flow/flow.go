@@ -42,7 +42,7 @@ var (
 	ErrClosed           = errors.New("flow: closed")
 )
 
-// Tag is a relay cell's integrity tag (circuit.TagLen bytes), which an
+// Tag is a relay cell's tag (circuit.TagLen bytes, specs/04 §6.2), which an
 // authenticated SENDME echoes.
 type Tag [16]byte
 

@@ -60,9 +60,10 @@ func RelayChild(in io.Reader, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	// No per-peer limit on new circuits: the memory scenario opens
-	// thousands from one client as fast as it can.
-	rt, err := router.New(h, router.Config{OnionKeys: []circuit.OnionKey{onion}, Directory: dir, CreateRate: -1})
+	// No per-peer limit on new circuits nor per-peer cap on open ones: the
+	// memory scenario opens thousands from one client as fast as it can.
+	rt, err := router.New(h, router.Config{OnionKeys: []circuit.OnionKey{onion}, Directory: dir, CreateRate: -1,
+		MaxCircuitsPerPeer: 20000, MaxCircuitsPerChannel: 20000})
 	if err != nil {
 		return err
 	}

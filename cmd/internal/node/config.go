@@ -54,6 +54,10 @@ type RelayConfig struct {
 	// AllowLoopback lets the exit reach loopback addresses: for local
 	// test networks only.
 	AllowLoopback bool
+	// AllowPrivateDestinations lets the exit's rules open private-use
+	// ranges (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7): for
+	// private deployments only.
+	AllowPrivateDestinations bool
 	// OnionRotation is how long one onion key stays current (default 4h).
 	OnionRotation time.Duration
 	// Payment, if set, makes the relay charge for circuits; nil runs it
@@ -100,9 +104,12 @@ func (c *RelayConfig) exitPolicy() (*router.ExitPolicy, error) {
 	if len(rules) == 0 {
 		rules = router.DefaultExitRules
 	}
-	var opts []router.PolicyOption
+	opts := []router.PolicyOption{router.RejectOwnAddrs(router.LocalAddrs)}
 	if c.AllowLoopback {
 		opts = append(opts, router.AllowLoopback())
+	}
+	if c.AllowPrivateDestinations {
+		opts = append(opts, router.AllowPrivateDestinations())
 	}
 	p, err := router.ParseExitPolicy(rules, opts...)
 	if err != nil {
