@@ -21,6 +21,10 @@ type EndError struct{ Reason circuit.EndReason }
 
 func (e *EndError) Error() string { return "client: stream ended by exit: " + e.Reason.String() }
 
+// Unwrap is the socks sentinel for the reason (socks.ErrConnRefused, ...),
+// so that errors.Is tells what happened.
+func (e *EndError) Unwrap() error { return endSentinel(e.Reason) }
+
 // Stream is a TCP stream through a circuit. It is a net.Conn; CloseWrite
 // half-closes it.
 type Stream struct {
@@ -58,6 +62,19 @@ func (c *Circuit) Dial(ctx context.Context, host string, port uint16) (*Stream, 
 		return nil, err
 	}
 	return s, nil
+}
+
+// DialOptimistic opens a stream to host:port like Dial but returns as
+// soon as the BEGIN is sent, without waiting for CONNECTED: data written
+// at once follows the BEGIN in the same flight and the exit holds it until
+// it has connected (optimistic data, 04 §16). If the exit refuses the
+// stream, reads and writes fail with an *EndError saying why.
+func (c *Circuit) DialOptimistic(ctx context.Context, host string, port uint16) (*Stream, error) {
+	body, err := beginBody(host, port)
+	if err != nil {
+		return nil, err
+	}
+	return c.newStream(ctx, circuit.RelayBegin, body)
 }
 
 // Resolve asks the exit for host's addresses.
@@ -170,8 +187,10 @@ func (c *Circuit) remoteEnd(s *Stream, body []byte) {
 	}
 	switch {
 	case !s.isOpen:
+		// Refused: a Dial waiting for the answer, or the reads and writes
+		// of an optimistic stream, learn why.
 		delete(c.streams, s.id)
-		s.reply <- &EndError{Reason: e.Reason}
+		s.closeRemote(&EndError{Reason: e.Reason})
 	case e.Reason == circuit.EndDone:
 		s.gotEnd = true
 		s.buf.CloseWrite(io.EOF)
