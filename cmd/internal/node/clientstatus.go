@@ -53,8 +53,10 @@ func (s *ClientStatus) CountBytes(n int) {
 // Snapshot implements status.Source.
 func (s *ClientStatus) Snapshot(ctx context.Context) status.Snapshot {
 	var circs []client.CircuitInfo
+	var builds *status.BuildTimes
 	if m := s.mgr.Load(); m != nil { // a hidden service keeps its circuits itself
 		circs = m.Circuits()
+		builds = buildTimes(m.BuildTimes())
 	}
 	snap := status.Snapshot{
 		Node:     status.Node{Kind: s.kind, Started: s.started.UTC(), Now: time.Now().UTC()},
@@ -62,6 +64,7 @@ func (s *ClientStatus) Snapshot(ctx context.Context) status.Snapshot {
 		DHT:      status.DHT{RoutingTable: s.c.node.RoutingTableSize(), KnownRelays: s.c.cache.Len()},
 		Relays:   relayRows(s.c.Known()),
 		Circuits: make([]status.Circuit, 0, len(circs)),
+		Builds:   builds,
 	}
 	for _, ci := range circs {
 		c := status.Circuit{Streams: ci.Streams}
@@ -80,4 +83,14 @@ func (s *ClientStatus) Snapshot(ctx context.Context) status.Snapshot {
 		snap.Errors = s.errors.Counts()
 	}
 	return snap
+}
+
+// buildTimes is the status form of a manager's build-time histogram.
+func buildTimes(bt client.BuildTimes) *status.BuildTimes {
+	out := &status.BuildTimes{Counts: bt.Counts, Count: bt.Count, TimedOut: bt.TimedOut,
+		SumMs: float64(bt.Sum) / float64(time.Millisecond)}
+	for _, b := range client.BuildTimeBuckets {
+		out.BoundsMs = append(out.BoundsMs, float64(b)/float64(time.Millisecond))
+	}
+	return out
 }
