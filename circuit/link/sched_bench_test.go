@@ -12,7 +12,7 @@ import (
 type echoer struct{}
 
 func (echoer) HandleCell(c *Circ, cell []byte) { c.SendCell(context.Background(), cell) }
-func (echoer) CircuitClosed(*Circ, error)       {}
+func (echoer) CircuitClosed(*Circ, error)      {}
 
 type sink struct{}
 
@@ -23,7 +23,7 @@ func (sink) CircuitClosed(*Circ, error)      {}
 type pinger struct{ got chan struct{} }
 
 func (p pinger) HandleCell(_ *Circ, cell []byte) { Release(cell); p.got <- struct{}{} }
-func (pinger) CircuitClosed(*Circ, error)         {}
+func (pinger) CircuitClosed(*Circ, error)        {}
 
 // BenchmarkCellLatencyUnderBulk measures the round trip of one cell on a
 // circuit whose channel also carries a circuit sending as fast as it
