@@ -13,10 +13,15 @@ import (
 	"github.com/obolnet/obol/descriptor"
 )
 
-// firstStream is the stream an on-demand build opens in its first flight.
+// firstStream is the stream an on-demand build opens in its first flight,
+// with the application's first bytes (at most MaxEarlyData) if it has
+// them. An optimistic one is returned once the circuit is built, without
+// waiting for CONNECTED.
 type firstStream struct {
-	host string
-	port uint16
+	host       string
+	port       uint16
+	data       []byte
+	optimistic bool
 }
 
 // build builds a circuit whose exit accepts port, trying up to
@@ -24,7 +29,9 @@ type firstStream struct {
 // left out of the next ones. soft names exits to avoid if others will do.
 // With first, the circuit's first stream rides in the build's flight
 // (0-RTT, 04 §9) and is returned too; if the exit refuses it, the circuit
-// is returned with the refusal.
+// is returned with the refusal. A build that fails may have delivered
+// first's data (its CREATED lost, say): the next path sends it again, as
+// Tor resends optimistic data on a retried stream (04 §9).
 func (m *Manager) build(ctx context.Context, port uint16, soft map[peer.ID]bool, first *firstStream) (*managed, *Stream, error) {
 	var lastErr error
 	tried := 0
@@ -174,7 +181,7 @@ func (m *Manager) buildPath(ctx context.Context, path []*candidate, first *first
 			return nil, nil, err
 		}
 	}
-	if s != nil {
+	if s != nil && !first.optimistic {
 		if err := s.wait(ctx); err != nil {
 			return mc, nil, err
 		}
@@ -191,7 +198,7 @@ func (m *Manager) startBuild(ctx context.Context, path []*candidate, first *firs
 	var s *Stream
 	var early [][]byte
 	if first != nil {
-		if s, early, err = c.earlyStream(ctx, first.host, first.port, nil); err != nil {
+		if s, early, err = c.earlyStream(ctx, first.host, first.port, first.data); err != nil {
 			return nil, nil, err
 		}
 	}

@@ -18,6 +18,7 @@ type buildTimer struct {
 	samples  []time.Duration
 	next     int // ring position of the next sample
 	timeouts int // consecutive timeouts
+	hist     buildHistogram
 }
 
 // Learning constants.
@@ -36,6 +37,7 @@ func (b *buildTimer) observe(d time.Duration) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.timeouts = 0
+	b.hist.observe(d)
 	if len(b.samples) < buildSamples {
 		b.samples = append(b.samples, d)
 		return
@@ -49,9 +51,17 @@ func (b *buildTimer) timedOut() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.timeouts++
+	b.hist.timedOut++
 	if b.timeouts >= resetAfterTimeouts {
 		b.samples, b.next, b.timeouts = nil, 0, 0
 	}
+}
+
+// histogram returns the build times seen so far.
+func (b *buildTimer) histogram() BuildTimes {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.hist.snapshot()
 }
 
 // timeout is how long the next build may take.

@@ -214,6 +214,7 @@ func (c *Circuit) fail(err error, why circuit.DestroyReason) {
 	c.lc.Close()
 	c.send.Close(err)
 	for _, s := range streams {
+		s.settle(answerLost)
 		s.closeRemote(err)
 	}
 	close(c.done)

@@ -37,10 +37,17 @@ func isolationFrom(ctx context.Context) IsolationKey {
 // Dial opens a TCP connection to address ("host:port") through a circuit,
 // isolated by the key WithIsolation put in ctx, if any. network is "tcp",
 // "tcp4" or "tcp6". The host is resolved by the exit, never locally.
-// Errors wrap the socks sentinels (socks.ErrConnRefused, ...) that say why.
 // A hidden-service name (.obol) fails with ErrHiddenServiceName, wrapping
 // socks.ErrNotAllowed, and never reaches an exit: hidden.Route sends such
 // names to the hidden-service client.
+//
+// Dial does not wait for the exit to connect: the connection's first
+// write rides with the BEGIN (optimistic data), so a request costs one
+// path round trip. A refusal by the exit (socks.ErrConnRefused, ...) is
+// therefore reported by the first Read or Write, wrapped in the error
+// they return; so are failures to build a circuit when none was ready.
+// ctx bounds the opening of the stream even after Dial has returned;
+// cancelling it then does not close the connection.
 func (m *Manager) Dial(ctx context.Context, network, address string) (net.Conn, error) {
 	return m.DialIsolated(ctx, isolationFrom(ctx), network, address)
 }
@@ -60,31 +67,56 @@ func (m *Manager) DialIsolated(ctx context.Context, key IsolationKey, network, a
 	if err != nil || port == 0 || host == "" {
 		return nil, fmt.Errorf("client: dial: %w: bad address", socks.ErrMalformed)
 	}
-	return m.dial(ctx, key, host, uint16(port))
+	return m.dialOptimistic(ctx, key, host, uint16(port))
 }
 
-// DialStream implements socks.Dialer.
+// DialStream implements socks.Dialer: an optimistic request gets a
+// connection at once, as Dial's; any other one once the exit has
+// connected.
 func (m *Manager) DialStream(ctx context.Context, req socks.Request) (net.Conn, error) {
 	host := req.Host
 	if req.IP.IsValid() {
 		host = req.IP.String()
 	}
-	return m.dial(ctx, req.Isolation, host, req.Port)
+	if req.Optimistic {
+		return m.dialOptimistic(ctx, req.Isolation, host, req.Port)
+	}
+	return m.dial(ctx, req.Isolation, host, req.Port, nil)
+}
+
+// dialOptimistic opens a stream without waiting for CONNECTED. On a
+// circuit that is ready it sends the BEGIN now, and the first write
+// follows it at once. Without one it returns a connection whose first
+// write, or optimisticWait, starts the build, so that the first bytes
+// ride in the build's flight (0-RTT, 04 §9).
+func (m *Manager) dialOptimistic(ctx context.Context, key IsolationKey, host string, port uint16) (net.Conn, error) {
+	if _, err := beginBody(host, port); err != nil {
+		return nil, beginError(err)
+	}
+	if m.hasCircuit(key, port) {
+		return m.dial(ctx, key, host, port, &firstStream{optimistic: true})
+	}
+	return newLazyStream(ctx, m, key, host, port), nil
 }
 
 // dial opens a stream on a circuit of key whose exit accepts port. A
 // circuit that dies under the request is dropped and another one tried.
-func (m *Manager) dial(ctx context.Context, key IsolationKey, host string, port uint16) (net.Conn, error) {
+// With opt, the stream is optimistic and opt.data, if any, is its first
+// data (04 §9 bounds what a new circuit's build can carry).
+func (m *Manager) dial(ctx context.Context, key IsolationKey, host string, port uint16, opt *firstStream) (net.Conn, error) {
 	if _, err := beginBody(host, port); err != nil {
-		if errors.Is(err, ErrHiddenServiceName) {
-			return nil, fmt.Errorf("%w (%w)", err, socks.ErrNotAllowed)
-		}
-		return nil, fmt.Errorf("client: %w: %w", socks.ErrMalformed, err)
+		return nil, beginError(err)
 	}
 	var lastErr error
 	for range m.cfg.BuildAttempts {
-		s, mc, err := m.stream(ctx, key, host, port)
-		if mc != nil {
+		s, mc, err := m.stream(ctx, key, host, port, opt)
+		switch {
+		case mc == nil:
+		case err == nil && opt != nil && opt.optimistic:
+			// The exit has not answered yet: path bias counts the
+			// stream once it does, or once the circuit dies first.
+			s.watchAnswer(func(answered bool) { m.countAnswer(mc, answered) })
+		default:
 			m.countStream(ctx, mc, err)
 		}
 		if err == nil {
@@ -103,6 +135,15 @@ func (m *Manager) dial(ctx context.Context, key IsolationKey, host string, port 
 		mc.c.Close() // a circuit that fails a BEGIN is not used again
 	}
 	return nil, fmt.Errorf("client: circuits kept failing: %w", lastErr)
+}
+
+// beginError is the error of a BEGIN that cannot be sent: a hidden-service
+// name is not allowed through an exit; anything else is malformed.
+func beginError(err error) error {
+	if errors.Is(err, ErrHiddenServiceName) {
+		return fmt.Errorf("%w (%w)", err, socks.ErrNotAllowed)
+	}
+	return fmt.Errorf("client: %w: %w", socks.ErrMalformed, err)
 }
 
 // endSentinel maps the exit's END reason to the socks error that chooses
@@ -125,9 +166,9 @@ func endSentinel(r circuit.EndReason) error {
 
 // stream opens a stream to host:port for key on the key's current
 // circuit while it is fresh, else on a prebuilt one, else on a new one
-// whose build carries the BEGIN. Concurrent requests of one key share one
-// build. It returns the circuit it tried, if any.
-func (m *Manager) stream(ctx context.Context, key IsolationKey, host string, port uint16) (*Stream, *managed, error) {
+// whose build carries the BEGIN (and opt's data). Concurrent requests of
+// one key share one build. It returns the circuit it tried, if any.
+func (m *Manager) stream(ctx context.Context, key IsolationKey, host string, port uint16, opt *firstStream) (*Stream, *managed, error) {
 	for {
 		m.mu.Lock()
 		if m.closed {
@@ -136,7 +177,7 @@ func (m *Manager) stream(ctx context.Context, key IsolationKey, host string, por
 		}
 		if mc := m.takeLocked(key, port); mc != nil {
 			m.mu.Unlock()
-			s, err := mc.c.Dial(ctx, host, port)
+			s, err := m.open(ctx, mc.c, host, port, opt)
 			return s, mc, err
 		}
 		if wait, ok := m.pending[key]; ok {
@@ -152,7 +193,11 @@ func (m *Manager) stream(ctx context.Context, key IsolationKey, host string, por
 		m.pending[key] = done
 		soft := m.otherExitsLocked(key)
 		m.mu.Unlock()
-		mc, s, err := m.build(ctx, port, soft, &firstStream{host: host, port: port})
+		first := &firstStream{host: host, port: port}
+		if opt != nil {
+			first.data, first.optimistic = opt.data, true
+		}
+		mc, s, err := m.build(ctx, port, soft, first)
 		m.mu.Lock()
 		delete(m.pending, key)
 		close(done)
@@ -167,6 +212,43 @@ func (m *Manager) stream(ctx context.Context, key IsolationKey, host string, por
 		m.mu.Unlock()
 		return s, mc, err
 	}
+}
+
+// open opens a stream on a built circuit: with opt, optimistically, its
+// data following the BEGIN at once.
+func (m *Manager) open(ctx context.Context, c *Circuit, host string, port uint16, opt *firstStream) (*Stream, error) {
+	if opt == nil {
+		return c.Dial(ctx, host, port)
+	}
+	s, err := c.DialOptimistic(ctx, host, port)
+	if err != nil || len(opt.data) == 0 {
+		return s, err
+	}
+	if _, err := s.Write(opt.data); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// hasCircuit tells whether a stream of key to port would find a built
+// circuit now (or fail at once: the manager is closed).
+func (m *Manager) hasCircuit(key IsolationKey, port uint16) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return true
+	}
+	now := m.cfg.Now()
+	for _, mc := range m.circs {
+		if mc.c.Err() != nil || !mc.exit.AcceptsPort(port) {
+			continue
+		}
+		if !mc.dirty || (mc.iso == key && now.Sub(mc.firstUse) < m.cfg.MaxDirtiness) {
+			return true
+		}
+	}
+	return false
 }
 
 // takeLocked finds a fresh circuit of key for port, or assigns a prebuilt

@@ -137,6 +137,12 @@ func (m *Manager) countStream(ctx context.Context, mc *managed, err error) {
 	m.reportBias(m.guards.recordBias(mc.path[0], m.cfg.Now(), func(b *pathBias, p biasParams) { b.stream(ok, p) }))
 }
 
+// countAnswer counts an optimistic stream's BEGIN once its fate is known:
+// answered by the exit (CONNECTED or a refusal), or lost with its circuit.
+func (m *Manager) countAnswer(mc *managed, answered bool) {
+	m.reportBias(m.guards.recordBias(mc.path[0], m.cfg.Now(), func(b *pathBias, p biasParams) { b.stream(answered, p) }))
+}
+
 // reportBias logs a guard's worse verdict: the guard and its counts,
 // nothing about circuits or destinations.
 func (m *Manager) reportBias(ev biasEvent, worse bool) {

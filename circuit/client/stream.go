@@ -22,6 +22,10 @@ type EndError struct{ Reason circuit.EndReason }
 
 func (e *EndError) Error() string { return "client: stream ended by exit: " + e.Reason.String() }
 
+// Unwrap is the socks sentinel for the reason (socks.ErrConnRefused, ...),
+// so that errors.Is tells what happened.
+func (e *EndError) Unwrap() error { return endSentinel(e.Reason) }
+
 // Stream is a TCP stream through a circuit. It is a net.Conn; CloseWrite
 // half-closes it.
 type Stream struct {
@@ -35,6 +39,10 @@ type Stream struct {
 	dl sync.Mutex // guards the deadlines
 	rd time.Time
 	wd time.Time
+
+	am       sync.Mutex // guards the answer's outcome and its watcher
+	outcome  answer
+	onAnswer func(answered bool)
 
 	// guarded by the circuit's mu
 	remoteIP netip.Addr
@@ -60,6 +68,19 @@ func (c *Circuit) Dial(ctx context.Context, host string, port uint16) (*Stream, 
 		return nil, err
 	}
 	return s, nil
+}
+
+// DialOptimistic opens a stream to host:port like Dial but returns as
+// soon as the BEGIN is sent, without waiting for CONNECTED: data written
+// at once follows the BEGIN in the same flight and the exit holds it until
+// it has connected (optimistic data, 04 §16). If the exit refuses the
+// stream, reads and writes fail with an *EndError saying why.
+func (c *Circuit) DialOptimistic(ctx context.Context, host string, port uint16) (*Stream, error) {
+	body, err := beginBody(host, port)
+	if err != nil {
+		return nil, err
+	}
+	return c.newStream(ctx, circuit.RelayBegin, body)
 }
 
 // Resolve asks the exit for host's addresses. A hidden-service name is
@@ -175,7 +196,49 @@ func (s *Stream) connected(body []byte) {
 		s.remoteIP = m.IP
 	}
 	s.isOpen = true
+	s.settle(answerGiven)
 	s.reply <- nil
+}
+
+// answer is what became of a BEGIN: no answer yet, an answer from the exit
+// (CONNECTED, or END refusing the stream), or none because the circuit
+// died first.
+type answer uint8
+
+const (
+	answerPending answer = iota
+	answerGiven
+	answerLost
+)
+
+// settle records the BEGIN's outcome once and tells the watcher, if any.
+func (s *Stream) settle(a answer) {
+	s.am.Lock()
+	if s.outcome != answerPending {
+		s.am.Unlock()
+		return
+	}
+	s.outcome = a
+	f := s.onAnswer
+	s.am.Unlock()
+	if f != nil {
+		go f(a == answerGiven)
+	}
+}
+
+// watchAnswer calls f once the exit has answered the BEGIN (true) or the
+// circuit died before it did (false); at once if that is already known.
+// A stream closed locally before an answer never calls f.
+func (s *Stream) watchAnswer(f func(answered bool)) {
+	s.am.Lock()
+	a := s.outcome
+	if a == answerPending {
+		s.onAnswer = f
+	}
+	s.am.Unlock()
+	if a != answerPending {
+		go f(a == answerGiven)
+	}
 }
 
 // resolved handles RESOLVED. The circuit's mu is held.
@@ -196,8 +259,11 @@ func (c *Circuit) remoteEnd(s *Stream, body []byte) {
 	}
 	switch {
 	case !s.isOpen:
+		// Refused: a Dial waiting for the answer, or the reads and writes
+		// of an optimistic stream, learn why.
+		s.settle(answerGiven)
 		delete(c.streams, s.id)
-		s.reply <- &EndError{Reason: e.Reason}
+		s.closeRemote(&EndError{Reason: e.Reason})
 	case e.Reason == circuit.EndDone:
 		s.gotEnd = true
 		s.buf.CloseWrite(io.EOF)

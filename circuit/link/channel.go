@@ -37,13 +37,20 @@ var (
 // channel, so both sides can create circuits without colliding.
 const initiatorBit = 1 << 31
 
-// outQueue is how many cells may wait for the channel's writer.
-const outQueue = 256
+// Bounds of the cells waiting for a channel's writer: outQueue in all
+// and circQueue per circuit. A circuit with nothing queued may always
+// queue one cell, so that a quiet circuit never waits for a bulk one's
+// room; CREATE, CREATED and cells of no circuit have outQueue of their own.
+const (
+	outQueue  = 512
+	circQueue = 64
+)
 
 // Channel is one link to a peer.
 //
 // The reader goroutine owns the stream's read side and dispatches cells;
-// the writer goroutine owns the write side and batches queued cells.
+// the writer goroutine owns the write side and writes queued cells in the
+// order of the channel's scheduler (sched.go).
 type Channel struct {
 	m         *Manager
 	s         network.Stream
@@ -51,8 +58,14 @@ type Channel struct {
 	initiator bool
 	onCreate  CreateFunc
 	maxQueue  int
-	out       chan []byte
+	ready     chan struct{} // a token when cells were queued for the writer
 	done      chan struct{} // closed when the channel is closed
+
+	outMu    sync.Mutex // guards the fields below
+	sched    *scheduler
+	wake     chan struct{} // closed when the writer took cells, for blocked senders
+	wakeUsed bool          // a sender waits on wake
+	outDone  bool          // the channel closed: nothing more is queued
 
 	mu      sync.Mutex // guards the fields below
 	circs   map[uint32]*Circ
@@ -72,7 +85,8 @@ func newChannel(m *Manager, s network.Stream, initiator bool) *Channel {
 	return &Channel{
 		m: m, s: s, remote: s.Conn().RemotePeer(), initiator: initiator,
 		onCreate: m.cfg.OnCreate, maxQueue: m.cfg.MaxQueue,
-		out: make(chan []byte, outQueue), done: make(chan struct{}),
+		ready: make(chan struct{}, 1), done: make(chan struct{}),
+		sched: newScheduler(DefaultHalfLife, time.Now()), wake: make(chan struct{}),
 		circs: make(map[uint32]*Circ), nextID: 1,
 	}
 }
@@ -152,17 +166,59 @@ func (ch *Channel) remove(id uint32) {
 	ch.mu.Unlock()
 }
 
-// send queues one cell for the writer. It blocks while the queue is full,
-// which back-pressures only the circuit that sends.
-func (ch *Channel) send(ctx context.Context, cell []byte) error {
-	select {
-	case ch.out <- cell:
-		return nil
-	case <-ch.done:
-		return ErrChannelClosed
-	case <-ctx.Done():
-		return ctx.Err()
+// send queues one cell of sc (nil: of no circuit) for the writer. It
+// blocks while the circuit's or the channel's queue is full, which
+// back-pressures only the circuit that sends.
+func (ch *Channel) send(ctx context.Context, sc *schedCirc, cell []byte) error {
+	for {
+		ch.outMu.Lock()
+		if ch.outDone {
+			ch.outMu.Unlock()
+			return ErrChannelClosed
+		}
+		if ch.roomLocked(sc, cell) {
+			ch.sched.push(sc, cell)
+			ch.outMu.Unlock()
+			select {
+			case ch.ready <- struct{}{}:
+			default:
+			}
+			return nil
+		}
+		wake := ch.wake
+		ch.wakeUsed = true
+		ch.outMu.Unlock()
+		select {
+		case <-wake:
+		case <-ch.done:
+			return ErrChannelClosed
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
+}
+
+// roomLocked tells whether cell of sc may be queued now. outMu is held.
+func (ch *Channel) roomLocked(sc *schedCirc, cell []byte) bool {
+	switch {
+	case sc == nil || isUrgent(cell):
+		return len(ch.sched.urgent) < outQueue
+	case len(sc.q) == 0:
+		return true
+	}
+	return len(sc.q) < circQueue && ch.sched.n < outQueue
+}
+
+// next takes the next cell to write, or nil, and wakes blocked senders.
+func (ch *Channel) next(now time.Time) []byte {
+	ch.outMu.Lock()
+	defer ch.outMu.Unlock()
+	cell := ch.sched.pop(now)
+	if cell != nil && ch.wakeUsed {
+		close(ch.wake)
+		ch.wake, ch.wakeUsed = make(chan struct{}), false
+	}
+	return cell
 }
 
 // SendRaw queues a cell that belongs to no registered circuit (a DESTROY
@@ -172,7 +228,7 @@ func (ch *Channel) SendRaw(ctx context.Context, id uint32, cmd circuit.Command, 
 	if err != nil {
 		return err
 	}
-	return ch.send(ctx, cell)
+	return ch.send(ctx, nil, cell)
 }
 
 // run starts the reader and writer and returns when both have ended.
@@ -242,13 +298,12 @@ func (ch *Channel) remoteParity(id uint32) bool {
 func (ch *Channel) writeLoop() {
 	w := bufio.NewWriterSize(stallWriter{ch.s, ch.m.cfg.WriteTimeout}, 32*circuit.CellSize)
 	for {
-		var cell []byte
 		select {
-		case cell = <-ch.out:
+		case <-ch.ready:
 		case <-ch.done:
 			return
 		}
-		if err := ch.writeBatch(w, cell); err != nil {
+		if err := ch.writeQueued(w); err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				ch.m.counts.stalled.Add(1)
 				err = ErrPeerNotReading
@@ -274,20 +329,25 @@ func (w stallWriter) Write(p []byte) (int, error) {
 	return w.s.Write(p)
 }
 
-// writeBatch writes cell and whatever else is queued, then flushes once.
-func (ch *Channel) writeBatch(w *bufio.Writer, cell []byte) error {
-	for {
+// writeQueued writes the queued cells in the scheduler's order until
+// none is left, then flushes once. The scheduler picks each cell when the
+// buffer can take it, so a cell queued meanwhile by a quieter circuit
+// goes before the rest of a bulk circuit's.
+func (ch *Channel) writeQueued(w *bufio.Writer) error {
+	now := time.Now()
+	for i := 0; ; i++ {
+		if i%32 == 31 {
+			now = time.Now()
+		}
+		cell := ch.next(now)
+		if cell == nil {
+			return w.Flush()
+		}
 		_, err := w.Write(cell)
 		putCell(cell)
 		if err != nil {
 			return err
 		}
-		select {
-		case cell = <-ch.out:
-			continue
-		default:
-		}
-		return w.Flush()
 	}
 }
 
@@ -309,6 +369,12 @@ func (ch *Channel) close(why error) {
 	ch.circs = map[uint32]*Circ{}
 	ch.mu.Unlock()
 	close(ch.done)
+	ch.outMu.Lock()
+	ch.outDone = true
+	for _, cell := range ch.sched.drain() {
+		putCell(cell)
+	}
+	ch.outMu.Unlock()
 	ch.s.Reset()
 	for _, c := range circs {
 		c.closeWith(why)

@@ -31,9 +31,10 @@ type Handler interface {
 // no goroutine, and a paused one is simply not read: the sender's flow
 // control window bounds the queue.
 type Circ struct {
-	ch *Channel
-	id uint32
-	h  Handler
+	ch  *Channel
+	id  uint32
+	h   Handler
+	out *schedCirc // outbound queue and activity; the channel's outMu guards it
 
 	cellsIn, cellsOut atomic.Uint64
 
@@ -51,7 +52,7 @@ type queued struct {
 }
 
 func newCirc(ch *Channel, id uint32, h Handler) *Circ {
-	return &Circ{ch: ch, id: id, h: h}
+	return &Circ{ch: ch, id: id, h: h, out: newSchedCirc()}
 }
 
 // ID is the circuit ID on this channel.
@@ -183,7 +184,7 @@ func (c *Circ) SendCell(ctx context.Context, cell []byte) error {
 		return ErrCircuitClosed
 	}
 	binary.BigEndian.PutUint32(cell, c.id)
-	if err := c.ch.send(ctx, cell); err != nil {
+	if err := c.ch.send(ctx, c.out, cell); err != nil {
 		return err
 	}
 	c.cellsOut.Add(1)

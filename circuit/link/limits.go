@@ -88,8 +88,8 @@ func (m *Manager) shed() {
 		if victim == nil {
 			return
 		}
+		m.counts.shed.Add(1) // before its handler can learn of it
 		victim.fail(ErrOverBudget)
-		m.counts.shed.Add(1)
 	}
 }
 

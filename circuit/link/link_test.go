@@ -71,7 +71,7 @@ func pair(t *testing.T) (*Manager, *Manager, chan *recorder) {
 	return ma, mb, accepted
 }
 
-func dialB(t *testing.T, ma *Manager, mb *Manager) *Channel {
+func dialB(t testing.TB, ma *Manager, mb *Manager) *Channel {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	ch, err := ma.Channel(ctx, peer.AddrInfo{ID: mb.Host().ID(), Addrs: mb.Host().Addrs()})

@@ -83,6 +83,13 @@ type Request struct {
 	// must never share a circuit.
 	Isolation IsolationKey
 	Protocol  Protocol
+	// Optimistic lets the Dialer return before the destination has
+	// accepted the stream: the server replies success at once and the
+	// application's first bytes follow the stream's opening without a
+	// round trip between them. A refusal then fails the connection's
+	// reads and writes, and the server closes the application's
+	// connection (08 §3.2).
+	Optimistic bool
 }
 
 // IsolationKey identifies the credentials a stream arrived with, without

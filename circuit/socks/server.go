@@ -32,6 +32,11 @@ type Config struct {
 	DisableSOCKS4 bool
 	// DisableHTTPConnect refuses HTTP CONNECT requests.
 	DisableHTTPConnect bool
+	// DisableOptimisticData makes every reply wait until the destination
+	// has accepted the stream, so that a refusal is reported by its reply
+	// code; by default the reply comes at once and the application's
+	// first bytes go out with the stream's opening (08 §3.2).
+	DisableOptimisticData bool
 }
 
 // Defaults.

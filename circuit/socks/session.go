@@ -50,6 +50,7 @@ func (ss *session) dial(ctx context.Context, req Request) (net.Conn, error) {
 	defer ss.conn.SetDeadline(time.Now().Add(ss.s.cfg.HandshakeTimeout))
 	ctx, cancel := context.WithTimeout(ctx, ss.s.cfg.DialTimeout)
 	defer cancel()
+	req.Optimistic = !ss.s.cfg.DisableOptimisticData
 	stream, err := ss.s.cfg.Dialer.DialStream(ctx, req)
 	if err != nil {
 		return nil, fmt.Errorf("socks: dial: %w", err)

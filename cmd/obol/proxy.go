@@ -51,6 +51,8 @@ type proxyOptions struct {
 	timeout         time.Duration
 	allowSameSubnet bool
 	minGuardAge     time.Duration
+	noOptimistic    bool
+	prebuilt        int
 	pay             payFlags
 	log             logFlags
 	obs             observeFlags
@@ -58,13 +60,15 @@ type proxyOptions struct {
 
 func proxyFlags(args []string, w io.Writer) (proxyOptions, int, bool) {
 	o := proxyOptions{client: node.ClientConfig{DataDir: defaultProxyDir()}, socks: "127.0.0.1:9050",
-		hops: client.DefaultHops, sample: 200, resample: 10 * time.Minute, timeout: 60 * time.Second}
+		hops: client.DefaultHops, prebuilt: client.DefaultPrebuilt, sample: 200, resample: 10 * time.Minute, timeout: 60 * time.Second}
 	fs := newFlagSet("proxy", "--bootstrap ADDRS [flags]", w)
 	fs.StringVar(&o.socks, "socks", o.socks, "`address` the SOCKS5/SOCKS4a proxy listens on")
 	fs.StringVar(&o.httpConnect, "http-connect", "", "`address` of an HTTP CONNECT proxy as well (default: none)")
 	fs.Var(bootstrapValue{&o.client.Bootstrap}, "bootstrap", "comma-separated /p2p/ `multiaddrs` of relays to join through (required)")
 	fs.StringVar(&o.client.DataDir, "data-dir", o.client.DataDir, "`directory` for the descriptor cache and the guard set")
 	fs.Var(intValue{&o.hops, 1, circuit.MaxHops}, "hops", "relays per circuit, a `count` from 1 to 8")
+	fs.Var(intValue{&o.prebuilt, 0, 32}, "prebuilt", "unused circuits kept ready, a `count` (0: build circuits on demand only)")
+	fs.BoolVar(&o.noOptimistic, "no-optimistic-data", false, "reply to SOCKS and HTTP CONNECT only once the exit has connected (a refusal is then a reply code, not a reset)")
 	fs.Var(priceValue{&o.price}, "price-limit", "the most one relay may charge, as `msat-per-MiB[,msat-per-circuit]` (default: any price)")
 	fs.Var(intValue{&o.sample, 10, maxSample}, "sample", "how many relays to sample from the DHT, a `count`")
 	fs.Var(durationValue{&o.resample, time.Minute, 24 * time.Hour}, "resample", "sample the DHT again after this `duration`")
@@ -218,9 +222,12 @@ type proxyServer struct {
 
 func newProxy(o proxyOptions, c *node.Client, links *link.Manager, pay *node.ClientPayment, cs *node.ClientStatus, log *slog.Logger) (*proxyServer, error) {
 	cfg := client.Config{Links: links, Directory: client.DirectoryFunc(c.Known), Hops: o.hops,
-		PriceLimit: o.price, AllowSameSubnet: o.allowSameSubnet, MinGuardAge: o.minGuardAge, Logger: log}
+		PriceLimit: o.price, AllowSameSubnet: o.allowSameSubnet, MinGuardAge: o.minGuardAge, Logger: log, Prebuilt: o.prebuilt}
 	if o.minGuardAge <= 0 {
 		cfg.MinGuardAge = -1
+	}
+	if o.prebuilt == 0 {
+		cfg.Prebuilt = -1 // none
 	}
 	if pay != nil {
 		pay.Configure(&cfg)
@@ -255,7 +262,8 @@ func newProxy(o proxyOptions, c *node.Client, links *link.Manager, pay *node.Cli
 		return nil, err
 	}
 	dialer := countingDialer{hidden.Route(hs, mgr), cs.CountBytes}
-	srv, err := socks.NewServer(socks.Config{Dialer: dialer, Logger: log, DisableHTTPConnect: o.httpConnect == ""})
+	srv, err := socks.NewServer(socks.Config{Dialer: dialer, Logger: log, DisableHTTPConnect: o.httpConnect == "",
+		DisableOptimisticData: o.noOptimistic})
 	if err != nil {
 		hs.Close()
 		return nil, err

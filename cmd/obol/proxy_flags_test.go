@@ -20,6 +20,7 @@ func TestProxyFlags(t *testing.T) {
 		{[]string{"--bootstrap", boot, "--price-limit", "10,x"}, `invalid value "10,x" for flag -price-limit`},
 		{[]string{"--bootstrap", "/ip4/127.0.0.1/tcp/1"}, `does not end in /p2p/PEER-ID`},
 		{[]string{"--bootstrap", boot, "extra"}, `unexpected argument "extra"`},
+		{[]string{"--bootstrap", boot, "--prebuilt", "-1"}, `invalid value "-1" for flag -prebuilt`},
 	} {
 		code, _, stderr := runCmd(context.Background(), append([]string{"proxy"}, tc.args...)...)
 		if code != exitUsage || !strings.Contains(stderr, tc.want) {
@@ -29,5 +30,12 @@ func TestProxyFlags(t *testing.T) {
 	o, code, ok := proxyFlags([]string{"--bootstrap", boot, "--price-limit", "2000,50", "--hops", "5"}, new(strings.Builder))
 	if !ok || code != 0 || o.hops != 5 || o.price == nil || o.price.PerMiB != 2000 || o.price.PerCircuit != 50 {
 		t.Fatalf("parsed %+v, code %d", o, code)
+	}
+	if o.prebuilt != 2 || o.noOptimistic {
+		t.Fatalf("defaults: prebuilt %d, no optimistic data %v", o.prebuilt, o.noOptimistic)
+	}
+	o, _, ok = proxyFlags([]string{"--bootstrap", boot, "--prebuilt", "0", "--no-optimistic-data"}, new(strings.Builder))
+	if !ok || o.prebuilt != 0 || !o.noOptimistic {
+		t.Fatalf("parsed prebuilt %d, no optimistic data %v", o.prebuilt, o.noOptimistic)
 	}
 }

@@ -140,6 +140,7 @@ func TestManagerRetriesAroundDeadRelays(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	httpGet(t, c, "/hello") // Dial returns before the circuit is built
 	c.Close()
 	guards := m.Guards()
 	dead := map[peer.ID]bool{guards[0]: true}

@@ -62,6 +62,8 @@ type collector struct {
 	errs    *prometheus.Desc
 	hasPays *prometheus.Desc
 	paused  *prometheus.Desc
+	builds  *prometheus.Desc
+	timeout *prometheus.Desc
 }
 
 func newCollector(src status.Source) *collector {
@@ -85,6 +87,8 @@ func newCollector(src status.Source) *collector {
 		chans:   prometheus.NewDesc(Namespace+"_payment_channels", "Payment channels by state.", []string{"state"}, nil),
 		errs:    prometheus.NewDesc(Namespace+"_errors_total", "Warnings and errors by kind (the log message).", []string{"kind"}, nil),
 		paused:  prometheus.NewDesc(Namespace+"_payment_paused_circuits_total", "Circuits paused for want of credit.", nil, nil),
+		builds:  prometheus.NewDesc(Namespace+"_circuit_build_seconds", "Time from a circuit's CREATE to its CREATED, for the circuits the client built (client).", nil, nil),
+		timeout: prometheus.NewDesc(Namespace+"_circuit_build_timeouts_total", "Circuit builds given up at the build timeout (client).", nil, nil),
 		hasPays: prometheus.NewDesc(Namespace+"_payments_msat_total", "Payments in msat: earned (credited by channel updates), settled (redeemed or reclaimed at the mint), spent (paid to relays).", []string{"direction"}, nil),
 	}
 }
@@ -113,6 +117,8 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.errs
 	ch <- c.hasPays
 	ch <- c.paused
+	ch <- c.builds
+	ch <- c.timeout
 }
 
 // Collect takes one snapshot and reports it.
@@ -128,6 +134,23 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.errs, prometheus.CounterValue, float64(n), kind)
 	}
 	c.collectPayments(ch, s.Payments)
+	c.collectBuilds(ch, s.Builds)
+}
+
+// collectBuilds reports the build-time histogram as a Prometheus one
+// (cumulative buckets, in seconds).
+func (c *collector) collectBuilds(ch chan<- prometheus.Metric, b *status.BuildTimes) {
+	if b == nil || len(b.Counts) != len(b.BoundsMs)+1 {
+		return
+	}
+	buckets := make(map[float64]uint64, len(b.BoundsMs))
+	var cum uint64
+	for i, ms := range b.BoundsMs {
+		cum += b.Counts[i]
+		buckets[ms/1000] = cum
+	}
+	ch <- prometheus.MustNewConstHistogram(c.builds, b.Count, b.SumMs/1000, buckets)
+	ch <- prometheus.MustNewConstMetric(c.timeout, prometheus.CounterValue, float64(b.TimedOut))
 }
 
 func (c *collector) collectPayments(ch chan<- prometheus.Metric, p *status.Payments) {

@@ -24,6 +24,7 @@ func TestScrape(t *testing.T) {
 			Own: &status.OwnRecord{Seq: 42, Expires: time.Unix(2000000000, 0)}},
 		Payments: &status.Payments{EarnedMsat: 1500, SettledMsat: 1000, Channels: map[string]int{"open": 2, "settled": 1}, Paused: 6},
 		Errors:   map[string]uint64{"settlement postponed": 3},
+		Builds:   &status.BuildTimes{BoundsMs: []float64{50, 200}, Counts: []uint64{2, 3, 1}, Count: 6, SumMs: 1500, TimedOut: 2},
 	}
 	src := status.SourceFunc(func(context.Context) status.Snapshot { return snap })
 	srv := httptest.NewServer(Handler(NewRegistry(src)))
@@ -46,6 +47,10 @@ func TestScrape(t *testing.T) {
 		`obol_payments_msat_total{direction="spent"} 0`, "obol_payment_paused_circuits_total 6",
 		`obol_payment_channels{state="open"} 2`, `obol_payment_channels{state="settled"} 1`,
 		`obol_errors_total{kind="settlement postponed"} 3`,
+		`obol_circuit_build_seconds_bucket{le="0.05"} 2`, `obol_circuit_build_seconds_bucket{le="0.2"} 5`,
+		`obol_circuit_build_seconds_bucket{le="+Inf"} 6`, "obol_circuit_build_seconds_sum 1.5",
+		"obol_circuit_build_seconds_count 6", "obol_circuit_build_timeouts_total 2",
+		"# TYPE obol_circuit_build_seconds histogram",
 		"# TYPE obol_cells_forwarded_total counter", "# TYPE obol_circuits_open gauge",
 		"go_goroutines",
 	} {

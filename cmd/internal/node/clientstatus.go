@@ -54,8 +54,10 @@ func (s *ClientStatus) CountBytes(n int) {
 func (s *ClientStatus) Snapshot(ctx context.Context) status.Snapshot {
 	var circs []client.CircuitInfo
 	var guards []status.Guard
+	var builds *status.BuildTimes
 	if m := s.mgr.Load(); m != nil { // a hidden service keeps its circuits itself
 		circs = m.Circuits()
+		builds = buildTimes(m.BuildTimes())
 		for _, g := range m.GuardStatus() {
 			guards = append(guards, status.Guard{PeerID: g.ID.String(), Circuits: g.Circuits, Built: g.Built,
 				Streams: g.Streams, Answered: g.Answered, Disabled: !g.Disabled.IsZero()})
@@ -68,6 +70,7 @@ func (s *ClientStatus) Snapshot(ctx context.Context) status.Snapshot {
 		Relays:   relayRows(s.c.Known()),
 		Circuits: make([]status.Circuit, 0, len(circs)),
 		Guards:   guards,
+		Builds:   builds,
 	}
 	for _, ci := range circs {
 		c := status.Circuit{Streams: ci.Streams}
@@ -86,4 +89,14 @@ func (s *ClientStatus) Snapshot(ctx context.Context) status.Snapshot {
 		snap.Errors = s.errors.Counts()
 	}
 	return snap
+}
+
+// buildTimes is the status form of a manager's build-time histogram.
+func buildTimes(bt client.BuildTimes) *status.BuildTimes {
+	out := &status.BuildTimes{Counts: bt.Counts, Count: bt.Count, TimedOut: bt.TimedOut,
+		SumMs: float64(bt.Sum) / float64(time.Millisecond)}
+	for _, b := range client.BuildTimeBuckets {
+		out.BoundsMs = append(out.BoundsMs, float64(b)/float64(time.Millisecond))
+	}
+	return out
 }

@@ -32,6 +32,9 @@ func Print(w io.Writer, s Snapshot) {
 	if d.Own != nil {
 		fmt.Fprintf(tw, "own descriptor\tseq %d, expires %s\n", d.Own.Seq, d.Own.Expires.UTC().Format(time.RFC3339))
 	}
+	if b := s.Builds; b != nil && b.Count+b.TimedOut > 0 {
+		fmt.Fprintf(tw, "circuit builds\t%d, median %s, %d timed out\n", b.Count, b.median(), b.TimedOut)
+	}
 	printPayments(tw, s.Payments)
 	tw.Flush()
 	printCircuits(w, s)
@@ -124,4 +127,21 @@ func Bytes(n float64) string {
 // Age rounds d to the second; negative (clock skew) shows as 0s.
 func Age(d time.Duration) string {
 	return max(d, 0).Round(time.Second).String()
+}
+
+// median is the bucket of the median build: "≤ 100 ms", or "> 12800 ms".
+func (b *BuildTimes) median() string {
+	if b.Count == 0 || len(b.Counts) != len(b.BoundsMs)+1 {
+		return "-"
+	}
+	var seen uint64
+	for i, n := range b.Counts {
+		if seen += n; 2*seen >= b.Count {
+			if i == len(b.BoundsMs) {
+				return fmt.Sprintf("> %g ms", b.BoundsMs[i-1])
+			}
+			return fmt.Sprintf("≤ %g ms", b.BoundsMs[i])
+		}
+	}
+	return "-"
 }

@@ -41,6 +41,20 @@ type Snapshot struct {
 	Errors map[string]uint64 `json:"errors,omitempty"`
 	// Throughput is the recent history the server sampled, oldest first.
 	Throughput []Sample `json:"throughput,omitempty"`
+	// Builds is the histogram of the client's circuit build times; nil
+	// for a relay.
+	Builds *BuildTimes `json:"builds,omitempty"`
+}
+
+// BuildTimes is a histogram of circuit build times.
+type BuildTimes struct {
+	// BoundsMs are the buckets' upper bounds in milliseconds, ascending;
+	// Counts has one more element, for the builds slower than all.
+	BoundsMs []float64 `json:"bounds_ms"`
+	Counts   []uint64  `json:"counts"`
+	Count    uint64    `json:"count"`  // builds that completed
+	SumMs    float64   `json:"sum_ms"` // their total time
+	TimedOut uint64    `json:"timed_out"`
 }
 
 // Node kinds.
