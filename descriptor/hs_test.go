@@ -2,6 +2,8 @@ package descriptor
 
 import (
 	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/ed25519"
 	"encoding/hex"
 	"encoding/json"
@@ -33,6 +35,18 @@ type hsVectors struct {
 	Inner      string            `json:"inner_plaintext_hex"`
 	Record     string            `json:"record_replica0_hex"`
 	Messages   map[string]string `json:"messages_hex"`
+	Revision   hsRevisionVectors `json:"revision"`
+}
+
+// hsRevisionVectors are the revision counter's intermediate values for
+// the vectors' key: its AES key, the step of a publication at "now" for
+// the current and the next period, and the counter at several steps.
+type hsRevisionVectors struct {
+	Key      string   `json:"key_hex"`
+	StepCur  uint64   `json:"step_at_now_current_period"`
+	StepNext uint64   `json:"step_at_now_next_period"`
+	Steps    []uint64 `json:"steps"`
+	Counters []uint64 `json:"counters"`
 }
 
 type fixedReader byte
@@ -110,6 +124,15 @@ func buildHSVectors(t testing.TB) hsVectors {
 	r1 := Rendezvous1{Cookie: pl.Cookie, Handshake: [HandshakeRspLen]byte(bytes.Repeat([]byte{9}, HandshakeRspLen))}
 	v.Messages["rendezvous1"] = hex.EncodeToString(r1.Marshal())
 	v.Messages["hs_fetched"] = hex.EncodeToString(HSFetched{Total: 3, Chunk: []byte{1, 2, 3}}.Marshal())
+	v.Revision = hsRevisionVectors{Key: hex.EncodeToString(bk.revisionKey()),
+		StepCur: RevisionStep(p, now), StepNext: RevisionStep(p.Next(), now)}
+	for _, x := range []uint64{0, 1, 2, 86399, v.Revision.StepNext, v.Revision.StepCur} {
+		rev, err := bk.Revision(x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v.Revision.Steps, v.Revision.Counters = append(v.Revision.Steps, x), append(v.Revision.Counters, rev)
+	}
 	return v
 }
 
@@ -286,5 +309,66 @@ func TestHSMessages(t *testing.T) {
 	}
 	if _, err := ParseHSFetched(HSFetched{Status: FetchNotFound, Total: 3}.Marshal()); err == nil {
 		t.Error("HS_FETCHED with an error and a length")
+	}
+}
+
+// The revision counter grows with the step under one key, shows neither
+// the step nor a common value across periods, and matches the vectors'
+// counters recomputed from their key alone.
+func TestHSRevision(t *testing.T) {
+	k := hsTestKey(1)
+	p := PeriodAt(time.Unix(vectorNow, 0), DefaultPeriod)
+	cur, next := BlindPrivateKey(k, p), BlindPrivateKey(k, p.Next())
+	prev := uint64(0)
+	for x := uint64(0); x < 3000; x += 1 + x/7 {
+		rev, err := cur.Revision(x)
+		if err != nil || rev <= prev {
+			t.Fatalf("step %d: revision %d after %d (%v)", x, rev, prev, err)
+		}
+		prev = rev
+	}
+	now := time.Unix(vectorNow, 0)
+	a, _ := cur.Revision(RevisionStep(p, now))
+	b, _ := next.Revision(RevisionStep(p.Next(), now))
+	if a == b || a == uint64(now.Unix()) || b == uint64(now.Unix()) {
+		t.Fatalf("revisions of two periods at one moment: %d and %d", a, b)
+	}
+	if RevisionStep(p, now) == RevisionStep(p.Next(), now) {
+		t.Fatal("steps of two periods coincide")
+	}
+	if _, err := cur.Revision(MaxRevisionStep + 1); !errors.Is(err, ErrField) {
+		t.Fatalf("step beyond the bound: %v", err)
+	}
+	if got := RevisionStep(p, p.Start().Add(-2*p.Length)); got != 0 {
+		t.Fatalf("step before the base: %d", got)
+	}
+
+	// From the file: AES-256-CTR keystream, sum of 1 + LE16 words.
+	raw, err := os.ReadFile(hsVectorFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fv hsVectors
+	if err := json.Unmarshal(raw, &fv); err != nil {
+		t.Fatal(err)
+	}
+	key, _ := hex.DecodeString(fv.Revision.Key)
+	if len(fv.Revision.Steps) == 0 || len(fv.Revision.Steps) != len(fv.Revision.Counters) {
+		t.Fatalf("vector file: %d steps, %d counters", len(fv.Revision.Steps), len(fv.Revision.Counters))
+	}
+	for i, x := range fv.Revision.Steps {
+		blk, err := aes.NewCipher(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ks := make([]byte, 2*(x+1))
+		cipher.NewCTR(blk, make([]byte, 16)).XORKeyStream(ks, ks)
+		var sum uint64
+		for j := 0; j < len(ks); j += 2 {
+			sum += 1 + (uint64(ks[j]) | uint64(ks[j+1])<<8)
+		}
+		if sum != fv.Revision.Counters[i] {
+			t.Fatalf("step %d: file says %d, recomputed %d", x, fv.Revision.Counters[i], sum)
+		}
 	}
 }

@@ -109,9 +109,9 @@ type Listener struct {
 	mu        sync.Mutex // guards the fields below
 	intros    []*introPoint
 	sessions  map[*yamux.Session]struct{}
-	revision  uint64
-	published int // successful publications
-	stored    int // replicas stored
+	steps     map[uint64]uint64 // last revision step by period number
+	published int               // successful publications
+	stored    int               // replicas stored
 	closed    bool
 }
 
@@ -126,7 +126,7 @@ func Listen(ctx context.Context, cfg ServiceConfig) (*Listener, error) {
 	cfg = cfg.withDefaults()
 	l := &Listener{cfg: cfg, accept: make(chan *Conn, 64), done: make(chan struct{}),
 		lost: make(chan *introPoint, descriptor.MaxIntros), slots: make(chan struct{}, cfg.MaxRendezvous),
-		sessions: map[*yamux.Session]struct{}{}}
+		sessions: map[*yamux.Session]struct{}{}, steps: map[uint64]uint64{}}
 	copy(l.addr[:], cfg.Key.Public().(ed25519.PublicKey))
 	runCtx, cancel := context.WithCancel(context.Background())
 	l.runCtx, l.cancel = runCtx, cancel
@@ -261,62 +261,6 @@ func (l *Listener) replace(ctx context.Context) {
 	}
 	l.cfg.Logger.Info("intro points replaced", "count", l.cfg.Intros)
 	l.publish(ctx)
-}
-
-// publish stores descriptors of the current and the next period, each
-// replica through its own circuit, so that no relay can link the periods.
-// It succeeds if one replica of the current period was stored.
-func (l *Listener) publish(ctx context.Context) error {
-	content := &descriptor.HSContent{}
-	for _, ip := range l.currentIntros() {
-		content.Intros = append(content.Intros, ip.point())
-	}
-	if len(content.Intros) == 0 {
-		return fmt.Errorf("hidden: no intro point to publish")
-	}
-	now := l.cfg.Now()
-	l.mu.Lock()
-	l.revision = max(l.revision+1, uint64(now.UnixMilli()))
-	rev := l.revision
-	l.mu.Unlock()
-	cur := descriptor.PeriodAt(now, l.cfg.Period)
-	results := make(chan bool, 2*descriptor.HSReplicas)
-	for i, p := range []descriptor.Period{cur, cur.Next()} {
-		for r := range uint8(descriptor.HSReplicas) {
-			params := descriptor.HSParams{Period: p, Replica: r, Revision: rev, Published: now, Expires: now.Add(l.cfg.Lifetime)}
-			rec, err := descriptor.SignHS(rand.Reader, l.cfg.Key, content, params)
-			if err != nil {
-				return err
-			}
-			l.work.Add(1)
-			go func() {
-				defer l.work.Done()
-				err := l.cfg.storeDescriptor(l.runCtx, rec, nil)
-				if err == nil {
-					l.mu.Lock()
-					l.stored++
-					l.mu.Unlock()
-				}
-				results <- err == nil && i == 0
-			}()
-		}
-	}
-	// Return once one current replica is stored; the rest go on.
-	for range 2 * descriptor.HSReplicas {
-		select {
-		case ok := <-results:
-			if ok {
-				l.mu.Lock()
-				l.published++
-				l.mu.Unlock()
-				return nil
-			}
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	l.cfg.Logger.Warn("descriptor not stored")
-	return fmt.Errorf("hidden: descriptor could not be stored: %w", ErrNoRelays)
 }
 
 func (l *Listener) currentIntros() []*introPoint {
