@@ -62,7 +62,7 @@ func (n Network) withDefaults() Network {
 		n.BuildTimeout = 10 * time.Second
 	}
 	if n.guards == nil {
-		n.guards = &guardSet{file: n.GuardFile, logger: n.Logger}
+		n.guards = &guardSet{file: n.GuardFile, logger: n.Logger, now: n.Now}
 	}
 	return n
 }
