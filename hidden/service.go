@@ -32,6 +32,19 @@ type ServiceConfig struct {
 	Republish time.Duration
 	// MaxRendezvous bounds the rendezvous under way at once (default 16).
 	MaxRendezvous int
+	// MaxQueued bounds the introductions waiting for a rendezvous slot,
+	// per intro point (default 32); a newer one pushes out the oldest.
+	MaxQueued int
+	// QueueWait is how long an introduction may wait for a slot (default
+	// 10 s; the client waits 30 s in all).
+	QueueWait time.Duration
+	// MaxPerRendezvousPoint bounds the rendezvous under way to one
+	// rendezvous point (default 4), so that introductions naming a point
+	// that never answers cannot hold every slot.
+	MaxPerRendezvousPoint int
+	// RendezvousTimeout bounds the circuit to a rendezvous point (default
+	// 6 s).
+	RendezvousTimeout time.Duration
 }
 
 func (c *ServiceConfig) validate() error {
@@ -43,8 +56,10 @@ func (c *ServiceConfig) validate() error {
 		return errors.New("hidden: no service key")
 	case c.Intros < 0 || c.Intros > descriptor.MaxIntros:
 		return errors.New("hidden: intro point count out of range")
-	case c.Lifetime < 0 || c.Lifetime > descriptor.MaxHSLifetime || c.Republish < 0 || c.MaxRendezvous < 0:
+	case c.Lifetime < 0 || c.Lifetime > descriptor.MaxHSLifetime || c.Republish < 0:
 		return errors.New("hidden: lifetime or republish interval out of range")
+	case c.MaxRendezvous < 0 || c.MaxQueued < 0 || c.QueueWait < 0 || c.MaxPerRendezvousPoint < 0 || c.RendezvousTimeout < 0:
+		return errors.New("hidden: negative admission limit")
 	}
 	return nil
 }
@@ -62,6 +77,18 @@ func (c ServiceConfig) withDefaults() ServiceConfig {
 	}
 	if c.MaxRendezvous == 0 {
 		c.MaxRendezvous = 16
+	}
+	if c.MaxQueued == 0 {
+		c.MaxQueued = 32
+	}
+	if c.QueueWait == 0 {
+		c.QueueWait = 10 * time.Second
+	}
+	if c.MaxPerRendezvousPoint == 0 {
+		c.MaxPerRendezvousPoint = 4
+	}
+	if c.RendezvousTimeout == 0 {
+		c.RendezvousTimeout = 6 * time.Second
 	}
 	return c
 }
@@ -104,7 +131,7 @@ type Listener struct {
 	work   sync.WaitGroup // descriptor stores and client sessions
 	done   chan struct{}
 	lost   chan *introPoint
-	slots  chan struct{} // rendezvous under way
+	adm    *admission // introductions waiting and rendezvous under way
 
 	mu        sync.Mutex // guards the fields below
 	intros    []*introPoint
@@ -125,8 +152,9 @@ func Listen(ctx context.Context, cfg ServiceConfig) (*Listener, error) {
 	}
 	cfg = cfg.withDefaults()
 	l := &Listener{cfg: cfg, accept: make(chan *Conn, 64), done: make(chan struct{}),
-		lost: make(chan *introPoint, descriptor.MaxIntros), slots: make(chan struct{}, cfg.MaxRendezvous),
+		lost:     make(chan *introPoint, descriptor.MaxIntros),
 		sessions: map[*yamux.Session]struct{}{}, steps: map[uint64]uint64{}}
+	l.adm = newAdmission(cfg, l.rendezvous)
 	copy(l.addr[:], cfg.Key.Public().(ed25519.PublicKey))
 	runCtx, cancel := context.WithCancel(context.Background())
 	l.runCtx, l.cancel = runCtx, cancel
@@ -160,13 +188,14 @@ type Status struct {
 	Intros    []peer.ID // current intro points
 	Published int       // descriptor publications that stored a current replica
 	Stored    int       // descriptor replicas stored, of any period
+	Intro     IntroStats
 }
 
 // Status returns the service's current intro points and publications.
 func (l *Listener) Status() Status {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	s := Status{Published: l.published, Stored: l.stored}
+	s := Status{Published: l.published, Stored: l.stored, Intro: l.adm.snapshot()}
 	for _, ip := range l.intros {
 		s.Intros = append(s.Intros, ip.relay.Peer.ID)
 	}
@@ -216,9 +245,7 @@ func (l *Listener) shutdown() {
 	for s := range sessions {
 		s.Close()
 	}
-	for range cap(l.slots) {
-		l.slots <- struct{}{} // every rendezvous under way has ended
-	}
+	l.adm.close() // every rendezvous under way has ended
 	l.work.Wait()
 	select {
 	case <-l.done:
