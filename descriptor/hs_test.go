@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/ecdh"
 	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha3"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -36,6 +40,23 @@ type hsVectors struct {
 	Record     string            `json:"record_replica0_hex"`
 	Messages   map[string]string `json:"messages_hex"`
 	Revision   hsRevisionVectors `json:"revision"`
+	Auth       hsAuthVectors     `json:"client_auth"`
+}
+
+// hsAuthVectors are a record of the vectors' service that admits one
+// client, with the values a client derives to open it. The randomness is
+// SHAKE-256("obol hs auth vectors"): the ephemeral seed, the cookie, the
+// fake entries, the salt, in that order.
+type hsAuthVectors struct {
+	ClientPrivate string `json:"client_private_hex"`
+	ClientPublic  string `json:"client_public_hex"`
+	Ephemeral     string `json:"service_ephemeral_public_hex"`
+	Secret        string `json:"shared_secret_hex"`
+	ClientID      string `json:"client_id_hex"`
+	CookieKey     string `json:"cookie_key_hex"`
+	Cookie        string `json:"descriptor_cookie_hex"`
+	Inner         string `json:"inner_plaintext_hex"`
+	Record        string `json:"record_replica0_hex"`
 }
 
 // hsRevisionVectors are the revision counter's intermediate values for
@@ -124,6 +145,7 @@ func buildHSVectors(t testing.TB) hsVectors {
 	r1 := Rendezvous1{Cookie: pl.Cookie, Handshake: [HandshakeRspLen]byte(bytes.Repeat([]byte{9}, HandshakeRspLen))}
 	v.Messages["rendezvous1"] = hex.EncodeToString(r1.Marshal())
 	v.Messages["hs_fetched"] = hex.EncodeToString(HSFetched{Total: 3, Chunk: []byte{1, 2, 3}}.Marshal())
+	v.Auth = buildHSAuthVectors(t, k, now)
 	v.Revision = hsRevisionVectors{Key: hex.EncodeToString(bk.revisionKey()),
 		StepCur: RevisionStep(p, now), StepNext: RevisionStep(p.Next(), now)}
 	for _, x := range []uint64{0, 1, 2, 86399, v.Revision.StepNext, v.Revision.StepCur} {
@@ -154,6 +176,112 @@ func (u *UnverifiedHS) innerForTest(t testing.TB, addr HSAddress) wireHSInner {
 	return w
 }
 
+func authVectorRand() io.Reader {
+	h := sha3.NewSHAKE256()
+	h.Write([]byte("obol hs auth vectors"))
+	return h
+}
+
+func authTestClient() *ecdh.PrivateKey {
+	k, err := ecdh.X25519().NewPrivateKey(bytes.Repeat([]byte{0x51}, 32))
+	if err != nil {
+		panic(err)
+	}
+	return k
+}
+
+func buildHSAuthVectors(t testing.TB, k ed25519.PrivateKey, now time.Time) hsAuthVectors {
+	cl := authTestClient()
+	c := sampleContent()
+	c.Clients = [][32]byte{[32]byte(cl.PublicKey().Bytes())}
+	rec, err := SignHS(authVectorRand(), k, c, hsParams(now, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := authVectorRand()
+	var seed, cookie [32]byte
+	io.ReadFull(r, seed[:])
+	io.ReadFull(r, cookie[:])
+	eph, _ := ecdh.X25519().NewPrivateKey(seed[:])
+	secret, _ := eph.ECDH(cl.PublicKey())
+	bk := BlindPrivateKey(k, PeriodAt(now, DefaultPeriod))
+	cid, ck := authKeys(hsAddr(k), bk.Public, eph.PublicKey().Bytes(), secret)
+	u, _ := DecodeHS(rec)
+	inner, err := encMode.Marshal(u.innerForTest(t, hsAddr(k)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hsAuthVectors{ClientPrivate: hex.EncodeToString(cl.Bytes()), ClientPublic: hex.EncodeToString(cl.PublicKey().Bytes()),
+		Ephemeral: hex.EncodeToString(eph.PublicKey().Bytes()), Secret: hex.EncodeToString(secret),
+		ClientID: hex.EncodeToString(cid), CookieKey: hex.EncodeToString(ck), Cookie: hex.EncodeToString(cookie[:]),
+		Inner: hex.EncodeToString(inner), Record: hex.EncodeToString(rec)}
+}
+
+// A service that admits listed clients seals its intro points: a listed
+// client reads them, while someone who knows the address but holds no
+// listed key (or none at all) gets ErrHSUnauthorized and finds neither an
+// intro relay nor a key of one in what it can decrypt; the number of
+// clients is hidden by padding.
+func TestHSClientAuth(t *testing.T) {
+	k := hsTestKey(1)
+	now := time.Unix(vectorNow, 0)
+	alice, _ := ecdh.X25519().GenerateKey(rand.Reader)
+	bob, _ := ecdh.X25519().GenerateKey(rand.Reader)
+	mallory, _ := ecdh.X25519().GenerateKey(rand.Reader)
+	c := sampleContent()
+	c.Clients = [][32]byte{[32]byte(alice.PublicKey().Bytes()), [32]byte(bob.PublicKey().Bytes())}
+	rec, err := SignHS(rand.Reader, k, c, hsParams(now, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := DecodeHS(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := u.Verify(now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []*ecdh.PrivateKey{alice, bob} {
+		got, err := r.Decrypt(hsAddr(k), mallory, key)
+		if err != nil || !got.Equal(sampleContent()) {
+			t.Fatalf("listed client: %v", err)
+		}
+	}
+	for _, keys := range [][]*ecdh.PrivateKey{nil, {mallory}} {
+		if _, err := r.Decrypt(hsAddr(k), keys...); !errors.Is(err, ErrHSUnauthorized) {
+			t.Fatalf("unlisted client: %v", err)
+		}
+	}
+	inner := u.innerForTest(t, hsAddr(k))
+	if len(inner.Intros) != 0 || len(inner.Clients) != authPad {
+		t.Fatalf("inner plaintext lists %d intro points and %d client entries", len(inner.Intros), len(inner.Clients))
+	}
+	plain, _ := encMode.Marshal(inner)
+	for _, ip := range sampleContent().Intros {
+		for _, secret := range [][]byte{[]byte(ip.Relay), ip.OnionKey[:], ip.AuthKey[:], ip.EncKey[:]} {
+			if bytes.Contains(plain, secret) {
+				t.Fatal("an unlisted client reads an intro point's relay or key")
+			}
+		}
+	}
+	// The largest record fits: every intro point, every client.
+	for len(c.Intros) < MaxIntros {
+		c.Intros = append(c.Intros, c.Intros[0])
+	}
+	c.Clients = make([][32]byte, MaxAuthClients)
+	for i := range c.Clients {
+		c.Clients[i] = [32]byte(alice.PublicKey().Bytes())
+	}
+	if _, err := SignHS(rand.Reader, k, c, hsParams(now, 0)); err != nil {
+		t.Fatalf("%d intro points, %d clients: %v", MaxIntros, MaxAuthClients, err)
+	}
+	c.Clients = append(c.Clients, c.Clients[0])
+	if _, err := SignHS(rand.Reader, k, c, hsParams(now, 0)); !errors.Is(err, ErrField) {
+		t.Fatalf("%d clients: %v", MaxAuthClients+1, err)
+	}
+}
+
 func TestHSVectors(t *testing.T) {
 	v := buildHSVectors(t)
 	got, _ := json.MarshalIndent(v, "", "  ")
@@ -175,6 +303,24 @@ func TestHSVectors(t *testing.T) {
 	var fv hsVectors
 	if err := json.Unmarshal(want, &fv); err != nil {
 		t.Fatal(err)
+	}
+	// The client of the auth vectors opens the record with its key alone.
+	rec, _ := hex.DecodeString(fv.Auth.Record)
+	priv, _ := hex.DecodeString(fv.Auth.ClientPrivate)
+	ck, err := ecdh.X25519().NewPrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := DecodeHS(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := u.Verify(time.Unix(fv.Now, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := r.Decrypt(hsAddr(hsTestKey(1)), ck); err != nil || !got.Equal(sampleContent()) {
+		t.Fatalf("auth vector record: %v", err)
 	}
 	blinded, _ := hex.DecodeString(fv.Blinded)
 	sig, _ := hex.DecodeString(fv.BlindedSig)

@@ -1,6 +1,7 @@
 package hidden
 
 import (
+	"crypto/ecdh"
 	"errors"
 	"log/slog"
 	"time"
@@ -32,6 +33,11 @@ type Network struct {
 	// persist (a file in the data directory), so that a restart does not
 	// choose new ones; "" keeps them in memory only.
 	GuardFile string
+
+	// ClientKeys are the client's authorization keys, tried on the
+	// descriptor of a service that admits listed clients only
+	// (LoadClientKeys).
+	ClientKeys []*ecdh.PrivateKey
 
 	guards *guardSet // shared by the copies of one Network's owner
 }
@@ -78,4 +84,7 @@ var (
 	// ErrUnreachable: the descriptor was found but no intro point took the
 	// introduction, or the service never came to the rendezvous.
 	ErrUnreachable = errors.New("hidden: service did not answer through any intro point")
+	// ErrUnauthorized: the service admits listed clients only, and none
+	// of the client's keys is listed. Ask its operator to list one.
+	ErrUnauthorized = errors.New("hidden: service admits authorized clients only")
 )

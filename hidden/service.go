@@ -45,6 +45,10 @@ type ServiceConfig struct {
 	// RendezvousTimeout bounds the circuit to a rendezvous point (default
 	// 6 s).
 	RendezvousTimeout time.Duration
+	// AuthorizedClients, if any, are the X25519 public keys of the only
+	// clients that can read the intro points (LoadAuthorizedClients; at
+	// most descriptor.MaxAuthClients).
+	AuthorizedClients [][32]byte
 }
 
 func (c *ServiceConfig) validate() error {
@@ -58,6 +62,8 @@ func (c *ServiceConfig) validate() error {
 		return errors.New("hidden: intro point count out of range")
 	case c.Lifetime < 0 || c.Lifetime > descriptor.MaxHSLifetime || c.Republish < 0:
 		return errors.New("hidden: lifetime or republish interval out of range")
+	case len(c.AuthorizedClients) > descriptor.MaxAuthClients:
+		return fmt.Errorf("hidden: more than %d authorized clients", descriptor.MaxAuthClients)
 	case c.MaxRendezvous < 0 || c.MaxQueued < 0 || c.QueueWait < 0 || c.MaxPerRendezvousPoint < 0 || c.RendezvousTimeout < 0:
 		return errors.New("hidden: negative admission limit")
 	}

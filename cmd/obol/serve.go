@@ -29,6 +29,7 @@ type serveOptions struct {
 	port    int
 	sample  int
 	timeout time.Duration
+	authDir string
 	pay     payFlags
 	log     logFlags
 	obs     observeFlags
@@ -50,6 +51,7 @@ func serveFlags(args []string, w io.Writer) (serveOptions, int, bool) {
 	fs.StringVar(&o.client.DataDir, "data-dir", o.client.DataDir, "`directory` for the service key, descriptor cache and guards")
 	fs.Var(intValue{&o.sample, 10, maxSample}, "sample", "how many relays to sample from the DHT, a `count`")
 	fs.Var(durationValue{&o.timeout, time.Second, time.Hour}, "timeout", "give up joining the DHT after this `duration`")
+	fs.StringVar(&o.authDir, "authorized-clients", "", "`directory` of *.auth client keys: only these clients can reach the service (default: anyone with the address)")
 	o.pay.register(fs)
 	o.obs.register(fs)
 	o.log.register(fs, slog.LevelInfo)
@@ -118,7 +120,14 @@ func runServe(ctx context.Context, args []string, e env) int {
 		hn.Pay = pay.Pay
 		cs.SetPayments(pay)
 	}
-	l, err := hidden.Listen(ctx, hidden.ServiceConfig{Network: hn, Key: key})
+	scfg := hidden.ServiceConfig{Network: hn, Key: key}
+	if o.authDir != "" {
+		if scfg.AuthorizedClients, err = hidden.LoadAuthorizedClients(o.authDir); err != nil {
+			log.Error("hidden service did not start", "err", err)
+			return exitFail
+		}
+	}
+	l, err := hidden.Listen(ctx, scfg)
 	if err != nil {
 		log.Error("hidden service did not start", "err", err)
 		return exitFail
