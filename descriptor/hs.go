@@ -66,6 +66,13 @@ type wireHSInner struct {
 	AuthKey []byte           `cbor:"3,keyasint,omitempty"`
 	Clients []wireAuthClient `cbor:"4,keyasint,omitempty"`
 	Sealed  []byte           `cbor:"5,keyasint,omitempty"`
+	PoW     *wirePoW         `cbor:"6,keyasint,omitempty"`
+}
+
+// wirePoW are a service's proof-of-work parameters (hspow.go).
+type wirePoW struct {
+	Seed   []byte `cbor:"1,keyasint"`
+	Effort uint32 `cbor:"2,keyasint"`
 }
 
 type wireIntro struct {
@@ -91,6 +98,9 @@ type HSContent struct {
 	// lets everyone who knows the address read them. Decrypt leaves it
 	// empty.
 	Clients [][32]byte
+	// PoW, if its seed is set, asks clients for a proof of work of the
+	// effort stated (hspow.go).
+	PoW PoWParams
 }
 
 // HSRecord is the public part of a descriptor, what a DHT node can check.
@@ -142,6 +152,12 @@ func SignHS(rand io.Reader, id ed25519.PrivateKey, c *HSContent, p HSParams) ([]
 	inner := wireHSInner{Version: HSVersion}
 	for _, ip := range c.Intros {
 		inner.Intros = append(inner.Intros, wireIntro{[]byte(ip.Relay), ip.OnionKey, ip.AuthKey, ip.EncKey})
+	}
+	if c.PoW != (PoWParams{}) {
+		if c.PoW.Effort > MaxPoWEffort {
+			return nil, fmt.Errorf("%w: proof-of-work effort %d", ErrField, c.PoW.Effort)
+		}
+		inner.PoW = &wirePoW{Seed: c.PoW.Seed[:], Effort: c.PoW.Effort}
 	}
 	bk := BlindPrivateKey(id, p.Period)
 	var addr HSAddress
@@ -283,6 +299,12 @@ func decodeInner(plain []byte, id, blinded HSAddress, keys []*ecdh.PrivateKey) (
 		return nil, fmt.Errorf("%w: intro count", ErrField)
 	}
 	c := &HSContent{}
+	if in.PoW != nil {
+		if len(in.PoW.Seed) != PoWSeedLen || in.PoW.Effort > MaxPoWEffort {
+			return nil, fmt.Errorf("%w: proof-of-work parameters", ErrField)
+		}
+		c.PoW = PoWParams{Seed: [PoWSeedLen]byte(in.PoW.Seed), Effort: in.PoW.Effort}
+	}
 	for _, w := range intros {
 		id, err := peer.IDFromBytes(w.PeerID)
 		if err != nil {
@@ -305,5 +327,5 @@ func (c *HSContent) Equal(o *HSContent) bool {
 			return false
 		}
 	}
-	return true
+	return c.PoW == o.PoW
 }

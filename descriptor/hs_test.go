@@ -41,6 +41,18 @@ type hsVectors struct {
 	Messages   map[string]string `json:"messages_hex"`
 	Revision   hsRevisionVectors `json:"revision"`
 	Auth       hsAuthVectors     `json:"client_auth"`
+	PoW        hsPoWVectors      `json:"proof_of_work"`
+}
+
+// hsPoWVectors are one solved proof of work for the vectors' identity key:
+// seed 32 × 0x61, cookie 20 × 0x05, effort 1000, the search starting at
+// nonce 16 × 0x07.
+type hsPoWVectors struct {
+	Seed   string `json:"seed_hex"`
+	Cookie string `json:"cookie_hex"`
+	Effort uint32 `json:"effort"`
+	Nonce  string `json:"nonce_hex"`
+	Hash   string `json:"hash_hex"`
 }
 
 // hsAuthVectors are a record of the vectors' service that admits one
@@ -146,6 +158,7 @@ func buildHSVectors(t testing.TB) hsVectors {
 	v.Messages["rendezvous1"] = hex.EncodeToString(r1.Marshal())
 	v.Messages["hs_fetched"] = hex.EncodeToString(HSFetched{Total: 3, Chunk: []byte{1, 2, 3}}.Marshal())
 	v.Auth = buildHSAuthVectors(t, k, now)
+	v.PoW = buildPoWVectors(t, hsAddr(k))
 	v.Revision = hsRevisionVectors{Key: hex.EncodeToString(bk.revisionKey()),
 		StepCur: RevisionStep(p, now), StepNext: RevisionStep(p.Next(), now)}
 	for _, x := range []uint64{0, 1, 2, 86399, v.Revision.StepNext, v.Revision.StepCur} {
@@ -282,6 +295,76 @@ func TestHSClientAuth(t *testing.T) {
 	}
 }
 
+func buildPoWVectors(t testing.TB, id HSAddress) hsPoWVectors {
+	seed := [PoWSeedLen]byte(bytes.Repeat([]byte{0x61}, PoWSeedLen))
+	cookie := [CookieLen]byte(bytes.Repeat([]byte{5}, CookieLen))
+	w, err := SolvePoW(fixedReader(7), seed, id, cookie, 1000, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha3.New256()
+	h.Write([]byte(powDomain))
+	h.Write(seed[:])
+	h.Write(id[:])
+	h.Write(cookie[:])
+	h.Write(w.Nonce[:])
+	h.Write([]byte{0, 0, 0x03, 0xe8})
+	return hsPoWVectors{Seed: hex.EncodeToString(seed[:]), Cookie: hex.EncodeToString(cookie[:]), Effort: w.Effort,
+		Nonce: hex.EncodeToString(w.Nonce[:]), Hash: hex.EncodeToString(h.Sum(nil))}
+}
+
+// A proof of work holds for its seed, key, cookie and effort only; the
+// solver's work grows with the effort; descriptors carry the parameters.
+func TestHSPoW(t *testing.T) {
+	k := hsTestKey(1)
+	now := time.Unix(vectorNow, 0)
+	blinded := hsAddr(k)
+	seed := [PoWSeedLen]byte{1}
+	cookie := [CookieLen]byte{2}
+	w, err := SolvePoW(rand.Reader, seed, blinded, cookie, 5000, nil)
+	if err != nil || w.Verify(seed, blinded, cookie) != nil {
+		t.Fatalf("solved proof: %v", err)
+	}
+	other := w
+	other.Effort *= 1000 // claiming more than was done
+	wrongCookie, wrongSeed := cookie, seed
+	wrongCookie[0]++
+	wrongSeed[0]++
+	for name, err := range map[string]error{
+		"effort": other.Verify(seed, blinded, cookie), "cookie": w.Verify(seed, blinded, wrongCookie),
+		"seed": w.Verify(wrongSeed, blinded, cookie), "key": w.Verify(seed, HSAddress{}, cookie),
+	} {
+		if !errors.Is(err, ErrPoW) {
+			t.Errorf("another %s: %v", name, err)
+		}
+	}
+	if _, err := SolvePoW(rand.Reader, seed, blinded, cookie, 1<<24, func() bool { return true }); err == nil {
+		t.Fatal("a stopped search returned a proof")
+	}
+	pl := IntroPayload{Relay: testKeyID(4), PoW: w}
+	if got, err := ParseIntroPayload(pl.Marshal()); err != nil || got != pl {
+		t.Fatalf("intro payload with a proof: %v", err)
+	}
+	c := sampleContent()
+	c.PoW = PoWParams{Seed: seed, Effort: 300}
+	rec, err := SignHS(rand.Reader, k, c, hsParams(now, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := DecodeHS(rec)
+	r, err := u.Verify(now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := r.Decrypt(hsAddr(k)); err != nil || got.PoW != c.PoW {
+		t.Fatalf("descriptor proof-of-work parameters: %+v %v", got, err)
+	}
+	c.PoW.Effort = MaxPoWEffort + 1
+	if _, err := SignHS(rand.Reader, k, c, hsParams(now, 0)); !errors.Is(err, ErrField) {
+		t.Fatalf("effort beyond the bound: %v", err)
+	}
+}
+
 func TestHSVectors(t *testing.T) {
 	v := buildHSVectors(t)
 	got, _ := json.MarshalIndent(v, "", "  ")
@@ -303,6 +386,17 @@ func TestHSVectors(t *testing.T) {
 	var fv hsVectors
 	if err := json.Unmarshal(want, &fv); err != nil {
 		t.Fatal(err)
+	}
+	// The proof of work of the file holds, and its hash is the file's.
+	seed, _ := hex.DecodeString(fv.PoW.Seed)
+	cookie, _ := hex.DecodeString(fv.PoW.Cookie)
+	nonce, _ := hex.DecodeString(fv.PoW.Nonce)
+	hash, _ := hex.DecodeString(fv.PoW.Hash)
+	pw := PoW{Effort: fv.PoW.Effort, Nonce: [PoWNonceLen]byte(nonce)}
+	pub, _ := hex.DecodeString(fv.Public)
+	if err := pw.Verify([PoWSeedLen]byte(seed), HSAddress(pub), [CookieLen]byte(cookie)); err != nil ||
+		uint64(hash[0])<<24|uint64(hash[1])<<16|uint64(hash[2])<<8|uint64(hash[3]) > (1<<32-1)/uint64(fv.PoW.Effort) {
+		t.Fatalf("proof of work of the vectors: %v", err)
 	}
 	// The client of the auth vectors opens the record with its key alone.
 	rec, _ := hex.DecodeString(fv.Auth.Record)

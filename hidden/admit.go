@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -17,8 +18,9 @@ import (
 //	arrival ──malformed, other key, replay──► Refused
 //	   │
 //	   ▼
-//	queue of its intro point (FIFO, MaxQueued) ──pushed out by a newer one──► Dropped
-//	   │  taken round-robin over the intro points when a slot is free
+//	queue of its intro point (MaxQueued) ──full: the lowest effort, oldest first──► Dropped
+//	   │  highest effort first, then round-robin over the intro points
+//	   │  and oldest first, when a slot is free
 //	   ├──waited longer than QueueWait──► Expired
 //	   ▼
 //	rendezvous (MaxRendezvous at once): handshake, then
@@ -39,13 +41,14 @@ import (
 type IntroStats struct {
 	Received uint64 // INTRODUCE2 cells that reached the service
 	Refused  uint64 // malformed, for another auth key, or replayed
-	Dropped  uint64 // pushed out of a full queue by a newer introduction
+	Dropped  uint64 // lost to a full queue (the lowest effort, oldest first)
 	Expired  uint64 // waited in the queue longer than QueueWait
 	Busy     uint64 // named a rendezvous point with too many under way
 	Failed   uint64 // handshake failed, or the rendezvous circuit failed or timed out
 	Joined   uint64 // met the client at its rendezvous point
 	Queued   int    // waiting now
 	Running  int    // rendezvous under way now
+	Proved   uint64 // of Received, those that showed a valid proof of work
 }
 
 // Outcomes of one rendezvous other than failure.
@@ -57,7 +60,8 @@ var (
 // pendingIntro is one introduction waiting for, or holding, a slot.
 type pendingIntro struct {
 	ip      *introPoint
-	body    []byte
+	acc     *accepted // the handshake, opened on arrival
+	effort  uint32    // the proof of work it showed (pow.go)
 	arrived time.Time
 	rp      peer.ID // the rendezvous point claimed, once known
 }
@@ -106,14 +110,29 @@ func (a *admission) refused() {
 func (a *admission) add(ctx context.Context, it *pendingIntro) {
 	a.mu.Lock()
 	a.stats.Received++
+	if it.effort > 0 {
+		a.stats.Proved++
+	}
 	q := a.queues[it.ip]
 	if len(q) == 0 {
 		a.ring = append(a.ring, it.ip)
 	}
 	if len(q) >= a.maxQueued {
-		q = q[1:]
+		// Full: the lowest effort goes, the oldest of equals, which may
+		// be the newcomer.
+		low := 0
+		for i, x := range q {
+			if x.effort < q[low].effort {
+				low = i
+			}
+		}
 		a.stats.Dropped++
 		a.warnLocked()
+		if it.effort <= q[low].effort {
+			a.mu.Unlock()
+			return
+		}
+		q = append(q[:low:low], q[low+1:]...)
 	} else {
 		a.stats.Queued++
 	}
@@ -135,31 +154,62 @@ func (a *admission) warnLocked() {
 		"expired", s.Expired, "busy", s.Busy, "failed", s.Failed, "joined", s.Joined)
 }
 
-// pop takes the next introduction in turn over the intro points, counting
-// those that waited too long; nil if none waits. a.mu is held.
+// pop takes the introduction with the highest effort, the intro points
+// taking turns among equals and each intro point's oldest first; it
+// counts and discards those that waited too long. nil if none waits.
+// a.mu is held.
 func (a *admission) pop() *pendingIntro {
 	now := a.now()
-	for len(a.ring) > 0 {
-		a.next %= len(a.ring)
-		ip := a.ring[a.next]
-		q := a.queues[ip]
-		it := q[0]
-		if len(q) == 1 {
-			delete(a.queues, ip)
-			a.ring = append(a.ring[:a.next], a.ring[a.next+1:]...)
-		} else {
-			a.queues[ip] = q[1:]
-			a.next++
+	a.expire(now)
+	if len(a.ring) == 0 {
+		return nil
+	}
+	bestRing, bestPos := -1, -1
+	for k := range a.ring {
+		r := (a.next + k) % len(a.ring)
+		for i, it := range a.queues[a.ring[r]] {
+			if bestRing < 0 || it.effort > a.queues[a.ring[bestRing]][bestPos].effort {
+				bestRing, bestPos = r, i
+			}
 		}
-		a.stats.Queued--
-		if now.Sub(it.arrived) > a.maxWait {
-			a.stats.Expired++
+	}
+	ip := a.ring[bestRing]
+	q := a.queues[ip]
+	it := q[bestPos]
+	a.stats.Queued--
+	if len(q) == 1 {
+		delete(a.queues, ip)
+		a.ring = append(a.ring[:bestRing], a.ring[bestRing+1:]...)
+		a.next = bestRing
+	} else {
+		a.queues[ip] = append(q[:bestPos:bestPos], q[bestPos+1:]...)
+		a.next = bestRing + 1
+	}
+	return it
+}
+
+// expire discards the introductions that waited longer than maxWait.
+// a.mu is held.
+func (a *admission) expire(now time.Time) {
+	for i := 0; i < len(a.ring); {
+		ip := a.ring[i]
+		q := slices.DeleteFunc(a.queues[ip], func(it *pendingIntro) bool { return now.Sub(it.arrived) > a.maxWait })
+		if n := len(a.queues[ip]) - len(q); n > 0 {
+			a.stats.Queued -= n
+			a.stats.Expired += uint64(n)
 			a.warnLocked()
+		}
+		if len(q) == 0 {
+			delete(a.queues, ip)
+			a.ring = append(a.ring[:i], a.ring[i+1:]...)
+			if a.next > i {
+				a.next--
+			}
 			continue
 		}
-		return it
+		a.queues[ip] = q
+		i++
 	}
-	return nil
 }
 
 // dispatch starts rendezvous while slots are free and introductions wait.

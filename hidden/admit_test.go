@@ -2,13 +2,17 @@ package hidden
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/obolnet/obol/descriptor"
 )
 
 // testIntro is what a fake rendezvous does with one introduction: claim
@@ -168,5 +172,123 @@ func TestAdmissionExpires(t *testing.T) {
 	s := h.until("the queue to drain", func(s IntroStats) bool { return s.Queued == 0 && s.Running == 0 })
 	if s.Expired != 3 || h.joined["late"] != 0 || !balanced(s) {
 		t.Fatalf("after the wait: %+v, late joined %d", s, h.joined["late"])
+	}
+}
+
+// A flood without proof of work fills an intro point's queue while every
+// slot is held; an introduction that proved an effort pushes out a
+// flooded one, and is the first served when a slot frees, ahead of the
+// older flood. A newcomer with no more effort than any queued is the one
+// dropped.
+func TestAdmissionByEffort(t *testing.T) {
+	h := newAdmitHarness(t)
+	ip := &introPoint{}
+	var order []peer.ID
+	var orderMu sync.Mutex
+	run := h.a.run
+	h.a.run = func(ctx context.Context, it *pendingIntro, claim func(peer.ID) bool) error {
+		h.mu.Lock()
+		rp := h.intros[it].rp
+		h.mu.Unlock()
+		orderMu.Lock()
+		order = append(order, rp)
+		orderMu.Unlock()
+		return run(ctx, it, claim)
+	}
+	for i := range 4 {
+		h.add(ip, testIntro{rp: peer.ID(rune('a' + i)), hang: true})
+	}
+	h.until("every slot held", func(s IntroStats) bool { return s.Running == 4 })
+	for range 8 {
+		h.add(ip, testIntro{rp: "flood"})
+	}
+	h.add(ip, testIntro{rp: "flood late"})
+	s := h.a.snapshot()
+	if s.Queued != 8 || s.Dropped != 1 {
+		t.Fatalf("a ninth introduction of no effort: %+v", s)
+	}
+	it := &pendingIntro{ip: ip, arrived: h.clock.now(), effort: 50}
+	h.mu.Lock()
+	h.intros[it] = testIntro{rp: "worker"}
+	h.mu.Unlock()
+	h.a.add(context.Background(), it)
+	if s = h.a.snapshot(); s.Queued != 8 || s.Dropped != 2 || s.Proved != 1 || !balanced(s) {
+		t.Fatalf("an introduction with effort: %+v", s)
+	}
+	close(h.release)
+	s = h.until("the queue to drain", func(s IntroStats) bool { return s.Queued == 0 && s.Running == 0 })
+	orderMu.Lock()
+	defer orderMu.Unlock()
+	queued := slices.DeleteFunc(slices.Clone(order), func(rp peer.ID) bool { return len(rp) == 1 }) // not the four held
+	if len(queued) != 8 || queued[0] != "worker" {
+		t.Fatalf("order of service: %q", queued)
+	}
+	if h.joined["worker"] != 1 || h.joined["flood late"] != 0 || !balanced(s) {
+		t.Fatalf("%+v, joined %v", s, h.joined)
+	}
+}
+
+// The effort asked doubles while introductions are lost to load, falls
+// back when none are, and stays within its bounds.
+func TestPoWEffortAdjusts(t *testing.T) {
+	p := newPoWState(ServiceConfig{PoW: true})
+	var s IntroStats
+	if p.adjust(s) || p.params().Effort != 0 {
+		t.Fatal("effort asked without load")
+	}
+	want := []uint32{powStep, 2 * powStep, 4 * powStep}
+	for _, w := range want {
+		s.Dropped += 10
+		if !p.adjust(s) || p.params().Effort != w {
+			t.Fatalf("under load: effort %d, want %d", p.params().Effort, w)
+		}
+	}
+	for range 40 {
+		s.Busy++
+		p.adjust(s)
+	}
+	if e := p.params().Effort; e != maxServicePoWEffort {
+		t.Fatalf("effort %d under long load", e)
+	}
+	for range 40 {
+		p.adjust(s)
+	}
+	if e := p.params().Effort; e != 0 {
+		t.Fatalf("effort %d after the load", e)
+	}
+	floor := newPoWState(ServiceConfig{PoW: true, PoWMinEffort: 100})
+	floor.adjust(IntroStats{})
+	if e := floor.params().Effort; e != 100 {
+		t.Fatalf("effort %d below the minimum 100", e)
+	}
+	if off := newPoWState(ServiceConfig{}); off.adjust(IntroStats{Dropped: 5}) || off.params() != (descriptor.PoWParams{}) {
+		t.Fatal("a service without the defence asks for work")
+	}
+}
+
+// A proof counts for the current and the previous seed only, and only
+// for the cookie it was made for.
+func TestPoWSeeds(t *testing.T) {
+	p := newPoWState(ServiceConfig{PoW: true, PoWMinEffort: 64})
+	id := descriptor.HSAddress{1}
+	cookie := [descriptor.CookieLen]byte{2}
+	old := p.params()
+	w, err := descriptor.SolvePoW(rand.Reader, old.Seed, id, cookie, old.Effort, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.effortOf(w, id, cookie) != 64 {
+		t.Fatal("a valid proof not counted")
+	}
+	if p.effortOf(w, id, [descriptor.CookieLen]byte{3}) != 0 {
+		t.Fatal("a proof counted for another cookie")
+	}
+	p.params()
+	if p.effortOf(w, id, cookie) != 64 {
+		t.Fatal("a proof for the previous seed not counted")
+	}
+	p.params()
+	if p.effortOf(w, id, cookie) != 0 {
+		t.Fatal("a proof for a seed two publications old counted")
 	}
 }

@@ -118,29 +118,29 @@ func (l *Listener) establish(ctx context.Context, exclude map[peer.ID]bool) (*in
 }
 
 // introduced handles an INTRODUCE2: it refuses a malformed, misaddressed
-// or replayed one at once and queues the others for a rendezvous
-// (admit.go).
+// or replayed one, or one whose handshake does not open, at once, and
+// queues the others for a rendezvous by the effort they proved
+// (admit.go, pow.go).
 func (l *Listener) introduced(ip *introPoint, body []byte) {
 	m, err := descriptor.ParseIntroduce(body)
 	if err != nil || m.AuthKey != ip.keys.authPub() || !ip.fresh([32]byte(m.Handshake[:32]), l.cfg.Now()) {
 		l.adm.refused()
 		return
 	}
-	l.adm.add(l.runCtx, &pendingIntro{ip: ip, body: body, arrived: l.cfg.Now()})
+	acc, err := acceptHandshake(rand.Reader, ip.keys, l.addr, m.Handshake)
+	if err != nil {
+		l.adm.refused()
+		return
+	}
+	effort := l.pow.effortOf(acc.payload.PoW, l.addr, acc.payload.Cookie)
+	l.adm.add(l.runCtx, &pendingIntro{ip: ip, acc: acc, effort: effort, arrived: l.cfg.Now()})
 }
 
 // rendezvous answers a client: handshake, circuit to its rendezvous
 // point (if that point has a place, claim), RENDEZVOUS1, then streams
 // from the joined circuit.
 func (l *Listener) rendezvous(ctx context.Context, it *pendingIntro, claim func(peer.ID) bool) error {
-	m, err := descriptor.ParseIntroduce(it.body)
-	if err != nil {
-		return errors.Join(errRefused, err)
-	}
-	acc, err := acceptHandshake(rand.Reader, it.ip.keys, l.addr, m.Handshake)
-	if err != nil {
-		return errors.Join(errRefused, err)
-	}
+	acc := it.acc
 	if !claim(acc.payload.Relay) {
 		return errBusy
 	}

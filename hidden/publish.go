@@ -94,7 +94,7 @@ func newRand() *mrand.Rand {
 // replica through its own circuit, so that no relay can link the periods.
 // It succeeds if one replica of the current period was stored.
 func (l *Listener) publish(ctx context.Context) error {
-	content := &descriptor.HSContent{Clients: l.cfg.AuthorizedClients}
+	content := &descriptor.HSContent{Clients: l.cfg.AuthorizedClients, PoW: l.pow.params()}
 	for _, ip := range l.currentIntros() {
 		content.Intros = append(content.Intros, ip.point())
 	}

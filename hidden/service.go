@@ -49,6 +49,12 @@ type ServiceConfig struct {
 	// clients that can read the intro points (LoadAuthorizedClients; at
 	// most descriptor.MaxAuthClients).
 	AuthorizedClients [][32]byte
+	// PoW turns on the proof-of-work defence (pow.go): the descriptor
+	// states an effort, raised while introductions are lost to load, and
+	// introductions are served by the effort they proved. PoWMinEffort is
+	// the least effort asked (default 0: none until under load).
+	PoW          bool
+	PoWMinEffort uint32
 }
 
 func (c *ServiceConfig) validate() error {
@@ -62,6 +68,8 @@ func (c *ServiceConfig) validate() error {
 		return errors.New("hidden: intro point count out of range")
 	case c.Lifetime < 0 || c.Lifetime > descriptor.MaxHSLifetime || c.Republish < 0:
 		return errors.New("hidden: lifetime or republish interval out of range")
+	case c.PoWMinEffort > maxServicePoWEffort:
+		return errors.New("hidden: proof-of-work effort out of range")
 	case len(c.AuthorizedClients) > descriptor.MaxAuthClients:
 		return fmt.Errorf("hidden: more than %d authorized clients", descriptor.MaxAuthClients)
 	case c.MaxRendezvous < 0 || c.MaxQueued < 0 || c.QueueWait < 0 || c.MaxPerRendezvousPoint < 0 || c.RendezvousTimeout < 0:
@@ -138,6 +146,7 @@ type Listener struct {
 	done   chan struct{}
 	lost   chan *introPoint
 	adm    *admission // introductions waiting and rendezvous under way
+	pow    *powState
 
 	mu        sync.Mutex // guards the fields below
 	intros    []*introPoint
@@ -160,7 +169,7 @@ func Listen(ctx context.Context, cfg ServiceConfig) (*Listener, error) {
 	l := &Listener{cfg: cfg, accept: make(chan *Conn, 64), done: make(chan struct{}),
 		lost:     make(chan *introPoint, descriptor.MaxIntros),
 		sessions: map[*yamux.Session]struct{}{}, steps: map[uint64]uint64{}}
-	l.adm = newAdmission(cfg, l.rendezvous)
+	l.adm, l.pow = newAdmission(cfg, l.rendezvous), newPoWState(cfg)
 	copy(l.addr[:], cfg.Key.Public().(ed25519.PublicKey))
 	runCtx, cancel := context.WithCancel(context.Background())
 	l.runCtx, l.cancel = runCtx, cancel
@@ -265,6 +274,8 @@ func (l *Listener) run(ctx context.Context) {
 	defer l.shutdown()
 	t := time.NewTicker(l.cfg.Republish)
 	defer t.Stop()
+	pt := time.NewTicker(powAdjustEvery)
+	defer pt.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -275,6 +286,10 @@ func (l *Listener) run(ctx context.Context) {
 			}
 		case <-t.C:
 			l.publish(ctx)
+		case <-pt.C:
+			if l.pow.adjust(l.adm.snapshot()) {
+				l.publish(ctx)
+			}
 		}
 	}
 }

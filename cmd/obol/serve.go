@@ -30,6 +30,7 @@ type serveOptions struct {
 	sample  int
 	timeout time.Duration
 	authDir string
+	pow     bool
 	pay     payFlags
 	log     logFlags
 	obs     observeFlags
@@ -52,6 +53,7 @@ func serveFlags(args []string, w io.Writer) (serveOptions, int, bool) {
 	fs.Var(intValue{&o.sample, 10, maxSample}, "sample", "how many relays to sample from the DHT, a `count`")
 	fs.Var(durationValue{&o.timeout, time.Second, time.Hour}, "timeout", "give up joining the DHT after this `duration`")
 	fs.StringVar(&o.authDir, "authorized-clients", "", "`directory` of *.auth client keys: only these clients can reach the service (default: anyone with the address)")
+	fs.BoolVar(&o.pow, "pow", false, "ask clients for a proof of work when introductions are lost to load")
 	o.pay.register(fs)
 	o.obs.register(fs)
 	o.log.register(fs, slog.LevelInfo)
@@ -120,7 +122,7 @@ func runServe(ctx context.Context, args []string, e env) int {
 		hn.Pay = pay.Pay
 		cs.SetPayments(pay)
 	}
-	scfg := hidden.ServiceConfig{Network: hn, Key: key}
+	scfg := hidden.ServiceConfig{Network: hn, Key: key, PoW: o.pow}
 	if o.authDir != "" {
 		if scfg.AuthorizedClients, err = hidden.LoadAuthorizedClients(o.authDir); err != nil {
 			log.Error("hidden service did not start", "err", err)
