@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/ecdh"
 	"crypto/ed25519"
 	"crypto/sha3"
 	"encoding/binary"
@@ -57,9 +58,21 @@ type wireHS struct {
 	Inner     []byte `cbor:"10,keyasint"`
 }
 
+// wireHSInner lists the intro points (2) or, with client authorization
+// (hsauth.go), seals them (3, 4, 5).
 type wireHSInner struct {
-	Version uint8       `cbor:"1,keyasint"`
-	Intros  []wireIntro `cbor:"2,keyasint"`
+	Version uint8            `cbor:"1,keyasint"`
+	Intros  []wireIntro      `cbor:"2,keyasint,omitempty"`
+	AuthKey []byte           `cbor:"3,keyasint,omitempty"`
+	Clients []wireAuthClient `cbor:"4,keyasint,omitempty"`
+	Sealed  []byte           `cbor:"5,keyasint,omitempty"`
+	PoW     *wirePoW         `cbor:"6,keyasint,omitempty"`
+}
+
+// wirePoW are a service's proof-of-work parameters (hspow.go).
+type wirePoW struct {
+	Seed   []byte `cbor:"1,keyasint"`
+	Effort uint32 `cbor:"2,keyasint"`
 }
 
 type wireIntro struct {
@@ -80,6 +93,14 @@ type IntroPoint struct {
 // HSContent is what a descriptor tells someone who knows the address.
 type HSContent struct {
 	Intros []IntroPoint
+	// Clients are the X25519 public keys of the clients the service
+	// admits (at most MaxAuthClients): only they can read Intros. None
+	// lets everyone who knows the address read them. Decrypt leaves it
+	// empty.
+	Clients [][32]byte
+	// PoW, if its seed is set, asks clients for a proof of work of the
+	// effort stated (hspow.go).
+	PoW PoWParams
 }
 
 // HSRecord is the public part of a descriptor, what a DHT node can check.
@@ -132,6 +153,20 @@ func SignHS(rand io.Reader, id ed25519.PrivateKey, c *HSContent, p HSParams) ([]
 	for _, ip := range c.Intros {
 		inner.Intros = append(inner.Intros, wireIntro{[]byte(ip.Relay), ip.OnionKey, ip.AuthKey, ip.EncKey})
 	}
+	if c.PoW != (PoWParams{}) {
+		if c.PoW.Effort > MaxPoWEffort {
+			return nil, fmt.Errorf("%w: proof-of-work effort %d", ErrField, c.PoW.Effort)
+		}
+		inner.PoW = &wirePoW{Seed: c.PoW.Seed[:], Effort: c.PoW.Effort}
+	}
+	bk := BlindPrivateKey(id, p.Period)
+	var addr HSAddress
+	copy(addr[:], id.Public().(ed25519.PublicKey))
+	if len(c.Clients) > 0 {
+		if err := sealIntros(rand, &inner, addr, bk.Public, c.Clients); err != nil {
+			return nil, err
+		}
+	}
 	plain, err := encMode.Marshal(inner)
 	if err != nil {
 		return nil, fmt.Errorf("descriptor: encode: %w", err)
@@ -140,9 +175,6 @@ func SignHS(rand io.Reader, id ed25519.PrivateKey, c *HSContent, p HSParams) ([]
 	if _, err := io.ReadFull(rand, salt); err != nil {
 		return nil, err
 	}
-	bk := BlindPrivateKey(id, p.Period)
-	var addr HSAddress
-	copy(addr[:], id.Public().(ed25519.PublicKey))
 	aead, iv := hsKeys(addr, bk.Public, p.Period.Num, salt)
 	w := wireHS{
 		Version: HSVersion, Blinded: bk.Public[:], PeriodNum: p.Period.Num,
@@ -222,10 +254,11 @@ func checkHSTimes(w *wireHS, now time.Time) error {
 	return nil
 }
 
-// Decrypt opens the record with the address it was fetched for. It
-// fails with ErrHSWrongKey if the record is not that service's for its
-// period.
-func (r *HSRecord) Decrypt(addr HSAddress) (*HSContent, error) {
+// Decrypt opens the record with the address it was fetched for, and with
+// the client's authorization keys if the service admits listed clients
+// only. It fails with ErrHSWrongKey if the record is not that service's
+// for its period, with ErrHSUnauthorized if no key given is listed.
+func (r *HSRecord) Decrypt(addr HSAddress, keys ...*ecdh.PrivateKey) (*HSContent, error) {
 	want, err := BlindPublicKey(addr, r.Period)
 	if err != nil || want != r.Blinded {
 		return nil, ErrHSWrongKey
@@ -235,10 +268,10 @@ func (r *HSRecord) Decrypt(addr HSAddress) (*HSContent, error) {
 	if err != nil {
 		return nil, ErrHSDecrypt
 	}
-	return decodeInner(plain)
+	return decodeInner(plain, addr, r.Blinded, keys)
 }
 
-func decodeInner(plain []byte) (*HSContent, error) {
+func decodeInner(plain []byte, id, blinded HSAddress, keys []*ecdh.PrivateKey) (*HSContent, error) {
 	var in wireHSInner
 	if err := decMode.Unmarshal(plain, &in); err != nil {
 		return nil, fmt.Errorf("%w: inner: %v", ErrMalformed, err)
@@ -246,11 +279,33 @@ func decodeInner(plain []byte) (*HSContent, error) {
 	if err := canonical(plain, &in); err != nil {
 		return nil, err
 	}
-	if in.Version != HSVersion || len(in.Intros) == 0 || len(in.Intros) > MaxIntros {
-		return nil, fmt.Errorf("%w: inner version or intro count", ErrField)
+	if in.Version != HSVersion {
+		return nil, fmt.Errorf("%w: inner version", ErrField)
+	}
+	intros := in.Intros
+	switch auth := in.AuthKey != nil || in.Clients != nil || in.Sealed != nil; {
+	case auth && intros != nil:
+		return nil, fmt.Errorf("%w: intro points both listed and sealed", ErrField)
+	case auth:
+		if err := checkAuthFields(&in); err != nil {
+			return nil, err
+		}
+		var err error
+		if intros, err = openIntros(&in, id, blinded, keys); err != nil {
+			return nil, err
+		}
+	}
+	if len(intros) == 0 || len(intros) > MaxIntros {
+		return nil, fmt.Errorf("%w: intro count", ErrField)
 	}
 	c := &HSContent{}
-	for _, w := range in.Intros {
+	if in.PoW != nil {
+		if len(in.PoW.Seed) != PoWSeedLen || in.PoW.Effort > MaxPoWEffort {
+			return nil, fmt.Errorf("%w: proof-of-work parameters", ErrField)
+		}
+		c.PoW = PoWParams{Seed: [PoWSeedLen]byte(in.PoW.Seed), Effort: in.PoW.Effort}
+	}
+	for _, w := range intros {
 		id, err := peer.IDFromBytes(w.PeerID)
 		if err != nil {
 			return nil, fmt.Errorf("%w: intro peer ID", ErrPeerID)
@@ -272,5 +327,5 @@ func (c *HSContent) Equal(o *HSContent) bool {
 			return false
 		}
 	}
-	return true
+	return c.PoW == o.PoW
 }

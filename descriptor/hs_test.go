@@ -2,10 +2,16 @@ package descriptor
 
 import (
 	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/ecdh"
 	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha3"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -33,6 +39,47 @@ type hsVectors struct {
 	Inner      string            `json:"inner_plaintext_hex"`
 	Record     string            `json:"record_replica0_hex"`
 	Messages   map[string]string `json:"messages_hex"`
+	Revision   hsRevisionVectors `json:"revision"`
+	Auth       hsAuthVectors     `json:"client_auth"`
+	PoW        hsPoWVectors      `json:"proof_of_work"`
+}
+
+// hsPoWVectors are one solved proof of work for the vectors' identity key:
+// seed 32 × 0x61, cookie 20 × 0x05, effort 1000, the search starting at
+// nonce 16 × 0x07.
+type hsPoWVectors struct {
+	Seed   string `json:"seed_hex"`
+	Cookie string `json:"cookie_hex"`
+	Effort uint32 `json:"effort"`
+	Nonce  string `json:"nonce_hex"`
+	Hash   string `json:"hash_hex"`
+}
+
+// hsAuthVectors are a record of the vectors' service that admits one
+// client, with the values a client derives to open it. The randomness is
+// SHAKE-256("obol hs auth vectors"): the ephemeral seed, the cookie, the
+// fake entries, the salt, in that order.
+type hsAuthVectors struct {
+	ClientPrivate string `json:"client_private_hex"`
+	ClientPublic  string `json:"client_public_hex"`
+	Ephemeral     string `json:"service_ephemeral_public_hex"`
+	Secret        string `json:"shared_secret_hex"`
+	ClientID      string `json:"client_id_hex"`
+	CookieKey     string `json:"cookie_key_hex"`
+	Cookie        string `json:"descriptor_cookie_hex"`
+	Inner         string `json:"inner_plaintext_hex"`
+	Record        string `json:"record_replica0_hex"`
+}
+
+// hsRevisionVectors are the revision counter's intermediate values for
+// the vectors' key: its AES key, the step of a publication at "now" for
+// the current and the next period, and the counter at several steps.
+type hsRevisionVectors struct {
+	Key      string   `json:"key_hex"`
+	StepCur  uint64   `json:"step_at_now_current_period"`
+	StepNext uint64   `json:"step_at_now_next_period"`
+	Steps    []uint64 `json:"steps"`
+	Counters []uint64 `json:"counters"`
 }
 
 type fixedReader byte
@@ -110,6 +157,17 @@ func buildHSVectors(t testing.TB) hsVectors {
 	r1 := Rendezvous1{Cookie: pl.Cookie, Handshake: [HandshakeRspLen]byte(bytes.Repeat([]byte{9}, HandshakeRspLen))}
 	v.Messages["rendezvous1"] = hex.EncodeToString(r1.Marshal())
 	v.Messages["hs_fetched"] = hex.EncodeToString(HSFetched{Total: 3, Chunk: []byte{1, 2, 3}}.Marshal())
+	v.Auth = buildHSAuthVectors(t, k, now)
+	v.PoW = buildPoWVectors(t, hsAddr(k))
+	v.Revision = hsRevisionVectors{Key: hex.EncodeToString(bk.revisionKey()),
+		StepCur: RevisionStep(p, now), StepNext: RevisionStep(p.Next(), now)}
+	for _, x := range []uint64{0, 1, 2, 86399, v.Revision.StepNext, v.Revision.StepCur} {
+		rev, err := bk.Revision(x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v.Revision.Steps, v.Revision.Counters = append(v.Revision.Steps, x), append(v.Revision.Counters, rev)
+	}
 	return v
 }
 
@@ -129,6 +187,182 @@ func (u *UnverifiedHS) innerForTest(t testing.TB, addr HSAddress) wireHSInner {
 		t.Fatal(err)
 	}
 	return w
+}
+
+func authVectorRand() io.Reader {
+	h := sha3.NewSHAKE256()
+	h.Write([]byte("obol hs auth vectors"))
+	return h
+}
+
+func authTestClient() *ecdh.PrivateKey {
+	k, err := ecdh.X25519().NewPrivateKey(bytes.Repeat([]byte{0x51}, 32))
+	if err != nil {
+		panic(err)
+	}
+	return k
+}
+
+func buildHSAuthVectors(t testing.TB, k ed25519.PrivateKey, now time.Time) hsAuthVectors {
+	cl := authTestClient()
+	c := sampleContent()
+	c.Clients = [][32]byte{[32]byte(cl.PublicKey().Bytes())}
+	rec, err := SignHS(authVectorRand(), k, c, hsParams(now, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := authVectorRand()
+	var seed, cookie [32]byte
+	io.ReadFull(r, seed[:])
+	io.ReadFull(r, cookie[:])
+	eph, _ := ecdh.X25519().NewPrivateKey(seed[:])
+	secret, _ := eph.ECDH(cl.PublicKey())
+	bk := BlindPrivateKey(k, PeriodAt(now, DefaultPeriod))
+	cid, ck := authKeys(hsAddr(k), bk.Public, eph.PublicKey().Bytes(), secret)
+	u, _ := DecodeHS(rec)
+	inner, err := encMode.Marshal(u.innerForTest(t, hsAddr(k)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hsAuthVectors{ClientPrivate: hex.EncodeToString(cl.Bytes()), ClientPublic: hex.EncodeToString(cl.PublicKey().Bytes()),
+		Ephemeral: hex.EncodeToString(eph.PublicKey().Bytes()), Secret: hex.EncodeToString(secret),
+		ClientID: hex.EncodeToString(cid), CookieKey: hex.EncodeToString(ck), Cookie: hex.EncodeToString(cookie[:]),
+		Inner: hex.EncodeToString(inner), Record: hex.EncodeToString(rec)}
+}
+
+// A service that admits listed clients seals its intro points: a listed
+// client reads them, while someone who knows the address but holds no
+// listed key (or none at all) gets ErrHSUnauthorized and finds neither an
+// intro relay nor a key of one in what it can decrypt; the number of
+// clients is hidden by padding.
+func TestHSClientAuth(t *testing.T) {
+	k := hsTestKey(1)
+	now := time.Unix(vectorNow, 0)
+	alice, _ := ecdh.X25519().GenerateKey(rand.Reader)
+	bob, _ := ecdh.X25519().GenerateKey(rand.Reader)
+	mallory, _ := ecdh.X25519().GenerateKey(rand.Reader)
+	c := sampleContent()
+	c.Clients = [][32]byte{[32]byte(alice.PublicKey().Bytes()), [32]byte(bob.PublicKey().Bytes())}
+	rec, err := SignHS(rand.Reader, k, c, hsParams(now, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := DecodeHS(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := u.Verify(now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []*ecdh.PrivateKey{alice, bob} {
+		got, err := r.Decrypt(hsAddr(k), mallory, key)
+		if err != nil || !got.Equal(sampleContent()) {
+			t.Fatalf("listed client: %v", err)
+		}
+	}
+	for _, keys := range [][]*ecdh.PrivateKey{nil, {mallory}} {
+		if _, err := r.Decrypt(hsAddr(k), keys...); !errors.Is(err, ErrHSUnauthorized) {
+			t.Fatalf("unlisted client: %v", err)
+		}
+	}
+	inner := u.innerForTest(t, hsAddr(k))
+	if len(inner.Intros) != 0 || len(inner.Clients) != authPad {
+		t.Fatalf("inner plaintext lists %d intro points and %d client entries", len(inner.Intros), len(inner.Clients))
+	}
+	plain, _ := encMode.Marshal(inner)
+	for _, ip := range sampleContent().Intros {
+		for _, secret := range [][]byte{[]byte(ip.Relay), ip.OnionKey[:], ip.AuthKey[:], ip.EncKey[:]} {
+			if bytes.Contains(plain, secret) {
+				t.Fatal("an unlisted client reads an intro point's relay or key")
+			}
+		}
+	}
+	// The largest record fits: every intro point, every client.
+	for len(c.Intros) < MaxIntros {
+		c.Intros = append(c.Intros, c.Intros[0])
+	}
+	c.Clients = make([][32]byte, MaxAuthClients)
+	for i := range c.Clients {
+		c.Clients[i] = [32]byte(alice.PublicKey().Bytes())
+	}
+	if _, err := SignHS(rand.Reader, k, c, hsParams(now, 0)); err != nil {
+		t.Fatalf("%d intro points, %d clients: %v", MaxIntros, MaxAuthClients, err)
+	}
+	c.Clients = append(c.Clients, c.Clients[0])
+	if _, err := SignHS(rand.Reader, k, c, hsParams(now, 0)); !errors.Is(err, ErrField) {
+		t.Fatalf("%d clients: %v", MaxAuthClients+1, err)
+	}
+}
+
+func buildPoWVectors(t testing.TB, id HSAddress) hsPoWVectors {
+	seed := [PoWSeedLen]byte(bytes.Repeat([]byte{0x61}, PoWSeedLen))
+	cookie := [CookieLen]byte(bytes.Repeat([]byte{5}, CookieLen))
+	w, err := SolvePoW(fixedReader(7), seed, id, cookie, 1000, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha3.New256()
+	h.Write([]byte(powDomain))
+	h.Write(seed[:])
+	h.Write(id[:])
+	h.Write(cookie[:])
+	h.Write(w.Nonce[:])
+	h.Write([]byte{0, 0, 0x03, 0xe8})
+	return hsPoWVectors{Seed: hex.EncodeToString(seed[:]), Cookie: hex.EncodeToString(cookie[:]), Effort: w.Effort,
+		Nonce: hex.EncodeToString(w.Nonce[:]), Hash: hex.EncodeToString(h.Sum(nil))}
+}
+
+// A proof of work holds for its seed, key, cookie and effort only; the
+// solver's work grows with the effort; descriptors carry the parameters.
+func TestHSPoW(t *testing.T) {
+	k := hsTestKey(1)
+	now := time.Unix(vectorNow, 0)
+	blinded := hsAddr(k)
+	seed := [PoWSeedLen]byte{1}
+	cookie := [CookieLen]byte{2}
+	w, err := SolvePoW(rand.Reader, seed, blinded, cookie, 5000, nil)
+	if err != nil || w.Verify(seed, blinded, cookie) != nil {
+		t.Fatalf("solved proof: %v", err)
+	}
+	other := w
+	other.Effort *= 1000 // claiming more than was done
+	wrongCookie, wrongSeed := cookie, seed
+	wrongCookie[0]++
+	wrongSeed[0]++
+	for name, err := range map[string]error{
+		"effort": other.Verify(seed, blinded, cookie), "cookie": w.Verify(seed, blinded, wrongCookie),
+		"seed": w.Verify(wrongSeed, blinded, cookie), "key": w.Verify(seed, HSAddress{}, cookie),
+	} {
+		if !errors.Is(err, ErrPoW) {
+			t.Errorf("another %s: %v", name, err)
+		}
+	}
+	if _, err := SolvePoW(rand.Reader, seed, blinded, cookie, 1<<24, func() bool { return true }); err == nil {
+		t.Fatal("a stopped search returned a proof")
+	}
+	pl := IntroPayload{Relay: testKeyID(4), PoW: w}
+	if got, err := ParseIntroPayload(pl.Marshal()); err != nil || got != pl {
+		t.Fatalf("intro payload with a proof: %v", err)
+	}
+	c := sampleContent()
+	c.PoW = PoWParams{Seed: seed, Effort: 300}
+	rec, err := SignHS(rand.Reader, k, c, hsParams(now, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := DecodeHS(rec)
+	r, err := u.Verify(now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := r.Decrypt(hsAddr(k)); err != nil || got.PoW != c.PoW {
+		t.Fatalf("descriptor proof-of-work parameters: %+v %v", got, err)
+	}
+	c.PoW.Effort = MaxPoWEffort + 1
+	if _, err := SignHS(rand.Reader, k, c, hsParams(now, 0)); !errors.Is(err, ErrField) {
+		t.Fatalf("effort beyond the bound: %v", err)
+	}
 }
 
 func TestHSVectors(t *testing.T) {
@@ -152,6 +386,35 @@ func TestHSVectors(t *testing.T) {
 	var fv hsVectors
 	if err := json.Unmarshal(want, &fv); err != nil {
 		t.Fatal(err)
+	}
+	// The proof of work of the file holds, and its hash is the file's.
+	seed, _ := hex.DecodeString(fv.PoW.Seed)
+	cookie, _ := hex.DecodeString(fv.PoW.Cookie)
+	nonce, _ := hex.DecodeString(fv.PoW.Nonce)
+	hash, _ := hex.DecodeString(fv.PoW.Hash)
+	pw := PoW{Effort: fv.PoW.Effort, Nonce: [PoWNonceLen]byte(nonce)}
+	pub, _ := hex.DecodeString(fv.Public)
+	if err := pw.Verify([PoWSeedLen]byte(seed), HSAddress(pub), [CookieLen]byte(cookie)); err != nil ||
+		uint64(hash[0])<<24|uint64(hash[1])<<16|uint64(hash[2])<<8|uint64(hash[3]) > (1<<32-1)/uint64(fv.PoW.Effort) {
+		t.Fatalf("proof of work of the vectors: %v", err)
+	}
+	// The client of the auth vectors opens the record with its key alone.
+	rec, _ := hex.DecodeString(fv.Auth.Record)
+	priv, _ := hex.DecodeString(fv.Auth.ClientPrivate)
+	ck, err := ecdh.X25519().NewPrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := DecodeHS(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := u.Verify(time.Unix(fv.Now, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := r.Decrypt(hsAddr(hsTestKey(1)), ck); err != nil || !got.Equal(sampleContent()) {
+		t.Fatalf("auth vector record: %v", err)
 	}
 	blinded, _ := hex.DecodeString(fv.Blinded)
 	sig, _ := hex.DecodeString(fv.BlindedSig)
@@ -286,5 +549,66 @@ func TestHSMessages(t *testing.T) {
 	}
 	if _, err := ParseHSFetched(HSFetched{Status: FetchNotFound, Total: 3}.Marshal()); err == nil {
 		t.Error("HS_FETCHED with an error and a length")
+	}
+}
+
+// The revision counter grows with the step under one key, shows neither
+// the step nor a common value across periods, and matches the vectors'
+// counters recomputed from their key alone.
+func TestHSRevision(t *testing.T) {
+	k := hsTestKey(1)
+	p := PeriodAt(time.Unix(vectorNow, 0), DefaultPeriod)
+	cur, next := BlindPrivateKey(k, p), BlindPrivateKey(k, p.Next())
+	prev := uint64(0)
+	for x := uint64(0); x < 3000; x += 1 + x/7 {
+		rev, err := cur.Revision(x)
+		if err != nil || rev <= prev {
+			t.Fatalf("step %d: revision %d after %d (%v)", x, rev, prev, err)
+		}
+		prev = rev
+	}
+	now := time.Unix(vectorNow, 0)
+	a, _ := cur.Revision(RevisionStep(p, now))
+	b, _ := next.Revision(RevisionStep(p.Next(), now))
+	if a == b || a == uint64(now.Unix()) || b == uint64(now.Unix()) {
+		t.Fatalf("revisions of two periods at one moment: %d and %d", a, b)
+	}
+	if RevisionStep(p, now) == RevisionStep(p.Next(), now) {
+		t.Fatal("steps of two periods coincide")
+	}
+	if _, err := cur.Revision(MaxRevisionStep + 1); !errors.Is(err, ErrField) {
+		t.Fatalf("step beyond the bound: %v", err)
+	}
+	if got := RevisionStep(p, p.Start().Add(-2*p.Length)); got != 0 {
+		t.Fatalf("step before the base: %d", got)
+	}
+
+	// From the file: AES-256-CTR keystream, sum of 1 + LE16 words.
+	raw, err := os.ReadFile(hsVectorFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fv hsVectors
+	if err := json.Unmarshal(raw, &fv); err != nil {
+		t.Fatal(err)
+	}
+	key, _ := hex.DecodeString(fv.Revision.Key)
+	if len(fv.Revision.Steps) == 0 || len(fv.Revision.Steps) != len(fv.Revision.Counters) {
+		t.Fatalf("vector file: %d steps, %d counters", len(fv.Revision.Steps), len(fv.Revision.Counters))
+	}
+	for i, x := range fv.Revision.Steps {
+		blk, err := aes.NewCipher(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ks := make([]byte, 2*(x+1))
+		cipher.NewCTR(blk, make([]byte, 16)).XORKeyStream(ks, ks)
+		var sum uint64
+		for j := 0; j < len(ks); j += 2 {
+			sum += 1 + (uint64(ks[j]) | uint64(ks[j+1])<<8)
+		}
+		if sum != fv.Revision.Counters[i] {
+			t.Fatalf("step %d: file says %d, recomputed %d", x, fv.Revision.Counters[i], sum)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package descriptor
 
 import (
 	"bytes"
+	"crypto/ecdh"
 	"encoding/hex"
 	"testing"
 	"time"
@@ -13,6 +14,8 @@ func FuzzDecodeHS(f *testing.F) {
 	v := buildHSVectors(f)
 	rec, _ := hex.DecodeString(v.Record)
 	f.Add(rec)
+	authRec, _ := hex.DecodeString(v.Auth.Record)
+	f.Add(authRec)
 	now := time.Unix(vectorNow, 0)
 	addr := hsAddr(hsTestKey(1))
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -73,6 +76,28 @@ func FuzzParseHSAddress(f *testing.F) {
 		}
 		if b, err := ParseHSAddress(a.String()); err != nil || b != a {
 			t.Fatal("address round trip")
+		}
+	})
+}
+
+// FuzzHSInner feeds the inner plaintext decoder (what a record opens to
+// with the address), with and without client authorization: it never
+// panics, whatever decodes is in range, and a sealed one opens only for
+// the vectors' client.
+func FuzzHSInner(f *testing.F) {
+	v := buildHSVectors(f)
+	for _, s := range []string{v.Inner, v.Auth.Inner} {
+		b, _ := hex.DecodeString(s)
+		f.Add(b)
+	}
+	k := hsTestKey(1)
+	addr := hsAddr(k)
+	blinded := BlindPrivateKey(k, PeriodAt(time.Unix(vectorNow, 0), DefaultPeriod)).Public
+	keys := []*ecdh.PrivateKey{authTestClient()}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := decodeInner(b, addr, blinded, keys)
+		if err == nil && (len(c.Intros) == 0 || len(c.Intros) > MaxIntros) {
+			t.Fatal("decoded content out of range")
 		}
 	})
 }

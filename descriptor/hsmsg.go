@@ -142,25 +142,43 @@ func ParseIntroduce(b []byte) (Introduce, error) {
 //	+-------------+--------------------+-------------+-----------------+
 //	| cookie (20) | RP onion key (32)  | id len (1)  | RP peer ID      |
 //	+-------------+--------------------+-------------+-----------------+
+//	| PoW effort (4, big endian) | PoW nonce (16) |   (hspow.go)
+//	+----------------------------+----------------+
+//
+// The proof of work is always present (effort 0: none), so that every
+// payload naming one rendezvous point has one size.
 type IntroPayload struct {
 	Cookie   [CookieLen]byte
 	OnionKey [32]byte
 	Relay    peer.ID
+	PoW      PoW
 }
+
+const powExtLen = 4 + PoWNonceLen
 
 // Marshal encodes m.
 func (m IntroPayload) Marshal() []byte {
 	b := append(m.Cookie[:], m.OnionKey[:]...)
 	b = append(b, byte(len(m.Relay)))
-	return append(b, m.Relay...)
+	b = append(b, m.Relay...)
+	b = binary.BigEndian.AppendUint32(b, m.PoW.Effort)
+	return append(b, m.PoW.Nonce[:]...)
 }
 
 // ParseIntroPayload decodes an IntroPayload.
 func ParseIntroPayload(b []byte) (IntroPayload, error) {
 	var m IntroPayload
-	if len(b) < CookieLen+33 || int(b[CookieLen+32]) != len(b)-CookieLen-33 || len(b)-CookieLen-33 > maxPeerIDLen {
+	if len(b) < CookieLen+33 {
 		return m, fmt.Errorf("%w: intro payload", ErrHSMessage)
 	}
+	idLen := int(b[CookieLen+32])
+	if idLen > maxPeerIDLen || len(b)-CookieLen-33 != idLen+powExtLen {
+		return m, fmt.Errorf("%w: intro payload", ErrHSMessage)
+	}
+	ext := b[CookieLen+33+idLen:]
+	m.PoW.Effort = binary.BigEndian.Uint32(ext)
+	copy(m.PoW.Nonce[:], ext[4:])
+	b = b[:len(b)-powExtLen]
 	copy(m.Cookie[:], b)
 	copy(m.OnionKey[:], b[CookieLen:])
 	id, err := peer.IDFromBytes(b[CookieLen+33:])

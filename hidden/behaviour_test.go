@@ -114,6 +114,12 @@ func TestDHTRecordsRevealNothing(t *testing.T) {
 		if _, err := r.Decrypt(addr); err != nil {
 			t.Fatalf("with the address the record opens: %v", err)
 		}
+		// No clear-text value in common with a current record.
+		for _, c := range a {
+			if c.Revision == r.Revision || c.Published == r.Published || c.Expires == r.Expires {
+				t.Fatalf("records of two periods share a revision, published time or expiry: %+v %+v", c, r)
+			}
+		}
 	}
 }
 

@@ -212,6 +212,15 @@ func (c *Client) descriptor(ctx context.Context, addr descriptor.HSAddress) (*de
 // service that comes first.
 func (c *Client) meet(ctx context.Context, addr descriptor.HSAddress, desc *descriptor.HSContent, rp *rendezvous) (*yamux.Session, error) {
 	var lastErr error = ErrUnreachable
+	if desc.PoW.Effort > 0 { // one proof for this rendezvous point's cookie
+		w, err := descriptor.SolvePoW(rand.Reader, desc.PoW.Seed, addr, rp.cookie, desc.PoW.Effort,
+			func() bool { return ctx.Err() != nil })
+		if err != nil {
+			rp.discard()
+			return nil, fmt.Errorf("hidden: proof of work: %w", err)
+		}
+		rp.pow = w
+	}
 	for _, n := range permutation(len(desc.Intros)) {
 		t, err := c.introduce(ctx, rp, addr, desc.Intros[n])
 		if err == nil {
@@ -232,8 +241,9 @@ func (c *Client) meet(ctx context.Context, addr descriptor.HSAddress, desc *desc
 type rendezvous struct {
 	relay   client.Hop
 	cookie  [descriptor.CookieLen]byte
-	joined  chan *tunnel // the tunnel, once RENDEZVOUS2 has come
-	hsMu    sync.Mutex   // guards hs
+	pow     descriptor.PoW // the proof of work the service asks for, if any
+	joined  chan *tunnel   // the tunnel, once RENDEZVOUS2 has come
+	hsMu    sync.Mutex     // guards hs
 	hs      *clientHandshake
 	failure chan error
 
@@ -332,7 +342,7 @@ const rendezvousTimeout = 30 * time.Second
 // CREATE (closing it after the acknowledgement) and waits for the service
 // at the rendezvous point, or for the intro point's refusal.
 func (c *Client) introduce(ctx context.Context, rp *rendezvous, addr descriptor.HSAddress, ip descriptor.IntroPoint) (*tunnel, error) {
-	payload := descriptor.IntroPayload{Cookie: rp.cookie, OnionKey: rp.relay.OnionKey, Relay: rp.relay.Peer.ID}
+	payload := descriptor.IntroPayload{Cookie: rp.cookie, OnionKey: rp.relay.OnionKey, Relay: rp.relay.Peer.ID, PoW: rp.pow}
 	hs, msg, err := startHandshake(rand.Reader, ip, addr, payload.Marshal())
 	if err != nil {
 		return nil, err

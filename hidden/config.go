@@ -1,6 +1,7 @@
 package hidden
 
 import (
+	"crypto/ecdh"
 	"errors"
 	"log/slog"
 	"time"
@@ -33,6 +34,11 @@ type Network struct {
 	// choose new ones; "" keeps them in memory only.
 	GuardFile string
 
+	// ClientKeys are the client's authorization keys, tried on the
+	// descriptor of a service that admits listed clients only
+	// (LoadClientKeys).
+	ClientKeys []*ecdh.PrivateKey
+
 	guards *guardSet // shared by the copies of one Network's owner
 }
 
@@ -62,7 +68,7 @@ func (n Network) withDefaults() Network {
 		n.BuildTimeout = 10 * time.Second
 	}
 	if n.guards == nil {
-		n.guards = &guardSet{file: n.GuardFile, logger: n.Logger}
+		n.guards = &guardSet{file: n.GuardFile, logger: n.Logger, now: n.Now}
 	}
 	return n
 }
@@ -78,4 +84,7 @@ var (
 	// ErrUnreachable: the descriptor was found but no intro point took the
 	// introduction, or the service never came to the rendezvous.
 	ErrUnreachable = errors.New("hidden: service did not answer through any intro point")
+	// ErrUnauthorized: the service admits listed clients only, and none
+	// of the client's keys is listed. Ask its operator to list one.
+	ErrUnauthorized = errors.New("hidden: service admits authorized clients only")
 )

@@ -11,9 +11,15 @@
 // ports to local targets); Client.Dial the client side (IsAddress tells a
 // client manager which hosts to send there, Route does it for a SOCKS
 // dialer). Neither ever contacts a DHT node or an intro or rendezvous
-// relay directly: every exchange goes through a three-hop circuit from a
-// small guard set. A relay serves descriptor fetches and stores for
-// circuits when its router is given a DHTDirectory.
+// relay directly: every exchange goes through a three-hop circuit whose
+// first hops are a small guard set and a layer of vanguards (guards.go).
+// A relay serves descriptor fetches and stores for circuits when its
+// router is given a DHTDirectory.
+//
+// A service may admit listed clients only (ServiceConfig.AuthorizedClients,
+// Network.ClientKeys) and ask for a proof of work under load
+// (ServiceConfig.PoW); it queues introductions with bounded, counted
+// outcomes (Status().Intro).
 //
 // A minimal service and client:
 //

@@ -65,6 +65,10 @@ func (n *Network) fetchDescriptor(ctx context.Context, addr descriptor.HSAddress
 				c.Close()
 				return content, r, nil
 			}
+			if errors.Is(err, descriptor.ErrHSUnauthorized) { // every replica says the same
+				c.Close()
+				return nil, nil, fmt.Errorf("%w: %w", ErrUnauthorized, err)
+			}
 			lastErr = err
 		}
 		c.Close()
@@ -84,7 +88,7 @@ func open(rec []byte, addr descriptor.HSAddress, n *Network) (*descriptor.HSCont
 	if err != nil {
 		return nil, nil, err
 	}
-	c, err := r.Decrypt(addr)
+	c, err := r.Decrypt(addr, n.ClientKeys...)
 	return c, r, err
 }
 

@@ -3,14 +3,19 @@ package hidden
 import (
 	"crypto/rand"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/obolnet/obol/circuit/client"
+	"github.com/obolnet/obol/descriptor"
 )
 
 func testHops(t *testing.T, n int) []client.Hop {
@@ -26,71 +31,242 @@ func testHops(t *testing.T, n int) []client.Hop {
 	return hops
 }
 
-// The guard set survives a restart through its file; a cold directory
-// that lacks a persisted guard does not make the set forget it, a warm
-// one does.
+// fakeClock is a settable clock for the guard set.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func newTestGuardSet(file string, clk *fakeClock) *guardSet {
+	return &guardSet{file: file, logger: slog.New(slog.DiscardHandler), now: clk.now}
+}
+
+func without(hops []client.Hop, ids ...peer.ID) []client.Hop {
+	return slices.DeleteFunc(slices.Clone(hops), func(h client.Hop) bool { return slices.Contains(ids, h.Peer.ID) })
+}
+
+func mustPick(t *testing.T, s *guardSet, cands []client.Hop, avoid ...peer.ID) (client.Hop, client.Hop) {
+	t.Helper()
+	m := map[peer.ID]bool{}
+	for _, id := range avoid {
+		m[id] = true
+	}
+	g, v, ok := s.pick(cands, m)
+	if !ok {
+		t.Fatal("no guard and vanguard picked")
+	}
+	if g.Peer.ID == v.Peer.ID || m[g.Peer.ID] || m[v.Peer.ID] {
+		t.Fatalf("picked guard %s, vanguard %s, avoiding %v", g.Peer.ID, v.Peer.ID, avoid)
+	}
+	return g, v
+}
+
+// Guards and vanguards survive a restart through their file, with the
+// vanguards' lifetimes; a file of the first version (a list of guards)
+// is still read.
 func TestGuardSetPersists(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "hs-guards.json")
-	log := slog.New(slog.DiscardHandler)
-	cands := testHops(t, 10)
-	a := &guardSet{file: file, logger: log}
-	if _, ok := a.pick(cands, ""); !ok {
-		t.Fatal("no guard picked")
+	clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	cands := testHops(t, 12)
+	a := newTestGuardSet(file, clk)
+	mustPick(t, a, cands)
+	guards, vanguards := a.snapshot()
+	if len(guards) != guardSetSize || len(vanguards) != vanguardSetSize {
+		t.Fatalf("%d guards, %d vanguards", len(guards), len(vanguards))
 	}
-	first := slices.Clone(a.ids)
-	if len(first) != guardSetSize {
-		t.Fatalf("%d guards", len(first))
+	for _, g := range guards {
+		if slices.Contains(vanguards, g) {
+			t.Fatal("a guard is also a vanguard")
+		}
+	}
+	for _, v := range a.vanguards {
+		if life := v.Expires.Sub(clk.now()); life < minVanguardLife || life > maxVanguardLife {
+			t.Fatalf("vanguard lifetime %v", life)
+		}
 	}
 
-	b := &guardSet{file: file, logger: log}
+	b := newTestGuardSet(file, clk)
 	for range 20 {
-		g, ok := b.pick(cands, "")
-		if !ok || !slices.Contains(first, g.Peer.ID) {
-			t.Fatalf("after a restart: guard %v (ok %v), want one of %v", g.Peer.ID, ok, first)
+		g, v := mustPick(t, b, cands)
+		if !slices.Contains(guards, g.Peer.ID) || !slices.Contains(vanguards, v.Peer.ID) {
+			t.Fatalf("after a restart: guard %s vanguard %s, want of %v and %v", g.Peer.ID, v.Peer.ID, guards, vanguards)
 		}
+	}
+	if !slices.EqualFunc(a.vanguards, b.vanguards, func(x, y guardEntry) bool { return x.ID == y.ID && x.Expires.Equal(y.Expires) }) {
+		t.Fatal("vanguard lifetimes not kept across a restart")
 	}
 
-	// A cold directory holding one of the two guards and little else.
-	var kept client.Hop
-	for _, c := range cands {
-		if c.Peer.ID == first[1] {
-			kept = c
+	old := filepath.Join(t.TempDir(), "v1.json")
+	if err := os.WriteFile(old, []byte(`["`+guards[1].String()+`","`+guards[0].String()+`"]`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := newTestGuardSet(old, clk)
+	mustPick(t, c, cands)
+	if got, _ := c.snapshot(); !slices.Equal(got, []peer.ID{guards[1], guards[0]}) {
+		t.Fatalf("version 1 file: guards %v", got)
+	}
+}
+
+// A guard missing from directory reads is kept, unused, for guardGrace:
+// the set neither forgets it nor takes another while a primary is
+// listed. With every primary missing a backup serves, and is dropped once
+// a primary is back. Only an absence longer than the grace replaces a
+// guard.
+func TestGuardSurvivesAbsence(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	cands := testHops(t, 12)
+	s := newTestGuardSet("", clk)
+	mustPick(t, s, cands)
+	first, _ := s.snapshot()
+
+	// One guard missing from many reads over a day: the other serves.
+	for range 10 {
+		clk.add(2 * time.Hour)
+		g, _ := mustPick(t, s, without(cands, first[0]))
+		if g.Peer.ID != first[1] {
+			t.Fatalf("guard %s while %s is missing, want %s", g.Peer.ID, first[0], first[1])
 		}
 	}
-	var other client.Hop // a candidate that is neither guard
-	for _, c := range cands {
-		if !slices.Contains(first, c.Peer.ID) {
-			other = c
-		}
+	if got, _ := s.snapshot(); !slices.Equal(got, first) {
+		t.Fatalf("set changed to %v during an absence, want %v", got, first)
 	}
-	cold := []client.Hop{kept, other}
-	c := &guardSet{file: file, logger: log}
+	// Back: used again.
+	seen := map[peer.ID]bool{}
+	for range 40 {
+		g, _ := mustPick(t, s, cands)
+		seen[g.Peer.ID] = true
+	}
+	if !seen[first[0]] || len(seen) != guardSetSize {
+		t.Fatalf("after the absence guards used: %v", seen)
+	}
+
+	// Both missing: one backup, dropped when a primary is back.
+	g, _ := mustPick(t, s, without(cands, first...))
+	if slices.Contains(first, g.Peer.ID) {
+		t.Fatal("a missing guard was used")
+	}
+	if got, _ := s.snapshot(); len(got) != guardSetSize+1 || !slices.Equal(got[:guardSetSize], first) {
+		t.Fatalf("with both guards missing the set is %v", got)
+	}
+	for range 5 {
+		mustPick(t, s, without(cands, first...))
+	}
+	if got, _ := s.snapshot(); len(got) != guardSetSize+1 {
+		t.Fatalf("repeated reads without the guards grew the set to %v", got)
+	}
+	mustPick(t, s, without(cands, first[0]))
+	if got, _ := s.snapshot(); !slices.Equal(got, first) {
+		t.Fatalf("with a primary back the set is %v, want %v", got, first)
+	}
+
+	// Gone for longer than the grace: replaced.
+	mustPick(t, s, without(cands, first[0]))
+	clk.add(guardGrace + time.Minute)
+	mustPick(t, s, without(cands, first[0]))
+	got, _ := s.snapshot()
+	if slices.Contains(got, first[0]) || !slices.Contains(got, first[1]) || len(got) != guardSetSize {
+		t.Fatalf("after %v missing the set is %v", guardGrace, got)
+	}
+}
+
+// Vanguards are replaced at the end of their lives, one at a time since
+// their lifetimes differ, and a few missing ones do not change the set.
+func TestVanguardRotation(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	cands := testHops(t, 12)
+	s := newTestGuardSet("", clk)
+	mustPick(t, s, cands)
+	_, first := s.snapshot()
+	mustPick(t, s, without(cands, first[0], first[1]))
+	if _, got := s.snapshot(); !slices.Equal(got, first) {
+		t.Fatalf("two vanguards missing changed the set to %v", got)
+	}
 	for range 20 {
-		if g, ok := c.pick(cold, ""); !ok || g.Peer.ID != first[1] {
-			t.Fatalf("cold directory: guard %v (ok %v), want %v", g.Peer.ID, ok, first[1])
+		if _, v := mustPick(t, s, without(cands, first[0], first[1])); slices.Contains(first[:2], v.Peer.ID) {
+			t.Fatal("a missing vanguard was used")
 		}
 	}
-	if !slices.Equal(c.ids, first) {
-		t.Fatalf("cold directory changed the set to %v, want %v", c.ids, first)
+	clk.add(minVanguardLife - time.Minute)
+	mustPick(t, s, cands)
+	if _, got := s.snapshot(); !slices.Equal(got, first) {
+		t.Fatalf("vanguards replaced before a day: %v", got)
 	}
+	clk.add(maxVanguardLife)
+	mustPick(t, s, cands)
+	if len(s.vanguards) != vanguardSetSize {
+		t.Fatalf("%d vanguards", len(s.vanguards))
+	}
+	for _, v := range s.vanguards { // each chosen afresh (a relay may be chosen again)
+		if life := v.Expires.Sub(clk.now()); life < minVanguardLife || life > maxVanguardLife {
+			t.Fatalf("vanguard %s has %v left after %v", v.ID, life, maxVanguardLife)
+		}
+	}
+}
 
-	// A warm directory without the first guard replaces it, and the file
-	// says so.
-	var warm []client.Hop
-	for _, h := range cands {
-		if h.Peer.ID != first[0] {
-			warm = append(warm, h)
+// fakeRelays is a directory of n guard-capable relays that offer every
+// hidden-service role.
+func fakeRelays(t *testing.T, n int, now time.Time) []*descriptor.Relay {
+	addr := ma.StringCast("/ip4/127.0.0.1/udp/1/quic-v1").Bytes()
+	var out []*descriptor.Relay
+	for _, h := range testHops(t, n) {
+		out = append(out, &descriptor.Relay{PeerID: h.Peer.ID, Addrs: [][]byte{addr},
+			Roles:     descriptor.RoleRelay | descriptor.RoleGuard | descriptor.RoleIntro | descriptor.RoleRendezvous,
+			OnionKeys: []descriptor.OnionKey{{NotAfter: now.Add(24 * time.Hour).Unix()}}})
+	}
+	return out
+}
+
+// An attacker runs a tenth of the relays and introduces itself to a
+// service a thousand times, each time naming one of its own relays as the
+// rendezvous point. The relays next to its points — the previous hops of
+// the service's rendezvous circuits — are only the service's vanguards
+// (at most four), never its guard; without vanguards (a random middle)
+// they would be most of the network, and each one the attacker runs would
+// see the guard.
+func TestRendezvousPointSeesOnlyVanguards(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	relays := fakeRelays(t, 60, clk.now())
+	n := Network{Directory: client.DirectoryFunc(func() []*descriptor.Relay { return relays }), Now: clk.now}.withDefaults()
+	n.guards.now = clk.now
+	attacker := map[peer.ID]bool{}
+	for _, r := range relays[:6] {
+		attacker[r.PeerID] = true
+	}
+	adjacent := map[peer.ID]int{}
+	var guardsSeen int
+	for i := range 1000 {
+		rp, _ := hopFor(relays[i%6], clk.now())
+		path, err := n.pathTo(&rp, 0, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(path) != pathLen || path[pathLen-1].Peer.ID != rp.Peer.ID {
+			t.Fatalf("path %v", path)
+		}
+		adjacent[path[pathLen-2].Peer.ID]++
+		if attacker[path[pathLen-2].Peer.ID] {
+			guardsSeen++ // an attacker's vanguard sees the guard
 		}
 	}
-	c.pick(warm, "")
-	if slices.Contains(c.ids, first[0]) || !slices.Contains(c.ids, first[1]) || len(c.ids) != guardSetSize {
-		t.Fatalf("warm directory: set %v", c.ids)
+	guards, vanguards := n.guards.snapshot()
+	for id := range adjacent {
+		if slices.Contains(guards, id) {
+			t.Fatalf("the service's guard %s was next to the attacker's rendezvous point", id)
+		}
+		if !slices.Contains(vanguards, id) {
+			t.Fatalf("relay %s next to the rendezvous point is no vanguard", id)
+		}
 	}
-	d := &guardSet{file: file, logger: log}
-	d.mu.Lock()
-	d.load()
-	d.mu.Unlock()
-	if !slices.Equal(d.ids, c.ids) {
-		t.Fatalf("file holds %v, want %v", d.ids, c.ids)
+	if len(adjacent) > vanguardSetSize {
+		t.Fatalf("%d relays next to the rendezvous points, more than %d vanguards", len(adjacent), vanguardSetSize)
 	}
+	t.Logf("1000 rendezvous: %d distinct relays next to the attacker's points (%v); guard seen by an attacker's vanguard %d times",
+		len(adjacent), adjacent, guardsSeen)
 }

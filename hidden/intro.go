@@ -117,37 +117,34 @@ func (l *Listener) establish(ctx context.Context, exclude map[peer.ID]bool) (*in
 	return ip, nil
 }
 
-// introduced handles an INTRODUCE2: it runs the rendezvous unless too
-// many are under way (the client will retry elsewhere).
+// introduced handles an INTRODUCE2: it refuses a malformed, misaddressed
+// or replayed one, or one whose handshake does not open, at once, and
+// queues the others for a rendezvous by the effort they proved
+// (admit.go, pow.go).
 func (l *Listener) introduced(ip *introPoint, body []byte) {
-	select {
-	case l.slots <- struct{}{}:
-	default:
-		return
-	}
-	go func() {
-		defer func() { <-l.slots }()
-		if err := l.rendezvous(ip, body); err != nil {
-			l.cfg.Logger.Debug("rendezvous failed", "err", err)
-		}
-	}()
-}
-
-// rendezvous answers a client: handshake, circuit to its rendezvous
-// point, RENDEZVOUS1, then streams from the joined circuit.
-func (l *Listener) rendezvous(ip *introPoint, body []byte) error {
 	m, err := descriptor.ParseIntroduce(body)
-	if err != nil || m.AuthKey != ip.keys.authPub() {
-		return errors.Join(err, errors.New("hidden: INTRODUCE2 for another auth key"))
-	}
-	if !ip.fresh([32]byte(m.Handshake[:32]), l.cfg.Now()) {
-		return errors.New("hidden: replayed INTRODUCE2")
+	if err != nil || m.AuthKey != ip.keys.authPub() || !ip.fresh([32]byte(m.Handshake[:32]), l.cfg.Now()) {
+		l.adm.refused()
+		return
 	}
 	acc, err := acceptHandshake(rand.Reader, ip.keys, l.addr, m.Handshake)
 	if err != nil {
-		return err
+		l.adm.refused()
+		return
 	}
-	ctx, cancel := context.WithTimeout(l.runCtx, 2*l.cfg.BuildTimeout)
+	effort := l.pow.effortOf(acc.payload.PoW, l.addr, acc.payload.Cookie)
+	l.adm.add(l.runCtx, &pendingIntro{ip: ip, acc: acc, effort: effort, arrived: l.cfg.Now()})
+}
+
+// rendezvous answers a client: handshake, circuit to its rendezvous
+// point (if that point has a place, claim), RENDEZVOUS1, then streams
+// from the joined circuit.
+func (l *Listener) rendezvous(ctx context.Context, it *pendingIntro, claim func(peer.ID) bool) error {
+	acc := it.acc
+	if !claim(acc.payload.Relay) {
+		return errBusy
+	}
+	ctx, cancel := context.WithTimeout(ctx, l.cfg.RendezvousTimeout)
 	defer cancel()
 	rp := client.Hop{Peer: peer.AddrInfo{ID: acc.payload.Relay}, OnionKey: acc.payload.OnionKey}
 	// RENDEZVOUS1 rides behind the CREATE; the tunnel takes the client's

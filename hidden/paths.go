@@ -2,15 +2,8 @@ package hidden
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
-	"log/slog"
 	"math/rand/v2"
-	"os"
-	"slices"
-	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -22,7 +15,7 @@ import (
 )
 
 // Every hidden-service circuit has three hops: a guard from the guard set,
-// a random middle and the relay that plays the role (fetch, intro,
+// a vanguard and the relay that plays the role (fetch, intro,
 // rendezvous), all distinct.
 const pathLen = 3
 
@@ -40,21 +33,24 @@ func hopFor(r *descriptor.Relay, now time.Time) (client.Hop, bool) {
 	return h, true
 }
 
-// pathTo returns a three-hop path ending at last. role, if not zero, is
-// what last must offer when chosen here (last == nil). The first hop
-// comes from the guard set, the middle is random.
+// pathTo returns a three-hop path ending at last: a guard, a vanguard
+// (guards.go) and last. role, if not zero, is what last must offer when
+// chosen here (last == nil). No hop is in exclude.
 func (n *Network) pathTo(last *client.Hop, role descriptor.Role, exclude map[peer.ID]bool) ([]client.Hop, error) {
 	now := n.Now()
 	var guards, ends []client.Hop
 	for _, r := range n.Directory.Relays() {
 		h, ok := hopFor(r, now)
-		if !ok || exclude[r.PeerID] {
+		if !ok {
 			continue
 		}
+		// Every guard-capable relay, excluded or not: the guard set
+		// takes a relay missing from this list to be missing from the
+		// directory.
 		if r.Roles.Has(descriptor.RoleGuard) && len(h.Peer.Addrs) > 0 {
 			guards = append(guards, h)
 		}
-		if last == nil && r.Roles.Has(role) {
+		if last == nil && r.Roles.Has(role) && !exclude[r.PeerID] {
 			ends = append(ends, h)
 		}
 	}
@@ -65,128 +61,15 @@ func (n *Network) pathTo(last *client.Hop, role descriptor.Role, exclude map[pee
 		e := ends[rand.IntN(len(ends))]
 		last = &e
 	}
-	g, ok := n.guards.pick(guards, last.Peer.ID)
+	avoid := map[peer.ID]bool{last.Peer.ID: true}
+	for id := range exclude {
+		avoid[id] = true
+	}
+	g, v, ok := n.guards.pick(guards, avoid)
 	if !ok {
 		return nil, ErrNoRelays
 	}
-	rand.Shuffle(len(guards), func(i, j int) { guards[i], guards[j] = guards[j], guards[i] })
-	for _, m := range guards {
-		if m.Peer.ID != last.Peer.ID && m.Peer.ID != g.Peer.ID {
-			return []client.Hop{g, m, *last}, nil
-		}
-	}
-	return nil, ErrNoRelays
-}
-
-// guardSet keeps the first hops of one client or service: a small set
-// chosen once and kept while the relays stay in the directory, so that a
-// peer who makes the service build many circuits (rendezvous on demand)
-// does not get to be its first hop by chance.
-type guardSet struct {
-	file   string // where the set persists; "" keeps it in memory
-	logger *slog.Logger
-
-	mu     sync.Mutex // guards the fields below
-	ids    []peer.ID
-	loaded bool
-}
-
-// load reads the persisted set once; mu is held. A missing or unreadable
-// file starts an empty set (which is then chosen afresh and written).
-func (s *guardSet) load() {
-	if s.loaded || s.file == "" {
-		s.loaded = true
-		return
-	}
-	s.loaded = true
-	b, err := os.ReadFile(s.file)
-	if errors.Is(err, fs.ErrNotExist) {
-		return
-	}
-	var ids []string
-	if err == nil {
-		err = json.Unmarshal(b, &ids)
-	}
-	if err != nil {
-		s.logger.Warn("hidden-service guard file unreadable; choosing new guards", "err", err)
-		return
-	}
-	for _, v := range ids {
-		if id, err := peer.Decode(v); err == nil && len(s.ids) < guardSetSize {
-			s.ids = append(s.ids, id)
-		}
-	}
-}
-
-// save writes the set if it changed; mu is held.
-func (s *guardSet) save(before []peer.ID) {
-	if s.file == "" || slices.Equal(before, s.ids) {
-		return
-	}
-	ids := make([]string, len(s.ids))
-	for i, id := range s.ids {
-		ids[i] = id.String()
-	}
-	b, _ := json.Marshal(ids)
-	tmp := s.file + ".tmp"
-	err := os.WriteFile(tmp, b, 0o600)
-	if err == nil {
-		err = os.Rename(tmp, s.file)
-	}
-	if err != nil {
-		s.logger.Warn("hidden-service guards not saved", "err", err)
-	}
-}
-
-// guardSetSize is how many guards a client or service keeps.
-const guardSetSize = 2
-
-// warmDirectory is how many guard candidates a directory must hold before
-// a guard missing from it is taken to be gone.
-const warmDirectory = 3 * guardSetSize
-
-// pick returns a guard of the set (refilled from cands) that is not
-// avoid.
-func (s *guardSet) pick(cands []client.Hop, avoid peer.ID) (client.Hop, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.load()
-	before := slices.Clone(s.ids)
-	defer s.save(before)
-	byID := map[peer.ID]client.Hop{}
-	for _, c := range cands {
-		byID[c.Peer.ID] = c
-	}
-	var present []peer.ID
-	for _, id := range s.ids {
-		if _, ok := byID[id]; ok {
-			present = append(present, id)
-		}
-	}
-	// A guard missing from the directory has left the network — unless
-	// the directory is still filling (a cold cache after a restart):
-	// then a persisted guard is kept, though not used, while another is.
-	if len(present) == 0 || len(cands) >= warmDirectory {
-		s.ids = present
-	}
-	for _, i := range rand.Perm(len(cands)) {
-		if len(s.ids) >= guardSetSize {
-			break
-		}
-		if id := cands[i].Peer.ID; !slices.Contains(s.ids, id) {
-			s.ids = append(s.ids, id)
-		}
-	}
-	var usable []peer.ID
-	for _, id := range s.ids {
-		if _, ok := byID[id]; ok && id != avoid {
-			usable = append(usable, id)
-		}
-	}
-	if len(usable) == 0 {
-		return client.Hop{}, false
-	}
-	return byID[usable[rand.IntN(len(usable))]], true
+	return []client.Hop{g, v, *last}, nil
 }
 
 // build builds a circuit through path within the build timeout, and

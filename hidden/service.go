@@ -32,6 +32,29 @@ type ServiceConfig struct {
 	Republish time.Duration
 	// MaxRendezvous bounds the rendezvous under way at once (default 16).
 	MaxRendezvous int
+	// MaxQueued bounds the introductions waiting for a rendezvous slot,
+	// per intro point (default 32); a newer one pushes out the oldest.
+	MaxQueued int
+	// QueueWait is how long an introduction may wait for a slot (default
+	// 10 s; the client waits 30 s in all).
+	QueueWait time.Duration
+	// MaxPerRendezvousPoint bounds the rendezvous under way to one
+	// rendezvous point (default 4), so that introductions naming a point
+	// that never answers cannot hold every slot.
+	MaxPerRendezvousPoint int
+	// RendezvousTimeout bounds the circuit to a rendezvous point (default
+	// 6 s).
+	RendezvousTimeout time.Duration
+	// AuthorizedClients, if any, are the X25519 public keys of the only
+	// clients that can read the intro points (LoadAuthorizedClients; at
+	// most descriptor.MaxAuthClients).
+	AuthorizedClients [][32]byte
+	// PoW turns on the proof-of-work defence (pow.go): the descriptor
+	// states an effort, raised while introductions are lost to load, and
+	// introductions are served by the effort they proved. PoWMinEffort is
+	// the least effort asked (default 0: none until under load).
+	PoW          bool
+	PoWMinEffort uint32
 }
 
 func (c *ServiceConfig) validate() error {
@@ -43,8 +66,14 @@ func (c *ServiceConfig) validate() error {
 		return errors.New("hidden: no service key")
 	case c.Intros < 0 || c.Intros > descriptor.MaxIntros:
 		return errors.New("hidden: intro point count out of range")
-	case c.Lifetime < 0 || c.Lifetime > descriptor.MaxHSLifetime || c.Republish < 0 || c.MaxRendezvous < 0:
+	case c.Lifetime < 0 || c.Lifetime > descriptor.MaxHSLifetime || c.Republish < 0:
 		return errors.New("hidden: lifetime or republish interval out of range")
+	case c.PoWMinEffort > maxServicePoWEffort:
+		return errors.New("hidden: proof-of-work effort out of range")
+	case len(c.AuthorizedClients) > descriptor.MaxAuthClients:
+		return fmt.Errorf("hidden: more than %d authorized clients", descriptor.MaxAuthClients)
+	case c.MaxRendezvous < 0 || c.MaxQueued < 0 || c.QueueWait < 0 || c.MaxPerRendezvousPoint < 0 || c.RendezvousTimeout < 0:
+		return errors.New("hidden: negative admission limit")
 	}
 	return nil
 }
@@ -62,6 +91,18 @@ func (c ServiceConfig) withDefaults() ServiceConfig {
 	}
 	if c.MaxRendezvous == 0 {
 		c.MaxRendezvous = 16
+	}
+	if c.MaxQueued == 0 {
+		c.MaxQueued = 32
+	}
+	if c.QueueWait == 0 {
+		c.QueueWait = 10 * time.Second
+	}
+	if c.MaxPerRendezvousPoint == 0 {
+		c.MaxPerRendezvousPoint = 4
+	}
+	if c.RendezvousTimeout == 0 {
+		c.RendezvousTimeout = 6 * time.Second
 	}
 	return c
 }
@@ -104,14 +145,15 @@ type Listener struct {
 	work   sync.WaitGroup // descriptor stores and client sessions
 	done   chan struct{}
 	lost   chan *introPoint
-	slots  chan struct{} // rendezvous under way
+	adm    *admission // introductions waiting and rendezvous under way
+	pow    *powState
 
 	mu        sync.Mutex // guards the fields below
 	intros    []*introPoint
 	sessions  map[*yamux.Session]struct{}
-	revision  uint64
-	published int // successful publications
-	stored    int // replicas stored
+	steps     map[uint64]uint64 // last revision step by period number
+	published int               // successful publications
+	stored    int               // replicas stored
 	closed    bool
 }
 
@@ -125,8 +167,9 @@ func Listen(ctx context.Context, cfg ServiceConfig) (*Listener, error) {
 	}
 	cfg = cfg.withDefaults()
 	l := &Listener{cfg: cfg, accept: make(chan *Conn, 64), done: make(chan struct{}),
-		lost: make(chan *introPoint, descriptor.MaxIntros), slots: make(chan struct{}, cfg.MaxRendezvous),
-		sessions: map[*yamux.Session]struct{}{}}
+		lost:     make(chan *introPoint, descriptor.MaxIntros),
+		sessions: map[*yamux.Session]struct{}{}, steps: map[uint64]uint64{}}
+	l.adm, l.pow = newAdmission(cfg, l.rendezvous), newPoWState(cfg)
 	copy(l.addr[:], cfg.Key.Public().(ed25519.PublicKey))
 	runCtx, cancel := context.WithCancel(context.Background())
 	l.runCtx, l.cancel = runCtx, cancel
@@ -160,13 +203,14 @@ type Status struct {
 	Intros    []peer.ID // current intro points
 	Published int       // descriptor publications that stored a current replica
 	Stored    int       // descriptor replicas stored, of any period
+	Intro     IntroStats
 }
 
 // Status returns the service's current intro points and publications.
 func (l *Listener) Status() Status {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	s := Status{Published: l.published, Stored: l.stored}
+	s := Status{Published: l.published, Stored: l.stored, Intro: l.adm.snapshot()}
 	for _, ip := range l.intros {
 		s.Intros = append(s.Intros, ip.relay.Peer.ID)
 	}
@@ -216,9 +260,7 @@ func (l *Listener) shutdown() {
 	for s := range sessions {
 		s.Close()
 	}
-	for range cap(l.slots) {
-		l.slots <- struct{}{} // every rendezvous under way has ended
-	}
+	l.adm.close() // every rendezvous under way has ended
 	l.work.Wait()
 	select {
 	case <-l.done:
@@ -232,6 +274,8 @@ func (l *Listener) run(ctx context.Context) {
 	defer l.shutdown()
 	t := time.NewTicker(l.cfg.Republish)
 	defer t.Stop()
+	pt := time.NewTicker(powAdjustEvery)
+	defer pt.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -242,6 +286,10 @@ func (l *Listener) run(ctx context.Context) {
 			}
 		case <-t.C:
 			l.publish(ctx)
+		case <-pt.C:
+			if l.pow.adjust(l.adm.snapshot()) {
+				l.publish(ctx)
+			}
 		}
 	}
 }
@@ -261,62 +309,6 @@ func (l *Listener) replace(ctx context.Context) {
 	}
 	l.cfg.Logger.Info("intro points replaced", "count", l.cfg.Intros)
 	l.publish(ctx)
-}
-
-// publish stores descriptors of the current and the next period, each
-// replica through its own circuit, so that no relay can link the periods.
-// It succeeds if one replica of the current period was stored.
-func (l *Listener) publish(ctx context.Context) error {
-	content := &descriptor.HSContent{}
-	for _, ip := range l.currentIntros() {
-		content.Intros = append(content.Intros, ip.point())
-	}
-	if len(content.Intros) == 0 {
-		return fmt.Errorf("hidden: no intro point to publish")
-	}
-	now := l.cfg.Now()
-	l.mu.Lock()
-	l.revision = max(l.revision+1, uint64(now.UnixMilli()))
-	rev := l.revision
-	l.mu.Unlock()
-	cur := descriptor.PeriodAt(now, l.cfg.Period)
-	results := make(chan bool, 2*descriptor.HSReplicas)
-	for i, p := range []descriptor.Period{cur, cur.Next()} {
-		for r := range uint8(descriptor.HSReplicas) {
-			params := descriptor.HSParams{Period: p, Replica: r, Revision: rev, Published: now, Expires: now.Add(l.cfg.Lifetime)}
-			rec, err := descriptor.SignHS(rand.Reader, l.cfg.Key, content, params)
-			if err != nil {
-				return err
-			}
-			l.work.Add(1)
-			go func() {
-				defer l.work.Done()
-				err := l.cfg.storeDescriptor(l.runCtx, rec, nil)
-				if err == nil {
-					l.mu.Lock()
-					l.stored++
-					l.mu.Unlock()
-				}
-				results <- err == nil && i == 0
-			}()
-		}
-	}
-	// Return once one current replica is stored; the rest go on.
-	for range 2 * descriptor.HSReplicas {
-		select {
-		case ok := <-results:
-			if ok {
-				l.mu.Lock()
-				l.published++
-				l.mu.Unlock()
-				return nil
-			}
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	l.cfg.Logger.Warn("descriptor not stored")
-	return fmt.Errorf("hidden: descriptor could not be stored: %w", ErrNoRelays)
 }
 
 func (l *Listener) currentIntros() []*introPoint {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/obolnet/obol/circuit"
@@ -46,13 +47,18 @@ func (r *Router) SetHSDirectory(d HSDirectory) {
 	r.hidden.mu.Unlock()
 }
 
-// Limits of the hidden-service roles.
+// Limits of the hidden-service roles. The relay's introduction rate is
+// shared out among the service circuits: each has a bucket of its own
+// whose rate is introRateAll divided by the number of service circuits
+// (at most introRate), so that a flood of introductions to one service,
+// or to many circuits one attacker registered, takes only their shares
+// and never another service's.
 const (
-	introRate          = 25  // INTRODUCE2 per second to one service circuit
-	introBurst         = 50  //
-	introRateAll       = 200 // INTRODUCE per second at this relay
-	introBurstAll      = 400 //
-	maxIntroducePerCir = 8   // INTRODUCE1 one client circuit may send
+	introRate          = 25   // INTRODUCE2 per second to one service circuit, at most
+	introRateAll       = 200  // INTRODUCE per second at this relay, all services together
+	maxIntroCircuits   = 256  // service circuits at this relay (a share ≥ 0.78/s)
+	maxIntroducePerCir = 8    // INTRODUCE1 one client circuit may send
+	maxWaiting         = 4096 // client circuits waiting at this rendezvous point
 	replayWindow       = 15 * time.Minute
 	maxReplayEntries   = 1 << 17
 	spliceQueue        = 2048            // cells queued to one circuit from another
@@ -61,6 +67,18 @@ const (
 	maxFetches         = 64              // descriptor fetches in flight at this relay
 	fetchTimeout       = 15 * time.Second
 )
+
+// rendezvousWait is how long a client circuit may wait at a rendezvous
+// point for the service before it is torn down (a variable for tests).
+var rendezvousWait atomic.Int64
+
+func init() { rendezvousWait.Store(int64(90 * time.Second)) }
+
+// introShare is the rate and burst of each of n service circuits.
+func introShare(n int) (rate, burst float64) {
+	rate = min(introRate, introRateAll/float64(max(n, 1)))
+	return rate, max(2*rate, 1)
+}
 
 var (
 	errHSRole   = errors.New("router: hidden-service cell not allowed in this circuit's role")
@@ -114,9 +132,9 @@ type hiddenPoints struct {
 	cookies  map[[descriptor.CookieLen]byte]*hop
 	early    map[[descriptor.CookieLen]byte]earlyRendezvous
 	replay   map[[32]byte]time.Time
-	all      bucket
 	fetches  int
 	initDone bool
+	now      func() time.Time // time.Now; tests set a clock
 }
 
 func (p *hiddenPoints) init() {
@@ -125,7 +143,9 @@ func (p *hiddenPoints) init() {
 		p.cookies = map[[descriptor.CookieLen]byte]*hop{}
 		p.early = map[[descriptor.CookieLen]byte]earlyRendezvous{}
 		p.replay = map[[32]byte]time.Time{}
-		p.all = bucket{rate: introRateAll, burst: introBurstAll}
+		if p.now == nil {
+			p.now = time.Now
+		}
 		p.initDone = true
 	}
 }
@@ -163,16 +183,24 @@ func (h *hop) establishIntro(body []byte) error {
 	h.startDrain()
 	p := &h.r.hidden
 	p.mu.Lock()
-	p.init()
-	if _, dup := p.intros[m.AuthKey]; dup {
-		p.mu.Unlock()
+	ok := p.register(h, m.AuthKey)
+	p.mu.Unlock()
+	if !ok {
 		return h.originate(circuit.RelayCell{Command: descriptor.CmdIntroEstablished, Body: []byte{1}})
 	}
-	h.hs.role, h.hs.auth = roleIntro, m.AuthKey
-	h.hs.bucket = bucket{rate: introRate, burst: introBurst}
-	p.intros[m.AuthKey] = h
-	p.mu.Unlock()
 	return h.originate(circuit.RelayCell{Command: descriptor.CmdIntroEstablished, Body: []byte{0}})
+}
+
+// register makes h the service circuit of auth, unless the key is taken
+// or the relay carries maxIntroCircuits already. p.mu is held.
+func (p *hiddenPoints) register(h *hop, auth [descriptor.AuthKeyLen]byte) bool {
+	p.init()
+	if _, dup := p.intros[auth]; dup || len(p.intros) >= maxIntroCircuits {
+		return false
+	}
+	h.hs.role, h.hs.auth = roleIntro, auth
+	p.intros[auth] = h
+	return true
 }
 
 // introduce1 passes a client's INTRODUCE on to the service circuit named
@@ -187,19 +215,26 @@ func (h *hop) introduce1(body []byte) error {
 }
 
 func (p *hiddenPoints) introduce(body []byte, n int) byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.introduceLocked(body, n)
+}
+
+// introduceLocked is introduce with p.mu held.
+func (p *hiddenPoints) introduceLocked(body []byte, n int) byte {
 	m, err := descriptor.ParseIntroduce(body)
 	if err != nil {
 		return descriptor.IntroAckMalformed
 	}
-	now := time.Now()
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	p.init()
+	now := p.now()
 	svc := p.intros[m.AuthKey]
-	switch {
-	case svc == nil:
+	if svc == nil {
 		return descriptor.IntroAckUnknown
-	case n > maxIntroducePerCir || !svc.hs.bucket.take(now) || !p.all.take(now):
+	}
+	svc.hs.bucket.rate, svc.hs.bucket.burst = introShare(len(p.intros))
+	switch {
+	case n > maxIntroducePerCir || !svc.hs.bucket.take(now):
 		return descriptor.IntroAckRateLimited
 	case !p.fresh(sha256.Sum256(body), now):
 		return descriptor.IntroAckReplay
@@ -241,23 +276,41 @@ func (h *hop) establishRendezvous(body []byte) error {
 	p.init()
 	_, dup := p.cookies[cookie]
 	e, early := p.early[cookie]
+	full := !early && len(p.cookies) >= maxWaiting
 	switch {
 	case early:
 		delete(p.early, cookie)
 		h.hs.role = roleSpliced
 		h.hs.peer, e.svc.hs.peer = e.svc, h
-	case !dup:
+	case !dup && !full:
 		h.hs.role, h.hs.cookie = roleWaiting, cookie
 		p.cookies[cookie] = h
+		p.expireWaiting(h, cookie)
 	}
 	p.mu.Unlock()
-	if dup {
+	if dup || full {
 		return errHSCookie
 	}
 	if err := h.originate(circuit.RelayCell{Command: descriptor.CmdRendezvousEstablished}); err != nil || !early {
 		return err
 	}
 	return h.originate(circuit.RelayCell{Command: descriptor.CmdRendezvous2, Body: e.handshake[:]})
+}
+
+// expireWaiting tears the client circuit h down if it still waits under
+// cookie after rendezvousWait. p.mu is held.
+func (p *hiddenPoints) expireWaiting(h *hop, cookie [descriptor.CookieLen]byte) {
+	time.AfterFunc(time.Duration(rendezvousWait.Load()), func() {
+		p.mu.Lock()
+		waiting := p.cookies[cookie] == h
+		if waiting {
+			delete(p.cookies, cookie)
+		}
+		p.mu.Unlock()
+		if waiting {
+			h.hs.push(queued{destroy: true})
+		}
+	})
 }
 
 // rendezvous1 joins the service's circuit h to the client circuit waiting

@@ -11,6 +11,7 @@ import (
 	"github.com/obolnet/obol/circuit"
 	"github.com/obolnet/obol/circuit/client"
 	"github.com/obolnet/obol/descriptor"
+	"github.com/obolnet/obol/router"
 )
 
 // replies collects the hidden-service cells the last hop of a circuit
@@ -178,5 +179,24 @@ func TestFetchUnavailable(t *testing.T) {
 	b := in.next(t, descriptor.CmdHSFetched)
 	if m, err := descriptor.ParseHSFetched(b); err != nil || m.Status != descriptor.FetchUnavailable {
 		t.Fatalf("HS_FETCHED %x (%v)", b, err)
+	}
+}
+
+// A client circuit that waits at a rendezvous point for a service that
+// never comes is torn down after the wait (TestRendezvousPoint shows one
+// joined in time).
+func TestRendezvousWaitExpires(t *testing.T) {
+	defer router.SetRendezvousWait(300 * time.Millisecond)()
+	tn := newTestNet(t, 3, nil)
+	idle := tn.build(t, 0, 1, 2)
+	in := listen(idle)
+	var cookie [descriptor.CookieLen]byte
+	rand.Read(cookie[:])
+	send(t, idle, descriptor.CmdEstablishRendezvous, cookie[:])
+	in.next(t, descriptor.CmdRendezvousEstablished)
+	select {
+	case <-idle.Done():
+	case <-time.After(20 * time.Second):
+		t.Fatal("a client circuit waited at the rendezvous point without end")
 	}
 }

@@ -53,6 +53,7 @@ type proxyOptions struct {
 	minGuardAge     time.Duration
 	noOptimistic    bool
 	prebuilt        int
+	clientKeys      string
 	pay             payFlags
 	log             logFlags
 	obs             observeFlags
@@ -75,6 +76,7 @@ func proxyFlags(args []string, w io.Writer) (proxyOptions, int, bool) {
 	fs.Var(durationValue{&o.timeout, time.Second, time.Hour}, "timeout", "give up joining the DHT after this `duration`")
 	o.pay.register(fs)
 	o.obs.register(fs)
+	fs.StringVar(&o.clientKeys, "client-keys", "", "`directory` of *.key keys for hidden services that admit listed clients (created with default.key and default.auth if empty)")
 	fs.BoolVar(&o.allowSameSubnet, "allow-same-subnet", false, "let relays of one /16 share a path (local test networks on loopback only)")
 	fs.DurationVar(&o.minGuardAge, "min-guard-age", client.DefaultMinGuardAge, "how long a relay must have been seen before it may be a guard; 0 for local test networks, whose relays are all new")
 	o.log.register(fs, slog.LevelInfo)
@@ -253,6 +255,11 @@ func newProxy(o proxyOptions, c *node.Client, links *link.Manager, pay *node.Cli
 	hn := hidden.Network{Links: links, Directory: client.DirectoryFunc(c.Known), Logger: log}
 	if o.client.DataDir != "" {
 		hn.GuardFile = filepath.Join(o.client.DataDir, hsGuardFile)
+	}
+	if o.clientKeys != "" {
+		if hn.ClientKeys, err = hidden.LoadClientKeys(o.clientKeys); err != nil {
+			return nil, err
+		}
 	}
 	if pay != nil {
 		hn.Pay = pay.Pay

@@ -29,6 +29,8 @@ type serveOptions struct {
 	port    int
 	sample  int
 	timeout time.Duration
+	authDir string
+	pow     bool
 	pay     payFlags
 	log     logFlags
 	obs     observeFlags
@@ -50,6 +52,8 @@ func serveFlags(args []string, w io.Writer) (serveOptions, int, bool) {
 	fs.StringVar(&o.client.DataDir, "data-dir", o.client.DataDir, "`directory` for the service key, descriptor cache and guards")
 	fs.Var(intValue{&o.sample, 10, maxSample}, "sample", "how many relays to sample from the DHT, a `count`")
 	fs.Var(durationValue{&o.timeout, time.Second, time.Hour}, "timeout", "give up joining the DHT after this `duration`")
+	fs.StringVar(&o.authDir, "authorized-clients", "", "`directory` of *.auth client keys: only these clients can reach the service (default: anyone with the address)")
+	fs.BoolVar(&o.pow, "pow", false, "ask clients for a proof of work when introductions are lost to load")
 	o.pay.register(fs)
 	o.obs.register(fs)
 	o.log.register(fs, slog.LevelInfo)
@@ -118,7 +122,14 @@ func runServe(ctx context.Context, args []string, e env) int {
 		hn.Pay = pay.Pay
 		cs.SetPayments(pay)
 	}
-	l, err := hidden.Listen(ctx, hidden.ServiceConfig{Network: hn, Key: key})
+	scfg := hidden.ServiceConfig{Network: hn, Key: key, PoW: o.pow}
+	if o.authDir != "" {
+		if scfg.AuthorizedClients, err = hidden.LoadAuthorizedClients(o.authDir); err != nil {
+			log.Error("hidden service did not start", "err", err)
+			return exitFail
+		}
+	}
+	l, err := hidden.Listen(ctx, scfg)
 	if err != nil {
 		log.Error("hidden service did not start", "err", err)
 		return exitFail

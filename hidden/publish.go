@@ -1,0 +1,147 @@
+package hidden
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	mrand "math/rand/v2"
+	"time"
+
+	"github.com/obolnet/obol/descriptor"
+)
+
+// What the records of one publication show a DHT node. The records of the
+// current and the next period, and the replicas of each, share no clear-
+// text field but the format's constants: each period's blinded key has
+// its own encrypted revision counter (descriptor.BlindedKey.Revision),
+// and every record its own publication time and expiry, drawn apart.
+const (
+	// maxPublishJitter bounds how far before the publication a record's
+	// published time may lie.
+	maxPublishJitter = time.Hour
+)
+
+// recordParams returns the parameters of every replica of the current
+// and the next period for a publication at now: for each period's blinded
+// key a revision above the last one published under it, and for each
+// record a published time and an expiry of its own. It holds no lock;
+// steps is the listener's, under l.mu.
+func recordParams(key func(descriptor.Period) *descriptor.BlindedKey, now time.Time, period, lifetime time.Duration,
+	steps map[uint64]uint64, rng *mrand.Rand) ([]descriptor.HSParams, error) {
+	cur := descriptor.PeriodAt(now, period)
+	periods := []descriptor.Period{cur, cur.Next()}
+	for n := range steps {
+		if n < cur.Num {
+			delete(steps, n)
+		}
+	}
+	n := len(periods) * descriptor.HSReplicas
+	pubSpan := min(maxPublishJitter, lifetime/4)
+	expSpan := lifetime / 8
+	life := min(lifetime, descriptor.MaxHSLifetime-pubSpan)
+	pubs := distinctOffsets(rng, n, int64(pubSpan/time.Second))
+	exps := distinctOffsets(rng, n, int64(expSpan/time.Second))
+	var out []descriptor.HSParams
+	for i, p := range periods {
+		x := descriptor.RevisionStep(p, now)
+		if last, ok := steps[p.Num]; ok && x <= last {
+			x = last + 1 // twice in one second: still higher
+		}
+		steps[p.Num] = x
+		rev, err := key(p).Revision(x)
+		if err != nil {
+			return nil, err
+		}
+		for r := range uint8(descriptor.HSReplicas) {
+			j := i*descriptor.HSReplicas + int(r)
+			out = append(out, descriptor.HSParams{Period: p, Replica: r, Revision: rev,
+				Published: now.Add(-time.Duration(pubs[j]) * time.Second),
+				Expires:   now.Add(life - time.Duration(exps[j])*time.Second)})
+		}
+	}
+	return out, nil
+}
+
+// distinctOffsets draws n offsets in [0, span) seconds, all different if
+// span allows.
+func distinctOffsets(rng *mrand.Rand, n int, span int64) []int64 {
+	out := make([]int64, 0, n)
+	seen := map[int64]bool{}
+	for len(out) < n {
+		if span <= 0 {
+			out = append(out, 0)
+			continue
+		}
+		v := rng.Int64N(span)
+		if seen[v] && span >= int64(2*n) {
+			continue
+		}
+		seen[v] = true
+		out = append(out, v)
+	}
+	return out
+}
+
+// newRand is a generator seeded from crypto/rand: the jitter must not be
+// predictable from the process's other random draws.
+func newRand() *mrand.Rand {
+	var seed [32]byte
+	rand.Read(seed[:])
+	return mrand.New(mrand.NewChaCha8(seed))
+}
+
+// publish stores descriptors of the current and the next period, each
+// replica through its own circuit, so that no relay can link the periods.
+// It succeeds if one replica of the current period was stored.
+func (l *Listener) publish(ctx context.Context) error {
+	content := &descriptor.HSContent{Clients: l.cfg.AuthorizedClients, PoW: l.pow.params()}
+	for _, ip := range l.currentIntros() {
+		content.Intros = append(content.Intros, ip.point())
+	}
+	if len(content.Intros) == 0 {
+		return fmt.Errorf("hidden: no intro point to publish")
+	}
+	now := l.cfg.Now()
+	l.mu.Lock()
+	blinded := func(p descriptor.Period) *descriptor.BlindedKey { return descriptor.BlindPrivateKey(l.cfg.Key, p) }
+	params, err := recordParams(blinded, now, l.cfg.Period, l.cfg.Lifetime, l.steps, newRand())
+	l.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	results := make(chan bool, len(params))
+	for _, p := range params {
+		rec, err := descriptor.SignHS(rand.Reader, l.cfg.Key, content, p)
+		if err != nil {
+			return err
+		}
+		current := p.Period == params[0].Period
+		l.work.Add(1)
+		go func() {
+			defer l.work.Done()
+			err := l.cfg.storeDescriptor(l.runCtx, rec, nil)
+			if err == nil {
+				l.mu.Lock()
+				l.stored++
+				l.mu.Unlock()
+			}
+			results <- err == nil && current
+		}()
+	}
+	// Return once one current replica is stored; the rest go on.
+	for range params {
+		select {
+		case ok := <-results:
+			if ok {
+				l.mu.Lock()
+				l.published++
+				l.mu.Unlock()
+				return nil
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	l.cfg.Logger.Warn("descriptor not stored")
+	return fmt.Errorf("hidden: descriptor could not be stored: %w", ErrNoRelays)
+}
