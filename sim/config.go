@@ -70,6 +70,9 @@ type Config struct {
 	LeaveRate, CrashRate, JoinRate float64
 
 	Seed uint64 // randomness of placement, bandwidths and churn
+
+	// Progress, if set, is told when each phase starts.
+	Progress func(phase string)
 }
 
 func (c Config) withDefaults() Config {
@@ -88,7 +91,10 @@ func (c Config) withDefaults() Config {
 		c.ExitFraction = 0.3
 	}
 	if c.Regions == nil {
-		c.Regions, c.RTT = DefaultRegions, DefaultRTT
+		c.Regions = DefaultRegions
+	}
+	if c.RTT == nil {
+		c.RTT = DefaultRTT
 	}
 	if c.RelayBandwidth == [2]uint64{} {
 		c.RelayBandwidth = [2]uint64{1_000_000, 50_000_000}

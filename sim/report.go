@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"text/tabwriter"
+	"time"
 )
 
 // Report is what a run measured. Times are virtual: simulated seconds,
@@ -59,6 +60,8 @@ type Report struct {
 	HeapPerNode  float64 `json:"heap_bytes_per_node"`
 	PeakSysBytes uint64  `json:"peak_sys_bytes"`
 	WallSeconds  float64 `json:"wall_seconds,omitempty"`
+
+	samples struct{ lookups, dials, fetches []time.Duration } // for the plots
 }
 
 // ReportConfig is the part of the configuration a reader needs.

@@ -36,9 +36,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rep := &Report{Config: ReportConfig{Relays: cfg.Relays, Clients: cfg.Clients, Sample: cfg.Sample,
 		Observe: cfg.Observe.String(), SybilFraction: cfg.SybilFraction, WithholdFraction: cfg.WithholdFraction,
 		LeaveRate: cfg.LeaveRate, CrashRate: cfg.CrashRate, JoinRate: cfg.JoinRate, Seed: cfg.Seed}}
+	n.progress("starting relays")
 	if err := n.startRelays(ctx); err != nil {
 		return nil, err
 	}
+	n.progress("starting clients")
 	if err := n.startClients(ctx, rep); err != nil {
 		return nil, err
 	}
@@ -48,13 +50,25 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	for _, c := range n.clients {
 		loops.Go(func() { c.keepFresh(fresh, cfg) })
 	}
+	n.progress("observing discovery")
 	n.observe(ctx, rep)
-	n.probeViews(ctx, rep)
-	n.traffic(ctx, rep)
+	// The clients' views stay as they are now: the paths below are
+	// chosen from them, and the anonymity sets computed against them.
 	cancelFresh()
 	loops.Wait()
+	n.progress("new clients sampling to a complete view")
+	n.probeViews(ctx, rep)
+	n.progress("fetching through circuits")
+	n.traffic(ctx, rep)
 	n.measureMemory(rep)
 	return rep, ctx.Err()
+}
+
+// progress reports that a phase starts.
+func (n *Network) progress(phase string) {
+	if n.cfg.Progress != nil {
+		n.cfg.Progress(phase)
+	}
 }
 
 // settle is how long relays get to join and publish before clients come.
@@ -204,6 +218,7 @@ func (n *Network) observe(ctx context.Context, rep *Report) {
 	rep.TorRelayBytesPerHour = torRelayBytesPerHour(len(n.live()))
 	rep.TorClientBytesPerDay = torClientBytesPerDay(len(n.live()))
 	rep.Lookups, rep.LookupSuccess = lookups.result()
+	rep.samples.lookups = lookups.ok
 }
 
 // snapshot compares the clients' views with the live relays now.

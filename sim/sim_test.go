@@ -1,26 +1,62 @@
 package sim
 
 import (
-	"context"
 	"os"
 	"testing"
-	"testing/synctest"
 	"time"
 )
 
 // TestSmall runs a small network end to end in virtual time: relays
-// publish, clients discover them, build circuits and fetch through exits.
+// publish, clients discover them, build circuits through the real
+// circuit manager and fetch through exits from the simulated web.
 func TestSmall(t *testing.T) {
-	var rep *Report
-	synctest.Test(t, func(t *testing.T) {
-		var err error
-		rep, err = Run(context.Background(), Config{Relays: 10, Clients: 2, Observe: 20 * time.Minute, Seed: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-	})
+	rep := runVirtual(t, Config{Relays: 10, Clients: 2, Observe: 20 * time.Minute, Seed: 1})
 	rep.Print(os.Stderr)
-	if rep.FetchSuccess < 1 {
-		t.Errorf("fetch success %.3f, want every fetch through", rep.FetchSuccess)
+	if rep.FetchSuccess != 1 || rep.Dial.N != 2*3 {
+		t.Errorf("fetch success %.3f over %d circuits, want every one of 6 through", rep.FetchSuccess, rep.Dial.N)
+	}
+	last := rep.Views[len(rep.Views)-1]
+	if last.Completeness != 1 || last.Agreement != 1 || last.Live != 10 {
+		t.Errorf("views %+v: with 10 relays and samples of 200, every client should know all", last)
+	}
+	if rep.LookupSuccess != 1 {
+		t.Errorf("lookup success %.3f, want 1 in a network without adversaries", rep.LookupSuccess)
+	}
+	if rep.RelayBytesPerHour <= 0 || rep.ClientBytesPerDay <= 0 {
+		t.Errorf("discovery cost %v B/relay-hour, %v B/client-day: no bytes counted", rep.RelayBytesPerHour, rep.ClientBytesPerDay)
+	}
+	if rep.Paths != 6 || rep.AnonymitySet != 1 {
+		t.Errorf("%d paths seen with anonymity set %.3f: complete views should hide every client among all", rep.Paths, rep.AnonymitySet)
+	}
+	if rep.Adversary.GuardShare != 0 || rep.Adversary.PathShare != 0 {
+		t.Errorf("adversary %+v without Sybils", rep.Adversary)
+	}
+}
+
+// TestAdversaries runs the quick version of the scale run: Sybils that
+// claim huge bandwidth, DHT nodes that withhold every record, and relays
+// that leave, crash and join.
+func TestAdversaries(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	cfg := Config{Relays: 30, Clients: 6, Observe: 30 * time.Minute, Seed: 2,
+		SybilFraction: 0.2, WithholdFraction: 0.2, CrashRate: 0.5, LeaveRate: 0.5, JoinRate: 0.5}
+	rep := runVirtual(t, cfg)
+	rep.Print(os.Stderr)
+	a := rep.Adversary
+	if a.Relays == 0 || a.GuardShare == 0 {
+		t.Errorf("adversary %+v: Sybils claiming 1 GB/s were never chosen as guards", a)
+	}
+	if c := rep.Churn; c.Crashed+c.Left == 0 || c.Joined == 0 {
+		t.Errorf("churn %+v: at these rates relays should have come and gone", c)
+	}
+	// The disjoint lookups get past withholding nodes.
+	if rep.LookupSuccess < 0.8 {
+		t.Errorf("lookup success %.3f with 20%% withholding DHT nodes", rep.LookupSuccess)
+	}
+	// Failed builds are retried on other paths.
+	if rep.FetchSuccess < 0.8 {
+		t.Errorf("fetch success %.3f under churn", rep.FetchSuccess)
 	}
 }

@@ -53,6 +53,7 @@ func (n *Network) traffic(ctx context.Context, rep *Report) {
 		}
 	}
 	rep.Dial, rep.Fetch = distOf(dials), distOf(fetches)
+	rep.samples.dials, rep.samples.fetches = dials, fetches
 	rep.FetchSuccess = round3(ratio(ok, len(trips)))
 	n.judge(rep, trips)
 }
