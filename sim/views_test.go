@@ -43,7 +43,7 @@ func TestAnonymitySet(t *testing.T) {
 	views := []map[peer.ID]bool{set("g1", "m", "e", "x"), set("g2", "m", "e"), set("g1", "m", "e"), set("g1", "m")}
 	guards := []map[peer.ID]bool{set("g1"), set("g2"), set("g3"), set("g1")}
 	tests := []struct {
-		path          []string
+		path           []string
 		byView, byBoth int
 	}{
 		{[]string{"g1", "m", "e"}, 2, 1},
