@@ -2,23 +2,25 @@ package sim
 
 import (
 	"context"
-	"math"
 	"time"
 )
 
-// churnTick is how often churn events are drawn.
+// churnTick is how often churn happens.
 const churnTick = time.Minute
 
 // churn, until ctx ends, makes relays leave and crash, and new ones
-// join, at the configured rates per relay-hour. The bootstrap relays stay
-// (as Tor's directory authorities and fallbacks are long-lived), and so
-// do Sybils: an adversary keeps its relays up.
+// join, at the configured rates per relay-hour. Counts follow the rates
+// exactly (fractions carry over from one tick to the next); which relays
+// go is drawn at random. The bootstrap relays stay (as Tor's directory
+// authorities and fallbacks are long-lived), and so do Sybils: an
+// adversary keeps its relays up.
 func (n *Network) churn(ctx context.Context, rep *Report, clock *relayClock) {
 	cfg := n.cfg
 	if cfg.LeaveRate == 0 && cfg.CrashRate == 0 && cfg.JoinRate == 0 {
 		return
 	}
 	perTick := churnTick.Hours()
+	var leaves, crashes, joins float64
 	t := time.NewTicker(churnTick)
 	defer t.Stop()
 	for {
@@ -27,26 +29,23 @@ func (n *Network) churn(ctx context.Context, rep *Report, clock *relayClock) {
 			return
 		case <-t.C:
 		}
-		for _, r := range n.live() {
-			if r.idx < bootstrapRelays || r.sybil {
-				continue
-			}
-			n.mu.Lock()
-			x := n.rnd.Float64()
-			n.mu.Unlock()
-			switch {
-			case x < cfg.CrashRate*perTick:
-				go n.remove(r, true)
+		live := n.live()
+		leaves += cfg.LeaveRate * float64(len(live)) * perTick
+		crashes += cfg.CrashRate * float64(len(live)) * perTick
+		joins += cfg.JoinRate * float64(cfg.Relays) * perTick
+		for ; crashes >= 1; crashes-- {
+			if r := n.victim(); r != nil {
+				n.remove(r, true)
 				rep.Churn.Crashed++
-			case x < (cfg.CrashRate+cfg.LeaveRate)*perTick:
-				go n.remove(r, false)
+			}
+		}
+		for ; leaves >= 1; leaves-- {
+			if r := n.victim(); r != nil {
+				n.remove(r, false)
 				rep.Churn.Left++
 			}
 		}
-		n.mu.Lock()
-		joins := n.poisson(cfg.JoinRate * float64(cfg.Relays) * perTick)
-		n.mu.Unlock()
-		for range joins {
+		for ; joins >= 1; joins-- {
 			if _, err := n.addRelay(false); err == nil {
 				rep.Churn.Joined++
 			}
@@ -55,15 +54,18 @@ func (n *Network) churn(ctx context.Context, rep *Report, clock *relayClock) {
 	}
 }
 
-// poisson draws from a Poisson distribution of mean m (Knuth's method;
-// m is small here). Called with n.mu held.
-func (n *Network) poisson(m float64) int {
-	l, k, p := math.Exp(-m), 0, 1.0
-	for {
-		p *= n.rnd.Float64()
-		if p <= l {
-			return k
+// victim picks a live honest relay that may go, or nil.
+func (n *Network) victim() *relay {
+	var cands []*relay
+	for _, r := range n.live() {
+		if r.idx >= bootstrapRelays && !r.sybil {
+			cands = append(cands, r)
 		}
-		k++
 	}
+	if len(cands) == 0 {
+		return nil
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return cands[n.rnd.IntN(len(cands))]
 }

@@ -80,20 +80,18 @@ func (n *Network) addRelay(sybil bool) (*relay, error) {
 	exit := n.rnd.Float64() < n.cfg.ExitFraction
 	boot := n.bootstrap
 	n.mu.Unlock()
+	bw := n.bandwidth()
 	s := relaySpec{idx: idx, ep: n.newEndpoint(false), roles: descriptor.RoleRelay | descriptor.RoleGuard,
-		bw: n.bandwidth(), sybil: sybil, boot: boot}
+		bw: bw, link: bw, sybil: sybil, boot: boot}
 	if exit || sybil {
 		s.roles |= descriptor.RoleExit
 	}
-	if sybil {
+	if sybil { // an ordinary link that claims far more
 		s.bw = n.cfg.SybilBandwidth
 	}
 	r, err := n.startRelay(s)
 	if err != nil {
 		return nil, err
-	}
-	if sybil { // the link is an ordinary one, whatever it claims
-		r.bw = n.cfg.SybilBandwidth
 	}
 	n.mu.Lock()
 	n.relays = append(n.relays, r)

@@ -45,7 +45,8 @@ type relaySpec struct {
 	idx   int
 	ep    *endpoint
 	roles descriptor.Role
-	bw    uint64
+	bw    uint64 // advertised, bytes per second
+	link  uint64 // the real link rate, bytes per second
 	sybil bool
 	boot  []peer.AddrInfo
 }
@@ -57,7 +58,7 @@ func (n *Network) startRelay(s relaySpec) (*relay, error) {
 	if err != nil {
 		return nil, err
 	}
-	h, err := newHost(n.simnet, s.ep, key, n.link(s.bw), 4*n.cfg.Relays+4*n.cfg.Clients)
+	h, err := newHost(n.simnet, s.ep, key, n.link(s.link), 4*n.cfg.Relays+4*n.cfg.Clients)
 	if err != nil {
 		return nil, err
 	}

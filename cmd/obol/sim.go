@@ -43,7 +43,8 @@ func simFlags(args []string, e env) (simOptions, int, bool) {
 		return o, code, false
 	}
 	if err := c.Validate(); err != nil {
-		return o, usageError(fs, "relays", strconv.Itoa(c.Relays), err.Error()), false
+		fmt.Fprintf(e.stderr, "obol sim: %v\n", err)
+		return o, exitUsage, false
 	}
 	return o, 0, true
 }
