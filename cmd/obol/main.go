@@ -45,6 +45,7 @@ func commands() []command {
 		{"bench", "[--quick] [--out DIR]", "measure a local network against direct TCP and a plain forwarding chain", runBench},
 		{"mint", "[--listen HOST:PORT] [flags]", "run a test Cashu mint whose fake Lightning backend pays every invoice", runMint},
 		{"soak", "[--relays N] [--duration D]", "run paid relays and proxies as processes under traffic and churn; report", runSoak},
+		{"sim", "[--relays N] [--clients M] [flags]", "simulate a large network of real nodes on simulated links in virtual time; report", runSim},
 		{"wallet", "COMMAND [ARGS] [flags]", "keep ecash of one mint: balance, topup, send, receive, withdraw, history", runWallet},
 		{"version", "", "print the version, the commit and the protocol versions", runVersion},
 	}

@@ -40,7 +40,8 @@ var Layers = map[string][]string{
 	"circuit":          {"descriptor"},
 	"router":           {"circuit", "payment", "descriptor"},
 	"hidden":           {"circuit", "dht", "descriptor"},
-	"cmd":              {"hidden", "router", "circuit", "dht", "payment", "descriptor"},
+	"cmd":              {"sim", "hidden", "router", "circuit", "dht", "payment", "descriptor"},
+	"sim":              {"hidden", "router", "circuit", "dht", "payment", "descriptor"},
 	"internal/deptest": nil,
 }
 

@@ -1,0 +1,135 @@
+package sim
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/obolnet/obol/circuit/client"
+	"github.com/obolnet/obol/circuit/link"
+	"github.com/obolnet/obol/dht"
+)
+
+// simClient is one simulated client running obol's own client code: a
+// DHT client node that samples relays into a descriptor cache as `obol
+// proxy` does, and a circuit manager that chooses paths from that cache
+// (guards, weights and path rules as they are) and builds circuits.
+type simClient struct {
+	idx   int
+	ep    *endpoint
+	host  host.Host
+	node  *dht.Node
+	cache *dht.Cache
+	links *link.Manager
+	mgr   *client.Manager
+
+	joined time.Time // when it started to join
+
+	cancel context.CancelFunc
+	done   chan struct{}
+	once   sync.Once
+}
+
+// startClient builds a client and starts its circuit manager; it does not
+// join the DHT (join does).
+func (n *Network) startClient(idx int, ep *endpoint, boot []peer.AddrInfo) (*simClient, error) {
+	key, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	h, err := newHost(n.simnet, ep, key, n.link(n.cfg.ClientBandwidth), 256)
+	if err != nil {
+		return nil, err
+	}
+	node, err := dht.Open(h, dht.Config{Mode: dht.ModeClient, Bootstrap: boot})
+	if err != nil {
+		h.Close()
+		return nil, fmt.Errorf("sim: client %d: %w", idx, err)
+	}
+	c := &simClient{idx: idx, ep: ep, host: h, node: node, cache: dht.NewCache("", nil), done: make(chan struct{})}
+	c.links = link.NewManager(h, link.Config{})
+	c.links.Start()
+	c.mgr, err = client.NewManager(client.Config{
+		Links:     c.links,
+		Directory: client.DirectoryFunc(c.cache.Relays),
+		Prebuilt:  -1, // circuits are built when the traffic model asks
+	})
+	if err != nil {
+		c.links.Close()
+		node.Close()
+		h.Close()
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c.cancel = cancel
+	go func() { defer close(c.done); c.mgr.Run(ctx) }()
+	return c, nil
+}
+
+// join bootstraps into the DHT and takes the first sample, as `obol
+// proxy` does at start.
+func (c *simClient) join(ctx context.Context, sample int) error {
+	c.joined = time.Now()
+	bctx, cancel := context.WithTimeout(ctx, time.Minute)
+	err := c.node.Bootstrap(bctx)
+	cancel()
+	if err != nil {
+		return err
+	}
+	sctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	_, err = c.node.Sample(sctx, sample, c.cache, nil)
+	if errors.Is(err, dht.ErrShortSample) {
+		err = nil
+	}
+	return err
+}
+
+// keepFresh is the proxy's discovery loop: a new sample every resample,
+// and in between the renewal of descriptors past half their lifetime.
+func (c *simClient) keepFresh(ctx context.Context, cfg Config) {
+	refresh := time.NewTicker(min(time.Minute, cfg.Resample))
+	defer refresh.Stop()
+	full := time.NewTicker(cfg.Resample)
+	defer full.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-full.C:
+			sctx, cancel := context.WithTimeout(ctx, time.Minute)
+			c.node.Sample(sctx, cfg.Sample, c.cache, nil)
+			cancel()
+		case <-refresh.C:
+			sctx, cancel := context.WithTimeout(ctx, time.Minute)
+			c.node.Refresh(sctx, c.cache)
+			cancel()
+		}
+	}
+}
+
+// view is the set of relays the client knows.
+func (c *simClient) view() map[peer.ID]bool {
+	out := map[peer.ID]bool{}
+	for _, r := range c.cache.Relays() {
+		out[r.PeerID] = true
+	}
+	return out
+}
+
+func (c *simClient) stop() {
+	c.once.Do(func() {
+		c.cancel()
+		<-c.done
+		c.links.Close()
+		c.node.Close()
+		c.host.Close()
+	})
+}

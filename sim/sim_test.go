@@ -1,0 +1,67 @@
+package sim
+
+import (
+	"os"
+	"testing"
+	"time"
+)
+
+// TestSmall runs a small network end to end in virtual time: relays
+// publish, clients discover them, build circuits through the real
+// circuit manager and fetch through exits from the simulated web.
+func TestSmall(t *testing.T) {
+	rep := runVirtual(t, Config{Relays: 10, Clients: 2, Observe: 10 * time.Minute, Seed: 1})
+	rep.Print(os.Stderr)
+	if rep.FetchSuccess != 1 || rep.Dial.N != 2*3 {
+		t.Errorf("fetch success %.3f over %d circuits, want every one of 6 through", rep.FetchSuccess, rep.Dial.N)
+	}
+	last := rep.Views[len(rep.Views)-1]
+	if last.Completeness != 1 || last.Agreement != 1 || last.Live != 10 {
+		t.Errorf("views %+v: with 10 relays and samples of 200, every client should know all", last)
+	}
+	if rep.LookupSuccess != 1 {
+		t.Errorf("lookup success %.3f, want 1 in a network without adversaries", rep.LookupSuccess)
+	}
+	if rep.RelayBytesPerHour <= 0 || rep.ClientBytesPerDay <= 0 {
+		t.Errorf("discovery cost %v B/relay-hour, %v B/client-day: no bytes counted", rep.RelayBytesPerHour, rep.ClientBytesPerDay)
+	}
+	if rep.Paths != 6 || rep.AnonymitySet != 1 {
+		t.Errorf("%d paths seen with anonymity set %.3f: complete views should hide every client among all", rep.Paths, rep.AnonymitySet)
+	}
+	if rep.Adversary.GuardShare != 0 || rep.Adversary.PathShare != 0 {
+		t.Errorf("adversary %+v without Sybils", rep.Adversary)
+	}
+}
+
+// TestAdversaries runs the quick version of the scale run: Sybils that
+// claim huge bandwidth, DHT nodes that withhold every record, and relays
+// that leave, crash and join.
+func TestAdversaries(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	cfg := Config{Relays: 30, Clients: 3, Observe: 20 * time.Minute, Seed: 2,
+		SybilFraction: 0.2, WithholdFraction: 0.2, CrashRate: 0.3, LeaveRate: 0.3, JoinRate: 0.3}
+	rep := runVirtual(t, cfg)
+	rep.Print(os.Stderr)
+	a := rep.Adversary
+	if a.Relays == 0 || a.GuardShare == 0 {
+		t.Errorf("adversary %+v: Sybils claiming 1 GB/s were never chosen as guards", a)
+	}
+	// 0.3 per relay-hour of 30 relays for 20 minutes: 3 joins; about 2
+	// leaves and 2 crashes of the ~30 live relays.
+	if c := rep.Churn; c.Joined < 2 || c.Joined > 3 || c.Left < 1 || c.Crashed < 1 {
+		t.Errorf("churn %+v, want 2 or 3 joins (the last tick may fall after the end) and some leaves and crashes", c)
+	}
+	if last := rep.Views[len(rep.Views)-1]; last.Live != 30+rep.Churn.Joined-rep.Churn.Left-rep.Churn.Crashed {
+		t.Errorf("%d live relays at the end after churn %+v", last.Live, rep.Churn)
+	}
+	// The disjoint lookups get past withholding nodes.
+	if rep.LookupSuccess < 0.8 {
+		t.Errorf("lookup success %.3f with 20%% withholding DHT nodes", rep.LookupSuccess)
+	}
+	// Failed builds are retried on other paths.
+	if rep.FetchSuccess < 0.8 {
+		t.Errorf("fetch success %.3f under churn", rep.FetchSuccess)
+	}
+}
