@@ -1,8 +1,14 @@
 package hidden
 
 import (
+	"context"
+	"crypto/rand"
+	"errors"
+
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/obolnet/obol/circuit"
+	"github.com/obolnet/obol/circuit/client"
 	"github.com/obolnet/obol/descriptor"
 )
 
@@ -27,3 +33,48 @@ func (l *Listener) GuardLayers() (guards, vanguards []peer.ID) { return l.cfg.gu
 
 // GuardLayers returns the client's guards and vanguards.
 func (c *Client) GuardLayers() (guards, vanguards []peer.ID) { return c.net.guards.snapshot() }
+
+// IntroduceNoWork sends one introduction without proof of work to the
+// service at host through its intro point i (modulo their number), naming
+// rp as the rendezvous point, and returns the intro point's status: what
+// a flooding client does.
+func (c *Client) IntroduceNoWork(ctx context.Context, host string, i int, rp client.Hop) (byte, error) {
+	addr, err := descriptor.ParseHSAddress(host)
+	if err != nil {
+		return 0, err
+	}
+	desc, _, err := c.descriptor(ctx, addr)
+	if err != nil {
+		return 0, err
+	}
+	ip := desc.Intros[i%len(desc.Intros)]
+	var cookie [descriptor.CookieLen]byte
+	rand.Read(cookie[:])
+	payload := descriptor.IntroPayload{Cookie: cookie, OnionKey: rp.OnionKey, Relay: rp.Peer.ID}
+	_, msg, err := startHandshake(rand.Reader, ip, addr, payload.Marshal())
+	if err != nil {
+		return 0, err
+	}
+	last := client.Hop{Peer: peer.AddrInfo{ID: ip.Relay}, OnionKey: ip.OnionKey}
+	var ack chan []byte
+	circ, _, err := c.net.buildToWith(ctx, &last, 0, nil, func(k *control) []circuit.RelayCell {
+		ack = k.expect(descriptor.CmdIntroduceAck, 1)
+		m := descriptor.Introduce{AuthKey: ip.AuthKey, Handshake: msg}
+		return []circuit.RelayCell{cell(descriptor.CmdIntroduce1, m.Marshal())}
+	})
+	if err != nil {
+		return 0, err
+	}
+	defer circ.Close()
+	select {
+	case b := <-ack:
+		if len(b) != 1 {
+			return 0, errors.New("bad INTRODUCE_ACK")
+		}
+		return b[0], nil
+	case <-circ.Done():
+		return 0, errors.New("intro circuit closed")
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
