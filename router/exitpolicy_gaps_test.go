@@ -6,6 +6,11 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/host/peerstore/pstoremem"
+	ma "github.com/multiformats/go-multiaddr"
 )
 
 // TestCheckEmbeddedForms: every IPv6 spelling of a refused IPv4 address
@@ -160,5 +165,31 @@ func TestCheckRules(t *testing.T) {
 				t.Fatalf("ParseExitPolicy(%q) = %v, want %q", tt.rules, err, tt.bad)
 			}
 		})
+	}
+}
+
+// TestPeerstoreRelayAddrs: the router refuses exit streams to the TCP
+// listening address of any peer its host knows.
+func TestPeerstoreRelayAddrs(t *testing.T) {
+	ps, err := pstoremem.NewPeerstore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ps.Close()
+	ps.AddAddrs(peer.ID("relay"), []ma.Multiaddr{ma.StringCast("/ip4/1.2.3.4/tcp/4001"), ma.StringCast("/ip6/2a00::1/udp/4001/quic-v1")}, time.Hour)
+	p := mustPolicy(t, []string{"accept *:*"}).withRelayAddrs(peerstoreRelayAddrs(ps))
+	for _, tt := range []struct {
+		addr   string
+		accept bool
+	}{
+		{"1.2.3.4:4001", false},
+		{"[::ffff:1.2.3.4]:4001", false},
+		{"1.2.3.4:443", true},
+		{"[2a00::1]:4001", true}, // a QUIC (UDP) listener is not reachable by an exit's TCP stream
+		{"1.2.3.5:4001", true},
+	} {
+		if err := p.Check(netip.MustParseAddrPort(tt.addr)); tt.accept != (err == nil) {
+			t.Fatalf("Check(%s) = %v, want accept=%v", tt.addr, err, tt.accept)
+		}
 	}
 }

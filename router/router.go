@@ -35,7 +35,10 @@ type Config struct {
 	OnionKeys []circuit.OnionKey
 	// Directory resolves next hops. Required.
 	Directory Directory
-	// Exit is the exit policy; nil means this relay is not an exit.
+	// Exit is the exit policy; nil means this relay is not an exit. Unless
+	// it was built with RejectRelayAddrs, the router adds a check that
+	// refuses the TCP listening addresses of the peers in its host's
+	// peerstore (the relays it knows).
 	Exit *ExitPolicy
 	// Dial opens TCP connections for exit streams (default net.Dialer).
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -187,6 +190,9 @@ func New(h host.Host, cfg Config) (*Router, error) {
 		return nil, err
 	}
 	cfg.defaults()
+	if h != nil {
+		cfg.Exit = cfg.Exit.withRelayAddrs(peerstoreRelayAddrs(h.Peerstore()))
+	}
 	relay, err := circuit.NewRelay(circuit.RelayConfig{}, cfg.OnionKeys)
 	if err != nil {
 		return nil, fmt.Errorf("router: %w", err)
