@@ -32,6 +32,7 @@ import (
 
 	"github.com/obolnet/obol/cmd/internal/node"
 	"github.com/obolnet/obol/cmd/internal/status"
+	"github.com/obolnet/obol/pay"
 	"github.com/obolnet/obol/payment"
 
 	"github.com/obolnet/obol/cmd/internal/localnet"
@@ -460,7 +461,7 @@ func flowing(t *testing.T, ds []*download, n int64, wg *sync.WaitGroup) {
 // operations.
 func relayWallet(t *testing.T, dir string) (balance uint64, pending int) {
 	t.Helper()
-	w, err := node.OpenWallet(node.WalletConfig{Dir: filepath.Join(dir, node.WalletDir)})
+	w, err := pay.OpenWallet(pay.WalletConfig{Dir: filepath.Join(dir, pay.WalletDir)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -473,7 +474,7 @@ func relayWallet(t *testing.T, dir string) (balance uint64, pending int) {
 // mint charging no fees) and the channels not settled.
 func ledgerEarned(t *testing.T, dir string) (earned uint64, unsettled int) {
 	t.Helper()
-	st, recs, err := payment.OpenFileStore(filepath.Join(dir, node.LedgerFile))
+	st, recs, err := payment.OpenFileStore(filepath.Join(dir, pay.LedgerFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -585,7 +586,7 @@ func (f *faultNet) checkMoney(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	pay, err := node.OpenClientPayment(ctx, node.ClientPaymentConfig{Wallet: node.WalletConfig{Dir: f.walletDir()}})
+	pay, err := pay.OpenPayer(ctx, pay.PayerConfig{Wallet: pay.WalletConfig{Dir: f.walletDir()}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/obolnet/obol/circuit/link"
 	"github.com/obolnet/obol/cmd/internal/node"
+	"github.com/obolnet/obol/pay"
 )
 
 // payFlags are how a client (proxy, serve) pays relays that charge.
@@ -47,14 +48,14 @@ func (p *payFlags) check(fs *flag.FlagSet) (int, bool) {
 
 // open opens the wallet and settles what earlier runs left; nil without
 // -mint.
-func (p *payFlags) open(ctx context.Context, timeout time.Duration, log *slog.Logger) (*node.ClientPayment, error) {
+func (p *payFlags) open(ctx context.Context, timeout time.Duration, log *slog.Logger) (*pay.Payer, error) {
 	if p.mint == "" {
 		return nil, nil
 	}
 	octx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	pay, err := node.OpenClientPayment(octx, node.ClientPaymentConfig{
-		Wallet: node.WalletConfig{Dir: p.walletDir, Mint: p.mint}, Budget: p.budget, Logger: log})
+	pay, err := pay.OpenPayer(octx, pay.PayerConfig{
+		Wallet: pay.WalletConfig{Dir: p.walletDir, Mint: p.mint}, Budget: p.budget, Logger: log})
 	if err != nil {
 		return nil, err
 	}
@@ -65,7 +66,7 @@ func (p *payFlags) open(ctx context.Context, timeout time.Duration, log *slog.Lo
 }
 
 // print says how the client pays.
-func (p *payFlags) print(w io.Writer, pay *node.ClientPayment) {
+func (p *payFlags) print(w io.Writer, pay *pay.Payer) {
 	if pay == nil {
 		fmt.Fprintf(w, "  free relays only (give -mint to pay relays that charge)\n")
 		return

@@ -18,9 +18,9 @@ import (
 	"github.com/obolnet/obol/circuit/link"
 	"github.com/obolnet/obol/circuit/socks"
 	"github.com/obolnet/obol/cmd/internal/node"
-	"github.com/obolnet/obol/cmd/internal/paid"
 	"github.com/obolnet/obol/cmd/internal/status"
 	"github.com/obolnet/obol/hidden"
+	"github.com/obolnet/obol/pay"
 )
 
 // guardFile is the guard set's file in the proxy's data directory;
@@ -206,7 +206,7 @@ func (d countingDialer) DialStream(ctx context.Context, req socks.Request) (net.
 // proxyServer is the SOCKS server and circuit manager of `obol proxy`.
 type proxyServer struct {
 	mgr   *client.Manager
-	pay   *node.ClientPayment // nil: free relays only
+	pay   *pay.Payer // nil: free relays only
 	hs    *hidden.Client
 	srv   *socks.Server
 	socks net.Listener
@@ -214,15 +214,15 @@ type proxyServer struct {
 	log   *slog.Logger
 }
 
-func newProxy(o proxyOptions, c *node.Client, links *link.Manager, pay *node.ClientPayment, cs *node.ClientStatus, log *slog.Logger) (*proxyServer, error) {
+func newProxy(o proxyOptions, c *node.Client, links *link.Manager, payer *pay.Payer, cs *node.ClientStatus, log *slog.Logger) (*proxyServer, error) {
 	cfg := client.Config{Links: links, Directory: client.DirectoryFunc(c.Known), Hops: o.hops,
 		PriceLimit: o.price, AllowSameSubnet: o.allowSameSubnet, Logger: log}
-	if pay != nil {
-		pay.Configure(&cfg)
+	if payer != nil {
+		payer.Configure(&cfg)
 	} else {
 		// A relay that charges would pause, then tear down, circuits
 		// that do not pay it.
-		cfg.Usable = paid.Free
+		cfg.Usable = pay.Free
 	}
 	if o.client.DataDir != "" {
 		cfg.GuardFile = filepath.Join(o.client.DataDir, guardFile)
@@ -232,9 +232,9 @@ func newProxy(o proxyOptions, c *node.Client, links *link.Manager, pay *node.Cli
 		return nil, err
 	}
 	cs.Watch(mgr)
-	if pay != nil {
-		pay.Watch(mgr)
-		cs.SetPayments(pay)
+	if payer != nil {
+		payer.Watch(mgr)
+		cs.SetPayments(node.PayerPayments{P: payer})
 	}
 	// .obol names go to hidden services through rendezvous circuits;
 	// everything else through the manager's exit circuits.
@@ -242,8 +242,8 @@ func newProxy(o proxyOptions, c *node.Client, links *link.Manager, pay *node.Cli
 	if o.client.DataDir != "" {
 		hn.GuardFile = filepath.Join(o.client.DataDir, hsGuardFile)
 	}
-	if pay != nil {
-		hn.Pay = pay.Pay
+	if payer != nil {
+		hn.Pay = payer.Pay
 	}
 	hs, err := hidden.NewClient(hn)
 	if err != nil {
@@ -255,7 +255,7 @@ func newProxy(o proxyOptions, c *node.Client, links *link.Manager, pay *node.Cli
 		hs.Close()
 		return nil, err
 	}
-	p := &proxyServer{mgr: mgr, pay: pay, srv: srv, hs: hs, log: log}
+	p := &proxyServer{mgr: mgr, pay: payer, srv: srv, hs: hs, log: log}
 	if p.socks, err = net.Listen("tcp", o.socks); err != nil {
 		hs.Close()
 		return nil, fmt.Errorf("listen for SOCKS: %w", err)

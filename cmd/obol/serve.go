@@ -116,7 +116,7 @@ func runServe(ctx context.Context, args []string, e env) int {
 	if pay != nil {
 		defer pay.Close()
 		hn.Pay = pay.Pay
-		cs.SetPayments(pay)
+		cs.SetPayments(node.PayerPayments{P: pay})
 	}
 	l, err := hidden.Listen(ctx, hidden.ServiceConfig{Network: hn, Key: key})
 	if err != nil {

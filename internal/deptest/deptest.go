@@ -40,8 +40,10 @@ var Layers = map[string][]string{
 	"circuit":          {"descriptor"},
 	"router":           {"circuit", "payment", "descriptor"},
 	"hidden":           {"circuit", "dht", "descriptor"},
-	"cmd":              {"hidden", "router", "circuit", "dht", "payment", "descriptor"},
+	"pay":              {"router", "circuit", "payment", "descriptor", "internal/keyfile"},
+	"cmd":              {"pay", "hidden", "router", "circuit", "dht", "payment", "descriptor", "internal/keyfile"},
 	"internal/deptest": nil,
+	"internal/keyfile": nil,
 }
 
 // Helpers are the test helper packages, relative to Module.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/obolnet/obol/cmd/internal/node"
 	"github.com/obolnet/obol/descriptor"
+	"github.com/obolnet/obol/pay"
 )
 
 // Config shapes a local network.
@@ -34,7 +35,7 @@ type Config struct {
 	Progress func(Event)
 	// Payment, if set, makes every relay charge on these terms; nil runs
 	// free relays.
-	Payment *node.RelayPayment
+	Payment *pay.RelayPayment
 }
 
 // MaxRelays bounds a local network to what one machine runs comfortably.
@@ -135,7 +136,7 @@ func (n *Network) relayConfig(i int) node.RelayConfig {
 	if i > 0 {
 		boot = []peer.AddrInfo{n.Relays[0].AddrInfo()}
 	}
-	var pay *node.RelayPayment
+	var pay *pay.RelayPayment
 	if n.cfg.Payment != nil {
 		p := *n.cfg.Payment
 		pay = &p

@@ -10,6 +10,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/obolnet/obol/descriptor"
+	"github.com/obolnet/obol/pay"
 	"github.com/obolnet/obol/router"
 )
 
@@ -58,7 +59,7 @@ type RelayConfig struct {
 	OnionRotation time.Duration
 	// Payment, if set, makes the relay charge for circuits; nil runs it
 	// free.
-	Payment *RelayPayment
+	Payment *pay.RelayPayment
 }
 
 // Validate reports the first invalid field.

@@ -3,7 +3,6 @@ package node
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -11,6 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 
 	"github.com/obolnet/obol/dht"
+	"github.com/obolnet/obol/internal/keyfile"
 )
 
 // Files in a node's data directory. Key files are created on first use
@@ -46,26 +46,10 @@ func prepareDataDir(dir string, log *slog.Logger) error {
 	return nil
 }
 
-// checkPrivate refuses a key file that others may read: the key must be
-// assumed known, and silently using it would hide that.
-func checkPrivate(path string) error {
-	fi, err := os.Stat(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if m := fi.Mode().Perm(); m&0o077 != 0 {
-		return fmt.Errorf("key file %s has mode %04o, readable by others; run chmod 600 on it if the key is still secret", path, m)
-	}
-	return nil
-}
-
 // loadIdentity reads or creates the node's Ed25519 identity in dir.
 func loadIdentity(dir string) (crypto.PrivKey, error) {
 	path := filepath.Join(dir, IdentityFile)
-	if err := checkPrivate(path); err != nil {
+	if err := keyfile.CheckPrivate(path); err != nil {
 		return nil, err
 	}
 	return dht.LoadIdentity(path)

@@ -14,6 +14,7 @@ import (
 	"github.com/obolnet/obol/circuit"
 	"github.com/obolnet/obol/descriptor"
 	"github.com/obolnet/obol/dht"
+	"github.com/obolnet/obol/internal/keyfile"
 )
 
 // onionKeyring is a relay's set of X25519 onion keys. A new key takes
@@ -42,7 +43,7 @@ type storedOnionKey struct {
 // sure a current key exists at now.
 func loadOnionKeyring(path string, rotate, lifetime time.Duration, now time.Time) (*onionKeyring, error) {
 	k := &onionKeyring{path: path, rotate: rotate, lifetime: lifetime}
-	if err := checkPrivate(path); err != nil {
+	if err := keyfile.CheckPrivate(path); err != nil {
 		return nil, err
 	}
 	b, err := os.ReadFile(path)

@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 
 	"github.com/obolnet/obol/cmd/internal/status"
+	"github.com/obolnet/obol/pay"
 	"github.com/obolnet/obol/payment"
 	"github.com/obolnet/obol/router"
 )
@@ -37,7 +38,7 @@ func (p *RelayPayments) OnSettled(s router.Settlement) {
 		return
 	}
 	if ch, ok := p.Ledger.Channel(s.Channel); ok {
-		p.settled.Add(s.Amount * msatPer(ch.Params().Unit))
+		p.settled.Add(s.Amount * pay.MsatPer(ch.Params().Unit))
 	}
 }
 
@@ -48,7 +49,7 @@ func (p *RelayPayments) Payments() status.Payments {
 	now := map[payment.ChannelID]uint64{}
 	for _, c := range p.Ledger.Channels() {
 		if ch, ok := p.Ledger.Channel(c.ID); ok {
-			now[c.ID] = c.Balance * msatPer(ch.Params().Unit)
+			now[c.ID] = c.Balance * pay.MsatPer(ch.Params().Unit)
 		}
 		switch {
 		case c.Settled:
@@ -84,13 +85,10 @@ func (p *RelayPayments) earned(now map[payment.ChannelID]uint64) uint64 {
 	return total
 }
 
-// msatPer is the msat value of one unit; 0 for a unit it does not know.
-func msatPer(unit string) uint64 {
-	switch unit {
-	case "sat":
-		return 1000
-	case "msat":
-		return 1
-	}
-	return 0
+// PayerPayments is the status.PaymentSource of a client that pays.
+type PayerPayments struct{ P *pay.Payer }
+
+// Payments implements status.PaymentSource.
+func (p PayerPayments) Payments() status.Payments {
+	return status.Payments{SpentMsat: p.P.Spent(), SettledMsat: p.P.Reclaimed()}
 }

@@ -3,6 +3,7 @@ package node
 import (
 	"testing"
 
+	"github.com/obolnet/obol/pay"
 	"github.com/obolnet/obol/payment"
 )
 
@@ -25,7 +26,7 @@ func TestEarnedOnlyGrows(t *testing.T) {
 			t.Errorf("step %d: earned %d, want %d", i, got, step.want)
 		}
 	}
-	if msatPer("sat") != 1000 || msatPer("msat") != 1 || msatPer("usd") != 0 {
+	if pay.MsatPer("sat") != 1000 || pay.MsatPer("msat") != 1 || pay.MsatPer("usd") != 0 {
 		t.Error("unit conversion")
 	}
 }

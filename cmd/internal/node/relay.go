@@ -20,20 +20,22 @@ import (
 	"github.com/obolnet/obol/cmd/internal/status"
 	"github.com/obolnet/obol/dht"
 	"github.com/obolnet/obol/hidden"
+	"github.com/obolnet/obol/pay"
 	"github.com/obolnet/obol/router"
 )
 
 // Relay is a running relay: its host listens from OpenRelay on; Run joins
 // the DHT and keeps the descriptor published.
 type Relay struct {
-	cfg    RelayConfig
-	host   host.Host
-	node   *dht.Node
-	pub    *dht.Publisher
-	desc   *describer
-	keys   *onionKeyring
-	router *router.Router
-	pay    *relayPay // nil for a free relay
+	cfg      RelayConfig
+	host     host.Host
+	node     *dht.Node
+	pub      *dht.Publisher
+	desc     *describer
+	keys     *onionKeyring
+	router   *router.Router
+	pay      *pay.Receiver  // nil for a free relay
+	payments *RelayPayments // nil for a free relay
 
 	closeOnce sync.Once
 	closeErr  error
@@ -71,7 +73,8 @@ func OpenRelay(cfg RelayConfig) (*Relay, error) {
 		h.Close()
 		return nil, fmt.Errorf("relay: %w", err)
 	}
-	var pay *relayPay
+	var rcv *pay.Receiver
+	var payments *RelayPayments
 	rcfg := router.Config{
 		OnionKeys: keys.CircuitKeys(),
 		Directory: dhtDirectory{node: n, cache: dht.NewCache("", c.Now)},
@@ -80,19 +83,21 @@ func OpenRelay(cfg RelayConfig) (*Relay, error) {
 	}
 	if c.Payment != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), mintTimeout)
-		pay, err = openRelayPay(ctx, c.DataDir, *c.Payment, c)
+		payments = &RelayPayments{}
+		rcv, err = pay.OpenReceiver(ctx, c.DataDir, *c.Payment, pay.ReceiverOptions{Now: c.Now, Logger: c.Logger, OnSettled: payments.OnSettled})
 		cancel()
 		if err != nil {
 			n.Close()
 			h.Close()
 			return nil, err
 		}
-		rcfg.Meter = pay.meter
+		payments.Ledger, payments.Meter = rcv.Ledger(), rcv.Meter()
+		rcfg.Meter = rcv.Meter()
 	}
 	rt, err := router.New(h, rcfg)
 	if err != nil {
-		if pay != nil {
-			pay.close()
+		if rcv != nil {
+			rcv.Close()
 		}
 		n.Close()
 		h.Close()
@@ -103,10 +108,10 @@ func OpenRelay(cfg RelayConfig) (*Relay, error) {
 	rt.SetHSDirectory(hidden.DHTDirectory{Node: n})
 	ann, _ := announced(c.Announce) // checked by Validate
 	d := &describer{key: key, host: h, announce: ann, keys: keys, exit: exit, cfg: c}
-	if pay != nil {
-		d.price, d.payment = pay.terms()
+	if rcv != nil {
+		d.price, d.payment = rcv.Terms()
 	}
-	return &Relay{cfg: c, host: h, node: n, desc: d, keys: keys, router: rt, pay: pay,
+	return &Relay{cfg: c, host: h, node: n, desc: d, keys: keys, router: rt, pay: rcv, payments: payments,
 		pub: dht.NewPublisher(n, d.sign, c.Republish)}, nil
 }
 
@@ -119,7 +124,7 @@ func (r *Relay) Payments() status.PaymentSource {
 	if r.pay == nil {
 		return nil
 	}
-	return &r.pay.status
+	return r.payments
 }
 
 // Balance is what the relay's wallet holds from settled channels, in the
@@ -128,7 +133,7 @@ func (r *Relay) Balance() uint64 {
 	if r.pay == nil {
 		return 0
 	}
-	return r.pay.wallet.Balance()
+	return r.pay.Balance()
 }
 
 // relayMaxConns sizes a relay's resource manager: thousands of clients
@@ -175,7 +180,7 @@ func (r *Relay) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); r.rotateOnionKeys(ctx) }()
 	if r.pay != nil {
 		wg.Add(1)
-		go func() { defer wg.Done(); r.pay.settler.Run(ctx) }()
+		go func() { defer wg.Done(); r.pay.Run(ctx) }()
 	}
 	err := r.pub.Run(ctx)
 	wg.Wait()
@@ -189,12 +194,12 @@ func (r *Relay) Run(ctx context.Context) error {
 func (r *Relay) settleAll() {
 	ctx, cancel := context.WithTimeout(context.Background(), mintTimeout)
 	defer cancel()
-	if err := r.pay.flush(ctx); err != nil {
+	if err := r.pay.Flush(ctx); err != nil {
 		r.cfg.Logger.Warn("channels left to settle at the next start: the mint could not be reached")
 		r.cfg.Logger.Debug("settlement at shutdown failed", "err", err)
 		return
 	}
-	r.cfg.Logger.Info("payment channels settled", "balance", r.pay.wallet.Balance(), "unit", r.pay.cfg.Unit)
+	r.cfg.Logger.Info("payment channels settled", "balance", r.pay.Balance(), "unit", r.pay.Unit())
 }
 
 // Router is the relay's circuit machinery.
@@ -291,7 +296,7 @@ func (r *Relay) Close() error {
 	r.closeOnce.Do(func() {
 		var payErr error
 		if r.pay != nil {
-			payErr = r.pay.close()
+			payErr = r.pay.Close()
 		}
 		r.closeErr = errors.Join(r.node.Close(), r.host.Close(), payErr)
 	})

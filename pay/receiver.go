@@ -1,19 +1,18 @@
-package node
+package pay
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
-	"io/fs"
+	"log/slog"
 	"net/http"
-	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/btcsuite/btcd/btcec/v2"
 
 	"github.com/obolnet/obol/descriptor"
+	"github.com/obolnet/obol/internal/keyfile"
 	"github.com/obolnet/obol/payment"
 	"github.com/obolnet/obol/payment/wallet"
 	"github.com/obolnet/obol/router"
@@ -109,23 +108,40 @@ func (p *RelayPayment) Validate() error {
 	return nil
 }
 
-// relayPay is a paid relay's payment machinery.
-type relayPay struct {
+// Receiver is a paid relay's payment machinery: the receiver key its
+// channels are locked to, the ledger of those channels, the meter that
+// pauses circuits that do not pay (router.Config.Meter), the settler that
+// closes channels at the mint, and the wallet their ecash goes to.
+type Receiver struct {
 	cfg     RelayPayment
+	opts    ReceiverOptions
 	key     *btcec.PrivateKey
 	store   *payment.FileStore
 	ledger  *payment.Ledger
 	meter   *router.PaidMeter
 	wallet  *wallet.Wallet
 	settler *router.Settler
-	status  RelayPayments
 }
 
-// openRelayPay opens the ledger and the wallet in dir; it contacts the
+// ReceiverOptions are what a Receiver takes from the relay it serves.
+type ReceiverOptions struct {
+	Now    func() time.Time // default time.Now
+	Logger *slog.Logger     // default: discard
+	// OnSettled, if set, is told of every settlement.
+	OnSettled func(router.Settlement)
+}
+
+// OpenReceiver opens the ledger and the wallet in dir; it contacts the
 // mint (the keyset channels are checked against), within ctx.
-func openRelayPay(ctx context.Context, dir string, p RelayPayment, c RelayConfig) (*relayPay, error) {
+func OpenReceiver(ctx context.Context, dir string, p RelayPayment, c ReceiverOptions) (*Receiver, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
 	p = p.withDefaults()
-	keyBytes, err := loadSecret(filepath.Join(dir, ReceiverKeyFile), 32)
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	keyBytes, err := keyfile.Load(filepath.Join(dir, ReceiverKeyFile), 32)
 	if err != nil {
 		return nil, fmt.Errorf("relay: payment: %w", err)
 	}
@@ -137,16 +153,16 @@ func openRelayPay(ctx context.Context, dir string, p RelayPayment, c RelayConfig
 	if err != nil {
 		return nil, fmt.Errorf("relay: payment: %w", err)
 	}
-	rp := &relayPay{cfg: p, key: key, wallet: w}
-	if err := rp.open(ctx, dir, c); err != nil {
-		rp.close()
+	rp := &Receiver{cfg: p, opts: c, key: key, wallet: w}
+	if err := rp.open(ctx, dir); err != nil {
+		rp.Close()
 		return nil, err
 	}
 	return rp, nil
 }
 
-func (rp *relayPay) open(ctx context.Context, dir string, c RelayConfig) error {
-	p := rp.cfg
+func (rp *Receiver) open(ctx context.Context, dir string) error {
+	p, c := rp.cfg, rp.opts
 	if err := rp.wallet.Load(ctx); err != nil {
 		return fmt.Errorf("relay: payment: the mint %s cannot be reached: %w", p.Mint, err)
 	}
@@ -178,18 +194,17 @@ func (rp *relayPay) open(ctx context.Context, dir string, c RelayConfig) error {
 	if err != nil {
 		return fmt.Errorf("relay: payment: %w", err)
 	}
-	rp.status.Ledger, rp.status.Meter = rp.ledger, rp.meter
 	rp.settler, err = router.NewSettler(router.SettlerConfig{Ledger: rp.ledger, Wallet: rp.wallet, ReceiverKey: rp.key,
 		Ended: rp.meter.Ended, Delay: p.SettleDelay, MaxDelay: p.SettleMaxDelay, Now: c.Now,
-		OnSettled: rp.status.OnSettled, Logger: c.Logger})
+		OnSettled: c.OnSettled, Logger: c.Logger})
 	if err != nil {
 		return fmt.Errorf("relay: payment: %w", err)
 	}
 	return nil
 }
 
-// terms are what the descriptor says of the relay's payment.
-func (rp *relayPay) terms() (descriptor.Price, descriptor.Payment) {
+// Terms are what the descriptor says of the relay's payment.
+func (rp *Receiver) Terms() (descriptor.Price, descriptor.Payment) {
 	p := rp.cfg
 	ks, _ := rp.wallet.Keyset() // loaded by open
 	return descriptor.Price{PerMiB: p.PerMiB, PerCircuit: p.PerCircuit}, descriptor.Payment{
@@ -204,57 +219,34 @@ func (rp *relayPay) terms() (descriptor.Price, descriptor.Payment) {
 	}
 }
 
-// flush settles, at shutdown, every channel not yet settled: the relay's
+// Meter is what router.Config.Meter takes.
+func (rp *Receiver) Meter() *router.PaidMeter { return rp.meter }
+
+// Ledger is the ledger of the relay's channels.
+func (rp *Receiver) Ledger() *payment.Ledger { return rp.ledger }
+
+// Balance is what the earnings wallet holds, in Unit.
+func (rp *Receiver) Balance() uint64 { return rp.wallet.Balance() }
+
+// Unit is the unit of the accepted mint.
+func (rp *Receiver) Unit() string { return rp.cfg.Unit }
+
+// Run settles the channels of ended circuits, each after a random delay,
+// until ctx ends.
+func (rp *Receiver) Run(ctx context.Context) error { return rp.settler.Run(ctx) }
+
+// Flush settles, at shutdown, every channel not yet settled: the relay's
 // circuits are gone, so no channel takes more payments.
-func (rp *relayPay) flush(ctx context.Context) error {
+func (rp *Receiver) Flush(ctx context.Context) error {
 	return rp.settler.Flush(ctx)
 }
 
-func (rp *relayPay) close() error {
+// Close closes the ledger and the wallet.
+func (rp *Receiver) Close() error {
 	var errs []error
 	if rp.store != nil {
 		errs = append(errs, rp.store.Close())
 	}
 	errs = append(errs, rp.wallet.Close())
 	return errors.Join(errs...)
-}
-
-// loadSecret reads the n-byte secret in path, or creates it (mode 0600)
-// if the file does not exist.
-func loadSecret(path string, n int) ([]byte, error) {
-	if err := checkPrivate(path); err != nil {
-		return nil, err
-	}
-	b, err := os.ReadFile(path)
-	switch {
-	case err == nil:
-		if len(b) != n {
-			return nil, fmt.Errorf("%s holds %d bytes, not %d", path, len(b), n)
-		}
-		return b, nil
-	case !errors.Is(err, fs.ErrNotExist):
-		return nil, err
-	}
-	b = make([]byte, n)
-	rand.Read(b)
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return nil, err
-	}
-	if err := syncFile(tmp); err != nil {
-		return nil, err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return nil, err
-	}
-	return b, nil
-}
-
-func syncFile(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.Sync()
 }

@@ -1,4 +1,4 @@
-package node
+package pay
 
 import (
 	"errors"
@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/obolnet/obol/internal/keyfile"
 	"github.com/obolnet/obol/payment/wallet"
 )
 
@@ -45,7 +46,7 @@ func OpenWallet(cfg WalletConfig) (*wallet.Wallet, error) {
 	if err != nil {
 		return nil, err
 	}
-	seed, err := loadSecret(filepath.Join(cfg.Dir, WalletSeedFile), 32)
+	seed, err := keyfile.Load(filepath.Join(cfg.Dir, WalletSeedFile), 32)
 	if err != nil {
 		return nil, fmt.Errorf("wallet: %w", err)
 	}

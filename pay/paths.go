@@ -1,4 +1,4 @@
-package paid
+package pay
 
 import (
 	"errors"
@@ -20,19 +20,19 @@ func Free(d *descriptor.Relay) bool {
 // RelayOf reads what paying relay d takes from its descriptor; it fails
 // for a relay that charges but cannot be paid from a wallet of mint and
 // unit (another mint, no receiver key, another keyset).
-func RelayOf(d *descriptor.Relay, mint, unit, keyset string) (Relay, error) {
+func RelayOf(d *descriptor.Relay, mint, unit, keyset string) (RelayTerms, error) {
 	p := d.Payment
 	ok := slices.ContainsFunc(p.Mints, func(m descriptor.Mint) bool {
 		return m.URL == mint && m.Unit == unit && (len(m.Keysets) == 0 || slices.Contains(m.Keysets, keyset))
 	})
 	if !ok {
-		return Relay{}, errors.New("paid: the relay does not accept the wallet's mint, unit or keyset")
+		return RelayTerms{}, errors.New("pay: the relay does not accept the wallet's mint, unit or keyset")
 	}
 	key, err := btcec.ParsePubKey(p.ReceiverKey)
 	if err != nil {
-		return Relay{}, fmt.Errorf("paid: the relay's receiver key: %w", err)
+		return RelayTerms{}, fmt.Errorf("pay: the relay's receiver key: %w", err)
 	}
-	return Relay{ReceiverKey: key, MaxCapacity: p.MaxCapacity, Terms: client.Terms{
+	return RelayTerms{ReceiverKey: key, MaxCapacity: p.MaxCapacity, Terms: client.Terms{
 		PerMiB: d.Price.PerMiB, PerCircuit: d.Price.PerCircuit,
 		PrepayBytes: p.PrepayBytes, FreeBytes: p.FreeBytes,
 	}}, nil
@@ -40,7 +40,7 @@ func RelayOf(d *descriptor.Relay, mint, unit, keyset string) (Relay, error) {
 
 // Usable reports whether the client can use relay d: it is free, or it
 // accepts the wallet's mint and unit. It is client.Config.Usable.
-func (c *Client) Usable(d *descriptor.Relay) bool {
+func (c *Channels) Usable(d *descriptor.Relay) bool {
 	if Free(d) {
 		return true
 	}
@@ -54,7 +54,7 @@ func (c *Client) Usable(d *descriptor.Relay) bool {
 
 // Paths pays circuits: its Pay is client.Config.Pay.
 type Paths struct {
-	C *Client
+	C *Channels
 	// Budget bounds what one circuit may cost, in msat (0: no bound).
 	Budget uint64
 	// Window is the traffic, in bytes, a hop's channel is sized for

@@ -1,10 +1,4 @@
-// Package paid pays circuits with Cashu channels: it implements
-// client.HopPayer over package payment and a payment/wallet, with a fresh
-// sender key per channel, standard capacities and coarse expiry buckets,
-// and keeps a book of the channels it opened so that after any crash each
-// one ends settled (remainder reclaimed) or refundable. Only cmd and tests
-// import it: package circuit may not know of payment.
-package paid
+package pay
 
 import (
 	"context"
@@ -24,8 +18,8 @@ import (
 	"github.com/obolnet/obol/payment/wallet"
 )
 
-// Config configures a Client.
-type Config struct {
+// ChannelsConfig configures a Channels.
+type ChannelsConfig struct {
 	// Wallet funds the channels and takes back what they did not spend.
 	// Required, loaded.
 	Wallet *wallet.Wallet
@@ -47,7 +41,7 @@ type Config struct {
 	Now func() time.Time
 }
 
-func (c *Config) defaults() {
+func (c *ChannelsConfig) defaults() {
 	if len(c.Capacities) == 0 {
 		c.Capacities = []uint64{16, 64, 256, 1024, 4096}
 	}
@@ -67,18 +61,18 @@ func (c *Config) defaults() {
 // allowance — enough for the first cells while the channels open.
 var DefaultTerms = client.Terms{PerMiB: 1000, PerCircuit: 1000, PrepayBytes: 6 << 20, FreeBytes: 128 << 10}
 
-// Relay is what a client knows of a paid relay, from its verified
+// RelayTerms is what a client knows of a paid relay, from its verified
 // descriptor.
-type Relay struct {
+type RelayTerms struct {
 	ReceiverKey *btcec.PublicKey
 	Terms       client.Terms
 	// MaxCapacity is the relay's channel capacity limit (0: none).
 	MaxCapacity uint64
 }
 
-// Client opens and settles a client's channels.
-type Client struct {
-	cfg Config
+// Channels opens and settles a client's channels.
+type Channels struct {
+	cfg ChannelsConfig
 
 	mu      sync.Mutex // guards the fields below
 	book    *book
@@ -91,16 +85,16 @@ type Client struct {
 }
 
 // Open replays the channel book in cfg.Dir. It does not contact the mint.
-func Open(cfg Config) (*Client, error) {
+func OpenChannels(cfg ChannelsConfig) (*Channels, error) {
 	if cfg.Wallet == nil || len(cfg.Seed) < 16 {
-		return nil, errors.New("paid: a wallet and a seed of at least 16 bytes are required")
+		return nil, errors.New("pay: a wallet and a seed of at least 16 bytes are required")
 	}
 	cfg.defaults()
 	b, entries, err := openBook(cfg.Dir)
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{cfg: cfg, book: b, entries: map[uint64]*bookEntry{}}
+	c := &Channels{cfg: cfg, book: b, entries: map[uint64]*bookEntry{}}
 	for _, e := range entries {
 		c.next = max(c.next, e.Counter+1)
 		if e.Settled {
@@ -113,7 +107,7 @@ func Open(cfg Config) (*Client, error) {
 }
 
 // Close closes the book; it is idempotent.
-func (c *Client) Close() error {
+func (c *Channels) Close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.book.close()
@@ -121,7 +115,7 @@ func (c *Client) Close() error {
 
 // Capacity is the standard capacity for a need of msat: the smallest that
 // covers it, or the largest (bounded by the relay's limit).
-func (c *Client) Capacity(msat uint64, r Relay) (uint64, error) {
+func (c *Channels) Capacity(msat uint64, r RelayTerms) (uint64, error) {
 	need, err := payment.UnitsCeil(msat, c.cfg.Wallet.Unit())
 	if err != nil {
 		return 0, err
@@ -138,13 +132,13 @@ func (c *Client) Capacity(msat uint64, r Relay) (uint64, error) {
 // HopPayer returns the payer of a new channel of capacity (a standard
 // one, see Capacity) to relay r. The channel is created and funded by the
 // payer's Open.
-func (c *Client) HopPayer(r Relay, capacity uint64) client.HopPayer {
+func (c *Channels) HopPayer(r RelayTerms, capacity uint64) client.HopPayer {
 	return &hopPayer{c: c, relay: r, capacity: capacity}
 }
 
 // newChannel writes a new channel ahead to the book and returns it with
 // its fresh sender key.
-func (c *Client) newChannel(r Relay, capacity uint64) (*payment.Channel, *btcec.PrivateKey, uint64, error) {
+func (c *Channels) newChannel(r RelayTerms, capacity uint64) (*payment.Channel, *btcec.PrivateKey, uint64, error) {
 	ks, err := c.cfg.Wallet.Keyset()
 	if err != nil {
 		return nil, nil, 0, err
@@ -174,7 +168,7 @@ func (c *Client) newChannel(r Relay, capacity uint64) (*payment.Channel, *btcec.
 }
 
 // rebuild derives a booked channel again.
-func (c *Client) rebuild(e *bookEntry, ks payment.Keyset) (*payment.Channel, *btcec.PrivateKey, error) {
+func (c *Channels) rebuild(e *bookEntry, ks payment.Keyset) (*payment.Channel, *btcec.PrivateKey, error) {
 	key, err := payment.ChannelKey(c.cfg.Seed, e.Counter)
 	if err != nil {
 		return nil, nil, err
@@ -211,7 +205,7 @@ type SettleReport struct {
 // relay closed it (the remainder), or after its expiry (a refund).
 // Channels still open stay booked. It first settles the wallet's pending
 // operations (Recover). Run it after a restart and from time to time.
-func (c *Client) Settle(ctx context.Context) (SettleReport, error) {
+func (c *Channels) Settle(ctx context.Context) (SettleReport, error) {
 	ks, err := c.cfg.Wallet.Keyset()
 	if err != nil {
 		return SettleReport{}, err
@@ -219,7 +213,7 @@ func (c *Client) Settle(ctx context.Context) (SettleReport, error) {
 	// A funding swap left pending would look like a channel never funded:
 	// settle the wallet's operations first.
 	if n, err := c.cfg.Wallet.Recover(ctx); err != nil || n > 0 {
-		return SettleReport{}, fmt.Errorf("paid: %d wallet operations still pending: %w", n, err)
+		return SettleReport{}, fmt.Errorf("pay: %d wallet operations still pending: %w", n, err)
 	}
 	c.mu.Lock()
 	todo := make([]bookEntry, 0, len(c.entries))
@@ -246,7 +240,7 @@ func (c *Client) Settle(ctx context.Context) (SettleReport, error) {
 	return rep, errors.Join(errs...)
 }
 
-func (c *Client) settle(ctx context.Context, e *bookEntry, ks payment.Keyset) (back, dust uint64, err error) {
+func (c *Channels) settle(ctx context.Context, e *bookEntry, ks payment.Keyset) (back, dust uint64, err error) {
 	ch, key, err := c.rebuild(e, ks)
 	if err != nil {
 		return 0, 0, err
@@ -275,10 +269,13 @@ func (c *Client) settle(ctx context.Context, e *bookEntry, ks payment.Keyset) (b
 
 var msatPerUnit = map[string]uint64{"sat": 1000, "msat": 1}
 
+// MsatPer is the msat value of one unit; 0 for a unit it does not know.
+func MsatPer(unit string) uint64 { return msatPerUnit[unit] }
+
 // hopPayer is client.HopPayer over one channel.
 type hopPayer struct {
-	c        *Client
-	relay    Relay
+	c        *Channels
+	relay    RelayTerms
 	capacity uint64
 
 	// Run's goroutine (client.Payments) owns the fields below.
@@ -303,7 +300,7 @@ func (h *hopPayer) account() {
 // could not be reached. Paths.Pay refuses paid paths with it for a while
 // (5 s, doubling to 1 min while fundings keep failing) rather than build
 // circuits that cannot pay; try again later.
-var ErrMintUnreachable = errors.New("paid: the mint cannot be reached to fund channels")
+var ErrMintUnreachable = errors.New("pay: the mint cannot be reached to fund channels")
 
 // Back-off of paid paths after a funding could not reach the mint.
 const (
@@ -314,7 +311,7 @@ const (
 // fundResult records what a funding found of the mint: it answered (err
 // nil, or a refusal), or it could not be reached (the error is then
 // wrapped in ErrMintUnreachable).
-func (c *Client) fundResult(err error) error {
+func (c *Channels) fundResult(err error) error {
 	var refused *wallet.MintError
 	var unreachable *url.Error
 	c.mu.Lock()
@@ -332,7 +329,7 @@ func (c *Client) fundResult(err error) error {
 }
 
 // mintReachable fails with ErrMintUnreachable while fundings back off.
-func (c *Client) mintReachable() error {
+func (c *Channels) mintReachable() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if wait := c.fundRetryAt.Sub(c.cfg.Now()); wait > 0 {
@@ -356,7 +353,7 @@ func (h *hopPayer) Open(ctx context.Context) ([][]byte, error) {
 		return nil, err
 	}
 	if h.unit = msatPerUnit[ch.Params().Unit]; h.unit == 0 {
-		return nil, fmt.Errorf("paid: no msat conversion for unit %q", ch.Params().Unit)
+		return nil, fmt.Errorf("pay: no msat conversion for unit %q", ch.Params().Unit)
 	}
 	open, err := h.payer.Open()
 	if err != nil {
@@ -369,7 +366,7 @@ func (h *hopPayer) Open(ctx context.Context) ([][]byte, error) {
 // PayUpTo implements client.HopPayer.
 func (h *hopPayer) PayUpTo(msat uint64) ([][]byte, error) {
 	if h.payer == nil {
-		return nil, errors.New("paid: channel not open")
+		return nil, errors.New("pay: channel not open")
 	}
 	if msat <= h.msat {
 		return nil, nil
@@ -396,7 +393,7 @@ func (h *hopPayer) Reply(body []byte) error {
 		return err
 	}
 	if h.payer == nil {
-		return errors.New("paid: reply before open")
+		return errors.New("pay: reply before open")
 	}
 	if !h.mine(msg) {
 		return nil // about an earlier channel to the same relay
@@ -404,7 +401,7 @@ func (h *hopPayer) Reply(body []byte) error {
 	err = h.payer.HandleReply(msg)
 	h.account()
 	if err != nil {
-		return fmt.Errorf("paid: %w", err)
+		return fmt.Errorf("pay: %w", err)
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package paid
+package pay
 
 import (
 	"bufio"
@@ -40,7 +40,7 @@ func openBook(dir string) (*book, []bookEntry, error) {
 	path := filepath.Join(dir, "channels.jsonl")
 	data, err := os.ReadFile(path)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, nil, fmt.Errorf("paid: read book: %w", err)
+		return nil, nil, fmt.Errorf("pay: read book: %w", err)
 	}
 	var entries []bookEntry
 	good := 0
@@ -56,7 +56,7 @@ func openBook(dir string) (*book, []bookEntry, error) {
 	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, nil, fmt.Errorf("paid: open book: %w", err)
+		return nil, nil, fmt.Errorf("pay: open book: %w", err)
 	}
 	if err := f.Truncate(int64(min(good, len(data)))); err != nil {
 		f.Close()
@@ -75,10 +75,10 @@ func (b *book) append(e bookEntry) error {
 	}
 	line, _ := json.Marshal(e)
 	if _, err := b.f.Write(append(line, '\n')); err != nil {
-		return fmt.Errorf("paid: write book: %w", err)
+		return fmt.Errorf("pay: write book: %w", err)
 	}
 	if err := b.f.Sync(); err != nil {
-		return fmt.Errorf("paid: sync book: %w", err)
+		return fmt.Errorf("pay: sync book: %w", err)
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package paid_test
+package pay_test
 
 import (
 	"bufio"
@@ -30,8 +30,8 @@ import (
 	"github.com/obolnet/obol/circuit/circuittest"
 	"github.com/obolnet/obol/circuit/client"
 	"github.com/obolnet/obol/circuit/link"
-	"github.com/obolnet/obol/cmd/internal/paid"
 	"github.com/obolnet/obol/dht"
+	"github.com/obolnet/obol/pay"
 	"github.com/obolnet/obol/payment"
 	"github.com/obolnet/obol/payment/mint"
 	"github.com/obolnet/obol/payment/wallet"
@@ -266,8 +266,8 @@ func (tn *testNet) delayLinks(tb testing.TB, delay time.Duration) {
 	}
 }
 
-func (r *paidRelay) relay(terms client.Terms) paid.Relay {
-	return paid.Relay{ReceiverKey: r.key.PubKey(), Terms: terms}
+func (r *paidRelay) relay(terms client.Terms) pay.RelayTerms {
+	return pay.RelayTerms{ReceiverKey: r.key.PubKey(), Terms: terms}
 }
 
 func (r *paidRelay) settlements() []router.Settlement {
@@ -280,7 +280,7 @@ func (r *paidRelay) settlements() []router.Settlement {
 type testClient struct {
 	dir      string
 	wallet   *wallet.Wallet
-	paid     *paid.Client
+	paid     *pay.Channels
 	crash    *crashTransport
 	capacity uint64 // if set, every channel's capacity
 }
@@ -307,7 +307,7 @@ func (tn *testNet) openClient(t testing.TB, c *testClient) {
 	if err := c.wallet.Load(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if c.paid, err = paid.Open(paid.Config{Wallet: c.wallet, Seed: []byte("client channel seed " + c.dir), Dir: c.dir,
+	if c.paid, err = pay.OpenChannels(pay.ChannelsConfig{Wallet: c.wallet, Seed: []byte("client channel seed " + c.dir), Dir: c.dir,
 		Now: tn.opts.clock}); err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package paid_test
+package pay_test
 
 import (
 	"context"

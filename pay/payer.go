@@ -1,4 +1,4 @@
-package node
+package pay
 
 import (
 	"context"
@@ -11,9 +11,8 @@ import (
 	"time"
 
 	"github.com/obolnet/obol/circuit/client"
-	"github.com/obolnet/obol/cmd/internal/paid"
-	"github.com/obolnet/obol/cmd/internal/status"
 	"github.com/obolnet/obol/descriptor"
+	"github.com/obolnet/obol/internal/keyfile"
 	"github.com/obolnet/obol/payment/wallet"
 )
 
@@ -25,8 +24,8 @@ const (
 	ChannelSeedFile = "channels.seed"
 )
 
-// ClientPaymentConfig configures a client that pays relays.
-type ClientPaymentConfig struct {
+// PayerConfig configures a Payer.
+type PayerConfig struct {
 	Wallet WalletConfig
 	// Budget bounds what one circuit may cost, in msat (0: no bound).
 	Budget uint64
@@ -35,13 +34,13 @@ type ClientPaymentConfig struct {
 	Logger      *slog.Logger
 }
 
-// ClientPayment pays a client's circuits from a wallet: plug Usable and
-// Pay into client.Config and run Run beside the manager.
-type ClientPayment struct {
-	cfg    ClientPaymentConfig
+// Payer pays a client's circuits from a wallet: Configure a
+// client.Config with it and run Run beside the manager.
+type Payer struct {
+	cfg    PayerConfig
 	wallet *wallet.Wallet
-	paid   *paid.Client
-	paths  *paid.Paths
+	paid   *Channels
+	paths  *Paths
 	mgr    atomic.Pointer[client.Manager]
 
 	reclaimed atomic.Uint64 // msat taken back from settled channels
@@ -52,9 +51,9 @@ type ClientPayment struct {
 // DefaultSettleEvery is how often a client settles its channels.
 const DefaultSettleEvery = time.Minute
 
-// OpenClientPayment opens the wallet, fetches the mint's keyset (within
-// ctx) and replays the channel book.
-func OpenClientPayment(ctx context.Context, cfg ClientPaymentConfig) (*ClientPayment, error) {
+// OpenPayer opens the wallet, fetches the mint's keyset (within ctx) and
+// replays the channel book.
+func OpenPayer(ctx context.Context, cfg PayerConfig) (*Payer, error) {
 	if cfg.SettleEvery <= 0 {
 		cfg.SettleEvery = DefaultSettleEvery
 	}
@@ -65,7 +64,7 @@ func OpenClientPayment(ctx context.Context, cfg ClientPaymentConfig) (*ClientPay
 	if err != nil {
 		return nil, err
 	}
-	p := &ClientPayment{cfg: cfg, wallet: w}
+	p := &Payer{cfg: cfg, wallet: w}
 	if err := p.open(ctx); err != nil {
 		w.Close()
 		return nil, err
@@ -73,12 +72,12 @@ func OpenClientPayment(ctx context.Context, cfg ClientPaymentConfig) (*ClientPay
 	return p, nil
 }
 
-func (p *ClientPayment) open(ctx context.Context) error {
+func (p *Payer) open(ctx context.Context) error {
 	if err := p.wallet.Load(ctx); err != nil {
 		return fmt.Errorf("payment: the mint %s cannot be reached: %w", p.wallet.MintURL(), err)
 	}
 	dir := p.cfg.Wallet.Dir
-	seed, err := loadSecret(filepath.Join(dir, ChannelSeedFile), 32)
+	seed, err := keyfile.Load(filepath.Join(dir, ChannelSeedFile), 32)
 	if err != nil {
 		return fmt.Errorf("payment: %w", err)
 	}
@@ -86,26 +85,26 @@ func (p *ClientPayment) open(ctx context.Context) error {
 	if err := os.MkdirAll(book, 0o700); err != nil {
 		return fmt.Errorf("payment: %w", err)
 	}
-	if p.paid, err = paid.Open(paid.Config{Wallet: p.wallet, Seed: seed, Dir: book, Now: p.cfg.Wallet.Now}); err != nil {
+	if p.paid, err = OpenChannels(ChannelsConfig{Wallet: p.wallet, Seed: seed, Dir: book, Now: p.cfg.Wallet.Now}); err != nil {
 		return fmt.Errorf("payment: %w", err)
 	}
-	p.paths = &paid.Paths{C: p.paid, Budget: p.cfg.Budget}
+	p.paths = &Paths{C: p.paid, Budget: p.cfg.Budget}
 	return nil
 }
 
 // Configure makes a manager's configuration pay: paths use free relays
 // and paid ones of the wallet's mint, and every circuit is paid.
-func (p *ClientPayment) Configure(cfg *client.Config) {
+func (p *Payer) Configure(cfg *client.Config) {
 	cfg.Usable = p.paid.Usable
 	cfg.Pay = p.pay
 }
 
 // pay is Paths.Pay, warning when paid paths are refused because the mint
 // could not be reached: once, until a path is paid again.
-func (p *ClientPayment) pay(path []*descriptor.Relay) (client.PayConfig, error) {
+func (p *Payer) pay(path []*descriptor.Relay) (client.PayConfig, error) {
 	pc, err := p.paths.Pay(path)
 	switch {
-	case errors.Is(err, paid.ErrMintUnreachable):
+	case errors.Is(err, ErrMintUnreachable):
 		if !p.mintAway.Swap(true) {
 			p.cfg.Logger.Warn("new circuits through paid relays fail: the mint cannot be reached to fund their channels; retrying with back-off",
 				"mint", p.wallet.MintURL())
@@ -117,25 +116,25 @@ func (p *ClientPayment) pay(path []*descriptor.Relay) (client.PayConfig, error) 
 }
 
 // Watch reports the manager's spending in Payments.
-func (p *ClientPayment) Watch(m *client.Manager) { p.mgr.Store(m) }
+func (p *Payer) Watch(m *client.Manager) { p.mgr.Store(m) }
 
 // Balance is what the wallet holds, in its unit; Unit is that unit.
-func (p *ClientPayment) Balance() uint64 { return p.wallet.Balance() }
-func (p *ClientPayment) Unit() string    { return p.wallet.Unit() }
+func (p *Payer) Balance() uint64 { return p.wallet.Balance() }
+func (p *Payer) Unit() string    { return p.wallet.Unit() }
 
 // MintURL is the wallet's mint.
-func (p *ClientPayment) MintURL() string { return p.wallet.MintURL() }
+func (p *Payer) MintURL() string { return p.wallet.MintURL() }
 
 // Settle takes back what the channels of closed circuits did not spend
 // (those their relays closed, and refunds after expiry).
-func (p *ClientPayment) Settle(ctx context.Context) (paid.SettleReport, error) {
+func (p *Payer) Settle(ctx context.Context) (SettleReport, error) {
 	rep, err := p.paid.Settle(ctx)
-	p.reclaimed.Add(rep.Reclaimed * msatPer(p.wallet.Unit()))
+	p.reclaimed.Add(rep.Reclaimed * MsatPer(p.wallet.Unit()))
 	return rep, err
 }
 
 // Run settles every SettleEvery until ctx ends, then once more.
-func (p *ClientPayment) Run(ctx context.Context) {
+func (p *Payer) Run(ctx context.Context) {
 	log := p.cfg.Logger
 	t := time.NewTicker(p.cfg.SettleEvery)
 	defer t.Stop()
@@ -157,7 +156,7 @@ func (p *ClientPayment) Run(ctx context.Context) {
 // Close settles what it can within a few seconds and closes the wallet.
 // Channels whose relays have not closed them yet stay booked: their
 // remainders come back at a later start, or as refunds after expiry.
-func (p *ClientPayment) Close() error {
+func (p *Payer) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	rep, err := p.Settle(ctx)
@@ -171,18 +170,22 @@ func (p *ClientPayment) Close() error {
 	return errors.Join(p.paid.Close(), p.wallet.Close())
 }
 
-// Payments implements status.PaymentSource.
-func (p *ClientPayment) Payments() status.Payments {
+// Spent is what the circuits paid, in msat: those of the manager being
+// watched and those built outside it.
+func (p *Payer) Spent() uint64 {
 	spent := p.spentHS.Load()
 	if m := p.mgr.Load(); m != nil {
 		spent += m.Spent()
 	}
-	return status.Payments{SpentMsat: spent, SettledMsat: p.reclaimed.Load()}
+	return spent
 }
+
+// Reclaimed is what settled channels brought back, in msat.
+func (p *Payer) Reclaimed() uint64 { return p.reclaimed.Load() }
 
 // Pay says how to pay a path (client.Config.Pay), for circuits built
 // outside a manager: hidden services'.
-func (p *ClientPayment) Pay(path []*descriptor.Relay) (client.PayConfig, error) {
+func (p *Payer) Pay(path []*descriptor.Relay) (client.PayConfig, error) {
 	cfg, err := p.pay(path)
 	cfg.OnPaid = func(msat uint64) { p.spentHS.Add(msat) }
 	return cfg, err

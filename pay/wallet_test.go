@@ -1,18 +1,30 @@
-package node
+package pay
 
 import (
 	"context"
 	"errors"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/obolnet/obol/payment/mint"
 	"github.com/obolnet/obol/payment/wallet"
 )
 
 // A wallet directory remembers its mint, keeps its seed across opens and
 // refuses a second mint and a second process.
+func testMint(t *testing.T) (*mint.Mint, string) {
+	m, err := mint.Open(mint.Config{Seed: []byte("pay package test mint seed")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(m.Handler())
+	t.Cleanup(func() { srv.Close(); m.Close() })
+	return m, srv.URL
+}
+
 func TestOpenWallet(t *testing.T) {
 	_, url := testMint(t)
 	dir := filepath.Join(t.TempDir(), "wallet")

@@ -1,4 +1,4 @@
-package paid_test
+package pay_test
 
 import (
 	"context"
@@ -11,8 +11,8 @@ import (
 
 	"github.com/btcsuite/btcd/btcec/v2"
 
-	"github.com/obolnet/obol/cmd/internal/paid"
 	"github.com/obolnet/obol/descriptor"
+	"github.com/obolnet/obol/pay"
 	"github.com/obolnet/obol/payment/mint"
 	"github.com/obolnet/obol/payment/wallet"
 )
@@ -55,7 +55,7 @@ func TestPayRefusedWhileMintUnreachable(t *testing.T) {
 	if _, err := w.TopUp(ctx, 10_000); err != nil {
 		t.Fatal(err)
 	}
-	c, err := paid.Open(paid.Config{Wallet: w, Seed: []byte("paid mint away test channels"), Now: clock})
+	c, err := pay.OpenChannels(pay.ChannelsConfig{Wallet: w, Seed: []byte("paid mint away test channels"), Now: clock})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func TestPayRefusedWhileMintUnreachable(t *testing.T) {
 	path := []*descriptor.Relay{{Price: descriptor.Price{PerMiB: 1000, PerCircuit: 1000},
 		Payment: descriptor.Payment{Mints: []descriptor.Mint{{URL: srv.URL, Unit: "sat", Keysets: []string{ks.ID}}},
 			ReceiverKey: key.PubKey().SerializeCompressed(), PrepayBytes: 1 << 20, FreeBytes: 128 << 10}}}
-	paths := &paid.Paths{C: c}
+	paths := &pay.Paths{C: c}
 	open := func() error {
 		pc, err := paths.Pay(path)
 		if err != nil {
@@ -78,18 +78,18 @@ func TestPayRefusedWhileMintUnreachable(t *testing.T) {
 		t.Fatal(err)
 	}
 	tr.away.Store(true)
-	if err := open(); !errors.Is(err, paid.ErrMintUnreachable) {
+	if err := open(); !errors.Is(err, pay.ErrMintUnreachable) {
 		t.Fatalf("funding with the mint away: %v, want ErrMintUnreachable", err)
 	}
-	if _, err := paths.Pay(path); !errors.Is(err, paid.ErrMintUnreachable) {
+	if _, err := paths.Pay(path); !errors.Is(err, pay.ErrMintUnreachable) {
 		t.Fatalf("Pay right after: %v, want ErrMintUnreachable", err)
 	}
 	now = now.Add(5 * time.Second) // the back-off is over: try again
-	if err := open(); !errors.Is(err, paid.ErrMintUnreachable) {
+	if err := open(); !errors.Is(err, pay.ErrMintUnreachable) {
 		t.Fatalf("funding with the mint still away: %v, want ErrMintUnreachable", err)
 	}
 	now = now.Add(5 * time.Second) // the back-off doubled: 10 s
-	if _, err := paths.Pay(path); !errors.Is(err, paid.ErrMintUnreachable) {
+	if _, err := paths.Pay(path); !errors.Is(err, pay.ErrMintUnreachable) {
 		t.Fatalf("Pay within the doubled back-off: %v, want ErrMintUnreachable", err)
 	}
 	tr.away.Store(false)

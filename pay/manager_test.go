@@ -1,4 +1,4 @@
-package paid_test
+package pay_test
 
 import (
 	"context"
@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/obolnet/obol/circuit/client"
-	"github.com/obolnet/obol/cmd/internal/paid"
 	"github.com/obolnet/obol/descriptor"
+	"github.com/obolnet/obol/pay"
 	"github.com/obolnet/obol/payment/wallet"
 )
 
@@ -43,7 +43,7 @@ func TestManagerPaysCircuits(t *testing.T) {
 	for _, r := range tn.relays {
 		descs = append(descs, tn.descriptorOf(r))
 	}
-	paths := &paid.Paths{C: cl.paid, Budget: 200_000}
+	paths := &pay.Paths{C: cl.paid, Budget: 200_000}
 	m, err := client.NewManager(client.Config{Links: tn.links, Directory: client.DirectoryFunc(func() []*descriptor.Relay { return descs }),
 		AllowSameSubnet: true, Prebuilt: -1, Usable: cl.paid.Usable, Pay: paths.Pay})
 	if err != nil {
@@ -113,7 +113,7 @@ func TestManagerUnpayablePaths(t *testing.T) {
 		t.Fatal("a free relay is not usable")
 	}
 	descs := []*descriptor.Relay{tn.descriptorOf(tn.relays[0]), tn.descriptorOf(tn.relays[1]), tn.descriptorOf(tn.relays[2])}
-	paths := &paid.Paths{C: cl.paid}
+	paths := &pay.Paths{C: cl.paid}
 	if _, err := paths.Pay(descs); !errors.Is(err, wallet.ErrInsufficient) {
 		t.Fatalf("paying from an empty wallet: %v, want ErrInsufficient", err)
 	}

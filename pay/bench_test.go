@@ -1,4 +1,4 @@
-package paid_test
+package pay_test
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/obolnet/obol/circuit"
-	"github.com/obolnet/obol/cmd/internal/paid"
+	"github.com/obolnet/obol/pay"
 )
 
 const benchSize = 32 << 20
@@ -19,11 +19,11 @@ const benchSize = 32 << 20
 // reports both rates, their ratio, the relays' pauses for payment and the
 // payment cells (sent and answered) as a share of the data:
 //
-//	go test -run XXX -bench Bulk -benchtime 10x ./cmd/internal/paid
+//	go test -run XXX -bench Bulk -benchtime 10x ./pay
 func BenchmarkBulk(b *testing.B) {
 	port, _ := dataServer(b)
 	free := newTestNet(b, 3, netOpts{unpaid: true})
-	tn := newTestNet(b, 3, netOpts{terms: paid.DefaultTerms, settleDelay: time.Minute})
+	tn := newTestNet(b, 3, netOpts{terms: pay.DefaultTerms, settleDelay: time.Minute})
 	cl := tn.newClient(b, b.TempDir(), 20000)
 	circs := []*paidCircuit{free.build(b, nil, 0, 0, 1, 2), tn.build(b, cl, 12_000_000, 0, 1, 2)}
 	var took [2]time.Duration
@@ -66,7 +66,7 @@ func BenchmarkBulk(b *testing.B) {
 // unpaid, alternating in the same run. Teardown (and, paid, waiting for
 // the openings to end) is not counted:
 //
-//	go test -run XXX -bench FirstByte -benchtime 30x ./cmd/internal/paid
+//	go test -run XXX -bench FirstByte -benchtime 30x ./pay
 func BenchmarkFirstByte(b *testing.B) {
 	for _, delay := range []time.Duration{0, 10 * time.Millisecond} {
 		b.Run(fmt.Sprintf("delay=%v", delay), func(b *testing.B) { benchFirstByte(b, delay) })
@@ -77,7 +77,7 @@ func benchFirstByte(b *testing.B, delay time.Duration) {
 	port, _ := dataServer(b)
 	req := []byte("GET /bytes/1024 HTTP/1.0\r\nHost: x\r\n\r\n")
 	free := newTestNet(b, 3, netOpts{unpaid: true})
-	tn := newTestNet(b, 3, netOpts{terms: paid.DefaultTerms, settleDelay: time.Minute})
+	tn := newTestNet(b, 3, netOpts{terms: pay.DefaultTerms, settleDelay: time.Minute})
 	cl := tn.newClient(b, b.TempDir(), 200000)
 	for _, n := range []*testNet{free, tn} {
 		if delay > 0 {

@@ -1,4 +1,4 @@
-package paid_test
+package pay_test
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 
 	"github.com/obolnet/obol/circuit"
 	"github.com/obolnet/obol/circuit/client"
-	"github.com/obolnet/obol/cmd/internal/paid"
+	"github.com/obolnet/obol/pay"
 	"github.com/obolnet/obol/payment"
 	"github.com/obolnet/obol/payment/wallet"
 	"github.com/obolnet/obol/router"
@@ -102,7 +102,7 @@ func testAccounting(t *testing.T, feePPK uint64) {
 			t.Fatalf("payments: %v", err)
 		}
 		for _, p := range pc.allPayers() {
-			a := paid.AccountingOf(p)
+			a := pay.AccountingOf(p)
 			if a.Signed*a.Unit < a.Msat || a.Signed*a.Unit-a.Msat >= a.Unit {
 				t.Errorf("channel overpays: %d units for %d msat", a.Signed, a.Msat)
 			}
@@ -176,7 +176,7 @@ func TestStopPayingPausesThenTearsDown(t *testing.T) {
 	}
 	waitFor(t, "channels to open", func() bool {
 		for _, p := range cheat.payers {
-			if paid.AccountingOf(p).Acked == 0 {
+			if pay.AccountingOf(p).Acked == 0 {
 				return false
 			}
 		}
@@ -244,7 +244,7 @@ func TestRelayOverclaimRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := tn.relays[0]
-	waitFor(t, "an acknowledged payment", func() bool { return paid.AccountingOf(pc.payers[0]).Acked > 0 })
+	waitFor(t, "an acknowledged payment", func() bool { return pay.AccountingOf(pc.payers[0]).Acked > 0 })
 	id := r.ledger.Channels()[0].ID
 	bal, sig, err := r.ledger.MarkClosed(id)
 	if err != nil || bal == 0 {
@@ -274,7 +274,7 @@ func TestRelayOverclaimRefused(t *testing.T) {
 
 // The client's bill and the relay's are the same function.
 func TestOwedAgrees(t *testing.T) {
-	for _, terms := range []client.Terms{testTerms, paid.DefaultTerms, {PerMiB: 7, PerCircuit: 3}, {PerMiB: 1 << 40}} {
+	for _, terms := range []client.Terms{testTerms, pay.DefaultTerms, {PerMiB: 7, PerCircuit: 3}, {PerMiB: 1 << 40}} {
 		m, _ := router.NewPaidMeter(router.PaidConfig{Ledger: &payment.Ledger{}, PerMiB: terms.PerMiB, PerCircuit: terms.PerCircuit})
 		for _, b := range []uint64{0, 1, 1279, 1280, 1 << 20, 1<<20 + 1, 123456789, 1 << 44, 1 << 63} {
 			if c, r := terms.Owed(b), m.Owed(b); c != r {
@@ -314,7 +314,7 @@ func TestBudget(t *testing.T) {
 	if !errors.As(pc.Err(), &d) || d.Reason != circuit.DestroyPayment {
 		t.Fatalf("circuit closed with %v", pc.Err())
 	}
-	if a := paid.AccountingOf(pc.payers[0]); a.Msat > budget {
+	if a := pay.AccountingOf(pc.payers[0]); a.Msat > budget {
 		t.Fatalf("paid %d msat on a budget of %d", a.Msat, budget)
 	}
 }
