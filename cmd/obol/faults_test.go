@@ -30,12 +30,12 @@ import (
 
 	"golang.org/x/net/proxy"
 
-	"github.com/obolnet/obol/cmd/internal/node"
-	"github.com/obolnet/obol/cmd/internal/status"
+	"github.com/obolnet/obol/internal/node"
+	"github.com/obolnet/obol/internal/status"
 	"github.com/obolnet/obol/pay"
 	"github.com/obolnet/obol/payment"
 
-	"github.com/obolnet/obol/cmd/internal/localnet"
+	"github.com/obolnet/obol/internal/localnet"
 )
 
 // faultFunds is what the proxy's wallet is given, in sat.

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/obolnet/obol/circuit/link"
-	"github.com/obolnet/obol/cmd/internal/node"
+	"github.com/obolnet/obol/internal/node"
 	"github.com/obolnet/obol/pay"
 )
 

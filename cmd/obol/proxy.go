@@ -17,9 +17,9 @@ import (
 	"github.com/obolnet/obol/circuit/client"
 	"github.com/obolnet/obol/circuit/link"
 	"github.com/obolnet/obol/circuit/socks"
-	"github.com/obolnet/obol/cmd/internal/node"
-	"github.com/obolnet/obol/cmd/internal/status"
 	"github.com/obolnet/obol/hidden"
+	"github.com/obolnet/obol/internal/node"
+	"github.com/obolnet/obol/internal/status"
 	"github.com/obolnet/obol/pay"
 )
 

@@ -16,7 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"golang.org/x/net/proxy"
 
-	"github.com/obolnet/obol/cmd/internal/localnet"
+	"github.com/obolnet/obol/internal/localnet"
 
 	"github.com/obolnet/obol/descriptor"
 )
@@ -158,7 +158,7 @@ func proxyGoroutines() string {
 	return strings.Join(out, "\n\n")
 }
 
-// `obol proxy` over the relays of `obol testnet` (cmd/internal/localnet):
+// `obol proxy` over the relays of `obol testnet` (internal/localnet):
 // every relay is on 127.0.0.1, so the same-subnet rule is lifted.
 func TestProxyOverLocalnet(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

@@ -12,9 +12,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/obolnet/obol/cmd/internal/node"
-	"github.com/obolnet/obol/cmd/internal/status"
 	"github.com/obolnet/obol/descriptor"
+	"github.com/obolnet/obol/internal/node"
+	"github.com/obolnet/obol/internal/status"
 	"github.com/obolnet/obol/pay"
 	"github.com/obolnet/obol/router"
 )

@@ -8,9 +8,9 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/obolnet/obol/cmd/internal/node"
 	"github.com/obolnet/obol/descriptor"
 	"github.com/obolnet/obol/dht"
+	"github.com/obolnet/obol/internal/node"
 )
 
 // maxSample bounds -n.

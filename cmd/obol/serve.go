@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/obolnet/obol/circuit/client"
-	"github.com/obolnet/obol/cmd/internal/node"
-	"github.com/obolnet/obol/cmd/internal/status"
 	"github.com/obolnet/obol/hidden"
+	"github.com/obolnet/obol/internal/node"
+	"github.com/obolnet/obol/internal/status"
 )
 
 // serveResample is how often a hidden service samples the DHT again.

@@ -10,8 +10,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/obolnet/obol/cmd/internal/localnet"
-	"github.com/obolnet/obol/cmd/internal/node"
+	"github.com/obolnet/obol/internal/localnet"
+	"github.com/obolnet/obol/internal/node"
 	"github.com/obolnet/obol/pay"
 	"github.com/obolnet/obol/payment/mint"
 )

@@ -19,7 +19,7 @@ import (
 
 	"github.com/btcsuite/btcd/btcec/v2"
 
-	"github.com/obolnet/obol/cmd/internal/status"
+	"github.com/obolnet/obol/internal/status"
 	"github.com/obolnet/obol/pay"
 	"github.com/obolnet/obol/payment/wallet"
 )

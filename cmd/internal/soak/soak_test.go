@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/obolnet/obol/cmd/internal/localnet"
+	"github.com/obolnet/obol/internal/localnet"
 )
 
 // buildObol is the obol binary, built once per test process.

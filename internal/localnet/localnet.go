@@ -16,8 +16,8 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/obolnet/obol/cmd/internal/node"
 	"github.com/obolnet/obol/descriptor"
+	"github.com/obolnet/obol/internal/node"
 	"github.com/obolnet/obol/pay"
 )
 

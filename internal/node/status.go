@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/obolnet/obol/circuit"
-	"github.com/obolnet/obol/cmd/internal/status"
 	"github.com/obolnet/obol/descriptor"
 	"github.com/obolnet/obol/dht"
+	"github.com/obolnet/obol/internal/status"
 )
 
 // Status intervals of a relay: how often it samples the DHT for the relays

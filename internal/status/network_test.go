@@ -22,12 +22,12 @@ import (
 
 	"github.com/obolnet/obol/circuit/client"
 	"github.com/obolnet/obol/circuit/link"
-	"github.com/obolnet/obol/cmd/internal/localnet"
-	"github.com/obolnet/obol/cmd/internal/metrics"
-	"github.com/obolnet/obol/cmd/internal/node"
-	"github.com/obolnet/obol/cmd/internal/status"
 	"github.com/obolnet/obol/descriptor"
 	"github.com/obolnet/obol/dht"
+	"github.com/obolnet/obol/internal/localnet"
+	"github.com/obolnet/obol/internal/metrics"
+	"github.com/obolnet/obol/internal/node"
+	"github.com/obolnet/obol/internal/status"
 )
 
 // secretPath is the path clients fetch through circuits; it must never

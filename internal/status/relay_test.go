@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/obolnet/obol/cmd/internal/status"
+	"github.com/obolnet/obol/internal/status"
 )
 
 // TestRelayStatus boots a local network, sends traffic through circuits

@@ -8,7 +8,7 @@ import (
 
 	"github.com/obolnet/obol/circuit/client"
 	"github.com/obolnet/obol/circuit/link"
-	"github.com/obolnet/obol/cmd/internal/status"
+	"github.com/obolnet/obol/internal/status"
 )
 
 // ClientStatus observes a client — `obol proxy` or `obol serve` — for its

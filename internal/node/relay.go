@@ -17,9 +17,9 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
-	"github.com/obolnet/obol/cmd/internal/status"
 	"github.com/obolnet/obol/dht"
 	"github.com/obolnet/obol/hidden"
+	"github.com/obolnet/obol/internal/status"
 	"github.com/obolnet/obol/pay"
 	"github.com/obolnet/obol/router"
 )

@@ -6,8 +6,8 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/obolnet/obol/cmd/internal/node"
 	"github.com/obolnet/obol/descriptor"
+	"github.com/obolnet/obol/internal/node"
 )
 
 // NewClient opens a client joined to the network; dataDir may be "" for
