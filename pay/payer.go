@@ -190,3 +190,6 @@ func (p *Payer) Pay(path []*descriptor.Relay) (client.PayConfig, error) {
 	cfg.OnPaid = func(msat uint64) { p.spentHS.Add(msat) }
 	return cfg, err
 }
+
+// Wallet is the wallet the channels are funded from.
+func (p *Payer) Wallet() *wallet.Wallet { return p.wallet }

@@ -307,5 +307,5 @@ func (p *proxyServer) run(ctx context.Context, c *node.Client, o proxyOptions) e
 
 // resample keeps the descriptor cache fresh.
 func (p *proxyServer) resample(ctx context.Context, c *node.Client, o proxyOptions) {
-	keepFresh(ctx, c, o.sample, o.resample, o.timeout, p.log)
+	c.KeepFresh(ctx, o.sample, o.resample, o.timeout)
 }

@@ -139,7 +139,7 @@ func runServe(ctx context.Context, args []string, e env) int {
 		if pay != nil {
 			wg.Go(func() { pay.Run(ctx) })
 		}
-		wg.Go(func() { keepFresh(ctx, c, o.sample, serveResample, o.timeout, log) })
+		wg.Go(func() { c.KeepFresh(ctx, o.sample, serveResample, o.timeout) })
 		return hidden.Forward(ctx, l, map[uint16]string{uint16(o.port): o.target})
 	}
 	if err := obs.run(ctx, serve); err != nil && ctx.Err() == nil {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -36,6 +37,8 @@ type Config struct {
 	// Payment, if set, makes every relay charge on these terms; nil runs
 	// free relays.
 	Payment *pay.RelayPayment
+	// Resolver, if set, resolves the hosts the exits are asked for.
+	Resolver *net.Resolver
 }
 
 // MaxRelays bounds a local network to what one machine runs comfortably.
@@ -152,6 +155,7 @@ func (n *Network) relayConfig(i int) node.RelayConfig {
 		// The network lives on loopback: its exits must reach the demo
 		// servers there.
 		AllowLoopback: true,
+		Resolver:      n.cfg.Resolver,
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -55,6 +56,9 @@ type RelayConfig struct {
 	// AllowLoopback lets the exit reach loopback addresses: for local
 	// test networks only.
 	AllowLoopback bool
+	// Resolver resolves the hosts exit streams name (default
+	// net.DefaultResolver).
+	Resolver *net.Resolver
 	// OnionRotation is how long one onion key stays current (default 4h).
 	OnionRotation time.Duration
 	// Payment, if set, makes the relay charge for circuits; nil runs it
@@ -104,6 +108,9 @@ func (c *RelayConfig) exitPolicy() (*router.ExitPolicy, error) {
 	var opts []router.PolicyOption
 	if c.AllowLoopback {
 		opts = append(opts, router.AllowLoopback())
+	}
+	if c.Resolver != nil {
+		opts = append(opts, router.WithResolver(c.Resolver))
 	}
 	p, err := router.ParseExitPolicy(rules, opts...)
 	if err != nil {
