@@ -15,6 +15,7 @@ import (
 
 	"github.com/obolnet/obol/circuit/client"
 	"github.com/obolnet/obol/circuit/link"
+	"github.com/obolnet/obol/circuit/socks"
 	"github.com/obolnet/obol/descriptor"
 	"github.com/obolnet/obol/hidden"
 	"github.com/obolnet/obol/internal/node"
@@ -198,6 +199,9 @@ func (c *Client) open(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		if c.payer.Balance() == 0 {
+			log.Warn("the wallet is empty: paid relays will be left out; top it up with `obol wallet topup`")
+		}
 	}
 	c.links = link.NewManager(c.node.Node().Host(), link.Config{Logger: log})
 	c.links.Start()
@@ -334,6 +338,72 @@ func (c *Client) Listen(ctx context.Context, key ed25519.PrivateKey) (net.Listen
 	}
 	c.listeners = append(c.listeners, l)
 	return l, nil
+}
+
+// DialStream implements socks.Dialer, for a SOCKS server in front of the
+// client: as Dial, with the request's isolation key, and errors that
+// choose the SOCKS reply.
+func (c *Client) DialStream(ctx context.Context, req socks.Request) (net.Conn, error) {
+	if err := c.await(ctx); err != nil {
+		return nil, err
+	}
+	return hidden.Route(c.hs, c.mgr).DialStream(ctx, req)
+}
+
+// Joined waits until Run has joined the network and returns nil, or
+// returns why it could not join, or ctx's error.
+func (c *Client) Joined(ctx context.Context) error { return c.await(ctx) }
+
+// Known returns the relays the client knows and chooses paths from, each
+// verified; nil before Run has joined.
+func (c *Client) Known() []*descriptor.Relay {
+	if !c.isReady() || c.joinErr != nil {
+		return nil
+	}
+	return c.node.Known()
+}
+
+// RoutingTableSize is the size of the client's DHT routing table; 0
+// before Run has joined.
+func (c *Client) RoutingTableSize() int {
+	if !c.isReady() || c.joinErr != nil {
+		return 0
+	}
+	return c.node.Node().RoutingTableSize()
+}
+
+// Channels is how many links to relays are open.
+func (c *Client) Channels() int {
+	if !c.isReady() || c.joinErr != nil {
+		return 0
+	}
+	return c.links.Channels()
+}
+
+// Spent is what the client's circuits have paid, in msat; Reclaimed what
+// settled channels brought back.
+func (c *Client) Spent() uint64 {
+	if !c.isReady() || c.payer == nil {
+		return 0
+	}
+	return c.payer.Spent()
+}
+
+// Reclaimed is what settled channels brought back, in msat.
+func (c *Client) Reclaimed() uint64 {
+	if !c.isReady() || c.payer == nil {
+		return 0
+	}
+	return c.payer.Reclaimed()
+}
+
+func (c *Client) isReady() bool {
+	select {
+	case <-c.ready:
+		return true
+	default:
+		return false
+	}
 }
 
 // Wallet is the wallet that pays relays, once Run has joined; nil for a

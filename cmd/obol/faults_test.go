@@ -31,11 +31,10 @@ import (
 	"golang.org/x/net/proxy"
 
 	"github.com/obolnet/obol/internal/node"
+	"github.com/obolnet/obol/internal/obolbin"
 	"github.com/obolnet/obol/internal/status"
 	"github.com/obolnet/obol/pay"
 	"github.com/obolnet/obol/payment"
-
-	"github.com/obolnet/obol/internal/localnet"
 )
 
 // faultFunds is what the proxy's wallet is given, in sat.
@@ -46,7 +45,7 @@ const faultFunds = 100_000
 const streamBound = 40 * time.Second
 
 // buildObol is the obol binary, built once per test process.
-func buildObol(t *testing.T) string { return localnet.BuildObol(t) }
+func buildObol(t *testing.T) string { return obolbin.Build(t) }
 
 // child is one run of the obol binary.
 type child struct {

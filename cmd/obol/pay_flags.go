@@ -12,6 +12,7 @@ import (
 	"github.com/obolnet/obol/circuit/link"
 	"github.com/obolnet/obol/internal/node"
 	"github.com/obolnet/obol/pay"
+	"github.com/obolnet/obol/payment/wallet"
 )
 
 // payFlags are how a client (proxy, serve) pays relays that charge.
@@ -66,7 +67,7 @@ func (p *payFlags) open(ctx context.Context, timeout time.Duration, log *slog.Lo
 }
 
 // print says how the client pays.
-func (p *payFlags) print(w io.Writer, pay *pay.Payer) {
+func (p *payFlags) print(w io.Writer, pay *wallet.Wallet) {
 	if pay == nil {
 		fmt.Fprintf(w, "  free relays only (give -mint to pay relays that charge)\n")
 		return

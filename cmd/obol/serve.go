@@ -14,6 +14,7 @@ import (
 	"github.com/obolnet/obol/hidden"
 	"github.com/obolnet/obol/internal/node"
 	"github.com/obolnet/obol/internal/status"
+	"github.com/obolnet/obol/payment/wallet"
 )
 
 // serveResample is how often a hidden service samples the DHT again.
@@ -112,7 +113,7 @@ func runServe(ctx context.Context, args []string, e env) int {
 	hn := hidden.Network{Links: links(c, log), Directory: client.DirectoryFunc(c.Known), Logger: log,
 		GuardFile: filepath.Join(o.client.DataDir, hsGuardFile)}
 	defer hn.Links.Close()
-	cs := node.NewClientStatus(status.KindServe, c, nil, hn.Links, errs)
+	cs := node.NewClientStatus(status.KindServe, node.ViewOf(c, hn.Links), nil, errs)
 	if pay != nil {
 		defer pay.Close()
 		hn.Pay = pay.Pay
@@ -126,7 +127,11 @@ func runServe(ctx context.Context, args []string, e env) int {
 	defer l.Close()
 	fmt.Fprintf(e.stdout, "obol hidden service up\n  address %s (port %d → %s)\n  try: curl --socks5-hostname 127.0.0.1:9050 http://%s:%d/\n",
 		l.Address(), o.port, o.target, l.Address(), o.port)
-	o.pay.print(e.stdout, pay)
+	var w *wallet.Wallet
+	if pay != nil {
+		w = pay.Wallet()
+	}
+	o.pay.print(e.stdout, w)
 	obs, err := o.obs.open(cs, e.stdout, log)
 	if err != nil {
 		log.Error("hidden service did not start", "err", err)

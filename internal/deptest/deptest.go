@@ -51,13 +51,14 @@ var Layers = map[string][]string{
 	"internal/status":   nil,
 	"internal/deptest":  nil,
 	"internal/keyfile":  nil,
+	"internal/obolbin":  nil,
 }
 
 // Root is the layer of the module's root package, package obol.
 const Root = "obol"
 
 // Helpers are the test helper packages, relative to Module.
-var Helpers = []string{"dht/dhttest", "circuit/circuittest", "payment/mint", "internal/localnet"}
+var Helpers = []string{"dht/dhttest", "circuit/circuittest", "payment/mint", "internal/localnet", "internal/obolbin"}
 
 // Edge is one import: From imports To. Both are package paths relative to
 // Module ("" is the module's root package). Test is set when the importer

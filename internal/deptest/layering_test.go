@@ -184,3 +184,31 @@ func TestLoadFindsViolation(t *testing.T) {
 		t.Errorf("violations:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestCommandLinksNoTestCode checks that no package of ours that the obol
+// command links imports package testing: test helpers stay out of the
+// shipped binary. (go-libp2p-kad-dht v0.42.2 imports testing itself, in
+// dht_options.go, so testing is in the binary's dependencies all the same;
+// that is the only importer allowed.)
+func TestCommandLinksNoTestCode(t *testing.T) {
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := ModuleRoot(wd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	importers, err := ImportersOf(root, "./cmd/obol", "testing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range importers {
+		switch {
+		case p == Module || strings.HasPrefix(p, Module+"/"):
+			t.Errorf("the obol command links %s, which imports testing", p)
+		case p != "github.com/libp2p/go-libp2p-kad-dht":
+			t.Errorf("the obol command links %s, which imports testing; only go-libp2p-kad-dht is known to", p)
+		}
+	}
+}

@@ -7,8 +7,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
-
-	"github.com/obolnet/obol/dht/dhttest"
+	"github.com/obolnet/obol/dht"
 )
 
 // EventKind says what happened to a relay while the network boots.
@@ -65,7 +64,7 @@ func (n *Network) waitRelay(ctx context.Context, i int) error {
 	}
 	n.cfg.Progress(Event{Kind: Joined, Relay: i, Of: len(n.Relays), ID: r.ID()})
 	other := n.Relays[(i+1)%len(n.Relays)].Node()
-	if err := dhttest.WaitPublished(ctx, other, r.ID()); err != nil {
+	if err := dht.WaitPublished(ctx, other, r.ID()); err != nil {
 		return fmt.Errorf("descriptor never found: %w", err)
 	}
 	n.cfg.Progress(Event{Kind: Published, Relay: i, Of: len(n.Relays), ID: r.ID()})

@@ -8,6 +8,7 @@ import (
 
 	"github.com/obolnet/obol/circuit/client"
 	"github.com/obolnet/obol/circuit/link"
+	"github.com/obolnet/obol/descriptor"
 	"github.com/obolnet/obol/internal/status"
 )
 
@@ -18,20 +19,37 @@ import (
 // destinations or which circuit serves which request.
 type ClientStatus struct {
 	kind     string
-	c        *Client
+	c        ClientView
 	mgr      atomic.Pointer[client.Manager] // nil for a hidden service
-	links    *link.Manager
-	errors   *status.ErrorCounter // may be nil
+	errors   *status.ErrorCounter           // may be nil
 	payments atomic.Pointer[status.PaymentSource]
 	started  time.Time
 	bytes    atomic.Uint64
 }
 
+// ClientView is what a client's status shows of it.
+type ClientView interface {
+	Known() []*descriptor.Relay // the relays it knows
+	RoutingTableSize() int      // of its DHT node
+	Channels() int              // links open to relays
+}
+
+// ViewOf is the view of c whose links are links.
+func ViewOf(c *Client, links *link.Manager) ClientView { return clientView{c, links} }
+
+type clientView struct {
+	*Client
+	links *link.Manager
+}
+
+func (v clientView) RoutingTableSize() int { return v.node.RoutingTableSize() }
+func (v clientView) Channels() int         { return v.links.Channels() }
+
 // NewClientStatus returns an observer of a client of the given kind
-// (status.KindProxy or status.KindServe) whose circuits mgr keeps over
-// links; errs (may be nil) counts its warnings and errors by kind.
-func NewClientStatus(kind string, c *Client, mgr *client.Manager, links *link.Manager, errs *status.ErrorCounter) *ClientStatus {
-	s := &ClientStatus{kind: kind, c: c, links: links, errors: errs, started: time.Now()}
+// (status.KindProxy or status.KindServe) whose circuits mgr keeps; errs
+// (may be nil) counts its warnings and errors by kind.
+func NewClientStatus(kind string, c ClientView, mgr *client.Manager, errs *status.ErrorCounter) *ClientStatus {
+	s := &ClientStatus{kind: kind, c: c, errors: errs, started: time.Now()}
 	s.mgr.Store(mgr)
 	return s
 }
@@ -56,11 +74,12 @@ func (s *ClientStatus) Snapshot(ctx context.Context) status.Snapshot {
 	if m := s.mgr.Load(); m != nil { // a hidden service keeps its circuits itself
 		circs = m.Circuits()
 	}
+	known := s.c.Known()
 	snap := status.Snapshot{
 		Node:     status.Node{Kind: s.kind, Started: s.started.UTC(), Now: time.Now().UTC()},
-		Traffic:  status.Traffic{CircuitsOpen: len(circs), Channels: s.links.Channels(), Bytes: s.bytes.Load()},
-		DHT:      status.DHT{RoutingTable: s.c.node.RoutingTableSize(), KnownRelays: s.c.cache.Len()},
-		Relays:   relayRows(s.c.Known()),
+		Traffic:  status.Traffic{CircuitsOpen: len(circs), Channels: s.c.Channels(), Bytes: s.bytes.Load()},
+		DHT:      status.DHT{RoutingTable: s.c.RoutingTableSize(), KnownRelays: len(known)},
+		Relays:   relayRows(known),
 		Circuits: make([]status.Circuit, 0, len(circs)),
 	}
 	for _, ci := range circs {

@@ -85,8 +85,14 @@ func (p *RelayPayments) earned(now map[payment.ChannelID]uint64) uint64 {
 	return total
 }
 
-// PayerPayments is the status.PaymentSource of a client that pays.
-type PayerPayments struct{ P *pay.Payer }
+// PayerPayments is the status.PaymentSource of a client that pays, such
+// as a *pay.Payer.
+type PayerPayments struct {
+	P interface {
+		Spent() uint64     // msat paid
+		Reclaimed() uint64 // msat brought back by settlement
+	}
+}
 
 // Payments implements status.PaymentSource.
 func (p PayerPayments) Payments() status.Payments {

@@ -44,7 +44,7 @@ func TestClientStatus(t *testing.T) {
 	go func() { defer close(done); mgr.Run(runCtx) }()
 	defer func() { stop(); <-done }()
 
-	cs := node.NewClientStatus(status.KindProxy, c, mgr, links, nil)
+	cs := node.NewClientStatus(status.KindProxy, node.ViewOf(c, links), mgr, nil)
 	page := status.NewServer(status.ServerConfig{Source: cs})
 	url := serve(t, page.Handler()) + "/"
 	s := waitStatus(t, url, "a prebuilt circuit", func(s status.Snapshot) bool { return len(s.Circuits) > 0 })

@@ -1,4 +1,6 @@
-package localnet
+// Package obolbin builds the obol command once per test process, for
+// tests that run relays and proxies as processes of their own.
+package obolbin
 
 import (
 	"fmt"
@@ -16,11 +18,11 @@ var binary struct {
 	out  []byte
 }
 
-// BuildObol builds the obol command as it is shipped (CGO-free, without
+// Build builds the obol command as it is shipped (CGO-free, without
 // the race detector) once per test process and returns its path; tests
 // that run relays and proxies as processes of their own use it. It skips
 // the test where there is no go tool.
-func BuildObol(tb testing.TB) string {
+func Build(tb testing.TB) string {
 	tb.Helper()
 	goTool, err := exec.LookPath("go")
 	if err != nil {
