@@ -35,6 +35,10 @@ type ClientConfig struct {
 	Pay *PayConfig
 	// Hops is the circuit length (default 3).
 	Hops int
+	// Prebuilt is how many exit circuits are kept ready (default 2;
+	// negative for none, e.g. for a client that only offers a hidden
+	// service).
+	Prebuilt int
 	// PriceLimit is the most one relay may charge; nil means any price.
 	PriceLimit *client.PriceLimit
 	// Sample is how many relays are looked up at each sampling of the DHT
@@ -73,10 +77,11 @@ const (
 	DefaultJoinTimeout = 60 * time.Second
 )
 
-// Files of a client's data directory.
+// Files of a client's data directory besides the relay cache: the guard
+// set of exit circuits and that of hidden-service circuits.
 const (
-	guardFile   = "guards.json"
-	hsGuardFile = "hs-guards.json"
+	GuardFile   = "guards.json"
+	HSGuardFile = "hs-guards.json"
 )
 
 // Validate reports the first field that cannot work.
@@ -228,12 +233,12 @@ func (c *Client) join(ctx context.Context) error {
 
 // circuits builds the exit-circuit manager and the hidden-service client.
 func (c *Client) circuits() error {
-	cfg := client.Config{Links: c.links, Directory: client.DirectoryFunc(c.node.Known), Hops: c.cfg.Hops,
+	cfg := client.Config{Links: c.links, Directory: client.DirectoryFunc(c.node.Known), Hops: c.cfg.Hops, Prebuilt: c.cfg.Prebuilt,
 		PriceLimit: c.cfg.PriceLimit, AllowSameSubnet: c.cfg.AllowSameSubnet, Logger: c.cfg.Logger}
 	c.hn = hidden.Network{Links: c.links, Directory: client.DirectoryFunc(c.node.Known), Logger: c.cfg.Logger}
 	if c.cfg.DataDir != "" {
-		cfg.GuardFile = filepath.Join(c.cfg.DataDir, guardFile)
-		c.hn.GuardFile = filepath.Join(c.cfg.DataDir, hsGuardFile)
+		cfg.GuardFile = filepath.Join(c.cfg.DataDir, GuardFile)
+		c.hn.GuardFile = filepath.Join(c.cfg.DataDir, HSGuardFile)
 	}
 	if c.payer != nil {
 		c.payer.Configure(&cfg)

@@ -21,14 +21,6 @@ import (
 	"github.com/obolnet/obol/internal/status"
 )
 
-// guardFile is the guard set's file in the proxy's data directory;
-// hsGuardFile that of hidden-service circuits (the proxy's and a
-// service's).
-const (
-	guardFile   = "guards.json"
-	hsGuardFile = "hs-guards.json"
-)
-
 // defaultProxyDir is ~/.obol/proxy: a client's cache and guards apart
 // from any relay's keys.
 func defaultProxyDir() string {
@@ -169,9 +161,7 @@ func (o proxyOptions) clientConfig(log *slog.Logger) obol.ClientConfig {
 	cfg := obol.ClientConfig{DataDir: o.client.DataDir, Bootstrap: o.client.Bootstrap, Hops: o.hops,
 		PriceLimit: o.price, Sample: o.sample, Resample: o.resample, JoinTimeout: o.timeout,
 		AllowSameSubnet: o.allowSameSubnet, Logger: log}
-	if o.pay.mint != "" {
-		cfg.Pay = &obol.PayConfig{WalletDir: o.pay.walletDir, Mint: o.pay.mint, Budget: o.pay.budget}
-	}
+	cfg.Pay = o.pay.config()
 	return cfg
 }
 

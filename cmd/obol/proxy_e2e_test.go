@@ -16,6 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"golang.org/x/net/proxy"
 
+	"github.com/obolnet/obol"
 	"github.com/obolnet/obol/internal/localnet"
 
 	"github.com/obolnet/obol/descriptor"
@@ -212,7 +213,7 @@ func TestProxyKeepsGuardsAcrossRestarts(t *testing.T) {
 		var data []byte
 		waitFor(t, "the guard file", func() bool {
 			var err error
-			data, err = os.ReadFile(filepath.Join(dir, guardFile))
+			data, err = os.ReadFile(filepath.Join(dir, obol.GuardFile))
 			return err == nil && strings.Count(string(data), `"id"`) == 3
 		})
 		if code := b.stop(t); code != 0 {
