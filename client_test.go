@@ -7,11 +7,13 @@ import (
 	"errors"
 	"io"
 	"net"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/obolnet/obol"
 	"github.com/obolnet/obol/internal/localnet"
 )
@@ -117,4 +119,98 @@ func echo(t *testing.T, conn net.Conn) {
 	if _, err := io.ReadFull(conn, b); err != nil || string(b) != "ping" {
 		t.Fatalf("echo %q: %v", b, err)
 	}
+}
+
+// Run returns once everything it started has ended: no goroutine running
+// client code outlives it, and Dial then says the client is closed. A
+// second Run is refused.
+func TestClientRunEndsEverything(t *testing.T) {
+	network, err := localnet.Start(context.Background(), localnet.Config{Relays: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer network.Close()
+	before := len(clientGoroutines())
+	c, err := obol.NewClient(obol.ClientConfig{Bootstrap: network.Bootstrap(), AllowSameSubnet: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- c.Run(ctx) }()
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	ln, err := c.Listen(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go serveEcho(ln)
+	host, _, _ := net.SplitHostPort(ln.Addr().String())
+	conn, err := c.Dial(ctx, "tcp", net.JoinHostPort(host, "7"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	echo(t, conn)
+	if err := c.Run(ctx); err == nil {
+		t.Fatal("a second Run was not refused")
+	}
+	if n := len(clientGoroutines()); n <= before {
+		t.Fatalf("%d goroutines run client code while it runs: the check below proves nothing", n)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Dial(context.Background(), "tcp", "example.com:80"); !errors.Is(err, obol.ErrClosed) {
+		t.Fatalf("dial after Run returned: %v, want ErrClosed", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(clientGoroutines()) > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := len(clientGoroutines()); n > before {
+		t.Errorf("%d goroutines running client code after Run returned, %d before", n, before)
+		for _, g := range clientGoroutines() {
+			t.Log(g)
+		}
+	}
+}
+
+// A configuration that cannot work is refused before anything starts.
+func TestClientConfigValidate(t *testing.T) {
+	boot := []peer.AddrInfo{{ID: "x"}}
+	for _, c := range []struct {
+		cfg  obol.ClientConfig
+		want string
+	}{
+		{obol.ClientConfig{}, "bootstrap"},
+		{obol.ClientConfig{Bootstrap: boot, Hops: 9}, "Hops"},
+		{obol.ClientConfig{Bootstrap: boot, Sample: -1}, "negative"},
+		{obol.ClientConfig{Bootstrap: boot, Pay: &obol.PayConfig{}}, "WalletDir"},
+		{obol.ClientConfig{Bootstrap: boot, Pay: &obol.PayConfig{WalletDir: "w", Mint: "ftp://m"}}, "http(s)"},
+	} {
+		if _, err := obol.NewClient(c.cfg); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: %v, want %q", c.cfg, err, c.want)
+		}
+	}
+	if _, err := obol.NewClient(obol.ClientConfig{Bootstrap: boot}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// clientGoroutines are the stacks of the goroutines running client code:
+// the relays of the test network keep theirs (their channels to one
+// another among them).
+func clientGoroutines() []string {
+	buf := make([]byte, 4<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	var out []string
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		for _, p := range []string{"obol/circuit/client.", "obol/hidden.", "obolnet/obol.(*Client)", "obol/internal/node.(*Client)", "obol/pay."} {
+			if strings.Contains(g, "github.com/obolnet/"+p) && !strings.Contains(g, "testing.tRunner") {
+				out = append(out, g)
+				break
+			}
+		}
+	}
+	return out
 }
