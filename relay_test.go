@@ -32,19 +32,32 @@ func TestRelaysJoin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The client samples again every 100 ms: the second relay may publish
-	// after the client first looked.
-	c, err := obol.NewClient(obol.ClientConfig{Bootstrap: []peer.AddrInfo{boot}, Sample: 10, Resample: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cctx, stopClient := context.WithCancel(ctx)
-	clientDone := make(chan error)
-	go func() { clientDone <- c.Run(cctx) }()
-	for found := false; !found; {
-		if err := c.Joined(ctx); err != nil {
+	// The relays may not have published yet: a client that finds none
+	// fails, and another is started. Once joined, it samples again every
+	// 100 ms until it has found the second relay.
+	var c *obol.Client
+	var stopClient context.CancelFunc
+	clientDone := make(chan error, 1)
+	for c == nil {
+		cl, err := obol.NewClient(obol.ClientConfig{Bootstrap: []peer.AddrInfo{boot}, Sample: 10, Resample: 100 * time.Millisecond})
+		if err != nil {
 			t.Fatal(err)
 		}
+		cctx, cancel := context.WithCancel(ctx)
+		go func() { clientDone <- cl.Run(cctx) }()
+		if err := cl.Joined(ctx); err == nil {
+			c, stopClient = cl, cancel
+			break
+		}
+		cancel()
+		<-clientDone
+		select {
+		case <-ctx.Done():
+			t.Fatal("no relay ever published")
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	for found := false; !found; {
 		for _, r := range c.Known() {
 			found = found || r.PeerID == id.ID
 		}
