@@ -99,26 +99,56 @@ func (m *Manager) choosePath(port uint16, soft map[peer.ID]bool) ([]*candidate, 
 	err := ErrNoPath
 	m.randomness(func(r *rand.Rand) {
 		req.rnd = r
-		// Leave out every suspect; if no path is left, only those that
-		// failed more often, and so on: a dead relay fails every path
-		// it is in, a live one only those it shares with a dead one.
-		for least := 1; errors.Is(err, ErrNoPath); least++ {
-			req.avoid = map[peer.ID]bool{}
-			for id, n := range suspects {
-				if n >= least {
-					req.avoid[id] = true
-				}
-			}
-			path, err = m.rules.choose(cands, req)
-			if len(req.avoid) == 0 {
-				break
-			}
-		}
+		path, err = leastSuspect(m.rules, cands, req, suspects)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w (%d relays known, %d usable guards, port %d)", err, len(cands), len(req.guards), port)
 	}
 	return path, nil
+}
+
+// suspectDraws is how many paths leastSuspect draws when every path holds
+// a suspect, to keep the one with the fewest failures against it.
+const suspectDraws = 16
+
+// leastSuspect chooses a path without suspects if one exists. Else it
+// leaves out those that failed most, then fewer, and so on (a dead relay
+// fails every path it is in, a live one only those it shares with a dead
+// one), and of a few paths so drawn keeps the one whose relays failed
+// least in all: drawn at random alone, it would often be a path that just
+// failed.
+func leastSuspect(rules pathRules, cands []*candidate, req *pathRequest, suspects map[peer.ID]int) ([]*candidate, error) {
+	for least := 1; ; least++ {
+		req.avoid = map[peer.ID]bool{}
+		for id, n := range suspects {
+			if n >= least {
+				req.avoid[id] = true
+			}
+		}
+		best, bestScore := []*candidate(nil), 0
+		for range suspectDraws {
+			path, err := rules.choose(cands, req)
+			if err != nil {
+				break
+			}
+			score := 0
+			for _, c := range path {
+				score += suspects[c.id()]
+			}
+			if best == nil || score < bestScore {
+				best, bestScore = path, score
+			}
+			if score == 0 {
+				break
+			}
+		}
+		if best != nil {
+			return best, nil
+		}
+		if len(req.avoid) == 0 {
+			return nil, ErrNoPath
+		}
+	}
 }
 
 // buildPath builds one circuit through path within the learned timeout,
@@ -227,12 +257,17 @@ func (m *Manager) startPayments(c *Circuit, cfg PayConfig) error {
 // paths leave out for a while (choosePath). A build does not say which hop
 // failed, so every hop after the guard is suspect; the guard is suspect
 // only if it could not be reached.
+// A failure only one relay can explain counts twice.
 func (m *Manager) suspect(path []*candidate) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.suspectSince = m.cfg.Now()
+	blame := 1
+	if len(path) == 1 {
+		blame = 2 // nobody else can have caused it
+	}
 	for _, c := range path {
-		m.suspects[c.id()]++
+		m.suspects[c.id()] += blame
 	}
 }
 

@@ -30,11 +30,11 @@ import (
 
 	"golang.org/x/net/proxy"
 
-	"github.com/obolnet/obol/cmd/internal/node"
-	"github.com/obolnet/obol/cmd/internal/status"
+	"github.com/obolnet/obol/internal/node"
+	"github.com/obolnet/obol/internal/obolbin"
+	"github.com/obolnet/obol/internal/status"
+	"github.com/obolnet/obol/pay"
 	"github.com/obolnet/obol/payment"
-
-	"github.com/obolnet/obol/cmd/internal/localnet"
 )
 
 // faultFunds is what the proxy's wallet is given, in sat.
@@ -45,7 +45,7 @@ const faultFunds = 100_000
 const streamBound = 40 * time.Second
 
 // buildObol is the obol binary, built once per test process.
-func buildObol(t *testing.T) string { return localnet.BuildObol(t) }
+func buildObol(t *testing.T) string { return obolbin.Build(t) }
 
 // child is one run of the obol binary.
 type child struct {
@@ -460,7 +460,7 @@ func flowing(t *testing.T, ds []*download, n int64, wg *sync.WaitGroup) {
 // operations.
 func relayWallet(t *testing.T, dir string) (balance uint64, pending int) {
 	t.Helper()
-	w, err := node.OpenWallet(node.WalletConfig{Dir: filepath.Join(dir, node.WalletDir)})
+	w, err := pay.OpenWallet(pay.WalletConfig{Dir: filepath.Join(dir, pay.WalletDir)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -473,7 +473,7 @@ func relayWallet(t *testing.T, dir string) (balance uint64, pending int) {
 // mint charging no fees) and the channels not settled.
 func ledgerEarned(t *testing.T, dir string) (earned uint64, unsettled int) {
 	t.Helper()
-	st, recs, err := payment.OpenFileStore(filepath.Join(dir, node.LedgerFile))
+	st, recs, err := payment.OpenFileStore(filepath.Join(dir, pay.LedgerFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -585,7 +585,7 @@ func (f *faultNet) checkMoney(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	pay, err := node.OpenClientPayment(ctx, node.ClientPaymentConfig{Wallet: node.WalletConfig{Dir: f.walletDir()}})
+	pay, err := pay.OpenPayer(ctx, pay.PayerConfig{Wallet: pay.WalletConfig{Dir: f.walletDir()}})
 	if err != nil {
 		t.Fatal(err)
 	}

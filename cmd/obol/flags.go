@@ -12,8 +12,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
-	"github.com/obolnet/obol/cmd/internal/node"
 	"github.com/obolnet/obol/descriptor"
+	"github.com/obolnet/obol/pay"
 )
 
 // Every flag.Value here checks its value when it is set, so that the flag
@@ -303,7 +303,7 @@ func (v mintValue) String() string {
 }
 
 func (v mintValue) Set(s string) error {
-	if err := node.CheckMintURL(s); err != nil {
+	if err := pay.CheckMintURL(s); err != nil {
 		return errors.New("want the mint's http(s) URL, such as http://127.0.0.1:3338")
 	}
 	*v.s = strings.TrimRight(s, "/")

@@ -1,16 +1,13 @@
 package main
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"path/filepath"
-	"time"
 
-	"github.com/obolnet/obol/circuit/link"
-	"github.com/obolnet/obol/cmd/internal/node"
+	"github.com/obolnet/obol"
+	"github.com/obolnet/obol/payment/wallet"
 )
 
 // payFlags are how a client (proxy, serve) pays relays that charge.
@@ -45,27 +42,16 @@ func (p *payFlags) check(fs *flag.FlagSet) (int, bool) {
 	return 0, true
 }
 
-// open opens the wallet and settles what earlier runs left; nil without
-// -mint.
-func (p *payFlags) open(ctx context.Context, timeout time.Duration, log *slog.Logger) (*node.ClientPayment, error) {
+// config is how an obol client pays; nil without -mint.
+func (p *payFlags) config() *obol.PayConfig {
 	if p.mint == "" {
-		return nil, nil
+		return nil
 	}
-	octx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	pay, err := node.OpenClientPayment(octx, node.ClientPaymentConfig{
-		Wallet: node.WalletConfig{Dir: p.walletDir, Mint: p.mint}, Budget: p.budget, Logger: log})
-	if err != nil {
-		return nil, err
-	}
-	if pay.Balance() == 0 {
-		log.Warn("the wallet is empty: paid relays will be left out; top it up with `obol wallet topup`")
-	}
-	return pay, nil
+	return &obol.PayConfig{WalletDir: p.walletDir, Mint: p.mint, Budget: p.budget}
 }
 
 // print says how the client pays.
-func (p *payFlags) print(w io.Writer, pay *node.ClientPayment) {
+func (p *payFlags) print(w io.Writer, pay *wallet.Wallet) {
 	if pay == nil {
 		fmt.Fprintf(w, "  free relays only (give -mint to pay relays that charge)\n")
 		return
@@ -80,11 +66,4 @@ func formatMsat(msat uint64) string {
 		return fmt.Sprintf("%d sat", msat/1000)
 	}
 	return fmt.Sprintf("%d msat", msat)
-}
-
-// links starts a link manager on the client's host.
-func links(c *node.Client, log *slog.Logger) *link.Manager {
-	m := link.NewManager(c.Node().Host(), link.Config{Logger: log})
-	m.Start()
-	return m
 }

@@ -13,22 +13,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/obolnet/obol"
 	"github.com/obolnet/obol/circuit"
 	"github.com/obolnet/obol/circuit/client"
-	"github.com/obolnet/obol/circuit/link"
 	"github.com/obolnet/obol/circuit/socks"
-	"github.com/obolnet/obol/cmd/internal/node"
-	"github.com/obolnet/obol/cmd/internal/paid"
-	"github.com/obolnet/obol/cmd/internal/status"
 	"github.com/obolnet/obol/hidden"
-)
-
-// guardFile is the guard set's file in the proxy's data directory;
-// hsGuardFile that of hidden-service circuits (the proxy's and a
-// service's).
-const (
-	guardFile   = "guards.json"
-	hsGuardFile = "hs-guards.json"
+	"github.com/obolnet/obol/internal/node"
+	"github.com/obolnet/obol/internal/status"
 )
 
 // defaultProxyDir is ~/.obol/proxy: a client's cache and guards apart
@@ -132,34 +123,33 @@ func runProxy(ctx context.Context, args []string, e env) int {
 	}
 	errs := status.NewErrorCounter()
 	log := slog.New(errs.Handler(o.log.logger(e.stderr).Handler()))
-	o.client.Logger = log
-	c, err := node.OpenClient(o.client)
+	cfg := o.clientConfig(log)
+	if o.clientKeys != "" {
+		var err error
+		if cfg.ClientKeys, err = hidden.LoadClientKeys(o.clientKeys); err != nil {
+			log.Error("proxy did not start", "err", err)
+			return exitFail
+		}
+	}
+	c, err := obol.NewClient(cfg)
 	if err != nil {
 		log.Error("client did not start", "err", err)
 		return exitFail
 	}
-	defer func() {
-		if err := c.Close(); err != nil {
-			log.Warn("closing the client", "err", err)
-		}
-	}()
-	if err := proxyJoin(ctx, c, o, log); err != nil {
-		log.Error("cannot join the network", "err", err)
-		return exitFail
-	}
-	pay, err := o.pay.open(ctx, o.timeout, log)
-	if err != nil {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ran := make(chan error, 1)
+	go func() { ran <- c.Run(ctx) }()
+	defer func() { cancel(); <-ran }()
+	if err := c.Joined(ctx); err != nil {
 		log.Error("proxy did not start", "err", err)
 		return exitFail
 	}
-	if pay != nil {
-		defer pay.Close()
+	cs := node.NewClientStatus(status.KindProxy, c, c.Circuits(), errs)
+	if o.pay.mint != "" {
+		cs.SetPayments(node.PayerPayments{P: c})
 	}
-	links := link.NewManager(c.Node().Host(), link.Config{Logger: log})
-	links.Start()
-	defer links.Close()
-	cs := node.NewClientStatus(status.KindProxy, c, nil, links, errs)
-	p, err := newProxy(o, c, links, pay, cs, log)
+	p, err := newProxy(o, c, cs, log)
 	if err != nil {
 		log.Error("proxy did not start", "err", err)
 		return exitFail
@@ -175,25 +165,27 @@ func runProxy(ctx context.Context, args []string, e env) int {
 		fmt.Fprintf(e.stdout, "  HTTP CONNECT on %s\n", p.http.Addr())
 	}
 	fmt.Fprintf(e.stdout, "  %d relays known, %d-hop circuits\n", len(c.Known()), o.hops)
-	o.pay.print(e.stdout, pay)
-	if err := obs.run(ctx, func(ctx context.Context) error { return p.run(ctx, c, o) }); err != nil {
+	o.pay.print(e.stdout, c.Wallet())
+	if err := obs.run(ctx, p.run); err != nil {
 		log.Error("proxy stopped", "err", err)
 		return exitFail
 	}
 	return exitOK
 }
 
-// proxyJoin joins the DHT and samples it; a warm cache lets the proxy
-// start when sampling finds little.
-func proxyJoin(ctx context.Context, c *node.Client, o proxyOptions, log *slog.Logger) error {
-	ctx, cancel := context.WithTimeout(ctx, o.timeout)
-	defer cancel()
-	_, err := sample(ctx, c, o.sample, log)
-	if err != nil && len(c.Known()) > 0 {
-		log.Warn("sampling failed; using the cached relays", "err", err, "relays", len(c.Known()))
-		return nil
+// clientConfig is the obol client the flags describe.
+func (o proxyOptions) clientConfig(log *slog.Logger) obol.ClientConfig {
+	cfg := obol.ClientConfig{DataDir: o.client.DataDir, Bootstrap: o.client.Bootstrap, Hops: o.hops,
+		PriceLimit: o.price, Sample: o.sample, Resample: o.resample, JoinTimeout: o.timeout,
+		AllowSameSubnet: o.allowSameSubnet, MinGuardAge: o.minGuardAge, Prebuilt: o.prebuilt, Logger: log}
+	if o.minGuardAge <= 0 {
+		cfg.MinGuardAge = -1
 	}
-	return err
+	if o.prebuilt == 0 {
+		cfg.Prebuilt = -1 // none
+	}
+	cfg.Pay = o.pay.config()
+	return cfg
 }
 
 // countingDialer counts the bytes its connections carry, for the status
@@ -211,78 +203,27 @@ func (d countingDialer) DialStream(ctx context.Context, req socks.Request) (net.
 	return status.CountingConn(c, d.count), nil
 }
 
-// proxyServer is the SOCKS server and circuit manager of `obol proxy`.
+// proxyServer is the SOCKS server of `obol proxy` in front of an obol
+// client.
 type proxyServer struct {
-	mgr   *client.Manager
-	pay   *node.ClientPayment // nil: free relays only
-	hs    *hidden.Client
 	srv   *socks.Server
 	socks net.Listener
 	http  net.Listener // nil without --http-connect
-	log   *slog.Logger
 }
 
-func newProxy(o proxyOptions, c *node.Client, links *link.Manager, pay *node.ClientPayment, cs *node.ClientStatus, log *slog.Logger) (*proxyServer, error) {
-	cfg := client.Config{Links: links, Directory: client.DirectoryFunc(c.Known), Hops: o.hops,
-		PriceLimit: o.price, AllowSameSubnet: o.allowSameSubnet, MinGuardAge: o.minGuardAge, Logger: log, Prebuilt: o.prebuilt}
-	if o.minGuardAge <= 0 {
-		cfg.MinGuardAge = -1
-	}
-	if o.prebuilt == 0 {
-		cfg.Prebuilt = -1 // none
-	}
-	if pay != nil {
-		pay.Configure(&cfg)
-	} else {
-		// A relay that charges would pause, then tear down, circuits
-		// that do not pay it.
-		cfg.Usable = paid.Free
-	}
-	if o.client.DataDir != "" {
-		cfg.GuardFile = filepath.Join(o.client.DataDir, guardFile)
-	}
-	mgr, err := client.NewManager(cfg)
-	if err != nil {
-		return nil, err
-	}
-	cs.Watch(mgr)
-	if pay != nil {
-		pay.Watch(mgr)
-		cs.SetPayments(pay)
-	}
-	// .obol names go to hidden services through rendezvous circuits;
-	// everything else through the manager's exit circuits.
-	hn := hidden.Network{Links: links, Directory: client.DirectoryFunc(c.Known), Logger: log}
-	if o.client.DataDir != "" {
-		hn.GuardFile = filepath.Join(o.client.DataDir, hsGuardFile)
-	}
-	if o.clientKeys != "" {
-		if hn.ClientKeys, err = hidden.LoadClientKeys(o.clientKeys); err != nil {
-			return nil, err
-		}
-	}
-	if pay != nil {
-		hn.Pay = pay.Pay
-	}
-	hs, err := hidden.NewClient(hn)
-	if err != nil {
-		return nil, err
-	}
-	dialer := countingDialer{hidden.Route(hs, mgr), cs.CountBytes}
+func newProxy(o proxyOptions, c *obol.Client, cs *node.ClientStatus, log *slog.Logger) (*proxyServer, error) {
+	dialer := countingDialer{c, cs.CountBytes}
 	srv, err := socks.NewServer(socks.Config{Dialer: dialer, Logger: log, DisableHTTPConnect: o.httpConnect == "",
 		DisableOptimisticData: o.noOptimistic})
 	if err != nil {
-		hs.Close()
 		return nil, err
 	}
-	p := &proxyServer{mgr: mgr, pay: pay, srv: srv, hs: hs, log: log}
+	p := &proxyServer{srv: srv}
 	if p.socks, err = net.Listen("tcp", o.socks); err != nil {
-		hs.Close()
 		return nil, fmt.Errorf("listen for SOCKS: %w", err)
 	}
 	if o.httpConnect != "" {
 		if p.http, err = net.Listen("tcp", o.httpConnect); err != nil {
-			hs.Close()
 			p.socks.Close()
 			return nil, fmt.Errorf("listen for HTTP CONNECT: %w", err)
 		}
@@ -291,41 +232,30 @@ func newProxy(o proxyOptions, c *node.Client, links *link.Manager, pay *node.Cli
 }
 
 func (p *proxyServer) close() {
-	p.hs.Close()
 	p.socks.Close()
 	if p.http != nil {
 		p.http.Close()
 	}
 }
 
-// run serves until ctx ends (SIGINT, SIGTERM), sampling the DHT again
-// every o.resample, and returns once everything has stopped.
-func (p *proxyServer) run(ctx context.Context, c *node.Client, o proxyOptions) error {
+// run serves until ctx ends (SIGINT, SIGTERM) and returns once the
+// servers have stopped.
+func (p *proxyServer) run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errs := make(chan error, 3)
+	errs := make(chan error, 2)
 	serve := func(ln net.Listener) {
 		if err := p.srv.Serve(ctx, ln); err != nil {
 			errs <- err
 			cancel()
 		}
 	}
-	wg.Go(func() { p.mgr.Run(ctx) })
 	wg.Go(func() { serve(p.socks) })
 	if p.http != nil {
 		wg.Go(func() { serve(p.http) })
 	}
-	wg.Go(func() { p.resample(ctx, c, o) })
-	if p.pay != nil {
-		wg.Go(func() { p.pay.Run(ctx) })
-	}
 	wg.Wait()
 	close(errs)
 	return <-errs
-}
-
-// resample keeps the descriptor cache fresh.
-func (p *proxyServer) resample(ctx context.Context, c *node.Client, o proxyOptions) {
-	keepFresh(ctx, c, o.sample, o.resample, o.timeout, p.log)
 }

@@ -16,7 +16,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"golang.org/x/net/proxy"
 
-	"github.com/obolnet/obol/cmd/internal/localnet"
+	"github.com/obolnet/obol"
+	"github.com/obolnet/obol/internal/localnet"
 
 	"github.com/obolnet/obol/descriptor"
 )
@@ -158,7 +159,7 @@ func proxyGoroutines() string {
 	return strings.Join(out, "\n\n")
 }
 
-// `obol proxy` over the relays of `obol testnet` (cmd/internal/localnet):
+// `obol proxy` over the relays of `obol testnet` (internal/localnet):
 // every relay is on 127.0.0.1, so the same-subnet rule is lifted.
 func TestProxyOverLocalnet(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -212,7 +213,7 @@ func TestProxyKeepsGuardsAcrossRestarts(t *testing.T) {
 		var data []byte
 		waitFor(t, "the guard file", func() bool {
 			var err error
-			data, err = os.ReadFile(filepath.Join(dir, guardFile))
+			data, err = os.ReadFile(filepath.Join(dir, obol.GuardFile))
 			return err == nil && strings.Count(string(data), `"id"`) == 3
 		})
 		if code := b.stop(t); code != 0 {

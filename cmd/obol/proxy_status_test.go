@@ -11,8 +11,8 @@ import (
 
 	"golang.org/x/net/proxy"
 
-	"github.com/obolnet/obol/cmd/internal/status"
 	"github.com/obolnet/obol/descriptor"
+	"github.com/obolnet/obol/internal/status"
 )
 
 // `obol proxy -status -metrics` serves the status page's API and

@@ -12,9 +12,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/obolnet/obol/cmd/internal/node"
-	"github.com/obolnet/obol/cmd/internal/status"
 	"github.com/obolnet/obol/descriptor"
+	"github.com/obolnet/obol/internal/node"
+	"github.com/obolnet/obol/internal/status"
+	"github.com/obolnet/obol/pay"
 	"github.com/obolnet/obol/router"
 )
 
@@ -53,8 +54,8 @@ func parseRelayFlags(args []string, w io.Writer) (relayOptions, int, bool) {
 		Republish: node.DefaultRepublish,
 	}}
 	cfg := &o.cfg
-	pay := node.RelayPayment{PerMiB: 1000, PerCircuit: 1000, PrepayBytes: node.DefaultPrepayBytes,
-		FreeBytes: node.DefaultFreeBytes, Grace: 30 * time.Second, SettleDelay: time.Minute}
+	pay := pay.RelayPayment{PerMiB: 1000, PerCircuit: 1000, PrepayBytes: pay.DefaultPrepayBytes,
+		FreeBytes: pay.DefaultFreeBytes, Grace: 30 * time.Second, SettleDelay: time.Minute}
 	fs := newFlagSet("relay", "[flags]", w)
 	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "`directory` for the relay's keys (created 0700; key files 0600)")
 	fs.Var(multiaddrsValue{&cfg.Listen}, "listen", "comma-separated `multiaddrs` to listen on (default "+strings.Join(defaultRelayListen, ",")+")")
@@ -122,7 +123,7 @@ var relayPayFlags = []string{"price-per-mib", "price-per-circuit", "prepay", "fr
 
 // checkPayFlags refuses payment terms without a mint, and a paid relay
 // that charges nothing.
-func checkPayFlags(fs *flag.FlagSet, src *origin, pay *node.RelayPayment) (int, bool) {
+func checkPayFlags(fs *flag.FlagSet, src *origin, pay *pay.RelayPayment) (int, bool) {
 	code, ok := 0, true
 	fs.Visit(func(f *flag.Flag) {
 		if ok && pay.Mint == "" && slices.Contains(relayPayFlags, f.Name) {

@@ -12,7 +12,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 
-	"github.com/obolnet/obol/cmd/internal/node"
+	"github.com/obolnet/obol/internal/node"
 )
 
 // TestRelayKeysPersist checks that a relay creates its data directory

@@ -8,9 +8,9 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/obolnet/obol/cmd/internal/node"
 	"github.com/obolnet/obol/descriptor"
 	"github.com/obolnet/obol/dht"
+	"github.com/obolnet/obol/internal/node"
 )
 
 // maxSample bounds -n.
@@ -89,37 +89,4 @@ func sample(ctx context.Context, c *node.Client, n int, log *slog.Logger) ([]*de
 		return nil, fmt.Errorf("no relay found")
 	}
 	return rs, nil
-}
-
-// refreshEvery is how often a client looks up again the descriptors it
-// holds that are past half their lifetime (cheap: only those).
-const refreshEvery = time.Minute
-
-// keepFresh keeps a long-running client's descriptor cache fresh until ctx
-// ends: it samples the DHT again every resample, and in between renews
-// the descriptors past half their lifetime, so that the relays it knows —
-// its guards among them — do not all expire at once.
-func keepFresh(ctx context.Context, c *node.Client, n int, resample, timeout time.Duration, log *slog.Logger) {
-	refresh := time.NewTicker(min(refreshEvery, resample))
-	defer refresh.Stop()
-	full := time.NewTicker(resample)
-	defer full.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-full.C:
-			sctx, cancel := context.WithTimeout(ctx, timeout)
-			rs, err := c.Sample(sctx, n)
-			cancel()
-			log.Debug("sampled the DHT", "found", len(rs), "known", len(c.Known()), "err", err)
-		case <-refresh.C:
-			sctx, cancel := context.WithTimeout(ctx, timeout)
-			renewed := c.Refresh(sctx)
-			cancel()
-			if renewed > 0 {
-				log.Debug("renewed descriptors", "count", renewed, "known", len(c.Known()))
-			}
-		}
-	}
 }

@@ -7,13 +7,12 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
-	"sync"
 	"time"
 
-	"github.com/obolnet/obol/circuit/client"
-	"github.com/obolnet/obol/cmd/internal/node"
-	"github.com/obolnet/obol/cmd/internal/status"
+	"github.com/obolnet/obol"
 	"github.com/obolnet/obol/hidden"
+	"github.com/obolnet/obol/internal/node"
+	"github.com/obolnet/obol/internal/status"
 )
 
 // serveResample is how often a hidden service samples the DHT again.
@@ -89,68 +88,51 @@ func runServe(ctx context.Context, args []string, e env) int {
 	}
 	errs := status.NewErrorCounter()
 	log := slog.New(errs.Handler(o.log.logger(e.stderr).Handler()))
-	o.client.Logger = log
-	c, err := node.OpenClient(o.client)
-	if err != nil {
-		log.Error("client did not start", "err", err)
-		return exitFail
-	}
-	defer c.Close()
-	jctx, cancel := context.WithTimeout(ctx, o.timeout)
-	_, err = sample(jctx, c, o.sample, log)
-	cancel()
-	if err != nil && len(c.Known()) == 0 {
-		log.Error("cannot join the network", "err", err)
-		return exitFail
-	}
+	cfg := obol.ClientConfig{DataDir: o.client.DataDir, Bootstrap: o.client.Bootstrap, Prebuilt: -1,
+		Sample: o.sample, Resample: serveResample, JoinTimeout: o.timeout, Logger: log}
+	cfg.Pay = o.pay.config()
 	key, err := hidden.LoadKey(filepath.Join(o.client.DataDir, serviceKeyFile))
 	if err != nil {
 		log.Error("service key", "err", err)
 		return exitFail
 	}
-	pay, err := o.pay.open(ctx, o.timeout, log)
+	c, err := obol.NewClient(cfg)
 	if err != nil {
-		log.Error("hidden service did not start", "err", err)
+		log.Error("client did not start", "err", err)
 		return exitFail
 	}
-	hn := hidden.Network{Links: links(c, log), Directory: client.DirectoryFunc(c.Known), Logger: log,
-		GuardFile: filepath.Join(o.client.DataDir, hsGuardFile)}
-	defer hn.Links.Close()
-	cs := node.NewClientStatus(status.KindServe, c, nil, hn.Links, errs)
-	if pay != nil {
-		defer pay.Close()
-		hn.Pay = pay.Pay
-		cs.SetPayments(pay)
-	}
-	scfg := hidden.ServiceConfig{Network: hn, Key: key, PoW: o.pow}
+	sc := obol.ServiceConfig{Key: key, PoW: o.pow}
 	if o.authDir != "" {
-		if scfg.AuthorizedClients, err = hidden.LoadAuthorizedClients(o.authDir); err != nil {
+		if sc.AuthorizedClients, err = hidden.LoadAuthorizedClients(o.authDir); err != nil {
 			log.Error("hidden service did not start", "err", err)
 			return exitFail
 		}
 	}
-	l, err := hidden.Listen(ctx, scfg)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ran := make(chan error, 1)
+	go func() { ran <- c.Run(ctx) }()
+	defer func() { cancel(); <-ran }()
+	l, err := c.ListenService(ctx, sc)
 	if err != nil {
 		log.Error("hidden service did not start", "err", err)
 		return exitFail
 	}
 	defer l.Close()
+	cs := node.NewClientStatus(status.KindServe, c, nil, errs)
+	if o.pay.mint != "" {
+		cs.SetPayments(node.PayerPayments{P: c})
+	}
+	addr, _, _ := net.SplitHostPort(l.Addr().String())
 	fmt.Fprintf(e.stdout, "obol hidden service up\n  address %s (port %d → %s)\n  try: curl --socks5-hostname 127.0.0.1:9050 http://%s:%d/\n",
-		l.Address(), o.port, o.target, l.Address(), o.port)
-	o.pay.print(e.stdout, pay)
+		addr, o.port, o.target, addr, o.port)
+	o.pay.print(e.stdout, c.Wallet())
 	obs, err := o.obs.open(cs, e.stdout, log)
 	if err != nil {
 		log.Error("hidden service did not start", "err", err)
 		return exitFail
 	}
 	serve := func(ctx context.Context) error {
-		ctx, cancel := context.WithCancel(ctx)
-		var wg sync.WaitGroup
-		defer func() { cancel(); wg.Wait() }() // settling stops before pay.Close
-		if pay != nil {
-			wg.Go(func() { pay.Run(ctx) })
-		}
-		wg.Go(func() { keepFresh(ctx, c, o.sample, serveResample, o.timeout, log) })
 		return hidden.Forward(ctx, l, map[uint16]string{uint16(o.port): o.target})
 	}
 	if err := obs.run(ctx, serve); err != nil && ctx.Err() == nil {

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/obolnet/obol/cmd/internal/localnet"
+	"github.com/obolnet/obol/internal/localnet"
 )
 
 // sshTransfer is how much random data goes each way in TestServeSSH.

@@ -16,9 +16,9 @@ import (
 
 	"github.com/obolnet/obol/circuit/client"
 	"github.com/obolnet/obol/circuit/link"
-	"github.com/obolnet/obol/cmd/internal/localnet"
 	"github.com/obolnet/obol/dht"
 	"github.com/obolnet/obol/hidden"
+	"github.com/obolnet/obol/internal/localnet"
 )
 
 // obol serve publishes a hidden service for a local server; a client that

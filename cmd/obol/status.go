@@ -14,8 +14,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/obolnet/obol/cmd/internal/metrics"
-	"github.com/obolnet/obol/cmd/internal/status"
+	"github.com/obolnet/obol/internal/metrics"
+	"github.com/obolnet/obol/internal/status"
 )
 
 // observeFlags are a node's opt-in HTTP endpoints: Prometheus metrics and

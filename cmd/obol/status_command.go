@@ -7,7 +7,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/obolnet/obol/cmd/internal/status"
+	"github.com/obolnet/obol/internal/status"
 )
 
 type statusOptions struct {

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/obolnet/obol/cmd/internal/status"
+	"github.com/obolnet/obol/internal/status"
 )
 
 // TestRelayStatusAndMetricsEndpoints runs `obol relay --status --metrics`

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/obolnet/obol/cmd/internal/status"
+	"github.com/obolnet/obol/internal/status"
 )
 
 // clearScreen moves the cursor home and clears the terminal (ANSI).

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/obolnet/obol/cmd/internal/localnet"
+	"github.com/obolnet/obol/internal/localnet"
 )
 
 type testnetOptions struct {

@@ -6,9 +6,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/obolnet/obol/cmd/internal/localnet"
-	"github.com/obolnet/obol/cmd/internal/node"
 	"github.com/obolnet/obol/descriptor"
+	"github.com/obolnet/obol/internal/localnet"
+	"github.com/obolnet/obol/internal/node"
 )
 
 // check is one named pass/fail line of `obol testnet --check`.

@@ -10,8 +10,9 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/obolnet/obol/cmd/internal/localnet"
-	"github.com/obolnet/obol/cmd/internal/node"
+	"github.com/obolnet/obol/internal/localnet"
+	"github.com/obolnet/obol/internal/node"
+	"github.com/obolnet/obol/pay"
 	"github.com/obolnet/obol/payment/mint"
 )
 
@@ -25,8 +26,8 @@ const (
 
 // testnetPayment is what every testnet relay charges; channels of ended
 // circuits are closed within seconds so that settlement can be watched.
-func testnetPayment(mintURL string) *node.RelayPayment {
-	return &node.RelayPayment{Mint: mintURL, PerMiB: testnetPerMiB, PerCircuit: testnetPerCircuit,
+func testnetPayment(mintURL string) *pay.RelayPayment {
+	return &pay.RelayPayment{Mint: mintURL, PerMiB: testnetPerMiB, PerCircuit: testnetPerCircuit,
 		SettleDelay: time.Second, SettleMaxDelay: 5 * time.Second}
 }
 
@@ -74,7 +75,7 @@ func (tm *testMint) close() {
 
 // fundWallet tops the wallet in dir up with amount sat from the mint.
 func fundWallet(ctx context.Context, dir, mintURL string, amount uint64) error {
-	w, err := node.OpenWallet(node.WalletConfig{Dir: dir, Mint: mintURL})
+	w, err := pay.OpenWallet(pay.WalletConfig{Dir: dir, Mint: mintURL})
 	if err != nil {
 		return err
 	}
@@ -111,7 +112,7 @@ func (t *testnet) settle(ctx context.Context, net *localnet.Network, svc *servic
 		}
 	}
 	for _, dir := range []string{svc.walletDir(), svc.serviceWalletDir()} {
-		pay, err := node.OpenClientPayment(ctx, node.ClientPaymentConfig{Wallet: node.WalletConfig{Dir: dir}})
+		pay, err := pay.OpenPayer(ctx, pay.PayerConfig{Wallet: pay.WalletConfig{Dir: dir}})
 		if err != nil {
 			s.err = err
 			return s

@@ -15,7 +15,7 @@ import (
 
 	"golang.org/x/net/proxy"
 
-	"github.com/obolnet/obol/cmd/internal/localnet"
+	"github.com/obolnet/obol/internal/localnet"
 )
 
 // demoPage is what the testnet's demo web server answers at /.

@@ -8,9 +8,9 @@ import (
 	"runtime/debug"
 
 	"github.com/obolnet/obol/circuit/link"
-	"github.com/obolnet/obol/cmd/internal/node"
 	"github.com/obolnet/obol/descriptor"
 	"github.com/obolnet/obol/dht"
+	"github.com/obolnet/obol/internal/node"
 	"github.com/obolnet/obol/payment"
 )
 

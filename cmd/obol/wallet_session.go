@@ -19,8 +19,8 @@ import (
 
 	"github.com/btcsuite/btcd/btcec/v2"
 
-	"github.com/obolnet/obol/cmd/internal/node"
-	"github.com/obolnet/obol/cmd/internal/status"
+	"github.com/obolnet/obol/internal/status"
+	"github.com/obolnet/obol/pay"
 	"github.com/obolnet/obol/payment/wallet"
 )
 
@@ -104,7 +104,7 @@ func checkWalletFlags(fs *flag.FlagSet, o walletOptions) (string, int, bool) {
 	if o.mint == "" {
 		return "", 0, true
 	}
-	if err := node.CheckMintURL(o.mint); err != nil {
+	if err := pay.CheckMintURL(o.mint); err != nil {
 		return "", usageError(fs, "mint", o.mint, "want the mint's http(s) URL, such as http://127.0.0.1:3338"), false
 	}
 	return strings.TrimRight(o.mint, "/"), 0, true
@@ -126,14 +126,14 @@ func (s *walletSession) probe(ctx context.Context, mintURL string) error {
 // open opens the wallet's journal and reads its seed.
 func (s *walletSession) open(mintURL string) (int, bool) {
 	if _, err := os.Stat(filepath.Join(s.dir, walletJournalFile)); err == nil {
-		if _, err := os.Stat(filepath.Join(s.dir, node.WalletSeedFile)); errors.Is(err, fs.ErrNotExist) {
-			return s.fail("the wallet in %s has a journal but no seed file %s; restore it from a backup", s.dir, node.WalletSeedFile), false
+		if _, err := os.Stat(filepath.Join(s.dir, pay.WalletSeedFile)); errors.Is(err, fs.ErrNotExist) {
+			return s.fail("the wallet in %s has a journal but no seed file %s; restore it from a backup", s.dir, pay.WalletSeedFile), false
 		}
 	}
 	if err := prepareDir(s.dir); err != nil {
 		return s.fail("%v", err), false
 	}
-	w, err := node.OpenWallet(node.WalletConfig{Dir: s.dir, Mint: mintURL, Unit: walletUnit, HTTPClient: s.hc, Now: s.e.now})
+	w, err := pay.OpenWallet(pay.WalletConfig{Dir: s.dir, Mint: mintURL, Unit: walletUnit, HTTPClient: s.hc, Now: s.e.now})
 	if errors.Is(err, wallet.ErrInUse) {
 		return s.fail("the wallet in %s is in use by another process (obol proxy or another wallet command); wait for it to end", s.dir), false
 	}
@@ -141,7 +141,7 @@ func (s *walletSession) open(mintURL string) (int, bool) {
 		return s.fail("%v", err), false
 	}
 	s.w = w
-	if s.seed, err = os.ReadFile(filepath.Join(s.dir, node.WalletSeedFile)); err != nil {
+	if s.seed, err = os.ReadFile(filepath.Join(s.dir, pay.WalletSeedFile)); err != nil {
 		w.Close()
 		return s.fail("%v", err), false
 	}
@@ -247,7 +247,7 @@ func printable(s string) string {
 
 // readMintFile returns the remembered mint URL ("" when none).
 func readMintFile(dir string) (string, error) {
-	b, err := os.ReadFile(filepath.Join(dir, node.WalletMintFile))
+	b, err := os.ReadFile(filepath.Join(dir, pay.WalletMintFile))
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", nil
 	}

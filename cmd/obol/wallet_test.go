@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/obolnet/obol/cmd/internal/node"
+	"github.com/obolnet/obol/pay"
 	"github.com/obolnet/obol/payment"
 	"github.com/obolnet/obol/payment/mint"
 	"github.com/obolnet/obol/payment/wallet"
@@ -292,7 +292,7 @@ func TestWalletMintRemembered(t *testing.T) {
 	w.mint = other
 	w.fails(exitUsage, []string{"balance"}, "this wallet keeps ecash of "+url)
 	checkMode(t, dir, 0o700)
-	checkMode(t, filepath.Join(dir, node.WalletSeedFile), 0o600)
+	checkMode(t, filepath.Join(dir, pay.WalletSeedFile), 0o600)
 
 	mintCmd.stop(t)
 	w.mint = ""
@@ -308,7 +308,7 @@ func TestWalletInUse(t *testing.T) {
 	url, _ := startMintCmd(t)
 	w := newTestWallet(t, url)
 	w.must("balance")
-	held, err := node.OpenWallet(node.WalletConfig{Dir: w.dir})
+	held, err := pay.OpenWallet(pay.WalletConfig{Dir: w.dir})
 	if err != nil {
 		t.Fatal(err)
 	}

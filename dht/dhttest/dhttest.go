@@ -231,19 +231,7 @@ func Describe(h host.Host, roles descriptor.Role) *descriptor.Relay {
 
 // WaitPublished waits until node can look up id's descriptor.
 func WaitPublished(ctx context.Context, node *dht.Node, id peer.ID) error {
-	for {
-		lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		_, _, err := node.LookupRelay(lctx, id)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	return dht.WaitPublished(ctx, node, id)
 }
 
 // waitInView waits until id's descriptor is in v.

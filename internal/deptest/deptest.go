@@ -10,7 +10,9 @@
 // The rules:
 //
 //   - Every package of the module belongs to a layer: its first path
-//     element (circuit/socks is circuit), or cmd for everything under cmd/.
+//     element (circuit/socks is circuit), cmd for everything under cmd/,
+//     internal/x for internal/x and what is under it, obol for the module
+//     root.
 //     A package in no known layer is an error, so a new top-level package
 //     is added here, and to DESIGN.md, on purpose.
 //   - A layer's code imports only the layers listed for it in Layers. cmd
@@ -34,19 +36,30 @@ const Module = "github.com/obolnet/obol"
 
 // Layers maps each layer to the layers it may import (besides itself).
 var Layers = map[string][]string{
-	"descriptor":       nil,
-	"payment":          nil,
-	"dht":              {"descriptor"},
-	"circuit":          {"descriptor"},
-	"router":           {"circuit", "payment", "descriptor"},
-	"hidden":           {"circuit", "dht", "descriptor"},
-	"cmd":              {"sim", "hidden", "router", "circuit", "dht", "payment", "descriptor"},
-	"sim":              {"hidden", "router", "circuit", "dht", "payment", "descriptor"},
-	"internal/deptest": nil,
+	"descriptor":        nil,
+	"payment":           nil,
+	"dht":               {"descriptor"},
+	"circuit":           {"descriptor"},
+	"router":            {"circuit", "payment", "descriptor"},
+	"hidden":            {"circuit", "dht", "descriptor"},
+	"pay":               {"router", "circuit", "payment", "descriptor", "internal/keyfile"},
+	"internal/node":     {"pay", "hidden", "router", "circuit", "dht", "payment", "descriptor", "internal/keyfile", "internal/status"},
+	"obol":              {"internal/node", "pay", "hidden", "router", "circuit", "dht", "payment", "descriptor", "internal/keyfile", "internal/status"},
+	"sim":               {"obol", "internal/node", "pay", "hidden", "router", "circuit", "dht", "payment", "descriptor"},
+	"cmd":               {"sim", "obol", "internal/node", "internal/localnet", "internal/status", "internal/metrics", "pay", "hidden", "router", "circuit", "dht", "payment", "descriptor", "internal/keyfile"},
+	"internal/localnet": {"obol", "internal/node", "pay", "hidden", "router", "circuit", "dht", "payment", "descriptor"},
+	"internal/metrics":  {"internal/status"},
+	"internal/status":   nil,
+	"internal/deptest":  nil,
+	"internal/keyfile":  nil,
+	"internal/obolbin":  nil,
 }
 
+// Root is the layer of the module's root package, package obol.
+const Root = "obol"
+
 // Helpers are the test helper packages, relative to Module.
-var Helpers = []string{"dht/dhttest", "circuit/circuittest", "payment/mint", "cmd/internal/localnet"}
+var Helpers = []string{"dht/dhttest", "circuit/circuittest", "payment/mint", "internal/localnet", "internal/obolbin"}
 
 // Edge is one import: From imports To. Both are package paths relative to
 // Module ("" is the module's root package). Test is set when the importer
@@ -74,6 +87,9 @@ func display(p string) string {
 // LayerOf returns the layer of a package path relative to Module, or "" if
 // it is in none.
 func LayerOf(p string) string {
+	if p == "" {
+		return Root
+	}
 	first, rest, _ := strings.Cut(p, "/")
 	if first == "internal" {
 		if second, _, _ := strings.Cut(rest, "/"); second != "" {

@@ -43,17 +43,22 @@ func TestCheck(t *testing.T) {
 		{"router to payment", Edge{"router", "payment", false}, ""},
 		{"router to circuit subpackage", Edge{"router", "circuit/socks", false}, ""},
 		{"hidden to dht", Edge{"hidden", "dht", false}, ""},
+		{"pay to router", Edge{"pay", "router", false}, ""},
+		{"pay to client", Edge{"pay", "circuit/client", false}, ""},
 		{"cmd to anything", Edge{"cmd/obol", "hidden", false}, ""},
 		{"cmd to sim", Edge{"cmd/obol", "sim", false}, ""},
 		{"sim to router", Edge{"sim", "router", false}, ""},
 		{"sim to dht", Edge{"sim", "dht", false}, ""},
-		{"sim imports cmd", Edge{"sim", "cmd/internal/node", false}, "sim may import only"},
+		{"sim to module root", Edge{"sim", "", false}, ""},
+		{"sim imports cmd", Edge{"sim", "cmd/internal/bench", false}, "sim may import only"},
 		{"router imports sim", Edge{"router", "sim", false}, "router may import only"},
-		{"cmd to local network", Edge{"cmd/obol", "cmd/internal/localnet", false}, ""},
-		{"cmd to dht helper", Edge{"cmd/internal/localnet", "dht/dhttest", false}, ""},
+		{"cmd to local network", Edge{"cmd/obol", "internal/localnet", false}, ""},
+		{"local network to dht helper", Edge{"internal/localnet", "dht/dhttest", false}, ""},
+		{"module root to node", Edge{"", "internal/node", false}, ""},
+		{"cmd to module root", Edge{"cmd/obol", "", false}, ""},
 		{"helper to its own layer", Edge{"dht/dhttest", "dht", false}, ""},
 		{"test to own helper", Edge{"dht", "dht/dhttest", true}, ""},
-		{"test to higher helper", Edge{"circuit", "cmd/internal/localnet", true}, ""},
+		{"test to higher helper", Edge{"circuit", "internal/localnet", true}, ""},
 		{"test of router to mint", Edge{"router", "payment/mint", true}, ""},
 
 		{"descriptor imports dht", Edge{"descriptor", "dht", false}, "descriptor may import only nothing of ours"},
@@ -63,19 +68,22 @@ func TestCheck(t *testing.T) {
 		{"circuit imports payment", Edge{"circuit", "payment", false}, "circuit may import only descriptor"},
 		{"router imports dht", Edge{"router", "dht", false}, "router may import only"},
 		{"hidden imports router", Edge{"hidden", "router", false}, "hidden may import only"},
-		{"library imports cmd", Edge{"router", "cmd/internal/node", false}, "router may import only"},
-		{"test imports cmd non-helper", Edge{"router", "cmd/internal/node", true}, "only cmd's tests may import cmd's packages"},
-		{"cmd test imports cmd", Edge{"cmd/obol", "cmd/internal/node", true}, ""},
+		{"pay imports dht", Edge{"pay", "dht", false}, "pay may import only"},
+		{"router imports pay", Edge{"router", "pay", false}, "router may import only"},
+		{"library imports cmd", Edge{"router", "cmd/internal/bench", false}, "router may import only"},
+		{"test imports cmd non-helper", Edge{"router", "cmd/internal/bench", true}, "only cmd's tests may import cmd's packages"},
+		{"cmd test imports cmd", Edge{"cmd/obol", "cmd/internal/bench", true}, ""},
 		{"test imports a sibling layer", Edge{"circuit/link", "dht", true}, ""},
 		{"test imports a higher layer", Edge{"descriptor", "router", true}, ""},
 		{"test imports unknown", Edge{"dht", "util", true}, "util is in no layer"},
 		{"library imports own helper", Edge{"dht", "dht/dhttest", false}, "test helper"},
 		{"library imports mint", Edge{"router", "payment/mint", false}, "test helper"},
-		{"library imports local network", Edge{"hidden", "cmd/internal/localnet", false}, "test helper"},
+		{"library imports local network", Edge{"hidden", "internal/localnet", false}, "test helper"},
 		{"helper imports higher layer", Edge{"dht/dhttest", "circuit/circuittest", false}, "dht may import only descriptor"},
 		{"unknown importer", Edge{"wallet", "payment", false}, "wallet is in no layer"},
 		{"unknown import", Edge{"dht", "util", false}, "util is in no layer"},
-		{"module root", Edge{"", "dht", false}, "(module root) is in no layer"},
+		{"module root imports cmd", Edge{"", "cmd/obol", false}, "obol may import only"},
+		{"node imports module root", Edge{"internal/node", "", false}, "internal/node may import only"},
 		{"unknown internal", Edge{"internal/misc", "dht", false}, "internal/misc is in no layer"},
 	}
 	for _, tt := range tests {
@@ -180,5 +188,33 @@ func TestLoadFindsViolation(t *testing.T) {
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("violations:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestCommandLinksNoTestCode checks that no package of ours that the obol
+// command links imports package testing: test helpers stay out of the
+// shipped binary. (go-libp2p-kad-dht v0.42.2 imports testing itself, in
+// dht_options.go, so testing is in the binary's dependencies all the same;
+// that is the only importer allowed.)
+func TestCommandLinksNoTestCode(t *testing.T) {
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := ModuleRoot(wd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	importers, err := ImportersOf(root, "./cmd/obol", "testing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range importers {
+		switch {
+		case p == Module || strings.HasPrefix(p, Module+"/"):
+			t.Errorf("the obol command links %s, which imports testing", p)
+		case p != "github.com/libp2p/go-libp2p-kad-dht":
+			t.Errorf("the obol command links %s, which imports testing; only go-libp2p-kad-dht is known to", p)
+		}
 	}
 }

@@ -87,3 +87,32 @@ func ours(path string) (string, bool) {
 	rel, ok := strings.CutPrefix(path, Module+"/")
 	return rel, ok
 }
+
+// ImportersOf runs `go list -deps` over pkg (e.g. "./cmd/obol") in the
+// module rooted at root and returns the packages that pkg links which
+// import target directly, in the order go list reports them.
+func ImportersOf(root, pkg, target string) ([]string, error) {
+	cmd := exec.Command("go", "list", "-deps", "-json=ImportPath,Imports", pkg)
+	cmd.Dir = root
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("go list: %w: %s", err, stderr.String())
+	}
+	var importers []string
+	dec := json.NewDecoder(bytes.NewReader(out))
+	for {
+		var p listed
+		if err := dec.Decode(&p); errors.Is(err, io.EOF) {
+			return importers, nil
+		} else if err != nil {
+			return nil, fmt.Errorf("go list output: %w", err)
+		}
+		for _, imp := range p.Imports {
+			if imp == target {
+				importers = append(importers, p.ImportPath)
+			}
+		}
+	}
+}

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/obolnet/obol/cmd/internal/paid"
+	"github.com/obolnet/obol/pay"
 )
 
 // WriteDoc writes the report as the Markdown document at path
@@ -124,8 +124,8 @@ func (r *Report) docBulk(p printer) {
 		p("| %s%s | %.1f |", t.Name, docBaseline(t.Baseline), t.MBps)
 	}
 	p("")
+	t := pay.DefaultTerms
 	if pay := r.Payment; pay != nil && pay.Measured {
-		t := paid.DefaultTerms
 		p("**Payments.** A circuit whose %d relays charge the default terms (%d msat per MiB and %d per circuit, %s prepaid, %s free), paid through Spilman channels funded at the test mint, against an unpaid circuit on a network of the same shape, in alternating transfers of %s (%s each): unpaid %.1f MB/s, paid %.1f MB/s (%.0f%%). Payment cells were %.3f%% of the data; relays paused circuits for payment %d times.",
 			r.Settings.Hops, t.PerMiB, t.PerCircuit, sizeString(int(t.PrepayBytes)), sizeString(int(t.FreeBytes)),
 			sizeString(paymentChunk(r.Settings.BulkBytes)), sizeString(int(pay.Bytes)), pay.UnpaidMBps, pay.PaidMBps, 100*pay.Ratio, 100*pay.PaymentShare, pay.Pauses)

@@ -16,14 +16,14 @@ import (
 
 	"github.com/obolnet/obol/circuit"
 	"github.com/obolnet/obol/circuit/client"
-	"github.com/obolnet/obol/cmd/internal/paid"
+	"github.com/obolnet/obol/pay"
 	"github.com/obolnet/obol/payment"
 	"github.com/obolnet/obol/payment/mint"
 	"github.com/obolnet/obol/payment/wallet"
 	"github.com/obolnet/obol/router"
 )
 
-// paidNet is a network whose relays charge paid.DefaultTerms, with the
+// paidNet is a network whose relays charge pay.DefaultTerms, with the
 // test mint over HTTP and a funded client wallet.
 type paidNet struct {
 	*testnet
@@ -34,7 +34,7 @@ type paidNet struct {
 	meters  []*router.PaidMeter
 	stores  []*payment.FileStore
 	wallet  *wallet.Wallet
-	client  *paid.Client
+	client  *pay.Channels
 }
 
 func startPaidNet(ctx context.Context, n int, l Link) (_ *paidNet, err error) {
@@ -104,7 +104,7 @@ func (pn *paidNet) startMeter(i int, url string, ks payment.Keyset) error {
 	if err != nil {
 		return err
 	}
-	t := paid.DefaultTerms
+	t := pay.DefaultTerms
 	meter, err := router.NewPaidMeter(router.PaidConfig{Ledger: ledger, PerMiB: t.PerMiB, PerCircuit: t.PerCircuit, FreeBytes: t.FreeBytes})
 	if err != nil {
 		return err
@@ -132,7 +132,7 @@ func (pn *paidNet) openWallet(ctx context.Context, url string) error {
 	if _, err := w.TopUp(ctx, paidTopUp); err != nil {
 		return fmt.Errorf("bench: top up the client wallet: %w", err)
 	}
-	pn.client, err = paid.Open(paid.Config{Wallet: w, Seed: seed, Dir: dir})
+	pn.client, err = pay.OpenChannels(pay.ChannelsConfig{Wallet: w, Seed: seed, Dir: dir})
 	return err
 }
 
@@ -153,13 +153,13 @@ func (pn *paidNet) build(ctx context.Context, path []client.Hop, budget uint64) 
 	}
 	var hops []client.HopPayment
 	for i := range path {
-		r := paid.Relay{ReceiverKey: pn.keys[i].PubKey(), Terms: paid.DefaultTerms}
+		r := pay.RelayTerms{ReceiverKey: pn.keys[i].PubKey(), Terms: pay.DefaultTerms}
 		capacity, err := pn.client.Capacity(budget/uint64(len(path)), r)
 		if err != nil {
 			c.Close()
 			return nil, err
 		}
-		hops = append(hops, client.HopPayment{Payer: pn.client.HopPayer(r, capacity), Terms: paid.DefaultTerms})
+		hops = append(hops, client.HopPayment{Payer: pn.client.HopPayer(r, capacity), Terms: pay.DefaultTerms})
 	}
 	pay, err := client.NewPayments(c, client.PayConfig{Hops: hops, Budget: budget})
 	if err != nil {

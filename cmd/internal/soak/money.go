@@ -12,7 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/obolnet/obol/cmd/internal/node"
+	"github.com/obolnet/obol/pay"
 	"github.com/obolnet/obol/payment"
 )
 
@@ -57,7 +57,7 @@ func (s Settlement) Balanced() bool {
 // ledger counts a stopped relay's channels and sums the last balance it
 // accepted on each.
 func ledger(dir string) (channels, settled int, earned uint64, err error) {
-	path := filepath.Join(dir, node.LedgerFile)
+	path := filepath.Join(dir, pay.LedgerFile)
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		return 0, 0, 0, nil // never paid
 	}
@@ -84,11 +84,11 @@ func ledger(dir string) (channels, settled int, earned uint64, err error) {
 // relayWallet opens a stopped relay's earnings wallet: its balance and
 // pending operations.
 func relayWallet(dir string) (uint64, int, error) {
-	wdir := filepath.Join(dir, node.WalletDir)
-	if _, err := os.Stat(filepath.Join(wdir, node.WalletSeedFile)); errors.Is(err, os.ErrNotExist) {
+	wdir := filepath.Join(dir, pay.WalletDir)
+	if _, err := os.Stat(filepath.Join(wdir, pay.WalletSeedFile)); errors.Is(err, os.ErrNotExist) {
 		return 0, 0, nil // never paid
 	}
-	w, err := node.OpenWallet(node.WalletConfig{Dir: wdir})
+	w, err := pay.OpenWallet(pay.WalletConfig{Dir: wdir})
 	if err != nil {
 		return 0, 0, err
 	}
@@ -135,7 +135,7 @@ type ClientMoney struct {
 // writes its ClientMoney to w as JSON: what `obol soak --settle-wallet
 // DIR` does.
 func SettleClient(ctx context.Context, dir string, w io.Writer) error {
-	pay, err := node.OpenClientPayment(ctx, node.ClientPaymentConfig{Wallet: node.WalletConfig{Dir: dir}})
+	pay, err := pay.OpenPayer(ctx, pay.PayerConfig{Wallet: pay.WalletConfig{Dir: dir}})
 	if err != nil {
 		return err
 	}

@@ -13,7 +13,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/obolnet/obol/cmd/internal/node"
+	"github.com/obolnet/obol/pay"
 	"github.com/obolnet/obol/payment/mint"
 )
 
@@ -216,7 +216,7 @@ func (n *network) startClients(ctx context.Context) error {
 
 // fundWallet tops the wallet in dir up with amount sat from the mint.
 func fundWallet(ctx context.Context, dir, mintURL string, amount uint64) error {
-	w, err := node.OpenWallet(node.WalletConfig{Dir: dir, Mint: mintURL})
+	w, err := pay.OpenWallet(pay.WalletConfig{Dir: dir, Mint: mintURL})
 	if err != nil {
 		return err
 	}

@@ -13,11 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/obolnet/obol/cmd/internal/localnet"
+	"github.com/obolnet/obol/internal/obolbin"
 )
 
 // buildObol is the obol binary, built once per test process.
-func buildObol(t *testing.T) string { return localnet.BuildObol(t) }
+func buildObol(t *testing.T) string { return obolbin.Build(t) }
 
 // shortSoak is the soak the test command runs: 20 relays, 2 clients,
 // 45 s of traffic, a relay churned every 10 s.

@@ -1,0 +1,91 @@
+package client
+
+import (
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/obolnet/obol/circuit/link"
+	"github.com/obolnet/obol/descriptor"
+)
+
+// deadRelayTrial runs one client against relays of which those in dead
+// never answer: each request tries up to attempts paths, a path fails if
+// it holds a dead relay; the exits of
+// earlier requests are avoided where others will do, as each request has
+// an isolation key of its own (a dead guard is seen as unreachable, any other
+// dead hop as a build failure of the whole path, as on the wire). It
+// returns how many of the requests failed.
+func deadRelayTrial(t *testing.T, relays []*descriptor.Relay, deadOf func(guards []peer.ID) map[peer.ID]bool, seed uint64, requests, attempts int) int {
+	t.Helper()
+	m, err := NewManager(Config{Links: new(link.Manager), Directory: DirectoryFunc(func() []*descriptor.Relay { return relays }),
+		AllowSameSubnet: true, Now: func() time.Time { return testNow }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.rnd = rand.New(rand.NewPCG(seed, seed))
+	if _, err := m.choosePath(80, nil); err != nil { // picks the guards
+		t.Fatal(err)
+	}
+	dead := deadOf(m.Guards())
+	failed := 0
+	used := map[peer.ID]bool{} // exits of other isolation keys' circuits
+	for range requests {
+		ok := false
+		for range attempts {
+			path, err := m.choosePath(80, used)
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch {
+			case dead[path[0].id()]:
+				m.guards.failed(path[0].id(), testNow)
+				m.suspect(path[:1])
+			case slices.ContainsFunc(path[1:], func(c *candidate) bool { return dead[c.id()] }):
+				m.suspect(path[1:])
+			default:
+				m.vouch(path)
+				used[path[len(path)-1].id()] = true
+				ok = true
+			}
+			if ok {
+				break
+			}
+		}
+		if !ok {
+			failed++
+		}
+	}
+	return failed
+}
+
+// With one guard and two other relays of seven dead (still in the
+// directory), a client finds a live path within its attempts: a dead
+// relay fails every path it is in, a live one only those it shares with
+// a dead one.
+func TestPathsAvoidDeadRelays(t *testing.T) {
+	var relays []*descriptor.Relay
+	for range 7 {
+		relays = append(relays, fakeRelay(t, descriptor.RoleGuard|descriptor.RoleExit, 1<<20, "127.0.0.1"))
+	}
+	deadOf := func(guards []peer.ID) map[peer.ID]bool {
+		dead := map[peer.ID]bool{guards[0]: true}
+		for _, r := range relays {
+			if len(dead) < 3 && !slices.Contains(guards, r.PeerID) {
+				dead[r.PeerID] = true
+			}
+		}
+		return dead
+	}
+	const trials = 400
+	failed := 0
+	for seed := range uint64(trials) {
+		failed += deadRelayTrial(t, relays, deadOf, seed, 12, 8)
+	}
+	if failed > 0 {
+		t.Fatalf("%d of %d requests failed with 4 of 7 relays up", failed, trials*12)
+	}
+}

@@ -1,0 +1,463 @@
+package obol
+
+import (
+	"context"
+	"crypto/ecdh"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/obolnet/obol/circuit/client"
+	"github.com/obolnet/obol/circuit/link"
+	"github.com/obolnet/obol/circuit/socks"
+	"github.com/obolnet/obol/descriptor"
+	"github.com/obolnet/obol/hidden"
+	"github.com/obolnet/obol/internal/node"
+	"github.com/obolnet/obol/pay"
+	"github.com/obolnet/obol/payment/wallet"
+)
+
+// ClientConfig configures a Client. Bootstrap is required; every other
+// field's zero value means its default.
+type ClientConfig struct {
+	// DataDir holds the relay cache and the guards, so that a restart
+	// neither starts cold nor picks new guards; "" keeps them in memory.
+	DataDir string
+	// Bootstrap are relays to join the network through.
+	Bootstrap []peer.AddrInfo
+	// Pay, if set, pays the relays that charge; nil uses free relays only.
+	Pay *PayConfig
+	// Hops is the circuit length (default 3).
+	Hops int
+	// Prebuilt is how many exit circuits are kept ready (default 2;
+	// negative for none, e.g. for a client that only offers a hidden
+	// service).
+	Prebuilt int
+	// PriceLimit is the most one relay may charge; nil means any price.
+	PriceLimit *client.PriceLimit
+	// Sample is how many relays are looked up at each sampling of the DHT
+	// (default 200); Resample how often it is sampled again (default
+	// 10 min); JoinTimeout bounds joining and each sampling (default 60 s).
+	Sample      int
+	Resample    time.Duration
+	JoinTimeout time.Duration
+	// Listen are the client's libp2p listen addresses (default: loopback,
+	// ephemeral ports).
+	Listen []string
+	// AllowSameSubnet lets a path hold relays of one /16: for local test
+	// networks only, where every relay is on loopback.
+	AllowSameSubnet bool
+	// MinGuardAge is how long a relay must have been in the client's view
+	// before it may be a guard (default client.DefaultMinGuardAge);
+	// negative turns the rule off, for local test networks only, whose
+	// relays are all new.
+	MinGuardAge time.Duration
+	// ClientKeys are the client's keys for hidden services that admit
+	// listed clients only (hidden.LoadClientKeys).
+	ClientKeys []*ecdh.PrivateKey
+	// Logger receives the client's logs (default: discard). Nothing that
+	// links a request to a circuit is logged.
+	Logger *slog.Logger
+}
+
+// PayConfig says how a client pays relays.
+type PayConfig struct {
+	// WalletDir is the wallet's directory (see OpenWallet). Required.
+	WalletDir string
+	// Mint is the mint's URL; needed the first time only.
+	Mint string
+	// Budget bounds what one circuit may cost, in msat (0: no bound).
+	Budget uint64
+	// SettleEvery is how often channels are settled (default 1 min).
+	SettleEvery time.Duration
+}
+
+// Client defaults.
+const (
+	DefaultSample      = 200
+	DefaultResample    = 10 * time.Minute
+	DefaultJoinTimeout = 60 * time.Second
+)
+
+// Files of a client's data directory besides the relay cache: the guard
+// set of exit circuits and that of hidden-service circuits.
+const (
+	GuardFile   = "guards.json"
+	HSGuardFile = "hs-guards.json"
+)
+
+// Validate reports the first field that cannot work.
+func (c *ClientConfig) Validate() error {
+	switch {
+	case len(c.Bootstrap) == 0:
+		return errors.New("obol: client: no bootstrap peers")
+	case c.Hops < 0 || c.Hops > 8:
+		return fmt.Errorf("obol: client: Hops %d is not between 1 and 8", c.Hops)
+	case c.Sample < 0 || c.Resample < 0 || c.JoinTimeout < 0:
+		return errors.New("obol: client: negative Sample, Resample or JoinTimeout")
+	case c.Pay != nil && c.Pay.WalletDir == "":
+		return errors.New("obol: client: Pay without a WalletDir")
+	case c.Pay != nil && c.Pay.Mint != "":
+		if err := pay.CheckMintURL(c.Pay.Mint); err != nil {
+			return fmt.Errorf("obol: client: %w", err)
+		}
+	}
+	return nil
+}
+
+func (c ClientConfig) withDefaults() ClientConfig {
+	if c.Sample == 0 {
+		c.Sample = DefaultSample
+	}
+	if c.Resample == 0 {
+		c.Resample = DefaultResample
+	}
+	if c.JoinTimeout == 0 {
+		c.JoinTimeout = DefaultJoinTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Client dials through obol circuits and offers hidden services. Create
+// it with NewClient, run it with Run; Dial and Listen may be called from
+// any goroutine, before or while it runs.
+type Client struct {
+	cfg   ClientConfig
+	ready chan struct{} // closed once Run has joined, or has failed to
+	done  chan struct{} // closed when Run has returned
+
+	// Set by Run before ready is closed, then read-only.
+	joinErr error
+	node    *node.Client
+	links   *link.Manager
+	mgr     *client.Manager
+	hs      *hidden.Client
+	hn      hidden.Network
+	payer   *pay.Payer // nil: free relays only
+
+	mu        sync.Mutex // guards the fields below
+	running   bool
+	closed    bool // close has begun: no more listeners
+	listeners []*hidden.Listener
+}
+
+// ErrClosed means the client's Run has returned.
+var ErrClosed = errors.New("obol: client closed")
+
+// NewClient checks cfg and returns a client. It does no I/O.
+func NewClient(cfg ClientConfig) (*Client, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Client{cfg: cfg.withDefaults(), ready: make(chan struct{}), done: make(chan struct{})}, nil
+}
+
+// Run joins the network, then keeps the view of relays fresh, keeps
+// circuits prebuilt and settles payments until ctx ends. It returns an
+// error if it could not join, else nil once every goroutine it started
+// has ended and everything it opened is closed. A client runs once.
+func (c *Client) Run(ctx context.Context) error {
+	c.mu.Lock()
+	if c.running {
+		c.mu.Unlock()
+		return errors.New("obol: client: Run called twice")
+	}
+	c.running = true
+	c.mu.Unlock()
+	defer close(c.done)
+	if c.joinErr = c.open(ctx); c.joinErr != nil {
+		close(c.ready)
+		c.close()
+		return c.joinErr
+	}
+	close(c.ready)
+	var wg sync.WaitGroup
+	wg.Go(func() { c.mgr.Run(ctx) })
+	wg.Go(func() { c.node.KeepFresh(ctx, c.cfg.Sample, c.cfg.Resample, c.cfg.JoinTimeout) })
+	if c.payer != nil {
+		wg.Go(func() { c.payer.Run(ctx) })
+	}
+	<-ctx.Done()
+	wg.Wait()
+	c.close()
+	return nil
+}
+
+// open starts the host, joins, opens the wallet and builds the circuit
+// managers.
+func (c *Client) open(ctx context.Context) error {
+	cfg, log := c.cfg, c.cfg.Logger
+	var err error
+	if c.node, err = node.OpenClient(node.ClientConfig{DataDir: cfg.DataDir, Bootstrap: cfg.Bootstrap,
+		Listen: cfg.Listen, Logger: log}); err != nil {
+		return err
+	}
+	if err := c.join(ctx); err != nil {
+		return err
+	}
+	if cfg.Pay != nil {
+		pctx, cancel := context.WithTimeout(ctx, cfg.JoinTimeout)
+		c.payer, err = pay.OpenPayer(pctx, pay.PayerConfig{Wallet: pay.WalletConfig{Dir: cfg.Pay.WalletDir, Mint: cfg.Pay.Mint},
+			Budget: cfg.Pay.Budget, SettleEvery: cfg.Pay.SettleEvery, Logger: log})
+		cancel()
+		if err != nil {
+			return err
+		}
+		if c.payer.Balance() == 0 {
+			log.Warn("the wallet is empty: paid relays will be left out; top it up with `obol wallet topup`")
+		}
+	}
+	c.links = link.NewManager(c.node.Node().Host(), link.Config{Logger: log})
+	c.links.Start()
+	return c.circuits()
+}
+
+// join joins the DHT and samples it; a warm cache lets the client start
+// when sampling finds little.
+func (c *Client) join(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.JoinTimeout)
+	defer cancel()
+	err := c.node.Join(ctx)
+	if err == nil {
+		_, err = c.node.Sample(ctx, c.cfg.Sample)
+	}
+	switch {
+	case len(c.node.Known()) == 0:
+		return fmt.Errorf("obol: client: no relay found: %w", err)
+	case err != nil:
+		c.cfg.Logger.Warn("sampling found few relays; using those known", "err", err, "relays", len(c.node.Known()))
+	}
+	return nil
+}
+
+// circuits builds the exit-circuit manager and the hidden-service client.
+func (c *Client) circuits() error {
+	cfg := client.Config{Links: c.links, Directory: client.DirectoryFunc(c.node.Known), Hops: c.cfg.Hops, Prebuilt: c.cfg.Prebuilt,
+		PriceLimit: c.cfg.PriceLimit, AllowSameSubnet: c.cfg.AllowSameSubnet, MinGuardAge: c.cfg.MinGuardAge, Logger: c.cfg.Logger}
+	c.hn = hidden.Network{Links: c.links, Directory: client.DirectoryFunc(c.node.Known), ClientKeys: c.cfg.ClientKeys, Logger: c.cfg.Logger}
+	if c.cfg.DataDir != "" {
+		cfg.GuardFile = filepath.Join(c.cfg.DataDir, GuardFile)
+		c.hn.GuardFile = filepath.Join(c.cfg.DataDir, HSGuardFile)
+	}
+	if c.payer != nil {
+		c.payer.Configure(&cfg)
+		c.hn.Pay = c.payer.Pay
+	} else {
+		// A relay that charges would pause, then tear down, circuits
+		// that do not pay it.
+		cfg.Usable = pay.Free
+	}
+	var err error
+	if c.mgr, err = client.NewManager(cfg); err != nil {
+		return err
+	}
+	if c.payer != nil {
+		c.payer.Watch(c.mgr)
+	}
+	c.hs, err = hidden.NewClient(c.hn)
+	return err
+}
+
+// close closes what open opened, last opened first.
+func (c *Client) close() {
+	log := c.cfg.Logger
+	c.mu.Lock()
+	ls := c.listeners
+	c.listeners, c.closed = nil, true
+	c.mu.Unlock()
+	for _, l := range ls {
+		l.Close()
+	}
+	if c.hs != nil {
+		c.hs.Close()
+	}
+	if c.links != nil {
+		c.links.Close()
+	}
+	if c.payer != nil {
+		if err := c.payer.Close(); err != nil {
+			log.Warn("closing the wallet", "err", err)
+		}
+	}
+	if c.node != nil {
+		if err := c.node.Close(); err != nil {
+			log.Warn("closing the client", "err", err)
+		}
+	}
+}
+
+// await waits until Run has joined.
+func (c *Client) await(ctx context.Context) error {
+	select {
+	case <-c.ready:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-c.done:
+		return ErrClosed
+	default:
+	}
+	return c.joinErr
+}
+
+// Dial connects to address ("host:port") through a circuit. A .obol host
+// (descriptor.IsHSHost: any case, trailing dots, subdomains) is reached
+// as a hidden service through a rendezvous point and never leaves the
+// network through an exit; any other host is resolved by an exit, never
+// locally. Streams isolated with client.WithIsolation(ctx, key) never
+// share a circuit with streams of another key. network is "tcp", "tcp4"
+// or "tcp6".
+func (c *Client) Dial(ctx context.Context, network, address string) (net.Conn, error) {
+	if err := c.await(ctx); err != nil {
+		return nil, err
+	}
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return nil, fmt.Errorf("obol: dial: %w", err)
+	}
+	if descriptor.IsHSHost(host) {
+		return c.hs.Dial(ctx, network, address)
+	}
+	return c.mgr.Dial(ctx, network, address)
+}
+
+// Listen offers a hidden service whose identity is key (see
+// hidden.LoadKey): its address is the listener's Addr, "<name>.obol".
+// It returns once the service's descriptor is published. The listener
+// closes when Run returns, if not before.
+func (c *Client) Listen(ctx context.Context, key ed25519.PrivateKey) (net.Listener, error) {
+	return c.ListenService(ctx, ServiceConfig{Key: key})
+}
+
+// ServiceConfig is a hidden service's identity and defences.
+type ServiceConfig struct {
+	// Key is the service's identity (hidden.LoadKey). Required.
+	Key ed25519.PrivateKey
+	// AuthorizedClients, if any, are the X25519 public keys of the only
+	// clients that can read the service's introduction points
+	// (hidden.LoadAuthorizedClients).
+	AuthorizedClients [][32]byte
+	// PoW asks clients for a proof of work when introductions are lost
+	// to load.
+	PoW bool
+}
+
+// ListenService is Listen with the service's defences.
+func (c *Client) ListenService(ctx context.Context, sc ServiceConfig) (net.Listener, error) {
+	if err := c.await(ctx); err != nil {
+		return nil, err
+	}
+	l, err := hidden.Listen(ctx, hidden.ServiceConfig{Network: c.hn, Key: sc.Key, AuthorizedClients: sc.AuthorizedClients, PoW: sc.PoW})
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		l.Close()
+		return nil, ErrClosed
+	}
+	c.listeners = append(c.listeners, l)
+	return l, nil
+}
+
+// DialStream implements socks.Dialer, for a SOCKS server in front of the
+// client: as Dial, with the request's isolation key, and errors that
+// choose the SOCKS reply.
+func (c *Client) DialStream(ctx context.Context, req socks.Request) (net.Conn, error) {
+	if err := c.await(ctx); err != nil {
+		return nil, err
+	}
+	return hidden.Route(c.hs, c.mgr).DialStream(ctx, req)
+}
+
+// Joined waits until Run has joined the network and returns nil, or
+// returns why it could not join, or ctx's error.
+func (c *Client) Joined(ctx context.Context) error { return c.await(ctx) }
+
+// Known returns the relays the client knows and chooses paths from, each
+// verified; nil before Run has joined.
+func (c *Client) Known() []*descriptor.Relay {
+	if !c.isReady() || c.joinErr != nil {
+		return nil
+	}
+	return c.node.Known()
+}
+
+// RoutingTableSize is the size of the client's DHT routing table; 0
+// before Run has joined.
+func (c *Client) RoutingTableSize() int {
+	if !c.isReady() || c.joinErr != nil {
+		return 0
+	}
+	return c.node.Node().RoutingTableSize()
+}
+
+// Channels is how many links to relays are open.
+func (c *Client) Channels() int {
+	if !c.isReady() || c.joinErr != nil {
+		return 0
+	}
+	return c.links.Channels()
+}
+
+// Spent is what the client's circuits have paid, in msat; Reclaimed what
+// settled channels brought back.
+func (c *Client) Spent() uint64 {
+	if !c.isReady() || c.payer == nil {
+		return 0
+	}
+	return c.payer.Spent()
+}
+
+// Reclaimed is what settled channels brought back, in msat.
+func (c *Client) Reclaimed() uint64 {
+	if !c.isReady() || c.payer == nil {
+		return 0
+	}
+	return c.payer.Reclaimed()
+}
+
+func (c *Client) isReady() bool {
+	select {
+	case <-c.ready:
+		return true
+	default:
+		return false
+	}
+}
+
+// Wallet is the wallet that pays relays, once Run has joined; nil for a
+// client that pays none.
+func (c *Client) Wallet() *wallet.Wallet {
+	select {
+	case <-c.ready:
+		if c.payer != nil {
+			return c.payer.Wallet()
+		}
+	default:
+	}
+	return nil
+}
+
+// Circuits is the circuit manager, once Run has joined (nil before): its
+// guards, circuits and spending, for status displays.
+func (c *Client) Circuits() *client.Manager {
+	select {
+	case <-c.ready:
+		return c.mgr
+	default:
+		return nil
+	}
+}

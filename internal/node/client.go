@@ -1,0 +1,183 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/obolnet/obol/descriptor"
+	"github.com/obolnet/obol/dht"
+	"github.com/obolnet/obol/dht/view"
+)
+
+// ClientConfig configures a client that samples relays.
+type ClientConfig struct {
+	// DataDir holds the descriptor cache; "" keeps it in memory only.
+	DataDir   string
+	Bootstrap []peer.AddrInfo
+	Listen    []string     // default loopback, ephemeral ports
+	Logger    *slog.Logger // default: discard
+	Now       func() time.Time
+}
+
+// Client is a DHT client with a view of the network: every relay's
+// descriptor, taken from several relays' views (package view) into a
+// persistent descriptor cache. Its identity is fresh on every start: a
+// client has no reason to be recognisable.
+type Client struct {
+	log   *slog.Logger
+	host  host.Host
+	node  *dht.Node
+	cache *dht.Cache
+	views *view.Syncer
+	boot  []peer.AddrInfo
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// OpenClient starts the client's host and DHT node and loads its cache. It
+// does not contact any peer.
+func OpenClient(cfg ClientConfig) (*Client, error) {
+	if len(cfg.Bootstrap) == 0 {
+		return nil, errors.New("client: no bootstrap peers")
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	cache, err := openCache(cfg.DataDir, cfg.Now, log)
+	if err != nil {
+		return nil, err
+	}
+	key, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	h, err := dht.NewHost(dht.HostConfig{Identity: key, Listen: cfg.Listen})
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	n, err := dht.Open(h, dht.Config{Mode: dht.ModeClient, Bootstrap: cfg.Bootstrap, Logger: log, Now: cfg.Now})
+	if err != nil {
+		h.Close()
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	views := view.NewSyncer(h, cache, view.SyncConfig{Now: cfg.Now, Logger: log})
+	return &Client{log: log, host: h, node: n, cache: cache, views: views, boot: cfg.Bootstrap}, nil
+}
+
+func openCache(dir string, now func() time.Time, log *slog.Logger) (*dht.Cache, error) {
+	path := ""
+	if dir != "" {
+		if err := prepareDataDir(dir, log); err != nil {
+			return nil, fmt.Errorf("client: %w", err)
+		}
+		path = filepath.Join(dir, CacheFile)
+	}
+	c := dht.NewCache(path, now)
+	if err := c.Load(); err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	log.Debug("loaded descriptor cache", "relays", c.Len())
+	return c, nil
+}
+
+// Join connects to the bootstrap peers and waits for a routing table.
+func (c *Client) Join(ctx context.Context) error {
+	if err := c.node.Bootstrap(ctx); err != nil {
+		return fmt.Errorf("client: join: %w", err)
+	}
+	return nil
+}
+
+// Sample brings the client's view of the network up to date from
+// several relays' views and returns every relay it holds (n is the least
+// the caller hoped for: fewer come with dht.ErrShortSample). Paths are
+// chosen from the whole view, never from a personal sample.
+func (c *Client) Sample(ctx context.Context, n int) ([]*descriptor.Relay, error) {
+	_, err := c.syncView(ctx)
+	rs := c.cache.Relays()
+	switch {
+	case len(rs) == 0 && err != nil:
+		return nil, err
+	case len(rs) < n:
+		return rs, fmt.Errorf("%w: %d of %d", dht.ErrShortSample, len(rs), n)
+	}
+	return rs, nil
+}
+
+// Refresh asks the view's sources for what changed since the last round
+// and returns how many descriptors were new or renewed.
+func (c *Client) Refresh(ctx context.Context) int {
+	rd, _ := c.syncView(ctx)
+	return rd.Fetched
+}
+
+// syncView runs one round of the view's sync, from the relays of the
+// bootstrap list and of the view itself.
+func (c *Client) syncView(ctx context.Context) (view.Round, error) {
+	return c.views.Sync(ctx, view.Candidates(c.boot, c.cache.Relays()))
+}
+
+// View is the outcome of the view's last round that reached a source:
+// when it ended and how many sources it took the view from.
+func (c *Client) View() view.Round { return c.views.Last() }
+
+// Known returns every unexpired relay in the cache.
+func (c *Client) Known() []*descriptor.Relay { return c.cache.Relays() }
+
+// Node is the client's DHT node.
+func (c *Client) Node() *dht.Node { return c.node }
+
+// Close saves the cache, leaves the DHT and closes the host. It is
+// idempotent.
+func (c *Client) Close() error {
+	c.closeOnce.Do(func() {
+		c.closeErr = errors.Join(c.cache.Save(), c.node.Close(), c.host.Close())
+	})
+	return c.closeErr
+}
+
+// refreshEvery is how often a client looks up again the descriptors it
+// holds that are past half their lifetime (cheap: only those).
+const refreshEvery = time.Minute
+
+// KeepFresh keeps a long-running client's descriptor cache fresh until ctx
+// ends: it samples the DHT again every resample, and in between renews
+// the descriptors past half their lifetime, so that the relays it knows —
+// its guards among them — do not all expire at once.
+func (c *Client) KeepFresh(ctx context.Context, n int, resample, timeout time.Duration) {
+	log := c.log
+	refresh := time.NewTicker(min(refreshEvery, resample))
+	defer refresh.Stop()
+	full := time.NewTicker(resample)
+	defer full.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-full.C:
+			sctx, cancel := context.WithTimeout(ctx, timeout)
+			rs, err := c.Sample(sctx, n)
+			cancel()
+			log.Debug("sampled the DHT", "found", len(rs), "known", len(c.Known()), "err", err)
+		case <-refresh.C:
+			sctx, cancel := context.WithTimeout(ctx, timeout)
+			renewed := c.Refresh(sctx)
+			cancel()
+			if renewed > 0 {
+				log.Debug("renewed descriptors", "count", renewed, "known", len(c.Known()))
+			}
+		}
+	}
+}

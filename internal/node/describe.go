@@ -1,0 +1,119 @@
+package node
+
+import (
+	"runtime/debug"
+	"sort"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
+
+	"github.com/obolnet/obol/descriptor"
+	"github.com/obolnet/obol/dht"
+	"github.com/obolnet/obol/router"
+)
+
+// ProtocolVersion is the one circuit protocol version relays announce:
+// 2, the wide-block relay layer of specs/04-circuit.md §6.
+const ProtocolVersion = 2
+
+// describer signs the relay's descriptor from its configuration, its
+// host's current addresses and its onion key.
+type describer struct {
+	key      crypto.PrivKey
+	host     host.Host
+	announce []ma.Multiaddr // replace the host's addresses when set
+	keys     *onionKeyring
+	exit     *router.ExitPolicy // nil unless an exit
+	price    descriptor.Price   // zero for a free relay
+	payment  descriptor.Payment
+	cfg      RelayConfig
+}
+
+// addrs are the addresses to publish: the announced ones, or else the
+// host's current listen addresses.
+func (d *describer) addrs() []ma.Multiaddr {
+	if len(d.announce) > 0 {
+		return d.announce
+	}
+	return d.host.Addrs()
+}
+
+// sign is the relay's dht.SignFunc.
+func (d *describer) sign(seq uint64, now time.Time) ([]byte, error) {
+	r := d.describe(now)
+	r.Seq = seq
+	rec, err := descriptor.Sign(d.key, r)
+	if err == nil {
+		d.cfg.Logger.Debug("signed descriptor", "seq", seq, "addrs", len(r.Addrs))
+	}
+	return rec, err
+}
+
+var _ dht.SignFunc = (*describer)(nil).sign
+
+// describe builds the unsigned descriptor body at time now.
+func (d *describer) describe(now time.Time) *descriptor.Relay {
+	r := &descriptor.Relay{
+		Version:   descriptor.Version,
+		PeerID:    d.host.ID(),
+		Published: now.Unix(),
+		Expires:   now.Add(d.cfg.Lifetime).Unix(),
+		Addrs:     advertised(d.addrs()),
+		OnionKeys: d.keys.Published(),
+		Roles:     d.cfg.Roles,
+		Bandwidth: d.cfg.Bandwidth,
+		Software:  Software(),
+		Protocols: []uint16{ProtocolVersion},
+		Price:     d.price,
+		Payment:   d.payment,
+	}
+	if d.exit != nil {
+		for _, pr := range d.exit.Summary() {
+			r.ExitPorts = append(r.ExitPorts, descriptor.PortRange{Lo: pr.Lo, Hi: pr.Hi})
+		}
+	}
+	if len(r.ExitPorts) == 0 {
+		r.Roles &^= descriptor.RoleExit // a policy that accepts nothing is no exit
+	}
+	return r
+}
+
+// advertised orders addresses public first, then private, then loopback,
+// and keeps as many as a descriptor may carry.
+func advertised(addrs []ma.Multiaddr) [][]byte {
+	rank := func(a ma.Multiaddr) int {
+		switch {
+		case manet.IsPublicAddr(a):
+			return 0
+		case manet.IsIPLoopback(a):
+			return 2
+		default:
+			return 1
+		}
+	}
+	sorted := append([]ma.Multiaddr(nil), addrs...)
+	sort.SliceStable(sorted, func(i, j int) bool { return rank(sorted[i]) < rank(sorted[j]) })
+	var out [][]byte
+	for _, a := range sorted {
+		if b := a.Bytes(); len(b) <= descriptor.MaxAddrLen && len(out) < descriptor.MaxAddrs {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// Software names this build, e.g. "obol/v0.1.0" or "obol/devel".
+func Software() string {
+	v := "devel"
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		v = bi.Main.Version
+	}
+	s := "obol/" + v
+	if len(s) > descriptor.MaxSoftwareLen {
+		s = s[:descriptor.MaxSoftwareLen]
+	}
+	return s
+}

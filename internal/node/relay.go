@@ -1,0 +1,323 @@
+// Package node wires obol's layers into the processes the obol command
+// runs: a relay (keys in a data directory, a DHT server, a publisher of its
+// descriptor) and a client that samples relays into a persistent cache.
+// Only cmd and tests import it.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/obolnet/obol/dht"
+	"github.com/obolnet/obol/dht/view"
+	"github.com/obolnet/obol/hidden"
+	"github.com/obolnet/obol/internal/status"
+	"github.com/obolnet/obol/pay"
+	"github.com/obolnet/obol/router"
+)
+
+// Relay is a running relay: its host listens from OpenRelay on; Run joins
+// the DHT and keeps the descriptor published.
+type Relay struct {
+	cfg      RelayConfig
+	host     host.Host
+	node     *dht.Node
+	pub      *dht.Publisher
+	gossip   *view.Gossip // spreads descriptors; its set is the router's directory
+	desc     *describer
+	keys     *onionKeyring
+	router   *router.Router
+	pay      *pay.Receiver  // nil for a free relay
+	payments *RelayPayments // nil for a free relay
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// OpenRelay loads (or creates) the relay's keys in cfg.DataDir and starts
+// its libp2p host and DHT node. It does not contact any peer.
+func OpenRelay(cfg RelayConfig) (*Relay, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	c := cfg.withDefaults()
+	if err := prepareDataDir(c.DataDir, c.Logger); err != nil {
+		return nil, fmt.Errorf("relay: %w", err)
+	}
+	key, err := loadIdentity(c.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("relay: %w", err)
+	}
+	keys, err := loadOnionKeyring(filepath.Join(c.DataDir, OnionKeyFile), c.OnionRotation, c.Lifetime, c.Now())
+	if err != nil {
+		return nil, fmt.Errorf("relay: %w", err)
+	}
+	exit, err := c.exitPolicy()
+	if err != nil {
+		return nil, err
+	}
+	h, err := dht.NewHost(dht.HostConfig{Identity: key, Listen: c.Listen,
+		MaxConns: relayMaxConns, ConnLow: relayMaxConns / 8, ConnHigh: relayMaxConns / 4})
+	if err != nil {
+		return nil, fmt.Errorf("relay: %w", err)
+	}
+	n, err := dht.Open(h, dht.Config{Mode: dht.ModeServer, Bootstrap: c.Bootstrap, Logger: c.Logger, Now: c.Now})
+	if err != nil {
+		h.Close()
+		return nil, fmt.Errorf("relay: %w", err)
+	}
+	var rcv *pay.Receiver
+	var payments *RelayPayments
+	// A relay extends circuits only to relays in its view: a next hop is
+	// never looked up in the DHT, which would learn the circuit's hops.
+	gossip := view.NewGossip(h, view.NewSet(c.Now), view.GossipConfig{Bootstrap: c.Bootstrap, Now: c.Now, Logger: c.Logger})
+	rcfg := router.Config{
+		OnionKeys: keys.CircuitKeys(),
+		Directory: gossip.Set(),
+		Exit:      exit,
+		Logger:    c.Logger,
+	}
+	if c.Payment != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), mintTimeout)
+		payments = &RelayPayments{}
+		rcv, err = pay.OpenReceiver(ctx, c.DataDir, *c.Payment, pay.ReceiverOptions{Now: c.Now, Logger: c.Logger, OnSettled: payments.OnSettled})
+		cancel()
+		if err != nil {
+			n.Close()
+			h.Close()
+			return nil, err
+		}
+		payments.Ledger, payments.Meter = rcv.Ledger(), rcv.Meter()
+		rcfg.Meter = rcv.Meter()
+	}
+	rt, err := router.New(h, rcfg)
+	if err != nil {
+		if rcv != nil {
+			rcv.Close()
+		}
+		n.Close()
+		h.Close()
+		return nil, fmt.Errorf("relay: %w", err)
+	}
+	// The relay answers hidden-service descriptor fetches and stores
+	// that arrive at the end of a circuit from its own DHT node.
+	rt.SetHSDirectory(hidden.DHTDirectory{Node: n})
+	ann, _ := announced(c.Announce) // checked by Validate
+	d := &describer{key: key, host: h, announce: ann, keys: keys, exit: exit, cfg: c}
+	if rcv != nil {
+		d.price, d.payment = rcv.Terms()
+	}
+	pub := dht.NewPublisher(n, d.sign, c.Republish)
+	pub.AlsoPublish(gossip.Publish)
+	return &Relay{cfg: c, host: h, node: n, desc: d, keys: keys, router: rt, pay: rcv, payments: payments,
+		pub: pub, gossip: gossip}, nil
+}
+
+// mintTimeout bounds a paid relay's first contact with its mint.
+const mintTimeout = 30 * time.Second
+
+// Payments is the relay's payment figures for the status page and
+// metrics; nil for a free relay.
+func (r *Relay) Payments() status.PaymentSource {
+	if r.pay == nil {
+		return nil
+	}
+	return r.payments
+}
+
+// Balance is what the relay's wallet holds from settled channels, in the
+// mint's unit; 0 for a free relay.
+func (r *Relay) Balance() uint64 {
+	if r.pay == nil {
+		return 0
+	}
+	return r.pay.Balance()
+}
+
+// relayMaxConns sizes a relay's resource manager: thousands of clients
+// and relays may hold a connection to it.
+const relayMaxConns = 8192
+
+// ID is the relay's peer ID.
+func (r *Relay) ID() peer.ID { return r.host.ID() }
+
+// View is the relay's view of the network.
+func (r *Relay) View() *view.Set { return r.gossip.Set() }
+
+// Node is the relay's DHT node.
+func (r *Relay) Node() *dht.Node { return r.node }
+
+// Addrs are the relay's published addresses (announced, or else listen
+// addresses) with its /p2p/ peer ID appended, as other nodes pass them to
+// --bootstrap.
+func (r *Relay) Addrs() []ma.Multiaddr {
+	addrs, err := peer.AddrInfoToP2pAddrs(&peer.AddrInfo{ID: r.ID(), Addrs: r.desc.addrs()})
+	if err != nil {
+		return nil
+	}
+	return addrs
+}
+
+// AddrInfo is the relay's peer ID and listen addresses.
+func (r *Relay) AddrInfo() peer.AddrInfo {
+	return peer.AddrInfo{ID: r.ID(), Addrs: r.host.Addrs()}
+}
+
+// Run joins the DHT through the bootstrap peers (retrying until one
+// answers) and publishes the descriptor on start, on every republish
+// interval, until ctx ends. It returns nil when ctx is cancelled.
+func (r *Relay) Run(ctx context.Context) error {
+	log := r.cfg.Logger
+	if len(r.cfg.Bootstrap) == 0 {
+		log.Info("no bootstrap peers; waiting for relays to join through this one")
+	} else if err := r.join(ctx); err != nil {
+		return nil // ctx ended
+	}
+	log.Info("publisher started", "roles", r.cfg.Roles.String(), "lifetime", r.cfg.Lifetime, "republish", r.cfg.Republish)
+	var wg sync.WaitGroup
+	wg.Add(4)
+	go func() {
+		defer wg.Done()
+		if err := r.gossip.Run(ctx); err != nil {
+			log.Error("descriptor gossip did not start; the view comes from other relays' views only", "err", err)
+		}
+	}()
+	go func() { defer wg.Done(); r.confirmPublished(ctx) }()
+	go func() { defer wg.Done(); r.router.Run(ctx) }()
+	go func() { defer wg.Done(); r.rotateOnionKeys(ctx) }()
+	if r.pay != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); r.pay.Run(ctx) }()
+	}
+	err := r.pub.Run(ctx)
+	wg.Wait()
+	if r.pay != nil {
+		r.settleAll()
+	}
+	return err
+}
+
+// settleAll closes, at shutdown, the channels the relay was paid on.
+func (r *Relay) settleAll() {
+	ctx, cancel := context.WithTimeout(context.Background(), mintTimeout)
+	defer cancel()
+	if err := r.pay.Flush(ctx); err != nil {
+		r.cfg.Logger.Warn("channels left to settle at the next start: the mint could not be reached")
+		r.cfg.Logger.Debug("settlement at shutdown failed", "err", err)
+		return
+	}
+	r.cfg.Logger.Info("payment channels settled", "balance", r.pay.Balance(), "unit", r.pay.Unit())
+}
+
+// Router is the relay's circuit machinery.
+func (r *Relay) Router() *router.Router { return r.router }
+
+// rotateOnionKeys brings in a new onion key every rotation interval, hands
+// the set to the router and republishes the descriptor.
+func (r *Relay) rotateOnionKeys(ctx context.Context) {
+	t := time.NewTicker(max(r.cfg.OnionRotation/8, time.Second))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		changed, err := r.keys.Rotate(r.cfg.Now())
+		if err != nil {
+			r.cfg.Logger.Error("onion key rotation failed", "err", err)
+			continue
+		}
+		if changed {
+			if err := r.router.SetOnionKeys(r.keys.CircuitKeys()); err != nil {
+				r.cfg.Logger.Error("onion key rotation failed", "err", err)
+				continue
+			}
+			r.cfg.Logger.Info("onion key rotated")
+			r.pub.Changed()
+		}
+	}
+}
+
+// confirmPublished logs once when the relay's own descriptor can be looked
+// up in the DHT, so an operator sees that publishing works.
+func (r *Relay) confirmPublished(ctx context.Context) {
+	if r.node.WaitReady(ctx) != nil {
+		return
+	}
+	wait := 100 * time.Millisecond
+	for {
+		lctx, cancel := context.WithTimeout(ctx, joinTimeout)
+		d, _, err := r.node.LookupRelay(lctx, r.ID())
+		cancel()
+		if err == nil {
+			r.cfg.Logger.Info("descriptor published", "seq", d.Seq, "expires", d.ExpiresAt().UTC().Format(time.RFC3339))
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, joinRetryMax)
+	}
+}
+
+// Joining backs off from joinRetryMin to joinRetryMax between attempts.
+const (
+	joinTimeout  = 30 * time.Second
+	joinRetryMin = time.Second
+	joinRetryMax = time.Minute
+)
+
+// join bootstraps until it succeeds or ctx ends.
+func (r *Relay) join(ctx context.Context) error {
+	wait := joinRetryMin
+	for {
+		err := bootstrapOnce(ctx, r.node)
+		if err == nil {
+			r.cfg.Logger.Info("joined the DHT", "peers", r.node.RoutingTableSize())
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		r.cfg.Logger.Warn("no bootstrap peer answered; retrying", "err", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, joinRetryMax)
+	}
+}
+
+func bootstrapOnce(ctx context.Context, n *dht.Node) error {
+	ctx, cancel := context.WithTimeout(ctx, joinTimeout)
+	defer cancel()
+	return n.Bootstrap(ctx)
+}
+
+// Close leaves the DHT and closes the host. It is idempotent.
+func (r *Relay) Close() error {
+	r.closeOnce.Do(func() {
+		var payErr error
+		if r.pay != nil {
+			payErr = r.pay.Close()
+		}
+		r.closeErr = errors.Join(r.node.Close(), r.host.Close(), payErr)
+	})
+	return r.closeErr
+}
+
+// Logger is the relay's logger.
+func (r *Relay) Logger() *slog.Logger { return r.cfg.Logger }

@@ -1,0 +1,19 @@
+// Package pay pays for circuits with Cashu ecash over per-hop Spilman
+// channels (specs/05-payment.md), on both sides of a circuit.
+//
+// A client's side: Channels implements client.HopPayer over package
+// payment and a payment/wallet, with a fresh sender key per channel,
+// standard capacities and coarse expiry buckets, and keeps a book of the
+// channels it opened so that after any crash each one ends settled
+// (remainder reclaimed) or refundable. Paths says how to pay a chosen
+// path, and Payer puts them together over a wallet directory: plug it
+// into a client.Config and run it beside the manager to settle.
+//
+// A relay's side: Receiver holds a paid relay's receiver key, ledger,
+// meter (router.PaidMeter, which pauses circuits that do not pay) and
+// settler (router.Settler, which closes channels at the mint), and the
+// terms its descriptor publishes.
+//
+// Package circuit may not know of payment; this package plugs one into
+// the other.
+package pay

@@ -1,0 +1,106 @@
+package pay_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/btcsuite/btcd/btcec/v2"
+
+	"github.com/obolnet/obol/descriptor"
+	"github.com/obolnet/obol/pay"
+	"github.com/obolnet/obol/payment/mint"
+	"github.com/obolnet/obol/payment/wallet"
+)
+
+// awayTransport reaches the mint unless it is away.
+type awayTransport struct{ away atomic.Bool }
+
+func (a *awayTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if a.away.Load() {
+		return nil, errors.New("connection refused")
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// Once a funding finds the mint unreachable, Pay refuses paid paths at
+// once with ErrMintUnreachable, rather than let the manager build
+// circuits that cannot pay (their first stream would be cut after the
+// relays' free allowance); after the back-off it tries again, and a
+// funding that reaches the mint ends the refusals.
+func TestPayRefusedWhileMintUnreachable(t *testing.T) {
+	ctx := context.Background()
+	m, err := mint.Open(mint.Config{Seed: []byte("paid mint away test mint seed")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(m.Handler())
+	t.Cleanup(func() { srv.Close(); m.Close() })
+	now := time.Now()
+	clock := func() time.Time { return now }
+	tr := &awayTransport{}
+	w, err := wallet.Open(wallet.Config{Mint: srv.URL, Seed: []byte("paid mint away test wallet"), Dir: t.TempDir(),
+		HTTPClient: &http.Client{Transport: tr}, Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	if err := w.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.TopUp(ctx, 10_000); err != nil {
+		t.Fatal(err)
+	}
+	c, err := pay.OpenChannels(pay.ChannelsConfig{Wallet: w, Seed: []byte("paid mint away test channels"), Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	ks, _ := w.Keyset()
+	key, _ := btcec.NewPrivateKey()
+	path := []*descriptor.Relay{{Price: descriptor.Price{PerMiB: 1000, PerCircuit: 1000},
+		Payment: descriptor.Payment{Mints: []descriptor.Mint{{URL: srv.URL, Unit: "sat", Keysets: []string{ks.ID}}},
+			ReceiverKey: key.PubKey().SerializeCompressed(), PrepayBytes: 1 << 20, FreeBytes: 128 << 10}}}
+	paths := &pay.Paths{C: c}
+	open := func() error {
+		pc, err := paths.Pay(path)
+		if err != nil {
+			return err
+		}
+		_, err = pc.Hops[0].Payer.Open(ctx)
+		return err
+	}
+	if err := open(); err != nil {
+		t.Fatal(err)
+	}
+	tr.away.Store(true)
+	if err := open(); !errors.Is(err, pay.ErrMintUnreachable) {
+		t.Fatalf("funding with the mint away: %v, want ErrMintUnreachable", err)
+	}
+	if _, err := paths.Pay(path); !errors.Is(err, pay.ErrMintUnreachable) {
+		t.Fatalf("Pay right after: %v, want ErrMintUnreachable", err)
+	}
+	now = now.Add(5 * time.Second) // the back-off is over: try again
+	if err := open(); !errors.Is(err, pay.ErrMintUnreachable) {
+		t.Fatalf("funding with the mint still away: %v, want ErrMintUnreachable", err)
+	}
+	now = now.Add(5 * time.Second) // the back-off doubled: 10 s
+	if _, err := paths.Pay(path); !errors.Is(err, pay.ErrMintUnreachable) {
+		t.Fatalf("Pay within the doubled back-off: %v, want ErrMintUnreachable", err)
+	}
+	tr.away.Store(false)
+	now = now.Add(5 * time.Second)
+	if err := open(); err != nil {
+		t.Fatalf("funding once the mint is back: %v", err)
+	}
+	if _, err := paths.Pay(path); err != nil {
+		t.Fatalf("Pay after a funding reached the mint: %v", err)
+	}
+	if n, err := w.Recover(ctx); err != nil || n != 0 {
+		t.Fatalf("recovering the fundings cut short: %d left, %v", n, err)
+	}
+}

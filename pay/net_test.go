@@ -1,0 +1,504 @@
+package pay_test
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	mrand "math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/obolnet/obol/circuit"
+	"github.com/obolnet/obol/circuit/circuittest"
+	"github.com/obolnet/obol/circuit/client"
+	"github.com/obolnet/obol/circuit/link"
+	"github.com/obolnet/obol/dht"
+	"github.com/obolnet/obol/pay"
+	"github.com/obolnet/obol/payment"
+	"github.com/obolnet/obol/payment/mint"
+	"github.com/obolnet/obol/payment/wallet"
+	"github.com/obolnet/obol/router"
+)
+
+// Default terms of the test relays: 1 sat per MiB and per circuit, a
+// 64 KiB allowance, 512 KiB prepay window.
+var testTerms = client.Terms{PerMiB: 1000, PerCircuit: 1000, PrepayBytes: 512 << 10, FreeBytes: 64 << 10}
+
+type directory struct {
+	mu sync.Mutex
+	m  map[peer.ID]peer.AddrInfo
+}
+
+func (d *directory) AddrInfo(_ context.Context, id peer.ID) (peer.AddrInfo, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ai, ok := d.m[id]
+	if !ok {
+		return ai, fmt.Errorf("unknown relay %s", id)
+	}
+	return ai, nil
+}
+
+// paidRelay is a relay that charges: router, ledger on disk, meter, its
+// own wallet and settler.
+type paidRelay struct {
+	dir     string
+	host    host.Host
+	onion   circuit.OnionKey
+	key     *btcec.PrivateKey
+	router  *router.Router
+	ledger  *payment.Ledger
+	store   *payment.FileStore
+	meter   *router.PaidMeter
+	wallet  *wallet.Wallet
+	settler *router.Settler
+	crash   *crashTransport // the wallet's way to the mint
+	addrs   []ma.Multiaddr  // if set, the only addresses others use
+	cancel  context.CancelFunc
+	done    chan struct{}
+
+	mu      sync.Mutex
+	settled []router.Settlement
+}
+
+type testNet struct {
+	t       testing.TB
+	mintURL string
+	mint    *mint.Mint
+	opts    netOpts
+	dir     *directory
+	relays  []*paidRelay
+	links   *link.Manager
+	terms   client.Terms
+	grace   time.Duration
+}
+
+type netOpts struct {
+	feePPK    uint64
+	terms     client.Terms
+	grace     time.Duration
+	unpaid    bool // relays take no payment (baseline)
+	noSettler bool // relays do not settle on their own
+	clock     func() time.Time
+	// settleDelay is the settlers' least delay (default 1 ms: tests
+	// settle at once; benchmarks set more, so that settlers stay idle).
+	settleDelay time.Duration
+}
+
+func newTestNet(t testing.TB, n int, o netOpts) *testNet {
+	if o.terms == (client.Terms{}) {
+		o.terms = testTerms
+	}
+	if o.clock == nil {
+		o.clock = time.Now
+	}
+	if o.settleDelay == 0 {
+		o.settleDelay = time.Millisecond
+	}
+	m, err := mint.Open(mint.Config{Seed: []byte("paid circuits test mint seed"), Dir: t.TempDir(), Now: o.clock,
+		Units: []mint.UnitConfig{{Unit: "sat", Order: 32, InputFeePPK: o.feePPK}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(m.Handler())
+	t.Cleanup(func() { srv.Close(); m.Close() })
+	tn := &testNet{t: t, mintURL: srv.URL, mint: m, dir: &directory{m: map[peer.ID]peer.AddrInfo{}}, terms: o.terms, grace: o.grace, opts: o}
+	for range n {
+		r := &paidRelay{dir: t.TempDir(), host: newHost(t)}
+		r.onion, _ = circuit.GenerateOnionKey(rand.Reader, 1)
+		r.key, _ = btcec.NewPrivateKey()
+		tn.start(r, o.unpaid)
+		tn.relays = append(tn.relays, r)
+	}
+	ch := newHost(t)
+	tn.links = link.NewManager(ch, link.Config{})
+	tn.links.Start()
+	t.Cleanup(func() {
+		tn.links.Close()
+		ch.Close()
+		for _, r := range tn.relays {
+			r.stop()
+			r.host.Close()
+		}
+	})
+	return tn
+}
+
+func newHost(t testing.TB) host.Host {
+	k, _, _ := crypto.GenerateEd25519Key(rand.Reader)
+	h, err := dht.NewHost(dht.HostConfig{Identity: k})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// start (re)starts a relay's payment state from its directory and its
+// router on its host.
+func (tn *testNet) start(r *paidRelay, unpaid bool) {
+	t := tn.t
+	var err error
+	cfg := router.Config{OnionKeys: []circuit.OnionKey{r.onion}, Directory: tn.dir}
+	cfg.Exit, _ = router.ParseExitPolicy([]string{"accept *:*"}, router.AllowLoopback())
+	if !unpaid {
+		tn.startPayments(r)
+		cfg.Meter = r.meter
+	}
+	if r.router, err = router.New(r.host, cfg); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel, r.done = cancel, make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); r.router.Run(ctx) }()
+	if r.settler != nil && !tn.opts.noSettler {
+		wg.Add(1)
+		go func() { defer wg.Done(); r.settler.Run(ctx) }()
+	}
+	go func() { wg.Wait(); close(r.done) }()
+	tn.dir.mu.Lock()
+	tn.dir.m[r.host.ID()] = peer.AddrInfo{ID: r.host.ID(), Addrs: r.host.Addrs()}
+	tn.dir.mu.Unlock()
+}
+
+func (tn *testNet) startPayments(r *paidRelay) {
+	t := tn.t
+	ks, _ := tn.mint.ActiveKeyset("sat")
+	var recs []payment.LedgerRecord
+	var err error
+	if r.store, recs, err = payment.OpenFileStore(filepath.Join(r.dir, "ledger.jsonl")); err != nil {
+		t.Fatal(err)
+	}
+	r.ledger, err = payment.NewLedger(payment.LedgerConfig{ReceiverKey: r.key, Store: r.store, Now: tn.opts.clock,
+		Keyset: func(m, unit, id string) (payment.Keyset, error) {
+			if m != tn.mintURL || unit != "sat" || id != ks.ID {
+				return payment.Keyset{}, fmt.Errorf("mint, unit or keyset not accepted")
+			}
+			return ks, nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.ledger.Restore(recs); err != nil {
+		t.Fatal(err)
+	}
+	r.meter, _ = router.NewPaidMeter(router.PaidConfig{Ledger: r.ledger, PerMiB: tn.terms.PerMiB,
+		PerCircuit: tn.terms.PerCircuit, FreeBytes: tn.terms.FreeBytes, Grace: tn.grace})
+	r.crash = newCrashTransport()
+	r.wallet, err = wallet.Open(wallet.Config{Mint: tn.mintURL, Seed: []byte("relay wallet seed " + r.host.ID().String()),
+		Dir: r.dir, Now: tn.opts.clock, HTTPClient: &http.Client{Transport: r.crash}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.wallet.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	r.settler, err = router.NewSettler(router.SettlerConfig{Ledger: r.ledger, Wallet: r.wallet, ReceiverKey: r.key,
+		Ended: r.meter.Ended, Delay: tn.opts.settleDelay, MaxDelay: 20 * tn.opts.settleDelay,
+		Backoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, Now: tn.opts.clock,
+		OnSettled: func(s router.Settlement) { r.mu.Lock(); r.settled = append(r.settled, s); r.mu.Unlock() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// stop kills the relay as a crash would: no settlement, files closed.
+func (r *paidRelay) stop() {
+	if r.cancel == nil {
+		return
+	}
+	r.cancel()
+	<-r.done
+	r.cancel = nil
+	if r.store != nil {
+		r.store.Close()
+		r.wallet.Close()
+	}
+}
+
+func (r *paidRelay) hop() client.Hop {
+	addrs := r.addrs
+	if addrs == nil {
+		addrs = r.host.Addrs()
+	}
+	return client.Hop{Peer: peer.AddrInfo{ID: r.host.ID(), Addrs: addrs}, OnionKey: r.onion.Public}
+}
+
+// delayLinks puts a forwarder delaying each packet by delay in front of
+// every relay's QUIC address, and makes clients and relays use it.
+func (tn *testNet) delayLinks(tb testing.TB, delay time.Duration) {
+	for _, r := range tn.relays {
+		var quic ma.Multiaddr
+		for _, a := range r.host.Addrs() {
+			if _, err := a.ValueForProtocol(ma.P_QUIC_V1); err == nil {
+				quic = a
+			}
+		}
+		port, _ := quic.ValueForProtocol(ma.P_UDP)
+		d, err := circuittest.NewDelayUDP("127.0.0.1:"+port, delay)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { d.Close() })
+		r.addrs = []ma.Multiaddr{ma.StringCast(fmt.Sprintf("/ip4/127.0.0.1/udp/%d/quic-v1", d.AddrPort().Port()))}
+		tn.dir.mu.Lock()
+		tn.dir.m[r.host.ID()] = peer.AddrInfo{ID: r.host.ID(), Addrs: r.addrs}
+		tn.dir.mu.Unlock()
+	}
+}
+
+func (r *paidRelay) relay(terms client.Terms) pay.RelayTerms {
+	return pay.RelayTerms{ReceiverKey: r.key.PubKey(), Terms: terms}
+}
+
+func (r *paidRelay) settlements() []router.Settlement {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]router.Settlement(nil), r.settled...)
+}
+
+// testClient is a client with a wallet on disk and its channel book.
+type testClient struct {
+	dir      string
+	wallet   *wallet.Wallet
+	paid     *pay.Channels
+	crash    *crashTransport
+	capacity uint64 // if set, every channel's capacity
+}
+
+func (tn *testNet) newClient(t testing.TB, dir string, topUp uint64) *testClient {
+	c := &testClient{dir: dir}
+	tn.openClient(t, c)
+	if topUp > 0 {
+		if _, err := c.wallet.TopUp(context.Background(), topUp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return c
+}
+
+func (tn *testNet) openClient(t testing.TB, c *testClient) {
+	var err error
+	c.crash = newCrashTransport()
+	c.wallet, err = wallet.Open(wallet.Config{Mint: tn.mintURL, Seed: []byte("client wallet seed " + c.dir), Dir: c.dir,
+		Now: tn.opts.clock, HTTPClient: &http.Client{Transport: c.crash}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.wallet.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if c.paid, err = pay.OpenChannels(pay.ChannelsConfig{Wallet: c.wallet, Seed: []byte("client channel seed " + c.dir), Dir: c.dir,
+		Now: tn.opts.clock}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (c *testClient) close() {
+	c.paid.Close()
+	c.wallet.Close()
+}
+
+// paidCircuit is a circuit with its payments running.
+type paidCircuit struct {
+	*client.Circuit
+	payers []client.HopPayer // the first channel of each hop
+	pay    *client.Payments
+	cancel context.CancelFunc
+	done   chan error
+
+	mu      sync.Mutex
+	renewed []client.HopPayer // channels opened when one was full
+}
+
+// allPayers are the payers of every channel the circuit opened.
+func (pc *paidCircuit) allPayers() []client.HopPayer {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	return append(append([]client.HopPayer(nil), pc.payers...), pc.renewed...)
+}
+
+// build builds a circuit through relays idx and starts paying it within
+// budget msat (0: no bound).
+func (tn *testNet) build(t testing.TB, c *testClient, budget uint64, idx ...int) *paidCircuit {
+	var path []client.Hop
+	for _, i := range idx {
+		path = append(path, tn.relays[i].hop())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	circ, err := client.Build(ctx, tn.links, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc := &paidCircuit{Circuit: circ, done: make(chan error, 1)}
+	if c == nil {
+		t.Cleanup(func() { circ.Close() })
+		return pc
+	}
+	var hops []client.HopPayment
+	for _, i := range idx {
+		r := tn.relays[i].relay(tn.terms)
+		share := budget / uint64(len(idx))
+		if budget == 0 {
+			share = math.MaxUint64 / 1024 // no bound: the largest capacity
+		}
+		capacity, err := c.paid.Capacity(share, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.capacity != 0 {
+			capacity = c.capacity
+		}
+		p := c.paid.HopPayer(r, capacity)
+		pc.payers = append(pc.payers, p)
+		next := func() client.HopPayer {
+			p := c.paid.HopPayer(r, capacity)
+			pc.mu.Lock()
+			pc.renewed = append(pc.renewed, p)
+			pc.mu.Unlock()
+			return p
+		}
+		hops = append(hops, client.HopPayment{Payer: p, Terms: tn.terms, Next: next})
+	}
+	if pc.pay, err = client.NewPayments(circ, client.PayConfig{Hops: hops, Budget: budget}); err != nil {
+		t.Fatal(err)
+	}
+	pctx, pcancel := context.WithCancel(context.Background())
+	pc.cancel = pcancel
+	go func() { pc.done <- pc.pay.Run(pctx) }()
+	t.Cleanup(func() { circ.Close(); pcancel() })
+	return pc
+}
+
+// stopPaying ends the circuit's payments and waits for them.
+func (pc *paidCircuit) stopPaying() error {
+	pc.cancel()
+	return <-pc.done
+}
+
+// dataServer serves /bytes/N: N pseudo-random bytes, the same every time.
+func dataServer(t testing.TB) (port uint16, sum func(n int) [32]byte) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen := func(n int, w io.Writer) {
+		r := mrand.NewChaCha8([32]byte{7})
+		buf := make([]byte, 64<<10)
+		for n > 0 {
+			k := min(n, len(buf))
+			r.Read(buf[:k])
+			if _, err := w.Write(buf[:k]); err != nil {
+				return
+			}
+			n -= k
+		}
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, err := strconv.Atoi(r.URL.Path[len("/bytes/"):])
+		if err != nil {
+			http.Error(w, "bad size", 400)
+			return
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(n))
+		gen(n, w)
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return uint16(ln.Addr().(*net.TCPAddr).Port), func(n int) [32]byte {
+		h := sha256.New()
+		gen(n, h)
+		return [32]byte(h.Sum(nil))
+	}
+}
+
+// get fetches /bytes/n over conn and returns the body's hash; progress,
+// if set, is told of every chunk read.
+func get(conn net.Conn, n int, progress func(int)) ([32]byte, error) {
+	if _, err := fmt.Fprintf(conn, "GET /bytes/%d HTTP/1.0\r\nHost: x\r\n\r\n", n); err != nil {
+		return [32]byte{}, err
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		return [32]byte{}, err
+	}
+	defer resp.Body.Close()
+	h := sha256.New()
+	var w io.Writer = h
+	if progress != nil {
+		w = progressWriter{h, progress}
+	}
+	if _, err := io.Copy(w, resp.Body); err != nil {
+		return [32]byte{}, err
+	}
+	return [32]byte(h.Sum(nil)), nil
+}
+
+type progressWriter struct {
+	w io.Writer
+	f func(int)
+}
+
+func (p progressWriter) Write(b []byte) (int, error) {
+	p.f(len(b))
+	return p.w.Write(b)
+}
+
+var errCrashed = errors.New("process crashed")
+
+// crashTransport reaches the mint until it is armed: the armed-th request
+// from then on is the process's last — sent to the mint first if after is
+// set (the answer is lost), not sent otherwise — and every later request
+// fails, as if the process had died.
+type crashTransport struct {
+	armed   atomic.Int32
+	after   atomic.Bool
+	crashed chan struct{}
+	once    sync.Once
+}
+
+func newCrashTransport() *crashTransport { return &crashTransport{crashed: make(chan struct{})} }
+
+// arm crashes on the n-th request from now (n ≥ 1).
+func (c *crashTransport) arm(n int, after bool) {
+	c.after.Store(after)
+	c.armed.Store(int32(n))
+}
+
+func (c *crashTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	select {
+	case <-c.crashed:
+		return nil, errCrashed
+	default:
+	}
+	if c.armed.Load() > 0 && c.armed.Add(-1) == 0 {
+		if c.after.Load() {
+			if resp, err := http.DefaultTransport.RoundTrip(r); err == nil {
+				resp.Body.Close()
+			}
+		}
+		c.once.Do(func() { close(c.crashed) })
+		return nil, errCrashed
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}

@@ -1,0 +1,195 @@
+package pay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/obolnet/obol/circuit/client"
+	"github.com/obolnet/obol/descriptor"
+	"github.com/obolnet/obol/internal/keyfile"
+	"github.com/obolnet/obol/payment/wallet"
+)
+
+// Files of a wallet directory that pays circuits: the channels it opened,
+// kept beside the ecash that funds them so that no remainder is lost with
+// a client's cache.
+const (
+	ChannelDir      = "channels"
+	ChannelSeedFile = "channels.seed"
+)
+
+// PayerConfig configures a Payer.
+type PayerConfig struct {
+	Wallet WalletConfig
+	// Budget bounds what one circuit may cost, in msat (0: no bound).
+	Budget uint64
+	// SettleEvery is how often channels are settled (default 1 min).
+	SettleEvery time.Duration
+	Logger      *slog.Logger
+}
+
+// Payer pays a client's circuits from a wallet: Configure a
+// client.Config with it and run Run beside the manager.
+type Payer struct {
+	cfg    PayerConfig
+	wallet *wallet.Wallet
+	paid   *Channels
+	paths  *Paths
+	mgr    atomic.Pointer[client.Manager]
+
+	reclaimed atomic.Uint64 // msat taken back from settled channels
+	mintAway  atomic.Bool   // paid paths are refused: the mint cannot be reached
+	spentHS   atomic.Uint64 // msat paid by circuits built outside the manager
+}
+
+// DefaultSettleEvery is how often a client settles its channels.
+const DefaultSettleEvery = time.Minute
+
+// OpenPayer opens the wallet, fetches the mint's keyset (within ctx) and
+// replays the channel book.
+func OpenPayer(ctx context.Context, cfg PayerConfig) (*Payer, error) {
+	if cfg.SettleEvery <= 0 {
+		cfg.SettleEvery = DefaultSettleEvery
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	w, err := OpenWallet(cfg.Wallet)
+	if err != nil {
+		return nil, err
+	}
+	p := &Payer{cfg: cfg, wallet: w}
+	if err := p.open(ctx); err != nil {
+		w.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *Payer) open(ctx context.Context) error {
+	if err := p.wallet.Load(ctx); err != nil {
+		return fmt.Errorf("payment: the mint %s cannot be reached: %w", p.wallet.MintURL(), err)
+	}
+	dir := p.cfg.Wallet.Dir
+	seed, err := keyfile.Load(filepath.Join(dir, ChannelSeedFile), 32)
+	if err != nil {
+		return fmt.Errorf("payment: %w", err)
+	}
+	book := filepath.Join(dir, ChannelDir)
+	if err := os.MkdirAll(book, 0o700); err != nil {
+		return fmt.Errorf("payment: %w", err)
+	}
+	if p.paid, err = OpenChannels(ChannelsConfig{Wallet: p.wallet, Seed: seed, Dir: book, Now: p.cfg.Wallet.Now}); err != nil {
+		return fmt.Errorf("payment: %w", err)
+	}
+	p.paths = &Paths{C: p.paid, Budget: p.cfg.Budget}
+	return nil
+}
+
+// Configure makes a manager's configuration pay: paths use free relays
+// and paid ones of the wallet's mint, and every circuit is paid.
+func (p *Payer) Configure(cfg *client.Config) {
+	cfg.Usable = p.paid.Usable
+	cfg.Pay = p.pay
+}
+
+// pay is Paths.Pay, warning when paid paths are refused because the mint
+// could not be reached: once, until a path is paid again.
+func (p *Payer) pay(path []*descriptor.Relay) (client.PayConfig, error) {
+	pc, err := p.paths.Pay(path)
+	switch {
+	case errors.Is(err, ErrMintUnreachable):
+		if !p.mintAway.Swap(true) {
+			p.cfg.Logger.Warn("new circuits through paid relays fail: the mint cannot be reached to fund their channels; retrying with back-off",
+				"mint", p.wallet.MintURL())
+		}
+	case err == nil:
+		p.mintAway.Store(false)
+	}
+	return pc, err
+}
+
+// Watch reports the manager's spending in Payments.
+func (p *Payer) Watch(m *client.Manager) { p.mgr.Store(m) }
+
+// Balance is what the wallet holds, in its unit; Unit is that unit.
+func (p *Payer) Balance() uint64 { return p.wallet.Balance() }
+func (p *Payer) Unit() string    { return p.wallet.Unit() }
+
+// MintURL is the wallet's mint.
+func (p *Payer) MintURL() string { return p.wallet.MintURL() }
+
+// Settle takes back what the channels of closed circuits did not spend
+// (those their relays closed, and refunds after expiry).
+func (p *Payer) Settle(ctx context.Context) (SettleReport, error) {
+	rep, err := p.paid.Settle(ctx)
+	p.reclaimed.Add(rep.Reclaimed * MsatPer(p.wallet.Unit()))
+	return rep, err
+}
+
+// Run settles every SettleEvery until ctx ends, then once more.
+func (p *Payer) Run(ctx context.Context) {
+	log := p.cfg.Logger
+	t := time.NewTicker(p.cfg.SettleEvery)
+	defer t.Stop()
+	for {
+		if rep, err := p.Settle(ctx); err != nil && ctx.Err() == nil {
+			log.Info("settlement postponed: the mint could not be reached")
+			log.Debug("settlement failed", "err", err)
+		} else if rep.Settled > 0 {
+			log.Info("payment channels settled", "channels", rep.Settled, "reclaimed", rep.Reclaimed, "unit", p.wallet.Unit())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Close settles what it can within a few seconds and closes the wallet.
+// Channels whose relays have not closed them yet stay booked: their
+// remainders come back at a later start, or as refunds after expiry.
+func (p *Payer) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rep, err := p.Settle(ctx)
+	if err != nil {
+		p.cfg.Logger.Debug("settlement at shutdown failed", "err", err)
+	}
+	if rep.Open > 0 {
+		p.cfg.Logger.Info("payment channels still open at relays; their remainders come back at a later start",
+			"channels", rep.Open)
+	}
+	return errors.Join(p.paid.Close(), p.wallet.Close())
+}
+
+// Spent is what the circuits paid, in msat: those of the manager being
+// watched and those built outside it.
+func (p *Payer) Spent() uint64 {
+	spent := p.spentHS.Load()
+	if m := p.mgr.Load(); m != nil {
+		spent += m.Spent()
+	}
+	return spent
+}
+
+// Reclaimed is what settled channels brought back, in msat.
+func (p *Payer) Reclaimed() uint64 { return p.reclaimed.Load() }
+
+// Pay says how to pay a path (client.Config.Pay), for circuits built
+// outside a manager: hidden services'.
+func (p *Payer) Pay(path []*descriptor.Relay) (client.PayConfig, error) {
+	cfg, err := p.pay(path)
+	cfg.OnPaid = func(msat uint64) { p.spentHS.Add(msat) }
+	return cfg, err
+}
+
+// Wallet is the wallet the channels are funded from.
+func (p *Payer) Wallet() *wallet.Wallet { return p.wallet }

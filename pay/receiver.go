@@ -1,0 +1,252 @@
+package pay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/btcsuite/btcd/btcec/v2"
+
+	"github.com/obolnet/obol/descriptor"
+	"github.com/obolnet/obol/internal/keyfile"
+	"github.com/obolnet/obol/payment"
+	"github.com/obolnet/obol/payment/wallet"
+	"github.com/obolnet/obol/router"
+)
+
+// Files of a paid relay's data directory.
+const (
+	ReceiverKeyFile = "cashu-receiver.key" // secp256k1 key channels are locked to
+	LedgerFile      = "ledger.jsonl"       // channels and their balances
+	WalletDir       = "wallet"             // what settlement brings in (a wallet directory)
+)
+
+// RelayPayment makes a relay charge for circuits: its terms go into the
+// descriptor, and the relay pauses circuits that do not pay them.
+type RelayPayment struct {
+	Mint string // the one mint accepted, by URL
+	Unit string // default sat
+	// PerMiB and PerCircuit are the prices, in msat (specs/05-payment.md).
+	PerMiB, PerCircuit uint64
+	// PrepayBytes is how far ahead of its traffic a client must pay
+	// (default 6 MiB: more than a full congestion window in flight,
+	// specs/05-payment.md §7.8); FreeBytes what a circuit may move before
+	// it has paid (default 128 KiB: enough to open its channels).
+	PrepayBytes, FreeBytes uint64
+	// Grace is how long a circuit may owe before it is torn down
+	// (default 30 s).
+	Grace time.Duration
+	// MaxCapacity bounds a channel's capacity, in the unit (0: none).
+	MaxCapacity uint64
+	// MinLifetime and MaxLifetime bound a channel's lifetime (defaults
+	// 1 h and 7 days).
+	MinLifetime, MaxLifetime time.Duration
+	// SettleDelay and SettleMaxDelay bound the random wait between a
+	// circuit's end and its channel's close (defaults 1 and 10 min).
+	SettleDelay, SettleMaxDelay time.Duration
+	// HTTPClient reaches the mint (default http.DefaultClient).
+	HTTPClient *http.Client
+}
+
+// Payment defaults.
+const (
+	DefaultPrepayBytes = 6 << 20
+	DefaultFreeBytes   = 128 << 10
+)
+
+func (p RelayPayment) withDefaults() RelayPayment {
+	if p.Unit == "" {
+		p.Unit = "sat"
+	}
+	if p.PrepayBytes == 0 {
+		p.PrepayBytes = DefaultPrepayBytes
+	}
+	if p.FreeBytes == 0 {
+		p.FreeBytes = DefaultFreeBytes
+	}
+	if p.Grace == 0 {
+		p.Grace = 30 * time.Second
+	}
+	if p.MinLifetime == 0 {
+		p.MinLifetime = time.Hour
+	}
+	if p.MaxLifetime == 0 {
+		p.MaxLifetime = 7 * 24 * time.Hour
+	}
+	if p.SettleDelay == 0 {
+		p.SettleDelay = time.Minute
+	}
+	if p.SettleMaxDelay == 0 {
+		p.SettleMaxDelay = max(10*time.Minute, p.SettleDelay)
+	}
+	return p
+}
+
+// Validate reports the first invalid field.
+func (p *RelayPayment) Validate() error {
+	d := p.withDefaults()
+	switch {
+	case d.Mint == "":
+		return errors.New("relay: payment: no mint URL")
+	case d.Unit != "sat" && d.Unit != "msat":
+		return fmt.Errorf("relay: payment: unit %q is not sat or msat", d.Unit)
+	case d.PerMiB == 0 && d.PerCircuit == 0:
+		return errors.New("relay: payment: both prices are zero; run the relay unpaid instead")
+	case d.Grace < time.Second:
+		return fmt.Errorf("relay: payment: grace %v shorter than 1s", d.Grace)
+	case d.MinLifetime > d.MaxLifetime:
+		return fmt.Errorf("relay: payment: channel lifetime bounds %v..%v are reversed", d.MinLifetime, d.MaxLifetime)
+	case d.MaxLifetime > time.Duration(1<<32-1)*time.Second:
+		return fmt.Errorf("relay: payment: channel lifetime %v too long", d.MaxLifetime)
+	case d.SettleDelay < 0 || d.SettleMaxDelay < d.SettleDelay:
+		return fmt.Errorf("relay: payment: settle delays %v..%v are not in order", d.SettleDelay, d.SettleMaxDelay)
+	}
+	return nil
+}
+
+// Receiver is a paid relay's payment machinery: the receiver key its
+// channels are locked to, the ledger of those channels, the meter that
+// pauses circuits that do not pay (router.Config.Meter), the settler that
+// closes channels at the mint, and the wallet their ecash goes to.
+type Receiver struct {
+	cfg     RelayPayment
+	opts    ReceiverOptions
+	key     *btcec.PrivateKey
+	store   *payment.FileStore
+	ledger  *payment.Ledger
+	meter   *router.PaidMeter
+	wallet  *wallet.Wallet
+	settler *router.Settler
+}
+
+// ReceiverOptions are what a Receiver takes from the relay it serves.
+type ReceiverOptions struct {
+	Now    func() time.Time // default time.Now
+	Logger *slog.Logger     // default: discard
+	// OnSettled, if set, is told of every settlement.
+	OnSettled func(router.Settlement)
+}
+
+// OpenReceiver opens the ledger and the wallet in dir; it contacts the
+// mint (the keyset channels are checked against), within ctx.
+func OpenReceiver(ctx context.Context, dir string, p RelayPayment, c ReceiverOptions) (*Receiver, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	p = p.withDefaults()
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	keyBytes, err := keyfile.Load(filepath.Join(dir, ReceiverKeyFile), 32)
+	if err != nil {
+		return nil, fmt.Errorf("relay: payment: %w", err)
+	}
+	key, _ := btcec.PrivKeyFromBytes(keyBytes)
+	// The earnings wallet is laid out as `obol wallet` expects, so that
+	// `obol wallet --data-dir DATADIR/wallet` spends them.
+	w, err := OpenWallet(WalletConfig{Dir: filepath.Join(dir, WalletDir), Mint: p.Mint, Unit: p.Unit,
+		HTTPClient: p.HTTPClient, Now: c.Now})
+	if err != nil {
+		return nil, fmt.Errorf("relay: payment: %w", err)
+	}
+	rp := &Receiver{cfg: p, opts: c, key: key, wallet: w}
+	if err := rp.open(ctx, dir); err != nil {
+		rp.Close()
+		return nil, err
+	}
+	return rp, nil
+}
+
+func (rp *Receiver) open(ctx context.Context, dir string) error {
+	p, c := rp.cfg, rp.opts
+	if err := rp.wallet.Load(ctx); err != nil {
+		return fmt.Errorf("relay: payment: the mint %s cannot be reached: %w", p.Mint, err)
+	}
+	ks, err := rp.wallet.Keyset()
+	if err != nil {
+		return fmt.Errorf("relay: payment: %w", err)
+	}
+	var recs []payment.LedgerRecord
+	if rp.store, recs, err = payment.OpenFileStore(filepath.Join(dir, LedgerFile)); err != nil {
+		return fmt.Errorf("relay: payment: %w", err)
+	}
+	rp.ledger, err = payment.NewLedger(payment.LedgerConfig{
+		ReceiverKey: rp.key, Store: rp.store, Now: c.Now,
+		MinLifetime: p.MinLifetime, MaxLifetime: p.MaxLifetime, MaxCapacity: p.MaxCapacity,
+		Keyset: func(mint, unit, id string) (payment.Keyset, error) {
+			if mint != p.Mint || unit != p.Unit || id != ks.ID {
+				return payment.Keyset{}, errors.New("mint, unit or keyset not accepted")
+			}
+			return ks, nil
+		}})
+	if err != nil {
+		return fmt.Errorf("relay: payment: %w", err)
+	}
+	if err := rp.ledger.Restore(recs); err != nil {
+		return fmt.Errorf("relay: payment: ledger: %w", err)
+	}
+	rp.meter, err = router.NewPaidMeter(router.PaidConfig{Ledger: rp.ledger, PerMiB: p.PerMiB, PerCircuit: p.PerCircuit,
+		FreeBytes: p.FreeBytes, Grace: p.Grace, Logger: c.Logger})
+	if err != nil {
+		return fmt.Errorf("relay: payment: %w", err)
+	}
+	rp.settler, err = router.NewSettler(router.SettlerConfig{Ledger: rp.ledger, Wallet: rp.wallet, ReceiverKey: rp.key,
+		Ended: rp.meter.Ended, Delay: p.SettleDelay, MaxDelay: p.SettleMaxDelay, Now: c.Now,
+		OnSettled: c.OnSettled, Logger: c.Logger})
+	if err != nil {
+		return fmt.Errorf("relay: payment: %w", err)
+	}
+	return nil
+}
+
+// Terms are what the descriptor says of the relay's payment.
+func (rp *Receiver) Terms() (descriptor.Price, descriptor.Payment) {
+	p := rp.cfg
+	ks, _ := rp.wallet.Keyset() // loaded by open
+	return descriptor.Price{PerMiB: p.PerMiB, PerCircuit: p.PerCircuit}, descriptor.Payment{
+		Mints:        []descriptor.Mint{{URL: p.Mint, Unit: p.Unit, Keysets: []string{ks.ID}}},
+		ReceiverKey:  rp.key.PubKey().SerializeCompressed(),
+		PrepayBytes:  p.PrepayBytes,
+		GraceSeconds: uint32(p.Grace / time.Second),
+		FreeBytes:    p.FreeBytes,
+		MaxCapacity:  p.MaxCapacity,
+		MinExpiry:    uint32(p.MinLifetime / time.Second),
+		MaxExpiry:    uint32(p.MaxLifetime / time.Second),
+	}
+}
+
+// Meter is what router.Config.Meter takes.
+func (rp *Receiver) Meter() *router.PaidMeter { return rp.meter }
+
+// Ledger is the ledger of the relay's channels.
+func (rp *Receiver) Ledger() *payment.Ledger { return rp.ledger }
+
+// Balance is what the earnings wallet holds, in Unit.
+func (rp *Receiver) Balance() uint64 { return rp.wallet.Balance() }
+
+// Unit is the unit of the accepted mint.
+func (rp *Receiver) Unit() string { return rp.cfg.Unit }
+
+// Run settles the channels of ended circuits, each after a random delay,
+// until ctx ends.
+func (rp *Receiver) Run(ctx context.Context) error { return rp.settler.Run(ctx) }
+
+// Flush settles, at shutdown, every channel not yet settled: the relay's
+// circuits are gone, so no channel takes more payments.
+func (rp *Receiver) Flush(ctx context.Context) error {
+	return rp.settler.Flush(ctx)
+}
+
+// Close closes the ledger and the wallet.
+func (rp *Receiver) Close() error {
+	var errs []error
+	if rp.store != nil {
+		errs = append(errs, rp.store.Close())
+	}
+	errs = append(errs, rp.wallet.Close())
+	return errors.Join(errs...)
+}
