@@ -250,7 +250,7 @@ func (c *Channels) settleBatch(ctx context.Context, n int, gap time.Duration) (S
 	}
 	// A funding swap left pending would look like a channel never funded:
 	// settle the wallet's operations first.
-	if n, err := c.cfg.Wallet.Recover(WithMintOp(ctx, NewMintOp(MintSettle))); err != nil || n > 0 {
+	if n, err := c.cfg.Wallet.RecoverEach(ctx, settleOp); err != nil || n > 0 {
 		return SettleReport{}, fmt.Errorf("pay: %d wallet operations still pending: %w", n, err)
 	}
 	c.mu.Lock()
@@ -275,7 +275,7 @@ func (c *Channels) settleBatch(ctx context.Context, n int, gap time.Duration) (S
 				return rep, err
 			}
 		}
-		back, dust, err := c.settle(WithMintOp(ctx, NewMintOp(MintSettle)), &e, ks)
+		back, dust, err := c.settle(settleOp(ctx), &e, ks)
 		rep.Dust += dust
 		switch {
 		case errors.Is(err, wallet.ErrChannelOpen):
@@ -317,6 +317,10 @@ func (c *Channels) settle(ctx context.Context, e *bookEntry, ks payment.Keyset) 
 	delete(c.entries, e.Counter)
 	return back, dust, nil
 }
+
+// settleOp names a fresh settlement operation: one channel's, or one
+// pending wallet operation's.
+func settleOp(ctx context.Context) context.Context { return WithMintOp(ctx, NewMintOp(MintSettle)) }
 
 var msatPerUnit = map[string]uint64{"sat": 1000, "msat": 1}
 
