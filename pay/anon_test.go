@@ -273,6 +273,7 @@ func TestPaymentsLinkNothing(t *testing.T) {
 	ac.stop() // closes the circuits: relays close their channels
 	waitFor(t, "relays to settle", tn.allSettled)
 	// A batch settles some channels, taken at random, after random pauses.
+	ctx = context.Background()
 	batch, err := pay.SettleBatch(ac.chans, ctx, 2, time.Millisecond)
 	if err != nil || batch.Settled != 2 {
 		t.Fatalf("a batch of 2: %+v, %v", batch, err)

@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+
+	"github.com/obolnet/obol/circuit/client"
+	"github.com/obolnet/obol/descriptor"
 )
 
 // MintClass is a class of mint operation. Operations of different
@@ -150,4 +153,33 @@ func mintHTTPClient(t MintTransport, def MintClass, hc *http.Client, direct bool
 		return hc, nil
 	}
 	return http.DefaultClient, nil
+}
+
+// MintCircuitBytes is what a circuit that carries mint requests may move
+// on the relays' free allowances: a few requests and answers.
+const MintCircuitBytes = 32 << 10
+
+// ErrNoAllowance: a path cannot carry mint requests on free allowances.
+var ErrNoAllowance = errors.New("pay: a relay of the path gives too small a free allowance for mint requests")
+
+// MintPay is client.Config.Pay for the circuits that carry mint requests
+// (the MintTransport's): they fund no channel — a funding needs a mint
+// request, which would need another circuit — and run on the relays'
+// free allowances, so every paid relay of the path must give at least
+// MintCircuitBytes (see MintUsable). Close such a circuit when its
+// operation ends.
+func MintPay(path []*descriptor.Relay) (client.PayConfig, error) {
+	for _, d := range path {
+		if !MintUsable(d) {
+			return client.PayConfig{}, ErrNoAllowance
+		}
+	}
+	return client.PayConfig{Hops: make([]client.HopPayment, len(path))}, nil
+}
+
+// MintUsable reports whether relay d can carry mint requests unpaid: it
+// is free, or gives a free allowance of at least MintCircuitBytes. It is
+// client.Config.Usable for the MintTransport's circuits.
+func MintUsable(d *descriptor.Relay) bool {
+	return d == nil || Free(d) || d.Payment.FreeBytes >= MintCircuitBytes
 }
