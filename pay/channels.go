@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/url"
 	"sort"
 	"sync"
@@ -37,6 +38,16 @@ type ChannelsConfig struct {
 	// rounded up to a multiple of ExpiryBucket (default 6 h), so that
 	// channels opened near the same time share an expiry.
 	Lifetime, ExpiryBucket time.Duration
+	// FundDelay and FundMaxDelay bound when a channel is funded: at a
+	// time drawn uniformly between them after its circuit's payments
+	// start (defaults 1 s and 8 s), each hop of a circuit independently,
+	// so that no funding falls on a circuit's build and the fundings of
+	// one circuit come at unrelated times. The relays' free allowance
+	// carries the circuit meanwhile; a circuit that moves more waits.
+	FundDelay, FundMaxDelay time.Duration
+	// Sleep waits d or until ctx ends (default: a timer); tests replace
+	// it to hold fundings back.
+	Sleep func(ctx context.Context, d time.Duration) error
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -53,6 +64,16 @@ func (c *ChannelsConfig) defaults() {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.FundDelay <= 0 {
+		c.FundDelay = DefaultFundDelay
+	}
+	if c.FundMaxDelay <= 0 {
+		c.FundMaxDelay = DefaultFundMaxDelay
+	}
+	c.FundMaxDelay = max(c.FundMaxDelay, c.FundDelay)
+	if c.Sleep == nil {
+		c.Sleep = sleep
 	}
 }
 
@@ -82,6 +103,10 @@ type Channels struct {
 	// last one could not reach it, and Paths.Pay refuses paid paths.
 	fundBackoff time.Duration
 	fundRetryAt time.Time
+	// What fundings needed: capacities funded (the pool keeps bundles
+	// for them), and how many had to split proofs for want of one.
+	demand map[uint64]int
+	splits int
 }
 
 // Open replays the channel book in cfg.Dir. It does not contact the mint.
@@ -94,7 +119,7 @@ func OpenChannels(cfg ChannelsConfig) (*Channels, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Channels{cfg: cfg, book: b, entries: map[uint64]*bookEntry{}}
+	c := &Channels{cfg: cfg, book: b, entries: map[uint64]*bookEntry{}, demand: map[uint64]int{}}
 	for _, e := range entries {
 		c.next = max(c.next, e.Counter+1)
 		if e.Settled {
@@ -134,6 +159,12 @@ func (c *Channels) Capacity(msat uint64, r RelayTerms) (uint64, error) {
 // payer's Open.
 func (c *Channels) HopPayer(r RelayTerms, capacity uint64) client.HopPayer {
 	return &hopPayer{c: c, relay: r, capacity: capacity}
+}
+
+// circuitHopPayer is HopPayer for hop payers of one circuit: their
+// funding times are drawn from the same start.
+func (c *Channels) circuitHopPayer(r RelayTerms, capacity uint64, s *fundSchedule) client.HopPayer {
+	return &hopPayer{c: c, relay: r, capacity: capacity, sched: s}
 }
 
 // newChannel writes a new channel ahead to the book and returns it with
@@ -206,13 +237,20 @@ type SettleReport struct {
 // Channels still open stay booked. It first settles the wallet's pending
 // operations (Recover). Run it after a restart and from time to time.
 func (c *Channels) Settle(ctx context.Context) (SettleReport, error) {
+	return c.settleBatch(ctx, 0, 0)
+}
+
+// settleBatch is Settle of at most n channels (0: all) taken at random,
+// each after a random pause of up to gap: a batch whose channels reach
+// the mint through isolations of their own, at unrelated times.
+func (c *Channels) settleBatch(ctx context.Context, n int, gap time.Duration) (SettleReport, error) {
 	ks, err := c.cfg.Wallet.Keyset()
 	if err != nil {
 		return SettleReport{}, err
 	}
 	// A funding swap left pending would look like a channel never funded:
 	// settle the wallet's operations first.
-	if n, err := c.cfg.Wallet.Recover(ctx); err != nil || n > 0 {
+	if n, err := c.cfg.Wallet.RecoverEach(ctx, settleOp); err != nil || n > 0 {
 		return SettleReport{}, fmt.Errorf("pay: %d wallet operations still pending: %w", n, err)
 	}
 	c.mu.Lock()
@@ -221,10 +259,23 @@ func (c *Channels) Settle(ctx context.Context) (SettleReport, error) {
 		todo = append(todo, *e)
 	}
 	c.mu.Unlock()
+	// In no order the mint could match to the order of the circuits, and
+	// each channel through an isolation of its own: one request never
+	// names two channels, so relays and the mint together cannot tell
+	// that two channels had one owner.
+	rand.Shuffle(len(todo), func(i, j int) { todo[i], todo[j] = todo[j], todo[i] })
+	if n > 0 && len(todo) > n {
+		todo = todo[:n]
+	}
 	var rep SettleReport
 	var errs []error
 	for _, e := range todo {
-		back, dust, err := c.settle(ctx, &e, ks)
+		if gap > 0 {
+			if err := sleep(ctx, rand.N(gap)); err != nil {
+				return rep, err
+			}
+		}
+		back, dust, err := c.settle(settleOp(ctx), &e, ks)
 		rep.Dust += dust
 		switch {
 		case errors.Is(err, wallet.ErrChannelOpen):
@@ -267,6 +318,10 @@ func (c *Channels) settle(ctx context.Context, e *bookEntry, ks payment.Keyset) 
 	return back, dust, nil
 }
 
+// settleOp names a fresh settlement operation: one channel's, or one
+// pending wallet operation's.
+func settleOp(ctx context.Context) context.Context { return WithMintOp(ctx, NewMintOp(MintSettle)) }
+
 var msatPerUnit = map[string]uint64{"sat": 1000, "msat": 1}
 
 // MsatPer is the msat value of one unit; 0 for a unit it does not know.
@@ -277,6 +332,7 @@ type hopPayer struct {
 	c        *Channels
 	relay    RelayTerms
 	capacity uint64
+	sched    *fundSchedule // nil: the delay counts from Open
 
 	// Run's goroutine (client.Payments) owns the fields below.
 	payer *payment.Payer
@@ -338,14 +394,18 @@ func (c *Channels) mintReachable() error {
 	return nil
 }
 
-// Open implements client.HopPayer: book, fund (a swap at the mint), and
-// the CHANNEL_OPEN.
+// Open implements client.HopPayer: wait for the funding time, book, fund
+// (a swap at the mint, through an isolation of its own), and the
+// CHANNEL_OPEN.
 func (h *hopPayer) Open(ctx context.Context) ([][]byte, error) {
+	if err := h.c.waitFunding(ctx, h.sched); err != nil {
+		return nil, err
+	}
 	ch, key, _, err := h.c.newChannel(h.relay, h.capacity)
 	if err != nil {
 		return nil, err
 	}
-	if err := h.c.fundResult(h.c.cfg.Wallet.Fund(ctx, ch)); err != nil {
+	if err := h.c.fundResult(h.c.fund(ctx, ch)); err != nil {
 		return nil, err
 	}
 	h.id = ch.ID()

@@ -14,6 +14,16 @@
 // settler (router.Settler, which closes channels at the mint), and the
 // terms its descriptor publishes.
 //
+// Reaching the mint (specs/05-payment.md §7.11): every request goes
+// through the embedder's MintTransport, each operation (keysets, pool,
+// fund, settle) with a fresh isolation key; a wallet without one opens
+// only with DirectMintConnectionUnsafe. Channels are funded from a pool
+// of exact denominations filled at random times, each hop at a time drawn
+// after its circuit's build (never on the build's path), one channel per
+// swap; settlement runs in random batches, one isolation per channel.
+// The circuits that carry mint requests are paid with MintPay: they fund
+// nothing and run on the relays' free allowances.
+//
 // Package circuit may not know of payment; this package plugs one into
 // the other.
 package pay

@@ -55,7 +55,8 @@ func TestPayRefusedWhileMintUnreachable(t *testing.T) {
 	if _, err := w.TopUp(ctx, 10_000); err != nil {
 		t.Fatal(err)
 	}
-	c, err := pay.OpenChannels(pay.ChannelsConfig{Wallet: w, Seed: []byte("paid mint away test channels"), Now: clock})
+	c, err := pay.OpenChannels(pay.ChannelsConfig{Wallet: w, Seed: []byte("paid mint away test channels"), Now: clock,
+		FundDelay: time.Microsecond, FundMaxDelay: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -83,6 +83,7 @@ type testNet struct {
 	t       testing.TB
 	mintURL string
 	mint    *mint.Mint
+	log     *eventLog // what the mint saw, among the tests' marks
 	opts    netOpts
 	dir     *directory
 	relays  []*paidRelay
@@ -101,6 +102,8 @@ type netOpts struct {
 	// settleDelay is the settlers' least delay (default 1 ms: tests
 	// settle at once; benchmarks set more, so that settlers stay idle).
 	settleDelay time.Duration
+	// fundSleep, if set, is the clients' wait for their funding times.
+	fundSleep func(context.Context, time.Duration) error
 }
 
 func newTestNet(t testing.TB, n int, o netOpts) *testNet {
@@ -118,9 +121,10 @@ func newTestNet(t testing.TB, n int, o netOpts) *testNet {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(m.Handler())
+	log := &eventLog{}
+	srv := httptest.NewServer(log.observe(m.Handler()))
 	t.Cleanup(func() { srv.Close(); m.Close() })
-	tn := &testNet{t: t, mintURL: srv.URL, mint: m, dir: &directory{m: map[peer.ID]peer.AddrInfo{}}, terms: o.terms, grace: o.grace, opts: o}
+	tn := &testNet{t: t, mintURL: srv.URL, mint: m, log: log, dir: &directory{m: map[peer.ID]peer.AddrInfo{}}, terms: o.terms, grace: o.grace, opts: o}
 	for range n {
 		r := &paidRelay{dir: t.TempDir(), host: newHost(t)}
 		r.onion, _ = circuit.GenerateOnionKey(rand.Reader, 1)
@@ -308,7 +312,7 @@ func (tn *testNet) openClient(t testing.TB, c *testClient) {
 		t.Fatal(err)
 	}
 	if c.paid, err = pay.OpenChannels(pay.ChannelsConfig{Wallet: c.wallet, Seed: []byte("client channel seed " + c.dir), Dir: c.dir,
-		Now: tn.opts.clock}); err != nil {
+		Now: tn.opts.clock, FundDelay: time.Microsecond, FundMaxDelay: time.Millisecond, Sleep: tn.opts.fundSleep}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -385,6 +389,7 @@ func (tn *testNet) build(t testing.TB, c *testClient, budget uint64, idx ...int)
 	}
 	pctx, pcancel := context.WithCancel(context.Background())
 	pc.cancel = pcancel
+	go func() { <-circ.Done(); pcancel() }() // as client.PayFor does
 	go func() { pc.done <- pc.pay.Run(pctx) }()
 	t.Cleanup(func() { circ.Close(); pcancel() })
 	return pc

@@ -83,6 +83,7 @@ func (p *Paths) Pay(path []*descriptor.Relay) (client.PayConfig, error) {
 	cfg := client.PayConfig{Budget: p.Budget, Hops: make([]client.HopPayment, len(path))}
 	terms := make([]client.Terms, len(path))
 	var funding uint64
+	sched := &fundSchedule{}
 	for i, d := range path {
 		if d == nil || Free(d) {
 			continue
@@ -101,7 +102,7 @@ func (p *Paths) Pay(path []*descriptor.Relay) (client.PayConfig, error) {
 			return client.PayConfig{}, err
 		}
 		funding += capacity
-		cfg.Hops[i] = client.HopPayment{Payer: p.C.HopPayer(r, capacity), Terms: r.Terms,
+		cfg.Hops[i] = client.HopPayment{Payer: p.C.circuitHopPayer(r, capacity, sched), Terms: r.Terms,
 			Next: func() client.HopPayer { return p.C.HopPayer(r, capacity) }}
 	}
 	if !client.Affordable(terms, 0, p.Budget) {

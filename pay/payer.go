@@ -29,9 +29,20 @@ type PayerConfig struct {
 	Wallet WalletConfig
 	// Budget bounds what one circuit may cost, in msat (0: no bound).
 	Budget uint64
-	// SettleEvery is how often channels are settled (default 1 min).
+	// SettleEvery is the mean time between two settlement batches
+	// (default 1 min), drawn from an exponential distribution; a batch
+	// settles up to SettleBatch channels (default 4) taken at random,
+	// each through an isolation of its own and after a random pause of
+	// up to SettleGap (default 10 s).
 	SettleEvery time.Duration
-	Logger      *slog.Logger
+	SettleBatch int
+	SettleGap   time.Duration
+	// Pool is the pool of denominations that funds channels.
+	Pool PoolConfig
+	// FundDelay and FundMaxDelay bound when a circuit's channels are
+	// funded after its build (ChannelsConfig; defaults 1 s and 8 s).
+	FundDelay, FundMaxDelay time.Duration
+	Logger                  *slog.Logger
 }
 
 // Payer pays a client's circuits from a wallet: Configure a
@@ -48,8 +59,12 @@ type Payer struct {
 	spentHS   atomic.Uint64 // msat paid by circuits built outside the manager
 }
 
-// DefaultSettleEvery is how often a client settles its channels.
-const DefaultSettleEvery = time.Minute
+// Settlement defaults (PayerConfig).
+const (
+	DefaultSettleEvery = time.Minute
+	DefaultSettleBatch = 4
+	DefaultSettleGap   = 10 * time.Second
+)
 
 // OpenPayer opens the wallet, fetches the mint's keyset (within ctx) and
 // replays the channel book.
@@ -57,6 +72,13 @@ func OpenPayer(ctx context.Context, cfg PayerConfig) (*Payer, error) {
 	if cfg.SettleEvery <= 0 {
 		cfg.SettleEvery = DefaultSettleEvery
 	}
+	if cfg.SettleBatch <= 0 {
+		cfg.SettleBatch = DefaultSettleBatch
+	}
+	if cfg.SettleGap <= 0 {
+		cfg.SettleGap = DefaultSettleGap
+	}
+	cfg.Pool.defaults()
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -73,7 +95,7 @@ func OpenPayer(ctx context.Context, cfg PayerConfig) (*Payer, error) {
 }
 
 func (p *Payer) open(ctx context.Context) error {
-	if err := p.wallet.Load(ctx); err != nil {
+	if err := p.wallet.Load(WithMintOp(ctx, NewMintOp(MintKeysets))); err != nil {
 		return fmt.Errorf("payment: the mint %s cannot be reached: %w", p.wallet.MintURL(), err)
 	}
 	dir := p.cfg.Wallet.Dir
@@ -85,7 +107,8 @@ func (p *Payer) open(ctx context.Context) error {
 	if err := os.MkdirAll(book, 0o700); err != nil {
 		return fmt.Errorf("payment: %w", err)
 	}
-	if p.paid, err = OpenChannels(ChannelsConfig{Wallet: p.wallet, Seed: seed, Dir: book, Now: p.cfg.Wallet.Now}); err != nil {
+	if p.paid, err = OpenChannels(ChannelsConfig{Wallet: p.wallet, Seed: seed, Dir: book, Now: p.cfg.Wallet.Now,
+		FundDelay: p.cfg.FundDelay, FundMaxDelay: p.cfg.FundMaxDelay}); err != nil {
 		return fmt.Errorf("payment: %w", err)
 	}
 	p.paths = &Paths{C: p.paid, Budget: p.cfg.Budget}
@@ -133,25 +156,41 @@ func (p *Payer) Settle(ctx context.Context) (SettleReport, error) {
 	return rep, err
 }
 
-// Run settles every SettleEvery until ctx ends, then once more.
+// Run fills the pool and settles channels, each at random times (see
+// PoolConfig and PayerConfig.SettleEvery), until ctx ends.
 func (p *Payer) Run(ctx context.Context) {
 	log := p.cfg.Logger
-	t := time.NewTicker(p.cfg.SettleEvery)
-	defer t.Stop()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p.paid.runPool(ctx, p.cfg.Pool, func(err error) {
+			log.Info("the pool of ecash could not be filled; channels are funded by splitting on demand meanwhile")
+			log.Debug("pool fill failed", "err", err)
+		})
+	}()
+	defer func() { <-done }()
 	for {
-		if rep, err := p.Settle(ctx); err != nil && ctx.Err() == nil {
+		if sleep(ctx, poolGap(p.cfg.SettleEvery)) != nil {
+			return
+		}
+		rep, err := p.paid.settleBatch(ctx, p.cfg.SettleBatch, p.cfg.SettleGap)
+		p.reclaimed.Add(rep.Reclaimed * MsatPer(p.wallet.Unit()))
+		if err != nil && ctx.Err() == nil {
 			log.Info("settlement postponed: the mint could not be reached")
 			log.Debug("settlement failed", "err", err)
 		} else if rep.Settled > 0 {
 			log.Info("payment channels settled", "channels", rep.Settled, "reclaimed", rep.Reclaimed, "unit", p.wallet.Unit())
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
 	}
 }
+
+// FillPool fills the pool now (Run fills it at random times).
+func (p *Payer) FillPool(ctx context.Context) (int, error) {
+	return p.paid.FillPool(ctx, p.cfg.Pool.Bundles, p.cfg.Pool.Capacities)
+}
+
+// Channels is the payer's channels.
+func (p *Payer) Channels() *Channels { return p.paid }
 
 // Close settles what it can within a few seconds and closes the wallet.
 // Channels whose relays have not closed them yet stay booked: their

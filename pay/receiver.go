@@ -48,7 +48,18 @@ type RelayPayment struct {
 	// SettleDelay and SettleMaxDelay bound the random wait between a
 	// circuit's end and its channel's close (defaults 1 and 10 min).
 	SettleDelay, SettleMaxDelay time.Duration
-	// HTTPClient reaches the mint (default http.DefaultClient).
+	// Transport carries the relay's requests to the mint (its channel
+	// closes), each through an isolation of its own, so that the mint
+	// cannot tell which relay closes which channel. Required unless
+	// DirectMintConnectionUnsafe is set.
+	Transport MintTransport
+	// DirectMintConnectionUnsafe lets the relay reach the mint from its
+	// own address: the mint learns which relay was paid by which funding
+	// token, and with the client's funding times, the relays of a
+	// circuit. For local tests and an operator who asks.
+	DirectMintConnectionUnsafe bool
+	// HTTPClient reaches the mint directly (with
+	// DirectMintConnectionUnsafe; default http.DefaultClient).
 	HTTPClient *http.Client
 }
 
@@ -148,8 +159,9 @@ func OpenReceiver(ctx context.Context, dir string, p RelayPayment, c ReceiverOpt
 	key, _ := btcec.PrivKeyFromBytes(keyBytes)
 	// The earnings wallet is laid out as `obol wallet` expects, so that
 	// `obol wallet --data-dir DATADIR/wallet` spends them.
-	w, err := OpenWallet(WalletConfig{Dir: filepath.Join(dir, WalletDir), Mint: p.Mint, Unit: p.Unit,
-		HTTPClient: p.HTTPClient, Now: c.Now})
+	w, err := openWallet(WalletConfig{Dir: filepath.Join(dir, WalletDir), Mint: p.Mint, Unit: p.Unit,
+		Transport: p.Transport, DirectMintConnectionUnsafe: p.DirectMintConnectionUnsafe,
+		HTTPClient: p.HTTPClient, Now: c.Now}, MintSettle)
 	if err != nil {
 		return nil, fmt.Errorf("relay: payment: %w", err)
 	}
@@ -163,7 +175,7 @@ func OpenReceiver(ctx context.Context, dir string, p RelayPayment, c ReceiverOpt
 
 func (rp *Receiver) open(ctx context.Context, dir string) error {
 	p, c := rp.cfg, rp.opts
-	if err := rp.wallet.Load(ctx); err != nil {
+	if err := rp.wallet.Load(WithMintOp(ctx, NewMintOp(MintKeysets))); err != nil {
 		return fmt.Errorf("relay: payment: the mint %s cannot be reached: %w", p.Mint, err)
 	}
 	ks, err := rp.wallet.Keyset()

@@ -26,8 +26,20 @@ type WalletConfig struct {
 	Dir string // created 0700; the seed and the journal live here
 	// Mint is the mint's URL: required the first time, after which the
 	// directory remembers it; a different one is refused.
-	Mint       string
-	Unit       string // default sat
+	Mint string
+	Unit string // default sat
+	// Transport carries every request to the mint, each operation
+	// through an isolation of its own (MintTransport). Required unless
+	// DirectMintConnectionUnsafe is set.
+	Transport MintTransport
+	// DirectMintConnectionUnsafe lets the wallet reach the mint straight
+	// from this host's address when no Transport is given: the mint then
+	// sees who funds, settles and restores, and can link the user to the
+	// relays of their circuits. For local tests and a user who asks.
+	DirectMintConnectionUnsafe bool
+	// HTTPClient reaches the mint directly (with
+	// DirectMintConnectionUnsafe; default http.DefaultClient). With a
+	// Transport, only its Timeout is used.
 	HTTPClient *http.Client
 	Now        func() time.Time
 }
@@ -36,6 +48,16 @@ type WalletConfig struct {
 // once and kept with mode 0600, its mint remembered. It does not contact
 // the mint (call Load). Only one process may have a wallet open.
 func OpenWallet(cfg WalletConfig) (*wallet.Wallet, error) {
+	return openWallet(cfg, MintPool)
+}
+
+// openWallet opens a wallet whose requests that name no operation
+// (MintOpFrom) each get an operation of class def.
+func openWallet(cfg WalletConfig, def MintClass) (*wallet.Wallet, error) {
+	hc, err := mintHTTPClient(cfg.Transport, def, cfg.HTTPClient, cfg.DirectMintConnectionUnsafe)
+	if err != nil {
+		return nil, fmt.Errorf("wallet: %w", err)
+	}
 	if cfg.Dir == "" {
 		return nil, errors.New("wallet: no directory given")
 	}
@@ -50,7 +72,7 @@ func OpenWallet(cfg WalletConfig) (*wallet.Wallet, error) {
 	if err != nil {
 		return nil, fmt.Errorf("wallet: %w", err)
 	}
-	w, err := wallet.Open(wallet.Config{Mint: mint, Unit: cfg.Unit, Seed: seed, Dir: cfg.Dir, HTTPClient: cfg.HTTPClient, Now: cfg.Now})
+	w, err := wallet.Open(wallet.Config{Mint: mint, Unit: cfg.Unit, Seed: seed, Dir: cfg.Dir, HTTPClient: hc, Now: cfg.Now})
 	if err != nil {
 		return nil, fmt.Errorf("wallet in %s: %w", cfg.Dir, err)
 	}

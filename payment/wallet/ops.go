@@ -282,8 +282,21 @@ func (w *Wallet) Withdraw(ctx context.Context, invoice string) (*payment.MeltQuo
 }
 
 // Fund swaps ecash into a channel's funding token and attaches the proofs
-// to the channel. The channel's keyset must be the wallet's.
+// to the channel. The channel's keyset must be the wallet's. It spends an
+// exact bundle if the wallet holds one, else it splits larger proofs and
+// keeps the change.
 func (w *Wallet) Fund(ctx context.Context, ch *payment.Channel) error {
+	return w.fund(ctx, ch, false)
+}
+
+// FundExact is Fund from an exact bundle of proofs (see Bundle): the swap
+// has the funding outputs only, no change. Without such proofs it fails
+// with ErrNoBundle and calls nothing.
+func (w *Wallet) FundExact(ctx context.Context, ch *payment.Channel) error {
+	return w.fund(ctx, ch, true)
+}
+
+func (w *Wallet) fund(ctx context.Context, ch *payment.Channel, exact bool) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if err := w.loaded(); err != nil {
@@ -299,15 +312,23 @@ func (w *Wallet) Fund(ctx context.Context, ch *payment.Channel) error {
 			R: hex.EncodeToString(d.R.Serialize()), B: d.BHex})
 		total += d.Amount
 	}
-	inputs, sum, err := w.selectProofs(total)
-	if err != nil {
-		return err
+	inputs, ok := w.exactInputs(w.bundle(total))
+	var ctr map[string]uint32
+	if !ok {
+		if exact {
+			return ErrNoBundle
+		}
+		var sum uint64
+		var err error
+		if inputs, sum, err = w.selectProofs(total); err != nil {
+			return err
+		}
+		var keep []output
+		if keep, ctr, err = w.newOutputs(roleKeep, payment.PowersOfTwo(sum-w.fee(len(inputs))-total)); err != nil {
+			return err
+		}
+		outs = append(outs, keep...)
 	}
-	keep, ctr, err := w.newOutputs(roleKeep, payment.PowersOfTwo(sum-w.fee(len(inputs))-total))
-	if err != nil {
-		return err
-	}
-	outs = append(outs, keep...)
 	o := &op{ID: newOpID(), Kind: "fund", Amount: total, Channel: ch.ID().String(), Inputs: inputs, Outputs: outs}
 	if _, err := w.run(o, ctr, func() ([]payment.BlindSignature, error) {
 		return w.client.Swap(ctx, inputs, blinded(outs))

@@ -17,6 +17,17 @@ import (
 // operations are still pending (the mint unreachable, a payment in
 // flight, an unpaid quote).
 func (w *Wallet) Recover(ctx context.Context) (int, error) {
+	return w.RecoverEach(ctx, nil)
+}
+
+// RecoverEach is Recover with each operation's requests made under
+// each(ctx) (nil: ctx): e.g. a context naming a fresh way to the mint per
+// operation, so that the mint cannot tell two operations settled together
+// from one user.
+func (w *Wallet) RecoverEach(ctx context.Context, each func(context.Context) context.Context) (int, error) {
+	if each == nil {
+		each = func(c context.Context) context.Context { return c }
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if err := w.loaded(); err != nil {
@@ -29,7 +40,7 @@ func (w *Wallet) Recover(ctx context.Context) (int, error) {
 	sort.Strings(ids)
 	var errs []error
 	for _, id := range ids {
-		if err := w.settle(ctx, w.pending[id]); err != nil {
+		if err := w.settle(each(ctx), w.pending[id]); err != nil {
 			errs = append(errs, fmt.Errorf("operation %s: %w", id, err))
 		}
 	}

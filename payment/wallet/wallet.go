@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sort"
 	"sync"
 	"time"
 
@@ -275,24 +274,7 @@ func (w *Wallet) fee(n int) uint64 { return (uint64(n)*w.ks.InputFeePPK + 999) /
 // fee of spending them. It leaves out the inputs of pending operations:
 // the mint may have spent them, and only Recover can tell. w.mu is held.
 func (w *Wallet) selectProofs(amount uint64) ([]payment.Proof, uint64, error) {
-	inFlight := map[string]bool{}
-	for _, o := range w.pending {
-		for _, p := range o.Inputs {
-			inFlight[p.Secret] = true
-		}
-	}
-	all := make([]payment.Proof, 0, len(w.proofs))
-	for _, p := range w.proofs {
-		if !inFlight[p.Secret] {
-			all = append(all, p)
-		}
-	}
-	sort.Slice(all, func(i, j int) bool {
-		if all[i].Amount != all[j].Amount {
-			return all[i].Amount > all[j].Amount
-		}
-		return all[i].Secret < all[j].Secret
-	})
+	all := w.free()
 	var sum uint64
 	for i, p := range all {
 		sum += p.Amount

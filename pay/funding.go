@@ -1,0 +1,101 @@
+package pay
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/obolnet/obol/payment"
+	"github.com/obolnet/obol/payment/wallet"
+)
+
+// Default funding delays (ChannelsConfig.FundDelay, FundMaxDelay): the
+// last hop of a circuit is funded at most 8 s after its build, well
+// within a relay's default grace of 30 s.
+const (
+	DefaultFundDelay    = time.Second
+	DefaultFundMaxDelay = 8 * time.Second
+)
+
+// fundSchedule is the funding clock of one circuit's channels: each
+// hop's funding time is drawn independently from the same start, the
+// moment the circuit's payments begin (its first Open).
+type fundSchedule struct {
+	once  sync.Once
+	start time.Time
+}
+
+func (s *fundSchedule) begin(now time.Time) time.Time {
+	s.once.Do(func() { s.start = now })
+	return s.start
+}
+
+// fundDelay draws a funding delay in [FundDelay, FundMaxDelay].
+func (c *Channels) fundDelay() time.Duration {
+	lo, hi := c.cfg.FundDelay, c.cfg.FundMaxDelay
+	return lo + rand.N(hi-lo+1)
+}
+
+// waitFunding waits until a channel's funding time: a random delay after
+// its circuit's payments started (s), or after now (s nil). The circuit
+// runs on the relays' free allowance meanwhile.
+func (c *Channels) waitFunding(ctx context.Context, s *fundSchedule) error {
+	now := c.cfg.Now()
+	start := now
+	if s != nil {
+		start = s.begin(now)
+	}
+	wait := start.Add(c.fundDelay()).Sub(now)
+	return c.cfg.Sleep(ctx, max(wait, 0))
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// fund funds a channel through an isolation of its own, from an exact
+// bundle of the pool if there is one; else it splits proofs (counted: the
+// pool was too small) and records the capacity so that the pool keeps
+// bundles for it.
+func (c *Channels) fund(ctx context.Context, ch *payment.Channel) error {
+	ctx = WithMintOp(ctx, NewMintOp(MintFund))
+	err := c.cfg.Wallet.FundExact(ctx, ch)
+	c.mu.Lock()
+	c.demand[ch.Params().Capacity]++
+	if errors.Is(err, wallet.ErrNoBundle) {
+		c.splits++
+	}
+	c.mu.Unlock()
+	if errors.Is(err, wallet.ErrNoBundle) {
+		err = c.cfg.Wallet.Fund(ctx, ch)
+	}
+	return err
+}
+
+// Splits is how many fundings found no exact bundle in the pool and split
+// proofs on demand.
+func (c *Channels) Splits() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.splits
+}
+
+// demanded lists the capacities funded so far.
+func (c *Channels) demanded() []uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	caps := make([]uint64, 0, len(c.demand))
+	for k := range c.demand {
+		caps = append(caps, k)
+	}
+	return caps
+}
