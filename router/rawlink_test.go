@@ -56,10 +56,18 @@ func (l *rawLink) write(id uint32, cmd circuit.Command, payload []byte) error {
 }
 
 // readAny returns the next cell.
+// A raw link never acknowledges (so the relay keeps no link window for
+// it) and skips the relay's LINK_ACKs.
 func (l *rawLink) readAny() ([]byte, error) {
 	cell := make([]byte, circuit.CellSize)
-	_, err := io.ReadFull(l.r, cell)
-	return cell, err
+	for {
+		if _, err := io.ReadFull(l.r, cell); err != nil {
+			return cell, err
+		}
+		if binary.BigEndian.Uint32(cell) != 0 || circuit.Command(cell[4]) != link.CmdLinkAck {
+			return cell, nil
+		}
+	}
 }
 
 // read returns the next cell of circuit id, dropping other circuits'.

@@ -15,6 +15,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -67,6 +68,12 @@ type Channel struct {
 	wakeUsed bool          // a sender waits on wake
 	outDone  bool          // the channel closed: nothing more is queued
 
+	winMu    sync.Mutex    // guards win
+	win      window        // the sending window (window.go)
+	winMoved chan struct{} // a token when a LINK_ACK arrived
+	ackDue   atomic.Uint64 // cells read that the writer is to acknowledge
+	ackSent  uint64        // the writer's: the count last acknowledged
+
 	mu      sync.Mutex // guards the fields below
 	circs   map[uint32]*Circ
 	nextID  uint32
@@ -87,6 +94,7 @@ func newChannel(m *Manager, s network.Stream, initiator bool) *Channel {
 		onCreate: m.cfg.OnCreate, maxQueue: m.cfg.MaxQueue,
 		ready: make(chan struct{}, 1), done: make(chan struct{}),
 		sched: newScheduler(DefaultHalfLife, time.Now()), wake: make(chan struct{}),
+		win: newWindow(), winMoved: make(chan struct{}, 1),
 		circs: make(map[uint32]*Circ), nextID: 1,
 	}
 }
@@ -179,10 +187,7 @@ func (ch *Channel) send(ctx context.Context, sc *schedCirc, cell []byte) error {
 		if ch.roomLocked(sc, cell) {
 			ch.sched.push(sc, cell)
 			ch.outMu.Unlock()
-			select {
-			case ch.ready <- struct{}{}:
-			default:
-			}
+			signal(ch.ready)
 			return nil
 		}
 		wake := ch.wake
@@ -242,6 +247,7 @@ func (ch *Channel) run() {
 
 func (ch *Channel) readLoop() {
 	r := bufio.NewReaderSize(ch.s, 16*circuit.CellSize)
+	var read uint64
 	for {
 		cell := getCell()
 		if _, err := io.ReadFull(r, cell); err != nil {
@@ -249,7 +255,41 @@ func (ch *Channel) readLoop() {
 			ch.close(fmt.Errorf("%w: read: %v", ErrChannelClosed, err))
 			return
 		}
+		if binary.BigEndian.Uint32(cell) == 0 && circuit.Command(cell[4]) == CmdLinkAck {
+			err := ch.onLinkAck(cell[circuit.CellHeaderLen:])
+			putCell(cell)
+			if err != nil {
+				ch.close(fmt.Errorf("%w: %w", ErrChannelClosed, err))
+				return
+			}
+			continue
+		}
+		if read++; read%ackEvery == 0 {
+			ch.ackDue.Store(read)
+			signal(ch.ready)
+		}
 		ch.dispatch(cell)
+	}
+}
+
+// onLinkAck moves the sending window.
+func (ch *Channel) onLinkAck(payload []byte) error {
+	count, err := parseLinkAck(payload)
+	if err != nil {
+		return err
+	}
+	ch.winMu.Lock()
+	err = ch.win.onAck(count, time.Now())
+	ch.winMu.Unlock()
+	signal(ch.winMoved)
+	return err
+}
+
+// signal leaves a token in c unless one is there.
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
 	}
 }
 
@@ -297,13 +337,39 @@ func (ch *Channel) remoteParity(id uint32) bool {
 
 func (ch *Channel) writeLoop() {
 	w := bufio.NewWriterSize(stallWriter{ch.s, ch.m.cfg.WriteTimeout}, 32*circuit.CellSize)
+	var stall *time.Timer // while the window is shut
+	var stalled <-chan time.Time
+	defer func() {
+		if stall != nil {
+			stall.Stop()
+		}
+	}()
 	for {
 		select {
 		case <-ch.ready:
+		case <-ch.winMoved: // the peer reads: the stall clock starts again
+			if stall != nil {
+				stall.Stop()
+				stall, stalled = nil, nil
+			}
+		case <-stalled:
+			ch.m.counts.stalled.Add(1)
+			ch.close(fmt.Errorf("%w: no LINK_ACK: %w", ErrChannelClosed, ErrPeerNotReading))
+			return
 		case <-ch.done:
 			return
 		}
-		if err := ch.writeQueued(w); err != nil {
+		shut, err := ch.writeQueued(w)
+		switch {
+		case err != nil:
+		case shut && stall == nil:
+			stall = time.NewTimer(ch.m.cfg.WriteTimeout)
+			stalled = stall.C
+		case !shut && stall != nil:
+			stall.Stop()
+			stall, stalled = nil, nil
+		}
+		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				ch.m.counts.stalled.Add(1)
 				err = ErrPeerNotReading
@@ -330,24 +396,44 @@ func (w stallWriter) Write(p []byte) (int, error) {
 }
 
 // writeQueued writes the queued cells in the scheduler's order until
-// none is left, then flushes once. The scheduler picks each cell when the
-// buffer can take it, so a cell queued meanwhile by a quieter circuit
-// goes before the rest of a bulk circuit's.
-func (ch *Channel) writeQueued(w *bufio.Writer) error {
+// none is left or the window is shut (shut), then flushes once. The
+// scheduler picks each cell when the window and the buffer can take it,
+// so a cell queued meanwhile by a quieter circuit goes before the rest
+// of a bulk circuit's. A LINK_ACK due goes first, window or not.
+func (ch *Channel) writeQueued(w *bufio.Writer) (shut bool, err error) {
 	now := time.Now()
+	ch.winMu.Lock()
+	open := ch.win.open()
+	ch.winMu.Unlock()
 	for i := 0; ; i++ {
 		if i%32 == 31 {
 			now = time.Now()
 		}
+		if due := ch.ackDue.Load(); due > ch.ackSent {
+			ch.ackSent = due
+			ack := linkAckCell(due)
+			_, err := w.Write(ack)
+			putCell(ack)
+			if err != nil {
+				return false, err
+			}
+		}
+		if !open {
+			return true, w.Flush()
+		}
 		cell := ch.next(now)
 		if cell == nil {
-			return w.Flush()
+			return false, w.Flush()
 		}
 		_, err := w.Write(cell)
 		putCell(cell)
 		if err != nil {
-			return err
+			return false, err
 		}
+		ch.winMu.Lock()
+		ch.win.wrote(now)
+		open = ch.win.open()
+		ch.winMu.Unlock()
 	}
 }
 
