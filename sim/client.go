@@ -44,7 +44,7 @@ func (n *Network) startClient(idx int, ep *endpoint, boot []peer.AddrInfo) (*sim
 	if err != nil {
 		return nil, err
 	}
-	h, err := newHost(n.simnet, ep, key, n.link(n.cfg.ClientBandwidth), 256)
+	h, err := newHost(n.simnet, ep, key, n.link(n.cfg.ClientBandwidth), clientConnLow, clientConnHigh)
 	if err != nil {
 		return nil, err
 	}

@@ -47,7 +47,7 @@ func (s sourceIP) PreferredSourceIPForDestination(*net.UDPAddr) (net.IP, error) 
 // builds one, with simnet in place of the kernel's UDP sockets: no TCP,
 // no NAT port mapping, no relaying, and libp2p's null resource manager
 // (the limits of a real relay are not what is measured here).
-func newHost(nw *simnet.Simnet, ep *endpoint, key crypto.PrivKey, link simnet.NodeBiDiLinkSettings, connHigh int) (host.Host, error) {
+func newHost(nw *simnet.Simnet, ep *endpoint, key crypto.PrivKey, link simnet.NodeBiDiLinkSettings, connLow, connHigh int) (host.Host, error) {
 	src := sourceIP{ip: ep.addr.IP}
 	reuse := []quicreuse.Option{
 		quicreuse.OverrideSourceIPSelector(func() (quicreuse.SourceIPSelector, error) { return src, nil }),
@@ -57,7 +57,7 @@ func newHost(nw *simnet.Simnet, ep *endpoint, key crypto.PrivKey, link simnet.No
 			return c, nil
 		}),
 	}
-	cm, err := connmgr.NewConnManager(connHigh/2, connHigh, connmgr.WithGracePeriod(time.Minute))
+	cm, err := connmgr.NewConnManager(connLow, connHigh, connmgr.WithGracePeriod(time.Minute))
 	if err != nil {
 		return nil, err
 	}
@@ -78,6 +78,13 @@ func newHost(nw *simnet.Simnet, ep *endpoint, key crypto.PrivKey, link simnet.No
 	}
 	return h, nil
 }
+
+// Connection manager watermarks: a relay's as `obol relay` sets them, a
+// client's as dht.NewHost's defaults.
+const (
+	relayConnLow, relayConnHigh   = 1024, 2048
+	clientConnLow, clientConnHigh = 64, 256
+)
 
 // newConnManager is quicreuse's constructor with the close hook a conn
 // manager passed in from outside needs (as go-libp2p's x/simlibp2p does).

@@ -1,8 +1,6 @@
 package sim
 
 import (
-	"context"
-	"fmt"
 	"math"
 	"math/rand/v2"
 	"sync"
@@ -178,6 +176,3 @@ func sumBytes(eps []*endpoint) (sent, rcvd int64) {
 	}
 	return sent, rcvd
 }
-
-var _ = context.Background
-var _ = fmt.Sprint

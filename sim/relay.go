@@ -58,7 +58,7 @@ func (n *Network) startRelay(s relaySpec) (*relay, error) {
 	if err != nil {
 		return nil, err
 	}
-	h, err := newHost(n.simnet, s.ep, key, n.link(s.link), 4*n.cfg.Relays+4*n.cfg.Clients)
+	h, err := newHost(n.simnet, s.ep, key, n.link(s.link), relayConnLow, relayConnHigh)
 	if err != nil {
 		return nil, err
 	}

@@ -2,7 +2,6 @@ package sim
 
 import (
 	"context"
-	"fmt"
 	"math/rand/v2"
 	"runtime"
 	"sync"
@@ -369,5 +368,3 @@ func (c *relayClock) hours() float64 {
 	defer c.mu.Unlock()
 	return c.sum
 }
-
-var _ = fmt.Sprint

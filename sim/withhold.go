@@ -41,7 +41,7 @@ func (n *Network) addWithholder() (*withholder, error) {
 	if err != nil {
 		return nil, err
 	}
-	h, err := newHost(n.simnet, ep, key, n.link(n.cfg.RelayBandwidth[1]), 4*n.cfg.Relays+4*n.cfg.Clients)
+	h, err := newHost(n.simnet, ep, key, n.link(n.cfg.RelayBandwidth[1]), relayConnLow, relayConnHigh)
 	if err != nil {
 		return nil, err
 	}

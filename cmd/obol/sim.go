@@ -70,7 +70,7 @@ func runSim(ctx context.Context, args []string, e env) int {
 		return exitFail
 	}
 	c := o.cfg
-	targs := []string{"test", "-run", "^TestScale$", "-count", "1", "-timeout", "0", "./sim", "-args",
+	targs := []string{"test", "-v", "-run", "^TestScale$", "-count", "1", "-timeout", "0", "./sim", "-args",
 		"-sim.relays", strconv.Itoa(c.Relays), "-sim.clients", strconv.Itoa(c.Clients),
 		"-sim.observe", c.Observe.String(), "-sim.sample", strconv.Itoa(c.Sample),
 		"-sim.fetches", strconv.Itoa(c.Fetches), "-sim.probes", strconv.Itoa(c.ViewProbes),
