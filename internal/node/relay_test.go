@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -54,6 +55,13 @@ func TestRelaysPublishAndClientSamples(t *testing.T) {
 			t.Fatalf("relay %s never published: %v", r.ID(), err)
 		}
 	}
+	// The client takes its view from the relays' views, which gossip
+	// fills: wait until every relay's view is whole.
+	for _, r := range relays {
+		if err := waitView(ctx, r, len(relays)); err != nil {
+			t.Fatalf("relay %s's view never held every relay: %v", r.ID(), err)
+		}
+	}
 	dir := filepath.Join(t.TempDir(), "client")
 	found := sampleWith(ctx, t, dir, first.AddrInfo(), len(relays))
 	if len(found) != len(relays) {
@@ -98,6 +106,18 @@ func waitLookup(ctx context.Context, n *dht.Node, r *Relay) error {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// waitView waits until r's view holds n relays.
+func waitView(ctx context.Context, r *Relay, n int) error {
+	for r.View().Len() < n {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%d of %d relays: %w", r.View().Len(), n, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return nil
 }
 
 func sampleWith(ctx context.Context, t *testing.T, dir string, boot peerInfo, n int) []*descriptor.Relay {
