@@ -35,7 +35,7 @@ func hopFor(r *descriptor.Relay, now time.Time) (client.Hop, bool) {
 
 // pathTo returns a three-hop path ending at last: a guard, a vanguard
 // (guards.go) and last. role, if not zero, is what last must offer when
-// chosen here (last == nil). No hop is in exclude.
+// chosen here (last == nil), from the relays not in exclude.
 func (n *Network) pathTo(last *client.Hop, role descriptor.Role, exclude map[peer.ID]bool) ([]client.Hop, error) {
 	now := n.Now()
 	var guards, ends []client.Hop
@@ -61,11 +61,11 @@ func (n *Network) pathTo(last *client.Hop, role descriptor.Role, exclude map[pee
 		e := ends[rand.IntN(len(ends))]
 		last = &e
 	}
-	avoid := map[peer.ID]bool{last.Peer.ID: true}
-	for id := range exclude {
-		avoid[id] = true
-	}
-	g, v, ok := n.guards.pick(guards, avoid)
+	// exclude narrows the choice of the last hop only: the guard and
+	// vanguard layers are fixed sets, and leaving out every relay that
+	// already serves the service (its intro points) would soon leave none
+	// of them usable.
+	g, v, ok := n.guards.pick(guards, map[peer.ID]bool{last.Peer.ID: true})
 	if !ok {
 		return nil, ErrNoRelays
 	}

@@ -54,6 +54,23 @@ func (n *Network) waitUp(ctx context.Context) error {
 			return fmt.Errorf("localnet: relay %d: %w", i, err)
 		}
 	}
+	return n.waitViews(ctx)
+}
+
+// waitViews waits until every relay's view holds every relay: clients
+// take their view from relays' views, and a client that joined a relay
+// whose view gossip had not yet filled would start with part of the
+// network (and choose its guards from that part).
+func (n *Network) waitViews(ctx context.Context) error {
+	for i, r := range n.Relays {
+		for r.View().Len() < len(n.Relays) {
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("localnet: relay %d's view holds %d of %d relays: %w", i, r.View().Len(), len(n.Relays), ctx.Err())
+			case <-time.After(pollEvery):
+			}
+		}
+	}
 	return nil
 }
 
