@@ -396,7 +396,8 @@ func TestServeAfterCloseAndIdempotentClose(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(context.Background(), ln) }()
 	c := dialProxy(t, ln.Addr().String())
-	c.Write([]byte{5, 1}) // an unfinished handshake
+	c.Write([]byte{5, 1, 0}) // a greeting, and then no request
+	readN(t, c, 2)           // Serve runs: Close must not come first
 	s.Close()
 	s.Close()
 	if err := <-done; err != nil {
