@@ -120,6 +120,7 @@ func benchFirstByte(b *testing.B, delay time.Duration) {
 		took[i] += time.Since(start)
 		pc.Close()
 		if pc.pay != nil {
+			pc.cancel() // as client.PayFor does when its circuit closes: a funding still waiting is dropped
 			<-pc.done
 		}
 	}

@@ -389,7 +389,6 @@ func (tn *testNet) build(t testing.TB, c *testClient, budget uint64, idx ...int)
 	}
 	pctx, pcancel := context.WithCancel(context.Background())
 	pc.cancel = pcancel
-	go func() { <-circ.Done(); pcancel() }() // as client.PayFor does
 	go func() { pc.done <- pc.pay.Run(pctx) }()
 	t.Cleanup(func() { circ.Close(); pcancel() })
 	return pc
