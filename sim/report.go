@@ -119,7 +119,7 @@ func (r *Report) Print(w io.Writer) {
 		c.LeaveRate, c.CrashRate, c.JoinRate, r.Churn.Left, r.Churn.Crashed, r.Churn.Joined)
 	row("client join + first sample", "p50 %s  p95 %s", sec(r.ClientJoin.P50), sec(r.ClientJoin.P95))
 	for _, v := range r.Views {
-		row(fmt.Sprintf("view at %.0f min", v.AtMinutes), "complete %.3f (min %.3f), stale %.3f, agreement %.3f, %d live",
+		row(fmt.Sprintf("view at %.1f min", v.AtMinutes), "complete %.3f (min %.3f), stale %.3f, agreement %.3f, %d live",
 			v.Completeness, v.CompletenessMin, v.Stale, v.Agreement, v.Live)
 	}
 	for i, p := range r.ViewProbes {
