@@ -77,6 +77,15 @@ type PayConfig struct {
 	Budget uint64
 	// SettleEvery is how often channels are settled (default 1 min).
 	SettleEvery time.Duration
+	// MintTransport, if set, carries the wallet's requests to the mint.
+	// By default they go through circuits of the client's own, a fresh
+	// isolation for every operation, so that the mint never sees the
+	// client's address nor links two operations by their connection.
+	MintTransport pay.MintTransport
+	// DirectMintConnectionUnsafe makes the wallet reach the mint straight
+	// from this host's address: the mint then learns who pays, and with
+	// a relay's help which circuits. For local test networks only.
+	DirectMintConnectionUnsafe bool
 }
 
 // Client defaults.
@@ -87,10 +96,12 @@ const (
 )
 
 // Files of a client's data directory besides the relay cache: the guard
-// set of exit circuits and that of hidden-service circuits.
+// sets of exit circuits, of hidden-service circuits and of the circuits
+// that carry the wallet's requests to the mint.
 const (
-	GuardFile   = "guards.json"
-	HSGuardFile = "hs-guards.json"
+	GuardFile     = "guards.json"
+	HSGuardFile   = "hs-guards.json"
+	MintGuardFile = "mint-guards.json"
 )
 
 // Validate reports the first field that cannot work.
@@ -143,7 +154,8 @@ type Client struct {
 	mgr     *client.Manager
 	hs      *hidden.Client
 	hn      hidden.Network
-	payer   *pay.Payer // nil: free relays only
+	payer   *pay.Payer      // nil: free relays only
+	mintMgr *client.Manager // circuits to the mint; nil without a payer or with a transport of the embedder's
 
 	mu        sync.Mutex // guards the fields below
 	running   bool
@@ -187,6 +199,9 @@ func (c *Client) Run(ctx context.Context) error {
 	if c.payer != nil {
 		wg.Go(func() { c.payer.Run(ctx) })
 	}
+	if c.mintMgr != nil {
+		wg.Go(func() { c.mintMgr.Run(ctx) })
+	}
 	<-ctx.Done()
 	wg.Wait()
 	c.close()
@@ -205,9 +220,18 @@ func (c *Client) open(ctx context.Context) error {
 	if err := c.join(ctx); err != nil {
 		return err
 	}
+	c.links = link.NewManager(c.node.Node().Host(), link.Config{Logger: log})
+	c.links.Start()
 	if cfg.Pay != nil {
+		wc := pay.WalletConfig{Dir: cfg.Pay.WalletDir, Mint: cfg.Pay.Mint, Transport: cfg.Pay.MintTransport,
+			DirectMintConnectionUnsafe: cfg.Pay.DirectMintConnectionUnsafe}
+		if wc.Transport == nil && !wc.DirectMintConnectionUnsafe {
+			if wc.Transport, err = c.mintTransport(); err != nil {
+				return err
+			}
+		}
 		pctx, cancel := context.WithTimeout(ctx, cfg.JoinTimeout)
-		c.payer, err = pay.OpenPayer(pctx, pay.PayerConfig{Wallet: pay.WalletConfig{Dir: cfg.Pay.WalletDir, Mint: cfg.Pay.Mint},
+		c.payer, err = pay.OpenPayer(pctx, pay.PayerConfig{Wallet: wc,
 			Budget: cfg.Pay.Budget, SettleEvery: cfg.Pay.SettleEvery, Logger: log})
 		cancel()
 		if err != nil {
@@ -217,9 +241,37 @@ func (c *Client) open(ctx context.Context) error {
 			log.Warn("the wallet is empty: paid relays will be left out; top it up with `obol wallet topup`")
 		}
 	}
-	c.links = link.NewManager(c.node.Node().Host(), link.Config{Logger: log})
-	c.links.Start()
 	return c.circuits()
+}
+
+// mintTransport carries the wallet's requests to the mint through
+// circuits of a manager of their own: one isolation per operation, paths
+// through relays whose free allowance carries a few requests (a circuit
+// to the mint funds nothing, or every funding would need another), and a
+// .obol mint through the hidden-service client.
+func (c *Client) mintTransport() (pay.MintTransport, error) {
+	cfg := client.Config{Links: c.links, Directory: client.DirectoryFunc(c.node.Known), Hops: c.cfg.Hops, Prebuilt: -1,
+		AllowSameSubnet: c.cfg.AllowSameSubnet, MinGuardAge: c.cfg.MinGuardAge, Logger: c.cfg.Logger,
+		Usable: pay.MintUsable, Pay: pay.MintPay}
+	if c.cfg.DataDir != "" {
+		cfg.GuardFile = filepath.Join(c.cfg.DataDir, MintGuardFile)
+	}
+	var err error
+	if c.mintMgr, err = client.NewManager(cfg); err != nil {
+		return nil, err
+	}
+	return pay.DialerTransport(func(ctx context.Context, op pay.MintOp, network, addr string) (net.Conn, error) {
+		ctx = client.WithIsolation(ctx, client.IsolationKey(op.Key))
+		if host, _, err := net.SplitHostPort(addr); err == nil && descriptor.IsHSHost(host) {
+			// The hidden-service client pays its circuits from the wallet
+			// this transport opens; it exists only once the wallet does.
+			if c.hs == nil {
+				return nil, errors.New("obol: a .obol mint is reached once the client has joined")
+			}
+			return c.hs.Dial(ctx, network, addr)
+		}
+		return c.mintMgr.Dial(ctx, network, addr)
+	}), nil
 }
 
 // join joins the DHT and samples it; a warm cache lets the client start

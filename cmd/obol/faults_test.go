@@ -241,7 +241,7 @@ func newFaultNet(t *testing.T, n int) *faultNet {
 			stat: fmt.Sprintf("%s:%d", ip, freePort(t, ip))}
 		r.args = []string{"relay", "--data-dir", r.dir, "--listen", fmt.Sprintf("/ip4/%s/tcp/%d", ip, freePort(t, ip)),
 			"--roles", "guard,exit", "--exit-policy", "accept *:*", "--allow-loopback",
-			"--mint", f.mint.url, "--prepay", "6MiB", "--settle-after", "1s",
+			"--mint", f.mint.url, "--direct-mint-connection-unsafe", "--prepay", "6MiB", "--settle-after", "1s",
 			"--status", r.stat, "--log-format", "json", "--log-level", "debug"}
 		if i > 0 {
 			r.args = append(r.args, "--bootstrap", f.relays[0].addr)
@@ -460,7 +460,7 @@ func flowing(t *testing.T, ds []*download, n int64, wg *sync.WaitGroup) {
 // operations.
 func relayWallet(t *testing.T, dir string) (balance uint64, pending int) {
 	t.Helper()
-	w, err := pay.OpenWallet(pay.WalletConfig{Dir: filepath.Join(dir, pay.WalletDir)})
+	w, err := pay.OpenWallet(pay.WalletConfig{Dir: filepath.Join(dir, pay.WalletDir), DirectMintConnectionUnsafe: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -585,7 +585,7 @@ func (f *faultNet) checkMoney(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	pay, err := pay.OpenPayer(ctx, pay.PayerConfig{Wallet: pay.WalletConfig{Dir: f.walletDir()}})
+	pay, err := pay.OpenPayer(ctx, pay.PayerConfig{Wallet: pay.WalletConfig{Dir: f.walletDir(), DirectMintConnectionUnsafe: true}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ type payFlags struct {
 	mint      string // "": use free relays only
 	walletDir string
 	budget    uint64 // msat per circuit
+	direct    bool   // reach the mint from this host's address
 }
 
 // defaultBudget bounds a circuit's cost: 1000 sat.
@@ -33,6 +34,7 @@ func (p *payFlags) register(fs *flag.FlagSet) {
 	fs.Var(mintValue{&p.mint}, "mint", "pay relays that charge with ecash of the mint at this `URL`, from the wallet (default: use free relays only)")
 	fs.StringVar(&p.walletDir, "wallet-dir", p.walletDir, "with -mint, the wallet's `directory` (as `obol wallet --data-dir` sees it); one process at a time")
 	fs.Var(msatValue{&p.budget}, "budget", "with -mint, the most one circuit may cost, an `amount` in msat or e.g. 500sat")
+	fs.BoolVar(&p.direct, "direct-mint-connection-unsafe", false, "with -mint, reach the mint straight from this host's address instead of through circuits: the mint learns who pays (local test networks only)")
 }
 
 func (p *payFlags) check(fs *flag.FlagSet) (int, bool) {
@@ -47,7 +49,7 @@ func (p *payFlags) config() *obol.PayConfig {
 	if p.mint == "" {
 		return nil
 	}
-	return &obol.PayConfig{WalletDir: p.walletDir, Mint: p.mint, Budget: p.budget}
+	return &obol.PayConfig{WalletDir: p.walletDir, Mint: p.mint, Budget: p.budget, DirectMintConnectionUnsafe: p.direct}
 }
 
 // print says how the client pays.

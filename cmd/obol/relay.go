@@ -73,6 +73,7 @@ func parseRelayFlags(args []string, w io.Writer) (relayOptions, int, bool) {
 	fs.Var(msatValue{&pay.PerCircuit}, "price-per-circuit", "with -mint, the `amount` charged per circuit, in msat or e.g. 2sat")
 	fs.Var(bytesValue{&pay.PrepayBytes}, "prepay", "with -mint, how many `bytes` of traffic clients must pay ahead")
 	fs.Var(bytesValue{&pay.FreeBytes}, "free", "with -mint, the `bytes` a circuit may move before it has paid (to open its channels)")
+	fs.BoolVar(&pay.DirectMintConnectionUnsafe, "direct-mint-connection-unsafe", false, "with -mint, settle with the mint straight from the relay's address (required for now: a relay does not yet reach its mint through circuits); the mint learns which relay closes which channels")
 	fs.Var(durationValue{&pay.Grace, time.Second, time.Hour}, "grace", "with -mint, how long a circuit may owe before it is torn down, a `duration`")
 	fs.Var(durationValue{&pay.SettleDelay, 0, 24 * time.Hour}, "settle-after", "with -mint, close a channel between this `duration` and ten times it after its circuit ends")
 	o.log.register(fs, slog.LevelInfo)

@@ -55,11 +55,18 @@ const quotePoll = time.Second
 // walletOptions are the flags every wallet command takes.
 type walletOptions struct {
 	dataDir, mint string
+	proxy         string // SOCKS5 proxy the mint is reached through
+	directUnsafe  bool   // reach the mint from this host's address
 }
+
+// defaultWalletProxy is where `obol proxy` listens by default.
+const defaultWalletProxy = "127.0.0.1:9050"
 
 func (o *walletOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.dataDir, "data-dir", o.dataDir, "the wallet's `directory` (created 0700; its seed file 0600)")
 	fs.StringVar(&o.mint, "mint", o.mint, "`URL` of the mint (required the first time; remembered after)")
+	fs.StringVar(&o.proxy, "proxy", defaultWalletProxy, "SOCKS5 `address` (an obol proxy) the mint is reached through, every operation on a circuit of its own")
+	fs.BoolVar(&o.directUnsafe, "direct-mint-connection-unsafe", false, "reach the mint straight from this host's address: the mint learns who holds this ecash (local test networks only)")
 }
 
 type walletCommand struct {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -38,11 +39,31 @@ const (
 type walletSession struct {
 	w      *wallet.Wallet
 	client *wallet.Client // for quote states, which package wallet does not track
-	hc     *http.Client
+	hc     *http.Client      // direct, or through the SOCKS proxy
+	// transport takes the wallet's requests through the SOCKS proxy,
+	// each operation with SOCKS credentials of its own (so on a circuit
+	// of its own); nil with --direct-mint-connection-unsafe.
+	transport pay.MintTransport
 	dir    string
 	seed   []byte
 	name   string // "wallet send", for messages
 	e      env
+}
+
+// socksMintTransport sends each mint operation through the SOCKS5 proxy
+// with credentials of its own, which an obol proxy takes as an isolation
+// key: no two operations share a circuit, and none is reused.
+func socksMintTransport(proxy *url.URL) pay.MintTransport {
+	return pay.MintTransportFunc(func(op pay.MintOp, r *http.Request) (*http.Response, error) {
+		u := *proxy
+		u.User = url.UserPassword(fmt.Sprintf("mint-%d", op.Class), hex.EncodeToString(op.Key[:]))
+		tr := &http.Transport{Proxy: http.ProxyURL(&u), DisableKeepAlives: true}
+		resp, err := tr.RoundTrip(r)
+		if err != nil {
+			return nil, fmt.Errorf("the mint is reached through the obol proxy at %s (start obol proxy, or give --proxy; --direct-mint-connection-unsafe reveals this host to the mint): %w", proxy.Host, err)
+		}
+		return resp, nil
+	})
 }
 
 // openWallet opens the wallet in the data directory: it checks -mint
@@ -60,6 +81,11 @@ func openWallet(ctx context.Context, o walletOptions, fs *flag.FlagSet, e env, m
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.DialContext = (&net.Dialer{Timeout: 15 * time.Second}).DialContext
 	s := &walletSession{dir: o.dataDir, name: fs.Name(), e: e, hc: &http.Client{Transport: tr}}
+	if !o.directUnsafe {
+		proxy := &url.URL{Scheme: "socks5", Host: o.proxy}
+		tr.Proxy = http.ProxyURL(proxy)
+		s.transport = socksMintTransport(proxy)
+	}
 	opened := false
 	defer func() {
 		if !opened {
@@ -133,7 +159,8 @@ func (s *walletSession) open(mintURL string) (int, bool) {
 	if err := prepareDir(s.dir); err != nil {
 		return s.fail("%v", err), false
 	}
-	w, err := pay.OpenWallet(pay.WalletConfig{Dir: s.dir, Mint: mintURL, Unit: walletUnit, HTTPClient: s.hc, Now: s.e.now})
+	w, err := pay.OpenWallet(pay.WalletConfig{Dir: s.dir, Mint: mintURL, Unit: walletUnit, HTTPClient: s.hc, Now: s.e.now,
+		Transport: s.transport, DirectMintConnectionUnsafe: s.transport == nil})
 	if errors.Is(err, wallet.ErrInUse) {
 		return s.fail("the wallet in %s is in use by another process (obol proxy or another wallet command); wait for it to end", s.dir), false
 	}

@@ -40,7 +40,7 @@ func newTestWallet(t *testing.T, mintURL string) testWallet {
 
 // run runs `obol wallet --data-dir DIR --mint URL args...`.
 func (w testWallet) run(args ...string) (int, string, string) {
-	return runCmd(context.Background(), append([]string{"wallet", "--data-dir", w.dir, "--mint", w.mint}, args...)...)
+	return runCmd(context.Background(), append([]string{"wallet", "--data-dir", w.dir, "--mint", w.mint, "--direct-mint-connection-unsafe"}, args...)...)
 }
 
 // must runs a wallet command that must succeed and returns its stdout.
@@ -371,7 +371,7 @@ func TestWalletTopUpWaits(t *testing.T) {
 	t.Cleanup(func() { srv.Close(); m.Close() })
 	w := newTestWallet(t, srv.URL)
 
-	b := start(t, "wallet", "--data-dir", w.dir, "--mint", w.mint, "topup", "64")
+	b := start(t, "wallet", "--data-dir", w.dir, "--mint", w.mint, "--direct-mint-connection-unsafe", "topup", "64")
 	b.waitOutput(t, "invoice:")
 	waitStderr(t, b, "waiting for the invoice to be paid")
 	if err := m.PayMintQuote(rec.last()); err != nil {
@@ -382,7 +382,7 @@ func TestWalletTopUpWaits(t *testing.T) {
 		t.Fatalf("topup: exit %d, %q, %q", b.code, b.out.String(), b.err.String())
 	}
 
-	b = start(t, "wallet", "--data-dir", w.dir, "--mint", w.mint, "topup", "32")
+	b = start(t, "wallet", "--data-dir", w.dir, "--mint", w.mint, "--direct-mint-connection-unsafe", "topup", "32")
 	b.waitOutput(t, "invoice:")
 	waitStderr(t, b, "waiting for the invoice to be paid")
 	if code := b.stop(t); code != exitFail || !strings.Contains(b.err.String(), "stopped waiting") {
@@ -543,13 +543,13 @@ func TestWalletQuoteExpires(t *testing.T) {
 	srv := httptest.NewServer(m.Handler())
 	t.Cleanup(func() { srv.Close(); m.Close() })
 	w := newTestWallet(t, srv.URL)
-	b := start(t, "wallet", "--data-dir", w.dir, "--mint", w.mint, "topup", "8")
+	b := start(t, "wallet", "--data-dir", w.dir, "--mint", w.mint, "--direct-mint-connection-unsafe", "topup", "8")
 	waitStderr(t, b, "waiting for the invoice to be paid")
 	b.stop(t)
 
 	later := func() time.Time { return time.Now().Add(2 * time.Hour) } // past the mint's 1 h quote expiry
 	var out, errs syncBuffer
-	code := run(context.Background(), []string{"wallet", "--data-dir", w.dir, "balance"}, env{stdout: &out, stderr: &errs, now: later})
+	code := run(context.Background(), []string{"wallet", "--data-dir", w.dir, "--direct-mint-connection-unsafe", "balance"}, env{stdout: &out, stderr: &errs, now: later})
 	if code != exitOK || !strings.Contains(errs.String(), "a top-up of 8 sat: the invoice expired unpaid") {
 		t.Fatalf("balance after expiry: exit %d, %q", code, errs.String())
 	}

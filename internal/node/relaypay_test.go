@@ -28,7 +28,7 @@ func testMint(t *testing.T) (*mint.Mint, string) {
 func TestPaidRelayDescribesTerms(t *testing.T) {
 	m, url := testMint(t)
 	dir := filepath.Join(t.TempDir(), "relay")
-	terms := &pay.RelayPayment{Mint: url, PerMiB: 2000, PerCircuit: 500, MaxCapacity: 4096, Grace: 20 * time.Second}
+	terms := &pay.RelayPayment{Mint: url, PerMiB: 2000, PerCircuit: 500, MaxCapacity: 4096, Grace: 20 * time.Second, DirectMintConnectionUnsafe: true}
 	r := openTestRelay(t, RelayConfig{DataDir: dir, Payment: terms})
 	d := r.describer.describe(time.Now())
 	ks, _ := m.ActiveKeyset("sat")
@@ -64,7 +64,7 @@ func TestPaidRelayDescribesTerms(t *testing.T) {
 // A paid relay whose mint cannot be reached does not start, and says why;
 // bad terms are refused before anything starts.
 func TestPaidRelayRefusals(t *testing.T) {
-	_, err := OpenRelay(RelayConfig{DataDir: t.TempDir(), Payment: &pay.RelayPayment{Mint: "http://127.0.0.1:1", PerMiB: 1}})
+	_, err := OpenRelay(RelayConfig{DataDir: t.TempDir(), Payment: &pay.RelayPayment{Mint: "http://127.0.0.1:1", PerMiB: 1, DirectMintConnectionUnsafe: true}})
 	if err == nil || !strings.Contains(err.Error(), "cannot be reached") {
 		t.Fatalf("unreachable mint: %v", err)
 	}
