@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/obolnet/obol"
+	"github.com/obolnet/obol/circuit/client"
 	"github.com/obolnet/obol/hidden"
 	"github.com/obolnet/obol/internal/node"
 	"github.com/obolnet/obol/internal/status"
@@ -30,6 +31,9 @@ type serveOptions struct {
 	timeout time.Duration
 	authDir string
 	pow     bool
+	// for the circuits that carry the wallet's requests to the mint
+	allowSameSubnet bool
+	minGuardAge     time.Duration
 	pay     payFlags
 	log     logFlags
 	obs     observeFlags
@@ -53,6 +57,8 @@ func serveFlags(args []string, w io.Writer) (serveOptions, int, bool) {
 	fs.Var(durationValue{&o.timeout, time.Second, time.Hour}, "timeout", "give up joining the DHT after this `duration`")
 	fs.StringVar(&o.authDir, "authorized-clients", "", "`directory` of *.auth client keys: only these clients can reach the service (default: anyone with the address)")
 	fs.BoolVar(&o.pow, "pow", false, "ask clients for a proof of work when introductions are lost to load")
+	fs.BoolVar(&o.allowSameSubnet, "allow-same-subnet", false, "let relays of one /16 share a path (local test networks on loopback only)")
+	fs.DurationVar(&o.minGuardAge, "min-guard-age", client.DefaultMinGuardAge, "how long a relay must have been seen before it may be a guard; 0 for local test networks, whose relays are all new")
 	o.pay.register(fs)
 	o.obs.register(fs)
 	o.log.register(fs, slog.LevelInfo)
@@ -89,7 +95,11 @@ func runServe(ctx context.Context, args []string, e env) int {
 	errs := status.NewErrorCounter()
 	log := slog.New(errs.Handler(o.log.logger(e.stderr).Handler()))
 	cfg := obol.ClientConfig{DataDir: o.client.DataDir, Bootstrap: o.client.Bootstrap, Prebuilt: -1,
-		Sample: o.sample, Resample: serveResample, JoinTimeout: o.timeout, Logger: log}
+		Sample: o.sample, Resample: serveResample, JoinTimeout: o.timeout, Logger: log,
+		AllowSameSubnet: o.allowSameSubnet, MinGuardAge: o.minGuardAge}
+	if o.minGuardAge <= 0 {
+		cfg.MinGuardAge = -1
+	}
 	cfg.Pay = o.pay.config()
 	key, err := hidden.LoadKey(filepath.Join(o.client.DataDir, serviceKeyFile))
 	if err != nil {
