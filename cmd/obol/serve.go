@@ -34,9 +34,9 @@ type serveOptions struct {
 	// for the circuits that carry the wallet's requests to the mint
 	allowSameSubnet bool
 	minGuardAge     time.Duration
-	pay     payFlags
-	log     logFlags
-	obs     observeFlags
+	pay             payFlags
+	log             logFlags
+	obs             observeFlags
 }
 
 func defaultServeDir() string {

@@ -39,15 +39,15 @@ const (
 type walletSession struct {
 	w      *wallet.Wallet
 	client *wallet.Client // for quote states, which package wallet does not track
-	hc     *http.Client      // direct, or through the SOCKS proxy
+	hc     *http.Client   // direct, or through the SOCKS proxy
 	// transport takes the wallet's requests through the SOCKS proxy,
 	// each operation with SOCKS credentials of its own (so on a circuit
 	// of its own); nil with --direct-mint-connection-unsafe.
 	transport pay.MintTransport
-	dir    string
-	seed   []byte
-	name   string // "wallet send", for messages
-	e      env
+	dir       string
+	seed      []byte
+	name      string // "wallet send", for messages
+	e         env
 }
 
 // socksMintTransport sends each mint operation through the SOCKS5 proxy
