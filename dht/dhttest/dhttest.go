@@ -6,7 +6,6 @@ package dhttest
 import (
 	"context"
 	"crypto/rand"
-	mrand "math/rand/v2"
 	"sync"
 	"testing"
 	"time"
@@ -84,8 +83,7 @@ type Network struct {
 	opts   Options
 }
 
-// NewNetwork starts n relays, each bootstrapped from relay 0 and a random
-// earlier relay, and waits
+// NewNetwork starts n relays, each bootstrapped from relay 0, and waits
 // until every relay has published its descriptor once (with Gossip: until
 // the next relay's view holds it). Everything is
 // stopped at the end of the test.
@@ -98,9 +96,6 @@ func NewNetwork(tb testing.TB, n int, opts Options) *Network {
 		var boot []peer.AddrInfo
 		if i > 0 {
 			boot = []peer.AddrInfo{AddrInfo(net.Relays[0].Host)}
-		}
-		if i > 1 { // and a random earlier relay, so relay 0 is not the only way in
-			boot = append(boot, AddrInfo(net.Relays[1+mrand.IntN(i-1)].Host))
 		}
 		r, err := startRelay(i, boot, opts)
 		for try := 1; err != nil && try < 3; try++ { // a loaded machine may miss a join
