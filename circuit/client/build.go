@@ -86,7 +86,7 @@ func (m *Manager) choosePath(port uint16, soft map[peer.ID]bool) ([]*candidate, 
 	}
 	req := &pathRequest{port: port, guards: m.guards.usable(cands, now), soft: soft}
 	m.mu.Lock()
-	suspects := maps.Clone(m.suspects)
+	suspects := m.failedRelays.avoided(now)
 	m.mu.Unlock()
 	var path []*candidate
 	err := ErrNoPath
@@ -213,23 +213,26 @@ func (m *Manager) startPayments(c *Circuit, cfg PayConfig) error {
 }
 
 // suspect counts a failure against relays of a failed path, which new
-// paths leave out for a while (choosePath). A build does not say which hop
-// failed, so every hop after the guard is suspect; the guard is suspect
-// only if it could not be reached.
+// paths leave out for a while (suspects.go). A build does not say which
+// hop failed, so every hop after the guard is suspect; the guard is
+// suspect only if it could not be reached.
 func (m *Manager) suspect(path []*candidate) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.suspectSince = m.cfg.Now()
-	for _, c := range path {
-		m.suspects[c.id()]++
-	}
+	m.failedRelays.failed(ids(path), m.cfg.Now())
 }
 
 // vouch clears the relays of a path that just carried a built circuit.
 func (m *Manager) vouch(path []*candidate) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for _, c := range path {
-		delete(m.suspects, c.id())
+	m.failedRelays.vouch(ids(path))
+}
+
+func ids(path []*candidate) []peer.ID {
+	out := make([]peer.ID, len(path))
+	for i, c := range path {
+		out[i] = c.id()
 	}
+	return out
 }
