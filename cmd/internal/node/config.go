@@ -54,6 +54,14 @@ type RelayConfig struct {
 	// AllowLoopback lets the exit reach loopback addresses: for local
 	// test networks only.
 	AllowLoopback bool
+	// SkipReachCheck publishes the listen (or announced) addresses even
+	// when no other peer confirmed it can dial them: for local test
+	// networks only. A relay that listens on loopback alone skips the
+	// check anyway.
+	SkipReachCheck bool
+	// ReachPrivate checks private addresses too, and dials them back for
+	// other relays: for test networks in private address ranges only.
+	ReachPrivate bool
 	// OnionRotation is how long one onion key stays current (default 4h).
 	OnionRotation time.Duration
 	// Payment, if set, makes the relay charge for circuits; nil runs it
