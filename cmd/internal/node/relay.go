@@ -169,11 +169,11 @@ func (r *Relay) ID() peer.ID { return r.host.ID() }
 // Node is the relay's DHT node.
 func (r *Relay) Node() *dht.Node { return r.node }
 
-// Addrs are the relay's published addresses (announced, or else listen
-// addresses) with its /p2p/ peer ID appended, as other nodes pass them to
-// --bootstrap.
+// Addrs are the relay's addresses (announced, or else listen addresses;
+// it publishes those of them that peers confirmed) with its /p2p/ peer ID
+// appended, as other nodes pass them to --bootstrap.
 func (r *Relay) Addrs() []ma.Multiaddr {
-	addrs, err := peer.AddrInfoToP2pAddrs(&peer.AddrInfo{ID: r.ID(), Addrs: r.desc.addrs()})
+	addrs, err := peer.AddrInfoToP2pAddrs(&peer.AddrInfo{ID: r.ID(), Addrs: r.desc.candidates()})
 	if err != nil {
 		return nil
 	}
