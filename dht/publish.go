@@ -75,7 +75,12 @@ func (p *Publisher) Run(ctx context.Context) error {
 		case <-p.changed:
 		}
 		next := p.interval
-		if err := p.publishOnce(ctx); err != nil && ctx.Err() == nil {
+		err := p.publishOnce(ctx)
+		if errors.Is(err, ErrUnreachable) {
+			// Not a relay until peers confirm an address; the
+			// reachability check calls Changed when they do.
+			p.node.cfg.Logger.Debug("descriptor not published: no address confirmed reachable")
+		} else if err != nil && ctx.Err() == nil {
 			p.node.cfg.Logger.Warn("descriptor publish failed; retrying", "err", err)
 			next = p.retryDelay()
 		}

@@ -93,7 +93,7 @@ func (m *Manager) choosePath(port uint16, soft map[peer.ID]bool) ([]*candidate, 
 	}
 	req := &pathRequest{port: port, guards: m.guards.usable(cands, now), soft: soft}
 	m.mu.Lock()
-	suspects := maps.Clone(m.suspects)
+	suspects := m.failedRelays.avoided(now)
 	m.mu.Unlock()
 	var path []*candidate
 	err := ErrNoPath
@@ -254,20 +254,17 @@ func (m *Manager) startPayments(c *Circuit, cfg PayConfig) error {
 }
 
 // suspect counts a failure against relays of a failed path, which new
-// paths leave out for a while (choosePath). A build does not say which hop
-// failed, so every hop after the guard is suspect; the guard is suspect
-// only if it could not be reached.
-// A failure only one relay can explain counts twice.
+// paths leave out for a while (suspects.go). A build does not say which
+// hop failed, so every hop after the guard is suspect; the guard is
+// suspect only if it could not be reached. A failure only one relay can
+// explain counts twice.
 func (m *Manager) suspect(path []*candidate) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.suspectSince = m.cfg.Now()
-	blame := 1
+	now := m.cfg.Now()
+	m.failedRelays.failed(ids(path), now)
 	if len(path) == 1 {
-		blame = 2 // nobody else can have caused it
-	}
-	for _, c := range path {
-		m.suspects[c.id()] += blame
+		m.failedRelays.failed(ids(path), now) // nobody else can have caused it
 	}
 }
 
@@ -275,7 +272,13 @@ func (m *Manager) suspect(path []*candidate) {
 func (m *Manager) vouch(path []*candidate) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for _, c := range path {
-		delete(m.suspects, c.id())
+	m.failedRelays.vouch(ids(path))
+}
+
+func ids(path []*candidate) []peer.ID {
+	out := make([]peer.ID, len(path))
+	for i, c := range path {
+		out[i] = c.id()
 	}
+	return out
 }

@@ -56,8 +56,7 @@ type Manager struct {
 	prebuilding  int
 	nextPort     int             // index into PrebuildPorts
 	building     map[peer.ID]int // exits of builds in flight
-	suspects     map[peer.ID]int // failed paths each relay was in
-	suspectSince time.Time       // the last failure; suspects are forgotten avoidFor later
+	failedRelays suspicion       // relays of failed paths, left out for a while
 	retryAt      time.Time       // prebuilding waits after failures
 	failures     int             // consecutive prebuild failures
 	running      bool
@@ -81,10 +80,6 @@ type managed struct {
 // ErrClosed means the manager has stopped: start a new one.
 var ErrClosed = errors.New("client: manager closed")
 
-// avoidFor is how long after the last failed build the relays of failed
-// paths are left out of new paths.
-const avoidFor = time.Minute
-
 // NewManager checks cfg, loads the guard set and returns a manager. It
 // starts nothing; call Run.
 func NewManager(cfg Config) (*Manager, error) {
@@ -104,7 +99,6 @@ func NewManager(cfg Config) (*Manager, error) {
 		timer:    newBuildTimer(cfg.BuildTimeout, cfg.MinBuildTimeout, cfg.MaxBuildTimeout),
 		rnd:      rand.New(rand.NewChaCha8(seed)),
 		pending:  map[socks.IsolationKey]chan struct{}{},
-		suspects: map[peer.ID]int{},
 		building: map[peer.ID]int{},
 		cands:    map[*descriptor.Relay]*candidate{},
 	}

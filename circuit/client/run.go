@@ -82,9 +82,7 @@ func (m *Manager) expire(now time.Time) {
 	}
 	clear(m.circs[len(keep):])
 	m.circs = keep
-	if now.Sub(m.suspectSince) > avoidFor {
-		clear(m.suspects)
-	}
+	m.failedRelays.expire(now)
 	m.mu.Unlock()
 	for _, mc := range closing {
 		mc.c.Close()

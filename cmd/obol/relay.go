@@ -65,6 +65,8 @@ func parseRelayFlags(args []string, w io.Writer) (relayOptions, int, bool) {
 	fs.Var(rulesValue{&cfg.ExitPolicy}, "exit-policy", "one exit `rule`, e.g. \"accept *:80,443\" or \"reject 10.0.0.0/8:*\"; repeat for more, first match wins (default \""+strings.Join(router.DefaultExitRules, "\", \"")+"\")")
 	fs.BoolVar(&cfg.AllowLoopback, "allow-loopback", false, "let the exit reach loopback addresses (local test networks only: it opens the relay's own host to its clients)")
 	fs.BoolVar(&cfg.AllowPrivateDestinations, "exit-allow-private-destinations-unsafe", false, "let the exit's rules open private-use ranges (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7): private deployments only, it opens the exit's own network to every client")
+	fs.BoolVar(&cfg.SkipReachCheck, "skip-reach-check", false, "publish the listen or -announce addresses without asking other relays to dial them back (local test networks only)")
+	fs.BoolVar(&cfg.ReachPrivate, "reach-private", false, "check private addresses too, and dial them back for other relays (test networks in private address ranges only)")
 	fs.Var(bytesValue{&cfg.Bandwidth}, "bandwidth", "advertised bandwidth in `bytes` per second, e.g. 10MiB")
 	fs.Var(durationValue{&cfg.Lifetime, node.MinLifetime, node.MaxLifetime}, "lifetime", "how long each published descriptor is valid, as a `duration`")
 	fs.Var(durationValue{&cfg.Republish, node.MinRepublish, node.MaxLifetime / 2}, "republish", "how often the descriptor is published again, as a `duration` of at most half of -lifetime")

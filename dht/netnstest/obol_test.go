@@ -47,17 +47,26 @@ var relayTiming = []string{"--lifetime", "1m", "--republish", "3s"}
 
 // startRelay runs `obol relay` in namespace ns, listening on ip:port (QUIC
 // and TCP), and waits for it to print its peer ID. It stops the relay
-// when the test ends.
+// when the test ends. The relays of these tests publish unchecked: they
+// are on private addresses, which AutoNAT v2 does not check by default.
 func startRelay(t *testing.T, bin string, group int, ns, ip string, port int, bootstrap []string) *relayProc {
+	t.Helper()
+	listen := fmt.Sprintf("/ip4/%s/udp/%d/quic-v1,/ip4/%s/tcp/%d", ip, port, ip, port)
+	return startRelayArgs(t, bin, group, ns, ip, port, bootstrap, "--listen", listen, "--skip-reach-check")
+}
+
+// startRelayArgs runs `obol relay` in namespace ns with the extra args,
+// which must include --listen; its bootstrap address is QUIC on ip:port.
+func startRelayArgs(t *testing.T, bin string, group int, ns, ip string, port int, bootstrap []string, extra ...string) *relayProc {
 	t.Helper()
 	dir := t.TempDir()
 	r := &relayProc{group: group, ns: ns, log: filepath.Join(dir, "log"),
 		status: fmt.Sprintf("127.0.0.1:%d", port+100)}
 	args := []string{"netns", "exec", ns, bin, "relay",
 		"--data-dir", filepath.Join(dir, "data"),
-		"--listen", fmt.Sprintf("/ip4/%s/udp/%d/quic-v1,/ip4/%s/tcp/%d", ip, port, ip, port),
 		"--status", r.status, "--log-level", "debug"}
 	args = append(args, relayTiming...)
+	args = append(args, extra...)
 	if len(bootstrap) > 0 {
 		args = append(args, "--bootstrap", strings.Join(bootstrap, ","))
 	}

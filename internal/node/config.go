@@ -63,6 +63,14 @@ type RelayConfig struct {
 	// Resolver resolves the hosts exit streams name (default
 	// net.DefaultResolver).
 	Resolver *net.Resolver
+	// SkipReachCheck publishes the listen (or announced) addresses even
+	// when no other peer confirmed it can dial them: for local test
+	// networks only. A relay that listens on loopback alone skips the
+	// check anyway.
+	SkipReachCheck bool
+	// ReachPrivate checks private addresses too, and dials them back for
+	// other relays: for test networks in private address ranges only.
+	ReachPrivate bool
 	// OnionRotation is how long one onion key stays current (default 4h).
 	OnionRotation time.Duration
 	// Payment, if set, makes the relay charge for circuits; nil runs it

@@ -25,6 +25,7 @@ type describer struct {
 	key      crypto.PrivKey
 	host     host.Host
 	announce []ma.Multiaddr // replace the host's addresses when set
+	reach    *dht.Reach     // nil: publish addresses unchecked
 	keys     *onionKeyring
 	exit     *router.ExitPolicy // nil unless an exit
 	price    descriptor.Price   // zero for a free relay
@@ -32,9 +33,18 @@ type describer struct {
 	cfg      RelayConfig
 }
 
-// addrs are the addresses to publish: the announced ones, or else the
-// host's current listen addresses.
+// addrs are the addresses to publish: those other peers confirmed they
+// can dial, or, without a reachability check, the candidates.
 func (d *describer) addrs() []ma.Multiaddr {
+	if d.reach != nil {
+		return d.reach.Confirmed()
+	}
+	return d.candidates()
+}
+
+// candidates are the announced addresses, or else the host's current
+// listen addresses.
+func (d *describer) candidates() []ma.Multiaddr {
 	if len(d.announce) > 0 {
 		return d.announce
 	}
@@ -44,6 +54,9 @@ func (d *describer) addrs() []ma.Multiaddr {
 // sign is the relay's dht.SignFunc.
 func (d *describer) sign(seq uint64, now time.Time) ([]byte, error) {
 	r := d.describe(now)
+	if len(r.Addrs) == 0 && d.reach != nil {
+		return nil, dht.ErrUnreachable
+	}
 	r.Seq = seq
 	rec, err := descriptor.Sign(d.key, r)
 	if err == nil {

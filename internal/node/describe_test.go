@@ -1,12 +1,14 @@
 package node
 
 import (
+	"errors"
 	"testing"
 	"time"
 
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/obolnet/obol/descriptor"
+	"github.com/obolnet/obol/dht"
 )
 
 // TestDescriptorVerifies signs a relay's descriptor and checks that it
@@ -117,5 +119,30 @@ func TestAnnounce(t *testing.T) {
 	}
 	if err := (&RelayConfig{DataDir: "d", Announce: []string{"nonsense"}}).Validate(); err == nil {
 		t.Error("a bad announce address was accepted")
+	}
+}
+
+// TestUncheckedRelayDoesNotSign: a relay off loopback signs no
+// descriptor until peers have confirmed one of its addresses, unless it
+// skips the check; a relay on loopback alone needs no check.
+func TestUncheckedRelayDoesNotSign(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		listen string
+		skip   bool
+		want   error
+	}{
+		{"off loopback", "/ip4/0.0.0.0/udp/0/quic-v1", false, dht.ErrUnreachable},
+		{"off loopback, check skipped", "/ip4/0.0.0.0/udp/0/quic-v1", true, nil},
+		{"loopback", "/ip4/127.0.0.1/udp/0/quic-v1", false, nil},
+	} {
+		r := openTestRelay(t, RelayConfig{Listen: []string{tc.listen}, SkipReachCheck: tc.skip})
+		_, err := r.describer.sign(1, time.Now())
+		if !errors.Is(err, tc.want) || (tc.want == nil && err != nil) {
+			t.Errorf("%s: sign: %v, want %v", tc.name, err, tc.want)
+		}
+		if (r.reach != nil) != (tc.listen != "/ip4/127.0.0.1/udp/0/quic-v1") {
+			t.Errorf("%s: reachability service running: %v", tc.name, r.reach != nil)
+		}
 	}
 }

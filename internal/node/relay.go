@@ -16,6 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
 
 	"github.com/obolnet/obol/dht"
 	"github.com/obolnet/obol/dht/view"
@@ -38,6 +39,7 @@ type Relay struct {
 	router   *router.Router
 	pay      *pay.Receiver  // nil for a free relay
 	payments *RelayPayments // nil for a free relay
+	reach    *dht.Reach     // nil when the reachability check is skipped
 
 	closeOnce sync.Once
 	closeErr  error
@@ -118,8 +120,34 @@ func OpenRelay(cfg RelayConfig) (*Relay, error) {
 	}
 	pub := dht.NewPublisher(n, d.sign, c.Republish)
 	pub.AlsoPublish(gossip.Publish)
-	return &Relay{cfg: c, host: h, node: n, desc: d, keys: keys, router: rt, pay: rcv, payments: payments,
-		pub: pub, gossip: gossip}, nil
+	r := &Relay{cfg: c, host: h, node: n, desc: d, keys: keys, router: rt, pay: rcv, payments: payments,
+		pub: pub, gossip: gossip}
+	// Every relay off loopback checks its addresses and dials others
+	// back for theirs; only a relay that skips the check publishes
+	// addresses nobody confirmed.
+	if !loopbackOnly(h) {
+		r.reach, err = dht.NewReach(h, dht.ReachConfig{AllowPrivate: c.ReachPrivate,
+			Addrs: d.candidates, Changed: r.pub.Changed, Logger: c.Logger})
+		if err != nil {
+			r.Close()
+			return nil, fmt.Errorf("relay: %w", err)
+		}
+		if !c.SkipReachCheck {
+			d.reach = r.reach
+		}
+	}
+	return r, nil
+}
+
+// loopbackOnly reports whether h listens on loopback addresses alone: a
+// local test network, which no peer elsewhere could check or reach.
+func loopbackOnly(h host.Host) bool {
+	for _, a := range h.Network().ListenAddresses() {
+		if !manet.IsIPLoopback(a) {
+			return false
+		}
+	}
+	return true
 }
 
 // mintTimeout bounds a paid relay's first contact with its mint.
@@ -156,11 +184,11 @@ func (r *Relay) View() *view.Set { return r.gossip.Set() }
 // Node is the relay's DHT node.
 func (r *Relay) Node() *dht.Node { return r.node }
 
-// Addrs are the relay's published addresses (announced, or else listen
-// addresses) with its /p2p/ peer ID appended, as other nodes pass them to
-// --bootstrap.
+// Addrs are the relay's addresses (announced, or else listen addresses;
+// it publishes those of them that peers confirmed) with its /p2p/ peer ID
+// appended, as other nodes pass them to --bootstrap.
 func (r *Relay) Addrs() []ma.Multiaddr {
-	addrs, err := peer.AddrInfoToP2pAddrs(&peer.AddrInfo{ID: r.ID(), Addrs: r.desc.addrs()})
+	addrs, err := peer.AddrInfoToP2pAddrs(&peer.AddrInfo{ID: r.ID(), Addrs: r.desc.candidates()})
 	if err != nil {
 		return nil
 	}
@@ -177,13 +205,19 @@ func (r *Relay) AddrInfo() peer.AddrInfo {
 // interval, until ctx ends. It returns nil when ctx is cancelled.
 func (r *Relay) Run(ctx context.Context) error {
 	log := r.cfg.Logger
+	var wg sync.WaitGroup
+	if r.reach != nil {
+		// Before joining: the check learns of AutoNAT servers as they
+		// connect and identify.
+		wg.Go(func() { _ = r.reach.Run(ctx) })
+	}
 	if len(r.cfg.Bootstrap) == 0 {
 		log.Info("no bootstrap peers; waiting for relays to join through this one")
 	} else if err := r.join(ctx); err != nil {
+		wg.Wait()
 		return nil // ctx ended
 	}
 	log.Info("publisher started", "roles", r.cfg.Roles.String(), "lifetime", r.cfg.Lifetime, "republish", r.cfg.Republish)
-	var wg sync.WaitGroup
 	wg.Add(4)
 	go func() {
 		defer wg.Done()
@@ -314,7 +348,11 @@ func (r *Relay) Close() error {
 		if r.pay != nil {
 			payErr = r.pay.Close()
 		}
-		r.closeErr = errors.Join(r.node.Close(), r.host.Close(), payErr)
+		var reachErr error
+		if r.reach != nil {
+			reachErr = r.reach.Close()
+		}
+		r.closeErr = errors.Join(reachErr, r.node.Close(), r.host.Close(), payErr)
 	})
 	return r.closeErr
 }
