@@ -58,7 +58,13 @@ func biasNet(t *testing.T, faults map[int]float64, dials int) (client.GuardStatu
 			break
 		}
 		dctx := client.WithIsolation(ctx, client.NewIsolationKey(fmt.Sprint(i)))
+		// Dial returns at once (optimistic data); a request and its
+		// echo make the circuit get built, or fail.
 		if c, err := m.Dial(dctx, "tcp", net.JoinHostPort("127.0.0.1", n.echo)); err == nil {
+			c.SetDeadline(time.Now().Add(30 * time.Second))
+			if _, err := c.Write([]byte("x")); err == nil {
+				c.Read(make([]byte, 1))
+			}
 			c.Close()
 		}
 	}
