@@ -65,8 +65,8 @@ const defaultWalletProxy = "127.0.0.1:9050"
 func (o *walletOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.dataDir, "data-dir", o.dataDir, "the wallet's `directory` (created 0700; its seed file 0600)")
 	fs.StringVar(&o.mint, "mint", o.mint, "`URL` of the mint (required the first time; remembered after)")
-	fs.StringVar(&o.proxy, "proxy", defaultWalletProxy, "SOCKS5 `address` (an obol proxy) the mint is reached through, every operation on a circuit of its own")
-	fs.BoolVar(&o.directUnsafe, "direct-mint-connection-unsafe", false, "reach the mint straight from this host's address: the mint learns who holds this ecash (local test networks only)")
+	fs.StringVar(&o.proxy, "proxy", o.proxy, "SOCKS5 `address` (an obol proxy) the mint is reached through, every operation on a circuit of its own")
+	fs.BoolVar(&o.directUnsafe, "direct-mint-connection-unsafe", o.directUnsafe, "reach the mint straight from this host's address: the mint learns who holds this ecash (local test networks only)")
 }
 
 type walletCommand struct {
@@ -88,7 +88,7 @@ func walletCommands() []walletCommand {
 
 // runWallet is `obol wallet`: it dispatches to a wallet command.
 func runWallet(ctx context.Context, args []string, e env) int {
-	o := walletOptions{dataDir: defaultWalletDir()}
+	o := walletOptions{dataDir: defaultWalletDir(), proxy: defaultWalletProxy}
 	fs := flag.NewFlagSet("wallet", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	o.register(fs)

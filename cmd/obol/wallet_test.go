@@ -308,7 +308,7 @@ func TestWalletInUse(t *testing.T) {
 	url, _ := startMintCmd(t)
 	w := newTestWallet(t, url)
 	w.must("balance")
-	held, err := pay.OpenWallet(pay.WalletConfig{Dir: w.dir})
+	held, err := pay.OpenWallet(pay.WalletConfig{Dir: w.dir, DirectMintConnectionUnsafe: true})
 	if err != nil {
 		t.Fatal(err)
 	}
