@@ -20,6 +20,7 @@ import (
 	"github.com/obolnet/obol/circuit/link"
 	"github.com/obolnet/obol/descriptor"
 	"github.com/obolnet/obol/dht"
+	"github.com/obolnet/obol/dht/view"
 	"github.com/obolnet/obol/router"
 )
 
@@ -47,6 +48,7 @@ type circuitRelay struct {
 	host   host.Host
 	node   *dht.Node
 	desc   *descriptor.Relay
+	gossip *view.Gossip // nil without the DHT
 	cancel context.CancelFunc
 	done   sync.WaitGroup
 }
@@ -97,6 +99,15 @@ func newCircuitNet(t testing.TB, n int, opts circuitNetOptions) *circuitNet {
 		for i, r := range cn.relays {
 			if err := waitDescriptor(ctx, cn.relays[(i+1)%n].node, r.id()); err != nil {
 				t.Fatalf("relay %d never published: %v", i, err)
+			}
+		}
+		for i, r := range cn.relays {
+			for r.gossip.Set().Len() < n {
+				select {
+				case <-ctx.Done():
+					t.Fatalf("relay %d's view holds %d of %d relays", i, r.gossip.Set().Len(), n)
+				case <-time.After(20 * time.Millisecond):
+				}
 			}
 		}
 	}
@@ -161,7 +172,12 @@ func (cn *circuitNet) startRelay(i int, opts circuitNetOptions) (*circuitRelay, 
 				return nil, err
 			}
 		}
+		// Relays spread descriptors and serve their view, from which a
+		// client takes its own.
+		r.gossip = view.NewGossip(h, view.NewSet(time.Now), view.GossipConfig{Bootstrap: boot, AllowSameSubnet: true})
+		r.done.Go(func() { r.gossip.Run(ctx) })
 		pub := dht.NewPublisher(r.node, signer(key, *r.desc), time.Minute)
+		pub.AlsoPublish(r.gossip.Publish)
 		r.done.Go(func() { pub.Run(ctx) })
 	}
 	return r, nil
