@@ -830,7 +830,9 @@ func TestFaultsMintAway(t *testing.T) {
 // circuit of its own: a circuit funded before may carry it; a new one
 // cannot fund its channels. Each must end within streamBound; once a
 // funding has found the mint away, the proxy says so in its log and
-// refuses the next requests with a SOCKS reply rather than cut them.
+// refuses the next requests rather than cut them midway: with a SOCKS
+// reply, or, since it replies at once (optimistic data), by closing the
+// connection before any byte.
 func (f *faultNet) requestsWithoutMint(t *testing.T) {
 	t.Helper()
 	refused := 0
@@ -846,6 +848,11 @@ func (f *faultNet) requestsWithoutMint(t *testing.T) {
 		case d.err != nil && strings.Contains(d.err.Error(), "general SOCKS server failure"):
 			refused++
 			t.Logf("request %d refused by the proxy after %v", i, took)
+		case d.err != nil && d.got.Load() == 0:
+			// With optimistic data the proxy has replied before the
+			// circuit exists: it refuses by closing the connection.
+			refused++
+			t.Logf("request %d refused by the proxy (connection closed) after %v: %v", i, took, d.err)
 		case d.err != nil:
 			t.Logf("request %d cut after %v, %d bytes: %v", i, took, d.got.Load(), d.err)
 		default:
