@@ -662,7 +662,10 @@ func (f *faultNet) killRound(t *testing.T, round int) {
 	for i := range 4 {
 		ds = append(ds, newDownload(fmt.Sprintf("round%d-%d", round, i), 8<<20))
 	}
-	wg := f.fetchAll(ctx, ds, 3<<19) // 1.5 MiB/s: about 5 s each
+	// 768 KiB/s, about 11 s each: a fresh circuit runs on the relays' free
+	// allowance until its channels are funded, up to 8 s after the build
+	// (specs/05), so downloads start apart and must still overlap.
+	wg := f.fetchAll(ctx, ds, 3<<18)
 	flowing(t, ds, 512<<10, wg)
 	time.Sleep(mrand.N(time.Second))
 	victims, affected := f.pickVictims(t, ds)
