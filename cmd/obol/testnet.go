@@ -122,7 +122,11 @@ func (t *testnet) run(ctx context.Context) int {
 	if t.opts.check {
 		res.services = t.serviceChecks(bootCtx, svc)
 		if t.mint != nil {
-			s := t.settle(bootCtx, net, svc)
+			// Settling gets a minute of its own: a slow boot must not
+			// leave it without time to reach the mint.
+			sctx, cancel := context.WithTimeout(ctx, time.Minute)
+			defer cancel()
+			s := t.settle(sctx, net, svc)
 			s.print(t)
 			res.services = append(res.services, s.check())
 		}
