@@ -539,7 +539,9 @@ func (f *faultNet) waitSettled(t *testing.T) {
 // the channels the relays closed did not spend; then it stops again.
 func (f *faultNet) settleClient(t *testing.T) {
 	t.Helper()
-	f.startProxy(t, "--timeout", "2s")
+	// The relays are gone, and with them every circuit to the mint: the
+	// user reclaims the remainders over a direct connection.
+	f.startProxy(t, "--timeout", "2s", "--direct-mint-connection-unsafe")
 	f.proxy.waitLog(t, `"msg":"payment channels settled"`)
 	f.stopProxy(t)
 }
