@@ -160,7 +160,7 @@ func TestExampleConfigs(t *testing.T) {
 		t.Fatalf("serve.yaml refused (%d):\n%s", code, stderr.String())
 	}
 	// The commented payment keys are accepted once uncommented.
-	pay := []string{"mint", "price-per-mib", "price-per-circuit", "prepay", "free", "grace", "settle-after", "wallet-dir", "budget"}
+	pay := []string{"mint", "price-per-mib", "price-per-circuit", "prepay", "free", "grace", "settle-after", "direct-mint-connection-unsafe", "wallet-dir", "budget"}
 	for name, parse := range map[string]func(path string) bool{
 		"relay.yaml": func(path string) bool {
 			o, _, ok := parseRelayFlags([]string{"--config", path}, &stderr)

@@ -768,7 +768,10 @@ func (f *faultNet) newRequests(t *testing.T, round int) {
 			d = newDownload(fmt.Sprintf("round%d-new%d-%d", round, i, try), 256<<10)
 			f.fetch(ctx, d, 0)
 			cancel()
-			if d.err == nil || !strings.Contains(d.err.Error(), "general SOCKS server failure") {
+			// Refused by the proxy: with a SOCKS reply, or (optimistic
+			// data) by closing the connection before its first byte.
+			refused := d.err != nil && (strings.Contains(d.err.Error(), "general SOCKS server failure") || d.got.Load() == 0)
+			if !refused {
 				break
 			}
 			t.Logf("round %d: new request %d refused after %v; trying again", round, i, d.at.Sub(d.start).Round(time.Millisecond))

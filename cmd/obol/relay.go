@@ -122,10 +122,11 @@ func checkRelayFlags(fs *flag.FlagSet, src *origin, cfg *node.RelayConfig) (int,
 }
 
 // relayPayFlags are the relay flags that only mean something with -mint.
-var relayPayFlags = []string{"price-per-mib", "price-per-circuit", "prepay", "free", "grace", "settle-after"}
+var relayPayFlags = []string{"price-per-mib", "price-per-circuit", "prepay", "free", "grace", "settle-after", "direct-mint-connection-unsafe"}
 
-// checkPayFlags refuses payment terms without a mint, and a paid relay
-// that charges nothing.
+// checkPayFlags refuses payment terms without a mint, a paid relay that
+// charges nothing, and one that has not accepted its direct connection to
+// the mint.
 func checkPayFlags(fs *flag.FlagSet, src *origin, pay *pay.RelayPayment) (int, bool) {
 	code, ok := 0, true
 	fs.Visit(func(f *flag.Flag) {
@@ -135,6 +136,9 @@ func checkPayFlags(fs *flag.FlagSet, src *origin, pay *pay.RelayPayment) (int, b
 	})
 	if ok && pay.Mint != "" && pay.PerMiB == 0 && pay.PerCircuit == 0 {
 		return src.invalid(fs, "price-per-mib", "0", "with -price-per-circuit 0 the relay charges nothing; leave out -mint for a free relay"), false
+	}
+	if ok && pay.Mint != "" && !pay.DirectMintConnectionUnsafe {
+		return src.invalid(fs, "mint", pay.Mint, "a relay settles with its mint over a direct connection for now, which tells the mint which relay closes which channels; give -direct-mint-connection-unsafe to accept that"), false
 	}
 	return code, ok
 }
