@@ -32,7 +32,9 @@ type lazyStream struct {
 
 	ctx    context.Context // the dial's: Dial's deadline, cancelled by Close
 	cancel context.CancelFunc
-	timer  *time.Timer
+
+	tm    sync.Mutex  // guards timer, which may fire before it is stored
+	timer *time.Timer // begins the stream if nothing is written first
 
 	once sync.Once
 	done chan struct{} // closed once s or err is set
@@ -50,7 +52,9 @@ func newLazyStream(ctx context.Context, m *Manager, key IsolationKey, host strin
 		dctx, cancel = context.WithDeadline(context.WithoutCancel(ctx), d)
 	}
 	l := &lazyStream{m: m, key: key, host: host, port: port, ctx: dctx, cancel: cancel, done: make(chan struct{})}
+	l.tm.Lock()
 	l.timer = time.AfterFunc(optimisticWait, func() { l.begin(nil) })
+	l.tm.Unlock()
 	return l
 }
 
@@ -60,7 +64,9 @@ func (l *lazyStream) begin(data []byte) bool {
 	ran := false
 	l.once.Do(func() {
 		ran = true
+		l.tm.Lock()
 		l.timer.Stop()
+		l.tm.Unlock()
 		c, err := l.m.dial(l.ctx, l.key, l.host, l.port, &firstStream{data: data, optimistic: true})
 		if err != nil {
 			l.err = err
@@ -135,7 +141,9 @@ func (l *lazyStream) CloseWrite() error {
 // Close ends the stream, or stops it from opening.
 func (l *lazyStream) Close() error {
 	l.cancel()
+	l.tm.Lock()
 	l.timer.Stop()
+	l.tm.Unlock()
 	l.once.Do(func() {
 		l.err = net.ErrClosed
 		close(l.done)
