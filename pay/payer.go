@@ -202,6 +202,9 @@ func (p *Payer) Close() error {
 	if err != nil {
 		p.cfg.Logger.Debug("settlement at shutdown failed", "err", err)
 	}
+	if rep.Settled > 0 {
+		p.cfg.Logger.Info("payment channels settled", "channels", rep.Settled, "reclaimed", rep.Reclaimed, "unit", p.wallet.Unit())
+	}
 	if rep.Open > 0 {
 		p.cfg.Logger.Info("payment channels still open at relays; their remainders come back at a later start",
 			"channels", rep.Open)

@@ -541,9 +541,13 @@ func (f *faultNet) settleClient(t *testing.T) {
 	t.Helper()
 	// The relays are gone, and with them every circuit to the mint: the
 	// user reclaims the remainders over a direct connection.
+	// Settlement runs in batches at random times while the proxy runs
+	// (specs/05); stopping it settles whatever is left.
 	f.startProxy(t, "--timeout", "2s", "--direct-mint-connection-unsafe")
-	f.proxy.waitLog(t, `"msg":"payment channels settled"`)
 	f.stopProxy(t)
+	if !strings.Contains(f.proxy.err.String(), `"msg":"payment channels settled"`) {
+		t.Errorf("the proxy settled no channel; its log:\n%s", f.proxy.err.String())
+	}
 }
 
 // stopRelays stops every relay with SIGINT: each closes at the mint the
