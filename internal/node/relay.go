@@ -226,6 +226,7 @@ func (r *Relay) Run(ctx context.Context) error {
 		}
 	}()
 	go func() { defer wg.Done(); r.confirmPublished(ctx) }()
+	wg.Go(func() { r.republishEarly(ctx) })
 	go func() { defer wg.Done(); r.router.Run(ctx) }()
 	go func() { defer wg.Done(); r.rotateOnionKeys(ctx) }()
 	if r.pay != nil {
@@ -238,6 +239,25 @@ func (r *Relay) Run(ctx context.Context) error {
 		r.settleAll()
 	}
 	return err
+}
+
+// earlyRepublish are the delays after start at which a relay signs and
+// publishes its descriptor again. Peers on the view's gossip topic drop
+// what a relay sends before they have taken it in, and relays pull views
+// only from relays they already know: a descriptor gossiped once, at
+// start, can reach nobody and stay unknown until the next republish.
+var earlyRepublish = []time.Duration{5 * time.Second, 20 * time.Second, time.Minute}
+
+// republishEarly publishes the descriptor again at earlyRepublish.
+func (r *Relay) republishEarly(ctx context.Context) {
+	for _, d := range earlyRepublish {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(d):
+		}
+		r.pub.Changed()
+	}
 }
 
 // settleAll closes, at shutdown, the channels the relay was paid on.
