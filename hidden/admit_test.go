@@ -220,7 +220,10 @@ func TestAdmissionByEffort(t *testing.T) {
 	orderMu.Lock()
 	defer orderMu.Unlock()
 	queued := slices.DeleteFunc(slices.Clone(order), func(rp peer.ID) bool { return len(rp) == 1 }) // not the four held
-	if len(queued) != 8 || queued[0] != "worker" {
+	// The four freed slots start introductions at once, in whatever
+	// order their goroutines run: the one with effort must be among
+	// them, where first come, first served would start it last.
+	if i := slices.Index(queued, "worker"); len(queued) != 8 || i < 0 || i >= 4 {
 		t.Fatalf("order of service: %q", queued)
 	}
 	if h.joined["worker"] != 1 || h.joined["flood late"] != 0 || !balanced(s) {
