@@ -60,6 +60,9 @@ func (n *Network) startClient(idx int, ep *endpoint, boot []peer.AddrInfo) (*sim
 		Links:     c.links,
 		Directory: client.DirectoryFunc(c.cache.Relays),
 		Prebuilt:  -1, // circuits are built when the traffic model asks
+		// Every relay of a simulated network is new; like a local test
+		// network it waives the guard age (specs/10 §4.1).
+		MinGuardAge: -1,
 	})
 	if err != nil {
 		c.links.Close()
