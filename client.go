@@ -187,15 +187,24 @@ func (c *Client) Run(ctx context.Context) error {
 	c.running = true
 	c.mu.Unlock()
 	defer close(c.done)
-	if c.joinErr = c.open(ctx); c.joinErr != nil {
+	var wg sync.WaitGroup
+	fresh, stopFresh := context.WithCancel(ctx)
+	defer stopFresh()
+	if c.joinErr = c.join(ctx); c.joinErr == nil {
+		// The view keeps growing while the wallet reaches the mint: on a
+		// young network the first sync may find only a few relays.
+		wg.Go(func() { c.node.KeepFresh(fresh, c.cfg.Sample, c.cfg.Resample, c.cfg.JoinTimeout) })
+		c.joinErr = c.open(ctx)
+	}
+	if c.joinErr != nil {
+		stopFresh()
+		wg.Wait()
 		close(c.ready)
 		c.close()
 		return c.joinErr
 	}
 	close(c.ready)
-	var wg sync.WaitGroup
 	wg.Go(func() { c.mgr.Run(ctx) })
-	wg.Go(func() { c.node.KeepFresh(ctx, c.cfg.Sample, c.cfg.Resample, c.cfg.JoinTimeout) })
 	if c.payer != nil {
 		wg.Go(func() { c.payer.Run(ctx) })
 	}
@@ -208,18 +217,11 @@ func (c *Client) Run(ctx context.Context) error {
 	return nil
 }
 
-// open starts the host, joins, opens the wallet and builds the circuit
-// managers.
+// open opens the wallet and builds the circuit managers, once the client
+// has joined.
 func (c *Client) open(ctx context.Context) error {
 	cfg, log := c.cfg, c.cfg.Logger
 	var err error
-	if c.node, err = node.OpenClient(node.ClientConfig{DataDir: cfg.DataDir, Bootstrap: cfg.Bootstrap,
-		Listen: cfg.Listen, Logger: log}); err != nil {
-		return err
-	}
-	if err := c.join(ctx); err != nil {
-		return err
-	}
 	c.links = link.NewManager(c.node.Node().Host(), link.Config{Logger: log})
 	c.links.Start()
 	if cfg.Pay != nil {
@@ -274,12 +276,17 @@ func (c *Client) mintTransport() (pay.MintTransport, error) {
 	}), nil
 }
 
-// join joins the DHT and samples it; a warm cache lets the client start
-// when sampling finds little.
+// join starts the host, joins the DHT and samples it; a warm cache lets
+// the client start when sampling finds little.
 func (c *Client) join(ctx context.Context) error {
+	var err error
+	if c.node, err = node.OpenClient(node.ClientConfig{DataDir: c.cfg.DataDir, Bootstrap: c.cfg.Bootstrap,
+		Listen: c.cfg.Listen, Logger: c.cfg.Logger}); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.JoinTimeout)
 	defer cancel()
-	err := c.node.Join(ctx)
+	err = c.node.Join(ctx)
 	if err == nil {
 		_, err = c.node.Sample(ctx, c.cfg.Sample)
 	}

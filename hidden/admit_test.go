@@ -279,9 +279,13 @@ func TestPoWEffortAdjusts(t *testing.T) {
 }
 
 // A proof counts for the current and the previous seed only, and only
-// for the cookie it was made for.
+// for the cookie it was made for. A proof of effort E holds by chance for
+// another cookie or seed with probability 1/E, so the effort is high
+// enough (2¹⁶, a few hundred milliseconds to solve) that chance does not
+// decide the test.
 func TestPoWSeeds(t *testing.T) {
-	p := newPoWState(ServiceConfig{PoW: true, PoWMinEffort: 64})
+	const effort = 1 << 16
+	p := newPoWState(ServiceConfig{PoW: true, PoWMinEffort: effort})
 	id := descriptor.HSAddress{1}
 	cookie := [descriptor.CookieLen]byte{2}
 	old := p.params()
@@ -289,14 +293,14 @@ func TestPoWSeeds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.effortOf(w, id, cookie) != 64 {
+	if p.effortOf(w, id, cookie) != effort {
 		t.Fatal("a valid proof not counted")
 	}
 	if p.effortOf(w, id, [descriptor.CookieLen]byte{3}) != 0 {
 		t.Fatal("a proof counted for another cookie")
 	}
 	p.params()
-	if p.effortOf(w, id, cookie) != 64 {
+	if p.effortOf(w, id, cookie) != effort {
 		t.Fatal("a proof for the previous seed not counted")
 	}
 	p.params()

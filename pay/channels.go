@@ -408,6 +408,9 @@ func (h *hopPayer) Open(ctx context.Context) ([][]byte, error) {
 	if err := h.c.fundResult(h.c.fund(ctx, ch)); err != nil {
 		return nil, err
 	}
+	if h.sched != nil {
+		h.sched.unpaid.Add(-1)
+	}
 	h.id = ch.ID()
 	if h.payer, err = payment.NewPayer(ch, key); err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/obolnet/obol/payment"
@@ -23,8 +24,9 @@ const (
 // hop's funding time is drawn independently from the same start, the
 // moment the circuit's payments begin (its first Open).
 type fundSchedule struct {
-	once  sync.Once
-	start time.Time
+	once   sync.Once
+	start  time.Time
+	unpaid atomic.Int32 // hops whose channel is not funded yet
 }
 
 func (s *fundSchedule) begin(now time.Time) time.Time {

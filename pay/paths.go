@@ -102,6 +102,7 @@ func (p *Paths) Pay(path []*descriptor.Relay) (client.PayConfig, error) {
 			return client.PayConfig{}, err
 		}
 		funding += capacity
+		sched.unpaid.Add(1)
 		cfg.Hops[i] = client.HopPayment{Payer: p.C.circuitHopPayer(r, capacity, sched), Terms: r.Terms,
 			Next: func() client.HopPayer { return p.C.HopPayer(r, capacity) }}
 	}
@@ -112,6 +113,10 @@ func (p *Paths) Pay(path []*descriptor.Relay) (client.PayConfig, error) {
 		if err := p.C.mintReachable(); err != nil {
 			return client.PayConfig{}, err
 		}
+		// A circuit still waiting to fund its channels when the mint is
+		// found away would carry a new request only as far as the free
+		// allowance goes.
+		cfg.Stale = func() bool { return sched.unpaid.Load() > 0 && p.C.mintReachable() != nil }
 	}
 	if bal := p.C.cfg.Wallet.Balance(); funding > bal {
 		return client.PayConfig{}, fmt.Errorf("%w: the path's channels need %d %s, the wallet holds %d",

@@ -95,7 +95,7 @@ func OpenPayer(ctx context.Context, cfg PayerConfig) (*Payer, error) {
 }
 
 func (p *Payer) open(ctx context.Context) error {
-	if err := p.wallet.Load(WithMintOp(ctx, NewMintOp(MintKeysets))); err != nil {
+	if err := p.loadKeysets(ctx); err != nil {
 		return fmt.Errorf("payment: the mint %s cannot be reached: %w", p.wallet.MintURL(), err)
 	}
 	dir := p.cfg.Wallet.Dir
@@ -113,6 +113,26 @@ func (p *Payer) open(ctx context.Context) error {
 	}
 	p.paths = &Paths{C: p.paid, Budget: p.cfg.Budget}
 	return nil
+}
+
+// loadKeysets fetches the mint's keysets, trying again with back-off
+// until ctx ends while the mint cannot be reached: right after a start the
+// circuits that reach it may still fail (relays that have not learned of
+// each other yet). A mint that answers with a refusal fails at once.
+func (p *Payer) loadKeysets(ctx context.Context) error {
+	wait := 250 * time.Millisecond
+	for {
+		err := p.wallet.Load(WithMintOp(ctx, NewMintOp(MintKeysets)))
+		var refused *wallet.MintError
+		if err == nil || errors.As(err, &refused) {
+			return err
+		}
+		p.cfg.Logger.Debug("the mint could not be reached; trying again", "in", wait, "err", err)
+		if sleep(ctx, wait) != nil {
+			return err
+		}
+		wait = min(2*wait, 4*time.Second)
+	}
 }
 
 // Configure makes a manager's configuration pay: paths use free relays

@@ -204,7 +204,7 @@ func (m *Manager) buildPath(ctx context.Context, path []*candidate, first *first
 	for i, p := range path {
 		ids[i] = p.id()
 	}
-	mc := &managed{c: c, path: ids, exit: path[len(path)-1].r, built: m.cfg.Now()}
+	mc := &managed{c: c, path: ids, exit: path[len(path)-1].r, built: m.cfg.Now(), stale: pay.Stale}
 	if m.cfg.Pay != nil {
 		if err := m.startPayments(c, pay); err != nil {
 			c.Close()

@@ -241,7 +241,7 @@ func (m *Manager) hasCircuit(key IsolationKey, port uint16) bool {
 	}
 	now := m.cfg.Now()
 	for _, mc := range m.circs {
-		if mc.c.Err() != nil || !mc.exit.AcceptsPort(port) {
+		if !mc.usable() || !mc.exit.AcceptsPort(port) {
 			continue
 		}
 		if !mc.dirty || (mc.iso == key && now.Sub(mc.firstUse) < m.cfg.MaxDirtiness) {
@@ -259,7 +259,7 @@ func (m *Manager) takeLocked(key IsolationKey, port uint16) *managed {
 	others := m.otherExitsLocked(key)
 	for _, mc := range m.circs {
 		switch {
-		case mc.c.Err() != nil || !mc.exit.AcceptsPort(port):
+		case !mc.usable() || !mc.exit.AcceptsPort(port):
 		case mc.dirty && mc.iso == key && now.Sub(mc.firstUse) < m.cfg.MaxDirtiness:
 			return mc
 		case !mc.dirty && others[mc.exit.PeerID] && cleanShared == nil:

@@ -69,12 +69,19 @@ type managed struct {
 	path  []peer.ID
 	exit  *descriptor.Relay
 	built time.Time
+	stale func() bool // PayConfig.Stale; nil: never
 
 	// guarded by Manager.mu
 	dirty     bool
 	iso       socks.IsolationKey
 	firstUse  time.Time
 	idleSince time.Time // when it was last seen without streams
+}
+
+// usable reports whether mc may take a new stream: it is open and can
+// be paid.
+func (mc *managed) usable() bool {
+	return mc.c.Err() == nil && (mc.stale == nil || !mc.stale())
 }
 
 // ErrClosed means the manager has stopped: start a new one.

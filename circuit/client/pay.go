@@ -97,6 +97,12 @@ type PayConfig struct {
 	// OnPaid, if set, is told of every payment's amount in msat, as it
 	// is sent: for a running account of spending.
 	OnPaid func(msat uint64)
+	// Stale, if set, reports that the circuit can no longer be paid for
+	// long (its channels are not funded yet and the mint cannot be
+	// reached): the manager gives it no new stream, and closes it once
+	// it carries none, rather than let a request start on it and be cut
+	// when the free allowance runs out.
+	Stale func() bool
 }
 
 // Payment errors.

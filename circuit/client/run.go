@@ -63,7 +63,8 @@ func (m *Manager) housekeep(ctx context.Context, wg *sync.WaitGroup) {
 	}
 }
 
-// expire forgets closed circuits and closes idle ones; what each carried
+// expire forgets closed circuits and closes idle ones and those without
+// streams that can no longer be paid (PayConfig.Stale); what each carried
 // is a capacity sample of its relays.
 func (m *Manager) expire(now time.Time) {
 	m.mu.Lock()
@@ -72,7 +73,7 @@ func (m *Manager) expire(now time.Time) {
 	for _, mc := range m.circs {
 		switch {
 		case mc.c.Err() != nil:
-		case m.idle(mc, now):
+		case m.idle(mc, now), mc.c.NumStreams() == 0 && !mc.usable():
 			closing = append(closing, mc)
 		default:
 			keep = append(keep, mc)

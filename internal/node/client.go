@@ -158,7 +158,11 @@ const refreshEvery = time.Minute
 // its guards among them — do not all expire at once.
 func (c *Client) KeepFresh(ctx context.Context, n int, resample, timeout time.Duration) {
 	log := c.log
-	refresh := time.NewTicker(min(refreshEvery, resample))
+	// The first refreshes come sooner (1 s, 2 s, 4 s, …): a client that
+	// joined a young network catches the relays that joined after it.
+	every := min(refreshEvery, resample)
+	next := min(time.Second, every)
+	refresh := time.NewTimer(next)
 	defer refresh.Stop()
 	full := time.NewTicker(resample)
 	defer full.Stop()
@@ -172,6 +176,8 @@ func (c *Client) KeepFresh(ctx context.Context, n int, resample, timeout time.Du
 			cancel()
 			log.Debug("sampled the DHT", "found", len(rs), "known", len(c.Known()), "err", err)
 		case <-refresh.C:
+			next = min(2*next, every)
+			refresh.Reset(next)
 			sctx, cancel := context.WithTimeout(ctx, timeout)
 			renewed := c.Refresh(sctx)
 			cancel()
