@@ -9,6 +9,7 @@
 package descriptor
 
 import (
+	"slices"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -134,6 +135,9 @@ type Relay struct {
 	Software  string      `cbor:"14,keyasint,omitempty"`
 	Protocols []uint16    `cbor:"15,keyasint"`
 }
+
+// Speaks reports whether the relay announces circuit protocol version v.
+func (r *Relay) Speaks(v uint16) bool { return slices.Contains(r.Protocols, v) }
 
 // AcceptsPort reports whether the relay is an exit whose summary accepts
 // TCP port p for some destination.

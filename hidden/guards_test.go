@@ -14,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/obolnet/obol/circuit"
 	"github.com/obolnet/obol/circuit/client"
 	"github.com/obolnet/obol/descriptor"
 )
@@ -218,7 +219,8 @@ func fakeRelays(t *testing.T, n int, now time.Time) []*descriptor.Relay {
 	for _, h := range testHops(t, n) {
 		out = append(out, &descriptor.Relay{PeerID: h.Peer.ID, Addrs: [][]byte{addr},
 			Roles:     descriptor.RoleRelay | descriptor.RoleGuard | descriptor.RoleIntro | descriptor.RoleRendezvous,
-			OnionKeys: []descriptor.OnionKey{{NotAfter: now.Add(24 * time.Hour).Unix()}}})
+			OnionKeys: []descriptor.OnionKey{{NotAfter: now.Add(24 * time.Hour).Unix()}},
+			Protocols: []uint16{circuit.ProtocolVersion}})
 	}
 	return out
 }

@@ -21,7 +21,7 @@ const pathLen = 3
 
 func hopFor(r *descriptor.Relay, now time.Time) (client.Hop, bool) {
 	k, ok := r.OnionKeyAt(now)
-	if !ok {
+	if !ok || !r.Speaks(circuit.ProtocolVersion) {
 		return client.Hop{}, false
 	}
 	h := client.Hop{Peer: peer.AddrInfo{ID: r.PeerID}, OnionKey: k.Key}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/obolnet/obol/circuit"
 	"github.com/obolnet/obol/circuit/client"
 	"github.com/obolnet/obol/descriptor"
 	"github.com/obolnet/obol/pay"
@@ -17,7 +18,7 @@ import (
 // terms, with the mint's keyset.
 func (tn *testNet) descriptorOf(r *paidRelay) *descriptor.Relay {
 	ks, _ := tn.mint.ActiveKeyset("sat")
-	d := &descriptor.Relay{Version: descriptor.Version, PeerID: r.host.ID(), Bandwidth: 10 << 20, Protocols: []uint16{1},
+	d := &descriptor.Relay{Version: descriptor.Version, PeerID: r.host.ID(), Bandwidth: 10 << 20, Protocols: []uint16{circuit.ProtocolVersion},
 		Roles:     descriptor.RoleRelay | descriptor.RoleGuard | descriptor.RoleExit,
 		ExitPorts: []descriptor.PortRange{{Lo: 1, Hi: 65535}},
 		OnionKeys: []descriptor.OnionKey{{Key: r.onion.Public, NotAfter: time.Now().Add(time.Hour).Unix()}},

@@ -132,7 +132,7 @@ func (r *relay) sign(lifetime time.Duration) dht.SignFunc {
 		d := &descriptor.Relay{
 			Version: descriptor.Version, PeerID: r.ID(), Seq: seq,
 			Published: now.Unix(), Expires: now.Add(lifetime).Unix(),
-			Roles: r.roles, Bandwidth: r.bw, Protocols: []uint16{1}, Software: "obol-sim",
+			Roles: r.roles, Bandwidth: r.bw, Protocols: []uint16{circuit.ProtocolVersion}, Software: "obol-sim",
 			OnionKeys: []descriptor.OnionKey{{Key: r.onion.Public, NotAfter: int64(r.onion.Period)}},
 		}
 		for _, a := range r.host.Addrs() {

@@ -12,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/obolnet/obol/circuit"
 	"github.com/obolnet/obol/descriptor"
 )
 
@@ -84,7 +85,7 @@ func (pr pathRules) candidatesFrom(relays []*descriptor.Relay, now time.Time, se
 	out := make([]*candidate, 0, len(relays))
 	for _, r := range relays {
 		k, ok := r.OnionKeyAt(now)
-		if !ok || !pr.price.allows(r.Price) || (pr.usable != nil && !pr.usable(r)) {
+		if !ok || !r.Speaks(circuit.ProtocolVersion) || !pr.price.allows(r.Price) || (pr.usable != nil && !pr.usable(r)) {
 			continue
 		}
 		c := seen[r]

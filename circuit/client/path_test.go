@@ -14,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/obolnet/obol/circuit"
 	"github.com/obolnet/obol/descriptor"
 )
 
@@ -34,7 +35,8 @@ func newID(t testing.TB) peer.ID {
 // fakeRelay is a descriptor for path tests: addrs are IP addresses.
 func fakeRelay(t testing.TB, roles descriptor.Role, bw uint64, addrs ...string) *descriptor.Relay {
 	r := &descriptor.Relay{PeerID: newID(t), Roles: roles | descriptor.RoleRelay, Bandwidth: bw,
-		OnionKeys: []descriptor.OnionKey{{NotAfter: testNow.Add(365 * 24 * time.Hour).Unix()}}}
+		OnionKeys: []descriptor.OnionKey{{NotAfter: testNow.Add(365 * 24 * time.Hour).Unix()}},
+		Protocols: []uint16{circuit.ProtocolVersion}}
 	rand.Read(r.OnionKeys[0].Key[:])
 	for _, a := range addrs {
 		ip := netip.MustParseAddr(a)
@@ -197,9 +199,13 @@ func TestCandidatesFilter(t *testing.T) {
 	expired := fakeRelay(t, descriptor.RoleExit, 1, "10.3.0.1")
 	expired.OnionKeys[0].NotAfter = testNow.Unix()
 	noAddr := fakeRelay(t, descriptor.RoleExit, 1)
+	// A relay of the old relay layer (protocol 1) cannot open the
+	// client's layer: a circuit through it would die at its hop.
+	old := fakeRelay(t, descriptor.RoleExit, 1, "10.4.0.1")
+	old.Protocols = []uint16{1}
 	rules := testRules(3)
 	rules.price = &PriceLimit{PerMiB: 100, PerCircuit: 100}
-	got := rules.candidates([]*descriptor.Relay{cheap, dear, expired, noAddr}, testNow)
+	got := rules.candidates([]*descriptor.Relay{cheap, dear, expired, noAddr, old}, testNow)
 	if len(got) != 1 || got[0].r != cheap {
 		t.Fatalf("kept %d candidates, want only the cheap one", len(got))
 	}

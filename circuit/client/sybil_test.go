@@ -14,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/obolnet/obol/circuit"
 	"github.com/obolnet/obol/descriptor"
 )
 
@@ -32,7 +33,8 @@ func seededRelay(t testing.TB, rnd *mrand.ChaCha8, i int, bw uint64) *descriptor
 	r := &descriptor.Relay{PeerID: id, Roles: descriptor.RoleRelay | descriptor.RoleGuard | descriptor.RoleExit,
 		Bandwidth: bw, ExitPorts: []descriptor.PortRange{{Lo: 1, Hi: 65535}},
 		OnionKeys: []descriptor.OnionKey{{NotAfter: testNow.Add(365 * 24 * time.Hour).Unix()}},
-		Addrs:     [][]byte{ma.StringCast(fmt.Sprintf("/ip4/%s/udp/4001/quic-v1", ip)).Bytes()}}
+		Addrs:     [][]byte{ma.StringCast(fmt.Sprintf("/ip4/%s/udp/4001/quic-v1", ip)).Bytes()},
+		Protocols: []uint16{circuit.ProtocolVersion}}
 	rnd.Read(r.OnionKeys[0].Key[:])
 	return r
 }

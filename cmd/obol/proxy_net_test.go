@@ -187,7 +187,7 @@ func (cn *circuitNet) startRelay(i int, opts circuitNetOptions) (*circuitRelay, 
 // the exit policy's port summary.
 func describeRelay(h host.Host, roles descriptor.Role, onion [32]byte, exit *router.ExitPolicy) *descriptor.Relay {
 	d := &descriptor.Relay{Version: descriptor.Version, PeerID: h.ID(), Roles: roles,
-		Bandwidth: 10 << 20, Protocols: []uint16{1}, Software: "obol-test",
+		Bandwidth: 10 << 20, Protocols: []uint16{circuit.ProtocolVersion}, Software: "obol-test",
 		OnionKeys: []descriptor.OnionKey{{Key: onion, NotAfter: time.Now().Add(7 * 24 * time.Hour).Unix()}}}
 	for _, a := range h.Addrs() {
 		d.Addrs = append(d.Addrs, a.Bytes())

@@ -210,7 +210,10 @@ func Signer(key crypto.PrivKey, h host.Host, roles descriptor.Role, lifetime tim
 func Describe(h host.Host, roles descriptor.Role) *descriptor.Relay {
 	r := &descriptor.Relay{
 		Version: descriptor.Version, PeerID: h.ID(), Roles: roles,
-		Bandwidth: 1 << 20, Protocols: []uint16{1}, Software: "obol-test",
+		Bandwidth: 1 << 20, Software: "obol-test",
+		// The circuit protocol (circuit.ProtocolVersion; dht may not
+		// import circuit).
+		Protocols: []uint16{2},
 	}
 	for _, a := range h.Addrs() {
 		r.Addrs = append(r.Addrs, a.Bytes())

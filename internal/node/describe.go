@@ -10,14 +10,14 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 
+	"github.com/obolnet/obol/circuit"
 	"github.com/obolnet/obol/descriptor"
 	"github.com/obolnet/obol/dht"
 	"github.com/obolnet/obol/router"
 )
 
-// ProtocolVersion is the one circuit protocol version relays announce:
-// 2, the wide-block relay layer of specs/04-circuit.md §6.
-const ProtocolVersion = 2
+// ProtocolVersion is the one circuit protocol version relays announce.
+const ProtocolVersion = circuit.ProtocolVersion
 
 // describer signs the relay's descriptor from its configuration, its
 // host's current addresses and its onion key.

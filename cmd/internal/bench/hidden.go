@@ -12,6 +12,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/obolnet/obol/circuit"
 	"github.com/obolnet/obol/circuit/link"
 	"github.com/obolnet/obol/descriptor"
 	"github.com/obolnet/obol/dht"
@@ -92,7 +93,7 @@ func describe(r *relay) *descriptor.Relay {
 	now := time.Now()
 	d := &descriptor.Relay{Version: descriptor.Version, PeerID: r.host.ID(),
 		Roles:     descriptor.RoleRelay | descriptor.RoleGuard | descriptor.RoleIntro | descriptor.RoleRendezvous,
-		Bandwidth: 1 << 20, Protocols: []uint16{1}, Software: "obol-bench",
+		Bandwidth: 1 << 20, Protocols: []uint16{circuit.ProtocolVersion}, Software: "obol-bench",
 		Published: now.Unix(), Expires: now.Add(time.Hour).Unix(),
 		OnionKeys: []descriptor.OnionKey{{Key: r.onion.Public, NotAfter: now.Add(24 * time.Hour).Unix()}}}
 	for _, a := range r.addrs {
