@@ -3,6 +3,7 @@ package router_test
 import (
 	"errors"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/btcsuite/btcd/btcec/v2"
@@ -142,7 +143,15 @@ func mustPay(t testing.TB, p *payment.Payer, msat uint64) []byte {
 
 // A circuit runs on its allowance, pauses when it owes more than it paid,
 // resumes when paid, and is destroyed after the grace period unpaid.
+//
+// It runs in virtual time: the grace period passes only once every
+// goroutine waits, so a slow machine cannot let it expire before the
+// payment is delivered.
 func TestPaidMeterPauseResumeGrace(t *testing.T) {
+	synctest.Test(t, testPaidMeterPauseResumeGrace)
+}
+
+func testPaidMeterPauseResumeGrace(t *testing.T) {
 	f := newMeterFixture(t, 1000)
 	meter, err := router.NewPaidMeter(router.PaidConfig{Ledger: f.ledger, PerMiB: 1 << 20, PerCircuit: 500,
 		FreeBytes: 10 * circuit.CellSize, Grace: time.Second})
