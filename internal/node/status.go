@@ -3,7 +3,6 @@ package node
 import (
 	"cmp"
 	"context"
-	"errors"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -11,26 +10,24 @@ import (
 
 	"github.com/obolnet/obol/circuit"
 	"github.com/obolnet/obol/descriptor"
-	"github.com/obolnet/obol/dht"
 	"github.com/obolnet/obol/internal/status"
 )
 
-// Status intervals of a relay: how often it samples the DHT for the relays
-// it shows and checks that its own descriptor can be found.
+// Status intervals of a relay: how often it checks that its own
+// descriptor can be found in the DHT.
 const (
 	StatusSampleEvery = time.Minute
-	statusSampleSize  = 200
 	statusFirstTry    = time.Second
 )
 
 // RelayStatus observes a relay for its status page and metrics: it reads
-// the router's counters and, while Run runs, samples the DHT for known
-// relays and looks its own descriptor up. It keeps nothing a relay does
-// not already know: for each circuit only the previous and next hop.
+// the router's counters and the relay's view of the network (the relays
+// it shows are those it extends circuits to) and, while Run runs, looks
+// its own descriptor up. It keeps nothing a relay does not already know:
+// for each circuit only the previous and next hop.
 type RelayStatus struct {
 	r        *Relay
 	started  time.Time
-	cache    *dht.Cache
 	errors   *status.ErrorCounter // may be nil
 	payments atomic.Pointer[status.PaymentSource]
 	every    time.Duration
@@ -44,15 +41,15 @@ type RelayStatus struct {
 // NewRelayStatus returns an observer of r; errs (may be nil) counts the
 // relay's warnings and errors by kind. It starts nothing; call Run.
 func NewRelayStatus(r *Relay, errs *status.ErrorCounter) *RelayStatus {
-	return &RelayStatus{r: r, started: r.cfg.Now(), cache: dht.NewCache("", r.cfg.Now), errors: errs, every: StatusSampleEvery}
+	return &RelayStatus{r: r, started: r.cfg.Now(), errors: errs, every: StatusSampleEvery}
 }
 
 // SetPayments plugs in the relay's payment figures.
 func (s *RelayStatus) SetPayments(p status.PaymentSource) { s.payments.Store(&p) }
 
-// Run samples the DHT and checks the own descriptor until ctx ends: after
-// one second, then at doubling intervals up to StatusSampleEvery, so a new
-// relay's page fills quickly and an old one's costs one sample a minute.
+// Run checks the own descriptor until ctx ends: after one second, then
+// at doubling intervals up to StatusSampleEvery, so a new relay's page
+// fills quickly and an old one's costs one lookup a minute.
 func (s *RelayStatus) Run(ctx context.Context) error {
 	wait := statusFirstTry
 	for {
@@ -69,20 +66,16 @@ func (s *RelayStatus) Run(ctx context.Context) error {
 	}
 }
 
-// refresh samples relays and looks the own descriptor up.
+// refresh looks the own descriptor up.
 func (s *RelayStatus) refresh(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, joinTimeout)
 	defer cancel()
-	s.lookups.Add(2)
-	if _, err := s.r.node.Sample(ctx, statusSampleSize, s.cache, nil); err != nil && !errors.Is(err, dht.ErrShortSample) {
-		s.failures.Add(1)
-	}
-	d, rec, err := s.r.node.LookupRelay(ctx, s.r.ID())
+	s.lookups.Add(1)
+	d, _, err := s.r.node.LookupRelay(ctx, s.r.ID())
 	if err != nil {
 		s.failures.Add(1)
 		return
 	}
-	s.cache.Put(rec) // a relay knows itself, though walks do not return it
 	s.mu.Lock()
 	s.own = &status.OwnRecord{Seq: d.Seq, Expires: d.ExpiresAt().UTC(), Checked: s.r.cfg.Now().UTC()}
 	s.mu.Unlock()
@@ -97,7 +90,7 @@ func (s *RelayStatus) Snapshot(ctx context.Context) status.Snapshot {
 		Traffic: status.Traffic{CircuitsOpen: st.Circuits, StreamsOpen: st.Streams, Channels: s.r.router.Links().Channels(),
 			Cells: st.Forwarded, Bytes: st.Forwarded * circuit.CellSize},
 		DHT:      s.dht(),
-		Relays:   relayRows(s.cache.Relays()),
+		Relays:   relayRows(s.r.View().Relays()),
 		Circuits: s.circuits(),
 	}
 	for _, a := range s.r.Addrs() {
@@ -117,7 +110,7 @@ func (s *RelayStatus) dht() status.DHT {
 	s.mu.Lock()
 	own := s.own
 	s.mu.Unlock()
-	return status.DHT{RoutingTable: s.r.node.RoutingTableSize(), KnownRelays: s.cache.Len(),
+	return status.DHT{RoutingTable: s.r.node.RoutingTableSize(), KnownRelays: s.r.View().Len(),
 		Lookups: s.lookups.Load(), LookupFailures: s.failures.Load(), Own: own}
 }
 
