@@ -14,36 +14,42 @@ import (
 	"github.com/obolnet/obol/circuit/errkind"
 )
 
-// The reply table of 08 §3, written out again: every kind, and what each
-// protocol answers to it.
-var wantReplies = map[errkind.Kind]reply{
-	errkind.Unknown:     {0x01, 0x5b, 502},
-	errkind.Retry:       {0x01, 0x5b, 502},
-	errkind.OtherPath:   {0x01, 0x5b, 502},
-	errkind.Refused:     {0x05, 0x5b, 502},
-	errkind.NotAllowed:  {0x02, 0x5b, 403},
-	errkind.NotFound:    {0x04, 0x5b, 502},
-	errkind.NoRoute:     {0x03, 0x5b, 502},
-	errkind.Timeout:     {0x06, 0x5b, 504},
-	errkind.Closed:      {0x01, 0x5b, 502},
-	errkind.Malformed:   {0x01, 0x5b, 400},
-	errkind.Unsupported: {0x07, 0x5b, 405},
+// specReplies reads the replies to each kind from 08's appendix.
+func specReplies(t *testing.T) map[errkind.Kind]reply {
+	t.Helper()
+	byName := map[string]errkind.Kind{}
+	for k := errkind.Kind(0); int(k) < errkind.NumKinds; k++ {
+		byName[k.String()] = k
+	}
+	out := map[errkind.Kind]reply{}
+	for _, r := range specRows(t, "kind") {
+		k, ok := byName[r[0]]
+		if !ok {
+			t.Fatalf("spec lists kind %q, which errkind does not have", r[0])
+		}
+		if _, dup := out[k]; dup {
+			t.Fatalf("spec lists kind %q twice", r[0])
+		}
+		rep5, rep4, status := unhex(t, r[1]), unhex(t, r[2]), 0
+		if _, err := fmt.Sscan(r[3], &status); err != nil || len(rep5) != 1 || len(rep4) != 1 {
+			t.Fatalf("spec row %q: bad replies", r)
+		}
+		out[k] = reply{rep5[0], rep4[0], status}
+	}
+	if len(out) != errkind.NumKinds {
+		t.Fatalf("spec lists %d kinds, errkind has %d", len(out), errkind.NumKinds)
+	}
+	return out
 }
 
+// Every kind gets the replies the spec's table gives it, however deep the
+// kind sits in the error.
 func TestReplyTable(t *testing.T) {
-	if len(wantReplies) != errkind.NumKinds {
-		t.Fatalf("the test lists %d kinds, errkind has %d", len(wantReplies), errkind.NumKinds)
-	}
-	for k := errkind.Kind(0); int(k) < errkind.NumKinds; k++ {
-		want, ok := wantReplies[k]
-		if !ok {
-			t.Fatalf("kind %v has no expected reply", k)
-		}
-		// However deep the kind sits, it chooses the reply.
+	for k, want := range specReplies(t) {
 		err := fmt.Errorf("client: %w", errkind.Wrap(k, errors.New("cause")))
 		got := reply{ReplyCode5(err), ReplyCode4(err), HTTPStatus(err)}
 		if got != want {
-			t.Errorf("%v: replies %#x/%#x/%d, want %#x/%#x/%d", k, got.socks5, got.socks4, got.http, want.socks5, want.socks4, want.http)
+			t.Errorf("%v: replies %#x/%#x/%d, spec says %#x/%#x/%d", k, got.socks5, got.socks4, got.http, want.socks5, want.socks4, want.http)
 		}
 	}
 }
@@ -75,6 +81,7 @@ func TestReplyToStandardErrors(t *testing.T) {
 // A Dialer that fails with a kind (and no SOCKS error) gets the kind's
 // reply on the wire, in SOCKS5 and in HTTP CONNECT.
 func TestDialerKindsOnTheWire(t *testing.T) {
+	wantReplies := specReplies(t)
 	d := &recordingDialer{}
 	_, addr := startServer(t, Config{Dialer: d})
 	for _, k := range []errkind.Kind{errkind.NotAllowed, errkind.NotFound, errkind.Refused, errkind.Timeout, errkind.OtherPath} {
