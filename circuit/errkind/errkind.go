@@ -99,10 +99,15 @@ func (k Kind) String() string {
 // Error is an error with a kind. Its message is its cause's.
 type Error struct {
 	Kind Kind
-	Err  error // the cause, never nil
+	Err  error // the cause
 }
 
-func (e *Error) Error() string { return e.Err.Error() }
+func (e *Error) Error() string {
+	if e.Err == nil {
+		return e.Kind.String()
+	}
+	return e.Err.Error()
+}
 
 // Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }
@@ -114,10 +119,11 @@ func (e *Error) ErrorKind() Kind { return e.Kind }
 func New(k Kind, text string) error { return &Error{Kind: k, Err: errors.New(text)} }
 
 // Wrap returns err with kind k, or nil if err is nil. The kind given here
-// is the one Of reports, whatever kinds err wraps.
+// is the one Of reports, whatever kinds err wraps; Unknown adds no kind,
+// and err is returned as it is.
 func Wrap(k Kind, err error) error {
-	if err == nil {
-		return nil
+	if err == nil || k == Unknown {
+		return err
 	}
 	return &Error{Kind: k, Err: err}
 }

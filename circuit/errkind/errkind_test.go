@@ -79,6 +79,13 @@ func TestWrapKeepsCause(t *testing.T) {
 	if Wrap(Retry, nil) != nil {
 		t.Fatal("Wrap(nil) is not nil")
 	}
+	// Unknown adds no kind: the cause's own kind shows through.
+	if err := Wrap(Unknown, os.ErrDeadlineExceeded); Of(err) != Timeout || err != os.ErrDeadlineExceeded {
+		t.Fatalf("Wrap(Unknown) hid the cause's kind: %v", Of(err))
+	}
+	if got := (&Error{Kind: Closed}).Error(); got != "closed" {
+		t.Fatalf("an Error without a cause says %q", got)
+	}
 }
 
 func TestKindNames(t *testing.T) {
