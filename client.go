@@ -15,6 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/obolnet/obol/circuit/client"
+	"github.com/obolnet/obol/circuit/errkind"
 	"github.com/obolnet/obol/circuit/link"
 	"github.com/obolnet/obol/circuit/socks"
 	"github.com/obolnet/obol/descriptor"
@@ -163,8 +164,8 @@ type Client struct {
 	listeners []*hidden.Listener
 }
 
-// ErrClosed means the client's Run has returned.
-var ErrClosed = errors.New("obol: client closed")
+// ErrClosed means the client's Run has returned (KindClosed).
+var ErrClosed = errkind.New(errkind.Closed, "obol: client closed")
 
 // NewClient checks cfg and returns a client. It does no I/O.
 func NewClient(cfg ClientConfig) (*Client, error) {
@@ -355,19 +356,20 @@ func (c *Client) close() {
 	}
 }
 
-// await waits until Run has joined.
+// await waits until Run has joined. A client that failed to join is
+// closed: Run has returned.
 func (c *Client) await(ctx context.Context) error {
 	select {
 	case <-c.ready:
 	case <-ctx.Done():
-		return ctx.Err()
+		return errkind.Wrap(errkind.Timeout, fmt.Errorf("obol: waiting for the client to join: %w", ctx.Err()))
 	}
 	select {
 	case <-c.done:
 		return ErrClosed
 	default:
 	}
-	return c.joinErr
+	return errkind.Wrap(errkind.Closed, c.joinErr)
 }
 
 // Dial connects to address ("host:port") through a circuit. A .obol host
@@ -377,13 +379,18 @@ func (c *Client) await(ctx context.Context) error {
 // locally. Streams isolated with client.WithIsolation(ctx, key) never
 // share a circuit with streams of another key. network is "tcp", "tcp4"
 // or "tcp6".
+//
+// Errors, Dial's and those of the connection's first reads and writes,
+// carry a kind that tells the caller what to do (KindOf): retry, try
+// another path, give up because the destination refused or was not
+// found, and so on.
 func (c *Client) Dial(ctx context.Context, network, address string) (net.Conn, error) {
 	if err := c.await(ctx); err != nil {
 		return nil, err
 	}
 	host, _, err := net.SplitHostPort(address)
 	if err != nil {
-		return nil, fmt.Errorf("obol: dial: %w", err)
+		return nil, errkind.Wrap(errkind.Malformed, fmt.Errorf("obol: dial: %w", err))
 	}
 	if descriptor.IsHSHost(host) {
 		return c.hs.Dial(ctx, network, address)

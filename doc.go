@@ -11,4 +11,8 @@
 // network, keeps the view of relays fresh, prebuilds circuits and settles
 // payments until its context ends, and returns once every goroutine it
 // started has ended. Dial and Listen wait until Run has joined.
+//
+// Dial's errors carry a kind that tells the caller what to do: KindOf(err)
+// is KindRetry, KindOtherPath, KindRefused, KindNotFound, KindTimeout,
+// KindClosed and so on.
 package obol

@@ -47,6 +47,33 @@ func Example() {
 	// Output: hello through obol
 }
 
+// Dial's errors carry a kind that tells the embedder what to do, whatever
+// their text. Dial returns before the exit answers, so the exit's answer
+// (a refusal, say) comes with the first read, and has a kind too.
+func ExampleKindOf() {
+	var c *obol.Client // a running client, as in the example above
+	ctx := context.Background()
+	for range 3 {
+		conn, err := c.Dial(ctx, "tcp", "example.com:80")
+		if err == nil {
+			fmt.Fprint(conn, "GET / HTTP/1.0\r\n\r\n")
+			_, err = http.ReadResponse(bufio.NewReader(conn), nil)
+			conn.Close()
+		}
+		switch obol.KindOf(err) {
+		case obol.KindRetry, obol.KindOtherPath:
+			continue // a new Dial builds new circuits
+		case obol.KindRefused, obol.KindNotAllowed, obol.KindNotFound:
+			log.Print("the destination refused us or does not exist: ", err)
+		default:
+			if err != nil {
+				log.Print(err)
+			}
+		}
+		return
+	}
+}
+
 // startTestNetwork starts four relays (relay 1 an exit) and a web server,
 // all on loopback, and returns what stops them.
 func startTestNetwork() (*localnet.Network, string, func()) {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/obolnet/obol/circuit"
 	"github.com/obolnet/obol/circuit/client"
+	"github.com/obolnet/obol/circuit/errkind"
 	"github.com/obolnet/obol/descriptor"
 )
 
@@ -55,23 +56,60 @@ func IsAddress(host string) bool { return descriptor.IsHSHost(host) }
 // Dial connects to address, "<name>.obol:port". A mistyped name fails at
 // once with an error wrapping descriptor.ErrHSChecksum; an unknown service
 // with ErrUnknownService.
+//
+// Every error carries a kind (errkind.Of): Malformed or Unsupported for a
+// bad request; NotFound for a mistyped address and for a service that is
+// unknown, offline or does not answer; NotAllowed for a service that does
+// not admit this client; Retry while too few relays are known; Timeout
+// when ctx ends first; Closed once the client is closed; OtherPath when
+// the circuits tried failed.
 func (c *Client) Dial(ctx context.Context, network, address string) (net.Conn, error) {
 	if network != "tcp" && network != "tcp4" && network != "tcp6" {
-		return nil, fmt.Errorf("hidden: dial %s: only tcp", network)
+		return nil, errkind.Wrap(errkind.Unsupported, fmt.Errorf("hidden: dial %s: only tcp", network))
 	}
 	host, ps, err := net.SplitHostPort(address)
 	if err != nil {
-		return nil, fmt.Errorf("hidden: dial: %w", err)
+		return nil, errkind.Wrap(errkind.Malformed, fmt.Errorf("hidden: dial: %w", err))
 	}
 	port, err := strconv.ParseUint(ps, 10, 16)
 	if err != nil || port == 0 {
-		return nil, fmt.Errorf("hidden: dial: bad port %q", ps)
+		return nil, errkind.Wrap(errkind.Malformed, fmt.Errorf("hidden: dial: bad port %q", ps))
 	}
 	return c.DialPort(ctx, host, uint16(port))
 }
 
-// DialPort connects to virtual port of the service named host.
+// DialPort connects to virtual port of the service named host. Its errors
+// carry kinds as Dial's do.
 func (c *Client) DialPort(ctx context.Context, host string, port uint16) (net.Conn, error) {
+	conn, err := c.dialPort(ctx, host, port)
+	if err != nil {
+		return nil, errkind.Wrap(dialKind(ctx, err), err)
+	}
+	return conn, nil
+}
+
+// dialKind tells what a caller can do about a failure to reach a service.
+func dialKind(ctx context.Context, err error) errkind.Kind {
+	switch {
+	case ctx.Err() != nil:
+		return errkind.Timeout
+	case errors.Is(err, errClientClosed):
+		return errkind.Closed
+	case errors.Is(err, ErrNoRelays):
+		return errkind.Retry
+	case errors.Is(err, ErrUnauthorized):
+		return errkind.NotAllowed
+	case errors.Is(err, descriptor.ErrHSAddress), errors.Is(err, descriptor.ErrHSChecksum),
+		errors.Is(err, descriptor.ErrHSVersion), errors.Is(err, ErrUnknownService), errors.Is(err, ErrUnreachable):
+		return errkind.NotFound
+	}
+	return errkind.OtherPath
+}
+
+// errClientClosed is what a dial on a closed client meets.
+var errClientClosed = fmt.Errorf("hidden: client closed: %w", net.ErrClosed)
+
+func (c *Client) dialPort(ctx context.Context, host string, port uint16) (net.Conn, error) {
 	addr, err := descriptor.ParseHSAddress(host)
 	if err != nil {
 		return nil, fmt.Errorf("hidden: %w", err)
@@ -127,7 +165,7 @@ func (c *Client) session(ctx context.Context, addr descriptor.HSAddress) (*yamux
 		c.mu.Lock()
 		if c.closed {
 			c.mu.Unlock()
-			return nil, net.ErrClosed
+			return nil, errClientClosed
 		}
 		if s := c.sessions[addr]; s != nil && !s.IsClosed() {
 			c.mu.Unlock()

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/obolnet/obol/circuit/errkind"
 	"github.com/obolnet/obol/hidden"
 )
 
@@ -79,7 +80,7 @@ func TestClientAuthorization(t *testing.T) {
 		t.Fatalf("authorized client: %q %v", got, err)
 	}
 	for name, keys := range map[string][]*ecdh.PrivateKey{"no key": nil, "another key": mallory} {
-		if _, err := dial(keys); !errors.Is(err, hidden.ErrUnauthorized) {
+		if _, err := dial(keys); !errors.Is(err, hidden.ErrUnauthorized) || errkind.Of(err) != errkind.NotAllowed {
 			t.Fatalf("%s: %v", name, err)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/obolnet/obol/circuit"
+	"github.com/obolnet/obol/circuit/errkind"
 	"github.com/obolnet/obol/circuit/socks"
 )
 
@@ -37,14 +38,21 @@ func isolationFrom(ctx context.Context) IsolationKey {
 // Dial opens a TCP connection to address ("host:port") through a circuit,
 // isolated by the key WithIsolation put in ctx, if any. network is "tcp",
 // "tcp4" or "tcp6". The host is resolved by the exit, never locally.
-// A hidden-service name (.obol) fails with ErrHiddenServiceName, wrapping
-// socks.ErrNotAllowed, and never reaches an exit: hidden.Route sends such
-// names to the hidden-service client.
+// A hidden-service name (.obol) fails with ErrHiddenServiceName (kind
+// NotAllowed) and never reaches an exit: hidden.Route sends such names to
+// the hidden-service client.
+//
+// Every error carries a kind (errkind.Of) that tells the caller what to
+// do: Malformed or Unsupported for a bad request, Closed once the manager
+// is closed, Timeout when ctx ends first, Retry when no path meets the
+// rules yet, OtherPath when the circuits tried failed, and the exit's
+// answer: Refused, NotAllowed, NotFound, NoRoute or Timeout (04 END
+// reasons, 10 §6).
 //
 // Dial does not wait for the exit to connect: the connection's first
 // write rides with the BEGIN (optimistic data), so a request costs one
-// path round trip. A refusal by the exit (socks.ErrConnRefused, ...) is
-// therefore reported by the first Read or Write, wrapped in the error
+// path round trip. A refusal by the exit (an *EndError of kind Refused,
+// ...) is therefore reported by the first Read or Write, wrapped in the error
 // they return; so are failures to build a circuit when none was ready.
 // ctx bounds the opening of the stream even after Dial has returned;
 // cancelling it then does not close the connection.
@@ -57,15 +65,15 @@ func (m *Manager) DialIsolated(ctx context.Context, key IsolationKey, network, a
 	switch network {
 	case "tcp", "tcp4", "tcp6":
 	default:
-		return nil, fmt.Errorf("client: dial %s: %w", network, socks.ErrCommandNotSupported)
+		return nil, errkind.Wrap(errkind.Unsupported, fmt.Errorf("client: dial %s: only tcp", network))
 	}
 	host, ps, err := net.SplitHostPort(address)
 	if err != nil {
-		return nil, fmt.Errorf("client: dial: %w: %w", socks.ErrMalformed, err)
+		return nil, errkind.Wrap(errkind.Malformed, fmt.Errorf("client: dial: %w", err))
 	}
 	port, err := strconv.ParseUint(ps, 10, 16)
 	if err != nil || port == 0 || host == "" {
-		return nil, fmt.Errorf("client: dial: %w: bad address", socks.ErrMalformed)
+		return nil, errkind.New(errkind.Malformed, "client: dial: bad address")
 	}
 	return m.dialOptimistic(ctx, key, host, uint16(port))
 }
@@ -125,43 +133,58 @@ func (m *Manager) dial(ctx context.Context, key IsolationKey, host string, port 
 		var ee *EndError
 		switch {
 		case errors.As(err, &ee):
-			return nil, fmt.Errorf("client: %w: %w", endSentinel(ee.Reason), err)
+			return nil, errkind.Wrap(ee.ErrorKind(), err)
 		case ctx.Err() != nil:
-			return nil, fmt.Errorf("client: %w: %w", socks.ErrTTLExpired, err)
+			return nil, errkind.Wrap(errkind.Timeout, err)
 		case mc == nil:
-			return nil, err // no circuit: build already tried other paths
+			return nil, errkind.Wrap(buildKind(err), err) // build already tried other paths
 		}
 		lastErr = err
 		mc.c.Close() // a circuit that fails a BEGIN is not used again
 	}
-	return nil, fmt.Errorf("client: circuits kept failing: %w", lastErr)
+	return nil, errkind.Wrap(errkind.OtherPath, fmt.Errorf("client: circuits kept failing: %w", lastErr))
 }
 
 // beginError is the error of a BEGIN that cannot be sent: a hidden-service
-// name is not allowed through an exit; anything else is malformed.
+// name is not allowed through an exit (ErrHiddenServiceName has kind
+// NotAllowed); anything else is malformed.
 func beginError(err error) error {
 	if errors.Is(err, ErrHiddenServiceName) {
-		return fmt.Errorf("%w (%w)", err, socks.ErrNotAllowed)
+		return err
 	}
-	return fmt.Errorf("client: %w: %w", socks.ErrMalformed, err)
+	return errkind.Wrap(errkind.Malformed, fmt.Errorf("client: %w", err))
 }
 
-// endSentinel maps the exit's END reason to the socks error that chooses
-// the proxy's reply.
-func endSentinel(r circuit.EndReason) error {
+// endKind is the kind of a stream the exit ended with reason r: the
+// destination's or the exit's answer, or, for the rest, a failure of this
+// exit or circuit that another may not have.
+func endKind(r circuit.EndReason) errkind.Kind {
 	switch r {
 	case circuit.EndResolveFailed:
-		return socks.ErrHostUnreachable
+		return errkind.NotFound
 	case circuit.EndConnectRefused:
-		return socks.ErrConnRefused
+		return errkind.Refused
 	case circuit.EndExitPolicy:
-		return socks.ErrNotAllowed
+		return errkind.NotAllowed
 	case circuit.EndTimeout:
-		return socks.ErrTTLExpired
+		return errkind.Timeout
 	case circuit.EndNoRoute:
-		return socks.ErrNetUnreachable
+		return errkind.NoRoute
 	}
-	return errors.New("stream refused")
+	return errkind.OtherPath
+}
+
+// buildKind is the kind of a failure to get a circuit: the manager is
+// closed, no path meets the rules yet (wait for the view to grow), or
+// every path tried failed.
+func buildKind(err error) errkind.Kind {
+	switch {
+	case errors.Is(err, ErrClosed):
+		return errkind.Closed
+	case errors.Is(err, ErrNoPath):
+		return errkind.Retry
+	}
+	return errkind.OtherPath
 }
 
 // stream opens a stream to host:port for key on the key's current
@@ -186,7 +209,7 @@ func (m *Manager) stream(ctx context.Context, key IsolationKey, host string, por
 			case <-wait:
 				continue
 			case <-ctx.Done():
-				return nil, nil, fmt.Errorf("client: %w: %w", socks.ErrTTLExpired, ctx.Err())
+				return nil, nil, errkind.Wrap(errkind.Timeout, fmt.Errorf("client: %w", ctx.Err()))
 			}
 		}
 		done := make(chan struct{})

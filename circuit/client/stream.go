@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/obolnet/obol/circuit"
+	"github.com/obolnet/obol/circuit/errkind"
 	"github.com/obolnet/obol/circuit/flow"
 	"github.com/obolnet/obol/descriptor"
 )
@@ -22,9 +23,9 @@ type EndError struct{ Reason circuit.EndReason }
 
 func (e *EndError) Error() string { return "client: stream ended by exit: " + e.Reason.String() }
 
-// Unwrap is the socks sentinel for the reason (socks.ErrConnRefused, ...),
-// so that errors.Is tells what happened.
-func (e *EndError) Unwrap() error { return endSentinel(e.Reason) }
+// ErrorKind is the kind of the reason (errkind.Refused for a refused
+// connect, ...), so that errkind.Of tells the caller what to do.
+func (e *EndError) ErrorKind() errkind.Kind { return endKind(e.Reason) }
 
 // Stream is a TCP stream through a circuit. It is a net.Conn; CloseWrite
 // half-closes it.
@@ -115,7 +116,7 @@ func (c *Circuit) Resolve(ctx context.Context, host string) ([]netip.Addr, error
 // (a name ending in .obol, in any case, with or without trailing dots): an
 // exit would hand it to public DNS, so it is never sent to one. Reach the
 // service through the hidden-service client instead.
-var ErrHiddenServiceName = errors.New("client: a .obol name is a hidden service and is never sent to an exit")
+var ErrHiddenServiceName = errkind.New(errkind.NotAllowed, "client: a .obol name is a hidden service and is never sent to an exit")
 
 // checkExitHost refuses the names that must not reach an exit. Every BEGIN
 // and RESOLVE the client sends passes here.

@@ -1,39 +1,40 @@
 package socks
 
 import (
-	"context"
 	"errors"
-	"net"
-	"os"
-	"syscall"
+
+	"github.com/obolnet/obol/circuit/errkind"
 )
 
-// Errors a Dialer returns, wrapped with %w if it likes, to choose the reply
-// the client sees. Any other error is a general failure.
+// A Dialer's error chooses the reply by its kind (errkind.Of), through
+// the table replies; an error without a kind is a general failure. The
+// errors below are the front end's own, and those a Dialer outside obol
+// may return, each with the kind of its reply.
 var (
 	// ErrNotAllowed: the exit policy (or local policy) refuses the
 	// destination. SOCKS5 reply 0x02, HTTP 403.
-	ErrNotAllowed = errors.New("socks: connection not allowed by ruleset")
+	ErrNotAllowed = errkind.New(errkind.NotAllowed, "socks: connection not allowed by ruleset")
 	// ErrNetUnreachable: no route to the destination's network. SOCKS5 0x03.
-	ErrNetUnreachable = errors.New("socks: network unreachable")
+	ErrNetUnreachable = errkind.New(errkind.NoRoute, "socks: network unreachable")
 	// ErrHostUnreachable: the destination cannot be reached, including a
 	// name the exit could not resolve. SOCKS5 0x04.
-	ErrHostUnreachable = errors.New("socks: host unreachable")
+	ErrHostUnreachable = errkind.New(errkind.NotFound, "socks: host unreachable")
 	// ErrConnRefused: the destination refused the connection. SOCKS5 0x05.
-	ErrConnRefused = errors.New("socks: connection refused")
+	ErrConnRefused = errkind.New(errkind.Refused, "socks: connection refused")
 	// ErrTTLExpired: the stream or circuit timed out. SOCKS5 0x06, HTTP 504.
 	// Context deadlines and net timeouts map here too.
-	ErrTTLExpired = errors.New("socks: TTL expired")
+	ErrTTLExpired = errkind.New(errkind.Timeout, "socks: TTL expired")
 	// ErrCommandNotSupported: the request's command is not CONNECT. SOCKS5 0x07.
-	ErrCommandNotSupported = errors.New("socks: command not supported")
+	ErrCommandNotSupported = errkind.New(errkind.Unsupported, "socks: command not supported")
 	// ErrAddrTypeNotSupported: the address type is unknown or cannot be
-	// served (e.g. no exit handles IPv6). SOCKS5 0x08.
-	ErrAddrTypeNotSupported = errors.New("socks: address type not supported")
+	// served (e.g. no exit handles IPv6). SOCKS5 0x08, HTTP 400: the one
+	// reply no kind has, chosen by this error itself.
+	ErrAddrTypeNotSupported = errkind.New(errkind.Malformed, "socks: address type not supported")
 	// ErrMalformed: the client sent bytes that are not a valid request.
 	// SOCKS5 0x01 where a reply is possible, HTTP 400.
-	ErrMalformed = errors.New("socks: malformed request")
+	ErrMalformed = errkind.New(errkind.Malformed, "socks: malformed request")
 	// ErrServerClosed is returned by Serve after Close.
-	ErrServerClosed = errors.New("socks: server closed")
+	ErrServerClosed = errkind.New(errkind.Closed, "socks: server closed")
 )
 
 // SOCKS5 reply codes (RFC 1928 section 6).
@@ -55,28 +56,45 @@ const (
 	Rep4Rejected byte = 0x5b // request rejected or failed
 )
 
+// reply is what each protocol answers to a failure of one kind.
+type reply struct {
+	socks5 byte
+	socks4 byte
+	http   int
+}
+
+// replies maps every error kind to its replies: the one place where
+// failures become reply codes (08 §3).
+var replies = [errkind.NumKinds]reply{
+	errkind.Unknown:     {Rep5GeneralFailure, Rep4Rejected, 502},
+	errkind.Retry:       {Rep5GeneralFailure, Rep4Rejected, 502},
+	errkind.OtherPath:   {Rep5GeneralFailure, Rep4Rejected, 502},
+	errkind.Refused:     {Rep5ConnRefused, Rep4Rejected, 502},
+	errkind.NotAllowed:  {Rep5NotAllowed, Rep4Rejected, 403},
+	errkind.NotFound:    {Rep5HostUnreachable, Rep4Rejected, 502},
+	errkind.NoRoute:     {Rep5NetUnreachable, Rep4Rejected, 502},
+	errkind.Timeout:     {Rep5TTLExpired, Rep4Rejected, 504},
+	errkind.Closed:      {Rep5GeneralFailure, Rep4Rejected, 502},
+	errkind.Malformed:   {Rep5GeneralFailure, Rep4Rejected, 400},
+	errkind.Unsupported: {Rep5CmdNotSupported, Rep4Rejected, 405},
+}
+
+// replyTo returns the replies to a failure.
+func replyTo(err error) reply {
+	r := replies[errkind.Of(err)]
+	if errors.Is(err, ErrAddrTypeNotSupported) {
+		r.socks5 = Rep5AddrTypeNotSupported
+	}
+	return r
+}
+
 // ReplyCode5 maps an error to the SOCKS5 reply code the client receives.
 // A nil error is success.
 func ReplyCode5(err error) byte {
-	switch {
-	case err == nil:
+	if err == nil {
 		return Rep5Succeeded
-	case errors.Is(err, ErrNotAllowed):
-		return Rep5NotAllowed
-	case errors.Is(err, ErrNetUnreachable), errors.Is(err, syscall.ENETUNREACH):
-		return Rep5NetUnreachable
-	case errors.Is(err, ErrHostUnreachable), errors.Is(err, syscall.EHOSTUNREACH), isNotFound(err):
-		return Rep5HostUnreachable
-	case errors.Is(err, ErrConnRefused), errors.Is(err, syscall.ECONNREFUSED):
-		return Rep5ConnRefused
-	case isTimeout(err):
-		return Rep5TTLExpired
-	case errors.Is(err, ErrCommandNotSupported):
-		return Rep5CmdNotSupported
-	case errors.Is(err, ErrAddrTypeNotSupported):
-		return Rep5AddrTypeNotSupported
 	}
-	return Rep5GeneralFailure
+	return replyTo(err).socks5
 }
 
 // ReplyCode4 maps an error to the SOCKS4 reply code: SOCKS4 has a single
@@ -85,35 +103,13 @@ func ReplyCode4(err error) byte {
 	if err == nil {
 		return Rep4Granted
 	}
-	return Rep4Rejected
+	return replyTo(err).socks4
 }
 
 // HTTPStatus maps an error to the status of an HTTP CONNECT response.
 func HTTPStatus(err error) int {
-	switch {
-	case err == nil:
+	if err == nil {
 		return 200
-	case errors.Is(err, ErrMalformed), errors.Is(err, ErrAddrTypeNotSupported):
-		return 400
-	case errors.Is(err, ErrCommandNotSupported):
-		return 405
-	case errors.Is(err, ErrNotAllowed):
-		return 403
-	case ReplyCode5(err) == Rep5TTLExpired:
-		return 504
 	}
-	return 502
-}
-
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.Is(err, ErrTTLExpired) ||
-		errors.Is(err, context.DeadlineExceeded) ||
-		errors.Is(err, os.ErrDeadlineExceeded) ||
-		(errors.As(err, &ne) && ne.Timeout())
-}
-
-func isNotFound(err error) bool {
-	var de *net.DNSError
-	return errors.As(err, &de) && de.IsNotFound
+	return replyTo(err).http
 }

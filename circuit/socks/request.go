@@ -12,8 +12,9 @@ import (
 // Dialer opens a stream to req's target; the circuit layer implements it.
 // It must not resolve req.Host locally, must honour ctx's deadline and
 // cancellation, and must never let streams with different req.Isolation
-// share a circuit. Errors wrapping the sentinels of this package choose
-// the reply (ErrNotAllowed, ErrHostUnreachable, ...).
+// share a circuit. An error's kind (errkind.Of) chooses the reply; the
+// errors of this package (ErrNotAllowed, ErrHostUnreachable, ...) carry
+// the kinds of their replies.
 type Dialer interface {
 	DialStream(ctx context.Context, req Request) (net.Conn, error)
 }

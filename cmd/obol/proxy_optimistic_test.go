@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -12,7 +11,7 @@ import (
 	"time"
 
 	"github.com/obolnet/obol/circuit/client"
-	"github.com/obolnet/obol/circuit/socks"
+	"github.com/obolnet/obol/circuit/errkind"
 )
 
 // The Go API's Dial returns before CONNECTED, on a circuit still to be
@@ -73,8 +72,8 @@ func TestManagerOptimisticDial(t *testing.T) {
 		}
 		conn.Write([]byte("hello?"))
 		_, err = conn.Read(make([]byte, 1))
-		if !errors.Is(err, socks.ErrConnRefused) {
-			t.Fatalf("%s: read on a refused stream: %v, want ErrConnRefused", k, err)
+		if errkind.Of(err) != errkind.Refused {
+			t.Fatalf("%s: read on a refused stream: %v (%v), want a refusal", k, err, errkind.Of(err))
 		}
 		conn.Close()
 	}
