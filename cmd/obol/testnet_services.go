@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -175,15 +176,9 @@ func (s *services) fetch(ctx context.Context, url string) (string, error) {
 	hc := &http.Client{Transport: &http.Transport{DialContext: cd.DialContext}}
 	var last error
 	for ctx.Err() == nil { // the first circuits and the descriptor may be on their way
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		resp, err := hc.Do(req)
+		b, err := fetchOnce(ctx, hc, url)
 		if err == nil {
-			b, rerr := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if rerr == nil {
-				return string(b), nil
-			}
-			err = rerr
+			return string(b), nil
 		}
 		last = err
 		select {
@@ -192,6 +187,39 @@ func (s *services) fetch(ctx context.Context, url string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("%v (last error: %v)", ctx.Err(), last)
+}
+
+// fetchStall is how long a fetch may go without a byte before it is
+// given up and tried again: a slow machine slows a transfer down, a
+// stalled circuit stops it.
+const fetchStall = 30 * time.Second
+
+// fetchOnce fetches url once, giving up if fetchStall passes without a
+// byte of the answer.
+func fetchOnce(ctx context.Context, hc *http.Client, url string) ([]byte, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stall := time.AfterFunc(fetchStall, func() { cancel(fmt.Errorf("no byte for %v", fetchStall)) })
+	defer stall.Stop()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, errors.Join(err, context.Cause(ctx))
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	buf := make([]byte, 32<<10)
+	for {
+		stall.Reset(fetchStall)
+		n, err := resp.Body.Read(buf)
+		b.Write(buf[:n])
+		if err == io.EOF {
+			return b.Bytes(), nil
+		}
+		if err != nil {
+			return nil, errors.Join(err, context.Cause(ctx))
+		}
+	}
 }
 
 // serviceChecks fetches the demo page through an exit and from the
@@ -204,7 +232,8 @@ func (t *testnet) serviceChecks(ctx context.Context, s *services) []check {
 		{"a 4 MiB file fetched through the proxy and an exit", "http://" + s.webAddr + "/file", string(demoFile)},
 		{"a 4 MiB file fetched from the hidden service", "http://" + s.onion + "/file", string(demoFile)},
 	} {
-		fctx, cancel := context.WithTimeout(ctx, time.Minute)
+		// A bound on the whole check; each try ends sooner if it stalls.
+		fctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 		body, err := s.fetch(fctx, c.url)
 		cancel()
 		detail := "ok"
