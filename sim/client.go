@@ -15,11 +15,13 @@ import (
 	"github.com/obolnet/obol/circuit/client"
 	"github.com/obolnet/obol/circuit/link"
 	"github.com/obolnet/obol/dht"
+	"github.com/obolnet/obol/dht/view"
 )
 
 // simClient is one simulated client running obol's own client code: a
-// DHT client node that samples relays into a descriptor cache as `obol
-// proxy` does, and a circuit manager that chooses paths from that cache
+// DHT client node and a descriptor cache that it fills as `obol proxy`
+// does (the union of three relays' views, or DHT samples: Config.
+// Discovery), and a circuit manager that chooses paths from that cache
 // (guards, weights and path rules as they are) and builds circuits.
 type simClient struct {
 	idx   int
@@ -27,6 +29,8 @@ type simClient struct {
 	host  host.Host
 	node  *dht.Node
 	cache *dht.Cache
+	views *view.Syncer
+	boot  []peer.AddrInfo
 	links *link.Manager
 	mgr   *client.Manager
 
@@ -53,7 +57,8 @@ func (n *Network) startClient(idx int, ep *endpoint, boot []peer.AddrInfo) (*sim
 		h.Close()
 		return nil, fmt.Errorf("sim: client %d: %w", idx, err)
 	}
-	c := &simClient{idx: idx, ep: ep, host: h, node: node, cache: dht.NewCache("", nil), done: make(chan struct{})}
+	c := &simClient{idx: idx, ep: ep, host: h, node: node, cache: dht.NewCache("", nil), boot: boot, done: make(chan struct{})}
+	c.views = view.NewSyncer(h, c.cache, view.SyncConfig{})
 	c.links = link.NewManager(h, link.Config{})
 	c.links.Start()
 	c.mgr, err = client.NewManager(client.Config{
@@ -76,9 +81,9 @@ func (n *Network) startClient(idx int, ep *endpoint, boot []peer.AddrInfo) (*sim
 	return c, nil
 }
 
-// join bootstraps into the DHT and takes the first sample, as `obol
+// join bootstraps into the DHT and takes the first view, as `obol
 // proxy` does at start.
-func (c *simClient) join(ctx context.Context, sample int) error {
+func (c *simClient) join(ctx context.Context, cfg Config) error {
 	c.joined = time.Now()
 	bctx, cancel := context.WithTimeout(ctx, time.Minute)
 	err := c.node.Bootstrap(bctx)
@@ -88,16 +93,37 @@ func (c *simClient) join(ctx context.Context, sample int) error {
 	}
 	sctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	_, err = c.node.Sample(sctx, sample, c.cache, nil)
+	return c.discover(sctx, cfg)
+}
+
+// discover takes one round of discovery: a view sync from three relays
+// (the bootstrap relays and those the view holds), or a DHT sample.
+func (c *simClient) discover(ctx context.Context, cfg Config) error {
+	if cfg.Discovery == DiscoveryView {
+		_, err := c.views.Sync(ctx, view.Candidates(c.boot, c.cache.Relays()))
+		return err
+	}
+	_, err := c.node.Sample(ctx, cfg.Sample, c.cache, nil)
 	if errors.Is(err, dht.ErrShortSample) {
 		err = nil
 	}
 	return err
 }
 
-// keepFresh is the proxy's discovery loop: a new sample every resample,
-// and in between the renewal of descriptors past half their lifetime.
+// keepFresh is the proxy's discovery loop. With views: a sync round every
+// minute (sooner in the first minute), as node.Client.KeepFresh. With
+// samples: a new sample every resample, and in between the renewal of
+// descriptors past half their lifetime.
 func (c *simClient) keepFresh(ctx context.Context, cfg Config) {
+	if cfg.Discovery == DiscoveryView {
+		for next := time.Second; ctx.Err() == nil; next = min(2*next, time.Minute) {
+			sleep(ctx, next)
+			sctx, cancel := context.WithTimeout(ctx, time.Minute)
+			c.discover(sctx, cfg)
+			cancel()
+		}
+		return
+	}
 	refresh := time.NewTicker(min(time.Minute, cfg.Resample))
 	defer refresh.Stop()
 	full := time.NewTicker(cfg.Resample)

@@ -29,8 +29,14 @@ type Config struct {
 	// Lifetime and Republish are the relays' descriptor lifetime and
 	// republish interval (defaults those of `obol relay`: 3 h, 30 min).
 	Lifetime, Republish time.Duration
+	// Discovery is how clients learn the relays: DiscoveryView (the
+	// default, as obol does: relays gossip descriptors and serve their
+	// view, clients take the union of three relays' views and relays
+	// extend only within theirs) or DiscoverySample (the earlier
+	// design: each client samples the DHT, relays look next hops up).
+	Discovery string
 	// Sample and Resample are the clients' sample size and resample
-	// interval (defaults those of `obol proxy`: 200, 10 min).
+	// interval under DiscoverySample (defaults 200, 10 min).
 	Sample   int
 	Resample time.Duration
 
@@ -75,6 +81,12 @@ type Config struct {
 	Progress func(phase string)
 }
 
+// Discovery designs (Config.Discovery).
+const (
+	DiscoveryView   = "view"
+	DiscoverySample = "sample"
+)
+
 func (c Config) withDefaults() Config {
 	def := func(d *time.Duration, v time.Duration) {
 		if *d == 0 {
@@ -104,6 +116,9 @@ func (c Config) withDefaults() Config {
 	}
 	def(&c.Lifetime, 3*time.Hour)
 	def(&c.Republish, 30*time.Minute)
+	if c.Discovery == "" {
+		c.Discovery = DiscoveryView
+	}
 	if c.Sample == 0 {
 		c.Sample = 200
 	}
@@ -154,6 +169,8 @@ func (c Config) Validate() error {
 		return errors.New("sim: bad relay bandwidth range")
 	case d.Republish >= d.Lifetime:
 		return errors.New("sim: republish interval not under the lifetime")
+	case d.Discovery != DiscoveryView && d.Discovery != DiscoverySample:
+		return fmt.Errorf("sim: unknown discovery %q (want %q or %q)", c.Discovery, DiscoveryView, DiscoverySample)
 	}
 	for _, row := range d.RTT {
 		if len(row) != len(d.Regions) {

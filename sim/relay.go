@@ -15,18 +15,21 @@ import (
 	"github.com/obolnet/obol/circuit"
 	"github.com/obolnet/obol/descriptor"
 	"github.com/obolnet/obol/dht"
+	"github.com/obolnet/obol/dht/view"
 	"github.com/obolnet/obol/router"
 )
 
 // relay is one simulated relay running obol's own code: a DHT server
-// that publishes its signed descriptor, and a router that carries
-// circuits and, at an exit, opens streams to the simulated web.
+// that publishes its signed descriptor, the view it gossips and serves
+// (Config.Discovery view), and a router that carries circuits and, at an
+// exit, opens streams to the simulated web.
 type relay struct {
 	idx    int
 	ep     *endpoint
 	key    crypto.PrivKey
 	host   host.Host
 	node   *dht.Node
+	gossip *view.Gossip // nil with DiscoverySample
 	router *router.Router
 	onion  circuit.OnionKey
 	roles  descriptor.Role
@@ -82,9 +85,17 @@ func (n *Network) startRelay(s relaySpec) (*relay, error) {
 			return nil, err
 		}
 	}
+	// A relay extends only to relays in its view, as `obol relay`
+	// does; under the earlier design it looked next hops up.
+	var dir router.Directory = &nextHops{node: node, cache: dht.NewCache("", nil)}
+	var gossip *view.Gossip
+	if n.cfg.Discovery == DiscoveryView {
+		gossip = view.NewGossip(h, view.NewSet(nil), view.GossipConfig{Bootstrap: s.boot})
+		dir = gossip.Set()
+	}
 	rt, err := router.New(h, router.Config{
 		OnionKeys: []circuit.OnionKey{onion},
-		Directory: &nextHops{node: node, cache: dht.NewCache("", nil)},
+		Directory: dir,
 		Exit:      exit,
 		Dial:      n.web.dial,
 		// A simulated relay carries the circuits of many simulated
@@ -97,7 +108,7 @@ func (n *Network) startRelay(s relaySpec) (*relay, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &relay{idx: s.idx, ep: s.ep, key: key, host: h, node: node, router: rt, onion: onion,
+	r := &relay{idx: s.idx, ep: s.ep, key: key, host: h, node: node, gossip: gossip, router: rt, onion: onion,
 		roles: s.roles, bw: s.bw, sybil: s.sybil, cancel: cancel, done: make(chan struct{})}
 	go r.run(ctx, s.boot, n.cfg)
 	return r, nil
@@ -121,6 +132,21 @@ func (r *relay) run(ctx context.Context, boot []peer.AddrInfo, cfg Config) {
 		}
 	}
 	pub := dht.NewPublisher(r.node, r.sign(cfg.Lifetime), cfg.Republish)
+	if r.gossip != nil {
+		wg.Go(func() { r.gossip.Run(ctx) })
+		pub.AlsoPublish(r.gossip.Publish)
+		// As `obol relay`: publish again soon after start, since a
+		// descriptor gossiped before peers took the relay in reaches
+		// nobody.
+		wg.Go(func() {
+			for _, d := range []time.Duration{5 * time.Second, 20 * time.Second, time.Minute} {
+				if sleep(ctx, d); ctx.Err() != nil {
+					return
+				}
+				pub.Changed()
+			}
+		})
+	}
 	pub.Run(ctx)
 	wg.Wait()
 }

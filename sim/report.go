@@ -66,6 +66,7 @@ type Report struct {
 
 // ReportConfig is the part of the configuration a reader needs.
 type ReportConfig struct {
+	Discovery               string
 	Relays, Clients, Sample int
 	Observe                 string
 	SybilFraction           float64
@@ -113,7 +114,11 @@ func (r *Report) Print(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	row := func(k, format string, a ...any) { fmt.Fprintf(tw, "%s\t"+format+"\n", append([]any{k}, a...)...) }
 	c := r.Config
-	row("network", "%d relays, %d clients, sample %d, observed %s", c.Relays, c.Clients, c.Sample, c.Observe)
+	disc := "discovery by views"
+	if c.Discovery == DiscoverySample {
+		disc = fmt.Sprintf("discovery by samples of %d", c.Sample)
+	}
+	row("network", "%d relays, %d clients, %s, observed %s", c.Relays, c.Clients, disc, c.Observe)
 	row("adversary", "Sybils %.0f%%, withholding DHT nodes %.0f%%", 100*c.SybilFraction, 100*c.WithholdFraction)
 	row("churn per relay-hour", "leave %.2f, crash %.2f, join %.2f → %d left, %d crashed, %d joined",
 		c.LeaveRate, c.CrashRate, c.JoinRate, r.Churn.Left, r.Churn.Crashed, r.Churn.Joined)
@@ -127,7 +132,7 @@ func (r *Report) Print(w io.Writer) {
 		if p.Seconds >= 0 {
 			when = fmt.Sprintf("%.0f s", p.Seconds)
 		}
-		row(fmt.Sprintf("new client %d to complete view", i), "%s (%.3f after %d samples, %s)", when, p.Completeness, p.Samples, size(float64(p.Bytes)))
+		row(fmt.Sprintf("new client %d to complete view", i), "%s (%.3f after %d rounds, %s)", when, p.Completeness, p.Samples, size(float64(p.Bytes)))
 	}
 	row("discovery, per relay-hour", "%s (Tor's directory: %s)", size(r.RelayBytesPerHour), size(r.TorRelayBytesPerHour))
 	row("discovery, per client-day", "%s (Tor's directory: %s)", size(r.ClientBytesPerDay), size(r.TorClientBytesPerDay))

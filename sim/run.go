@@ -32,7 +32,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	cfg = cfg.withDefaults()
 	n := newNetwork(cfg)
 	defer n.Close()
-	rep := &Report{Config: ReportConfig{Relays: cfg.Relays, Clients: cfg.Clients, Sample: cfg.Sample,
+	rep := &Report{Config: ReportConfig{Discovery: cfg.Discovery, Relays: cfg.Relays, Clients: cfg.Clients, Sample: cfg.Sample,
 		Observe: cfg.Observe.String(), SybilFraction: cfg.SybilFraction, WithholdFraction: cfg.WithholdFraction,
 		LeaveRate: cfg.LeaveRate, CrashRate: cfg.CrashRate, JoinRate: cfg.JoinRate, Seed: cfg.Seed}}
 	n.progress("starting relays")
@@ -135,7 +135,7 @@ func (n *Network) startClients(ctx context.Context, rep *Report) error {
 		}
 		wg.Go(func() {
 			start := time.Now()
-			if err := c.join(ctx, n.cfg.Sample); err != nil {
+			if err := c.join(ctx, n.cfg); err != nil {
 				return
 			}
 			mu.Lock()
@@ -318,7 +318,7 @@ func (n *Network) probe(ctx context.Context, c *simClient) ViewProbe {
 	pctx, cancel := context.WithTimeout(ctx, n.cfg.ViewLimit)
 	defer cancel()
 	p := ViewProbe{Seconds: -1}
-	if err := c.join(pctx, n.cfg.Sample); err == nil {
+	if err := c.join(pctx, n.cfg); err == nil {
 		p.Samples = 1
 	}
 	for pctx.Err() == nil {
@@ -336,7 +336,7 @@ func (n *Network) probe(ctx context.Context, c *simClient) ViewProbe {
 			break
 		}
 		sctx, scancel := context.WithTimeout(pctx, time.Minute)
-		c.node.Sample(sctx, n.cfg.Sample, c.cache, nil)
+		c.discover(sctx, n.cfg)
 		scancel()
 		p.Samples++
 	}

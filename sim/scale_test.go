@@ -21,7 +21,8 @@ var (
 	simRelays   = flag.Int("sim.relays", 0, "relays of TestScale (0 skips it)")
 	simClients  = flag.Int("sim.clients", 0, "clients (default: as many as relays)")
 	simObserve  = flag.Duration("sim.observe", time.Hour, "virtual time discovery is observed for")
-	simSample   = flag.Int("sim.sample", 0, "clients' sample size (default 200)")
+	simDiscover = flag.String("sim.discovery", "", "how clients learn relays: view (default) or sample")
+	simSample   = flag.Int("sim.sample", 0, "clients' sample size with -sim.discovery sample (default 200)")
 	simSybil    = flag.Float64("sim.sybil", 0, "fraction of relays that are Sybils")
 	simWithhold = flag.Float64("sim.withhold", 0, "fraction of DHT servers that withhold records")
 	simLeave    = flag.Float64("sim.leave", 0, "relays leaving per relay-hour")
@@ -45,7 +46,7 @@ func TestScale(t *testing.T) {
 	if clients == 0 {
 		clients = *simRelays
 	}
-	cfg := Config{Relays: *simRelays, Clients: clients, Observe: *simObserve, Sample: *simSample,
+	cfg := Config{Relays: *simRelays, Clients: clients, Observe: *simObserve, Discovery: *simDiscover, Sample: *simSample,
 		SybilFraction: *simSybil, WithholdFraction: *simWithhold,
 		LeaveRate: *simLeave, CrashRate: *simCrash, JoinRate: *simJoin,
 		Fetches: *simFetches, ViewProbes: *simProbes, Seed: *simSeed}

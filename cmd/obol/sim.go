@@ -27,7 +27,8 @@ func simFlags(args []string, e env) (simOptions, int, bool) {
 	fs.Var(intValue{&c.Relays, 4, 20000}, "relays", "relays at the start, a `count`")
 	fs.Var(intValue{&c.Clients, 1, 20000}, "clients", "clients, a `count`")
 	fs.Var(durationValue{&c.Observe, time.Minute, 7 * 24 * time.Hour}, "observe", "simulated `duration` discovery is observed for")
-	fs.Var(intValue{&c.Sample, 10, 10000}, "sample", "clients' sample size, a `count` (default 200)")
+	fs.StringVar(&c.Discovery, "discovery", sim.DiscoveryView, "how clients learn the relays: `view` (relays gossip and serve their views, as obol does) or sample (each client samples the DHT, the earlier design)")
+	fs.Var(intValue{&c.Sample, 10, 10000}, "sample", "clients' sample size with --discovery sample, a `count` (default 200)")
 	fs.Var(intValue{&c.Fetches, 1, 1000}, "fetches", "fetches per client, each on a new circuit, a `count` (default 3)")
 	fs.Var(intValue{&c.ViewProbes, 1, 1000}, "probes", "new clients that measure the time to a complete view, a `count` (default 1)")
 	fs.Float64Var(&c.SybilFraction, "sybil", 0, "`fraction` of relays that are Sybils claiming huge bandwidth")
@@ -72,7 +73,7 @@ func runSim(ctx context.Context, args []string, e env) int {
 	c := o.cfg
 	targs := []string{"test", "-v", "-run", "^TestScale$", "-count", "1", "-timeout", "0", "./sim", "-args",
 		"-sim.relays", strconv.Itoa(c.Relays), "-sim.clients", strconv.Itoa(c.Clients),
-		"-sim.observe", c.Observe.String(), "-sim.sample", strconv.Itoa(c.Sample),
+		"-sim.observe", c.Observe.String(), "-sim.discovery", c.Discovery, "-sim.sample", strconv.Itoa(c.Sample),
 		"-sim.fetches", strconv.Itoa(c.Fetches), "-sim.probes", strconv.Itoa(c.ViewProbes),
 		"-sim.sybil", ftoa(c.SybilFraction), "-sim.withhold", ftoa(c.WithholdFraction),
 		"-sim.leave", ftoa(c.LeaveRate), "-sim.crash", ftoa(c.CrashRate), "-sim.join", ftoa(c.JoinRate),
