@@ -43,9 +43,11 @@ type ClientConfig struct {
 	Prebuilt int
 	// PriceLimit is the most one relay may charge; nil means any price.
 	PriceLimit *client.PriceLimit
-	// Sample is how many relays are looked up at each sampling of the DHT
-	// (default 200); Resample how often it is sampled again (default
-	// 10 min); JoinTimeout bounds joining and each sampling (default 60 s).
+	// Sample is how many relays the client expects its first view to
+	// hold: a smaller one is reported (default 200). Resample is the
+	// longest wait between two rounds of the view's sync (default 10 min;
+	// shorter when descriptors live less than 40 min). JoinTimeout bounds
+	// joining and each round (default 60 s).
 	Sample      int
 	Resample    time.Duration
 	JoinTimeout time.Duration
@@ -194,7 +196,7 @@ func (c *Client) Run(ctx context.Context) error {
 	if c.joinErr = c.join(ctx); c.joinErr == nil {
 		// The view keeps growing while the wallet reaches the mint: on a
 		// young network the first sync may find only a few relays.
-		wg.Go(func() { c.node.KeepFresh(fresh, c.cfg.Sample, c.cfg.Resample, c.cfg.JoinTimeout) })
+		wg.Go(func() { c.node.KeepFresh(fresh, c.cfg.Resample, c.cfg.JoinTimeout) })
 		c.joinErr = c.open(ctx)
 	}
 	if c.joinErr != nil {

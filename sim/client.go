@@ -110,13 +110,15 @@ func (c *simClient) discover(ctx context.Context, cfg Config) error {
 	return err
 }
 
-// keepFresh is the proxy's discovery loop. With views: a sync round every
-// minute (sooner in the first minute), as node.Client.KeepFresh. With
+// keepFresh is the proxy's discovery loop. With views: sync rounds after
+// 1 s, 2 s, 4 s, … up to every 10 min (a quarter of the descriptor
+// lifetime if that is shorter), as node.Client.KeepFresh. With
 // samples: a new sample every resample, and in between the renewal of
 // descriptors past half their lifetime.
 func (c *simClient) keepFresh(ctx context.Context, cfg Config) {
 	if cfg.Discovery == DiscoveryView {
-		for next := time.Second; ctx.Err() == nil; next = min(2*next, time.Minute) {
+		every := min(10*time.Minute, cfg.Lifetime/4)
+		for next := time.Second; ctx.Err() == nil; next = min(2*next, every) {
 			sleep(ctx, next)
 			sctx, cancel := context.WithTimeout(ctx, time.Minute)
 			c.discover(sctx, cfg)

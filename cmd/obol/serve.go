@@ -53,7 +53,7 @@ func serveFlags(args []string, w io.Writer) (serveOptions, int, bool) {
 	fs.StringVar(&o.target, "target", "", "local `host:port` the service forwards connections to (required)")
 	fs.Var(intValue{&o.port, 1, 65535}, "port", "the service's virtual `port` clients connect to")
 	fs.StringVar(&o.client.DataDir, "data-dir", o.client.DataDir, "`directory` for the service key, descriptor cache and guards")
-	fs.Var(intValue{&o.sample, 10, maxSample}, "sample", "how many relays to sample from the DHT, a `count`")
+	fs.Var(intValue{&o.sample, 10, maxSample}, "sample", "how many relays the first view should hold, a `count` (fewer is reported)")
 	fs.Var(durationValue{&o.timeout, time.Second, time.Hour}, "timeout", "give up joining the DHT after this `duration`")
 	fs.StringVar(&o.authDir, "authorized-clients", "", "`directory` of *.auth client keys: only these clients can reach the service (default: anyone with the address)")
 	fs.BoolVar(&o.pow, "pow", false, "ask clients for a proof of work when introductions are lost to load")

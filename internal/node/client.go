@@ -148,42 +148,48 @@ func (c *Client) Close() error {
 	return c.closeErr
 }
 
-// refreshEvery is how often a client looks up again the descriptors it
-// holds that are past half their lifetime (cheap: only those).
-const refreshEvery = time.Minute
+// viewEvery is the longest a long-running client waits between two
+// rounds of its view's sync. Relays gossip among themselves; a client
+// learns what changed only when it asks, so this bounds how late it
+// learns of a new relay. Each round costs a few hundred bytes per source
+// when nothing changed.
+const viewEvery = 10 * time.Minute
 
-// KeepFresh keeps a long-running client's descriptor cache fresh until ctx
-// ends: it samples the DHT again every resample, and in between renews
-// the descriptors past half their lifetime, so that the relays it knows —
-// its guards among them — do not all expire at once.
-func (c *Client) KeepFresh(ctx context.Context, n int, resample, timeout time.Duration) {
-	log := c.log
-	// The first refreshes come sooner (1 s, 2 s, 4 s, …): a client that
-	// joined a young network catches the relays that joined after it.
-	every := min(refreshEvery, resample)
-	next := min(time.Second, every)
-	refresh := time.NewTimer(next)
-	defer refresh.Stop()
-	full := time.NewTicker(resample)
-	defer full.Stop()
+// KeepFresh keeps a long-running client's view fresh until ctx ends: a
+// round of the view's sync after 1 s, 2 s, 4 s, … (a client that joined a
+// young network catches the relays that joined after it), then every
+// refreshEvery.
+func (c *Client) KeepFresh(ctx context.Context, resample, timeout time.Duration) {
+	next := time.Second
+	t := time.NewTimer(next)
+	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-full.C:
-			sctx, cancel := context.WithTimeout(ctx, timeout)
-			rs, err := c.Sample(sctx, n)
-			cancel()
-			log.Debug("sampled the DHT", "found", len(rs), "known", len(c.Known()), "err", err)
-		case <-refresh.C:
-			next = min(2*next, every)
-			refresh.Reset(next)
-			sctx, cancel := context.WithTimeout(ctx, timeout)
-			renewed := c.Refresh(sctx)
-			cancel()
-			if renewed > 0 {
-				log.Debug("renewed descriptors", "count", renewed, "known", len(c.Known()))
-			}
+		case <-t.C:
+		}
+		sctx, cancel := context.WithTimeout(ctx, timeout)
+		rd, err := c.syncView(sctx)
+		cancel()
+		if rd.Fetched > 0 || err != nil {
+			c.log.Debug("view refreshed", "fetched", rd.Fetched, "known", len(c.Known()), "err", err)
+		}
+		next = min(2*next, c.refreshEvery(resample))
+		t.Reset(next)
+	}
+}
+
+// refreshEvery is how long the client waits between rounds: resample, at
+// most viewEvery, and at most a quarter of the shortest descriptor
+// lifetime it holds, so that a relay's renewed descriptor is fetched well
+// before the one it replaces expires.
+func (c *Client) refreshEvery(resample time.Duration) time.Duration {
+	every := min(resample, viewEvery)
+	for _, r := range c.cache.Relays() {
+		if l := r.ExpiresAt().Sub(r.PublishedAt()); l > 0 {
+			every = min(every, l/4)
 		}
 	}
+	return max(every, time.Second)
 }
