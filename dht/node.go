@@ -32,6 +32,10 @@ const (
 	ModeServer
 )
 
+// clientRefreshPeriod is how often a client's routing table is refreshed
+// (a server's: kad-dht's 10 min).
+const clientRefreshPeriod = time.Hour
+
 // Config configures a DHT node. The zero value of a field picks the
 // default named beside it.
 type Config struct {
@@ -126,7 +130,7 @@ func Open(h host.Host, cfg Config) (*Node, error) {
 	}
 	puts := newPutLimiter(c.PutRate, c.PutBurst)
 	puts.observe = c.OnQuery
-	k, err := kad.New(h,
+	opts := []kad.Option{
 		kad.OnRequestHook(puts.hook),
 		kad.RoutingTablePeerDiversityFilter(newIPGroupLimiter(h, DefaultMaxPerBucket, DefaultMaxPerTable, c.BucketSize)),
 		kad.Mode(mode),
@@ -136,7 +140,14 @@ func Open(h host.Host, cfg Config) (*Node, error) {
 		kad.MaxRecordAge(c.MaxRecordAge),
 		kad.BucketSize(c.BucketSize),
 		kad.BootstrapPeers(c.Bootstrap...),
-	)
+	}
+	if mode == kad.ModeClient {
+		// A client looks records up now and then (hidden services); it
+		// has no routing table others rely on. Refreshing it every 10 min,
+		// as a server must, was a third of an idle client's bytes.
+		opts = append(opts, kad.RoutingTableRefreshPeriod(clientRefreshPeriod))
+	}
+	k, err := kad.New(h, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("dht: start kad-dht: %w", err)
 	}

@@ -30,7 +30,14 @@ func TestStaleCircuitTakesNoStream(t *testing.T) {
 				builds.Add(1)
 				return client.PayConfig{Hops: make([]client.HopPayment, len(path)), Stale: mintAway.Load}, nil
 			}
-			m := n.manager(client.Config{Prebuilt: 1, Pay: pay, Tick: 20 * time.Millisecond})
+			// Fresh: housekeeping runs once, at start, so no replacement
+			// of the prebuilt circuit is built while the test counts
+			// builds. Stale: it runs often, to close the stale circuit.
+			tick := time.Hour
+			if stale {
+				tick = 20 * time.Millisecond
+			}
+			m := n.manager(client.Config{Prebuilt: 1, Pay: pay, Tick: tick})
 			waitFor(t, "a prebuilt circuit", func() bool {
 				cs := m.Circuits()
 				return len(cs) == 1 && !cs[0].Used
