@@ -39,7 +39,10 @@ type Config struct {
 	// MaxChannelsPerPeer bounds the channels one peer may open to this
 	// node (default DefaultMaxChannelsPerPeer).
 	MaxChannelsPerPeer int
-	Logger             *slog.Logger
+	// Padding configures link padding (padding.go); the zero value pads
+	// at the default intervals.
+	Padding PaddingConfig
+	Logger  *slog.Logger
 }
 
 // Manager owns a node's channels: at most one it opened per peer, plus
