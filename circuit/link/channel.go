@@ -261,6 +261,7 @@ func (ch *Channel) readLoop() {
 			ch.close(fmt.Errorf("%w: read: %v", ErrChannelClosed, err))
 			return
 		}
+		ch.trace(false, cell)
 		if isLinkPadding(cell) {
 			err := ch.onLinkPadding(cell)
 			putCell(cell)
@@ -429,6 +430,7 @@ func (ch *Channel) writeQueued(w *bufio.Writer) (shut bool, err error) {
 			ch.ackSent = due
 			ack := linkAckCell(due)
 			ch.activity.Add(1)
+			ch.trace(true, ack)
 			_, err := w.Write(ack)
 			putCell(ack)
 			if err != nil {
@@ -443,6 +445,7 @@ func (ch *Channel) writeQueued(w *bufio.Writer) (shut bool, err error) {
 			return false, w.Flush()
 		}
 		pad := isLinkPadding(cell)
+		ch.trace(true, cell)
 		_, err := w.Write(cell)
 		putCell(cell)
 		if err != nil {
@@ -512,3 +515,10 @@ func NewCell() []byte {
 // Release returns a cell buffer received from a Handler to the pool. Call
 // it when done with a cell that was not passed on with Send.
 func Release(cell []byte) { putCell(cell) }
+
+// trace reports a cell to Config.Trace.
+func (ch *Channel) trace(out bool, cell []byte) {
+	if f := ch.m.cfg.Trace; f != nil {
+		f(ch, out, binary.BigEndian.Uint32(cell), circuit.Command(cell[4]))
+	}
+}

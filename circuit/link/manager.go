@@ -12,6 +12,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/obolnet/obol/circuit"
 )
 
 // Protocol is the libp2p protocol ID of a link channel.
@@ -42,7 +44,12 @@ type Config struct {
 	// Padding configures link padding (padding.go); the zero value pads
 	// at the default intervals.
 	Padding PaddingConfig
-	Logger  *slog.Logger
+	// Trace, if set, is called with every cell a channel reads or writes
+	// (out: written), link cells included, as an observer of the
+	// connection that could read the circuit IDs (the peer) sees them.
+	// It must not block. For traffic-analysis experiments and tests.
+	Trace  func(ch *Channel, out bool, circID uint32, cmd circuit.Command)
+	Logger *slog.Logger
 }
 
 // Manager owns a node's channels: at most one it opened per peer, plus
