@@ -17,7 +17,7 @@ import (
 type countingMeter struct{ cells atomic.Int64 }
 
 func (m *countingMeter) Open(router.Control) router.CircuitMeter { return m }
-func (m *countingMeter) Cells(n int) bool                         { m.cells.Add(int64(n)); return true }
+func (m *countingMeter) Cells(n int) bool                        { m.cells.Add(int64(n)); return true }
 func (m *countingMeter) Deliver(circuit.RelayCell) (*circuit.RelayCell, error) {
 	return nil, nil
 }
