@@ -250,9 +250,6 @@ type rendezvous struct {
 	ready chan struct{} // closed when the circuit is built, or failed
 	k     *control      // the circuit's, once ready (nil if it failed)
 	err   error         // why it failed, once ready
-	// established gets RENDEZVOUS_ESTABLISHED; nobody needs to wait for
-	// it, since the rendezvous circuit keeps cells in order.
-	established chan []byte
 }
 
 // openRendezvous chooses a rendezvous point and starts building a circuit
@@ -269,7 +266,7 @@ func (c *Client) openRendezvous(ctx context.Context) (*rendezvous, error) {
 		defer close(rp.ready)
 		_, k, err := c.net.buildWith(ctx, path, func(k *control) []circuit.RelayCell {
 			k.handle(descriptor.CmdRendezvous2, func(b []byte) { rp.onRendezvous2(k, b) })
-			rp.established = k.expect(descriptor.CmdRendezvousEstablished, 1)
+			k.handle(descriptor.CmdRendezvousEstablished, func([]byte) { go c.net.padSetup(k.c) })
 			return []circuit.RelayCell{cell(descriptor.CmdEstablishRendezvous, rp.cookie[:])}
 		})
 		rp.k, rp.err = k, err
@@ -360,7 +357,12 @@ func (c *Client) introduce(ctx context.Context, rp *rendezvous, addr descriptor.
 	if err != nil {
 		return nil, err
 	}
-	defer circ.Close()
+	accepted := false // then padThenClose closes the circuit
+	defer func() {
+		if !accepted {
+			circ.Close()
+		}
+	}()
 	ctx, cancel := context.WithTimeout(ctx, rendezvousTimeout)
 	defer cancel()
 	introDone := circ.Done()
@@ -376,7 +378,8 @@ func (c *Client) introduce(ctx context.Context, rp *rendezvous, addr descriptor.
 				return nil, fmt.Errorf("hidden: intro point refused the introduction (status %v)", b)
 			}
 			ack, introDone = nil, nil // accepted: wait for the service
-			circ.Close()
+			accepted = true
+			go c.net.padThenClose(circ)
 		case <-introDone:
 			return nil, errors.New("hidden: intro circuit closed before the acknowledgement")
 		case <-ready:

@@ -26,9 +26,8 @@ const (
 var HSSetup = Machine{
 	ID: MachineHSSetup,
 	Relay: Program{Cells: HSSetupCells, Delays: []Bin{
-		{Edge: 2 * time.Millisecond, Weight: 6},
-		{Edge: 10 * time.Millisecond, Weight: 2},
-		{Edge: 50 * time.Millisecond, Weight: 1},
+		{Edge: 0, Weight: 4},
+		{Edge: time.Millisecond, Weight: 1},
 	}},
 }
 
