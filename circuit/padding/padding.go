@@ -67,14 +67,23 @@ type Bin struct {
 	Weight uint8
 }
 
-// Program is one half of a machine: send Cells padding cells, each after
-// a delay drawn from Delays since the previous one (the first since the
-// start), unless a stop event in StopOn comes first.
+// Program is one half of a machine: send Cells padding cells, unless a
+// stop event in StopOn comes first. With the Gaps schedule each cell
+// goes a delay drawn from Delays after the previous one (the first after
+// the start); with Offsets, Cells delays are drawn at the start and a
+// cell goes at each, counted from the start (FRONT's schedule).
 type Program struct {
-	Cells  uint16
-	StopOn uint8
-	Delays []Bin
+	Cells    uint16
+	StopOn   uint8
+	Schedule uint8
+	Delays   []Bin
 }
+
+// Schedules of a program's delays.
+const (
+	Gaps    uint8 = 0
+	Offsets uint8 = 1
+)
 
 // Validate checks p against the limits.
 func (p Program) Validate() error {
@@ -83,6 +92,8 @@ func (p Program) Validate() error {
 		return fmt.Errorf("%w: %d cells", ErrBadProgram, p.Cells)
 	case p.StopOn&^stopOnAll != 0:
 		return fmt.Errorf("%w: stop events %#x", ErrBadProgram, p.StopOn)
+	case p.Schedule != Gaps && p.Schedule != Offsets:
+		return fmt.Errorf("%w: schedule %d", ErrBadProgram, p.Schedule)
 	case len(p.Delays) == 0 || len(p.Delays) > MaxBins:
 		return fmt.Errorf("%w: %d bins", ErrBadProgram, len(p.Delays))
 	}
@@ -141,11 +152,11 @@ var (
 // Negotiate is the body of PADDING_NEGOTIATE: start the hop's half of a
 // machine in a slot, or stop the slot's machine.
 //
-//	+---------+---------+---------+------+-------------+---------+-------+--------------------+
-//	| version | command | machine | slot | cells (u16) | stop on | nbins | nbins × (edge ms   |
-//	|         |         |         |      |             |         |       | u16, weight u8)    |
-//	+---------+---------+---------+------+-------------+---------+-------+--------------------+
-//	     1         1         1       1          2           1        1        3 × nbins
+//	+---------+---------+---------+------+-------------+---------+----------+-------+--------------------+
+//	| version | command | machine | slot | cells (u16) | stop on | schedule | nbins | nbins × (edge ms   |
+//	|         |         |         |      |             |         |          |       | u16, weight u8)    |
+//	+---------+---------+---------+------+-------------+---------+----------+-------+--------------------+
+//	     1         1         1       1          2           1          1         1        3 × nbins
 //
 // A STOP carries only the first four bytes.
 type Negotiate struct {
@@ -155,7 +166,7 @@ type Negotiate struct {
 	Program Program // START only
 }
 
-const negotiateHead = 8
+const negotiateHead = 9
 
 // MarshalBinary encodes n.
 func (n Negotiate) MarshalBinary() ([]byte, error) {
@@ -168,7 +179,7 @@ func (n Negotiate) MarshalBinary() ([]byte, error) {
 	b := make([]byte, negotiateHead, negotiateHead+3*len(n.Program.Delays))
 	b[0], b[1], b[2], b[3] = version, n.Command, n.Machine, n.Slot
 	binary.BigEndian.PutUint16(b[4:], n.Program.Cells)
-	b[6], b[7] = n.Program.StopOn, uint8(len(n.Program.Delays))
+	b[6], b[7], b[8] = n.Program.StopOn, n.Program.Schedule, uint8(len(n.Program.Delays))
 	for _, bin := range n.Program.Delays {
 		b = binary.BigEndian.AppendUint16(b, uint16(bin.Edge/time.Millisecond))
 		b = append(b, bin.Weight)
@@ -195,11 +206,11 @@ func ParseNegotiate(b []byte) (Negotiate, error) {
 	default:
 		return Negotiate{}, fmt.Errorf("%w: command %d", ErrBadNegotiate, n.Command)
 	}
-	if len(b) < negotiateHead || len(b) != negotiateHead+3*int(b[7]) {
+	if len(b) < negotiateHead || len(b) != negotiateHead+3*int(b[8]) {
 		return Negotiate{}, fmt.Errorf("%w: %d bytes", ErrBadNegotiate, len(b))
 	}
-	n.Program = Program{Cells: binary.BigEndian.Uint16(b[4:]), StopOn: b[6]}
-	for i := range int(b[7]) {
+	n.Program = Program{Cells: binary.BigEndian.Uint16(b[4:]), StopOn: b[6], Schedule: b[7]}
+	for i := range int(b[8]) {
 		o := negotiateHead + 3*i
 		edge := time.Duration(binary.BigEndian.Uint16(b[o:])) * time.Millisecond
 		n.Program.Delays = append(n.Program.Delays, Bin{Edge: edge, Weight: b[o+2]})

@@ -14,7 +14,7 @@ var sample = Program{Cells: 10, StopOn: StopOnForward, Delays: []Bin{{Edge: 5 * 
 func TestNegotiateRoundTrip(t *testing.T) {
 	for _, n := range []Negotiate{
 		{Command: Start, Machine: 7, Slot: 1, Program: sample},
-		{Command: Start, Program: Program{Cells: MaxCells, StopOn: StopOnForward | StopOnBackward, Delays: []Bin{{Edge: MaxDelay, Weight: 255}}}},
+		{Command: Start, Program: Program{Cells: MaxCells, StopOn: StopOnForward | StopOnBackward, Schedule: Offsets, Delays: []Bin{{Edge: MaxDelay, Weight: 255}}}},
 		{Command: Stop, Machine: 3, Slot: 0},
 	} {
 		b, err := n.MarshalBinary()
@@ -43,15 +43,16 @@ func TestParseNegotiateRejects(t *testing.T) {
 		"zero cells":     mut(func(b []byte) []byte { b[4], b[5] = 0, 0; return b }),
 		"too many cells": mut(func(b []byte) []byte { b[4], b[5] = 0xff, 0xff; return b }),
 		"stop events":    mut(func(b []byte) []byte { b[6] = 0x80; return b }),
-		"no bins":        mut(func(b []byte) []byte { b[7] = 0; return b[:8] }),
+		"schedule":       mut(func(b []byte) []byte { b[7] = 2; return b }),
+		"no bins":        mut(func(b []byte) []byte { b[8] = 0; return b[:9] }),
 		"truncated":      mut(func(b []byte) []byte { return b[:len(b)-1] }),
 		"trailing":       mut(func(b []byte) []byte { return append(b, 0) }),
-		"bins unsorted":  mut(func(b []byte) []byte { b[8], b[9] = 0, 200; return b }),
-		"zero weights":   mut(func(b []byte) []byte { b[10], b[13] = 0, 0; return b }),
-		"edge too long":  mut(func(b []byte) []byte { b[11], b[12] = 0xff, 0xff; return b }),
+		"bins unsorted":  mut(func(b []byte) []byte { b[9], b[10] = 0, 200; return b }),
+		"zero weights":   mut(func(b []byte) []byte { b[11], b[14] = 0, 0; return b }),
+		"edge too long":  mut(func(b []byte) []byte { b[12], b[13] = 0xff, 0xff; return b }),
 		"too many bins": func() []byte {
-			b := append([]byte(nil), good[:8]...)
-			b[7] = MaxBins + 1
+			b := append([]byte(nil), good[:9]...)
+			b[8] = MaxBins + 1
 			for i := range MaxBins + 1 {
 				b = append(b, 0, byte(i+1), 1)
 			}
@@ -198,5 +199,59 @@ func TestHalfRunsAndStops(t *testing.T) {
 	clk.fire()
 	if n := <-done; n != 2 {
 		t.Fatalf("sent %d of 2", n)
+	}
+}
+
+// FRONT machines stay within the limits and their budget, and their
+// delays follow the Rayleigh distribution: median w·√(2 ln 2).
+func TestFront(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for range 200 {
+		m := Front(r, DefaultFront)
+		for _, p := range []Program{m.Client, m.Relay} {
+			if err := p.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			if p.Cells < 1 || p.Cells > DefaultFront.MaxCells || p.Schedule != Offsets {
+				t.Fatalf("program %+v", p)
+			}
+		}
+	}
+	w := 4 * time.Second
+	p := frontHalf(rand.New(rand.NewPCG(1, 1)), FrontConfig{MaxCells: 10, MinWindow: w, MaxWindow: w})
+	var below int
+	const n = 20000
+	median := time.Duration(float64(w) * 1.1774) // √(2 ln 2)
+	for range n {
+		if p.Delay(r) < median {
+			below++
+		}
+	}
+	if frac := float64(below) / n; frac < 0.47 || frac > 0.53 {
+		t.Fatalf("%.3f of delays below the Rayleigh median, want 0.5", frac)
+	}
+}
+
+// With the Offsets schedule the cells go at sorted offsets from the
+// start: the timers armed add up to the last offset, within the
+// histogram.
+func TestOffsetsSchedule(t *testing.T) {
+	clk := &fakeClock{armed: make(chan time.Duration, 100)}
+	p := Program{Cells: 5, Schedule: Offsets, Delays: []Bin{{Edge: 100 * time.Millisecond, Weight: 1}}}
+	done := make(chan int)
+	go func() {
+		done <- NewHalf(p).Run(context.Background(), clk, rand.New(rand.NewPCG(2, 2)), func() error { return nil })
+	}()
+	var sum time.Duration
+	for range 5 {
+		d := <-clk.armed
+		if d < 0 {
+			t.Fatalf("negative gap %v", d)
+		}
+		sum += d
+		clk.fire()
+	}
+	if n := <-done; n != 5 || sum > 100*time.Millisecond {
+		t.Fatalf("sent %d, offsets end at %v", n, sum)
 	}
 }

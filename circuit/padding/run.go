@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 )
@@ -55,8 +56,21 @@ func (h *Half) Stopped() <-chan struct{} { return h.stop }
 // returns the cells sent.
 func (h *Half) Run(ctx context.Context, clock Clock, r *rand.Rand, send func() error) int {
 	defer h.Stop()
+	var offsets []time.Duration
+	if h.p.Schedule == Offsets {
+		offsets = make([]time.Duration, h.p.Cells)
+		for i := range offsets {
+			offsets[i] = h.p.Delay(r)
+		}
+		slices.Sort(offsets)
+	}
+	var last time.Duration
 	for n := 0; n < int(h.p.Cells); n++ {
-		fired, stop := clock.Timer(h.p.Delay(r))
+		d := h.p.Delay(r)
+		if offsets != nil {
+			d, last = offsets[n]-last, offsets[n]
+		}
+		fired, stop := clock.Timer(d)
 		select {
 		case <-fired:
 		case <-h.stop:
