@@ -275,16 +275,25 @@ func (e *experiment) run(t testing.TB, rounds int, setupPadding bool) (out []sam
 // settle waits until every circuit traced has ended (a DESTROY either
 // way; cells in flight may follow it), then takes the traces of those the client built.
 func (e *experiment) settle(t testing.TB, tr *tracer, hs bool) []sample {
-	eventually(t, 10*time.Second, "the circuits to close", func() bool {
+	open := func() []string {
 		tr.mu.Lock()
 		defer tr.mu.Unlock()
+		var out []string
 		for _, cells := range tr.circs {
+			if cells[0].cmd != circuit.CmdCreate {
+				continue // the tail of a circuit taken before: cells in flight
+			}
 			if !slices.ContainsFunc(cells, func(c cellEvent) bool { return c.cmd == circuit.CmdDestroy }) {
-				return false
+				out = append(out, shape(cells, 40))
 			}
 		}
-		return true
-	})
+		return out
+	}
+	for deadline := time.Now().Add(10 * time.Second); len(open()) > 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("circuits still open: %q", open())
+		}
+	}
 	var out []sample
 	for _, cells := range tr.take() {
 		if cells[0].cmd == circuit.CmdCreate && cells[0].out {

@@ -3,6 +3,7 @@ package link
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -264,6 +265,11 @@ func TestParsePaddingNegotiate(t *testing.T) {
 		if err != nil || got != n {
 			t.Errorf("%+v: %+v, %v", n, got, err)
 		}
+	}
+	// The vector of specs/03-link.md: START reduced.
+	reduced, _ := PaddingConfig{Mode: PaddingReduced}.request()
+	if got := hex.EncodeToString(reduced.MarshalPayload()[:8]); got != "0002232836b00000" {
+		t.Errorf("reduced START encodes as %s…", got)
 	}
 	mut := func(f func(p []byte) []byte) []byte {
 		return f(PaddingNegotiate{Command: PaddingStart, Low: 1, High: 2}.MarshalPayload())
