@@ -67,7 +67,8 @@ func (h *hop) startHalf(n padding.Negotiate) {
 // padding allowance.
 var errPaddingBudget = fmt.Errorf("router: circuit padding over %d cells plus the cells carried", PaddingAllowance)
 
-// sendPadding sends one DROP cell to the client, within the budget.
+// sendPadding sends one DROP cell to the client, within the budget. A
+// circuit that waits for payment sends none: the cell is skipped.
 func (h *hop) sendPadding() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -77,6 +78,8 @@ func (h *hop) sendPadding() error {
 	case h.pad.sent >= PaddingAllowance+h.pad.carried:
 		h.r.paddingRefused.Add(1)
 		return errPaddingBudget
+	case h.unpaid:
+		return nil
 	}
 	h.pad.sent++
 	h.r.paddingSent.Add(1)

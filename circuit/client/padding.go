@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/obolnet/obol/circuit"
 	"github.com/obolnet/obol/circuit/padding"
@@ -141,4 +142,24 @@ func (c *Circuit) PaddingCounts() (sent, received uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.pad.sent, c.pad.received
+}
+
+// frontTimeout bounds the wait for a hop's answer to a FRONT machine.
+const frontTimeout = 10 * time.Second
+
+// startFront starts a FRONT machine with the middle hop of c. The wait
+// for the hop's answer runs beside the circuit, counted with the
+// payments that shutdown waits for; a refusal leaves the circuit as it
+// is.
+func (m *Manager) startFront(c *Circuit) {
+	machine := padding.Front(padding.NewRand(), *m.cfg.Front)
+	m.payments.Add(1)
+	go func() {
+		defer m.payments.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), frontTimeout)
+		defer cancel()
+		if err := c.Pad(ctx, 1, 0, machine); err != nil {
+			m.cfg.Logger.Debug("padding machine refused", "err", err)
+		}
+	}()
 }

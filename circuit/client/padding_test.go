@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"errors"
+	"net"
 	"strconv"
 	"testing"
 	"time"
@@ -97,5 +98,34 @@ func TestPaddingSlotBusy(t *testing.T) {
 	}
 	if err := c.Pad(ctx, 1, 1, slow); err != nil {
 		t.Fatalf("the other slot: %v", err)
+	}
+}
+
+// A manager with Front set runs FRONT with the middle hop of the
+// circuits it builds.
+func TestManagerRunsFront(t *testing.T) {
+	n := newExitNet(t, 3)
+	front := &padding.FrontConfig{MaxCells: 20, MinWindow: time.Millisecond, MaxWindow: 5 * time.Millisecond}
+	m := n.manager(client.Config{Front: front})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := m.Dial(ctx, "tcp", net.JoinHostPort("127.0.0.1", n.echo))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	echoBulk(t, conn, 1000)
+	sent := func() (total uint64) {
+		for _, r := range n.relays {
+			total += r.router.Stats().PaddingSent
+		}
+		return total
+	}
+	waitFor(t, "FRONT padding from the middle hop", func() bool { return sent() > 0 })
+	if got := sent(); got > uint64(front.MaxCells) {
+		t.Fatalf("%d padding cells, FRONT draws at most %d", got, front.MaxCells)
+	}
+	if _, err := client.NewManager(client.Config{Links: n.links, Directory: n, Front: &padding.FrontConfig{}}); err == nil {
+		t.Fatal("a FRONT config without cells accepted")
 	}
 }

@@ -1,6 +1,7 @@
 package padding
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"time"
@@ -90,4 +91,17 @@ func frontHalf(r *rand.Rand, c FrontConfig) Program {
 		prev = edge
 	}
 	return p
+}
+
+// Validate checks that c draws programs within the limits.
+func (c FrontConfig) Validate() error {
+	switch {
+	case c.MaxCells == 0 || c.MaxCells > MaxCells:
+		return fmt.Errorf("%w: FRONT of %d cells", ErrBadProgram, c.MaxCells)
+	case c.MinWindow < time.Millisecond || c.MaxWindow < c.MinWindow:
+		return fmt.Errorf("%w: FRONT windows %v–%v", ErrBadProgram, c.MinWindow, c.MaxWindow)
+	case c.MaxWindow > MaxDelay*100/303: // the last bin ends at 3.03 w
+		return fmt.Errorf("%w: FRONT window %v over %v", ErrBadProgram, c.MaxWindow, MaxDelay*100/303)
+	}
+	return nil
 }

@@ -255,3 +255,28 @@ func TestOffsetsSchedule(t *testing.T) {
 		t.Fatalf("sent %d, offsets end at %v", n, sum)
 	}
 }
+
+func TestFrontConfigValidate(t *testing.T) {
+	if err := DefaultFront.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []FrontConfig{
+		{MaxCells: 0, MinWindow: time.Second, MaxWindow: time.Second},
+		{MaxCells: MaxCells + 1, MinWindow: time.Second, MaxWindow: time.Second},
+		{MaxCells: 10, MinWindow: 0, MaxWindow: time.Second},
+		{MaxCells: 10, MinWindow: 2 * time.Second, MaxWindow: time.Second},
+		{MaxCells: 10, MinWindow: time.Second, MaxWindow: 20 * time.Second},
+	} {
+		if c.Validate() == nil {
+			t.Errorf("%+v accepted", c)
+		}
+	}
+	// The largest window valid still draws valid programs.
+	c := FrontConfig{MaxCells: MaxCells, MinWindow: MaxDelay * 100 / 303, MaxWindow: MaxDelay * 100 / 303}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := Front(rand.New(rand.NewPCG(1, 1)), c).Relay.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
