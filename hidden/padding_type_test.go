@@ -149,8 +149,8 @@ func classify(samples []sample) (acc accuracies, exitCells, hsCells int) {
 // classifier tells hidden-service circuits from exit circuits by their
 // cells on the client's link, without and with the setup machine. Run
 // with -benchtime 1x; PADDING_ROUNDS sets the fetches of each kind
-// (below 20, k = 5 leave-one-out has too few circuits of each kind)
-// (default 40).
+// (default 40; below 20, k = 5 leave-one-out has too few circuits of
+// each kind).
 func BenchmarkCircuitTypePadding(b *testing.B) {
 	rounds := 40
 	if v, err := strconv.Atoi(os.Getenv("PADDING_ROUNDS")); err == nil && v > 0 {
