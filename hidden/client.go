@@ -370,6 +370,10 @@ func (c *Client) introduce(ctx context.Context, rp *rendezvous, addr descriptor.
 	for {
 		select {
 		case t := <-rp.joined:
+			if !accepted { // the service came before the acknowledgement
+				accepted = true
+				go c.net.padThenClose(circ)
+			}
 			return t, nil
 		case err := <-rp.failure:
 			return nil, err
