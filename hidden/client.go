@@ -266,7 +266,8 @@ func (c *Client) openRendezvous(ctx context.Context) (*rendezvous, error) {
 		defer close(rp.ready)
 		_, k, err := c.net.buildWith(ctx, path, func(k *control) []circuit.RelayCell {
 			k.handle(descriptor.CmdRendezvous2, func(b []byte) { rp.onRendezvous2(k, b) })
-			k.handle(descriptor.CmdRendezvousEstablished, func([]byte) { go c.net.padSetup(k.c) })
+			var pad sync.Once // an answer repeated starts no second machine
+			k.handle(descriptor.CmdRendezvousEstablished, func([]byte) { pad.Do(func() { go c.net.padSetup(k.c) }) })
 			return []circuit.RelayCell{cell(descriptor.CmdEstablishRendezvous, rp.cookie[:])}
 		})
 		rp.k, rp.err = k, err
