@@ -62,6 +62,9 @@ type ClientConfig struct {
 	// negative turns the rule off, for local test networks only, whose
 	// relays are all new.
 	MinGuardAge time.Duration
+	// ReducedPadding asks relays for less link padding, and sends less:
+	// for clients on metered links (specs/03-link.md, "Link padding").
+	ReducedPadding bool
 	// ClientKeys are the client's keys for hidden services that admit
 	// listed clients only (hidden.LoadClientKeys).
 	ClientKeys []*ecdh.PrivateKey
@@ -225,7 +228,7 @@ func (c *Client) Run(ctx context.Context) error {
 func (c *Client) open(ctx context.Context) error {
 	cfg, log := c.cfg, c.cfg.Logger
 	var err error
-	c.links = link.NewManager(c.node.Node().Host(), link.Config{Logger: log})
+	c.links = link.NewManager(c.node.Node().Host(), link.Config{Logger: log, Padding: c.linkPadding()})
 	c.links.Start()
 	if cfg.Pay != nil {
 		wc := pay.WalletConfig{Dir: cfg.Pay.WalletDir, Mint: cfg.Pay.Mint, Transport: cfg.Pay.MintTransport,
@@ -528,4 +531,12 @@ func (c *Client) Circuits() *client.Manager {
 	default:
 		return nil
 	}
+}
+
+// linkPadding is the client's link padding configuration.
+func (c *Client) linkPadding() link.PaddingConfig {
+	if c.cfg.ReducedPadding {
+		return link.PaddingConfig{Mode: link.PaddingReduced}
+	}
+	return link.PaddingConfig{}
 }

@@ -58,6 +58,10 @@ const (
 	RelayXoff      RelayCommand = 0x0B // stream receiver: stop sending (flow control)
 	RelayXon       RelayCommand = 0x0C // stream receiver: go on
 
+	// Circuit padding (specs/12-padding.md, package circuit/padding).
+	RelayPaddingNegotiate  RelayCommand = 0x0D
+	RelayPaddingNegotiated RelayCommand = 0x0E
+
 	RelayPayChannelOpen   RelayCommand = 0x40
 	RelayPayBalanceUpdate RelayCommand = 0x41
 	RelayPayAck           RelayCommand = 0x42
@@ -93,6 +97,7 @@ var relayCommands = map[RelayCommand]struct {
 	RelayExtended: {"EXTENDED", streamZero}, RelayDrop: {"DROP", streamZero},
 	RelayResolve: {"RESOLVE", streamNonZero}, RelayResolved: {"RESOLVED", streamNonZero},
 	RelayXoff: {"XOFF", streamNonZero}, RelayXon: {"XON", streamNonZero},
+	RelayPaddingNegotiate: {"PADDING_NEGOTIATE", streamZero}, RelayPaddingNegotiated: {"PADDING_NEGOTIATED", streamZero},
 }
 
 func (c RelayCommand) String() string {

@@ -288,9 +288,6 @@ type rendezvous struct {
 	ready chan struct{} // closed when the circuit is built, or failed
 	k     *control      // the circuit's, once ready (nil if it failed)
 	err   error         // why it failed, once ready
-	// established gets RENDEZVOUS_ESTABLISHED; nobody needs to wait for
-	// it, since the rendezvous circuit keeps cells in order.
-	established chan []byte
 }
 
 // openRendezvous chooses a rendezvous point and starts building a circuit
@@ -307,7 +304,8 @@ func (c *Client) openRendezvous(ctx context.Context) (*rendezvous, error) {
 		defer close(rp.ready)
 		_, k, err := c.net.buildWith(ctx, path, func(k *control) []circuit.RelayCell {
 			k.handle(descriptor.CmdRendezvous2, func(b []byte) { rp.onRendezvous2(k, b) })
-			rp.established = k.expect(descriptor.CmdRendezvousEstablished, 1)
+			var pad sync.Once // an answer repeated starts no second machine
+			k.handle(descriptor.CmdRendezvousEstablished, func([]byte) { pad.Do(func() { go c.net.padSetup(k.c) }) })
 			return []circuit.RelayCell{cell(descriptor.CmdEstablishRendezvous, rp.cookie[:])}
 		})
 		rp.k, rp.err = k, err
@@ -398,7 +396,12 @@ func (c *Client) introduce(ctx context.Context, rp *rendezvous, addr descriptor.
 	if err != nil {
 		return nil, err
 	}
-	defer circ.Close()
+	accepted := false // then padThenClose closes the circuit
+	defer func() {
+		if !accepted {
+			circ.Close()
+		}
+	}()
 	ctx, cancel := context.WithTimeout(ctx, rendezvousTimeout)
 	defer cancel()
 	introDone := circ.Done()
@@ -406,6 +409,10 @@ func (c *Client) introduce(ctx context.Context, rp *rendezvous, addr descriptor.
 	for {
 		select {
 		case t := <-rp.joined:
+			if !accepted { // the service came before the acknowledgement
+				accepted = true
+				go c.net.padThenClose(circ)
+			}
 			return t, nil
 		case err := <-rp.failure:
 			return nil, err
@@ -414,7 +421,8 @@ func (c *Client) introduce(ctx context.Context, rp *rendezvous, addr descriptor.
 				return nil, fmt.Errorf("hidden: intro point refused the introduction (status %v)", b)
 			}
 			ack, introDone = nil, nil // accepted: wait for the service
-			circ.Close()
+			accepted = true
+			go c.net.padThenClose(circ)
 		case <-introDone:
 			return nil, errors.New("hidden: intro circuit closed before the acknowledgement")
 		case <-ready:

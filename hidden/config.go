@@ -39,6 +39,11 @@ type Network struct {
 	// (LoadClientKeys).
 	ClientKeys []*ecdh.PrivateKey
 
+	// NoSetupPadding turns off the padding machine that makes the setup
+	// of the client's introduction and rendezvous circuits look like an
+	// exit circuit's (specs/12-padding.md); for measurements.
+	NoSetupPadding bool
+
 	guards *guardSet // shared by the copies of one Network's owner
 }
 

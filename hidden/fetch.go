@@ -62,7 +62,7 @@ func (n *Network) fetchDescriptor(ctx context.Context, addr descriptor.HSAddress
 			}
 			content, r, err := open(rec, addr, n)
 			if err == nil {
-				c.Close()
+				go n.padThenClose(c) // the setup machine, then close
 				return content, r, nil
 			}
 			if errors.Is(err, descriptor.ErrHSUnauthorized) { // every replica says the same

@@ -114,6 +114,7 @@ func (l *Listener) establish(ctx context.Context, exclude map[peer.ID]bool) (*in
 		c.Close()
 		return nil, err
 	}
+	go l.cfg.padSetup(c) // a request and its response, as on an exit circuit
 	return ip, nil
 }
 

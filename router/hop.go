@@ -14,6 +14,7 @@ import (
 	"github.com/obolnet/obol/circuit"
 	"github.com/obolnet/obol/circuit/flow"
 	"github.com/obolnet/obol/circuit/link"
+	"github.com/obolnet/obol/circuit/padding"
 )
 
 var errNotPaid = errors.New("router: this relay takes no payments")
@@ -41,6 +42,7 @@ type hop struct {
 	unpaid   bool       // the meter found no credit: the circuit is held
 	held     []heldCell // cells from prev kept while unpaid, in order
 	hs       *hsState   // hidden-service role (hidden.go)
+	pad      padHop     // circuit padding machines (padding.go)
 }
 
 // heldCell is a decrypted cell from the previous hop that waits for
@@ -90,6 +92,9 @@ func (h *hop) HandleCell(c *link.Circ, cell []byte) {
 		return
 	}
 	h.meterCells()
+	if !isPadding(act) {
+		h.padEvent(padding.StopOnForward)
+	}
 	if h.unpaid && holds(act) {
 		h.hold(act, cell)
 		return
@@ -238,6 +243,8 @@ func (h *hop) deliver(rc circuit.RelayCell) {
 	case rc.Command >= circuit.RelayPayChannelOpen && rc.Command <= 0x4F:
 		err = h.payment(rc)
 	case rc.Command == circuit.RelayDrop:
+	case rc.Command == padding.RelayPaddingNegotiate:
+		err = h.padNegotiate(rc)
 	case rc.Command == circuit.RelaySendme && rc.StreamID == 0:
 		err = h.exitSide().onSendme(rc.Body)
 	case isStreamCommand(rc.Command):
@@ -348,6 +355,7 @@ func (h *hop) destroyLocked(why circuit.DestroyReason) {
 		h.meter.Close()
 	}
 	h.closeHidden()
+	h.closePadding()
 	h.r.forget(h)
 }
 
@@ -378,6 +386,7 @@ func (b backSide) HandleCell(c *link.Circ, cell []byte) {
 		return
 	}
 	h.meterCells()
+	h.padEvent(padding.StopOnBackward)
 	h.apply(circuit.FromNext, act, cell)
 }
 

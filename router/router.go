@@ -174,6 +174,8 @@ type Router struct {
 	failedCreates   atomic.Uint64 // CREATEs whose handshake failed
 	refusedStreams  atomic.Uint64 // BEGINs over a stream limit
 	refusedCircuits atomic.Uint64 // CREATEs over the circuit table or a peer's or channel's cap
+	paddingSent     atomic.Uint64 // circuit padding cells sent (padding.go)
+	paddingRefused  atomic.Uint64 // machine halves stopped at the padding budget
 
 	mu      sync.Mutex // guards circs and caps
 	circs   map[*hop]struct{}
@@ -335,6 +337,8 @@ type Stats struct {
 	FailedCreates   uint64 // handshakes that failed (garbage, replays)
 	RefusedStreams  uint64 // BEGINs over the circuit's or the relay's limit
 	RefusedCircuits uint64 // CREATEs over MaxCircuits or a peer's or channel's cap
+	PaddingSent     uint64 // circuit padding (DROP) cells sent by machine halves
+	PaddingRefused  uint64 // machine halves stopped at a circuit's padding budget
 	Link            link.Stats
 }
 
@@ -345,7 +349,8 @@ func (r *Router) Stats() Stats {
 	r.mu.Unlock()
 	st := Stats{Circuits: n, Streams: r.streams.Load(), Forwarded: r.forwarded.Load(),
 		FailedCreates: r.failedCreates.Load(), RefusedStreams: r.refusedStreams.Load(),
-		RefusedCircuits: r.refusedCircuits.Load(), Link: r.links.Stats()}
+		RefusedCircuits: r.refusedCircuits.Load(), Link: r.links.Stats(),
+		PaddingSent: r.paddingSent.Load(), PaddingRefused: r.paddingRefused.Load()}
 	if r.creates != nil {
 		st.RefusedCreates = r.creates.refused.Load()
 	}

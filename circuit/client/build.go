@@ -211,6 +211,9 @@ func (m *Manager) buildPath(ctx context.Context, path []*candidate, first *first
 			return nil, nil, err
 		}
 	}
+	if m.cfg.Front != nil && len(path) >= 3 {
+		m.startFront(c)
+	}
 	if s != nil && !first.optimistic {
 		if err := s.wait(ctx); err != nil {
 			return mc, nil, err

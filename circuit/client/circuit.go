@@ -16,6 +16,7 @@ import (
 	"github.com/obolnet/obol/circuit"
 	"github.com/obolnet/obol/circuit/flow"
 	"github.com/obolnet/obol/circuit/link"
+	"github.com/obolnet/obol/circuit/padding"
 )
 
 // Hop is one relay of a path, as the client knows it from the relay's
@@ -53,7 +54,8 @@ type Circuit struct {
 	control func(hop int, rc circuit.RelayCell)
 	payment func(hop int, rc circuit.RelayCell)
 	done    chan struct{}
-	rx      rxMeter // DATA from the exit (capacity.go)
+	rx      rxMeter   // DATA from the exit (capacity.go)
+	pad     clientPad // circuit padding (padding.go)
 }
 
 // Build builds a circuit through path (1–8 hops; the last is the exit or
@@ -182,6 +184,9 @@ func (c *Circuit) sealTagLocked(ctx context.Context, hop int, rc circuit.RelayCe
 		return flow.Tag{}, err
 	}
 	cell[4] = byte(circuit.CmdRelay)
+	if rc.Command != circuit.RelayDrop {
+		c.padEvent(padding.StopOnForward)
+	}
 	return flow.Tag(tag), c.lc.SendCell(ctx, cell)
 }
 
@@ -203,6 +208,7 @@ func (c *Circuit) fail(err error, why circuit.DestroyReason) {
 		return
 	}
 	c.err = err
+	c.stopPadding()
 	streams := c.streams
 	c.streams = map[uint16]*Stream{}
 	c.mu.Unlock()

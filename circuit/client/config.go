@@ -9,6 +9,8 @@ import (
 	"github.com/obolnet/obol/circuit"
 	"github.com/obolnet/obol/circuit/link"
 	"github.com/obolnet/obol/descriptor"
+
+	"github.com/obolnet/obol/circuit/padding"
 )
 
 // Config configures a Manager. The zero value of every field but Links
@@ -87,6 +89,11 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Front, if set, runs a FRONT padding machine with the middle hop of
+	// every circuit the manager builds (specs/12-padding.md, §4.2): a
+	// defence against website fingerprinting at the stated budget,
+	// paid like data at paid relays.
+	Front *padding.FrontConfig
 }
 
 // Defaults.
@@ -113,6 +120,11 @@ var DefaultPrebuildPorts = []uint16{80, 443}
 
 // Validate reports the first field that cannot work.
 func (c *Config) Validate() error {
+	if c.Front != nil {
+		if err := c.Front.Validate(); err != nil {
+			return fmt.Errorf("client: config: %w", err)
+		}
+	}
 	switch {
 	case c.Links == nil:
 		return errors.New("client: config: Links is required")

@@ -74,8 +74,9 @@ func (n *exitNet) setFault(i int, fraction float64) {
 }
 
 type exitRelay struct {
-	host  host.Host
-	onion circuit.OnionKey
+	host   host.Host
+	onion  circuit.OnionKey
+	router *router.Router
 }
 
 func (n *exitNet) AddrInfo(_ context.Context, id peer.ID) (peer.AddrInfo, error) {
@@ -152,7 +153,7 @@ func (n *exitNet) addRelay() {
 	n.addrs[h.ID()] = peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()}
 	n.descs = append(n.descs, d)
 	n.mu.Unlock()
-	n.relays = append(n.relays, &exitRelay{host: h, onion: onion})
+	n.relays = append(n.relays, &exitRelay{host: h, onion: onion, router: rt})
 }
 
 func waitServing(t testing.TB, h host.Host) {

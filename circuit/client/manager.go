@@ -45,7 +45,7 @@ type Manager struct {
 	pickMu sync.Mutex // serialises path picks (pickPath)
 
 	spent    atomic.Uint64  // msat paid by the circuits' payments
-	payments sync.WaitGroup // circuits' payments running
+	payments sync.WaitGroup // circuits' payments and padding negotiations running
 
 	candMu sync.Mutex // guards cands
 	cands  map[*descriptor.Relay]*candidate

@@ -7,6 +7,7 @@ import (
 	"github.com/obolnet/obol/circuit"
 	"github.com/obolnet/obol/circuit/flow"
 	"github.com/obolnet/obol/circuit/link"
+	"github.com/obolnet/obol/circuit/padding"
 )
 
 // HandleCell processes one inbound cell (link.Handler).
@@ -32,6 +33,14 @@ func (c *Circuit) HandleCell(_ *link.Circ, cell []byte) {
 		c.mu.Unlock()
 		return
 	}
+	if pad, err := c.padCell(rc); pad {
+		c.mu.Unlock()
+		if err != nil {
+			c.fail(err, circuit.DestroyProtocol)
+		}
+		return
+	}
+	c.padEvent(padding.StopOnBackward)
 	if hop != c.exit() || !isStreamCell(rc) {
 		ctl := c.control
 		if rc.Command == circuit.RelayPayAck {

@@ -74,6 +74,9 @@ type Channel struct {
 	ackDue   atomic.Uint64 // cells read that the writer is to acknowledge
 	ackSent  uint64        // the writer's: the count last acknowledged
 
+	pad      padState      // link padding (padding.go)
+	activity atomic.Uint64 // cells read or written, link padding not counted
+
 	mu      sync.Mutex // guards the fields below
 	circs   map[uint32]*Circ
 	nextID  uint32
@@ -95,6 +98,7 @@ func newChannel(m *Manager, s network.Stream, initiator bool) *Channel {
 		ready: make(chan struct{}, 1), done: make(chan struct{}),
 		sched: newScheduler(DefaultHalfLife, time.Now()), wake: make(chan struct{}),
 		win: newWindow(), winMoved: make(chan struct{}, 1),
+		pad:   padState{changed: make(chan struct{}, 1)},
 		circs: make(map[uint32]*Circ), nextID: 1,
 	}
 }
@@ -236,12 +240,14 @@ func (ch *Channel) SendRaw(ctx context.Context, id uint32, cmd circuit.Command, 
 	return ch.send(ctx, nil, cell)
 }
 
-// run starts the reader and writer and returns when both have ended.
+// run starts the reader, the writer and the padder and returns when all
+// have ended.
 func (ch *Channel) run() {
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); ch.readLoop() }()
 	go func() { defer wg.Done(); ch.writeLoop() }()
+	go func() { defer wg.Done(); ch.padLoop() }()
 	wg.Wait()
 }
 
@@ -255,6 +261,17 @@ func (ch *Channel) readLoop() {
 			ch.close(fmt.Errorf("%w: read: %v", ErrChannelClosed, err))
 			return
 		}
+		ch.trace(false, cell)
+		if isLinkPadding(cell) {
+			err := ch.onLinkPadding(cell)
+			putCell(cell)
+			if err != nil {
+				ch.close(fmt.Errorf("%w: %w", ErrChannelClosed, err))
+				return
+			}
+			continue
+		}
+		ch.activity.Add(1)
 		if binary.BigEndian.Uint32(cell) == 0 && circuit.Command(cell[4]) == CmdLinkAck {
 			err := ch.onLinkAck(cell[circuit.CellHeaderLen:])
 			putCell(cell)
@@ -412,6 +429,8 @@ func (ch *Channel) writeQueued(w *bufio.Writer) (shut bool, err error) {
 		if due := ch.ackDue.Load(); due > ch.ackSent {
 			ch.ackSent = due
 			ack := linkAckCell(due)
+			ch.activity.Add(1)
+			ch.trace(true, ack)
 			_, err := w.Write(ack)
 			putCell(ack)
 			if err != nil {
@@ -425,11 +444,17 @@ func (ch *Channel) writeQueued(w *bufio.Writer) (shut bool, err error) {
 		if cell == nil {
 			return false, w.Flush()
 		}
+		pad := isLinkPadding(cell)
+		ch.trace(true, cell)
 		_, err := w.Write(cell)
 		putCell(cell)
 		if err != nil {
 			return false, err
 		}
+		if pad {
+			continue // neither windowed nor counted by the peer
+		}
+		ch.activity.Add(1)
 		ch.winMu.Lock()
 		ch.win.wrote(now)
 		open = ch.win.open()
@@ -490,3 +515,10 @@ func NewCell() []byte {
 // Release returns a cell buffer received from a Handler to the pool. Call
 // it when done with a cell that was not passed on with Send.
 func Release(cell []byte) { putCell(cell) }
+
+// trace reports a cell to Config.Trace.
+func (ch *Channel) trace(out bool, cell []byte) {
+	if f := ch.m.cfg.Trace; f != nil {
+		f(ch, out, binary.BigEndian.Uint32(cell), circuit.Command(cell[4]))
+	}
+}

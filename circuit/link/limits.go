@@ -44,6 +44,8 @@ type Stats struct {
 	Shed            uint64 // circuits closed because all queues were over budget
 	RefusedChannels uint64 // inbound channels over a peer's limit
 	StalledChannels uint64 // channels closed because the peer stopped reading
+	PaddingSent     uint64 // link PADDING cells sent
+	PaddingReceived uint64 // link PADDING cells received and dropped
 }
 
 // counters are a manager's Stats, shared with its channels.
@@ -54,6 +56,8 @@ type counters struct {
 	shed            atomic.Uint64
 	refusedChannels atomic.Uint64
 	stalled         atomic.Uint64
+	paddingSent     atomic.Uint64
+	paddingReceived atomic.Uint64
 }
 
 // Stats returns the manager's counts.
@@ -63,6 +67,7 @@ func (m *Manager) Stats() Stats {
 		QueuedCells: c.queued.Load(), DroppedCells: c.dropped.Load(),
 		Overflows: c.overflows.Load(), Shed: c.shed.Load(),
 		RefusedChannels: c.refusedChannels.Load(), StalledChannels: c.stalled.Load(),
+		PaddingSent: c.paddingSent.Load(), PaddingReceived: c.paddingReceived.Load(),
 	}
 }
 

@@ -12,6 +12,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/obolnet/obol/circuit"
 )
 
 // Protocol is the libp2p protocol ID of a link channel.
@@ -39,7 +41,15 @@ type Config struct {
 	// MaxChannelsPerPeer bounds the channels one peer may open to this
 	// node (default DefaultMaxChannelsPerPeer).
 	MaxChannelsPerPeer int
-	Logger             *slog.Logger
+	// Padding configures link padding (padding.go); the zero value pads
+	// at the default intervals.
+	Padding PaddingConfig
+	// Trace, if set, is called with every cell a channel reads or writes
+	// (out: written), link cells included, as an observer of the
+	// connection that could read the circuit IDs (the peer) sees them.
+	// It must not block. For traffic-analysis experiments and tests.
+	Trace  func(ch *Channel, out bool, circID uint32, cmd circuit.Command)
+	Logger *slog.Logger
 }
 
 // Manager owns a node's channels: at most one it opened per peer, plus

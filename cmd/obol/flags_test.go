@@ -94,6 +94,13 @@ func TestRelayFlagDefaults(t *testing.T) {
 	if len(cfg.Listen) != 2 || cfg.Roles != descriptor.RoleRelay|descriptor.RoleGuard || cfg.Lifetime != 3*time.Hour || cfg.Republish != 30*time.Minute {
 		t.Errorf("defaults %+v", cfg)
 	}
+	if cfg.NoLinkPadding {
+		t.Error("link padding off by default")
+	}
+	cfg, _, _, ok = relayFlags([]string{"--data-dir", "/tmp/obol", "--no-link-padding"}, io.Discard)
+	if !ok || !cfg.NoLinkPadding {
+		t.Errorf("--no-link-padding: ok %v, NoLinkPadding %v", ok, cfg.NoLinkPadding)
+	}
 }
 
 // TestHelp checks that help goes to stdout with exit code 0.

@@ -38,4 +38,8 @@ func TestProxyFlags(t *testing.T) {
 	if !ok || o.prebuilt != 0 || !o.noOptimistic {
 		t.Fatalf("parsed prebuilt %d, no optimistic data %v", o.prebuilt, o.noOptimistic)
 	}
+	o, _, ok = proxyFlags([]string{"--bootstrap", boot, "--reduced-padding"}, new(strings.Builder))
+	if !ok || !o.reducedPadding {
+		t.Fatalf("--reduced-padding: ok %v, reduced %v", ok, o.reducedPadding)
+	}
 }

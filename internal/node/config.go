@@ -76,6 +76,9 @@ type RelayConfig struct {
 	// Payment, if set, makes the relay charge for circuits; nil runs it
 	// free.
 	Payment *pay.RelayPayment
+	// NoLinkPadding turns link padding off: the relay sends none and
+	// asks its peers to send none (specs/03-link.md, "Link padding").
+	NoLinkPadding bool
 }
 
 // Validate reports the first invalid field.

@@ -18,6 +18,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 
+	"github.com/obolnet/obol/circuit/link"
 	"github.com/obolnet/obol/dht"
 	"github.com/obolnet/obol/dht/view"
 	"github.com/obolnet/obol/hidden"
@@ -87,6 +88,9 @@ func OpenRelay(cfg RelayConfig) (*Relay, error) {
 		Directory: gossip.Set(),
 		Exit:      exit,
 		Logger:    c.Logger,
+	}
+	if c.NoLinkPadding {
+		rcfg.Link.Padding.Mode = link.PaddingOff
 	}
 	if c.Payment != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), mintTimeout)
