@@ -122,8 +122,8 @@ type hsState struct {
 	// payment is paid again or closes: the drain waits on it before it
 	// passes HS_DATA on to a paused circuit.
 	paid *sync.Cond
-	in         chan queued
-	done       chan struct{}
+	in   chan queued
+	done chan struct{}
 }
 
 type queued struct {

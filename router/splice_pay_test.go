@@ -53,7 +53,7 @@ func (c *countedCircuit) Cells(n int) bool {
 }
 
 func (c *countedCircuit) Deliver(circuit.RelayCell) (*circuit.RelayCell, error) { return nil, nil }
-func (c *countedCircuit) Close()                                               {}
+func (c *countedCircuit) Close()                                                {}
 
 // splice joins a client circuit (0, 1, 3) and a service circuit (2, 1, 3)
 // at relay 3, whose meter is m: the client's circuit is m's circuit 0,
