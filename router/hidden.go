@@ -115,6 +115,8 @@ type hsState struct {
 	storeTotal int
 	bucket     bucket // INTRODUCE2 to this service circuit (hiddenPoints.mu)
 	peer       *hop   // the other side of a splice (hiddenPoints.mu)
+	in         chan queued
+	done       chan struct{}
 	// service marks the service's side of a splice (it sent
 	// RENDEZVOUS1): its HS_DATA rides on the client side's payments.
 	service bool
@@ -122,8 +124,6 @@ type hsState struct {
 	// payment is paid again or closes: the drain waits on it before it
 	// passes HS_DATA on to a paused circuit.
 	paid *sync.Cond
-	in   chan queued
-	done chan struct{}
 }
 
 type queued struct {
