@@ -42,6 +42,9 @@ type PayerConfig struct {
 	// FundDelay and FundMaxDelay bound when a circuit's channels are
 	// funded after its build (ChannelsConfig; defaults 1 s and 8 s).
 	FundDelay, FundMaxDelay time.Duration
+	// Standby configures the channels a hidden service keeps funded in
+	// advance to its guards and vanguards (Payer.Standby).
+	Standby StandbyConfig
 	Logger                  *slog.Logger
 }
 
@@ -52,6 +55,7 @@ type Payer struct {
 	wallet *wallet.Wallet
 	paid   *Channels
 	paths  *Paths
+	stand  *Standby
 	mgr    atomic.Pointer[client.Manager]
 
 	reclaimed atomic.Uint64 // msat taken back from settled channels
@@ -112,6 +116,8 @@ func (p *Payer) open(ctx context.Context) error {
 		return fmt.Errorf("payment: %w", err)
 	}
 	p.paths = &Paths{C: p.paid, Budget: p.cfg.Budget}
+	p.stand = NewStandby(p.paid, p.cfg.Standby, 0)
+	p.stand.onPaid = func(msat uint64) { p.spentHS.Add(msat) }
 	return nil
 }
 
@@ -189,6 +195,15 @@ func (p *Payer) Run(ctx context.Context) {
 		})
 	}()
 	defer func() { <-done }()
+	standbyDone := make(chan struct{})
+	go func() {
+		defer close(standbyDone)
+		p.stand.run(ctx, func(err error) {
+			log.Info("standby channels of hidden services could not be funded; trying again later")
+			log.Debug("standby refill failed", "err", err)
+		})
+	}()
+	defer func() { <-standbyDone }()
 	for {
 		if sleep(ctx, poolGap(p.cfg.SettleEvery)) != nil {
 			return
@@ -252,6 +267,11 @@ func (p *Payer) Pay(path []*descriptor.Relay) (client.PayConfig, error) {
 	cfg.OnPaid = func(msat uint64) { p.spentHS.Add(msat) }
 	return cfg, err
 }
+
+// Standby is the payer's standby channels: a hidden service's
+// rendezvous circuits are paid from them (hidden.Network.Standby), and
+// Run refills them at random times.
+func (p *Payer) Standby() *Standby { return p.stand }
 
 // Wallet is the wallet the channels are funded from.
 func (p *Payer) Wallet() *wallet.Wallet { return p.wallet }
