@@ -182,8 +182,9 @@ func (p *Payer) Settle(ctx context.Context) (SettleReport, error) {
 	return rep, err
 }
 
-// Run fills the pool and settles channels, each at random times (see
-// PoolConfig and PayerConfig.SettleEvery), until ctx ends.
+// Run fills the pool, refills the standby channels and settles channels,
+// each at random times (see PoolConfig, StandbyConfig and
+// PayerConfig.SettleEvery), until ctx ends.
 func (p *Payer) Run(ctx context.Context) {
 	log := p.cfg.Logger
 	done := make(chan struct{})
