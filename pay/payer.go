@@ -45,7 +45,7 @@ type PayerConfig struct {
 	// Standby configures the channels a hidden service keeps funded in
 	// advance to its guards and vanguards (Payer.Standby).
 	Standby StandbyConfig
-	Logger                  *slog.Logger
+	Logger  *slog.Logger
 }
 
 // Payer pays a client's circuits from a wallet: Configure a
