@@ -42,10 +42,10 @@ type PayerConfig struct {
 	// FundDelay and FundMaxDelay bound when a circuit's channels are
 	// funded after its build (ChannelsConfig; defaults 1 s and 8 s).
 	FundDelay, FundMaxDelay time.Duration
+	Logger                  *slog.Logger
 	// Standby configures the channels a hidden service keeps funded in
 	// advance to its guards and vanguards (Payer.Standby).
 	Standby StandbyConfig
-	Logger  *slog.Logger
 }
 
 // Payer pays a client's circuits from a wallet: Configure a
