@@ -210,7 +210,9 @@ func introductionFundings(t *testing.T, intros int, standby bool) (inWindows, st
 		before := hn.opened(senders, seen)
 		mark := len(hn.log.events())
 		hn.log.add(event{kind: "mark", path: fmt.Sprintf("introduction %d", i)})
-		c, err := cli.Dial(ctx, "tcp", addr)
+		dctx, dcancel := context.WithTimeout(context.Background(), time.Minute)
+		c, err := cli.Dial(dctx, "tcp", addr)
+		dcancel()
 		if err != nil {
 			t.Fatalf("introduction %d: %v", i, err)
 		}
