@@ -166,6 +166,13 @@ func introductionFundings(t *testing.T, intros int, standby bool) (inWindows, st
 	const per = 10 // a refill after every 10 introductions keeps each relay stocked
 	svcPay := hn.payer(t, svcDir, hn.log.transport(), 100_000, pay.StandbyConfig{Per: per, Every: time.Hour})
 	cliPay := hn.payer(t, t.TempDir(), nil, 1_000_000, pay.StandbyConfig{})
+	// The pool holds exact fundings, as a running payer's would: a swap
+	// left pending by a circuit that closed during it locks one bundle,
+	// not the wallet's largest proof.
+	capacity := hn.pathCapacity(t, svcPay.Channels())
+	if n, err := svcPay.Channels().FillPool(context.Background(), 150, []uint64{capacity}); err != nil || n < 100 {
+		t.Fatalf("pool holds %d fundings (%v)", n, err)
+	}
 	svcNet := hn.endpoint(t, svcPay)
 	paidHops := 3 // guard, vanguard, rendezvous point: each funded after the build
 	if standby {
