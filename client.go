@@ -317,6 +317,7 @@ func (c *Client) circuits() error {
 	if c.payer != nil {
 		c.payer.Configure(&cfg)
 		c.hn.Pay = c.payer.Pay
+		c.hn.Standby = c.payer.Standby()
 	} else {
 		// A relay that charges would pause, then tear down, circuits
 		// that do not pay it.

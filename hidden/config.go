@@ -28,6 +28,10 @@ type Network struct {
 	// client.Config.Pay does. Nil builds unpaid circuits, which relays
 	// that charge carry only as far as their free allowance.
 	Pay func(path []*descriptor.Relay) (client.PayConfig, error)
+	// Standby, if set, pays a service's rendezvous circuits instead of
+	// Pay, from channels funded in advance: a service then makes no mint
+	// request in answer to an introduction. Clients do not use it.
+	Standby Standby
 
 	// GuardFile is where the first hops of hidden-service circuits
 	// persist (a file in the data directory), so that a restart does not

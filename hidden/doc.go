@@ -16,6 +16,11 @@
 // A relay serves descriptor fetches and stores for circuits when its
 // router is given a DHTDirectory.
 //
+// Circuits are paid through Network.Pay; a service's rendezvous circuits
+// through Network.Standby if set (pay.Standby), from channels funded in
+// advance to its guards and vanguards, so that no mint request answers an
+// introduction (specs/05-payment.md §7.13).
+//
 // A service may admit listed clients only (ServiceConfig.AuthorizedClients,
 // Network.ClientKeys) and ask for a proof of work under load
 // (ServiceConfig.PoW); it queues introductions with bounded, counted

@@ -151,7 +151,8 @@ func (l *Listener) rendezvous(ctx context.Context, it *pendingIntro, claim func(
 	// RENDEZVOUS1 rides behind the CREATE; the tunnel takes the client's
 	// cells from the moment the circuit exists.
 	var t *tunnel
-	c, _, err := l.cfg.buildToWith(ctx, &rp, 0, nil, func(k *control) []circuit.RelayCell {
+	n := l.cfg.forRendezvous()
+	c, _, err := n.buildToWith(ctx, &rp, 0, nil, func(k *control) []circuit.RelayCell {
 		t = newTunnel(k.c, acc.send, acc.recv, true)
 		k.handle(descriptor.CmdHSData, t.onCell)
 		r1 := descriptor.Rendezvous1{Cookie: acc.payload.Cookie, Handshake: acc.reply}

@@ -192,6 +192,7 @@ func (l *Listener) start(ctx, runCtx context.Context) error {
 	if len(l.currentIntros()) == 0 {
 		return fmt.Errorf("hidden: no intro point could be established: %w", ErrNoRelays)
 	}
+	l.cfg.stock() // the guard set is chosen: standby channels can be funded before any introduction
 	if err := l.publish(ctx); err != nil {
 		return err
 	}

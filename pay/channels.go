@@ -333,6 +333,7 @@ type hopPayer struct {
 	relay    RelayTerms
 	capacity uint64
 	sched    *fundSchedule // nil: the delay counts from Open
+	standby  *Standby      // if set, Open takes a channel funded in advance
 
 	// Run's goroutine (client.Payments) owns the fields below.
 	payer *payment.Payer
@@ -396,20 +397,19 @@ func (c *Channels) mintReachable() error {
 
 // Open implements client.HopPayer: wait for the funding time, book, fund
 // (a swap at the mint, through an isolation of its own), and the
-// CHANNEL_OPEN.
+// CHANNEL_OPEN. A standby payer takes a channel funded in advance
+// instead, and makes no mint request.
 func (h *hopPayer) Open(ctx context.Context) ([][]byte, error) {
-	if err := h.c.waitFunding(ctx, h.sched); err != nil {
-		return nil, err
+	var ch *payment.Channel
+	var key *btcec.PrivateKey
+	var err error
+	if h.standby != nil {
+		ch, key, err = h.standby.take(ctx, h.relay.ReceiverKey)
+	} else {
+		ch, key, err = h.fundNew(ctx)
 	}
-	ch, key, _, err := h.c.newChannel(h.relay, h.capacity)
 	if err != nil {
 		return nil, err
-	}
-	if err := h.c.fundResult(h.c.fund(ctx, ch)); err != nil {
-		return nil, err
-	}
-	if h.sched != nil {
-		h.sched.unpaid.Add(-1)
 	}
 	h.id = ch.ID()
 	if h.payer, err = payment.NewPayer(ch, key); err != nil {
@@ -424,6 +424,24 @@ func (h *hopPayer) Open(ctx context.Context) ([][]byte, error) {
 	}
 	h.account()
 	return payment.Fragment(open, circuit.MaxRelayBody)
+}
+
+// fundNew waits for the funding time, books and funds a new channel.
+func (h *hopPayer) fundNew(ctx context.Context) (*payment.Channel, *btcec.PrivateKey, error) {
+	if err := h.c.waitFunding(ctx, h.sched); err != nil {
+		return nil, nil, err
+	}
+	ch, key, _, err := h.c.newChannel(h.relay, h.capacity)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := h.c.fundResult(h.c.fund(ctx, ch)); err != nil {
+		return nil, nil, err
+	}
+	if h.sched != nil {
+		h.sched.unpaid.Add(-1)
+	}
+	return ch, key, nil
 }
 
 // PayUpTo implements client.HopPayer.

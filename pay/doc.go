@@ -22,7 +22,10 @@
 // after its circuit's build (never on the build's path), one channel per
 // swap; settlement runs in random batches, one isolation per channel.
 // The circuits that carry mint requests are paid with MintPay: they fund
-// nothing and run on the relays' free allowances.
+// nothing and run on the relays' free allowances. A hidden service's
+// rendezvous circuits are paid by Standby, from channels funded in advance
+// to its guards and vanguards at random times: an introduction makes no
+// mint request (§7.13).
 //
 // Package circuit may not know of payment; this package plugs one into
 // the other.

@@ -104,6 +104,8 @@ type netOpts struct {
 	settleDelay time.Duration
 	// fundSleep, if set, is the clients' wait for their funding times.
 	fundSleep func(context.Context, time.Duration) error
+	// hsDir, if set, is every relay's store of hidden-service descriptors.
+	hsDir router.HSDirectory
 }
 
 func newTestNet(t testing.TB, n int, o netOpts) *testNet {
@@ -168,6 +170,9 @@ func (tn *testNet) start(r *paidRelay, unpaid bool) {
 	}
 	if r.router, err = router.New(r.host, cfg); err != nil {
 		t.Fatal(err)
+	}
+	if tn.opts.hsDir != nil {
+		r.router.SetHSDirectory(tn.opts.hsDir)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel, r.done = cancel, make(chan struct{})

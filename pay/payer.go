@@ -43,6 +43,9 @@ type PayerConfig struct {
 	// funded after its build (ChannelsConfig; defaults 1 s and 8 s).
 	FundDelay, FundMaxDelay time.Duration
 	Logger                  *slog.Logger
+	// Standby configures the channels a hidden service keeps funded in
+	// advance to its guards and vanguards (Payer.Standby).
+	Standby StandbyConfig
 }
 
 // Payer pays a client's circuits from a wallet: Configure a
@@ -52,6 +55,7 @@ type Payer struct {
 	wallet *wallet.Wallet
 	paid   *Channels
 	paths  *Paths
+	stand  *Standby
 	mgr    atomic.Pointer[client.Manager]
 
 	reclaimed atomic.Uint64 // msat taken back from settled channels
@@ -112,6 +116,8 @@ func (p *Payer) open(ctx context.Context) error {
 		return fmt.Errorf("payment: %w", err)
 	}
 	p.paths = &Paths{C: p.paid, Budget: p.cfg.Budget}
+	p.stand = NewStandby(p.paid, p.cfg.Standby, 0)
+	p.stand.onPaid = func(msat uint64) { p.spentHS.Add(msat) }
 	return nil
 }
 
@@ -176,8 +182,9 @@ func (p *Payer) Settle(ctx context.Context) (SettleReport, error) {
 	return rep, err
 }
 
-// Run fills the pool and settles channels, each at random times (see
-// PoolConfig and PayerConfig.SettleEvery), until ctx ends.
+// Run fills the pool, refills the standby channels and settles channels,
+// each at random times (see PoolConfig, StandbyConfig and
+// PayerConfig.SettleEvery), until ctx ends.
 func (p *Payer) Run(ctx context.Context) {
 	log := p.cfg.Logger
 	done := make(chan struct{})
@@ -189,6 +196,15 @@ func (p *Payer) Run(ctx context.Context) {
 		})
 	}()
 	defer func() { <-done }()
+	standbyDone := make(chan struct{})
+	go func() {
+		defer close(standbyDone)
+		p.stand.run(ctx, func(err error) {
+			log.Info("standby channels of hidden services could not be funded; trying again later")
+			log.Debug("standby refill failed", "err", err)
+		})
+	}()
+	defer func() { <-standbyDone }()
 	for {
 		if sleep(ctx, poolGap(p.cfg.SettleEvery)) != nil {
 			return
@@ -252,6 +268,11 @@ func (p *Payer) Pay(path []*descriptor.Relay) (client.PayConfig, error) {
 	cfg.OnPaid = func(msat uint64) { p.spentHS.Add(msat) }
 	return cfg, err
 }
+
+// Standby is the payer's standby channels: a hidden service's
+// rendezvous circuits are paid from them (hidden.Network.Standby), and
+// Run refills them at random times.
+func (p *Payer) Standby() *Standby { return p.stand }
 
 // Wallet is the wallet the channels are funded from.
 func (p *Payer) Wallet() *wallet.Wallet { return p.wallet }

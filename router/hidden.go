@@ -28,6 +28,14 @@ import (
 // which takes that circuit's lock: a hop never holds two circuits' locks.
 // The relay learns nothing beyond what it knows of any circuit: each side
 // of an intro or a splice is a circuit whose previous hop is a relay.
+//
+// Payment of a splice (specs/05-payment.md §7.7): a cell that crosses the
+// rendezvous point is counted once, on the client's side — when it
+// arrives from the client, or when it leaves towards the client — and the
+// service's side moves HS_DATA unmetered. Everything else the service's
+// side moves is metered as on any circuit, and a client side paused for
+// payment takes no HS_DATA from the service's side until it is paid, so
+// that the splice moves nothing the client side has not paid for.
 
 // HSDirectory is the relay's access to hidden-service descriptors in the
 // DHT, used on behalf of clients and services that ask through a circuit
@@ -109,6 +117,13 @@ type hsState struct {
 	peer       *hop   // the other side of a splice (hiddenPoints.mu)
 	in         chan queued
 	done       chan struct{}
+	// service marks the service's side of a splice (it sent
+	// RENDEZVOUS1): its HS_DATA rides on the client side's payments.
+	service bool
+	// paid is signalled (with the hop's mu) when a circuit paused for
+	// payment is paid again or closes: the drain waits on it before it
+	// passes HS_DATA on to a paused circuit.
+	paid *sync.Cond
 }
 
 type queued struct {
@@ -333,6 +348,7 @@ func (h *hop) rendezvous1(body []byte) error {
 		return errHSCookie
 	}
 	p.mu.Unlock()
+	h.hs.service = true
 	if client == nil {
 		h.hs.role, h.hs.cookie = roleEarly, m.Cookie
 		return nil
@@ -407,6 +423,7 @@ func (h *hop) startDrain() {
 		return
 	}
 	h.hs.in, h.hs.done = make(chan queued, spliceQueue), make(chan struct{})
+	h.hs.paid = sync.NewCond(&h.mu)
 	h.r.work.Add(1)
 	go h.drain(h.hs.in, h.hs.done)
 }
@@ -430,16 +447,39 @@ func (h *hop) drain(in chan queued, done chan struct{}) {
 	}
 }
 
+// sendQueued sends a cell another circuit queued for h. HS_DATA waits
+// while h is paused for payment, and is counted only on the client's
+// side of the splice.
 func (h *hop) sendQueued(rc circuit.RelayCell) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	data := rc.Command == descriptor.CmdHSData
+	for data && h.unpaid && !h.closed {
+		h.hs.paid.Wait()
+	}
 	if h.closed || h.prev == nil {
 		return true
 	}
 	if rc.Command == descriptor.CmdRendezvous2 {
 		h.hs.role = roleSpliced
 	}
-	return h.originate(rc) == nil
+	_, err := h.originateMetered(rc, !(data && h.hs.service))
+	return err == nil
+}
+
+// ridesFree reports whether a cell from the previous hop goes unmetered:
+// HS_DATA from the service's side of a splice, which the client's side
+// pays for when it leaves towards the client. mu is held.
+func (h *hop) ridesFree(act circuit.Action) bool {
+	return act.Kind == circuit.ActDeliver && act.Cell.Command == descriptor.CmdHSData && h.hs != nil && h.hs.service
+}
+
+// paidAgain wakes a drain waiting for h to be paid (or closed). mu is
+// held.
+func (h *hop) paidAgain() {
+	if h.hs != nil && h.hs.paid != nil {
+		h.hs.paid.Broadcast()
+	}
 }
 
 // fetch looks a descriptor up in the DHT for the client and sends it back
@@ -575,6 +615,7 @@ func (h *hop) closeHidden() {
 	if s.done != nil {
 		close(s.done)
 	}
+	h.paidAgain()
 }
 
 // bucket is a token bucket.

@@ -91,7 +91,9 @@ func (h *hop) HandleCell(c *link.Circ, cell []byte) {
 		h.destroyLocked(circuit.DestroyReasonFor(err))
 		return
 	}
-	h.meterCells()
+	if !h.ridesFree(act) {
+		h.meterCells()
+	}
 	if !isPadding(act) {
 		h.padEvent(padding.StopOnForward)
 	}
@@ -288,6 +290,12 @@ func (h *hop) originate(rc circuit.RelayCell) error {
 
 // originateTag is originate returning the cell's tag.
 func (h *hop) originateTag(rc circuit.RelayCell) (flow.Tag, error) {
+	return h.originateMetered(rc, true)
+}
+
+// originateMetered is originateTag, counting the cell against the
+// circuit's payments only if metered.
+func (h *hop) originateMetered(rc circuit.RelayCell, metered bool) (flow.Tag, error) {
 	cell := link.NewCell()
 	tag, err := h.rc.OriginateInto(cell[circuit.CellHeaderLen:], rc)
 	if err != nil {
@@ -295,7 +303,9 @@ func (h *hop) originateTag(rc circuit.RelayCell) (flow.Tag, error) {
 		return flow.Tag{}, err
 	}
 	cell[4] = byte(circuit.CmdRelay)
-	h.meterCells()
+	if metered {
+		h.meterCells()
+	}
 	return flow.Tag(tag), h.prev.SendCell(context.Background(), cell)
 }
 
@@ -405,6 +415,7 @@ func (c control) Resume() {
 	h := c.h
 	h.mu.Lock()
 	h.unpaid = false
+	h.paidAgain()
 	for len(h.held) > 0 && !h.closed && !h.unpaid {
 		hc := h.held[0]
 		h.held[0] = heldCell{}

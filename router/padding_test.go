@@ -12,16 +12,16 @@ import (
 	"github.com/obolnet/obol/router"
 )
 
-// countingMeter counts the cells of every circuit it meters and lets
+// totalMeter counts the cells of every circuit it meters and lets
 // them all pass.
-type countingMeter struct{ cells atomic.Int64 }
+type totalMeter struct{ cells atomic.Int64 }
 
-func (m *countingMeter) Open(router.Control) router.CircuitMeter { return m }
-func (m *countingMeter) Cells(n int) bool                        { m.cells.Add(int64(n)); return true }
-func (m *countingMeter) Deliver(circuit.RelayCell) (*circuit.RelayCell, error) {
+func (m *totalMeter) Open(router.Control) router.CircuitMeter { return m }
+func (m *totalMeter) Cells(n int) bool                        { m.cells.Add(int64(n)); return true }
+func (m *totalMeter) Deliver(circuit.RelayCell) (*circuit.RelayCell, error) {
 	return nil, nil
 }
-func (m *countingMeter) Close() {}
+func (m *totalMeter) Close() {}
 
 func waitPadding(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -36,7 +36,7 @@ func waitPadding(t *testing.T, what string, cond func() bool) {
 // the negotiation, its answer and every DROP cell either way; link
 // padding, dropped below the circuits, is never metered.
 func TestPaddingMetering(t *testing.T) {
-	meter := &countingMeter{}
+	meter := &totalMeter{}
 	fastLink := link.PaddingConfig{Low: time.Millisecond, High: 2 * time.Millisecond}
 	tn := newTestNet(t, 3, func(i int, c *router.Config) {
 		c.Link.Padding = fastLink

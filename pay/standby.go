@@ -1,0 +1,305 @@
+package pay
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/btcsuite/btcd/btcec/v2"
+
+	"github.com/obolnet/obol/circuit/client"
+	"github.com/obolnet/obol/descriptor"
+	"github.com/obolnet/obol/payment"
+)
+
+// StandbyConfig configures the channels a hidden service keeps funded in
+// advance to the first hops of its rendezvous circuits.
+type StandbyConfig struct {
+	// Per is how many funded channels are kept ready for each relay
+	// (default 4).
+	Per int
+	// Every is the mean time between two refills (default 2 min), drawn
+	// from an exponential distribution — a Poisson process, unrelated to
+	// introductions — the first within Every/4 of Run's start. A refill
+	// funds the channels missing, each after a random pause of up to Gap
+	// (default 10 s), each through an isolation of its own.
+	Every, Gap time.Duration
+	// MinLife is the least lifetime a standby channel must have left to
+	// be opened (default 12 h); older ones are not opened and come back
+	// as refunds after their expiry.
+	MinLife time.Duration
+}
+
+// Standby defaults.
+const (
+	DefaultStandbyPer     = 4
+	DefaultStandbyEvery   = 2 * time.Minute
+	DefaultStandbyGap     = 10 * time.Second
+	DefaultStandbyMinLife = 12 * time.Hour
+)
+
+func (c *StandbyConfig) defaults() {
+	if c.Per <= 0 {
+		c.Per = DefaultStandbyPer
+	}
+	if c.Every <= 0 {
+		c.Every = DefaultStandbyEvery
+	}
+	if c.Gap <= 0 {
+		c.Gap = DefaultStandbyGap
+	}
+	if c.MinLife <= 0 {
+		c.MinLife = DefaultStandbyMinLife
+	}
+}
+
+// Standby pays a hidden service's rendezvous circuits with channels
+// funded in advance (specs/05-payment.md §7.13), so that the service
+// makes no mint request in answer to an introduction: its rendezvous
+// circuits run guard → vanguard → rendezvous point, the first two from
+// sets fixed for days (Stock names them), and each rendezvous circuit
+// opens a standby channel on each of those hops — a CHANNEL_OPEN needs
+// no mint — while the rendezvous point is left unpaid: it bills the
+// spliced traffic to the client's circuit (06). Refills come at the times
+// of a Poisson process (Run), never in answer to a circuit.
+type Standby struct {
+	c      *Channels
+	cfg    StandbyConfig
+	window uint64
+	onPaid func(msat uint64)
+
+	mu     sync.Mutex // guards the fields below
+	stocks map[string]*stock
+	more   chan struct{} // closed and replaced when a channel is added
+}
+
+// stock is the standby channels to one relay.
+type stock struct {
+	relay    RelayTerms
+	capacity uint64
+	wanted   bool // refilled; relays no longer named are not
+	ready    []standbyChannel
+}
+
+// standbyChannel is a booked, funded channel not opened on any circuit.
+type standbyChannel struct {
+	ch  *payment.Channel
+	key *btcec.PrivateKey
+}
+
+// NewStandby returns the standby channels of c, sized for window bytes of
+// traffic (0: DefaultWindow) like Paths'. It starts nothing.
+func NewStandby(c *Channels, cfg StandbyConfig, window uint64) *Standby {
+	cfg.defaults()
+	cfg.MinLife = min(cfg.MinLife, c.cfg.Lifetime/2) // else every channel funded would be dropped at once
+	if window == 0 {
+		window = DefaultWindow
+	}
+	return &Standby{c: c, cfg: cfg, window: window, stocks: map[string]*stock{}, more: make(chan struct{})}
+}
+
+func keyName(k *btcec.PublicKey) string { return hex.EncodeToString(k.SerializeCompressed()) }
+
+// Stock names the relays to keep standby channels for: the service's
+// guards and vanguards. Free relays and relays the wallet cannot pay are
+// left out. Relays named before and not now are no longer refilled; what
+// they have ready stays usable. It makes no mint request.
+func (s *Standby) Stock(relays []*descriptor.Relay) {
+	ks, err := s.c.cfg.Wallet.Keyset()
+	if err != nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, st := range s.stocks {
+		st.wanted = false
+	}
+	for _, d := range relays {
+		if d == nil || Free(d) {
+			continue
+		}
+		if r, err := RelayOf(d, s.c.cfg.Wallet.MintURL(), s.c.cfg.Wallet.Unit(), ks.ID); err == nil {
+			s.wantLocked(r)
+		}
+	}
+}
+
+// wantLocked marks relay r to be refilled; mu is held.
+func (s *Standby) wantLocked(r RelayTerms) *stock {
+	k := keyName(r.ReceiverKey)
+	st := s.stocks[k]
+	if st == nil {
+		st = &stock{}
+		s.stocks[k] = st
+	}
+	st.relay, st.wanted = r, true
+	st.capacity, _ = s.c.Capacity(r.Terms.Owed(s.window+r.Terms.PrepayBytes), r)
+	return st
+}
+
+// Pay says how to pay a rendezvous circuit (hidden.Network's Standby):
+// every paid hop but the last from its standby channels, the last hop —
+// the rendezvous point, which bills the splice to the client's circuit —
+// not at all. A hop whose relay has none ready waits, on its free
+// allowance, for the next refill; Pay names it to be refilled.
+func (s *Standby) Pay(path []*descriptor.Relay) (client.PayConfig, error) {
+	ks, err := s.c.cfg.Wallet.Keyset()
+	if err != nil {
+		return client.PayConfig{}, err
+	}
+	cfg := client.PayConfig{Hops: make([]client.HopPayment, len(path)), OnPaid: s.onPaid}
+	for i, d := range path[:max(len(path)-1, 0)] {
+		if d == nil || Free(d) {
+			continue
+		}
+		r, err := RelayOf(d, s.c.cfg.Wallet.MintURL(), s.c.cfg.Wallet.Unit(), ks.ID)
+		if err != nil {
+			return client.PayConfig{}, err
+		}
+		s.mu.Lock()
+		st := s.stocks[keyName(r.ReceiverKey)]
+		if st == nil || !st.wanted {
+			st = s.wantLocked(r)
+		}
+		capacity := st.capacity
+		s.mu.Unlock()
+		next := func() client.HopPayer { return &hopPayer{c: s.c, relay: r, capacity: capacity, standby: s} }
+		cfg.Hops[i] = client.HopPayment{Payer: next(), Terms: r.Terms, Next: next}
+	}
+	return cfg, nil
+}
+
+// take returns a standby channel to the relay of key, waiting for a
+// refill while none is ready (or until ctx ends). It makes no mint
+// request.
+func (s *Standby) take(ctx context.Context, key *btcec.PublicKey) (*payment.Channel, *btcec.PrivateKey, error) {
+	k := keyName(key)
+	for {
+		s.mu.Lock()
+		more := s.more
+		if st := s.stocks[k]; st != nil {
+			st.ready = s.usable(st.ready)
+			if len(st.ready) > 0 {
+				c := st.ready[0]
+				st.ready = st.ready[1:]
+				s.mu.Unlock()
+				return c.ch, c.key, nil
+			}
+		}
+		s.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		case <-more:
+		}
+	}
+}
+
+// usable drops the channels with less than MinLife left; mu is held.
+func (s *Standby) usable(ready []standbyChannel) []standbyChannel {
+	least := uint64(s.c.cfg.Now().Add(s.cfg.MinLife).Unix())
+	out := ready[:0]
+	for _, c := range ready {
+		if c.ch.Params().ExpiryTime >= least {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Ready is how many standby channels are ready, over every relay.
+func (s *Standby) Ready() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, st := range s.stocks {
+		st.ready = s.usable(st.ready)
+		n += len(st.ready)
+	}
+	return n
+}
+
+// Fill funds the standby channels missing now, each through an
+// isolation of its own and after a random pause of up to gap (0: none),
+// and returns how many it funded. It calls the mint only if some were
+// missing. Run fills at random times; call Fill directly only where that
+// time says nothing (at start, or in tests).
+func (s *Standby) Fill(ctx context.Context, gap time.Duration) (int, error) {
+	funded := 0
+	for limit := s.capacityLimit(); funded < limit; {
+		r, capacity, ok := s.missing()
+		if !ok {
+			break
+		}
+		if gap > 0 {
+			if err := sleep(ctx, rand.N(gap)); err != nil {
+				return funded, err
+			}
+		}
+		ch, key, _, err := s.c.newChannel(r, capacity)
+		if err != nil {
+			return funded, err
+		}
+		if err := s.c.fundResult(s.c.fund(ctx, ch)); err != nil {
+			return funded, err
+		}
+		s.add(r.ReceiverKey, standbyChannel{ch: ch, key: key})
+		funded++
+	}
+	return funded, nil
+}
+
+// capacityLimit bounds the fundings of one Fill: a full stock for every
+// relay.
+func (s *Standby) capacityLimit() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cfg.Per * len(s.stocks)
+}
+
+// missing picks, at random, a wanted relay with fewer than Per channels
+// ready.
+func (s *Standby) missing() (RelayTerms, uint64, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var short []*stock
+	for _, st := range s.stocks {
+		st.ready = s.usable(st.ready)
+		if st.wanted && len(st.ready) < s.cfg.Per {
+			short = append(short, st)
+		}
+	}
+	if len(short) == 0 {
+		return RelayTerms{}, 0, false
+	}
+	st := short[rand.N(len(short))]
+	return st.relay, st.capacity, true
+}
+
+func (s *Standby) add(key *btcec.PublicKey, c standbyChannel) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st := s.stocks[keyName(key)]; st != nil {
+		st.ready = append(st.ready, c)
+	}
+	close(s.more)
+	s.more = make(chan struct{})
+}
+
+// run refills at the times of a Poisson process of mean cfg.Every until
+// ctx ends.
+func (s *Standby) run(ctx context.Context, failed func(error)) {
+	wait := rand.N(s.cfg.Every/4 + 1)
+	for {
+		if sleep(ctx, wait) != nil {
+			return
+		}
+		if _, err := s.Fill(ctx, s.cfg.Gap); err != nil && !errors.Is(err, context.Canceled) && ctx.Err() == nil {
+			failed(err)
+		}
+		wait = poolGap(s.cfg.Every)
+	}
+}
