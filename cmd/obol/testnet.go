@@ -120,11 +120,14 @@ func (t *testnet) run(ctx context.Context) int {
 	}
 	defer svc.close()
 	if t.opts.check {
-		res.services = t.serviceChecks(bootCtx, svc)
+		// The checks bound each fetch themselves (serviceChecks); they
+		// do not share the boot's deadline.
+		res.services = t.serviceChecks(ctx, svc)
 		if t.mint != nil {
-			// Settling gets a minute of its own: a slow boot must not
-			// leave it without time to reach the mint.
-			sctx, cancel := context.WithTimeout(ctx, time.Minute)
+			// Settling gets time of its own: a slow boot must not leave
+			// it without time to reach the mint, and a loaded machine
+			// settles every channel, only later.
+			sctx, cancel := context.WithTimeout(ctx, settleTimeout)
 			defer cancel()
 			s := t.settle(sctx, net, svc)
 			s.print(t)
@@ -135,12 +138,15 @@ func (t *testnet) run(ctx context.Context) int {
 	t.printBox(net, svc)
 	t.wait(ctx)
 	if t.mint != nil {
-		sctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		sctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
 		defer cancel()
 		t.settle(sctx, net, svc).print(t)
 	}
 	return exitOK
 }
+
+// settleTimeout bounds the settlement at the end of a run.
+const settleTimeout = 5 * time.Minute
 
 // wait keeps the network up until ctx ends.
 func (t *testnet) wait(ctx context.Context) {
