@@ -6,6 +6,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	corecm "github.com/libp2p/go-libp2p/core/connmgr"
+	"github.com/obolnet/obol/dht"
+
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -57,7 +60,13 @@ func newHost(nw *simnet.Simnet, ep *endpoint, key crypto.PrivKey, link simnet.No
 			return c, nil
 		}),
 	}
-	cm, err := connmgr.NewConnManager(connLow, connHigh, connmgr.WithGracePeriod(time.Minute))
+	var cm corecm.ConnManager
+	var err error
+	if connLow == clientConnLow {
+		cm, err = dht.ClientConnManager(connLow, connHigh)
+	} else {
+		cm, err = connmgr.NewConnManager(connLow, connHigh, connmgr.WithGracePeriod(time.Minute))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -80,10 +89,11 @@ func newHost(nw *simnet.Simnet, ep *endpoint, key crypto.PrivKey, link simnet.No
 }
 
 // Connection manager watermarks: a relay's as `obol relay` sets them, a
-// client's as dht.NewHost's defaults.
+// client's as dht.NewHost's (whose routing table protects no connection:
+// dht.ClientConnManager).
 const (
 	relayConnLow, relayConnHigh   = 1024, 2048
-	clientConnLow, clientConnHigh = 64, 256
+	clientConnLow, clientConnHigh = dht.ClientConnLow, dht.ClientConnHigh
 )
 
 // newConnManager is quicreuse's constructor with the close hook a conn

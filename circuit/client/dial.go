@@ -198,11 +198,9 @@ func (m *Manager) stream(ctx context.Context, key IsolationKey, host string, por
 			m.mu.Unlock()
 			return nil, nil, ErrClosed
 		}
-		if mc := m.takeLocked(key, port); mc != nil {
-			m.mu.Unlock()
-			s, err := m.open(ctx, mc.c, host, port, opt)
-			return s, mc, err
-		}
+		// A build of this key's circuit is under way: wait for it rather
+		// than take a prebuilt circuit too, which would give the key two
+		// circuits (and two exits).
 		if wait, ok := m.pending[key]; ok {
 			m.mu.Unlock()
 			select {
@@ -211,6 +209,11 @@ func (m *Manager) stream(ctx context.Context, key IsolationKey, host string, por
 			case <-ctx.Done():
 				return nil, nil, errkind.Wrap(errkind.Timeout, fmt.Errorf("client: %w", ctx.Err()))
 			}
+		}
+		if mc := m.takeLocked(key, port); mc != nil {
+			m.mu.Unlock()
+			s, err := m.open(ctx, mc.c, host, port, opt)
+			return s, mc, err
 		}
 		done := make(chan struct{})
 		m.pending[key] = done
