@@ -15,10 +15,8 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p"
-	corecm "github.com/libp2p/go-libp2p/core/connmgr"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
-	"github.com/libp2p/go-libp2p/core/peer"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
@@ -37,10 +35,6 @@ type HostConfig struct {
 	// Connections that carry circuits are protected from trimming by the
 	// circuit layer.
 	ConnLow, ConnHigh int
-	// Client makes a client's host: it keeps few connections (watermarks
-	// ClientConnLow and ClientConnHigh unless set) and the DHT's routing
-	// table protects none of them (ClientConnManager).
-	Client bool
 	// MaxConns, if set, sizes the resource manager for a relay: that many
 	// connections (half of them inbound), four streams per connection.
 	// Zero keeps libp2p's limits scaled to the machine, which admit only
@@ -81,20 +75,11 @@ func NewHost(cfg HostConfig) (host.Host, error) {
 	low, high := cfg.ConnLow, cfg.ConnHigh
 	if low <= 0 {
 		low = 64
-		if cfg.Client {
-			low = ClientConnLow
-		}
 	}
 	if high <= low {
-		high = max(4*low, ClientConnHigh)
+		high = 4 * low
 	}
-	var cm corecm.ConnManager
-	var err error
-	if cfg.Client {
-		cm, err = ClientConnManager(low, high)
-	} else {
-		cm, err = connmgr.NewConnManager(low, high, connmgr.WithGracePeriod(time.Minute))
-	}
+	cm, err := connmgr.NewConnManager(low, high, connmgr.WithGracePeriod(time.Minute))
 	if err != nil {
 		return nil, fmt.Errorf("dht: connection manager: %w", err)
 	}
@@ -187,46 +172,4 @@ func WriteFileAtomic(path string, b []byte, mode os.FileMode) error {
 		return err
 	}
 	return os.Rename(f.Name(), path)
-}
-
-// A client's connection watermarks: its guards' channels (protected by
-// the circuit layer), its view's sources and the DHT peers of its last
-// lookups.
-const (
-	ClientConnLow  = 16
-	ClientConnHigh = 32
-)
-
-// kbucketTag is the tag go-libp2p-kad-dht protects the peers of its first
-// routing-table buckets with.
-const kbucketTag = "kbucket"
-
-// ClientConnManager is a client's connection manager: connections beyond
-// high are trimmed to low after a minute's grace, and the DHT's routing
-// table may tag its peers but not protect them. A server's routing table
-// keeps the network's lookups short and so keeps its connections; a
-// client's serves nobody, and kept open it held a connection to most
-// relays, each with its keep-alives (in the simulator, at 100 relays,
-// most of an idle client's bytes).
-func ClientConnManager(low, high int) (corecm.ConnManager, error) {
-	cm, err := connmgr.NewConnManager(low, high, connmgr.WithGracePeriod(time.Minute))
-	if err != nil {
-		return nil, err
-	}
-	return clientConns{cm}, nil
-}
-
-type clientConns struct{ *connmgr.BasicConnMgr }
-
-func (c clientConns) Protect(p peer.ID, tag string) {
-	if tag != kbucketTag {
-		c.BasicConnMgr.Protect(p, tag)
-	}
-}
-
-func (c clientConns) Unprotect(p peer.ID, tag string) bool {
-	if tag == kbucketTag {
-		return c.BasicConnMgr.IsProtected(p, "")
-	}
-	return c.BasicConnMgr.Unprotect(p, tag)
 }

@@ -6,7 +6,6 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/network"
-	"github.com/libp2p/go-libp2p/core/peer"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 )
 
@@ -32,31 +31,5 @@ func TestRelayResourceLimits(t *testing.T) {
 	}
 	if got := inbound(0); got >= 4096 || got <= 0 {
 		t.Fatalf("client: %d inbound connections allowed", got)
-	}
-}
-
-// A client's routing table cannot protect its peers' connections from
-// trimming; the circuit layer's protection still holds.
-func TestClientConnManagerIgnoresRoutingTable(t *testing.T) {
-	cm, err := ClientConnManager(ClientConnLow, ClientConnHigh)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cm.Close()
-	rt, guard := peer.ID("routing-table peer"), peer.ID("guard")
-	cm.Protect(rt, "kbucket")
-	if cm.IsProtected(rt, "") {
-		t.Fatal("the routing table protected a client's connection")
-	}
-	cm.Protect(guard, "obol-link")
-	cm.Protect(guard, "kbucket")
-	if !cm.IsProtected(guard, "obol-link") {
-		t.Fatal("a channel's protection was lost")
-	}
-	if !cm.Unprotect(guard, "kbucket") {
-		t.Fatal("unprotecting the routing table's tag reported the guard unprotected")
-	}
-	if cm.Unprotect(guard, "obol-link") {
-		t.Fatal("the guard is still protected after its only protection was removed")
 	}
 }

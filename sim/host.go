@@ -6,9 +6,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	corecm "github.com/libp2p/go-libp2p/core/connmgr"
-	"github.com/obolnet/obol/dht"
-
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -60,13 +57,7 @@ func newHost(nw *simnet.Simnet, ep *endpoint, key crypto.PrivKey, link simnet.No
 			return c, nil
 		}),
 	}
-	var cm corecm.ConnManager
-	var err error
-	if connLow == clientConnLow {
-		cm, err = dht.ClientConnManager(connLow, connHigh)
-	} else {
-		cm, err = connmgr.NewConnManager(connLow, connHigh, connmgr.WithGracePeriod(time.Minute))
-	}
+	cm, err := connmgr.NewConnManager(connLow, connHigh, connmgr.WithGracePeriod(time.Minute))
 	if err != nil {
 		return nil, err
 	}
@@ -89,11 +80,10 @@ func newHost(nw *simnet.Simnet, ep *endpoint, key crypto.PrivKey, link simnet.No
 }
 
 // Connection manager watermarks: a relay's as `obol relay` sets them, a
-// client's as dht.NewHost's (whose routing table protects no connection:
-// dht.ClientConnManager).
+// client's as dht.NewHost's defaults.
 const (
 	relayConnLow, relayConnHigh   = 1024, 2048
-	clientConnLow, clientConnHigh = dht.ClientConnLow, dht.ClientConnHigh
+	clientConnLow, clientConnHigh = 64, 256
 )
 
 // newConnManager is quicreuse's constructor with the close hook a conn

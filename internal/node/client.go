@@ -63,7 +63,7 @@ func OpenClient(cfg ClientConfig) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	h, err := dht.NewHost(dht.HostConfig{Identity: key, Listen: cfg.Listen, Client: true})
+	h, err := dht.NewHost(dht.HostConfig{Identity: key, Listen: cfg.Listen})
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}
