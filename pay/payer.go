@@ -121,16 +121,17 @@ func (p *Payer) open(ctx context.Context) error {
 	return nil
 }
 
-// loadKeysets fetches the mint's keysets, trying again with back-off
-// until ctx ends while the mint cannot be reached: right after a start the
-// circuits that reach it may still fail (relays that have not learned of
-// each other yet). A mint that answers with a refusal fails at once.
+// loadKeysets fetches the mint's keysets. Through circuits it tries again
+// with back-off until ctx ends while the mint cannot be reached: right
+// after a start the circuits may still fail (relays that have not learned
+// of each other yet). A direct connection, or a mint that answers with a
+// refusal, fails at once.
 func (p *Payer) loadKeysets(ctx context.Context) error {
 	wait := 250 * time.Millisecond
 	for {
 		err := p.wallet.Load(WithMintOp(ctx, NewMintOp(MintKeysets)))
 		var refused *wallet.MintError
-		if err == nil || errors.As(err, &refused) {
+		if err == nil || errors.As(err, &refused) || p.cfg.Wallet.DirectMintConnectionUnsafe {
 			return err
 		}
 		p.cfg.Logger.Debug("the mint could not be reached; trying again", "in", wait, "err", err)

@@ -16,6 +16,7 @@ import (
 	"github.com/obolnet/obol/circuit/link"
 	"github.com/obolnet/obol/dht"
 	"github.com/obolnet/obol/dht/view"
+	"github.com/obolnet/obol/internal/node"
 )
 
 // simClient is one simulated client running obol's own client code: a
@@ -117,7 +118,7 @@ func (c *simClient) discover(ctx context.Context, cfg Config) error {
 // descriptors past half their lifetime.
 func (c *simClient) keepFresh(ctx context.Context, cfg Config) {
 	if cfg.Discovery == DiscoveryView {
-		every := min(10*time.Minute, cfg.Lifetime/4)
+		every := min(node.ViewEvery, cfg.Lifetime/4)
 		for next := time.Second; ctx.Err() == nil; next = min(2*next, every) {
 			sleep(ctx, next)
 			sctx, cancel := context.WithTimeout(ctx, time.Minute)

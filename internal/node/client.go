@@ -148,12 +148,12 @@ func (c *Client) Close() error {
 	return c.closeErr
 }
 
-// viewEvery is the longest a long-running client waits between two
+// ViewEvery is the longest a long-running client waits between two
 // rounds of its view's sync. Relays gossip among themselves; a client
 // learns what changed only when it asks, so this bounds how late it
 // learns of a new relay. Each round costs a few hundred bytes per source
 // when nothing changed.
-const viewEvery = 10 * time.Minute
+const ViewEvery = 10 * time.Minute
 
 // KeepFresh keeps a long-running client's view fresh until ctx ends: a
 // round of the view's sync after 1 s, 2 s, 4 s, … (a client that joined a
@@ -181,11 +181,11 @@ func (c *Client) KeepFresh(ctx context.Context, resample, timeout time.Duration)
 }
 
 // refreshEvery is how long the client waits between rounds: resample, at
-// most viewEvery, and at most a quarter of the shortest descriptor
+// most ViewEvery, and at most a quarter of the shortest descriptor
 // lifetime it holds, so that a relay's renewed descriptor is fetched well
 // before the one it replaces expires.
 func (c *Client) refreshEvery(resample time.Duration) time.Duration {
-	every := min(resample, viewEvery)
+	every := min(resample, ViewEvery)
 	for _, r := range c.cache.Relays() {
 		if l := r.ExpiresAt().Sub(r.PublishedAt()); l > 0 {
 			every = min(every, l/4)
