@@ -3,6 +3,7 @@ package hidden_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"testing"
 	"time"
@@ -86,5 +87,61 @@ func TestDialErrorKindNoRelays(t *testing.T) {
 	_, err = c.Dial(ctx, "tcp", hidden.AddressOf(newKey(t))+":80")
 	if errkind.Of(err) != errkind.Retry || !errors.Is(err, hidden.ErrNoRelays) {
 		t.Errorf("no relays: %v (kind %v), want retry", err, errkind.Of(err))
+	}
+}
+
+// Once a connection to a service is open, its reads and writes fail with
+// kinds too: a deadline is a timeout, a connection closed here is closed,
+// and one lost with its circuits (here every relay goes away) asks for
+// another path, never a clean end of file.
+func TestConnErrorKindsAfterOpen(t *testing.T) {
+	tn := newTestNet(t, 5)
+	key := newKey(t)
+	l, _ := tn.listen(key)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() { io.Copy(c, c); c.Close() }()
+		}
+	}()
+	c, _ := tn.client()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	open := func() net.Conn {
+		conn, err := c.Dial(ctx, "tcp", hidden.AddressOf(key)+":80")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Write([]byte("ping")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(conn, make([]byte, 4)); err != nil {
+			t.Fatal(err)
+		}
+		return conn
+	}
+
+	conn := open()
+	conn.SetReadDeadline(time.Now().Add(-time.Second))
+	if _, err := conn.Read(make([]byte, 1)); errkind.Of(err) != errkind.Timeout {
+		t.Errorf("read past its deadline: kind %v (%v), want timeout", errkind.Of(err), err)
+	}
+	conn.Close()
+	if _, err := conn.Write([]byte("x")); errkind.Of(err) != errkind.Closed {
+		t.Errorf("write to a closed connection: kind %v (%v), want closed", errkind.Of(err), err)
+	}
+
+	conn = open()
+	for _, r := range tn.relays {
+		r.stop()
+	}
+	if _, err := conn.Read(make([]byte, 1)); errkind.Of(err) != errkind.OtherPath || errors.Is(err, io.EOF) {
+		t.Errorf("read on lost circuits: kind %v (%v), want other path", errkind.Of(err), err)
+	}
+	if _, err := conn.Write([]byte("x")); errkind.Of(err) != errkind.OtherPath {
+		t.Errorf("write on lost circuits: kind %v (%v), want other path", errkind.Of(err), err)
 	}
 }

@@ -2,12 +2,15 @@ package hidden
 
 import (
 	"encoding/binary"
+	"errors"
 	"io"
 	"net"
 	"strconv"
 	"time"
 
 	yamux "github.com/libp2p/go-yamux/v5"
+
+	"github.com/obolnet/obol/circuit/errkind"
 )
 
 // Streams are multiplexed over the tunnel with yamux. A stream starts
@@ -51,6 +54,31 @@ func (c *Conn) RemoteAddr() net.Addr { return c.remote }
 
 // VirtualPort is the port the client asked for.
 func (c *Conn) VirtualPort() uint16 { return c.port }
+
+// Read reads what the far end sent. Its errors carry kinds (errkind.Of),
+// as those of Dial do: a deadline is a timeout, a connection closed here
+// is closed, and a connection lost with its circuits, or reset by the far
+// end, asks for another path.
+func (c *Conn) Read(p []byte) (int, error) {
+	n, err := c.Stream.Read(p)
+	return n, connErr(err)
+}
+
+// Write sends p to the far end; its errors carry kinds as Read's do.
+func (c *Conn) Write(p []byte) (int, error) {
+	n, err := c.Stream.Write(p)
+	return n, connErr(err)
+}
+
+func connErr(err error) error {
+	switch {
+	case err == nil || err == io.EOF || errkind.Of(err) != errkind.Unknown:
+		return err
+	case errors.Is(err, yamux.ErrStreamClosed), errors.Is(err, yamux.ErrSessionShutdown):
+		return errkind.Wrap(errkind.Closed, err)
+	}
+	return errkind.Wrap(errkind.OtherPath, err)
+}
 
 const portHeaderTimeout = 30 * time.Second
 

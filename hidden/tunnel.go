@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"sync"
@@ -41,6 +42,16 @@ const (
 // ErrTunnelClosed is returned by a closed tunnel.
 var ErrTunnelClosed = errors.New("hidden: connection to the service closed")
 
+// lostWith is the error of a tunnel whose circuit ended with err: closed
+// here, or lost (destroyed by a relay, its link gone), which the session's
+// streams report instead of a clean end of file.
+func lostWith(err error) error {
+	if err == nil || errors.Is(err, client.ErrCircuitClosed) {
+		return ErrTunnelClosed
+	}
+	return fmt.Errorf("hidden: connection to the service lost: %w", err)
+}
+
 type tunnel struct {
 	c   *client.Circuit
 	hop int
@@ -68,7 +79,7 @@ func newTunnel(c *client.Circuit, send, recv *noise.CipherState, service bool) *
 	}
 	go func() {
 		<-c.Done()
-		t.fail(ErrTunnelClosed)
+		t.fail(lostWith(c.Err()))
 	}()
 	return t
 }
@@ -180,8 +191,11 @@ func (t *tunnel) Read(p []byte) (int, error) {
 		}
 		err := t.err
 		t.rmu.Unlock()
+		if err == ErrTunnelClosed {
+			return 0, io.EOF // closed here: the session ends cleanly
+		}
 		if err != nil {
-			return 0, io.EOF
+			return 0, err
 		}
 		<-t.ready
 	}

@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/netip"
 	"strconv"
@@ -155,4 +156,55 @@ func closedPort(t *testing.T) string {
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	ln.Close()
 	return port
+}
+
+// Once a stream is open, its reads and writes fail with kinds too: a
+// deadline is a timeout, a stream closed here is closed, and a circuit
+// lost under the stream (here its middle relay goes away) asks for
+// another path.
+func TestStreamErrorKindsAfterOpen(t *testing.T) {
+	n := newExitNet(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := client.Build(ctx, n.links, n.path(0, 1, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	port, _ := strconv.Atoi(n.echo)
+	open := func() *client.Stream {
+		s, err := c.Dial(ctx, "127.0.0.1", uint16(port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Write([]byte("ping")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(s, make([]byte, 4)); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+
+	s := open()
+	s.SetReadDeadline(time.Now().Add(-time.Second))
+	if _, err := s.Read(make([]byte, 1)); errkind.Of(err) != errkind.Timeout {
+		t.Errorf("read past its deadline: kind %v (%v), want timeout", errkind.Of(err), err)
+	}
+	s.Close()
+	if _, err := s.Read(make([]byte, 1)); errkind.Of(err) != errkind.Closed {
+		t.Errorf("read of a closed stream: kind %v (%v), want closed", errkind.Of(err), err)
+	}
+	if _, err := s.Write([]byte("x")); errkind.Of(err) != errkind.Closed {
+		t.Errorf("write to a closed stream: kind %v (%v), want closed", errkind.Of(err), err)
+	}
+
+	s = open()
+	n.relays[1].host.Close() // the middle relay goes away, and the circuit with it
+	if _, err := s.Read(make([]byte, 1)); errkind.Of(err) != errkind.OtherPath || errors.Is(err, io.EOF) {
+		t.Errorf("read on a lost circuit: kind %v (%v), want other path", errkind.Of(err), err)
+	}
+	if _, err := s.Write([]byte("x")); errkind.Of(err) != errkind.OtherPath {
+		t.Errorf("write on a lost circuit: kind %v (%v), want other path", errkind.Of(err), err)
+	}
 }

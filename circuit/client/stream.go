@@ -366,13 +366,19 @@ func (s *Stream) writeLocked(ctx context.Context, chunk []byte) error {
 	return err
 }
 
-// ioErr turns internal errors into what net.Conn users expect.
+// ioErr turns internal errors into what net.Conn users expect, each with
+// a kind: a deadline is a timeout, a stream closed here is closed, an
+// exit's END has its reason's kind, and a circuit lost under the stream
+// (destroyed by a relay, its link gone, closed here) asks for another
+// path: a new Dial meets the manager's own state first.
 func (s *Stream) ioErr(err error) error {
 	switch {
 	case err == nil || errors.Is(err, io.EOF):
 		return err
 	case errors.Is(err, context.DeadlineExceeded):
 		return os.ErrDeadlineExceeded
+	case errkind.Of(err) == errkind.Unknown:
+		return errkind.Wrap(errkind.OtherPath, err)
 	}
 	return err
 }
