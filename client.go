@@ -17,6 +17,7 @@ import (
 	"github.com/obolnet/obol/circuit/client"
 	"github.com/obolnet/obol/circuit/errkind"
 	"github.com/obolnet/obol/circuit/link"
+	"github.com/obolnet/obol/circuit/padding"
 	"github.com/obolnet/obol/circuit/socks"
 	"github.com/obolnet/obol/descriptor"
 	"github.com/obolnet/obol/hidden"
@@ -65,6 +66,12 @@ type ClientConfig struct {
 	// ReducedPadding asks relays for less link padding, and sends less:
 	// for clients on metered links (specs/03-link.md, "Link padding").
 	ReducedPadding bool
+	// FrontPadding runs a FRONT padding machine on every exit circuit,
+	// with its middle relay (padding.DefaultFront: at most 300 cells each
+	// way, in the circuit's first seconds), so that the pages a client
+	// loads are harder to tell apart by their cells: about twice the
+	// cells of a page load (specs/12-padding.md).
+	FrontPadding bool
 	// ClientKeys are the client's keys for hidden services that admit
 	// listed clients only (hidden.LoadClientKeys).
 	ClientKeys []*ecdh.PrivateKey
@@ -309,6 +316,10 @@ func (c *Client) join(ctx context.Context) error {
 func (c *Client) circuits() error {
 	cfg := client.Config{Links: c.links, Directory: client.DirectoryFunc(c.node.Known), Hops: c.cfg.Hops, Prebuilt: c.cfg.Prebuilt,
 		PriceLimit: c.cfg.PriceLimit, AllowSameSubnet: c.cfg.AllowSameSubnet, MinGuardAge: c.cfg.MinGuardAge, Logger: c.cfg.Logger}
+	if c.cfg.FrontPadding {
+		front := padding.DefaultFront
+		cfg.Front = &front
+	}
 	c.hn = hidden.Network{Links: c.links, Directory: client.DirectoryFunc(c.node.Known), ClientKeys: c.cfg.ClientKeys, Logger: c.cfg.Logger}
 	if c.cfg.DataDir != "" {
 		cfg.GuardFile = filepath.Join(c.cfg.DataDir, GuardFile)

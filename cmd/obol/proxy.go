@@ -41,6 +41,7 @@ type proxyOptions struct {
 	resample        time.Duration
 	timeout         time.Duration
 	allowSameSubnet bool
+	frontPadding    bool
 	reducedPadding  bool
 	minGuardAge     time.Duration
 	noOptimistic    bool
@@ -70,6 +71,7 @@ func proxyFlags(args []string, w io.Writer) (proxyOptions, int, bool) {
 	o.obs.register(fs)
 	fs.StringVar(&o.clientKeys, "client-keys", "", "`directory` of *.key keys for hidden services that admit listed clients (created with default.key and default.auth if empty)")
 	fs.BoolVar(&o.reducedPadding, "reduced-padding", false, "send less padding on idle links and ask relays for less (for metered links; easier to observe)")
+	fs.BoolVar(&o.frontPadding, "front-padding", false, "pad the first seconds of every exit circuit with its middle relay (FRONT, at most 300 cells each way): pages are harder to fingerprint, at about twice the cells")
 	fs.BoolVar(&o.allowSameSubnet, "allow-same-subnet", false, "let relays of one /16 share a path (local test networks on loopback only)")
 	fs.DurationVar(&o.minGuardAge, "min-guard-age", client.DefaultMinGuardAge, "how long a relay must have been seen before it may be a guard; 0 for local test networks, whose relays are all new")
 	o.log.register(fs, slog.LevelInfo)
@@ -179,7 +181,7 @@ func runProxy(ctx context.Context, args []string, e env) int {
 func (o proxyOptions) clientConfig(log *slog.Logger) obol.ClientConfig {
 	cfg := obol.ClientConfig{DataDir: o.client.DataDir, Bootstrap: o.client.Bootstrap, Hops: o.hops,
 		PriceLimit: o.price, Sample: o.sample, Resample: o.resample, JoinTimeout: o.timeout,
-		AllowSameSubnet: o.allowSameSubnet, ReducedPadding: o.reducedPadding, MinGuardAge: o.minGuardAge, Prebuilt: o.prebuilt, Logger: log}
+		AllowSameSubnet: o.allowSameSubnet, ReducedPadding: o.reducedPadding, FrontPadding: o.frontPadding, MinGuardAge: o.minGuardAge, Prebuilt: o.prebuilt, Logger: log}
 	if o.minGuardAge <= 0 {
 		cfg.MinGuardAge = -1
 	}

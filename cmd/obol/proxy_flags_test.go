@@ -42,4 +42,11 @@ func TestProxyFlags(t *testing.T) {
 	if !ok || !o.reducedPadding {
 		t.Fatalf("--reduced-padding: ok %v, reduced %v", ok, o.reducedPadding)
 	}
+	if cfg := o.clientConfig(nil); cfg.FrontPadding {
+		t.Fatal("FRONT padding without --front-padding")
+	}
+	o, _, ok = proxyFlags([]string{"--bootstrap", boot, "--front-padding"}, new(strings.Builder))
+	if cfg := o.clientConfig(nil); !ok || !cfg.FrontPadding {
+		t.Fatalf("--front-padding: ok %v, FRONT %v", ok, cfg.FrontPadding)
+	}
 }
