@@ -145,3 +145,23 @@ func TestConnErrorKindsAfterOpen(t *testing.T) {
 		t.Errorf("write on lost circuits: kind %v (%v), want other path", errkind.Of(err), err)
 	}
 }
+
+// A service is unknown only if descriptor directories said so: when none
+// can be reached, the failure asks for another path, not a check of the
+// address.
+func TestDialErrorKindNoDirectory(t *testing.T) {
+	tn := newTestNet(t, 5)
+	c, _ := tn.client()
+	for _, r := range tn.relays {
+		r.stop()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, err := c.Dial(ctx, "tcp", hidden.AddressOf(newKey(t))+":80")
+	if errkind.Of(err) != errkind.OtherPath || errors.Is(err, hidden.ErrUnknownService) {
+		t.Errorf("no directory reachable: %v (kind %v), want other path", err, errkind.Of(err))
+	}
+	if ctx.Err() != nil {
+		t.Fatal("the context ended: the kind above may be a timeout's")
+	}
+}

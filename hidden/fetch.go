@@ -31,7 +31,10 @@ func (n *Network) fetchDescriptor(ctx context.Context, addr descriptor.HSAddress
 	}
 	replicas := rand.Perm(descriptor.HSReplicas)
 	tried := map[peer.ID]bool{}
-	var lastErr error = ErrUnknownService
+	// lastErr is what the directories answered (not found, or a record
+	// that does not open); failed why none could be asked. A service is
+	// unknown only if a directory said so.
+	var lastErr, failed error
 	index := func() [32]byte { return descriptor.HSIndex(blinded, uint8(replicas[0]), p) }
 	for range fetchAttempts {
 		// The first fetch rides behind the CREATE.
@@ -42,6 +45,9 @@ func (n *Network) fetchDescriptor(ctx context.Context, addr descriptor.HSAddress
 			return []circuit.RelayCell{rc}
 		})
 		if err != nil {
+			if lastErr == nil {
+				return nil, nil, fmt.Errorf("hidden: no descriptor directory could be reached: %w", err)
+			}
 			return nil, nil, errors.Join(lastErr, err)
 		}
 		tried[c.Hops()[pathLen-1]] = true
@@ -54,10 +60,14 @@ func (n *Network) fetchDescriptor(ctx context.Context, addr descriptor.HSAddress
 				rec, err = k.fetch(ctx, index())
 			}
 			if err != nil {
+				failed = err
 				break // another relay
 			}
 			replicas = replicas[1:]
 			if rec == nil {
+				if lastErr == nil {
+					lastErr = ErrUnknownService
+				}
 				continue
 			}
 			content, r, err := open(rec, addr, n)
@@ -75,6 +85,12 @@ func (n *Network) fetchDescriptor(ctx context.Context, addr descriptor.HSAddress
 		if len(replicas) == 0 || ctx.Err() != nil {
 			break
 		}
+	}
+	if lastErr == nil {
+		if failed == nil {
+			failed = ctx.Err()
+		}
+		return nil, nil, fmt.Errorf("hidden: no descriptor directory answered: %w", failed)
 	}
 	return nil, nil, lastErr
 }
