@@ -341,6 +341,7 @@ func (c *Client) circuits() error {
 	if c.payer != nil {
 		c.payer.Watch(c.mgr)
 	}
+	c.hn = c.hn.Shared() // the client and the services share one guard set, as their GuardFile
 	c.hs, err = hidden.NewClient(c.hn)
 	return err
 }

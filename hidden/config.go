@@ -63,6 +63,13 @@ func (n *Network) validate() error {
 	return nil
 }
 
+// Shared returns n with its defaults and its state made: the copies of
+// the result given to NewClient and Listen share one guard set, and so
+// one GuardFile, as the hidden-service circuits of one node should.
+// Copies of a Network not shared this way each keep a set of their own,
+// and must not be given the same GuardFile.
+func (n Network) Shared() Network { return n.withDefaults() }
+
 func (n Network) withDefaults() Network {
 	if n.Period == 0 {
 		n.Period = descriptor.DefaultPeriod

@@ -272,3 +272,17 @@ func TestRendezvousPointSeesOnlyVanguards(t *testing.T) {
 	t.Logf("1000 rendezvous: %d distinct relays next to the attacker's points (%v); guard seen by an attacker's vanguard %d times",
 		len(adjacent), adjacent, guardsSeen)
 }
+
+// The client and the services of one node share one guard set, and so
+// one GuardFile, when given copies of a shared Network: two sets written
+// to one file would each replace the other's guards at every restart.
+func TestSharedNetworkSharesGuards(t *testing.T) {
+	n := Network{GuardFile: filepath.Join(t.TempDir(), "hs-guards.json")}.Shared()
+	client, service := n.withDefaults(), ServiceConfig{Network: n}.withDefaults().Network
+	if client.guards == nil || client.guards != service.guards {
+		t.Fatal("the copies of a shared network keep guard sets of their own")
+	}
+	if a, b := (Network{}).withDefaults(), (Network{}).withDefaults(); a.guards == b.guards {
+		t.Fatal("two networks not shared share a guard set")
+	}
+}
