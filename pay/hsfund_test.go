@@ -164,8 +164,20 @@ func introductionFundings(t *testing.T, intros int, standby bool) (inWindows, st
 	hn := newHSNet(t, 7)
 	svcDir := t.TempDir()
 	const per = 10 // a refill after every 10 introductions keeps each relay stocked
-	svcPay := hn.payer(t, svcDir, hn.log.transport(), 100_000, pay.StandbyConfig{Per: per, Every: time.Hour})
-	cliPay := hn.payer(t, t.TempDir(), nil, 1_000_000, pay.StandbyConfig{})
+	// The service locks its money ahead of need: the pool's fundings, and
+	// standby channels for every guard and vanguard, refilled as they are
+	// used, that come back only at their expiry. On a loaded machine its
+	// intro and rendezvous circuits are built again more often, and a
+	// wallet that ran dry would close them as they are built: the test
+	// needs the service to have enough, not to run short.
+	const svcFunds = 1_000_000
+	svcPay := hn.payer(t, svcDir, hn.log.transport(), svcFunds, pay.StandbyConfig{Per: per, Every: time.Hour})
+	const cliFunds = 1_000_000
+	cliPay := hn.payer(t, t.TempDir(), nil, cliFunds, pay.StandbyConfig{})
+	defer func() {
+		t.Logf("the service's wallet holds %d of %d sat, the client's %d of %d",
+			svcPay.Wallet().Balance(), svcFunds, cliPay.Wallet().Balance(), cliFunds)
+	}()
 	// The pool holds exact fundings, as a running payer's would: a swap
 	// left pending by a circuit that closed during it locks one bundle,
 	// not the wallet's largest proof.
