@@ -1,0 +1,123 @@
+package client
+
+import (
+	"math"
+	mrand "math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/obolnet/obol/descriptor"
+)
+
+// exitNet is the network the simulator runs (sim, docs/scale.md): n
+// relays in distinct /16s, every one a guard. The honest ones claim
+// between 1 and 50 MB/s, log-uniformly, and three in ten of them are
+// exits; the last adversary relays are one adversary's, all exits,
+// claiming sybil.
+func exitNet(t testing.TB, n, adversary int, sybil uint64) ([]*descriptor.Relay, map[peer.ID]bool) {
+	relays, bad := sybilNet(t, n, adversary, 1, sybil)
+	rnd := mrand.New(mrand.NewPCG(30, 30))
+	for i, r := range relays[:n-adversary] {
+		r.Bandwidth = uint64(math.Exp(math.Log(1e6) + rnd.Float64()*(math.Log(50e6)-math.Log(1e6))))
+		if i%10 >= 3 {
+			r.Roles &^= descriptor.RoleExit
+			r.ExitPorts = nil
+		}
+	}
+	return relays, bad
+}
+
+// exitCountShare is the adversary's share of the relays with the exit
+// role.
+func exitCountShare(relays []*descriptor.Relay, bad map[peer.ID]bool) float64 {
+	exits, adversary := 0, 0
+	for _, r := range relays {
+		if r.Roles.Has(descriptor.RoleExit) {
+			exits++
+			if bad[r.PeerID] {
+				adversary++
+			}
+		}
+	}
+	return float64(adversary) / float64(exits)
+}
+
+// exitWeightShare is the adversary's share of the exit weight.
+func exitWeightShare(cands []*candidate, bad map[peer.ID]bool) float64 {
+	var all, adversary float64
+	for _, c := range cands {
+		w := float64(c.weight[posExit].Load())
+		all += w
+		if bad[c.id()] {
+			adversary += w
+		}
+	}
+	return adversary / all
+}
+
+// One adversary runs 10 of 100 relays, in distinct /16s; they are all
+// exits, while only three in ten honest relays are, so that it holds 27 %
+// of the exits by count, and it claims any bandwidth it likes. Its share
+// of the exit weight stays within shareCap times its count share of the
+// exits, however the honest claims are spread between exits and other
+// relays, and its guard share within 20 %: a claim buys no more.
+func TestSybilExitShare(t *testing.T) {
+	const trials = 6000
+	rules := testRules(3)
+	layouts := []struct {
+		name   string
+		spread func(relays []*descriptor.Relay)
+	}{
+		{"honest exits claim as others do", func([]*descriptor.Relay) {}},
+		{"honest exits claim the least", func(relays []*descriptor.Relay) { sortClaims(relays, true) }},
+		{"honest exits claim the most", func(relays []*descriptor.Relay) { sortClaims(relays, false) }},
+	}
+	for _, l := range layouts {
+		for _, sybil := range []uint64{50e6, 1e9, 1<<64 - 1} {
+			relays, bad := exitNet(t, 100, 10, sybil)
+			l.spread(relays[:90])
+			count := exitCountShare(relays, bad)
+			weight := exitWeightShare(rules.candidates(relays, testNow), bad)
+			g, e, ge := shares(t, rules, relays, bad, trials)
+			t.Logf("%s; adversary claims %d B/s, %.1f %% of exits by count: exit weight %.1f %%; drawn: guard %.1f %%, exit %.1f %%, guard and exit %.1f %%",
+				l.name, sybil, 100*count, 100*weight, 100*g, 100*e, 100*ge)
+			if g > 0.20 {
+				t.Errorf("%s; adversary claims %d B/s: guard share %.1f %%, want ≤ 20 %%", l.name, sybil, 100*g)
+			}
+			if limit := shareCap * count; weight > limit*1.001 { // the limit is rounded up to a whole byte per second
+				t.Errorf("%s; adversary claims %d B/s: exit weight %.1f %%, want ≤ %.1f × %.1f %% = %.1f %%",
+					l.name, sybil, 100*weight, shareCap, 100*count, 100*limit)
+			}
+		}
+	}
+}
+
+// sortClaims gives the honest exits of relays (every third of ten) the
+// least claims if least, else the most, keeping the set of claims.
+func sortClaims(relays []*descriptor.Relay, least bool) {
+	claims := make([]uint64, len(relays))
+	for i, r := range relays {
+		claims[i] = r.Bandwidth
+	}
+	slices.Sort(claims)
+	if !least {
+		slices.Reverse(claims)
+	}
+	exits, others := claims[:0:0], claims[:0:0]
+	for i, c := range claims {
+		if i < len(relays)*3/10 {
+			exits = append(exits, c)
+		} else {
+			others = append(others, c)
+		}
+	}
+	for _, r := range relays {
+		if r.Roles.Has(descriptor.RoleExit) {
+			r.Bandwidth, exits = exits[0], exits[1:]
+		} else {
+			r.Bandwidth, others = others[0], others[1:]
+		}
+	}
+}
