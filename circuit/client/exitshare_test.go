@@ -3,8 +3,10 @@ package client
 import (
 	"math"
 	mrand "math/rand/v2"
+	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -119,5 +121,77 @@ func sortClaims(relays []*descriptor.Relay, least bool) {
 		} else {
 			r.Bandwidth, others = others[0], others[1:]
 		}
+	}
+}
+
+// exitShare is how often, over trials paths drawn at now, the exit is
+// one of bad.
+func exitShare(t testing.TB, g *guardSet, rules pathRules, relays []*descriptor.Relay, bad map[peer.ID]bool, now time.Time, trials int) float64 {
+	rnd := mrand.New(mrand.NewPCG(17, 17))
+	cands := rules.candidates(relays, now)
+	if _, err := g.refresh(cands, rules, rnd, now); err != nil {
+		t.Fatal(err)
+	}
+	hits := 0
+	for range trials {
+		path, err := rules.choose(cands, &pathRequest{port: 443, guards: g.usable(cands, now), rnd: rnd})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bad[path[len(path)-1].id()] {
+			hits++
+		}
+	}
+	return float64(hits) / float64(trials)
+}
+
+// A burst of new exits claiming huge bandwidths is never an exit until
+// the client has seen it for MinExitAge; then it gets its capped share.
+// The age survives a restart, in the guard file.
+func TestExitBurstGetsNoShare(t *testing.T) {
+	const trials = 3000
+	relays, _ := exitNet(t, 100, 0, 0)
+	burst, _ := sybilNet(t, 120, 0, 1<<40, 0)
+	burst = burst[100:] // 20 guards and exits in /16s of their own
+	bad := map[peer.ID]bool{}
+	for _, r := range burst {
+		bad[r.PeerID] = true
+	}
+	file := filepath.Join(t.TempDir(), "guards.json")
+	g := newGuardSet(file, DefaultGuards, DefaultGuardLifetime, DefaultGuardReplaceAfter, DefaultMinGuardAge)
+	g.minExitAge = DefaultMinExitAge
+	rules := testRules(3)
+	rules.exitAge = g.oldExit
+	start := testNow
+	if _, err := g.refresh(rules.candidates(relays, start), rules, mrand.New(mrand.NewPCG(1, 1)), start); err != nil {
+		t.Fatal(err)
+	}
+	all := append(slices.Clone(relays), burst...)
+	arrive := start.Add(10 * 24 * time.Hour)
+	for _, at := range []time.Duration{0, time.Hour, DefaultMinExitAge - time.Minute} {
+		reloaded := newGuardSet(file, DefaultGuards, DefaultGuardLifetime, DefaultGuardReplaceAfter, DefaultMinGuardAge)
+		if err := reloaded.load(); err != nil {
+			t.Fatal(err)
+		}
+		reloaded.minExitAge = DefaultMinExitAge
+		rules.exitAge = reloaded.oldExit
+		if share := exitShare(t, reloaded, rules, all, bad, arrive.Add(at), trials); share != 0 {
+			t.Errorf("%v after the burst: its exit share is %.1f %%, want 0", at, 100*share)
+		}
+		g = reloaded
+	}
+	// Once old enough, the burst is eligible, and capped like any exit:
+	// the test above could fail.
+	share := exitShare(t, g, rules, all, bad, arrive.Add(DefaultMinExitAge), trials)
+	count := exitCountShare(all, bad)
+	t.Logf("burst exit share: %.1f %% once %v old (%.1f %% of exits by count)", 100*share, DefaultMinExitAge, 100*count)
+	if share == 0 || share > shareCap*count+0.03 {
+		t.Errorf("burst exit share %.1f %% once old, want above 0 and within %.1f × %.1f %%", 100*share, shareCap, 100*count)
+	}
+	// With the rule waived, as on a local test network, the burst is an
+	// exit at once.
+	g.minExitAge = -1
+	if share := exitShare(t, g, rules, all, bad, arrive, trials); share == 0 {
+		t.Error("MinExitAge waived: the burst is still no exit")
 	}
 }
