@@ -64,12 +64,21 @@ type Report struct {
 	samples struct{ lookups, dials, fetches []time.Duration } // for the plots
 }
 
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
 // ReportConfig is the part of the configuration a reader needs.
 type ReportConfig struct {
 	Discovery               string
 	Relays, Clients, Sample int
 	Observe                 string
 	SybilFraction           float64
+	SybilDelay              string `json:",omitempty"` // Sybils joined this far into the observation
+	MinGuardAge, MinExitAge string `json:",omitempty"` // the clients' (none: waived)
 	WithholdFraction        float64
 	LeaveRate, CrashRate    float64
 	JoinRate                float64
@@ -120,6 +129,10 @@ func (r *Report) Print(w io.Writer) {
 	}
 	row("network", "%d relays, %d clients, %s, observed %s", c.Relays, c.Clients, disc, c.Observe)
 	row("adversary", "Sybils %.0f%%, withholding DHT nodes %.0f%%", 100*c.SybilFraction, 100*c.WithholdFraction)
+	if c.SybilDelay != "" || c.MinGuardAge != "" || c.MinExitAge != "" {
+		row("late Sybils, relay ages", "Sybils join after %s; guard age %s, exit age %s",
+			orNone(c.SybilDelay), orNone(c.MinGuardAge), orNone(c.MinExitAge))
+	}
 	row("churn per relay-hour", "leave %.2f, crash %.2f, join %.2f → %d left, %d crashed, %d joined",
 		c.LeaveRate, c.CrashRate, c.JoinRate, r.Churn.Left, r.Churn.Crashed, r.Churn.Joined)
 	row("client join + first sample", "p50 %s  p95 %s", sec(r.ClientJoin.P50), sec(r.ClientJoin.P95))
