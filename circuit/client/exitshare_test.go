@@ -195,3 +195,54 @@ func TestExitBurstGetsNoShare(t *testing.T) {
 		t.Error("MinExitAge waived: the burst is still no exit")
 	}
 }
+
+// Over random networks, any k of the n exit candidates hold at most
+// shareCap·k/n of the exit weight, relays that are not exits, or not old
+// enough, have none, and no exit weighs more than the view's limit.
+func TestExitWeightsPerPosition(t *testing.T) {
+	rnd := mrand.New(mrand.NewPCG(8, 8))
+	for trial := range 200 {
+		n := 10 + rnd.IntN(150)
+		relays, _ := sybilNet(t, n, 0, 1, 0)
+		exitFraction := 0.1 + 0.5*rnd.Float64()
+		young := map[peer.ID]bool{}
+		for _, r := range relays {
+			r.Bandwidth = 1 + rnd.Uint64N(1<<uint(1+rnd.IntN(40)))
+			if rnd.Float64() >= exitFraction {
+				r.Roles &^= descriptor.RoleExit
+			}
+			young[r.PeerID] = rnd.IntN(10) == 0
+		}
+		rules := testRules(3)
+		rules.exitAge = func(id peer.ID, _ time.Time) bool { return !young[id] }
+		cands := rules.candidates(relays, testNow)
+		view := claimLimit(cands)
+		var exits []uint64
+		var total float64
+		for _, c := range cands {
+			w := c.weight[posExit].Load()
+			switch {
+			case !c.r.Roles.Has(descriptor.RoleExit) || young[c.id()]:
+				if w != 0 {
+					t.Fatalf("trial %d: a relay that may not be an exit has exit weight %d", trial, w)
+				}
+				continue
+			case w == 0 || w > view:
+				t.Fatalf("trial %d: exit weight %d, want between 1 and the view's limit %d", trial, w, view)
+			}
+			exits = append(exits, w)
+			total += float64(w)
+		}
+		slices.Sort(exits)
+		slices.Reverse(exits)
+		var top float64
+		for k, w := range exits {
+			top += float64(w)
+			// The limit is rounded up: each of the k+1 may exceed it by
+			// less than 1.
+			if bound := shareCap * float64(k+1) / float64(len(exits)); top/total > bound+float64(k+1)/total {
+				t.Fatalf("trial %d: the %d heaviest of %d exits hold %.4f of the exit weight, above %.4f", trial, k+1, len(exits), top/total, bound)
+			}
+		}
+	}
+}

@@ -134,9 +134,11 @@ const shareCap = 1.8
 //
 // A candidate's exit weight is its claim capped at the lower of the
 // view's limit and the exits' (weightLimit): the exits' limit bounds the
-// share of any set of exits by shareCap times their share of the exits;
-// the view's, lower when the honest exits claim as much as other relays,
-// keeps the bound that held before positions had limits of their own.
+// share of any set of exits by shareCap times their share of the exits,
+// however the honest claims are spread between exits and other relays;
+// the view's is the lower one when the exits hold more high claims than
+// the view does, and a lower limit only lowers the share of the relays
+// it caps.
 //
 // Candidates are shared by concurrent path choices, hence the atomic
 // weights; two views weighed at once differ by a relay or two, and so do
