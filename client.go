@@ -63,6 +63,10 @@ type ClientConfig struct {
 	// negative turns the rule off, for local test networks only, whose
 	// relays are all new.
 	MinGuardAge time.Duration
+	// MinExitAge is how long a relay must have been in the client's view
+	// before it may be an exit (default client.DefaultMinExitAge);
+	// negative turns the rule off, for local test networks only.
+	MinExitAge time.Duration
 	// ReducedPadding asks relays for less link padding, and sends less:
 	// for clients on metered links (specs/03-link.md, "Link padding").
 	ReducedPadding bool
@@ -266,7 +270,7 @@ func (c *Client) open(ctx context.Context) error {
 // .obol mint through the hidden-service client.
 func (c *Client) mintTransport() (pay.MintTransport, error) {
 	cfg := client.Config{Links: c.links, Directory: client.DirectoryFunc(c.node.Known), Hops: c.cfg.Hops, Prebuilt: -1,
-		AllowSameSubnet: c.cfg.AllowSameSubnet, MinGuardAge: c.cfg.MinGuardAge, Logger: c.cfg.Logger,
+		AllowSameSubnet: c.cfg.AllowSameSubnet, MinGuardAge: c.cfg.MinGuardAge, MinExitAge: c.cfg.MinExitAge, Logger: c.cfg.Logger,
 		Usable: pay.MintUsable, Pay: pay.MintPay}
 	if c.cfg.DataDir != "" {
 		cfg.GuardFile = filepath.Join(c.cfg.DataDir, MintGuardFile)
@@ -315,7 +319,7 @@ func (c *Client) join(ctx context.Context) error {
 // circuits builds the exit-circuit manager and the hidden-service client.
 func (c *Client) circuits() error {
 	cfg := client.Config{Links: c.links, Directory: client.DirectoryFunc(c.node.Known), Hops: c.cfg.Hops, Prebuilt: c.cfg.Prebuilt,
-		PriceLimit: c.cfg.PriceLimit, AllowSameSubnet: c.cfg.AllowSameSubnet, MinGuardAge: c.cfg.MinGuardAge, Logger: c.cfg.Logger}
+		PriceLimit: c.cfg.PriceLimit, AllowSameSubnet: c.cfg.AllowSameSubnet, MinGuardAge: c.cfg.MinGuardAge, MinExitAge: c.cfg.MinExitAge, Logger: c.cfg.Logger}
 	if c.cfg.FrontPadding {
 		front := padding.DefaultFront
 		cfg.Front = &front

@@ -67,8 +67,10 @@ func (n *Network) startClient(idx int, ep *endpoint, boot []peer.AddrInfo) (*sim
 		Directory: client.DirectoryFunc(c.cache.Relays),
 		Prebuilt:  -1, // circuits are built when the traffic model asks
 		// Every relay of a simulated network is new; like a local test
-		// network it waives the guard age (specs/10 §4.1).
-		MinGuardAge: -1,
+		// network it waives the guard and exit ages (specs/10 §3.6,
+		// §4.1) unless told otherwise.
+		MinGuardAge: orWaived(n.cfg.MinGuardAge),
+		MinExitAge:  orWaived(n.cfg.MinExitAge),
 	})
 	if err != nil {
 		c.links.Close()
@@ -80,6 +82,14 @@ func (n *Network) startClient(idx int, ep *endpoint, boot []peer.AddrInfo) (*sim
 	c.cancel = cancel
 	go func() { defer close(c.done); c.mgr.Run(ctx) }()
 	return c, nil
+}
+
+// orWaived is age, or the value that waives an age rule if it is zero.
+func orWaived(age time.Duration) time.Duration {
+	if age == 0 {
+		return -1
+	}
+	return age
 }
 
 // join bootstraps into the DHT and takes the first view, as `obol

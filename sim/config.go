@@ -66,6 +66,14 @@ type Config struct {
 	// that claim SybilBandwidth (default 1 GB/s) of bandwidth.
 	SybilFraction  float64
 	SybilBandwidth uint64
+	// SybilDelay, if set, holds the Sybils back until this long into
+	// Observe (which must be longer): they join a network whose clients
+	// already know the honest relays.
+	SybilDelay time.Duration
+	// MinGuardAge and MinExitAge are the clients' (client.Config); zero
+	// waives the rule, as a local test network does, since every relay
+	// of a simulated network is new to the clients.
+	MinGuardAge, MinExitAge time.Duration
 	// WithholdFraction is the share, among DHT servers, of adversarial
 	// DHT nodes: they route queries but store and serve no record.
 	WithholdFraction float64
@@ -163,6 +171,10 @@ func (c Config) Validate() error {
 		return errors.New("sim: a fraction is not between 0 and 1")
 	case c.LeaveRate < 0 || c.CrashRate < 0 || c.JoinRate < 0:
 		return errors.New("sim: negative churn rate")
+	case c.SybilDelay < 0 || (c.SybilDelay > 0 && c.SybilDelay >= d.Observe):
+		return fmt.Errorf("sim: Sybil delay %v is not within the observation (%v)", c.SybilDelay, d.Observe)
+	case c.MinGuardAge < 0 || c.MinExitAge < 0:
+		return errors.New("sim: negative relay age")
 	case len(d.RTT) != len(d.Regions):
 		return errors.New("sim: RTT matrix does not match the regions")
 	case d.RelayBandwidth[0] == 0 || d.RelayBandwidth[0] > d.RelayBandwidth[1]:

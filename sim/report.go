@@ -64,12 +64,21 @@ type Report struct {
 	samples struct{ lookups, dials, fetches []time.Duration } // for the plots
 }
 
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
 // ReportConfig is the part of the configuration a reader needs.
 type ReportConfig struct {
 	Discovery               string
 	Relays, Clients, Sample int
 	Observe                 string
 	SybilFraction           float64
+	SybilDelay              string `json:",omitempty"` // Sybils joined this far into the observation
+	MinGuardAge, MinExitAge string `json:",omitempty"` // the clients' (none: waived)
 	WithholdFraction        float64
 	LeaveRate, CrashRate    float64
 	JoinRate                float64
@@ -86,13 +95,16 @@ type ViewProbe struct {
 
 // Adversary is the Sybils' share of what honest clients chose.
 type Adversary struct {
-	Relays      int     `json:"relays"`
-	RelayShare  float64 `json:"relay_share"`
-	GuardShare  float64 `json:"guard_share"`  // of all clients' guard slots
-	ExitShare   float64 `json:"exit_share"`   // of built circuits' exits
-	PathShare   float64 `json:"path_share"`   // circuits with any Sybil hop
-	EndToEnd    float64 `json:"end_to_end"`   // Sybil guard and Sybil exit
-	ClientsSeen float64 `json:"clients_seen"` // clients with a Sybil guard
+	Relays     int     `json:"relays"`
+	RelayShare float64 `json:"relay_share"`
+	// ExitRelayShare is the Sybils' share of the relays with the exit
+	// role: what they hold of exits once their claims buy no more.
+	ExitRelayShare float64 `json:"exit_relay_share"`
+	GuardShare     float64 `json:"guard_share"`  // of all clients' guard slots
+	ExitShare      float64 `json:"exit_share"`   // of built circuits' exits
+	PathShare      float64 `json:"path_share"`   // circuits with any Sybil hop
+	EndToEnd       float64 `json:"end_to_end"`   // Sybil guard and Sybil exit
+	ClientsSeen    float64 `json:"clients_seen"` // clients with a Sybil guard
 }
 
 // ChurnCount is what churn did.
@@ -120,6 +132,10 @@ func (r *Report) Print(w io.Writer) {
 	}
 	row("network", "%d relays, %d clients, %s, observed %s", c.Relays, c.Clients, disc, c.Observe)
 	row("adversary", "Sybils %.0f%%, withholding DHT nodes %.0f%%", 100*c.SybilFraction, 100*c.WithholdFraction)
+	if c.SybilDelay != "" || c.MinGuardAge != "" || c.MinExitAge != "" {
+		row("late Sybils, relay ages", "Sybils join after %s; guard age %s, exit age %s",
+			orNone(c.SybilDelay), orNone(c.MinGuardAge), orNone(c.MinExitAge))
+	}
 	row("churn per relay-hour", "leave %.2f, crash %.2f, join %.2f → %d left, %d crashed, %d joined",
 		c.LeaveRate, c.CrashRate, c.JoinRate, r.Churn.Left, r.Churn.Crashed, r.Churn.Joined)
 	row("client join + first sample", "p50 %s  p95 %s", sec(r.ClientJoin.P50), sec(r.ClientJoin.P95))
@@ -140,8 +156,8 @@ func (r *Report) Print(w io.Writer) {
 	row("circuit + stream", "p50 %s  p95 %s  (n=%d)", sec(r.Dial.P50), sec(r.Dial.P95), r.Dial.N)
 	row("fetch", "p50 %s  p95 %s  success %.3f", sec(r.Fetch.P50), sec(r.Fetch.P95), r.FetchSuccess)
 	a := r.Adversary
-	row("Sybil share", "relays %.3f, guards %.3f, exits %.3f, paths %.3f, guard+exit %.3f, clients with a Sybil guard %.3f",
-		a.RelayShare, a.GuardShare, a.ExitShare, a.PathShare, a.EndToEnd, a.ClientsSeen)
+	row("Sybil share", "relays %.3f (of exit relays %.3f), guards %.3f, exits %.3f, paths %.3f, guard+exit %.3f, clients with a Sybil guard %.3f",
+		a.RelayShare, a.ExitRelayShare, a.GuardShare, a.ExitShare, a.PathShare, a.EndToEnd, a.ClientsSeen)
 	row("anonymity set (share of clients)", "by view %.3f (least %.3f), by view and guard %.3f, over %d paths",
 		r.AnonymitySet, r.AnonymitySetMinShare, r.AnonymitySetGuard, r.Paths)
 	row("simulation", "%d nodes, %s heap per node, peak %s, %.0f s wall", r.Nodes, size(r.HeapPerNode), size(float64(r.PeakSysBytes)), r.WallSeconds)

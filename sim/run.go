@@ -34,7 +34,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	defer n.Close()
 	rep := &Report{Config: ReportConfig{Discovery: cfg.Discovery, Relays: cfg.Relays, Clients: cfg.Clients, Sample: cfg.Sample,
 		Observe: cfg.Observe.String(), SybilFraction: cfg.SybilFraction, WithholdFraction: cfg.WithholdFraction,
-		LeaveRate: cfg.LeaveRate, CrashRate: cfg.CrashRate, JoinRate: cfg.JoinRate, Seed: cfg.Seed}}
+		LeaveRate: cfg.LeaveRate, CrashRate: cfg.CrashRate, JoinRate: cfg.JoinRate, Seed: cfg.Seed,
+		SybilDelay: durationOrEmpty(cfg.SybilDelay), MinGuardAge: durationOrEmpty(cfg.MinGuardAge), MinExitAge: durationOrEmpty(cfg.MinExitAge)}}
 	n.progress("starting relays")
 	if err := n.startRelays(ctx); err != nil {
 		return nil, err
@@ -77,7 +78,7 @@ const settle = 5 * time.Minute
 // with the withholding DHT nodes spread among them, and lets them settle.
 func (n *Network) startRelays(ctx context.Context) error {
 	cfg := n.cfg
-	sybils := int(cfg.SybilFraction*float64(cfg.Relays) + 0.5)
+	sybils := sybilCount(cfg)
 	withhold := 0
 	if cfg.WithholdFraction > 0 {
 		withhold = int(cfg.WithholdFraction/(1-cfg.WithholdFraction)*float64(cfg.Relays) + 0.5)
@@ -104,6 +105,9 @@ func (n *Network) startRelays(ctx context.Context) error {
 		}
 	}
 	for _, k := range kinds {
+		if k == 's' && cfg.SybilDelay > 0 {
+			continue // addLateSybils starts them
+		}
 		var err error
 		if k == 'w' {
 			_, err = n.addWithholder()
@@ -118,6 +122,34 @@ func (n *Network) startRelays(ctx context.Context) error {
 	}
 	sleep(ctx, settle)
 	return ctx.Err()
+}
+
+func durationOrEmpty(d time.Duration) string {
+	if d == 0 {
+		return ""
+	}
+	return d.String()
+}
+
+func sybilCount(cfg Config) int { return int(cfg.SybilFraction*float64(cfg.Relays) + 0.5) }
+
+// addLateSybils starts the Sybils that startRelays held back, SybilDelay
+// into the observation, 200 ms apart.
+func (n *Network) addLateSybils(ctx context.Context, clock *relayClock) {
+	if n.cfg.SybilDelay == 0 {
+		return
+	}
+	sleep(ctx, n.cfg.SybilDelay)
+	for range sybilCount(n.cfg) {
+		if ctx.Err() != nil {
+			return
+		}
+		if _, err := n.addRelay(true); err != nil {
+			return
+		}
+		clock.add(len(n.live()), time.Now())
+		sleep(ctx, 200*time.Millisecond)
+	}
 }
 
 // startClients starts the clients and has them join and take their first
@@ -190,6 +222,7 @@ func (n *Network) observe(ctx context.Context, rep *Report) {
 	relayHours := &relayClock{}
 	relayHours.add(len(n.live()), start)
 	wg.Go(func() { n.churn(octx, rep, relayHours) })
+	wg.Go(func() { n.addLateSybils(octx, relayHours) })
 	lookups := &lookupLog{}
 	for _, c := range n.clients {
 		wg.Go(func() { n.lookups(octx, c, lookups) })

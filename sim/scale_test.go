@@ -31,6 +31,9 @@ var (
 	simFetches  = flag.Int("sim.fetches", 0, "fetches per client (default 3)")
 	simProbes   = flag.Int("sim.probes", 0, "new clients measuring the time to a complete view (default 1)")
 	simSeed     = flag.Uint64("sim.seed", 1, "seed")
+	simLate     = flag.Duration("sim.sybil-delay", 0, "Sybils join this far into the observation (0: at the start)")
+	simGuardAge = flag.Duration("sim.min-guard-age", 0, "clients' guard age (0: waived)")
+	simExitAge  = flag.Duration("sim.min-exit-age", 0, "clients' exit age (0: waived)")
 	simOut      = flag.String("sim.out", "", "write the report as JSON here")
 	simPlots    = flag.String("sim.plots", "", "write PNG plots into this directory")
 	simHeap     = flag.String("sim.heapprofile", "", "write a heap profile here when traffic starts")
@@ -49,7 +52,8 @@ func TestScale(t *testing.T) {
 	cfg := Config{Relays: *simRelays, Clients: clients, Observe: *simObserve, Discovery: *simDiscover, Sample: *simSample,
 		SybilFraction: *simSybil, WithholdFraction: *simWithhold,
 		LeaveRate: *simLeave, CrashRate: *simCrash, JoinRate: *simJoin,
-		Fetches: *simFetches, ViewProbes: *simProbes, Seed: *simSeed}
+		Fetches: *simFetches, ViewProbes: *simProbes, Seed: *simSeed,
+		SybilDelay: *simLate, MinGuardAge: *simGuardAge, MinExitAge: *simExitAge}
 	wall := wallClock()
 	cfg.Progress = func(phase string) {
 		var ms runtime.MemStats

@@ -69,3 +69,28 @@ func TestAdversaries(t *testing.T) {
 		t.Errorf("fetch success %.3f under churn", rep.FetchSuccess)
 	}
 }
+
+// TestLateSybils: Sybils claiming 1 GB/s join a network whose clients
+// already know the honest relays, and are in every client's view when
+// traffic starts; clients with the real guard and exit ages choose none
+// of them as a guard or an exit, and their fetches all go through.
+func TestLateSybils(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	cfg := Config{Relays: 12, Clients: 3, Observe: 45 * time.Minute, Seed: 3,
+		SybilFraction: 0.25, SybilDelay: 35 * time.Minute,
+		MinGuardAge: 8 * 24 * time.Hour, MinExitAge: 3 * 24 * time.Hour}
+	rep := runVirtual(t, cfg)
+	rep.Print(os.Stderr)
+	last := rep.Views[len(rep.Views)-1]
+	if a := rep.Adversary; a.Relays != 3 || last.Live != 12 || last.CompletenessMin != 1 {
+		t.Fatalf("adversary %+v, views %+v: the 3 Sybils should be in every client's view", a, last)
+	}
+	if a := rep.Adversary; a.GuardShare != 0 || a.ExitShare != 0 || a.PathShare == 0 {
+		t.Errorf("adversary %+v: Sybils younger than the ages are guards or exits, or not even middles", a)
+	}
+	if rep.FetchSuccess != 1 {
+		t.Errorf("fetch success %.3f: the honest exits should carry every fetch", rep.FetchSuccess)
+	}
+}

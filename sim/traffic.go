@@ -10,6 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/obolnet/obol/circuit/client"
+	"github.com/obolnet/obol/descriptor"
 )
 
 // trip is one fetch: its circuit's path and how it went.
@@ -117,14 +118,19 @@ func splitPath(p string) []peer.ID {
 func (n *Network) judge(rep *Report, trips []trip) {
 	sybil := map[peer.ID]bool{}
 	relays := n.live()
+	exitRelays := 0
 	for _, r := range relays {
 		if r.sybil {
 			sybil[r.ID()] = true
+		}
+		if r.roles.Has(descriptor.RoleExit) {
+			exitRelays++
 		}
 	}
 	a := &rep.Adversary
 	a.Relays = len(sybil)
 	a.RelayShare = round3(ratio(len(sybil), len(relays)))
+	a.ExitRelayShare = round3(ratio(len(sybil), exitRelays)) // every Sybil is an exit
 	views := make([]map[peer.ID]bool, len(n.clients))
 	guards := make([]map[peer.ID]bool, len(n.clients))
 	slots, bad, seen := 0, 0, 0

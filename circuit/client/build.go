@@ -88,8 +88,11 @@ func (m *Manager) pickPath(port uint16, soft map[peer.ID]bool) ([]*candidate, er
 func (m *Manager) choosePath(port uint16, soft map[peer.ID]bool) ([]*candidate, error) {
 	now := m.cfg.Now()
 	cands := m.candidates(now)
-	if len(m.guards.IDs()) < m.cfg.Guards {
+	if len(m.guards.IDs()) < m.cfg.Guards || m.guards.noHistory() {
 		m.refreshGuards(cands, now) // before Run's first pass, or after losses
+		// The refresh may have recorded relays seen for the first time:
+		// weigh again, for the exits' age.
+		cands = m.candidates(now)
 	}
 	req := &pathRequest{port: port, guards: m.guards.usable(cands, now), soft: soft}
 	m.mu.Lock()

@@ -25,7 +25,7 @@ func trainCapacity(t *testing.T, tracker *capacityTracker, relays []*descriptor.
 			gs.mu.Lock()
 			gs.guards = nil
 			gs.mu.Unlock()
-			weigh(cands, rules.factor)
+			rules.weigh(cands, testNow)
 			if _, err := gs.refresh(cands, rules, rnd, testNow); err != nil {
 				t.Fatal(err)
 			}
@@ -44,7 +44,7 @@ func trainCapacity(t *testing.T, tracker *capacityTracker, relays []*descriptor.
 		const bytes = 4 << 20
 		tracker.observe(ids, bytes, time.Duration(float64(bytes)/rate*float64(time.Second)))
 	}
-	weigh(cands, rules.factor)
+	rules.weigh(cands, testNow)
 }
 
 // A Sybil that claims an enormous bandwidth but delivers a twentieth of

@@ -39,6 +39,11 @@ type Config struct {
 	// for local test networks only, whose relays are all new). The relays
 	// of a new client's first view count as old enough.
 	MinGuardAge time.Duration
+	// MinExitAge is how long a relay must have been in the client's view
+	// before it may be an exit (default 3 days; negative: no minimum, for
+	// local test networks only). The relays of a new client's first view
+	// count as old enough.
+	MinExitAge time.Duration
 	// GuardReplaceAfter is how long a guard must be unreachable, or
 	// missing from the cache, before it is replaced (default 3 days).
 	GuardReplaceAfter time.Duration
@@ -103,6 +108,7 @@ const (
 	DefaultGuardLifetime     = 8 * 7 * 24 * time.Hour
 	DefaultGuardReplaceAfter = 3 * 24 * time.Hour
 	DefaultMinGuardAge       = 8 * 24 * time.Hour
+	DefaultMinExitAge        = 3 * 24 * time.Hour
 	DefaultPrebuilt          = 2
 	MaxDirtiness             = 10 * time.Minute
 	DefaultIdleTimeout       = 5 * time.Minute
@@ -167,6 +173,7 @@ func (c Config) withDefaults() Config {
 	def(&c.GuardLifetime, DefaultGuardLifetime)
 	def(&c.GuardReplaceAfter, DefaultGuardReplaceAfter)
 	def(&c.MinGuardAge, DefaultMinGuardAge)
+	def(&c.MinExitAge, DefaultMinExitAge)
 	switch {
 	case c.Prebuilt == 0:
 		c.Prebuilt = DefaultPrebuilt

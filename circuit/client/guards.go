@@ -37,6 +37,9 @@ import (
 // view for days (specs/10-client.md §4.1). The relays of the client's
 // first view, seen within baselineWindow of its first refresh, count as
 // seen long enough: a client with no history has nothing else to judge by.
+//
+// The same history decides which relays with the exit role may be exits:
+// those seen for minExitAge (oldExit, specs/10-client.md §3.6).
 
 // guardRecord is one guard as stored in the guard file.
 type guardRecord struct {
@@ -94,6 +97,7 @@ type guardSet struct {
 	lifetime     time.Duration
 	replaceAfter time.Duration
 	minAge       time.Duration // ≤ 0: any relay with the role may be a guard
+	minExitAge   time.Duration // ≤ 0: any relay with the role may be an exit
 	bias         biasParams
 
 	mu     sync.Mutex // guards the fields below
@@ -239,7 +243,7 @@ func (g *guardSet) refresh(cands []*candidate, rules pathRules, rnd *rand.Rand, 
 	}
 	changed = g.markMissingLocked(byID, len(cands) > 0, now) || changed
 	changed = g.dropLocked(now) || changed
-	changed = g.fillLocked(eligible, byID, rules, rnd, now) || changed
+	changed = g.fillLocked(eligible, byID, cands, rules, rnd, now) || changed
 	if changed {
 		err = g.saveLocked()
 	}
@@ -280,7 +284,29 @@ func (g *guardSet) observeLocked(cands []*candidate, now time.Time) bool {
 // oldEnoughLocked reports whether relay id may become a guard: it has
 // been in the view for minAge, or since the history began.
 func (g *guardSet) oldEnoughLocked(id peer.ID, now time.Time) bool {
-	if g.minAge <= 0 {
+	return g.seenForLocked(id, now, g.minAge)
+}
+
+// oldExit reports whether relay id may be an exit: it has been in the
+// view for minExitAge, or since the history began.
+func (g *guardSet) oldExit(id peer.ID, now time.Time) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.seenForLocked(id, now, g.minExitAge)
+}
+
+// noHistory reports whether no relay has been recorded yet (a new client,
+// or a guard file of version 1): no exit is old enough until refresh.
+func (g *guardSet) noHistory() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.since.IsZero()
+}
+
+// seenForLocked reports whether relay id has been in the view for age, or
+// since the history began; any relay has if age ≤ 0. mu is held.
+func (g *guardSet) seenForLocked(id peer.ID, now time.Time, age time.Duration) bool {
+	if age <= 0 {
 		return true
 	}
 	r, ok := g.seen[id]
@@ -288,7 +314,7 @@ func (g *guardSet) oldEnoughLocked(id peer.ID, now time.Time) bool {
 		return false
 	}
 	first := time.Unix(r.First, 0)
-	return now.Sub(first) >= g.minAge || first.Before(g.since.Add(baselineWindow))
+	return now.Sub(first) >= age || first.Before(g.since.Add(baselineWindow))
 }
 
 // markMissingLocked notes which guards the cache lacks. An empty cache
@@ -342,8 +368,8 @@ func (g *guardSet) replaceableLocked(r guardRecord, now time.Time) bool {
 
 // fillLocked adds guards drawn by bandwidth from eligible until there are
 // n, each unrelated to the guards already chosen (byID: every listed relay
-// with the role).
-func (g *guardSet) fillLocked(eligible, byID map[peer.ID]*candidate, rules pathRules, rnd *rand.Rand, now time.Time) bool {
+// with the role; view: every candidate).
+func (g *guardSet) fillLocked(eligible, byID map[peer.ID]*candidate, view []*candidate, rules pathRules, rnd *rand.Rand, now time.Time) bool {
 	changed := false
 	var pool []*candidate // in a fixed order: the draws depend on rnd alone
 	for g.activeLocked() < g.n {
@@ -361,8 +387,9 @@ func (g *guardSet) fillLocked(eligible, byID map[peer.ID]*candidate, rules pathR
 				pool = append(pool, c)
 			}
 			slices.SortFunc(pool, func(a, b *candidate) int { return compareIDs(a.id(), b.id()) })
+			rules.weighGuards(pool, view)
 		}
-		c := rules.pick(pool, chosen, &pathRequest{avoid: avoid, rnd: rnd}, func(*candidate) bool { return true })
+		c := rules.pick(pool, chosen, &pathRequest{avoid: avoid, rnd: rnd}, posGuard, func(*candidate) bool { return true })
 		if c == nil {
 			break
 		}

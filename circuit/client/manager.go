@@ -97,12 +97,14 @@ func NewManager(cfg Config) (*Manager, error) {
 	var seed [32]byte
 	crand.Read(seed[:])
 	capacity := newCapacityTracker()
+	guards := newGuardSet(cfg.GuardFile, cfg.Guards, cfg.GuardLifetime, cfg.GuardReplaceAfter, cfg.MinGuardAge)
+	guards.minExitAge = cfg.MinExitAge
 	m := &Manager{
 		cfg:      cfg,
 		capacity: capacity,
 		rules: pathRules{hops: cfg.Hops, price: cfg.PriceLimit, allowSameSubnet: cfg.AllowSameSubnet,
-			maxWeight: cfg.MaxWeight, usable: cfg.Usable, factor: capacity.factor},
-		guards:   newGuardSet(cfg.GuardFile, cfg.Guards, cfg.GuardLifetime, cfg.GuardReplaceAfter, cfg.MinGuardAge),
+			maxWeight: cfg.MaxWeight, usable: cfg.Usable, factor: capacity.factor, exitAge: guards.oldExit},
+		guards:   guards,
 		timer:    newBuildTimer(cfg.BuildTimeout, cfg.MinBuildTimeout, cfg.MaxBuildTimeout),
 		rnd:      rand.New(rand.NewChaCha8(seed)),
 		pending:  map[socks.IsolationKey]chan struct{}{},

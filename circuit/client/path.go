@@ -49,13 +49,27 @@ var ErrNoPath = errors.New("client: no path meets the path rules (a guard first,
 // candidate is a relay that may appear in a path, with what the rules
 // need worked out once.
 type candidate struct {
-	r      *descriptor.Relay
-	key    [32]byte       // onion key valid now
-	nets   []netip.Prefix // the /16 of each IPv4 and /32 of each IPv6 address
-	first  peer.AddrInfo  // the first usable address, for a first hop
-	claim  uint64         // advertised bandwidth, at least 1, at most maxWeight
-	weight atomic.Uint64  // claim capped relative to the network (weigh)
+	r     *descriptor.Relay
+	key   [32]byte       // onion key valid now
+	nets  []netip.Prefix // the /16 of each IPv4 and /32 of each IPv6 address
+	first peer.AddrInfo  // the first usable address, for a first hop
+	claim uint64         // advertised bandwidth, at least 1, at most maxWeight
+	// weight is the claim capped relative to the network, per position
+	// (weigh); 0 where the relay may not be drawn.
+	weight [positions]atomic.Uint64
 }
+
+// position is where in a path a relay is drawn. Each position has its own
+// candidates and weights: a relay's share of a position is judged against
+// the relays that compete for it, not against the whole view.
+type position int
+
+const (
+	posGuard  position = iota // drawn into the guard set (guards.go)
+	posMiddle                 // any relay
+	posExit                   // relays with the exit role, old enough
+	positions
+)
 
 // hop maps the candidate to a Hop of a path.
 func (c *candidate) hop() Hop { return Hop{Peer: c.first, OnionKey: c.key} }
@@ -70,6 +84,9 @@ type pathRules struct {
 	maxWeight       uint64 // cap on one relay's bandwidth weight
 	usable          func(*descriptor.Relay) bool
 	factor          func(peer.ID) float64 // observed capacity (capacity.go); nil: 1
+	// exitAge reports whether a relay has been in the client's view long
+	// enough to be an exit (guards.go); nil: any relay with the role.
+	exitAge func(peer.ID, time.Time) bool
 }
 
 // candidates keeps the relays that have an onion key valid at now, an
@@ -99,41 +116,86 @@ func (pr pathRules) candidatesFrom(relays []*descriptor.Relay, now time.Time, se
 			out = append(out, c)
 		}
 	}
-	weigh(out, pr.factor)
+	pr.weigh(out, now)
 	return out
 }
 
-// shareCap bounds any relay's weight by shareCap times the mean weight of
-// the view. Then no set of relays, a fraction f of the view, holds more
-// than shareCap·f of the total weight, whatever they claim and however
-// the honest relays' claims are spread: 18 % for f = 10 %
-// (specs/10-client.md §3.4).
+// shareCap bounds any relay's weight in a position by shareCap times the
+// mean weight of the position's candidates. Then no set of relays, a
+// fraction f of them, holds more than shareCap·f of the position's
+// weight, whatever they claim and however the honest relays' claims are
+// spread: 18 % for f = 10 % (specs/10-client.md §3.4).
 const shareCap = 1.8
 
-// weigh sets each candidate's weight: its claim, capped at the limit L
-// for which L = shareCap × the mean of the capped weights, so that no
-// relay's word buys it more than a small multiple of an average relay's
-// share. Candidates are shared by concurrent path choices, hence the
-// atomic weight; two views weighed at once differ by a relay or two, and
-// so do their limits.
+// weigh sets each candidate's weights for the middle and exit positions
+// (guards are weighed when drawn, guardSet.fillLocked). Every relay is a
+// middle candidate; the exit candidates are the relays with the exit role
+// that exitAge accepts, and the others get no exit weight.
 //
-// The capped weight is then scaled by factor (the capacity the client
-// observed, at most 1), so that a relay that delivers less than it claims
-// loses the share its claim bought.
-func weigh(cands []*candidate, factor func(peer.ID) float64) {
-	claims := make([]uint64, len(cands))
+// A candidate's exit weight is its claim capped at the lower of the
+// view's limit and the exits' (weightLimit): the exits' limit bounds the
+// share of any set of exits by shareCap times their share of the exits,
+// however the honest claims are spread between exits and other relays;
+// the view's is the lower one when the exits hold more high claims than
+// the view does, and a lower limit only lowers the share of the relays
+// it caps.
+//
+// Candidates are shared by concurrent path choices, hence the atomic
+// weights; two views weighed at once differ by a relay or two, and so do
+// their limits.
+func (pr pathRules) weigh(cands []*candidate, now time.Time) {
+	var exits []*candidate
+	isExit := make([]bool, len(cands))
 	for i, c := range cands {
+		if c.r.Roles.Has(descriptor.RoleExit) && (pr.exitAge == nil || pr.exitAge(c.id(), now)) {
+			exits, isExit[i] = append(exits, c), true
+		}
+	}
+	view := claimLimit(cands)
+	exit := min(view, claimLimit(exits))
+	for i, c := range cands {
+		f := pr.factorOf(c)
+		c.weight[posMiddle].Store(capped(c, view, f))
+		var w uint64
+		if isExit[i] {
+			w = capped(c, exit, f)
+		}
+		c.weight[posExit].Store(w)
+	}
+}
+
+// weighGuards sets the guard weights of pool, the relays that may become
+// guards, capped at the lower of their limit and view's, as exits are.
+func (pr pathRules) weighGuards(pool, view []*candidate) {
+	limit := min(claimLimit(view), claimLimit(pool))
+	for _, c := range pool {
+		c.weight[posGuard].Store(capped(c, limit, pr.factorOf(c)))
+	}
+}
+
+// factorOf is the observed-capacity factor of c (capacity.go).
+func (pr pathRules) factorOf(c *candidate) float64 {
+	if pr.factor == nil {
+		return 1
+	}
+	return pr.factor(c.id())
+}
+
+// claimLimit is the weight limit of a set of candidates (weightLimit).
+func claimLimit(set []*candidate) uint64 {
+	claims := make([]uint64, len(set))
+	for i, c := range set {
 		claims[i] = c.claim
 	}
 	slices.Sort(claims)
-	limit := weightLimit(claims, shareCap)
-	for _, c := range cands {
-		w := min(c.claim, limit)
-		if factor != nil {
-			w = max(uint64(float64(w)*factor(c.id())), 1)
-		}
-		c.weight.Store(w)
-	}
+	return weightLimit(claims, shareCap)
+}
+
+// capped is c's claim capped at limit, then scaled by factor (the
+// capacity the client observed, at most 1), so that a relay that delivers
+// less than it claims loses the share its claim bought. It is at least 1.
+func capped(c *candidate, limit uint64, factor float64) uint64 {
+	return max(uint64(float64(min(c.claim, limit))*factor), 1)
 }
 
 // weightLimit solves L = k/n · Σ min(c_i, L) for the n sorted claims c
@@ -264,13 +326,13 @@ func (pr pathRules) tryPath(cands []*candidate, g *candidate, req *pathRequest, 
 		}
 		return nil
 	}
-	exit := pr.pick(cands, path, req, func(c *candidate) bool { return pr.isExit(c, req, soft) })
+	exit := pr.pick(cands, path, req, posExit, func(c *candidate) bool { return pr.isExit(c, req, soft) })
 	if exit == nil {
 		return nil
 	}
 	path = append(path, exit)
 	for len(path) < pr.hops {
-		m := pr.pick(cands, path, req, func(*candidate) bool { return true })
+		m := pr.pick(cands, path, req, posMiddle, func(*candidate) bool { return true })
 		if m == nil {
 			return nil
 		}
@@ -281,19 +343,22 @@ func (pr pathRules) tryPath(cands []*candidate, g *candidate, req *pathRequest, 
 	return path
 }
 
+// isExit reports whether c may be the exit of req: it accepts the port
+// and has an exit weight (it is old enough, weigh).
 func (pr pathRules) isExit(c *candidate, req *pathRequest, soft bool) bool {
-	return c.r.AcceptsPort(req.port) && !(soft && req.soft[c.id()])
+	return c.weight[posExit].Load() > 0 && c.r.AcceptsPort(req.port) && !(soft && req.soft[c.id()])
 }
 
-// pick draws one relay weighted by capped bandwidth among those that
-// pass ok, are not avoided and are compatible with chosen.
-func (pr pathRules) pick(cands, chosen []*candidate, req *pathRequest, ok func(*candidate) bool) *candidate {
+// pick draws one relay weighted by its capped bandwidth in position pos
+// among those that pass ok, are not avoided and are compatible with
+// chosen.
+func (pr pathRules) pick(cands, chosen []*candidate, req *pathRequest, pos position, ok func(*candidate) bool) *candidate {
 	var total uint64
 	eligible := make([]*candidate, 0, len(cands))
 	weights := make([]uint64, 0, len(cands)) // as read once: weigh may run meanwhile
 	for _, c := range cands {
 		if ok(c) && !req.avoid[c.id()] && pr.compatible(c, chosen) {
-			w := c.weight.Load()
+			w := c.weight[pos].Load()
 			eligible, weights = append(eligible, c), append(weights, w)
 			total += w
 		}

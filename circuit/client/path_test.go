@@ -225,7 +225,7 @@ func TestWeightCapped(t *testing.T) {
 	hits := 0
 	const n = 5000
 	for range n {
-		if rules.pick(cands, nil, &pathRequest{rnd: rnd}, func(*candidate) bool { return true }) == cands[0] {
+		if rules.pick(cands, nil, &pathRequest{rnd: rnd}, posMiddle, func(*candidate) bool { return true }) == cands[0] {
 			hits++
 		}
 	}

@@ -44,6 +44,7 @@ type proxyOptions struct {
 	frontPadding    bool
 	reducedPadding  bool
 	minGuardAge     time.Duration
+	minExitAge      time.Duration
 	noOptimistic    bool
 	prebuilt        int
 	clientKeys      string
@@ -74,6 +75,7 @@ func proxyFlags(args []string, w io.Writer) (proxyOptions, int, bool) {
 	fs.BoolVar(&o.frontPadding, "front-padding", false, "pad the first seconds of every exit circuit with its middle relay (FRONT, at most 300 cells each way): pages are harder to fingerprint, at about twice the cells")
 	fs.BoolVar(&o.allowSameSubnet, "allow-same-subnet", false, "let relays of one /16 share a path (local test networks on loopback only)")
 	fs.DurationVar(&o.minGuardAge, "min-guard-age", client.DefaultMinGuardAge, "how long a relay must have been seen before it may be a guard; 0 for local test networks, whose relays are all new")
+	fs.DurationVar(&o.minExitAge, "min-exit-age", client.DefaultMinExitAge, "how long a relay must have been seen before it may be an exit; 0 for local test networks, whose relays are all new")
 	o.log.register(fs, slog.LevelInfo)
 	src, code, ok := parseWithConfig(fs, args)
 	if !ok {
@@ -181,9 +183,12 @@ func runProxy(ctx context.Context, args []string, e env) int {
 func (o proxyOptions) clientConfig(log *slog.Logger) obol.ClientConfig {
 	cfg := obol.ClientConfig{DataDir: o.client.DataDir, Bootstrap: o.client.Bootstrap, Hops: o.hops,
 		PriceLimit: o.price, Sample: o.sample, Resample: o.resample, JoinTimeout: o.timeout,
-		AllowSameSubnet: o.allowSameSubnet, ReducedPadding: o.reducedPadding, FrontPadding: o.frontPadding, MinGuardAge: o.minGuardAge, Prebuilt: o.prebuilt, Logger: log}
+		AllowSameSubnet: o.allowSameSubnet, ReducedPadding: o.reducedPadding, FrontPadding: o.frontPadding, MinGuardAge: o.minGuardAge, MinExitAge: o.minExitAge, Prebuilt: o.prebuilt, Logger: log}
 	if o.minGuardAge <= 0 {
 		cfg.MinGuardAge = -1
+	}
+	if o.minExitAge <= 0 {
+		cfg.MinExitAge = -1
 	}
 	if o.prebuilt == 0 {
 		cfg.Prebuilt = -1 // none

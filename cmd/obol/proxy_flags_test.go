@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/obolnet/obol/circuit/client"
 )
 
 // Bad `obol proxy` flags exit 2 naming the flag, the value and why.
@@ -37,6 +39,15 @@ func TestProxyFlags(t *testing.T) {
 	o, _, ok = proxyFlags([]string{"--bootstrap", boot, "--prebuilt", "0", "--no-optimistic-data"}, new(strings.Builder))
 	if !ok || o.prebuilt != 0 || !o.noOptimistic {
 		t.Fatalf("parsed prebuilt %d, no optimistic data %v", o.prebuilt, o.noOptimistic)
+	}
+	// The exit age is on by default; 0 waives it, for local test networks.
+	cfg := o.clientConfig(nil)
+	if cfg.MinExitAge != client.DefaultMinExitAge || cfg.MinGuardAge != client.DefaultMinGuardAge {
+		t.Fatalf("default ages: guard %v, exit %v", cfg.MinGuardAge, cfg.MinExitAge)
+	}
+	o, _, ok = proxyFlags([]string{"--bootstrap", boot, "--min-guard-age", "0", "--min-exit-age", "0"}, new(strings.Builder))
+	if cfg := o.clientConfig(nil); !ok || cfg.MinExitAge >= 0 || cfg.MinGuardAge >= 0 {
+		t.Fatalf("ages 0: guard %v, exit %v, want both waived (negative)", cfg.MinGuardAge, cfg.MinExitAge)
 	}
 	o, _, ok = proxyFlags([]string{"--bootstrap", boot, "--reduced-padding"}, new(strings.Builder))
 	if !ok || !o.reducedPadding {

@@ -34,6 +34,7 @@ type serveOptions struct {
 	// for the circuits that carry the wallet's requests to the mint
 	allowSameSubnet bool
 	minGuardAge     time.Duration
+	minExitAge      time.Duration
 	pay             payFlags
 	log             logFlags
 	obs             observeFlags
@@ -59,6 +60,7 @@ func serveFlags(args []string, w io.Writer) (serveOptions, int, bool) {
 	fs.BoolVar(&o.pow, "pow", false, "ask clients for a proof of work when introductions are lost to load")
 	fs.BoolVar(&o.allowSameSubnet, "allow-same-subnet", false, "let relays of one /16 share a path (local test networks on loopback only)")
 	fs.DurationVar(&o.minGuardAge, "min-guard-age", client.DefaultMinGuardAge, "how long a relay must have been seen before it may be a guard; 0 for local test networks, whose relays are all new")
+	fs.DurationVar(&o.minExitAge, "min-exit-age", client.DefaultMinExitAge, "how long a relay must have been seen before it may be an exit; 0 for local test networks, whose relays are all new")
 	o.pay.register(fs)
 	o.obs.register(fs)
 	o.log.register(fs, slog.LevelInfo)
@@ -96,9 +98,12 @@ func runServe(ctx context.Context, args []string, e env) int {
 	log := slog.New(errs.Handler(o.log.logger(e.stderr).Handler()))
 	cfg := obol.ClientConfig{DataDir: o.client.DataDir, Bootstrap: o.client.Bootstrap, Prebuilt: -1,
 		Sample: o.sample, Resample: serveResample, JoinTimeout: o.timeout, Logger: log,
-		AllowSameSubnet: o.allowSameSubnet, MinGuardAge: o.minGuardAge}
+		AllowSameSubnet: o.allowSameSubnet, MinGuardAge: o.minGuardAge, MinExitAge: o.minExitAge}
 	if o.minGuardAge <= 0 {
 		cfg.MinGuardAge = -1
+	}
+	if o.minExitAge <= 0 {
+		cfg.MinExitAge = -1
 	}
 	cfg.Pay = o.pay.config()
 	key, err := hidden.LoadKey(filepath.Join(o.client.DataDir, serviceKeyFile))

@@ -36,6 +36,9 @@ func simFlags(args []string, e env) (simOptions, int, bool) {
 	fs.Float64Var(&c.LeaveRate, "leave", 0, "relays that leave, per relay-hour (a `rate`)")
 	fs.Float64Var(&c.CrashRate, "crash", 0, "relays that crash, per relay-hour (a `rate`)")
 	fs.Float64Var(&c.JoinRate, "join", 0, "new relays per starting relay-hour (a `rate`)")
+	fs.DurationVar(&c.SybilDelay, "sybil-delay", 0, "the Sybils join this `duration` into the observation (0: with the honest relays)")
+	fs.DurationVar(&c.MinGuardAge, "min-guard-age", 0, "clients' guard age, a `duration` (0: waived, as on a local test network)")
+	fs.DurationVar(&c.MinExitAge, "min-exit-age", 0, "clients' exit age, a `duration` (0: waived, as on a local test network)")
 	fs.Uint64Var(&c.Seed, "seed", 1, "`seed` of placement, bandwidths and churn")
 	fs.StringVar(&o.out, "out", "", "write the report as JSON to this `file`")
 	fs.StringVar(&o.plots, "plots", "", "write PNG plots into this `directory`")
@@ -77,7 +80,8 @@ func runSim(ctx context.Context, args []string, e env) int {
 		"-sim.fetches", strconv.Itoa(c.Fetches), "-sim.probes", strconv.Itoa(c.ViewProbes),
 		"-sim.sybil", ftoa(c.SybilFraction), "-sim.withhold", ftoa(c.WithholdFraction),
 		"-sim.leave", ftoa(c.LeaveRate), "-sim.crash", ftoa(c.CrashRate), "-sim.join", ftoa(c.JoinRate),
-		"-sim.seed", strconv.FormatUint(c.Seed, 10)}
+		"-sim.seed", strconv.FormatUint(c.Seed, 10), "-sim.sybil-delay", c.SybilDelay.String(),
+		"-sim.min-guard-age", c.MinGuardAge.String(), "-sim.min-exit-age", c.MinExitAge.String()}
 	for flag, path := range map[string]string{"-sim.out": o.out, "-sim.plots": o.plots} {
 		if path != "" {
 			abs, err := filepath.Abs(path)

@@ -71,7 +71,7 @@ func (t *testnet) startServices(ctx context.Context, net *localnet.Network, mint
 		socksAddr = "127.0.0.1:0"
 	}
 	proxyArgs := []string{"proxy", "--socks", socksAddr,
-		"--bootstrap", boot, "--data-dir", s.dir + "/proxy", "--allow-same-subnet", "--min-guard-age", "0", "--log-level", "error"}
+		"--bootstrap", boot, "--data-dir", s.dir + "/proxy", "--allow-same-subnet", "--min-guard-age", "0", "--min-exit-age", "0", "--log-level", "error"}
 	if mintURL != "" {
 		if err := fundWallet(ctx, s.walletDir(), mintURL, testnetFunds); err != nil {
 			s.close()
@@ -91,7 +91,7 @@ func (t *testnet) startServices(ctx context.Context, net *localnet.Network, mint
 	}
 	s.socks, s.status = got[0], got[1]
 	serveArgs := []string{"serve", "--target", s.webAddr, "--port", "80",
-		"--bootstrap", boot, "--data-dir", s.dir + "/serve", "--allow-same-subnet", "--min-guard-age", "0", "--log-level", "error"}
+		"--bootstrap", boot, "--data-dir", s.dir + "/serve", "--allow-same-subnet", "--min-guard-age", "0", "--min-exit-age", "0", "--log-level", "error"}
 	if mintURL != "" {
 		if err := fundWallet(ctx, s.serviceWalletDir(), mintURL, testnetFunds); err != nil {
 			s.close()

@@ -201,7 +201,7 @@ func (n *network) startClients(ctx context.Context) error {
 		p, err := startProc(n.cfg.Binary, filepath.Join(n.dir, c.name+".log"), "proxy",
 			"--socks", "127.0.0.1:0", "--bootstrap", strings.Join(n.boot, ","), "--data-dir", filepath.Join(c.dir, "proxy"),
 			"--mint", n.mint.url, "--wallet-dir", c.wallet, "--budget", "100000sat",
-			"--allow-same-subnet", "--min-guard-age", "0", "--resample", "1m", "--log-format", "json", "--log-level", n.logLevel())
+			"--allow-same-subnet", "--min-guard-age", "0", "--min-exit-age", "0", "--resample", "1m", "--log-format", "json", "--log-level", n.logLevel())
 		if err != nil {
 			return err
 		}
