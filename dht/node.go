@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -30,6 +31,12 @@ type Mode int
 const (
 	ModeClient Mode = iota
 	ModeServer
+	// ModeAuto serves queries until the host is found unreachable, and
+	// again once it is found reachable: the verdicts of a Reach on the
+	// same host (a relay that checks its addresses). A node nobody can
+	// dial would only fill others' routing tables with a peer they
+	// cannot reach.
+	ModeAuto
 )
 
 // clientRefreshPeriod is how often a client's routing table is refreshed
@@ -67,7 +74,7 @@ type Config struct {
 // Validate reports the first invalid field.
 func (c *Config) Validate() error {
 	switch {
-	case c.Mode != ModeClient && c.Mode != ModeServer:
+	case c.Mode != ModeClient && c.Mode != ModeServer && c.Mode != ModeAuto:
 		return fmt.Errorf("dht: unknown mode %d", c.Mode)
 	case c.MaxRecordAge < 0, c.Quorum < 0, c.BucketSize < 0, c.PutRate < 0, c.PutBurst < 0, c.LookupPaths < 0:
 		return errors.New("dht: negative limit")
@@ -125,8 +132,11 @@ func Open(h host.Host, cfg Config) (*Node, error) {
 	}
 	c := cfg.withDefaults()
 	mode := kad.ModeClient
-	if c.Mode == ModeServer {
+	switch c.Mode {
+	case ModeServer:
 		mode = kad.ModeServer
+	case ModeAuto:
+		mode = kad.ModeAutoServer // a server until a verdict says otherwise
 	}
 	puts := newPutLimiter(c.PutRate, c.PutBurst)
 	puts.observe = c.OnQuery
@@ -164,6 +174,12 @@ func (n *Node) DroppedPuts() uint64 { return n.puts.dropped.Load() }
 
 // Host returns the node's libp2p host.
 func (n *Node) Host() host.Host { return n.host }
+
+// Serving reports whether the node serves DHT queries now (a server, or
+// ModeAuto while its host is not found unreachable).
+func (n *Node) Serving() bool {
+	return slices.Contains(n.host.Mux().Protocols(), kadProtocol)
+}
 
 // RoutingTableSize is the number of DHT servers in the routing table.
 func (n *Node) RoutingTableSize() int { return n.kad.RoutingTable().Size() }

@@ -12,8 +12,10 @@ import (
 
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/p2p/host/eventbus"
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	"github.com/libp2p/go-libp2p/p2p/protocol/autonatv2"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
@@ -68,6 +70,7 @@ type Reach struct {
 	h      host.Host
 	dialer host.Host
 	an     *autonatv2.AutoNAT
+	em     event.Emitter // the verdicts, on h's event bus
 
 	mu        sync.Mutex // guards the fields below
 	checked   bool       // a verdict was reached at least once
@@ -108,7 +111,15 @@ func NewReach(h host.Host, cfg ReachConfig) (*Reach, error) {
 		dialer.Close()
 		return nil, fmt.Errorf("dht: autonat v2: %w", err)
 	}
-	return &Reach{cfg: cfg, h: h, dialer: dialer, an: an}, nil
+	// The verdict goes on h's event bus, where a DHT node in ModeAuto
+	// learns whether to serve queries; stateful, so that a node opened
+	// later learns the last one.
+	em, err := h.EventBus().Emitter(new(event.EvtLocalReachabilityChanged), eventbus.Stateful)
+	if err != nil {
+		an.Close()
+		return nil, fmt.Errorf("dht: reachability emitter: %w", err)
+	}
+	return &Reach{cfg: cfg, h: h, dialer: dialer, an: an, em: em}, nil
 }
 
 // newDialerHost is the host that dials other peers back: a fresh
@@ -199,6 +210,7 @@ func (r *Reach) Close() error {
 		return nil
 	}
 	r.closed = true
+	r.em.Close()
 	if r.started {
 		r.an.Close() // closes the dialer too
 		return nil
@@ -238,6 +250,11 @@ func (r *Reach) checkOnce(ctx context.Context) bool {
 	if decided || len(conf) > 0 {
 		r.cfg.Logger.Info("reachability checked", "reachable", len(conf) > 0,
 			"confirmed", len(conf), "candidates", len(t.addrs))
+		verdict := network.ReachabilityPrivate
+		if len(conf) > 0 {
+			verdict = network.ReachabilityPublic
+		}
+		r.em.Emit(event.EvtLocalReachabilityChanged{Reachability: verdict})
 	}
 	if changed && (decided || len(conf) > 0) && r.cfg.Changed != nil {
 		r.cfg.Changed()

@@ -135,3 +135,51 @@ func TestReachTally(t *testing.T) {
 		t.Fatalf("confirmed %v, want only %v", c, a)
 	}
 }
+
+// A node in ModeAuto serves queries until its host is found unreachable,
+// then stops: peers no longer take it into their routing tables, where it
+// would be a peer nobody can dial.
+func TestUnreachableNodeStopsServing(t *testing.T) {
+	l, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.LocalAddr().(*net.UDPAddr).Port
+	l.Close() // a port nobody answers at
+	claimed := ma.StringCast("/ip4/127.0.0.1/udp/" + strconv.Itoa(port) + "/quic-v1")
+	start := reachNet(t, 3)
+	r, verdicts := start(func(host.Host) []ma.Multiaddr { return []ma.Multiaddr{claimed} })
+	n, err := Open(r.h, Config{Mode: ModeAuto})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	if <-verdicts {
+		t.Fatal("claimed address confirmed")
+	}
+	for i := 0; n.Serving(); i++ {
+		if i == 3000 {
+			t.Fatal("an unreachable node still serves DHT queries")
+		}
+		time.Sleep(10 * time.Millisecond) // kad-dht takes the verdict in a goroutine of its own
+	}
+}
+
+// Before any verdict, and on a host that is not checked, a node in
+// ModeAuto serves queries, as a relay must.
+func TestModeAutoServesUntilVerdict(t *testing.T) {
+	k, _, _ := crypto.GenerateEd25519Key(rand.Reader)
+	h, err := NewHost(HostConfig{Identity: k, Listen: []string{"/ip4/127.0.0.1/udp/0/quic-v1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	n, err := Open(h, Config{Mode: ModeAuto})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	if !n.Serving() {
+		t.Fatal("a node in ModeAuto does not serve before any verdict")
+	}
+}

@@ -73,7 +73,14 @@ func OpenRelay(cfg RelayConfig) (*Relay, error) {
 	if err != nil {
 		return nil, fmt.Errorf("relay: %w", err)
 	}
-	n, err := dht.Open(h, dht.Config{Mode: dht.ModeServer, Bootstrap: c.Bootstrap, Logger: c.Logger, Now: c.Now})
+	// A relay that checks its addresses serves DHT queries only while it
+	// is not found unreachable: peers would fill their routing tables
+	// with a node they cannot dial.
+	mode := dht.ModeServer
+	if !loopbackOnly(h) && !c.SkipReachCheck {
+		mode = dht.ModeAuto
+	}
+	n, err := dht.Open(h, dht.Config{Mode: mode, Bootstrap: c.Bootstrap, Logger: c.Logger, Now: c.Now})
 	if err != nil {
 		h.Close()
 		return nil, fmt.Errorf("relay: %w", err)
