@@ -109,7 +109,10 @@ func OpenRelay(cfg RelayConfig) (*Relay, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), mintTimeout)
 		payments = &RelayPayments{}
 		rcv, err = pay.OpenReceiver(ctx, c.DataDir, p, pay.ReceiverOptions{Now: c.Now, Logger: c.Logger, OnSettled: payments.OnSettled,
-			OnLoaded: func() { pub.Changed() }})
+			OnLoaded: func() {
+				c.Logger.Info("reached the mint through circuits; accepting payment channels")
+				pub.Changed()
+			}})
 		cancel()
 		if err != nil {
 			if mint != nil {
