@@ -307,12 +307,31 @@ func (rp *Receiver) Loaded() <-chan struct{} { return rp.loaded }
 
 // Flush settles, at shutdown, every channel not yet settled: the relay's
 // circuits are gone, so no channel takes more payments. Call it after
-// Run has returned.
+// Run has returned. A relay that never fetched the mint's keyset accepted
+// no channel in this run; it reaches for the mint only if its ledger
+// holds channels of an earlier one.
 func (rp *Receiver) Flush(ctx context.Context) error {
-	if err := rp.Load(ctx); err != nil {
-		return err
+	select {
+	case <-rp.loaded:
+	default:
+		if !rp.unsettled() {
+			return nil
+		}
+		if err := rp.Load(ctx); err != nil {
+			return err
+		}
 	}
 	return rp.settler.Flush(ctx)
+}
+
+// unsettled reports whether the ledger holds a channel not settled.
+func (rp *Receiver) unsettled() bool {
+	for _, c := range rp.ledger.Channels() {
+		if !c.Settled {
+			return true
+		}
+	}
+	return false
 }
 
 // Close closes the ledger and the wallet.

@@ -148,6 +148,9 @@ func (n *Network) relayConfig(i int) node.RelayConfig {
 	var pay *pay.RelayPayment
 	if n.cfg.Payment != nil {
 		p := *n.cfg.Payment
+		// Too small a network leaves a relay no path to an exit
+		// without itself: its relays reach the mint directly.
+		p.DirectMintConnectionUnsafe = p.DirectMintConnectionUnsafe || (p.Transport == nil && !n.cfg.MintThroughCircuits())
 		pay = &p
 	}
 	c := node.RelayConfig{
@@ -180,6 +183,25 @@ func (n *Network) listen(i int) []string {
 	}
 	ip := n.cfg.Addr(i)
 	return []string{"/ip4/" + ip + "/udp/0/quic-v1", "/ip4/" + ip + "/tcp/0"}
+}
+
+// mintHops is the length of the circuits a relay reaches its mint
+// through (node.MintPaths' default).
+const mintHops = 3
+
+// MintThroughCircuits reports whether every relay of the network can
+// reach a loopback mint through circuits of its own: a path of mintHops
+// relays other than itself, ending at an exit other than itself. With
+// the default exits, 5 relays or more.
+func (c *Config) MintThroughCircuits() bool {
+	d := c.withDefaults()
+	exits := 0
+	for i := range d.Relays {
+		if d.IsExit(i) {
+			exits++
+		}
+	}
+	return exits >= 2 && d.Relays-1 >= mintHops
 }
 
 // run starts every relay's Run in a goroutine the network owns.
