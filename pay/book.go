@@ -25,6 +25,12 @@ type bookEntry struct {
 	Expiry   uint64 `json:"expiry,omitempty"`
 	Receiver string `json:"receiver,omitempty"` // hex, compressed
 	Settled  bool   `json:"settled,omitempty"`
+	// Standby: funded in advance for a hidden service's rendezvous
+	// circuits, not on any circuit yet. A later entry of the counter
+	// with Opened set says it was taken for a circuit: its relay may
+	// have seen it, so a restart does not offer it again.
+	Standby bool `json:"standby,omitempty"`
+	Opened  bool `json:"opened,omitempty"`
 }
 
 // book is an append-only, synced file of bookEntry lines; a torn last line

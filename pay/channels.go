@@ -122,9 +122,14 @@ func OpenChannels(cfg ChannelsConfig) (*Channels, error) {
 	c := &Channels{cfg: cfg, book: b, entries: map[uint64]*bookEntry{}, demand: map[uint64]int{}}
 	for _, e := range entries {
 		c.next = max(c.next, e.Counter+1)
-		if e.Settled {
+		switch {
+		case e.Settled:
 			delete(c.entries, e.Counter)
-		} else {
+		case e.Opened && e.Receiver == "": // a mark on a booked channel
+			if old := c.entries[e.Counter]; old != nil {
+				old.Opened = true
+			}
+		default:
 			c.entries[e.Counter] = &e
 		}
 	}
@@ -168,8 +173,8 @@ func (c *Channels) circuitHopPayer(r RelayTerms, capacity uint64, s *fundSchedul
 }
 
 // newChannel writes a new channel ahead to the book and returns it with
-// its fresh sender key.
-func (c *Channels) newChannel(r RelayTerms, capacity uint64) (*payment.Channel, *btcec.PrivateKey, uint64, error) {
+// its fresh sender key; standby books it as a standby channel.
+func (c *Channels) newChannel(r RelayTerms, capacity uint64, standby bool) (*payment.Channel, *btcec.PrivateKey, uint64, error) {
 	ks, err := c.cfg.Wallet.Keyset()
 	if err != nil {
 		return nil, nil, 0, err
@@ -185,7 +190,7 @@ func (c *Channels) newChannel(r RelayTerms, capacity uint64) (*payment.Channel, 
 	defer c.mu.Unlock()
 	e := bookEntry{Counter: c.next, Mint: c.cfg.Wallet.MintURL(), Unit: c.cfg.Wallet.Unit(), Capacity: capacity, Funding: funding,
 		Keyset: ks.ID, FeePPK: ks.InputFeePPK, Setup: uint64(now.Unix()), Expiry: uint64(expiry),
-		Receiver: hex.EncodeToString(r.ReceiverKey.SerializeCompressed())}
+		Receiver: hex.EncodeToString(r.ReceiverKey.SerializeCompressed()), Standby: standby}
 	ch, key, err := c.rebuild(&e, ks)
 	if err != nil {
 		return nil, nil, 0, err
@@ -217,6 +222,62 @@ func (c *Channels) rebuild(e *bookEntry, ks payment.Keyset) (*payment.Channel, *
 		InputFeePPK: e.FeePPK, SetupTime: e.Setup, ExpiryTime: e.Expiry, Sender: key.PubKey(), Receiver: recv,
 	}, ks, payment.ChannelSecret(key, recv))
 	return ch, key, err
+}
+
+// bookedChannel is a standby channel of the book, rebuilt.
+type bookedChannel struct {
+	standbyChannel
+	receiver *btcec.PublicKey
+}
+
+// bookedStandby rebuilds the standby channels of the book that no circuit
+// took, that the wallet funded and that skip does not exclude, with their
+// funding attached. It makes no mint request.
+func (c *Channels) bookedStandby(skip func(counter uint64) bool) []bookedChannel {
+	ks, err := c.cfg.Wallet.Keyset()
+	if err != nil {
+		return nil
+	}
+	c.mu.Lock()
+	var todo []bookEntry
+	for _, e := range c.entries {
+		if e.Standby && !e.Opened {
+			todo = append(todo, *e)
+		}
+	}
+	c.mu.Unlock()
+	var out []bookedChannel
+	for _, e := range todo {
+		if skip(e.Counter) {
+			continue
+		}
+		ch, key, err := c.rebuild(&e, ks)
+		if err != nil {
+			continue
+		}
+		funding := c.cfg.Wallet.Funded(ch.ID())
+		if funding == nil || ch.AttachFunding(funding) != nil {
+			continue // not funded (yet): Settle marks it settled, or a recovery funds it
+		}
+		out = append(out, bookedChannel{standbyChannel{ch: ch, key: key, counter: e.Counter}, ch.Params().Receiver})
+	}
+	return out
+}
+
+// markOpened books that the standby channel of counter was taken for a
+// circuit.
+func (c *Channels) markOpened(counter uint64) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.entries[counter]
+	if e == nil {
+		return fmt.Errorf("pay: standby channel %d is not booked", counter)
+	}
+	if err := c.book.append(bookEntry{Counter: counter, Opened: true}); err != nil {
+		return err
+	}
+	e.Opened = true
+	return nil
 }
 
 // SettleReport is what Settle did: Settled counts channels settled, Open
@@ -431,7 +492,7 @@ func (h *hopPayer) fundNew(ctx context.Context) (*payment.Channel, *btcec.Privat
 	if err := h.c.waitFunding(ctx, h.sched); err != nil {
 		return nil, nil, err
 	}
-	ch, key, _, err := h.c.newChannel(h.relay, h.capacity)
+	ch, key, _, err := h.c.newChannel(h.relay, h.capacity, false)
 	if err != nil {
 		return nil, nil, err
 	}

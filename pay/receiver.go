@@ -132,6 +132,7 @@ type Receiver struct {
 	meter   *router.PaidMeter
 	wallet  *wallet.Wallet
 	settler *router.Settler
+	loaded  chan struct{} // closed once the wallet has the mint's keyset
 }
 
 // ReceiverOptions are what a Receiver takes from the relay it serves.
@@ -140,10 +141,17 @@ type ReceiverOptions struct {
 	Logger *slog.Logger     // default: discard
 	// OnSettled, if set, is told of every settlement.
 	OnSettled func(router.Settlement)
+	// OnLoaded, if set, is called when Run (or Load) has fetched the
+	// mint's keyset through the Transport: Terms then name it.
+	OnLoaded func()
 }
 
-// OpenReceiver opens the ledger and the wallet in dir; it contacts the
-// mint (the keyset channels are checked against), within ctx.
+// OpenReceiver opens the ledger and the wallet in dir. Over a direct
+// connection it fetches the mint's keyset (which channels are checked
+// against) within ctx. Through a Transport it contacts nothing: the
+// relay's circuits to the mint need the network the relay is about to
+// join, so Run fetches the keyset once they can be built (Loaded), and
+// until then the relay refuses channels and its Terms list no keyset.
 func OpenReceiver(ctx context.Context, dir string, p RelayPayment, c ReceiverOptions) (*Receiver, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
@@ -165,7 +173,7 @@ func OpenReceiver(ctx context.Context, dir string, p RelayPayment, c ReceiverOpt
 	if err != nil {
 		return nil, fmt.Errorf("relay: payment: %w", err)
 	}
-	rp := &Receiver{cfg: p, opts: c, key: key, wallet: w}
+	rp := &Receiver{cfg: p, opts: c, key: key, wallet: w, loaded: make(chan struct{})}
 	if err := rp.open(ctx, dir); err != nil {
 		rp.Close()
 		return nil, err
@@ -175,14 +183,14 @@ func OpenReceiver(ctx context.Context, dir string, p RelayPayment, c ReceiverOpt
 
 func (rp *Receiver) open(ctx context.Context, dir string) error {
 	p, c := rp.cfg, rp.opts
-	if err := rp.wallet.Load(WithMintOp(ctx, NewMintOp(MintKeysets))); err != nil {
-		return fmt.Errorf("relay: payment: the mint %s cannot be reached: %w", p.Mint, err)
-	}
-	ks, err := rp.wallet.Keyset()
-	if err != nil {
-		return fmt.Errorf("relay: payment: %w", err)
+	if p.Transport == nil {
+		if err := rp.wallet.Load(WithMintOp(ctx, NewMintOp(MintKeysets))); err != nil {
+			return fmt.Errorf("relay: payment: the mint %s cannot be reached: %w", p.Mint, err)
+		}
+		close(rp.loaded)
 	}
 	var recs []payment.LedgerRecord
+	var err error
 	if rp.store, recs, err = payment.OpenFileStore(filepath.Join(dir, LedgerFile)); err != nil {
 		return fmt.Errorf("relay: payment: %w", err)
 	}
@@ -190,6 +198,10 @@ func (rp *Receiver) open(ctx context.Context, dir string) error {
 		ReceiverKey: rp.key, Store: rp.store, Now: c.Now,
 		MinLifetime: p.MinLifetime, MaxLifetime: p.MaxLifetime, MaxCapacity: p.MaxCapacity,
 		Keyset: func(mint, unit, id string) (payment.Keyset, error) {
+			ks, err := rp.wallet.Keyset()
+			if err != nil {
+				return payment.Keyset{}, errors.New("the mint's keyset is not known yet")
+			}
 			if mint != p.Mint || unit != p.Unit || id != ks.ID {
 				return payment.Keyset{}, errors.New("mint, unit or keyset not accepted")
 			}
@@ -215,12 +227,19 @@ func (rp *Receiver) open(ctx context.Context, dir string) error {
 	return nil
 }
 
-// Terms are what the descriptor says of the relay's payment.
+// Terms are what the descriptor says of the relay's payment. Before the
+// keyset is loaded (Loaded) the mint is named with no keyset; the relay
+// refuses channels meanwhile, and clients choose paid paths only through
+// relays that name their wallet's keyset or none: publish again once it
+// is loaded.
 func (rp *Receiver) Terms() (descriptor.Price, descriptor.Payment) {
 	p := rp.cfg
-	ks, _ := rp.wallet.Keyset() // loaded by open
+	var keysets []string
+	if ks, err := rp.wallet.Keyset(); err == nil {
+		keysets = []string{ks.ID}
+	}
 	return descriptor.Price{PerMiB: p.PerMiB, PerCircuit: p.PerCircuit}, descriptor.Payment{
-		Mints:        []descriptor.Mint{{URL: p.Mint, Unit: p.Unit, Keysets: []string{ks.ID}}},
+		Mints:        []descriptor.Mint{{URL: p.Mint, Unit: p.Unit, Keysets: keysets}},
 		ReceiverKey:  rp.key.PubKey().SerializeCompressed(),
 		PrepayBytes:  p.PrepayBytes,
 		GraceSeconds: uint32(p.Grace / time.Second),
@@ -243,14 +262,76 @@ func (rp *Receiver) Balance() uint64 { return rp.wallet.Balance() }
 // Unit is the unit of the accepted mint.
 func (rp *Receiver) Unit() string { return rp.cfg.Unit }
 
-// Run settles the channels of ended circuits, each after a random delay,
-// until ctx ends.
-func (rp *Receiver) Run(ctx context.Context) error { return rp.settler.Run(ctx) }
+// Run fetches the mint's keyset if OpenReceiver did not, then settles
+// the channels of ended circuits, each after a random delay, until ctx
+// ends.
+func (rp *Receiver) Run(ctx context.Context) error {
+	if err := rp.Load(ctx); err != nil {
+		return nil // ctx ended
+	}
+	return rp.settler.Run(ctx)
+}
+
+// Load fetches the mint's keyset through the Transport, trying again
+// with back-off (250 ms doubling to 30 s) while the mint cannot be
+// reached — right after a start the relay's view may not hold a path to
+// it yet — until it succeeds or ctx ends. Each try is an operation of its
+// own. It returns at once if the keyset is loaded.
+func (rp *Receiver) Load(ctx context.Context) error {
+	select {
+	case <-rp.loaded:
+		return nil
+	default:
+	}
+	wait := 250 * time.Millisecond
+	for {
+		err := rp.wallet.Load(WithMintOp(ctx, NewMintOp(MintKeysets)))
+		if err == nil {
+			close(rp.loaded)
+			if rp.opts.OnLoaded != nil {
+				rp.opts.OnLoaded()
+			}
+			return nil
+		}
+		rp.opts.Logger.Debug("the mint could not be reached for its keyset; trying again", "in", wait, "err", err)
+		if sleep(ctx, wait) != nil {
+			return ctx.Err()
+		}
+		wait = min(2*wait, 30*time.Second)
+	}
+}
+
+// Loaded is closed once the relay has the mint's keyset and accepts
+// channels.
+func (rp *Receiver) Loaded() <-chan struct{} { return rp.loaded }
 
 // Flush settles, at shutdown, every channel not yet settled: the relay's
-// circuits are gone, so no channel takes more payments.
+// circuits are gone, so no channel takes more payments. Call it after
+// Run has returned. A relay that never fetched the mint's keyset accepted
+// no channel in this run; it reaches for the mint only if its ledger
+// holds channels of an earlier one.
 func (rp *Receiver) Flush(ctx context.Context) error {
+	select {
+	case <-rp.loaded:
+	default:
+		if !rp.unsettled() {
+			return nil
+		}
+		if err := rp.Load(ctx); err != nil {
+			return err
+		}
+	}
 	return rp.settler.Flush(ctx)
+}
+
+// unsettled reports whether the ledger holds a channel not settled.
+func (rp *Receiver) unsettled() bool {
+	for _, c := range rp.ledger.Channels() {
+		if !c.Settled {
+			return true
+		}
+	}
+	return false
 }
 
 // Close closes the ledger and the wallet.

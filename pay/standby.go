@@ -23,7 +23,8 @@ type StandbyConfig struct {
 	Per int
 	// Every is the mean time between two refills (default 2 min), drawn
 	// from an exponential distribution — a Poisson process, unrelated to
-	// introductions — the first within Every/4 of Run's start. A refill
+	// introductions — the first within Every/4 of Run's start, or at the
+	// service's start: the first time Stock names relays. A refill
 	// funds the channels missing, each after a random pause of up to Gap
 	// (default 10 s), each through an isolation of its own.
 	Every, Gap time.Duration
@@ -73,7 +74,11 @@ type Standby struct {
 
 	mu     sync.Mutex // guards the fields below
 	stocks map[string]*stock
-	more   chan struct{} // closed and replaced when a channel is added
+	more   chan struct{}   // closed and replaced when a channel is added
+	have   map[uint64]bool // book counters of the channels stocked so far
+	named  bool            // Stock has named relays: the service started
+
+	start chan struct{} // ready when Stock first names relays (1 slot)
 }
 
 // stock is the standby channels to one relay.
@@ -86,8 +91,9 @@ type stock struct {
 
 // standbyChannel is a booked, funded channel not opened on any circuit.
 type standbyChannel struct {
-	ch  *payment.Channel
-	key *btcec.PrivateKey
+	ch      *payment.Channel
+	key     *btcec.PrivateKey
+	counter uint64 // in the book
 }
 
 // NewStandby returns the standby channels of c, sized for window bytes of
@@ -98,7 +104,8 @@ func NewStandby(c *Channels, cfg StandbyConfig, window uint64) *Standby {
 	if window == 0 {
 		window = DefaultWindow
 	}
-	return &Standby{c: c, cfg: cfg, window: window, stocks: map[string]*stock{}, more: make(chan struct{})}
+	return &Standby{c: c, cfg: cfg, window: window, stocks: map[string]*stock{}, more: make(chan struct{}),
+		have: map[uint64]bool{}, start: make(chan struct{}, 1)}
 }
 
 func keyName(k *btcec.PublicKey) string { return hex.EncodeToString(k.SerializeCompressed()) }
@@ -106,8 +113,11 @@ func keyName(k *btcec.PublicKey) string { return hex.EncodeToString(k.SerializeC
 // Stock names the relays to keep standby channels for: the service's
 // guards and vanguards. Free relays and relays the wallet cannot pay are
 // left out. Relays named before and not now are no longer refilled; what
-// they have ready stays usable. It makes no mint request.
+// they have ready stays usable. Standby channels of the book that no
+// circuit took — funded before a restart — are stocked again first
+// (restore). It makes no mint request.
 func (s *Standby) Stock(relays []*descriptor.Relay) {
+	s.restore()
 	ks, err := s.c.cfg.Wallet.Keyset()
 	if err != nil {
 		return
@@ -123,8 +133,21 @@ func (s *Standby) Stock(relays []*descriptor.Relay) {
 		}
 		if r, err := RelayOf(d, s.c.cfg.Wallet.MintURL(), s.c.cfg.Wallet.Unit(), ks.ID); err == nil {
 			s.wantLocked(r)
+			s.startLocked()
 		}
 	}
+}
+
+// startLocked has Run fill at once (after Fill's random pause) the first
+// time relays are named: at the service's start, before any
+// introduction, rather than at the next time of the Poisson process. mu
+// is held.
+func (s *Standby) startLocked() {
+	if s.named {
+		return
+	}
+	s.named = true
+	s.start <- struct{}{}
 }
 
 // wantLocked marks relay r to be refilled; mu is held.
@@ -186,6 +209,12 @@ func (s *Standby) take(ctx context.Context, key *btcec.PublicKey) (*payment.Chan
 				c := st.ready[0]
 				st.ready = st.ready[1:]
 				s.mu.Unlock()
+				// Booked before the relay can see it: a restart then
+				// never offers it to another circuit.
+				if err := s.c.markOpened(c.counter); err != nil {
+					s.add(key, c)
+					return nil, nil, err
+				}
 				return c.ch, c.key, nil
 			}
 		}
@@ -228,6 +257,7 @@ func (s *Standby) Ready() int {
 // missing. Run fills at random times; call Fill directly only where that
 // time says nothing (at start, or in tests).
 func (s *Standby) Fill(ctx context.Context, gap time.Duration) (int, error) {
+	s.restore()
 	funded := 0
 	for limit := s.capacityLimit(); funded < limit; {
 		r, capacity, ok := s.missing()
@@ -239,14 +269,20 @@ func (s *Standby) Fill(ctx context.Context, gap time.Duration) (int, error) {
 				return funded, err
 			}
 		}
-		ch, key, _, err := s.c.newChannel(r, capacity)
+		ch, key, counter, err := s.c.newChannel(r, capacity, true)
 		if err != nil {
 			return funded, err
 		}
+		s.mu.Lock()
+		s.have[counter] = true // restore must not stock it too
+		s.mu.Unlock()
 		if err := s.c.fundResult(s.c.fund(ctx, ch)); err != nil {
+			s.mu.Lock()
+			delete(s.have, counter) // a recovery may complete its swap: restore stocks it then
+			s.mu.Unlock()
 			return funded, err
 		}
-		s.add(r.ReceiverKey, standbyChannel{ch: ch, key: key})
+		s.add(r.ReceiverKey, standbyChannel{ch: ch, key: key, counter: counter})
 		funded++
 	}
 	return funded, nil
@@ -289,17 +325,59 @@ func (s *Standby) add(key *btcec.PublicKey, c standbyChannel) {
 	s.more = make(chan struct{})
 }
 
-// run refills at the times of a Poisson process of mean cfg.Every until
-// ctx ends.
+// run refills at the times of a Poisson process of mean cfg.Every, and
+// when Stock first names relays, until ctx ends.
 func (s *Standby) run(ctx context.Context, failed func(error)) {
 	wait := rand.N(s.cfg.Every/4 + 1)
 	for {
-		if sleep(ctx, wait) != nil {
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
 			return
+		case <-t.C:
+		case <-s.start:
+			t.Stop()
 		}
 		if _, err := s.Fill(ctx, s.cfg.Gap); err != nil && !errors.Is(err, context.Canceled) && ctx.Err() == nil {
 			failed(err)
 		}
 		wait = poolGap(s.cfg.Every)
 	}
+}
+
+// restore stocks the standby channels of the book that are funded and
+// that no circuit took: those funded before a restart, and those whose
+// funding swap a wallet recovery completed. Their relays need not be
+// named yet: Stock or Pay names them, and take finds them by key. Those
+// with less than MinLife left are not offered (usable); like the stock
+// of a relay no longer named, they stay booked and come back as refunds
+// after their expiry (Channels.Settle) — a 2-of-2 lock the relay never
+// saw cannot be undone sooner. It makes no mint request.
+func (s *Standby) restore() {
+	booked := s.c.bookedStandby(func(counter uint64) bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.have[counter]
+	})
+	if len(booked) == 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, b := range booked {
+		if s.have[b.counter] {
+			continue
+		}
+		s.have[b.counter] = true
+		k := keyName(b.receiver)
+		st := s.stocks[k]
+		if st == nil {
+			st = &stock{} // not refilled until its relay is named
+			s.stocks[k] = st
+		}
+		st.ready = s.usable(append(st.ready, b.standbyChannel))
+	}
+	close(s.more)
+	s.more = make(chan struct{})
 }

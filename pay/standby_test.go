@@ -2,6 +2,8 @@ package pay_test
 
 import (
 	"context"
+	"github.com/obolnet/obol/circuit/client"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -89,5 +91,168 @@ func TestStandbyChannels(t *testing.T) {
 	}
 	if n, _ := sb.Fill(ctx, 0); n != 0 {
 		t.Fatalf("a relay no longer named was refilled (%d)", n)
+	}
+}
+
+// A payer reopened from its directory stocks again the standby channels
+// funded before it closed, with no new funding swap; the channels the
+// restocked stock pays circuits with are accepted by the relays; those a
+// circuit took are not offered again after another restart, nor those
+// too close to their expiry, which come back as refunds: at the end the
+// wallet and the relays hold every sat topped up.
+func TestStandbySurvivesRestart(t *testing.T) {
+	var offset atomic.Int64 // seconds the shared clock is ahead
+	clock := func() time.Time { return time.Now().Add(time.Duration(offset.Load()) * time.Second) }
+	tn := newTestNet(t, 3, netOpts{clock: clock})
+	var descs []*descriptor.Relay
+	for _, r := range tn.relays {
+		descs = append(descs, tn.descriptorOf(r))
+	}
+	guards := descs[:2] // a guard and a vanguard
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	open := func() *pay.Payer {
+		p, err := pay.OpenPayer(ctx, pay.PayerConfig{Wallet: pay.WalletConfig{Dir: dir, Mint: tn.mintURL,
+			Transport: tn.log.transport(), Now: clock}, Standby: pay.StandbyConfig{Per: 2, Every: time.Hour}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	const topUp = 20_000
+	p := open()
+	if _, err := p.Wallet().TopUp(ctx, topUp); err != nil {
+		t.Fatal(err)
+	}
+	p.Standby().Stock(guards)
+	if n, err := p.Standby().Fill(ctx, 0); err != nil || n != 4 {
+		t.Fatalf("fill: %d funded, %v; want 4", n, err)
+	}
+	balance := p.Balance()
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// The restart restocks all four, and a fill finds nothing missing.
+	mark := len(tn.log.events())
+	p = open()
+	p.Standby().Stock(guards)
+	if got := p.Standby().Ready(); got != 4 {
+		t.Fatalf("%d standby channels ready after a restart; want the 4 funded before", got)
+	}
+	if n, err := p.Standby().Fill(ctx, 0); err != nil || n != 0 {
+		t.Fatalf("fill after a restart funded %d (%v)", n, err)
+	}
+	rep, err := p.Channels().Settle(ctx)
+	if err != nil || rep.Open != 4 || p.Balance() != balance || p.Balance()+rep.Locked != topUp {
+		t.Fatalf("after a restart: %+v (%v), balance %d (was %d); want 4 channels locking %d", rep, err, p.Balance(), balance, topUp-balance)
+	}
+
+	// A rendezvous circuit opens two of them, on the guard and the
+	// vanguard, and the relays accept them.
+	var path []client.Hop
+	for _, r := range tn.relays {
+		path = append(path, r.hop())
+	}
+	circ, err := client.Build(ctx, tn.links, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, err := p.Standby().Pay(descs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payments, err := client.NewPayments(circ, pc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- payments.Run(pctx) }()
+	for _, r := range tn.relays[:2] {
+		for len(r.ledger.Channels()) == 0 {
+			select {
+			case <-ctx.Done():
+				t.Fatal("a relay never accepted its restocked standby channel")
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}
+	circ.Close()
+	stop()
+	<-done
+	if n := swapsSince(tn.log, mark); n != 0 {
+		t.Fatalf("%d funding swaps after the restart; want none", n)
+	}
+
+	// The channels the circuit took are not offered again.
+	p.Close()
+	p = open()
+	p.Standby().Stock(guards)
+	if got := p.Standby().Ready(); got != 2 {
+		t.Fatalf("%d ready after the second restart; want the 2 no circuit took", got)
+	}
+
+	// Too close to their expiry, they are not offered, and stay booked.
+	p.Close()
+	offset.Store(int64((19 * time.Hour).Seconds()))
+	p = open()
+	defer p.Close()
+	p.Standby().Stock(guards)
+	if got := p.Standby().Ready(); got != 0 {
+		t.Fatalf("%d standby channels ready with less than MinLife left", got)
+	}
+	for _, r := range tn.relays[:2] { // the relays close the circuit's channels
+		for len(r.settlements()) == 0 {
+			select {
+			case <-ctx.Done():
+				t.Fatal("a relay did not settle")
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}
+	offset.Store(int64((31 * time.Hour).Seconds())) // past every expiry
+	rep, err = p.Settle(ctx)
+	if err != nil || rep.Open != 0 || rep.Settled < 2 {
+		t.Fatalf("settlement past expiry: %+v, %v; want the 2 standby channels left refunded", rep, err)
+	}
+	total := p.Balance()
+	for _, r := range tn.relays {
+		total += r.wallet.Balance()
+	}
+	if total != topUp {
+		t.Fatalf("the wallet and the relays hold %d; %d were topped up", total, topUp)
+	}
+}
+
+// A running payer fills the standby stock when a service first names its
+// guards and vanguards, without waiting for the Poisson process (a day
+// here): the service's first introductions find channels ready.
+func TestStandbyFillsAtStart(t *testing.T) {
+	tn := newTestNet(t, 2, netOpts{})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	p, err := pay.OpenPayer(ctx, pay.PayerConfig{Wallet: pay.WalletConfig{Dir: t.TempDir(), Mint: tn.mintURL,
+		Transport: tn.log.transport()}, SettleEvery: 24 * time.Hour,
+		Standby: pay.StandbyConfig{Per: 2, Every: 24 * time.Hour, Gap: 20 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if _, err := p.Wallet().TopUp(ctx, 20_000); err != nil {
+		t.Fatal(err)
+	}
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); p.Run(rctx) }()
+	defer func() { stop(); <-done }()
+	p.Standby().Stock([]*descriptor.Relay{tn.descriptorOf(tn.relays[0]), tn.descriptorOf(tn.relays[1])})
+	for p.Standby().Ready() < 4 {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%d standby channels ready; the start's fill did not come", p.Standby().Ready())
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
 }

@@ -76,7 +76,7 @@ func parseRelayFlags(args []string, w io.Writer) (relayOptions, int, bool) {
 	fs.Var(msatValue{&pay.PerCircuit}, "price-per-circuit", "with -mint, the `amount` charged per circuit, in msat or e.g. 2sat")
 	fs.Var(bytesValue{&pay.PrepayBytes}, "prepay", "with -mint, how many `bytes` of traffic clients must pay ahead")
 	fs.Var(bytesValue{&pay.FreeBytes}, "free", "with -mint, the `bytes` a circuit may move before it has paid (to open its channels)")
-	fs.BoolVar(&pay.DirectMintConnectionUnsafe, "direct-mint-connection-unsafe", false, "with -mint, settle with the mint straight from the relay's address (required for now: a relay does not yet reach its mint through circuits); the mint learns which relay closes which channels")
+	fs.BoolVar(&pay.DirectMintConnectionUnsafe, "direct-mint-connection-unsafe", false, "with -mint, settle with the mint straight from the relay's address instead of through circuits of the network; the mint learns which relay closes which channels")
 	fs.Var(durationValue{&pay.Grace, time.Second, time.Hour}, "grace", "with -mint, how long a circuit may owe before it is torn down, a `duration`")
 	fs.Var(durationValue{&pay.SettleDelay, 0, 24 * time.Hour}, "settle-after", "with -mint, close a channel between this `duration` and ten times it after its circuit ends")
 	o.log.register(fs, slog.LevelInfo)
@@ -125,9 +125,8 @@ func checkRelayFlags(fs *flag.FlagSet, src *origin, cfg *node.RelayConfig) (int,
 // relayPayFlags are the relay flags that only mean something with -mint.
 var relayPayFlags = []string{"price-per-mib", "price-per-circuit", "prepay", "free", "grace", "settle-after", "direct-mint-connection-unsafe"}
 
-// checkPayFlags refuses payment terms without a mint, a paid relay that
-// charges nothing, and one that has not accepted its direct connection to
-// the mint.
+// checkPayFlags refuses payment terms without a mint and a paid relay
+// that charges nothing.
 func checkPayFlags(fs *flag.FlagSet, src *origin, pay *pay.RelayPayment) (int, bool) {
 	code, ok := 0, true
 	fs.Visit(func(f *flag.Flag) {
@@ -137,9 +136,6 @@ func checkPayFlags(fs *flag.FlagSet, src *origin, pay *pay.RelayPayment) (int, b
 	})
 	if ok && pay.Mint != "" && pay.PerMiB == 0 && pay.PerCircuit == 0 {
 		return src.invalid(fs, "price-per-mib", "0", "with -price-per-circuit 0 the relay charges nothing; leave out -mint for a free relay"), false
-	}
-	if ok && pay.Mint != "" && !pay.DirectMintConnectionUnsafe {
-		return src.invalid(fs, "mint", pay.Mint, "a relay settles with its mint over a direct connection for now, which tells the mint which relay closes which channels; give -direct-mint-connection-unsafe to accept that"), false
 	}
 	return code, ok
 }

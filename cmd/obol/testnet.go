@@ -85,6 +85,9 @@ func (t *testnet) run(ctx context.Context) int {
 		mintURL = t.mint.url
 		cfg.Payment = testnetPayment(mintURL)
 		fmt.Fprintf(t.e.stdout, "started a test mint at %s\n", mintURL)
+		if !cfg.MintThroughCircuits() {
+			fmt.Fprintf(t.e.stdout, "with %d relays a relay has no circuit to the mint without itself: relays settle over direct connections\n", t.opts.relays)
+		}
 	}
 	fmt.Fprintf(t.e.stdout, "starting %d relays on loopback\n", t.opts.relays)
 	bootCtx, cancel := context.WithTimeout(ctx, t.opts.timeout)

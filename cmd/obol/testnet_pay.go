@@ -27,10 +27,10 @@ const (
 // testnetPayment is what every testnet relay charges; channels of ended
 // circuits are closed within seconds so that settlement can be watched.
 func testnetPayment(mintURL string) *pay.RelayPayment {
-	// The relays reach the loopback mint directly: a relay does not yet
-	// reach its mint through circuits. The testnet's proxy does.
+	// The relays reach the loopback mint through circuits of their own,
+	// to the exits, as the testnet's proxy does.
 	return &pay.RelayPayment{Mint: mintURL, PerMiB: testnetPerMiB, PerCircuit: testnetPerCircuit,
-		SettleDelay: time.Second, SettleMaxDelay: 5 * time.Second, DirectMintConnectionUnsafe: true}
+		SettleDelay: time.Second, SettleMaxDelay: 5 * time.Second}
 }
 
 // testMint is the testnet's mint on loopback.
@@ -104,6 +104,10 @@ type settlement struct {
 // wallet, what the channels did not spend. The mint stays up throughout.
 func (t *testnet) settle(ctx context.Context, net *localnet.Network, svc *services) settlement {
 	svc.stop()
+	// The relays close the channels of the ended circuits while the
+	// network still carries their circuits to the mint; a relay that
+	// stops settles what is left through the relays that stop with it.
+	waitSettled(ctx, net)
 	net.Close()
 	var s settlement
 	for _, r := range net.Relays {
@@ -129,6 +133,28 @@ func (t *testnet) settle(ctx context.Context, net *localnet.Network, svc *servic
 		}
 	}
 	return s
+}
+
+// waitSettled waits until no relay has a channel open or closing, or ctx
+// ends.
+func waitSettled(ctx context.Context, net *localnet.Network) {
+	for {
+		open := 0
+		for _, r := range net.Relays {
+			if p := r.Payments(); p != nil {
+				ch := p.Payments().Channels
+				open += ch[node.ChannelOpen] + ch[node.ChannelClosing]
+			}
+		}
+		if open == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // given is what the testnet gave the proxy's and the service's wallets.

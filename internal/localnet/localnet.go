@@ -39,6 +39,12 @@ type Config struct {
 	Payment *pay.RelayPayment
 	// Resolver, if set, resolves the hosts the exits are asked for.
 	Resolver *net.Resolver
+	// Addr, if set, is relay i's loopback IP address (e.g. 127.0.0.9):
+	// tests that watch who connects give each relay its own. Default
+	// 127.0.0.1 for all.
+	Addr func(i int) string
+	// Configure, if set, adjusts relay i's configuration last.
+	Configure func(i int, c *node.RelayConfig)
 }
 
 // MaxRelays bounds a local network to what one machine runs comfortably.
@@ -142,9 +148,12 @@ func (n *Network) relayConfig(i int) node.RelayConfig {
 	var pay *pay.RelayPayment
 	if n.cfg.Payment != nil {
 		p := *n.cfg.Payment
+		// Too small a network leaves a relay no path to an exit
+		// without itself: its relays reach the mint directly.
+		p.DirectMintConnectionUnsafe = p.DirectMintConnectionUnsafe || (p.Transport == nil && !n.cfg.MintThroughCircuits())
 		pay = &p
 	}
-	return node.RelayConfig{
+	c := node.RelayConfig{
 		Payment:   pay,
 		DataDir:   filepath.Join(n.dir, fmt.Sprintf("relay%d", i)),
 		Bootstrap: boot,
@@ -156,7 +165,43 @@ func (n *Network) relayConfig(i int) node.RelayConfig {
 		// servers there.
 		AllowLoopback: true,
 		Resolver:      n.cfg.Resolver,
+		// A relay that reaches its mint through circuits: every relay
+		// here shares one /16 and is new.
+		MintPaths: node.MintPaths{AllowSameSubnet: true, MinGuardAge: -1},
+		Listen:    n.listen(i),
 	}
+	if n.cfg.Configure != nil {
+		n.cfg.Configure(i, &c)
+	}
+	return c
+}
+
+// listen are relay i's listen addresses: the default unless Addr is set.
+func (n *Network) listen(i int) []string {
+	if n.cfg.Addr == nil {
+		return nil
+	}
+	ip := n.cfg.Addr(i)
+	return []string{"/ip4/" + ip + "/udp/0/quic-v1", "/ip4/" + ip + "/tcp/0"}
+}
+
+// mintHops is the length of the circuits a relay reaches its mint
+// through (node.MintPaths' default).
+const mintHops = 3
+
+// MintThroughCircuits reports whether every relay of the network can
+// reach a loopback mint through circuits of its own: a path of mintHops
+// relays other than itself, ending at an exit other than itself. With
+// the default exits, 5 relays or more.
+func (c *Config) MintThroughCircuits() bool {
+	d := c.withDefaults()
+	exits := 0
+	for i := range d.Relays {
+		if d.IsExit(i) {
+			exits++
+		}
+	}
+	return exits >= 2 && d.Relays-1 >= mintHops
 }
 
 // run starts every relay's Run in a goroutine the network owns.

@@ -54,7 +54,24 @@ func (n *Network) waitUp(ctx context.Context) error {
 			return fmt.Errorf("localnet: relay %d: %w", i, err)
 		}
 	}
-	return n.waitViews(ctx)
+	if err := n.waitViews(ctx); err != nil {
+		return err
+	}
+	return n.waitMints(ctx)
+}
+
+// waitMints waits until every paid relay accepts channels: one that
+// reaches its mint through circuits fetches the mint's keyset once its
+// view holds a path to it.
+func (n *Network) waitMints(ctx context.Context) error {
+	for i, r := range n.Relays {
+		select {
+		case <-r.MintReady():
+		case <-ctx.Done():
+			return fmt.Errorf("localnet: relay %d never reached its mint: %w", i, ctx.Err())
+		}
+	}
+	return nil
 }
 
 // waitViews waits until every relay's view holds every relay: clients

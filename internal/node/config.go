@@ -74,8 +74,11 @@ type RelayConfig struct {
 	// OnionRotation is how long one onion key stays current (default 4h).
 	OnionRotation time.Duration
 	// Payment, if set, makes the relay charge for circuits; nil runs it
-	// free.
-	Payment *pay.RelayPayment
+	// free. Unless it gives a Transport or asks for a direct connection,
+	// the relay reaches its mint through circuits of its own, shaped by
+	// MintPaths.
+	Payment   *pay.RelayPayment
+	MintPaths MintPaths
 	// NoLinkPadding turns link padding off: the relay sends none and
 	// asks its peers to send none (specs/03-link.md, "Link padding").
 	NoLinkPadding bool

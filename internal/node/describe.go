@@ -28,9 +28,11 @@ type describer struct {
 	reach    *dht.Reach     // nil: publish addresses unchecked
 	keys     *onionKeyring
 	exit     *router.ExitPolicy // nil unless an exit
-	price    descriptor.Price   // zero for a free relay
-	payment  descriptor.Payment
-	cfg      RelayConfig
+	// terms are the relay's price and payment terms, read at each
+	// signing (a paid relay names its mint's keyset once it has it); nil
+	// for a free relay.
+	terms func() (descriptor.Price, descriptor.Payment)
+	cfg   RelayConfig
 }
 
 // addrs are the addresses to publish: those other peers confirmed they
@@ -80,8 +82,9 @@ func (d *describer) describe(now time.Time) *descriptor.Relay {
 		Bandwidth: d.cfg.Bandwidth,
 		Software:  Software(),
 		Protocols: []uint16{ProtocolVersion},
-		Price:     d.price,
-		Payment:   d.payment,
+	}
+	if d.terms != nil {
+		r.Price, r.Payment = d.terms()
 	}
 	if d.exit != nil {
 		for _, pr := range d.exit.Summary() {

@@ -40,7 +40,9 @@ type Relay struct {
 	router   *router.Router
 	pay      *pay.Receiver  // nil for a free relay
 	payments *RelayPayments // nil for a free relay
-	reach    *dht.Reach     // nil when the reachability check is skipped
+	mint     *relayMint     // the way to the mint through circuits; nil without
+	mintRun  mintRunner
+	reach    *dht.Reach // nil when the reachability check is skipped
 
 	closeOnce sync.Once
 	closeErr  error
@@ -99,12 +101,30 @@ func OpenRelay(cfg RelayConfig) (*Relay, error) {
 	if c.NoLinkPadding {
 		rcfg.Link.Padding.Mode = link.PaddingOff
 	}
+	var mint *relayMint
+	var pub *dht.Publisher // set below, before Run can call onLoaded
 	if c.Payment != nil {
+		p := *c.Payment
+		if p.Transport == nil && !p.DirectMintConnectionUnsafe {
+			if mint, err = openRelayMint(c, h.ID(), gossip.Set(), h.Network().ListenAddresses()); err != nil {
+				n.Close()
+				h.Close()
+				return nil, err
+			}
+			p.Transport = mint.transport()
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), mintTimeout)
 		payments = &RelayPayments{}
-		rcv, err = pay.OpenReceiver(ctx, c.DataDir, *c.Payment, pay.ReceiverOptions{Now: c.Now, Logger: c.Logger, OnSettled: payments.OnSettled})
+		rcv, err = pay.OpenReceiver(ctx, c.DataDir, p, pay.ReceiverOptions{Now: c.Now, Logger: c.Logger, OnSettled: payments.OnSettled,
+			OnLoaded: func() {
+				c.Logger.Info("reached the mint through circuits; accepting payment channels")
+				pub.Changed()
+			}})
 		cancel()
 		if err != nil {
+			if mint != nil {
+				mint.close()
+			}
 			n.Close()
 			h.Close()
 			return nil, err
@@ -117,6 +137,9 @@ func OpenRelay(cfg RelayConfig) (*Relay, error) {
 		if rcv != nil {
 			rcv.Close()
 		}
+		if mint != nil {
+			mint.close()
+		}
 		n.Close()
 		h.Close()
 		return nil, fmt.Errorf("relay: %w", err)
@@ -127,12 +150,12 @@ func OpenRelay(cfg RelayConfig) (*Relay, error) {
 	ann, _ := announced(c.Announce) // checked by Validate
 	d := &describer{key: key, host: h, announce: ann, keys: keys, exit: exit, cfg: c}
 	if rcv != nil {
-		d.price, d.payment = rcv.Terms()
+		d.terms = rcv.Terms
 	}
-	pub := dht.NewPublisher(n, d.sign, c.Republish)
+	pub = dht.NewPublisher(n, d.sign, c.Republish)
 	pub.AlsoPublish(gossip.Publish)
 	r := &Relay{cfg: c, host: h, node: n, desc: d, keys: keys, router: rt, pay: rcv, payments: payments,
-		pub: pub, gossip: gossip}
+		mint: mint, pub: pub, gossip: gossip}
 	// Every relay off loopback checks its addresses and dials others
 	// back for theirs; only a relay that skips the check publishes
 	// addresses nobody confirmed.
@@ -171,6 +194,18 @@ func (r *Relay) Payments() status.PaymentSource {
 		return nil
 	}
 	return r.payments
+}
+
+// MintReady is closed once a paid relay has its mint's keyset and
+// accepts channels (at once over a direct connection; through circuits,
+// once Run has reached the mint); already closed for a free relay.
+func (r *Relay) MintReady() <-chan struct{} {
+	if r.pay == nil {
+		done := make(chan struct{})
+		close(done)
+		return done
+	}
+	return r.pay.Loaded()
 }
 
 // Balance is what the relay's wallet holds from settled channels, in the
@@ -221,6 +256,11 @@ func (r *Relay) Run(ctx context.Context) error {
 		// Before joining: the check learns of AutoNAT servers as they
 		// connect and identify.
 		wg.Go(func() { _ = r.reach.Run(ctx) })
+	}
+	if r.mint != nil {
+		// Up until the relay has settled at shutdown, below.
+		r.mintRun.start(r.mint)
+		defer r.mintRun.stop()
 	}
 	if len(r.cfg.Bootstrap) == 0 {
 		log.Info("no bootstrap peers; waiting for relays to join through this one")
@@ -379,11 +419,14 @@ func (r *Relay) Close() error {
 		if r.pay != nil {
 			payErr = r.pay.Close()
 		}
-		var reachErr error
+		var reachErr, mintErr error
 		if r.reach != nil {
 			reachErr = r.reach.Close()
 		}
-		r.closeErr = errors.Join(reachErr, r.node.Close(), r.host.Close(), payErr)
+		if r.mint != nil {
+			mintErr = r.mint.close()
+		}
+		r.closeErr = errors.Join(reachErr, r.node.Close(), r.host.Close(), payErr, mintErr)
 	})
 	return r.closeErr
 }
