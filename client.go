@@ -225,12 +225,17 @@ func (c *Client) Run(ctx context.Context) error {
 	if c.payer != nil {
 		wg.Go(func() { c.payer.Run(ctx) })
 	}
+	// The circuits to the mint outlive ctx until the wallet has settled
+	// through them at shutdown (close).
+	mintCtx, stopMint := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopMint()
+	var mint sync.WaitGroup
 	if c.mintMgr != nil {
-		wg.Go(func() { c.mintMgr.Run(ctx) })
+		mint.Go(func() { c.mintMgr.Run(mintCtx) })
 	}
 	<-ctx.Done()
 	wg.Wait()
-	c.close()
+	c.closeWith(func() { stopMint(); mint.Wait() })
 	return nil
 }
 
@@ -351,7 +356,12 @@ func (c *Client) circuits() error {
 }
 
 // close closes what open opened, last opened first.
-func (c *Client) close() {
+func (c *Client) close() { c.closeWith(nil) }
+
+// closeWith is close with stopMint, if set, called once the wallet has
+// settled at shutdown: the wallet reaches the mint through the links and
+// the hidden-service client, so they close after it.
+func (c *Client) closeWith(stopMint func()) {
 	log := c.cfg.Logger
 	c.mu.Lock()
 	ls := c.listeners
@@ -360,16 +370,19 @@ func (c *Client) close() {
 	for _, l := range ls {
 		l.Close()
 	}
+	if c.payer != nil {
+		if err := c.payer.Close(); err != nil {
+			log.Warn("closing the wallet", "err", err)
+		}
+	}
+	if stopMint != nil {
+		stopMint()
+	}
 	if c.hs != nil {
 		c.hs.Close()
 	}
 	if c.links != nil {
 		c.links.Close()
-	}
-	if c.payer != nil {
-		if err := c.payer.Close(); err != nil {
-			log.Warn("closing the wallet", "err", err)
-		}
 	}
 	if c.node != nil {
 		if err := c.node.Close(); err != nil {

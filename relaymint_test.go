@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -190,4 +192,110 @@ func serveBytes(ln net.Listener, n int) {
 			c.Write(make([]byte, n))
 		}()
 	}
+}
+
+// A client that reaches its mint through circuits settles through them at
+// shutdown: the wallet asks the mint about its channels before the links
+// and the circuits to the mint close, and the change of channels the
+// relays have closed comes back then, not at a later start.
+func TestClientSettlesThroughCircuitsAtShutdown(t *testing.T) {
+	mw := startMintWatch(t)
+	const relays = 6
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	network, err := localnet.Start(ctx, localnet.Config{Relays: relays,
+		Payment: &pay.RelayPayment{Mint: mw.url, PerMiB: 1000, PerCircuit: 1000, DirectMintConnectionUnsafe: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer network.Close()
+	walletDir := t.TempDir()
+	w, err := pay.OpenWallet(pay.WalletConfig{Dir: walletDir, Mint: mw.url, DirectMintConnectionUnsafe: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.TopUp(ctx, 50_000); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	logs := &recordLog{}
+	c, err := obol.NewClient(obol.ClientConfig{Bootstrap: network.Bootstrap(), AllowSameSubnet: true, MinGuardAge: -1,
+		MinExitAge: -1, Sample: relays, Pay: &obol.PayConfig{WalletDir: walletDir, SettleEvery: time.Hour},
+		Logger: slog.New(logs)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- c.Run(cctx) }()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go serveBytes(ln, 512<<10) // beyond the free allowance: the relays must be paid
+	conn, err := c.Dial(ctx, "tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := io.Copy(io.Discard, conn); err != nil || n != 512<<10 {
+		t.Fatalf("read %d bytes (%v)", n, err)
+	}
+	conn.Close()
+	for c.Channels() == 0 {
+		select {
+		case <-ctx.Done():
+			t.Fatal("no channel booked")
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	before := mw.total()
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if logs.has("settlement at shutdown failed") {
+		t.Fatal("the wallet could not reach the mint at shutdown")
+	}
+	if after := mw.total(); after == before {
+		t.Fatal("the wallet sent the mint nothing at shutdown")
+	}
+}
+
+// total is how many requests the mint saw.
+func (w *mintWatch) total() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := 0
+	for _, paths := range w.by {
+		for _, k := range paths {
+			n += k
+		}
+	}
+	return n
+}
+
+// recordLog is a slog.Handler that keeps every message, at every level.
+type recordLog struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (l *recordLog) Enabled(context.Context, slog.Level) bool { return true }
+func (l *recordLog) Handle(_ context.Context, r slog.Record) error {
+	l.mu.Lock()
+	l.msgs = append(l.msgs, r.Message)
+	l.mu.Unlock()
+	return nil
+}
+func (l *recordLog) WithAttrs([]slog.Attr) slog.Handler { return l }
+func (l *recordLog) WithGroup(string) slog.Handler      { return l }
+
+func (l *recordLog) has(msg string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Contains(l.msgs, msg)
 }
