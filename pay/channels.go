@@ -107,6 +107,10 @@ type Channels struct {
 	// for them), and how many had to split proofs for want of one.
 	demand map[uint64]int
 	splits int
+	// funding are the booked channels whose funding is under way: Settle
+	// leaves them alone, or it would take one for a channel never funded
+	// and drop it from the book just before its funding lands.
+	funding map[uint64]bool
 }
 
 // Open replays the channel book in cfg.Dir. It does not contact the mint.
@@ -119,7 +123,7 @@ func OpenChannels(cfg ChannelsConfig) (*Channels, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Channels{cfg: cfg, book: b, entries: map[uint64]*bookEntry{}, demand: map[uint64]int{}}
+	c := &Channels{cfg: cfg, book: b, entries: map[uint64]*bookEntry{}, demand: map[uint64]int{}, funding: map[uint64]bool{}}
 	for _, e := range entries {
 		c.next = max(c.next, e.Counter+1)
 		switch {
@@ -200,6 +204,7 @@ func (c *Channels) newChannel(r RelayTerms, capacity uint64, standby bool) (*pay
 	}
 	c.next++
 	c.entries[e.Counter] = &e
+	c.funding[e.Counter] = true // until fund returns
 	return ch, key, e.Counter, nil
 }
 
@@ -317,7 +322,9 @@ func (c *Channels) settleBatch(ctx context.Context, n int, gap time.Duration) (S
 	c.mu.Lock()
 	todo := make([]bookEntry, 0, len(c.entries))
 	for _, e := range c.entries {
-		todo = append(todo, *e)
+		if !c.funding[e.Counter] {
+			todo = append(todo, *e)
+		}
 	}
 	c.mu.Unlock()
 	// In no order the mint could match to the order of the circuits, and
@@ -492,11 +499,11 @@ func (h *hopPayer) fundNew(ctx context.Context) (*payment.Channel, *btcec.Privat
 	if err := h.c.waitFunding(ctx, h.sched); err != nil {
 		return nil, nil, err
 	}
-	ch, key, _, err := h.c.newChannel(h.relay, h.capacity, false)
+	ch, key, counter, err := h.c.newChannel(h.relay, h.capacity, false)
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := h.c.fundResult(h.c.fund(ctx, ch)); err != nil {
+	if err := h.c.fundResult(h.c.fund(ctx, ch, counter)); err != nil {
 		return nil, nil, err
 	}
 	if h.sched != nil {

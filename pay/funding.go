@@ -64,12 +64,17 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// fund funds a channel through an isolation of its own, from an exact
+// fund funds booked channel counter through an isolation of its own, from an exact
 // bundle of the pool if there is one; else it splits proofs (counted: the
 // pool was too small) and records the capacity so that the pool keeps
 // bundles for it.
-func (c *Channels) fund(ctx context.Context, ch *payment.Channel) error {
+func (c *Channels) fund(ctx context.Context, ch *payment.Channel, counter uint64) error {
 	ctx = WithMintOp(ctx, NewMintOp(MintFund))
+	defer func() { // settled or left pending for Recover: Settle may take it now
+		c.mu.Lock()
+		delete(c.funding, counter)
+		c.mu.Unlock()
+	}()
 	err := c.cfg.Wallet.FundExact(ctx, ch)
 	c.mu.Lock()
 	c.demand[ch.Params().Capacity]++

@@ -276,7 +276,7 @@ func (s *Standby) Fill(ctx context.Context, gap time.Duration) (int, error) {
 		s.mu.Lock()
 		s.have[counter] = true // restore must not stock it too
 		s.mu.Unlock()
-		if err := s.c.fundResult(s.c.fund(ctx, ch)); err != nil {
+		if err := s.c.fundResult(s.c.fund(ctx, ch, counter)); err != nil {
 			s.mu.Lock()
 			delete(s.have, counter) // a recovery may complete its swap: restore stocks it then
 			s.mu.Unlock()

@@ -1,0 +1,56 @@
+package pay
+
+import (
+	"context"
+	"testing"
+
+	"github.com/btcsuite/btcd/btcec/v2"
+)
+
+// A settlement that runs while a channel is booked but its funding is
+// still under way leaves the channel alone: taking it for a channel never
+// funded would drop it from the book just before the funding lands, and
+// the funding would then never come back, neither as change nor as a
+// refund.
+func TestSettleLeavesFundingUnderWay(t *testing.T) {
+	_, url := testMint(t)
+	ctx := context.Background()
+	w, err := OpenWallet(WalletConfig{DirectMintConnectionUnsafe: true, Dir: t.TempDir(), Mint: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if err := w.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.TopUp(ctx, 10_000); err != nil {
+		t.Fatal(err)
+	}
+	c, err := OpenChannels(ChannelsConfig{Wallet: w, Seed: []byte("funding under way channel seed"), Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	relay, err := btcec.NewPrivateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, _, counter, err := c.newChannel(RelayTerms{ReceiverKey: relay.PubKey()}, 1000, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The settlement comes between the booking and the funding.
+	if rep, err := c.Settle(ctx); err != nil || rep.Settled != 0 {
+		t.Fatalf("settlement during the funding: %+v, %v", rep, err)
+	}
+	if err := c.fund(ctx, ch, counter); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := c.Settle(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Open != 1 || rep.Locked == 0 {
+		t.Fatalf("after its funding the channel is %+v: no longer booked, its funding lost", rep)
+	}
+}
