@@ -85,6 +85,14 @@ func (c *Channels) fund(ctx context.Context, ch *payment.Channel, counter uint64
 	if errors.Is(err, wallet.ErrNoBundle) {
 		err = c.cfg.Wallet.Fund(ctx, ch)
 	}
+	// Proofs held by operations left pending (a swap whose answer was
+	// lost) are not spendable until a recovery tells whether the mint
+	// spent them: recover them, then try once more.
+	if errors.Is(err, wallet.ErrInsufficient) && c.cfg.Wallet.Pending() > 0 {
+		if _, rerr := c.cfg.Wallet.RecoverEach(ctx, settleOp); rerr == nil {
+			err = c.cfg.Wallet.Fund(ctx, ch)
+		}
+	}
 	return err
 }
 

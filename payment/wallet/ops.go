@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"time"
 
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/obolnet/obol/payment"
@@ -281,6 +282,9 @@ func (w *Wallet) Withdraw(ctx context.Context, invoice string) (*payment.MeltQuo
 	return paid, err
 }
 
+// fundTimeout bounds a funding swap once sent, whatever its caller.
+const fundTimeout = 2 * time.Minute
+
 // Fund swaps ecash into a channel's funding token and attaches the proofs
 // to the channel. The channel's keyset must be the wallet's. It spends an
 // exact bundle if the wallet holds one, else it splits larger proofs and
@@ -302,6 +306,16 @@ func (w *Wallet) fund(ctx context.Context, ch *payment.Channel, exact bool) erro
 	if err := w.loaded(); err != nil {
 		return err
 	}
+	// A funding that waited for the wallet past its caller's end (the
+	// circuit closed) is not sent. One that is sent runs to its answer:
+	// the mint would carry out a swap whose request was abandoned, and
+	// the wallet would hold its inputs as pending until a recovery, spent
+	// or not, short of them for every funding meanwhile.
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fundTimeout)
+	defer cancel()
 	if ch.Params().KeysetID != w.ks.ID {
 		return errors.New("wallet: channel keyset is not the wallet's")
 	}
