@@ -8,8 +8,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"log/slog"
-	"os"
 	"net"
 	"path/filepath"
 	"sync"
@@ -80,8 +78,7 @@ func (hn *hsNet) endpoint(t *testing.T, p *pay.Payer) hidden.Network {
 	lm := link.NewManager(h, link.Config{})
 	lm.Start()
 	t.Cleanup(func() { lm.Close(); h.Close() })
-	n := hidden.Network{Links: lm, Directory: client.DirectoryFunc(func() []*descriptor.Relay { return hn.descs }),
-		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	n := hidden.Network{Links: lm, Directory: client.DirectoryFunc(func() []*descriptor.Relay { return hn.descs })}
 	if p != nil {
 		n.Pay = p.Pay
 	}
