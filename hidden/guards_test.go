@@ -286,3 +286,29 @@ func TestSharedNetworkSharesGuards(t *testing.T) {
 		t.Fatal("two networks not shared share a guard set")
 	}
 }
+
+// With one of its two guards missing from the directory, a client still
+// finds a path to a rendezvous point it chooses: the last hop is chosen
+// among the relays other than its guard and vanguard, never one that
+// leaves no guard for the path.
+func TestPathWithOneGuardMissing(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	all := fakeRelays(t, 8, clk.now())
+	relays := all
+	n := Network{Directory: client.DirectoryFunc(func() []*descriptor.Relay { return relays }), Now: clk.now}.withDefaults()
+	n.guards.now = clk.now
+	if _, err := n.pathTo(nil, descriptor.RoleRendezvous, nil); err != nil {
+		t.Fatal(err)
+	}
+	guards, _ := n.guards.snapshot()
+	relays = slices.DeleteFunc(slices.Clone(all), func(r *descriptor.Relay) bool { return r.PeerID == guards[0] })
+	for i := range 500 {
+		path, err := n.pathTo(nil, descriptor.RoleRendezvous, nil)
+		if err != nil {
+			t.Fatalf("path %d with one guard missing: %v", i, err)
+		}
+		if path[0].Peer.ID != guards[1] || path[2].Peer.ID == path[0].Peer.ID || path[2].Peer.ID == path[1].Peer.ID {
+			t.Fatalf("path %d: %v (guards %v)", i, path, guards)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -54,22 +55,40 @@ func (n *Network) pathTo(last *client.Hop, role descriptor.Role, exclude map[pee
 			ends = append(ends, h)
 		}
 	}
-	if last == nil {
-		if len(ends) == 0 {
-			return nil, fmt.Errorf("%w: none offers %v", ErrNoRelays, role)
-		}
-		e := ends[rand.IntN(len(ends))]
-		last = &e
-	}
 	// exclude narrows the choice of the last hop only: the guard and
 	// vanguard layers are fixed sets, and leaving out every relay that
 	// already serves the service (its intro points) would soon leave none
 	// of them usable.
-	g, v, ok := n.guards.pick(guards, map[peer.ID]bool{last.Peer.ID: true})
+	if last != nil {
+		g, v, ok := n.guards.pick(guards, map[peer.ID]bool{last.Peer.ID: true})
+		if !ok {
+			return nil, ErrNoRelays
+		}
+		return []client.Hop{g, v, *last}, nil
+	}
+	// The last hop is ours to choose: the guard and vanguard first, then
+	// a last hop other than them. Chosen the other way round, a last hop
+	// that happened to be the one guard listed (the other one missing)
+	// left no path at all.
+	if g, v, ok := n.guards.pick(guards, nil); ok {
+		others := slices.DeleteFunc(slices.Clone(ends), func(h client.Hop) bool {
+			return h.Peer.ID == g.Peer.ID || h.Peer.ID == v.Peer.ID
+		})
+		if len(others) > 0 {
+			return []client.Hop{g, v, others[rand.IntN(len(others))]}, nil
+		}
+	}
+	// Only the guard or vanguard offer the role: the last hop first, and
+	// the guard layers around it.
+	if len(ends) == 0 {
+		return nil, fmt.Errorf("%w: none offers %v", ErrNoRelays, role)
+	}
+	e := ends[rand.IntN(len(ends))]
+	g, v, ok := n.guards.pick(guards, map[peer.ID]bool{e.Peer.ID: true})
 	if !ok {
 		return nil, ErrNoRelays
 	}
-	return []client.Hop{g, v, *last}, nil
+	return []client.Hop{g, v, e}, nil
 }
 
 // build builds a circuit through path within the build timeout, and
