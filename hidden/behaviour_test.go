@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -222,5 +223,38 @@ func TestRelaysLearnNoEndpoint(t *testing.T) {
 		if len(hops) > 2 {
 			t.Fatalf("%s built circuits from %d first hops; it keeps a guard set of 2", id, len(hops))
 		}
+	}
+}
+
+// refusingDir refuses stores while its shared budget lasts, as relays
+// whose DHT puts wait on a peer that went away would.
+type refusingDir struct {
+	hidden.DHTDirectory
+	budget *atomic.Int64
+}
+
+func (d refusingDir) StoreHS(ctx context.Context, rec []byte) error {
+	if d.budget.Add(-1) >= 0 {
+		return errors.New("refused")
+	}
+	return d.DHTDirectory.StoreHS(ctx, rec)
+}
+
+// A replica the relay it was offered to cannot store is offered to
+// another: the first store of every replica of a publication fails, and
+// the service still publishes.
+func TestPublishTriesAnotherRelay(t *testing.T) {
+	tn := newTestNet(t, 6)
+	var budget atomic.Int64
+	budget.Store(2 * descriptor.HSReplicas) // one first attempt for every replica of both periods
+	for _, r := range tn.relays {
+		r.router.SetHSDirectory(refusingDir{DHTDirectory: hidden.DHTDirectory{Node: r.dht.Node}, budget: &budget})
+	}
+	l, _ := tn.listen(newKey(t))
+	if budget.Load() >= 0 {
+		t.Fatalf("%d stores left to refuse: the test refused fewer than one a replica", budget.Load())
+	}
+	if s := l.Status(); s.Published == 0 {
+		t.Fatalf("status %+v: no replica stored", s)
 	}
 }

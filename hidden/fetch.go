@@ -151,13 +151,17 @@ func (k *control) fetchAnswer(ctx context.Context, ch chan []byte) ([]byte, erro
 	}
 }
 
-// storeDescriptor stores rec through a circuit to a random relay.
+// storeDescriptor stores rec through a circuit to a random relay not in
+// exclude, and adds that relay to exclude (if not nil).
 func (n *Network) storeDescriptor(ctx context.Context, rec []byte, exclude map[peer.ID]bool) error {
 	c, err := n.buildTo(ctx, nil, descriptor.RoleRelay, exclude)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
+	if exclude != nil {
+		exclude[c.Hops()[pathLen-1]] = true // tried
+	}
 	k := attach(c)
 	ch := k.expect(descriptor.CmdHSStored, 1)
 	for off := 0; off < len(rec); off += descriptor.MaxHSFetchChunk {

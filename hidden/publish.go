@@ -7,6 +7,8 @@ import (
 	mrand "math/rand/v2"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/obolnet/obol/descriptor"
 )
 
@@ -19,6 +21,8 @@ const (
 	// maxPublishJitter bounds how far before the publication a record's
 	// published time may lie.
 	maxPublishJitter = time.Hour
+	// storeAttempts is how many relays one replica is offered to.
+	storeAttempts = 3
 )
 
 // recordParams returns the parameters of every replica of the current
@@ -92,7 +96,8 @@ func newRand() *mrand.Rand {
 
 // publish stores descriptors of the current and the next period, each
 // replica through its own circuit, so that no relay can link the periods.
-// It succeeds if one replica of the current period was stored.
+// It succeeds if one replica of the current period was stored; each
+// replica is tried at up to storeAttempts relays.
 func (l *Listener) publish(ctx context.Context) error {
 	content := &descriptor.HSContent{Clients: l.cfg.AuthorizedClients, PoW: l.pow.params()}
 	for _, ip := range l.currentIntros() {
@@ -109,7 +114,11 @@ func (l *Listener) publish(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	results := make(chan bool, len(params))
+	type result struct {
+		current bool
+		err     error
+	}
+	results := make(chan result, len(params))
 	for _, p := range params {
 		rec, err := descriptor.SignHS(rand.Reader, l.cfg.Key, content, p)
 		if err != nil {
@@ -119,20 +128,33 @@ func (l *Listener) publish(ctx context.Context) error {
 		l.work.Add(1)
 		go func() {
 			defer l.work.Done()
-			err := l.cfg.storeDescriptor(l.runCtx, rec, nil)
+			// A relay that cannot store it now (its DHT puts wait on a
+			// peer that went away, say) is not the end of this replica:
+			// another relay is tried.
+			var err error
+			tried := map[peer.ID]bool{}
+			for range storeAttempts {
+				if err = l.cfg.storeDescriptor(l.runCtx, rec, tried); err == nil || l.runCtx.Err() != nil {
+					break
+				}
+			}
 			if err == nil {
 				l.mu.Lock()
 				l.stored++
 				l.mu.Unlock()
 			}
-			results <- err == nil && current
+			results <- result{current, err}
 		}()
 	}
 	// Return once one current replica is stored; the rest go on.
+	var lastErr error
 	for range params {
 		select {
-		case ok := <-results:
-			if ok {
+		case r := <-results:
+			if r.err != nil {
+				lastErr = r.err
+			}
+			if r.err == nil && r.current {
 				l.mu.Lock()
 				l.published++
 				l.mu.Unlock()
@@ -143,5 +165,5 @@ func (l *Listener) publish(ctx context.Context) error {
 		}
 	}
 	l.cfg.Logger.Warn("descriptor not stored")
-	return fmt.Errorf("hidden: descriptor could not be stored: %w", ErrNoRelays)
+	return fmt.Errorf("hidden: descriptor could not be stored (%v): %w", lastErr, ErrNoRelays)
 }
