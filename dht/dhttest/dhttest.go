@@ -107,13 +107,27 @@ func NewNetwork(tb testing.TB, n int, opts Options) *Network {
 		}
 		net.Relays = append(net.Relays, r)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
 	for i, r := range net.Relays {
 		next := net.Relays[(i+1)%n]
-		err := WaitPublished(ctx, next.Node, r.ID())
-		if opts.Gossip { // seen by gossip, no lookup needed
-			err = waitInView(ctx, next.View, r.ID())
+		// A relay that published when the network had a few nodes stored
+		// its record at those, which need not be the nearest once all
+		// have joined: it is asked to publish again, into the whole
+		// network, each time a wait runs out.
+		var err error
+		for try := 0; try < 4; try++ {
+			if try > 0 {
+				r.Publisher.Changed()
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			if opts.Gossip { // seen by gossip, no lookup needed
+				err = waitInView(ctx, next.View, r.ID())
+			} else {
+				err = WaitPublished(ctx, next.Node, r.ID())
+			}
+			cancel()
+			if err == nil {
+				break
+			}
 		}
 		if err != nil {
 			tb.Fatalf("relay %d never published: %v", i, err)
