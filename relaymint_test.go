@@ -113,40 +113,13 @@ func TestRelaysSettleThroughCircuits(t *testing.T) {
 	}
 
 	// A client pays for a stream through the relays.
-	walletDir := t.TempDir()
-	w, err := pay.OpenWallet(pay.WalletConfig{Dir: walletDir, Mint: mw.url, DirectMintConnectionUnsafe: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Load(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.TopUp(ctx, 50_000); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
+	walletDir := fundedWallet(t, ctx, mw.url, 50_000)
 	c, err := obol.NewClient(obol.ClientConfig{Bootstrap: network.Bootstrap(), AllowSameSubnet: true, MinGuardAge: -1,
 		Sample: relays, Pay: &obol.PayConfig{WalletDir: walletDir, DirectMintConnectionUnsafe: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- c.Run(cctx) }()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go serveBytes(ln, 512<<10) // beyond the free allowance: the relays must be paid
-	conn, err := c.Dial(ctx, "tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n, err := io.Copy(io.Discard, conn); err != nil || n != 512<<10 {
-		t.Fatalf("read %d bytes (%v)", n, err)
-	}
-	conn.Close()
+	stop, done := runPaying(t, ctx, c)
 	stop() // the client's circuits end; the relays close their channels
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -180,6 +153,48 @@ func TestRelaysSettleThroughCircuits(t *testing.T) {
 	t.Logf("relays that settled through circuits earned %d sat; the mint saw their addresses 0 times", throughCircuits)
 }
 
+// runPaying runs c and moves a stream through it beyond the relays' free
+// allowance, so that they must be paid; stop ends Run, whose error comes
+// on done.
+func runPaying(t *testing.T, ctx context.Context, c *obol.Client) (stop context.CancelFunc, done <-chan error) {
+	cctx, stop := context.WithCancel(ctx)
+	t.Cleanup(stop)
+	errc := make(chan error, 1)
+	go func() { errc <- c.Run(cctx) }()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go serveBytes(ln, 512<<10)
+	conn, err := c.Dial(ctx, "tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if n, err := io.Copy(io.Discard, conn); err != nil || n != 512<<10 {
+		t.Fatalf("read %d bytes (%v)", n, err)
+	}
+	return stop, errc
+}
+
+// fundedWallet is a wallet directory holding amount of mint url's ecash.
+func fundedWallet(t *testing.T, ctx context.Context, url string, amount uint64) string {
+	dir := t.TempDir()
+	w, err := pay.OpenWallet(pay.WalletConfig{Dir: dir, Mint: url, DirectMintConnectionUnsafe: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if err := w.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.TopUp(ctx, amount); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
 // serveBytes answers every connection with n zero bytes.
 func serveBytes(ln net.Listener, n int) {
 	for {
@@ -209,18 +224,7 @@ func TestClientSettlesThroughCircuitsAtShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer network.Close()
-	walletDir := t.TempDir()
-	w, err := pay.OpenWallet(pay.WalletConfig{Dir: walletDir, Mint: mw.url, DirectMintConnectionUnsafe: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Load(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.TopUp(ctx, 50_000); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
+	walletDir := fundedWallet(t, ctx, mw.url, 50_000)
 	logs := &recordLog{}
 	c, err := obol.NewClient(obol.ClientConfig{Bootstrap: network.Bootstrap(), AllowSameSubnet: true, MinGuardAge: -1,
 		MinExitAge: -1, Sample: relays, Pay: &obol.PayConfig{WalletDir: walletDir, SettleEvery: time.Hour},
@@ -228,23 +232,7 @@ func TestClientSettlesThroughCircuitsAtShutdown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- c.Run(cctx) }()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go serveBytes(ln, 512<<10) // beyond the free allowance: the relays must be paid
-	conn, err := c.Dial(ctx, "tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n, err := io.Copy(io.Discard, conn); err != nil || n != 512<<10 {
-		t.Fatalf("read %d bytes (%v)", n, err)
-	}
-	conn.Close()
+	stop, done := runPaying(t, ctx, c)
 	for c.Channels() == 0 {
 		select {
 		case <-ctx.Done():

@@ -93,18 +93,23 @@ func TestReachConfirmsListeningAddress(t *testing.T) {
 // NAT announcing the NAT's address would — is not confirmed: the peers'
 // dial-backs fail, and a success cannot be forged without the nonce.
 func TestReachRefusesClaimedAddress(t *testing.T) {
-	l, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.LocalAddr().(*net.UDPAddr).Port
-	l.Close() // a port nobody answers at
-	claimed := ma.StringCast("/ip4/127.0.0.1/udp/" + strconv.Itoa(port) + "/quic-v1")
+	claimed := unanswered(t)
 	start := reachNet(t, 3)
 	r, verdicts := start(func(host.Host) []ma.Multiaddr { return []ma.Multiaddr{claimed} })
 	if <-verdicts || len(r.Confirmed()) != 0 {
 		t.Fatalf("claimed address confirmed: %v", r.Confirmed())
 	}
+}
+
+// unanswered is a QUIC address on loopback nobody answers at.
+func unanswered(t *testing.T) ma.Multiaddr {
+	l, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.LocalAddr().(*net.UDPAddr).Port
+	l.Close()
+	return ma.StringCast("/ip4/127.0.0.1/udp/" + strconv.Itoa(port) + "/quic-v1")
 }
 
 // Tally: successes confirm an address, failures refute it, and an
@@ -140,13 +145,7 @@ func TestReachTally(t *testing.T) {
 // then stops: peers no longer take it into their routing tables, where it
 // would be a peer nobody can dial.
 func TestUnreachableNodeStopsServing(t *testing.T) {
-	l, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.LocalAddr().(*net.UDPAddr).Port
-	l.Close() // a port nobody answers at
-	claimed := ma.StringCast("/ip4/127.0.0.1/udp/" + strconv.Itoa(port) + "/quic-v1")
+	claimed := unanswered(t)
 	start := reachNet(t, 3)
 	r, verdicts := start(func(host.Host) []ma.Multiaddr { return []ma.Multiaddr{claimed} })
 	n, err := Open(r.h, Config{Mode: ModeAuto})
