@@ -284,17 +284,13 @@ func (c *Client) mintTransport() (pay.MintTransport, error) {
 	if c.mintMgr, err = client.NewManager(cfg); err != nil {
 		return nil, err
 	}
-	return pay.DialerTransport(func(ctx context.Context, op pay.MintOp, network, addr string) (net.Conn, error) {
-		ctx = client.WithIsolation(ctx, client.IsolationKey(op.Key))
-		if host, _, err := net.SplitHostPort(addr); err == nil && descriptor.IsHSHost(host) {
-			// The hidden-service client pays its circuits from the wallet
-			// this transport opens; it exists only once the wallet does.
-			if c.hs == nil {
-				return nil, errors.New("obol: a .obol mint is reached once the client has joined")
-			}
-			return c.hs.Dial(ctx, network, addr)
+	return pay.CircuitTransport(c.mintMgr.Dial, func(ctx context.Context, network, addr string) (net.Conn, error) {
+		// The hidden-service client pays its circuits from the wallet
+		// this transport opens; it exists only once the wallet does.
+		if c.hs == nil {
+			return nil, errors.New("obol: a .obol mint is reached once the client has joined")
 		}
-		return c.mintMgr.Dial(ctx, network, addr)
+		return c.hs.Dial(ctx, network, addr)
 	}), nil
 }
 

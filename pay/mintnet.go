@@ -100,6 +100,20 @@ func (f MintTransportFunc) RoundTrip(op MintOp, r *http.Request) (*http.Response
 //	}
 type MintDialer func(ctx context.Context, op MintOp, network, addr string) (net.Conn, error)
 
+// CircuitTransport is the MintTransport of a node that reaches its mint
+// through obol: every operation on circuits of an isolation key of its
+// own, a .obol mint through hs (the hidden-service client's Dial) and any
+// other through exits (a circuit manager's Dial).
+func CircuitTransport(exits, hs func(ctx context.Context, network, addr string) (net.Conn, error)) MintTransport {
+	return DialerTransport(func(ctx context.Context, op MintOp, network, addr string) (net.Conn, error) {
+		ctx = client.WithIsolation(ctx, client.IsolationKey(op.Key))
+		if host, _, err := net.SplitHostPort(addr); err == nil && descriptor.IsHSHost(host) {
+			return hs(ctx, network, addr)
+		}
+		return exits(ctx, network, addr)
+	})
+}
+
 // DialerTransport is a MintTransport over a dialer: every request gets a
 // connection of its own (no keep-alive), so that no connection is reused
 // across operations.

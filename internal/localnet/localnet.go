@@ -167,7 +167,7 @@ func (n *Network) relayConfig(i int) node.RelayConfig {
 		Resolver:      n.cfg.Resolver,
 		// A relay that reaches its mint through circuits: every relay
 		// here shares one /16 and is new.
-		MintPaths: node.MintPaths{AllowSameSubnet: true, MinGuardAge: -1},
+		MintPaths: node.MintPaths{AllowSameSubnet: true, MinGuardAge: -1, MinExitAge: -1},
 		Listen:    n.listen(i),
 	}
 	if n.cfg.Configure != nil {

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"net"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -29,10 +28,10 @@ import (
 type MintPaths struct {
 	// Hops is the circuits' length (default 3).
 	Hops int
-	// AllowSameSubnet and MinGuardAge are client.Config's: for local test
-	// networks, whose relays share one /16 and are all new.
-	AllowSameSubnet bool
-	MinGuardAge     time.Duration
+	// AllowSameSubnet, MinGuardAge and MinExitAge are client.Config's:
+	// for local test networks, whose relays share one /16 and are all new.
+	AllowSameSubnet         bool
+	MinGuardAge, MinExitAge time.Duration
 }
 
 // MintGuardFile, in a paid relay's data directory, holds the guards of
@@ -78,7 +77,7 @@ func openRelayMint(c RelayConfig, self peer.ID, view client.Directory, listen []
 		return out
 	})
 	cfg := client.Config{Links: m.links, Directory: dir, Hops: c.MintPaths.Hops, Prebuilt: -1,
-		AllowSameSubnet: c.MintPaths.AllowSameSubnet, MinGuardAge: c.MintPaths.MinGuardAge,
+		AllowSameSubnet: c.MintPaths.AllowSameSubnet, MinGuardAge: c.MintPaths.MinGuardAge, MinExitAge: c.MintPaths.MinExitAge,
 		GuardFile: filepath.Join(c.DataDir, MintGuardFile), Logger: c.Logger, Usable: usable, Pay: pay.MintPay}
 	if m.mgr, err = client.NewManager(cfg); err != nil {
 		h.Close()
@@ -94,13 +93,7 @@ func openRelayMint(c RelayConfig, self peer.ID, view client.Directory, listen []
 
 // transport is the receiver's MintTransport.
 func (m *relayMint) transport() pay.MintTransport {
-	return pay.DialerTransport(func(ctx context.Context, op pay.MintOp, network, addr string) (net.Conn, error) {
-		ctx = client.WithIsolation(ctx, client.IsolationKey(op.Key))
-		if host, _, err := net.SplitHostPort(addr); err == nil && descriptor.IsHSHost(host) {
-			return m.hs.Dial(ctx, network, addr)
-		}
-		return m.mgr.Dial(ctx, network, addr)
-	})
+	return pay.CircuitTransport(m.mgr.Dial, m.hs.Dial)
 }
 
 // run keeps the manager's guards until ctx ends.
