@@ -167,13 +167,32 @@ func (c *Channels) Capacity(msat uint64, r RelayTerms) (uint64, error) {
 // one, see Capacity) to relay r. The channel is created and funded by the
 // payer's Open.
 func (c *Channels) HopPayer(r RelayTerms, capacity uint64) client.HopPayer {
-	return &hopPayer{c: c, relay: r, capacity: capacity}
+	return &hopPayer{c: c, relay: r, capacity: capacity, urgent: make(chan struct{})}
 }
 
-// circuitHopPayer is HopPayer for hop payers of one circuit: their
-// funding times are drawn from the same start.
-func (c *Channels) circuitHopPayer(r RelayTerms, capacity uint64, s *fundSchedule) client.HopPayer {
-	return &hopPayer{c: c, relay: r, capacity: capacity, sched: s}
+// circuitHop is the payment of one hop of a circuit whose hops' funding
+// times are drawn from the same start (s), with a channel of capacity to
+// r, and a new one of the same capacity whenever the last is full.
+func (c *Channels) circuitHop(r RelayTerms, capacity uint64, s *fundSchedule) client.HopPayment {
+	s.unpaid.Add(1)
+	return client.HopPayment{Terms: r.Terms,
+		Payer: &hopPayer{c: c, relay: r, capacity: capacity, sched: s, urgent: make(chan struct{})},
+		Next:  func() client.HopPayer { return c.HopPayer(r, capacity) }}
+}
+
+// CircuitHops returns the payments of a circuit's hops as Paths.Pay makes
+// them: a channel of capacities[i] to relays[i], funded at a time drawn
+// from the circuit's payments' start or when the circuit needs it, and a
+// successor when one is full. A relay with no receiver key is a free hop.
+func (c *Channels) CircuitHops(relays []RelayTerms, capacities []uint64) []client.HopPayment {
+	hops := make([]client.HopPayment, len(relays))
+	s := &fundSchedule{}
+	for i, r := range relays {
+		if r.ReceiverKey != nil {
+			hops[i] = c.circuitHop(r, capacities[i], s)
+		}
+	}
+	return hops
 }
 
 // newChannel writes a new channel ahead to the book and returns it with
@@ -403,6 +422,9 @@ type hopPayer struct {
 	sched    *fundSchedule // nil: the delay counts from Open
 	standby  *Standby      // if set, Open takes a channel funded in advance
 
+	urgent    chan struct{} // closed by Hurry: fund without waiting
+	hurryOnce sync.Once
+
 	// Run's goroutine (client.Payments) owns the fields below.
 	payer *payment.Payer
 	id    payment.ChannelID
@@ -496,7 +518,7 @@ func (h *hopPayer) Open(ctx context.Context) ([][]byte, error) {
 
 // fundNew waits for the funding time, books and funds a new channel.
 func (h *hopPayer) fundNew(ctx context.Context) (*payment.Channel, *btcec.PrivateKey, error) {
-	if err := h.c.waitFunding(ctx, h.sched); err != nil {
+	if err := h.c.waitFunding(ctx, h.sched, h.urgent); err != nil {
 		return nil, nil, err
 	}
 	ch, key, counter, err := h.c.newChannel(h.relay, h.capacity, false)
@@ -510,6 +532,15 @@ func (h *hopPayer) fundNew(ctx context.Context) (*payment.Channel, *btcec.Privat
 		h.sched.unpaid.Add(-1)
 	}
 	return ch, key, nil
+}
+
+// Hurry implements client.Hurrier: the circuit needs the channel now, so
+// Open funds it without waiting for the rest of its funding time. A
+// standby payer makes no mint request anyway.
+func (h *hopPayer) Hurry() {
+	if h.urgent != nil {
+		h.hurryOnce.Do(func() { close(h.urgent) })
+	}
 }
 
 // PayUpTo implements client.HopPayer.

@@ -41,16 +41,39 @@ func (c *Channels) fundDelay() time.Duration {
 }
 
 // waitFunding waits until a channel's funding time: a random delay after
-// its circuit's payments started (s), or after now (s nil). The circuit
-// runs on the relays' free allowance meanwhile.
-func (c *Channels) waitFunding(ctx context.Context, s *fundSchedule) error {
+// its circuit's payments started (s), or after now (s nil), or until
+// urgent is closed (the circuit needs the channel now, see hopPayer.Hurry).
+// The circuit runs on the relays' free allowance meanwhile.
+func (c *Channels) waitFunding(ctx context.Context, s *fundSchedule, urgent <-chan struct{}) error {
 	now := c.cfg.Now()
 	start := now
 	if s != nil {
 		start = s.begin(now)
 	}
 	wait := start.Add(c.fundDelay()).Sub(now)
-	return c.cfg.Sleep(ctx, max(wait, 0))
+	select {
+	case <-urgent:
+		return nil
+	default:
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	hurried := make(chan bool, 1)
+	go func() {
+		select {
+		case <-urgent:
+			hurried <- true
+			cancel()
+		case <-wctx.Done():
+			hurried <- false
+		}
+	}()
+	err := c.cfg.Sleep(wctx, max(wait, 0))
+	cancel()
+	if <-hurried && ctx.Err() == nil {
+		return nil
+	}
+	return err
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

@@ -22,7 +22,7 @@ func TestFundingTimesDrawnPerHop(t *testing.T) {
 		s := &fundSchedule{}
 		waits = waits[:0]
 		for range 3 {
-			if err := c.waitFunding(context.Background(), s); err != nil {
+			if err := c.waitFunding(context.Background(), s, nil); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -42,8 +42,41 @@ func TestFundingTimesDrawnPerHop(t *testing.T) {
 	s := &fundSchedule{}
 	s.begin(now.Add(-time.Minute))
 	waits = waits[:0]
-	c.waitFunding(context.Background(), s)
+	c.waitFunding(context.Background(), s, nil)
 	if waits[0] != 0 {
 		t.Fatalf("a hop opened a minute after its circuit's start waits %v more", waits[0])
+	}
+}
+
+// A hurried funding does not wait out its drawn time; one whose circuit
+// closes meanwhile fails with the circuit's context.
+func TestFundingHurried(t *testing.T) {
+	slept := make(chan struct{}, 1)
+	c := &Channels{cfg: ChannelsConfig{FundDelay: time.Hour, FundMaxDelay: time.Hour, Now: time.Now,
+		Sleep: func(ctx context.Context, d time.Duration) error {
+			slept <- struct{}{}
+			<-ctx.Done()
+			return ctx.Err()
+		}}}
+	urgent := make(chan struct{})
+	done := make(chan error, 1)
+	go func() { done <- c.waitFunding(context.Background(), nil, urgent) }()
+	<-slept
+	close(urgent)
+	if err := <-done; err != nil {
+		t.Fatalf("hurried funding: %v", err)
+	}
+	if err := c.waitFunding(context.Background(), nil, urgent); err != nil {
+		t.Fatalf("funding hurried before its wait: %v", err)
+	}
+	if len(slept) != 0 {
+		t.Fatal("a funding hurried before its wait slept")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { done <- c.waitFunding(ctx, nil, make(chan struct{})) }()
+	<-slept
+	cancel()
+	if err := <-done; err != context.Canceled {
+		t.Fatalf("funding of a closed circuit: %v, want context.Canceled", err)
 	}
 }

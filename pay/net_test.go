@@ -104,6 +104,9 @@ type netOpts struct {
 	settleDelay time.Duration
 	// fundSleep, if set, is the clients' wait for their funding times.
 	fundSleep func(context.Context, time.Duration) error
+	// fundDelay, if set, is every client funding's delay (default: at
+	// most 1 ms).
+	fundDelay time.Duration
 	// hsDir, if set, is every relay's store of hidden-service descriptors.
 	hsDir router.HSDirectory
 }
@@ -316,8 +319,12 @@ func (tn *testNet) openClient(t testing.TB, c *testClient) {
 	if err := c.wallet.Load(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	lo, hi := time.Microsecond, time.Millisecond
+	if tn.opts.fundDelay != 0 {
+		lo, hi = tn.opts.fundDelay, tn.opts.fundDelay
+	}
 	if c.paid, err = pay.OpenChannels(pay.ChannelsConfig{Wallet: c.wallet, Seed: []byte("client channel seed " + c.dir), Dir: c.dir,
-		Now: tn.opts.clock, FundDelay: time.Microsecond, FundMaxDelay: time.Millisecond, Sleep: tn.opts.fundSleep}); err != nil {
+		Now: tn.opts.clock, FundDelay: lo, FundMaxDelay: hi, Sleep: tn.opts.fundSleep}); err != nil {
 		t.Fatal(err)
 	}
 }

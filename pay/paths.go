@@ -102,9 +102,7 @@ func (p *Paths) Pay(path []*descriptor.Relay) (client.PayConfig, error) {
 			return client.PayConfig{}, err
 		}
 		funding += capacity
-		sched.unpaid.Add(1)
-		cfg.Hops[i] = client.HopPayment{Payer: p.C.circuitHopPayer(r, capacity, sched), Terms: r.Terms,
-			Next: func() client.HopPayer { return p.C.HopPayer(r, capacity) }}
+		cfg.Hops[i] = p.C.circuitHop(r, capacity, sched)
 	}
 	if !client.Affordable(terms, 0, p.Budget) {
 		return client.PayConfig{}, client.ErrUnaffordable

@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/bits"
 	"math/rand/v2"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -28,6 +29,16 @@ type HopPayer interface {
 	PayUpTo(msat uint64) ([][]byte, error)
 	// Reply handles the body of one RelayPayAck from the relay.
 	Reply(body []byte) error
+}
+
+// Hurrier is a HopPayer whose Open may wait before it funds its channel
+// (a funding time drawn at random, so that fundings do not follow
+// builds). Hurry asks it to fund at once, from any goroutine. Payments
+// calls it when the circuit needs the channel: once the circuit has moved
+// half the hop's free allowance while the channel is not open yet, and
+// for a channel opened because the hop's last one was full.
+type Hurrier interface {
+	Hurry()
 }
 
 // Terms are what a relay charges, from its descriptor; prices in msat.
@@ -201,6 +212,8 @@ func (p *Payments) Run(ctx context.Context) error {
 
 func (p *Payments) run(ctx context.Context) error {
 	p.c.setPayment(p.onControl)
+	stop := p.watchDemand()
+	defer stop()
 	for i, h := range p.cfg.Hops {
 		if h.Payer == nil {
 			continue
@@ -230,6 +243,48 @@ func (p *Payments) run(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// watchDemand hurries the first payers (Hurrier) of the hops whose
+// channels the circuit needs before they are funded: those of which it
+// has moved half the free allowance. A relay pauses a circuit that moves
+// its whole allowance before paying, so a bulk transfer on a fresh
+// circuit would otherwise stall until the funding time. It returns a
+// func that stops the watch.
+func (p *Payments) watchDemand() (stop func()) {
+	var waiting []int
+	for i, h := range p.cfg.Hops {
+		if _, ok := h.Payer.(Hurrier); ok {
+			waiting = append(waiting, i)
+		}
+	}
+	done := make(chan struct{})
+	if len(waiting) == 0 {
+		return func() {}
+	}
+	go func() {
+		t := time.NewTicker(p.cfg.Interval)
+		defer t.Stop()
+		for len(waiting) > 0 {
+			select {
+			case <-done:
+				return
+			case <-p.c.Done():
+				return
+			case <-t.C:
+			}
+			bytes := p.c.cellCount() * circuit.CellSize
+			waiting = slices.DeleteFunc(waiting, func(i int) bool {
+				h := p.cfg.Hops[i]
+				if 2*bytes < h.Terms.FreeBytes {
+					return false
+				}
+				h.Payer.(Hurrier).Hurry()
+				return true
+			})
+		}
+	}()
+	return func() { close(done) }
 }
 
 // onControl passes payment replies to Run; it runs on the circuit's
@@ -287,6 +342,9 @@ func (p *Payments) pay(ctx context.Context, i int, target uint64) error {
 	if errors.Is(err, ErrChannelFull) && p.cfg.Hops[i].Next != nil && p.channels[i] < MaxChannelsPerHop {
 		p.payers[i] = p.cfg.Hops[i].Next()
 		p.base[i] = p.paid[i]
+		if h, ok := p.payers[i].(Hurrier); ok {
+			h.Hurry() // the circuit is moving traffic on this hop now
+		}
 		if err := p.openChannel(ctx, i); err != nil {
 			return err
 		}

@@ -151,16 +151,18 @@ func (pn *paidNet) build(ctx context.Context, path []client.Hop, budget uint64) 
 	if err != nil {
 		return nil, err
 	}
-	var hops []client.HopPayment
+	relays := make([]pay.RelayTerms, len(path))
+	capacities := make([]uint64, len(path))
 	for i := range path {
-		r := pay.RelayTerms{ReceiverKey: pn.keys[i].PubKey(), Terms: pay.DefaultTerms}
-		capacity, err := pn.client.Capacity(budget/uint64(len(path)), r)
+		relays[i] = pay.RelayTerms{ReceiverKey: pn.keys[i].PubKey(), Terms: pay.DefaultTerms}
+		capacity, err := pn.client.Capacity(budget/uint64(len(path)), relays[i])
 		if err != nil {
 			c.Close()
 			return nil, err
 		}
-		hops = append(hops, client.HopPayment{Payer: pn.client.HopPayer(r, capacity), Terms: pay.DefaultTerms})
+		capacities[i] = capacity
 	}
+	hops := pn.client.CircuitHops(relays, capacities)
 	pay, err := client.NewPayments(c, client.PayConfig{Hops: hops, Budget: budget})
 	if err != nil {
 		c.Close()

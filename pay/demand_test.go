@@ -1,0 +1,105 @@
+package pay_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/obolnet/obol/circuit/client"
+	"github.com/obolnet/obol/pay"
+)
+
+// buildAsPaths builds a circuit through relays idx and pays it with the
+// hop payments a client's Paths.Pay makes (pay.Channels.CircuitHops).
+func (tn *testNet) buildAsPaths(t *testing.T, c *testClient, idx ...int) (*client.Circuit, []client.HopPayment) {
+	t.Helper()
+	var path []client.Hop
+	relays := make([]pay.RelayTerms, len(idx))
+	capacities := make([]uint64, len(idx))
+	for k, i := range idx {
+		path = append(path, tn.relays[i].hop())
+		relays[k] = tn.relays[i].relay(tn.terms)
+		cp, err := c.paid.Capacity(tn.terms.Owed(8<<20), relays[k])
+		if err != nil {
+			t.Fatal(err)
+		}
+		capacities[k] = cp
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	circ, err := client.Build(ctx, tn.links, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { circ.Close() })
+	hops := c.paid.CircuitHops(relays, capacities)
+	p, err := client.NewPayments(circ, client.PayConfig{Hops: hops})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); p.Run(pctx) }()
+	t.Cleanup(func() { circ.Close(); stop(); <-done })
+	return circ, hops
+}
+
+// A fresh circuit that carries more than its relays' free allowance is
+// funded when it needs its channels, not at the funding time drawn after
+// its build: with that time an hour away, a transfer of 16 times the
+// allowance still completes. A circuit that carries a small request is
+// left to its drawn time: it makes no mint request.
+func TestFreshCircuitFundedOnDemand(t *testing.T) {
+	tn := newTestNet(t, 3, netOpts{fundDelay: time.Hour})
+	port, sum := dataServer(t)
+	c := tn.newClient(t, t.TempDir(), 100_000)
+	defer c.close()
+	swaps := func() int {
+		n := 0
+		for _, e := range tn.log.events() {
+			if e.kind == "mint" && e.path == "/v1/swap" {
+				n++
+			}
+		}
+		return n
+	}
+
+	// A small request: no funding.
+	small, smallHops := tn.buildAsPaths(t, c, 0, 1, 2)
+	before := swaps()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := small.Dial(ctx, "127.0.0.1", port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := get(s, 2<<10, nil); err != nil || got != sum(2<<10) {
+		t.Fatalf("small request: %v", err)
+	}
+	s.Close()
+
+	// Bulk on a fresh circuit: 16 times the free allowance.
+	bulk, bulkHops := tn.buildAsPaths(t, c, 0, 1, 2)
+	n := int(16 * tn.terms.FreeBytes)
+	s, err = bulk.Dial(ctx, "127.0.0.1", port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := get(s, n, nil); err != nil || got != sum(n) {
+		t.Fatalf("bulk on a fresh circuit with its funding time an hour away: %v", err)
+	}
+	s.Close()
+	for i, h := range bulkHops {
+		if a := pay.AccountingOf(h.Payer); a.Signed == 0 {
+			t.Errorf("bulk circuit's hop %d was never paid: %+v", i, a)
+		}
+	}
+	for i, h := range smallHops {
+		if a := pay.AccountingOf(h.Payer); a != (pay.Accounting{}) {
+			t.Errorf("the small request's hop %d opened a channel before its funding time: %+v", i, a)
+		}
+	}
+	if got := swaps() - before; got != 3 {
+		t.Errorf("the mint saw %d swaps, want the bulk circuit's 3 fundings only", got)
+	}
+}
