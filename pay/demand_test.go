@@ -89,11 +89,7 @@ func TestFreshCircuitFundedOnDemand(t *testing.T) {
 		t.Fatalf("bulk on a fresh circuit with its funding time an hour away: %v", err)
 	}
 	s.Close()
-	for i, h := range bulkHops {
-		if a := pay.AccountingOf(h.Payer); a.Signed == 0 {
-			t.Errorf("bulk circuit's hop %d was never paid: %+v", i, a)
-		}
-	}
+	waitPaid(ctx, t, bulkHops)
 	for i, h := range smallHops {
 		if a := pay.AccountingOf(h.Payer); a != (pay.Accounting{}) {
 			t.Errorf("the small request's hop %d opened a channel before its funding time: %+v", i, a)
@@ -101,5 +97,59 @@ func TestFreshCircuitFundedOnDemand(t *testing.T) {
 	}
 	if got := swaps() - before; got != 3 {
 		t.Errorf("the mint saw %d swaps, want the bulk circuit's 3 fundings only", got)
+	}
+}
+
+// The hops of a circuit wait for their funding times, and fund, at the
+// same time rather than one after another: the three waits are all under
+// way before any ends.
+func TestHopsFundedConcurrently(t *testing.T) {
+	waiting := make(chan struct{}, 3)
+	release := make(chan struct{})
+	tn := newTestNet(t, 3, netOpts{fundSleep: func(ctx context.Context, _ time.Duration) error {
+		waiting <- struct{}{}
+		select {
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}})
+	port, sum := dataServer(t)
+	c := tn.newClient(t, t.TempDir(), 100_000)
+	defer c.close()
+	circ, hops := tn.buildAsPaths(t, c, 0, 1, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for i := range 3 {
+		select {
+		case <-waiting:
+		case <-ctx.Done():
+			t.Fatalf("%d of 3 hops were waiting for their funding times at once", i)
+		}
+	}
+	close(release)
+	s, err := circ.Dial(ctx, "127.0.0.1", port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := int(4 * tn.terms.FreeBytes)
+	if got, err := get(s, n, nil); err != nil || got != sum(n) {
+		t.Fatalf("transfer after the fundings: %v", err)
+	}
+	waitPaid(ctx, t, hops)
+}
+
+// waitPaid waits until every hop has signed a payment, or ctx ends.
+func waitPaid(ctx context.Context, t *testing.T, hops []client.HopPayment) {
+	t.Helper()
+	for i, h := range hops {
+		for pay.AccountingOf(h.Payer).Signed == 0 {
+			select {
+			case <-ctx.Done():
+				t.Fatalf("hop %d was never paid: %+v", i, pay.AccountingOf(h.Payer))
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
 	}
 }

@@ -214,11 +214,37 @@ func (p *Payments) run(ctx context.Context) error {
 	p.c.setPayment(p.onControl)
 	stop := p.watchDemand()
 	defer stop()
+	// Every paid hop funds its channel at its own time, all at once; the
+	// CHANNEL_OPENs go out first hop first.
+	fctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	opens := make([]chan openResult, len(p.cfg.Hops))
 	for i, h := range p.cfg.Hops {
 		if h.Payer == nil {
 			continue
 		}
-		if err := p.openChannel(ctx, i); err != nil {
+		opens[i] = make(chan openResult, 1)
+		go func() {
+			bodies, err := h.Payer.Open(fctx)
+			opens[i] <- openResult{bodies, err}
+		}()
+	}
+	for i, h := range p.cfg.Hops {
+		if h.Payer == nil {
+			continue
+		}
+		var r openResult
+		select {
+		case r = <-opens[i]:
+		case <-ctx.Done():
+			return nil
+		case <-p.c.Done():
+			return nil
+		}
+		if r.err != nil {
+			return fmt.Errorf("client: open channel to hop %d: %w", i, r.err)
+		}
+		if err := p.sendOpen(ctx, i, r.bodies); err != nil {
 			return err
 		}
 		if err := p.topUp(ctx); err != nil { // pay this hop before opening the next
@@ -361,12 +387,23 @@ func (p *Payments) pay(ctx context.Context, i int, target uint64) error {
 	return p.send(ctx, i, circuit.RelayPayBalanceUpdate, bodies)
 }
 
+// openResult is what a hop payer's Open returned.
+type openResult struct {
+	bodies [][]byte
+	err    error
+}
+
 // openChannel funds and opens hop i's current payer's channel.
 func (p *Payments) openChannel(ctx context.Context, i int) error {
 	bodies, err := p.payers[i].Open(ctx)
 	if err != nil {
 		return fmt.Errorf("client: open channel to hop %d: %w", i, err)
 	}
+	return p.sendOpen(ctx, i, bodies)
+}
+
+// sendOpen sends hop i's CHANNEL_OPEN, its channel funded.
+func (p *Payments) sendOpen(ctx context.Context, i int, bodies [][]byte) error {
 	if err := p.send(ctx, i, circuit.RelayPayChannelOpen, bodies); err != nil {
 		return err
 	}

@@ -16,12 +16,19 @@ import (
 // run writes an operation ahead, makes the mint call and settles the
 // operation: a refusal by the mint aborts it (the mint did nothing); any
 // other failure leaves it pending for Recover, since the mint may have
-// executed it. w.mu is held.
+// executed it. w.mu is held, and released during the call: the
+// operation's inputs are pending meanwhile, so no other operation takes
+// them, and Recover leaves the operation alone.
 func (w *Wallet) run(o *op, counters map[string]uint32, call func() ([]payment.BlindSignature, error)) ([]payment.Proof, error) {
 	if err := w.commit(&record{Begin: o, Counter: counters}); err != nil {
 		return nil, err
 	}
+	w.inflight[o.ID] = true
+	w.mu.Unlock()
 	sigs, err := call()
+	w.mu.Lock()
+	delete(w.inflight, o.ID)
+	w.idle.Broadcast()
 	var refused *MintError
 	if errors.As(err, &refused) {
 		if aerr := w.commit(&record{Abort: o.ID}); aerr != nil {

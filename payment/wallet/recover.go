@@ -35,7 +35,9 @@ func (w *Wallet) RecoverEach(ctx context.Context, each func(context.Context) con
 	}
 	ids := make([]string, 0, len(w.pending))
 	for id := range w.pending {
-		ids = append(ids, id)
+		if !w.inflight[id] { // its request is under way: run settles it
+			ids = append(ids, id)
+		}
 	}
 	sort.Strings(ids)
 	var errs []error

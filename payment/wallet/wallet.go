@@ -43,16 +43,21 @@ var (
 // Wallet holds ecash proofs of one mint and unit, persistently. Every
 // operation with the mint is written ahead and settled on Recover after a
 // crash, so no proof is lost. Proofs are bearer money: the wallet logs
-// nothing. Operations are serialised: one runs at a time.
+// nothing. Operations run concurrently: each takes its inputs and outputs
+// under the wallet's lock, writes itself ahead as pending (so that no
+// other operation spends its inputs) and releases the lock while the
+// mint answers.
 type Wallet struct {
 	cfg    Config
 	client *Client
 
-	mu       sync.Mutex // guards everything below and serialises operations
+	mu       sync.Mutex // guards everything below
+	idle     *sync.Cond // on mu: an operation's request ended
 	ks       *payment.Keyset
 	proofs   map[string]payment.Proof // by secret
 	counters map[string]uint32        // NUT-13 counter per keyset
 	pending  map[string]*op
+	inflight map[string]bool // pending operations whose request is under way
 	funded   map[string][]payment.Proof
 	history  []HistoryEntry
 	jn       *journal.Journal
@@ -72,8 +77,9 @@ func Open(cfg Config) (*Wallet, error) {
 	w := &Wallet{
 		cfg: cfg, client: NewClient(cfg.Mint, cfg.HTTPClient),
 		proofs: map[string]payment.Proof{}, counters: map[string]uint32{},
-		pending: map[string]*op{}, funded: map[string][]payment.Proof{},
+		pending: map[string]*op{}, funded: map[string][]payment.Proof{}, inflight: map[string]bool{},
 	}
+	w.idle = sync.NewCond(&w.mu)
 	jn, err := openJournal(cfg.Dir, w.apply)
 	if err != nil {
 		return nil, err
@@ -272,17 +278,24 @@ func (w *Wallet) fee(n int) uint64 { return (uint64(n)*w.ks.InputFeePPK + 999) /
 
 // selectProofs picks proofs, largest first, worth at least amount plus the
 // fee of spending them. It leaves out the inputs of pending operations:
-// the mint may have spent them, and only Recover can tell. w.mu is held.
+// the mint may have spent them, and only Recover can tell. While the
+// free proofs fall short and other operations' requests are under way,
+// it waits for them (their change may cover it). w.mu is held.
 func (w *Wallet) selectProofs(amount uint64) ([]payment.Proof, uint64, error) {
-	all := w.free()
-	var sum uint64
-	for i, p := range all {
-		sum += p.Amount
-		if f := w.fee(i + 1); sum >= amount+f {
-			return all[:i+1], sum, nil
+	for {
+		all := w.free()
+		var sum uint64
+		for i, p := range all {
+			sum += p.Amount
+			if f := w.fee(i + 1); sum >= amount+f {
+				return all[:i+1], sum, nil
+			}
 		}
+		if len(w.inflight) == 0 {
+			return nil, 0, ErrInsufficient
+		}
+		w.idle.Wait()
 	}
-	return nil, 0, ErrInsufficient
 }
 
 func secretsOf(ps []payment.Proof) []string {

@@ -1,0 +1,139 @@
+package wallet
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+)
+
+// gate holds every swap at the transport until the test lets it go, and
+// tells the test when one arrives.
+type gate struct {
+	arrived chan struct{}
+	release chan struct{}
+}
+
+func newGate() *gate {
+	return &gate{arrived: make(chan struct{}, 16), release: make(chan struct{}, 16)}
+}
+
+func (g *gate) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Path == "/v1/swap" {
+		g.arrived <- struct{}{}
+		select {
+		case <-g.release:
+		case <-r.Context().Done():
+			return nil, r.Context().Err()
+		}
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// Two operations on disjoint proofs are with the mint at the same time:
+// the second is sent while the first waits for its answer. Neither spends
+// the other's inputs, and the balance is exact afterwards.
+func TestOperationsRunConcurrently(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, url := startMint(t, 0)
+	g := newGate()
+	w := newWallet(t, url, t.TempDir(), "concurrent operations", &http.Client{Transport: g})
+	if _, err := w.TopUp(ctx, 3072); err != nil { // 2048 + 1024
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	for _, amount := range []uint64{1000, 2000} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := w.Send(ctx, amount, nil)
+			errs <- err
+		}()
+	}
+	for i := range 2 {
+		select {
+		case <-g.arrived:
+		case <-ctx.Done():
+			t.Fatalf("only %d of 2 swaps reached the mint while the first waited for its answer", i)
+		}
+	}
+	g.release <- struct{}{}
+	g.release <- struct{}{}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := w.Balance(); got != 72 {
+		t.Fatalf("balance %d after sending 1000 and 2000 of 3072, want 72", got)
+	}
+	if w.Pending() != 0 {
+		t.Fatalf("%d operations pending", w.Pending())
+	}
+}
+
+// An operation that needs proofs held by another one under way waits for
+// that one's change, instead of failing as if the wallet were short.
+func TestOperationWaitsForChange(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, url := startMint(t, 0)
+	g := newGate()
+	w := newWallet(t, url, t.TempDir(), "waits for change", &http.Client{Transport: g})
+	if _, err := w.TopUp(ctx, 1024); err != nil { // one proof
+		t.Fatal(err)
+	}
+	first := make(chan error, 1)
+	go func() { _, err := w.Send(ctx, 100, nil); first <- err }()
+	<-g.arrived // the only proof is the first send's input now
+	second := make(chan error, 1)
+	go func() { _, err := w.Send(ctx, 200, nil); second <- err }()
+	g.release <- struct{}{} // the first send's answer; its change comes back
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-g.arrived:
+	case <-ctx.Done():
+		t.Fatal("the second send never reached the mint")
+	}
+	g.release <- struct{}{}
+	if err := <-second; err != nil {
+		t.Fatalf("a send waiting for another's change: %v", err)
+	}
+	if got := w.Balance(); got != 724 {
+		t.Fatalf("balance %d, want 724", got)
+	}
+}
+
+// Recover leaves alone an operation whose request is under way: it is
+// pending, but its own answer settles it.
+func TestRecoverLeavesOperationUnderWay(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, url := startMint(t, 0)
+	g := newGate()
+	w := newWallet(t, url, t.TempDir(), "recover under way", &http.Client{Transport: g})
+	if _, err := w.TopUp(ctx, 1024); err != nil {
+		t.Fatal(err)
+	}
+	sent := make(chan error, 1)
+	go func() { _, err := w.Send(ctx, 100, nil); sent <- err }()
+	<-g.arrived
+	left, err := w.Recover(ctx)
+	if err != nil || left != 1 {
+		t.Fatalf("recover during a send: %d left, %v; want 1 left untouched", left, err)
+	}
+	g.release <- struct{}{}
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	if got, p := w.Balance(), w.Pending(); got != 924 || p != 0 {
+		t.Fatalf("balance %d with %d pending, want 924 and 0", got, p)
+	}
+}
