@@ -28,7 +28,7 @@ type mintWatch struct {
 	by  map[string]map[string]int // by source IP, requests by path
 }
 
-func startMintWatch(t *testing.T) *mintWatch {
+func startMintWatch(t testing.TB) *mintWatch {
 	m, err := mint.Open(mint.Config{Seed: []byte("relays settle through circuits mint seed"), Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
@@ -179,7 +179,7 @@ func runPaying(t *testing.T, ctx context.Context, c *obol.Client) (stop context.
 }
 
 // fundedWallet is a wallet directory holding amount of mint url's ecash.
-func fundedWallet(t *testing.T, ctx context.Context, url string, amount uint64) string {
+func fundedWallet(t testing.TB, ctx context.Context, url string, amount uint64) string {
 	dir := t.TempDir()
 	w, err := pay.OpenWallet(pay.WalletConfig{Dir: dir, Mint: url, DirectMintConnectionUnsafe: true})
 	if err != nil {
