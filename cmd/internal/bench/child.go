@@ -35,7 +35,9 @@ import (
 //	child → first line   JSON childInfo
 //	next ID ADDR         the relay's next hop is ID at ADDR        → "ok"
 //	chainnext ID ADDR    the forwarder's next host is ID at ADDR   → "ok"
-//	stats                → "RSS_KiB CIRCUITS HEAP_INUSE CPU_NS" (after a GC)
+//	stats                → "RSS_KiB CIRCUITS HEAP_INUSE CPU_NS PEAK_RSS_KiB"
+//	                       (after a GC; the peak since the last resetpeak)
+//	resetpeak            the peak resident set starts again from now → "ok"
 //
 // It exits when stdin closes.
 
@@ -111,7 +113,13 @@ func RelayChild(in io.Reader, out io.Writer) error {
 			debug.FreeOSMemory() // what is retained, not garbage
 			var ms runtime.MemStats
 			runtime.ReadMemStats(&ms)
-			fmt.Fprintln(out, rssKiB(), rt.Stats().Circuits, ms.HeapInuse, int64(cpuTime()))
+			fmt.Fprintln(out, statusKiB("VmRSS:"), rt.Stats().Circuits, ms.HeapInuse, int64(cpuTime()), statusKiB("VmHWM:"))
+		case len(f) == 1 && f[0] == "resetpeak":
+			if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+				fmt.Fprintln(out, "error", err)
+				continue
+			}
+			fmt.Fprintln(out, "ok")
 		default:
 			fmt.Fprintln(out, "error unknown command")
 		}
@@ -134,10 +142,12 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-func rssKiB() int {
+// statusKiB is a field of /proc/self/status in KiB (VmRSS: the resident
+// set; VmHWM: its peak).
+func statusKiB(field string) int {
 	b, _ := os.ReadFile("/proc/self/status")
 	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(l, field); ok {
 			n, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
 			return n
 		}
@@ -156,8 +166,8 @@ type child struct {
 
 // childStats is one answer to "stats".
 type childStats struct {
-	rssKiB, circuits, heap int
-	cpu                    time.Duration
+	rssKiB, circuits, heap, peakKiB int
+	cpu                             time.Duration
 }
 
 func startChild(cmd *exec.Cmd) (*child, error) {
@@ -212,11 +222,17 @@ func (c *child) stats() (childStats, error) {
 	}
 	var s childStats
 	var cpu int64
-	if _, err := fmt.Sscan(ans, &s.rssKiB, &s.circuits, &s.heap, &cpu); err != nil {
+	if _, err := fmt.Sscan(ans, &s.rssKiB, &s.circuits, &s.heap, &cpu, &s.peakKiB); err != nil {
 		return s, fmt.Errorf("bench: relay child stats %q: %w", ans, err)
 	}
 	s.cpu = time.Duration(cpu)
 	return s, nil
+}
+
+// resetPeak starts the child's peak resident set again from now.
+func (c *child) resetPeak() error {
+	_, err := c.ask("resetpeak")
+	return err
 }
 
 // setNext tells the child's relay ("next") or forwarder ("chainnext")

@@ -151,10 +151,10 @@ func (r *Report) docResources(p printer) {
 	p("")
 	p("Measured on a relay in a process of its own, as the middle hop of a 3-hop circuit over plain loopback links, from the kernel's accounting of its CPU time (user + system); the baseline is a plain chain's middle host in that same process.")
 	p("")
-	p("| node | CPU s per GiB forwarded |")
-	p("|---|---:|")
+	p("| node | CPU s per GiB forwarded | peak resident set of the process during the transfer |")
+	p("|---|---:|---:|")
 	for _, c := range r.CPU {
-		p("| %s%s | %.2f |", c.Name, docBaseline(c.Baseline), c.SecPerGiB)
+		p("| %s%s | %.2f | %.1f MiB |", c.Name, docBaseline(c.Baseline), c.SecPerGiB, c.PeakRSSMiB)
 	}
 	p("")
 	if m := r.Memory; m != nil {

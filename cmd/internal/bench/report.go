@@ -82,6 +82,9 @@ type CPUCost struct {
 	Bytes      int64   `json:"bytes"`
 	CPUSeconds float64 `json:"cpu_s"`
 	SecPerGiB  float64 `json:"cpu_s_per_GiB"`
+	// PeakRSSMiB is the process's peak resident set during the transfer
+	// (the relay child runs the relay and the plain chain's host both).
+	PeakRSSMiB float64 `json:"peak_rss_MiB"`
 }
 
 // Memory is a relay's memory per open idle circuit, measured in a

@@ -108,6 +108,9 @@ func (b *run) cpuOf(ch *child, name string, baseline bool, open func() (io.ReadW
 	if err != nil {
 		return err
 	}
+	if err := ch.resetPeak(); err != nil {
+		return err
+	}
 	s, err := open()
 	if err != nil {
 		return fmt.Errorf("bench: %s: %w", name, err)
@@ -123,7 +126,7 @@ func (b *run) cpuOf(ch *child, name string, baseline bool, open func() (io.ReadW
 	}
 	cpu := (s1.cpu - s0.cpu).Seconds()
 	b.rep.CPU = append(b.rep.CPU, CPUCost{Name: name, Baseline: baseline, Bytes: int64(b.cfg.CPUBytes),
-		CPUSeconds: cpu, SecPerGiB: cpu / (float64(b.cfg.CPUBytes) / (1 << 30))})
+		CPUSeconds: cpu, SecPerGiB: cpu / (float64(b.cfg.CPUBytes) / (1 << 30)), PeakRSSMiB: float64(s1.peakKiB) / 1024})
 	return nil
 }
 

@@ -53,6 +53,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	p("RELAY RESOURCES (own process, loopback links)\t\t\t")
 	for _, c := range r.CPU {
 		p("  CPU, %s%s\t%.2f s/GiB\t(%s forwarded)\t", c.Name, baselineMark(c.Baseline), c.SecPerGiB, sizeString(int(c.Bytes)))
+		p("  peak RSS of the process, %s%s\t%.1f MiB\t(during the transfer)\t", c.Name, baselineMark(c.Baseline), c.PeakRSSMiB)
 	}
 	if m := r.Memory; m != nil {
 		p("  memory per idle circuit (RSS)\t%.0f B\t(%d circuits)\t", m.RSSPerCircuit, m.Circuits)
