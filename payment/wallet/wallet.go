@@ -88,10 +88,14 @@ func Open(cfg Config) (*Wallet, error) {
 	return w, nil
 }
 
-// Close closes the journal; it is idempotent.
+// Close waits for the requests under way to end, so that their answers
+// are journaled, and closes the journal; it is idempotent.
 func (w *Wallet) Close() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	for len(w.inflight) > 0 {
+		w.idle.Wait()
+	}
 	return w.jn.Close()
 }
 
