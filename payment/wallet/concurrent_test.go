@@ -31,18 +31,25 @@ func (g *gate) RoundTrip(r *http.Request) (*http.Response, error) {
 	return http.DefaultTransport.RoundTrip(r)
 }
 
+// gatedWallet is a wallet in dir holding amount, whose swaps wait at g,
+// and the URL of its mint.
+func gatedWallet(t *testing.T, ctx context.Context, dir, seed string, amount uint64) (*Wallet, *gate, string) {
+	_, url := startMint(t, 0)
+	g := newGate()
+	w := newWallet(t, url, dir, seed, &http.Client{Transport: g})
+	if _, err := w.TopUp(ctx, amount); err != nil {
+		t.Fatal(err)
+	}
+	return w, g, url
+}
+
 // Two operations on disjoint proofs are with the mint at the same time:
 // the second is sent while the first waits for its answer. Neither spends
 // the other's inputs, and the balance is exact afterwards.
 func TestOperationsRunConcurrently(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	_, url := startMint(t, 0)
-	g := newGate()
-	w := newWallet(t, url, t.TempDir(), "concurrent operations", &http.Client{Transport: g})
-	if _, err := w.TopUp(ctx, 3072); err != nil { // 2048 + 1024
-		t.Fatal(err)
-	}
+	w, g, _ := gatedWallet(t, ctx, t.TempDir(), "concurrent operations", 3072) // 2048 + 1024
 	var wg sync.WaitGroup
 	errs := make(chan error, 2)
 	for _, amount := range []uint64{1000, 500} { // each covered by either proof
@@ -82,12 +89,7 @@ func TestOperationsRunConcurrently(t *testing.T) {
 func TestOperationWaitsForChange(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	_, url := startMint(t, 0)
-	g := newGate()
-	w := newWallet(t, url, t.TempDir(), "waits for change", &http.Client{Transport: g})
-	if _, err := w.TopUp(ctx, 1024); err != nil { // one proof
-		t.Fatal(err)
-	}
+	w, g, _ := gatedWallet(t, ctx, t.TempDir(), "waits for change", 1024) // one proof
 	first := make(chan error, 1)
 	go func() { _, err := w.Send(ctx, 100, nil); first <- err }()
 	<-g.arrived // the only proof is the first send's input now
@@ -116,12 +118,7 @@ func TestOperationWaitsForChange(t *testing.T) {
 func TestRecoverLeavesOperationUnderWay(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	_, url := startMint(t, 0)
-	g := newGate()
-	w := newWallet(t, url, t.TempDir(), "recover under way", &http.Client{Transport: g})
-	if _, err := w.TopUp(ctx, 1024); err != nil {
-		t.Fatal(err)
-	}
+	w, g, _ := gatedWallet(t, ctx, t.TempDir(), "recover under way", 1024)
 	sent := make(chan error, 1)
 	go func() { _, err := w.Send(ctx, 100, nil); sent <- err }()
 	<-g.arrived
@@ -144,13 +141,8 @@ func TestRecoverLeavesOperationUnderWay(t *testing.T) {
 func TestCloseWaitsForOperationUnderWay(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	_, url := startMint(t, 0)
-	g := newGate()
 	dir := t.TempDir()
-	w := newWallet(t, url, dir, "close under way", &http.Client{Transport: g})
-	if _, err := w.TopUp(ctx, 1024); err != nil {
-		t.Fatal(err)
-	}
+	w, g, url := gatedWallet(t, ctx, dir, "close under way", 1024)
 	sent := make(chan error, 1)
 	go func() { _, err := w.Send(ctx, 100, nil); sent <- err }()
 	<-g.arrived
