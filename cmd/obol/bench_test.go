@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/obolnet/obol/cmd/internal/bench"
+	"github.com/obolnet/obol/router"
 )
 
 // TestBenchQuick runs `obol bench --quick` as a process and checks that
@@ -136,6 +137,24 @@ func checkReport(t *testing.T, r *bench.Report, cfg bench.Config) {
 		t.Errorf("memory %+v, want %d circuits", m, cfg.MemCircuits)
 	} else {
 		sane("heap per circuit", m.HeapPerCircuit)
+	}
+	if f := r.Flood; f == nil {
+		t.Error("no flood figures")
+	} else {
+		// Each attacker peer has one channel to the relay: the relay
+		// keeps at most its per-channel cap of them, and the rest are
+		// refused, not dropped silently.
+		if f.Accepted == 0 || f.RelayCircuits > f.Peers*router.DefaultMaxCircuitsPerChannel ||
+			f.Accepted > f.Peers*router.DefaultMaxCircuitsPerChannel {
+			t.Errorf("flood: kept %d, relay holds %d, want at most %d per peer", f.Accepted, f.RelayCircuits, router.DefaultMaxCircuitsPerChannel)
+		}
+		if f.Peers*f.Attempts > f.Peers*router.DefaultMaxCircuitsPerChannel && f.RefusedCircuits+f.RefusedCreates == 0 {
+			t.Errorf("flood past the cap, and the relay counted no refusal: %+v", f)
+		}
+		if f.HonestBuilt == 0 {
+			t.Errorf("flood: no honest circuit was built: %+v", f)
+		}
+		sane("flood peak RSS", f.PeakRSSMiB)
 	}
 	if p := r.Payment; p == nil || !p.Measured {
 		t.Errorf("payment %+v, want measured", p)

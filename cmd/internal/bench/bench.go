@@ -33,6 +33,9 @@ type Config struct {
 	// CPUBytes is what is forwarded through the relay child to measure its
 	// CPU; MemCircuits the idle circuits opened through it.
 	CPUBytes, MemCircuits int
+	// FloodPeers attacker peers each try to open FloodAttempts circuits
+	// through a relay child with the default limits.
+	FloodPeers, FloodAttempts int
 	// Child returns the command that runs a relay child (RelayChild on
 	// its stdin and stdout). Required.
 	Child func() *exec.Cmd
@@ -48,7 +51,7 @@ type Config struct {
 func Defaults() Config {
 	return Config{Link: Link{Delay: 10 * time.Millisecond}, Hops: 3, TTFBSamples: 30,
 		BulkBytes: 32 << 20, BulkRounds: 3, Parallel: 8, BuildSamples: 20, MaxHops: 8,
-		CPUBytes: 256 << 20, MemCircuits: 5000}
+		CPUBytes: 256 << 20, MemCircuits: 5000, FloodPeers: 8, FloodAttempts: 2000}
 }
 
 // QuickDefaults are the settings of a run that ends in well under a minute.
@@ -57,6 +60,7 @@ func QuickDefaults() Config {
 	c.Quick = true
 	c.TTFBSamples, c.BulkBytes, c.BulkRounds, c.BuildSamples = 8, 4<<20, 1, 3
 	c.CPUBytes, c.MemCircuits = 32<<20, 500
+	c.FloodPeers, c.FloodAttempts = 1, 1600 // just past one channel's cap
 	return c
 }
 
@@ -71,7 +75,7 @@ func (c *Config) Validate() error {
 		return errors.New("bench: max hops must be 1 to 16")
 	case c.TTFBSamples < 1 || c.BulkRounds < 1 || c.BuildSamples < 1:
 		return errors.New("bench: samples and rounds must be at least 1")
-	case c.BulkBytes < 1 || c.CPUBytes < 1 || c.Parallel < 1 || c.MemCircuits < 1:
+	case c.BulkBytes < 1 || c.CPUBytes < 1 || c.Parallel < 1 || c.MemCircuits < 1 || c.FloodPeers < 1 || c.FloodAttempts < 1:
 		return errors.New("bench: sizes, streams and circuits must be at least 1")
 	case c.Link.Delay < 0 || c.Link.Loss < 0 || c.Link.Loss >= 1 || c.Link.Bandwidth < 0:
 		return errors.New("bench: delay and bandwidth must not be negative, loss must be in [0, 1)")
@@ -105,6 +109,7 @@ func (c *Config) steps() int {
 	n += 2 * 3 * c.BulkRounds       // bulk
 	n += c.BuildSamples * c.MaxHops // build
 	n += 3 + c.MemCircuits/100      // relay child, CPU, memory
+	n += 2                          // flood
 	n += 1 + 2*c.PaymentPairs()     // payment bulk
 	n += 2 * c.PaidTTFBSamples()    // payment first byte
 	return n
@@ -148,7 +153,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	defer b.close()
 	for _, m := range []func(context.Context) error{b.measureTTFB, b.measureBulk, b.measureBuild,
-		b.measureResources, b.measurePayment, b.measureHidden} {
+		b.measureResources, b.measureFlood, b.measurePayment, b.measureHidden} {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}

@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
@@ -38,6 +39,10 @@ import (
 //	stats                → "RSS_KiB CIRCUITS HEAP_INUSE CPU_NS PEAK_RSS_KiB"
 //	                       (after a GC; the peak since the last resetpeak)
 //	resetpeak            the peak resident set starts again from now → "ok"
+//	floodrelay           starts a second relay, with the router's default
+//	                     limits, for the flood scenario → JSON floodInfo
+//	floodstats           → "CIRCUITS REFUSED_CREATES REFUSED_CIRCUITS" of
+//	                       that relay
 //
 // It exits when stdin closes.
 
@@ -89,6 +94,7 @@ func RelayChild(in io.Reader, out io.Writer) error {
 		Chain: ch.ID(), ChainAddrs: addrStrings(ch.Addrs())}
 	b, _ := json.Marshal(info)
 	fmt.Fprintln(out, string(b))
+	var flood *floodRelay
 	sc := bufio.NewScanner(in)
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
@@ -114,6 +120,27 @@ func RelayChild(in io.Reader, out io.Writer) error {
 			var ms runtime.MemStats
 			runtime.ReadMemStats(&ms)
 			fmt.Fprintln(out, statusKiB("VmRSS:"), rt.Stats().Circuits, ms.HeapInuse, int64(cpuTime()), statusKiB("VmHWM:"))
+		case len(f) == 1 && f[0] == "floodrelay":
+			if flood != nil {
+				fmt.Fprintln(out, "error flood relay already running")
+				continue
+			}
+			info, fr, err := startFloodRelay(ctx, dir)
+			if err != nil {
+				fmt.Fprintln(out, "error", err)
+				continue
+			}
+			flood = fr
+			defer fr.host.Close()
+			b, _ := json.Marshal(info)
+			fmt.Fprintln(out, string(b))
+		case len(f) == 1 && f[0] == "floodstats":
+			if flood == nil {
+				fmt.Fprintln(out, "error no flood relay")
+				continue
+			}
+			st := flood.rt.Stats()
+			fmt.Fprintln(out, st.Circuits, st.RefusedCreates, st.RefusedCircuits)
 		case len(f) == 1 && f[0] == "resetpeak":
 			if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
 				fmt.Fprintln(out, "error", err)
@@ -125,6 +152,39 @@ func RelayChild(in io.Reader, out io.Writer) error {
 		}
 	}
 	return sc.Err()
+}
+
+// floodRelay is the relay child's second relay: the router's default
+// limits, for the flood scenario.
+type floodRelay struct {
+	host host.Host
+	rt   *router.Router
+}
+
+// floodInfo is the answer to "floodrelay".
+type floodInfo struct {
+	Relay peer.ID  `json:"relay"`
+	Addrs []string `json:"addrs"`
+	Onion []byte   `json:"onion"`
+}
+
+func startFloodRelay(ctx context.Context, dir *directory) (floodInfo, *floodRelay, error) {
+	h, err := newHost()
+	if err != nil {
+		return floodInfo{}, nil, err
+	}
+	onion, err := circuit.GenerateOnionKey(rand.Reader, 1)
+	if err != nil {
+		h.Close()
+		return floodInfo{}, nil, err
+	}
+	rt, err := router.New(h, router.Config{OnionKeys: []circuit.OnionKey{onion}, Directory: dir})
+	if err != nil {
+		h.Close()
+		return floodInfo{}, nil, err
+	}
+	go rt.Run(ctx)
+	return floodInfo{Relay: h.ID(), Addrs: addrStrings(h.Addrs()), Onion: onion.Public[:]}, &floodRelay{host: h, rt: rt}, nil
 }
 
 func addrStrings(as []ma.Multiaddr) []string {

@@ -22,6 +22,7 @@ type Report struct {
 	Build     []BuildTime   `json:"build"`
 	CPU       []CPUCost     `json:"relay_cpu"`
 	Memory    *Memory       `json:"memory"`
+	Flood     *Flood        `json:"flood"`
 	Payment   *Payment      `json:"payment"`
 	Hidden    *Hidden       `json:"hidden"`
 	Targets   []Target      `json:"targets"`

@@ -59,6 +59,14 @@ func (r *Report) WriteTable(w io.Writer) error {
 		p("  memory per idle circuit (RSS)\t%.0f B\t(%d circuits)\t", m.RSSPerCircuit, m.Circuits)
 		p("  memory per idle circuit (live heap)\t%.0f B\t\t", m.HeapPerCircuit)
 	}
+	if f := r.Flood; f != nil {
+		p("")
+		p("FLOOD (relay with default limits, own process)\t\t\t")
+		p("  attacker circuits kept\t%d of %d\t(%d peers, %.0f s)\t", f.Accepted, f.Peers*f.Attempts, f.Peers, f.Took)
+		p("  relay: circuits held, refused\t%d\t(%d over a rate, %d over a cap)\t", f.RelayCircuits, f.RefusedCreates, f.RefusedCircuits)
+		p("  relay peak RSS during the flood\t%.1f MiB\t(%.1f MiB before)\t", f.PeakRSSMiB, f.RSSBeforeMiB)
+		p("  honest build, quiet → flood\t%.1f → %.1f ms\t(%d of %d built)\t", f.QuietBuildMs, f.FloodBuildMs, f.HonestBuilt, f.HonestTried)
+	}
 	p("")
 	p("TARGETS\tresult\tgot\twant")
 	for _, t := range r.Targets {
