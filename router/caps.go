@@ -26,20 +26,24 @@ const DefaultMinIdleTimeout = time.Minute
 // refuses one over a cap. It is not safe for concurrent use: the router
 // holds r.mu.
 type circuitCaps struct {
-	perPeer, perChannel int
-	peers               map[peer.ID]int
-	channels            map[*link.Channel]int
+	perPeer, perChannel, perRelay int
+	peers                         map[peer.ID]int
+	channels                      map[*link.Channel]int
 }
 
-func newCircuitCaps(perPeer, perChannel int) *circuitCaps {
-	return &circuitCaps{perPeer: perPeer, perChannel: perChannel,
+func newCircuitCaps(perPeer, perChannel, perRelay int) *circuitCaps {
+	return &circuitCaps{perPeer: perPeer, perChannel: perChannel, perRelay: perRelay,
 		peers: map[peer.ID]int{}, channels: map[*link.Channel]int{}}
 }
 
 // admit counts a new circuit from p on ch, or reports false if either is
-// at its cap.
-func (c *circuitCaps) admit(p peer.ID, ch *link.Channel) bool {
-	if c.peers[p] >= c.perPeer || c.channels[ch] >= c.perChannel {
+// at its cap: a relay's (perRelay, over all its channels) if p is a
+// relay, a client's (perPeer, perChannel) otherwise.
+func (c *circuitCaps) admit(p peer.ID, ch *link.Channel, relay bool) bool {
+	switch {
+	case relay && c.peers[p] >= c.perRelay:
+		return false
+	case !relay && (c.peers[p] >= c.perPeer || c.channels[ch] >= c.perChannel):
 		return false
 	}
 	c.peers[p]++

@@ -6,6 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/obolnet/obol/circuit/client"
+	"github.com/obolnet/obol/circuit/link"
 	"github.com/obolnet/obol/router"
 )
 
@@ -47,4 +51,50 @@ func TestCircuitCapsOnTheWire(t *testing.T) {
 	if st.RefusedCircuits != 2 || st.Circuits != 4 {
 		t.Fatalf("stats: %d circuits, %d refused; want 4 and 2", st.Circuits, st.RefusedCircuits)
 	}
+}
+
+// relayDirectory is a test directory that knows its relays as relays
+// (router.RelayChecker), as a relay's view does.
+type relayDirectory struct{ *directory }
+
+func (d relayDirectory) IsRelay(id peer.ID) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	_, ok := d.m[id]
+	return ok
+}
+
+// Written as an attacker would try it: two client peers open circuits
+// through relay 0 to relay 1 until relay 0's channel to relay 1 holds more
+// than a client's caps. Relay 1 knows relay 0 as a relay, so it counts
+// that channel against a relay's cap, not a client's: an honest client's
+// circuit through the same pair is still built.
+func TestClientsCannotFillARelayPair(t *testing.T) {
+	tn := newTestNet(t, 2, func(_ int, c *router.Config) {
+		c.MaxCircuitsPerPeer, c.MaxCircuitsPerChannel = 3, 3
+		c.Directory = relayDirectory{c.Directory.(*directory)}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for a := range 2 {
+		h := newHost(t)
+		lm := link.NewManager(h, link.Config{})
+		lm.Start()
+		t.Cleanup(func() { lm.Close(); h.Close() })
+		for i := range 3 {
+			c, err := client.Build(ctx, lm, tn.path(0, 1))
+			if err != nil {
+				t.Fatalf("attacker %d, circuit %d: %v", a, i, err)
+			}
+			t.Cleanup(func() { c.Close() })
+		}
+	}
+	if got := tn.relays[1].router.Stats().Circuits; got != 6 {
+		t.Fatalf("relay 1 holds %d circuits from relay 0, want the attackers' 6", got)
+	}
+	c, err := client.Build(ctx, tn.client, tn.path(0, 1))
+	if err != nil {
+		t.Fatalf("an honest circuit through the pair the attackers filled: %v", err)
+	}
+	c.Close()
 }

@@ -10,36 +10,43 @@ import (
 )
 
 func TestCircuitCaps(t *testing.T) {
-	c := newCircuitCaps(3, 2)
-	a, b := peer.ID("peer-a"), peer.ID("peer-b")
-	ch1, ch2, ch3, ch4 := &link.Channel{}, &link.Channel{}, &link.Channel{}, &link.Channel{}
+	c := newCircuitCaps(3, 2, 5)
+	a, b, r := peer.ID("peer-a"), peer.ID("peer-b"), peer.ID("relay")
+	ch1, ch2, ch3, ch4, ch5 := &link.Channel{}, &link.Channel{}, &link.Channel{}, &link.Channel{}, &link.Channel{}
 	steps := []struct {
-		p    peer.ID
-		ch   *link.Channel
-		want bool
+		p     peer.ID
+		ch    *link.Channel
+		relay bool
+		want  bool
 	}{
-		{a, ch1, true},
-		{a, ch1, true},
-		{a, ch1, false}, // channel cap
-		{a, ch2, true},
-		{a, ch3, false}, // peer cap, on a fresh channel
-		{b, ch4, true},  // another peer is not affected
-		{b, ch4, true},
-		{b, ch4, false},
+		{a, ch1, false, true},
+		{a, ch1, false, true},
+		{a, ch1, false, false}, // channel cap
+		{a, ch2, false, true},
+		{a, ch3, false, false}, // peer cap, on a fresh channel
+		{b, ch4, false, true},  // another peer is not affected
+		{b, ch4, false, true},
+		{b, ch4, false, false},
+		{r, ch5, true, true}, // a relay: past a client's caps, on one channel
+		{r, ch5, true, true},
+		{r, ch5, true, true},
+		{r, ch5, true, true},
+		{r, ch5, true, true},
+		{r, ch5, true, false}, // the relay cap
 	}
 	for i, s := range steps {
-		if got := c.admit(s.p, s.ch); got != s.want {
+		if got := c.admit(s.p, s.ch, s.relay); got != s.want {
 			t.Fatalf("step %d: admit = %v, want %v", i, got, s.want)
 		}
 	}
 	c.release(a, ch1)
-	if !c.admit(a, ch3) {
+	if !c.admit(a, ch3, false) {
 		t.Fatal("a released circuit did not make room")
 	}
 	for _, r := range []struct {
 		p  peer.ID
 		ch *link.Channel
-	}{{a, ch1}, {a, ch2}, {a, ch3}, {b, ch4}, {b, ch4}} {
+	}{{a, ch1}, {a, ch2}, {a, ch3}, {b, ch4}, {b, ch4}, {r, ch5}, {r, ch5}, {r, ch5}, {r, ch5}, {r, ch5}} {
 		c.release(r.p, r.ch)
 	}
 	if len(c.peers) != 0 || len(c.channels) != 0 {

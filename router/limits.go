@@ -65,14 +65,23 @@ func newCreateLimiter(perSecond float64, burst int, total float64, totalBurst in
 	return l
 }
 
-// allow reports whether p may create a circuit now. A nil limiter allows
-// everything.
-func (l *createLimiter) allow(p peer.ID) bool {
+// allow reports whether p may create a circuit now: within its own rate,
+// unless it is a relay, and within the relay-wide one. A nil limiter
+// allows everything.
+func (l *createLimiter) allow(p peer.ID, relay bool) bool {
 	if l == nil {
 		return true
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	now := time.Now()
+	if relay {
+		if l.total == nil || l.total.AllowN(now, 1) {
+			return true
+		}
+		l.refused.Add(1)
+		return false
+	}
 	lim := l.peers[p]
 	if lim == nil {
 		if len(l.peers) >= maxLimitedPeers {
@@ -81,7 +90,6 @@ func (l *createLimiter) allow(p peer.ID) bool {
 		lim = rate.NewLimiter(l.rate, l.burst)
 		l.peers[p] = lim
 	}
-	now := time.Now()
 	if lim.AllowN(now, 1) && (l.total == nil || l.total.AllowN(now, 1)) {
 		return true
 	}

@@ -29,6 +29,17 @@ type Directory interface {
 	AddrInfo(ctx context.Context, id peer.ID) (peer.AddrInfo, error)
 }
 
+// RelayChecker is implemented by a Directory that knows, from memory and
+// at once, which peers are relays (the relay's view). A previous hop that
+// is a relay carries many clients' circuits: the per-peer rate of CREATEs
+// and the per-peer and per-channel caps, which bound one client, do not
+// apply to it; MaxCircuitsPerRelay and the relay-wide limits do. Without
+// it, an attacker's own circuits through a relay would fill that relay's
+// channel to the next one and shut every honest circuit out of the pair.
+type RelayChecker interface {
+	IsRelay(id peer.ID) bool
+}
+
 // Config configures a Router.
 type Config struct {
 	// OnionKeys are the accepted onion keys, newest first.
@@ -51,6 +62,10 @@ type Config struct {
 	// (DefaultMaxCircuitsPerPeer, DefaultMaxCircuitsPerChannel).
 	MaxCircuitsPerPeer    int
 	MaxCircuitsPerChannel int
+	// MaxCircuitsPerRelay bounds the circuits one previous hop that is a
+	// relay (see RelayChecker) holds, over all its channels (default
+	// MaxCircuits/2).
+	MaxCircuitsPerRelay int
 	// MaxStreams bounds exit streams per circuit (default 512).
 	MaxStreams int
 	// CreateRate and CreateBurst limit the circuits one peer may start
@@ -100,7 +115,7 @@ func (c *Config) Validate() error {
 	case c.Directory == nil:
 		return errors.New("router: no directory")
 	case c.ConnectTimeout < 0, c.MaxCircuits < 0, c.MaxStreams < 0, c.MaxExitStreams < 0, c.IdleTimeout < 0, c.StreamIdleTimeout < 0,
-		c.MaxCircuitsPerPeer < 0, c.MaxCircuitsPerChannel < 0, c.MinIdleTimeout < 0:
+		c.MaxCircuitsPerPeer < 0, c.MaxCircuitsPerChannel < 0, c.MaxCircuitsPerRelay < 0, c.MinIdleTimeout < 0:
 		return errors.New("router: negative limit")
 	case c.MinIdleTimeout > 0 && c.IdleTimeout > 0 && c.MinIdleTimeout > c.IdleTimeout:
 		return errors.New("router: MinIdleTimeout longer than IdleTimeout")
@@ -118,6 +133,9 @@ func (c *Config) defaults() {
 	}
 	if c.MaxCircuits == 0 {
 		c.MaxCircuits = 20000
+	}
+	if c.MaxCircuitsPerRelay == 0 {
+		c.MaxCircuitsPerRelay = max(c.MaxCircuits/2, 1)
 	}
 	if c.MaxStreams == 0 {
 		c.MaxStreams = DefaultMaxStreams
@@ -200,7 +218,7 @@ func New(h host.Host, cfg Config) (*Router, error) {
 		return nil, fmt.Errorf("router: %w", err)
 	}
 	r := &Router{host: h, cfg: cfg, relay: relay, circs: map[*hop]struct{}{},
-		caps:    newCircuitCaps(cfg.MaxCircuitsPerPeer, cfg.MaxCircuitsPerChannel),
+		caps:    newCircuitCaps(cfg.MaxCircuitsPerPeer, cfg.MaxCircuitsPerChannel, cfg.MaxCircuitsPerRelay),
 		creates: newCreateLimiter(cfg.CreateRate, cfg.CreateBurst, cfg.CreateRateTotal, cfg.CreateBurstTotal)}
 	r.links = cfg.Links
 	if r.links == nil {
@@ -295,14 +313,21 @@ func (r *Router) idle(before time.Time) []*hop {
 	return out
 }
 
+// isRelay reports whether p is a relay in the directory (RelayChecker).
+func (r *Router) isRelay(p peer.ID) bool {
+	rc, ok := r.cfg.Directory.(RelayChecker)
+	return ok && rc.IsRelay(p)
+}
+
 // onCreate admits a new circuit unless the relay is full or closing.
 func (r *Router) onCreate(ch *link.Channel, id uint32) link.Handler {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if !r.creates.allow(ch.Remote()) {
+	relay := r.isRelay(ch.Remote())
+	if !r.creates.allow(ch.Remote(), relay) {
 		return nil // a peer over its rate is not answered: that would cost more
 	}
-	if r.closing || len(r.circs) >= r.cfg.MaxCircuits || !r.caps.admit(ch.Remote(), ch) {
+	if r.closing || len(r.circs) >= r.cfg.MaxCircuits || !r.caps.admit(ch.Remote(), ch, relay) {
 		r.refusedCircuits.Add(1)
 		go refuse(ch, id, circuit.DestroyResourceLimit)
 		return nil

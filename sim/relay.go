@@ -188,6 +188,12 @@ type nextHops struct {
 	cache *dht.Cache
 }
 
+// IsRelay implements router.RelayChecker from the cache.
+func (d *nextHops) IsRelay(id peer.ID) bool {
+	_, ok := d.cache.Get(id)
+	return ok
+}
+
 func (d *nextHops) AddrInfo(ctx context.Context, id peer.ID) (peer.AddrInfo, error) {
 	r, ok := d.cache.Get(id)
 	if !ok {

@@ -147,6 +147,14 @@ func (s *Set) Get(id peer.ID) (*descriptor.Relay, bool) {
 	return e.relay, true
 }
 
+// IsRelay reports whether the view holds an unexpired descriptor of id:
+// router.RelayChecker, so that a relay's caps treat the relays it knows
+// as relays.
+func (s *Set) IsRelay(id peer.ID) bool {
+	_, ok := s.Get(id)
+	return ok
+}
+
 // Record returns id's signed record if it has not expired.
 func (s *Set) Record(id peer.ID) ([]byte, bool) {
 	s.mu.Lock()

@@ -91,6 +91,8 @@ func OpenRelay(cfg RelayConfig) (*Relay, error) {
 	var payments *RelayPayments
 	// A relay extends circuits only to relays in its view: a next hop is
 	// never looked up in the DHT, which would learn the circuit's hops.
+	// The view also tells the router which previous hops are relays
+	// (router.RelayChecker), so that clients' caps do not apply to them.
 	gossip := view.NewGossip(h, view.NewSet(c.Now), view.GossipConfig{Bootstrap: c.Bootstrap, Now: c.Now, Logger: c.Logger})
 	rcfg := router.Config{
 		OnionKeys: keys.CircuitKeys(),
@@ -433,3 +435,5 @@ func (r *Relay) Close() error {
 
 // Logger is the relay's logger.
 func (r *Relay) Logger() *slog.Logger { return r.cfg.Logger }
+
+var _ router.RelayChecker = (*view.Set)(nil)
