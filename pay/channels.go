@@ -425,7 +425,8 @@ type hopPayer struct {
 	urgent    chan struct{} // closed by Hurry: fund without waiting
 	hurryOnce sync.Once
 
-	// Run's goroutine (client.Payments) owns the fields below.
+	// Open, then (once it returned) Run's goroutine (client.Payments),
+	// owns the fields below.
 	payer *payment.Payer
 	id    payment.ChannelID
 	asm   payment.Reassembler

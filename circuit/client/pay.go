@@ -9,6 +9,7 @@ import (
 	"math/bits"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -251,6 +252,7 @@ func (p *Payments) run(ctx context.Context) error {
 			return err
 		}
 	}
+	stop() // every channel is open: nothing left to hurry
 	t := time.NewTicker(p.cfg.Interval)
 	defer t.Stop()
 	for {
@@ -276,7 +278,7 @@ func (p *Payments) run(ctx context.Context) error {
 // has moved half the free allowance. A relay pauses a circuit that moves
 // its whole allowance before paying, so a bulk transfer on a fresh
 // circuit would otherwise stall until the funding time. It returns a
-// func that stops the watch.
+// func that stops the watch (once or more).
 func (p *Payments) watchDemand() (stop func()) {
 	var waiting []int
 	for i, h := range p.cfg.Hops {
@@ -310,7 +312,8 @@ func (p *Payments) watchDemand() (stop func()) {
 			})
 		}
 	}()
-	return func() { close(done) }
+	var once sync.Once
+	return func() { once.Do(func() { close(done) }) }
 }
 
 // onControl passes payment replies to Run; it runs on the circuit's
