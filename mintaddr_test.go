@@ -307,7 +307,7 @@ func TestMintNeverSeesClientsOrServices(t *testing.T) {
 		// The service funds its standby channels and its introduction
 		// circuits' channels at times of its own: wait for a funding.
 		waitMint(t, ctx, mw, mark, "a swap of the service through an exit", func(reqs []mintRequest) bool {
-			return wn.fromExits(reqs)["/v1/swap"] > 0
+			return wn.fromExits(reqs)["/v1/swap"] > 0 || wn.unseen(reqs, serviceIP, directIP) != nil
 		})
 		shutdown := mw.mark()
 		if err := stop(); err != nil {
