@@ -72,7 +72,7 @@ func startWatchedNet(t *testing.T, ctx context.Context) *watchedNet {
 // client is a paying client whose host lives on ip: its libp2p host
 // listens (and so dials) there, and its wallet's direct connections, if
 // it is allowed any, leave from there.
-func (wn *watchedNet) client(t *testing.T, ctx context.Context, ip string, direct bool, prebuilt int) *obol.Client {
+func (wn *watchedNet) client(t *testing.T, ctx context.Context, ip string, direct bool, prebuilt int, dataDir string) *obol.Client {
 	dir := t.TempDir()
 	w, err := pay.OpenWallet(pay.WalletConfig{Dir: dir, Mint: wn.mw.url, DirectMintConnectionUnsafe: true, HTTPClient: boundClient(faucetIP)})
 	if err != nil {
@@ -88,7 +88,7 @@ func (wn *watchedNet) client(t *testing.T, ctx context.Context, ip string, direc
 		t.Fatal(err)
 	}
 	c, err := obol.NewClient(obol.ClientConfig{Bootstrap: wn.network.Bootstrap(), AllowSameSubnet: true, MinGuardAge: -1, MinExitAge: -1,
-		Sample: watchedRelays, Prebuilt: prebuilt, Listen: []string{"/ip4/" + ip + "/udp/0/quic-v1", "/ip4/" + ip + "/tcp/0"},
+		Sample: watchedRelays, Prebuilt: prebuilt, DataDir: dataDir, Listen: []string{"/ip4/" + ip + "/udp/0/quic-v1", "/ip4/" + ip + "/tcp/0"},
 		Pay: &obol.PayConfig{WalletDir: dir, DirectMintConnectionUnsafe: direct, HTTPClient: boundClient(ip)}})
 	if err != nil {
 		t.Fatal(err)
@@ -260,19 +260,26 @@ func TestMintNeverSeesClientsOrServices(t *testing.T) {
 
 	// The control runs from the start: it visits the hidden service.
 	startMark := mw.mark()
-	direct := wn.client(t, ctx, directIP, true, 0)
+	direct := wn.client(t, ctx, directIP, true, 0, "")
 	stopDirect := startClient(t, ctx, direct)
 	if err := direct.Joined(ctx); err != nil {
 		t.Fatal(err)
 	}
 
+	var watched *victim // the client, for the colluders
 	t.Run("client", func(t *testing.T) {
 		mark := mw.mark()
-		c := wn.client(t, ctx, clientIP, false, 0)
+		dataDir := t.TempDir()
+		c := wn.client(t, ctx, clientIP, false, 0, dataDir)
 		stop := startClient(t, ctx, c)
 		pull(t, ctx, c, data, 512<<10)
 		if c.Spent() == 0 {
 			t.Fatal("the client paid nothing")
+		}
+		// What each relay sees of the circuits while they are up.
+		v := &victim{ip: clientIP, mark: mark}
+		for _, r := range wn.network.Relays {
+			v.prev = append(v.prev, prevHops(r))
 		}
 		shutdown := mw.mark()
 		if err := stop(); err != nil {
@@ -284,25 +291,40 @@ func TestMintNeverSeesClientsOrServices(t *testing.T) {
 		}
 		saw(t, "client", wn.fromExits(reqs), wn.fromExits(mw.since(shutdown)))
 		t.Logf("through exits the mint saw the client's %v", wn.fromExits(reqs))
+		v.guards = clientGuards(t, dataDir)
+		watched = v
+	})
+
+	t.Run("relay with the mint", func(t *testing.T) {
+		if watched == nil {
+			t.Skip("needs the client subtest")
+		}
+		colluders(t, wn, *watched)
 	})
 
 	t.Run("service", func(t *testing.T) {
 		mark := mw.mark()
-		s := wn.client(t, ctx, serviceIP, false, -1)
+		s := wn.client(t, ctx, serviceIP, false, -1, "")
 		stop := startClient(t, ctx, s)
 		_, key, _ := ed25519.GenerateKey(rand.Reader)
 		ln, err := s.Listen(ctx, key)
 		if err != nil {
 			t.Fatal(err)
 		}
-		go serveBytes(ln, 256<<10)
+		// Each visit moves less than the relays' free allowance: a service
+		// just started may still be funding its standby channels, one
+		// after another at random pauses, and its rendezvous circuits
+		// wait for them before they pay (a visit that needs more than the
+		// allowance sooner is torn down after the relays' grace period).
+		const visit = 32 << 10
+		go serveBytes(ln, visit)
 		host, _, err := net.SplitHostPort(ln.Addr().String()) // "<name>.obol"
 		if err != nil {
 			t.Fatal(err)
 		}
 		const visits = 3
 		for range visits {
-			pull(t, ctx, direct, net.JoinHostPort(host, "80"), 256<<10)
+			pull(t, ctx, direct, net.JoinHostPort(host, "80"), visit)
 		}
 		// The service funds its standby channels and its introduction
 		// circuits' channels at times of its own: wait for a funding.
