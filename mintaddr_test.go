@@ -266,7 +266,7 @@ func TestMintNeverSeesClientsOrServices(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var watched *victim // the client, for the colluders
+	watched := map[string]*victim{} // the client and the service, for the colluders
 	t.Run("client", func(t *testing.T) {
 		mark := mw.mark()
 		dataDir := t.TempDir()
@@ -291,20 +291,14 @@ func TestMintNeverSeesClientsOrServices(t *testing.T) {
 		}
 		saw(t, "client", wn.fromExits(reqs), wn.fromExits(mw.since(shutdown)))
 		t.Logf("through exits the mint saw the client's %v", wn.fromExits(reqs))
-		v.guards = clientGuards(t, dataDir)
-		watched = v
-	})
-
-	t.Run("relay with the mint", func(t *testing.T) {
-		if watched == nil {
-			t.Skip("needs the client subtest")
-		}
-		colluders(t, wn, *watched)
+		v.guards, v.until = firstHops(t, dataDir), mark+len(reqs)
+		watched["client"] = v
 	})
 
 	t.Run("service", func(t *testing.T) {
 		mark := mw.mark()
-		s := wn.client(t, ctx, serviceIP, false, -1, "")
+		dataDir := t.TempDir()
+		s := wn.client(t, ctx, serviceIP, false, -1, dataDir)
 		stop := startClient(t, ctx, s)
 		_, key, _ := ed25519.GenerateKey(rand.Reader)
 		ln, err := s.Listen(ctx, key)
@@ -331,6 +325,18 @@ func TestMintNeverSeesClientsOrServices(t *testing.T) {
 		waitMint(t, ctx, mw, mark, "a swap of the service through an exit", func(reqs []mintRequest) bool {
 			return wn.fromExits(reqs)["/v1/swap"] > 0 || wn.unseen(reqs, serviceIP, directIP) != nil
 		})
+		// What each relay sees of the service's circuits while they are up,
+		// once a relay other than its first hops holds a channel of it —
+		// funded through an exit, opened on an introduction or a rendezvous
+		// circuit.
+		v := &victim{ip: serviceIP, mark: mark}
+		waitMint(t, ctx, mw, mark, "a channel of the service beyond its first hops", func(reqs []mintRequest) bool {
+			v.prev, v.until = nil, mark+len(reqs)
+			for _, r := range wn.network.Relays {
+				v.prev = append(v.prev, prevHops(r))
+			}
+			return unnamed(wn.join(t, *v)) > 0
+		})
 		shutdown := mw.mark()
 		if err := stop(); err != nil {
 			t.Fatal(err)
@@ -341,7 +347,21 @@ func TestMintNeverSeesClientsOrServices(t *testing.T) {
 		}
 		saw(t, "service", wn.fromExits(reqs), wn.fromExits(mw.since(shutdown)))
 		t.Logf("through exits the mint saw the service's %v", wn.fromExits(reqs))
+		v.guards, v.until = firstHops(t, dataDir), mark+len(reqs)
+		watched["service"] = v
 	})
+
+	// As a relay working with the mint would try it, for each relay in
+	// turn: the client of a channel is named only by its first hops.
+	for _, who := range []string{"client", "service"} {
+		t.Run("relay with the mint/"+who, func(t *testing.T) {
+			v := watched[who]
+			if v == nil {
+				t.Skip("needs the " + who + " subtest")
+			}
+			colluders(t, wn, *v)
+		})
+	}
 
 	t.Run("direct control", func(t *testing.T) {
 		pull(t, ctx, direct, data, 512<<10)

@@ -3,6 +3,8 @@ package obol_test
 import (
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
@@ -103,91 +105,140 @@ func prevHops(r *node.Relay) map[string]bool {
 	return out
 }
 
-// clientGuards are the guards a client's data directory lists: those of
-// its exit circuits and of its circuits to the mint.
-func clientGuards(t *testing.T, dir string) map[peer.ID]bool {
+// firstHops are the relays a node's data directory lists as the first
+// hops of its circuits: the guards of its exit circuits, of its circuits
+// to the mint and of its hidden-service circuits (whose vanguards are
+// second hops). A file the node never wrote lists none.
+func firstHops(t *testing.T, dir string) map[peer.ID]bool {
 	out := map[peer.ID]bool{}
-	for _, f := range []string{obol.GuardFile, obol.MintGuardFile} {
+	for _, f := range []string{obol.GuardFile, obol.MintGuardFile, obol.HSGuardFile} {
 		b, err := os.ReadFile(filepath.Join(dir, f))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
 		var gf struct {
 			Guards []struct {
-				ID peer.ID `json:"id"`
+				ID string `json:"id"`
 			} `json:"guards"`
 		}
 		if err := json.Unmarshal(b, &gf); err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}
 		for _, g := range gf.Guards {
-			out[g.ID] = true
+			id, err := peer.Decode(g.ID)
+			if err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+			out[id] = true
 		}
+	}
+	if len(out) == 0 {
+		t.Fatalf("no guard listed in %s", dir)
 	}
 	return out
 }
 
-// victim is what the colluders' test needs of the client that was
-// watched: its address, its guards, what each relay saw as previous hops
-// while its circuits were up, and where the mint's log of it begins.
+// victim is what the colluders' test needs of the client (or service)
+// that was watched: its address, its guards, what each relay saw as
+// previous hops while its circuits were up, and where the mint's log of
+// it begins and ends.
 type victim struct {
-	ip     string
-	guards map[peer.ID]bool
-	prev   []map[string]bool // by relay
-	mark   int
+	ip          string
+	guards      map[peer.ID]bool
+	prev        []map[string]bool // by relay
+	mark, until int
 }
 
-// colluders joins, for each relay in turn, the relay's book and the
-// previous hops it saw with the mint's records, as a relay working with
-// the mint would, and checks that the client's address comes out only at
-// the client's guards — which see it as the previous hop of its
-// circuits, the exposure every first hop has — and never from the mint's
-// records; and that the other relays hold channels of the client all the
-// same (funded through exits), which they cannot name the client of. The
-// control (directIP), which reaches the mint directly, is named by the
-// same join: it can fail.
-func colluders(t *testing.T, wn *watchedNet, v victim) {
-	reqs := wn.mw.since(v.mark)
-	ids := wn.network.IDs()
-	exposed, unnamed, controlNamed := 0, 0, 0
+// relayJoin is what one relay and the mint, pooling what they hold,
+// learn of the watched node's channels at that relay.
+type relayJoin struct {
+	channels int                 // in the relay's book
+	named    []payment.ChannelID // joined to the watched address
+	control  int                 // joined to the control's address
+	viaExits int                 // joined to an exit's outbound address
+	sees     bool                // the watched address is among the relay's previous hops
+}
+
+// join is, for each relay in turn, its book and the previous hops it saw
+// joined with the mint's records of v's window.
+func (wn *watchedNet) join(t *testing.T, v victim) []relayJoin {
+	reqs := wn.mw.since(v.mark)[:v.until-v.mark]
+	var out []relayJoin
 	for i, r := range wn.network.Relays {
-		guard, sees := v.guards[ids[i]], v.prev[i][v.ip]
 		book := bookOf(t, r)
 		joined := book.join(reqs)
-		viaExits := 0
+		j := relayJoin{channels: len(book.channels()), sees: v.prev[i][v.ip]}
 		for id := range book.channels() {
 			srcs := joined[id]
 			if srcs[v.ip] {
-				t.Errorf("relay %d with the mint names the client of channel %s from the mint's records", i, id)
+				j.named = append(j.named, id)
 			}
 			if srcs[directIP] {
-				controlNamed++
+				j.control++
 			}
 			for a := range srcs {
 				if _, ok := wn.exits[a]; ok {
-					viaExits++
+					j.viaExits++
 					break
 				}
 			}
 		}
-		if sees {
+		out = append(out, j)
+	}
+	return out
+}
+
+// unnamed counts the channels found through exits at relays that do not
+// see v's address as a previous hop: those whose owner the join must not
+// name.
+func unnamed(js []relayJoin) int {
+	n := 0
+	for _, j := range js {
+		if !j.sees {
+			n += j.viaExits
+		}
+	}
+	return n
+}
+
+// colluders joins, for each relay in turn, the relay's book and the
+// previous hops it saw with the mint's records, as a relay working with
+// the mint would, and checks that the watched address comes out only at
+// the watched node's guards — which see it as the previous hop of its
+// circuits, the exposure every first hop has — and never from the mint's
+// records; and that the other relays hold channels of it all the same
+// (funded through exits), which they cannot name the owner of. The
+// control (directIP), which reaches the mint directly, is named by the
+// same join: it can fail.
+func colluders(t *testing.T, wn *watchedNet, v victim) {
+	ids := wn.network.IDs()
+	exposed, control := 0, 0
+	js := wn.join(t, v)
+	for i, j := range js {
+		guard := v.guards[ids[i]]
+		for _, id := range j.named {
+			t.Errorf("relay %d with the mint names %s, the owner of channel %s, from the mint's records", i, v.ip, id)
+		}
+		control += j.control
+		if j.sees {
 			exposed++
 			if !guard {
-				t.Errorf("relay %d, not a guard of the client, saw the client's address as a previous hop", i)
+				t.Errorf("relay %d, not a guard of %s, saw its address as a previous hop", i, v.ip)
 			}
-		} else {
-			unnamed += viaExits
 		}
-		t.Logf("relay %d (guard %v): %d channels, %d found through exits in the mint's records; the client's address among its previous hops: %v",
-			i, guard, len(book.channels()), viaExits, sees)
+		t.Logf("relay %d (guard %v): %d channels, %d found through exits in the mint's records; %s among its previous hops: %v",
+			i, guard, j.channels, j.viaExits, v.ip, j.sees)
 	}
 	if exposed == 0 {
-		t.Error("no relay saw the client's address as a previous hop: the relays' side of the join proves nothing")
+		t.Errorf("no relay saw %s as a previous hop: the relays' side of the join proves nothing", v.ip)
 	}
-	if controlNamed == 0 {
-		t.Error("the join names no channel of the client that reaches the mint directly: it proves nothing")
+	if control == 0 {
+		t.Error("the join names no channel of the control, which reaches the mint directly: it proves nothing")
 	}
-	if unnamed == 0 {
-		t.Error("no relay but the client's first hops holds a channel the mint saw through an exit: the test exercises nothing")
+	if unnamed(js) == 0 {
+		t.Errorf("no relay but the first hops of %s holds a channel the mint saw through an exit: the test exercises nothing", v.ip)
 	}
 }
