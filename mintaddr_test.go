@@ -276,11 +276,7 @@ func TestMintNeverSeesClientsOrServices(t *testing.T) {
 		if c.Spent() == 0 {
 			t.Fatal("the client paid nothing")
 		}
-		// What each relay sees of the circuits while they are up.
-		v := &victim{ip: clientIP, mark: mark}
-		for _, r := range wn.network.Relays {
-			v.prev = append(v.prev, prevHops(r))
-		}
+		v := wn.watch(t, ctx, clientIP, mark)
 		shutdown := mw.mark()
 		if err := stop(); err != nil {
 			t.Fatal(err)
@@ -325,18 +321,9 @@ func TestMintNeverSeesClientsOrServices(t *testing.T) {
 		waitMint(t, ctx, mw, mark, "a swap of the service through an exit", func(reqs []mintRequest) bool {
 			return wn.fromExits(reqs)["/v1/swap"] > 0 || wn.unseen(reqs, serviceIP, directIP) != nil
 		})
-		// What each relay sees of the service's circuits while they are up,
-		// once a relay other than its first hops holds a channel of it —
-		// funded through an exit, opened on an introduction or a rendezvous
-		// circuit.
-		v := &victim{ip: serviceIP, mark: mark}
-		waitMint(t, ctx, mw, mark, "a channel of the service beyond its first hops", func(reqs []mintRequest) bool {
-			v.prev, v.until = nil, mark+len(reqs)
-			for _, r := range wn.network.Relays {
-				v.prev = append(v.prev, prevHops(r))
-			}
-			return unnamed(wn.join(t, *v)) > 0
-		})
+		// Its channels at relays other than its first hops are opened on
+		// introduction and rendezvous circuits.
+		v := wn.watch(t, ctx, serviceIP, mark)
 		shutdown := mw.mark()
 		if err := stop(); err != nil {
 			t.Fatal(err)

@@ -1,6 +1,7 @@
 package obol_test
 
 import (
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -202,6 +203,26 @@ func unnamed(js []relayJoin) int {
 		}
 	}
 	return n
+}
+
+// watch is what each relay sees of ip's circuits while they are up, once
+// a relay holds a channel of it funded through an exit (since mark)
+// without seeing ip as the previous hop of any circuit, and a relay does
+// see it: the moment the colluders' test needs.
+func (wn *watchedNet) watch(t *testing.T, ctx context.Context, ip string, mark int) *victim {
+	t.Helper()
+	v := &victim{ip: ip, mark: mark}
+	waitMint(t, ctx, wn.mw, mark, "a channel of "+ip+" beyond its first hops", func(reqs []mintRequest) bool {
+		v.prev, v.until = nil, mark+len(reqs)
+		sees := false
+		for _, r := range wn.network.Relays {
+			p := prevHops(r)
+			sees = sees || p[ip]
+			v.prev = append(v.prev, p)
+		}
+		return sees && unnamed(wn.join(t, *v)) > 0
+	})
+	return v
 }
 
 // colluders joins, for each relay in turn, the relay's book and the
