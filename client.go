@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"path/filepath"
 	"sync"
 	"time"
@@ -103,6 +104,11 @@ type PayConfig struct {
 	// from this host's address: the mint then learns who pays, and with
 	// a relay's help which circuits. For local test networks only.
 	DirectMintConnectionUnsafe bool
+	// HTTPClient reaches the mint directly (with
+	// DirectMintConnectionUnsafe; default http.DefaultClient), e.g. from
+	// one of the host's addresses. Through circuits only its Timeout is
+	// used.
+	HTTPClient *http.Client
 }
 
 // Client defaults.
@@ -248,7 +254,7 @@ func (c *Client) open(ctx context.Context) error {
 	c.links.Start()
 	if cfg.Pay != nil {
 		wc := pay.WalletConfig{Dir: cfg.Pay.WalletDir, Mint: cfg.Pay.Mint, Transport: cfg.Pay.MintTransport,
-			DirectMintConnectionUnsafe: cfg.Pay.DirectMintConnectionUnsafe}
+			DirectMintConnectionUnsafe: cfg.Pay.DirectMintConnectionUnsafe, HTTPClient: cfg.Pay.HTTPClient}
 		if wc.Transport == nil && !wc.DirectMintConnectionUnsafe {
 			if wc.Transport, err = c.mintTransport(); err != nil {
 				return err

@@ -1,6 +1,7 @@
 package obol_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -26,24 +27,44 @@ type mintWatch struct {
 	url string
 	mu  sync.Mutex
 	by  map[string]map[string]int // by source IP, requests by path
+	log []mintRequest             // every request, in the order they came
 }
 
-func startMintWatch(t testing.TB) *mintWatch {
+// mintRequest is one request as the mint saw it.
+type mintRequest struct {
+	ip, path string
+	body     []byte
+}
+
+func startMintWatch(t testing.TB) *mintWatch { return startMintWatchAt(t, "127.0.0.1") }
+
+// startMintWatchAt is a watching mint listening on ip.
+func startMintWatchAt(t testing.TB, ip string) *mintWatch {
 	m, err := mint.Open(mint.Config{Seed: []byte("relays settle through circuits mint seed"), Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	w := &mintWatch{by: map[string]map[string]int{}}
-	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		ip, _, _ := net.SplitHostPort(r.RemoteAddr)
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
 		w.mu.Lock()
 		if w.by[ip] == nil {
 			w.by[ip] = map[string]int{}
 		}
 		w.by[ip][r.URL.Path]++
+		w.log = append(w.log, mintRequest{ip: ip, path: r.URL.Path, body: body})
 		w.mu.Unlock()
 		m.Handler().ServeHTTP(rw, r)
 	}))
+	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
 	t.Cleanup(func() { srv.Close(); m.Close() })
 	w.url = srv.URL
 	return w

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -63,6 +64,10 @@ type RelayConfig struct {
 	// Resolver resolves the hosts exit streams name (default
 	// net.DefaultResolver).
 	Resolver *net.Resolver
+	// ExitDial opens the TCP connections of exit streams (default
+	// net.Dialer), e.g. from an outbound address of the exit's own, as
+	// Tor's OutboundBindAddressExit does.
+	ExitDial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// SkipReachCheck publishes the listen (or announced) addresses even
 	// when no other peer confirmed it can dial them: for local test
 	// networks only. A relay that listens on loopback alone skips the

@@ -98,6 +98,7 @@ func OpenRelay(cfg RelayConfig) (*Relay, error) {
 		OnionKeys: keys.CircuitKeys(),
 		Directory: gossip.Set(),
 		Exit:      exit,
+		Dial:      c.ExitDial,
 		Logger:    c.Logger,
 	}
 	if c.NoLinkPadding {
