@@ -80,3 +80,30 @@ func TestFundingHurried(t *testing.T) {
 		t.Fatalf("funding of a closed circuit: %v, want context.Canceled", err)
 	}
 }
+
+// A standby fill gives every relay a channel before it gives any a
+// second: the stocks it picks from are those with the fewest ready.
+func TestStandbyFillsBreadthFirst(t *testing.T) {
+	stocks := map[string]*stock{
+		"a": {wanted: true, ready: make([]standbyChannel, 2)},
+		"b": {wanted: true, ready: make([]standbyChannel, 1)},
+		"c": {wanted: true, ready: make([]standbyChannel, 1)},
+		"d": {wanted: false},                                  // no longer named
+		"e": {wanted: true, ready: make([]standbyChannel, 4)}, // full
+	}
+	got := fewestReady(stocks, 4)
+	if len(got) != 2 || len(got[0].ready) != 1 || len(got[1].ready) != 1 {
+		t.Fatalf("picked %d stocks, want b and c (1 ready each)", len(got))
+	}
+	stocks["b"].ready = append(stocks["b"].ready, standbyChannel{})
+	stocks["c"].ready = append(stocks["c"].ready, standbyChannel{})
+	if got := fewestReady(stocks, 4); len(got) != 3 {
+		t.Fatalf("picked %d stocks with 2 ready each, want a, b and c", len(got))
+	}
+	for _, st := range stocks {
+		st.ready = make([]standbyChannel, 4)
+	}
+	if got := fewestReady(stocks, 4); len(got) != 0 {
+		t.Fatalf("picked %d stocks with every stock full", len(got))
+	}
+}

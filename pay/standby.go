@@ -26,7 +26,8 @@ type StandbyConfig struct {
 	// introductions — the first within Every/4 of Run's start, or at the
 	// service's start: the first time Stock names relays. A refill
 	// funds the channels missing, each after a random pause of up to Gap
-	// (default 10 s), each through an isolation of its own.
+	// (default 10 s), each through an isolation of its own, one for every
+	// relay before a second for any.
 	Every, Gap time.Duration
 	// MinLife is the least lifetime a standby channel must have left to
 	// be opened (default 12 h); older ones are not opened and come back
@@ -297,22 +298,40 @@ func (s *Standby) capacityLimit() int {
 }
 
 // missing picks, at random, a wanted relay with fewer than Per channels
-// ready.
+// ready, among those with the fewest: a fill gives every relay one
+// channel before it gives any a second, so that a rendezvous circuit
+// soon after the service's start, which needs one on each of its first
+// hops, waits for one round of the fill and not for all of it.
 func (s *Standby) missing() (RelayTerms, uint64, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var short []*stock
 	for _, st := range s.stocks {
 		st.ready = s.usable(st.ready)
-		if st.wanted && len(st.ready) < s.cfg.Per {
-			short = append(short, st)
-		}
 	}
+	short := fewestReady(s.stocks, s.cfg.Per)
 	if len(short) == 0 {
 		return RelayTerms{}, 0, false
 	}
 	st := short[rand.N(len(short))]
 	return st.relay, st.capacity, true
+}
+
+// fewestReady returns the wanted stocks with fewer than per channels
+// ready and, among them, the fewest.
+func fewestReady(stocks map[string]*stock, per int) []*stock {
+	var short []*stock
+	for _, st := range stocks {
+		if !st.wanted || len(st.ready) >= per {
+			continue
+		}
+		if len(short) > 0 && len(st.ready) < len(short[0].ready) {
+			short = short[:0]
+		}
+		if len(short) == 0 || len(st.ready) == len(short[0].ready) {
+			short = append(short, st)
+		}
+	}
+	return short
 }
 
 func (s *Standby) add(key *btcec.PublicKey, c standbyChannel) {
