@@ -169,7 +169,7 @@ type Client struct {
 	node    *node.Client
 	links   *link.Manager
 	mgr     *client.Manager
-	hs      *hidden.Client
+	hs      *hidden.Connector
 	hn      hidden.Network
 	payer   *pay.Payer      // nil: free relays only
 	mintMgr *client.Manager // circuits to the mint; nil without a payer or with a transport of the embedder's
@@ -347,7 +347,7 @@ func (c *Client) circuits() error {
 		c.payer.Watch(c.mgr)
 	}
 	c.hn = c.hn.Shared() // the client and the services share one guard set, as their GuardFile
-	c.hs, err = hidden.NewClient(c.hn)
+	c.hs, err = hidden.NewConnector(c.hn)
 	return err
 }
 

@@ -69,7 +69,7 @@ func TestClientAuthorization(t *testing.T) {
 	dial := func(keys []*ecdh.PrivateKey) ([]byte, error) {
 		n, _ := tn.endpoint()
 		n.ClientKeys = keys
-		c, err := hidden.NewClient(n)
+		c, err := hidden.NewConnector(n)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -64,7 +64,7 @@ func (n *Network) validate() error {
 }
 
 // Shared returns n with its defaults and its state made: the copies of
-// the result given to NewClient and Listen share one guard set, and so
+// the result given to NewConnector and Listen share one guard set, and so
 // one GuardFile, as the hidden-service circuits of one node should.
 // Copies of a Network not shared this way each keep a set of their own,
 // and must not be given the same GuardFile.

@@ -8,8 +8,8 @@
 // multiplexed inside it.
 //
 // Listen is the service side (a net.Listener; Forward maps its virtual
-// ports to local targets); Client.Dial the client side (IsAddress tells a
-// client manager which hosts to send there, Route does it for a SOCKS
+// ports to local targets); Connector.Dial the client side (IsAddress tells
+// a client manager which hosts to send there, Route does it for a SOCKS
 // dialer). Neither ever contacts a DHT node or an intro or rendezvous
 // relay directly: every exchange goes through a three-hop circuit whose
 // first hops are a small guard set and a layer of vanguards (guards.go).
@@ -31,7 +31,7 @@
 //	l, err := hidden.Listen(ctx, hidden.ServiceConfig{Network: net, Key: key})
 //	go http.Serve(l, handler)                // l.Address() is "<56 chars>.obol"
 //
-//	c, err := hidden.NewClient(net)
+//	c, err := hidden.NewConnector(net)
 //	hc := &http.Client{Transport: &http.Transport{DialContext: c.Dial}}
 //	resp, err := hc.Get("http://" + l.Address() + "/")
 package hidden

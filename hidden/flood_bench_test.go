@@ -84,7 +84,7 @@ func floodOnce(b *testing.B, effort uint32) {
 	var wg sync.WaitGroup
 	for a := range attackers {
 		an, _ := tn.endpoint()
-		ac, err := hidden.NewClient(an)
+		ac, err := hidden.NewConnector(an)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -105,7 +105,7 @@ func floodOnce(b *testing.B, effort uint32) {
 	start := time.Now()
 
 	hn, _ := tn.endpoint()
-	c, err := hidden.NewClient(hn)
+	c, err := hidden.NewConnector(hn)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -154,9 +154,9 @@ func (tn *testNet) listen(key ed25519.PrivateKey) (*hidden.Listener, host.Host) 
 	return l, h
 }
 
-func (tn *testNet) client() (*hidden.Client, host.Host) {
+func (tn *testNet) client() (*hidden.Connector, host.Host) {
 	n, h := tn.endpoint()
-	c, err := hidden.NewClient(n)
+	c, err := hidden.NewConnector(n)
 	if err != nil {
 		tn.t.Fatal(err)
 	}
@@ -217,7 +217,7 @@ func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
 }
 
 // get fetches http://<addr>/ through c and returns the body.
-func get(t testing.TB, c *hidden.Client, addr string) ([]byte, error) {
+func get(t testing.TB, c *hidden.Connector, addr string) ([]byte, error) {
 	t.Helper()
 	hc := &http.Client{Transport: &http.Transport{DialContext: c.Dial, DisableKeepAlives: true}}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -152,7 +152,7 @@ func pageServer(t testing.TB) string {
 // fetchHidden fetches size bytes from the service at addr with a fresh
 // client.
 func fetchHidden(t testing.TB, n hidden.Network, addr string, size int) error {
-	c, err := hidden.NewClient(n)
+	c, err := hidden.NewConnector(n)
 	if err != nil {
 		return err
 	}

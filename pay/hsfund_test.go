@@ -200,7 +200,7 @@ func introductionFundings(t *testing.T, intros int, standby bool) (inWindows, st
 	}
 	t.Cleanup(func() { l.Close() })
 	go echo(l)
-	cli, err := hidden.NewClient(hn.endpoint(t, cliPay))
+	cli, err := hidden.NewConnector(hn.endpoint(t, cliPay))
 	if err != nil {
 		t.Fatal(err)
 	}

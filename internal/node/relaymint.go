@@ -52,7 +52,7 @@ type relayMint struct {
 	host  host.Host
 	links *link.Manager
 	mgr   *client.Manager
-	hs    *hidden.Client
+	hs    *hidden.Connector
 }
 
 // openRelayMint builds the relay's way to its mint. It dials nothing.
@@ -83,7 +83,7 @@ func openRelayMint(c RelayConfig, self peer.ID, view client.Directory, listen []
 		h.Close()
 		return nil, fmt.Errorf("relay: mint circuits: %w", err)
 	}
-	if m.hs, err = hidden.NewClient(hidden.Network{Links: m.links, Directory: dir, Pay: pay.MintPay, Logger: c.Logger}); err != nil {
+	if m.hs, err = hidden.NewConnector(hidden.Network{Links: m.links, Directory: dir, Pay: pay.MintPay, Logger: c.Logger}); err != nil {
 		h.Close()
 		return nil, fmt.Errorf("relay: mint circuits: %w", err)
 	}

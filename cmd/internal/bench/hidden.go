@@ -134,7 +134,7 @@ func (b *run) measureHidden(ctx context.Context) error {
 	if err != nil {
 		return b.hiddenFailed(err)
 	}
-	c, err := hidden.NewClient(cn)
+	c, err := hidden.NewConnector(cn)
 	if err != nil {
 		return b.hiddenFailed(err)
 	}
@@ -180,7 +180,7 @@ func (hn *hiddenNet) listen(ctx context.Context) (*hidden.Listener, error) {
 	return hidden.Listen(lctx, hidden.ServiceConfig{Network: sn, Key: key})
 }
 
-func hiddenFirstByte(ctx context.Context, c *hidden.Client, addr string) (time.Duration, error) {
+func hiddenFirstByte(ctx context.Context, c *hidden.Connector, addr string) (time.Duration, error) {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	start := time.Now()
