@@ -170,7 +170,7 @@ type Client struct {
 	links   *link.Manager
 	mgr     *client.Manager
 	hs      *hidden.Connector
-	hn      hidden.Network
+	hn      hidden.Config
 	payer   *pay.Payer      // nil: free relays only
 	mintMgr *client.Manager // circuits to the mint; nil without a payer or with a transport of the embedder's
 
@@ -325,7 +325,7 @@ func (c *Client) circuits() error {
 		front := padding.DefaultFront
 		cfg.Front = &front
 	}
-	c.hn = hidden.Network{Links: c.links, Directory: client.DirectoryFunc(c.node.Known), ClientKeys: c.cfg.ClientKeys, Logger: c.cfg.Logger}
+	c.hn = hidden.Config{Links: c.links, Directory: client.DirectoryFunc(c.node.Known), ClientKeys: c.cfg.ClientKeys, Logger: c.cfg.Logger}
 	if c.cfg.DataDir != "" {
 		cfg.GuardFile = filepath.Join(c.cfg.DataDir, GuardFile)
 		c.hn.GuardFile = filepath.Join(c.cfg.DataDir, HSGuardFile)
@@ -455,7 +455,7 @@ func (c *Client) ListenService(ctx context.Context, sc ServiceConfig) (net.Liste
 	if err := c.await(ctx); err != nil {
 		return nil, err
 	}
-	l, err := hidden.Listen(ctx, hidden.ServiceConfig{Network: c.hn, Key: sc.Key, AuthorizedClients: sc.AuthorizedClients, PoW: sc.PoW})
+	l, err := hidden.Listen(ctx, hidden.ServiceConfig{Config: c.hn, Key: sc.Key, AuthorizedClients: sc.AuthorizedClients, PoW: sc.PoW})
 	if err != nil {
 		return nil, err
 	}

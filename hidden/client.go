@@ -25,7 +25,7 @@ import (
 // session) per service, on which every Dial to that service opens a new
 // stream. Its methods are safe for concurrent use.
 type Connector struct {
-	net Network
+	net Config
 
 	mu       sync.Mutex // guards the fields below
 	descs    map[descriptor.HSAddress]*cachedDesc
@@ -41,7 +41,7 @@ type cachedDesc struct {
 }
 
 // NewConnector returns a connector on n. It starts nothing.
-func NewConnector(n Network) (*Connector, error) {
+func NewConnector(n Config) (*Connector, error) {
 	if err := n.validate(); err != nil {
 		return nil, err
 	}

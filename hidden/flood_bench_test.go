@@ -70,7 +70,7 @@ func floodOnce(b *testing.B, effort uint32) {
 	holes := blackHoles(b, tn, 8)
 	n, _ := tn.endpoint()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	l, err := hidden.Listen(ctx, hidden.ServiceConfig{Network: n, Key: newKey(b), PoW: effort > 0, PoWMinEffort: effort})
+	l, err := hidden.Listen(ctx, hidden.ServiceConfig{Config: n, Key: newKey(b), PoW: effort > 0, PoWMinEffort: effort})
 	cancel()
 	if err != nil {
 		b.Fatal(err)

@@ -134,19 +134,19 @@ func newHost(t testing.TB) host.Host {
 }
 
 // endpoint is a node that builds circuits: a client or a service.
-func (tn *testNet) endpoint() (hidden.Network, host.Host) {
+func (tn *testNet) endpoint() (hidden.Config, host.Host) {
 	h := newHost(tn.t)
 	lm := link.NewManager(h, link.Config{})
 	lm.Start()
 	tn.t.Cleanup(func() { lm.Close() })
-	return hidden.Network{Links: lm, Directory: tn.dir}, h
+	return hidden.Config{Links: lm, Directory: tn.dir}, h
 }
 
 func (tn *testNet) listen(key ed25519.PrivateKey) (*hidden.Listener, host.Host) {
 	n, h := tn.endpoint()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	l, err := hidden.Listen(ctx, hidden.ServiceConfig{Network: n, Key: key})
+	l, err := hidden.Listen(ctx, hidden.ServiceConfig{Config: n, Key: key})
 	if err != nil {
 		tn.t.Fatal(err)
 	}

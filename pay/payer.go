@@ -271,7 +271,7 @@ func (p *Payer) Pay(path []*descriptor.Relay) (client.PayConfig, error) {
 }
 
 // Standby is the payer's standby channels: a hidden service's
-// rendezvous circuits are paid from them (hidden.Network.Standby), and
+// rendezvous circuits are paid from them (hidden.Config.Standby), and
 // Run refills them at random times.
 func (p *Payer) Standby() *Standby { return p.stand }
 

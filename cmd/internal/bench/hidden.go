@@ -103,15 +103,15 @@ func describe(r *relay) *descriptor.Relay {
 }
 
 // endpoint is a new node that builds circuits: the service or the client.
-func (hn *hiddenNet) endpoint() (hidden.Network, error) {
+func (hn *hiddenNet) endpoint() (hidden.Config, error) {
 	h, err := newHost()
 	if err != nil {
-		return hidden.Network{}, err
+		return hidden.Config{}, err
 	}
 	lm := link.NewManager(h, link.Config{})
 	lm.Start()
 	hn.closers = append(hn.closers, func() { lm.Close(); h.Close() })
-	return hidden.Network{Links: lm, Directory: hn}, nil
+	return hidden.Config{Links: lm, Directory: hn}, nil
 }
 
 // measureHidden times a hidden service's first byte: cold (nothing
@@ -177,7 +177,7 @@ func (hn *hiddenNet) listen(ctx context.Context) (*hidden.Listener, error) {
 	}
 	lctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	return hidden.Listen(lctx, hidden.ServiceConfig{Network: sn, Key: key})
+	return hidden.Listen(lctx, hidden.ServiceConfig{Config: sn, Key: key})
 }
 
 func hiddenFirstByte(ctx context.Context, c *hidden.Connector, addr string) (time.Duration, error) {
