@@ -31,7 +31,7 @@ type Config struct {
 	// Standby, if set, pays a service's rendezvous circuits instead of
 	// Pay, from channels funded in advance: a service then makes no mint
 	// request in answer to an introduction. Clients do not use it.
-	Standby Standby
+	Standby StandbyPayer
 
 	// GuardFile is where the first hops of hidden-service circuits
 	// persist (a file in the data directory), so that a restart does not

@@ -7,11 +7,11 @@ import (
 	"github.com/obolnet/obol/descriptor"
 )
 
-// Standby pays a hidden service's rendezvous circuits from channels
-// funded in advance to its guards and vanguards (pay.Standby), so that
-// the service makes no mint request in answer to an introduction
+// StandbyPayer pays a hidden service's rendezvous circuits from channels
+// funded in advance to its guards and vanguards (pay.Standby is one), so
+// that the service makes no mint request in answer to an introduction
 // (specs/05-payment.md §7.13).
-type Standby interface {
+type StandbyPayer interface {
 	// Stock names the relays to keep channels ready for: the service's
 	// guards and vanguards. It makes no mint request.
 	Stock(relays []*descriptor.Relay)
