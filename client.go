@@ -168,11 +168,11 @@ type Client struct {
 	joinErr error
 	node    *node.Client
 	links   *link.Manager
-	mgr     *client.Manager
+	mgr     *client.CircuitManager
 	hs      *hidden.Connector
 	hn      hidden.Config
-	payer   *pay.Payer      // nil: free relays only
-	mintMgr *client.Manager // circuits to the mint; nil without a payer or with a transport of the embedder's
+	payer   *pay.Payer             // nil: free relays only
+	mintMgr *client.CircuitManager // circuits to the mint; nil without a payer or with a transport of the embedder's
 
 	mu        sync.Mutex // guards the fields below
 	running   bool
@@ -281,7 +281,7 @@ func (c *Client) mintTransport() (pay.MintTransport, error) {
 		cfg.GuardFile = filepath.Join(c.cfg.DataDir, MintGuardFile)
 	}
 	var err error
-	if c.mintMgr, err = client.NewManager(cfg); err != nil {
+	if c.mintMgr, err = client.NewCircuitManager(cfg); err != nil {
 		return nil, err
 	}
 	return pay.CircuitTransport(c.mintMgr.Dial, func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -340,7 +340,7 @@ func (c *Client) circuits() error {
 		cfg.Usable = pay.Free
 	}
 	var err error
-	if c.mgr, err = client.NewManager(cfg); err != nil {
+	if c.mgr, err = client.NewCircuitManager(cfg); err != nil {
 		return err
 	}
 	if c.payer != nil {
@@ -550,7 +550,7 @@ func (c *Client) Wallet() *wallet.Wallet {
 
 // Circuits is the circuit manager, once Run has joined (nil before): its
 // guards, circuits and spending, for status displays.
-func (c *Client) Circuits() *client.Manager {
+func (c *Client) Circuits() *client.CircuitManager {
 	select {
 	case <-c.ready:
 		return c.mgr

@@ -45,7 +45,7 @@ func TestManagerPaysCircuits(t *testing.T) {
 		descs = append(descs, tn.descriptorOf(r))
 	}
 	paths := &pay.Paths{C: cl.paid, Budget: 200_000}
-	m, err := client.NewManager(client.Config{Links: tn.links, Directory: client.DirectoryFunc(func() []*descriptor.Relay { return descs }),
+	m, err := client.NewCircuitManager(client.Config{Links: tn.links, Directory: client.DirectoryFunc(func() []*descriptor.Relay { return descs }),
 		AllowSameSubnet: true, Prebuilt: -1, Usable: cl.paid.Usable, Pay: paths.Pay})
 	if err != nil {
 		t.Fatal(err)

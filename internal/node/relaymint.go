@@ -51,7 +51,7 @@ const MintGuardFile = "mint-guards.json"
 type relayMint struct {
 	host  host.Host
 	links *link.Manager
-	mgr   *client.Manager
+	mgr   *client.CircuitManager
 	hs    *hidden.Connector
 }
 
@@ -79,7 +79,7 @@ func openRelayMint(c RelayConfig, self peer.ID, view client.Directory, listen []
 	cfg := client.Config{Links: m.links, Directory: dir, Hops: c.MintPaths.Hops, Prebuilt: -1,
 		AllowSameSubnet: c.MintPaths.AllowSameSubnet, MinGuardAge: c.MintPaths.MinGuardAge, MinExitAge: c.MintPaths.MinExitAge,
 		GuardFile: filepath.Join(c.DataDir, MintGuardFile), Logger: c.Logger, Usable: usable, Pay: pay.MintPay}
-	if m.mgr, err = client.NewManager(cfg); err != nil {
+	if m.mgr, err = client.NewCircuitManager(cfg); err != nil {
 		h.Close()
 		return nil, fmt.Errorf("relay: mint circuits: %w", err)
 	}
