@@ -61,8 +61,8 @@ func (d *directory) remove(id peer.ID) {
 // relay is one relay of a test network: a router, and a DHT server on a
 // host of its own (so that relays are linked only where circuits need).
 type relay struct {
-	dht    *dhttest.Relay // its DHT node, on a host of its own
-	host   host.Host      // the router's host
+	dht    *dhttest.Member // its DHT node, on a host of its own
+	host   host.Host       // the router's host
 	router *router.Router
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -86,14 +86,14 @@ type testNet struct {
 	t      testing.TB
 	dir    *directory
 	relays []*relay
-	dhtNet *dhttest.Network
+	dhtNet *dhttest.Cluster
 }
 
 // newTestNet starts n relays, every one a guard, intro and rendezvous
 // point that fetches and stores descriptors in the DHT.
 func newTestNet(t testing.TB, n int) *testNet {
 	tn := &testNet{t: t, dir: &directory{addrs: map[peer.ID]peer.AddrInfo{}, descs: map[peer.ID]*descriptor.Relay{}}}
-	tn.dhtNet = dhttest.NewNetwork(t, n, dhttest.Options{})
+	tn.dhtNet = dhttest.NewCluster(t, n, dhttest.Options{})
 	now := time.Now()
 	for _, dr := range tn.dhtNet.Relays {
 		onion, err := circuit.GenerateOnionKey(rand.Reader, 1)

@@ -84,7 +84,7 @@ func (tr *tracer) take() [][]cellEvent {
 // newExpNet is newTestNet with every relay an exit too.
 func newExpNet(t testing.TB, n int) *testNet {
 	tn := &testNet{t: t, dir: &directory{addrs: map[peer.ID]peer.AddrInfo{}, descs: map[peer.ID]*descriptor.Relay{}}}
-	tn.dhtNet = dhttest.NewNetwork(t, n, dhttest.Options{})
+	tn.dhtNet = dhttest.NewCluster(t, n, dhttest.Options{})
 	now := time.Now()
 	pol, err := router.ParseExitPolicy([]string{"accept *:*"}, router.AllowLoopback())
 	if err != nil {
