@@ -239,7 +239,7 @@ func (rp *Receiver) Terms() (descriptor.Price, descriptor.Payment) {
 		keysets = []string{ks.ID}
 	}
 	return descriptor.Price{PerMiB: p.PerMiB, PerCircuit: p.PerCircuit}, descriptor.Payment{
-		Mints:        []descriptor.Mint{{URL: p.Mint, Unit: p.Unit, Keysets: keysets}},
+		Mints:        []descriptor.AcceptedMint{{URL: p.Mint, Unit: p.Unit, Keysets: keysets}},
 		ReceiverKey:  rp.key.PubKey().SerializeCompressed(),
 		PrepayBytes:  p.PrepayBytes,
 		GraceSeconds: uint32(p.Grace / time.Second),
