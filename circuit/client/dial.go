@@ -38,7 +38,7 @@ func isolationFrom(ctx context.Context) IsolationKey {
 // Dial opens a TCP connection to address ("host:port") through a circuit,
 // isolated by the key WithIsolation put in ctx, if any. network is "tcp",
 // "tcp4" or "tcp6". The host is resolved by the exit, never locally.
-// A hidden-service name (.obol) fails with ErrHiddenServiceName (kind
+// A hidden-service name (.obol) fails with ErrHSName (kind
 // NotAllowed) and never reaches an exit: hidden.Route sends such names to
 // the hidden-service client.
 //
@@ -146,10 +146,10 @@ func (m *CircuitManager) dial(ctx context.Context, key IsolationKey, host string
 }
 
 // beginError is the error of a BEGIN that cannot be sent: a hidden-service
-// name is not allowed through an exit (ErrHiddenServiceName has kind
+// name is not allowed through an exit (ErrHSName has kind
 // NotAllowed); anything else is malformed.
 func beginError(err error) error {
-	if errors.Is(err, ErrHiddenServiceName) {
+	if errors.Is(err, ErrHSName) {
 		return err
 	}
 	return errkind.Wrap(errkind.Malformed, fmt.Errorf("client: %w", err))
