@@ -174,11 +174,11 @@ type Client struct {
 	joinErr error
 	node    *node.Client
 	links   *link.Manager
-	mgr     *client.Manager
-	hs      *hidden.Client
-	hn      hidden.Network
-	payer   *pay.Payer      // nil: free relays only
-	mintMgr *client.Manager // circuits to the mint; nil without a payer or with a transport of the embedder's
+	mgr     *client.CircuitManager
+	hs      *hidden.Connector
+	hn      hidden.Config
+	payer   *pay.Payer             // nil: free relays only
+	mintMgr *client.CircuitManager // circuits to the mint; nil without a payer or with a transport of the embedder's
 
 	mu        sync.Mutex // guards the fields below
 	running   bool
@@ -287,7 +287,7 @@ func (c *Client) mintTransport() (pay.MintTransport, error) {
 		cfg.GuardFile = filepath.Join(c.cfg.DataDir, MintGuardFile)
 	}
 	var err error
-	if c.mintMgr, err = client.NewManager(cfg); err != nil {
+	if c.mintMgr, err = client.NewCircuitManager(cfg); err != nil {
 		return nil, err
 	}
 	return pay.CircuitTransport(c.mintMgr.Dial, func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -331,7 +331,7 @@ func (c *Client) circuits() error {
 		front := padding.DefaultFront
 		cfg.Front = &front
 	}
-	c.hn = hidden.Network{Links: c.links, Directory: client.DirectoryFunc(c.node.Known), ClientKeys: c.cfg.ClientKeys, Logger: c.cfg.Logger}
+	c.hn = hidden.Config{Links: c.links, Directory: client.DirectoryFunc(c.node.Known), ClientKeys: c.cfg.ClientKeys, Logger: c.cfg.Logger}
 	if c.cfg.DataDir != "" {
 		cfg.GuardFile = filepath.Join(c.cfg.DataDir, GuardFile)
 		c.hn.GuardFile = filepath.Join(c.cfg.DataDir, HSGuardFile)
@@ -346,14 +346,14 @@ func (c *Client) circuits() error {
 		cfg.Usable = pay.Free
 	}
 	var err error
-	if c.mgr, err = client.NewManager(cfg); err != nil {
+	if c.mgr, err = client.NewCircuitManager(cfg); err != nil {
 		return err
 	}
 	if c.payer != nil {
 		c.payer.Watch(c.mgr)
 	}
 	c.hn = c.hn.Shared() // the client and the services share one guard set, as their GuardFile
-	c.hs, err = hidden.NewClient(c.hn)
+	c.hs, err = hidden.NewConnector(c.hn)
 	return err
 }
 
@@ -461,7 +461,7 @@ func (c *Client) ListenService(ctx context.Context, sc ServiceConfig) (net.Liste
 	if err := c.await(ctx); err != nil {
 		return nil, err
 	}
-	l, err := hidden.Listen(ctx, hidden.ServiceConfig{Network: c.hn, Key: sc.Key, AuthorizedClients: sc.AuthorizedClients, PoW: sc.PoW})
+	l, err := hidden.Listen(ctx, hidden.ServiceConfig{Config: c.hn, Key: sc.Key, AuthorizedClients: sc.AuthorizedClients, PoW: sc.PoW})
 	if err != nil {
 		return nil, err
 	}
@@ -556,7 +556,7 @@ func (c *Client) Wallet() *wallet.Wallet {
 
 // Circuits is the circuit manager, once Run has joined (nil before): its
 // guards, circuits and spending, for status displays.
-func (c *Client) Circuits() *client.Manager {
+func (c *Client) Circuits() *client.CircuitManager {
 	select {
 	case <-c.ready:
 		return c.mgr

@@ -32,7 +32,7 @@ var ErrDestroyed = errors.New("circuit: destroyed")
 // the caller tears the circuit down and sends DESTROY (reason destroyed)
 // to the other side. PADDING yields ActNone. Any error means: destroy the
 // circuit both ways with DestroyReasonFor(err). CREATE for a new circuit
-// goes to Relay.Create instead.
+// goes to Responder.Create instead.
 func (c *RelayCircuit) Handle(from Direction, cmd Command, p []byte) (Action, error) {
 	switch {
 	case cmd == CmdPadding:

@@ -11,11 +11,11 @@ import (
 // the relays in memory. In the network, each arrow is a link cell on a
 // channel: Cell{CircID, Command, Payload}.
 func Example() {
-	var relays []*circuit.Relay
+	var relays []*circuit.Responder
 	var path []circuit.HopSpec
 	for i := 0; i < 3; i++ {
 		k, _ := circuit.GenerateOnionKey(rand.Reader, 1) // published in the descriptor
-		r, _ := circuit.NewRelay(circuit.RelayConfig{}, []circuit.OnionKey{k})
+		r, _ := circuit.NewResponder(circuit.ResponderConfig{}, []circuit.OnionKey{k})
 		relays = append(relays, r)
 		path = append(path, circuit.HopSpec{PeerID: []byte(fmt.Sprint("peer-", i)), OnionKey: k.Public})
 	}

@@ -125,7 +125,7 @@ func FuzzRelayCreate(f *testing.F) {
 		f.Add(p)
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
-		r, _ := NewRelay(RelayConfig{Rand: newDetRand("fuzz-relay")}, []OnionKey{mustKey(t, "onion-key-0")})
+		r, _ := NewResponder(ResponderConfig{Rand: newDetRand("fuzz-relay")}, []OnionKey{mustKey(t, "onion-key-0")})
 		_, a, err := r.Create(in)
 		if err == nil && len(a.Payload) != PayloadLen {
 			t.Fatalf("accepted create gave %d bytes", len(a.Payload))

@@ -33,7 +33,7 @@ func (r *detRand) Read(p []byte) (int, error) {
 
 // testNet is a chain of relays in memory.
 type testNet struct {
-	relays []*Relay
+	relays []*Responder
 	specs  []HopSpec
 }
 
@@ -45,7 +45,7 @@ func newTestNet(t testing.TB, n int) *testNet {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r, err := NewRelay(RelayConfig{Rand: newDetRand(fmt.Sprintf("relay-%d", i))}, []OnionKey{k})
+		r, err := NewResponder(ResponderConfig{Rand: newDetRand(fmt.Sprintf("relay-%d", i))}, []OnionKey{k})
 		if err != nil {
 			t.Fatal(err)
 		}

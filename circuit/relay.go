@@ -27,8 +27,8 @@ func GenerateOnionKey(rnd io.Reader, period uint64) (OnionKey, error) {
 	return OnionKey{Period: period, Private: [32]byte(kp.Private), Public: [32]byte(kp.Public)}, nil
 }
 
-// RelayConfig configures a Relay. The zero value is usable.
-type RelayConfig struct {
+// ResponderConfig configures a Responder. The zero value is usable.
+type ResponderConfig struct {
 	// Rand supplies the relay's ephemerals and reply padding; nil means
 	// crypto/rand. Tests pass a deterministic reader. It must be safe for
 	// concurrent use if Create is called concurrently.
@@ -45,10 +45,11 @@ type RelayConfig struct {
 // accepted per circuit.
 const DefaultMaxEarlyCells = 8
 
-// Relay is a relay's long-lived handshake state: its current onion keys and
-// the replay cache. It is safe for concurrent use; each RelayCircuit it
-// returns is owned by one goroutine.
-type Relay struct {
+// Responder is the relay side of circuit handshakes: it answers CREATE
+// with a relay's current onion keys and keeps the replay cache. It is safe
+// for concurrent use; each RelayCircuit it returns is owned by one
+// goroutine.
+type Responder struct {
 	rand     io.Reader
 	maxEarly int
 	replay   *ReplayCache
@@ -57,9 +58,9 @@ type Relay struct {
 	keys []OnionKey   // tried in order: newest first
 }
 
-// NewRelay returns a relay accepting creates under keys (newest first).
-func NewRelay(cfg RelayConfig, keys []OnionKey) (*Relay, error) {
-	r := &Relay{rand: cfg.Rand, maxEarly: cfg.MaxEarlyCells, replay: NewReplayCache(cfg.ReplayPerPeriod)}
+// NewResponder returns a responder accepting creates under keys (newest first).
+func NewResponder(cfg ResponderConfig, keys []OnionKey) (*Responder, error) {
+	r := &Responder{rand: cfg.Rand, maxEarly: cfg.MaxEarlyCells, replay: NewReplayCache(cfg.ReplayPerPeriod)}
 	if r.rand == nil {
 		r.rand = rand.Reader
 	}
@@ -72,7 +73,7 @@ func NewRelay(cfg RelayConfig, keys []OnionKey) (*Relay, error) {
 // SetOnionKeys replaces the accepted onion keys (newest first; during a
 // rotation both the old and the new key) and drops the replay sets of
 // periods no longer listed.
-func (r *Relay) SetOnionKeys(keys []OnionKey) error {
+func (r *Responder) SetOnionKeys(keys []OnionKey) error {
 	if len(keys) == 0 {
 		return ErrNoOnionKeys
 	}
@@ -92,7 +93,7 @@ func (r *Relay) SetOnionKeys(keys []OnionKey) error {
 // answers later, from HandleCreated) or ActBackward (CREATED: this relay is
 // the last hop). Errors: ErrReplay, ErrReplayFull, ErrHandshake,
 // ErrBadHandshakeType and decoding errors; answer them with DESTROY.
-func (r *Relay) Create(payload []byte) (*RelayCircuit, Action, error) {
+func (r *Responder) Create(payload []byte) (*RelayCircuit, Action, error) {
 	onion, err := parseCreate(payload)
 	if err != nil {
 		return nil, Action{}, err
@@ -112,7 +113,7 @@ func (r *Relay) Create(payload []byte) (*RelayCircuit, Action, error) {
 }
 
 // readMsg1 tries each onion key in turn.
-func (r *Relay) readMsg1(msg1, rest []byte) (*noise.HandshakeState, uint64, routing, error) {
+func (r *Responder) readMsg1(msg1, rest []byte) (*noise.HandshakeState, uint64, routing, error) {
 	r.mu.RLock()
 	keys := r.keys
 	r.mu.RUnlock()
@@ -135,7 +136,7 @@ func (r *Relay) readMsg1(msg1, rest []byte) (*noise.HandshakeState, uint64, rout
 }
 
 // respond writes msg2 and either forwards the peeled onion or answers.
-func (r *Relay) respond(hs *noise.HandshakeState, rt routing, rest []byte) (*RelayCircuit, Action, error) {
+func (r *Responder) respond(hs *noise.HandshakeState, rt routing, rest []byte) (*RelayCircuit, Action, error) {
 	msg2, cs1, cs2, err := hs.WriteMessage(nil, nil)
 	if err != nil || cs1 == nil {
 		return nil, Action{}, fmt.Errorf("create: write msg2: %w", ErrHandshake)

@@ -124,7 +124,7 @@ func TestReplaySustainedRate(t *testing.T) {
 
 func TestRelayReplayFullFailsClosed(t *testing.T) {
 	k := mustKey(t, "full")
-	r, err := NewRelay(RelayConfig{Rand: newDetRand("full-relay"), ReplayPerPeriod: 1}, []OnionKey{k})
+	r, err := NewResponder(ResponderConfig{Rand: newDetRand("full-relay"), ReplayPerPeriod: 1}, []OnionKey{k})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +145,7 @@ func TestRelayReplayFullFailsClosed(t *testing.T) {
 func TestRelayConcurrentCreates(t *testing.T) {
 	k1, k2 := mustKey(t, "conc-1"), mustKey(t, "conc-2")
 	k2.Period = 2
-	r, err := NewRelay(RelayConfig{}, []OnionKey{k1})
+	r, err := NewResponder(ResponderConfig{}, []OnionKey{k1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -178,7 +178,7 @@ func generateTelescopeVectors(t *testing.T) *telescopeVectors {
 	for i := 0; i < 2; i++ {
 		kl, rl := fmt.Sprintf("obol circuit telescope onion key %d", i), fmt.Sprintf("obol circuit telescope relay %d", i)
 		k := mustKey(t, kl)
-		r, _ := NewRelay(RelayConfig{Rand: newDetRand(rl)}, []OnionKey{k})
+		r, _ := NewResponder(ResponderConfig{Rand: newDetRand(rl)}, []OnionKey{k})
 		tn.relays = append(tn.relays, r)
 		tn.specs = append(tn.specs, HopSpec{PeerID: peerID(i), OnionKey: k.Public})
 		v.OnionKeyLabels, v.RelayRandLabels = append(v.OnionKeyLabels, kl), append(v.RelayRandLabels, rl)
@@ -264,7 +264,7 @@ func newVectorNet(t *testing.T) *testNet {
 	tn := &testNet{}
 	for i := 0; i < vectorHops; i++ {
 		k := mustKey(t, fmt.Sprintf("obol circuit vector onion key %d", i))
-		r, err := NewRelay(RelayConfig{Rand: newDetRand(fmt.Sprintf("obol circuit vector relay %d", i))}, []OnionKey{k})
+		r, err := NewResponder(ResponderConfig{Rand: newDetRand(fmt.Sprintf("obol circuit vector relay %d", i))}, []OnionKey{k})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -429,7 +429,7 @@ func vectorPayloads(t *testing.T) []vectorPayload {
 func checkVectorsIndependently(t *testing.T, v *vectorFile) {
 	for i, vr := range v.Relays {
 		k := OnionKey{Period: 1, Private: [32]byte(vr.OnionPrivate), Public: [32]byte(vr.OnionPublic)}
-		r, _ := NewRelay(RelayConfig{Rand: newDetRand(vr.RandLabel)}, []OnionKey{k})
+		r, _ := NewResponder(ResponderConfig{Rand: newDetRand(vr.RandLabel)}, []OnionKey{k})
 		rc, a, err := r.Create(vr.CreateReceived)
 		if err != nil {
 			t.Fatalf("relay %d: %v", i, err)

@@ -94,9 +94,9 @@ type Price struct {
 	PerCircuit uint64 `cbor:"2,keyasint,omitempty"` // per circuit built
 }
 
-// Mint is one Cashu mint the relay accepts, with the unit and keyset IDs
-// (hex) it takes from it.
-type Mint struct {
+// AcceptedMint is one Cashu mint the relay accepts, with the unit and
+// keyset IDs (hex) it takes from it.
+type AcceptedMint struct {
 	URL     string   `cbor:"1,keyasint"`
 	Unit    string   `cbor:"2,keyasint"`
 	Keysets []string `cbor:"3,keyasint,omitempty"`
@@ -105,15 +105,15 @@ type Mint struct {
 // Payment holds the terms on which a relay is paid. All zero means the relay
 // is free.
 type Payment struct {
-	Mints        []Mint `cbor:"1,keyasint,omitempty"`
-	ReceiverKey  []byte `cbor:"2,keyasint,omitempty"` // Cashu P2PK key, compressed secp256k1
-	PrepayBytes  uint64 `cbor:"3,keyasint,omitempty"` // how far ahead a client must pay
-	GraceSeconds uint32 `cbor:"4,keyasint,omitempty"` // unpaid time before teardown
-	FreeBytes    uint64 `cbor:"5,keyasint,omitempty"` // allowance before the first payment
-	MinCapacity  uint64 `cbor:"6,keyasint,omitempty"` // channel capacity bounds, mint unit
-	MaxCapacity  uint64 `cbor:"7,keyasint,omitempty"`
-	MinExpiry    uint32 `cbor:"8,keyasint,omitempty"` // channel lifetime bounds, seconds
-	MaxExpiry    uint32 `cbor:"9,keyasint,omitempty"`
+	Mints        []AcceptedMint `cbor:"1,keyasint,omitempty"`
+	ReceiverKey  []byte         `cbor:"2,keyasint,omitempty"` // Cashu P2PK key, compressed secp256k1
+	PrepayBytes  uint64         `cbor:"3,keyasint,omitempty"` // how far ahead a client must pay
+	GraceSeconds uint32         `cbor:"4,keyasint,omitempty"` // unpaid time before teardown
+	FreeBytes    uint64         `cbor:"5,keyasint,omitempty"` // allowance before the first payment
+	MinCapacity  uint64         `cbor:"6,keyasint,omitempty"` // channel capacity bounds, mint unit
+	MaxCapacity  uint64         `cbor:"7,keyasint,omitempty"`
+	MinExpiry    uint32         `cbor:"8,keyasint,omitempty"` // channel lifetime bounds, seconds
+	MaxExpiry    uint32         `cbor:"9,keyasint,omitempty"`
 }
 
 // Relay is a verified relay descriptor (or one being built for signing).

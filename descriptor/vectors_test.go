@@ -76,7 +76,7 @@ func sampleRelay(key crypto.PrivKey) *Relay {
 		Bandwidth: 10 << 20,
 		Price:     Price{PerMiB: 1000, PerCircuit: 10},
 		Payment: Payment{
-			Mints:       []Mint{{URL: "https://mint.example", Unit: "sat", Keysets: []string{"009a1f293253e41e"}}},
+			Mints:       []AcceptedMint{{URL: "https://mint.example", Unit: "sat", Keysets: []string{"009a1f293253e41e"}}},
 			ReceiverKey: recv, PrepayBytes: 1 << 20, GraceSeconds: 30, FreeBytes: 64 << 10,
 			MinCapacity: 64, MaxCapacity: 100000, MinExpiry: 3600, MaxExpiry: 86400,
 		},

@@ -187,7 +187,7 @@ func checkPayment(r *Relay) error {
 	return nil
 }
 
-func checkMint(m Mint) error {
+func checkMint(m AcceptedMint) error {
 	u, err := url.Parse(m.URL)
 	if len(m.URL) > MaxURLLen || err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return fieldErr("payment.mints.url", "want an http(s) URL")

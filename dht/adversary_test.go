@@ -95,7 +95,7 @@ func TestMaliciousNodeRecordsNeverReturned(t *testing.T) {
 	if testing.Short() {
 		t.Skip("network test")
 	}
-	net := dhttest.NewNetwork(t, 5, dhttest.Options{})
+	net := dhttest.NewCluster(t, 5, dhttest.Options{})
 	m := newMaliciousNode(t, net.Bootstrap())
 	client := dhttest.NewClient(t, net.Bootstrap())
 	ctx := ctxT(t, time.Minute)
@@ -120,7 +120,7 @@ func TestMaliciousNodeRecordsNeverReturned(t *testing.T) {
 	m.plant(t, dht.RelayKey(staleVictim.ID()), signRelay(t, staleVictim.Key, staleVictim.ID(), 1, now.Add(-time.Minute), now.Add(time.Hour)))
 
 	before := m.gets.Load()
-	for _, v := range []*dhttest.Relay{expiredVictim, staleVictim} {
+	for _, v := range []*dhttest.Member{expiredVictim, staleVictim} {
 		d, _, err := client.LookupRelay(ctx, v.ID())
 		if err != nil {
 			t.Fatalf("lookup of %s: %v", v.ID(), err)
@@ -143,7 +143,7 @@ func TestChurn(t *testing.T) {
 		t.Skip("network test")
 	}
 	const lifetime = 30 * time.Second
-	net := dhttest.NewNetwork(t, 30, dhttest.Options{Lifetime: lifetime, Interval: 3 * time.Second})
+	net := dhttest.NewCluster(t, 30, dhttest.Options{Lifetime: lifetime, Interval: 3 * time.Second})
 	client := dhttest.NewClient(t, net.Bootstrap())
 	stopped := net.Relays[21:] // 9 of 30; relay 0, the bootstrap, survives
 	live := net.Relays[:21]

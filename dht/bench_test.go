@@ -22,7 +22,7 @@ func BenchmarkNetwork50(b *testing.B) {
 	runtime.GC()
 	rss0, heap0, g0 := rssBytes(), heapBytes(), runtime.NumGoroutine()
 	start := time.Now()
-	net := dhttest.NewNetwork(b, relays, dhttest.Options{})
+	net := dhttest.NewCluster(b, relays, dhttest.Options{})
 	boot := time.Since(start)
 	runtime.GC()
 	rss1, heap1, g1 := rssBytes(), heapBytes(), runtime.NumGoroutine()

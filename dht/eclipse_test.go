@@ -114,7 +114,7 @@ func TestEclipseDisjointLookup(t *testing.T) {
 		t.Skip("network test")
 	}
 	const honest, hostile, keys, bits, clients = 32, 8, 24, 5, 3
-	net := dhttest.NewNetwork(t, honest, dhttest.Options{})
+	net := dhttest.NewCluster(t, honest, dhttest.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	var region [32]byte

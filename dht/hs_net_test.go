@@ -16,7 +16,7 @@ import (
 // A descriptor put by one client is found by another through the relays;
 // an unknown index is not found, quickly.
 func TestHSPutGet(t *testing.T) {
-	net := dhttest.NewNetwork(t, 6, dhttest.Options{})
+	net := dhttest.NewCluster(t, 6, dhttest.Options{})
 	pub := dhttest.NewClient(t, net.Bootstrap())
 	get := dhttest.NewClient(t, net.Bootstrap())
 	_, k, _ := ed25519.GenerateKey(rand.Reader)

@@ -25,7 +25,7 @@ func TestPutFloodRateLimited(t *testing.T) {
 	if testing.Short() {
 		t.Skip("network test")
 	}
-	net := dhttest.NewNetwork(t, 4, dhttest.Options{})
+	net := dhttest.NewCluster(t, 4, dhttest.Options{})
 	target := net.Relays[0]
 
 	key, _, _ := crypto.GenerateEd25519Key(rand.Reader)

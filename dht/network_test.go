@@ -24,7 +24,7 @@ func TestThirtyRelaysFoundBySamplingAndLookup(t *testing.T) {
 	if testing.Short() {
 		t.Skip("network test")
 	}
-	net := dhttest.NewNetwork(t, 30, dhttest.Options{})
+	net := dhttest.NewCluster(t, 30, dhttest.Options{})
 	client := dhttest.NewClient(t, net.Bootstrap())
 	ctx := ctxT(t, 2*time.Minute)
 
@@ -64,7 +64,7 @@ func TestThirtyRelaysFoundBySamplingAndLookup(t *testing.T) {
 
 // Sampling is not badly skewed: over many samples no relay appears more
 // than three times its expected frequency, and every relay appears.
-func testSamplingNotSkewed(t *testing.T, net *dhttest.Network, client *dht.Node) {
+func testSamplingNotSkewed(t *testing.T, net *dhttest.Cluster, client *dht.Node) {
 	const rounds, k = 150, 3
 	relays := len(net.Relays)
 	ctx := ctxT(t, 3*time.Minute)
@@ -93,7 +93,7 @@ func TestSampleFilter(t *testing.T) {
 	if testing.Short() {
 		t.Skip("network test")
 	}
-	net := dhttest.NewNetwork(t, 12, dhttest.Options{Roles: func(i int) descriptor.Role {
+	net := dhttest.NewCluster(t, 12, dhttest.Options{Roles: func(i int) descriptor.Role {
 		if i%3 == 0 {
 			return descriptor.RoleRelay | descriptor.RoleExit
 		}

@@ -22,7 +22,7 @@ func TestRefreshRenewsDescriptors(t *testing.T) {
 	}
 	var offset atomic.Int64 // the shared clock's lead, seconds
 	clock := func() time.Time { return time.Now().Add(time.Duration(offset.Load()) * time.Second) }
-	net := dhttest.NewNetwork(t, 6, dhttest.Options{Lifetime: time.Hour, Interval: 500 * time.Millisecond, Now: clock})
+	net := dhttest.NewCluster(t, 6, dhttest.Options{Lifetime: time.Hour, Interval: 500 * time.Millisecond, Now: clock})
 	key, _, _ := crypto.GenerateEd25519Key(rand.Reader)
 	h, err := dht.NewHost(dht.HostConfig{Identity: key})
 	if err != nil {

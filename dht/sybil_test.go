@@ -99,7 +99,7 @@ func TestSybilMinority(t *testing.T) {
 	if testing.Short() {
 		t.Skip("network test")
 	}
-	net := dhttest.NewNetwork(t, 30, dhttest.Options{})
+	net := dhttest.NewCluster(t, 30, dhttest.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	victims := net.Relays[1:9]

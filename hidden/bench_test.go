@@ -33,7 +33,7 @@ func BenchmarkFirstByte(b *testing.B) {
 		eventually(b, 60*time.Second, "every replica stored", func() bool { return l.Status().Stored == 6 })
 		go serveFixed(l)
 		n, _ := tn.endpoint()
-		firstByte := func(b *testing.B, c *hidden.Client) {
+		firstByte := func(b *testing.B, c *hidden.Connector) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 			conn, err := c.Dial(ctx, "tcp", l.Address()+":80")
@@ -54,7 +54,7 @@ func BenchmarkFirstByte(b *testing.B) {
 		}
 		b.Run(fmt.Sprintf("Cold/delay=%v", delay), func(b *testing.B) {
 			for b.Loop() {
-				c, err := hidden.NewClient(n)
+				c, err := hidden.NewConnector(n)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -63,7 +63,7 @@ func BenchmarkFirstByte(b *testing.B) {
 			}
 			report(b)
 		})
-		c, err := hidden.NewClient(n)
+		c, err := hidden.NewConnector(n)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -151,7 +151,7 @@ func BenchmarkBulk(b *testing.B) {
 		}
 	}()
 	n, _ := tn.endpoint()
-	c, err := hidden.NewClient(n)
+	c, err := hidden.NewConnector(n)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -20,12 +20,12 @@ import (
 	"github.com/obolnet/obol/descriptor"
 )
 
-// Client reaches hidden services. It caches descriptors until they expire
-// and keeps one joined circuit (a session) per service, on which every
-// Dial to that service opens a new stream. Its methods are safe for
-// concurrent use.
-type Client struct {
-	net Network
+// Connector is the client side of hidden services: it reaches them. It
+// caches descriptors until they expire and keeps one joined circuit (a
+// session) per service, on which every Dial to that service opens a new
+// stream. Its methods are safe for concurrent use.
+type Connector struct {
+	net Config
 
 	mu       sync.Mutex // guards the fields below
 	descs    map[descriptor.HSAddress]*cachedDesc
@@ -40,12 +40,12 @@ type cachedDesc struct {
 	period  descriptor.Period
 }
 
-// NewClient returns a client on n. It starts nothing.
-func NewClient(n Network) (*Client, error) {
+// NewConnector returns a connector on n. It starts nothing.
+func NewConnector(n Config) (*Connector, error) {
 	if err := n.validate(); err != nil {
 		return nil, err
 	}
-	return &Client{net: n.withDefaults(), descs: map[descriptor.HSAddress]*cachedDesc{},
+	return &Connector{net: n.withDefaults(), descs: map[descriptor.HSAddress]*cachedDesc{},
 		sessions: map[descriptor.HSAddress]*yamux.Session{}, pending: map[descriptor.HSAddress]chan struct{}{}}, nil
 }
 
@@ -63,7 +63,7 @@ func IsAddress(host string) bool { return descriptor.IsHSHost(host) }
 // not admit this client; Retry while too few relays are known; Timeout
 // when ctx ends first; Closed once the client is closed; OtherPath when
 // the circuits tried failed.
-func (c *Client) Dial(ctx context.Context, network, address string) (net.Conn, error) {
+func (c *Connector) Dial(ctx context.Context, network, address string) (net.Conn, error) {
 	if network != "tcp" && network != "tcp4" && network != "tcp6" {
 		return nil, errkind.Wrap(errkind.Unsupported, fmt.Errorf("hidden: dial %s: only tcp", network))
 	}
@@ -80,7 +80,7 @@ func (c *Client) Dial(ctx context.Context, network, address string) (net.Conn, e
 
 // DialPort connects to virtual port of the service named host. Its errors
 // carry kinds as Dial's do.
-func (c *Client) DialPort(ctx context.Context, host string, port uint16) (net.Conn, error) {
+func (c *Connector) DialPort(ctx context.Context, host string, port uint16) (net.Conn, error) {
 	conn, err := c.dialPort(ctx, host, port)
 	if err != nil {
 		return nil, errkind.Wrap(dialKind(ctx, err), err)
@@ -109,7 +109,7 @@ func dialKind(ctx context.Context, err error) errkind.Kind {
 // errClientClosed is what a dial on a closed client meets.
 var errClientClosed = fmt.Errorf("hidden: client closed: %w", net.ErrClosed)
 
-func (c *Client) dialPort(ctx context.Context, host string, port uint16) (net.Conn, error) {
+func (c *Connector) dialPort(ctx context.Context, host string, port uint16) (net.Conn, error) {
 	addr, err := descriptor.ParseHSAddress(host)
 	if err != nil {
 		return nil, fmt.Errorf("hidden: %w", err)
@@ -130,7 +130,7 @@ func (c *Client) dialPort(ctx context.Context, host string, port uint16) (net.Co
 }
 
 // Forget drops what the client caches about a service.
-func (c *Client) Forget(host string) {
+func (c *Connector) Forget(host string) {
 	addr, err := descriptor.ParseHSAddress(host)
 	if err != nil {
 		return
@@ -146,7 +146,7 @@ func (c *Client) Forget(host string) {
 }
 
 // Close closes every session.
-func (c *Client) Close() error {
+func (c *Connector) Close() error {
 	c.mu.Lock()
 	c.closed = true
 	ss := c.sessions
@@ -160,7 +160,7 @@ func (c *Client) Close() error {
 
 // session returns the live session with addr, connecting if there is
 // none; concurrent callers share one connect.
-func (c *Client) session(ctx context.Context, addr descriptor.HSAddress) (*yamux.Session, error) {
+func (c *Connector) session(ctx context.Context, addr descriptor.HSAddress) (*yamux.Session, error) {
 	for {
 		c.mu.Lock()
 		if c.closed {
@@ -198,7 +198,7 @@ func (c *Client) session(ctx context.Context, addr descriptor.HSAddress) (*yamux
 // connect runs fetch, rendezvous and introduction; the rendezvous
 // circuit is built while the descriptor is fetched. If the introduction
 // fails with a cached descriptor, the descriptor is fetched again once.
-func (c *Client) connect(ctx context.Context, addr descriptor.HSAddress) (*yamux.Session, error) {
+func (c *Connector) connect(ctx context.Context, addr descriptor.HSAddress) (*yamux.Session, error) {
 	rp, err := c.openRendezvous(ctx)
 	if err != nil {
 		return nil, err
@@ -224,7 +224,7 @@ func (c *Client) connect(ctx context.Context, addr descriptor.HSAddress) (*yamux
 	return s, err
 }
 
-func (c *Client) descriptor(ctx context.Context, addr descriptor.HSAddress) (*descriptor.HSContent, bool, error) {
+func (c *Connector) descriptor(ctx context.Context, addr descriptor.HSAddress) (*descriptor.HSContent, bool, error) {
 	now := c.net.Now()
 	c.mu.Lock()
 	d := c.descs[addr]
@@ -248,7 +248,7 @@ func (c *Client) descriptor(ctx context.Context, addr descriptor.HSAddress) (*de
 // the introduction's way to the rendezvous point (through the service) is
 // far longer than the client's own, and the rendezvous point holds a
 // service that comes first.
-func (c *Client) meet(ctx context.Context, addr descriptor.HSAddress, desc *descriptor.HSContent, rp *rendezvous) (*yamux.Session, error) {
+func (c *Connector) meet(ctx context.Context, addr descriptor.HSAddress, desc *descriptor.HSContent, rp *rendezvous) (*yamux.Session, error) {
 	var lastErr error = ErrUnreachable
 	if desc.PoW.Effort > 0 { // one proof for this rendezvous point's cookie
 		w, err := descriptor.SolvePoW(rand.Reader, desc.PoW.Seed, addr, rp.cookie, desc.PoW.Effort,
@@ -292,7 +292,7 @@ type rendezvous struct {
 
 // openRendezvous chooses a rendezvous point and starts building a circuit
 // to it with ESTABLISH_RENDEZVOUS behind the CREATE.
-func (c *Client) openRendezvous(ctx context.Context) (*rendezvous, error) {
+func (c *Connector) openRendezvous(ctx context.Context) (*rendezvous, error) {
 	path, err := c.net.pathTo(nil, descriptor.RoleRendezvous, nil)
 	if err != nil {
 		return nil, err
@@ -377,7 +377,7 @@ const rendezvousTimeout = 30 * time.Second
 // introduce builds a circuit to intro point ip with INTRODUCE1 behind its
 // CREATE (closing it after the acknowledgement) and waits for the service
 // at the rendezvous point, or for the intro point's refusal.
-func (c *Client) introduce(ctx context.Context, rp *rendezvous, addr descriptor.HSAddress, ip descriptor.IntroPoint) (*tunnel, error) {
+func (c *Connector) introduce(ctx context.Context, rp *rendezvous, addr descriptor.HSAddress, ip descriptor.IntroPoint) (*tunnel, error) {
 	payload := descriptor.IntroPayload{Cookie: rp.cookie, OnionKey: rp.relay.OnionKey, Relay: rp.relay.Peer.ID, PoW: rp.pow}
 	hs, msg, err := startHandshake(rand.Reader, ip, addr, payload.Marshal())
 	if err != nil {

@@ -57,7 +57,7 @@ func TestClientAuthorization(t *testing.T) {
 	n, _ := tn.endpoint()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	l, err := hidden.Listen(ctx, hidden.ServiceConfig{Network: n, Key: newKey(t),
+	l, err := hidden.Listen(ctx, hidden.ServiceConfig{Config: n, Key: newKey(t),
 		AuthorizedClients: [][32]byte{[32]byte(alice[0].PublicKey().Bytes())}})
 	if err != nil {
 		t.Fatal(err)
@@ -69,7 +69,7 @@ func TestClientAuthorization(t *testing.T) {
 	dial := func(keys []*ecdh.PrivateKey) ([]byte, error) {
 		n, _ := tn.endpoint()
 		n.ClientKeys = keys
-		c, err := hidden.NewClient(n)
+		c, err := hidden.NewConnector(n)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,9 +11,9 @@ import (
 	"github.com/obolnet/obol/descriptor"
 )
 
-// Network is what the service and client sides need of obol: a link
+// Config is what the service and client sides need of obol: a link
 // manager to build circuits on and the relays to choose paths from.
-type Network struct {
+type Config struct {
 	Links     *link.Manager
 	Directory client.Directory // verified relay descriptors (e.g. *dht.Cache)
 	// Period is the descriptor time period (default descriptor.DefaultPeriod).
@@ -31,7 +31,7 @@ type Network struct {
 	// Standby, if set, pays a service's rendezvous circuits instead of
 	// Pay, from channels funded in advance: a service then makes no mint
 	// request in answer to an introduction. Clients do not use it.
-	Standby Standby
+	Standby StandbyPayer
 
 	// GuardFile is where the first hops of hidden-service circuits
 	// persist (a file in the data directory), so that a restart does not
@@ -48,10 +48,10 @@ type Network struct {
 	// exit circuit's (specs/12-padding.md); for measurements.
 	NoSetupPadding bool
 
-	guards *guardSet // shared by the copies of one Network's owner
+	guards *guardSet // shared by the copies of one Config's owner
 }
 
-func (n *Network) validate() error {
+func (n *Config) validate() error {
 	switch {
 	case n.Links == nil:
 		return errors.New("hidden: no link manager")
@@ -64,13 +64,13 @@ func (n *Network) validate() error {
 }
 
 // Shared returns n with its defaults and its state made: the copies of
-// the result given to NewClient and Listen share one guard set, and so
+// the result given to NewConnector and Listen share one guard set, and so
 // one GuardFile, as the hidden-service circuits of one node should.
-// Copies of a Network not shared this way each keep a set of their own,
+// Copies of a Config not shared this way each keep a set of their own,
 // and must not be given the same GuardFile.
-func (n Network) Shared() Network { return n.withDefaults() }
+func (n Config) Shared() Config { return n.withDefaults() }
 
-func (n Network) withDefaults() Network {
+func (n Config) withDefaults() Config {
 	if n.Period == 0 {
 		n.Period = descriptor.DefaultPeriod
 	}

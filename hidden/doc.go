@@ -8,30 +8,30 @@
 // multiplexed inside it.
 //
 // Listen is the service side (a net.Listener; Forward maps its virtual
-// ports to local targets); Client.Dial the client side (IsAddress tells a
-// client manager which hosts to send there, Route does it for a SOCKS
+// ports to local targets); Connector.Dial the client side (IsAddress tells
+// a client manager which hosts to send there, Route does it for a SOCKS
 // dialer). Neither ever contacts a DHT node or an intro or rendezvous
 // relay directly: every exchange goes through a three-hop circuit whose
 // first hops are a small guard set and a layer of vanguards (guards.go).
 // A relay serves descriptor fetches and stores for circuits when its
 // router is given a DHTDirectory.
 //
-// Circuits are paid through Network.Pay; a service's rendezvous circuits
-// through Network.Standby if set (pay.Standby), from channels funded in
+// Circuits are paid through Config.Pay; a service's rendezvous circuits
+// through Config.Standby if set (pay.Standby), from channels funded in
 // advance to its guards and vanguards, so that no mint request answers an
 // introduction (specs/05-payment.md §7.13).
 //
 // A service may admit listed clients only (ServiceConfig.AuthorizedClients,
-// Network.ClientKeys) and ask for a proof of work under load
+// Config.ClientKeys) and ask for a proof of work under load
 // (ServiceConfig.PoW); it queues introductions with bounded, counted
 // outcomes (Status().Intro).
 //
 // A minimal service and client:
 //
-//	l, err := hidden.Listen(ctx, hidden.ServiceConfig{Network: net, Key: key})
+//	l, err := hidden.Listen(ctx, hidden.ServiceConfig{Config: cfg, Key: key})
 //	go http.Serve(l, handler)                // l.Address() is "<56 chars>.obol"
 //
-//	c, err := hidden.NewClient(net)
+//	c, err := hidden.NewConnector(cfg)
 //	hc := &http.Client{Transport: &http.Transport{DialContext: c.Dial}}
 //	resp, err := hc.Get("http://" + l.Address() + "/")
 package hidden

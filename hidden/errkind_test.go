@@ -77,7 +77,7 @@ func TestDialErrorKindNoRelays(t *testing.T) {
 	lm := link.NewManager(newHost(t), link.Config{})
 	lm.Start()
 	t.Cleanup(func() { lm.Close() })
-	c, err := hidden.NewClient(hidden.Network{Links: lm, Directory: &directory{}})
+	c, err := hidden.NewConnector(hidden.Config{Links: lm, Directory: &directory{}})
 	if err != nil {
 		t.Fatal(err)
 	}

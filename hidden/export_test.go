@@ -14,7 +14,7 @@ import (
 
 // DropSession closes the session with host but keeps its descriptor, so
 // that the next Dial meets the service again from a warm cache.
-func (c *Client) DropSession(host string) {
+func (c *Connector) DropSession(host string) {
 	addr, err := descriptor.ParseHSAddress(host)
 	if err != nil {
 		return
@@ -32,13 +32,13 @@ func (c *Client) DropSession(host string) {
 func (l *Listener) GuardLayers() (guards, vanguards []peer.ID) { return l.cfg.guards.snapshot() }
 
 // GuardLayers returns the client's guards and vanguards.
-func (c *Client) GuardLayers() (guards, vanguards []peer.ID) { return c.net.guards.snapshot() }
+func (c *Connector) GuardLayers() (guards, vanguards []peer.ID) { return c.net.guards.snapshot() }
 
 // IntroduceNoWork sends one introduction without proof of work to the
 // service at host through its intro point i (modulo their number), naming
 // rp as the rendezvous point, and returns the intro point's status: what
 // a flooding client does.
-func (c *Client) IntroduceNoWork(ctx context.Context, host string, i int, rp client.Hop) (byte, error) {
+func (c *Connector) IntroduceNoWork(ctx context.Context, host string, i int, rp client.Hop) (byte, error) {
 	addr, err := descriptor.ParseHSAddress(host)
 	if err != nil {
 		return 0, err

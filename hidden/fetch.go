@@ -23,7 +23,7 @@ var errUnavailable = errors.New("hidden: relay does not serve descriptors")
 // fetchDescriptor finds and decrypts addr's descriptor for the current
 // period, trying the replicas in random order on up to fetchAttempts
 // relays.
-func (n *Network) fetchDescriptor(ctx context.Context, addr descriptor.HSAddress) (*descriptor.HSContent, *descriptor.HSRecord, error) {
+func (n *Config) fetchDescriptor(ctx context.Context, addr descriptor.HSAddress) (*descriptor.HSContent, *descriptor.HSRecord, error) {
 	p := descriptor.PeriodAt(n.Now(), n.Period)
 	blinded, err := descriptor.BlindPublicKey(addr, p)
 	if err != nil {
@@ -95,7 +95,7 @@ func (n *Network) fetchDescriptor(ctx context.Context, addr descriptor.HSAddress
 	return nil, nil, lastErr
 }
 
-func open(rec []byte, addr descriptor.HSAddress, n *Network) (*descriptor.HSContent, *descriptor.HSRecord, error) {
+func open(rec []byte, addr descriptor.HSAddress, n *Config) (*descriptor.HSContent, *descriptor.HSRecord, error) {
 	u, err := descriptor.DecodeHS(rec)
 	if err != nil {
 		return nil, nil, err
@@ -153,7 +153,7 @@ func (k *control) fetchAnswer(ctx context.Context, ch chan []byte) ([]byte, erro
 
 // storeDescriptor stores rec through a circuit to a random relay not in
 // exclude, and adds that relay to exclude (if not nil).
-func (n *Network) storeDescriptor(ctx context.Context, rec []byte, exclude map[peer.ID]bool) error {
+func (n *Config) storeDescriptor(ctx context.Context, rec []byte, exclude map[peer.ID]bool) error {
 	c, err := n.buildTo(ctx, nil, descriptor.RoleRelay, exclude)
 	if err != nil {
 		return err

@@ -70,7 +70,7 @@ func floodOnce(b *testing.B, effort uint32) {
 	holes := blackHoles(b, tn, 8)
 	n, _ := tn.endpoint()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	l, err := hidden.Listen(ctx, hidden.ServiceConfig{Network: n, Key: newKey(b), PoW: effort > 0, PoWMinEffort: effort})
+	l, err := hidden.Listen(ctx, hidden.ServiceConfig{Config: n, Key: newKey(b), PoW: effort > 0, PoWMinEffort: effort})
 	cancel()
 	if err != nil {
 		b.Fatal(err)
@@ -84,7 +84,7 @@ func floodOnce(b *testing.B, effort uint32) {
 	var wg sync.WaitGroup
 	for a := range attackers {
 		an, _ := tn.endpoint()
-		ac, err := hidden.NewClient(an)
+		ac, err := hidden.NewConnector(an)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -105,7 +105,7 @@ func floodOnce(b *testing.B, effort uint32) {
 	start := time.Now()
 
 	hn, _ := tn.endpoint()
-	c, err := hidden.NewClient(hn)
+	c, err := hidden.NewConnector(hn)
 	if err != nil {
 		b.Fatal(err)
 	}

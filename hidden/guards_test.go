@@ -235,7 +235,7 @@ func fakeRelays(t *testing.T, n int, now time.Time) []*descriptor.Relay {
 func TestRendezvousPointSeesOnlyVanguards(t *testing.T) {
 	clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
 	relays := fakeRelays(t, 60, clk.now())
-	n := Network{Directory: client.DirectoryFunc(func() []*descriptor.Relay { return relays }), Now: clk.now}.withDefaults()
+	n := Config{Directory: client.DirectoryFunc(func() []*descriptor.Relay { return relays }), Now: clk.now}.withDefaults()
 	n.guards.now = clk.now
 	attacker := map[peer.ID]bool{}
 	for _, r := range relays[:6] {
@@ -277,12 +277,12 @@ func TestRendezvousPointSeesOnlyVanguards(t *testing.T) {
 // one GuardFile, when given copies of a shared Network: two sets written
 // to one file would each replace the other's guards at every restart.
 func TestSharedNetworkSharesGuards(t *testing.T) {
-	n := Network{GuardFile: filepath.Join(t.TempDir(), "hs-guards.json")}.Shared()
-	client, service := n.withDefaults(), ServiceConfig{Network: n}.withDefaults().Network
+	n := Config{GuardFile: filepath.Join(t.TempDir(), "hs-guards.json")}.Shared()
+	client, service := n.withDefaults(), ServiceConfig{Config: n}.withDefaults().Config
 	if client.guards == nil || client.guards != service.guards {
 		t.Fatal("the copies of a shared network keep guard sets of their own")
 	}
-	if a, b := (Network{}).withDefaults(), (Network{}).withDefaults(); a.guards == b.guards {
+	if a, b := (Config{}).withDefaults(), (Config{}).withDefaults(); a.guards == b.guards {
 		t.Fatal("two networks not shared share a guard set")
 	}
 }
@@ -295,7 +295,7 @@ func TestPathWithOneGuardMissing(t *testing.T) {
 	clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
 	all := fakeRelays(t, 8, clk.now())
 	relays := all
-	n := Network{Directory: client.DirectoryFunc(func() []*descriptor.Relay { return relays }), Now: clk.now}.withDefaults()
+	n := Config{Directory: client.DirectoryFunc(func() []*descriptor.Relay { return relays }), Now: clk.now}.withDefaults()
 	n.guards.now = clk.now
 	if _, err := n.pathTo(nil, descriptor.RoleRendezvous, nil); err != nil {
 		t.Fatal(err)

@@ -61,8 +61,8 @@ func (d *directory) remove(id peer.ID) {
 // relay is one relay of a test network: a router, and a DHT server on a
 // host of its own (so that relays are linked only where circuits need).
 type relay struct {
-	dht    *dhttest.Relay // its DHT node, on a host of its own
-	host   host.Host      // the router's host
+	dht    *dhttest.Member // its DHT node, on a host of its own
+	host   host.Host       // the router's host
 	router *router.Router
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -86,14 +86,14 @@ type testNet struct {
 	t      testing.TB
 	dir    *directory
 	relays []*relay
-	dhtNet *dhttest.Network
+	dhtNet *dhttest.Cluster
 }
 
 // newTestNet starts n relays, every one a guard, intro and rendezvous
 // point that fetches and stores descriptors in the DHT.
 func newTestNet(t testing.TB, n int) *testNet {
 	tn := &testNet{t: t, dir: &directory{addrs: map[peer.ID]peer.AddrInfo{}, descs: map[peer.ID]*descriptor.Relay{}}}
-	tn.dhtNet = dhttest.NewNetwork(t, n, dhttest.Options{})
+	tn.dhtNet = dhttest.NewCluster(t, n, dhttest.Options{})
 	now := time.Now()
 	for _, dr := range tn.dhtNet.Relays {
 		onion, err := circuit.GenerateOnionKey(rand.Reader, 1)
@@ -134,19 +134,19 @@ func newHost(t testing.TB) host.Host {
 }
 
 // endpoint is a node that builds circuits: a client or a service.
-func (tn *testNet) endpoint() (hidden.Network, host.Host) {
+func (tn *testNet) endpoint() (hidden.Config, host.Host) {
 	h := newHost(tn.t)
 	lm := link.NewManager(h, link.Config{})
 	lm.Start()
 	tn.t.Cleanup(func() { lm.Close() })
-	return hidden.Network{Links: lm, Directory: tn.dir}, h
+	return hidden.Config{Links: lm, Directory: tn.dir}, h
 }
 
 func (tn *testNet) listen(key ed25519.PrivateKey) (*hidden.Listener, host.Host) {
 	n, h := tn.endpoint()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	l, err := hidden.Listen(ctx, hidden.ServiceConfig{Network: n, Key: key})
+	l, err := hidden.Listen(ctx, hidden.ServiceConfig{Config: n, Key: key})
 	if err != nil {
 		tn.t.Fatal(err)
 	}
@@ -154,9 +154,9 @@ func (tn *testNet) listen(key ed25519.PrivateKey) (*hidden.Listener, host.Host) 
 	return l, h
 }
 
-func (tn *testNet) client() (*hidden.Client, host.Host) {
+func (tn *testNet) client() (*hidden.Connector, host.Host) {
 	n, h := tn.endpoint()
-	c, err := hidden.NewClient(n)
+	c, err := hidden.NewConnector(n)
 	if err != nil {
 		tn.t.Fatal(err)
 	}
@@ -217,7 +217,7 @@ func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
 }
 
 // get fetches http://<addr>/ through c and returns the body.
-func get(t testing.TB, c *hidden.Client, addr string) ([]byte, error) {
+func get(t testing.TB, c *hidden.Connector, addr string) ([]byte, error) {
 	t.Helper()
 	hc := &http.Client{Transport: &http.Transport{DialContext: c.Dial, DisableKeepAlives: true}}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

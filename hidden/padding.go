@@ -23,7 +23,7 @@ const setupPaddingTimeout = 2 * time.Second
 
 // padSetup runs the setup machine on c and returns once the middle hop
 // has sent its cells, the circuit closed or the bound passed.
-func (n *Network) padSetup(c *client.Circuit) {
+func (n *Config) padSetup(c *client.Circuit) {
 	if n.NoSetupPadding || len(c.Hops()) <= setupHop+1 {
 		return
 	}
@@ -50,7 +50,7 @@ func (n *Network) padSetup(c *client.Circuit) {
 
 // padThenClose runs the setup machine on an introduction or
 // descriptor-fetch circuit, whose work is done, and closes it.
-func (n *Network) padThenClose(c *client.Circuit) {
+func (n *Config) padThenClose(c *client.Circuit) {
 	n.padSetup(c)
 	c.Close()
 }

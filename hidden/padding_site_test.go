@@ -47,7 +47,7 @@ var testbedFront = padding.FrontConfig{MaxCells: 60, MinWindow: 10 * time.Millis
 
 // visit loads s over a new circuit through g, m, x, with a FRONT machine
 // if front, and returns the load time.
-func (e *experiment) visit(ctx context.Context, n hidden.Network, r *mrand.Rand, s site, g, m, x int, front bool) (time.Duration, error) {
+func (e *experiment) visit(ctx context.Context, n hidden.Config, r *mrand.Rand, s site, g, m, x int, front bool) (time.Duration, error) {
 	host, port, _ := net.SplitHostPort(e.server)
 	p, _ := strconv.Atoi(port)
 	start := time.Now()

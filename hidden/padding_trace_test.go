@@ -84,7 +84,7 @@ func (tr *tracer) take() [][]cellEvent {
 // newExpNet is newTestNet with every relay an exit too.
 func newExpNet(t testing.TB, n int) *testNet {
 	tn := &testNet{t: t, dir: &directory{addrs: map[peer.ID]peer.AddrInfo{}, descs: map[peer.ID]*descriptor.Relay{}}}
-	tn.dhtNet = dhttest.NewNetwork(t, n, dhttest.Options{})
+	tn.dhtNet = dhttest.NewCluster(t, n, dhttest.Options{})
 	now := time.Now()
 	pol, err := router.ParseExitPolicy([]string{"accept *:*"}, router.AllowLoopback())
 	if err != nil {
@@ -119,12 +119,12 @@ func newExpNet(t testing.TB, n int) *testNet {
 }
 
 // tracedEndpoint is tn.endpoint with its links traced.
-func (tn *testNet) tracedEndpoint(tr *tracer) hidden.Network {
+func (tn *testNet) tracedEndpoint(tr *tracer) hidden.Config {
 	h := newHost(tn.t)
 	lm := link.NewManager(h, link.Config{Trace: tr.record, Padding: link.PaddingConfig{Mode: link.PaddingOff}})
 	lm.Start()
 	tn.t.Cleanup(func() { lm.Close() })
-	return hidden.Network{Links: lm, Directory: tn.dir}
+	return hidden.Config{Links: lm, Directory: tn.dir}
 }
 
 // hop is relay i as a path hop.
@@ -151,8 +151,8 @@ func pageServer(t testing.TB) string {
 
 // fetchHidden fetches size bytes from the service at addr with a fresh
 // client.
-func fetchHidden(t testing.TB, n hidden.Network, addr string, size int) error {
-	c, err := hidden.NewClient(n)
+func fetchHidden(t testing.TB, n hidden.Config, addr string, size int) error {
+	c, err := hidden.NewConnector(n)
 	if err != nil {
 		return err
 	}
@@ -187,7 +187,7 @@ func newExperiment(t testing.TB) *experiment {
 	sn, _ := tn.endpoint()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	l, err := hidden.Listen(ctx, hidden.ServiceConfig{Network: sn, Key: newKey(t)})
+	l, err := hidden.Listen(ctx, hidden.ServiceConfig{Config: sn, Key: newKey(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

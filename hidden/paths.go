@@ -37,7 +37,7 @@ func hopFor(r *descriptor.Relay, now time.Time) (client.Hop, bool) {
 // pathTo returns a three-hop path ending at last: a guard, a vanguard
 // (guards.go) and last. role, if not zero, is what last must offer when
 // chosen here (last == nil), from the relays not in exclude.
-func (n *Network) pathTo(last *client.Hop, role descriptor.Role, exclude map[peer.ID]bool) ([]client.Hop, error) {
+func (n *Config) pathTo(last *client.Hop, role descriptor.Role, exclude map[peer.ID]bool) ([]client.Hop, error) {
 	now := n.Now()
 	var guards, ends []client.Hop
 	for _, r := range n.Directory.Relays() {
@@ -93,7 +93,7 @@ func (n *Network) pathTo(last *client.Hop, role descriptor.Role, exclude map[pee
 
 // build builds a circuit through path within the build timeout, and
 // starts paying it if the network pays.
-func (n *Network) build(ctx context.Context, path []client.Hop) (*client.Circuit, error) {
+func (n *Config) build(ctx context.Context, path []client.Hop) (*client.Circuit, error) {
 	c, _, err := n.buildWith(ctx, path, nil)
 	return c, err
 }
@@ -102,7 +102,7 @@ func (n *Network) build(ctx context.Context, path []client.Hop) (*client.Circuit
 // CREATE (0-RTT): early, given the circuit's control before anything is
 // sent, registers what it waits for and returns the request's cells. The
 // control is returned with the circuit (nil without early).
-func (n *Network) buildWith(ctx context.Context, path []client.Hop, early func(*control) []circuit.RelayCell) (*client.Circuit, *control, error) {
+func (n *Config) buildWith(ctx context.Context, path []client.Hop, early func(*control) []circuit.RelayCell) (*client.Circuit, *control, error) {
 	var pay client.PayConfig
 	if n.Pay != nil {
 		var err error
@@ -137,7 +137,7 @@ func (n *Network) buildWith(ctx context.Context, path []client.Hop, early func(*
 
 // descriptors are the directory's descriptors of path's relays, nil
 // where it has none.
-func (n *Network) descriptors(path []client.Hop) []*descriptor.Relay {
+func (n *Config) descriptors(path []client.Hop) []*descriptor.Relay {
 	out := make([]*descriptor.Relay, len(path))
 	for _, r := range n.Directory.Relays() {
 		for i, h := range path {
@@ -150,13 +150,13 @@ func (n *Network) descriptors(path []client.Hop) []*descriptor.Relay {
 }
 
 // buildTo builds a three-hop circuit to a relay offering role (or to last).
-func (n *Network) buildTo(ctx context.Context, last *client.Hop, role descriptor.Role, exclude map[peer.ID]bool) (*client.Circuit, error) {
+func (n *Config) buildTo(ctx context.Context, last *client.Hop, role descriptor.Role, exclude map[peer.ID]bool) (*client.Circuit, error) {
 	c, _, err := n.buildToWith(ctx, last, role, exclude, nil)
 	return c, err
 }
 
 // buildToWith is buildTo with a 0-RTT request for the last hop (buildWith).
-func (n *Network) buildToWith(ctx context.Context, last *client.Hop, role descriptor.Role, exclude map[peer.ID]bool,
+func (n *Config) buildToWith(ctx context.Context, last *client.Hop, role descriptor.Role, exclude map[peer.ID]bool,
 	early func(*control) []circuit.RelayCell) (*client.Circuit, *control, error) {
 	path, err := n.pathTo(last, role, exclude)
 	if err != nil {

@@ -16,7 +16,7 @@ func TestProofOfWorkIntroduction(t *testing.T) {
 	n, _ := tn.endpoint()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	l, err := hidden.Listen(ctx, hidden.ServiceConfig{Network: n, Key: newKey(t), PoW: true, PoWMinEffort: 2000})
+	l, err := hidden.Listen(ctx, hidden.ServiceConfig{Config: n, Key: newKey(t), PoW: true, PoWMinEffort: 2000})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,7 @@ import (
 
 // ServiceConfig configures a hidden service.
 type ServiceConfig struct {
-	Network
+	Config
 	// Key is the service's identity; its public half is the address.
 	Key ed25519.PrivateKey
 	// Intros is how many intro points the service keeps (default 3).
@@ -58,7 +58,7 @@ type ServiceConfig struct {
 }
 
 func (c *ServiceConfig) validate() error {
-	if err := c.Network.validate(); err != nil {
+	if err := c.Config.validate(); err != nil {
 		return err
 	}
 	switch {
@@ -79,7 +79,7 @@ func (c *ServiceConfig) validate() error {
 }
 
 func (c ServiceConfig) withDefaults() ServiceConfig {
-	c.Network = c.Network.withDefaults()
+	c.Config = c.Config.withDefaults()
 	if c.Intros == 0 {
 		c.Intros = 3
 	}

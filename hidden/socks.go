@@ -12,7 +12,7 @@ import (
 // DialPort gives them, from which the proxy chooses its reply: a bad
 // address or an unknown or unreachable service is NotFound (SOCKS5 0x04,
 // host unreachable), a timeout is Timeout (0x06).
-func Route(hs *Client, other socks.Dialer) socks.Dialer {
+func Route(hs *Connector, other socks.Dialer) socks.Dialer {
 	return socks.DialerFunc(func(ctx context.Context, req socks.Request) (net.Conn, error) {
 		if req.IP.IsValid() || !IsAddress(req.Host) {
 			return other.DialStream(ctx, req)

@@ -7,15 +7,15 @@ import (
 	"github.com/obolnet/obol/descriptor"
 )
 
-// Standby pays a hidden service's rendezvous circuits from channels
-// funded in advance to its guards and vanguards (pay.Standby), so that
-// the service makes no mint request in answer to an introduction
+// StandbyPayer pays a hidden service's rendezvous circuits from channels
+// funded in advance to its guards and vanguards (pay.Standby is one), so
+// that the service makes no mint request in answer to an introduction
 // (specs/05-payment.md §7.13).
-type Standby interface {
+type StandbyPayer interface {
 	// Stock names the relays to keep channels ready for: the service's
 	// guards and vanguards. It makes no mint request.
 	Stock(relays []*descriptor.Relay)
-	// Pay says how to pay a rendezvous circuit's path, as Network.Pay
+	// Pay says how to pay a rendezvous circuit's path, as Config.Pay
 	// does, without a mint request: the first hops from standby
 	// channels, the rendezvous point not at all (it bills the splice to
 	// the client's circuit).
@@ -25,7 +25,7 @@ type Standby interface {
 // forRendezvous is the network a service builds a rendezvous circuit on:
 // paid by Standby if there is one, after naming the guards and vanguards
 // to it (the set may have changed since the last circuit).
-func (n Network) forRendezvous() Network {
+func (n Config) forRendezvous() Config {
 	if n.Standby == nil {
 		return n
 	}
@@ -35,7 +35,7 @@ func (n Network) forRendezvous() Network {
 }
 
 // stock names the guards and vanguards to Standby.
-func (n *Network) stock() {
+func (n *Config) stock() {
 	if n.Standby == nil {
 		return
 	}

@@ -64,7 +64,7 @@ func TestAttackerRendezvousPointSeesOnlyVanguards(t *testing.T) {
 	}
 	n, ch := tn.endpoint()
 	n.Directory = clientView{base: tn.dir, hide: hide, rendezvous: attacker.id()}
-	c, err := hidden.NewClient(n)
+	c, err := hidden.NewConnector(n)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -106,7 +106,7 @@ func (g *gate) sleep(ctx context.Context, d time.Duration) error {
 type anonClient struct {
 	w     *wallet.Wallet
 	chans *pay.Channels
-	m     *client.Manager
+	m     *client.CircuitManager
 	stop  func() // stops the manager, closing its circuits
 }
 
@@ -137,7 +137,7 @@ func (tn *testNet) anonClient(t *testing.T, g *gate, topUp uint64, bundles int) 
 		descs = append(descs, tn.descriptorOf(r))
 	}
 	paths := &pay.Paths{C: chans}
-	m, err := client.NewManager(client.Config{Links: tn.links, Directory: client.DirectoryFunc(func() []*descriptor.Relay { return descs }),
+	m, err := client.NewCircuitManager(client.Config{Links: tn.links, Directory: client.DirectoryFunc(func() []*descriptor.Relay { return descs }),
 		AllowSameSubnet: true, Prebuilt: -1, Usable: chans.Usable, Pay: paths.Pay})
 	if err != nil {
 		t.Fatal(err)

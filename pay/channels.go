@@ -427,7 +427,7 @@ type hopPayer struct {
 
 	// Open, then (once it returned) Run's goroutine (client.Payments),
 	// owns the fields below.
-	payer *payment.Payer
+	payer *payment.ChannelPayer
 	id    payment.ChannelID
 	asm   payment.Reassembler
 	msat  uint64 // asked for so far
@@ -503,7 +503,7 @@ func (h *hopPayer) Open(ctx context.Context) ([][]byte, error) {
 		return nil, err
 	}
 	h.id = ch.ID()
-	if h.payer, err = payment.NewPayer(ch, key); err != nil {
+	if h.payer, err = payment.NewChannelPayer(ch, key); err != nil {
 		return nil, err
 	}
 	if h.unit = msatPerUnit[ch.Params().Unit]; h.unit == 0 {

@@ -264,7 +264,7 @@ func TestRelayOverclaimRefused(t *testing.T) {
 	mine, _ := signer.SignBalance(bal + 1)
 	inputs[0].Witness = payment.Witness{Signatures: []string{hex.EncodeToString(sig[:]), hex.EncodeToString(mine[:])}}.String()
 	var refused *wallet.MintError
-	if _, err := wallet.NewClient(tn.mintURL, nil).Swap(ctx, inputs, outputs); !errors.As(err, &refused) {
+	if _, err := wallet.NewMintClient(tn.mintURL, nil).Swap(ctx, inputs, outputs); !errors.As(err, &refused) {
 		t.Fatalf("mint accepted a close for more than signed: %v", err)
 	}
 	if got, err := r.wallet.CloseChannel(ctx, ch, r.key, bal, sig); err != nil || got != bal {

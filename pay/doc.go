@@ -9,7 +9,7 @@
 // path, and Payer puts them together over a wallet directory: plug it
 // into a client.Config and run it beside the manager to settle.
 //
-// A relay's side: Receiver holds a paid relay's receiver key, ledger,
+// A relay's side: Payee holds a paid relay's receiver key, ledger,
 // meter (router.PaidMeter, which pauses circuits that do not pay) and
 // settler (router.Settler, which closes channels at the mint), and the
 // terms its descriptor publishes.

@@ -72,13 +72,13 @@ func newHSNet(t *testing.T, n int) *hsNet {
 	return hn
 }
 
-// endpoint is a hidden.Network on a host of its own, paid by p.
-func (hn *hsNet) endpoint(t *testing.T, p *pay.Payer) hidden.Network {
+// endpoint is a hidden.Config on a host of its own, paid by p.
+func (hn *hsNet) endpoint(t *testing.T, p *pay.Payer) hidden.Config {
 	h := newHost(t)
 	lm := link.NewManager(h, link.Config{})
 	lm.Start()
 	t.Cleanup(func() { lm.Close(); h.Close() })
-	n := hidden.Network{Links: lm, Directory: client.DirectoryFunc(func() []*descriptor.Relay { return hn.descs })}
+	n := hidden.Config{Links: lm, Directory: client.DirectoryFunc(func() []*descriptor.Relay { return hn.descs })}
 	if p != nil {
 		n.Pay = p.Pay
 	}
@@ -194,13 +194,13 @@ func introductionFundings(t *testing.T, intros int, standby bool) (inWindows, st
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	l, err := hidden.Listen(ctx, hidden.ServiceConfig{Network: svcNet, Key: key, Intros: 2})
+	l, err := hidden.Listen(ctx, hidden.ServiceConfig{Config: svcNet, Key: key, Intros: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
 	go echo(l)
-	cli, err := hidden.NewClient(hn.endpoint(t, cliPay))
+	cli, err := hidden.NewConnector(hn.endpoint(t, cliPay))
 	if err != nil {
 		t.Fatal(err)
 	}

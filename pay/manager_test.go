@@ -24,7 +24,7 @@ func (tn *testNet) descriptorOf(r *paidRelay) *descriptor.Relay {
 		OnionKeys: []descriptor.OnionKey{{Key: r.onion.Public, NotAfter: time.Now().Add(time.Hour).Unix()}},
 		Expires:   time.Now().Add(time.Hour).Unix(),
 		Price:     descriptor.Price{PerMiB: tn.terms.PerMiB, PerCircuit: tn.terms.PerCircuit},
-		Payment: descriptor.Payment{Mints: []descriptor.Mint{{URL: tn.mintURL, Unit: "sat", Keysets: []string{ks.ID}}},
+		Payment: descriptor.Payment{Mints: []descriptor.AcceptedMint{{URL: tn.mintURL, Unit: "sat", Keysets: []string{ks.ID}}},
 			ReceiverKey: r.key.PubKey().SerializeCompressed(), PrepayBytes: tn.terms.PrepayBytes, FreeBytes: tn.terms.FreeBytes}}
 	for _, a := range r.host.Addrs() {
 		d.Addrs = append(d.Addrs, a.Bytes())
@@ -45,7 +45,7 @@ func TestManagerPaysCircuits(t *testing.T) {
 		descs = append(descs, tn.descriptorOf(r))
 	}
 	paths := &pay.Paths{C: cl.paid, Budget: 200_000}
-	m, err := client.NewManager(client.Config{Links: tn.links, Directory: client.DirectoryFunc(func() []*descriptor.Relay { return descs }),
+	m, err := client.NewCircuitManager(client.Config{Links: tn.links, Directory: client.DirectoryFunc(func() []*descriptor.Relay { return descs }),
 		AllowSameSubnet: true, Prebuilt: -1, Usable: cl.paid.Usable, Pay: paths.Pay})
 	if err != nil {
 		t.Fatal(err)
@@ -106,7 +106,7 @@ func TestManagerUnpayablePaths(t *testing.T) {
 	cl := tn.newClient(t, t.TempDir(), 0)
 	defer cl.close()
 	other := tn.descriptorOf(tn.relays[0])
-	other.Payment.Mints = []descriptor.Mint{{URL: "http://127.0.0.1:1/other-mint", Unit: "sat"}}
+	other.Payment.Mints = []descriptor.AcceptedMint{{URL: "http://127.0.0.1:1/other-mint", Unit: "sat"}}
 	if cl.paid.Usable(other) {
 		t.Fatal("a relay of another mint is usable")
 	}

@@ -64,7 +64,7 @@ func TestPayRefusedWhileMintUnreachable(t *testing.T) {
 	ks, _ := w.Keyset()
 	key, _ := btcec.NewPrivateKey()
 	path := []*descriptor.Relay{{Price: descriptor.Price{PerMiB: 1000, PerCircuit: 1000},
-		Payment: descriptor.Payment{Mints: []descriptor.Mint{{URL: srv.URL, Unit: "sat", Keysets: []string{ks.ID}}},
+		Payment: descriptor.Payment{Mints: []descriptor.AcceptedMint{{URL: srv.URL, Unit: "sat", Keysets: []string{ks.ID}}},
 			ReceiverKey: key.PubKey().SerializeCompressed(), PrepayBytes: 1 << 20, FreeBytes: 128 << 10}}}
 	paths := &pay.Paths{C: c}
 	open := func() error {

@@ -22,7 +22,7 @@ func Free(d *descriptor.Relay) bool {
 // unit (another mint, no receiver key, another keyset).
 func RelayOf(d *descriptor.Relay, mint, unit, keyset string) (RelayTerms, error) {
 	p := d.Payment
-	ok := slices.ContainsFunc(p.Mints, func(m descriptor.Mint) bool {
+	ok := slices.ContainsFunc(p.Mints, func(m descriptor.AcceptedMint) bool {
 		return m.URL == mint && m.Unit == unit && (len(m.Keysets) == 0 || slices.Contains(m.Keysets, keyset))
 	})
 	if !ok {

@@ -56,7 +56,7 @@ type Payer struct {
 	paid   *Channels
 	paths  *Paths
 	stand  *Standby
-	mgr    atomic.Pointer[client.Manager]
+	mgr    atomic.Pointer[client.CircuitManager]
 
 	reclaimed atomic.Uint64 // msat taken back from settled channels
 	mintAway  atomic.Bool   // paid paths are refused: the mint cannot be reached
@@ -166,7 +166,7 @@ func (p *Payer) pay(path []*descriptor.Relay) (client.PayConfig, error) {
 }
 
 // Watch reports the manager's spending in Payments.
-func (p *Payer) Watch(m *client.Manager) { p.mgr.Store(m) }
+func (p *Payer) Watch(m *client.CircuitManager) { p.mgr.Store(m) }
 
 // Balance is what the wallet holds, in its unit; Unit is that unit.
 func (p *Payer) Balance() uint64 { return p.wallet.Balance() }
@@ -271,7 +271,7 @@ func (p *Payer) Pay(path []*descriptor.Relay) (client.PayConfig, error) {
 }
 
 // Standby is the payer's standby channels: a hidden service's
-// rendezvous circuits are paid from them (hidden.Network.Standby), and
+// rendezvous circuits are paid from them (hidden.Config.Standby), and
 // Run refills them at random times.
 func (p *Payer) Standby() *Standby { return p.stand }
 

@@ -119,13 +119,14 @@ func (p *RelayPayment) Validate() error {
 	return nil
 }
 
-// Receiver is a paid relay's payment machinery: the receiver key its
-// channels are locked to, the ledger of those channels, the meter that
-// pauses circuits that do not pay (router.Config.Meter), the settler that
-// closes channels at the mint, and the wallet their ecash goes to.
-type Receiver struct {
+// Payee is a paid relay's payment machinery, the relay's side of what a
+// Payer pays: the receiver key its channels are locked to, the ledger of
+// those channels, the meter that pauses circuits that do not pay
+// (router.Config.Meter), the settler that closes channels at the mint, and
+// the wallet their ecash goes to.
+type Payee struct {
 	cfg     RelayPayment
-	opts    ReceiverOptions
+	opts    PayeeOptions
 	key     *btcec.PrivateKey
 	store   *payment.FileStore
 	ledger  *payment.Ledger
@@ -135,8 +136,8 @@ type Receiver struct {
 	loaded  chan struct{} // closed once the wallet has the mint's keyset
 }
 
-// ReceiverOptions are what a Receiver takes from the relay it serves.
-type ReceiverOptions struct {
+// PayeeOptions are what a Payee takes from the relay it serves.
+type PayeeOptions struct {
 	Now    func() time.Time // default time.Now
 	Logger *slog.Logger     // default: discard
 	// OnSettled, if set, is told of every settlement.
@@ -146,13 +147,13 @@ type ReceiverOptions struct {
 	OnLoaded func()
 }
 
-// OpenReceiver opens the ledger and the wallet in dir. Over a direct
+// OpenPayee opens the ledger and the wallet in dir. Over a direct
 // connection it fetches the mint's keyset (which channels are checked
 // against) within ctx. Through a Transport it contacts nothing: the
 // relay's circuits to the mint need the network the relay is about to
 // join, so Run fetches the keyset once they can be built (Loaded), and
 // until then the relay refuses channels and its Terms list no keyset.
-func OpenReceiver(ctx context.Context, dir string, p RelayPayment, c ReceiverOptions) (*Receiver, error) {
+func OpenPayee(ctx context.Context, dir string, p RelayPayment, c PayeeOptions) (*Payee, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
@@ -173,7 +174,7 @@ func OpenReceiver(ctx context.Context, dir string, p RelayPayment, c ReceiverOpt
 	if err != nil {
 		return nil, fmt.Errorf("relay: payment: %w", err)
 	}
-	rp := &Receiver{cfg: p, opts: c, key: key, wallet: w, loaded: make(chan struct{})}
+	rp := &Payee{cfg: p, opts: c, key: key, wallet: w, loaded: make(chan struct{})}
 	if err := rp.open(ctx, dir); err != nil {
 		rp.Close()
 		return nil, err
@@ -181,7 +182,7 @@ func OpenReceiver(ctx context.Context, dir string, p RelayPayment, c ReceiverOpt
 	return rp, nil
 }
 
-func (rp *Receiver) open(ctx context.Context, dir string) error {
+func (rp *Payee) open(ctx context.Context, dir string) error {
 	p, c := rp.cfg, rp.opts
 	if p.Transport == nil {
 		if err := rp.wallet.Load(WithMintOp(ctx, NewMintOp(MintKeysets))); err != nil {
@@ -232,14 +233,14 @@ func (rp *Receiver) open(ctx context.Context, dir string) error {
 // refuses channels meanwhile, and clients choose paid paths only through
 // relays that name their wallet's keyset or none: publish again once it
 // is loaded.
-func (rp *Receiver) Terms() (descriptor.Price, descriptor.Payment) {
+func (rp *Payee) Terms() (descriptor.Price, descriptor.Payment) {
 	p := rp.cfg
 	var keysets []string
 	if ks, err := rp.wallet.Keyset(); err == nil {
 		keysets = []string{ks.ID}
 	}
 	return descriptor.Price{PerMiB: p.PerMiB, PerCircuit: p.PerCircuit}, descriptor.Payment{
-		Mints:        []descriptor.Mint{{URL: p.Mint, Unit: p.Unit, Keysets: keysets}},
+		Mints:        []descriptor.AcceptedMint{{URL: p.Mint, Unit: p.Unit, Keysets: keysets}},
 		ReceiverKey:  rp.key.PubKey().SerializeCompressed(),
 		PrepayBytes:  p.PrepayBytes,
 		GraceSeconds: uint32(p.Grace / time.Second),
@@ -251,21 +252,21 @@ func (rp *Receiver) Terms() (descriptor.Price, descriptor.Payment) {
 }
 
 // Meter is what router.Config.Meter takes.
-func (rp *Receiver) Meter() *router.PaidMeter { return rp.meter }
+func (rp *Payee) Meter() *router.PaidMeter { return rp.meter }
 
 // Ledger is the ledger of the relay's channels.
-func (rp *Receiver) Ledger() *payment.Ledger { return rp.ledger }
+func (rp *Payee) Ledger() *payment.Ledger { return rp.ledger }
 
 // Balance is what the earnings wallet holds, in Unit.
-func (rp *Receiver) Balance() uint64 { return rp.wallet.Balance() }
+func (rp *Payee) Balance() uint64 { return rp.wallet.Balance() }
 
 // Unit is the unit of the accepted mint.
-func (rp *Receiver) Unit() string { return rp.cfg.Unit }
+func (rp *Payee) Unit() string { return rp.cfg.Unit }
 
-// Run fetches the mint's keyset if OpenReceiver did not, then settles
+// Run fetches the mint's keyset if OpenPayee did not, then settles
 // the channels of ended circuits, each after a random delay, until ctx
 // ends.
-func (rp *Receiver) Run(ctx context.Context) error {
+func (rp *Payee) Run(ctx context.Context) error {
 	if err := rp.Load(ctx); err != nil {
 		return nil // ctx ended
 	}
@@ -277,7 +278,7 @@ func (rp *Receiver) Run(ctx context.Context) error {
 // reached — right after a start the relay's view may not hold a path to
 // it yet — until it succeeds or ctx ends. Each try is an operation of its
 // own. It returns at once if the keyset is loaded.
-func (rp *Receiver) Load(ctx context.Context) error {
+func (rp *Payee) Load(ctx context.Context) error {
 	select {
 	case <-rp.loaded:
 		return nil
@@ -303,14 +304,14 @@ func (rp *Receiver) Load(ctx context.Context) error {
 
 // Loaded is closed once the relay has the mint's keyset and accepts
 // channels.
-func (rp *Receiver) Loaded() <-chan struct{} { return rp.loaded }
+func (rp *Payee) Loaded() <-chan struct{} { return rp.loaded }
 
 // Flush settles, at shutdown, every channel not yet settled: the relay's
 // circuits are gone, so no channel takes more payments. Call it after
 // Run has returned. A relay that never fetched the mint's keyset accepted
 // no channel in this run; it reaches for the mint only if its ledger
 // holds channels of an earlier one.
-func (rp *Receiver) Flush(ctx context.Context) error {
+func (rp *Payee) Flush(ctx context.Context) error {
 	select {
 	case <-rp.loaded:
 	default:
@@ -325,7 +326,7 @@ func (rp *Receiver) Flush(ctx context.Context) error {
 }
 
 // unsettled reports whether the ledger holds a channel not settled.
-func (rp *Receiver) unsettled() bool {
+func (rp *Payee) unsettled() bool {
 	for _, c := range rp.ledger.Channels() {
 		if !c.Settled {
 			return true
@@ -335,7 +336,7 @@ func (rp *Receiver) unsettled() bool {
 }
 
 // Close closes the ledger and the wallet.
-func (rp *Receiver) Close() error {
+func (rp *Payee) Close() error {
 	var errs []error
 	if rp.store != nil {
 		errs = append(errs, rp.store.Close())

@@ -164,7 +164,7 @@ func (s *Standby) wantLocked(r RelayTerms) *stock {
 	return st
 }
 
-// Pay says how to pay a rendezvous circuit (hidden.Network's Standby):
+// Pay says how to pay a rendezvous circuit (hidden.Config's Standby):
 // every paid hop but the last from its standby channels, the last hop —
 // the rendezvous point, which bills the splice to the client's circuit —
 // not at all. A hop whose relay has none ready waits, on its free

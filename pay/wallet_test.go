@@ -74,7 +74,7 @@ func TestWalletMintTransport(t *testing.T) {
 	if _, err := OpenWallet(WalletConfig{Dir: t.TempDir(), Mint: url}); !errors.Is(err, ErrNoMintTransport) {
 		t.Fatalf("a wallet with no way to the mint: %v, want ErrNoMintTransport", err)
 	}
-	if _, err := OpenReceiver(context.Background(), t.TempDir(), RelayPayment{Mint: url, PerMiB: 1}, ReceiverOptions{}); !errors.Is(err, ErrNoMintTransport) {
+	if _, err := OpenPayee(context.Background(), t.TempDir(), RelayPayment{Mint: url, PerMiB: 1}, PayeeOptions{}); !errors.Is(err, ErrNoMintTransport) {
 		t.Fatalf("a relay with no way to the mint: %v, want ErrNoMintTransport", err)
 	}
 	var ops []MintOp

@@ -7,11 +7,11 @@
 //
 // The package does no network I/O. A sender builds a [Channel] from
 // [ChannelParams], funds it at a mint (package payment/wallet does it with
-// a crash-safe journal) and pays through a [Payer]; a relay opens the
-// channel with [OpenChannel] (which verifies the funding proofs and derives
-// every output it will ever need, once) and checks each update locally
-// through a [Ledger], which can persist to a [FileStore]. The wire format
-// is in wire.go, the fragments that carry messages in relay cells in
+// a crash-safe journal) and pays through a [ChannelPayer]; a relay opens
+// the channel with [OpenChannel] (which verifies the funding proofs and
+// derives every output it will ever need, once) and checks each update
+// locally through a [Ledger], which can persist to a [FileStore]. The wire
+// format is in wire.go, the fragments that carry messages in relay cells in
 // frag.go ([Fragment], [Reassembler]), both in specs/05-payment.md.
 // Package payment/mint is the test mint.
 //

@@ -36,7 +36,7 @@ func Example() {
 	sigs, _ := m.MintTokens(q.Quote, outs)
 	proofs, _ := ch.UnblindFunding(sigs)
 	ch.AttachFunding(proofs)
-	payer, _ := payment.NewPayer(ch, sender)
+	payer, _ := payment.NewChannelPayer(ch, sender)
 
 	// The relay.
 	ledger, _ := payment.NewLedger(payment.LedgerConfig{

@@ -229,7 +229,7 @@ func TestLedgerStoreRestore(t *testing.T) {
 		Keyset: func(string, string, string) (Keyset, error) { return cp.mint.ks, nil },
 	}
 	l, _ := NewLedger(cfg)
-	p, _ := NewPayer(cp.sender, cp.senderKey)
+	p, _ := NewChannelPayer(cp.sender, cp.senderKey)
 	open, _ := p.Open()
 	if _, _, err := l.Handle(open); err != nil {
 		t.Fatal(err)

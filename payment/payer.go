@@ -18,11 +18,11 @@ func (e *ReplyError) Error() string {
 	return fmt.Sprintf("payment: relay refused (code %d)", e.Code)
 }
 
-// Payer is the client side of one channel: it turns what the client owes,
-// in msat, into BALANCE_UPDATE messages for the ceiling in the channel's
-// unit, and tracks what the relay acknowledged. It is not safe for
+// ChannelPayer is the client side of one channel: it turns what the
+// client owes, in msat, into BALANCE_UPDATE messages for the ceiling in the
+// channel's unit, and tracks what the relay acknowledged. It is not safe for
 // concurrent use: the goroutine that owns the circuit owns its payers.
-type Payer struct {
+type ChannelPayer struct {
 	ch     *Channel
 	signer *Signer
 	msat   uint64 // cumulative msat paid for
@@ -30,9 +30,9 @@ type Payer struct {
 	acked  uint64 // highest balance the relay acknowledged
 }
 
-// NewPayer returns the payer of a funded channel whose sender key is
+// NewChannelPayer returns the payer of a funded channel whose sender key is
 // senderKey.
-func NewPayer(ch *Channel, senderKey *btcec.PrivateKey) (*Payer, error) {
+func NewChannelPayer(ch *Channel, senderKey *btcec.PrivateKey) (*ChannelPayer, error) {
 	s, err := ch.SenderSigner(senderKey)
 	if err != nil {
 		return nil, err
@@ -40,11 +40,11 @@ func NewPayer(ch *Channel, senderKey *btcec.PrivateKey) (*Payer, error) {
 	if ch.FundingProofs() == nil {
 		return nil, ErrNotFunded
 	}
-	return &Payer{ch: ch, signer: s}, nil
+	return &ChannelPayer{ch: ch, signer: s}, nil
 }
 
 // Open returns the CHANNEL_OPEN message.
-func (p *Payer) Open() ([]byte, error) {
+func (p *ChannelPayer) Open() ([]byte, error) {
 	m, err := NewChannelOpen(p.ch, p.signer)
 	if err != nil {
 		return nil, err
@@ -55,7 +55,7 @@ func (p *Payer) Open() ([]byte, error) {
 // PayMsat adds msat to what is paid for and returns the BALANCE_UPDATE for
 // the new ceiling, or nil if the ceiling did not move. It fails with
 // ErrOverCapacity, changing nothing, if the channel cannot carry it.
-func (p *Payer) PayMsat(msat uint64) ([]byte, error) {
+func (p *ChannelPayer) PayMsat(msat uint64) ([]byte, error) {
 	total, carry := bits.Add64(p.msat, msat, 0)
 	if carry != 0 {
 		return nil, ErrOverCapacity
@@ -74,7 +74,7 @@ func (p *Payer) PayMsat(msat uint64) ([]byte, error) {
 	return p.update(units)
 }
 
-func (p *Payer) update(balance uint64) ([]byte, error) {
+func (p *ChannelPayer) update(balance uint64) ([]byte, error) {
 	sig, err := p.signer.SignBalance(balance)
 	if err != nil {
 		return nil, err
@@ -85,7 +85,7 @@ func (p *Payer) update(balance uint64) ([]byte, error) {
 
 // Resend returns the update for the highest signed balance again (after a
 // lost message).
-func (p *Payer) Resend() ([]byte, error) {
+func (p *ChannelPayer) Resend() ([]byte, error) {
 	if p.signed == 0 {
 		return nil, nil
 	}
@@ -94,14 +94,14 @@ func (p *Payer) Resend() ([]byte, error) {
 
 // Signed is the highest balance signed; Acked the highest acknowledged;
 // Remaining what the channel can still carry, in channel units.
-func (p *Payer) Signed() uint64    { return p.signed }
-func (p *Payer) Acked() uint64     { return p.acked }
-func (p *Payer) Remaining() uint64 { return p.ch.params.Capacity - p.signed }
+func (p *ChannelPayer) Signed() uint64    { return p.signed }
+func (p *ChannelPayer) Acked() uint64     { return p.acked }
+func (p *ChannelPayer) Remaining() uint64 { return p.ch.params.Capacity - p.signed }
 
 // HandleReply processes the relay's reply on this channel. An ACK raises
 // the acknowledged balance; an ERROR comes back as *ReplyError. A replay
 // the relay already holds counts as acknowledged.
-func (p *Payer) HandleReply(b []byte) error {
+func (p *ChannelPayer) HandleReply(b []byte) error {
 	m, err := DecodeMessage(b)
 	if err != nil {
 		return err

@@ -8,7 +8,7 @@ import (
 func TestPayerWithLedger(t *testing.T) {
 	cp := newChannelPair(t, 100, 0, 0)
 	l, _ := newTestLedger(t, cp)
-	p, err := NewPayer(cp.sender, cp.senderKey)
+	p, err := NewChannelPayer(cp.sender, cp.senderKey)
 	if err != nil {
 		t.Fatal(err)
 	}

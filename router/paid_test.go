@@ -34,7 +34,7 @@ func (f *fakeControl) Destroy(why circuit.DestroyReason) { f.destroyed <- why }
 // minted at an in-process test mint.
 type meterFixture struct {
 	ledger *payment.Ledger
-	payer  *payment.Payer
+	payer  *payment.ChannelPayer
 	ch     *payment.Channel
 	sender *btcec.PrivateKey
 	relay  *btcec.PrivateKey
@@ -60,7 +60,7 @@ func newMeterFixture(t testing.TB, capacity uint64) *meterFixture {
 	return f
 }
 
-func (f *meterFixture) fund(t testing.TB, capacity, counter uint64) (*payment.Channel, *btcec.PrivateKey, *payment.Payer) {
+func (f *meterFixture) fund(t testing.TB, capacity, counter uint64) (*payment.Channel, *btcec.PrivateKey, *payment.ChannelPayer) {
 	sender, _ := payment.ChannelKey([]byte("router meter test client seed"), counter)
 	now := time.Now()
 	funding, err := payment.FundingAmountFor(capacity, f.ks, 0, 1<<20)
@@ -91,7 +91,7 @@ func (f *meterFixture) fund(t testing.TB, capacity, counter uint64) (*payment.Ch
 	if err := ch.AttachFunding(proofs); err != nil {
 		t.Fatal(err)
 	}
-	p, err := payment.NewPayer(ch, sender)
+	p, err := payment.NewChannelPayer(ch, sender)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +132,7 @@ func deliver(t testing.TB, cm router.CircuitMeter, ctl *fakeControl, cmd circuit
 	return m
 }
 
-func mustPay(t testing.TB, p *payment.Payer, msat uint64) []byte {
+func mustPay(t testing.TB, p *payment.ChannelPayer, msat uint64) []byte {
 	t.Helper()
 	b, err := p.PayMsat(msat)
 	if err != nil || b == nil {

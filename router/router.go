@@ -182,7 +182,7 @@ func (c *Config) defaults() {
 type Router struct {
 	host  host.Host
 	cfg   Config
-	relay *circuit.Relay
+	relay *circuit.Responder
 	links *link.Manager
 	own   bool // the router made links and closes it
 
@@ -213,7 +213,7 @@ func New(h host.Host, cfg Config) (*Router, error) {
 	if h != nil {
 		cfg.Exit = cfg.Exit.withRelayAddrs(peerstoreRelayAddrs(h.Peerstore()))
 	}
-	relay, err := circuit.NewRelay(circuit.RelayConfig{}, cfg.OnionKeys)
+	relay, err := circuit.NewResponder(circuit.ResponderConfig{}, cfg.OnionKeys)
 	if err != nil {
 		return nil, fmt.Errorf("router: %w", err)
 	}

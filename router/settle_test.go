@@ -82,7 +82,7 @@ func newSettleFixture(t *testing.T) *settleFixture {
 	}
 	f.ledger, _ = payment.NewLedger(payment.LedgerConfig{ReceiverKey: f.relay,
 		Keyset: func(string, string, string) (payment.Keyset, error) { return ks, nil }})
-	payer, _ := payment.NewPayer(f.ch, f.sender)
+	payer, _ := payment.NewChannelPayer(f.ch, f.sender)
 	msg, _ := payer.Open()
 	if _, _, err := f.ledger.Handle(msg); err != nil {
 		t.Fatal(err)

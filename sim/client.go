@@ -33,7 +33,7 @@ type simClient struct {
 	views *view.Syncer
 	boot  []peer.AddrInfo
 	links *link.Manager
-	mgr   *client.Manager
+	mgr   *client.CircuitManager
 
 	joined time.Time // when it started to join
 
@@ -62,7 +62,7 @@ func (n *Network) startClient(idx int, ep *endpoint, boot []peer.AddrInfo) (*sim
 	c.views = view.NewSyncer(h, c.cache, view.SyncConfig{})
 	c.links = link.NewManager(h, link.Config{})
 	c.links.Start()
-	c.mgr, err = client.NewManager(client.Config{
+	c.mgr, err = client.NewCircuitManager(client.Config{
 		Links:     c.links,
 		Directory: client.DirectoryFunc(c.cache.Relays),
 		Prebuilt:  -1, // circuits are built when the traffic model asks

@@ -32,7 +32,7 @@ type firstStream struct {
 // is returned with the refusal. A build that fails may have delivered
 // first's data (its CREATED lost, say): the next path sends it again, as
 // Tor resends optimistic data on a retried stream (04 §9).
-func (m *Manager) build(ctx context.Context, port uint16, soft map[peer.ID]bool, first *firstStream) (*managed, *Stream, error) {
+func (m *CircuitManager) build(ctx context.Context, port uint16, soft map[peer.ID]bool, first *firstStream) (*managed, *Stream, error) {
 	var lastErr error
 	tried := 0
 	for range m.cfg.BuildAttempts {
@@ -62,7 +62,7 @@ func (m *Manager) build(ctx context.Context, port uint16, soft map[peer.ID]bool,
 // pickPath chooses a path avoiding, where it can, soft and the exits of
 // builds in flight, and counts its exit as in flight. Picks are serialised
 // so that concurrent builds see each other's exits.
-func (m *Manager) pickPath(port uint16, soft map[peer.ID]bool) ([]*candidate, error) {
+func (m *CircuitManager) pickPath(port uint16, soft map[peer.ID]bool) ([]*candidate, error) {
 	m.pickMu.Lock()
 	defer m.pickMu.Unlock()
 	avoid := maps.Clone(soft)
@@ -85,7 +85,7 @@ func (m *Manager) pickPath(port uint16, soft map[peer.ID]bool) ([]*candidate, er
 }
 
 // choosePath picks a path from the current cache and guard set.
-func (m *Manager) choosePath(port uint16, soft map[peer.ID]bool) ([]*candidate, error) {
+func (m *CircuitManager) choosePath(port uint16, soft map[peer.ID]bool) ([]*candidate, error) {
 	now := m.cfg.Now()
 	cands := m.candidates(now)
 	if len(m.guards.IDs()) < m.cfg.Guards || m.guards.noHistory() {
@@ -159,7 +159,7 @@ func leastSuspect(rules pathRules, cands []*candidate, req *pathRequest, suspect
 // against the guard; any other build failure against the path's other
 // relays, and every failure once the guard was reached against the
 // guard's path bias. It returns a nil circuit only if the build failed.
-func (m *Manager) buildPath(ctx context.Context, path []*candidate, first *firstStream) (*managed, *Stream, error) {
+func (m *CircuitManager) buildPath(ctx context.Context, path []*candidate, first *firstStream) (*managed, *Stream, error) {
 	var pay PayConfig
 	if m.cfg.Pay != nil {
 		relays := make([]*descriptor.Relay, len(path))
@@ -226,7 +226,7 @@ func (m *Manager) buildPath(ctx context.Context, path []*candidate, first *first
 }
 
 // startBuild sends the CREATE, and first's BEGIN as an early cell.
-func (m *Manager) startBuild(ctx context.Context, path []*candidate, first *firstStream) (*Circuit, *Stream, error) {
+func (m *CircuitManager) startBuild(ctx context.Context, path []*candidate, first *firstStream) (*Circuit, *Stream, error) {
 	c, create, err := newCircuit(hops(path))
 	if err != nil {
 		return nil, nil, err
@@ -243,7 +243,7 @@ func (m *Manager) startBuild(ctx context.Context, path []*candidate, first *firs
 
 // startPayments runs the payments of a built circuit until it closes;
 // if they fail, it closes the circuit. What they pay is added to Spent.
-func (m *Manager) startPayments(c *Circuit, cfg PayConfig) error {
+func (m *CircuitManager) startPayments(c *Circuit, cfg PayConfig) error {
 	m.payments.Add(1)
 	onPaid := cfg.OnPaid
 	cfg.OnPaid = func(msat uint64) {
@@ -264,7 +264,7 @@ func (m *Manager) startPayments(c *Circuit, cfg PayConfig) error {
 // hop failed, so every hop after the guard is suspect; the guard is
 // suspect only if it could not be reached. A failure only one relay can
 // explain counts twice.
-func (m *Manager) suspect(path []*candidate) {
+func (m *CircuitManager) suspect(path []*candidate) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.cfg.Now()
@@ -275,7 +275,7 @@ func (m *Manager) suspect(path []*candidate) {
 }
 
 // vouch clears the relays of a path that just carried a built circuit.
-func (m *Manager) vouch(path []*candidate) {
+func (m *CircuitManager) vouch(path []*candidate) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.failedRelays.vouch(ids(path))

@@ -51,4 +51,4 @@ func (h *buildHistogram) snapshot() BuildTimes {
 }
 
 // BuildTimes returns the histogram of the manager's build times.
-func (m *Manager) BuildTimes() BuildTimes { return m.timer.histogram() }
+func (m *CircuitManager) BuildTimes() BuildTimes { return m.timer.histogram() }

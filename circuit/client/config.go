@@ -13,8 +13,8 @@ import (
 	"github.com/obolnet/obol/circuit/padding"
 )
 
-// Config configures a Manager. The zero value of every field but Links
-// and Directory means its default.
+// Config configures a CircuitManager. The zero value of every field but
+// Links and Directory means its default.
 type Config struct {
 	// Links opens channels to first hops. Required; the caller starts and
 	// closes it.

@@ -38,7 +38,7 @@ func isolationFrom(ctx context.Context) IsolationKey {
 // Dial opens a TCP connection to address ("host:port") through a circuit,
 // isolated by the key WithIsolation put in ctx, if any. network is "tcp",
 // "tcp4" or "tcp6". The host is resolved by the exit, never locally.
-// A hidden-service name (.obol) fails with ErrHiddenServiceName (kind
+// A hidden-service name (.obol) fails with ErrHSName (kind
 // NotAllowed) and never reaches an exit: hidden.Route sends such names to
 // the hidden-service client.
 //
@@ -56,12 +56,12 @@ func isolationFrom(ctx context.Context) IsolationKey {
 // they return; so are failures to build a circuit when none was ready.
 // ctx bounds the opening of the stream even after Dial has returned;
 // cancelling it then does not close the connection.
-func (m *Manager) Dial(ctx context.Context, network, address string) (net.Conn, error) {
+func (m *CircuitManager) Dial(ctx context.Context, network, address string) (net.Conn, error) {
 	return m.DialIsolated(ctx, isolationFrom(ctx), network, address)
 }
 
 // DialIsolated is Dial with an explicit isolation key.
-func (m *Manager) DialIsolated(ctx context.Context, key IsolationKey, network, address string) (net.Conn, error) {
+func (m *CircuitManager) DialIsolated(ctx context.Context, key IsolationKey, network, address string) (net.Conn, error) {
 	switch network {
 	case "tcp", "tcp4", "tcp6":
 	default:
@@ -81,7 +81,7 @@ func (m *Manager) DialIsolated(ctx context.Context, key IsolationKey, network, a
 // DialStream implements socks.Dialer: an optimistic request gets a
 // connection at once, as Dial's; any other one once the exit has
 // connected.
-func (m *Manager) DialStream(ctx context.Context, req socks.Request) (net.Conn, error) {
+func (m *CircuitManager) DialStream(ctx context.Context, req socks.Request) (net.Conn, error) {
 	host := req.Host
 	if req.IP.IsValid() {
 		host = req.IP.String()
@@ -97,7 +97,7 @@ func (m *Manager) DialStream(ctx context.Context, req socks.Request) (net.Conn, 
 // follows it at once. Without one it returns a connection whose first
 // write, or optimisticWait, starts the build, so that the first bytes
 // ride in the build's flight (0-RTT, 04 §9).
-func (m *Manager) dialOptimistic(ctx context.Context, key IsolationKey, host string, port uint16) (net.Conn, error) {
+func (m *CircuitManager) dialOptimistic(ctx context.Context, key IsolationKey, host string, port uint16) (net.Conn, error) {
 	if _, err := beginBody(host, port); err != nil {
 		return nil, beginError(err)
 	}
@@ -111,7 +111,7 @@ func (m *Manager) dialOptimistic(ctx context.Context, key IsolationKey, host str
 // circuit that dies under the request is dropped and another one tried.
 // With opt, the stream is optimistic and opt.data, if any, is its first
 // data (04 §9 bounds what a new circuit's build can carry).
-func (m *Manager) dial(ctx context.Context, key IsolationKey, host string, port uint16, opt *firstStream) (net.Conn, error) {
+func (m *CircuitManager) dial(ctx context.Context, key IsolationKey, host string, port uint16, opt *firstStream) (net.Conn, error) {
 	if _, err := beginBody(host, port); err != nil {
 		return nil, beginError(err)
 	}
@@ -146,10 +146,10 @@ func (m *Manager) dial(ctx context.Context, key IsolationKey, host string, port 
 }
 
 // beginError is the error of a BEGIN that cannot be sent: a hidden-service
-// name is not allowed through an exit (ErrHiddenServiceName has kind
+// name is not allowed through an exit (ErrHSName has kind
 // NotAllowed); anything else is malformed.
 func beginError(err error) error {
-	if errors.Is(err, ErrHiddenServiceName) {
+	if errors.Is(err, ErrHSName) {
 		return err
 	}
 	return errkind.Wrap(errkind.Malformed, fmt.Errorf("client: %w", err))
@@ -191,7 +191,7 @@ func buildKind(err error) errkind.Kind {
 // circuit while it is fresh, else on a prebuilt one, else on a new one
 // whose build carries the BEGIN (and opt's data). Concurrent requests of
 // one key share one build. It returns the circuit it tried, if any.
-func (m *Manager) stream(ctx context.Context, key IsolationKey, host string, port uint16, opt *firstStream) (*Stream, *managed, error) {
+func (m *CircuitManager) stream(ctx context.Context, key IsolationKey, host string, port uint16, opt *firstStream) (*Stream, *managed, error) {
 	for {
 		m.mu.Lock()
 		if m.closed {
@@ -242,7 +242,7 @@ func (m *Manager) stream(ctx context.Context, key IsolationKey, host string, por
 
 // open opens a stream on a built circuit: with opt, optimistically, its
 // data following the BEGIN at once.
-func (m *Manager) open(ctx context.Context, c *Circuit, host string, port uint16, opt *firstStream) (*Stream, error) {
+func (m *CircuitManager) open(ctx context.Context, c *Circuit, host string, port uint16, opt *firstStream) (*Stream, error) {
 	if opt == nil {
 		return c.Dial(ctx, host, port)
 	}
@@ -259,7 +259,7 @@ func (m *Manager) open(ctx context.Context, c *Circuit, host string, port uint16
 
 // hasCircuit tells whether a stream of key to port would find a built
 // circuit now (or fail at once: the manager is closed).
-func (m *Manager) hasCircuit(key IsolationKey, port uint16) bool {
+func (m *CircuitManager) hasCircuit(key IsolationKey, port uint16) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
@@ -279,7 +279,7 @@ func (m *Manager) hasCircuit(key IsolationKey, port uint16) bool {
 
 // takeLocked finds a fresh circuit of key for port, or assigns a prebuilt
 // one to key, preferring an exit no other key uses. mu is held.
-func (m *Manager) takeLocked(key IsolationKey, port uint16) *managed {
+func (m *CircuitManager) takeLocked(key IsolationKey, port uint16) *managed {
 	now := m.cfg.Now()
 	var clean, cleanShared *managed
 	others := m.otherExitsLocked(key)
@@ -305,12 +305,12 @@ func (m *Manager) takeLocked(key IsolationKey, port uint16) *managed {
 	return clean
 }
 
-func (m *Manager) assignLocked(mc *managed, key IsolationKey) {
+func (m *CircuitManager) assignLocked(mc *managed, key IsolationKey) {
 	mc.dirty, mc.iso, mc.firstUse = true, key, m.cfg.Now()
 }
 
 // exitsLocked returns the exits of live circuits. mu is held.
-func (m *Manager) exitsLocked() map[peer.ID]bool {
+func (m *CircuitManager) exitsLocked() map[peer.ID]bool {
 	out := map[peer.ID]bool{}
 	for _, mc := range m.circs {
 		if mc.c.Err() == nil {
@@ -322,7 +322,7 @@ func (m *Manager) exitsLocked() map[peer.ID]bool {
 
 // otherExitsLocked returns the exits of live circuits of other keys. mu
 // is held.
-func (m *Manager) otherExitsLocked(key IsolationKey) map[peer.ID]bool {
+func (m *CircuitManager) otherExitsLocked(key IsolationKey) map[peer.ID]bool {
 	out := map[peer.ID]bool{}
 	for _, mc := range m.circs {
 		if mc.dirty && mc.iso != key && mc.c.Err() == nil {

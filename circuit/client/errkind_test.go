@@ -20,7 +20,7 @@ import (
 // dialKind dials address with m under its own isolation key and returns
 // the kind of the failure: Dial's own, or, since Dial returns before the
 // exit answers, that of the first read.
-func dialKind(t *testing.T, ctx context.Context, m *client.Manager, network, address string) (errkind.Kind, error) {
+func dialKind(t *testing.T, ctx context.Context, m *client.CircuitManager, network, address string) (errkind.Kind, error) {
 	t.Helper()
 	conn, err := m.DialIsolated(ctx, client.NewIsolationKey(network+" "+address), network, address)
 	if err == nil {
@@ -112,7 +112,7 @@ func TestDialErrorKinds(t *testing.T) {
 // A closed manager says so.
 func TestDialErrorKindClosed(t *testing.T) {
 	n := newExitNet(t, 3)
-	m, err := client.NewManager(client.Config{Links: n.links, Directory: n, AllowSameSubnet: true, Prebuilt: -1})
+	m, err := client.NewCircuitManager(client.Config{Links: n.links, Directory: n, AllowSameSubnet: true, Prebuilt: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -170,12 +170,12 @@ func waitServing(t testing.TB, h host.Host) {
 
 // manager starts a client manager on the network, with cfg's other
 // fields as given.
-func (n *exitNet) manager(cfg client.Config) *client.Manager {
+func (n *exitNet) manager(cfg client.Config) *client.CircuitManager {
 	cfg.Links, cfg.Directory, cfg.AllowSameSubnet = n.links, n, true
 	if cfg.Prebuilt == 0 {
 		cfg.Prebuilt = -1
 	}
-	m, err := client.NewManager(cfg)
+	m, err := client.NewCircuitManager(cfg)
 	if err != nil {
 		n.t.Fatal(err)
 	}

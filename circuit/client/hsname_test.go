@@ -118,8 +118,8 @@ func TestHiddenServiceNamesNeverReachAnExit(t *testing.T) {
 				switch {
 				case errors.As(err, &se) && !se.refused():
 					t.Errorf("%s to %q: reply %v, want a refusal by rule", e.name, host, se)
-				case !errors.As(err, &se) && !errors.Is(err, client.ErrHiddenServiceName) && e.name != "socks5":
-					t.Errorf("%s to %q: %v, want ErrHiddenServiceName", e.name, host, err)
+				case !errors.As(err, &se) && !errors.Is(err, client.ErrHSName) && e.name != "socks5":
+					t.Errorf("%s to %q: %v, want ErrHSName", e.name, host, err)
 				}
 			}
 			before, dials := len(n.dns.asked()), n.exitDials()

@@ -14,7 +14,7 @@ import (
 	"github.com/obolnet/obol/descriptor"
 )
 
-// Manager keeps circuits for a client: it chooses paths from the
+// CircuitManager keeps circuits for a client: it chooses paths from the
 // descriptor cache through a persistent guard set, keeps circuits
 // prebuilt so that a first request does not wait for a build, gives each
 // isolation key circuits of its own (reused for at most MaxDirtiness),
@@ -31,7 +31,7 @@ import (
 //
 // A dirty circuit takes new streams of its key until MaxDirtiness after
 // its first; its open streams go on until they end.
-type Manager struct {
+type CircuitManager struct {
 	cfg    Config
 	rules  pathRules
 	guards *guardSet
@@ -71,7 +71,7 @@ type managed struct {
 	built time.Time
 	stale func() bool // PayConfig.Stale; nil: never
 
-	// guarded by Manager.mu
+	// guarded by CircuitManager.mu
 	dirty     bool
 	iso       socks.IsolationKey
 	firstUse  time.Time
@@ -87,9 +87,9 @@ func (mc *managed) usable() bool {
 // ErrClosed means the manager has stopped: start a new one.
 var ErrClosed = errors.New("client: manager closed")
 
-// NewManager checks cfg, loads the guard set and returns a manager. It
+// NewCircuitManager checks cfg, loads the guard set and returns a manager. It
 // starts nothing; call Run.
-func NewManager(cfg Config) (*Manager, error) {
+func NewCircuitManager(cfg Config) (*CircuitManager, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -99,7 +99,7 @@ func NewManager(cfg Config) (*Manager, error) {
 	capacity := newCapacityTracker()
 	guards := newGuardSet(cfg.GuardFile, cfg.Guards, cfg.GuardLifetime, cfg.GuardReplaceAfter, cfg.MinGuardAge)
 	guards.minExitAge = cfg.MinExitAge
-	m := &Manager{
+	m := &CircuitManager{
 		cfg:      cfg,
 		capacity: capacity,
 		rules: pathRules{hops: cfg.Hops, price: cfg.PriceLimit, allowSameSubnet: cfg.AllowSameSubnet,
@@ -118,13 +118,13 @@ func NewManager(cfg Config) (*Manager, error) {
 }
 
 // Guards returns the guard set, most preferred first.
-func (m *Manager) Guards() []peer.ID { return m.guards.IDs() }
+func (m *CircuitManager) Guards() []peer.ID { return m.guards.IDs() }
 
 // Spent is what the manager's circuits have paid so far, in msat.
-func (m *Manager) Spent() uint64 { return m.spent.Load() }
+func (m *CircuitManager) Spent() uint64 { return m.spent.Load() }
 
 // BuildTimeout is the timeout the next build gets.
-func (m *Manager) BuildTimeout() time.Duration { return m.timer.timeout() }
+func (m *CircuitManager) BuildTimeout() time.Duration { return m.timer.timeout() }
 
 // CircuitInfo describes a circuit the manager keeps. It says nothing
 // about which isolation key or request it serves.
@@ -136,7 +136,7 @@ type CircuitInfo struct {
 }
 
 // Circuits describes the open circuits.
-func (m *Manager) Circuits() []CircuitInfo {
+func (m *CircuitManager) Circuits() []CircuitInfo {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.cfg.Now()
@@ -150,7 +150,7 @@ func (m *Manager) Circuits() []CircuitInfo {
 }
 
 // randomness draws from the manager's generator under its lock.
-func (m *Manager) randomness(f func(*rand.Rand)) {
+func (m *CircuitManager) randomness(f func(*rand.Rand)) {
 	m.rndMu.Lock()
 	defer m.rndMu.Unlock()
 	f(m.rnd)
@@ -159,7 +159,7 @@ func (m *Manager) randomness(f func(*rand.Rand)) {
 // candidates returns the directory's candidates now, reusing those made
 // before: parsing every relay's addresses for every build would cost
 // milliseconds with thousands of relays.
-func (m *Manager) candidates(now time.Time) []*candidate {
+func (m *CircuitManager) candidates(now time.Time) []*candidate {
 	relays := m.cfg.Directory.Relays()
 	m.candMu.Lock()
 	defer m.candMu.Unlock()

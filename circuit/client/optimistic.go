@@ -25,7 +25,7 @@ const optimisticWait = 10 * time.Millisecond
 //	   └────────────────────────────┘
 //	waiting ──(Close)──► failed (net.ErrClosed)
 type lazyStream struct {
-	m    *Manager
+	m    *CircuitManager
 	key  IsolationKey
 	host string
 	port uint16
@@ -46,7 +46,7 @@ type lazyStream struct {
 	open   *Stream // s, for SetDeadline, once it exists
 }
 
-func newLazyStream(ctx context.Context, m *Manager, key IsolationKey, host string, port uint16) *lazyStream {
+func newLazyStream(ctx context.Context, m *CircuitManager, key IsolationKey, host string, port uint16) *lazyStream {
 	dctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	if d, ok := ctx.Deadline(); ok {
 		dctx, cancel = context.WithDeadline(context.WithoutCancel(ctx), d)

@@ -151,7 +151,7 @@ const frontTimeout = 10 * time.Second
 // for the hop's answer runs beside the circuit, counted with the
 // payments that shutdown waits for; a refusal leaves the circuit as it
 // is.
-func (m *Manager) startFront(c *Circuit) {
+func (m *CircuitManager) startFront(c *Circuit) {
 	machine := padding.Front(padding.NewRand(), *m.cfg.Front)
 	m.payments.Add(1)
 	go func() {

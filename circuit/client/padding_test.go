@@ -125,7 +125,7 @@ func TestManagerRunsFront(t *testing.T) {
 	if got := sent(); got > uint64(front.MaxCells) {
 		t.Fatalf("%d padding cells, FRONT draws at most %d", got, front.MaxCells)
 	}
-	if _, err := client.NewManager(client.Config{Links: n.links, Directory: n, Front: &padding.FrontConfig{}}); err == nil {
+	if _, err := client.NewCircuitManager(client.Config{Links: n.links, Directory: n, Front: &padding.FrontConfig{}}); err == nil {
 		t.Fatal("a FRONT config without cells accepted")
 	}
 }

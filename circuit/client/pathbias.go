@@ -120,7 +120,7 @@ type GuardStatus struct {
 
 // countBuild counts a build through guard, reached, that succeeded or
 // not, and reports a worse verdict.
-func (m *Manager) countBuild(guard peer.ID, ok bool) {
+func (m *CircuitManager) countBuild(guard peer.ID, ok bool) {
 	m.reportBias(m.guards.recordBias(guard, m.cfg.Now(), func(b *pathBias, p biasParams) { b.build(ok, p) }))
 }
 
@@ -128,7 +128,7 @@ func (m *Manager) countBuild(guard peer.ID, ok bool) {
 // a refusal, is a success; a stream given up by the caller counts for
 // nothing; any other failure (the circuit died, say) counts against the
 // guard.
-func (m *Manager) countStream(ctx context.Context, mc *managed, err error) {
+func (m *CircuitManager) countStream(ctx context.Context, mc *managed, err error) {
 	var ee *EndError
 	ok := err == nil || errors.As(err, &ee)
 	if !ok && ctx.Err() != nil {
@@ -139,13 +139,13 @@ func (m *Manager) countStream(ctx context.Context, mc *managed, err error) {
 
 // countAnswer counts an optimistic stream's BEGIN once its fate is known:
 // answered by the exit (CONNECTED or a refusal), or lost with its circuit.
-func (m *Manager) countAnswer(mc *managed, answered bool) {
+func (m *CircuitManager) countAnswer(mc *managed, answered bool) {
 	m.reportBias(m.guards.recordBias(mc.path[0], m.cfg.Now(), func(b *pathBias, p biasParams) { b.stream(answered, p) }))
 }
 
 // reportBias logs a guard's worse verdict: the guard and its counts,
 // nothing about circuits or destinations.
-func (m *Manager) reportBias(ev biasEvent, worse bool) {
+func (m *CircuitManager) reportBias(ev biasEvent, worse bool) {
 	if !worse {
 		return
 	}
@@ -163,4 +163,4 @@ func (m *Manager) reportBias(ev biasEvent, worse bool) {
 }
 
 // GuardStatus describes the guards, those path bias disabled too.
-func (m *Manager) GuardStatus() []GuardStatus { return m.guards.status() }
+func (m *CircuitManager) GuardStatus() []GuardStatus { return m.guards.status() }

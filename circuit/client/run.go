@@ -12,7 +12,7 @@ import (
 // until ctx ends; then it closes every circuit and returns nil once the
 // goroutines it started have ended. Dial fails with ErrClosed after Run
 // has returned. A manager runs once.
-func (m *Manager) Run(ctx context.Context) error {
+func (m *CircuitManager) Run(ctx context.Context) error {
 	m.mu.Lock()
 	if m.running || m.closed {
 		m.mu.Unlock()
@@ -37,7 +37,7 @@ func (m *Manager) Run(ctx context.Context) error {
 
 // shutdown refuses new requests, waits for the prebuilds and closes every
 // circuit.
-func (m *Manager) shutdown(wg *sync.WaitGroup) {
+func (m *CircuitManager) shutdown(wg *sync.WaitGroup) {
 	m.mu.Lock()
 	m.closed = true
 	m.mu.Unlock()
@@ -54,7 +54,7 @@ func (m *Manager) shutdown(wg *sync.WaitGroup) {
 
 // housekeep drops dead and idle circuits, refreshes the guards and starts
 // the prebuilds that are missing.
-func (m *Manager) housekeep(ctx context.Context, wg *sync.WaitGroup) {
+func (m *CircuitManager) housekeep(ctx context.Context, wg *sync.WaitGroup) {
 	now := m.cfg.Now()
 	m.expire(now)
 	m.refreshGuards(m.candidates(now), now)
@@ -66,7 +66,7 @@ func (m *Manager) housekeep(ctx context.Context, wg *sync.WaitGroup) {
 // expire forgets closed circuits and closes idle ones and those without
 // streams that can no longer be paid (PayConfig.Stale); what each carried
 // is a capacity sample of its relays.
-func (m *Manager) expire(now time.Time) {
+func (m *CircuitManager) expire(now time.Time) {
 	m.mu.Lock()
 	var closing, gone []*managed
 	keep := m.circs[:0]
@@ -97,7 +97,7 @@ func (m *Manager) expire(now time.Time) {
 // idle reports whether mc should close: used and without streams for
 // IdleTimeout (or past its dirtiness and without streams), or prebuilt
 // and never used for 10×IdleTimeout. mu is held.
-func (m *Manager) idle(mc *managed, now time.Time) bool {
+func (m *CircuitManager) idle(mc *managed, now time.Time) bool {
 	if !mc.dirty {
 		return now.Sub(mc.built) >= 10*m.cfg.IdleTimeout
 	}
@@ -113,7 +113,7 @@ func (m *Manager) idle(mc *managed, now time.Time) bool {
 
 // prebuildsNeeded returns a port for each prebuild to start now, and
 // counts them as in flight.
-func (m *Manager) prebuildsNeeded(now time.Time) []uint16 {
+func (m *CircuitManager) prebuildsNeeded(now time.Time) []uint16 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed || now.Before(m.retryAt) {
@@ -137,7 +137,7 @@ func (m *Manager) prebuildsNeeded(now time.Time) []uint16 {
 // prebuild builds one clean circuit whose exit accepts port, with an exit
 // no other circuit uses if one will do: each isolation key that takes a
 // prebuilt circuit then gets an exit of its own.
-func (m *Manager) prebuild(ctx context.Context, port uint16) {
+func (m *CircuitManager) prebuild(ctx context.Context, port uint16) {
 	m.mu.Lock()
 	soft := m.exitsLocked()
 	m.mu.Unlock()
@@ -165,7 +165,7 @@ func (m *Manager) prebuild(ctx context.Context, port uint16) {
 }
 
 // refreshGuards keeps the guard set (guardSet.refresh).
-func (m *Manager) refreshGuards(cands []*candidate, now time.Time) {
+func (m *CircuitManager) refreshGuards(cands []*candidate, now time.Time) {
 	var changed bool
 	var err error
 	m.randomness(func(r *rand.Rand) { changed, err = m.guards.refresh(cands, m.rules, r, now) })

@@ -55,7 +55,7 @@ type Stream struct {
 // Dial opens a stream to host:port at the circuit's last hop, which
 // resolves host itself; the client never does. It returns once the exit
 // has connected, or with an *EndError saying why not. A hidden-service
-// name is refused with ErrHiddenServiceName and never sent.
+// name is refused with ErrHSName and never sent.
 func (c *Circuit) Dial(ctx context.Context, host string, port uint16) (*Stream, error) {
 	body, err := beginBody(host, port)
 	if err != nil {
@@ -85,7 +85,7 @@ func (c *Circuit) DialOptimistic(ctx context.Context, host string, port uint16) 
 }
 
 // Resolve asks the exit for host's addresses. A hidden-service name is
-// refused with ErrHiddenServiceName and never sent.
+// refused with ErrHSName and never sent.
 func (c *Circuit) Resolve(ctx context.Context, host string) ([]netip.Addr, error) {
 	if err := checkExitHost(host); err != nil {
 		return nil, err
@@ -112,23 +112,23 @@ func (c *Circuit) Resolve(ctx context.Context, host string) ([]netip.Addr, error
 	return out, nil
 }
 
-// ErrHiddenServiceName means a stream or resolve named a hidden service
-// (a name ending in .obol, in any case, with or without trailing dots): an
-// exit would hand it to public DNS, so it is never sent to one. Reach the
-// service through the hidden-service client instead.
-var ErrHiddenServiceName = errkind.New(errkind.NotAllowed, "client: a .obol name is a hidden service and is never sent to an exit")
+// ErrHSName means a stream or resolve named a hidden service (a name
+// ending in .obol, in any case, with or without trailing dots): an exit
+// would hand it to public DNS, so it is never sent to one. Reach the
+// service through the hidden-service client (hidden.Connector) instead.
+var ErrHSName = errkind.New(errkind.NotAllowed, "client: a .obol name is a hidden service and is never sent to an exit")
 
 // checkExitHost refuses the names that must not reach an exit. Every BEGIN
 // and RESOLVE the client sends passes here.
 func checkExitHost(host string) error {
 	if descriptor.IsHSHost(host) {
-		return ErrHiddenServiceName
+		return ErrHSName
 	}
 	return nil
 }
 
 // beginBody is the body of a BEGIN to host:port; a hidden-service name
-// is refused with ErrHiddenServiceName.
+// is refused with ErrHSName.
 func beginBody(host string, port uint16) ([]byte, error) {
 	if err := checkExitHost(host); err != nil {
 		return nil, err

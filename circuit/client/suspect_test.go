@@ -21,7 +21,7 @@ import (
 // returns how many of the requests failed.
 func deadRelayTrial(t *testing.T, relays []*descriptor.Relay, deadOf func(guards []peer.ID) map[peer.ID]bool, seed uint64, requests, attempts int) int {
 	t.Helper()
-	m, err := NewManager(Config{Links: new(link.Manager), Directory: DirectoryFunc(func() []*descriptor.Relay { return relays }),
+	m, err := NewCircuitManager(Config{Links: new(link.Manager), Directory: DirectoryFunc(func() []*descriptor.Relay { return relays }),
 		AllowSameSubnet: true, Now: func() time.Time { return testNow }})
 	if err != nil {
 		t.Fatal(err)

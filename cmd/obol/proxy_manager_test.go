@@ -46,7 +46,7 @@ func httpGet(t testing.TB, conn net.Conn, path string) string {
 	return string(b)
 }
 
-func usedCircuits(m *client.Manager) []client.CircuitInfo {
+func usedCircuits(m *client.CircuitManager) []client.CircuitInfo {
 	var out []client.CircuitInfo
 	for _, c := range m.Circuits() {
 		if c.Used {
@@ -56,7 +56,7 @@ func usedCircuits(m *client.Manager) []client.CircuitInfo {
 	return out
 }
 
-func cleanCircuits(m *client.Manager) int {
+func cleanCircuits(m *client.CircuitManager) int {
 	return len(m.Circuits()) - len(usedCircuits(m))
 }
 
@@ -112,7 +112,7 @@ func TestManagerPrebuildReuseIsolation(t *testing.T) {
 	waitFor(t, "the prebuilt circuits to be replaced", func() bool { return cleanCircuits(m) >= 2 })
 }
 
-func checkRealPath(t *testing.T, m *client.Manager, c client.CircuitInfo) {
+func checkRealPath(t *testing.T, m *client.CircuitManager, c client.CircuitInfo) {
 	t.Helper()
 	if len(c.Hops) != 3 {
 		t.Fatalf("%d hops, want 3", len(c.Hops))
@@ -190,7 +190,7 @@ func TestManagerStreamsCloseWithConn(t *testing.T) {
 }
 
 // serveSOCKS serves a SOCKS server over m on loopback until the test ends.
-func serveSOCKS(t testing.TB, m *client.Manager) string {
+func serveSOCKS(t testing.TB, m *client.CircuitManager) string {
 	t.Helper()
 	srv, err := socks.NewServer(socks.Config{Dialer: m})
 	if err != nil {

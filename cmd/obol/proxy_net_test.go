@@ -241,7 +241,7 @@ func (cn *circuitNet) descriptors() client.Directory {
 
 // newTestManager starts a client host, link manager and circuit manager
 // over dir, and runs the manager until the end of the test.
-func newTestManager(t testing.TB, dir client.Directory, cfg client.Config) *client.Manager {
+func newTestManager(t testing.TB, dir client.Directory, cfg client.Config) *client.CircuitManager {
 	t.Helper()
 	key, _, _ := crypto.GenerateEd25519Key(rand.Reader)
 	h, err := dht.NewHost(dht.HostConfig{Identity: key})
@@ -254,7 +254,7 @@ func newTestManager(t testing.TB, dir client.Directory, cfg client.Config) *clie
 	if cfg.Tick == 0 {
 		cfg.Tick = 20 * time.Millisecond
 	}
-	m, err := client.NewManager(cfg)
+	m, err := client.NewCircuitManager(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

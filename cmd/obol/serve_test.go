@@ -80,7 +80,7 @@ func TestServe(t *testing.T) {
 	links := link.NewManager(h, link.Config{})
 	links.Start()
 	defer links.Close()
-	hc, err := hidden.NewClient(hidden.Network{Links: links, Directory: client.DirectoryFunc(c.Known)})
+	hc, err := hidden.NewConnector(hidden.Config{Links: links, Directory: client.DirectoryFunc(c.Known)})
 	if err != nil {
 		t.Fatal(err)
 	}

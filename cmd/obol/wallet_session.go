@@ -38,8 +38,8 @@ const (
 // is loaded, unless the mode let it go on without.
 type walletSession struct {
 	w      *wallet.Wallet
-	client *wallet.Client // for quote states, which package wallet does not track
-	hc     *http.Client   // direct, or through the SOCKS proxy
+	client *wallet.MintClient // for quote states, which package wallet does not track
+	hc     *http.Client       // direct, or through the SOCKS proxy
 	// transport takes the wallet's requests through the SOCKS proxy,
 	// each operation with SOCKS credentials of its own (so on a circuit
 	// of its own); nil with --direct-mint-connection-unsafe.
@@ -141,7 +141,7 @@ func checkWalletFlags(fs *flag.FlagSet, o walletOptions) (string, int, bool) {
 func (s *walletSession) probe(ctx context.Context, mintURL string) error {
 	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
-	_, err := wallet.NewClient(mintURL, s.hc).Keysets(ctx)
+	_, err := wallet.NewMintClient(mintURL, s.hc).Keysets(ctx)
 	var ue *url.Error
 	if err != nil && !errors.As(err, &ue) {
 		return fmt.Errorf("%s does not answer as a Cashu mint: %s", mintURL, strings.TrimPrefix(err.Error(), "wallet: "))
@@ -172,7 +172,7 @@ func (s *walletSession) open(mintURL string) (int, bool) {
 		w.Close()
 		return s.fail("%v", err), false
 	}
-	s.client = wallet.NewClient(w.MintURL(), s.hc)
+	s.client = wallet.NewMintClient(w.MintURL(), s.hc)
 	if u, _ := url.Parse(w.MintURL()); u.Scheme == "http" && !status.IsLoopbackHost(u.Host) {
 		fmt.Fprintf(s.e.stderr, "obol %s: warning: the mint is reached over plain http: anyone on the path can take the ecash in transit\n", s.name)
 	}

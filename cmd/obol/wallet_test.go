@@ -449,7 +449,7 @@ func TestMintRestartKeepsKeys(t *testing.T) {
 
 func keysetIDs(t *testing.T, url string) string {
 	t.Helper()
-	ks, err := wallet.NewClient(url, nil).Keysets(context.Background())
+	ks, err := wallet.NewMintClient(url, nil).Keysets(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

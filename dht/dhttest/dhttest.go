@@ -1,4 +1,4 @@
-// Package dhttest builds networks of real obol DHT nodes on loopback for
+// Package dhttest builds clusters of real obol DHT nodes on loopback for
 // tests and benchmarks: libp2p hosts over QUIC, kad-dht servers with
 // obol's validators, and relays that publish real signed descriptors.
 package dhttest
@@ -49,8 +49,8 @@ func (o *Options) defaults() {
 	}
 }
 
-// Relay is one relay of a test network.
-type Relay struct {
+// Member is one relay of a test cluster.
+type Member struct {
 	Key       crypto.PrivKey
 	Host      host.Host
 	Node      *dht.Node
@@ -62,11 +62,11 @@ type Relay struct {
 }
 
 // ID is the relay's peer ID.
-func (r *Relay) ID() peer.ID { return r.Host.ID() }
+func (r *Member) ID() peer.ID { return r.Host.ID() }
 
 // Stop stops publishing and closes the relay's DHT node and host, as a
 // crash would: nothing is withdrawn from the DHT.
-func (r *Relay) Stop() {
+func (r *Member) Stop() {
 	if r.cancel == nil {
 		return
 	}
@@ -77,20 +77,20 @@ func (r *Relay) Stop() {
 	r.cancel = nil
 }
 
-// Network is a set of relays that know each other through the first one.
-type Network struct {
-	Relays []*Relay
+// Cluster is a set of relays that know each other through the first one.
+type Cluster struct {
+	Relays []*Member
 	opts   Options
 }
 
-// NewNetwork starts n relays, each bootstrapped from relay 0, and waits
+// NewCluster starts n relays, each bootstrapped from relay 0, and waits
 // until every relay has published its descriptor once (with Gossip: until
 // the next relay's view holds it). Everything is
 // stopped at the end of the test.
-func NewNetwork(tb testing.TB, n int, opts Options) *Network {
+func NewCluster(tb testing.TB, n int, opts Options) *Cluster {
 	tb.Helper()
 	opts.defaults()
-	net := &Network{opts: opts}
+	net := &Cluster{opts: opts}
 	tb.Cleanup(net.Close)
 	for i := range n {
 		var boot []peer.AddrInfo
@@ -137,12 +137,12 @@ func NewNetwork(tb testing.TB, n int, opts Options) *Network {
 }
 
 // Bootstrap returns the address of relay 0 for new nodes to join through.
-func (net *Network) Bootstrap() []peer.AddrInfo {
+func (net *Cluster) Bootstrap() []peer.AddrInfo {
 	return []peer.AddrInfo{AddrInfo(net.Relays[0].Host)}
 }
 
 // Close stops every relay.
-func (net *Network) Close() {
+func (net *Cluster) Close() {
 	for _, r := range net.Relays {
 		r.Stop()
 	}
@@ -151,7 +151,7 @@ func (net *Network) Close() {
 // AddrInfo is h's peer ID and listen addresses.
 func AddrInfo(h host.Host) peer.AddrInfo { return peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()} }
 
-func startRelay(i int, boot []peer.AddrInfo, opts Options) (*Relay, error) {
+func startRelay(i int, boot []peer.AddrInfo, opts Options) (*Member, error) {
 	key, _, err := crypto.GenerateEd25519Key(rand.Reader)
 	if err != nil {
 		return nil, err
@@ -170,7 +170,7 @@ func startRelay(i int, boot []peer.AddrInfo, opts Options) (*Relay, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &Relay{Key: key, Host: h, Node: node, cancel: cancel, done: make(chan struct{})}
+	r := &Member{Key: key, Host: h, Node: node, cancel: cancel, done: make(chan struct{})}
 	if len(boot) > 0 {
 		bctx, bcancel := context.WithTimeout(ctx, 20*time.Second)
 		err = node.Bootstrap(bctx)

@@ -37,13 +37,13 @@ func BenchmarkView(b *testing.B) {
 		n = v
 	}
 	start := time.Now()
-	net := dhttest.NewNetwork(b, n, dhttest.Options{Gossip: true})
+	net := dhttest.NewCluster(b, n, dhttest.Options{Gossip: true})
 	boot := time.Since(start)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	quorum := (99*n + 99) / 100
 	waitFor(b, ctx, "relay views never reached 99%", func() (bool, string) {
-		return relaysHolding(net, func(r *dhttest.Relay) bool { return len(r.View.Relays()) >= quorum }) >= quorum, ""
+		return relaysHolding(net, func(r *dhttest.Member) bool { return len(r.View.Relays()) >= quorum }) >= quorum, ""
 	})
 	viewsAt := time.Since(start)
 
@@ -79,7 +79,7 @@ func BenchmarkView(b *testing.B) {
 		t0 := time.Now()
 		src.Publisher.Changed()
 		waitFor(b, ctx, "descriptor never reached 99%", func() (bool, string) {
-			return relaysHolding(net, func(r *dhttest.Relay) bool {
+			return relaysHolding(net, func(r *dhttest.Member) bool {
 				d, ok := r.View.Get(src.ID())
 				return ok && d.Seq > old.Seq
 			}) >= quorum, ""
@@ -113,7 +113,7 @@ func BenchmarkView(b *testing.B) {
 	b.ReportMetric((1000*perListing*listingsPerDay+idle)/1e6, "client-MB/day/1000relays")
 }
 
-func relaysHolding(net *dhttest.Network, ok func(*dhttest.Relay) bool) int {
+func relaysHolding(net *dhttest.Cluster, ok func(*dhttest.Member) bool) int {
 	c := 0
 	for _, r := range net.Relays {
 		if ok(r) {

@@ -65,7 +65,7 @@ func startRouter(t *testing.T, h host.Host, dir router.Directory) circuit.OnionK
 // without one either. The control lookup shows the log sees lookups.
 func TestExtendIssuesNoDHTQuery(t *testing.T) {
 	qs := &queryLog{keys: map[string]int{}}
-	net := dhttest.NewNetwork(t, 5, dhttest.Options{Gossip: true, OnQuery: qs.observe})
+	net := dhttest.NewCluster(t, 5, dhttest.Options{Gossip: true, OnQuery: qs.observe})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	allViewsComplete(t, ctx, net)

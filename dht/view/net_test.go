@@ -40,7 +40,7 @@ func waitFor(tb testing.TB, ctx context.Context, what string, cond func() (bool,
 }
 
 // allViewsComplete waits until every relay's view holds every relay.
-func allViewsComplete(tb testing.TB, ctx context.Context, net *dhttest.Network) {
+func allViewsComplete(tb testing.TB, ctx context.Context, net *dhttest.Cluster) {
 	tb.Helper()
 	waitFor(tb, ctx, "relay views incomplete", func() (bool, string) {
 		for i, r := range net.Relays {
@@ -71,7 +71,7 @@ func ids(rs []*descriptor.Relay) map[peer.ID]uint64 {
 	return m
 }
 
-func relayAddrs(net *dhttest.Network) []peer.AddrInfo {
+func relayAddrs(net *dhttest.Cluster) []peer.AddrInfo {
 	var out []peer.AddrInfo
 	for _, r := range net.Relays {
 		out = append(out, dhttest.AddrInfo(r.Host))
@@ -83,7 +83,7 @@ func relayAddrs(net *dhttest.Network) []peer.AddrInfo {
 // that takes the union of three relays' views holds every relay, and two
 // clients hold the same set.
 func TestViewComplete(t *testing.T) {
-	net := dhttest.NewNetwork(t, 12, dhttest.Options{Gossip: true})
+	net := dhttest.NewCluster(t, 12, dhttest.Options{Gossip: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	allViewsComplete(t, ctx, net)
@@ -123,7 +123,7 @@ func TestViewComplete(t *testing.T) {
 // A descriptor with new content, published by one relay, reaches every
 // relay's view by gossip alone.
 func TestViewNewDescriptorSpreads(t *testing.T) {
-	net := dhttest.NewNetwork(t, 10, dhttest.Options{Gossip: true})
+	net := dhttest.NewCluster(t, 10, dhttest.Options{Gossip: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	allViewsComplete(t, ctx, net)
@@ -181,7 +181,7 @@ func forger(tb testing.TB, recs map[peer.ID][]byte, tamper func(id peer.ID, rec 
 // of the same round still give it the whole view.
 func TestViewForgingSource(t *testing.T) {
 	now := time.Now()
-	net := dhttest.NewNetwork(t, 6, dhttest.Options{Gossip: true})
+	net := dhttest.NewCluster(t, 6, dhttest.Options{Gossip: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	allViewsComplete(t, ctx, net)
@@ -281,7 +281,7 @@ func mustSeq(t *testing.T, rec []byte) uint64 {
 // A peer that publishes invalid records on the relay topic has them
 // rejected by the relays it sends them to: none is kept or passed on.
 func TestGossipRejectsInvalid(t *testing.T) {
-	net := dhttest.NewNetwork(t, 5, dhttest.Options{Gossip: true})
+	net := dhttest.NewCluster(t, 5, dhttest.Options{Gossip: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	allViewsComplete(t, ctx, net)

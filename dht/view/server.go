@@ -15,8 +15,8 @@ const (
 	digestPageSize = MaxDigestEntries
 )
 
-// Server answers /obol/view/1 requests from a Set.
-type Server struct {
+// server answers /obol/view/1 requests from a Set.
+type server struct {
 	set  *Set
 	busy chan struct{}
 }
@@ -24,12 +24,12 @@ type Server struct {
 // Serve registers the view protocol on h, answering from set. Call the
 // returned function to stop.
 func Serve(h host.Host, set *Set) (stop func()) {
-	s := &Server{set: set, busy: make(chan struct{}, maxConcurrent)}
+	s := &server{set: set, busy: make(chan struct{}, maxConcurrent)}
 	h.SetStreamHandler(Protocol, s.handle)
 	return func() { h.RemoveStreamHandler(Protocol) }
 }
 
-func (s *Server) handle(st network.Stream) {
+func (s *server) handle(st network.Stream) {
 	select {
 	case s.busy <- struct{}{}:
 		defer func() { <-s.busy }()
@@ -56,7 +56,7 @@ func (s *Server) handle(st network.Stream) {
 }
 
 // answer is the response to request b.
-func (s *Server) answer(b []byte) ([]byte, error) {
+func (s *server) answer(b []byte) ([]byte, error) {
 	q, err := DecodeRequest(b)
 	if err != nil {
 		return nil, err

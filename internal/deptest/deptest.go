@@ -23,6 +23,10 @@
 //     layer and any helper, e.g. dht to build real hosts in a circuit test;
 //     it may not import cmd's packages other than helpers (only cmd's own
 //     tests may, as Go's internal/ rule also says).
+//
+// names.go adds a rule about names (names_test.go checks it): a type that
+// names one of obol's main concepts (Concepts) is declared by one
+// importable package only, so that the name says which thing it is.
 package deptest
 
 import (

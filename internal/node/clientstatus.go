@@ -20,8 +20,8 @@ import (
 type ClientStatus struct {
 	kind     string
 	c        ClientView
-	mgr      atomic.Pointer[client.Manager] // nil for a hidden service
-	errors   *status.ErrorCounter           // may be nil
+	mgr      atomic.Pointer[client.CircuitManager] // nil for a hidden service
+	errors   *status.ErrorCounter                  // may be nil
 	payments atomic.Pointer[status.PaymentSource]
 	started  time.Time
 	bytes    atomic.Uint64
@@ -48,7 +48,7 @@ func (v clientView) Channels() int         { return v.links.Channels() }
 // NewClientStatus returns an observer of a client of the given kind
 // (status.KindProxy or status.KindServe) whose circuits mgr keeps; errs
 // (may be nil) counts its warnings and errors by kind.
-func NewClientStatus(kind string, c ClientView, mgr *client.Manager, errs *status.ErrorCounter) *ClientStatus {
+func NewClientStatus(kind string, c ClientView, mgr *client.CircuitManager, errs *status.ErrorCounter) *ClientStatus {
 	s := &ClientStatus{kind: kind, c: c, errors: errs, started: time.Now()}
 	s.mgr.Store(mgr)
 	return s
@@ -56,7 +56,7 @@ func NewClientStatus(kind string, c ClientView, mgr *client.Manager, errs *statu
 
 // Watch sets the manager whose circuits are shown, for a status made
 // before its manager.
-func (s *ClientStatus) Watch(m *client.Manager) { s.mgr.Store(m) }
+func (s *ClientStatus) Watch(m *client.CircuitManager) { s.mgr.Store(m) }
 
 // SetPayments plugs in the client's payment figures.
 func (s *ClientStatus) SetPayments(p status.PaymentSource) { s.payments.Store(&p) }

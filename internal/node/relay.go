@@ -38,7 +38,7 @@ type Relay struct {
 	desc     *describer
 	keys     *onionKeyring
 	router   *router.Router
-	pay      *pay.Receiver  // nil for a free relay
+	pay      *pay.Payee     // nil for a free relay
 	payments *RelayPayments // nil for a free relay
 	mint     *relayMint     // the way to the mint through circuits; nil without
 	mintRun  mintRunner
@@ -87,7 +87,7 @@ func OpenRelay(cfg RelayConfig) (*Relay, error) {
 		h.Close()
 		return nil, fmt.Errorf("relay: %w", err)
 	}
-	var rcv *pay.Receiver
+	var rcv *pay.Payee
 	var payments *RelayPayments
 	// A relay extends circuits only to relays in its view: a next hop is
 	// never looked up in the DHT, which would learn the circuit's hops.
@@ -118,7 +118,7 @@ func OpenRelay(cfg RelayConfig) (*Relay, error) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), mintTimeout)
 		payments = &RelayPayments{}
-		rcv, err = pay.OpenReceiver(ctx, c.DataDir, p, pay.ReceiverOptions{Now: c.Now, Logger: c.Logger, OnSettled: payments.OnSettled,
+		rcv, err = pay.OpenPayee(ctx, c.DataDir, p, pay.PayeeOptions{Now: c.Now, Logger: c.Logger, OnSettled: payments.OnSettled,
 			OnLoaded: func() {
 				c.Logger.Info("reached the mint through circuits; accepting payment channels")
 				pub.Changed()

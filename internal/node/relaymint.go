@@ -51,8 +51,8 @@ const MintGuardFile = "mint-guards.json"
 type relayMint struct {
 	host  host.Host
 	links *link.Manager
-	mgr   *client.Manager
-	hs    *hidden.Client
+	mgr   *client.CircuitManager
+	hs    *hidden.Connector
 }
 
 // openRelayMint builds the relay's way to its mint. It dials nothing.
@@ -79,11 +79,11 @@ func openRelayMint(c RelayConfig, self peer.ID, view client.Directory, listen []
 	cfg := client.Config{Links: m.links, Directory: dir, Hops: c.MintPaths.Hops, Prebuilt: -1,
 		AllowSameSubnet: c.MintPaths.AllowSameSubnet, MinGuardAge: c.MintPaths.MinGuardAge, MinExitAge: c.MintPaths.MinExitAge,
 		GuardFile: filepath.Join(c.DataDir, MintGuardFile), Logger: c.Logger, Usable: usable, Pay: pay.MintPay}
-	if m.mgr, err = client.NewManager(cfg); err != nil {
+	if m.mgr, err = client.NewCircuitManager(cfg); err != nil {
 		h.Close()
 		return nil, fmt.Errorf("relay: mint circuits: %w", err)
 	}
-	if m.hs, err = hidden.NewClient(hidden.Network{Links: m.links, Directory: dir, Pay: pay.MintPay, Logger: c.Logger}); err != nil {
+	if m.hs, err = hidden.NewConnector(hidden.Config{Links: m.links, Directory: dir, Pay: pay.MintPay, Logger: c.Logger}); err != nil {
 		h.Close()
 		return nil, fmt.Errorf("relay: mint circuits: %w", err)
 	}

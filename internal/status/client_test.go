@@ -35,7 +35,7 @@ func TestClientStatus(t *testing.T) {
 	links := link.NewManager(c.Node().Host(), link.Config{})
 	links.Start()
 	defer links.Close()
-	mgr, err := client.NewManager(client.Config{Links: links, Directory: client.DirectoryFunc(c.Known), AllowSameSubnet: true})
+	mgr, err := client.NewCircuitManager(client.Config{Links: links, Directory: client.DirectoryFunc(c.Known), AllowSameSubnet: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,26 +27,26 @@ func (e *MintError) Error() string {
 	return fmt.Sprintf("wallet: mint refused: %s (code %d)", e.Detail, e.Code)
 }
 
-// Client is an HTTP client of a Cashu mint. Every method takes a context
+// MintClient is an HTTP client of a Cashu mint. Every method takes a context
 // and may be cancelled.
-type Client struct {
+type MintClient struct {
 	base string
 	hc   *http.Client
 }
 
-// NewClient returns a client of the mint at baseURL (hc nil:
+// NewMintClient returns a client of the mint at baseURL (hc nil:
 // http.DefaultClient).
-func NewClient(baseURL string, hc *http.Client) *Client {
+func NewMintClient(baseURL string, hc *http.Client) *MintClient {
 	if hc == nil {
 		hc = http.DefaultClient
 	}
-	return &Client{base: strings.TrimRight(baseURL, "/"), hc: hc}
+	return &MintClient{base: strings.TrimRight(baseURL, "/"), hc: hc}
 }
 
 // maxResponse bounds a mint's answer.
 const maxResponse = 8 << 20
 
-func (c *Client) do(ctx context.Context, method, path string, req, resp any) error {
+func (c *MintClient) do(ctx context.Context, method, path string, req, resp any) error {
 	var body io.Reader
 	if req != nil {
 		b, err := json.Marshal(req)
@@ -85,14 +85,14 @@ func (c *Client) do(ctx context.Context, method, path string, req, resp any) err
 }
 
 // Keysets lists the mint's keysets.
-func (c *Client) Keysets(ctx context.Context) ([]payment.KeysetInfo, error) {
+func (c *MintClient) Keysets(ctx context.Context) ([]payment.KeysetInfo, error) {
 	var r struct{ Keysets []payment.KeysetInfo }
 	err := c.do(ctx, "GET", "/v1/keysets", nil, &r)
 	return r.Keysets, err
 }
 
 // Keys fetches a keyset's keys and checks that they hash to its id.
-func (c *Client) Keys(ctx context.Context, info payment.KeysetInfo) (payment.Keyset, error) {
+func (c *MintClient) Keys(ctx context.Context, info payment.KeysetInfo) (payment.Keyset, error) {
 	var r struct {
 		Keysets []struct {
 			ID   string            `json:"id"`
@@ -129,56 +129,56 @@ func (c *Client) Keys(ctx context.Context, info payment.KeysetInfo) (payment.Key
 }
 
 // CreateMintQuote asks for an invoice of amount.
-func (c *Client) CreateMintQuote(ctx context.Context, amount uint64, unit string) (*payment.MintQuote, error) {
+func (c *MintClient) CreateMintQuote(ctx context.Context, amount uint64, unit string) (*payment.MintQuote, error) {
 	var q payment.MintQuote
 	err := c.do(ctx, "POST", "/v1/mint/quote/bolt11", map[string]any{"amount": amount, "unit": unit}, &q)
 	return &q, err
 }
 
 // MintQuoteState fetches a mint quote.
-func (c *Client) MintQuoteState(ctx context.Context, id string) (*payment.MintQuote, error) {
+func (c *MintClient) MintQuoteState(ctx context.Context, id string) (*payment.MintQuote, error) {
 	var q payment.MintQuote
 	err := c.do(ctx, "GET", "/v1/mint/quote/bolt11/"+id, nil, &q)
 	return &q, err
 }
 
 // Mint has the mint sign outputs for a paid quote.
-func (c *Client) Mint(ctx context.Context, quote string, outputs []payment.BlindedMessage) ([]payment.BlindSignature, error) {
+func (c *MintClient) Mint(ctx context.Context, quote string, outputs []payment.BlindedMessage) ([]payment.BlindSignature, error) {
 	var r struct{ Signatures []payment.BlindSignature }
 	err := c.do(ctx, "POST", "/v1/mint/bolt11", map[string]any{"quote": quote, "outputs": outputs}, &r)
 	return r.Signatures, err
 }
 
 // Swap exchanges inputs for signatures on outputs.
-func (c *Client) Swap(ctx context.Context, inputs []payment.Proof, outputs []payment.BlindedMessage) ([]payment.BlindSignature, error) {
+func (c *MintClient) Swap(ctx context.Context, inputs []payment.Proof, outputs []payment.BlindedMessage) ([]payment.BlindSignature, error) {
 	var r struct{ Signatures []payment.BlindSignature }
 	err := c.do(ctx, "POST", "/v1/swap", map[string]any{"inputs": inputs, "outputs": outputs}, &r)
 	return r.Signatures, err
 }
 
 // CreateMeltQuote quotes paying an invoice.
-func (c *Client) CreateMeltQuote(ctx context.Context, invoice, unit string) (*payment.MeltQuote, error) {
+func (c *MintClient) CreateMeltQuote(ctx context.Context, invoice, unit string) (*payment.MeltQuote, error) {
 	var q payment.MeltQuote
 	err := c.do(ctx, "POST", "/v1/melt/quote/bolt11", map[string]any{"request": invoice, "unit": unit}, &q)
 	return &q, err
 }
 
 // Melt pays a melt quote with inputs; blank outputs receive the change.
-func (c *Client) Melt(ctx context.Context, quote string, inputs []payment.Proof, outputs []payment.BlindedMessage) (*payment.MeltQuote, error) {
+func (c *MintClient) Melt(ctx context.Context, quote string, inputs []payment.Proof, outputs []payment.BlindedMessage) (*payment.MeltQuote, error) {
 	var q payment.MeltQuote
 	err := c.do(ctx, "POST", "/v1/melt/bolt11", map[string]any{"quote": quote, "inputs": inputs, "outputs": outputs}, &q)
 	return &q, err
 }
 
 // CheckState asks whether proofs (by Y) are spent.
-func (c *Client) CheckState(ctx context.Context, ys []string) ([]payment.ProofState, error) {
+func (c *MintClient) CheckState(ctx context.Context, ys []string) ([]payment.ProofState, error) {
 	var r struct{ States []payment.ProofState }
 	err := c.do(ctx, "POST", "/v1/checkstate", map[string]any{"Ys": ys}, &r)
 	return r.States, err
 }
 
 // Restore asks for the signatures the mint gave to outputs (NUT-09).
-func (c *Client) Restore(ctx context.Context, outputs []payment.BlindedMessage) ([]payment.BlindedMessage, []payment.BlindSignature, error) {
+func (c *MintClient) Restore(ctx context.Context, outputs []payment.BlindedMessage) ([]payment.BlindedMessage, []payment.BlindSignature, error) {
 	var r struct {
 		Outputs    []payment.BlindedMessage `json:"outputs"`
 		Signatures []payment.BlindSignature `json:"signatures"`

@@ -49,7 +49,7 @@ var (
 // mint answers.
 type Wallet struct {
 	cfg    Config
-	client *Client
+	client *MintClient
 
 	mu       sync.Mutex // guards everything below
 	idle     *sync.Cond // on mu: an operation's request ended
@@ -75,7 +75,7 @@ func Open(cfg Config) (*Wallet, error) {
 		return nil, errors.New("wallet: a mint URL and a seed of at least 16 bytes are required")
 	}
 	w := &Wallet{
-		cfg: cfg, client: NewClient(cfg.Mint, cfg.HTTPClient),
+		cfg: cfg, client: NewMintClient(cfg.Mint, cfg.HTTPClient),
 		proofs: map[string]payment.Proof{}, counters: map[string]uint32{},
 		pending: map[string]*op{}, funded: map[string][]payment.Proof{}, inflight: map[string]bool{},
 	}

@@ -195,7 +195,7 @@ func TestWalletFundsChannel(t *testing.T) {
 	}
 	ledger, _ := payment.NewLedger(payment.LedgerConfig{ReceiverKey: relay,
 		Keyset: func(string, string, string) (payment.Keyset, error) { return ks, nil }})
-	p, _ := payment.NewPayer(ch, sender)
+	p, _ := payment.NewChannelPayer(ch, sender)
 	open, _ := p.Open()
 	if _, _, err := ledger.Handle(open); err != nil {
 		t.Fatalf("relay refused the funding: %v", err)

@@ -103,15 +103,15 @@ func describe(r *relay) *descriptor.Relay {
 }
 
 // endpoint is a new node that builds circuits: the service or the client.
-func (hn *hiddenNet) endpoint() (hidden.Network, error) {
+func (hn *hiddenNet) endpoint() (hidden.Config, error) {
 	h, err := newHost()
 	if err != nil {
-		return hidden.Network{}, err
+		return hidden.Config{}, err
 	}
 	lm := link.NewManager(h, link.Config{})
 	lm.Start()
 	hn.closers = append(hn.closers, func() { lm.Close(); h.Close() })
-	return hidden.Network{Links: lm, Directory: hn}, nil
+	return hidden.Config{Links: lm, Directory: hn}, nil
 }
 
 // measureHidden times a hidden service's first byte: cold (nothing
@@ -134,7 +134,7 @@ func (b *run) measureHidden(ctx context.Context) error {
 	if err != nil {
 		return b.hiddenFailed(err)
 	}
-	c, err := hidden.NewClient(cn)
+	c, err := hidden.NewConnector(cn)
 	if err != nil {
 		return b.hiddenFailed(err)
 	}
@@ -177,10 +177,10 @@ func (hn *hiddenNet) listen(ctx context.Context) (*hidden.Listener, error) {
 	}
 	lctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	return hidden.Listen(lctx, hidden.ServiceConfig{Network: sn, Key: key})
+	return hidden.Listen(lctx, hidden.ServiceConfig{Config: sn, Key: key})
 }
 
-func hiddenFirstByte(ctx context.Context, c *hidden.Client, addr string) (time.Duration, error) {
+func hiddenFirstByte(ctx context.Context, c *hidden.Connector, addr string) (time.Duration, error) {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	start := time.Now()
