@@ -163,8 +163,8 @@ func (r *Report) docResources(p printer) {
 		p("")
 	}
 	if f := r.Flood; f != nil {
-		p("**Flood.** A relay with the router's default limits, in a process of its own, while %d attacker peers each try to open %d idle one-hop circuits to it (4 at a time) and keep all they get: they kept %d of %d (%.0f s); the relay held %d circuits and refused %d creates over a rate and %d over a cap. Its peak resident set during the flood was %.1f MiB (%.1f MiB before; the process also runs the idle hosts of the other scenarios). An honest client's builds through it took %.1f ms (median) before the flood and %.1f ms during it; %d of %d were built.",
-			f.Peers, f.Attempts, f.Accepted, f.Peers*f.Attempts, f.Took, f.RelayCircuits, f.RefusedCreates, f.RefusedCircuits,
+		p("**Flood.** A relay with the router's default limits, in a process of its own, under a flood from %d attacker peer%s, each trying to open %d idle one-hop circuits to it (4 at a time) and keeping all it gets: the attackers kept %d of %d (%.0f s); the relay held %d circuits and refused %d creates over a rate and %d over a cap. Its peak resident set during the flood was %.1f MiB (%.1f MiB before; the process also runs the idle hosts of the other scenarios). An honest client's builds through it took %.1f ms (median) before the flood and %.1f ms during it; %d of %d were built.",
+			f.Peers, plural(f.Peers), f.Attempts, f.Accepted, f.Peers*f.Attempts, f.Took, f.RelayCircuits, f.RefusedCreates, f.RefusedCircuits,
 			f.PeakRSSMiB, f.RSSBeforeMiB, f.QuietBuildMs, f.FloodBuildMs, f.HonestBuilt, f.HonestTried)
 		p("")
 	}

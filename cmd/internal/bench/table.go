@@ -62,7 +62,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if f := r.Flood; f != nil {
 		p("")
 		p("FLOOD (relay with default limits, own process)\t\t\t")
-		p("  attacker circuits kept\t%d of %d\t(%d peers, %.0f s)\t", f.Accepted, f.Peers*f.Attempts, f.Peers, f.Took)
+		p("  attacker circuits kept\t%d of %d\t(%d peer%s, %.0f s)\t", f.Accepted, f.Peers*f.Attempts, f.Peers, plural(f.Peers), f.Took)
 		p("  relay: circuits held, refused\t%d\t(%d over a rate, %d over a cap)\t", f.RelayCircuits, f.RefusedCreates, f.RefusedCircuits)
 		p("  relay peak RSS during the flood\t%.1f MiB\t(%.1f MiB before)\t", f.PeakRSSMiB, f.RSSBeforeMiB)
 		p("  honest build, quiet → flood\t%.1f → %.1f ms\t(%d of %d built)\t", f.QuietBuildMs, f.FloodBuildMs, f.HonestBuilt, f.HonestTried)
