@@ -95,7 +95,6 @@ func NewHost(cfg HostConfig) (host.Host, error) {
 		libp2p.Identity(cfg.Identity),
 		libp2p.ListenAddrStrings(listen...),
 		libp2p.Transport(quic.NewTransport),
-		quicReuse(listen),
 		libp2p.Transport(tcp.NewTCPTransport),
 		libp2p.Security(noise.ID, noise.New),
 		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
