@@ -2,6 +2,8 @@ package pay
 
 import (
 	"context"
+	"net/http"
+	"sync/atomic"
 	"testing"
 
 	"github.com/btcsuite/btcd/btcec/v2"
@@ -52,5 +54,70 @@ func TestSettleLeavesFundingUnderWay(t *testing.T) {
 	}
 	if rep.Open != 1 || rep.Locked == 0 {
 		t.Fatalf("after its funding the channel is %+v: no longer booked, its funding lost", rep)
+	}
+}
+
+// swapGate holds the mint's swaps while armed, and says when one is held.
+type swapGate struct {
+	armed   atomic.Bool
+	held    chan struct{}
+	release chan struct{}
+}
+
+func (g *swapGate) RoundTrip(r *http.Request) (*http.Response, error) {
+	if g.armed.Load() && r.URL.Path == "/v1/swap" {
+		g.held <- struct{}{}
+		<-g.release
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// A settlement while another wallet operation is with the mint settles
+// the channels it can: the operation under way is its own answer's to
+// settle, not a pending one that would make a funded channel look never
+// funded.
+func TestSettleWhileAnOperationIsUnderWay(t *testing.T) {
+	_, url := testMint(t)
+	ctx := context.Background()
+	g := &swapGate{held: make(chan struct{}, 1), release: make(chan struct{})}
+	w, err := OpenWallet(WalletConfig{DirectMintConnectionUnsafe: true, Dir: t.TempDir(), Mint: url,
+		HTTPClient: &http.Client{Transport: g}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if err := w.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.TopUp(ctx, 10_000); err != nil {
+		t.Fatal(err)
+	}
+	c, err := OpenChannels(ChannelsConfig{Wallet: w, Seed: []byte("settle under way channel seed"), Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	relay, err := btcec.NewPrivateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, _, counter, err := c.newChannel(RelayTerms{ReceiverKey: relay.PubKey()}, 1000, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.fund(ctx, ch, counter); err != nil {
+		t.Fatal(err)
+	}
+	g.armed.Store(true)
+	sent := make(chan error, 1)
+	go func() { _, err := w.Send(ctx, 100, nil); sent <- err }()
+	<-g.held // the send is with the mint
+	rep, err := c.Settle(ctx)
+	close(g.release)
+	if err != nil || rep.Open != 1 {
+		t.Fatalf("settlement while a send is under way: %+v, %v; want the funded channel found open", rep, err)
+	}
+	if err := <-sent; err != nil {
+		t.Fatal(err)
 	}
 }

@@ -15,7 +15,8 @@ import (
 // the operation is aborted and its inputs stay; a mint operation whose
 // quote is paid is retried with the same outputs. It returns how many
 // operations are still pending (the mint unreachable, a payment in
-// flight, an unpaid quote).
+// flight, an unpaid quote). Operations whose request is under way are
+// left to their own answers, and not counted.
 func (w *Wallet) Recover(ctx context.Context) (int, error) {
 	return w.RecoverEach(ctx, nil)
 }
@@ -31,7 +32,7 @@ func (w *Wallet) RecoverEach(ctx context.Context, each func(context.Context) con
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if err := w.loaded(); err != nil {
-		return len(w.pending), err
+		return w.stuck(), err
 	}
 	ids := make([]string, 0, len(w.pending))
 	for id := range w.pending {
@@ -46,7 +47,19 @@ func (w *Wallet) RecoverEach(ctx context.Context, each func(context.Context) con
 			errs = append(errs, fmt.Errorf("operation %s: %w", id, err))
 		}
 	}
-	return len(w.pending), errors.Join(errs...)
+	return w.stuck(), errors.Join(errs...)
+}
+
+// stuck counts the pending operations whose request is not under way:
+// those only a recovery settles. w.mu is held.
+func (w *Wallet) stuck() int {
+	n := 0
+	for id := range w.pending {
+		if !w.inflight[id] {
+			n++
+		}
+	}
+	return n
 }
 
 func (w *Wallet) settle(ctx context.Context, o *op) error {
