@@ -335,8 +335,10 @@ func (c *Channels) settleBatch(ctx context.Context, n int, gap time.Duration) (S
 	}
 	// A funding swap left pending would look like a channel never funded:
 	// settle the wallet's operations first.
-	if n, err := c.cfg.Wallet.RecoverEach(ctx, settleOp); err != nil || n > 0 {
+	if n, err := c.cfg.Wallet.RecoverEach(ctx, settleOp); err != nil {
 		return SettleReport{}, fmt.Errorf("pay: %d wallet operations still pending: %w", n, err)
+	} else if n > 0 {
+		return SettleReport{}, fmt.Errorf("pay: %d wallet operations still pending", n)
 	}
 	c.mu.Lock()
 	todo := make([]bookEntry, 0, len(c.entries))
