@@ -158,26 +158,28 @@ type victim struct {
 type relayJoin struct {
 	channels int                 // in the relay's book
 	named    []payment.ChannelID // joined to the watched address
-	control  int                 // joined to the control's address
+	control  int                 // joined to the control's address, over the whole log
 	viaExits int                 // joined to an exit's outbound address
 	sees     bool                // the watched address is among the relay's previous hops
 }
 
 // join is, for each relay in turn, its book and the previous hops it saw
-// joined with the mint's records of v's window.
+// joined with the mint's records of v's window (and, for the control,
+// with all of them).
 func (wn *watchedNet) join(t *testing.T, v victim) []relayJoin {
 	reqs := wn.mw.since(v.mark)[:v.until-v.mark]
+	all := wn.mw.since(0) // the control's channels, whenever funded
 	var out []relayJoin
 	for i, r := range wn.network.Relays {
 		book := bookOf(t, r)
-		joined := book.join(reqs)
+		joined, joinedAll := book.join(reqs), book.join(all)
 		j := relayJoin{channels: len(book.channels()), sees: v.prev[i][v.ip]}
 		for id := range book.channels() {
 			srcs := joined[id]
 			if srcs[v.ip] {
 				j.named = append(j.named, id)
 			}
-			if srcs[directIP] {
+			if joinedAll[id][directIP] {
 				j.control++
 			}
 			for a := range srcs {
