@@ -7,32 +7,33 @@ import (
 	"testing"
 
 	"github.com/btcsuite/btcd/btcec/v2"
+
+	"github.com/obolnet/obol/payment"
+	"github.com/obolnet/obol/payment/wallet"
 )
 
-// A settlement that runs while a channel is booked but its funding is
-// still under way leaves the channel alone: taking it for a channel never
-// funded would drop it from the book just before the funding lands, and
-// the funding would then never come back, neither as change nor as a
-// refund.
-func TestSettleLeavesFundingUnderWay(t *testing.T) {
+// unfundedChannel is a wallet holding 10,000 sat of a test mint, reached
+// with hc (nil: directly), its channel book, and a channel booked in it,
+// not funded.
+func unfundedChannel(t *testing.T, hc *http.Client) (*wallet.Wallet, *Channels, *payment.Channel, uint64) {
 	_, url := testMint(t)
 	ctx := context.Background()
-	w, err := OpenWallet(WalletConfig{DirectMintConnectionUnsafe: true, Dir: t.TempDir(), Mint: url})
+	w, err := OpenWallet(WalletConfig{DirectMintConnectionUnsafe: true, Dir: t.TempDir(), Mint: url, HTTPClient: hc})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer w.Close()
+	t.Cleanup(func() { w.Close() })
 	if err := w.Load(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := w.TopUp(ctx, 10_000); err != nil {
 		t.Fatal(err)
 	}
-	c, err := OpenChannels(ChannelsConfig{Wallet: w, Seed: []byte("funding under way channel seed"), Dir: t.TempDir()})
+	c, err := OpenChannels(ChannelsConfig{Wallet: w, Seed: []byte("booked channel seed"), Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
 	relay, err := btcec.NewPrivateKey()
 	if err != nil {
 		t.Fatal(err)
@@ -41,6 +42,17 @@ func TestSettleLeavesFundingUnderWay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return w, c, ch, counter
+}
+
+// A settlement that runs while a channel is booked but its funding is
+// still under way leaves the channel alone: taking it for a channel never
+// funded would drop it from the book just before the funding lands, and
+// the funding would then never come back, neither as change nor as a
+// refund.
+func TestSettleLeavesFundingUnderWay(t *testing.T) {
+	ctx := context.Background()
+	_, c, ch, counter := unfundedChannel(t, nil)
 	// The settlement comes between the booking and the funding.
 	if rep, err := c.Settle(ctx); err != nil || rep.Settled != 0 {
 		t.Fatalf("settlement during the funding: %+v, %v", rep, err)
@@ -77,34 +89,9 @@ func (g *swapGate) RoundTrip(r *http.Request) (*http.Response, error) {
 // settle, not a pending one that would make a funded channel look never
 // funded.
 func TestSettleWhileAnOperationIsUnderWay(t *testing.T) {
-	_, url := testMint(t)
 	ctx := context.Background()
 	g := &swapGate{held: make(chan struct{}, 1), release: make(chan struct{})}
-	w, err := OpenWallet(WalletConfig{DirectMintConnectionUnsafe: true, Dir: t.TempDir(), Mint: url,
-		HTTPClient: &http.Client{Transport: g}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	if err := w.Load(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.TopUp(ctx, 10_000); err != nil {
-		t.Fatal(err)
-	}
-	c, err := OpenChannels(ChannelsConfig{Wallet: w, Seed: []byte("settle under way channel seed"), Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	relay, err := btcec.NewPrivateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ch, _, counter, err := c.newChannel(RelayTerms{ReceiverKey: relay.PubKey()}, 1000, false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w, c, ch, counter := unfundedChannel(t, &http.Client{Transport: g})
 	if err := c.fund(ctx, ch, counter); err != nil {
 		t.Fatal(err)
 	}
