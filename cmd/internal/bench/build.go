@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/obolnet/obol/circuit/client"
+	"github.com/obolnet/obol/circuit/link"
 )
 
 // measureBuild times building (until the last hop answered) circuits of
@@ -15,7 +16,7 @@ func (b *run) measureBuild(ctx context.Context) error {
 	for i := range b.cfg.BuildSamples {
 		for h := 1; h <= b.cfg.MaxHops; h++ {
 			b.step(fmt.Sprintf("build: %d hop(s) (%d/%d)", h, i+1, b.cfg.BuildSamples))
-			d, err := b.buildOnce(ctx, b.net.firstN(h))
+			d, err := buildOnce(ctx, b.net.client, b.net.firstN(h))
 			if err != nil {
 				return fmt.Errorf("bench: build of %d hops: %w", h, err)
 			}
@@ -29,11 +30,12 @@ func (b *run) measureBuild(ctx context.Context) error {
 	return nil
 }
 
-func (b *run) buildOnce(ctx context.Context, path []client.Hop) (time.Duration, error) {
+// buildOnce times one circuit's build along path from lm, and closes it.
+func buildOnce(ctx context.Context, lm *link.Manager, path []client.Hop) (time.Duration, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	start := time.Now()
-	c, err := client.Build(ctx, b.net.client, path)
+	c, err := client.Build(ctx, lm, path)
 	if err != nil {
 		return 0, err
 	}

@@ -162,16 +162,9 @@ func closed(c <-chan struct{}) bool {
 func buildTimes(ctx context.Context, lm *link.Manager, path []client.Hop, n int) []float64 {
 	var out []float64
 	for range n {
-		bctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		start := time.Now()
-		c, err := client.Build(bctx, lm, path)
-		d := time.Since(start)
-		cancel()
-		if err != nil {
-			continue
+		if d, err := buildOnce(ctx, lm, path); err == nil {
+			out = append(out, ms(d))
 		}
-		c.Close()
-		out = append(out, ms(d))
 	}
 	return out
 }
