@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	kad "github.com/libp2p/go-libp2p-kad-dht"
@@ -15,6 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/routing"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 
 	"github.com/obolnet/obol/descriptor"
 )
@@ -229,9 +231,18 @@ func (n *Node) WaitReady(ctx context.Context) error {
 // with members of its own would never meet the rest of the network again,
 // even after the link comes back. After rejoin a walk reaches the other
 // side through the bootstrap peers. Peers that do not answer are skipped.
+//
+// libp2p's dial backoff grows with every failed dial (5 s plus a second
+// per failure squared), so after a long cut it would keep the node from
+// the other side for minutes after the link came back. Rejoin dials its
+// few missing bootstrap peers through the backoff, once per publication,
+// and once one answers, forgets the backoff of every peer: the walks
+// that follow must reach the other side's peers too.
 func (n *Node) rejoin(ctx context.Context) {
+	ctx = network.WithForceDirectDial(ctx, "rejoin the network")
 	rt := n.kad.RoutingTable()
 	var wg sync.WaitGroup
+	var back atomic.Bool
 	for _, ai := range n.cfg.Bootstrap {
 		if ai.ID == n.host.ID() || rt.Find(ai.ID) != "" ||
 			n.host.Network().Connectedness(ai.ID) == network.Connected {
@@ -242,10 +253,25 @@ func (n *Node) rejoin(ctx context.Context) {
 				n.cfg.Logger.Debug("bootstrap peer unreachable", "peer", ai.ID, "err", err)
 				return
 			}
+			back.Store(true)
 			n.waitInTable(ctx, ai.ID)
 		})
 	}
 	wg.Wait()
+	if back.Load() {
+		n.forgetDialFailures()
+	}
+}
+
+// forgetDialFailures clears libp2p's dial backoff of every known peer.
+func (n *Node) forgetDialFailures() {
+	sw, ok := n.host.Network().(interface{ Backoff() *swarm.DialBackoff })
+	if !ok {
+		return
+	}
+	for _, p := range n.host.Peerstore().Peers() {
+		sw.Backoff().Clear(p)
+	}
 }
 
 // waitInTable waits until kad-dht, which adds a peer once identify has

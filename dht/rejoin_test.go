@@ -3,6 +3,7 @@ package dht
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/obolnet/obol/descriptor"
@@ -175,5 +177,47 @@ func waitTables(t *testing.T, nodes []islandNode, want int) {
 			}
 			in.node.closestPeers(context.Background(), string(in.id()))
 		}
+	}
+}
+
+// A node whose dials failed through a long cut has the peers across it
+// in libp2p's dial backoff (5 s plus a second per failure squared): once
+// the link is back, rejoin dials its bootstrap peer through the backoff
+// and forgets the backoff of the other peers, instead of staying off
+// them for minutes.
+func TestRejoinDialsThroughBackoff(t *testing.T) {
+	if testing.Short() {
+		t.Skip("network test")
+	}
+	p := &partition{side: map[peer.ID]int{}}
+	seed := startIslandNode(t, p, 0, nil)
+	boot := []peer.AddrInfo{{ID: seed.id(), Addrs: seed.node.host.Addrs()}}
+	near := []islandNode{seed, startIslandNode(t, p, 0, boot)}
+	far := []islandNode{startIslandNode(t, p, 1, boot)}
+	waitTables(t, append(near, far...), 2)
+
+	split(p, near, far)
+	p.cut.Store(false) // the link is back, but the failed dials are remembered
+	h := far[0].node.host
+	back := h.Network().(*swarm.Swarm).Backoff()
+	for _, n := range near {
+		for range 12 {
+			for _, a := range n.node.host.Addrs() {
+				back.AddBackoff(n.id(), a)
+			}
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := h.Connect(ctx, boot[0]); !errors.Is(err, swarm.ErrDialBackoff) {
+		t.Fatalf("a plain dial after the failures: %v, want the dial backoff", err)
+	}
+	far[0].node.rejoin(ctx)
+	if far[0].node.kad.RoutingTable().Find(seed.id()) == "" {
+		t.Fatal("rejoin left the bootstrap peer out of the routing table: the dial backoff held it off")
+	}
+	other := peer.AddrInfo{ID: near[1].id(), Addrs: near[1].node.host.Addrs()}
+	if err := h.Connect(ctx, other); err != nil {
+		t.Fatalf("after rejoin, a dial to another peer across the healed cut: %v", err)
 	}
 }

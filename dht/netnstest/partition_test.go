@@ -29,6 +29,14 @@ const (
 // again and republishing reaches the other side.
 func TestPartitionHeals(t *testing.T) {
 	requireNetns(t)
+	// The relays' logs, dumped as they stop, would bury a failure's
+	// message: say it again at the very end.
+	var why string
+	t.Cleanup(func() {
+		if why != "" {
+			t.Logf("failed: %s", why)
+		}
+	})
 	begin := time.Now()
 	bin := buildObol(t)
 	t.Logf("built obol in %v", time.Since(begin).Round(time.Millisecond))
@@ -37,7 +45,7 @@ func TestPartitionHeals(t *testing.T) {
 	begin = time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	n := &network{t: t, ctx: ctx, bin: bin, tp: tp, relays: relays}
+	n := &network{t: t, ctx: ctx, bin: bin, tp: tp, relays: relays, why: &why}
 
 	joined := n.waitFound("before the cut", time.Time{}, 45*time.Second)
 	t.Logf("all %d relays found from every namespace %v after they started", len(relays), joined.Sub(begin).Round(time.Millisecond))
@@ -90,6 +98,14 @@ type network struct {
 	bin    string
 	tp     *topology
 	relays []*relayProc
+	why    *string // the failure, said again when the test ends
+}
+
+// fatalf fails the test with a message repeated as its last line.
+func (n *network) fatalf(format string, args ...any) {
+	n.t.Helper()
+	*n.why = fmt.Sprintf(format, args...)
+	n.t.Fatal(*n.why)
 }
 
 // local are the bootstrap addresses of group g's own relays.
@@ -110,7 +126,7 @@ func cutOff(g int) bool { return g == cutGroup }
 func (n *network) sample(g int) map[peer.ID]uint64 {
 	seqs, err := sampleFrom(n.ctx, n.bin, n.tp.ns[g], n.local(g), len(n.relays))
 	if err != nil && n.ctx.Err() != nil {
-		n.t.Fatal(err)
+		n.fatalf("%v", err)
 	}
 	if err != nil {
 		n.t.Logf("ns%d: %v", g, err)
@@ -145,7 +161,7 @@ func (n *network) waitFound(phase string, since time.Time, bound time.Duration) 
 			return time.Now()
 		}
 		if time.Now().After(deadline) {
-			n.t.Fatalf("%s: not converged within %v: %v", phase, bound, missing)
+			n.fatalf("%s: not converged within %v: %v", phase, bound, missing)
 		}
 		time.Sleep(time.Until(round.Add(sampleEvery)))
 	}
@@ -164,6 +180,7 @@ func signedAfter(seq uint64, t time.Time) bool {
 func (n *network) waitTables(bound time.Duration, want func(*relayProc) int) {
 	n.t.Helper()
 	deadline := time.Now().Add(bound)
+	said := time.Now()
 	for {
 		var wrong []string
 		for _, r := range n.relays {
@@ -175,7 +192,11 @@ func (n *network) waitTables(bound time.Duration, want func(*relayProc) int) {
 			return
 		}
 		if time.Now().After(deadline) {
-			n.t.Fatalf("routing tables not as expected after %v: %v", bound, wrong)
+			n.fatalf("routing tables not as expected after %v: %v", bound, wrong)
+		}
+		if time.Since(said) > 10*time.Second {
+			n.t.Logf("routing tables still short: %v", wrong)
+			said = time.Now()
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
@@ -196,7 +217,7 @@ func (n *network) waitPartitioned(cutAt time.Time) {
 				fresh := signedAfter(seqs[r.id], cutAt)
 				switch {
 				case cutOff(r.group) != cutOff(g) && fresh:
-					n.t.Fatalf("ns%d found %s of ns%d signed after the cut: the partition leaks", g, r.id.ShortString(), r.group)
+					n.fatalf("ns%d found %s of ns%d signed after the cut: the partition leaks", g, r.id.ShortString(), r.group)
 				case cutOff(r.group) == cutOff(g) && !fresh:
 					stale = append(stale, fmt.Sprintf("ns%d: %s", g, r.id.ShortString()))
 				}
@@ -206,7 +227,7 @@ func (n *network) waitPartitioned(cutAt time.Time) {
 			return
 		}
 		if time.Now().After(deadline) {
-			n.t.Fatalf("own side's descriptors not republished during the cut: %v", slices.Compact(stale))
+			n.fatalf("own side's descriptors not republished during the cut: %v", slices.Compact(stale))
 		}
 		time.Sleep(time.Until(round.Add(sampleEvery)))
 	}
