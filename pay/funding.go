@@ -91,6 +91,12 @@ func sleep(ctx context.Context, d time.Duration) error {
 // bundle of the pool if there is one; else it splits proofs (counted: the
 // pool was too small) and records the capacity so that the pool keeps
 // bundles for it.
+//
+// A funding whose request never reached the mint (wallet.ErrNotSent: no
+// circuit to the mint could be built, as right after relays died, before
+// the manager has learned which) is tried again after fundRetries, on new
+// circuits, before it fails: the circuit it pays for waits, paused at its
+// relays' free allowance, rather than being closed at the first miss.
 func (c *Channels) fund(ctx context.Context, ch *payment.Channel, counter uint64) error {
 	ctx = WithMintOp(ctx, NewMintOp(MintFund))
 	defer func() { // settled or left pending for Recover: Settle may take it now
@@ -98,13 +104,32 @@ func (c *Channels) fund(ctx context.Context, ch *payment.Channel, counter uint64
 		delete(c.funding, counter)
 		c.mu.Unlock()
 	}()
-	err := c.cfg.Wallet.FundExact(ctx, ch)
 	c.mu.Lock()
 	c.demand[ch.Params().Capacity]++
-	if errors.Is(err, wallet.ErrNoBundle) {
-		c.splits++
-	}
 	c.mu.Unlock()
+	err := c.fundOnce(ctx, ch)
+	for _, wait := range fundRetries {
+		if !errors.Is(err, wallet.ErrNotSent) || c.cfg.Sleep(ctx, wait) != nil {
+			break
+		}
+		err = c.fundOnce(ctx, ch)
+	}
+	return err
+}
+
+// fundRetries are the pauses before a funding whose request never left
+// is tried again: 7.5 s in all, well within a relay's grace for a paused
+// circuit (specs/05).
+var fundRetries = []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second}
+
+// fundOnce is one try of fund.
+func (c *Channels) fundOnce(ctx context.Context, ch *payment.Channel) error {
+	err := c.cfg.Wallet.FundExact(ctx, ch)
+	if errors.Is(err, wallet.ErrNoBundle) {
+		c.mu.Lock()
+		c.splits++
+		c.mu.Unlock()
+	}
 	if errors.Is(err, wallet.ErrNoBundle) {
 		err = c.cfg.Wallet.Fund(ctx, ch)
 	}

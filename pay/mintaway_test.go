@@ -3,8 +3,10 @@ package pay_test
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -105,3 +107,96 @@ func TestPayRefusedWhileMintUnreachable(t *testing.T) {
 		t.Fatalf("recovering the fundings cut short: %d left, %v", n, err)
 	}
 }
+
+// A funding whose request never left — no circuit to the mint could be
+// built, as right after relays died — is tried again on new circuits
+// after short pauses, and leaves nothing pending: the circuit it pays for
+// is not closed at the first miss, and paid paths are not refused.
+func TestFundingRetriedWhenNoCircuitReachesTheMint(t *testing.T) {
+	ctx := context.Background()
+	m, err := mint.Open(mint.Config{Seed: []byte("paid never sent test mint seed")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(m.Handler())
+	t.Cleanup(func() { srv.Close(); m.Close() })
+	var fail atomic.Int32 // dials to refuse
+	dials := pay.DialerTransport(func(ctx context.Context, _ pay.MintOp, network, addr string) (net.Conn, error) {
+		if fail.Add(-1) >= 0 {
+			return nil, errors.New("client: 3 paths failed")
+		}
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	})
+	hc := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		return dials.RoundTrip(pay.NewMintOp(pay.MintFund), r)
+	})}
+	w, err := wallet.Open(wallet.Config{Mint: srv.URL, Seed: []byte("paid never sent test wallet"), Dir: t.TempDir(), HTTPClient: hc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	if err := w.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.TopUp(ctx, 10_000); err != nil {
+		t.Fatal(err)
+	}
+	var slept []time.Duration
+	c, err := pay.OpenChannels(pay.ChannelsConfig{Wallet: w, Seed: []byte("paid never sent test channels"),
+		FundDelay: time.Microsecond, FundMaxDelay: time.Millisecond,
+		Sleep: func(ctx context.Context, d time.Duration) error {
+			if d >= 100*time.Millisecond {
+				slept = append(slept, d)
+			}
+			return ctx.Err()
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	ks, _ := w.Keyset()
+	key, _ := btcec.NewPrivateKey()
+	path := []*descriptor.Relay{{Price: descriptor.Price{PerMiB: 1000, PerCircuit: 1000},
+		Payment: descriptor.Payment{Mints: []descriptor.AcceptedMint{{URL: srv.URL, Unit: "sat", Keysets: []string{ks.ID}}},
+			ReceiverKey: key.PubKey().SerializeCompressed(), PrepayBytes: 1 << 20, FreeBytes: 128 << 10}}}
+	paths := &pay.Paths{C: c}
+	open := func() error {
+		pc, err := paths.Pay(path)
+		if err != nil {
+			return err
+		}
+		_, err = pc.Hops[0].Payer.Open(ctx)
+		return err
+	}
+
+	fail.Store(3)
+	if err := open(); err != nil {
+		t.Fatalf("funding after 3 dials to the mint failed: %v", err)
+	}
+	if want := []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second}; !slices.Equal(slept, want) {
+		t.Fatalf("paused %v before the tries, want %v", slept, want)
+	}
+	if n := w.Pending(); n != 0 {
+		t.Fatalf("the tries that never left left %d operations pending", n)
+	}
+	if _, err := paths.Pay(path); err != nil {
+		t.Fatalf("Pay after a funding reached the mint on a later try: %v", err)
+	}
+
+	fail.Store(100) // the mint stays out of reach: the funding fails, after its tries
+	slept = nil
+	if err := open(); !errors.Is(err, pay.ErrMintUnreachable) || !errors.Is(err, wallet.ErrNotSent) {
+		t.Fatalf("funding with no circuit to the mint: %v, want ErrMintUnreachable", err)
+	}
+	if len(slept) != 4 {
+		t.Fatalf("tried %d times, want 5", len(slept)+1)
+	}
+	if n := w.Pending(); n != 0 {
+		t.Fatalf("fundings that never left left %d operations pending", n)
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/obolnet/obol/circuit/client"
 	"github.com/obolnet/obol/descriptor"
+	"github.com/obolnet/obol/payment/wallet"
 )
 
 // MintClass is a class of mint operation. Operations of different
@@ -116,13 +117,18 @@ func CircuitTransport(exits, hs func(ctx context.Context, network, addr string) 
 
 // DialerTransport is a MintTransport over a dialer: every request gets a
 // connection of its own (no keep-alive), so that no connection is reused
-// across operations.
+// across operations. A request whose connection could not be opened
+// fails with wallet.ErrNotSent: the mint never saw it.
 func DialerTransport(dial MintDialer) MintTransport {
 	return MintTransportFunc(func(op MintOp, r *http.Request) (*http.Response, error) {
 		t := &http.Transport{
 			DisableKeepAlives: true,
 			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-				return dial(ctx, op, network, addr)
+				c, err := dial(ctx, op, network, addr)
+				if err != nil {
+					return nil, fmt.Errorf("%w: %w", wallet.ErrNotSent, err)
+				}
+				return c, nil
 			},
 		}
 		defer t.CloseIdleConnections()

@@ -14,9 +14,9 @@ import (
 )
 
 // run writes an operation ahead, makes the mint call and settles the
-// operation: a refusal by the mint aborts it (the mint did nothing); any
-// other failure leaves it pending for Recover, since the mint may have
-// executed it. w.mu is held, and released during the call: the
+// operation: a refusal by the mint, or a request that never left
+// (ErrNotSent), aborts it (the mint did nothing); any other failure
+// leaves it pending for Recover, since the mint may have executed it. w.mu is held, and released during the call: the
 // operation's inputs are pending meanwhile, so no other operation takes
 // them, and Recover leaves the operation alone.
 func (w *Wallet) run(o *op, counters map[string]uint32, call func() ([]payment.BlindSignature, error)) ([]payment.Proof, error) {
@@ -30,7 +30,7 @@ func (w *Wallet) run(o *op, counters map[string]uint32, call func() ([]payment.B
 	delete(w.inflight, o.ID)
 	w.idle.Broadcast()
 	var refused *MintError
-	if errors.As(err, &refused) {
+	if errors.As(err, &refused) || errors.Is(err, ErrNotSent) {
 		if aerr := w.commit(&record{Abort: o.ID}); aerr != nil {
 			return nil, errors.Join(err, aerr)
 		}

@@ -107,3 +107,32 @@ func (slowTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	return http.DefaultTransport.RoundTrip(r)
 }
+
+// An operation whose request never left (ErrNotSent: no connection to the
+// mint could be opened) is aborted at once: nothing is left pending, and
+// its inputs are spendable by the next operation without a recovery.
+func TestRequestNeverSentLeavesNothingPending(t *testing.T) {
+	ctx := context.Background()
+	_, url := startMint(t, 0)
+	tr := &flaky{}
+	tr.path.Store("")
+	w := newWallet(t, url, t.TempDir(), "never sent", &http.Client{Transport: tr})
+	if _, err := w.TopUp(ctx, 128); err != nil { // one proof
+		t.Fatal(err)
+	}
+	tr.path.Store("/v1/swap")
+	tr.notSent.Store(true)
+	if _, err := w.Send(ctx, 100, nil); !errors.Is(err, ErrNotSent) {
+		t.Fatalf("send without a way to the mint: %v, want ErrNotSent", err)
+	}
+	if n := w.Pending(); n != 0 {
+		t.Fatalf("a request that never left left %d operations pending", n)
+	}
+	tr.path.Store("")
+	if _, err := w.Send(ctx, 100, nil); err != nil {
+		t.Fatalf("send of the same proof once the mint is reachable: %v", err)
+	}
+	if got := w.Balance(); got != 28 {
+		t.Fatalf("balance %d after sending 100 of 128, want 28", got)
+	}
+}

@@ -38,6 +38,11 @@ var (
 	ErrNotLoaded    = errors.New("wallet: keyset not loaded (call Load)")
 	ErrQuoteUnpaid  = errors.New("wallet: quote not paid yet")
 	ErrWrongMint    = errors.New("wallet: token of another mint or unit")
+	// ErrNotSent marks the error of a mint request that never left: the
+	// connection to the mint could not be opened (a dialer wraps its
+	// errors with it). The mint did nothing, so the operation is aborted,
+	// its inputs spendable again at once, rather than left pending.
+	ErrNotSent = errors.New("wallet: the request never reached the mint")
 )
 
 // Wallet holds ecash proofs of one mint and unit, persistently. Every

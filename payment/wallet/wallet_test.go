@@ -3,6 +3,7 @@ package wallet
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -98,12 +99,16 @@ func TestWalletFlows(t *testing.T) {
 // answer (the mint acted, the wallet never heard: a crash or a reset) or
 // drops the request before it reaches the mint.
 type flaky struct {
-	path atomic.Value // string
-	drop atomic.Bool
+	path    atomic.Value // string
+	drop    atomic.Bool
+	notSent atomic.Bool // drop, saying that the request never left
 }
 
 func (f *flaky) RoundTrip(r *http.Request) (*http.Response, error) {
 	hit := f.path.Load() == r.URL.Path
+	if hit && f.notSent.Load() {
+		return nil, fmt.Errorf("%w: no circuit to the mint", ErrNotSent)
+	}
 	if hit && f.drop.Load() {
 		return nil, errors.New("network down")
 	}
