@@ -10,6 +10,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/obolnet/obol/circuit"
 	"github.com/obolnet/obol/descriptor"
 )
 
@@ -195,7 +196,11 @@ func (m *CircuitManager) buildPath(ctx context.Context, path []*candidate, first
 			m.suspect(path[1:])
 			m.countBuild(guard.id(), false)
 		default:
-			m.suspect(path[1:])
+			cause := err // awaitBuilt keeps only the text of the circuit's error
+			if c != nil && c.Err() != nil {
+				cause = c.Err()
+			}
+			m.suspect(blamed(path, cause))
 			m.countBuild(guard.id(), false)
 		}
 		return nil, nil, err
@@ -257,6 +262,21 @@ func (m *CircuitManager) startPayments(c *Circuit, cfg PayConfig) error {
 		m.payments.Done()
 	}
 	return err
+}
+
+// blamed are the relays of a failed build's path that can explain err.
+// A relay that gets a DESTROY from its next hop passes on "destroyed"
+// (specs/04), so a client that gets "connect-failed" or "no-such-relay"
+// has it from its guard, which could not reach or did not know the
+// second relay: that relay alone is to blame. Any other failure may lie
+// anywhere after the guard.
+func blamed(path []*candidate, err error) []*candidate {
+	var d *circuit.DestroyedError
+	if len(path) > 1 && errors.As(err, &d) &&
+		(d.Reason == circuit.DestroyConnectFailed || d.Reason == circuit.DestroyNoSuchRelay) {
+		return path[1:2]
+	}
+	return path[1:]
 }
 
 // suspect counts a failure against relays of a failed path, which new

@@ -6,6 +6,9 @@ import (
 	"math/rand/v2"
 	"sync"
 	"time"
+
+	"github.com/obolnet/obol/circuit"
+	"github.com/obolnet/obol/circuit/errkind"
 )
 
 // Run keeps circuits prebuilt, expires idle ones and keeps the guard set
@@ -91,7 +94,23 @@ func (m *CircuitManager) expire(now time.Time) {
 	for _, mc := range gone {
 		bytes, active := mc.c.delivered()
 		m.capacity.observe(mc.path, bytes, active)
+		if err := mc.c.Err(); err != nil && !errors.Is(err, ErrCircuitClosed) {
+			m.cfg.Logger.Debug("client: circuit lost", "why", lossCause(err), "used", mc.dirty)
+		}
 	}
+}
+
+// lossCause names why a circuit ended, for logs: a category, never the
+// error's text, which may name relays.
+func lossCause(err error) string {
+	var d *circuit.DestroyedError
+	switch {
+	case errors.As(err, &d):
+		return "destroyed by a relay: " + d.Reason.String()
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return "timed out"
+	}
+	return "link lost or protocol error (" + errkind.Of(err).String() + ")"
 }
 
 // idle reports whether mc should close: used and without streams for

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"errors"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/obolnet/obol/circuit"
 	"github.com/obolnet/obol/circuit/link"
 	"github.com/obolnet/obol/descriptor"
 )
@@ -21,6 +23,13 @@ import (
 // returns how many of the requests failed.
 func deadRelayTrial(t *testing.T, relays []*descriptor.Relay, deadOf func(guards []peer.ID) map[peer.ID]bool, seed uint64, requests, attempts int) int {
 	t.Helper()
+	return deadRelayTrialFrom(t, relays, deadOf, nil, seed, requests, attempts)
+}
+
+// deadRelayTrialFrom is deadRelayTrial with failures counted beforehand
+// against relays (suspects: relay → failed builds).
+func deadRelayTrialFrom(t *testing.T, relays []*descriptor.Relay, deadOf func(guards []peer.ID) map[peer.ID]bool, suspects map[peer.ID]int, seed uint64, requests, attempts int) int {
+	t.Helper()
 	m, err := NewCircuitManager(Config{Links: new(link.Manager), Directory: DirectoryFunc(func() []*descriptor.Relay { return relays }),
 		AllowSameSubnet: true, Now: func() time.Time { return testNow }})
 	if err != nil {
@@ -31,6 +40,11 @@ func deadRelayTrial(t *testing.T, relays []*descriptor.Relay, deadOf func(guards
 		t.Fatal(err)
 	}
 	dead := deadOf(m.Guards())
+	for id, n := range suspects {
+		for range n {
+			m.failedRelays.failed([]peer.ID{id}, testNow)
+		}
+	}
 	failed := 0
 	used := map[peer.ID]bool{} // exits of other isolation keys' circuits
 	for range requests {
@@ -44,8 +58,10 @@ func deadRelayTrial(t *testing.T, relays []*descriptor.Relay, deadOf func(guards
 			case dead[path[0].id()]:
 				m.guards.failed(path[0].id(), testNow)
 				m.suspect(path[:1])
-			case slices.ContainsFunc(path[1:], func(c *candidate) bool { return dead[c.id()] }):
-				m.suspect(path[1:])
+			case dead[path[1].id()]: // the guard cannot reach it
+				m.suspect(blamed(path, &circuit.DestroyedError{Reason: circuit.DestroyConnectFailed}))
+			case slices.ContainsFunc(path[2:], func(c *candidate) bool { return dead[c.id()] }):
+				m.suspect(blamed(path, &circuit.DestroyedError{Reason: circuit.DestroyDestroyed}))
 			default:
 				m.vouch(path)
 				used[path[len(path)-1].id()] = true
@@ -87,5 +103,63 @@ func TestPathsAvoidDeadRelays(t *testing.T) {
 	}
 	if failed > 0 {
 		t.Fatalf("%d of %d requests failed with 4 of 7 relays up", failed, trials*12)
+	}
+}
+
+// A dead relay after the guard is blamed alone when the guard reports it
+// could not reach it, so the relays it shared failed paths with stay in
+// use: with one relay of seven dead that never failed before, and every
+// other relay after the guards still suspect from an earlier outage
+// (relays that restarted, and those that shared their paths), a request
+// finds a live path within three attempts. Blaming every relay after
+// the guard would raise the dead relay's count no faster than theirs.
+func TestPathsAvoidOneDeadRelayAmongSuspects(t *testing.T) {
+	var relays []*descriptor.Relay
+	for range 7 {
+		relays = append(relays, fakeRelay(t, descriptor.RoleGuard|descriptor.RoleExit, 1<<20, "127.0.0.1"))
+	}
+	var dead peer.ID
+	suspects := map[peer.ID]int{}
+	deadOf := func(guards []peer.ID) map[peer.ID]bool {
+		for _, r := range relays {
+			switch {
+			case slices.Contains(guards, r.PeerID):
+			case dead == "":
+				dead = r.PeerID
+			default:
+				suspects[r.PeerID] = 2
+			}
+		}
+		return map[peer.ID]bool{dead: true}
+	}
+	const trials = 400
+	failed := 0
+	for seed := range uint64(trials) {
+		dead, suspects = "", map[peer.ID]int{}
+		failed += deadRelayTrialFrom(t, relays, deadOf, suspects, seed, 6, 3)
+	}
+	if failed > 0 {
+		t.Fatalf("%d of %d requests failed with 6 of 7 relays up", failed, trials*6)
+	}
+}
+
+// blamed puts a guard's "could not reach the next hop" on that hop alone,
+// and any other build failure on every relay after the guard.
+func TestBlamed(t *testing.T) {
+	path := []*candidate{{}, {}, {}}
+	for _, tc := range []struct {
+		err  error
+		want []*candidate
+	}{
+		{&circuit.DestroyedError{Reason: circuit.DestroyConnectFailed}, path[1:2]},
+		{&circuit.DestroyedError{Reason: circuit.DestroyNoSuchRelay}, path[1:2]},
+		{&circuit.DestroyedError{Reason: circuit.DestroyDestroyed}, path[1:]},
+		{&circuit.DestroyedError{Reason: circuit.DestroyHandshake}, path[1:]},
+		{errors.New("timeout"), path[1:]},
+	} {
+		got := blamed(path, tc.err)
+		if len(got) != len(tc.want) || &got[0] != &tc.want[0] {
+			t.Errorf("blamed for %v: %d relays from hop %d, want %d from hop %d", tc.err, len(got), 3-cap(got), len(tc.want), 3-cap(tc.want))
+		}
 	}
 }

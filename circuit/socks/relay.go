@@ -14,8 +14,9 @@ import (
 // or reset — resets the client's connection, so that the application
 // cannot take the failure for an empty answer.
 // clientR is the client connection's reader, holding any bytes the client
-// sent after its request (optimistic data).
-func relay(ctx context.Context, client net.Conn, clientR io.Reader, stream net.Conn) {
+// sent after its request (optimistic data). relay returns the stream's
+// failure, if it failed.
+func relay(ctx context.Context, client net.Conn, clientR io.Reader, stream net.Conn) error {
 	closeBoth := sync.OnceFunc(func() {
 		client.Close()
 		stream.Close()
@@ -29,11 +30,13 @@ func relay(ctx context.Context, client net.Conn, clientR io.Reader, stream net.C
 			closeBoth()
 		}
 	})
-	if pipe(client, stream, closeBoth) != nil {
+	err := pipe(client, stream, closeBoth)
+	if err != nil {
 		reset(client)
 		closeBoth()
 	}
 	wg.Wait()
+	return err
 }
 
 // pipe copies src to dst, then half-closes dst where it can (a dst that

@@ -8,6 +8,8 @@ import (
 	"io"
 	"net"
 	"time"
+
+	"github.com/obolnet/obol/circuit/errkind"
 )
 
 // session is one client connection: a handshake in one of the protocols,
@@ -74,7 +76,9 @@ func (ss *session) finish(ctx context.Context, stream net.Conn, replyErr error) 
 		return replyErr
 	}
 	ss.conn.SetDeadline(time.Time{})
-	relay(ctx, ss.conn, ss.br, stream)
+	if err := relay(ctx, ss.conn, ss.br, stream); err != nil && ctx.Err() == nil {
+		ss.s.cfg.Logger.Debug("socks: relaying failed; connection reset", "kind", errkind.Of(err).String())
+	}
 	return nil
 }
 
