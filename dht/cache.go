@@ -55,15 +55,38 @@ func (c *Cache) Load() error {
 	if c.path == "" {
 		return nil
 	}
-	b, err := os.ReadFile(c.path)
+	recs, err := ReadRecords(c.path)
+	if err != nil {
+		return err
+	}
+	for _, rec := range recs {
+		_, _ = c.Put(rec) // an expired or bad record is simply dropped
+	}
+	return nil
+}
+
+// ReadRecords reads a file in the cache's format and returns its records,
+// unverified: a missing file has none, a damaged tail is ignored.
+func ReadRecords(path string) ([][]byte, error) {
+	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		return fmt.Errorf("dht: read descriptor cache: %w", err)
+		return nil, fmt.Errorf("dht: read descriptor cache: %w", err)
 	}
-	for _, rec := range splitFrames(b) {
-		_, _ = c.Put(rec) // an expired or bad record is simply dropped
+	return splitFrames(b), nil
+}
+
+// WriteRecords writes records to path atomically, in the cache's format.
+func WriteRecords(path string, recs [][]byte) error {
+	var b []byte
+	for _, rec := range recs {
+		b = binary.BigEndian.AppendUint16(b, uint16(len(rec)))
+		b = append(b, rec...)
+	}
+	if err := WriteFileAtomic(path, b, 0o600); err != nil {
+		return fmt.Errorf("dht: save descriptor cache: %w", err)
 	}
 	return nil
 }
@@ -89,16 +112,12 @@ func (c *Cache) Save() error {
 		return nil
 	}
 	c.mu.Lock()
-	var b []byte
+	recs := make([][]byte, 0, len(c.entries))
 	for _, e := range c.entries {
-		b = binary.BigEndian.AppendUint16(b, uint16(len(e.raw)))
-		b = append(b, e.raw...)
+		recs = append(recs, e.raw)
 	}
 	c.mu.Unlock()
-	if err := WriteFileAtomic(c.path, b, 0o600); err != nil {
-		return fmt.Errorf("dht: save descriptor cache: %w", err)
-	}
-	return nil
+	return WriteRecords(c.path, recs)
 }
 
 // Put verifies rec and keeps it unless the cache already has a record of

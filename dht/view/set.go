@@ -136,6 +136,15 @@ func (s *Set) Put(rec []byte) (*descriptor.Relay, error) {
 	return r, err
 }
 
+// Version counts the changes a client would fetch: it moves when a relay
+// is added or its descriptor's content changes (or passes half its
+// lifetime), not on a republish of the same content.
+func (s *Set) Version() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.version
+}
+
 // Get returns id's descriptor if it has not expired.
 func (s *Set) Get(id peer.ID) (*descriptor.Relay, bool) {
 	s.mu.Lock()

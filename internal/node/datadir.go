@@ -10,6 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 
 	"github.com/obolnet/obol/dht"
+	"github.com/obolnet/obol/dht/view"
 	"github.com/obolnet/obol/internal/keyfile"
 )
 
@@ -19,6 +20,7 @@ const (
 	IdentityFile = "identity.key"    // libp2p Ed25519 identity (protobuf)
 	OnionKeyFile = "onion-keys.json" // X25519 onion keys, current and retiring
 	CacheFile    = "relays.cache"    // descriptor cache of a client
+	ViewFile     = "view.cache"      // a relay's view, in the cache's format
 )
 
 // prepareDataDir creates dir with mode 0700, or narrows the mode of an
@@ -53,4 +55,29 @@ func loadIdentity(dir string) (crypto.PrivKey, error) {
 		return nil, err
 	}
 	return dht.LoadIdentity(path)
+}
+
+// loadView fills set with the records saved in path that still verify,
+// so that a restarted relay extends circuits at once, before its first
+// sync, and syncs from the relays it knew. A missing file is no records.
+func loadView(set *view.Set, path string) (int, error) {
+	recs, err := dht.ReadRecords(path)
+	n := 0
+	for _, rec := range recs {
+		if _, err := set.Put(rec); err == nil { // an expired or bad one is dropped
+			n++
+		}
+	}
+	return n, err
+}
+
+// saveView writes set's records to path, in the cache's format.
+func saveView(set *view.Set, path string) error {
+	var recs [][]byte
+	for _, r := range set.Relays() {
+		if rec, ok := set.Record(r.PeerID); ok {
+			recs = append(recs, rec)
+		}
+	}
+	return dht.WriteRecords(path, recs)
 }

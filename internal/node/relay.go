@@ -94,6 +94,14 @@ func OpenRelay(cfg RelayConfig) (*Relay, error) {
 	// The view also tells the router which previous hops are relays
 	// (router.RelayChecker), so that clients' caps do not apply to them.
 	gossip := view.NewGossip(h, view.NewSet(c.Now), view.GossipConfig{Bootstrap: c.Bootstrap, Now: c.Now, Logger: c.Logger})
+	// A restarted relay takes up the view it saved: it extends circuits
+	// at once, not only after its first sync (a relay extends only to
+	// relays in its view), and syncs from the relays it knew.
+	if n, err := loadView(gossip.Set(), filepath.Join(c.DataDir, ViewFile)); err != nil {
+		c.Logger.Warn("saved view not read; starting with an empty one", "err", err)
+	} else if n > 0 {
+		c.Logger.Info("loaded the saved view", "relays", n)
+	}
 	rcfg := router.Config{
 		OnionKeys: keys.CircuitKeys(),
 		Directory: gossip.Set(),
@@ -283,16 +291,58 @@ func (r *Relay) Run(ctx context.Context) error {
 	wg.Go(func() { r.republishEarly(ctx) })
 	go func() { defer wg.Done(); r.router.Run(ctx) }()
 	go func() { defer wg.Done(); r.rotateOnionKeys(ctx) }()
+	wg.Go(func() { r.saveViewWhenChanged(ctx) })
 	if r.pay != nil {
 		wg.Add(1)
 		go func() { defer wg.Done(); r.pay.Run(ctx) }()
 	}
 	err := r.pub.Run(ctx)
 	wg.Wait()
+	r.saveView()
 	if r.pay != nil {
 		r.settleAll()
 	}
 	return err
+}
+
+// A relay saves its view to its data directory when it has changed: at
+// once the first time (a relay that crashes soon after it started still
+// comes back with a view), then at most every viewSaveEvery, and once
+// more when it stops.
+const (
+	viewSaveCheck = 5 * time.Second
+	viewSaveEvery = 5 * time.Minute
+)
+
+func (r *Relay) saveViewWhenChanged(ctx context.Context) {
+	t := time.NewTicker(viewSaveCheck)
+	defer t.Stop()
+	var saved uint64
+	var at time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		v := r.gossip.Set().Version()
+		if v == saved || (!at.IsZero() && time.Since(at) < viewSaveEvery) {
+			continue
+		}
+		if r.saveView() {
+			saved, at = v, time.Now()
+		}
+	}
+}
+
+// saveView writes the view to the data directory, and reports whether it
+// did.
+func (r *Relay) saveView() bool {
+	if err := saveView(r.gossip.Set(), filepath.Join(r.cfg.DataDir, ViewFile)); err != nil {
+		r.cfg.Logger.Warn("view not saved", "err", err)
+		return false
+	}
+	return true
 }
 
 // earlyRepublish are the delays after start at which a relay signs and

@@ -210,3 +210,57 @@ func TestKeyFiles(t *testing.T) {
 		t.Errorf("corrupt onion key: err = %v", err)
 	}
 }
+
+// A relay saves its view soon after it has one, so that a relay that
+// crashes and restarts on its data directory knows the relays at once,
+// before any sync: it extends circuits only to relays in its view, and
+// syncs from those it knew (a relay without bootstrap peers would have
+// no one to sync from).
+func TestRestartedRelayKeepsItsView(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	first := openTestRelay(t, RelayConfig{})
+	relays := []*Relay{first.Relay}
+	for range 2 {
+		r := openTestRelay(t, RelayConfig{Bootstrap: []peerInfo{first.AddrInfo()}})
+		relays = append(relays, r.Relay)
+	}
+	runAll(t, relays)
+	if err := waitView(ctx, first.Relay, len(relays)); err != nil {
+		t.Fatal(err)
+	}
+	saved := filepath.Join(first.cfg.DataDir, ViewFile)
+	for {
+		recs, err := dht.ReadRecords(saved)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) == len(relays) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the running relay saved %d of its %d relays", len(recs), len(relays))
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	// Restart it, as after a crash, on a copy of its data directory.
+	dir := filepath.Join(t.TempDir(), "restarted")
+	if err := os.CopyFS(dir, os.DirFS(first.cfg.DataDir)); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{IdentityFile, OnionKeyFile} {
+		if err := os.Chmod(filepath.Join(dir, f), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	again := openTestRelay(t, RelayConfig{DataDir: dir})
+	if again.ID() != first.ID() {
+		t.Fatal("the copy has another identity")
+	}
+	for _, r := range relays[1:] {
+		if !again.View().IsRelay(r.ID()) {
+			t.Errorf("the restarted relay's view lacks %s before any sync", r.ID())
+		}
+	}
+}
