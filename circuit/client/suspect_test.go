@@ -23,13 +23,6 @@ import (
 // returns how many of the requests failed.
 func deadRelayTrial(t *testing.T, relays []*descriptor.Relay, deadOf func(guards []peer.ID) map[peer.ID]bool, seed uint64, requests, attempts int) int {
 	t.Helper()
-	return deadRelayTrialFrom(t, relays, deadOf, nil, seed, requests, attempts)
-}
-
-// deadRelayTrialFrom is deadRelayTrial with failures counted beforehand
-// against relays (suspects: relay → failed builds).
-func deadRelayTrialFrom(t *testing.T, relays []*descriptor.Relay, deadOf func(guards []peer.ID) map[peer.ID]bool, suspects map[peer.ID]int, seed uint64, requests, attempts int) int {
-	t.Helper()
 	m, err := NewCircuitManager(Config{Links: new(link.Manager), Directory: DirectoryFunc(func() []*descriptor.Relay { return relays }),
 		AllowSameSubnet: true, Now: func() time.Time { return testNow }})
 	if err != nil {
@@ -40,11 +33,6 @@ func deadRelayTrialFrom(t *testing.T, relays []*descriptor.Relay, deadOf func(gu
 		t.Fatal(err)
 	}
 	dead := deadOf(m.Guards())
-	for id, n := range suspects {
-		for range n {
-			m.failedRelays.failed([]peer.ID{id}, testNow)
-		}
-	}
 	failed := 0
 	used := map[peer.ID]bool{} // exits of other isolation keys' circuits
 	for range requests {
@@ -103,43 +91,6 @@ func TestPathsAvoidDeadRelays(t *testing.T) {
 	}
 	if failed > 0 {
 		t.Fatalf("%d of %d requests failed with 4 of 7 relays up", failed, trials*12)
-	}
-}
-
-// A dead relay after the guard is blamed alone when the guard reports it
-// could not reach it, so the relays it shared failed paths with stay in
-// use: with one relay of seven dead that never failed before, and every
-// other relay after the guards still suspect from an earlier outage
-// (relays that restarted, and those that shared their paths), a request
-// finds a live path within three attempts. Blaming every relay after
-// the guard would raise the dead relay's count no faster than theirs.
-func TestPathsAvoidOneDeadRelayAmongSuspects(t *testing.T) {
-	var relays []*descriptor.Relay
-	for range 7 {
-		relays = append(relays, fakeRelay(t, descriptor.RoleGuard|descriptor.RoleExit, 1<<20, "127.0.0.1"))
-	}
-	var dead peer.ID
-	suspects := map[peer.ID]int{}
-	deadOf := func(guards []peer.ID) map[peer.ID]bool {
-		for _, r := range relays {
-			switch {
-			case slices.Contains(guards, r.PeerID):
-			case dead == "":
-				dead = r.PeerID
-			default:
-				suspects[r.PeerID] = 2
-			}
-		}
-		return map[peer.ID]bool{dead: true}
-	}
-	const trials = 400
-	failed := 0
-	for seed := range uint64(trials) {
-		dead, suspects = "", map[peer.ID]int{}
-		failed += deadRelayTrialFrom(t, relays, deadOf, suspects, seed, 6, 3)
-	}
-	if failed > 0 {
-		t.Fatalf("%d of %d requests failed with 6 of 7 relays up", failed, trials*6)
 	}
 }
 
