@@ -290,7 +290,7 @@ func (c *Client) mintTransport() (pay.MintTransport, error) {
 	if c.mintMgr, err = client.NewCircuitManager(cfg); err != nil {
 		return nil, err
 	}
-	return pay.CircuitTransport(c.mintMgr.Dial, func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return pay.CircuitTransport(c.mintMgr.DialConnected, func(ctx context.Context, network, addr string) (net.Conn, error) {
 		// The hidden-service client pays its circuits from the wallet
 		// this transport opens; it exists only once the wallet does.
 		if c.hs == nil {

@@ -97,14 +97,16 @@ func (f MintTransportFunc) RoundTrip(op MintOp, r *http.Request) (*http.Response
 // an embedder dials through a circuit isolated by op.Key, e.g.
 //
 //	func(ctx context.Context, op pay.MintOp, network, addr string) (net.Conn, error) {
-//		return mgr.DialIsolated(ctx, client.IsolationKey(op.Key), network, addr)
+//		return mgr.DialConnected(client.WithIsolation(ctx, client.IsolationKey(op.Key)), network, addr)
 //	}
 type MintDialer func(ctx context.Context, op MintOp, network, addr string) (net.Conn, error)
 
 // CircuitTransport is the MintTransport of a node that reaches its mint
 // through obol: every operation on circuits of an isolation key of its
 // own, a .obol mint through hs (the hidden-service client's Dial) and any
-// other through exits (a circuit manager's Dial).
+// other through exits (a circuit manager's DialConnected, which sends a
+// request only once the exit has connected to the mint, so that a swap
+// whose circuits all failed is known never to have left).
 func CircuitTransport(exits, hs func(ctx context.Context, network, addr string) (net.Conn, error)) MintTransport {
 	return DialerTransport(func(ctx context.Context, op MintOp, network, addr string) (net.Conn, error) {
 		ctx = client.WithIsolation(ctx, client.IsolationKey(op.Key))

@@ -208,3 +208,44 @@ func TestStreamErrorKindsAfterOpen(t *testing.T) {
 		t.Errorf("write on a lost circuit: kind %v (%v), want other path", errkind.Of(err), err)
 	}
 }
+
+// DialConnected fails at the dial, with the kind Dial's first read would
+// report, and returns a connection only once the exit has connected: a
+// request written to it has left, and one whose dial failed never did.
+func TestDialConnectedFailsAtTheDial(t *testing.T) {
+	n := newExitNet(t, 3)
+	m := n.manager(client.Config{})
+	ctx := client.WithIsolation(context.Background(), client.NewIsolationKey("connected"))
+
+	conn, err := m.DialConnected(ctx, "tcp", "127.0.0.1:"+n.echo)
+	if err != nil {
+		t.Fatalf("DialConnected to the echo server: %v", err)
+	}
+	conn.SetDeadline(time.Now().Add(time.Minute))
+	if _, err := conn.Write([]byte("ping")); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 4)
+	if _, err := io.ReadFull(conn, got); err != nil || string(got) != "ping" {
+		t.Fatalf("echo through DialConnected: %q, %v", got, err)
+	}
+	conn.Close()
+
+	refused := closedPort(t)
+	if conn, err := m.DialConnected(ctx, "tcp", "127.0.0.1:"+refused); conn != nil || errkind.Of(err) != errkind.Refused {
+		t.Errorf("DialConnected to a closed port: %v, kind %v; want no connection and the refusal", err, errkind.Of(err))
+	}
+	for i := range n.relays {
+		n.setFault(i, 1) // every build fails
+	}
+	ctx = client.WithIsolation(ctx, client.NewIsolationKey("connected, no circuit"))
+	if conn, err := m.DialConnected(ctx, "tcp", "127.0.0.1:"+n.echo); conn != nil || errkind.Of(err) != errkind.OtherPath {
+		t.Errorf("DialConnected with every build failing: %v, kind %v; want no connection, other path", err, errkind.Of(err))
+	}
+	// Dial, optimistic, hands out a connection before any circuit exists.
+	if conn, err := m.Dial(ctx, "tcp", "127.0.0.1:"+n.echo); err != nil {
+		t.Errorf("optimistic Dial failed at once: %v", err)
+	} else {
+		conn.Close()
+	}
+}

@@ -93,7 +93,7 @@ func openRelayMint(c RelayConfig, self peer.ID, view client.Directory, listen []
 
 // transport is the receiver's MintTransport.
 func (m *relayMint) transport() pay.MintTransport {
-	return pay.CircuitTransport(m.mgr.Dial, m.hs.Dial)
+	return pay.CircuitTransport(m.mgr.DialConnected, m.hs.Dial)
 }
 
 // run keeps the manager's guards until ctx ends.
