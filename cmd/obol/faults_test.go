@@ -256,6 +256,7 @@ func newFaultNet(t *testing.T, n int) *faultNet {
 		r.id = r.p.waitOut(t, "peer ID:")
 		r.p.waitLog(t, `"msg":"descriptor published"`)
 	}
+	f.waitViews(t, f.relays...)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := fundWallet(ctx, f.walletDir(), f.mint.url, faultFunds); err != nil {
@@ -271,6 +272,26 @@ func newFaultNet(t *testing.T, n int) *faultNet {
 		}
 	})
 	return f
+}
+
+// waitViews waits until each of relays holds every relay in its view: a
+// relay extends circuits only to relays in its view, and the proxy's
+// paths may hold any relay.
+func (f *faultNet) waitViews(t *testing.T, relays ...*faultRelay) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for _, r := range relays {
+		for {
+			s, err := readStatus(r.stat)
+			if err == nil && s.DHT.KnownRelays >= len(f.relays) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s knows %d of %d relays after 30s (%v)", r.name, s.DHT.KnownRelays, len(f.relays), err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
 }
 
 // startProxy starts the proxy, paying from the wallet; it settles what
