@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/url"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -111,6 +112,10 @@ type Channels struct {
 	// leaves them alone, or it would take one for a channel never funded
 	// and drop it from the book just before its funding lands.
 	funding map[uint64]bool
+	// spares are funded channels that were never offered to their relay
+	// (their circuit ended first), by relay key, for the next circuits
+	// through that relay.
+	spares map[string][]standbyChannel
 }
 
 // Open replays the channel book in cfg.Dir. It does not contact the mint.
@@ -123,7 +128,8 @@ func OpenChannels(cfg ChannelsConfig) (*Channels, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Channels{cfg: cfg, book: b, entries: map[uint64]*bookEntry{}, demand: map[uint64]int{}, funding: map[uint64]bool{}}
+	c := &Channels{cfg: cfg, book: b, entries: map[uint64]*bookEntry{}, demand: map[uint64]int{}, funding: map[uint64]bool{},
+		spares: map[string][]standbyChannel{}}
 	for _, e := range entries {
 		c.next = max(c.next, e.Counter+1)
 		switch {
@@ -429,6 +435,7 @@ type hopPayer struct {
 
 	// Open, then (once it returned) Run's goroutine (client.Payments),
 	// owns the fields below.
+	fresh *standbyChannel // the channel fundNew funded, until Unused
 	payer *payment.ChannelPayer
 	id    payment.ChannelID
 	asm   payment.Reassembler
@@ -519,22 +526,74 @@ func (h *hopPayer) Open(ctx context.Context) ([][]byte, error) {
 	return payment.Fragment(open, circuit.MaxRelayBody)
 }
 
-// fundNew waits for the funding time, books and funds a new channel.
+// fundNew takes a spare channel to the relay (funded for a circuit that
+// ended before it was offered, see Unused), which needs no mint request;
+// else it waits for the funding time, books and funds a new channel.
 func (h *hopPayer) fundNew(ctx context.Context) (*payment.Channel, *btcec.PrivateKey, error) {
-	if err := h.c.waitFunding(ctx, h.sched, h.urgent); err != nil {
-		return nil, nil, err
-	}
-	ch, key, counter, err := h.c.newChannel(h.relay, h.capacity, false)
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := h.c.fundResult(h.c.fund(ctx, ch, counter)); err != nil {
-		return nil, nil, err
+	sc, ok := h.c.takeSpare(h.relay, h.capacity)
+	if !ok {
+		if err := h.c.waitFunding(ctx, h.sched, h.urgent); err != nil {
+			return nil, nil, err
+		}
+		ch, key, counter, err := h.c.newChannel(h.relay, h.capacity, false)
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := h.c.fundResult(h.c.fund(ctx, ch, counter)); err != nil {
+			return nil, nil, err
+		}
+		sc = standbyChannel{ch: ch, key: key, counter: counter}
 	}
 	if h.sched != nil {
 		h.sched.unpaid.Add(-1)
 	}
-	return ch, key, nil
+	h.fresh = &sc
+	return sc.ch, sc.key, nil
+}
+
+// Unused implements client.Releaser: the channel Open funded was never
+// offered to the relay (its circuit ended first), so the next circuit
+// through the relay opens it rather than fund another, and its funding is
+// not locked until its expiry. A standby channel is not given back.
+func (h *hopPayer) Unused() {
+	if h.fresh != nil {
+		h.c.addSpare(*h.fresh)
+		h.fresh = nil
+	}
+}
+
+// addSpare keeps sc, funded and never offered to its relay, for the next
+// circuit through that relay.
+func (c *Channels) addSpare(sc standbyChannel) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := keyName(sc.ch.Params().Receiver)
+	if len(c.spares[k]) < maxSpares {
+		c.spares[k] = append(c.spares[k], sc)
+	}
+}
+
+// maxSpares bounds the spare channels kept for one relay; one past it
+// comes back as a refund after its expiry, as before.
+const maxSpares = 8
+
+// takeSpare returns a spare channel of capacity to r with at least half
+// its lifetime left (older ones are dropped: they come back as refunds
+// after their expiry).
+func (c *Channels) takeSpare(r RelayTerms, capacity uint64) (standbyChannel, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := keyName(r.ReceiverKey)
+	minExpiry := uint64(c.cfg.Now().Add(c.cfg.Lifetime / 2).Unix())
+	list := slices.DeleteFunc(c.spares[k], func(sc standbyChannel) bool { return sc.ch.Params().ExpiryTime < minExpiry })
+	for i, sc := range list {
+		if sc.ch.Params().Capacity == capacity {
+			c.spares[k] = slices.Delete(list, i, i+1)
+			return sc, true
+		}
+	}
+	c.spares[k] = list
+	return standbyChannel{}, false
 }
 
 // Hurry implements client.Hurrier: the circuit needs the channel now, so

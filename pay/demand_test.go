@@ -2,6 +2,8 @@ package pay_test
 
 import (
 	"context"
+	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -151,5 +153,63 @@ func waitPaid(ctx context.Context, t *testing.T, hops []client.HopPayment) {
 			case <-time.After(10 * time.Millisecond):
 			}
 		}
+	}
+}
+
+// A channel funded for a circuit that ended while its funding was at the
+// mint was never offered to its relay: the next circuit through that
+// relay opens it, making no mint request, rather than leave its funding
+// locked until the channel's expiry.
+func TestChannelOfEndedCircuitReused(t *testing.T) {
+	tn := newTestNet(t, 3, netOpts{})
+	port, sum := dataServer(t)
+	c := tn.newClient(t, t.TempDir(), 100_000)
+	defer c.close()
+	var swaps atomic.Int32
+	arrived := make(chan struct{}, 16)
+	release := make(chan struct{})
+	c.crash.before.Store(func(r *http.Request) {
+		if r.URL.Path == "/v1/swap" {
+			swaps.Add(1)
+			arrived <- struct{}{}
+			<-release
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	ended, _ := tn.buildAsPaths(t, c, 0, 1, 2)
+	for i := range 3 {
+		select {
+		case <-arrived:
+		case <-ctx.Done():
+			t.Fatalf("%d of 3 fundings reached the mint", i)
+		}
+	}
+	ended.Close() // while the three fundings are at the mint
+	close(release)
+	for pay.Spares(c.paid) < 3 {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%d of the 3 channels funded for the ended circuit kept", pay.Spares(c.paid))
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+
+	next, hops := tn.buildAsPaths(t, c, 0, 1, 2)
+	s, err := next.Dial(ctx, "127.0.0.1", port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := int(4 * tn.terms.FreeBytes)
+	if got, err := get(s, n, nil); err != nil || got != sum(n) {
+		t.Fatalf("transfer on the next circuit: %v", err)
+	}
+	waitPaid(ctx, t, hops)
+	if got := swaps.Load(); got != 3 {
+		t.Errorf("the mint saw %d swaps, want the ended circuit's 3 only", got)
+	}
+	if n := pay.Spares(c.paid); n != 0 {
+		t.Errorf("%d spare channels left after the next circuit opened them", n)
 	}
 }

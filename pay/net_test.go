@@ -491,6 +491,9 @@ type crashTransport struct {
 	after   atomic.Bool
 	crashed chan struct{}
 	once    sync.Once
+	// before, if set (a func(*http.Request)), sees each request first:
+	// a test holds requests at the mint's door with it.
+	before atomic.Value
 }
 
 func newCrashTransport() *crashTransport { return &crashTransport{crashed: make(chan struct{})} }
@@ -502,6 +505,9 @@ func (c *crashTransport) arm(n int, after bool) {
 }
 
 func (c *crashTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if f, ok := c.before.Load().(func(*http.Request)); ok {
+		f(r)
+	}
 	select {
 	case <-c.crashed:
 		return nil, errCrashed

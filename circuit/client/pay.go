@@ -32,6 +32,15 @@ type HopPayer interface {
 	Reply(body []byte) error
 }
 
+// Releaser is a HopPayer that can give a channel its Open funded, but
+// that was never offered to the relay (the circuit ended first), to a
+// later circuit through the same relay: Payments calls Unused once Open
+// has returned such a channel. The funding is not then locked until the
+// channel's expiry.
+type Releaser interface {
+	Unused()
+}
+
 // Hurrier is a HopPayer whose Open may wait before it funds its channel
 // (a funding time drawn at random, so that fundings do not follow
 // builds). Hurry asks it to fund at once, from any goroutine. Payments
@@ -230,6 +239,8 @@ func (p *Payments) run(ctx context.Context) error {
 			opens[i] <- openResult{bodies, err}
 		}()
 	}
+	taken := make([]bool, len(opens))
+	defer p.release(opens, taken)
 	for i, h := range p.cfg.Hops {
 		if h.Payer == nil {
 			continue
@@ -242,6 +253,7 @@ func (p *Payments) run(ctx context.Context) error {
 		case <-p.c.Done():
 			return nil
 		}
+		taken[i] = true
 		if r.err != nil {
 			return fmt.Errorf("client: open channel to hop %d: %w", i, r.err)
 		}
@@ -270,6 +282,24 @@ func (p *Payments) run(ctx context.Context) error {
 			}
 		case <-t.C:
 		}
+	}
+}
+
+// release hands each first channel whose Open result run did not take —
+// its funding still under way, or done, when the circuit ended — back to
+// its payer (Releaser) once Open returns: the channel was never offered
+// to the relay.
+func (p *Payments) release(opens []chan openResult, taken []bool) {
+	for i, ch := range opens {
+		if ch == nil || taken[i] {
+			continue
+		}
+		rel, ok := p.cfg.Hops[i].Payer.(Releaser)
+		go func() {
+			if r := <-ch; r.err == nil && ok {
+				rel.Unused()
+			}
+		}()
 	}
 }
 
