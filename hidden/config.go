@@ -49,6 +49,10 @@ type Config struct {
 	NoSetupPadding bool
 
 	guards *guardSet // shared by the copies of one Config's owner
+	// prefer, if set, marks the relays to take as guard and vanguard
+	// where the set has some (forRendezvous: those with a standby
+	// channel ready).
+	prefer func(*descriptor.Relay) bool
 }
 
 func (n *Config) validate() error {

@@ -183,7 +183,7 @@ func (s *guardSet) encode() []byte {
 // vanguard, neither in avoid (the circuit's other relays). cands are the
 // directory's guard-capable relays, all of them: a relay is missing from
 // the directory only if it is not among cands.
-func (s *guardSet) pick(cands []client.Hop, avoid map[peer.ID]bool) (guard, vanguard client.Hop, ok bool) {
+func (s *guardSet) pick(cands []client.Hop, avoid map[peer.ID]bool, prefer func(peer.ID) bool) (guard, vanguard client.Hop, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.load()
@@ -196,24 +196,31 @@ func (s *guardSet) pick(cands []client.Hop, avoid map[peer.ID]bool) (guard, vang
 	}
 	s.refreshGuards(byID, cands, now)
 	s.refreshVanguards(byID, cands, now)
-	g, ok := choose(s.guards, byID, avoid, nil)
+	g, ok := choose(s.guards, byID, avoid, nil, prefer)
 	if !ok {
 		return client.Hop{}, client.Hop{}, false
 	}
-	v, ok := choose(s.vanguards, byID, avoid, map[peer.ID]bool{g.Peer.ID: true})
+	v, ok := choose(s.vanguards, byID, avoid, map[peer.ID]bool{g.Peer.ID: true}, prefer)
 	if !ok {
 		return client.Hop{}, client.Hop{}, false
 	}
 	return g, v, true
 }
 
-// choose returns a random listed entry that is in neither avoid set.
-func choose(set []guardEntry, byID map[peer.ID]client.Hop, avoid, avoid2 map[peer.ID]bool) (client.Hop, bool) {
-	var usable []client.Hop
+// choose returns a random listed entry that is in neither avoid set, one
+// that prefer (if set) holds for where there is one.
+func choose(set []guardEntry, byID map[peer.ID]client.Hop, avoid, avoid2 map[peer.ID]bool, prefer func(peer.ID) bool) (client.Hop, bool) {
+	var usable, preferred []client.Hop
 	for _, e := range set {
 		if h, ok := byID[e.ID]; ok && !avoid[e.ID] && !avoid2[e.ID] {
 			usable = append(usable, h)
+			if prefer != nil && prefer(e.ID) {
+				preferred = append(preferred, h)
+			}
 		}
+	}
+	if len(preferred) > 0 {
+		usable = preferred
 	}
 	if len(usable) == 0 {
 		return client.Hop{}, false

@@ -59,7 +59,7 @@ func mustPick(t *testing.T, s *guardSet, cands []client.Hop, avoid ...peer.ID) (
 	for _, id := range avoid {
 		m[id] = true
 	}
-	g, v, ok := s.pick(cands, m)
+	g, v, ok := s.pick(cands, m, nil)
 	if !ok {
 		t.Fatal("no guard and vanguard picked")
 	}
@@ -309,6 +309,78 @@ func TestPathWithOneGuardMissing(t *testing.T) {
 		}
 		if path[0].Peer.ID != guards[1] || path[2].Peer.ID == path[0].Peer.ID || path[2].Peer.ID == path[1].Peer.ID {
 			t.Fatalf("path %d: %v (guards %v)", i, path, guards)
+		}
+	}
+}
+
+// A rendezvous circuit takes a guard and a vanguard that prefer holds
+// for (those with a standby channel ready) where the set has some, and
+// any of the set where it has none.
+func TestPickPrefersStockedRelays(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	cands := testHops(t, 12)
+	s := newTestGuardSet("", clk)
+	mustPick(t, s, cands) // chooses the set
+	stocked := map[peer.ID]bool{s.guards[1].ID: true, s.vanguards[2].ID: true}
+	prefer := func(id peer.ID) bool { return stocked[id] }
+	for range 50 {
+		g, v, ok := s.pick(cands, nil, prefer)
+		if !ok || !stocked[g.Peer.ID] || !stocked[v.Peer.ID] {
+			t.Fatalf("picked guard %s, vanguard %s; want the stocked ones", g.Peer.ID, v.Peer.ID)
+		}
+	}
+	none := func(peer.ID) bool { return false }
+	guards := map[peer.ID]bool{}
+	for range 50 {
+		g, _, ok := s.pick(cands, nil, none)
+		if !ok {
+			t.Fatal("nothing stocked: no path at all")
+		}
+		guards[g.Peer.ID] = true
+	}
+	if len(guards) != guardSetSize {
+		t.Errorf("with nothing stocked, %d of the %d guards used", len(guards), guardSetSize)
+	}
+}
+
+// stockedPayer is a StandbyPayer with channels ready for some relays.
+type stockedPayer struct{ ready map[peer.ID]bool }
+
+func (stockedPayer) Stock([]*descriptor.Relay) {}
+func (stockedPayer) Pay(path []*descriptor.Relay) (client.PayConfig, error) {
+	return client.PayConfig{Hops: make([]client.HopPayment, len(path))}, nil
+}
+func (s stockedPayer) Stocked(r *descriptor.Relay) bool { return s.ready[r.PeerID] }
+
+// A service's rendezvous paths go through the guard and vanguard its
+// standby payer has channels ready for; its other circuits do not care.
+func TestRendezvousPathsPreferStockedRelays(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	relays := fakeRelays(t, 10, clk.now())
+	sp := stockedPayer{ready: map[peer.ID]bool{}}
+	n := Config{Directory: client.DirectoryFunc(func() []*descriptor.Relay { return relays }), Now: clk.now, Standby: sp}.withDefaults()
+	n.guards.now = clk.now
+	last, ok := hopFor(relays[9], clk.now())
+	if !ok {
+		t.Fatal("no hop for the rendezvous point")
+	}
+	if _, err := n.pathTo(&last, 0, nil); err != nil { // chooses the sets
+		t.Fatal(err)
+	}
+	guards, vanguards := n.guards.snapshot()
+	g, v := guards[len(guards)-1], vanguards[len(vanguards)-1]
+	if g == last.Peer.ID || v == last.Peer.ID {
+		t.Skip("the rendezvous point is in the guard layers")
+	}
+	sp.ready[g], sp.ready[v] = true, true
+	rv := n.forRendezvous()
+	for range 50 {
+		path, err := rv.pathTo(&last, 0, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if path[0].Peer.ID != g || path[1].Peer.ID != v {
+			t.Fatalf("rendezvous path %v, want guard %s and vanguard %s, the stocked ones", path, g, v)
 		}
 	}
 }

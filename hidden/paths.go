@@ -40,11 +40,17 @@ func hopFor(r *descriptor.Relay, now time.Time) (client.Hop, bool) {
 func (n *Config) pathTo(last *client.Hop, role descriptor.Role, exclude map[peer.ID]bool) ([]client.Hop, error) {
 	now := n.Now()
 	var guards, ends []client.Hop
+	var prefer func(peer.ID) bool
+	byID := map[peer.ID]*descriptor.Relay{}
+	if n.prefer != nil {
+		prefer = func(id peer.ID) bool { r := byID[id]; return r != nil && n.prefer(r) }
+	}
 	for _, r := range n.Directory.Relays() {
 		h, ok := hopFor(r, now)
 		if !ok {
 			continue
 		}
+		byID[r.PeerID] = r
 		// Every guard-capable relay, excluded or not: the guard set
 		// takes a relay missing from this list to be missing from the
 		// directory.
@@ -60,7 +66,7 @@ func (n *Config) pathTo(last *client.Hop, role descriptor.Role, exclude map[peer
 	// already serves the service (its intro points) would soon leave none
 	// of them usable.
 	if last != nil {
-		g, v, ok := n.guards.pick(guards, map[peer.ID]bool{last.Peer.ID: true})
+		g, v, ok := n.guards.pick(guards, map[peer.ID]bool{last.Peer.ID: true}, prefer)
 		if !ok {
 			return nil, ErrNoRelays
 		}
@@ -70,7 +76,7 @@ func (n *Config) pathTo(last *client.Hop, role descriptor.Role, exclude map[peer
 	// a last hop other than them. Chosen the other way round, a last hop
 	// that happened to be the one guard listed (the other one missing)
 	// left no path at all.
-	if g, v, ok := n.guards.pick(guards, nil); ok {
+	if g, v, ok := n.guards.pick(guards, nil, prefer); ok {
 		others := slices.DeleteFunc(slices.Clone(ends), func(h client.Hop) bool {
 			return h.Peer.ID == g.Peer.ID || h.Peer.ID == v.Peer.ID
 		})
@@ -84,7 +90,7 @@ func (n *Config) pathTo(last *client.Hop, role descriptor.Role, exclude map[peer
 		return nil, fmt.Errorf("%w: none offers %v", ErrNoRelays, role)
 	}
 	e := ends[rand.IntN(len(ends))]
-	g, v, ok := n.guards.pick(guards, map[peer.ID]bool{e.Peer.ID: true})
+	g, v, ok := n.guards.pick(guards, map[peer.ID]bool{e.Peer.ID: true}, prefer)
 	if !ok {
 		return nil, ErrNoRelays
 	}

@@ -22,15 +22,27 @@ type StandbyPayer interface {
 	Pay(path []*descriptor.Relay) (client.PayConfig, error)
 }
 
+// Stocker is a StandbyPayer that tells which relays it has a channel
+// ready for (pay.Standby is one).
+type Stocker interface {
+	Stocked(r *descriptor.Relay) bool
+}
+
 // forRendezvous is the network a service builds a rendezvous circuit on:
 // paid by Standby if there is one, after naming the guards and vanguards
-// to it (the set may have changed since the last circuit).
+// to it (the set may have changed since the last circuit), through a
+// guard and a vanguard with a standby channel ready where some have one
+// (Stocker): a hop without one waits, on its free allowance, for the next
+// refill, which may come after the relay's grace for an unpaid circuit.
 func (n Config) forRendezvous() Config {
 	if n.Standby == nil {
 		return n
 	}
 	n.stock()
 	n.Pay = n.Standby.Pay
+	if s, ok := n.Standby.(Stocker); ok {
+		n.prefer = s.Stocked
+	}
 	return n
 }
 

@@ -196,6 +196,31 @@ func (s *Standby) Pay(path []*descriptor.Relay) (client.PayConfig, error) {
 	return cfg, nil
 }
 
+// Stocked reports whether a standby channel to relay d is ready, or d is
+// free: a rendezvous circuit through it needs no refill (hidden.Config
+// prefers such guards and vanguards). It makes no mint request.
+func (s *Standby) Stocked(d *descriptor.Relay) bool {
+	if Free(d) {
+		return true
+	}
+	ks, err := s.c.cfg.Wallet.Keyset()
+	if err != nil {
+		return false
+	}
+	r, err := RelayOf(d, s.c.cfg.Wallet.MintURL(), s.c.cfg.Wallet.Unit(), ks.ID)
+	if err != nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.stocks[keyName(r.ReceiverKey)]
+	if st == nil {
+		return false
+	}
+	st.ready = s.usable(st.ready)
+	return len(st.ready) > 0
+}
+
 // take returns a standby channel to the relay of key, waiting for a
 // refill while none is ready (or until ctx ends). It makes no mint
 // request.

@@ -39,8 +39,14 @@ func TestStandbyChannels(t *testing.T) {
 		t.Fatalf("fill with no relay named: %d, %v", n, err)
 	}
 	sb.Stock([]*descriptor.Relay{d0})
+	if sb.Stocked(d0) {
+		t.Fatal("a relay named but not filled yet counts as stocked")
+	}
 	if n, err := sb.Fill(ctx, 0); err != nil || n != 2 || sb.Ready() != 2 {
 		t.Fatalf("fill: %d funded (%v), %d ready; want 2", n, err, sb.Ready())
+	}
+	if !sb.Stocked(d0) || sb.Stocked(d1) {
+		t.Fatalf("stocked: %v and %v, want the filled relay only", sb.Stocked(d0), sb.Stocked(d1))
 	}
 	before := tn.mintRequests()
 	if n, err := sb.Fill(ctx, 0); err != nil || n != 0 {
@@ -61,8 +67,8 @@ func TestStandbyChannels(t *testing.T) {
 	if got := tn.mintRequests(); got != before {
 		t.Fatalf("opening standby channels (and a full stock's fill) made %d mint requests", got-before)
 	}
-	if sb.Ready() != 0 {
-		t.Fatalf("%d ready after two were opened", sb.Ready())
+	if sb.Ready() != 0 || sb.Stocked(d0) {
+		t.Fatalf("%d ready after two were opened (stocked: %v)", sb.Ready(), sb.Stocked(d0))
 	}
 
 	// With none ready, Open waits for a refill.
