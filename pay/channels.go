@@ -504,7 +504,10 @@ func (h *hopPayer) Open(ctx context.Context) ([][]byte, error) {
 	var key *btcec.PrivateKey
 	var err error
 	if h.standby != nil {
-		ch, key, err = h.standby.take(ctx, h.relay.ReceiverKey)
+		var sc standbyChannel
+		if sc, err = h.standby.take(ctx, h.relay.ReceiverKey); err == nil {
+			ch, key, h.fresh = sc.ch, sc.key, &sc
+		}
 	} else {
 		ch, key, err = h.fundNew(ctx)
 	}
@@ -551,15 +554,21 @@ func (h *hopPayer) fundNew(ctx context.Context) (*payment.Channel, *btcec.Privat
 	return sc.ch, sc.key, nil
 }
 
-// Unused implements client.Releaser: the channel Open funded was never
-// offered to the relay (its circuit ended first), so the next circuit
-// through the relay opens it rather than fund another, and its funding is
-// not locked until its expiry. A standby channel is not given back.
+// Unused implements client.Releaser: the channel Open funded, or took
+// from the standby stock, was never offered to the relay (its circuit
+// ended first), so the next circuit through the relay opens it rather
+// than fund another, and its funding is not locked until its expiry. A
+// standby channel goes back to the stock (booked as taken, so that after
+// a restart it is refunded at its expiry rather than offered again).
 func (h *hopPayer) Unused() {
-	if h.fresh != nil {
+	switch {
+	case h.fresh == nil:
+	case h.standby != nil:
+		h.standby.add(h.relay.ReceiverKey, *h.fresh)
+	default:
 		h.c.addSpare(*h.fresh)
-		h.fresh = nil
 	}
+	h.fresh = nil
 }
 
 // addSpare keeps sc, funded and never offered to its relay, for the next

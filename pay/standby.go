@@ -224,7 +224,7 @@ func (s *Standby) Stocked(d *descriptor.Relay) bool {
 // take returns a standby channel to the relay of key, waiting for a
 // refill while none is ready (or until ctx ends). It makes no mint
 // request.
-func (s *Standby) take(ctx context.Context, key *btcec.PublicKey) (*payment.Channel, *btcec.PrivateKey, error) {
+func (s *Standby) take(ctx context.Context, key *btcec.PublicKey) (standbyChannel, error) {
 	k := keyName(key)
 	for {
 		s.mu.Lock()
@@ -239,15 +239,15 @@ func (s *Standby) take(ctx context.Context, key *btcec.PublicKey) (*payment.Chan
 				// never offers it to another circuit.
 				if err := s.c.markOpened(c.counter); err != nil {
 					s.add(key, c)
-					return nil, nil, err
+					return standbyChannel{}, err
 				}
-				return c.ch, c.key, nil
+				return c, nil
 			}
 		}
 		s.mu.Unlock()
 		select {
 		case <-ctx.Done():
-			return nil, nil, ctx.Err()
+			return standbyChannel{}, ctx.Err()
 		case <-more:
 		}
 	}

@@ -98,6 +98,22 @@ func TestStandbyChannels(t *testing.T) {
 	if n, _ := sb.Fill(ctx, 0); n != 0 {
 		t.Fatalf("a relay no longer named was refilled (%d)", n)
 	}
+
+	// A channel taken for a circuit that ended before it was offered
+	// goes back to the stock.
+	cfg, err = sb.Pay([]*descriptor.Relay{d1, d0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	taken := cfg.Hops[0].Payer
+	if _, err := taken.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ready := sb.Ready()
+	taken.(client.Releaser).Unused()
+	if sb.Ready() != ready+1 {
+		t.Fatalf("%d ready after an unused channel came back, want %d", sb.Ready(), ready+1)
+	}
 }
 
 // A payer reopened from its directory stocks again the standby channels
