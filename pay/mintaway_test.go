@@ -36,47 +36,12 @@ func (a *awayTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // funding that reaches the mint ends the refusals.
 func TestPayRefusedWhileMintUnreachable(t *testing.T) {
 	ctx := context.Background()
-	m, err := mint.Open(mint.Config{Seed: []byte("paid mint away test mint seed")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(m.Handler())
-	t.Cleanup(func() { srv.Close(); m.Close() })
 	now := time.Now()
 	clock := func() time.Time { return now }
 	tr := &awayTransport{}
-	w, err := wallet.Open(wallet.Config{Mint: srv.URL, Seed: []byte("paid mint away test wallet"), Dir: t.TempDir(),
-		HTTPClient: &http.Client{Transport: tr}, Now: clock})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.Close() })
-	if err := w.Load(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.TopUp(ctx, 10_000); err != nil {
-		t.Fatal(err)
-	}
-	c, err := pay.OpenChannels(pay.ChannelsConfig{Wallet: w, Seed: []byte("paid mint away test channels"), Now: clock,
-		FundDelay: time.Microsecond, FundMaxDelay: time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	ks, _ := w.Keyset()
-	key, _ := btcec.NewPrivateKey()
-	path := []*descriptor.Relay{{Price: descriptor.Price{PerMiB: 1000, PerCircuit: 1000},
-		Payment: descriptor.Payment{Mints: []descriptor.AcceptedMint{{URL: srv.URL, Unit: "sat", Keysets: []string{ks.ID}}},
-			ReceiverKey: key.PubKey().SerializeCompressed(), PrepayBytes: 1 << 20, FreeBytes: 128 << 10}}}
-	paths := &pay.Paths{C: c}
-	open := func() error {
-		pc, err := paths.Pay(path)
-		if err != nil {
-			return err
-		}
-		_, err = pc.Hops[0].Payer.Open(ctx)
-		return err
-	}
+	f := newOneHopFunding(t, "mint away", &http.Client{Transport: tr},
+		pay.ChannelsConfig{Now: clock, FundDelay: time.Microsecond, FundMaxDelay: time.Millisecond}, clock)
+	w, paths, path, open := f.w, f.paths, f.path, f.open
 	if err := open(); err != nil {
 		t.Fatal(err)
 	}
@@ -113,13 +78,6 @@ func TestPayRefusedWhileMintUnreachable(t *testing.T) {
 // after short pauses, and leaves nothing pending: the circuit it pays for
 // is not closed at the first miss, and paid paths are not refused.
 func TestFundingRetriedWhenNoCircuitReachesTheMint(t *testing.T) {
-	ctx := context.Background()
-	m, err := mint.Open(mint.Config{Seed: []byte("paid never sent test mint seed")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(m.Handler())
-	t.Cleanup(func() { srv.Close(); m.Close() })
 	var fail atomic.Int32 // dials to refuse
 	dials := pay.DialerTransport(func(ctx context.Context, _ pay.MintOp, network, addr string) (net.Conn, error) {
 		if fail.Add(-1) >= 0 {
@@ -131,44 +89,15 @@ func TestFundingRetriedWhenNoCircuitReachesTheMint(t *testing.T) {
 	hc := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
 		return dials.RoundTrip(pay.NewMintOp(pay.MintFund), r)
 	})}
-	w, err := wallet.Open(wallet.Config{Mint: srv.URL, Seed: []byte("paid never sent test wallet"), Dir: t.TempDir(), HTTPClient: hc})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { w.Close() })
-	if err := w.Load(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.TopUp(ctx, 10_000); err != nil {
-		t.Fatal(err)
-	}
 	var slept []time.Duration
-	c, err := pay.OpenChannels(pay.ChannelsConfig{Wallet: w, Seed: []byte("paid never sent test channels"),
-		FundDelay: time.Microsecond, FundMaxDelay: time.Millisecond,
+	f := newOneHopFunding(t, "never sent", hc, pay.ChannelsConfig{FundDelay: time.Microsecond, FundMaxDelay: time.Millisecond,
 		Sleep: func(ctx context.Context, d time.Duration) error {
 			if d >= 100*time.Millisecond {
 				slept = append(slept, d)
 			}
 			return ctx.Err()
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	ks, _ := w.Keyset()
-	key, _ := btcec.NewPrivateKey()
-	path := []*descriptor.Relay{{Price: descriptor.Price{PerMiB: 1000, PerCircuit: 1000},
-		Payment: descriptor.Payment{Mints: []descriptor.AcceptedMint{{URL: srv.URL, Unit: "sat", Keysets: []string{ks.ID}}},
-			ReceiverKey: key.PubKey().SerializeCompressed(), PrepayBytes: 1 << 20, FreeBytes: 128 << 10}}}
-	paths := &pay.Paths{C: c}
-	open := func() error {
-		pc, err := paths.Pay(path)
-		if err != nil {
-			return err
-		}
-		_, err = pc.Hops[0].Payer.Open(ctx)
-		return err
-	}
+		}}, nil)
+	w, paths, path, open := f.w, f.paths, f.path, f.open
 
 	fail.Store(3)
 	if err := open(); err != nil {
@@ -200,3 +129,57 @@ func TestFundingRetriedWhenNoCircuitReachesTheMint(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// oneHopFunding is a wallet of 10,000 sat at a test mint, reached
+// through hc, its channels (cc, given its wallet and seed here) and a
+// paid one-hop path to fund channels on.
+type oneHopFunding struct {
+	w     *wallet.Wallet
+	paths *pay.Paths
+	path  []*descriptor.Relay
+}
+
+func newOneHopFunding(t *testing.T, name string, hc *http.Client, cc pay.ChannelsConfig, now func() time.Time) *oneHopFunding {
+	t.Helper()
+	ctx := context.Background()
+	m, err := mint.Open(mint.Config{Seed: []byte("paid " + name + " test mint seed")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(m.Handler())
+	t.Cleanup(func() { srv.Close(); m.Close() })
+	w, err := wallet.Open(wallet.Config{Mint: srv.URL, Seed: []byte("paid " + name + " test wallet"), Dir: t.TempDir(),
+		HTTPClient: hc, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	if err := w.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.TopUp(ctx, 10_000); err != nil {
+		t.Fatal(err)
+	}
+	cc.Wallet, cc.Seed = w, []byte("paid "+name+" test channels")
+	c, err := pay.OpenChannels(cc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	ks, _ := w.Keyset()
+	key, _ := btcec.NewPrivateKey()
+	path := []*descriptor.Relay{{Price: descriptor.Price{PerMiB: 1000, PerCircuit: 1000},
+		Payment: descriptor.Payment{Mints: []descriptor.AcceptedMint{{URL: srv.URL, Unit: "sat", Keysets: []string{ks.ID}}},
+			ReceiverKey: key.PubKey().SerializeCompressed(), PrepayBytes: 1 << 20, FreeBytes: 128 << 10}}}
+	return &oneHopFunding{w: w, paths: &pay.Paths{C: c}, path: path}
+}
+
+// open pays the path and opens its channel.
+func (f *oneHopFunding) open() error {
+	pc, err := f.paths.Pay(f.path)
+	if err != nil {
+		return err
+	}
+	_, err = pc.Hops[0].Payer.Open(context.Background())
+	return err
+}
