@@ -123,9 +123,20 @@ func (g *Gossip) Run(ctx context.Context) error {
 	return nil
 }
 
-// candidates are the bootstrap peers and the relays of the view.
+// candidates are the bootstrap peers, the relays of the view and the
+// connected peers that serve a view (relays that joined through this
+// one): a relay without bootstrap peers that restarted with an empty
+// view would otherwise have no one to take a view from until gossip
+// reached it. Every record is verified whoever serves it.
 func (g *Gossip) candidates() []peer.AddrInfo {
-	return Candidates(g.cfg.Bootstrap, g.set.Relays())
+	out := Candidates(g.cfg.Bootstrap, g.set.Relays())
+	ps := g.h.Peerstore()
+	for _, p := range g.h.Network().Peers() {
+		if ok, _ := ps.SupportsProtocols(p, Protocol); len(ok) > 0 {
+			out = append(out, peer.AddrInfo{ID: p, Addrs: ps.Addrs(p)})
+		}
+	}
+	return out
 }
 
 // Publish spreads the relay's own signed descriptor, once the topic is

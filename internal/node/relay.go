@@ -305,32 +305,28 @@ func (r *Relay) Run(ctx context.Context) error {
 	return err
 }
 
-// A relay saves its view to its data directory when it has changed: at
-// once the first time (a relay that crashes soon after it started still
-// comes back with a view), then at most every viewSaveEvery, and once
-// more when it stops.
+// A relay saves its view to its data directory when it has changed,
+// often while the view fills after its start and then at most every
+// viewSaveEvery: it checks after viewSaveFirst, and doubles the pause
+// after each save, up to viewSaveEvery. It saves once more when it stops.
+// A relay that crashes soon after its start thus still comes back with
+// the view it had.
 const (
-	viewSaveCheck = 5 * time.Second
+	viewSaveFirst = time.Second
 	viewSaveEvery = 5 * time.Minute
 )
 
 func (r *Relay) saveViewWhenChanged(ctx context.Context) {
-	t := time.NewTicker(viewSaveCheck)
-	defer t.Stop()
 	var saved uint64
-	var at time.Time
+	pause := viewSaveFirst
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-time.After(pause):
 		}
-		v := r.gossip.Set().Version()
-		if v == saved || (!at.IsZero() && time.Since(at) < viewSaveEvery) {
-			continue
-		}
-		if r.saveView() {
-			saved, at = v, time.Now()
+		if v := r.gossip.Set().Version(); v != saved && r.saveView() {
+			saved, pause = v, min(2*pause, viewSaveEvery)
 		}
 	}
 }
