@@ -66,6 +66,22 @@ func recordParams(key func(descriptor.Period) *descriptor.BlindedKey, now time.T
 	return out, nil
 }
 
+// startSteps are the revision steps a listener starts from: those of its
+// start, so that its first records carry a revision above them. Steps
+// count seconds, and DHT nodes keep the record they have of a revision:
+// a service restarted within the second of its last publication would
+// otherwise sign the revision it signed then, and its new records, with
+// its new intro points, would not replace the old ones until its next
+// republication.
+func startSteps(now time.Time, period time.Duration) map[uint64]uint64 {
+	cur := descriptor.PeriodAt(now, period)
+	steps := map[uint64]uint64{}
+	for _, p := range []descriptor.Period{cur, cur.Next()} {
+		steps[p.Num] = descriptor.RevisionStep(p, now)
+	}
+	return steps
+}
+
 // distinctOffsets draws n offsets in [0, span) seconds, all different if
 // span allows.
 func distinctOffsets(rng *mrand.Rand, n int, span int64) []int64 {

@@ -105,3 +105,23 @@ func TestRevisionsIncrease(t *testing.T) {
 		t.Fatalf("records of %d periods", len(last))
 	}
 }
+
+// A service restarted within the second of its last publication signs
+// records of a higher revision than that publication's, in both periods:
+// DHT nodes keep the record they have of a revision, so the restarted
+// service's records, with its new intro points, would not replace the
+// old ones.
+func TestRestartedServiceRevisesAbove(t *testing.T) {
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	second := time.Unix(1_800_000_000, 0)
+	started := second.Add(-5 * time.Second) // the service that published last
+	last := publishOnce(t, key, second.Add(100*time.Millisecond), startSteps(started, descriptor.DefaultPeriod), 1)
+	restart := second.Add(600 * time.Millisecond)
+	again := publishOnce(t, key, restart, startSteps(restart, descriptor.DefaultPeriod), 2)
+	for i := range again {
+		if again[i].Period != last[i].Period || again[i].Revision <= last[i].Revision {
+			t.Errorf("record %d (period %d) of the restarted service: revision %d, the last publication's %d (period %d)",
+				i, again[i].Period.Num, again[i].Revision, last[i].Revision, last[i].Period.Num)
+		}
+	}
+}

@@ -168,7 +168,7 @@ func Listen(ctx context.Context, cfg ServiceConfig) (*Listener, error) {
 	cfg = cfg.withDefaults()
 	l := &Listener{cfg: cfg, accept: make(chan *Conn, 64), done: make(chan struct{}),
 		lost:     make(chan *introPoint, descriptor.MaxIntros),
-		sessions: map[*yamux.Session]struct{}{}, steps: map[uint64]uint64{}}
+		sessions: map[*yamux.Session]struct{}{}, steps: startSteps(cfg.Now(), cfg.Period)}
 	l.adm, l.pow = newAdmission(cfg, l.rendezvous), newPoWState(cfg)
 	copy(l.addr[:], cfg.Key.Public().(ed25519.PublicKey))
 	runCtx, cancel := context.WithCancel(context.Background())
