@@ -68,11 +68,11 @@ func recordParams(key func(descriptor.Period) *descriptor.BlindedKey, now time.T
 
 // startSteps are the revision steps a listener starts from: those of its
 // start, so that its first records carry a revision above them. Steps
-// count seconds, and DHT nodes keep the record they have of a revision:
-// a service restarted within the second of its last publication would
-// otherwise sign the revision it signed then, and its new records, with
-// its new intro points, would not replace the old ones until its next
-// republication.
+// count seconds: a service restarted within the second of its last
+// publication would otherwise sign the revision it signed then, and
+// between records of one revision DHT nodes select the later publish
+// time, drawn back at random, so its old records, with the old intro
+// points, would often stay until its next republication.
 func startSteps(now time.Time, period time.Duration) map[uint64]uint64 {
 	cur := descriptor.PeriodAt(now, period)
 	steps := map[uint64]uint64{}
