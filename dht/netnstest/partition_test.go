@@ -57,7 +57,7 @@ func TestPartitionHeals(t *testing.T) {
 			return relaysPerNS - 1
 		}
 		return relaysPerNS*(groups-1) - 1
-	})
+	}, false)
 	n.waitPartitioned(cutAt)
 	t.Logf("partition seen by every relay and sample %v after the cut", time.Since(cutAt).Round(time.Millisecond))
 	// Hold the cut until every connection across it has timed out, so
@@ -67,7 +67,12 @@ func TestPartitionHeals(t *testing.T) {
 
 	healAt := time.Now()
 	tp.heal(t, cutGroup)
-	n.waitTables(convergeBound, func(*relayProc) int { return len(relays) - 1 })
+	// Whole again but for at most one peer per relay: kad-dht keeps no
+	// promise to hold every peer, and one relay has been seen to miss one
+	// peer for minutes after a heal while every other table held it. What
+	// the heal must bring back is checked next: every relay found from
+	// every namespace with a descriptor signed after the heal.
+	n.waitTables(convergeBound, func(*relayProc) int { return len(relays) - 2 }, true)
 	t.Logf("routing tables whole again %v after the heal", time.Since(healAt).Round(time.Millisecond))
 	done := n.waitFound("after the heal", healAt, convergeBound)
 	t.Logf("converged %v after the heal: every relay found from every namespace with a descriptor signed after it", done.Sub(healAt).Round(time.Millisecond))
@@ -175,16 +180,17 @@ func signedAfter(seq uint64, t time.Time) bool {
 }
 
 // waitTables waits until every relay's routing table holds want(relay)
-// peers: only its own side's relays during the cut (the DHT has noticed
-// the partition), all the others after the heal.
-func (n *network) waitTables(bound time.Duration, want func(*relayProc) int) {
+// peers (at least that many if atLeast): only its own side's relays
+// during the cut (the DHT has noticed the partition), the others after
+// the heal.
+func (n *network) waitTables(bound time.Duration, want func(*relayProc) int, atLeast bool) {
 	n.t.Helper()
 	deadline := time.Now().Add(bound)
 	said := time.Now()
 	for {
 		var wrong []string
 		for _, r := range n.relays {
-			if got := r.routingTable(n.ctx, n.bin); got != want(r) {
+			if got := r.routingTable(n.ctx, n.bin); got != want(r) && !(atLeast && got > want(r)) {
 				wrong = append(wrong, fmt.Sprintf("%s (ns%d) %d peers, want %d", r.id.ShortString(), r.group, got, want(r)))
 			}
 		}
