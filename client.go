@@ -250,7 +250,7 @@ func (c *Client) Run(ctx context.Context) error {
 func (c *Client) open(ctx context.Context) error {
 	cfg, log := c.cfg, c.cfg.Logger
 	var err error
-	c.links = link.NewManager(c.node.Node().Host(), link.Config{Logger: log, Padding: c.linkPadding()})
+	c.links = link.NewManager(c.node.Host(), link.Config{Logger: log, Padding: c.linkPadding()})
 	c.links.Start()
 	if cfg.Pay != nil {
 		wc := pay.WalletConfig{Dir: cfg.Pay.WalletDir, Mint: cfg.Pay.Mint, Transport: cfg.Pay.MintTransport,
@@ -300,8 +300,9 @@ func (c *Client) mintTransport() (pay.MintTransport, error) {
 	}), nil
 }
 
-// join starts the host, joins the DHT and samples it; a warm cache lets
-// the client start when sampling finds little.
+// join starts the host and takes the view from the bootstrap relays (a
+// client does not join the DHT); a warm cache lets the client start when
+// no source answers.
 func (c *Client) join(ctx context.Context) error {
 	var err error
 	if c.node, err = node.OpenClient(node.ClientConfig{DataDir: c.cfg.DataDir, Bootstrap: c.cfg.Bootstrap,
@@ -310,13 +311,10 @@ func (c *Client) join(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.JoinTimeout)
 	defer cancel()
-	err = c.node.Join(ctx)
-	if err == nil {
-		_, err = c.node.Sample(ctx, c.cfg.Sample)
-	}
+	_, err = c.node.Sample(ctx, c.cfg.Sample)
 	switch {
 	case len(c.node.Known()) == 0:
-		return fmt.Errorf("obol: client: no relay found: %w", err)
+		return fmt.Errorf("obol: %w", err)
 	case err != nil:
 		c.cfg.Logger.Warn("sampling found few relays; using those known", "err", err, "relays", len(c.node.Known()))
 	}
@@ -496,15 +494,6 @@ func (c *Client) Known() []*descriptor.Relay {
 		return nil
 	}
 	return c.node.Known()
-}
-
-// RoutingTableSize is the size of the client's DHT routing table; 0
-// before Run has joined.
-func (c *Client) RoutingTableSize() int {
-	if !c.isReady() || c.joinErr != nil {
-		return 0
-	}
-	return c.node.Node().RoutingTableSize()
 }
 
 // Channels is how many links to relays are open.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/obolnet/obol/circuit/client"
@@ -20,15 +21,17 @@ import (
 )
 
 // simClient is one simulated client running obol's own client code: a
-// DHT client node and a descriptor cache that it fills as `obol proxy`
-// does (the union of three relays' views, or DHT samples: Config.
-// Discovery), and a circuit manager that chooses paths from that cache
-// (guards, weights and path rules as they are) and builds circuits.
+// descriptor cache that it fills as `obol proxy` does (the union of three
+// relays' views, or DHT samples: Config.Discovery), and a circuit manager
+// that chooses paths from that cache (guards, weights and path rules as
+// they are) and builds circuits. Like `obol proxy` it joins no DHT when it
+// takes views; with samples it runs a DHT client node, as the earlier
+// design did.
 type simClient struct {
 	idx   int
 	ep    *endpoint
 	host  host.Host
-	node  *dht.Node
+	node  *dht.Node // nil when it takes views
 	cache *dht.Cache
 	views *view.Syncer
 	boot  []peer.AddrInfo
@@ -37,13 +40,16 @@ type simClient struct {
 
 	joined time.Time // when it started to join
 
+	seenMu sync.Mutex
+	seen   map[peer.ID]bool // every peer it ever had a connection with
+
 	cancel context.CancelFunc
 	done   chan struct{}
 	once   sync.Once
 }
 
-// startClient builds a client and starts its circuit manager; it does not
-// join the DHT (join does).
+// startClient builds a client and starts its circuit manager; it takes
+// no view and joins no DHT yet (join does).
 func (n *Network) startClient(idx int, ep *endpoint, boot []peer.AddrInfo) (*simClient, error) {
 	key, _, err := crypto.GenerateEd25519Key(rand.Reader)
 	if err != nil {
@@ -53,12 +59,20 @@ func (n *Network) startClient(idx int, ep *endpoint, boot []peer.AddrInfo) (*sim
 	if err != nil {
 		return nil, err
 	}
-	node, err := dht.Open(h, dht.Config{Mode: dht.ModeClient, Bootstrap: boot})
-	if err != nil {
-		h.Close()
-		return nil, fmt.Errorf("sim: client %d: %w", idx, err)
+	var node *dht.Node
+	if n.cfg.Discovery != DiscoveryView {
+		if node, err = dht.Open(h, dht.Config{Mode: dht.ModeClient, Bootstrap: boot}); err != nil {
+			h.Close()
+			return nil, fmt.Errorf("sim: client %d: %w", idx, err)
+		}
 	}
-	c := &simClient{idx: idx, ep: ep, host: h, node: node, cache: dht.NewCache("", nil), boot: boot, done: make(chan struct{})}
+	c := &simClient{idx: idx, ep: ep, host: h, node: node, cache: dht.NewCache("", nil), boot: boot, done: make(chan struct{}),
+		seen: map[peer.ID]bool{}}
+	h.Network().Notify(&network.NotifyBundle{ConnectedF: func(_ network.Network, conn network.Conn) {
+		c.seenMu.Lock()
+		c.seen[conn.RemotePeer()] = true
+		c.seenMu.Unlock()
+	}})
 	c.views = view.NewSyncer(h, c.cache, view.SyncConfig{})
 	c.links = link.NewManager(h, link.Config{})
 	c.links.Start()
@@ -73,9 +87,7 @@ func (n *Network) startClient(idx int, ep *endpoint, boot []peer.AddrInfo) (*sim
 		MinExitAge:  orWaived(n.cfg.MinExitAge),
 	})
 	if err != nil {
-		c.links.Close()
-		node.Close()
-		h.Close()
+		c.close()
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -92,15 +104,17 @@ func orWaived(age time.Duration) time.Duration {
 	return age
 }
 
-// join bootstraps into the DHT and takes the first view, as `obol
-// proxy` does at start.
+// join takes the first view, as `obol proxy` does at start; with samples
+// it bootstraps into the DHT first.
 func (c *simClient) join(ctx context.Context, cfg Config) error {
 	c.joined = time.Now()
-	bctx, cancel := context.WithTimeout(ctx, time.Minute)
-	err := c.node.Bootstrap(bctx)
-	cancel()
-	if err != nil {
-		return err
+	if c.node != nil {
+		bctx, cancel := context.WithTimeout(ctx, time.Minute)
+		err := c.node.Bootstrap(bctx)
+		cancel()
+		if err != nil {
+			return err
+		}
 	}
 	sctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
@@ -170,8 +184,22 @@ func (c *simClient) stop() {
 	c.once.Do(func() {
 		c.cancel()
 		<-c.done
-		c.links.Close()
-		c.node.Close()
-		c.host.Close()
+		c.close()
 	})
+}
+
+func (c *simClient) close() {
+	c.links.Close()
+	if c.node != nil {
+		c.node.Close()
+	}
+	c.host.Close()
+}
+
+// peersSeen is how many peers c has ever had a connection with: each saw
+// its address.
+func (c *simClient) peersSeen() int {
+	c.seenMu.Lock()
+	defer c.seenMu.Unlock()
+	return len(c.seen)
 }

@@ -55,7 +55,7 @@ type Config struct {
 	ViewTarget float64
 	ViewLimit  time.Duration
 	// Lookups is how many DHT lookups of random relays each client makes
-	// (default 5).
+	// (default 5); a client that takes views has them made by relays.
 	Lookups int
 	// Fetches is how many web fetches each client makes, each on a new
 	// circuit (default 3), of FetchSize bytes (default 64 KiB).

@@ -34,6 +34,10 @@ type Report struct {
 	TorRelayBytesPerHour float64 `json:"tor_relay_bytes_per_hour"`
 	TorClientBytesPerDay float64 `json:"tor_client_bytes_per_day"`
 
+	// ClientExposure is how many relays saw each client's address: had
+	// a connection with it at some time during the run.
+	ClientExposure Exposure `json:"client_exposure"`
+
 	Lookups       Dist    `json:"lookups"`
 	LookupSuccess float64 `json:"lookup_success"`
 
@@ -62,6 +66,16 @@ type Report struct {
 	WallSeconds  float64 `json:"wall_seconds,omitempty"`
 
 	samples struct{ lookups, dials, fetches []time.Duration } // for the plots
+}
+
+// Exposure is how many peers a client connected with (its view's
+// sources, its guards, and its DHT node's peers when it runs one: relays
+// and withholding DHT nodes), out of Relays, every relay the run
+// started.
+type Exposure struct {
+	Mean   float64 `json:"mean"`
+	Max    int     `json:"max"`
+	Relays int     `json:"relays"`
 }
 
 func orNone(s string) string {
@@ -152,6 +166,7 @@ func (r *Report) Print(w io.Writer) {
 	}
 	row("discovery, per relay-hour", "%s (Tor's directory: %s)", size(r.RelayBytesPerHour), size(r.TorRelayBytesPerHour))
 	row("discovery, per client-day", "%s (Tor's directory: %s)", size(r.ClientBytesPerDay), size(r.TorClientBytesPerDay))
+	row("peers that saw a client", "mean %.1f, max %d (%d relays)", r.ClientExposure.Mean, r.ClientExposure.Max, r.ClientExposure.Relays)
 	row("DHT lookup", "p50 %s  p95 %s  success %.3f (n=%d)", sec(r.Lookups.P50), sec(r.Lookups.P95), r.LookupSuccess, r.Lookups.N)
 	row("circuit + stream", "p50 %s  p95 %s  (n=%d)", sec(r.Dial.P50), sec(r.Dial.P95), r.Dial.N)
 	row("fetch", "p50 %s  p95 %s  success %.3f", sec(r.Fetch.P50), sec(r.Fetch.P95), r.FetchSuccess)

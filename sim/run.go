@@ -60,6 +60,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	n.probeViews(ctx, rep)
 	n.progress("fetching through circuits")
 	n.traffic(ctx, rep)
+	n.exposure(rep)
 	n.measureMemory(rep)
 	return rep, ctx.Err()
 }
@@ -279,9 +280,10 @@ func (l *lookupLog) result() (Dist, float64) {
 	return distOf(l.ok), round3(ratio(len(l.ok), l.attempts))
 }
 
-// lookups has c look up Lookups random live relays at random moments of
-// the observation, as a relay resolving a next hop or a client renewing
-// a descriptor does.
+// lookups makes c's Lookups lookups of random live relays at random
+// moments of the observation. A client that takes views has no DHT node:
+// its lookups are made by a random other live relay, as relays look peers
+// and hidden-service records up for clients.
 func (n *Network) lookups(ctx context.Context, c *simClient, log *lookupLog) {
 	n.mu.Lock()
 	rnd := rand.New(rand.NewPCG(n.rnd.Uint64(), uint64(c.idx)))
@@ -292,10 +294,17 @@ func (n *Network) lookups(ctx context.Context, c *simClient, log *lookupLog) {
 		if ctx.Err() != nil || len(live) == 0 {
 			return
 		}
-		target := live[rnd.IntN(len(live))].ID()
+		ti := rnd.IntN(len(live))
+		target, by := live[ti].ID(), c.node
+		if by == nil {
+			if len(live) < 2 {
+				return
+			}
+			by = live[(ti+1+rnd.IntN(len(live)-1))%len(live)].node
+		}
 		lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		start := time.Now()
-		_, _, err := c.node.LookupRelay(lctx, target)
+		_, _, err := by.LookupRelay(lctx, target)
 		d := time.Since(start)
 		cancel()
 		if ctx.Err() != nil {
@@ -400,4 +409,18 @@ func (c *relayClock) hours() float64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.sum
+}
+
+// exposure counts, for each client, the relays that ever had a
+// connection with it over the whole run — each of them saw the client's
+// address. Clients never connect to each other.
+func (n *Network) exposure(rep *Report) {
+	var counts []float64
+	for _, c := range n.clients {
+		counts = append(counts, float64(c.peersSeen()))
+	}
+	n.mu.Lock()
+	relays := len(n.relays)
+	n.mu.Unlock()
+	rep.ClientExposure = Exposure{Mean: round3(mean(counts)), Max: int(maxOf(counts)), Relays: relays}
 }

@@ -4,6 +4,9 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/obolnet/obol/circuit/client"
+	"github.com/obolnet/obol/dht/view"
 )
 
 // TestSmall runs a small network end to end in virtual time: relays
@@ -24,6 +27,11 @@ func TestSmall(t *testing.T) {
 	}
 	if rep.RelayBytesPerHour <= 0 || rep.ClientBytesPerDay <= 0 {
 		t.Errorf("discovery cost %v B/relay-hour, %v B/client-day: no bytes counted", rep.RelayBytesPerHour, rep.ClientBytesPerDay)
+	}
+	// An observer at any relay: only a client's view sources and its
+	// guards ever see its address (specs/02, "Who joins the DHT").
+	if e, most := rep.ClientExposure, view.DefaultSources+client.DefaultGuards; e.Max > most || e.Mean < 1 {
+		t.Errorf("relays that saw a client: mean %.1f, max %d; want at least one and at most %d (its sources and guards)", e.Mean, e.Max, most)
 	}
 	if rep.Paths != 6 || rep.AnonymitySet != 1 {
 		t.Errorf("%d paths seen with anonymity set %.3f: complete views should hide every client among all", rep.Paths, rep.AnonymitySet)

@@ -48,6 +48,13 @@ func minOf(xs []float64) float64 {
 	return slices.Min(xs)
 }
 
+func maxOf(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	return slices.Max(xs)
+}
+
 func ratio(a, b int) float64 {
 	if b == 0 {
 		return 0

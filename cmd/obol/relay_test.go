@@ -164,7 +164,7 @@ func TestRelaysUnreachableBootstrap(t *testing.T) {
 	// A peer ID whose relay was never started, at a port nothing listens on.
 	dead := "/ip4/127.0.0.1/udp/9/quic-v1/p2p/12D3KooWQ32pcyMGz4Ux1p88QTFjikZcVjYZvz2HiJeXQQFZQsF1"
 	code, out, stderr := runCmd(context.Background(), "relays", "--bootstrap", dead, "--timeout", "2s")
-	if code != exitFail || !strings.Contains(stderr, "no DHT peer reachable") || out != "" {
+	if code != exitFail || !strings.Contains(stderr, "no relay reachable") || out != "" {
 		t.Errorf("exit %d, stdout %q, stderr:\n%s\nwant exit %d and the reason", code, out, stderr, exitFail)
 	}
 }

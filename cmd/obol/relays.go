@@ -74,11 +74,9 @@ func runRelays(ctx context.Context, args []string, e env) int {
 	return exitOK
 }
 
-// sample joins and samples n relays; a short sample is not an error.
+// sample takes the view, hoping for n relays; a short view is not an
+// error.
 func sample(ctx context.Context, c *node.Client, n int, log *slog.Logger) ([]*descriptor.Relay, error) {
-	if err := c.Join(ctx); err != nil {
-		return nil, err
-	}
 	rs, err := c.Sample(ctx, n)
 	if errors.Is(err, dht.ErrShortSample) && len(rs) > 0 {
 		log.Info("fewer relays than asked for", "found", len(rs), "asked", n)

@@ -10,14 +10,15 @@ import (
 	"github.com/obolnet/obol/internal/node"
 )
 
-// NewClient opens a client joined to the network; dataDir may be "" for
-// an in-memory cache. The caller closes it.
+// NewClient opens a client of the network that has taken its first view
+// (it knows at least one relay); dataDir may be "" for an in-memory
+// cache. The caller closes it.
 func (n *Network) NewClient(ctx context.Context, dataDir string) (*node.Client, error) {
 	c, err := node.OpenClient(node.ClientConfig{DataDir: dataDir, Bootstrap: n.Bootstrap(), Logger: n.cfg.Logger.With("client", 0)})
 	if err != nil {
 		return nil, err
 	}
-	if err := c.Join(ctx); err != nil {
+	if _, err := c.Sample(ctx, 1); err != nil {
 		c.Close()
 		return nil, err
 	}

@@ -19,7 +19,7 @@ import (
 	"github.com/obolnet/obol/dht/view"
 )
 
-// ClientConfig configures a client that samples relays.
+// ClientConfig configures a client that takes its view of the relays.
 type ClientConfig struct {
 	// DataDir holds the descriptor cache; "" keeps it in memory only.
 	DataDir   string
@@ -29,14 +29,19 @@ type ClientConfig struct {
 	Now       func() time.Time
 }
 
-// Client is a DHT client with a view of the network: every relay's
+// Client is a client's host with a view of the network: every relay's
 // descriptor, taken from several relays' views (package view) into a
 // persistent descriptor cache. Its identity is fresh on every start: a
 // client has no reason to be recognisable.
+//
+// A client does not join the DHT (specs/02, "Who joins"): the relays it
+// ever connects to are its view's sources and the first hops of its
+// circuits. A DHT node would connect it to most relays of the network,
+// each of which would then see its address, and would cost it more bytes
+// than everything else it does while idle.
 type Client struct {
 	log   *slog.Logger
 	host  host.Host
-	node  *dht.Node
 	cache *dht.Cache
 	views *view.Syncer
 	boot  []peer.AddrInfo
@@ -45,8 +50,8 @@ type Client struct {
 	closeErr  error
 }
 
-// OpenClient starts the client's host and DHT node and loads its cache. It
-// does not contact any peer.
+// OpenClient starts the client's host and loads its cache. It does not
+// contact any peer.
 func OpenClient(cfg ClientConfig) (*Client, error) {
 	if len(cfg.Bootstrap) == 0 {
 		return nil, errors.New("client: no bootstrap peers")
@@ -67,13 +72,8 @@ func OpenClient(cfg ClientConfig) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}
-	n, err := dht.Open(h, dht.Config{Mode: dht.ModeClient, Bootstrap: cfg.Bootstrap, Logger: log, Now: cfg.Now})
-	if err != nil {
-		h.Close()
-		return nil, fmt.Errorf("client: %w", err)
-	}
 	views := view.NewSyncer(h, cache, view.SyncConfig{Now: cfg.Now, Logger: log})
-	return &Client{log: log, host: h, node: n, cache: cache, views: views, boot: cfg.Bootstrap}, nil
+	return &Client{log: log, host: h, cache: cache, views: views, boot: cfg.Bootstrap}, nil
 }
 
 func openCache(dir string, now func() time.Time, log *slog.Logger) (*dht.Cache, error) {
@@ -92,14 +92,6 @@ func openCache(dir string, now func() time.Time, log *slog.Logger) (*dht.Cache, 
 	return c, nil
 }
 
-// Join connects to the bootstrap peers and waits for a routing table.
-func (c *Client) Join(ctx context.Context) error {
-	if err := c.node.Bootstrap(ctx); err != nil {
-		return fmt.Errorf("client: join: %w", err)
-	}
-	return nil
-}
-
 // Sample brings the client's view of the network up to date from
 // several relays' views and returns every relay it holds (n is the least
 // the caller hoped for: fewer come with dht.ErrShortSample). Paths are
@@ -109,7 +101,9 @@ func (c *Client) Sample(ctx context.Context, n int) ([]*descriptor.Relay, error)
 	rs := c.cache.Relays()
 	switch {
 	case len(rs) == 0 && err != nil:
-		return nil, err
+		return nil, fmt.Errorf("client: no relay reachable to take the view from: %w", err)
+	case len(rs) == 0:
+		return nil, fmt.Errorf("client: the relays reached know no relay: %w", dht.ErrShortSample)
 	case len(rs) < n:
 		return rs, fmt.Errorf("%w: %d of %d", dht.ErrShortSample, len(rs), n)
 	}
@@ -136,14 +130,14 @@ func (c *Client) View() view.Round { return c.views.Last() }
 // Known returns every unexpired relay in the cache.
 func (c *Client) Known() []*descriptor.Relay { return c.cache.Relays() }
 
-// Node is the client's DHT node.
-func (c *Client) Node() *dht.Node { return c.node }
+// Host is the client's libp2p host: its view's sources and its guards
+// see it, nobody else.
+func (c *Client) Host() host.Host { return c.host }
 
-// Close saves the cache, leaves the DHT and closes the host. It is
-// idempotent.
+// Close saves the cache and closes the host. It is idempotent.
 func (c *Client) Close() error {
 	c.closeOnce.Do(func() {
-		c.closeErr = errors.Join(c.cache.Save(), c.node.Close(), c.host.Close())
+		c.closeErr = errors.Join(c.cache.Save(), c.host.Close())
 	})
 	return c.closeErr
 }

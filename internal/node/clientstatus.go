@@ -30,7 +30,6 @@ type ClientStatus struct {
 // ClientView is what a client's status shows of it.
 type ClientView interface {
 	Known() []*descriptor.Relay // the relays it knows
-	RoutingTableSize() int      // of its DHT node
 	Channels() int              // links open to relays
 }
 
@@ -42,8 +41,7 @@ type clientView struct {
 	links *link.Manager
 }
 
-func (v clientView) RoutingTableSize() int { return v.node.RoutingTableSize() }
-func (v clientView) Channels() int         { return v.links.Channels() }
+func (v clientView) Channels() int { return v.links.Channels() }
 
 // NewClientStatus returns an observer of a client of the given kind
 // (status.KindProxy or status.KindServe) whose circuits mgr keeps; errs
@@ -85,7 +83,7 @@ func (s *ClientStatus) Snapshot(ctx context.Context) status.Snapshot {
 	snap := status.Snapshot{
 		Node:     status.Node{Kind: s.kind, Started: s.started.UTC(), Now: time.Now().UTC()},
 		Traffic:  status.Traffic{CircuitsOpen: len(circs), Channels: s.c.Channels(), Bytes: s.bytes.Load()},
-		DHT:      status.DHT{RoutingTable: s.c.RoutingTableSize(), KnownRelays: len(known)},
+		DHT:      status.DHT{KnownRelays: len(known)}, // a client has no DHT node
 		Relays:   relayRows(known),
 		Circuits: make([]status.Circuit, 0, len(circs)),
 		Guards:   guards,

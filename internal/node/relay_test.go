@@ -126,9 +126,6 @@ func sampleWith(ctx context.Context, t *testing.T, dir string, boot peerInfo, n 
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Join(ctx); err != nil {
-		t.Fatal(err)
-	}
 	found, err := c.Sample(ctx, n)
 	if err != nil {
 		t.Errorf("Sample: %v", err)

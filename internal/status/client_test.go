@@ -32,7 +32,7 @@ func TestClientStatus(t *testing.T) {
 	}
 	defer c.Close()
 	n.Discover(ctx, c)
-	links := link.NewManager(c.Node().Host(), link.Config{})
+	links := link.NewManager(c.Host(), link.Config{})
 	links.Start()
 	defer links.Close()
 	mgr, err := client.NewCircuitManager(client.Config{Links: links, Directory: client.DirectoryFunc(c.Known), AllowSameSubnet: true})

@@ -28,7 +28,11 @@ func Print(w io.Writer, s Snapshot) {
 	if len(s.Throughput) > 0 {
 		fmt.Fprintf(tw, "throughput\t%s/s now, %s/s peak\n", Bytes(s.Throughput[len(s.Throughput)-1].BytesPerSec), Bytes(peak(s.Throughput)))
 	}
-	fmt.Fprintf(tw, "DHT\t%d peers in the routing table, %d relays known, %d lookups (%d failed)\n", d.RoutingTable, d.KnownRelays, d.Lookups, d.LookupFailures)
+	if n.Kind == KindRelay {
+		fmt.Fprintf(tw, "DHT\t%d peers in the routing table, %d relays known, %d lookups (%d failed)\n", d.RoutingTable, d.KnownRelays, d.Lookups, d.LookupFailures)
+	} else { // a client takes its view from relays and joins no DHT
+		fmt.Fprintf(tw, "relays known\t%d\n", d.KnownRelays)
+	}
 	if d.Own != nil {
 		fmt.Fprintf(tw, "own descriptor\tseq %d, expires %s\n", d.Own.Seq, d.Own.Expires.UTC().Format(time.RFC3339))
 	}

@@ -1,0 +1,85 @@
+package obol_test
+
+import (
+	"context"
+	"net"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/obolnet/obol/dht/view"
+	"github.com/obolnet/obol/internal/localnet"
+)
+
+// Every relay notes each peer other than a relay that it ever has a
+// connection with, as an attacker running relays would. A client's
+// address reaches only its guards and the (at most view.DefaultSources)
+// relays it takes its view from: a client joins no DHT (specs/02, "Who
+// joins the DHT"). One that did was seen by every relay of the network.
+func TestOnlySourcesAndGuardsSeeAClient(t *testing.T) {
+	relays, err := localnet.Start(context.Background(), localnet.Config{Relays: 9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(relays.Close)
+	isRelay := map[peer.ID]bool{}
+	for _, id := range relays.IDs() {
+		isRelay[id] = true
+	}
+	var mu sync.Mutex
+	saw := map[peer.ID][]peer.ID{} // relay → the other peers it met
+	for _, r := range relays.Relays {
+		me := r.ID()
+		r.Node().Host().Network().Notify(&network.NotifyBundle{ConnectedF: func(_ network.Network, conn network.Conn) {
+			if p := conn.RemotePeer(); !isRelay[p] {
+				mu.Lock()
+				if !slices.Contains(saw[me], p) {
+					saw[me] = append(saw[me], p)
+				}
+				mu.Unlock()
+			}
+		}})
+	}
+
+	c := runClient(t, relays)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go serveEcho(ln)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn, err := c.Dial(ctx, "tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	echo(t, conn)
+
+	guards := c.Circuits().Guards()
+	mu.Lock()
+	defer mu.Unlock()
+	var others []string
+	seen := 0
+	for relay, peers := range saw {
+		seen++
+		if len(peers) != 1 {
+			t.Errorf("relay %s met %d peers that are not relays, want the client alone", relay, len(peers))
+		}
+		if !slices.Contains(guards, relay) {
+			others = append(others, relay.String())
+		}
+	}
+	if seen == 0 {
+		t.Fatal("no relay saw the client: the check below proves nothing")
+	}
+	if len(others) > view.DefaultSources {
+		t.Errorf("%d of %d relays saw the client; %d of them are not its guards, more than its %d view sources: %v",
+			seen, len(relays.Relays), len(others), view.DefaultSources, others)
+	}
+	t.Logf("%d of %d relays saw the client: %d guards of %d, %d other (view sources)", seen, len(relays.Relays), seen-len(others), len(guards), len(others))
+}
