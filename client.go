@@ -350,6 +350,8 @@ func (c *Client) circuits() error {
 	if c.payer != nil {
 		c.payer.Watch(c.mgr)
 	}
+	// Its guards see the client anyway: they are its view's sources too.
+	c.node.PreferSources(c.mgr.Guards)
 	c.hn = c.hn.Shared() // the client and the services share one guard set, as their GuardFile
 	c.hs, err = hidden.NewConnector(c.hn)
 	return err

@@ -73,7 +73,9 @@ func (n *Network) startClient(idx int, ep *endpoint, boot []peer.AddrInfo) (*sim
 		c.seen[conn.RemotePeer()] = true
 		c.seenMu.Unlock()
 	}})
-	c.views = view.NewSyncer(h, c.cache, view.SyncConfig{})
+	// As obol proxy, a client takes its view from its guards once it has
+	// them (node.Client.PreferSources).
+	c.views = view.NewSyncer(h, c.cache, view.SyncConfig{Preferred: c.guards, CloseDropped: true})
 	c.links = link.NewManager(h, link.Config{})
 	c.links.Start()
 	c.mgr, err = client.NewCircuitManager(client.Config{
@@ -202,4 +204,12 @@ func (c *simClient) peersSeen() int {
 	c.seenMu.Lock()
 	defer c.seenMu.Unlock()
 	return len(c.seen)
+}
+
+// guards are the client's guards that its view holds, where they listen.
+func (c *simClient) guards() []peer.AddrInfo {
+	if c.mgr == nil {
+		return nil
+	}
+	return view.Held(c.cache, c.mgr.Guards())
 }

@@ -76,6 +76,12 @@ type Exposure struct {
 	Mean   float64 `json:"mean"`
 	Max    int     `json:"max"`
 	Relays int     `json:"relays"`
+	// ConnectedAtEnd is how many peers a client is connected to at the
+	// end of the run, on average: those that still see it online.
+	ConnectedAtEnd float64 `json:"connected_at_end"`
+	// BootstrapSources is the share of the clients' view sources, in
+	// their last round, that are bootstrap relays.
+	BootstrapSources float64 `json:"bootstrap_sources"`
 }
 
 func orNone(s string) string {
@@ -166,7 +172,9 @@ func (r *Report) Print(w io.Writer) {
 	}
 	row("discovery, per relay-hour", "%s (Tor's directory: %s)", size(r.RelayBytesPerHour), size(r.TorRelayBytesPerHour))
 	row("discovery, per client-day", "%s (Tor's directory: %s)", size(r.ClientBytesPerDay), size(r.TorClientBytesPerDay))
-	row("peers that saw a client", "mean %.1f, max %d (%d relays)", r.ClientExposure.Mean, r.ClientExposure.Max, r.ClientExposure.Relays)
+	e := r.ClientExposure
+	row("peers that saw a client", "mean %.1f, max %d (%d relays); connected at the end %.1f; view sources that are bootstrap relays %.3f",
+		e.Mean, e.Max, e.Relays, e.ConnectedAtEnd, e.BootstrapSources)
 	row("DHT lookup", "p50 %s  p95 %s  success %.3f (n=%d)", sec(r.Lookups.P50), sec(r.Lookups.P95), r.LookupSuccess, r.Lookups.N)
 	row("circuit + stream", "p50 %s  p95 %s  (n=%d)", sec(r.Dial.P50), sec(r.Dial.P95), r.Dial.N)
 	row("fetch", "p50 %s  p95 %s  success %.3f", sec(r.Fetch.P50), sec(r.Fetch.P95), r.FetchSuccess)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -414,13 +415,25 @@ func (c *relayClock) hours() float64 {
 // exposure counts, for each client, the relays that ever had a
 // connection with it over the whole run — each of them saw the client's
 // address. Clients never connect to each other.
+// It also counts the peers each client is still connected to at the end,
+// and takes the share of the clients' last view sources that are
+// bootstrap relays.
 func (n *Network) exposure(rep *Report) {
-	var counts []float64
+	n.mu.Lock()
+	relays, boot := len(n.relays), n.bootstrap
+	n.mu.Unlock()
+	var counts, now []float64
+	fromBoot, sources := 0, 0
 	for _, c := range n.clients {
 		counts = append(counts, float64(c.peersSeen()))
+		now = append(now, float64(len(c.host.Network().Peers())))
+		for _, id := range c.views.Sources() {
+			sources++
+			if slices.ContainsFunc(boot, func(b peer.AddrInfo) bool { return b.ID == id }) {
+				fromBoot++
+			}
+		}
 	}
-	n.mu.Lock()
-	relays := len(n.relays)
-	n.mu.Unlock()
-	rep.ClientExposure = Exposure{Mean: round3(mean(counts)), Max: int(maxOf(counts)), Relays: relays}
+	rep.ClientExposure = Exposure{Mean: round3(mean(counts)), Max: int(maxOf(counts)), Relays: relays,
+		ConnectedAtEnd: round3(mean(now)), BootstrapSources: round3(ratio(fromBoot, sources))}
 }

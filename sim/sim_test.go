@@ -33,6 +33,14 @@ func TestSmall(t *testing.T) {
 	if e, most := rep.ClientExposure, view.DefaultSources+client.DefaultGuards; e.Max > most || e.Mean < 1 {
 		t.Errorf("relays that saw a client: mean %.1f, max %d; want at least one and at most %d (its sources and guards)", e.Mean, e.Max, most)
 	}
+	// Once a client has guards they are its view's sources: the three
+	// bootstrap relays are at most the share of them that are guards.
+	if b := rep.ClientExposure.BootstrapSources; b > 0.5 {
+		t.Errorf("%.3f of the clients' view sources are bootstrap relays: the sources did not move to the guards", b)
+	}
+	if c := rep.ClientExposure.ConnectedAtEnd; c > client.DefaultGuards {
+		t.Errorf("clients end connected to %.1f relays on average, more than their %d guards", c, client.DefaultGuards)
+	}
 	if rep.Paths != 6 || rep.AnonymitySet != 1 {
 		t.Errorf("%d paths seen with anonymity set %.3f: complete views should hide every client among all", rep.Paths, rep.AnonymitySet)
 	}

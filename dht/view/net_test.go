@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
+	"slices"
 	"testing"
 	"time"
 
@@ -118,6 +119,55 @@ func TestViewComplete(t *testing.T) {
 	if rd, err := s.Sync(ctx, cands); err != nil || rd.Listed != 0 || rd.Fetched != 0 {
 		t.Fatalf("second round from one source: %+v %v, want nothing listed", rd, err)
 	}
+
+	// A client takes its first view from the bootstrap relays and keeps
+	// them while they answer — until it has guards: then they are its
+	// sources, and the bootstrap relays are asked no more, nor kept
+	// connected.
+	var guards []peer.AddrInfo
+	h := newHost(t)
+	s = view.NewSyncer(h, view.NewSet(nil), view.SyncConfig{AllowSameSubnet: true,
+		Preferred: func() []peer.AddrInfo { return guards }, CloseDropped: true})
+	all := relayAddrs(net)
+	boot, want := all[:3], all[5:8]
+	for range 2 {
+		if _, err := s.Sync(ctx, boot); err != nil {
+			t.Fatal(err)
+		}
+		if got := s.Sources(); !sameIDs(got, boot) {
+			t.Fatalf("sources %v, want the bootstrap relays", got)
+		}
+	}
+	guards = want
+	if _, err := s.Sync(ctx, boot); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Sources(); !sameIDs(got, want) {
+		t.Fatalf("sources %v once the client has guards, want its guards", got)
+	}
+	for _, b := range boot {
+		if c := h.Network().Connectedness(b.ID); c == network.Connected {
+			t.Errorf("still connected to bootstrap relay %s, no longer a source", b.ID)
+		}
+	}
+	for _, g := range want {
+		if c := h.Network().Connectedness(g.ID); c != network.Connected {
+			t.Errorf("guard %s, a source, is %v", g.ID, c)
+		}
+	}
+}
+
+// sameIDs says whether got names exactly the peers of want.
+func sameIDs(got []peer.ID, want []peer.AddrInfo) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	for _, a := range want {
+		if !slices.Contains(got, a.ID) {
+			return false
+		}
+	}
+	return true
 }
 
 // A descriptor with new content, published by one relay, reaches every

@@ -75,6 +75,18 @@ func AddrInfo(r *descriptor.Relay) peer.AddrInfo {
 	return ai
 }
 
+// Held are where the relays of ids that store holds listen, in the order
+// of ids; the others are left out.
+func Held(store Store, ids []peer.ID) []peer.AddrInfo {
+	var out []peer.AddrInfo
+	for _, id := range ids {
+		if r, ok := store.Get(id); ok {
+			out = append(out, AddrInfo(r))
+		}
+	}
+	return out
+}
+
 // Candidates are the relays a view may be taken from: the given peers
 // (e.g. bootstrap peers) and every relay of the descriptors.
 func Candidates(boot []peer.AddrInfo, relays []*descriptor.Relay) []peer.AddrInfo {

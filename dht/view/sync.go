@@ -36,8 +36,20 @@ type SyncConfig struct {
 	// AllowSameSubnet lets two sources share an IPv4 /16 or IPv6 /32; for
 	// local test networks only.
 	AllowSameSubnet bool
-	Now             func() time.Time // default time.Now
-	Logger          *slog.Logger     // default: discard
+	// Preferred, if set, returns the relays to take the view from before
+	// any other: a client's guards, which see its address anyway (Tor's
+	// directory guards). Each round asks them first, then the sources
+	// that answered well last round, then others at random, keeping the
+	// rule of one source per network.
+	Preferred func() []peer.AddrInfo
+	// CloseDropped closes the connection to a relay that stops being a
+	// source when nothing else uses it (no stream is open on it), so that
+	// a client's former sources — the bootstrap relays once it has
+	// guards — stop seeing it online. For clients: a relay's connections
+	// also serve its DHT node.
+	CloseDropped bool
+	Now          func() time.Time // default time.Now
+	Logger       *slog.Logger     // default: discard
 }
 
 // Syncer takes a view from relays into a Store: the union of what
@@ -92,6 +104,17 @@ func (s *Syncer) Last() Round {
 	return s.last
 }
 
+// Sources are the sources that answered well in the last round.
+func (s *Syncer) Sources() []peer.ID {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]peer.ID, len(s.sources))
+	for i, a := range s.sources {
+		out[i] = a.ID
+	}
+	return out
+}
+
 // Sync runs one round: it picks sources among cands (different networks,
 // at random), reads each one's digest since the last round and fetches
 // the records it lists that are new or newer than the store's. A source
@@ -115,27 +138,67 @@ func (s *Syncer) Sync(ctx context.Context, cands []peer.AddrInfo) (Round, error)
 		}
 	}
 	rd.At = s.cfg.Now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.sources = good
-	for id := range s.cursors {
-		if !slices.ContainsFunc(good, func(a peer.AddrInfo) bool { return a.ID == id }) {
-			delete(s.cursors, id)
-		}
-	}
 	if rd.Sources == 0 {
+		s.keep(nil)
 		return rd, fmt.Errorf("%w (%d tried)", ErrNoSource, len(srcs))
 	}
+	dropped := s.keep(good)
+	s.mu.Lock()
 	s.last = rd
+	s.mu.Unlock()
+	if s.cfg.CloseDropped {
+		for _, p := range dropped {
+			s.closeIdle(p)
+		}
+	}
 	return rd, nil
 }
 
-// pick keeps the sources that answered well last round, so that their
-// cursors keep digests short, and fills up from cands with relays of
-// networks not yet among them.
-func (s *Syncer) pick(cands []peer.AddrInfo) []peer.AddrInfo {
+// keep makes good the sources to keep, forgets the cursors of the others
+// and returns the sources of the last round that are not kept.
+func (s *Syncer) keep(good []peer.AddrInfo) (dropped []peer.ID) {
 	s.mu.Lock()
-	kept := slices.Clone(s.sources)
+	defer s.mu.Unlock()
+	in := func(id peer.ID) bool {
+		return slices.ContainsFunc(good, func(a peer.AddrInfo) bool { return a.ID == id })
+	}
+	for _, old := range s.sources {
+		if !in(old.ID) {
+			dropped = append(dropped, old.ID)
+		}
+	}
+	s.sources = good
+	for id := range s.cursors {
+		if !in(id) {
+			delete(s.cursors, id)
+		}
+	}
+	return dropped
+}
+
+// closeIdle closes the connections to p if no stream is open on any.
+func (s *Syncer) closeIdle(p peer.ID) {
+	conns := s.h.Network().ConnsToPeer(p)
+	for _, c := range conns {
+		if len(c.GetStreams()) > 0 {
+			return
+		}
+	}
+	if len(conns) > 0 {
+		s.h.Network().ClosePeer(p)
+	}
+}
+
+// pick takes the preferred sources first, then keeps the sources that
+// answered well last round, so that their cursors keep digests short, and
+// fills up from cands with relays of networks not yet among them.
+func (s *Syncer) pick(cands []peer.AddrInfo) []peer.AddrInfo {
+	var kept []peer.AddrInfo
+	if s.cfg.Preferred != nil {
+		kept = slices.Clone(s.cfg.Preferred())
+	}
+	s.mu.Lock()
+	kept = append(kept, s.sources...)
 	s.mu.Unlock()
 	return pickSources(append(kept, cands...), s.cfg.Sources, s.h.ID(), s.cfg.AllowSameSubnet, len(kept))
 }

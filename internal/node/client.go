@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -45,6 +46,7 @@ type Client struct {
 	cache *dht.Cache
 	views *view.Syncer
 	boot  []peer.AddrInfo
+	guard atomic.Pointer[func() []peer.ID] // the relays to take the view from first
 
 	closeOnce sync.Once
 	closeErr  error
@@ -72,8 +74,9 @@ func OpenClient(cfg ClientConfig) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}
-	views := view.NewSyncer(h, cache, view.SyncConfig{Now: cfg.Now, Logger: log})
-	return &Client{log: log, host: h, cache: cache, views: views, boot: cfg.Bootstrap}, nil
+	c := &Client{log: log, host: h, cache: cache, boot: cfg.Bootstrap}
+	c.views = view.NewSyncer(h, cache, view.SyncConfig{Now: cfg.Now, Logger: log, Preferred: c.preferred, CloseDropped: true})
+	return c, nil
 }
 
 func openCache(dir string, now func() time.Time, log *slog.Logger) (*dht.Cache, error) {
@@ -121,6 +124,24 @@ func (c *Client) Refresh(ctx context.Context) int {
 // bootstrap list and of the view itself.
 func (c *Client) syncView(ctx context.Context) (view.Round, error) {
 	return c.views.Sync(ctx, view.Candidates(c.boot, c.cache.Relays()))
+}
+
+// PreferSources makes the relays that guards returns, when the view holds
+// them, the first the view is taken from: a client's guards see its
+// address anyway, so that its view's sources add no relay that does
+// (Tor's directory guards), and no relay serves every client's view —
+// without it, every client would keep the bootstrap relays as its
+// sources for as long as they answer. The bootstrap relays are asked
+// until the client has guards.
+func (c *Client) PreferSources(guards func() []peer.ID) { c.guard.Store(&guards) }
+
+// preferred are the preferred sources the view holds.
+func (c *Client) preferred() []peer.AddrInfo {
+	f := c.guard.Load()
+	if f == nil {
+		return nil
+	}
+	return view.Held(c.cache, (*f)())
 }
 
 // View is the outcome of the view's last round that reached a source:
