@@ -122,6 +122,14 @@ func (s *Syncer) Sources() []peer.ID {
 // and reported in Round.Bad; the records verified before stay.
 func (s *Syncer) Sync(ctx context.Context, cands []peer.AddrInfo) (Round, error) {
 	srcs := s.pick(cands)
+	// The sources are asked in turn (a record listed by an earlier one
+	// is fetched from it alone), but connected to at once: a client that
+	// starts with no connection would otherwise wait for each handshake.
+	var dials sync.WaitGroup
+	defer dials.Wait()
+	for _, src := range srcs[min(1, len(srcs)):] {
+		dials.Go(func() { s.h.Connect(ctx, src) }) // syncFrom sees the outcome
+	}
 	var rd Round
 	var good []peer.AddrInfo
 	for _, src := range srcs {
