@@ -76,7 +76,7 @@ func newCollector(src status.Source) *collector {
 			newMetric("link_channels", "Link channels open to other nodes.", g, func(s *status.Snapshot) float64 { return float64(s.Traffic.Channels) }),
 			newMetric("cells_forwarded_total", "Cells forwarded to another hop (relay).", c, func(s *status.Snapshot) float64 { return float64(s.Traffic.Cells) }),
 			newMetric("bytes_forwarded_total", "Link bytes of the cells counted by obol_cells_forwarded_total (relay); bytes carried by the streams (client).", c, func(s *status.Snapshot) float64 { return float64(s.Traffic.Bytes) }),
-			newMetric("dht_routing_table_peers", "Peers in the DHT routing table.", g, func(s *status.Snapshot) float64 { return float64(s.DHT.RoutingTable) }),
+			newMetric("dht_routing_table_peers", "Peers in the DHT routing table (relay; a client runs no DHT node).", g, func(s *status.Snapshot) float64 { return float64(s.DHT.RoutingTable) }),
 			newMetric("dht_known_relays", "Unexpired relay descriptors the node knows.", g, func(s *status.Snapshot) float64 { return float64(s.DHT.KnownRelays) }),
 			newMetric("dht_lookups_total", "DHT lookups and samples the node made.", c, func(s *status.Snapshot) float64 { return float64(s.DHT.Lookups) }),
 			newMetric("dht_lookup_failures_total", "DHT lookups and samples that failed.", c, func(s *status.Snapshot) float64 { return float64(s.DHT.LookupFailures) }),
