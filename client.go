@@ -309,6 +309,13 @@ func (c *Client) join(ctx context.Context) error {
 		Listen: c.cfg.Listen, Logger: c.cfg.Logger}); err != nil {
 		return err
 	}
+	if c.cfg.DataDir != "" {
+		// A client that ran before takes its first view from its guards,
+		// which its cache still holds, not from the bootstrap relays.
+		// An unreadable file is reported when the manager reads it.
+		saved, _ := client.SavedGuards(filepath.Join(c.cfg.DataDir, GuardFile))
+		c.node.PreferSources(func() []peer.ID { return saved })
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.JoinTimeout)
 	defer cancel()
 	_, err = c.node.Sample(ctx, c.cfg.Sample)

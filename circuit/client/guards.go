@@ -115,6 +115,17 @@ func newGuardSet(path string, n int, lifetime, replaceAfter, minAge time.Duratio
 		bias: defaultBias, seen: map[peer.ID]seenRecord{}}
 }
 
+// SavedGuards are the guards in use that the guard file at path holds,
+// most preferred first (none if there is no file): what a client that
+// starts again knows of its guards before its manager exists.
+func SavedGuards(path string) ([]peer.ID, error) {
+	g := newGuardSet(path, 0, 0, 0, 0)
+	if err := g.load(); err != nil {
+		return nil, err
+	}
+	return g.IDs(), nil
+}
+
 // load reads the guard file; a missing file is an empty set.
 func (g *guardSet) load() error {
 	if g.path == "" {
