@@ -2,6 +2,7 @@ package pay
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 )
@@ -91,19 +92,49 @@ func TestStandbyFillsBreadthFirst(t *testing.T) {
 		"d": {wanted: false},                                  // no longer named
 		"e": {wanted: true, ready: make([]standbyChannel, 4)}, // full
 	}
-	got := fewestReady(stocks, 4)
+	four := func(*stock) int { return 4 }
+	got := fewestReady(stocks, four)
 	if len(got) != 2 || len(got[0].ready) != 1 || len(got[1].ready) != 1 {
 		t.Fatalf("picked %d stocks, want b and c (1 ready each)", len(got))
 	}
 	stocks["b"].ready = append(stocks["b"].ready, standbyChannel{})
 	stocks["c"].ready = append(stocks["c"].ready, standbyChannel{})
-	if got := fewestReady(stocks, 4); len(got) != 3 {
+	if got := fewestReady(stocks, four); len(got) != 3 {
 		t.Fatalf("picked %d stocks with 2 ready each, want a, b and c", len(got))
 	}
 	for _, st := range stocks {
 		st.ready = make([]standbyChannel, 4)
 	}
-	if got := fewestReady(stocks, 4); len(got) != 0 {
+	if got := fewestReady(stocks, four); len(got) != 0 {
 		t.Fatalf("picked %d stocks with every stock full", len(got))
+	}
+}
+
+// A relay whose standby channels are taken faster than Per a refill gets
+// a larger stock: three times the takes of a mean refill interval over
+// the last four, up to MaxPer; takes older than that are forgotten.
+func TestStandbyStockFollowsTakes(t *testing.T) {
+	cfg := StandbyConfig{Per: 2}
+	cfg.defaults()
+	now := time.Unix(1_800_000_000, 0)
+	st := &stock{wanted: true}
+	if got := st.target(cfg, now); got != 2 {
+		t.Fatalf("target with no take: %d, want Per", got)
+	}
+	for i := range 8 { // 8 takes in the last 4 intervals: 2 a refill
+		st.taken = append(st.taken, now.Add(-time.Duration(i)*cfg.Every/2))
+	}
+	slices.Reverse(st.taken)
+	if got := st.target(cfg, now); got != 6 {
+		t.Fatalf("target after 8 takes in 4 refill intervals: %d, want 3 × 2 = 6", got)
+	}
+	for range 100 {
+		st.taken = append(st.taken, now)
+	}
+	if got := st.target(cfg, now); got != cfg.MaxPer {
+		t.Fatalf("target after a burst: %d, want MaxPer %d", got, cfg.MaxPer)
+	}
+	if got := st.target(cfg, now.Add(takenHorizon*cfg.Every+time.Second)); got != 2 || len(st.taken) != 0 {
+		t.Fatalf("target once the takes are older than the horizon: %d (%d remembered), want Per", got, len(st.taken))
 	}
 }

@@ -163,7 +163,7 @@ func echo(l net.Listener) {
 func introductionFundings(t *testing.T, intros int, standby bool) (inWindows, standbyFundings int) {
 	hn := newHSNet(t, 7)
 	svcDir := t.TempDir()
-	const per = 10 // a refill after every 10 introductions keeps each relay stocked
+	const per = 10 // a refill after every 10 introductions keeps each relay stocked; a fixed stock
 	// The service locks its money ahead of need: the pool's fundings, and
 	// standby channels for every guard and vanguard, refilled as they are
 	// used, that come back only at their expiry. On a loaded machine its
@@ -171,7 +171,7 @@ func introductionFundings(t *testing.T, intros int, standby bool) (inWindows, st
 	// wallet that ran dry would close them as they are built: the test
 	// needs the service to have enough, not to run short.
 	const svcFunds = 1_000_000
-	svcPay := hn.payer(t, svcDir, hn.log.transport(), svcFunds, pay.StandbyConfig{Per: per, Every: time.Hour})
+	svcPay := hn.payer(t, svcDir, hn.log.transport(), svcFunds, pay.StandbyConfig{Per: per, MaxPer: per, Every: time.Hour})
 	const cliFunds = 1_000_000
 	cliPay := hn.payer(t, t.TempDir(), nil, cliFunds, pay.StandbyConfig{})
 	defer func() {

@@ -18,9 +18,14 @@ import (
 // StandbyConfig configures the channels a hidden service keeps funded in
 // advance to the first hops of its rendezvous circuits.
 type StandbyConfig struct {
-	// Per is how many funded channels are kept ready for each relay
-	// (default 4).
-	Per int
+	// Per is how many funded channels are kept ready for each relay at
+	// least (default 4). A relay whose channels are taken faster gets
+	// more, up to MaxPer (default 4 × Per): three times as many as were
+	// taken, on average, in one refill interval (Every) over the last
+	// four, so that a busy service's stock rarely runs dry between two
+	// refills (the intervals are exponential: one in twenty is three
+	// times the mean).
+	Per, MaxPer int
 	// Every is the mean time between two refills (default 2 min), drawn
 	// from an exponential distribution — a Poisson process, unrelated to
 	// introductions — the first within Every/4 of Run's start, or at the
@@ -46,6 +51,9 @@ const (
 func (c *StandbyConfig) defaults() {
 	if c.Per <= 0 {
 		c.Per = DefaultStandbyPer
+	}
+	if c.MaxPer < c.Per {
+		c.MaxPer = 4 * c.Per
 	}
 	if c.Every <= 0 {
 		c.Every = DefaultStandbyEvery
@@ -88,6 +96,24 @@ type stock struct {
 	capacity uint64
 	wanted   bool // refilled; relays no longer named are not
 	ready    []standbyChannel
+	taken    []time.Time // when circuits took its channels, within the horizon
+}
+
+// takenHorizon is how many refill intervals of takes size a stock.
+const takenHorizon = 4
+
+// target is how many channels st keeps ready at now: Per, or three times
+// the takes of a mean refill interval over the horizon, up to MaxPer. It
+// forgets takes older than the horizon.
+func (st *stock) target(cfg StandbyConfig, now time.Time) int {
+	since := now.Add(-takenHorizon * cfg.Every)
+	i := 0
+	for i < len(st.taken) && st.taken[i].Before(since) {
+		i++
+	}
+	st.taken = st.taken[i:]
+	want := (3*len(st.taken) + takenHorizon - 1) / takenHorizon
+	return min(max(cfg.Per, want), cfg.MaxPer)
 }
 
 // standbyChannel is a booked, funded channel not opened on any circuit.
@@ -234,6 +260,7 @@ func (s *Standby) take(ctx context.Context, key *btcec.PublicKey) (standbyChanne
 			if len(st.ready) > 0 {
 				c := st.ready[0]
 				st.ready = st.ready[1:]
+				st.taken = append(st.taken, s.c.cfg.Now())
 				s.mu.Unlock()
 				// Booked before the relay can see it: a restart then
 				// never offers it to another circuit.
@@ -319,21 +346,22 @@ func (s *Standby) Fill(ctx context.Context, gap time.Duration) (int, error) {
 func (s *Standby) capacityLimit() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.cfg.Per * len(s.stocks)
+	return s.cfg.MaxPer * len(s.stocks)
 }
 
-// missing picks, at random, a wanted relay with fewer than Per channels
-// ready, among those with the fewest: a fill gives every relay one
+// missing picks, at random, a wanted relay with fewer channels ready than
+// its target, among those with the fewest: a fill gives every relay one
 // channel before it gives any a second, so that a rendezvous circuit
 // soon after the service's start, which needs one on each of its first
 // hops, waits for one round of the fill and not for all of it.
 func (s *Standby) missing() (RelayTerms, uint64, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	now := s.c.cfg.Now()
 	for _, st := range s.stocks {
 		st.ready = s.usable(st.ready)
 	}
-	short := fewestReady(s.stocks, s.cfg.Per)
+	short := fewestReady(s.stocks, func(st *stock) int { return st.target(s.cfg, now) })
 	if len(short) == 0 {
 		return RelayTerms{}, 0, false
 	}
@@ -341,12 +369,12 @@ func (s *Standby) missing() (RelayTerms, uint64, bool) {
 	return st.relay, st.capacity, true
 }
 
-// fewestReady returns the wanted stocks with fewer than per channels
-// ready and, among them, the fewest.
-func fewestReady(stocks map[string]*stock, per int) []*stock {
+// fewestReady returns the wanted stocks with fewer channels ready than
+// their target and, among them, the fewest.
+func fewestReady(stocks map[string]*stock, target func(*stock) int) []*stock {
 	var short []*stock
 	for _, st := range stocks {
-		if !st.wanted || len(st.ready) >= per {
+		if !st.wanted || len(st.ready) >= target(st) {
 			continue
 		}
 		if len(short) > 0 && len(st.ready) < len(short[0].ready) {

@@ -114,6 +114,23 @@ func TestStandbyChannels(t *testing.T) {
 	if sb.Ready() != ready+1 {
 		t.Fatalf("%d ready after an unused channel came back, want %d", sb.Ready(), ready+1)
 	}
+
+	// A relay whose channels go faster than Per a refill gets more: three
+	// taken within the last four refill intervals make three a refill
+	// (3 × 3 / 4, rounded up).
+	takes := 1 // the one above, which came back unused, counts as demand
+	for ; sb.Stocked(d1); takes++ {
+		if _, err := cfg.Hops[0].Next().Open(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if takes != 3 {
+		t.Fatalf("%d channels taken from the relay, want 3", takes)
+	}
+	ready = sb.Ready()
+	if n, err := sb.Fill(ctx, 0); err != nil || n != 3 || sb.Ready() != ready+3 {
+		t.Fatalf("refill after 3 takes: %d funded (%v), %d ready of %d; want 3 more, above Per", n, err, sb.Ready(), ready)
+	}
 }
 
 // A payer reopened from its directory stocks again the standby channels
