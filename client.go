@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -177,8 +178,9 @@ type Client struct {
 	mgr     *client.CircuitManager
 	hs      *hidden.Connector
 	hn      hidden.Config
-	payer   *pay.Payer             // nil: free relays only
-	mintMgr *client.CircuitManager // circuits to the mint; nil without a payer or with a transport of the embedder's
+	payer   *pay.Payer                            // nil: free relays only
+	mintMgr *client.CircuitManager                // circuits to the mint; nil without a payer or with a transport of the embedder's
+	mainMgr atomic.Pointer[client.CircuitManager] // mgr, for the mint manager's goroutines
 
 	mu        sync.Mutex // guards the fields below
 	running   bool
@@ -282,7 +284,7 @@ func (c *Client) open(ctx context.Context) error {
 func (c *Client) mintTransport() (pay.MintTransport, error) {
 	cfg := client.Config{Links: c.links, Directory: client.DirectoryFunc(c.node.Known), Hops: c.cfg.Hops, Prebuilt: -1,
 		AllowSameSubnet: c.cfg.AllowSameSubnet, MinGuardAge: c.cfg.MinGuardAge, MinExitAge: c.cfg.MinExitAge, Logger: c.cfg.Logger,
-		Usable: pay.MintUsable, Pay: pay.MintPay}
+		Usable: pay.MintUsable, Pay: pay.MintPay, PreferGuards: c.exitGuards}
 	if c.cfg.DataDir != "" {
 		cfg.GuardFile = filepath.Join(c.cfg.DataDir, MintGuardFile)
 	}
@@ -332,6 +334,9 @@ func (c *Client) join(ctx context.Context) error {
 func (c *Client) circuits() error {
 	cfg := client.Config{Links: c.links, Directory: client.DirectoryFunc(c.node.Known), Hops: c.cfg.Hops, Prebuilt: c.cfg.Prebuilt,
 		PriceLimit: c.cfg.PriceLimit, AllowSameSubnet: c.cfg.AllowSameSubnet, MinGuardAge: c.cfg.MinGuardAge, MinExitAge: c.cfg.MinExitAge, Logger: c.cfg.Logger}
+	if c.mintMgr != nil { // chosen first: the wallet reached the mint while the payer opened
+		cfg.PreferGuards = c.mintMgr.Guards
+	}
 	if c.cfg.FrontPadding {
 		front := padding.DefaultFront
 		cfg.Front = &front
@@ -354,6 +359,7 @@ func (c *Client) circuits() error {
 	if c.mgr, err = client.NewCircuitManager(cfg); err != nil {
 		return err
 	}
+	c.mainMgr.Store(c.mgr)
 	if c.payer != nil {
 		c.payer.Watch(c.mgr)
 	}
@@ -362,6 +368,18 @@ func (c *Client) circuits() error {
 	c.hn = c.hn.Shared() // the client and the services share one guard set, as their GuardFile
 	c.hs, err = hidden.NewConnector(c.hn)
 	return err
+}
+
+// exitGuards are the guards of the exit circuits' manager, once it
+// exists. The two managers take each other's guards first, whichever
+// fills its set first (the mint's, at a first start: the payer reaches
+// the mint as it opens), so that paying shows the client to no relay
+// its circuits do not.
+func (c *Client) exitGuards() []peer.ID {
+	if m := c.mainMgr.Load(); m != nil {
+		return m.Guards()
+	}
+	return nil
 }
 
 // close closes what open opened, last opened first.

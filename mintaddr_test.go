@@ -7,13 +7,18 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/obolnet/obol"
+	"github.com/obolnet/obol/circuit/client"
 	"github.com/obolnet/obol/descriptor"
 	"github.com/obolnet/obol/internal/localnet"
 	"github.com/obolnet/obol/internal/node"
@@ -294,6 +299,15 @@ func TestMintNeverSeesClientsOrServices(t *testing.T) {
 		t.Logf("through exits the mint saw the client's %v", wn.fromExits(reqs))
 		v.guards, v.until = firstHops(t, dataDir), mark+len(reqs)
 		watched["client"] = v
+		// Paying shows the client to no relay its circuits do not: the
+		// mint circuits start at the exit circuits' guards.
+		exits, _ := client.SavedGuards(filepath.Join(dataDir, obol.GuardFile))
+		mints, _ := client.SavedGuards(filepath.Join(dataDir, obol.MintGuardFile))
+		slices.SortFunc(exits, func(a, b peer.ID) int { return strings.Compare(string(a), string(b)) })
+		slices.SortFunc(mints, func(a, b peer.ID) int { return strings.Compare(string(a), string(b)) })
+		if len(mints) == 0 || !slices.Equal(exits, mints) {
+			t.Errorf("the mint circuits' guards %v, the exit circuits' %v: want the same relays", mints, exits)
+		}
 	})
 
 	t.Run("service", func(t *testing.T) {

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/obolnet/obol/circuit"
 	"github.com/obolnet/obol/circuit/link"
 	"github.com/obolnet/obol/descriptor"
@@ -30,6 +32,10 @@ type Config struct {
 	GuardFile string
 	// Guards is the size of the guard set (default 3).
 	Guards int
+	// PreferGuards, if set, names relays to take first when the guard set
+	// is filled (another manager's guards, say), each if it may be a
+	// guard of this manager: fewer relays then see the client.
+	PreferGuards func() []peer.ID
 	// GuardLifetime is how long a guard is kept at most (default 8
 	// weeks; each guard's lifetime is shortened by up to a quarter at
 	// random).

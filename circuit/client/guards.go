@@ -99,6 +99,7 @@ type guardSet struct {
 	minAge       time.Duration // ≤ 0: any relay with the role may be a guard
 	minExitAge   time.Duration // ≤ 0: any relay with the role may be an exit
 	bias         biasParams
+	prefer       func() []peer.ID // relays to take as new guards first; may be nil
 
 	mu     sync.Mutex // guards the fields below
 	guards []guardRecord
@@ -400,7 +401,10 @@ func (g *guardSet) fillLocked(eligible, byID map[peer.ID]*candidate, view []*can
 			slices.SortFunc(pool, func(a, b *candidate) int { return compareIDs(a.id(), b.id()) })
 			rules.weighGuards(pool, view)
 		}
-		c := rules.pick(pool, chosen, &pathRequest{avoid: avoid, rnd: rnd}, posGuard, func(*candidate) bool { return true })
+		c := g.preferredLocked(eligible, chosen, avoid, rules, rnd)
+		if c == nil {
+			c = rules.pick(pool, chosen, &pathRequest{avoid: avoid, rnd: rnd}, posGuard, func(*candidate) bool { return true })
+		}
 		if c == nil {
 			break
 		}
@@ -411,6 +415,25 @@ func (g *guardSet) fillLocked(eligible, byID map[peer.ID]*candidate, view []*can
 		changed = true
 	}
 	return changed
+}
+
+// preferredLocked is the first relay prefer names that may join the
+// guards: eligible, not in the set, and allowed by the path rules beside
+// the guards chosen (family, network). mu is held.
+func (g *guardSet) preferredLocked(eligible map[peer.ID]*candidate, chosen []*candidate, avoid map[peer.ID]bool, rules pathRules, rnd *rand.Rand) *candidate {
+	if g.prefer == nil {
+		return nil
+	}
+	for _, id := range g.prefer() {
+		c := eligible[id]
+		if c == nil || avoid[id] {
+			continue
+		}
+		if c = rules.pick([]*candidate{c}, chosen, &pathRequest{avoid: avoid, rnd: rnd}, posGuard, func(*candidate) bool { return true }); c != nil {
+			return c
+		}
+	}
+	return nil
 }
 
 func compareIDs(a, b peer.ID) int {

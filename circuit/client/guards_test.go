@@ -306,3 +306,39 @@ func TestGuardMinAge(t *testing.T) {
 		}
 	}
 }
+
+// A guard set told to prefer another's guards (a client's mint circuits
+// preferring its exit circuits' guards) takes them, so that no more relays
+// see the client; one it cannot use is replaced as usual.
+func TestGuardsPreferAnotherSet(t *testing.T) {
+	f := newGuardFixture(t)
+	main := f.open()
+	f.refresh(main, testNow)
+	f.path = filepath.Join(t.TempDir(), "mint-guards.json")
+	other := f.open()
+	other.prefer = main.IDs
+	f.refresh(other, testNow)
+	if !slices.Equal(other.IDs(), main.IDs()) {
+		t.Fatalf("guards %v, want the preferred %v", other.IDs(), main.IDs())
+	}
+
+	// A preferred relay this set cannot use (not among its candidates,
+	// as a relay giving no free allowance is not for mint circuits).
+	f.path = filepath.Join(t.TempDir(), "mint-guards-2.json")
+	third := f.open()
+	third.prefer = main.IDs
+	unusable := main.IDs()[0]
+	var relays []*descriptor.Relay
+	for _, r := range f.relays {
+		if r.PeerID != unusable {
+			relays = append(relays, r)
+		}
+	}
+	if _, err := third.refresh(f.rules.candidates(relays, testNow), f.rules, f.rnd, testNow); err != nil {
+		t.Fatal(err)
+	}
+	got := third.IDs()
+	if len(got) != 3 || slices.Contains(got, unusable) || diff(main.IDs(), got) != 1 {
+		t.Fatalf("guards %v with %s unusable, want the other two preferred and one more (preferred %v)", got, unusable, main.IDs())
+	}
+}

@@ -98,7 +98,7 @@ func NewCircuitManager(cfg Config) (*CircuitManager, error) {
 	crand.Read(seed[:])
 	capacity := newCapacityTracker()
 	guards := newGuardSet(cfg.GuardFile, cfg.Guards, cfg.GuardLifetime, cfg.GuardReplaceAfter, cfg.MinGuardAge)
-	guards.minExitAge = cfg.MinExitAge
+	guards.minExitAge, guards.prefer = cfg.MinExitAge, cfg.PreferGuards
 	m := &CircuitManager{
 		cfg:      cfg,
 		capacity: capacity,
