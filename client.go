@@ -172,15 +172,16 @@ type Client struct {
 	done  chan struct{} // closed when Run has returned
 
 	// Set by Run before ready is closed, then read-only.
-	joinErr error
-	node    *node.Client
-	links   *link.Manager
-	mgr     *client.CircuitManager
-	hs      *hidden.Connector
-	hn      hidden.Config
-	payer   *pay.Payer                            // nil: free relays only
-	mintMgr *client.CircuitManager                // circuits to the mint; nil without a payer or with a transport of the embedder's
-	mainMgr atomic.Pointer[client.CircuitManager] // mgr, for the mint manager's goroutines
+	joinErr  error
+	node     *node.Client
+	links    *link.Manager
+	mgr      *client.CircuitManager
+	hs       *hidden.Connector
+	hn       hidden.Config
+	payer    *pay.Payer                            // nil: free relays only
+	mintMgr  *client.CircuitManager                // circuits to the mint; nil without a payer or with a transport of the embedder's
+	mainMgr  atomic.Pointer[client.CircuitManager] // mgr, for the other managers' goroutines
+	hnShared atomic.Pointer[hidden.Config]         // hn once shared, likewise
 
 	mu        sync.Mutex // guards the fields below
 	running   bool
@@ -284,7 +285,7 @@ func (c *Client) open(ctx context.Context) error {
 func (c *Client) mintTransport() (pay.MintTransport, error) {
 	cfg := client.Config{Links: c.links, Directory: client.DirectoryFunc(c.node.Known), Hops: c.cfg.Hops, Prebuilt: -1,
 		AllowSameSubnet: c.cfg.AllowSameSubnet, MinGuardAge: c.cfg.MinGuardAge, MinExitAge: c.cfg.MinExitAge, Logger: c.cfg.Logger,
-		Usable: pay.MintUsable, Pay: pay.MintPay, PreferGuards: c.exitGuards}
+		Usable: pay.MintUsable, Pay: pay.MintPay, PreferGuards: c.guards}
 	if c.cfg.DataDir != "" {
 		cfg.GuardFile = filepath.Join(c.cfg.DataDir, MintGuardFile)
 	}
@@ -334,14 +335,13 @@ func (c *Client) join(ctx context.Context) error {
 func (c *Client) circuits() error {
 	cfg := client.Config{Links: c.links, Directory: client.DirectoryFunc(c.node.Known), Hops: c.cfg.Hops, Prebuilt: c.cfg.Prebuilt,
 		PriceLimit: c.cfg.PriceLimit, AllowSameSubnet: c.cfg.AllowSameSubnet, MinGuardAge: c.cfg.MinGuardAge, MinExitAge: c.cfg.MinExitAge, Logger: c.cfg.Logger}
-	if c.mintMgr != nil { // chosen first: the wallet reached the mint while the payer opened
-		cfg.PreferGuards = c.mintMgr.Guards
-	}
+	cfg.PreferGuards = c.guards
 	if c.cfg.FrontPadding {
 		front := padding.DefaultFront
 		cfg.Front = &front
 	}
-	c.hn = hidden.Config{Links: c.links, Directory: client.DirectoryFunc(c.node.Known), ClientKeys: c.cfg.ClientKeys, Logger: c.cfg.Logger}
+	c.hn = hidden.Config{Links: c.links, Directory: client.DirectoryFunc(c.node.Known), ClientKeys: c.cfg.ClientKeys, Logger: c.cfg.Logger,
+		PreferGuards: c.guards}
 	if c.cfg.DataDir != "" {
 		cfg.GuardFile = filepath.Join(c.cfg.DataDir, GuardFile)
 		c.hn.GuardFile = filepath.Join(c.cfg.DataDir, HSGuardFile)
@@ -355,6 +355,9 @@ func (c *Client) circuits() error {
 		// that do not pay it.
 		cfg.Usable = pay.Free
 	}
+	c.hn = c.hn.Shared() // the client and the services share one guard set, as their GuardFile
+	hn := c.hn
+	c.hnShared.Store(&hn)
 	var err error
 	if c.mgr, err = client.NewCircuitManager(cfg); err != nil {
 		return err
@@ -365,21 +368,28 @@ func (c *Client) circuits() error {
 	}
 	// Its guards see the client anyway: they are its view's sources too.
 	c.node.PreferSources(c.mgr.Guards)
-	c.hn = c.hn.Shared() // the client and the services share one guard set, as their GuardFile
 	c.hs, err = hidden.NewConnector(c.hn)
 	return err
 }
 
-// exitGuards are the guards of the exit circuits' manager, once it
-// exists. The two managers take each other's guards first, whichever
-// fills its set first (the mint's, at a first start: the payer reaches
-// the mint as it opens), so that paying shows the client to no relay
-// its circuits do not.
-func (c *Client) exitGuards() []peer.ID {
+// guards are the guards of the client's circuit managers so far: its
+// exit circuits', its mint circuits' and its hidden-service circuits'.
+// Each manager takes them first when it fills its set, so that whichever
+// chose first — the mint's at a first start, as the wallet reaches the
+// mint while the payer opens — the others follow, and no circuit of the
+// client shows it to a relay the others do not.
+func (c *Client) guards() []peer.ID {
+	var ids []peer.ID
 	if m := c.mainMgr.Load(); m != nil {
-		return m.Guards()
+		ids = m.Guards()
 	}
-	return nil
+	if m := c.mintMgr; m != nil {
+		ids = append(ids, m.Guards()...)
+	}
+	if hn := c.hnShared.Load(); hn != nil {
+		ids = append(ids, hn.Guards()...)
+	}
+	return ids
 }
 
 // close closes what open opened, last opened first.

@@ -299,6 +299,9 @@ func TestMintNeverSeesClientsOrServices(t *testing.T) {
 		t.Logf("through exits the mint saw the client's %v", wn.fromExits(reqs))
 		v.guards, v.until = firstHops(t, dataDir), mark+len(reqs)
 		watched["client"] = v
+		if n := len(v.guards); n > 3 {
+			t.Errorf("the client's circuits start at %d relays, more than one guard set", n)
+		}
 		// Paying shows the client to no relay its circuits do not: the
 		// mint circuits start at the exit circuits' guards.
 		exits, _ := client.SavedGuards(filepath.Join(dataDir, obol.GuardFile))
@@ -355,6 +358,11 @@ func TestMintNeverSeesClientsOrServices(t *testing.T) {
 		t.Logf("through exits the mint saw the service's %v", wn.fromExits(reqs))
 		v.guards, v.until = firstHops(t, dataDir), mark+len(reqs)
 		watched["service"] = v
+		// Its hidden-service and mint circuits start at the guards of its
+		// exit circuits, or these at theirs.
+		if n := len(v.guards); n > 3 {
+			t.Errorf("the service's circuits start at %d relays, more than one guard set", n)
+		}
 	})
 
 	// As a relay working with the mint would try it, for each relay in

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/obolnet/obol/circuit/client"
 	"github.com/obolnet/obol/circuit/link"
 	"github.com/obolnet/obol/descriptor"
@@ -37,6 +39,10 @@ type Config struct {
 	// persist (a file in the data directory), so that a restart does not
 	// choose new ones; "" keeps them in memory only.
 	GuardFile string
+	// PreferGuards, if set, names relays to take first as guards when the
+	// set is filled (the node's exit circuits' guards), each if it is a
+	// candidate and not a vanguard: fewer relays then see the node.
+	PreferGuards func() []peer.ID
 
 	// ClientKeys are the client's authorization keys, tried on the
 	// descriptor of a service that admits listed clients only
@@ -88,7 +94,7 @@ func (n Config) withDefaults() Config {
 		n.BuildTimeout = 10 * time.Second
 	}
 	if n.guards == nil {
-		n.guards = &guardSet{file: n.GuardFile, logger: n.Logger, now: n.Now}
+		n.guards = &guardSet{file: n.GuardFile, logger: n.Logger, now: n.Now, prefer: n.PreferGuards}
 	}
 	return n
 }

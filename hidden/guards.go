@@ -58,6 +58,7 @@ type guardSet struct {
 	file   string // where the set persists; "" keeps it in memory
 	logger *slog.Logger
 	now    func() time.Time
+	prefer func() []peer.ID // relays to take as new guards first; may be nil
 
 	mu        sync.Mutex // guards the fields below
 	guards    []guardEntry
@@ -184,6 +185,10 @@ func (s *guardSet) encode() []byte {
 // directory's guard-capable relays, all of them: a relay is missing from
 // the directory only if it is not among cands.
 func (s *guardSet) pick(cands []client.Hop, avoid map[peer.ID]bool, prefer func(peer.ID) bool) (guard, vanguard client.Hop, ok bool) {
+	var first []peer.ID
+	if s.prefer != nil {
+		first = s.prefer() // before the lock: it may name this set's guards
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.load()
@@ -194,7 +199,7 @@ func (s *guardSet) pick(cands []client.Hop, avoid map[peer.ID]bool, prefer func(
 	for _, c := range cands {
 		byID[c.Peer.ID] = c
 	}
-	s.refreshGuards(byID, cands, now)
+	s.refreshGuards(byID, cands, first, now)
 	s.refreshVanguards(byID, cands, now)
 	g, ok := choose(s.guards, byID, avoid, nil, prefer)
 	if !ok {
@@ -249,7 +254,7 @@ func listed(e guardEntry) bool { return e.Missing.IsZero() }
 
 // refreshGuards keeps the primaries, drops backups once a primary is
 // listed, adds a backup if none is, and fills the primaries; mu is held.
-func (s *guardSet) refreshGuards(byID map[peer.ID]client.Hop, cands []client.Hop, now time.Time) {
+func (s *guardSet) refreshGuards(byID map[peer.ID]client.Hop, cands []client.Hop, first []peer.ID, now time.Time) {
 	s.guards = markPresence(s.guards, byID, now)
 	primaries := s.guards[:min(len(s.guards), guardSetSize)]
 	if slices.ContainsFunc(primaries, listed) {
@@ -258,10 +263,24 @@ func (s *guardSet) refreshGuards(byID map[peer.ID]client.Hop, cands []client.Hop
 		if len(s.guards) >= guardSetSize+maxBackupGuards {
 			s.guards = slices.Delete(s.guards, guardSetSize, guardSetSize+1) // the oldest backup
 		}
-		s.add(&s.guards, cands, time.Time{})
+		s.addGuard(cands, first)
 	}
-	for len(s.guards) < guardSetSize && s.add(&s.guards, cands, time.Time{}) {
+	for len(s.guards) < guardSetSize && s.addGuard(cands, first) {
 	}
+}
+
+// addGuard appends to the guards the first relay of first that is a
+// candidate in neither layer, or else a random candidate; mu is held.
+func (s *guardSet) addGuard(cands []client.Hop, first []peer.ID) bool {
+	for _, id := range first {
+		in := func(e guardEntry) bool { return e.ID == id }
+		if slices.ContainsFunc(cands, func(h client.Hop) bool { return h.Peer.ID == id }) &&
+			!slices.ContainsFunc(s.guards, in) && !slices.ContainsFunc(s.vanguards, in) {
+			s.guards = append(s.guards, guardEntry{ID: id})
+			return true
+		}
+	}
+	return s.add(&s.guards, cands, time.Time{})
 }
 
 // refreshVanguards drops vanguards at the end of their life, fills the
@@ -309,6 +328,23 @@ func (s *guardSet) add(set *[]guardEntry, cands []client.Hop, expires time.Time)
 		}
 	}
 	return false
+}
+
+// Guards are the first hops of the hidden-service circuits of the nodes
+// sharing n (Shared), primaries first; none before the set is chosen.
+func (n Config) Guards() []peer.ID {
+	if n.guards == nil {
+		return nil
+	}
+	s := n.guards
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.load()
+	out := make([]peer.ID, 0, len(s.guards))
+	for _, e := range s.guards {
+		out = append(out, e.ID)
+	}
+	return out
 }
 
 // snapshot returns the guards and vanguards (for tests).

@@ -384,3 +384,28 @@ func TestRendezvousPathsPreferStockedRelays(t *testing.T) {
 		}
 	}
 }
+
+// The guards of a node's hidden-service circuits are taken first from
+// its exit circuits' guards (PreferGuards), so that fewer relays see the
+// node; a preferred relay that is not a candidate is passed over.
+func TestGuardsPreferTheExitGuards(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	cands := testHops(t, 12)
+	s := newTestGuardSet("", clk)
+	gone := testHops(t, 1)[0].Peer.ID // not a candidate
+	want := []peer.ID{cands[7].Peer.ID, cands[3].Peer.ID}
+	s.prefer = func() []peer.ID { // its own guards too, as a node's sets are told
+		own, _ := s.snapshot()
+		return append([]peer.ID{gone, want[0], want[1]}, own...)
+	}
+	mustPick(t, s, cands)
+	guards, vanguards := s.snapshot()
+	if !slices.Equal(guards, want) {
+		t.Fatalf("guards %v, want the preferred candidates %v", guards, want)
+	}
+	for _, v := range vanguards {
+		if slices.Contains(want, v) {
+			t.Fatalf("vanguard %s is also a guard", v)
+		}
+	}
+}

@@ -240,6 +240,10 @@ func (g *guardSet) status() []GuardStatus {
 // and fills the set up from the relays of cands old enough to be guards.
 // It saves the set if it changed.
 func (g *guardSet) refresh(cands []*candidate, rules pathRules, rnd *rand.Rand, now time.Time) (changed bool, err error) {
+	var prefer []peer.ID
+	if g.prefer != nil {
+		prefer = g.prefer() // before the lock: it may name this set's guards
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	changed = g.observeLocked(cands, now)
@@ -255,7 +259,7 @@ func (g *guardSet) refresh(cands []*candidate, rules pathRules, rnd *rand.Rand, 
 	}
 	changed = g.markMissingLocked(byID, len(cands) > 0, now) || changed
 	changed = g.dropLocked(now) || changed
-	changed = g.fillLocked(eligible, byID, cands, rules, rnd, now) || changed
+	changed = g.fillLocked(eligible, byID, cands, prefer, rules, rnd, now) || changed
 	if changed {
 		err = g.saveLocked()
 	}
@@ -381,7 +385,7 @@ func (g *guardSet) replaceableLocked(r guardRecord, now time.Time) bool {
 // fillLocked adds guards drawn by bandwidth from eligible until there are
 // n, each unrelated to the guards already chosen (byID: every listed relay
 // with the role; view: every candidate).
-func (g *guardSet) fillLocked(eligible, byID map[peer.ID]*candidate, view []*candidate, rules pathRules, rnd *rand.Rand, now time.Time) bool {
+func (g *guardSet) fillLocked(eligible, byID map[peer.ID]*candidate, view []*candidate, prefer []peer.ID, rules pathRules, rnd *rand.Rand, now time.Time) bool {
 	changed := false
 	var pool []*candidate // in a fixed order: the draws depend on rnd alone
 	for g.activeLocked() < g.n {
@@ -401,7 +405,7 @@ func (g *guardSet) fillLocked(eligible, byID map[peer.ID]*candidate, view []*can
 			slices.SortFunc(pool, func(a, b *candidate) int { return compareIDs(a.id(), b.id()) })
 			rules.weighGuards(pool, view)
 		}
-		c := g.preferredLocked(eligible, chosen, avoid, rules, rnd)
+		c := preferred(prefer, eligible, chosen, avoid, rules, rnd)
 		if c == nil {
 			c = rules.pick(pool, chosen, &pathRequest{avoid: avoid, rnd: rnd}, posGuard, func(*candidate) bool { return true })
 		}
@@ -417,14 +421,11 @@ func (g *guardSet) fillLocked(eligible, byID map[peer.ID]*candidate, view []*can
 	return changed
 }
 
-// preferredLocked is the first relay prefer names that may join the
-// guards: eligible, not in the set, and allowed by the path rules beside
-// the guards chosen (family, network). mu is held.
-func (g *guardSet) preferredLocked(eligible map[peer.ID]*candidate, chosen []*candidate, avoid map[peer.ID]bool, rules pathRules, rnd *rand.Rand) *candidate {
-	if g.prefer == nil {
-		return nil
-	}
-	for _, id := range g.prefer() {
+// preferred is the first relay of prefer that may join the guards:
+// eligible, not in the set, and allowed by the path rules beside the
+// guards chosen (family, network).
+func preferred(prefer []peer.ID, eligible map[peer.ID]*candidate, chosen []*candidate, avoid map[peer.ID]bool, rules pathRules, rnd *rand.Rand) *candidate {
+	for _, id := range prefer {
 		c := eligible[id]
 		if c == nil || avoid[id] {
 			continue
