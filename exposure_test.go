@@ -29,24 +29,7 @@ func TestOnlySourcesAndGuardsSeeAClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(relays.Close)
-	isRelay := map[peer.ID]bool{}
-	for _, id := range relays.IDs() {
-		isRelay[id] = true
-	}
-	var mu sync.Mutex
-	saw := map[peer.ID][]peer.ID{} // relay → the other peers it met
-	for _, r := range relays.Relays {
-		me := r.ID()
-		r.Node().Host().Network().Notify(&network.NotifyBundle{ConnectedF: func(_ network.Network, conn network.Conn) {
-			if p := conn.RemotePeer(); !isRelay[p] {
-				mu.Lock()
-				if !slices.Contains(saw[me], p) {
-					saw[me] = append(saw[me], p)
-				}
-				mu.Unlock()
-			}
-		}})
-	}
+	saw := watchPeers(relays)
 
 	c := runClient(t, relays)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -64,11 +47,13 @@ func TestOnlySourcesAndGuardsSeeAClient(t *testing.T) {
 	echo(t, conn)
 
 	guards := c.Circuits().Guards()
-	mu.Lock()
-	defer mu.Unlock()
 	var others []string
 	seen := 0
-	for relay, peers := range saw {
+	for i, r := range relays.Relays {
+		peers, relay := saw(i), r.ID()
+		if len(peers) == 0 {
+			continue
+		}
 		seen++
 		if len(peers) != 1 {
 			t.Errorf("relay %s met %d peers that are not relays, want the client alone", relay, len(peers))
