@@ -63,6 +63,7 @@ type Syncer struct {
 
 	mu      sync.Mutex      // guards the fields below
 	sources []peer.AddrInfo // that answered well in the last round
+	busy    []peer.ID       // former sources left connected: a stream was open
 	cursors map[peer.ID]cursor
 	last    Round
 }
@@ -153,11 +154,25 @@ func (s *Syncer) Sync(ctx context.Context, cands []peer.AddrInfo) (Round, error)
 	dropped := s.keep(good)
 	s.mu.Lock()
 	s.last = rd
+	if s.cfg.CloseDropped {
+		// Those still busy when they were dropped are tried again.
+		for _, p := range s.busy {
+			if !slices.Contains(dropped, p) && !slices.ContainsFunc(good, func(a peer.AddrInfo) bool { return a.ID == p }) {
+				dropped = append(dropped, p)
+			}
+		}
+	}
 	s.mu.Unlock()
 	if s.cfg.CloseDropped {
+		var busy []peer.ID
 		for _, p := range dropped {
-			s.closeIdle(p)
+			if !s.closeIdle(p) {
+				busy = append(busy, p)
+			}
 		}
+		s.mu.Lock()
+		s.busy = busy
+		s.mu.Unlock()
 	}
 	return rd, nil
 }
@@ -185,16 +200,19 @@ func (s *Syncer) keep(good []peer.AddrInfo) (dropped []peer.ID) {
 }
 
 // closeIdle closes the connections to p if no stream is open on any.
-func (s *Syncer) closeIdle(p peer.ID) {
+// It reports false if a stream is open: a link channel to a guard of the
+// client's, say, or a stream that has not ended yet.
+func (s *Syncer) closeIdle(p peer.ID) bool {
 	conns := s.h.Network().ConnsToPeer(p)
 	for _, c := range conns {
 		if len(c.GetStreams()) > 0 {
-			return
+			return false
 		}
 	}
 	if len(conns) > 0 {
 		s.h.Network().ClosePeer(p)
 	}
+	return true
 }
 
 // pick takes the preferred sources first, then keeps the sources that
