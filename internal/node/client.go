@@ -35,11 +35,12 @@ type ClientConfig struct {
 // persistent descriptor cache. Its identity is fresh on every start: a
 // client has no reason to be recognisable.
 //
-// A client does not join the DHT (specs/02, "Who joins"): the relays it
-// ever connects to are its view's sources and the first hops of its
-// circuits. A DHT node would connect it to most relays of the network,
-// each of which would then see its address, and would cost it more bytes
-// than everything else it does while idle.
+// A client does not join the DHT (specs/02, "Who joins the DHT"): the
+// relays it ever connects to are its view's sources — its guards, once it
+// has them (PreferSources) — and the first hops of its circuits. A DHT
+// node would connect it to most relays of the network, each of which
+// would then see its address, and would cost it more bytes than
+// everything else it does while idle.
 type Client struct {
 	log   *slog.Logger
 	host  host.Host
