@@ -92,6 +92,12 @@ func wallClock() float64 {
 // run took to its report.
 func runVirtual(t *testing.T, cfg Config) *Report {
 	t.Helper()
+	if raceDetector {
+		// The race detector's runtime crashes now and then in a synctest
+		// bubble (golang/go#78156, open; seen here as a SIGSEGV in
+		// __tsan::SlotLock). make test runs these tests without -race.
+		t.Skip("virtual time under -race: golang/go#78156; run without -race")
+	}
 	var rep *Report
 	start := time.Now()
 	synctest.Test(t, func(t *testing.T) {
