@@ -291,10 +291,10 @@ func swapsSince(l *eventLog, n int) int {
 // Written as a client working with the mint would try it: a client that
 // introduces itself to a service again and again looks for swaps at the
 // mint that follow its introductions. A service whose rendezvous circuits
-// draw on channels funded in advance makes none in 30 introductions:
+// draw on channels funded in advance makes none in 50 introductions:
 // every mint request it makes falls outside them (its standby refills).
 func TestServiceFundsNothingAfterIntroductions(t *testing.T) {
-	const intros = 30 // three refills
+	const intros = 50 // five refills
 	found, funded := introductionFundings(t, intros, true)
 	if found != 0 {
 		t.Errorf("%d swaps followed %d introductions", found, intros)
