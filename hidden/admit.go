@@ -86,6 +86,7 @@ type admission struct {
 	next     int
 	toRP     map[peer.ID]int
 	stats    IntroStats
+	lost     lostSince // since the service last looked (takeLost)
 	lastWarn time.Time
 	closed   bool
 }
@@ -129,9 +130,11 @@ func (a *admission) add(ctx context.Context, it *pendingIntro) {
 		a.stats.Dropped++
 		a.warnLocked()
 		if it.effort <= q[low].effort {
+			a.lost.add(it.effort)
 			a.mu.Unlock()
 			return
 		}
+		a.lost.add(q[low].effort)
 		q = append(q[:low:low], q[low+1:]...)
 	} else {
 		a.stats.Queued++
@@ -193,7 +196,13 @@ func (a *admission) pop() *pendingIntro {
 func (a *admission) expire(now time.Time) {
 	for i := 0; i < len(a.ring); {
 		ip := a.ring[i]
-		q := slices.DeleteFunc(a.queues[ip], func(it *pendingIntro) bool { return now.Sub(it.arrived) > a.maxWait })
+		q := slices.DeleteFunc(a.queues[ip], func(it *pendingIntro) bool {
+			if now.Sub(it.arrived) <= a.maxWait {
+				return false
+			}
+			a.lost.add(it.effort)
+			return true
+		})
 		if n := len(a.queues[ip]) - len(q); n > 0 {
 			a.stats.Queued -= n
 			a.stats.Expired += uint64(n)
@@ -261,10 +270,32 @@ func (a *admission) finish(it *pendingIntro, err error) {
 		a.stats.Refused++
 	case errors.Is(err, errBusy):
 		a.stats.Busy++
+		a.lost.add(it.effort)
 		a.warnLocked()
 	default:
 		a.stats.Failed++
 	}
+}
+
+// lostSince counts the introductions lost to load (dropped, expired or
+// busy) over a span of time, and the highest effort one of them proved.
+type lostSince struct {
+	n         uint64
+	maxEffort uint32
+}
+
+func (l *lostSince) add(effort uint32) {
+	l.n++
+	l.maxEffort = max(l.maxEffort, effort)
+}
+
+// takeLost returns the introductions lost since the last call.
+func (a *admission) takeLost() lostSince {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	l := a.lost
+	a.lost = lostSince{}
+	return l
 }
 
 // snapshot returns the counts.

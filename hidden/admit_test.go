@@ -240,41 +240,83 @@ func TestAdmissionByEffort(t *testing.T) {
 	}
 }
 
-// The effort asked doubles while introductions are lost to load, falls
-// back when none are, and stays within its bounds.
+// The effort asked doubles while introductions that proved at least the
+// effort asked are lost to load, holds while only those that proved less
+// are, falls back when none are, and stays within its bounds.
 func TestPoWEffortAdjusts(t *testing.T) {
 	p := newPoWState(ServiceConfig{PoW: true})
-	var s IntroStats
-	if p.adjust(s) || p.params().Effort != 0 {
+	if p.adjust(lostSince{}) || p.params().Effort != 0 {
 		t.Fatal("effort asked without load")
 	}
-	want := []uint32{powStep, 2 * powStep, 4 * powStep}
-	for _, w := range want {
-		s.Dropped += 10
-		if !p.adjust(s) || p.params().Effort != w {
+	// A flood that proves the effort asked (or more) drives it up.
+	for _, w := range []uint32{powStep, 2 * powStep, 4 * powStep} {
+		if !p.adjust(lostSince{n: 10, maxEffort: p.asked()}) || p.params().Effort != w {
 			t.Fatalf("under load: effort %d, want %d", p.params().Effort, w)
 		}
 	}
+	// One that proves less leaves it where it is: the price works.
+	for range 10 {
+		if p.adjust(lostSince{n: 1000, maxEffort: p.asked() - 1}) || p.asked() != 4*powStep {
+			t.Fatalf("a flood below the price moved the effort to %d", p.asked())
+		}
+	}
 	for range 40 {
-		s.Busy++
-		p.adjust(s)
+		p.adjust(lostSince{n: 1, maxEffort: maxServicePoWEffort})
 	}
 	if e := p.params().Effort; e != maxServicePoWEffort {
 		t.Fatalf("effort %d under long load", e)
 	}
 	for range 40 {
-		p.adjust(s)
+		p.adjust(lostSince{})
 	}
 	if e := p.params().Effort; e != 0 {
 		t.Fatalf("effort %d after the load", e)
 	}
 	floor := newPoWState(ServiceConfig{PoW: true, PoWMinEffort: 100})
-	floor.adjust(IntroStats{})
+	floor.adjust(lostSince{})
 	if e := floor.params().Effort; e != 100 {
 		t.Fatalf("effort %d below the minimum 100", e)
 	}
-	if off := newPoWState(ServiceConfig{}); off.adjust(IntroStats{Dropped: 5}) || off.params() != (descriptor.PoWParams{}) {
+	if off := newPoWState(ServiceConfig{}); off.adjust(lostSince{n: 5}) || off.params() != (descriptor.PoWParams{}) {
 		t.Fatal("a service without the defence asks for work")
+	}
+}
+
+// The service's look at its losses: a flood without work against a
+// service asking none raises the effort once, and then, while the flood
+// still proves nothing, holds it; a flood that pays the new price raises
+// it again.
+func TestPoWFloodWithoutWorkRaisesOnce(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	cfg := ServiceConfig{PoW: true, MaxRendezvous: 1, MaxQueued: 2, QueueWait: time.Minute, MaxPerRendezvousPoint: 4}
+	cfg.Now, cfg.Logger = func() time.Time { return now }, slog.New(slog.DiscardHandler)
+	block := make(chan struct{})
+	a := newAdmission(cfg, func(ctx context.Context, _ *pendingIntro, _ func(peer.ID) bool) error {
+		<-block // the flood's rendezvous points never answer
+		return errors.New("rendezvous timed out")
+	})
+	defer a.close()
+	defer close(block)
+	p := newPoWState(cfg)
+	ip := &introPoint{}
+	flood := func(effort uint32, n int) {
+		for range n {
+			a.add(context.Background(), &pendingIntro{ip: ip, effort: effort, arrived: now})
+		}
+	}
+	flood(0, 10) // one runs, two wait, seven are dropped
+	if !p.adjust(a.takeLost()) || p.asked() != powStep {
+		t.Fatalf("a flood without work: effort %d, want %d", p.asked(), powStep)
+	}
+	for range 5 {
+		flood(0, 10)
+		if p.adjust(a.takeLost()) || p.asked() != powStep {
+			t.Fatalf("a flood still without work moved the effort to %d", p.asked())
+		}
+	}
+	flood(powStep, 10)
+	if !p.adjust(a.takeLost()) || p.asked() != 2*powStep {
+		t.Fatalf("a flood paying the price: effort %d, want %d", p.asked(), 2*powStep)
 	}
 }
 

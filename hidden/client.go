@@ -198,7 +198,21 @@ func (c *Connector) session(ctx context.Context, addr descriptor.HSAddress) (*ya
 // connect runs fetch, rendezvous and introduction; the rendezvous
 // circuit is built while the descriptor is fetched. If the introduction
 // fails with a cached descriptor, the descriptor is fetched again once.
+// A connect that fails keeps no descriptor: the next one fetches it
+// anew, and so learns the intro points and the proof-of-work effort the
+// service states now (a service under attack raises its effort, and a
+// client still proving the old one would stay in the flood's queue).
 func (c *Connector) connect(ctx context.Context, addr descriptor.HSAddress) (*yamux.Session, error) {
+	s, err := c.connectOnce(ctx, addr)
+	if err != nil {
+		c.mu.Lock()
+		delete(c.descs, addr)
+		c.mu.Unlock()
+	}
+	return s, err
+}
+
+func (c *Connector) connectOnce(ctx context.Context, addr descriptor.HSAddress) (*yamux.Session, error) {
 	rp, err := c.openRendezvous(ctx)
 	if err != nil {
 		return nil, err
@@ -249,7 +263,6 @@ func (c *Connector) descriptor(ctx context.Context, addr descriptor.HSAddress) (
 // far longer than the client's own, and the rendezvous point holds a
 // service that comes first.
 func (c *Connector) meet(ctx context.Context, addr descriptor.HSAddress, desc *descriptor.HSContent, rp *rendezvous) (*yamux.Session, error) {
-	var lastErr error = ErrUnreachable
 	if desc.PoW.Effort > 0 { // one proof for this rendezvous point's cookie
 		w, err := descriptor.SolvePoW(rand.Reader, desc.PoW.Seed, addr, rp.cookie, desc.PoW.Effort,
 			func() bool { return ctx.Err() != nil })
@@ -259,19 +272,68 @@ func (c *Connector) meet(ctx context.Context, addr descriptor.HSAddress, desc *d
 		}
 		rp.pow = w
 	}
-	for _, n := range permutation(len(desc.Intros)) {
-		t, err := c.introduce(ctx, rp, addr, desc.Intros[n])
-		if err == nil {
-			return yamux.Client(t, yamuxConfig(), nil)
-		}
-		lastErr = err
-		if ctx.Err() != nil || rp.failed() {
-			break
-		}
+	var t *tunnel
+	err := introduceEach(ctx, len(desc.Intros), rp.failed, func(n int) (err error) {
+		t, err = c.introduce(ctx, rp, addr, desc.Intros[n])
+		return err
+	})
+	if err != nil {
+		rp.discard()
+		return nil, fmt.Errorf("%w: %v", ErrUnreachable, err)
 	}
-	rp.discard()
-	return nil, fmt.Errorf("%w: %v", ErrUnreachable, lastErr)
+	return yamux.Client(t, yamuxConfig(), nil)
 }
+
+// Retries of introductions that every intro point refused for its rate
+// (specs/07-hidden.md §10 step 5): after a pause drawn in [d/2, d], d doubling
+// from introRetryFirst to introRetryMax, for introRetryFor at most.
+const (
+	introRetryFirst = 250 * time.Millisecond
+	introRetryMax   = 2 * time.Second
+	introRetryFor   = 20 * time.Second
+)
+
+// introduceEach calls try for each of n intro points, in a random order,
+// until one succeeds, ctx ends or stop reports the rendezvous lost. When
+// every intro point refused for its rate — the service's share of each
+// intro point's introductions was spent, as by a flood — it tries them
+// all again after a pause, for introRetryFor at most: the flood takes the
+// intro points' tokens as they come, and a client that gave up at once
+// would never reach the service, whatever proof of work it brings. It
+// returns the last error.
+func introduceEach(ctx context.Context, n int, stop func() bool, try func(int) error) error {
+	var lastErr error = ErrUnreachable
+	start, pause := time.Now(), introRetryFirst
+	for {
+		limited := 0
+		for _, i := range permutation(n) {
+			err := try(i)
+			if err == nil {
+				return nil
+			}
+			lastErr = err
+			if ctx.Err() != nil || stop() {
+				return lastErr
+			}
+			if errors.Is(err, errIntroRateLimited) {
+				limited++
+			}
+		}
+		if limited < n || time.Since(start)+pause > introRetryFor {
+			return lastErr
+		}
+		select {
+		case <-time.After(pause/2 + mrand.N(pause/2+1)):
+		case <-ctx.Done():
+			return lastErr
+		}
+		pause = min(2*pause, introRetryMax)
+	}
+}
+
+// errIntroRateLimited is an intro point's refusal for its rate: the
+// service's share of its introductions is spent for now.
+var errIntroRateLimited = errors.New("hidden: intro point refused the introduction for its rate")
 
 // rendezvous is the client's rendezvous point: chosen, its cookie drawn
 // and its circuit started at once; the circuit is built (ready closed)
@@ -417,6 +479,9 @@ func (c *Connector) introduce(ctx context.Context, rp *rendezvous, addr descript
 		case err := <-rp.failure:
 			return nil, err
 		case b := <-ack:
+			if len(b) == 1 && b[0] == descriptor.IntroAckRateLimited {
+				return nil, errIntroRateLimited
+			}
 			if len(b) != 1 || b[0] != descriptor.IntroAckOK {
 				return nil, fmt.Errorf("hidden: intro point refused the introduction (status %v)", b)
 			}

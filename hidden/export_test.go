@@ -78,3 +78,15 @@ func (c *Connector) IntroduceNoWork(ctx context.Context, host string, i int, rp 
 		return 0, ctx.Err()
 	}
 }
+
+// HasDescriptor reports whether the client holds a descriptor of the
+// service at host.
+func (c *Connector) HasDescriptor(host string) bool {
+	addr, err := descriptor.ParseHSAddress(host)
+	if err != nil {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.descs[addr] != nil
+}

@@ -31,3 +31,35 @@ func TestProofOfWorkIntroduction(t *testing.T) {
 		t.Fatalf("introductions: %+v", s)
 	}
 }
+
+// A connect that fails keeps no descriptor, so that the next one learns
+// what the service states now: under a flood the service raises its
+// proof-of-work effort, and a client that kept proving the effort of its
+// cached descriptor would wait in the flood's queue until the descriptor
+// expired (hours).
+func TestFailedConnectForgetsDescriptor(t *testing.T) {
+	tn := newTestNet(t, 5)
+	l, _ := tn.listen(newKey(t))
+	body := []byte("here")
+	serveHTTP(t, l, body)
+	c, _ := tn.client()
+	if got, err := get(t, c, l.Address()); err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("%q %v", got, err)
+	}
+	c.DropSession(l.Address())
+	if !c.HasDescriptor(l.Address()) {
+		t.Fatal("a client that connected holds no descriptor: the test shows nothing")
+	}
+	l.Close() // its intro points refuse every introduction from now on
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn, err := c.Dial(ctx, "tcp", l.Address()+":80")
+	if err == nil {
+		conn.Close()
+		t.Fatal("dialled a service that was closed")
+	}
+	t.Logf("dial: %v", err)
+	if c.HasDescriptor(l.Address()) {
+		t.Error("a connect that failed kept the service's descriptor")
+	}
+}

@@ -55,6 +55,9 @@ type ServiceConfig struct {
 	// the least effort asked (default 0: none until under load).
 	PoW          bool
 	PoWMinEffort uint32
+	// PoWAdjustEvery is how often the service looks at its losses and
+	// moves the effort it asks (default 2 min).
+	PoWAdjustEvery time.Duration
 }
 
 func (c *ServiceConfig) validate() error {
@@ -72,7 +75,7 @@ func (c *ServiceConfig) validate() error {
 		return errors.New("hidden: proof-of-work effort out of range")
 	case len(c.AuthorizedClients) > descriptor.MaxAuthClients:
 		return fmt.Errorf("hidden: more than %d authorized clients", descriptor.MaxAuthClients)
-	case c.MaxRendezvous < 0 || c.MaxQueued < 0 || c.QueueWait < 0 || c.MaxPerRendezvousPoint < 0 || c.RendezvousTimeout < 0:
+	case c.MaxRendezvous < 0 || c.MaxQueued < 0 || c.QueueWait < 0 || c.MaxPerRendezvousPoint < 0 || c.RendezvousTimeout < 0 || c.PoWAdjustEvery < 0:
 		return errors.New("hidden: negative admission limit")
 	}
 	return nil
@@ -103,6 +106,9 @@ func (c ServiceConfig) withDefaults() ServiceConfig {
 	}
 	if c.RendezvousTimeout == 0 {
 		c.RendezvousTimeout = 6 * time.Second
+	}
+	if c.PoWAdjustEvery == 0 {
+		c.PoWAdjustEvery = powAdjustEvery
 	}
 	return c
 }
@@ -205,13 +211,14 @@ type Status struct {
 	Published int       // descriptor publications that stored a current replica
 	Stored    int       // descriptor replicas stored, of any period
 	Intro     IntroStats
+	PoWEffort uint32 // the proof-of-work effort the descriptors ask now
 }
 
 // Status returns the service's current intro points and publications.
 func (l *Listener) Status() Status {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	s := Status{Published: l.published, Stored: l.stored, Intro: l.adm.snapshot()}
+	s := Status{Published: l.published, Stored: l.stored, Intro: l.adm.snapshot(), PoWEffort: l.pow.asked()}
 	for _, ip := range l.intros {
 		s.Intros = append(s.Intros, ip.relay.Peer.ID)
 	}
@@ -275,7 +282,7 @@ func (l *Listener) run(ctx context.Context) {
 	defer l.shutdown()
 	t := time.NewTicker(l.cfg.Republish)
 	defer t.Stop()
-	pt := time.NewTicker(powAdjustEvery)
+	pt := time.NewTicker(l.cfg.PoWAdjustEvery)
 	defer pt.Stop()
 	for {
 		select {
@@ -288,7 +295,7 @@ func (l *Listener) run(ctx context.Context) {
 		case <-t.C:
 			l.publish(ctx)
 		case <-pt.C:
-			if l.pow.adjust(l.adm.snapshot()) {
+			if l.pow.adjust(l.adm.takeLost()) {
 				l.publish(ctx)
 			}
 		}
