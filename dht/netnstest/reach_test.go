@@ -23,7 +23,7 @@ func addNAT(t *testing.T, tp *topology) (lan, outside string) {
 	return addRouter(t, tp, 0, "masquerade")
 }
 
-// addRouter is addNAT for router i (outside 10.(110+i).0.1, LAN
+// addRouter is addNAT for router i (outside <base>.(110+i).0.1, LAN
 // 192.168.(77+i).0/24, namespaces nat<i> and lan<i>), whose nftables
 // rule out of eth0 is masq: "masquerade" keeps a UDP socket's source
 // port towards every peer while it is free (a cone: one mapping for all
@@ -36,7 +36,7 @@ func addRouter(t *testing.T, tp *topology, i int, masq string) (lan, outside str
 	}
 	prefix := fmt.Sprintf("obol%d", os.Getpid())
 	nat, lan := fmt.Sprintf("%snat%d", prefix, i), fmt.Sprintf("%slan%d", prefix, i)
-	outside = fmt.Sprintf("10.%d.0.1", 110+i)
+	outside = fmt.Sprintf("%d.%d.0.1", tp.base, 110+i)
 	inside := fmt.Sprintf("192.168.%d.", 77+i)
 	t.Cleanup(func() { _ = ip("netns", "del", lan); _ = ip("netns", "del", nat) })
 	mustIP(t, "netns", "add", nat)
@@ -48,7 +48,7 @@ func addRouter(t *testing.T, tp *topology, i int, masq string) (lan, outside str
 	mustIP(t, "-n", nat, "link", "set", "lo", "up")
 	mustIP(t, "-n", nat, "addr", "add", outside+"/16", "dev", "eth0")
 	mustIP(t, "-n", nat, "link", "set", "eth0", "up")
-	mustIP(t, "-n", nat, "route", "add", "10.0.0.0/8", "dev", "eth0")
+	mustIP(t, "-n", nat, "route", "add", tp.net(), "dev", "eth0")
 	mustIP(t, "-n", nat, "link", "add", "in0", "type", "veth", "peer", "name", "eth0", "netns", lan)
 	mustIP(t, "-n", nat, "addr", "add", inside+"1/24", "dev", "in0")
 	mustIP(t, "-n", nat, "link", "set", "in0", "up")
