@@ -50,5 +50,16 @@ func (m *Manager) dialPunched(ctx context.Context, p peer.ID) (network.Stream, e
 		}
 	}
 	direct := network.WithForceDirectDial(ctx, "obol link: only a direct connection carries cells")
-	return m.host.NewStream(direct, p, Protocol)
+	s, err := m.host.NewStream(direct, p, Protocol)
+	if err != nil {
+		return nil, err
+	}
+	// The relayed connection has done its work: closing it ends what
+	// the rendezvous sees of this pair at the punch.
+	for _, c := range m.host.Network().ConnsToPeer(p) {
+		if c.Stat().Limited {
+			_ = c.Close()
+		}
+	}
+	return s, nil
 }

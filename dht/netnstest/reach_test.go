@@ -28,7 +28,10 @@ func addNAT(t *testing.T, tp *topology) (lan, outside string) {
 // rule out of eth0 is masq: "masquerade" keeps a UDP socket's source
 // port towards every peer while it is free (a cone: one mapping for all
 // destinations), "masquerade random" picks a port per connection from a
-// hash of its source and destination (symmetric).
+// hash of its source and destination (symmetric). Like a home router it
+// drops what arrives unasked on eth0: a dropped packet leaves no conntrack
+// entry behind, so a hole punch's packet that reaches the router before
+// the LAN host's own does not take the port the host's mapping needs.
 func addRouter(t *testing.T, tp *topology, i int, masq string) (lan, outside string) {
 	t.Helper()
 	if _, err := exec.LookPath("nft"); err != nil {
@@ -61,6 +64,14 @@ func addRouter(t *testing.T, tp *topology, i int, masq string) (lan, outside str
 	chain post {
 		type nat hook postrouting priority srcnat; policy accept;
 		oifname "eth0" %s
+	}
+	chain input_wan {
+		type filter hook input priority filter; policy accept;
+		iifname "eth0" ct state new drop
+	}
+	chain forward_wan {
+		type filter hook forward priority filter; policy accept;
+		iifname "eth0" ct state new drop
 	}
 }
 `, masq), "ip", "netns", "exec", nat, "nft", "-f", "-")
