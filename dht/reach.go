@@ -68,7 +68,9 @@ type ReachConfig struct {
 // with a nonce, so a success cannot be forged; a failure can be (a peer
 // may lie that it could not dial), and the check needs successes from
 // several distinct peers, so that one peer — or one that shares the
-// relay's side of a NAT — cannot confirm an address alone.
+// relay's side of a NAT — cannot confirm an address alone. It also
+// classifies the NAT in front of the relay (NAT) from the addresses peers
+// observe its UDP socket at.
 type Reach struct {
 	cfg    ReachConfig
 	h      host.Host

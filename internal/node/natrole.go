@@ -88,7 +88,9 @@ func (n *natRole) run(ctx context.Context) {
 				log.Info("serving as a hole-punch rendezvous for relays behind NAT")
 			}
 		}
-		if class == dht.NATCone && stopCone == nil && len(n.cfg.Bootstrap) > 0 {
+		// A relay that skips the check publishes its addresses as they
+		// are, never rendezvous ones.
+		if class == dht.NATCone && stopCone == nil && len(n.cfg.Bootstrap) > 0 && !n.cfg.SkipReachCheck {
 			rsv, err := dht.NewReservations(n.h, dht.ReservationsConfig{
 				Rendezvous: n.cfg.Bootstrap, Changed: n.onAddrs, Logger: log})
 			if err != nil {
