@@ -41,6 +41,11 @@ type HostConfig struct {
 	// a few hundred inbound connections — enough for a client, not for a
 	// relay that many clients and relays connect to.
 	MaxConns int
+	// HolePunch lets the host reach and be reached through a circuit
+	// relay v2 rendezvous and DCUtR hole punching (relays: a relay behind
+	// a cone NAT is reached so, and every relay must answer the punch).
+	// Without it the host neither dials nor accepts relayed connections.
+	HolePunch bool
 }
 
 // relayLimits raises the system-wide limits for max connections, keeping
@@ -63,7 +68,8 @@ func relayLimits(base rcmgr.ConcreteLimitConfig, max int) rcmgr.ConcreteLimitCon
 var DefaultListen = []string{"/ip4/127.0.0.1/udp/0/quic-v1", "/ip4/127.0.0.1/tcp/0"}
 
 // NewHost builds a libp2p host for obol: QUIC and TCP (Noise, yamux), no
-// relaying, no NAT port mapping, resource limits scaled to the machine.
+// relayed connections unless HolePunch, no NAT port mapping, resource
+// limits scaled to the machine.
 func NewHost(cfg HostConfig) (host.Host, error) {
 	if cfg.Identity == nil || cfg.Identity.Type() != crypto.Ed25519 {
 		return nil, errors.New("dht: host identity must be an Ed25519 key")
@@ -91,7 +97,15 @@ func NewHost(cfg HostConfig) (host.Host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dht: resource manager: %w", err)
 	}
+	nat := []libp2p.Option{libp2p.DisableRelay()}
+	if cfg.HolePunch {
+		// The circuit transport (dialing and accepting /p2p-circuit) and
+		// DCUtR; the rendezvous service itself is started apart, by a
+		// relay found public (StartRendezvous).
+		nat = []libp2p.Option{libp2p.EnableRelay(), libp2p.EnableHolePunching()}
+	}
 	h, err := libp2p.New(
+		libp2p.ChainOptions(nat...),
 		libp2p.Identity(cfg.Identity),
 		libp2p.ListenAddrStrings(listen...),
 		libp2p.Transport(quic.NewTransport),
@@ -100,7 +114,6 @@ func NewHost(cfg HostConfig) (host.Host, error) {
 		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
 		libp2p.ConnectionManager(cm),
 		libp2p.ResourceManager(rm),
-		libp2p.DisableRelay(),
 		libp2p.DisableMetrics(),
 	)
 	if err != nil {

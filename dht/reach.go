@@ -52,8 +52,12 @@ type ReachConfig struct {
 	Interval time.Duration
 	// Addrs are the addresses to check (default: the host's addresses).
 	Addrs func() []ma.Multiaddr
-	// Changed is called after the first verdict and whenever the set of
-	// confirmed addresses changes.
+	// NATObservers is how many peers with distinct IP addresses must
+	// report where they see the relay's UDP socket before it classifies
+	// its NAT (default DefaultNATObservers).
+	NATObservers int
+	// Changed is called after the first verdict, whenever the set of
+	// confirmed addresses changes, and whenever the NAT's class does.
 	Changed func()
 	Logger  *slog.Logger // default: discard
 }
@@ -64,7 +68,9 @@ type ReachConfig struct {
 // with a nonce, so a success cannot be forged; a failure can be (a peer
 // may lie that it could not dial), and the check needs successes from
 // several distinct peers, so that one peer — or one that shares the
-// relay's side of a NAT — cannot confirm an address alone.
+// relay's side of a NAT — cannot confirm an address alone. It also
+// classifies the NAT in front of the relay (NAT) from the addresses peers
+// observe its UDP socket at.
 type Reach struct {
 	cfg    ReachConfig
 	h      host.Host
@@ -75,15 +81,18 @@ type Reach struct {
 	mu        sync.Mutex // guards the fields below
 	checked   bool       // a verdict was reached at least once
 	confirmed []ma.Multiaddr
-	started   bool // the AutoNAT v2 service is attached to h
+	nat       *natClassifier
+	natLogged NATType // the class last logged and reported
+	started   bool    // the AutoNAT v2 service is attached to h
 	closed    bool
+	idSub     event.Subscription // identify results, from start on
 }
 
 // NewReach prepares the check for host h: AutoNAT v2's client and server
 // and the separate host that dials back. It contacts no peer; Run starts
 // serving and checking.
 func NewReach(h host.Host, cfg ReachConfig) (*Reach, error) {
-	if cfg.Confirmations < 0 || cfg.Interval < 0 {
+	if cfg.Confirmations < 0 || cfg.Interval < 0 || cfg.NATObservers < 0 {
 		return nil, errors.New("dht: negative reachability setting")
 	}
 	if cfg.Confirmations == 0 {
@@ -91,6 +100,9 @@ func NewReach(h host.Host, cfg ReachConfig) (*Reach, error) {
 	}
 	if cfg.Interval == 0 {
 		cfg.Interval = DefaultReachInterval
+	}
+	if cfg.NATObservers == 0 {
+		cfg.NATObservers = DefaultNATObservers
 	}
 	if cfg.Addrs == nil {
 		cfg.Addrs = h.Addrs
@@ -119,7 +131,7 @@ func NewReach(h host.Host, cfg ReachConfig) (*Reach, error) {
 		an.Close()
 		return nil, fmt.Errorf("dht: reachability emitter: %w", err)
 	}
-	return &Reach{cfg: cfg, h: h, dialer: dialer, an: an, em: em}, nil
+	return &Reach{cfg: cfg, h: h, dialer: dialer, an: an, em: em, nat: newNATClassifier(cfg.NATObservers)}, nil
 }
 
 // newDialerHost is the host that dials other peers back: a fresh
@@ -173,6 +185,9 @@ func (r *Reach) Run(ctx context.Context) error {
 	if err := r.start(); err != nil {
 		return err
 	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { r.observe(ctx) })
 	t := time.NewTimer(time.Second) // let the first connections identify
 	defer t.Stop()
 	for {
@@ -195,9 +210,15 @@ func (r *Reach) start() error {
 	if r.closed {
 		return errors.New("dht: reachability check closed")
 	}
+	sub, err := r.h.EventBus().Subscribe(new(event.EvtPeerIdentificationCompleted))
+	if err != nil {
+		return fmt.Errorf("dht: identify subscription: %w", err)
+	}
 	if err := r.an.Start(r.h); err != nil {
+		sub.Close()
 		return fmt.Errorf("dht: autonat v2: %w", err)
 	}
+	r.idSub = sub
 	r.started = true
 	return nil
 }
@@ -211,6 +232,9 @@ func (r *Reach) Close() error {
 	}
 	r.closed = true
 	r.em.Close()
+	if r.idSub != nil {
+		r.idSub.Close()
+	}
 	if r.started {
 		r.an.Close() // closes the dialer too
 		return nil
@@ -259,6 +283,7 @@ func (r *Reach) checkOnce(ctx context.Context) bool {
 	if changed && (decided || len(conf) > 0) && r.cfg.Changed != nil {
 		r.cfg.Changed()
 	}
+	r.classified()
 	return decided
 }
 
@@ -341,4 +366,67 @@ func (t *reachTally) confirmed() []ma.Multiaddr {
 		}
 	}
 	return out
+}
+
+// NAT is the relay's class: NATPublic once a check confirmed an address;
+// after a check that confirmed none, what the observed addresses say
+// (NATCone, NATSymmetric, or NATUnknown while too few peers reported);
+// NATUnknown before the first verdict.
+func (r *Reach) NAT() NATType {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.natLocked()
+}
+
+func (r *Reach) natLocked() NATType {
+	switch {
+	case !r.checked:
+		return NATUnknown
+	case len(r.confirmed) > 0:
+		return NATPublic
+	default:
+		return r.nat.verdict()
+	}
+}
+
+// observe feeds the classifier with where peers see this host's UDP
+// socket, from identify, until ctx ends or the subscription closes.
+func (r *Reach) observe(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case e, ok := <-r.idSub.Out():
+			if !ok {
+				return
+			}
+			id := e.(event.EvtPeerIdentificationCompleted)
+			if id.Conn == nil || id.Conn.Stat().Limited {
+				continue
+			}
+			r.mu.Lock()
+			r.nat.add(id.Conn.RemoteMultiaddr(), id.ObservedAddr)
+			r.mu.Unlock()
+			r.classified()
+		}
+	}
+}
+
+// classified logs the NAT's class, and reports it through Changed, when
+// it differs from the one last logged.
+func (r *Reach) classified() {
+	r.mu.Lock()
+	t := r.natLocked()
+	news := t != NATUnknown && t != r.natLogged
+	if news {
+		r.natLogged = t
+	}
+	r.mu.Unlock()
+	if !news {
+		return
+	}
+	r.cfg.Logger.Info("NAT classified", "nat", t.String())
+	if r.cfg.Changed != nil {
+		r.cfg.Changed()
+	}
 }

@@ -206,8 +206,14 @@ func (m *Manager) dial(ctx context.Context, ai peer.AddrInfo) (*Channel, error) 
 	// Callers decide when to try a peer again (a client's guard set and
 	// suspects); libp2p's dial backoff would keep a relay that restarted
 	// out of reach for up to five minutes.
-	ctx = network.WithForceDirectDial(ctx, "obol link: the caller backs off")
-	s, err := m.host.NewStream(ctx, ai.ID, Protocol)
+	var s network.Stream
+	var err error
+	if behindRendezvous(ai.Addrs) {
+		s, err = m.dialPunched(ctx, ai.ID)
+	} else {
+		ctx = network.WithForceDirectDial(ctx, "obol link: the caller backs off")
+		s, err = m.host.NewStream(ctx, ai.ID, Protocol)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnreachable, err)
 	}

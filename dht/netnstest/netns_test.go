@@ -21,8 +21,9 @@ import (
 // has a /16 of its own: the DHT's routing-table diversity limits count
 // peers per IPv4 /16, and nine relays in one /16 would not all fit.
 type topology struct {
-	hub string   // namespace of the bridge
-	ns  []string // namespaces of the relay groups
+	hub  string   // namespace of the bridge
+	ns   []string // namespaces of the relay groups
+	base int      // first octet of every address on the bridge
 }
 
 // requireNetns skips the test unless it can build namespaces: it needs
@@ -51,9 +52,18 @@ func requireNetns(t *testing.T) {
 // newTopology builds the hub and n group namespaces, names unique to this
 // process, and removes them all when the test ends.
 func newTopology(t *testing.T, n int) *topology {
+	return newTopologyBase(t, n, 10)
+}
+
+// newTopologyBase is newTopology with base.0.0.0/8 in place of
+// 10.0.0.0/8 on the bridge. libp2p's hole punching works only between
+// public addresses, so a test of it needs a public range: the namespaces
+// have no link to the host's network, and the range is used only inside
+// them.
+func newTopologyBase(t *testing.T, n, base int) *topology {
 	t.Helper()
 	prefix := fmt.Sprintf("obol%d", os.Getpid())
-	tp := &topology{hub: prefix + "hub"}
+	tp := &topology{hub: prefix + "hub", base: base}
 	t.Cleanup(tp.remove)
 	mustIP(t, "netns", "add", tp.hub)
 	mustIP(t, "-n", tp.hub, "link", "add", "br0", "type", "bridge")
@@ -69,13 +79,16 @@ func newTopology(t *testing.T, n int) *topology {
 		mustIP(t, "-n", ns, "link", "set", "lo", "up")
 		mustIP(t, "-n", ns, "addr", "add", tp.addr(i)+"/16", "dev", "eth0")
 		mustIP(t, "-n", ns, "link", "set", "eth0", "up")
-		mustIP(t, "-n", ns, "route", "add", "10.0.0.0/8", "dev", "eth0")
+		mustIP(t, "-n", ns, "route", "add", tp.net(), "dev", "eth0")
 	}
 	return tp
 }
 
 // addr is group i's IPv4 address.
-func (tp *topology) addr(i int) string { return fmt.Sprintf("10.%d.0.1", 101+i) }
+func (tp *topology) addr(i int) string { return fmt.Sprintf("%d.%d.0.1", tp.base, 101+i) }
+
+// net is the /8 of the bridge.
+func (tp *topology) net() string { return fmt.Sprintf("%d.0.0.0/8", tp.base) }
 
 // cut takes group i's bridge port down; heal brings it back.
 func (tp *topology) cut(t *testing.T, i int) {

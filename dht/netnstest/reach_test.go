@@ -10,9 +10,9 @@ import (
 	"time"
 )
 
-// addNAT puts a home router on the bridge of tp: a namespace "nat" whose
+// addNAT puts a home router on the bridge of tp: a namespace "nat0" whose
 // eth0 (10.110.0.1/16) is a bridge port and whose in0 (192.168.77.1/24)
-// leads to a namespace "lan" (192.168.77.2/24, default route via the
+// leads to a namespace "lan0" (192.168.77.2/24, default route via the
 // router). nftables masquerades everything the router forwards out of
 // eth0, so peers on the bridge see the LAN's connections come from
 // 10.110.0.1, and nothing they send reaches the LAN unless it answers a
@@ -20,37 +20,61 @@ import (
 // namespaces on the bridge have no route to 192.168.77.0/24. It returns
 // the LAN namespace and the router's outside address.
 func addNAT(t *testing.T, tp *topology) (lan, outside string) {
+	return addRouter(t, tp, 0, "masquerade")
+}
+
+// addRouter is addNAT for router i (outside <base>.(110+i).0.1, LAN
+// 192.168.(77+i).0/24, namespaces nat<i> and lan<i>), whose nftables
+// rule out of eth0 is masq: "masquerade" keeps a UDP socket's source
+// port towards every peer while it is free (a cone: one mapping for all
+// destinations), "masquerade random" picks a port per connection from a
+// hash of its source and destination (symmetric). Like a home router it
+// drops what arrives unasked on eth0: a dropped packet leaves no conntrack
+// entry behind, so a hole punch's packet that reaches the router before
+// the LAN host's own does not take the port the host's mapping needs.
+func addRouter(t *testing.T, tp *topology, i int, masq string) (lan, outside string) {
 	t.Helper()
 	if _, err := exec.LookPath("nft"); err != nil {
 		t.Skip("NAT test needs nft (nftables); skipped")
 	}
 	prefix := fmt.Sprintf("obol%d", os.Getpid())
-	nat, lan, outside := prefix+"nat", prefix+"lan", "10.110.0.1"
+	nat, lan := fmt.Sprintf("%snat%d", prefix, i), fmt.Sprintf("%slan%d", prefix, i)
+	outside = fmt.Sprintf("%d.%d.0.1", tp.base, 110+i)
+	inside := fmt.Sprintf("192.168.%d.", 77+i)
 	t.Cleanup(func() { _ = ip("netns", "del", lan); _ = ip("netns", "del", nat) })
 	mustIP(t, "netns", "add", nat)
 	mustIP(t, "netns", "add", lan)
-	mustIP(t, "-n", tp.hub, "link", "add", "bnat", "type", "veth", "peer", "name", "eth0", "netns", nat)
-	mustIP(t, "-n", tp.hub, "link", "set", "bnat", "master", "br0")
-	mustIP(t, "-n", tp.hub, "link", "set", "bnat", "up")
+	port := fmt.Sprintf("bnat%d", i)
+	mustIP(t, "-n", tp.hub, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", nat)
+	mustIP(t, "-n", tp.hub, "link", "set", port, "master", "br0")
+	mustIP(t, "-n", tp.hub, "link", "set", port, "up")
 	mustIP(t, "-n", nat, "link", "set", "lo", "up")
 	mustIP(t, "-n", nat, "addr", "add", outside+"/16", "dev", "eth0")
 	mustIP(t, "-n", nat, "link", "set", "eth0", "up")
-	mustIP(t, "-n", nat, "route", "add", "10.0.0.0/8", "dev", "eth0")
+	mustIP(t, "-n", nat, "route", "add", tp.net(), "dev", "eth0")
 	mustIP(t, "-n", nat, "link", "add", "in0", "type", "veth", "peer", "name", "eth0", "netns", lan)
-	mustIP(t, "-n", nat, "addr", "add", "192.168.77.1/24", "dev", "in0")
+	mustIP(t, "-n", nat, "addr", "add", inside+"1/24", "dev", "in0")
 	mustIP(t, "-n", nat, "link", "set", "in0", "up")
 	mustIP(t, "-n", lan, "link", "set", "lo", "up")
-	mustIP(t, "-n", lan, "addr", "add", "192.168.77.2/24", "dev", "eth0")
+	mustIP(t, "-n", lan, "addr", "add", inside+"2/24", "dev", "eth0")
 	mustIP(t, "-n", lan, "link", "set", "eth0", "up")
-	mustIP(t, "-n", lan, "route", "add", "default", "via", "192.168.77.1")
+	mustIP(t, "-n", lan, "route", "add", "default", "via", inside+"1")
 	mustRun(t, "", "ip", "netns", "exec", nat, "sysctl", "-qw", "net.ipv4.ip_forward=1")
-	mustRun(t, `table ip obolnat {
+	mustRun(t, fmt.Sprintf(`table ip obolnat {
 	chain post {
 		type nat hook postrouting priority srcnat; policy accept;
-		oifname "eth0" masquerade
+		oifname "eth0" %s
+	}
+	chain input_wan {
+		type filter hook input priority filter; policy accept;
+		iifname "eth0" ct state new drop
+	}
+	chain forward_wan {
+		type filter hook forward priority filter; policy accept;
+		iifname "eth0" ct state new drop
 	}
 }
-`, "ip", "netns", "exec", nat, "nft", "-f", "-")
+`, masq), "ip", "netns", "exec", nat, "nft", "-f", "-")
 	return lan, outside
 }
 

@@ -26,6 +26,7 @@ type describer struct {
 	host     host.Host
 	announce []ma.Multiaddr // replace the host's addresses when set
 	reach    *dht.Reach     // nil: publish addresses unchecked
+	nat      *natRole       // nil: no rendezvous addresses
 	keys     *onionKeyring
 	exit     *router.ExitPolicy // nil unless an exit
 	// terms are the relay's price and payment terms, read at each
@@ -36,12 +37,18 @@ type describer struct {
 }
 
 // addrs are the addresses to publish: those other peers confirmed they
-// can dial, or, without a reachability check, the candidates.
-func (d *describer) addrs() []ma.Multiaddr {
-	if d.reach != nil {
-		return d.reach.Confirmed()
+// can dial; else, behind a cone NAT, the /p2p-circuit addresses of the
+// rendezvous the relay holds reservations at (rendezvous is then true);
+// without a reachability check, the candidates.
+func (d *describer) addrs() (addrs []ma.Multiaddr, rendezvous bool) {
+	if d.reach == nil {
+		return d.candidates(), false
 	}
-	return d.candidates()
+	if conf := d.reach.Confirmed(); len(conf) > 0 || d.nat == nil {
+		return conf, false
+	}
+	c := d.nat.circuitAddrs()
+	return c, len(c) > 0
 }
 
 // candidates are the announced addresses, or else the host's current
@@ -71,12 +78,13 @@ var _ dht.SignFunc = (*describer)(nil).sign
 
 // describe builds the unsigned descriptor body at time now.
 func (d *describer) describe(now time.Time) *descriptor.Relay {
+	addrs, rendezvous := d.addrs()
 	r := &descriptor.Relay{
 		Version:   descriptor.Version,
 		PeerID:    d.host.ID(),
 		Published: now.Unix(),
 		Expires:   now.Add(d.cfg.Lifetime).Unix(),
-		Addrs:     advertised(d.addrs()),
+		Addrs:     advertised(addrs),
 		OnionKeys: d.keys.Published(),
 		Roles:     d.cfg.Roles,
 		Bandwidth: d.cfg.Bandwidth,
@@ -93,6 +101,11 @@ func (d *describer) describe(now time.Time) *descriptor.Relay {
 	}
 	if len(r.ExitPorts) == 0 {
 		r.Roles &^= descriptor.RoleExit // a policy that accepts nothing is no exit
+	}
+	if rendezvous {
+		// Clients dial their guards; only a relay reaches one behind a
+		// NAT, through its rendezvous.
+		r.Roles &^= descriptor.RoleGuard
 	}
 	return r
 }

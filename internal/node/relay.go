@@ -42,7 +42,8 @@ type Relay struct {
 	payments *RelayPayments // nil for a free relay
 	mint     *relayMint     // the way to the mint through circuits; nil without
 	mintRun  mintRunner
-	reach    *dht.Reach // nil when the reachability check is skipped
+	reach    *dht.Reach // nil on loopback
+	nat      *natRole   // what the NAT's class lets the relay do; nil on loopback
 
 	closeOnce sync.Once
 	closeErr  error
@@ -71,7 +72,8 @@ func OpenRelay(cfg RelayConfig) (*Relay, error) {
 		return nil, err
 	}
 	h, err := dht.NewHost(dht.HostConfig{Identity: key, Listen: c.Listen,
-		MaxConns: relayMaxConns, ConnLow: relayMaxConns / 8, ConnHigh: relayMaxConns / 4})
+		MaxConns: relayMaxConns, ConnLow: relayMaxConns / 8, ConnHigh: relayMaxConns / 4,
+		HolePunch: !loopbackListen(c.Listen)})
 	if err != nil {
 		return nil, fmt.Errorf("relay: %w", err)
 	}
@@ -171,17 +173,31 @@ func OpenRelay(cfg RelayConfig) (*Relay, error) {
 	// back for theirs; only a relay that skips the check publishes
 	// addresses nobody confirmed.
 	if !loopbackOnly(h) {
+		r.nat = newNATRole(h, c, r.pub.Changed)
 		r.reach, err = dht.NewReach(h, dht.ReachConfig{AllowPrivate: c.ReachPrivate,
-			Addrs: d.candidates, Changed: r.pub.Changed, Logger: c.Logger})
+			Addrs: d.candidates, Changed: r.reachChanged, Logger: c.Logger})
 		if err != nil {
 			r.Close()
 			return nil, fmt.Errorf("relay: %w", err)
 		}
+		r.nat.reach = r.reach
 		if !c.SkipReachCheck {
 			d.reach = r.reach
+			d.nat = r.nat
 		}
 	}
 	return r, nil
+}
+
+// loopbackListen reports whether every listen address is on loopback.
+func loopbackListen(listen []string) bool {
+	for _, s := range listen {
+		a, err := ma.NewMultiaddr(s)
+		if err != nil || !manet.IsIPLoopback(a) {
+			return false
+		}
+	}
+	return true // none: the default, on loopback
 }
 
 // loopbackOnly reports whether h listens on loopback addresses alone: a
@@ -267,6 +283,7 @@ func (r *Relay) Run(ctx context.Context) error {
 		// Before joining: the check learns of AutoNAT servers as they
 		// connect and identify.
 		wg.Go(func() { _ = r.reach.Run(ctx) })
+		wg.Go(func() { r.nat.run(ctx) })
 	}
 	if r.mint != nil {
 		// Up until the relay has settled at shutdown, below.
@@ -459,6 +476,13 @@ func bootstrapOnce(ctx context.Context, n *dht.Node) error {
 	ctx, cancel := context.WithTimeout(ctx, joinTimeout)
 	defer cancel()
 	return n.Bootstrap(ctx)
+}
+
+// reachChanged follows a new reachability verdict or NAT class: the
+// descriptor is signed again and the NAT's role is brought up to date.
+func (r *Relay) reachChanged() {
+	r.nat.changed()
+	r.pub.Changed()
 }
 
 // Close leaves the DHT and closes the host. It is idempotent.

@@ -1,0 +1,118 @@
+package node
+
+import (
+	"context"
+	"sync"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/obolnet/obol/dht"
+)
+
+// natRole does what the class of a relay's NAT lets it do
+// (specs/02-dht.md §Reachability):
+//
+//	public     serves as a hole-punch rendezvous (circuit relay v2 with
+//	           tight limits) for relays behind cone NATs
+//	cone       holds reservations at rendezvous among its bootstrap peers
+//	           and publishes their /p2p-circuit addresses, without the
+//	           guard role; the previous hop reaches it by DCUtR
+//	symmetric  nothing: a hole punch cannot reach it, it does not publish
+//	unknown    nothing yet
+type natRole struct {
+	h       host.Host
+	cfg     RelayConfig
+	reach   *dht.Reach    // set before run
+	wake    chan struct{} // a new verdict or class; buffered
+	onAddrs func()        // the rendezvous addresses changed
+
+	mu  sync.Mutex        // guards rsv
+	rsv *dht.Reservations // kept while the class is cone; else nil
+}
+
+func newNATRole(h host.Host, cfg RelayConfig, onAddrs func()) *natRole {
+	return &natRole{h: h, cfg: cfg, wake: make(chan struct{}, 1), onAddrs: onAddrs}
+}
+
+// changed wakes run to look at the class again.
+func (n *natRole) changed() {
+	select {
+	case n.wake <- struct{}{}:
+	default:
+	}
+}
+
+// circuitAddrs are the rendezvous addresses to publish: nil unless the
+// relay is behind a cone NAT and holds a reservation.
+func (n *natRole) circuitAddrs() []ma.Multiaddr {
+	n.mu.Lock()
+	rsv := n.rsv
+	n.mu.Unlock()
+	if rsv == nil {
+		return nil
+	}
+	return rsv.Addrs()
+}
+
+// run follows the class until ctx ends, and stops what it started.
+func (n *natRole) run(ctx context.Context) {
+	var (
+		service  *relay.Relay
+		stopCone context.CancelFunc
+		wg       sync.WaitGroup
+	)
+	defer func() {
+		if stopCone != nil {
+			stopCone()
+		}
+		wg.Wait()
+		if service != nil {
+			service.Close()
+		}
+	}()
+	log := n.cfg.Logger
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-n.wake:
+		}
+		class := n.reach.NAT()
+		if class == dht.NATPublic && service == nil {
+			var err error
+			if service, err = dht.StartRendezvous(n.h, n.cfg.ReachPrivate); err != nil {
+				log.Warn("hole-punch rendezvous not started", "err", err)
+			} else {
+				log.Info("serving as a hole-punch rendezvous for relays behind NAT")
+			}
+		}
+		// A relay that skips the check publishes its addresses as they
+		// are, never rendezvous ones.
+		if class == dht.NATCone && stopCone == nil && len(n.cfg.Bootstrap) > 0 && !n.cfg.SkipReachCheck {
+			rsv, err := dht.NewReservations(n.h, dht.ReservationsConfig{
+				Rendezvous: n.cfg.Bootstrap, Changed: n.onAddrs, Logger: log})
+			if err != nil {
+				log.Warn("rendezvous reservations not started", "err", err)
+				continue
+			}
+			n.mu.Lock()
+			n.rsv = rsv
+			n.mu.Unlock()
+			log.Info("behind a cone NAT: taking part through hole-punch rendezvous, not as a guard")
+			var cctx context.Context
+			cctx, stopCone = context.WithCancel(ctx)
+			wg.Go(func() { _ = rsv.Run(cctx) })
+		}
+		if class != dht.NATCone && stopCone != nil {
+			n.mu.Lock()
+			n.rsv = nil
+			n.mu.Unlock()
+			stopCone()
+			wg.Wait()
+			stopCone = nil
+			n.onAddrs()
+		}
+	}
+}
