@@ -4,7 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	mrand "math/rand/v2"
 	"net"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,12 +25,7 @@ import (
 // attempt while the peer is down, would keep a restarted guard out of
 // reach for up to five minutes.
 func TestChannelToRestartedPeer(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	listen := fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", ln.Addr().(*net.TCPAddr).Port)
-	ln.Close()
+	listen := fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", portOutsideEphemeral(t))
 	key, _, _ := crypto.GenerateEd25519Key(rand.Reader)
 	startB := func() (host.Host, *Manager) {
 		h, err := dht.NewHost(dht.HostConfig{Identity: key, Listen: []string{listen}})
@@ -64,4 +63,34 @@ func TestChannelToRestartedPeer(t *testing.T) {
 	if _, err := channel(); err != nil {
 		t.Fatalf("the restarted peer is out of reach: %v", err)
 	}
+}
+
+// portOutsideEphemeral returns a free TCP port on 127.0.0.1 below the
+// kernel's ephemeral range, so that while the test's peer is down no
+// other process (tests of other packages run at the same time) is given
+// its port for a listener of its own.
+func portOutsideEphemeral(t *testing.T) int {
+	t.Helper()
+	low := 32768 // Linux's default ip_local_port_range starts here
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil {
+				low = n
+			}
+		}
+	}
+	if low <= 10000 {
+		t.Skipf("ephemeral ports start at %d: no room below them", low)
+	}
+	for range 100 {
+		port := 10000 + mrand.IntN(low-10000)
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue // taken
+		}
+		ln.Close()
+		return port
+	}
+	t.Fatal("no free port below the ephemeral range")
+	return 0
 }
