@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	mrand "math/rand/v2"
 	"slices"
 	"sync"
 	"time"
@@ -60,8 +62,15 @@ const (
 // ReservationsConfig configures the reservations of a relay behind a
 // cone NAT.
 type ReservationsConfig struct {
-	// Rendezvous are the public relays to reserve at, in order of
-	// preference (a relay's bootstrap peers).
+	// Candidates, if set, lists public relays to reserve at — those of
+	// the relay's view with direct addresses — and is asked again at
+	// each look. They are tried in a random order, so that the relays
+	// behind NATs spread over the network's rendezvous rather than all
+	// load (and tell) the same few.
+	Candidates func() []peer.AddrInfo
+	// Rendezvous are the public relays to reserve at when the candidates
+	// do not give Want reservations, in order of preference (a relay's
+	// bootstrap peers).
 	Rendezvous []peer.AddrInfo
 	// Want is how many reservations to hold (default
 	// DefaultReservations).
@@ -78,8 +87,14 @@ type Reservations struct {
 	cfg ReservationsConfig
 	h   host.Host
 
-	mu   sync.Mutex            // guards held
-	held map[peer.ID]time.Time // rendezvous reserved at -> when to renew
+	mu   sync.Mutex                  // guards held
+	held map[peer.ID]heldReservation // by rendezvous
+}
+
+// heldReservation is one reservation: where, and when to renew it.
+type heldReservation struct {
+	at      peer.AddrInfo
+	renewAt time.Time
 }
 
 // NewReservations prepares the reservations of h. It contacts no peer;
@@ -94,22 +109,21 @@ func NewReservations(h host.Host, cfg ReservationsConfig) (*Reservations, error)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	cfg.Rendezvous = slices.DeleteFunc(slices.Clone(cfg.Rendezvous), func(ai peer.AddrInfo) bool { return ai.ID == h.ID() })
-	return &Reservations{cfg: cfg, h: h, held: map[peer.ID]time.Time{}}, nil
+	cfg.Rendezvous = slices.Clone(cfg.Rendezvous)
+	return &Reservations{cfg: cfg, h: h, held: map[peer.ID]heldReservation{}}, nil
 }
 
 // Addrs are the /p2p-circuit addresses of the reservations held now:
-// each rendezvous's addresses, its peer ID, /p2p-circuit.
+// each rendezvous's addresses, its peer ID, /p2p-circuit; in the order of
+// the rendezvous' peer IDs.
 func (r *Reservations) Addrs() []ma.Multiaddr {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	ids := slices.Sorted(maps.Keys(r.held))
 	var out []ma.Multiaddr
-	for _, ai := range r.cfg.Rendezvous {
-		if _, ok := r.held[ai.ID]; !ok {
-			continue
-		}
-		for _, a := range ai.Addrs {
-			out = append(out, circuitAddr(a, ai.ID))
+	for _, id := range ids {
+		for _, a := range r.held[id].at.Addrs {
+			out = append(out, circuitAddr(a, id))
 		}
 	}
 	return out
@@ -120,8 +134,9 @@ func circuitAddr(a ma.Multiaddr, relay peer.ID) ma.Multiaddr {
 }
 
 // Run keeps Want reservations until ctx ends: it reserves at the
-// rendezvous in order, renews each at half its lifetime, and tries
-// another when one fails. It drops them all when it returns.
+// candidates in a random order, then at the fallback rendezvous in
+// order, renews each at half its lifetime, and tries another when one
+// fails. It drops them all when it returns.
 func (r *Reservations) Run(ctx context.Context) error {
 	defer r.drop()
 	for {
@@ -134,55 +149,82 @@ func (r *Reservations) Run(ctx context.Context) error {
 	}
 }
 
-// renew reserves where a reservation is missing or past half its
-// lifetime, and returns how long to wait before looking again.
+// renew renews the reservations past half their lifetime, reserves at new
+// rendezvous while fewer than Want are held, and returns how long to wait
+// before looking again.
 func (r *Reservations) renew(ctx context.Context) time.Duration {
 	next := DefaultReachInterval
 	changed := false
-	held := 0
-	for _, ai := range r.cfg.Rendezvous {
-		r.mu.Lock()
-		renewAt, ok := r.held[ai.ID]
-		r.mu.Unlock()
-		if ok && time.Now().Before(renewAt) {
-			held++
-			next = min(next, time.Until(renewAt))
+	r.mu.Lock()
+	held := slices.Collect(maps.Values(r.held))
+	r.mu.Unlock()
+	n := 0
+	for _, h := range held {
+		if time.Now().Before(h.renewAt) {
+			n++
+			next = min(next, time.Until(h.renewAt))
 			continue
 		}
-		if !ok && held >= r.cfg.Want {
+		renewAt, ok := r.reserve(ctx, h.at)
+		if !ok {
+			changed = true
 			continue
 		}
-		rctx, cancel := context.WithTimeout(ctx, reserveTimeout)
-		start := time.Now()
-		got, err := client.Reserve(rctx, r.h, ai)
-		cancel()
-		r.mu.Lock()
-		if err != nil {
-			if ok {
-				delete(r.held, ai.ID)
-				changed = true
-			}
-			r.mu.Unlock()
-			r.cfg.Logger.Debug("reservation at a rendezvous failed", "err", err)
-			continue
-		}
-		renewAt = start.Add(got.Expiration.Sub(start) / 2)
-		r.held[ai.ID] = renewAt
-		r.mu.Unlock()
-		changed = changed || !ok
-		held++
+		n++
 		next = min(next, time.Until(renewAt))
 	}
-	if held < r.cfg.Want {
+	if n < r.cfg.Want {
+		var cands []peer.AddrInfo
+		if r.cfg.Candidates != nil {
+			cands = r.cfg.Candidates()
+			mrand.Shuffle(len(cands), func(i, j int) { cands[i], cands[j] = cands[j], cands[i] })
+		}
+		for _, ai := range append(cands, r.cfg.Rendezvous...) {
+			if n >= r.cfg.Want || ctx.Err() != nil {
+				break
+			}
+			r.mu.Lock()
+			_, ok := r.held[ai.ID]
+			r.mu.Unlock()
+			if ok || ai.ID == r.h.ID() {
+				continue
+			}
+			if renewAt, ok := r.reserve(ctx, ai); ok {
+				n++
+				changed = true
+				next = min(next, time.Until(renewAt))
+			}
+		}
+	}
+	if n < r.cfg.Want {
 		next = reserveRetry
 	}
 	if changed {
-		r.cfg.Logger.Info("rendezvous reservations", "held", held)
+		r.cfg.Logger.Info("rendezvous reservations", "held", n)
 		if r.cfg.Changed != nil {
 			r.cfg.Changed()
 		}
 	}
 	return max(next, time.Second)
+}
+
+// reserve asks ai for a reservation and records it, or forgets ai's if
+// it refused; it returns when to renew.
+func (r *Reservations) reserve(ctx context.Context, ai peer.AddrInfo) (time.Time, bool) {
+	rctx, cancel := context.WithTimeout(ctx, reserveTimeout)
+	start := time.Now()
+	got, err := client.Reserve(rctx, r.h, ai)
+	cancel()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err != nil {
+		delete(r.held, ai.ID)
+		r.cfg.Logger.Debug("reservation at a rendezvous failed", "err", err)
+		return time.Time{}, false
+	}
+	renewAt := start.Add(got.Expiration.Sub(start) / 2)
+	r.held[ai.ID] = heldReservation{at: ai, renewAt: renewAt}
+	return renewAt, true
 }
 
 func (r *Reservations) drop() {

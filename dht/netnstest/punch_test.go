@@ -121,7 +121,7 @@ func TestConeNATRelayCarriesCircuits(t *testing.T) {
 	// punch. Two such NATs, half the builds each: a relay takes new
 	// connections from one IP address at 0.2/s after a burst of 16. The
 	// hosts learn their observed address from the third seed; the relay
-	// behind the NAT holds its reservations at the first two.
+	// behind the NAT holds its reservations at two relays of its view.
 	var punched, direct []time.Duration
 	ok, results = 0, ""
 	for r := 1; r <= 2; r++ {

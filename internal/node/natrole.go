@@ -5,9 +5,11 @@ import (
 	"sync"
 
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/obolnet/obol/descriptor"
 	"github.com/obolnet/obol/dht"
 )
 
@@ -22,9 +24,12 @@ import (
 //	symmetric  nothing: a hole punch cannot reach it, it does not publish
 //	unknown    nothing yet
 type natRole struct {
-	h       host.Host
-	cfg     RelayConfig
-	reach   *dht.Reach    // set before run
+	h     host.Host
+	cfg   RelayConfig
+	reach *dht.Reach // set before run
+	// view lists the relays of the relay's view, whose public ones are
+	// the rendezvous it reserves at first; nil: its bootstrap relays only.
+	view    func() []*descriptor.Relay
 	wake    chan struct{} // a new verdict or class; buffered
 	onAddrs func()        // the rendezvous addresses changed
 
@@ -54,6 +59,38 @@ func (n *natRole) circuitAddrs() []ma.Multiaddr {
 		return nil
 	}
 	return rsv.Addrs()
+}
+
+// rendezvousCandidates are the relays of the view that publish direct
+// addresses only (their reachability confirmed; every such relay serves
+// as a rendezvous), other than this one.
+func (n *natRole) rendezvousCandidates() []peer.AddrInfo {
+	if n.view == nil {
+		return nil
+	}
+	var out []peer.AddrInfo
+	for _, r := range n.view() {
+		if r.PeerID == n.h.ID() || len(r.Addrs) == 0 {
+			continue
+		}
+		ai := peer.AddrInfo{ID: r.PeerID}
+		for _, b := range r.Addrs {
+			a, err := ma.NewMultiaddrBytes(b)
+			if err != nil {
+				ai.Addrs = nil
+				break
+			}
+			if _, err := a.ValueForProtocol(ma.P_CIRCUIT); err == nil {
+				ai.Addrs = nil // itself behind a rendezvous
+				break
+			}
+			ai.Addrs = append(ai.Addrs, a)
+		}
+		if len(ai.Addrs) > 0 {
+			out = append(out, ai)
+		}
+	}
+	return out
 }
 
 // run follows the class until ctx ends, and stops what it started.
@@ -92,7 +129,7 @@ func (n *natRole) run(ctx context.Context) {
 		// are, never rendezvous ones.
 		if class == dht.NATCone && stopCone == nil && len(n.cfg.Bootstrap) > 0 && !n.cfg.SkipReachCheck {
 			rsv, err := dht.NewReservations(n.h, dht.ReservationsConfig{
-				Rendezvous: n.cfg.Bootstrap, Changed: n.onAddrs, Logger: log})
+				Candidates: n.rendezvousCandidates, Rendezvous: n.cfg.Bootstrap, Changed: n.onAddrs, Logger: log})
 			if err != nil {
 				log.Warn("rendezvous reservations not started", "err", err)
 				continue

@@ -174,6 +174,7 @@ func OpenRelay(cfg RelayConfig) (*Relay, error) {
 	// addresses nobody confirmed.
 	if !loopbackOnly(h) {
 		r.nat = newNATRole(h, c, r.pub.Changed)
+		r.nat.view = gossip.Set().Relays
 		r.reach, err = dht.NewReach(h, dht.ReachConfig{AllowPrivate: c.ReachPrivate,
 			Addrs: d.candidates, Changed: r.reachChanged, Logger: c.Logger})
 		if err != nil {
