@@ -49,11 +49,15 @@ var ErrNoPath = errors.New("client: no path meets the path rules (a guard first,
 // candidate is a relay that may appear in a path, with what the rules
 // need worked out once.
 type candidate struct {
-	r     *descriptor.Relay
-	key   [32]byte       // onion key valid now
-	nets  []netip.Prefix // the /16 of each IPv4 and /32 of each IPv6 address
-	first peer.AddrInfo  // the first usable address, for a first hop
-	claim uint64         // advertised bandwidth, at least 1, at most maxWeight
+	r    *descriptor.Relay
+	key  [32]byte       // onion key valid now
+	nets []netip.Prefix // the /16 of each IPv4 and /32 of each IPv6 address
+	// natted: the relay is reached through a hole-punch rendezvous (its
+	// addresses are /p2p-circuit ones, 02 §Reachability), so the network
+	// it sits in is not known.
+	natted bool
+	first  peer.AddrInfo // the first usable address, for a first hop
+	claim  uint64        // advertised bandwidth, at least 1, at most maxWeight
 	// weight is the claim capped relative to the network, per position
 	// (weigh); 0 where the relay may not be drawn.
 	weight [positions]atomic.Uint64
@@ -236,6 +240,9 @@ func (c *candidate) addAddr(b []byte) {
 	if err != nil || len(m) == 0 {
 		return
 	}
+	if _, err := m.ValueForProtocol(ma.P_CIRCUIT); err == nil {
+		c.natted = true // the network below is the rendezvous's
+	}
 	ip, ok := netip.AddrFromSlice(m[0].RawValue())
 	if !ok || (m[0].Code() != ma.P_IP4 && m[0].Code() != ma.P_IP6) || ip.IsUnspecified() {
 		return
@@ -254,10 +261,17 @@ func (c *candidate) addAddr(b []byte) {
 }
 
 // related reports whether a and b must not share a path: the same relay,
-// the same declared family (declared by either of them), or an address in
-// the same IPv4 /16 or IPv6 /32.
+// the same declared family (declared by either of them), an address in
+// the same IPv4 /16 or IPv6 /32, or both reached through rendezvous. The
+// network of a relay behind a NAT is unknown (its addresses are its
+// rendezvous's), so any two such relays are taken to share one: else
+// one operator's relays behind one NAT, each reserving at another
+// rendezvous, would pass the /16 rule and fill a path.
 func (pr pathRules) related(a, b *candidate) bool {
 	if a.id() == b.id() || slices.Contains(a.r.Family, b.id()) || slices.Contains(b.r.Family, a.id()) {
+		return true
+	}
+	if a.natted && b.natted {
 		return true
 	}
 	if pr.allowSameSubnet {

@@ -298,3 +298,51 @@ func BenchmarkChoosePath(b *testing.B) {
 		})
 	}
 }
+
+// Relays behind NATs publish their rendezvous' addresses, so their own
+// networks are unknown: one operator's relays behind one NAT, each
+// reserving at a rendezvous in another /16, would pass the /16 rule. Two
+// of them never share a path, while each is still drawn.
+func TestRelaysBehindNATsNeverShareAPath(t *testing.T) {
+	var relays []*descriptor.Relay
+	for i := range 8 { // public guards and exits, each in its own /16
+		relays = append(relays, fakeRelay(t, descriptor.RoleGuard|descriptor.RoleExit, 1<<20, fmt.Sprintf("10.%d.0.1", i)))
+	}
+	natted := map[peer.ID]bool{}
+	for i := range 6 { // behind NATs: middle or exit, through rendezvous 0..5
+		r := fakeRelay(t, descriptor.RoleExit, 1<<20)
+		rendezvous := relays[i]
+		r.Addrs = [][]byte{ma.StringCast(fmt.Sprintf("/ip4/10.%d.0.1/udp/4001/quic-v1/p2p/%s/p2p-circuit", i, rendezvous.PeerID)).Bytes()}
+		natted[r.PeerID] = true
+		relays = append(relays, r)
+	}
+	rnd := mrand.New(mrand.NewPCG(3, 4))
+	for hops := 3; hops <= 5; hops++ {
+		rules := testRules(hops)
+		cands := rules.candidates(relays, testNow)
+		gs := newGuardSet("", 3, DefaultGuardLifetime, DefaultGuardReplaceAfter, DefaultMinGuardAge)
+		if _, err := gs.refresh(cands, rules, rnd, testNow); err != nil {
+			t.Fatal(err)
+		}
+		drawn := 0
+		for range 2000 {
+			path, err := rules.choose(cands, &pathRequest{port: 443, guards: gs.usable(cands, testNow), rnd: rnd})
+			if err != nil {
+				t.Fatalf("%d hops: %v", hops, err)
+			}
+			n := 0
+			for _, c := range path {
+				if natted[c.id()] {
+					n++
+				}
+			}
+			if n > 1 {
+				t.Fatalf("%d hops: %d relays behind NATs in one path", hops, n)
+			}
+			drawn += n
+		}
+		if drawn == 0 {
+			t.Fatalf("%d hops: no relay behind a NAT was ever drawn: the test shows nothing", hops)
+		}
+	}
+}
