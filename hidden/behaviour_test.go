@@ -258,3 +258,32 @@ func TestPublishTriesAnotherRelay(t *testing.T) {
 		t.Fatalf("status %+v: no replica stored", s)
 	}
 }
+
+// A service restarted within the second of its last publication signs,
+// at first, the revision it signed then (revision steps count seconds),
+// and the DHT nodes that hold its old records refuse the new ones. It
+// signs those replicas again above them, so that every replica is stored
+// and no client is left with the old intro points. The clock is frozen:
+// both runs publish in one second.
+func TestRestartInTheSameSecondStoresEveryReplica(t *testing.T) {
+	tn := newTestNet(t, 6)
+	key := newKey(t)
+	frozen := time.Now()
+	listen := func() *hidden.Listener {
+		n, _ := tn.endpoint()
+		n.Now = func() time.Time { return frozen }
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		l, err := hidden.Listen(ctx, hidden.ServiceConfig{Config: n, Key: key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		return l
+	}
+	first := listen()
+	eventually(t, time.Minute, "every replica of the first run stored", func() bool { return first.Status().Stored == 6 })
+	first.Close()
+	again := listen()
+	eventually(t, time.Minute, "every replica of the restarted service stored", func() bool { return again.Status().Stored == 6 })
+}

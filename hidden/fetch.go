@@ -174,8 +174,15 @@ func (n *Config) storeDescriptor(ctx context.Context, rec []byte, exclude map[pe
 	if err != nil {
 		return err
 	}
+	if len(b) == 1 && b[0] == descriptor.StoreRejected {
+		return fmt.Errorf("%w (status %v)", errStoreRejected, b)
+	}
 	if len(b) != 1 || b[0] != descriptor.StoreOK {
 		return fmt.Errorf("hidden: relay refused the descriptor (status %v)", b)
 	}
 	return nil
 }
+
+// errStoreRejected is a relay's refusal of a descriptor: it did not
+// validate, or the DHT holds one at least as new.
+var errStoreRejected = errors.New("hidden: relay refused the descriptor")

@@ -3,6 +3,7 @@ package hidden
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	mrand "math/rand/v2"
 	"time"
@@ -82,6 +83,25 @@ func startSteps(now time.Time, period time.Duration) map[uint64]uint64 {
 	return steps
 }
 
+// maxRevisionBumps bounds how often one replica is signed again above a
+// record the DHT refused to replace.
+const maxRevisionBumps = 3
+
+// resign signs replica p again with a revision above every one this
+// listener has signed for p's period.
+func (l *Listener) resign(p *descriptor.HSParams, content *descriptor.HSContent) ([]byte, error) {
+	l.mu.Lock()
+	x := max(l.steps[p.Period.Num], descriptor.RevisionStep(p.Period, l.cfg.Now())) + 1
+	l.steps[p.Period.Num] = x
+	l.mu.Unlock()
+	rev, err := descriptor.BlindPrivateKey(l.cfg.Key, p.Period).Revision(x)
+	if err != nil {
+		return nil, err
+	}
+	p.Revision = rev
+	return descriptor.SignHS(rand.Reader, l.cfg.Key, content, *p)
+}
+
 // distinctOffsets draws n offsets in [0, span) seconds, all different if
 // span allows.
 func distinctOffsets(rng *mrand.Rand, n int, span int64) []int64 {
@@ -149,9 +169,22 @@ func (l *Listener) publish(ctx context.Context) error {
 			// another relay is tried.
 			var err error
 			tried := map[peer.ID]bool{}
-			for range storeAttempts {
+			for attempt, bumps := 0, 0; attempt < storeAttempts; attempt++ {
 				if err = l.cfg.storeDescriptor(l.runCtx, rec, tried); err == nil || l.runCtx.Err() != nil {
 					break
+				}
+				if errors.Is(err, errStoreRejected) && bumps < maxRevisionBumps {
+					// The DHT holds a record of this replica at least as
+					// new: one that a run before this one signed within
+					// this very second (steps count seconds), or a
+					// republication racing this one. Sign above it and
+					// offer it anywhere again.
+					bumps++
+					attempt--
+					clear(tried)
+					if rec, err = l.resign(&p, content); err != nil {
+						break
+					}
 				}
 			}
 			if err == nil {

@@ -13,7 +13,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/obolnet/obol/circuit/client"
+	"github.com/obolnet/obol/hidden"
 	"github.com/obolnet/obol/payment/mint"
 )
 
@@ -40,10 +45,22 @@ type mintOptions struct {
 	units   []string
 	feePPK  int
 	log     logFlags
+	// the mint as a hidden service (--hidden-service)
+	hidden          bool
+	bootstrap       []peer.AddrInfo
+	allowSameSubnet bool
+	minGuardAge     time.Duration
+	minExitAge      time.Duration
+	timeout         time.Duration
 }
 
+// mintServiceDir holds, in the mint's data directory, the identity of the
+// mint's hidden service (its address) and that service's relay cache and
+// guards.
+const mintServiceDir = "hidden-service"
+
 func mintFlags(args []string, w io.Writer) (mintOptions, int, bool) {
-	o := mintOptions{listen: defaultMintListen, units: []string{"sat", "msat"}}
+	o := mintOptions{listen: defaultMintListen, units: []string{"sat", "msat"}, timeout: 60 * time.Second}
 	if d := defaultDataDir(); d != "" {
 		o.dataDir = filepath.Join(d, mintDirName)
 	}
@@ -53,6 +70,12 @@ func mintFlags(args []string, w io.Writer) (mintOptions, int, bool) {
 	seedFile := fs.String("seed-file", "", "`file` holding the mint's seed in hex (default: one generated once in the data directory)")
 	fs.Var(unitsValue{&o.units}, "units", "comma-separated `units` to offer: sat, msat")
 	fs.Var(intValue{&o.feePPK, 0, 999}, "fee-ppk", "input fee of every keyset, in `parts per thousand` of a unit per proof")
+	fs.BoolVar(&o.hidden, "hidden-service", false, "also offer the mint as a hidden service, so that clients and relays reach it through circuits that end at the mint (needs --bootstrap)")
+	fs.Var(bootstrapValue{&o.bootstrap}, "bootstrap", "comma-separated /p2p/ `multiaddrs` of relays to join through, with --hidden-service")
+	fs.BoolVar(&o.allowSameSubnet, "allow-same-subnet", false, "with --hidden-service, let relays of one /16 share a path (local test networks on loopback only)")
+	fs.DurationVar(&o.minGuardAge, "min-guard-age", client.DefaultMinGuardAge, "with --hidden-service, how long a relay must have been seen before it may be a guard; 0 for local test networks")
+	fs.DurationVar(&o.minExitAge, "min-exit-age", client.DefaultMinExitAge, "with --hidden-service, how long a relay must have been seen before it may be an exit; 0 for local test networks")
+	fs.Var(durationValue{&o.timeout, time.Second, time.Hour}, "timeout", "with --hidden-service, give up joining and publishing after this `duration`")
 	o.log.register(fs, slog.LevelInfo)
 	src, code, ok := parseWithConfig(fs, args)
 	if !ok {
@@ -60,6 +83,12 @@ func mintFlags(args []string, w io.Writer) (mintOptions, int, bool) {
 	}
 	if o.dataDir == "" {
 		return o, src.invalid(fs, "data-dir", "", "no home directory to default to; give a directory"), false
+	}
+	if o.hidden && len(o.bootstrap) == 0 {
+		return o, usageError(fs, "bootstrap", "", "a hidden service joins the network through at least one relay"), false
+	}
+	if !o.hidden && len(o.bootstrap) > 0 {
+		return o, usageError(fs, "bootstrap", "", "only a mint offered as a hidden service joins the network; add --hidden-service"), false
 	}
 	if *seedFile != "" {
 		var err error
@@ -116,13 +145,41 @@ func serveMint(ctx context.Context, m *mint.Mint, o mintOptions, e env, log *slo
 	}
 	log.Info("mint started", "data_dir", o.dataDir, "units", strings.Join(o.units, ","), "fee_ppk", o.feePPK)
 	fmt.Fprintf(e.stdout, "mint URL: http://%s\n", ln.Addr())
-	err = m.Serve(ctx, ln)
+	served := make(chan error, 1)
+	go func() { served <- m.Serve(ctx, ln) }()
+	if o.hidden {
+		svc, err := o.startService(ctx, ln.Addr().String(), log)
+		if err != nil {
+			ln.Close()
+			<-served
+			if ctx.Err() != nil { // interrupted while joining
+				return exitOK
+			}
+			log.Error("mint hidden service did not start", "err", err)
+			return exitFail
+		}
+		defer svc.stop()
+		fmt.Fprintf(e.stdout, "mint URL as a hidden service: %s\n", svc.url)
+	}
+	err = <-served
 	log.Info("mint stopping")
 	if err != nil {
 		log.Error("mint failed", "err", err)
 		return exitFail
 	}
 	return exitOK
+}
+
+// startService offers the mint at target as a hidden service, with the
+// key kept in the data directory so that its address survives restarts.
+func (o mintOptions) startService(ctx context.Context, target string, log *slog.Logger) (*mintService, error) {
+	dir := filepath.Join(o.dataDir, mintServiceDir)
+	key, err := hidden.LoadKey(filepath.Join(dir, serviceKeyFile))
+	if err != nil {
+		return nil, err
+	}
+	return startMintService(ctx, target, mintServiceOptions{bootstrap: o.bootstrap, dataDir: dir, key: key,
+		allowSameSubnet: o.allowSameSubnet, minGuardAge: o.minGuardAge, minExitAge: o.minExitAge, timeout: o.timeout, log: log})
 }
 
 // unitsValue is a comma-separated list of units of mintUnits.

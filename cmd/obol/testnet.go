@@ -2,11 +2,16 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/obolnet/obol/internal/localnet"
 )
@@ -47,6 +52,10 @@ type testnet struct {
 	e    env
 	log  *slog.Logger
 	mint *testMint // nil with --free
+	// mintHS offers the mint as a hidden service too (nil with --free,
+	// or if it did not start: then a check fails)
+	mintHS    *mintService
+	mintHSErr error
 
 	mu        sync.Mutex // serialises output; guards the counters
 	joined    int
@@ -112,7 +121,20 @@ func (t *testnet) run(ctx context.Context) int {
 		return exitFail
 	}
 	fmt.Fprintf(t.e.stdout, "starting a proxy, a demo web server and a demo hidden service\n")
+	var mintHS sync.WaitGroup
+	if t.mint != nil {
+		// The mint is also offered as a hidden service: clients and
+		// relays can reach it through circuits that end at the mint.
+		mintHS.Go(func() { t.mintHS, t.mintHSErr = t.startMintService(bootCtx, net) })
+	}
 	svc, err := t.startServices(bootCtx, net, mintURL)
+	mintHS.Wait()
+	if t.mintHS != nil {
+		defer t.mintHS.stop()
+		fmt.Fprintf(t.e.stdout, "the mint is also a hidden service at %s\n", t.mintHS.url)
+	} else if t.mintHSErr != nil {
+		fmt.Fprintf(t.e.stderr, "obol testnet: the mint as a hidden service: %v\n", t.mintHSErr)
+	}
 	if err != nil {
 		fmt.Fprintf(t.e.stderr, "obol testnet: %v\n", err)
 		res.services = []check{{"the proxy and the hidden service started", false, err.Error()}}
@@ -146,6 +168,19 @@ func (t *testnet) run(ctx context.Context) int {
 		t.settle(sctx, net, svc).print(t)
 	}
 	return exitOK
+}
+
+// startMintService offers the testnet's mint as a hidden service on
+// net, with a fresh address.
+func (t *testnet) startMintService(ctx context.Context, net *localnet.Network) (*mintService, error) {
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	return startMintService(ctx, strings.TrimPrefix(t.mint.url, "http://"), mintServiceOptions{
+		bootstrap: []peer.AddrInfo{net.Relays[0].AddrInfo()}, key: key, allowSameSubnet: true, timeout: t.opts.timeout,
+		sample: len(net.Relays),
+		log:    t.log.With("part", "mint hidden service")})
 }
 
 // settleTimeout bounds the settlement at the end of a run.

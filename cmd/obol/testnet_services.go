@@ -244,7 +244,33 @@ func (t *testnet) serviceChecks(ctx context.Context, s *services) []check {
 		}
 		out = append(out, check{c.name, err == nil && body == c.want, detail})
 	}
+	if t.mint != nil {
+		out = append(out, t.mintServiceCheck(ctx, s))
+	}
 	return out
+}
+
+// mintServiceCheck fetches the mint's keysets as a hidden service through
+// the proxy and compares them with what the mint serves locally.
+func (t *testnet) mintServiceCheck(ctx context.Context, s *services) check {
+	const name = "the mint answered as a hidden service through the proxy"
+	if t.mintHS == nil {
+		return check{name, false, fmt.Sprintf("not started: %v", t.mintHSErr)}
+	}
+	fctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	want, err := fetchOnce(fctx, http.DefaultClient, t.mint.url+"/v1/keysets")
+	if err != nil {
+		return check{name, false, "the mint itself: " + err.Error()}
+	}
+	got, err := s.fetch(fctx, t.mintHS.url+"/v1/keysets")
+	switch {
+	case err != nil:
+		return check{name, false, err.Error()}
+	case got != string(want):
+		return check{name, false, fmt.Sprintf("keysets differ: %d bytes, want %d", len(got), len(want))}
+	}
+	return check{name, true, "keysets at " + strings.TrimPrefix(t.mintHS.url, "http://")}
 }
 
 // printBox prints the ready-to-paste commands.

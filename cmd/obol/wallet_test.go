@@ -478,6 +478,8 @@ func TestMintBadFlags(t *testing.T) {
 		{[]string{"--seed-file", filepath.Join(dir, "none")}, "no such file"},
 		{[]string{"--seed-file", open}, "lets others read it"},
 		{[]string{"--seed-file", short}, "at least 16 bytes"},
+		{[]string{"--hidden-service"}, "joins the network through at least one relay"},
+		{[]string{"--bootstrap", "/ip4/127.0.0.1/udp/4001/quic-v1/p2p/12D3KooWBhMbLvQvkpi2t8F8Nxz4kG1ncRZbrYVeTDz5wnwTJxzb"}, "add --hidden-service"},
 	} {
 		code, _, errs := runCmd(context.Background(), append([]string{"mint", "--data-dir", dir}, tc.args...)...)
 		if code != exitUsage || !strings.Contains(errs, tc.want) {
