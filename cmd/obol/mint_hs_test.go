@@ -19,6 +19,33 @@ import (
 	"github.com/obolnet/obol/internal/localnet"
 )
 
+// newHiddenConnector is a hidden-service client of its own on n: it knows
+// the relays from their views, nothing else. It closes with the test.
+func newHiddenConnector(t *testing.T, ctx context.Context, n *localnet.Network) *hidden.Connector {
+	t.Helper()
+	c, err := n.NewClient(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	n.Discover(ctx, c)
+	key, _, _ := crypto.GenerateEd25519Key(rand.Reader)
+	h, err := dht.NewHost(dht.HostConfig{Identity: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	links := link.NewManager(h, link.Config{})
+	links.Start()
+	t.Cleanup(func() { links.Close() })
+	hc, err := hidden.NewConnector(hidden.Config{Links: links, Directory: client.DirectoryFunc(c.Known)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hc.Close() })
+	return hc
+}
+
 // waitMatch waits until b's stdout matches re and returns the first
 // group; it fails if b exits or ctx ends first.
 func waitMatch(t *testing.T, ctx context.Context, b *background, re *regexp.Regexp) string {
@@ -69,26 +96,7 @@ func TestMintHiddenService(t *testing.T) {
 	want, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 
-	c, err := n.NewClient(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	n.Discover(ctx, c)
-	key, _, _ := crypto.GenerateEd25519Key(rand.Reader)
-	h, err := dht.NewHost(dht.HostConfig{Identity: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	links := link.NewManager(h, link.Config{})
-	links.Start()
-	defer links.Close()
-	hc, err := hidden.NewConnector(hidden.Config{Links: links, Directory: client.DirectoryFunc(c.Known)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hc.Close()
+	hc := newHiddenConnector(t, ctx, n)
 	hcl := &http.Client{Transport: &http.Transport{DialContext: hc.Dial, DisableKeepAlives: true}}
 	var got []byte
 	for ctx.Err() == nil { // the descriptor may still be on its way

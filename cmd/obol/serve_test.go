@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"io"
 	"net"
 	"net/http"
@@ -12,11 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/crypto"
-
-	"github.com/obolnet/obol/circuit/client"
-	"github.com/obolnet/obol/circuit/link"
-	"github.com/obolnet/obol/dht"
 	"github.com/obolnet/obol/hidden"
 	"github.com/obolnet/obol/internal/localnet"
 )
@@ -65,26 +59,7 @@ func TestServe(t *testing.T) {
 	}
 
 	// A client of its own: knows the relays from the DHT, nothing else.
-	c, err := n.NewClient(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	n.Discover(ctx, c)
-	key, _, _ := crypto.GenerateEd25519Key(rand.Reader)
-	h, err := dht.NewHost(dht.HostConfig{Identity: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	links := link.NewManager(h, link.Config{})
-	links.Start()
-	defer links.Close()
-	hc, err := hidden.NewConnector(hidden.Config{Links: links, Directory: client.DirectoryFunc(c.Known)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hc.Close()
+	hc := newHiddenConnector(t, ctx, n)
 	var body string
 	for body == "" && ctx.Err() == nil { // the descriptor may still be on its way
 		conn, err := hc.Dial(ctx, "tcp", addr+":80")
