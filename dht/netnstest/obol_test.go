@@ -14,7 +14,6 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/obolnet/obol/dht"
 )
 
 // buildObol builds the obol command, CGO-free, into a temporary directory.
@@ -164,19 +163,12 @@ func sampleFrom(ctx context.Context, bin, ns string, bootstrap []string, n int) 
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", ns, bin, "relays",
-		"--bootstrap", strings.Join(bootstrap, ","), "--data-dir", dir,
-		"-n", fmt.Sprint(n), "--timeout", "15s", "--log-level", "warn")
-	out, runErr := cmd.CombinedOutput()
-	if runErr != nil {
-		runErr = fmt.Errorf("obol relays in %s: %v: %s", ns, runErr, strings.TrimSpace(string(out)))
-	}
-	cache := dht.NewCache(filepath.Join(dir, "relays.cache"), time.Now)
-	if err := cache.Load(); err != nil {
-		return nil, err
+	relays, runErr := sampleCache(ctx, bin, ns, bootstrap, n, filepath.Join(dir, "relays.cache"))
+	if relays == nil && runErr != nil {
+		return nil, runErr
 	}
 	seqs := map[peer.ID]uint64{}
-	for _, r := range cache.Relays() {
+	for _, r := range relays {
 		seqs[r.PeerID] = r.Seq
 	}
 	return seqs, runErr
