@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
-
 )
 
 // buildObol builds the obol command, CGO-free, into a temporary directory.
