@@ -46,6 +46,9 @@ type IntroStats struct {
 	Busy     uint64 // named a rendezvous point with too many under way
 	Failed   uint64 // handshake failed, or the rendezvous circuit failed or timed out
 	Joined   uint64 // met the client at its rendezvous point
+	// Preempted rendezvous were stopped before the client joined, their
+	// slot given to an introduction that proved more effort
+	Preempted uint64
 	Queued   int    // waiting now
 	Running  int    // rendezvous under way now
 	Proved   uint64 // of Received, those that showed a valid proof of work
@@ -64,6 +67,10 @@ type pendingIntro struct {
 	effort  uint32    // the proof of work it showed (pow.go)
 	arrived time.Time
 	rp      peer.ID // the rendezvous point claimed, once known
+	// while it holds a slot: stops its rendezvous, and whether a
+	// higher-effort introduction did so
+	cancel    context.CancelFunc
+	preempted bool
 }
 
 // admission queues introductions per intro point and runs them with at
@@ -85,6 +92,7 @@ type admission struct {
 	ring     []*introPoint // intro points with a non-empty queue, in turn
 	next     int
 	toRP     map[peer.ID]int
+	running  map[*pendingIntro]struct{} // holding a slot
 	stats    IntroStats
 	lost     lostSince // since the service last looked (takeLost)
 	lastWarn time.Time
@@ -94,7 +102,7 @@ type admission struct {
 func newAdmission(cfg ServiceConfig, run func(context.Context, *pendingIntro, func(peer.ID) bool) error) *admission {
 	return &admission{maxRunning: cfg.MaxRendezvous, maxQueued: cfg.MaxQueued, perPoint: cfg.MaxPerRendezvousPoint,
 		maxWait: cfg.QueueWait, now: cfg.Now, logger: cfg.Logger, run: run,
-		queues: map[*introPoint][]*pendingIntro{}, toRP: map[peer.ID]int{}}
+		queues: map[*introPoint][]*pendingIntro{}, toRP: map[peer.ID]int{}, running: map[*pendingIntro]struct{}{}}
 }
 
 // refused counts an introduction refused on arrival.
@@ -140,8 +148,29 @@ func (a *admission) add(ctx context.Context, it *pendingIntro) {
 		a.stats.Queued++
 	}
 	a.queues[it.ip] = append(q, it)
+	if a.stats.Running >= a.maxRunning {
+		a.preemptLocked(it.effort)
+	}
 	a.mu.Unlock()
 	a.dispatch(ctx)
+}
+
+// preemptLocked stops the rendezvous under way with the lowest effort, if
+// that is below effort and it has not been stopped yet: a slot held by a
+// cheap introduction — one that names a rendezvous point that never
+// answers, say — goes at once to one that proved more, instead of after
+// the rendezvous timeout. a.mu is held.
+func (a *admission) preemptLocked(effort uint32) {
+	var low *pendingIntro
+	for r := range a.running {
+		if !r.preempted && r.effort < effort && (low == nil || r.effort < low.effort) {
+			low = r
+		}
+	}
+	if low != nil {
+		low.preempted = true
+		low.cancel()
+	}
 }
 
 // warnLocked says, at most once a minute, that introductions are lost to
@@ -231,10 +260,14 @@ func (a *admission) dispatch(ctx context.Context) {
 			return
 		}
 		a.stats.Running++
+		rctx, cancel := context.WithCancel(ctx)
+		it.cancel = cancel
+		a.running[it] = struct{}{}
 		a.wg.Add(1)
 		go func() {
 			defer a.wg.Done()
-			err := a.run(ctx, it, func(rp peer.ID) bool { return a.claim(it, rp) })
+			err := a.run(rctx, it, func(rp peer.ID) bool { return a.claim(it, rp) })
+			cancel()
 			a.finish(it, err)
 			a.dispatch(ctx)
 		}()
@@ -258,6 +291,7 @@ func (a *admission) finish(it *pendingIntro, err error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.stats.Running--
+	delete(a.running, it)
 	if it.rp != "" {
 		if a.toRP[it.rp]--; a.toRP[it.rp] == 0 {
 			delete(a.toRP, it.rp)
@@ -266,6 +300,9 @@ func (a *admission) finish(it *pendingIntro, err error) {
 	switch {
 	case err == nil:
 		a.stats.Joined++
+	case it.preempted:
+		a.stats.Preempted++
+		a.lost.add(it.effort)
 	case errors.Is(err, errRefused):
 		a.stats.Refused++
 	case errors.Is(err, errBusy):
