@@ -1,0 +1,138 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+)
+
+// measureBulk fetches BulkBytes with curl, in turn through one circuit
+// and directly, and takes the peak resident set of the proxy and the
+// relays over the circuit's transfers.
+func (b *nsRun) measureBulk(ctx context.Context) error {
+	if _, err := b.curl(ctx, "bulk", 1024, false); err != nil { // builds the circuit
+		return fmt.Errorf("bench: bulk circuit: %w", err)
+	}
+	procs := append([]*proc{b.proxy}, b.relays...)
+	cpu0 := make([]time.Duration, len(b.relays))
+	for i, p := range procs {
+		if err := p.resetPeak(); err != nil {
+			return fmt.Errorf("bench: reset the peak resident set of %s: %w", p.name, err)
+		}
+		if i > 0 {
+			cpu0[i-1], _ = p.cpuTime()
+		}
+	}
+	var circ, direct []float64
+	for i := range b.cfg.BulkRounds {
+		b.step(fmt.Sprintf("bulk: circuit (%d/%d)", i+1, b.cfg.BulkRounds))
+		r, err := b.curl(ctx, "bulk", b.cfg.BulkBytes, false)
+		if err != nil {
+			return fmt.Errorf("bench: bulk through the circuit: %w", err)
+		}
+		circ = append(circ, r.rateMBps())
+		b.step(fmt.Sprintf("bulk: direct TCP (%d/%d)", i+1, b.cfg.BulkRounds))
+		if r, err = b.curl(ctx, "", b.cfg.BulkBytes, true); err != nil {
+			return fmt.Errorf("bench: bulk over direct TCP: %w", err)
+		}
+		direct = append(direct, r.rateMBps())
+	}
+	b.rep.Bulk = append(b.rep.Bulk,
+		Throughput{Name: NetnsBulk, Streams: 1, Rounds: circ, MBps: quantile(circ, 0.5)},
+		Throughput{Name: NetnsBulkTCP, Baseline: true, Streams: 1, Rounds: direct, MBps: quantile(direct, 0.5)})
+	return b.readMemory(cpu0)
+}
+
+// readMemory records the peak resident sets since they were reset, and
+// which relays carried the bulk circuit: the Hops relays that used the
+// most CPU since cpu0.
+func (b *nsRun) readMemory(cpu0 []time.Duration) error {
+	m := &NetnsMemory{}
+	var err error
+	if m.ProxyPeakMiB, err = b.proxy.peakRSSMiB(); err != nil {
+		return err
+	}
+	used := make([]time.Duration, len(b.relays))
+	for i, p := range b.relays {
+		peak, err := p.peakRSSMiB()
+		if err != nil {
+			return err
+		}
+		m.RelayPeaksMiB = append(m.RelayPeaksMiB, peak)
+		c, err := p.cpuTime()
+		if err != nil {
+			return err
+		}
+		used[i] = c - cpu0[i]
+	}
+	order := make([]int, len(b.relays))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(x, y int) int { return int(used[y] - used[x]) })
+	m.PathRelays = order[:b.cfg.Hops]
+	var path []float64
+	for _, i := range m.PathRelays {
+		path = append(path, m.RelayPeaksMiB[i])
+		m.PathRelayCPUs = append(m.PathRelayCPUs, used[i].Seconds())
+	}
+	m.PathRelayMedianMiB = quantile(path, 0.5)
+	m.RelayMedianMiB = quantile(m.RelayPeaksMiB, 0.5)
+	b.rep.Memory = m
+	return nil
+}
+
+// measureParallel fetches BulkBytes/2 on each of Parallel circuits at
+// once, in turn with the same on one circuit, each round timed from the
+// start of the first curl to the end of the last.
+func (b *nsRun) measureParallel(ctx context.Context) error {
+	if b.cfg.Parallel < 2 {
+		return nil
+	}
+	size := max(b.cfg.BulkBytes/2, 1)
+	users := make([]string, b.cfg.Parallel)
+	for i := range users {
+		users[i] = fmt.Sprintf("parallel-%d", i)
+		if _, err := b.curl(ctx, users[i], 1024, false); err != nil { // builds its circuit
+			return fmt.Errorf("bench: parallel circuits: %w", err)
+		}
+	}
+	var one, many []float64
+	for i := range b.cfg.BulkRounds {
+		for _, n := range []int{1, b.cfg.Parallel} {
+			b.step(fmt.Sprintf("bulk: %d circuit(s) at once (%d/%d)", n, i+1, b.cfg.BulkRounds))
+			rate, err := b.parallelRound(ctx, users[:n], size)
+			if err != nil {
+				return err
+			}
+			if n == 1 {
+				one = append(one, rate)
+			} else {
+				many = append(many, rate)
+			}
+		}
+	}
+	b.rep.Parallel = &NetnsParallel{Circuits: b.cfg.Parallel, BytesEach: size, OneRounds: one, ManyRounds: many,
+		OneMBps: quantile(one, 0.5), ManyMBps: quantile(many, 0.5)}
+	return nil
+}
+
+// parallelRound runs one curl per user at once, each fetching size
+// bytes, and returns their aggregate rate.
+func (b *nsRun) parallelRound(ctx context.Context, users []string, size int) (float64, error) {
+	errs := make([]error, len(users))
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i, u := range users {
+		wg.Go(func() { _, errs[i] = b.curl(ctx, u, size, false) })
+	}
+	wg.Wait()
+	took := time.Since(start)
+	if err := errors.Join(errs...); err != nil {
+		return 0, fmt.Errorf("bench: parallel bulk: %w", err)
+	}
+	return float64(len(users)) * float64(size) / took.Seconds() / 1e6, nil
+}
