@@ -163,6 +163,12 @@ func writeBenchNetns(rep *bench.NetnsReport, o benchOptions, e env) error {
 		}
 		fmt.Fprintf(e.stdout, "wrote %s\n", p)
 	}
+	if o.doc != "" {
+		if err := rep.WriteDocSection(o.doc); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "wrote its section of %s\n", o.doc)
+	}
 	return nil
 }
 
