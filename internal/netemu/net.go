@@ -52,6 +52,12 @@ type Net struct {
 	closed  bool
 }
 
+// devQueue is each device's queue towards the Forwarder, in packets. The
+// kernel drops what overflows it, unseen by the Forwarder, and its
+// default of 500 overflows at once when a TCP window of a long link
+// arrives in a burst.
+const devQueue = 16384
+
 // firstOctet2 is the second octet of node 0's address.
 const firstOctet2 = 100
 
@@ -94,8 +100,8 @@ func (n *Net) addNode(nd Node) error {
 	}
 	n.devs = append(n.devs, dev)
 	n.fwd.Add(nd.Addr, dev)
-	script := fmt.Sprintf("link set lo up\naddr add %s/32 dev %s\nlink set %s up\nroute add 10.0.0.0/8 dev %s\n",
-		nd.Addr, nd.Dev, nd.Dev, nd.Dev)
+	script := fmt.Sprintf("link set lo up\naddr add %s/32 dev %s\nlink set %s txqueuelen %d up\nroute add 10.0.0.0/8 dev %s\n",
+		nd.Addr, nd.Dev, nd.Dev, devQueue, nd.Dev)
 	return ip(strings.NewReader(script), "-n", nd.NS, "-batch", "-")
 }
 

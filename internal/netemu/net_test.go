@@ -133,3 +133,69 @@ func TestNetTCPAndUDP(t *testing.T) {
 		t.Errorf("stats %+v: want packets forwarded, none lost", s)
 	}
 }
+
+// BenchmarkNetTCP moves 32 MiB over one TCP connection between two
+// namespaces through the Forwarder, at a one-way delay of 0 and 40 ms.
+func BenchmarkNetTCP(b *testing.B) {
+	for _, d := range []time.Duration{0, 40 * time.Millisecond} {
+		b.Run(fmt.Sprintf("delay=%v", d), func(b *testing.B) {
+			requireNetnsB(b)
+			n, stop := benchNet(b, Constant(d))
+			defer stop()
+			const size = 32 << 20
+			l, err := n.Listen(1, "tcp4", n.Nodes()[1].Addr.String()+":0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer l.Close()
+			go func() {
+				for {
+					c, err := l.Accept()
+					if err != nil {
+						return
+					}
+					go func() { defer c.Close(); io.CopyN(c, zeros{}, size) }()
+				}
+			}()
+			b.SetBytes(size)
+			for b.Loop() {
+				c, err := n.Dial(b.Context(), 0, "tcp4", l.Addr().String())
+				if err != nil {
+					b.Fatal(err)
+				}
+				if k, err := io.Copy(io.Discard, c); err != nil || k != size {
+					b.Fatalf("got %d bytes, %v", k, err)
+				}
+				c.Close()
+			}
+			b.ReportMetric(float64(n.Stats().Overflow), "overflow")
+		})
+	}
+}
+
+// zeros reads as endless zero bytes.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
+
+// requireNetnsB skips the benchmark where it cannot build namespaces.
+func requireNetnsB(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("network-namespace benchmark needs root (ip netns); skipped")
+	}
+	if _, err := os.Stat("/dev/net/tun"); err != nil {
+		b.Skipf("no /dev/net/tun: %v", err)
+	}
+}
+
+// benchNet creates and runs a Net of two nodes; stop removes it.
+func benchNet(b *testing.B, delay DelayFunc) (*Net, func()) {
+	n, err := Create(Config{Prefix: fmt.Sprintf("oe%d", os.Getpid()%10000000), Nodes: []string{"a", "b"}, Delay: delay})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	return n, func() { cancel(); <-done; n.Close() }
+}
