@@ -131,4 +131,3 @@ func TestBenchNetnsInterrupt(t *testing.T) {
 		t.Errorf("left behind: %v", left)
 	}
 }
-

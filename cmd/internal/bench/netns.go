@@ -190,6 +190,9 @@ func (b *nsRun) start(ctx context.Context) error {
 	if err := b.startRelays(ctx); err != nil {
 		return err
 	}
+	if err := b.waitViews(ctx); err != nil {
+		return err
+	}
 	b.step("starting the proxy")
 	return b.startProxy(ctx)
 }
@@ -238,7 +241,10 @@ func (b *nsRun) startRelay(ctx context.Context, i int, bootstrap string) error {
 	args := []string{"relay", "--data-dir", filepath.Join(b.dir, fmt.Sprintf("r%d", i)),
 		"--listen", fmt.Sprintf("/ip4/%s/udp/7400/quic-v1,/ip4/%s/tcp/7400", ip, ip),
 		"--skip-reach-check", "--roles", "relay,guard,exit",
-		"--exit-policy", "accept *:*", "--exit-allow-private-destinations-unsafe", "--log-level", "warn"}
+		"--exit-policy", "accept *:*", "--exit-allow-private-destinations-unsafe", "--status", statusAddr,
+		// A descriptor gossiped before the relays' mesh formed reaches
+		// nobody: republish often, so that every relay soon knows all.
+		"--lifetime", "10m", "--republish", "5s", "--log-level", "warn"}
 	if bootstrap != "" {
 		args = append(args, "--bootstrap", bootstrap)
 	}
@@ -261,7 +267,7 @@ func (b *nsRun) startProxy(ctx context.Context) error {
 	boot := []string{b.relayAddr(0), b.relayAddr(1)}
 	args := []string{"proxy", "--bootstrap", strings.Join(boot, ","), "--data-dir", filepath.Join(b.dir, "proxy"),
 		"--socks", socksAddr, "--hops", fmt.Sprint(b.cfg.Hops), "--prebuilt", "0",
-		"--min-exit-age", "0", "--min-guard-age", "0", "--log-level", "warn"}
+		"--min-exit-age", "0", "--min-guard-age", "0", "--status", statusAddr, "--log-level", "warn"}
 	p, err := startProc("proxy", b.net.Command(context.Background(), nodeClient, b.cfg.Exe, args...))
 	if err != nil {
 		return err
@@ -270,17 +276,12 @@ func (b *nsRun) startProxy(ctx context.Context) error {
 	if _, err := p.waitLine(ctx, "obol proxy listening"); err != nil {
 		return err
 	}
-	for !strings.Contains(b.rep.RelaysKnown, "relays known") {
-		known, err := p.waitLine(ctx, "  ")
-		if err != nil {
-			return err
-		}
-		b.rep.RelaysKnown = strings.TrimSpace(known)
-	}
+
 	// The first requests may find the view still short of exits.
 	var last error
 	for ctx.Err() == nil {
 		if _, last = b.curl(ctx, "warm-up", 1024, false); last == nil {
+			b.rep.RelaysKnown = b.waitKnown(ctx, nodeClient)
 			return nil
 		}
 		select {

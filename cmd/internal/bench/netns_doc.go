@@ -72,7 +72,7 @@ func (r *NetnsReport) writeDoc(b *bytes.Buffer) {
 	p("Every node runs in a network namespace of its own: %d `obol relay` processes (each a guard and an exit), one `obol proxy` (no prebuilt circuits, so a new SOCKS user name — a new isolation key — builds a circuit on demand) with curl beside it, and an HTTP server. Each namespace's only way out is a TUN device whose other end a user-space forwarder in the bench's process holds: it reads each IPv4 packet and writes it to the destination's device after the link's one-way delay, constant per link and in order, so TCP's slow start and QUIC's congestion control see a real round trip; DHT traffic takes the same links. Every link delays by %.0f ms one way; a circuit's path (client, %d relays, server) has an emulated round trip of %.0f ms, and the direct baseline's link from client to server delays by that whole path's %.0f ms one way. Nothing is routed beyond the namespaces.",
 		st.Relays, st.DelayMs, st.Hops, st.PathRTTms, st.PathRTTms/2)
 	p("")
-	p("Time to first byte is curl's `time_starttransfer` for a 1 KiB answer, SOCKS handshake included; fresh, existing and direct samples alternate. The proxy reported: %s.", r.RelaysKnown)
+	p("Time to first byte is curl's `time_starttransfer` for a 1 KiB answer, SOCKS handshake included; fresh, existing and direct samples alternate. When the measurements began the proxy held the descriptors of %d of the %d relays.", r.RelaysKnown, st.Relays)
 	p("")
 	p("| scenario | median ms | p90 ms | samples |")
 	p("|---|---:|---:|---:|")

@@ -16,8 +16,9 @@ type NetnsReport struct {
 	Date     time.Time     `json:"date"`
 	Hardware Hardware      `json:"hardware"`
 	Settings NetnsSettings `json:"settings"`
-	// RelaysKnown is the proxy's line about its first view.
-	RelaysKnown string         `json:"relays_known"`
+	// RelaysKnown is how many relay descriptors the proxy held when the
+	// measurements began.
+	RelaysKnown int            `json:"relays_known"`
 	TTFB        []Series       `json:"ttfb"`
 	Bulk        []Throughput   `json:"bulk"`
 	Memory      *NetnsMemory   `json:"memory"`
@@ -123,8 +124,8 @@ func (r *NetnsReport) WriteTable(w io.Writer) error {
 		p("  all relays, median\t%.1f\t\t", m.RelayMedianMiB)
 	}
 	p("")
-	p("forwarder: %d packets, %d lost, %d unroutable; proxy: %s\t\t\t", r.Forwarder.Packets, r.Forwarder.Lost,
-		r.Forwarder.Unroutable, r.RelaysKnown)
+	p("forwarder: %d packets, %d lost, %d unroutable; the proxy knew %d of %d relays\t\t\t", r.Forwarder.Packets,
+		r.Forwarder.Lost, r.Forwarder.Unroutable, r.RelaysKnown, r.Settings.Relays)
 	p("(* baseline)  took %s", r.Elapsed.Round(time.Second))
 	return tw.Flush()
 }

@@ -37,7 +37,7 @@ func TestParseCurl(t *testing.T) {
 func sampleNetnsReport() *NetnsReport {
 	cfg := NetnsFromConfig(Defaults(), "obol")
 	return &NetnsReport{Date: time.Date(2026, 1, 2, 3, 4, 0, 0, time.UTC), Hardware: Hardware{CPU: "Test CPU", Cores: 2},
-		Settings: cfg.settings(), RelaysKnown: "8 relays known, 3-hop circuits",
+		Settings: cfg.settings(), RelaysKnown: 8,
 		TTFB: []Series{newSeries(NetnsFresh, false, []float64{120}), newSeries(NetnsExisting, false, []float64{110}),
 			newSeries(NetnsDirect, true, []float64{163})},
 		Bulk: []Throughput{{Name: NetnsBulk, Streams: 1, Rounds: []float64{10}, MBps: 10},
