@@ -127,11 +127,9 @@ func writeBench(rep *bench.Report, o benchOptions, e env) error {
 
 // runBenchNetns is `obol bench --netns`.
 func runBenchNetns(ctx context.Context, o benchOptions, bar *progressBar, e env) int {
-	exe, err := os.Executable()
-	if err != nil {
-		fmt.Fprintln(e.stderr, "obol bench:", err)
-		return exitFail
-	}
+	// This very binary, even if its file has been replaced since it
+	// started: the relays and the proxy must run the code measured.
+	exe := fmt.Sprintf("/proc/%d/exe", os.Getpid())
 	cfg := bench.NetnsFromConfig(o.cfg, exe)
 	cfg.Relays = o.relays
 	rep, err := bench.RunNetns(ctx, cfg)

@@ -7,7 +7,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/obolnet/obol/cmd/internal/bench"
 )
@@ -70,6 +72,32 @@ func leftovers(t *testing.T, pid int) []string {
 	return left
 }
 
+// startNetnsBench starts `obol bench` with args and, should the test end
+// with it still running, interrupts it so that it cleans up, and removes
+// what it left behind if it does not.
+func startNetnsBench(t *testing.T, args ...string) *child {
+	c := startChild(t, buildObol(t), args...)
+	t.Cleanup(func() {
+		select {
+		case <-c.done:
+			return
+		default:
+		}
+		c.cmd.Process.Signal(syscall.SIGINT)
+		select {
+		case <-c.done:
+		case <-time.After(30 * time.Second):
+			c.kill()
+		}
+		for _, l := range leftovers(t, c.cmd.Process.Pid) {
+			if ns, ok := strings.CutPrefix(l, "namespace "); ok {
+				exec.Command("ip", "netns", "del", ns).Run()
+			}
+		}
+	})
+	return c
+}
+
 // TestBenchNetns runs a small `obol bench --netns` end to end — relay and
 // proxy processes in namespaces, curl through SOCKS — and checks its
 // figures are there and that it leaves nothing behind. It asserts no
@@ -78,7 +106,7 @@ func TestBenchNetns(t *testing.T) {
 	requireNetnsBench(t)
 	dir := t.TempDir()
 	doc := filepath.Join(dir, "performance.md")
-	c := startChild(t, buildObol(t), append(netnsArgs, "--quiet", "--out", dir, "--doc", doc)...)
+	c := startNetnsBench(t, append(netnsArgs, "--quiet", "--out", dir, "--doc", doc)...)
 	<-c.done
 	if code := c.cmd.ProcessState.ExitCode(); code != exitOK {
 		t.Fatalf("exit code %d; stderr:\n%s", code, c.err.String())
@@ -122,7 +150,7 @@ func TestBenchNetns(t *testing.T) {
 // and checks that it removes its namespaces and stops its processes.
 func TestBenchNetnsInterrupt(t *testing.T) {
 	requireNetnsBench(t)
-	c := startChild(t, buildObol(t), netnsArgs...)
+	c := startNetnsBench(t, netnsArgs...)
 	c.waitLog(t, "first byte")
 	if code := c.interrupt(t); code != exitFail {
 		t.Errorf("exit code %d after SIGINT, want %d; stderr:\n%s", code, exitFail, c.err.String())

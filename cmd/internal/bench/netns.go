@@ -281,11 +281,17 @@ func (b *nsRun) startProxy(ctx context.Context) error {
 	var last error
 	for ctx.Err() == nil {
 		if _, last = b.curl(ctx, "warm-up", 1024, false); last == nil {
-			b.rep.RelaysKnown = b.waitKnown(ctx, nodeClient)
+			// Measure on a whole view if the proxy gets one soon; report
+			// what it had otherwise.
+			vctx, vcancel := context.WithTimeout(ctx, 20*time.Second)
+			defer vcancel()
+			b.rep.RelaysKnown = max(b.waitKnown(vctx, nodeClient), 0)
 			return nil
 		}
 		select {
 		case <-ctx.Done():
+		case <-p.done:
+			return fmt.Errorf("bench: the proxy ended: %w\nproxy:\n%s", last, p.tail())
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
