@@ -186,6 +186,7 @@ func (b *nsRun) start(ctx context.Context) error {
 	if err := b.startServer(); err != nil {
 		return err
 	}
+	b.rep.TCP = b.tcpSettings(ctx)
 	b.step("starting relays")
 	if err := b.startRelays(ctx); err != nil {
 		return err
@@ -195,6 +196,21 @@ func (b *nsRun) start(ctx context.Context) error {
 	}
 	b.step("starting the proxy")
 	return b.startProxy(ctx)
+}
+
+// tcpSettings are the kernel's TCP settings in the server's namespace,
+// which bound the direct baseline: the sender's buffer (tcp_wmem), the
+// receiver's (tcp_rmem) and the congestion control.
+func (b *nsRun) tcpSettings(ctx context.Context) string {
+	var parts []string
+	for _, k := range []string{"tcp_wmem", "tcp_rmem", "tcp_congestion_control"} {
+		out, err := b.net.Command(ctx, nodeServer, "cat", "/proc/sys/net/ipv4/"+k).Output()
+		if err != nil {
+			return ""
+		}
+		parts = append(parts, k+" "+strings.Join(strings.Fields(string(out)), " "))
+	}
+	return strings.Join(parts, "; ")
 }
 
 // startServer serves /bytes/N in the server's namespace.

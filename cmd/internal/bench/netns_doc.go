@@ -89,7 +89,7 @@ func (r *NetnsReport) writeDoc(b *bytes.Buffer) {
 	}
 	if c, d := r.bulk(NetnsBulk), r.bulk(NetnsBulkTCP); c != nil && d != nil && d.MBps > 0 {
 		p("")
-		p("The circuit carried %.0f%% of direct TCP's rate over the same path delay.", 100*c.MBps/d.MBps)
+		p("The circuit carried %.0f%% of direct TCP's rate over the same path delay. Direct TCP runs with the kernel's TCP settings in the namespaces (%s).", 100*c.MBps/d.MBps, r.TCP)
 	}
 	if pl := r.Parallel; pl != nil {
 		p("")

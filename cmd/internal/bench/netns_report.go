@@ -24,7 +24,10 @@ type NetnsReport struct {
 	Memory      *NetnsMemory   `json:"memory"`
 	Parallel    *NetnsParallel `json:"parallel,omitempty"`
 	Forwarder   ForwarderStats `json:"forwarder"`
-	Elapsed     time.Duration  `json:"elapsed_ns"`
+	// TCP is the kernel's TCP settings in the namespaces, which bound the
+	// direct baseline.
+	TCP     string        `json:"tcp"`
+	Elapsed time.Duration `json:"elapsed_ns"`
 }
 
 // NetnsSettings are the parameters a namespace run used.
@@ -126,6 +129,7 @@ func (r *NetnsReport) WriteTable(w io.Writer) error {
 	p("")
 	p("forwarder: %d packets, %d lost, %d unroutable; the proxy knew %d of %d relays\t\t\t", r.Forwarder.Packets,
 		r.Forwarder.Lost, r.Forwarder.Unroutable, r.RelaysKnown, r.Settings.Relays)
+	p("kernel TCP: %s\t\t\t", r.TCP)
 	p("(* baseline)  took %s", r.Elapsed.Round(time.Second))
 	return tw.Flush()
 }
