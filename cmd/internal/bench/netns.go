@@ -122,6 +122,7 @@ func RunNetns(ctx context.Context, cfg NetnsConfig) (*NetnsReport, error) {
 	}
 	start := time.Now()
 	b := &nsRun{cfg: cfg, rep: &NetnsReport{Date: cfg.Now().UTC(), Hardware: ReadHardware(), Settings: cfg.settings()}}
+	b.rep.LoadAvg[0] = loadAvg()
 	b.total = 3 + 3*cfg.TTFBSamples + 2*cfg.BulkRounds
 	if cfg.Parallel > 1 {
 		b.total += 2 * cfg.BulkRounds
@@ -141,8 +142,19 @@ func RunNetns(ctx context.Context, cfg NetnsConfig) (*NetnsReport, error) {
 	s := b.net.Stats()
 	b.rep.Forwarder = ForwarderStats{Packets: s.Forwarded, Lost: s.Overflow + s.WriteErrors,
 		Unroutable: s.NoRoute + s.NotIPv4}
+	b.rep.LoadAvg = [2]string{b.rep.LoadAvg[0], loadAvg()}
 	b.rep.Elapsed = time.Since(start)
 	return b.rep, nil
+}
+
+// loadAvg is the machine's load averages over 1, 5 and 15 minutes.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	return strings.Join(f[:min(3, len(f))], " ")
 }
 
 func (c *NetnsConfig) settings() NetnsSettings {

@@ -26,7 +26,10 @@ type NetnsReport struct {
 	Forwarder   ForwarderStats `json:"forwarder"`
 	// TCP is the kernel's TCP settings in the namespaces, which bound the
 	// direct baseline.
-	TCP     string        `json:"tcp"`
+	TCP string `json:"tcp"`
+	// LoadAvg is the machine's load averages (1, 5, 15 min) at the start
+	// and at the end of the run.
+	LoadAvg [2]string     `json:"loadavg"`
 	Elapsed time.Duration `json:"elapsed_ns"`
 }
 
@@ -130,6 +133,7 @@ func (r *NetnsReport) WriteTable(w io.Writer) error {
 	p("forwarder: %d packets, %d lost, %d unroutable; the proxy knew %d of %d relays\t\t\t", r.Forwarder.Packets,
 		r.Forwarder.Lost, r.Forwarder.Unroutable, r.RelaysKnown, r.Settings.Relays)
 	p("kernel TCP: %s\t\t\t", r.TCP)
+	p("load average: %s at the start, %s at the end\t\t\t", r.LoadAvg[0], r.LoadAvg[1])
 	p("(* baseline)  took %s", r.Elapsed.Round(time.Second))
 	return tw.Flush()
 }
