@@ -203,11 +203,12 @@ func (b *nsRun) start(ctx context.Context) error {
 	if err := b.startRelays(ctx); err != nil {
 		return err
 	}
-	if err := b.waitViews(ctx); err != nil {
+	sources, err := b.waitViews(ctx)
+	if err != nil {
 		return err
 	}
 	b.step("starting the proxy")
-	return b.startProxy(ctx)
+	return b.startProxy(ctx, sources)
 }
 
 // tcpSettings are the kernel's TCP settings in the server's namespace,
@@ -286,13 +287,17 @@ func (b *nsRun) startRelay(ctx context.Context, i int, bootstrap string) error {
 	return err
 }
 
-// startProxy starts `obol proxy` in the client's namespace, with no
-// prebuilt circuits, so that a new SOCKS user name (a new isolation key)
-// builds a circuit on demand, and waits until a request goes through it.
-func (b *nsRun) startProxy(ctx context.Context) error {
+// startProxy starts `obol proxy` in the client's namespace, joining
+// through the relays sources, with no prebuilt circuits, so that a new
+// SOCKS user name (a new isolation key) builds a circuit on demand, and
+// waits until a request goes through it.
+func (b *nsRun) startProxy(ctx context.Context, sources []int) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	boot := []string{b.relayAddr(0), b.relayAddr(1)}
+	var boot []string
+	for _, i := range sources {
+		boot = append(boot, b.relayAddr(i))
+	}
 	args := []string{"proxy", "--bootstrap", strings.Join(boot, ","), "--data-dir", filepath.Join(b.dir, "proxy"),
 		"--socks", socksAddr, "--hops", fmt.Sprint(b.cfg.Hops), "--prebuilt", "0",
 		"--min-exit-age", "0", "--min-guard-age", "0", "--status", statusAddr, "--log-level", "warn"}

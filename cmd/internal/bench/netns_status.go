@@ -60,16 +60,28 @@ func (b *nsRun) waitKnown(ctx context.Context, node int) int {
 	}
 }
 
-// waitViews waits, at most a minute, until the relays the proxy
-// bootstraps from hold every relay's descriptor, so that the proxy's
-// first view is whole.
-func (b *nsRun) waitViews(ctx context.Context) error {
+// waitViews waits, at most a minute, until two relays hold every
+// relay's descriptor, and returns them: the proxy joins through them, so
+// that its first view is whole.
+func (b *nsRun) waitViews(ctx context.Context) ([]int, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	for i := range 2 {
-		if n := b.waitKnown(ctx, nodeRelay0+i); n < b.cfg.Relays {
-			return fmt.Errorf("bench: relay %d knows %d of %d relays after a minute", i, max(n, 0), b.cfg.Relays)
+	known := make([]int, b.cfg.Relays)
+	for {
+		var whole []int
+		for i := range b.cfg.Relays {
+			if known[i] = b.knownRelays(ctx, nodeRelay0+i); known[i] >= b.cfg.Relays {
+				whole = append(whole, i)
+			}
+		}
+		if len(whole) >= 2 {
+			return whole[:2], nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("bench: after a minute, fewer than two relays know all %d (each knows: %v; -1: no answer)",
+				b.cfg.Relays, known)
+		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	return nil
 }
