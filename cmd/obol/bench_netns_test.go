@@ -122,7 +122,7 @@ func TestBenchNetns(t *testing.T) {
 	if err := json.Unmarshal(b, &r); err != nil {
 		t.Fatal(err)
 	}
-	if len(r.TTFB) != 3 || len(r.Bulk) != 2 || r.Memory == nil || r.Parallel == nil {
+	if len(r.TTFB) != 3 || len(r.Bulk) != 3 || r.Memory == nil || r.Parallel == nil {
 		t.Fatalf("report lacks scenarios:\n%s", b)
 	}
 	for _, s := range r.TTFB {

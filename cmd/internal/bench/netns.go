@@ -96,6 +96,7 @@ type nsRun struct {
 	relays   []*proc
 	relayIDs []string
 	proxy    *proc
+	wmem     string // the server namespace's tcp_wmem as the kernel set it
 	total    int
 	done     int
 
@@ -123,7 +124,7 @@ func RunNetns(ctx context.Context, cfg NetnsConfig) (*NetnsReport, error) {
 	start := time.Now()
 	b := &nsRun{cfg: cfg, rep: &NetnsReport{Date: cfg.Now().UTC(), Hardware: ReadHardware(), Settings: cfg.settings()}}
 	b.rep.LoadAvg[0] = loadAvg()
-	b.total = 3 + 3*cfg.TTFBSamples + 2*cfg.BulkRounds
+	b.total = 3 + 3*cfg.TTFBSamples + 3*cfg.BulkRounds
 	if cfg.Parallel > 1 {
 		b.total += 2 * cfg.BulkRounds
 	}
@@ -198,7 +199,9 @@ func (b *nsRun) start(ctx context.Context) error {
 	if err := b.startServer(); err != nil {
 		return err
 	}
-	b.rep.TCP = b.tcpSettings(ctx)
+	if b.rep.TCP, err = b.tcpSettings(ctx); err != nil {
+		return err
+	}
 	b.step("starting relays")
 	if err := b.startRelays(ctx); err != nil {
 		return err
@@ -214,16 +217,20 @@ func (b *nsRun) start(ctx context.Context) error {
 // tcpSettings are the kernel's TCP settings in the server's namespace,
 // which bound the direct baseline: the sender's buffer (tcp_wmem), the
 // receiver's (tcp_rmem) and the congestion control.
-func (b *nsRun) tcpSettings(ctx context.Context) string {
+func (b *nsRun) tcpSettings(ctx context.Context) (string, error) {
 	var parts []string
 	for _, k := range []string{"tcp_wmem", "tcp_rmem", "tcp_congestion_control"} {
 		out, err := b.net.Command(ctx, nodeServer, "cat", "/proc/sys/net/ipv4/"+k).Output()
 		if err != nil {
-			return ""
+			return "", fmt.Errorf("bench: read %s in the server's namespace: %w", k, err)
 		}
-		parts = append(parts, k+" "+strings.Join(strings.Fields(string(out)), " "))
+		v := strings.Join(strings.Fields(string(out)), " ")
+		if k == "tcp_wmem" {
+			b.wmem = v
+		}
+		parts = append(parts, k+" "+v)
 	}
-	return strings.Join(parts, "; ")
+	return strings.Join(parts, "; "), nil
 }
 
 // startServer serves /bytes/N in the server's namespace.

@@ -26,7 +26,7 @@ func (b *nsRun) measureBulk(ctx context.Context) error {
 			cpu0[i-1], _ = p.cpuTime()
 		}
 	}
-	var circ, direct []float64
+	var circ, direct, wide []float64
 	for i := range b.cfg.BulkRounds {
 		b.step(fmt.Sprintf("bulk: circuit (%d/%d)", i+1, b.cfg.BulkRounds))
 		r, err := b.curl(ctx, "bulk", b.cfg.BulkBytes, false)
@@ -39,11 +39,45 @@ func (b *nsRun) measureBulk(ctx context.Context) error {
 			return fmt.Errorf("bench: bulk over direct TCP: %w", err)
 		}
 		direct = append(direct, r.rateMBps())
+		b.step(fmt.Sprintf("bulk: direct TCP, wide send buffer (%d/%d)", i+1, b.cfg.BulkRounds))
+		if r, err = b.curlWideSendBuffer(ctx); err != nil {
+			return fmt.Errorf("bench: bulk over direct TCP with a wide send buffer: %w", err)
+		}
+		wide = append(wide, r.rateMBps())
 	}
 	b.rep.Bulk = append(b.rep.Bulk,
 		Throughput{Name: NetnsBulk, Streams: 1, Rounds: circ, MBps: quantile(circ, 0.5)},
-		Throughput{Name: NetnsBulkTCP, Baseline: true, Streams: 1, Rounds: direct, MBps: quantile(direct, 0.5)})
+		Throughput{Name: NetnsBulkTCP, Baseline: true, Streams: 1, Rounds: direct, MBps: quantile(direct, 0.5)},
+		Throughput{Name: NetnsBulkTCPWide, Baseline: true, Streams: 1, Rounds: wide, MBps: quantile(wide, 0.5)})
 	return b.readMemory(cpu0)
+}
+
+// wideSendBuffer is the largest send buffer the server's kernel may give
+// a TCP socket in the wide baseline.
+const wideSendBuffer = 32 << 20
+
+// curlWideSendBuffer fetches BulkBytes directly while the server's
+// namespace lets a TCP socket's send buffer grow to wideSendBuffer, since
+// the send buffer bounds what TCP keeps in flight on a long path.
+func (b *nsRun) curlWideSendBuffer(ctx context.Context) (curlResult, error) {
+	if err := b.setServerWmem(ctx, fmt.Sprintf("4096 16384 %d", wideSendBuffer)); err != nil {
+		return curlResult{}, err
+	}
+	r, err := b.curl(ctx, "", b.cfg.BulkBytes, true)
+	if err2 := b.setServerWmem(context.Background(), b.wmem); err == nil {
+		err = err2
+	}
+	return r, err
+}
+
+// setServerWmem sets net.ipv4.tcp_wmem in the server's namespace; the
+// kernel reads its maximum whenever it grows a socket's send buffer.
+func (b *nsRun) setServerWmem(ctx context.Context, v string) error {
+	out, err := b.net.Command(ctx, nodeServer, "sysctl", "-q", "-w", "net.ipv4.tcp_wmem="+v).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("bench: sysctl tcp_wmem in the server's namespace: %v: %s", err, out)
+	}
+	return nil
 }
 
 // readMemory records the peak resident sets since they were reset, and

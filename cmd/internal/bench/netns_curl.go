@@ -104,4 +104,7 @@ const (
 	NetnsDirect   = "curl, direct TCP over the same path delay"
 	NetnsBulk     = "curl via SOCKS, circuit ×1"
 	NetnsBulkTCP  = "curl, direct TCP ×1 over the same path delay"
+	// NetnsBulkTCPWide is direct TCP with the server's send buffer
+	// allowed to grow to 32 MiB.
+	NetnsBulkTCPWide = "curl, direct TCP ×1, server's send buffer up to 32 MiB"
 )

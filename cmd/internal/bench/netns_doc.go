@@ -88,9 +88,13 @@ func (r *NetnsReport) writeDoc(b *bytes.Buffer) {
 	for _, t := range r.Bulk {
 		p("| %s%s | %.1f | %s |", t.Name, docBaseline(t.Baseline), t.MBps, roundsString(t.Rounds))
 	}
-	if c, d := r.bulk(NetnsBulk), r.bulk(NetnsBulkTCP); c != nil && d != nil && d.MBps > 0 {
+	c, d, w := r.bulk(NetnsBulk), r.bulk(NetnsBulkTCP), r.bulk(NetnsBulkTCPWide)
+	if c != nil && d != nil && d.MBps > 0 {
 		p("")
-		p("The circuit carried %.0f%% of direct TCP's rate over the same path delay. Direct TCP runs with the kernel's TCP settings in the namespaces (%s).", 100*c.MBps/d.MBps, r.TCP)
+		p("The circuit carried %.0f%% of direct TCP's rate over the same path delay, with the kernel's TCP settings in the namespaces (%s).", 100*c.MBps/d.MBps, r.TCP)
+		if w != nil && w.MBps > 0 {
+			p("The second baseline lets the server's send buffer grow to %s (`net.ipv4.tcp_wmem` in its namespace, set for those rounds only), since a socket's send buffer bounds what TCP keeps in flight on a long path. Against it the circuit carried %.0f%%.", sizeString(wideSendBuffer), 100*c.MBps/w.MBps)
+		}
 	}
 	if pl := r.Parallel; pl != nil {
 		p("")

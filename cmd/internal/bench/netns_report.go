@@ -118,6 +118,9 @@ func (r *NetnsReport) WriteTable(w io.Writer) error {
 	if c, d := r.bulk(NetnsBulk), r.bulk(NetnsBulkTCP); c != nil && d != nil && d.MBps > 0 {
 		p("  circuit / direct TCP\t%.0f%%\t\t", 100*c.MBps/d.MBps)
 	}
+	if c, d := r.bulk(NetnsBulk), r.bulk(NetnsBulkTCPWide); c != nil && d != nil && d.MBps > 0 {
+		p("  circuit / direct TCP, wide send buffer\t%.0f%%\t\t", 100*c.MBps/d.MBps)
+	}
 	if pl := r.Parallel; pl != nil {
 		p("  %d circuits at once, aggregate (%s each, wall time)\t%.1f\t%d\t", pl.Circuits, sizeString(pl.BytesEach), pl.ManyMBps, len(pl.ManyRounds))
 		p("  1 circuit, same measure\t%.1f\t%d\t", pl.OneMBps, len(pl.OneRounds))
