@@ -147,7 +147,9 @@ func (n *Net) Close() error {
 }
 
 // Command returns a command that runs name with args in node i's
-// namespace; it is killed if this process dies.
+// namespace; it is killed if this process dies (a parent-death signal,
+// which Linux sends when the thread that started it ends: this package
+// ends none of the threads it borrows).
 func (n *Net) Command(ctx context.Context, i int, name string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", n.nodes[i].NS, name}, args...)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

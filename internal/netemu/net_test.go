@@ -199,3 +199,30 @@ func benchNet(b *testing.B, delay DelayFunc) (*Net, func()) {
 	go func() { done <- n.Run(ctx) }()
 	return n, func() { cancel(); <-done; n.Close() }
 }
+
+// TestNetCommandOutlivesNamespaceCalls starts a process in a node and
+// then makes many sockets inside nodes, each on a borrowed thread; the
+// process must outlive them all, though it dies with its parent thread.
+func TestNetCommandOutlivesNamespaceCalls(t *testing.T) {
+	requireNetns(t)
+	n := startNet(t, nil, "a")
+	cmd := n.Command(context.Background(), 0, "sleep", "60")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	defer func() { cmd.Process.Kill(); <-exited }()
+	for range 200 {
+		l, err := n.Listen(0, "tcp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.Close()
+	}
+	select {
+	case <-exited:
+		t.Fatalf("the process in the namespace ended: %v", cmd.ProcessState)
+	default:
+	}
+}

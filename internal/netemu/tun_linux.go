@@ -35,27 +35,42 @@ func openTUN(name string) (*os.File, error) {
 	return os.NewFile(uintptr(fd), "tun:"+name), nil
 }
 
-// inNetns runs fn on a thread of its own that has entered the named
-// network namespace (as `ip netns add` made it): sockets and devices fn
-// creates belong to that namespace, and stay there. The thread is
-// discarded afterwards rather than moved back.
+// inNetns runs fn on a thread that has entered the named network
+// namespace (as `ip netns add` made it): sockets and devices fn creates
+// belong to that namespace, and stay there. The thread returns to its
+// own namespace afterwards and goes back to the runtime. It must not be
+// discarded instead: a child process started earlier from that thread
+// with a parent-death signal (as Net.Command starts them) would get the
+// signal when the thread ended.
 func inNetns(ns string, fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
-		// Never unlocked: the runtime ends the thread with the goroutine.
 		runtime.LockOSThread()
-		fd, err := unix.Open(filepath.Join("/run/netns", ns), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		own, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("netemu: own namespace: %w", err)
+			return
+		}
+		defer unix.Close(own)
+		target, err := unix.Open(filepath.Join("/run/netns", ns), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			runtime.UnlockOSThread()
 			errc <- fmt.Errorf("netemu: namespace %s: %w", ns, err)
 			return
 		}
-		err = unix.Setns(fd, unix.CLONE_NEWNET)
-		unix.Close(fd)
+		err = unix.Setns(target, unix.CLONE_NEWNET)
+		unix.Close(target)
 		if err != nil {
+			runtime.UnlockOSThread()
 			errc <- fmt.Errorf("netemu: enter namespace %s: %w", ns, err)
 			return
 		}
-		errc <- fn()
+		err = fn()
+		if unix.Setns(own, unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		} // else the thread stays locked, and ends with this goroutine
+		errc <- err
 	}()
 	return <-errc
 }
