@@ -46,11 +46,15 @@ func benchFlags(args []string, w io.Writer) (benchOptions, int, bool) {
 	fs.Var(intValue{&c.MemCircuits, 1, 100000}, "circuits", "open `N` idle circuits to measure a relay's memory")
 	fs.BoolVar(&o.netns, "netns", false, "run relays and a proxy as processes, each node in a network namespace of its own linked by TUN devices with --delay per link, and measure with curl through SOCKS (root, Linux)")
 	fs.Var(intValue{&o.relays, 2, 64}, "relays", "with --netns, run `N` relay processes")
-	fs.StringVar(&o.out, "out", "", "write bench.json and PNG plots into `DIR`")
+	fs.StringVar(&o.out, "out", "", "write bench.json and PNG plots (with --netns: bench-netns.json) into `DIR`")
 	fs.StringVar(&o.doc, "doc", "", "write the figures as a Markdown `file` (e.g. docs/performance.md)")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress bar")
 	fs.BoolVar(&o.relayChild, "relay-child", false, "internal: run as the relay process a bench measures")
 	code, ok := parse(fs, args)
+	if ok && o.netns && (o.cfg.Link.Loss > 0 || o.cfg.Link.Bandwidth > 0) {
+		fmt.Fprintln(w, "obol bench: --netns emulates delay only: --loss and --bandwidth are for the loopback run")
+		return o, exitUsage, false
+	}
 	return o, code, ok
 }
 

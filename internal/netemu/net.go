@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
-	"syscall"
 )
 
 // Config describes a Net.
@@ -152,7 +151,7 @@ func (n *Net) Close() error {
 // ends none of the threads it borrows).
 func (n *Net) Command(ctx context.Context, i int, name string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", n.nodes[i].NS, name}, args...)...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = deathSignal()
 	return cmd
 }
 

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -74,3 +75,7 @@ func inNetns(ns string, fn func() error) error {
 	}()
 	return <-errc
 }
+
+// deathSignal makes a child process get SIGKILL when the thread that
+// started it ends.
+func deathSignal() *syscall.SysProcAttr { return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} }
