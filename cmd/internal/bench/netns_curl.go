@@ -89,6 +89,10 @@ func (b *nsRun) measureTTFB(ctx context.Context) error {
 			*sc.into = append(*sc.into, ms(r.ttfb))
 		}
 	}
+	// Each fresh sample should have left a circuit of its own.
+	if s, err := b.status(ctx, nodeClient); err == nil {
+		b.rep.ProxyCircuits = s.Traffic.CircuitsOpen
+	}
 	b.rep.TTFB = []Series{
 		newSeries(NetnsFresh, false, fresh),
 		newSeries(NetnsExisting, false, existing),

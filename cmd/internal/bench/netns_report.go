@@ -18,12 +18,15 @@ type NetnsReport struct {
 	Settings NetnsSettings `json:"settings"`
 	// RelaysKnown is how many relay descriptors the proxy held when the
 	// measurements began.
-	RelaysKnown int            `json:"relays_known"`
-	TTFB        []Series       `json:"ttfb"`
-	Bulk        []Throughput   `json:"bulk"`
-	Memory      *NetnsMemory   `json:"memory"`
-	Parallel    *NetnsParallel `json:"parallel,omitempty"`
-	Forwarder   ForwarderStats `json:"forwarder"`
+	RelaysKnown int      `json:"relays_known"`
+	TTFB        []Series `json:"ttfb"`
+	// ProxyCircuits is how many circuits the proxy had open after the
+	// first-byte samples.
+	ProxyCircuits int            `json:"proxy_circuits_after_ttfb"`
+	Bulk          []Throughput   `json:"bulk"`
+	Memory        *NetnsMemory   `json:"memory"`
+	Parallel      *NetnsParallel `json:"parallel,omitempty"`
+	Forwarder     ForwarderStats `json:"forwarder"`
 	// TCP is the kernel's TCP settings in the namespaces, which bound the
 	// direct baseline.
 	TCP string `json:"tcp"`
@@ -110,6 +113,7 @@ func (r *NetnsReport) WriteTable(w io.Writer) error {
 		p("  %s%s\t%.1f\t%.1f\t%d", s.Name, baselineMark(s.Baseline), s.Median, s.P90, len(s.Samples))
 	}
 	p("  path RTT (emulated)\t%.1f\t\t", r.Settings.PathRTTms)
+	p("  circuits open at the proxy afterwards\t%d\t\t", r.ProxyCircuits)
 	p("")
 	p("BULK THROUGHPUT (curl, %s, first byte to last)\tMB/s\trounds\t", sizeString(r.Settings.BulkBytes))
 	for _, t := range r.Bulk {

@@ -13,9 +13,19 @@ import (
 // namespace.
 const statusAddr = "127.0.0.1:9100"
 
-// knownRelays asks the obol process in node's namespace how many relay
-// descriptors it holds; -1 if it did not answer.
-func (b *nsRun) knownRelays(ctx context.Context, node int) int {
+// nodeStatus is what the namespace run reads of an obol process's status.
+type nodeStatus struct {
+	Traffic struct {
+		CircuitsOpen int `json:"circuits_open"`
+	} `json:"traffic"`
+	DHT struct {
+		KnownRelays int `json:"known_relays"`
+	} `json:"dht"`
+}
+
+// status asks the obol process in node's namespace for its status.
+func (b *nsRun) status(ctx context.Context, node int) (nodeStatus, error) {
+	var s nodeStatus
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	c := &http.Client{Transport: &http.Transport{
@@ -26,19 +36,24 @@ func (b *nsRun) knownRelays(ctx context.Context, node int) int {
 	}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+statusAddr+"/api/status", nil)
 	if err != nil {
-		return -1
+		return s, err
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return -1
+		return s, err
 	}
 	defer resp.Body.Close()
-	var s struct {
-		DHT struct {
-			KnownRelays int `json:"known_relays"`
-		} `json:"dht"`
+	if resp.StatusCode != http.StatusOK {
+		return s, fmt.Errorf("bench: status answered %s", resp.Status)
 	}
-	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&s) != nil {
+	return s, json.NewDecoder(resp.Body).Decode(&s)
+}
+
+// knownRelays asks the obol process in node's namespace how many relay
+// descriptors it holds; -1 if it did not answer.
+func (b *nsRun) knownRelays(ctx context.Context, node int) int {
+	s, err := b.status(ctx, node)
+	if err != nil {
 		return -1
 	}
 	return s.DHT.KnownRelays
