@@ -96,7 +96,8 @@ type nsRun struct {
 	relays   []*proc
 	relayIDs []string
 	proxy    *proc
-	wmem     string // the server namespace's tcp_wmem as the kernel set it
+	wmem     string                  // the server namespace's tcp_wmem as the kernel set it
+	fail     context.CancelCauseFunc // ends the run with an error
 	total    int
 	done     int
 
@@ -128,17 +129,15 @@ func RunNetns(ctx context.Context, cfg NetnsConfig) (*NetnsReport, error) {
 	if cfg.Parallel > 1 {
 		b.total += 2 * cfg.BulkRounds
 	}
+	// A forwarder that fails ends the run with its error.
+	ctx, b.fail = context.WithCancelCause(ctx)
+	defer b.fail(nil)
 	defer b.close()
-	if err := b.start(ctx); err != nil {
+	if err := b.measure(ctx); err != nil {
+		if c := context.Cause(ctx); c != nil && !errors.Is(c, context.Canceled) && !errors.Is(c, context.DeadlineExceeded) {
+			return nil, c
+		}
 		return nil, err
-	}
-	for _, m := range []func(context.Context) error{b.measureTTFB, b.measureBulk, b.measureParallel} {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		if err := m(ctx); err != nil {
-			return nil, err
-		}
 	}
 	s := b.net.Stats()
 	b.rep.Forwarder = ForwarderStats{Packets: s.Forwarded, Lost: s.Overflow + s.WriteErrors,
@@ -146,6 +145,22 @@ func RunNetns(ctx context.Context, cfg NetnsConfig) (*NetnsReport, error) {
 	b.rep.LoadAvg = [2]string{b.rep.LoadAvg[0], loadAvg()}
 	b.rep.Elapsed = time.Since(start)
 	return b.rep, nil
+}
+
+// measure starts everything and runs the scenarios.
+func (b *nsRun) measure(ctx context.Context) error {
+	if err := b.start(ctx); err != nil {
+		return err
+	}
+	for _, m := range []func(context.Context) error{b.measureTTFB, b.measureBulk, b.measureParallel} {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := m(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // loadAvg is the machine's load averages over 1, 5 and 15 minutes.
@@ -194,7 +209,11 @@ func (b *nsRun) start(ctx context.Context) error {
 	b.closers = append(b.closers, func() { b.net.Close() })
 	fctx, cancel := context.WithCancel(context.Background())
 	var fwd sync.WaitGroup
-	fwd.Go(func() { b.net.Run(fctx) })
+	fwd.Go(func() {
+		if err := b.net.Run(fctx); err != nil {
+			b.fail(fmt.Errorf("bench: the forwarder failed: %w", err))
+		}
+	})
 	b.closers = append(b.closers, func() { cancel(); fwd.Wait() })
 	if err := b.startServer(); err != nil {
 		return err
