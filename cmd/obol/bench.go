@@ -20,17 +20,19 @@ type benchOptions struct {
 	out, doc   string
 	quiet      bool
 	relayChild bool
+	netns      bool
+	relays     int
 }
 
 func benchFlags(args []string, w io.Writer) (benchOptions, int, bool) {
-	o := benchOptions{cfg: bench.Defaults()}
+	o := benchOptions{cfg: bench.Defaults(), relays: 8}
 	for _, a := range args { // --quick changes the defaults the other flags override
 		if a == "--quick" || a == "-quick" || a == "--quick=true" || a == "-quick=true" {
 			o.cfg = bench.QuickDefaults()
 		}
 	}
 	c := &o.cfg
-	fs := newFlagSet("bench", "[--quick] [--delay D] [--out DIR] [--doc FILE] [flags]", w)
+	fs := newFlagSet("bench", "[--quick] [--netns] [--delay D] [--out DIR] [--doc FILE] [flags]", w)
 	fs.Bool("quick", false, "a short run (well under a minute): fewer samples, smaller transfers")
 	fs.Var(durationValue{&c.Link.Delay, 0, time.Second}, "delay", "one-way `delay` of every emulated link (0: plain loopback)")
 	fs.Var(lossValue{&c.Link.Loss}, "loss", "drop each packet on every link with this `probability` (0 to 0.5)")
@@ -42,11 +44,17 @@ func benchFlags(args []string, w io.Writer) (benchOptions, int, bool) {
 	fs.Var(intValue{&c.Parallel, 1, 64}, "parallel", "`N` circuits in the parallel bulk scenario")
 	fs.Var(intValue{&c.BuildSamples, 1, 10000}, "builds", "build `N` circuits per hop count")
 	fs.Var(intValue{&c.MemCircuits, 1, 100000}, "circuits", "open `N` idle circuits to measure a relay's memory")
-	fs.StringVar(&o.out, "out", "", "write bench.json and PNG plots into `DIR`")
+	fs.BoolVar(&o.netns, "netns", false, "run relays and a proxy as processes, each node in a network namespace of its own linked by TUN devices with --delay per link, and measure with curl through SOCKS (root, Linux)")
+	fs.Var(intValue{&o.relays, 2, 64}, "relays", "with --netns, run `N` relay processes")
+	fs.StringVar(&o.out, "out", "", "write bench.json and PNG plots (with --netns: bench-netns.json) into `DIR`")
 	fs.StringVar(&o.doc, "doc", "", "write the figures as a Markdown `file` (e.g. docs/performance.md)")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress bar")
 	fs.BoolVar(&o.relayChild, "relay-child", false, "internal: run as the relay process a bench measures")
 	code, ok := parse(fs, args)
+	if ok && o.netns && (o.cfg.Link.Loss > 0 || o.cfg.Link.Bandwidth > 0) {
+		fmt.Fprintln(w, "obol bench: --netns emulates delay only: --loss and --bandwidth are for the loopback run")
+		return o, exitUsage, false
+	}
 	return o, code, ok
 }
 
@@ -75,6 +83,9 @@ func runBench(ctx context.Context, args []string, e env) int {
 	if !o.quiet {
 		bar = &progressBar{w: e.stderr}
 		o.cfg.Progress = bar.update
+	}
+	if o.netns {
+		return runBenchNetns(ctx, o, bar, e)
 	}
 	rep, err := bench.Run(ctx, o.cfg)
 	bar.finish()
@@ -114,6 +125,51 @@ func writeBench(rep *bench.Report, o benchOptions, e env) error {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "wrote %s\n", o.doc)
+	}
+	return nil
+}
+
+// runBenchNetns is `obol bench --netns`.
+func runBenchNetns(ctx context.Context, o benchOptions, bar *progressBar, e env) int {
+	// This very binary, even if its file has been replaced since it
+	// started: the relays and the proxy must run the code measured.
+	exe := fmt.Sprintf("/proc/%d/exe", os.Getpid())
+	cfg := bench.NetnsFromConfig(o.cfg, exe)
+	cfg.Relays = o.relays
+	rep, err := bench.RunNetns(ctx, cfg)
+	bar.finish()
+	if ctx.Err() != nil {
+		fmt.Fprintln(e.stderr, "obol bench: interrupted")
+		return exitFail
+	}
+	if err == nil {
+		err = writeBenchNetns(rep, o, e)
+	}
+	if err != nil {
+		fmt.Fprintln(e.stderr, "obol bench:", err)
+		return exitFail
+	}
+	return exitOK
+}
+
+// writeBenchNetns prints the namespace run's table and writes the files
+// asked for.
+func writeBenchNetns(rep *bench.NetnsReport, o benchOptions, e env) error {
+	if err := rep.WriteTable(e.stdout); err != nil {
+		return err
+	}
+	if o.out != "" {
+		p, err := rep.WriteJSON(o.out)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "wrote %s\n", p)
+	}
+	if o.doc != "" {
+		if err := rep.WriteDocSection(o.doc); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "wrote its section of %s\n", o.doc)
 	}
 	return nil
 }

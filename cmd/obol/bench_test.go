@@ -193,6 +193,7 @@ func TestBenchFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"--delay", "-1ms"}, {"--loss", "0.9"}, {"--loss", "x"}, {"--hops", "9"},
 		{"--bandwidth", "fast"}, {"--bulk", "0"}, {"extra"},
+		{"--netns", "--loss", "0.01"}, {"--netns", "--bandwidth", "1MiB"}, {"--netns", "--relays", "1"},
 	} {
 		code, _, stderr := runCmd(context.Background(), append([]string{"bench"}, args...)...)
 		if code != exitUsage {

@@ -11,10 +11,16 @@ import (
 )
 
 // WriteDoc writes the report as the Markdown document at path
-// (docs/performance.md), replacing it.
+// (docs/performance.md), replacing it, except for the section of a
+// namespace run (NetnsReport.WriteDocSection), which it keeps at the end.
 func (r *Report) WriteDoc(path string) error {
 	var b bytes.Buffer
 	r.writeDoc(&b)
+	if old, err := os.ReadFile(path); err == nil {
+		if sec := netnsSection(string(old)); sec != "" {
+			b.WriteString("\n" + sec)
+		}
+	}
 	return os.WriteFile(path, b.Bytes(), 0o644)
 }
 
