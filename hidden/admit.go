@@ -49,9 +49,9 @@ type IntroStats struct {
 	// Preempted rendezvous were stopped before the client joined, their
 	// slot given to an introduction that proved more effort
 	Preempted uint64
-	Queued   int    // waiting now
-	Running  int    // rendezvous under way now
-	Proved   uint64 // of Received, those that showed a valid proof of work
+	Queued    int    // waiting now
+	Running   int    // rendezvous under way now
+	Proved    uint64 // of Received, those that showed a valid proof of work
 }
 
 // Outcomes of one rendezvous other than failure.
