@@ -50,13 +50,15 @@ var Layers = map[string][]string{
 	"internal/node":     {"pay", "hidden", "router", "circuit", "dht", "payment", "descriptor", "internal/keyfile", "internal/status"},
 	"obol":              {"internal/node", "pay", "hidden", "router", "circuit", "dht", "payment", "descriptor", "internal/keyfile", "internal/status"},
 	"sim":               {"obol", "internal/node", "pay", "hidden", "router", "circuit", "dht", "payment", "descriptor"},
-	"cmd":               {"sim", "obol", "internal/node", "internal/localnet", "internal/status", "internal/metrics", "pay", "hidden", "router", "circuit", "dht", "payment", "descriptor", "internal/keyfile"},
+	"cmd":               {"sim", "obol", "internal/node", "internal/localnet", "internal/status", "internal/metrics", "internal/netemu", "pay", "hidden", "router", "circuit", "dht", "payment", "descriptor", "internal/keyfile"},
 	"internal/localnet": {"obol", "internal/node", "pay", "hidden", "router", "circuit", "dht", "payment", "descriptor"},
 	"internal/metrics":  {"internal/status"},
 	"internal/status":   nil,
 	"internal/deptest":  nil,
 	"internal/keyfile":  nil,
 	"internal/obolbin":  nil,
+	// the bench's emulated network: namespaces linked over TUN devices
+	"internal/netemu": nil,
 }
 
 // Root is the layer of the module's root package, package obol.
