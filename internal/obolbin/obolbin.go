@@ -3,6 +3,9 @@
 package obolbin
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -29,10 +32,12 @@ func Build(tb testing.TB) string {
 		tb.Skip("no go tool to build the obol binary")
 	}
 	binary.once.Do(func() {
-		// Built beside, then renamed onto one path per user: test
-		// processes building at once each replace the file atomically
-		// (a running binary keeps its own), and no copy is left behind.
-		dir := filepath.Join(os.TempDir(), fmt.Sprintf("obol-test-%d", os.Getuid()))
+		// Built beside, then renamed onto one path per user and
+		// checkout: test processes building at once each replace the
+		// file atomically (a running binary keeps its own), no copy is
+		// left behind, and two checkouts tested at once never run each
+		// other's build.
+		dir := filepath.Join(os.TempDir(), fmt.Sprintf("obol-test-%d-%s", os.Getuid(), checkout(goTool)))
 		if binary.err = os.MkdirAll(dir, 0o700); binary.err != nil {
 			return
 		}
@@ -54,4 +59,15 @@ func Build(tb testing.TB) string {
 		tb.Fatalf("go build: %v\n%s", binary.err, binary.out)
 	}
 	return binary.path
+}
+
+// checkout names the module checkout being tested: a short hash of its
+// go.mod's path.
+func checkout(goTool string) string {
+	out, err := exec.Command(goTool, "env", "GOMOD").Output()
+	if err != nil {
+		return "unknown"
+	}
+	sum := sha256.Sum256(bytes.TrimSpace(out))
+	return hex.EncodeToString(sum[:6])
 }
