@@ -12,36 +12,14 @@ import (
 	"time"
 
 	"github.com/obolnet/obol/cmd/internal/bench"
+	"github.com/obolnet/obol/internal/nstest"
 )
 
 // requireNetnsBench skips the test unless it can build namespaces with
-// TUN devices and run curl: it needs root, `ip netns` and /dev/net/tun.
-// Under CI a root test that cannot fails.
+// TUN devices and run curl.
 func requireNetnsBench(t *testing.T) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("network-namespace test skipped in -short mode")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("network-namespace test needs root (ip netns); skipped")
-	}
-	probe := fmt.Sprintf("obolprobe%d", os.Getpid())
-	err := exec.Command("ip", "netns", "add", probe).Run()
-	if err == nil {
-		err = exec.Command("ip", "netns", "del", probe).Run()
-	}
-	if err == nil {
-		_, err = os.Stat("/dev/net/tun")
-	}
-	if err == nil {
-		_, err = exec.LookPath("curl")
-	}
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("running as root under CI, but ip netns, /dev/net/tun or curl does not work: %v", err)
-		}
-		t.Skipf("ip netns, /dev/net/tun or curl unavailable: %v; skipped", err)
-	}
+	nstest.Require(t, nstest.Needs{Files: []string{"/dev/net/tun"}, Tools: []string{"curl"}})
 }
 
 // netnsArgs is a small namespace run: four relays, one sample of each.

@@ -6,6 +6,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/obolnet/obol/internal/nstest"
 )
 
 // A topology is one hub namespace holding a bridge, and a namespace per
@@ -26,27 +28,10 @@ type topology struct {
 	base int      // first octet of every address on the bridge
 }
 
-// requireNetns skips the test unless it can build namespaces: it needs
-// root and a working `ip netns`. Under CI a root test that cannot fails.
+// requireNetns skips the test unless it can build namespaces.
 func requireNetns(t *testing.T) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("network-namespace test skipped in -short mode")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("network-namespace test needs root (ip netns); skipped")
-	}
-	probe := fmt.Sprintf("obolprobe%d", os.Getpid())
-	err := ip("netns", "add", probe)
-	if err == nil {
-		err = ip("netns", "del", probe)
-	}
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("running as root under CI, but ip netns does not work: %v", err)
-		}
-		t.Skipf("ip netns unavailable: %v; skipped", err)
-	}
+	nstest.Require(t, nstest.Needs{})
 }
 
 // newTopology builds the hub and n group namespaces, names unique to this

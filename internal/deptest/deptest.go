@@ -57,6 +57,7 @@ var Layers = map[string][]string{
 	"internal/deptest":  nil,
 	"internal/keyfile":  nil,
 	"internal/obolbin":  nil,
+	"internal/nstest":   nil,
 	// the bench's emulated network: namespaces linked over TUN devices
 	"internal/netemu": nil,
 }
@@ -65,7 +66,7 @@ var Layers = map[string][]string{
 const Root = "obol"
 
 // Helpers are the test helper packages, relative to Module.
-var Helpers = []string{"dht/dhttest", "circuit/circuittest", "payment/mint", "internal/localnet", "internal/obolbin"}
+var Helpers = []string{"dht/dhttest", "circuit/circuittest", "payment/mint", "internal/localnet", "internal/obolbin", "internal/nstest"}
 
 // Edge is one import: From imports To. Both are package paths relative to
 // Module ("" is the module's root package). Test is set when the importer

@@ -11,32 +11,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/obolnet/obol/internal/nstest"
 )
 
-// requireNetns skips the test unless it can build namespaces: it needs
-// root and a working `ip netns`. Under CI a root test that cannot fails.
+// requireNetns skips the test unless it can build namespaces with TUN
+// devices.
 func requireNetns(t *testing.T) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("network-namespace test skipped in -short mode")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("network-namespace test needs root (ip netns); skipped")
-	}
-	probe := fmt.Sprintf("obolprobe%d", os.Getpid())
-	err := ip(nil, "netns", "add", probe)
-	if err == nil {
-		err = ip(nil, "netns", "del", probe)
-	}
-	if err == nil {
-		_, err = os.Stat("/dev/net/tun")
-	}
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("running as root under CI, but ip netns or /dev/net/tun does not work: %v", err)
-		}
-		t.Skipf("ip netns or /dev/net/tun unavailable: %v; skipped", err)
-	}
+	nstest.Require(t, nstest.Needs{Files: []string{"/dev/net/tun"}})
 }
 
 // startNet creates a Net of the named nodes and runs it until the test
