@@ -172,16 +172,15 @@ type Client struct {
 	done  chan struct{} // closed when Run has returned
 
 	// Set by Run before ready is closed, then read-only.
-	joinErr  error
-	node     *node.Client
-	links    *link.Manager
-	mgr      *client.CircuitManager
-	hs       *hidden.Connector
-	hn       hidden.Config
-	payer    *pay.Payer                            // nil: free relays only
-	mintMgr  *client.CircuitManager                // circuits to the mint; nil without a payer or with a transport of the embedder's
-	mainMgr  atomic.Pointer[client.CircuitManager] // mgr, for the other managers' goroutines
-	hnShared atomic.Pointer[hidden.Config]         // hn once shared, likewise
+	joinErr error
+	node    *node.Client
+	links   *link.Manager
+	mgr     *client.CircuitManager
+	hs      *hidden.Connector
+	hn      hidden.Config
+	payer   *pay.Payer                            // nil: free relays only
+	mintMgr *client.CircuitManager                // circuits to the mint; nil without a payer or with a transport of the embedder's
+	mainMgr atomic.Pointer[client.CircuitManager] // mgr, for the other managers' goroutines
 
 	mu        sync.Mutex // guards the fields below
 	running   bool
@@ -340,28 +339,31 @@ func (c *Client) circuits() error {
 		front := padding.DefaultFront
 		cfg.Front = &front
 	}
-	c.hn = hidden.Config{Links: c.links, Directory: client.DirectoryFunc(c.node.Known), ClientKeys: c.cfg.ClientKeys, Logger: c.cfg.Logger,
-		PreferGuards: c.guards}
 	if c.cfg.DataDir != "" {
 		cfg.GuardFile = filepath.Join(c.cfg.DataDir, GuardFile)
-		c.hn.GuardFile = filepath.Join(c.cfg.DataDir, HSGuardFile)
 	}
+	var hsPay func([]*descriptor.Relay) (client.PayConfig, error)
+	var standby hidden.StandbyPayer
 	if c.payer != nil {
 		c.payer.Configure(&cfg)
-		c.hn.Pay = c.payer.Pay
-		c.hn.Standby = c.payer.Standby()
+		hsPay, standby = c.payer.Pay, c.payer.Standby()
 	} else {
 		// A relay that charges would pause, then tear down, circuits
 		// that do not pay it.
 		cfg.Usable = pay.Free
 	}
-	c.hn = c.hn.Shared() // the client and the services share one guard set, as their GuardFile
-	hn := c.hn
-	c.hnShared.Store(&hn)
 	var err error
 	if c.mgr, err = client.NewCircuitManager(cfg); err != nil {
 		return err
 	}
+	// Hidden-service circuits start at the manager's guards and keep to
+	// its price limit and payer: one guard set for every circuit.
+	c.hn = hidden.Config{Links: c.links, Directory: client.DirectoryFunc(c.node.Known), ClientKeys: c.cfg.ClientKeys, Logger: c.cfg.Logger,
+		Entry: c.mgr, Pay: hsPay, Standby: standby}
+	if c.cfg.DataDir != "" {
+		c.hn.GuardFile = filepath.Join(c.cfg.DataDir, HSGuardFile)
+	}
+	c.hn = c.hn.Shared() // the client and the services share one vanguard set, as their GuardFile
 	c.mainMgr.Store(c.mgr)
 	if c.payer != nil {
 		c.payer.Watch(c.mgr)
@@ -373,11 +375,11 @@ func (c *Client) circuits() error {
 }
 
 // guards are the guards of the client's circuit managers so far: its
-// exit circuits', its mint circuits' and its hidden-service circuits'.
-// Each manager takes them first when it fills its set, so that whichever
-// chose first — the mint's at a first start, as the wallet reaches the
-// mint while the payer opens — the others follow, and no circuit of the
-// client shows it to a relay the others do not.
+// exit circuits' (which its hidden-service circuits start at too) and its
+// mint circuits'. Each manager takes them first when it fills its set,
+// so that whichever chose first — the mint's at a first start, as the
+// wallet reaches the mint while the payer opens — the other follows, and
+// no circuit of the client shows it to a relay the others do not.
 func (c *Client) guards() []peer.ID {
 	var ids []peer.ID
 	if m := c.mainMgr.Load(); m != nil {
@@ -385,9 +387,6 @@ func (c *Client) guards() []peer.ID {
 	}
 	if m := c.mintMgr; m != nil {
 		ids = append(ids, m.Guards()...)
-	}
-	if hn := c.hnShared.Load(); hn != nil {
-		ids = append(ids, hn.Guards()...)
 	}
 	return ids
 }

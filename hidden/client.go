@@ -97,7 +97,7 @@ func dialKind(ctx context.Context, err error) errkind.Kind {
 		return errkind.Closed
 	case errors.Is(err, ErrNoRelays):
 		return errkind.Retry
-	case errors.Is(err, ErrUnauthorized):
+	case errors.Is(err, ErrUnauthorized), errors.Is(err, ErrNotAdmitted):
 		return errkind.NotAllowed
 	case errors.Is(err, descriptor.ErrHSAddress), errors.Is(err, descriptor.ErrHSChecksum),
 		errors.Is(err, descriptor.ErrHSVersion), errors.Is(err, ErrUnknownService), errors.Is(err, ErrUnreachable):
@@ -279,6 +279,9 @@ func (c *Connector) meet(ctx context.Context, addr descriptor.HSAddress, desc *d
 	})
 	if err != nil {
 		rp.discard()
+		if errors.Is(err, ErrNotAdmitted) { // the caller's to know: a limit of its own
+			return nil, fmt.Errorf("%w: %w", ErrUnreachable, err)
+		}
 		return nil, fmt.Errorf("%w: %v", ErrUnreachable, err)
 	}
 	return yamux.Client(t, yamuxConfig(), nil)

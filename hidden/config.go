@@ -44,6 +44,17 @@ type Config struct {
 	// candidate and not a vanguard: fewer relays then see the node.
 	PreferGuards func() []peer.ID
 
+	// Entry, if set, is the node's circuit manager (*client.CircuitManager
+	// is one): the first hop of every hidden-service circuit is then one
+	// of its guards, as Tor's vanguards take the entry guards as their
+	// first layer, so that a node shows the same guards whatever its
+	// circuits are for; and a relay it does not admit (a price over its
+	// limit, or one its payer cannot pay) is never chosen here, nor paid
+	// as a last hop chosen by the other side (an intro point of a
+	// descriptor). This package then keeps only the vanguards, in
+	// GuardFile, and GuardFile and PreferGuards serve nothing else.
+	Entry Entry
+
 	// ClientKeys are the client's authorization keys, tried on the
 	// descriptor of a service that admits listed clients only
 	// (LoadClientKeys).
@@ -55,6 +66,10 @@ type Config struct {
 	NoSetupPadding bool
 
 	guards *guardSet // shared by the copies of one Config's owner
+	// lastUnpaid marks a Config whose Pay leaves a circuit's last hop
+	// unpaid (forRendezvous): a relay Entry does not admit may then be a
+	// last hop the other side chose.
+	lastUnpaid bool
 	// prefer, if set, marks the relays to take as guard and vanguard
 	// where the set has some (forRendezvous: those with a standby
 	// channel ready).
@@ -99,8 +114,27 @@ func (n Config) withDefaults() Config {
 	return n
 }
 
+// Entry is what hidden-service circuits take from the node's circuit
+// manager (Config.Entry); *client.CircuitManager implements it.
+type Entry interface {
+	// EntryGuards are the guards a circuit may start at now, most
+	// preferred first.
+	EntryGuards() []client.Hop
+	// Guards are the guard set, most preferred first, as it stands (it
+	// chooses nothing).
+	Guards() []peer.ID
+	// GuardReached records whether a link to a guard came up.
+	GuardReached(id peer.ID, ok bool)
+	// Admits reports whether the node's paths may hold relay r.
+	Admits(r *descriptor.Relay) bool
+}
+
 // Errors that tell a caller what to do.
 var (
+	// ErrNotAdmitted: a relay the other side chose (an intro point) is
+	// one the node's circuit manager does not admit: it charges over the
+	// price limit, or the payer cannot pay it.
+	ErrNotAdmitted = errors.New("hidden: relay over the price limit or not payable")
 	// ErrNoRelays: the directory holds too few usable relays; wait for
 	// sampling to fill it.
 	ErrNoRelays = errors.New("hidden: not enough relays for a path")

@@ -180,13 +180,22 @@ func (s *guardSet) encode() []byte {
 	return b
 }
 
-// pick returns the first two hops of a circuit: a guard of the set and a
-// vanguard, neither in avoid (the circuit's other relays). cands are the
+// pick returns the first two hops of a circuit: a guard and a vanguard,
+// neither in avoid (the circuit's other relays). cands are the
 // directory's guard-capable relays, all of them: a relay is missing from
-// the directory only if it is not among cands.
-func (s *guardSet) pick(cands []client.Hop, avoid map[peer.ID]bool, prefer func(peer.ID) bool) (guard, vanguard client.Hop, ok bool) {
-	var first []peer.ID
-	if s.prefer != nil {
+// the directory only if it is not among cands. The guard is one of
+// entry's if entry is set (the node's one guard set), else of this set's
+// own guards.
+func (s *guardSet) pick(cands []client.Hop, entry Entry, avoid map[peer.ID]bool, prefer func(peer.ID) bool) (guard, vanguard client.Hop, ok bool) {
+	var first, entryIDs []peer.ID
+	var entryHops []client.Hop
+	switch {
+	case entry != nil:
+		entryHops = entry.EntryGuards() // before the lock, as prefer
+		for _, h := range entryHops {
+			entryIDs = append(entryIDs, h.Peer.ID)
+		}
+	case s.prefer != nil:
 		first = s.prefer() // before the lock: it may name this set's guards
 	}
 	s.mu.Lock()
@@ -199,6 +208,20 @@ func (s *guardSet) pick(cands []client.Hop, avoid map[peer.ID]bool, prefer func(
 	for _, c := range cands {
 		byID[c.Peer.ID] = c
 	}
+	if entry != nil {
+		// The node's guards are its guards here too: none of this set's
+		// own (a file from before keeps its vanguards), and no vanguard
+		// among them.
+		s.guards = nil
+		vcands := slices.DeleteFunc(slices.Clone(cands), func(h client.Hop) bool { return slices.Contains(entryIDs, h.Peer.ID) })
+		s.refreshVanguards(byID, vcands, now)
+		g, ok := firstGuard(entryHops, avoid, prefer)
+		if !ok {
+			return client.Hop{}, client.Hop{}, false
+		}
+		v, ok := choose(s.vanguards, byID, avoid, map[peer.ID]bool{g.Peer.ID: true}, prefer)
+		return g, v, ok
+	}
 	s.refreshGuards(byID, cands, first, now)
 	s.refreshVanguards(byID, cands, now)
 	g, ok := choose(s.guards, byID, avoid, nil, prefer)
@@ -210,6 +233,28 @@ func (s *guardSet) pick(cands []client.Hop, avoid map[peer.ID]bool, prefer func(
 		return client.Hop{}, client.Hop{}, false
 	}
 	return g, v, true
+}
+
+// firstGuard returns the most preferred of guards not in avoid, one that
+// prefer (if set) holds for where there is one: the order the node's own
+// circuits take them in.
+func firstGuard(guards []client.Hop, avoid map[peer.ID]bool, prefer func(peer.ID) bool) (client.Hop, bool) {
+	var fallback *client.Hop
+	for i, g := range guards {
+		if avoid[g.Peer.ID] {
+			continue
+		}
+		if prefer == nil || prefer(g.Peer.ID) {
+			return g, true
+		}
+		if fallback == nil {
+			fallback = &guards[i]
+		}
+	}
+	if fallback == nil {
+		return client.Hop{}, false
+	}
+	return *fallback, true
 }
 
 // choose returns a random listed entry that is in neither avoid set, one
@@ -332,7 +377,11 @@ func (s *guardSet) add(set *[]guardEntry, cands []client.Hop, expires time.Time)
 
 // Guards are the first hops of the hidden-service circuits of the nodes
 // sharing n (Shared), primaries first; none before the set is chosen.
+// With Entry set they are Entry's guards.
 func (n Config) Guards() []peer.ID {
+	if n.Entry != nil {
+		return n.Entry.Guards()
+	}
 	if n.guards == nil {
 		return nil
 	}

@@ -59,7 +59,7 @@ func mustPick(t *testing.T, s *guardSet, cands []client.Hop, avoid ...peer.ID) (
 	for _, id := range avoid {
 		m[id] = true
 	}
-	g, v, ok := s.pick(cands, m, nil)
+	g, v, ok := s.pick(cands, nil, m, nil)
 	if !ok {
 		t.Fatal("no guard and vanguard picked")
 	}
@@ -324,7 +324,7 @@ func TestPickPrefersStockedRelays(t *testing.T) {
 	stocked := map[peer.ID]bool{s.guards[1].ID: true, s.vanguards[2].ID: true}
 	prefer := func(id peer.ID) bool { return stocked[id] }
 	for range 50 {
-		g, v, ok := s.pick(cands, nil, prefer)
+		g, v, ok := s.pick(cands, nil, nil, prefer)
 		if !ok || !stocked[g.Peer.ID] || !stocked[v.Peer.ID] {
 			t.Fatalf("picked guard %s, vanguard %s; want the stocked ones", g.Peer.ID, v.Peer.ID)
 		}
@@ -332,7 +332,7 @@ func TestPickPrefersStockedRelays(t *testing.T) {
 	none := func(peer.ID) bool { return false }
 	guards := map[peer.ID]bool{}
 	for range 50 {
-		g, _, ok := s.pick(cands, nil, none)
+		g, _, ok := s.pick(cands, nil, nil, none)
 		if !ok {
 			t.Fatal("nothing stocked: no path at all")
 		}

@@ -50,6 +50,12 @@ func (n *Config) pathTo(last *client.Hop, role descriptor.Role, exclude map[peer
 		if !ok {
 			continue
 		}
+		if n.Entry != nil && !n.Entry.Admits(r) {
+			if last != nil && r.PeerID == last.Peer.ID && n.Pay != nil && !n.lastUnpaid {
+				return nil, fmt.Errorf("%w: %s", ErrNotAdmitted, r.PeerID)
+			}
+			continue
+		}
 		byID[r.PeerID] = r
 		// Every guard-capable relay, excluded or not: the guard set
 		// takes a relay missing from this list to be missing from the
@@ -66,7 +72,7 @@ func (n *Config) pathTo(last *client.Hop, role descriptor.Role, exclude map[peer
 	// already serves the service (its intro points) would soon leave none
 	// of them usable.
 	if last != nil {
-		g, v, ok := n.guards.pick(guards, map[peer.ID]bool{last.Peer.ID: true}, prefer)
+		g, v, ok := n.guards.pick(guards, n.Entry, map[peer.ID]bool{last.Peer.ID: true}, prefer)
 		if !ok {
 			return nil, ErrNoRelays
 		}
@@ -76,7 +82,7 @@ func (n *Config) pathTo(last *client.Hop, role descriptor.Role, exclude map[peer
 	// a last hop other than them. Chosen the other way round, a last hop
 	// that happened to be the one guard listed (the other one missing)
 	// left no path at all.
-	if g, v, ok := n.guards.pick(guards, nil, prefer); ok {
+	if g, v, ok := n.guards.pick(guards, n.Entry, nil, prefer); ok {
 		others := slices.DeleteFunc(slices.Clone(ends), func(h client.Hop) bool {
 			return h.Peer.ID == g.Peer.ID || h.Peer.ID == v.Peer.ID
 		})
@@ -90,7 +96,7 @@ func (n *Config) pathTo(last *client.Hop, role descriptor.Role, exclude map[peer
 		return nil, fmt.Errorf("%w: none offers %v", ErrNoRelays, role)
 	}
 	e := ends[rand.IntN(len(ends))]
-	g, v, ok := n.guards.pick(guards, map[peer.ID]bool{e.Peer.ID: true}, prefer)
+	g, v, ok := n.guards.pick(guards, n.Entry, map[peer.ID]bool{e.Peer.ID: true}, prefer)
 	if !ok {
 		return nil, ErrNoRelays
 	}
@@ -118,6 +124,18 @@ func (n *Config) buildWith(ctx context.Context, path []client.Hop, early func(*c
 	}
 	ctx, cancel := context.WithTimeout(ctx, n.BuildTimeout)
 	defer cancel()
+	if n.Entry != nil && len(path) > 0 {
+		// The first link, opened here (BuildPrepared finds it open), tells
+		// the node's guard set whether its guard is up, as its own
+		// circuits' builds do.
+		_, err := n.Links.Channel(ctx, path[0].Peer)
+		if ctx.Err() == nil {
+			n.Entry.GuardReached(path[0].Peer.ID, err == nil)
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("hidden: first hop unreachable: %w", err)
+		}
+	}
 	var k *control
 	c, err := client.BuildPrepared(ctx, n.Links, path, func(c *client.Circuit) ([]circuit.RelayCell, error) {
 		if early == nil {

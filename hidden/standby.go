@@ -39,7 +39,7 @@ func (n Config) forRendezvous() Config {
 		return n
 	}
 	n.stock()
-	n.Pay = n.Standby.Pay
+	n.Pay, n.lastUnpaid = n.Standby.Pay, true
 	if s, ok := n.Standby.(Stocker); ok {
 		n.prefer = s.Stocked
 	}
@@ -52,6 +52,9 @@ func (n *Config) stock() {
 		return
 	}
 	guards, vanguards := n.guards.snapshot()
+	if n.Entry != nil {
+		guards = n.Entry.Guards()
+	}
 	ids := map[peer.ID]bool{}
 	for _, id := range append(guards, vanguards...) {
 		ids[id] = true

@@ -83,7 +83,7 @@ func openRelayMint(c RelayConfig, self peer.ID, view client.Directory, listen []
 		h.Close()
 		return nil, fmt.Errorf("relay: mint circuits: %w", err)
 	}
-	if m.hs, err = hidden.NewConnector(hidden.Config{Links: m.links, Directory: dir, Pay: pay.MintPay, Logger: c.Logger}); err != nil {
+	if m.hs, err = hidden.NewConnector(hidden.Config{Links: m.links, Directory: dir, Pay: pay.MintPay, Logger: c.Logger, Entry: m.mgr}); err != nil {
 		h.Close()
 		return nil, fmt.Errorf("relay: mint circuits: %w", err)
 	}
