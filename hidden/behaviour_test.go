@@ -131,6 +131,7 @@ func TestIntroLossAndRestart(t *testing.T) {
 	tn := newTestNet(t, 8)
 	key := newKey(t)
 	l, _ := tn.listen(key)
+	distinctIntros(t, l)
 	body := []byte("hello from the hidden service")
 	serveHTTP(t, l, body)
 	c, _ := tn.client()
@@ -151,6 +152,7 @@ func TestIntroLossAndRestart(t *testing.T) {
 		return s.Published > before.Published && len(s.Intros) == len(before.Intros) && !contains(s.Intros, victim)
 	})
 	t.Logf("intro point replaced and descriptor republished in %v", time.Since(start))
+	distinctIntros(t, l)
 	c2, _ := tn.client()
 	if got, err := get(t, c2, l.Address()); err != nil || !bytes.Equal(got, body) {
 		t.Fatalf("after intro loss: %q %v", got, err)
@@ -160,6 +162,7 @@ func TestIntroLossAndRestart(t *testing.T) {
 	addr := l.Address()
 	l.Close()
 	l2, _ := tn.listen(key)
+	distinctIntros(t, l2)
 	if l2.Address() != addr {
 		t.Fatal("address changed across a restart")
 	}
@@ -167,6 +170,19 @@ func TestIntroLossAndRestart(t *testing.T) {
 	t.Logf("restarted after %v", time.Since(start))
 	if got, err := get(t, c, addr); err != nil || !bytes.Equal(got, body) {
 		t.Fatalf("after restart, client with a cached descriptor: %q %v", got, err)
+	}
+}
+
+// distinctIntros fails unless l's intro points are on distinct relays:
+// established at once, they each excluded only those already up, and
+// two could land on one relay, whose loss then took both.
+func distinctIntros(t *testing.T, l *hidden.Listener) {
+	t.Helper()
+	ids := l.Status().Intros
+	for i, id := range ids {
+		if contains(ids[:i], id) {
+			t.Fatalf("two intro points on relay %s: %v", id, ids)
+		}
 	}
 }
 

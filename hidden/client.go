@@ -7,6 +7,7 @@ import (
 	"fmt"
 	mrand "math/rand/v2"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -272,8 +273,15 @@ func (c *Connector) meet(ctx context.Context, addr descriptor.HSAddress, desc *d
 		}
 		rp.pow = w
 	}
+	// Intro points on relays the directory lists first: one missing from
+	// it has most likely gone (a descriptor outlives its intro points by
+	// up to its lifetime), and a circuit to it waits out a dial.
+	listed := map[peer.ID]bool{}
+	for _, r := range c.net.Directory.Relays() {
+		listed[r.PeerID] = true
+	}
 	var t *tunnel
-	err := introduceEach(ctx, len(desc.Intros), rp.failed, func(n int) (err error) {
+	err := introduceEach(ctx, len(desc.Intros), func(i int) bool { return listed[desc.Intros[i].Relay] }, rp.failed, func(n int) (err error) {
 		t, err = c.introduce(ctx, rp, addr, desc.Intros[n])
 		return err
 	})
@@ -296,20 +304,22 @@ const (
 	introRetryFor   = 20 * time.Second
 )
 
-// introduceEach calls try for each of n intro points, in a random order,
-// until one succeeds, ctx ends or stop reports the rendezvous lost. When
+// introduceEach calls try for each of n intro points, in a random order
+// but those first holds for before the others, until one succeeds, ctx ends or stop reports the rendezvous lost. When
 // every intro point refused for its rate — the service's share of each
 // intro point's introductions was spent, as by a flood — it tries them
 // all again after a pause, for introRetryFor at most: the flood takes the
 // intro points' tokens as they come, and a client that gave up at once
 // would never reach the service, whatever proof of work it brings. It
 // returns the last error.
-func introduceEach(ctx context.Context, n int, stop func() bool, try func(int) error) error {
+func introduceEach(ctx context.Context, n int, first func(int) bool, stop func() bool, try func(int) error) error {
 	var lastErr error = ErrUnreachable
 	start, pause := time.Now(), introRetryFirst
 	for {
 		limited := 0
-		for _, i := range permutation(n) {
+		order := permutation(n)
+		slices.SortStableFunc(order, func(a, b int) int { return boolOrder(first(b)) - boolOrder(first(a)) })
+		for _, i := range order {
 			err := try(i)
 			if err == nil {
 				return nil
@@ -507,3 +517,10 @@ func (c *Connector) introduce(ctx context.Context, rp *rendezvous, addr descript
 }
 
 func permutation(n int) []int { return mrand.Perm(n) }
+
+func boolOrder(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

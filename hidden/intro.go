@@ -51,14 +51,37 @@ func (ip *introPoint) fresh(e [32]byte, now time.Time) bool {
 }
 
 // addIntro establishes one more intro point at a relay that offers the
-// role and is not already one of ours. runCtx bounds the intro circuit's
+// role and is not already one of ours, nor being made one by a concurrent
+// call (a service's intro points are on distinct relays: else the loss
+// of one relay would take two of them). runCtx bounds the intro circuit's
 // watcher.
 func (l *Listener) addIntro(ctx, runCtx context.Context) bool {
+	l.mu.Lock()
 	exclude := map[peer.ID]bool{}
-	for _, ip := range l.currentIntros() {
+	for _, ip := range l.intros {
 		exclude[ip.relay.Peer.ID] = true
 	}
-	ip, err := l.establish(ctx, exclude)
+	for id := range l.choosing {
+		exclude[id] = true
+	}
+	path, err := l.cfg.pathTo(nil, descriptor.RoleIntro, exclude)
+	if err == nil {
+		if l.choosing == nil {
+			l.choosing = map[peer.ID]bool{}
+		}
+		l.choosing[path[len(path)-1].Peer.ID] = true
+		defer func() {
+			l.mu.Lock()
+			delete(l.choosing, path[len(path)-1].Peer.ID)
+			l.mu.Unlock()
+		}()
+	}
+	l.mu.Unlock()
+	if err != nil {
+		l.cfg.Logger.Debug("intro point not established", "err", err)
+		return false
+	}
+	ip, err := l.establish(ctx, path)
 	if err != nil {
 		l.cfg.Logger.Debug("intro point not established", "err", err)
 		return false
@@ -84,11 +107,9 @@ func (l *Listener) addIntro(ctx, runCtx context.Context) bool {
 	return true
 }
 
-func (l *Listener) establish(ctx context.Context, exclude map[peer.ID]bool) (*introPoint, error) {
-	path, err := l.cfg.pathTo(nil, descriptor.RoleIntro, exclude)
-	if err != nil {
-		return nil, err
-	}
+// establish builds a circuit through path and makes its last relay an
+// intro point of the service.
+func (l *Listener) establish(ctx context.Context, path []client.Hop) (*introPoint, error) {
 	keys, err := newIntroKeys(rand.Reader)
 	if err != nil {
 		return nil, err

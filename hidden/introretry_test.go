@@ -15,7 +15,7 @@ func TestIntroductionsRetriedWhileRateLimited(t *testing.T) {
 	never := func() bool { return false }
 
 	calls := 0
-	err := introduceEach(context.Background(), n, never, func(int) error {
+	err := introduceEach(context.Background(), n, all, never, func(int) error {
 		calls++
 		if calls <= 2*n { // two rounds spent by the flood
 			return errIntroRateLimited
@@ -28,7 +28,7 @@ func TestIntroductionsRetriedWhileRateLimited(t *testing.T) {
 
 	calls = 0
 	other := errors.New("service did not come")
-	err = introduceEach(context.Background(), n, never, func(i int) error {
+	err = introduceEach(context.Background(), n, all, never, func(i int) error {
 		calls++
 		if calls == 2 {
 			return other
@@ -41,7 +41,7 @@ func TestIntroductionsRetriedWhileRateLimited(t *testing.T) {
 
 	calls = 0
 	ctx, cancel := context.WithCancel(context.Background())
-	err = introduceEach(ctx, n, never, func(int) error {
+	err = introduceEach(ctx, n, all, never, func(int) error {
 		if calls++; calls == n {
 			cancel() // the dial gives up during the pause
 		}
@@ -53,12 +53,42 @@ func TestIntroductionsRetriedWhileRateLimited(t *testing.T) {
 
 	calls = 0
 	lost := false
-	err = introduceEach(context.Background(), n, func() bool { return lost }, func(int) error {
+	err = introduceEach(context.Background(), n, all, func() bool { return lost }, func(int) error {
 		calls++
 		lost = true // the rendezvous circuit failed
 		return errIntroRateLimited
 	})
 	if err == nil || calls != 1 {
 		t.Fatalf("rendezvous lost: %v after %d tries, want to stop at once", err, calls)
+	}
+}
+
+func all(int) bool { return true }
+
+// Intro points on relays the directory lists are tried before those on
+// relays it does not (gone, most likely: a circuit to one waits out a
+// dial), each group in a random order.
+func TestListedIntroPointsFirst(t *testing.T) {
+	const n = 6
+	listed := func(i int) bool { return i%2 == 1 }
+	seenFirst := map[int]bool{}
+	for range 200 {
+		var order []int
+		introduceEach(context.Background(), n, listed, func() bool { return false }, func(i int) error {
+			order = append(order, i)
+			return errors.New("no")
+		})
+		if len(order) != n {
+			t.Fatalf("tried %v, want each of %d once", order, n)
+		}
+		for k, i := range order {
+			if listed(i) != (k < n/2) {
+				t.Fatalf("order %v: an unlisted intro point before a listed one", order)
+			}
+		}
+		seenFirst[order[0]] = true
+	}
+	if len(seenFirst) != n/2 {
+		t.Errorf("first tries %v: the listed ones are not in a random order", seenFirst)
 	}
 }

@@ -156,6 +156,7 @@ type Listener struct {
 
 	mu        sync.Mutex // guards the fields below
 	intros    []*introPoint
+	choosing  map[peer.ID]bool // relays of intro points being established
 	sessions  map[*yamux.Session]struct{}
 	steps     map[uint64]uint64 // last revision step by period number
 	published int               // successful publications
