@@ -83,6 +83,13 @@ type Config struct {
 	// fraction of the starting relays, of new relays that join.
 	LeaveRate, CrashRate, JoinRate float64
 
+	// RelayConns, if set, is the connection manager's high watermark of
+	// every relay (the low one is half of it); zero keeps `obol relay`'s
+	// (1,024 and 2,048), so that relays of a simulated network of a few
+	// hundred stay connected to nearly all the others, as relays of a
+	// network of thousands would not.
+	RelayConns int
+
 	Seed uint64 // randomness of placement, bandwidths and churn
 
 	// Progress, if set, is told when each phase starts.
@@ -175,6 +182,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("sim: Sybil delay %v is not within the observation (%v)", c.SybilDelay, d.Observe)
 	case c.MinGuardAge < 0 || c.MinExitAge < 0:
 		return errors.New("sim: negative relay age")
+	case c.RelayConns < 0 || (c.RelayConns > 0 && c.RelayConns < 8):
+		return fmt.Errorf("sim: relay connection watermark %d: want 0 (obol relay's) or at least 8", c.RelayConns)
 	case len(d.RTT) != len(d.Regions):
 		return errors.New("sim: RTT matrix does not match the regions")
 	case d.RelayBandwidth[0] == 0 || d.RelayBandwidth[0] > d.RelayBandwidth[1]:

@@ -79,8 +79,9 @@ func newHost(nw *simnet.Simnet, ep *endpoint, key crypto.PrivKey, link simnet.No
 	return h, nil
 }
 
-// Connection manager watermarks: a relay's as `obol relay` sets them, a
-// client's as dht.NewHost's defaults.
+// Connection manager watermarks: a relay's as `obol relay` sets them
+// (Config.RelayConns may lower them), a client's as dht.NewHost's
+// defaults.
 const (
 	relayConnLow, relayConnHigh   = 1024, 2048
 	clientConnLow, clientConnHigh = 64, 256
@@ -95,4 +96,12 @@ func newConnManager(l fx.Lifecycle, reset quic.StatelessResetKey, token quic.Tok
 	}
 	l.Append(fx.StopHook(cm.Close))
 	return cm, nil
+}
+
+// relayConns are the relays' watermarks under cfg.
+func relayConns(cfg Config) (low, high int) {
+	if cfg.RelayConns > 0 {
+		return max(cfg.RelayConns/2, 1), cfg.RelayConns
+	}
+	return relayConnLow, relayConnHigh
 }

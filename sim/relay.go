@@ -61,7 +61,8 @@ func (n *Network) startRelay(s relaySpec) (*relay, error) {
 	if err != nil {
 		return nil, err
 	}
-	h, err := newHost(n.simnet, s.ep, key, n.link(s.link), relayConnLow, relayConnHigh)
+	low, high := relayConns(n.cfg)
+	h, err := newHost(n.simnet, s.ep, key, n.link(s.link), low, high)
 	if err != nil {
 		return nil, err
 	}

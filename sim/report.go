@@ -60,10 +60,14 @@ type Report struct {
 	Churn ChurnCount `json:"churn"`
 
 	// Cost of the simulation itself.
-	Nodes        int     `json:"nodes"`
-	HeapPerNode  float64 `json:"heap_bytes_per_node"`
-	PeakSysBytes uint64  `json:"peak_sys_bytes"`
-	WallSeconds  float64 `json:"wall_seconds,omitempty"`
+	Nodes int `json:"nodes"`
+	// RelayConns are the connections a relay held, mean and most, when
+	// the clients had joined (the first figure) and at the end.
+	RelayConnsMean [2]float64 `json:"relay_conns_mean"`
+	RelayConnsMax  [2]int     `json:"relay_conns_max"`
+	HeapPerNode    float64    `json:"heap_bytes_per_node"`
+	PeakSysBytes   uint64     `json:"peak_sys_bytes"`
+	WallSeconds    float64    `json:"wall_seconds,omitempty"`
 
 	samples struct{ lookups, dials, fetches []time.Duration } // for the plots
 }
@@ -184,6 +188,7 @@ func (r *Report) Print(w io.Writer) {
 	row("anonymity set (share of clients)", "by view %.3f (least %.3f), by view and guard %.3f, over %d paths",
 		r.AnonymitySet, r.AnonymitySetMinShare, r.AnonymitySetGuard, r.Paths)
 	row("simulation", "%d nodes, %s heap per node, peak %s, %.0f s wall", r.Nodes, size(r.HeapPerNode), size(float64(r.PeakSysBytes)), r.WallSeconds)
+	row("connections per relay", "mean %.0f (most %d) after joining, %.0f (%d) at the end", r.RelayConnsMean[0], r.RelayConnsMax[0], r.RelayConnsMean[1], r.RelayConnsMax[1])
 	tw.Flush()
 }
 

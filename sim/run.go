@@ -46,6 +46,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	n.measureMemory(rep)
+	n.measureConns(rep, 0)
 	fresh, cancelFresh := context.WithCancel(ctx)
 	var loops sync.WaitGroup
 	for _, c := range n.clients {
@@ -63,6 +64,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	n.traffic(ctx, rep)
 	n.exposure(rep)
 	n.measureMemory(rep)
+	n.measureConns(rep, 1)
 	return rep, ctx.Err()
 }
 
@@ -194,6 +196,27 @@ func (n *Network) measureMemory(rep *Report) {
 	rep.Nodes = nodes
 	rep.HeapPerNode = max(rep.HeapPerNode, float64(ms.HeapInuse)/float64(max(nodes, 1)))
 	rep.PeakSysBytes = max(rep.PeakSysBytes, ms.Sys)
+}
+
+// measureConns records the connections the relays hold, as figure i of
+// rep's.
+func (n *Network) measureConns(rep *Report, i int) {
+	n.mu.Lock()
+	relays := slices.Clone(n.relays)
+	n.mu.Unlock()
+	total, live := 0, 0
+	for _, r := range relays {
+		c := len(r.host.Network().Conns())
+		if c == 0 { // gone (churn)
+			continue
+		}
+		total += c
+		live++
+		rep.RelayConnsMax[i] = max(rep.RelayConnsMax[i], c)
+	}
+	if live > 0 {
+		rep.RelayConnsMean[i] = float64(total) / float64(live)
+	}
 }
 
 // relayEndpoints and clientEndpoints are the endpoints of every relay

@@ -31,6 +31,7 @@ var (
 	simFetches  = flag.Int("sim.fetches", 0, "fetches per client (default 3)")
 	simProbes   = flag.Int("sim.probes", 0, "new clients measuring the time to a complete view (default 1)")
 	simSeed     = flag.Uint64("sim.seed", 1, "seed")
+	simConns    = flag.Int("sim.relay-conns", 0, "relays' connection high watermark (0: obol relay's, 2048)")
 	simLate     = flag.Duration("sim.sybil-delay", 0, "Sybils join this far into the observation (0: at the start)")
 	simGuardAge = flag.Duration("sim.min-guard-age", 0, "clients' guard age (0: waived)")
 	simExitAge  = flag.Duration("sim.min-exit-age", 0, "clients' exit age (0: waived)")
@@ -52,7 +53,7 @@ func TestScale(t *testing.T) {
 	cfg := Config{Relays: *simRelays, Clients: clients, Observe: *simObserve, Discovery: *simDiscover, Sample: *simSample,
 		SybilFraction: *simSybil, WithholdFraction: *simWithhold,
 		LeaveRate: *simLeave, CrashRate: *simCrash, JoinRate: *simJoin,
-		Fetches: *simFetches, ViewProbes: *simProbes, Seed: *simSeed,
+		Fetches: *simFetches, ViewProbes: *simProbes, Seed: *simSeed, RelayConns: *simConns,
 		SybilDelay: *simLate, MinGuardAge: *simGuardAge, MinExitAge: *simExitAge}
 	wall := wallClock()
 	cfg.Progress = func(phase string) {

@@ -96,6 +96,8 @@ func TestConfigValidate(t *testing.T) {
 		{Republish: 4 * time.Hour},
 		{RTT: [][]int{{1}}},
 		{RelayBandwidth: [2]uint64{10, 1}},
+		{RelayConns: -1},
+		{RelayConns: 4},
 	}
 	for _, c := range bad {
 		if err := c.Validate(); err == nil {
@@ -104,5 +106,11 @@ func TestConfigValidate(t *testing.T) {
 	}
 	if err := (Config{}).Validate(); err != nil {
 		t.Errorf("defaults: %v", err)
+	}
+	if low, high := relayConns(Config{RelayConns: 64}); low != 32 || high != 64 {
+		t.Errorf("RelayConns 64: watermarks %d, %d", low, high)
+	}
+	if low, high := relayConns(Config{}); low != relayConnLow || high != relayConnHigh {
+		t.Errorf("default watermarks %d, %d, want obol relay's", low, high)
 	}
 }

@@ -41,7 +41,8 @@ func (n *Network) addWithholder() (*withholder, error) {
 	if err != nil {
 		return nil, err
 	}
-	h, err := newHost(n.simnet, ep, key, n.link(n.cfg.RelayBandwidth[1]), relayConnLow, relayConnHigh)
+	low, high := relayConns(n.cfg)
+	h, err := newHost(n.simnet, ep, key, n.link(n.cfg.RelayBandwidth[1]), low, high)
 	if err != nil {
 		return nil, err
 	}

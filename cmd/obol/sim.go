@@ -39,6 +39,7 @@ func simFlags(args []string, e env) (simOptions, int, bool) {
 	fs.DurationVar(&c.SybilDelay, "sybil-delay", 0, "the Sybils join this `duration` into the observation (0: with the honest relays)")
 	fs.DurationVar(&c.MinGuardAge, "min-guard-age", 0, "clients' guard age, a `duration` (0: waived, as on a local test network)")
 	fs.DurationVar(&c.MinExitAge, "min-exit-age", 0, "clients' exit age, a `duration` (0: waived, as on a local test network)")
+	fs.Var(intValue{&c.RelayConns, 0, 1 << 20}, "relay-conns", "relays' connection manager high watermark, a `count` (0: obol relay's, 2048; the low one is half)")
 	fs.Uint64Var(&c.Seed, "seed", 1, "`seed` of placement, bandwidths and churn")
 	fs.StringVar(&o.out, "out", "", "write the report as JSON to this `file`")
 	fs.StringVar(&o.plots, "plots", "", "write PNG plots into this `directory`")
@@ -81,7 +82,8 @@ func runSim(ctx context.Context, args []string, e env) int {
 		"-sim.sybil", ftoa(c.SybilFraction), "-sim.withhold", ftoa(c.WithholdFraction),
 		"-sim.leave", ftoa(c.LeaveRate), "-sim.crash", ftoa(c.CrashRate), "-sim.join", ftoa(c.JoinRate),
 		"-sim.seed", strconv.FormatUint(c.Seed, 10), "-sim.sybil-delay", c.SybilDelay.String(),
-		"-sim.min-guard-age", c.MinGuardAge.String(), "-sim.min-exit-age", c.MinExitAge.String()}
+		"-sim.min-guard-age", c.MinGuardAge.String(), "-sim.min-exit-age", c.MinExitAge.String(),
+		"-sim.relay-conns", strconv.Itoa(c.RelayConns)}
 	for flag, path := range map[string]string{"-sim.out": o.out, "-sim.plots": o.plots} {
 		if path != "" {
 			abs, err := filepath.Abs(path)
