@@ -172,15 +172,16 @@ type Client struct {
 	done  chan struct{} // closed when Run has returned
 
 	// Set by Run before ready is closed, then read-only.
-	joinErr error
-	node    *node.Client
-	links   *link.Manager
-	mgr     *client.CircuitManager
-	hs      *hidden.Connector
-	hn      hidden.Config
-	payer   *pay.Payer                            // nil: free relays only
-	mintMgr *client.CircuitManager                // circuits to the mint; nil without a payer or with a transport of the embedder's
-	mainMgr atomic.Pointer[client.CircuitManager] // mgr, for the other managers' goroutines
+	joinErr  error
+	node     *node.Client
+	links    *link.Manager
+	mgr      *client.CircuitManager
+	hs       *hidden.Connector
+	hn       hidden.Config
+	payer    *pay.Payer                            // nil: free relays only
+	mintMgr  *client.CircuitManager                // circuits to the mint; nil without a payer or with a transport of the embedder's
+	mainMgr  atomic.Pointer[client.CircuitManager] // mgr, for the other managers' goroutines
+	hnShared atomic.Pointer[hidden.Config]         // hn once shared, likewise
 
 	mu        sync.Mutex // guards the fields below
 	running   bool
@@ -356,14 +357,26 @@ func (c *Client) circuits() error {
 	if c.mgr, err = client.NewCircuitManager(cfg); err != nil {
 		return err
 	}
-	// Hidden-service circuits start at the manager's guards and keep to
-	// its price limit and payer: one guard set for every circuit.
 	c.hn = hidden.Config{Links: c.links, Directory: client.DirectoryFunc(c.node.Known), ClientKeys: c.cfg.ClientKeys, Logger: c.cfg.Logger,
-		Entry: c.mgr, Pay: hsPay, Standby: standby}
+		Pay: hsPay, Standby: standby}
+	if c.payer != nil {
+		// Hidden-service circuits start at the manager's guards and keep
+		// to its price limit and payer: one guard set for every circuit.
+		c.hn.Entry = c.mgr
+	} else {
+		// A node that pays nothing runs its hidden-service circuits on
+		// the free allowances of relays that charge (a mint request, an
+		// introduction), where its exit circuits take free relays only:
+		// its hidden-service guards are kept apart, the exit circuits'
+		// first where they qualify.
+		c.hn.PreferGuards = c.guards
+	}
 	if c.cfg.DataDir != "" {
 		c.hn.GuardFile = filepath.Join(c.cfg.DataDir, HSGuardFile)
 	}
 	c.hn = c.hn.Shared() // the client and the services share one vanguard set, as their GuardFile
+	hn := c.hn
+	c.hnShared.Store(&hn)
 	c.mainMgr.Store(c.mgr)
 	if c.payer != nil {
 		c.payer.Watch(c.mgr)
@@ -375,8 +388,9 @@ func (c *Client) circuits() error {
 }
 
 // guards are the guards of the client's circuit managers so far: its
-// exit circuits' (which its hidden-service circuits start at too) and its
-// mint circuits'. Each manager takes them first when it fills its set,
+// exit circuits' (which its hidden-service circuits start at too, when it
+// pays), its mint circuits' and, when it pays nothing, its
+// hidden-service circuits'. Each manager takes them first when it fills its set,
 // so that whichever chose first — the mint's at a first start, as the
 // wallet reaches the mint while the payer opens — the other follows, and
 // no circuit of the client shows it to a relay the others do not.
@@ -387,6 +401,9 @@ func (c *Client) guards() []peer.ID {
 	}
 	if m := c.mintMgr; m != nil {
 		ids = append(ids, m.Guards()...)
+	}
+	if hn := c.hnShared.Load(); hn != nil && hn.Entry == nil {
+		ids = append(ids, hn.Guards()...)
 	}
 	return ids
 }

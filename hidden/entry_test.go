@@ -105,3 +105,31 @@ func TestCircuitsTakeTheNodesGuardsAndLimits(t *testing.T) {
 		}
 	}
 }
+
+// On a network of no more relays than the node has guards, a vanguard is
+// one of the node's other guards rather than none: the path exists, and
+// its guard and vanguard differ.
+func TestVanguardAmongGuardsOnATinyNetwork(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	relays := fakeRelays(t, 3, clk.now())
+	dir := client.DirectoryFunc(func() []*descriptor.Relay { return relays })
+	mgr, err := client.NewCircuitManager(client.Config{Links: new(link.Manager), Directory: dir, Now: clk.now,
+		AllowSameSubnet: true, MinGuardAge: -1, MinExitAge: -1, Guards: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := Config{Directory: dir, Now: clk.now, Entry: mgr}.withDefaults()
+	n.guards.now = clk.now
+	for i := range 50 {
+		path, err := n.pathTo(nil, descriptor.RoleRendezvous, nil)
+		if err != nil {
+			t.Fatalf("path %d: %v", i, err)
+		}
+		if path[0].Peer.ID == path[1].Peer.ID || path[1].Peer.ID == path[2].Peer.ID || path[0].Peer.ID == path[2].Peer.ID {
+			t.Fatalf("path %d repeats a relay: %v", i, path)
+		}
+	}
+	if len(mgr.Guards()) != 3 {
+		t.Fatalf("the node has %d guards, want all 3 relays", len(mgr.Guards()))
+	}
+}

@@ -214,6 +214,16 @@ func (s *guardSet) pick(cands []client.Hop, entry Entry, avoid map[peer.ID]bool,
 		// among them.
 		s.guards = nil
 		vcands := slices.DeleteFunc(slices.Clone(cands), func(h client.Hop) bool { return slices.Contains(entryIDs, h.Peer.ID) })
+		if len(vcands) == 0 {
+			// A network with no relay beyond the node's guards (a local
+			// test network of three): a vanguard among the guards, never
+			// the circuit's own guard, rather than no path at all.
+			vcands = cands
+		} else {
+			// A vanguard chosen before that has since become a guard
+			// (or one chosen beside a set of guards of its own) goes.
+			s.vanguards = slices.DeleteFunc(s.vanguards, func(e guardEntry) bool { return slices.Contains(entryIDs, e.ID) })
+		}
 		s.refreshVanguards(byID, vcands, now)
 		g, ok := firstGuard(entryHops, avoid, prefer)
 		if !ok {
