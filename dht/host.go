@@ -17,12 +17,14 @@ import (
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	xrate "github.com/libp2p/go-libp2p/x/rate"
 )
 
 // HostConfig says how to build a node's libp2p host.
@@ -93,11 +95,19 @@ func NewHost(cfg HostConfig) (host.Host, error) {
 	if cfg.MaxConns > 0 {
 		limits = relayLimits(limits, cfg.MaxConns)
 	}
-	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits))
-	if err != nil {
+	var rm network.ResourceManager
+	nat := []libp2p.Option{libp2p.DisableRelay()}
+	if cfg.HolePunch {
+		// Relayed connections would count against their rendezvous's IP
+		// address; relayedConnLimits limits them per rendezvous instead.
+		inner, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits), rcmgr.WithConnRateLimiters(&xrate.Limiter{}))
+		if err != nil {
+			return nil, fmt.Errorf("dht: resource manager: %w", err)
+		}
+		rm = newRelayedConnLimits(inner)
+	} else if rm, err = rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits)); err != nil {
 		return nil, fmt.Errorf("dht: resource manager: %w", err)
 	}
-	nat := []libp2p.Option{libp2p.DisableRelay()}
 	if cfg.HolePunch {
 		// The circuit transport (dialing and accepting /p2p-circuit) and
 		// DCUtR; the rendezvous service itself is started apart, by a
