@@ -204,6 +204,9 @@ type circuitClientRequest struct {
 	// Punch, with Fresh, makes the host answer hole punches first: it
 	// learns its observed address from the peer at Punch.
 	Punch string
+	// Connected, with Fresh, are peers the host connects to before each
+	// build, as a relay is connected to others of the network.
+	Connected []string
 }
 
 // runCircuitClient runs this test binary's TestCircuitClientHelper in
@@ -305,6 +308,15 @@ func buildOnce(t *testing.T, req circuitClientRequest, shared *link.Manager, i i
 			}
 		}
 		lm = fresh
+		for _, a := range req.Connected {
+			ai, err := peer.AddrInfoFromString(a)
+			if err != nil {
+				return fmt.Sprintf("fail %d: %v", i, err)
+			}
+			if err := h.Connect(ctx, *ai); err != nil {
+				return fmt.Sprintf("fail %d: (not connected to %s: %v)", i, ai.ID.ShortString(), err)
+			}
+		}
 	}
 	start := time.Now()
 	c, err := client.Build(ctx, lm, hops)
