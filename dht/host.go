@@ -95,19 +95,11 @@ func NewHost(cfg HostConfig) (host.Host, error) {
 	if cfg.MaxConns > 0 {
 		limits = relayLimits(limits, cfg.MaxConns)
 	}
-	var rm network.ResourceManager
-	nat := []libp2p.Option{libp2p.DisableRelay()}
-	if cfg.HolePunch {
-		// Relayed connections would count against their rendezvous's IP
-		// address; relayedConnLimits limits them per rendezvous instead.
-		inner, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits), rcmgr.WithConnRateLimiters(&xrate.Limiter{}))
-		if err != nil {
-			return nil, fmt.Errorf("dht: resource manager: %w", err)
-		}
-		rm = newRelayedConnLimits(inner)
-	} else if rm, err = rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits)); err != nil {
-		return nil, fmt.Errorf("dht: resource manager: %w", err)
+	rm, err := newResourceManager(limits, cfg.HolePunch)
+	if err != nil {
+		return nil, err
 	}
+	nat := []libp2p.Option{libp2p.DisableRelay()}
 	if cfg.HolePunch {
 		// The circuit transport (dialing and accepting /p2p-circuit) and
 		// DCUtR; the rendezvous service itself is started apart, by a
@@ -131,6 +123,27 @@ func NewHost(cfg HostConfig) (host.Host, error) {
 		return nil, fmt.Errorf("dht: libp2p host: %w", err)
 	}
 	return h, nil
+}
+
+// newResourceManager is libp2p's resource manager with limits. A host
+// that takes relayed connections (holePunch) gets it without its per-IP
+// rate limiter, wrapped in relayedConnLimits, which limits direct
+// connections per IP address as libp2p does and relayed ones per
+// rendezvous: counted by IP address, they would all be their
+// rendezvous's.
+func newResourceManager(limits rcmgr.ConcreteLimitConfig, holePunch bool) (network.ResourceManager, error) {
+	var opts []rcmgr.Option
+	if holePunch {
+		opts = append(opts, rcmgr.WithConnRateLimiters(&xrate.Limiter{}))
+	}
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("dht: resource manager: %w", err)
+	}
+	if holePunch {
+		return newRelayedConnLimits(rm), nil
+	}
+	return rm, nil
 }
 
 // LoadIdentity reads the node's Ed25519 identity from path, creating it
