@@ -17,12 +17,14 @@ import (
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	xrate "github.com/libp2p/go-libp2p/x/rate"
 )
 
 // HostConfig says how to build a node's libp2p host.
@@ -93,9 +95,9 @@ func NewHost(cfg HostConfig) (host.Host, error) {
 	if cfg.MaxConns > 0 {
 		limits = relayLimits(limits, cfg.MaxConns)
 	}
-	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits))
+	rm, err := newResourceManager(limits, cfg.HolePunch)
 	if err != nil {
-		return nil, fmt.Errorf("dht: resource manager: %w", err)
+		return nil, err
 	}
 	nat := []libp2p.Option{libp2p.DisableRelay()}
 	if cfg.HolePunch {
@@ -121,6 +123,27 @@ func NewHost(cfg HostConfig) (host.Host, error) {
 		return nil, fmt.Errorf("dht: libp2p host: %w", err)
 	}
 	return h, nil
+}
+
+// newResourceManager is libp2p's resource manager with limits. A host
+// that takes relayed connections (holePunch) gets it without its per-IP
+// rate limiter, wrapped in relayedConnLimits, which limits direct
+// connections per IP address as libp2p does and relayed ones per
+// rendezvous: counted by IP address, they would all be their
+// rendezvous's.
+func newResourceManager(limits rcmgr.ConcreteLimitConfig, holePunch bool) (network.ResourceManager, error) {
+	var opts []rcmgr.Option
+	if holePunch {
+		opts = append(opts, rcmgr.WithConnRateLimiters(&xrate.Limiter{}))
+	}
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("dht: resource manager: %w", err)
+	}
+	if holePunch {
+		return newRelayedConnLimits(rm), nil
+	}
+	return rm, nil
 }
 
 // LoadIdentity reads the node's Ed25519 identity from path, creating it

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	mrand "math/rand/v2"
+	"net/netip"
 	"slices"
 	"sync"
 	"time"
@@ -15,7 +16,9 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
+	xrate "github.com/libp2p/go-libp2p/x/rate"
 	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
 )
 
 // A public relay is a hole-punch rendezvous for relays behind cone NATs
@@ -38,10 +41,54 @@ func rendezvousResources() relay.Resources {
 	return rc
 }
 
+// Per source address, how many relayed connections a rendezvous opens at
+// once and then a second, to all the relays it holds reservations for: a
+// relay behind a cone NAT takes relayed connections from one rendezvous
+// at RelayedConnRate after a burst of RelayedConnBurst, and no one
+// source may spend more than half of that.
+const (
+	rendezvousSourceRate  = RelayedConnRate / 2.0
+	rendezvousSourceBurst = RelayedConnBurst / 2
+)
+
+// rendezvousACL limits the relayed connections a rendezvous opens per
+// source IPv4 address or IPv6 /56: the relay behind the NAT sees them all
+// come from the rendezvous, so only the rendezvous can tell sources apart.
+type rendezvousACL struct{ perSource *xrate.Limiter }
+
+func newRendezvousACL() *rendezvousACL {
+	perSource := xrate.Limit{RPS: rendezvousSourceRate, Burst: rendezvousSourceBurst}
+	return &rendezvousACL{perSource: &xrate.Limiter{
+		NetworkPrefixLimits: []xrate.PrefixLimit{ // tests on loopback
+			{Prefix: netip.MustParsePrefix("127.0.0.0/8")},
+			{Prefix: netip.MustParsePrefix("::1/128")},
+		},
+		SubnetRateLimiter: xrate.SubnetLimiter{
+			IPv4SubnetLimits: []xrate.SubnetLimit{{PrefixLength: 32, Limit: perSource}},
+			IPv6SubnetLimits: []xrate.SubnetLimit{{PrefixLength: 56, Limit: perSource}},
+			GracePeriod:      time.Minute,
+		},
+	}}
+}
+
+// AllowReserve admits every reservation; the relay service's resources
+// bound them.
+func (*rendezvousACL) AllowReserve(peer.ID, ma.Multiaddr) bool { return true }
+
+// AllowConnect admits a relayed connection within its source's rate.
+func (a *rendezvousACL) AllowConnect(_ peer.ID, srcAddr ma.Multiaddr, _ peer.ID) bool {
+	ip, err := manet.ToIP(srcAddr)
+	if err != nil {
+		return false
+	}
+	addr, ok := netip.AddrFromSlice(ip)
+	return ok && a.perSource.Allow(addr.Unmap())
+}
+
 // StartRendezvous starts the circuit relay v2 service on h, with the
 // limits of a hole-punch rendezvous. Close the result to stop it.
 func StartRendezvous(h host.Host, allowPrivate bool) (*relay.Relay, error) {
-	opts := []relay.Option{relay.WithResources(rendezvousResources())}
+	opts := []relay.Option{relay.WithResources(rendezvousResources()), relay.WithACL(newRendezvousACL())}
 	if allowPrivate {
 		opts = append(opts, relay.WithReservationAddressFilter(func(ma.Multiaddr) bool { return true }))
 	}

@@ -2,12 +2,15 @@ package link
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 
 	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+	msmux "github.com/multiformats/go-multistream"
 )
 
 // A relay behind a cone NAT publishes only /p2p-circuit addresses
@@ -49,8 +52,7 @@ func (m *Manager) dialPunched(ctx context.Context, p peer.ID) (network.Stream, e
 			return nil, fmt.Errorf("hole punch: %w", ctx.Err())
 		}
 	}
-	direct := network.WithForceDirectDial(ctx, "obol link: only a direct connection carries cells")
-	s, err := m.host.NewStream(direct, p, Protocol)
+	s, err := openOnDirect(ctx, m.host.Network().ConnsToPeer(p))
 	if err != nil {
 		return nil, err
 	}
@@ -62,4 +64,48 @@ func (m *Manager) dialPunched(ctx context.Context, p peer.ID) (network.Stream, e
 		}
 	}
 	return s, nil
+}
+
+// openOnDirect opens the channel's stream on the first direct connection
+// of conns, naming the protocol in its first flight (multistream-select's
+// lazy mode) rather than after identify has run on the new connection:
+// the peer's descriptor says it is a relay, identify over the relayed
+// connection has said so again, and a peer that does not speak the
+// protocol fails the stream at its first read. This spares the round
+// trip libp2p's NewStream waits for identify on a fresh connection.
+func openOnDirect(ctx context.Context, conns []network.Conn) (network.Stream, error) {
+	for _, c := range conns {
+		if c.Stat().Limited {
+			continue
+		}
+		s, err := c.NewStream(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.SetProtocol(Protocol); err != nil {
+			s.Reset()
+			return nil, err
+		}
+		return &lazyStream{Stream: s, rw: msmux.NewMSSelect(s, Protocol)}, nil
+	}
+	return nil, errors.New("no direct connection")
+}
+
+// lazyStream is a stream whose protocol header goes out with its first
+// write and whose answer is read with its first read.
+type lazyStream struct {
+	network.Stream
+	rw io.ReadWriteCloser
+}
+
+func (s *lazyStream) Read(b []byte) (int, error)  { return s.rw.Read(b) }
+func (s *lazyStream) Write(b []byte) (int, error) { return s.rw.Write(b) }
+func (s *lazyStream) Close() error                { return s.rw.Close() }
+
+// CloseWrite sends the protocol header first if nothing was written.
+func (s *lazyStream) CloseWrite() error {
+	if f, ok := s.rw.(interface{ Flush() error }); ok {
+		_ = f.Flush()
+	}
+	return s.Stream.CloseWrite()
 }

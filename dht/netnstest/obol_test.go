@@ -123,6 +123,27 @@ func (r *relayProc) stop(t *testing.T) {
 	if t.Failed() {
 		t.Logf("relay %s in %s, last log lines:\n%s", r.id.ShortString(), r.ns, r.tail())
 	}
+	r.keepLog(t)
+}
+
+// logDirEnv names a directory to copy every relay's whole log into when
+// the relay stops (GOLOG_LOG_LEVEL, passed on to the relays, adds
+// libp2p's own logs).
+const logDirEnv = "OBOL_NETNS_LOGS"
+
+// keepLog copies the relay's log into $OBOL_NETNS_LOGS, if set, as
+// <test>-<group>-<peer ID's tail>.log.
+func (r *relayProc) keepLog(t *testing.T) {
+	dir := os.Getenv(logDirEnv)
+	if dir == "" {
+		return
+	}
+	b, _ := os.ReadFile(r.log)
+	id := r.id.String()
+	name := fmt.Sprintf("%s-%d-%s.log", strings.ReplaceAll(t.Name(), "/", "_"), r.group, id[len(id)-6:])
+	if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+		t.Logf("relay log not kept: %v", err)
+	}
 }
 
 // tail is the end of the relay's log.

@@ -40,13 +40,14 @@ const punchBuilds = 20
 // on the bridge then builds circuits whose middle or exit is that relay,
 // from the other relays; and hosts behind cone NATs of their own, which
 // that relay has never connected to, reach it through a rendezvous and a
-// DCUtR hole punch, the circuit's cells on the direct connection. At
-// least 90 % of each kind of build must succeed. The test logs the median
-// one-hop build time through a punch and straight to a public relay.
+// DCUtR hole punch, the circuit's cells on the direct connection; fresh
+// hosts with public addresses reach it through a rendezvous too, and it
+// dials them back. At least 90 % of each kind of build must succeed. The
+// test logs the median one-hop build times.
 func TestConeNATRelayCarriesCircuits(t *testing.T) {
 	requireNetns(t)
 	bin := buildObol(t)
-	tp := newTopologyBase(t, 4, 11)
+	tp := newTopologyBase(t, 5, 11)
 	coneLAN, _ := addRouter(t, tp, 0, "masquerade")
 
 	var seeds []string
@@ -149,6 +150,28 @@ func TestConeNATRelayCarriesCircuits(t *testing.T) {
 	}
 	t.Logf("median one-hop build from a new host behind a NAT: %v through a rendezvous and a hole punch (%d builds), %v straight to a public relay (%d builds)",
 		median(punched), len(punched), median(direct), len(direct))
+
+	// A previous hop with a public address, as relays have: once identify
+	// has run over the relayed connection, the relay behind the NAT dials
+	// it back directly (connection reversal), with no hole punch. These
+	// are the 21st to 30th relayed connections the relay takes, all of
+	// them from its rendezvous's addresses: past libp2p's 16 new
+	// connections per IP address, which no longer count relayed ones.
+	// The hosts sit in a group of their own, so that the rendezvous'
+	// own per-address limits see them apart from the public relay.
+	paths = paths[:0]
+	for range punchBuilds / 2 {
+		paths = append(paths, []peer.ID{cone.id})
+	}
+	n, res, reversed := runCircuitClient(t, tp.ns[4], circuitClientRequest{Cache: cache, Paths: paths, Fresh: true, Punch: seeds[2]})
+	if n*10 < len(paths)*9 {
+		t.Fatalf("%d of %d builds from public hosts succeeded, want at least 90 %%:\n%s", n, len(paths), res)
+	}
+	if strings.Contains(res, "relayed") || strings.Count(res, "conns: direct") != n {
+		t.Fatalf("a circuit's link is not on the one direct connection:\n%s", res)
+	}
+	t.Logf("median one-hop build from a new public host through a rendezvous, dialled back: %v (%d of %d builds)",
+		median(reversed), n, len(paths))
 }
 
 // sampleCache is sampleFrom keeping the cache file at path; it returns
@@ -181,6 +204,9 @@ type circuitClientRequest struct {
 	// Punch, with Fresh, makes the host answer hole punches first: it
 	// learns its observed address from the peer at Punch.
 	Punch string
+	// Connected, with Fresh, are peers the host connects to before each
+	// build, as a relay is connected to others of the network.
+	Connected []string
 }
 
 // runCircuitClient runs this test binary's TestCircuitClientHelper in
@@ -282,6 +308,15 @@ func buildOnce(t *testing.T, req circuitClientRequest, shared *link.Manager, i i
 			}
 		}
 		lm = fresh
+		for _, a := range req.Connected {
+			ai, err := peer.AddrInfoFromString(a)
+			if err != nil {
+				return fmt.Sprintf("fail %d: %v", i, err)
+			}
+			if err := h.Connect(ctx, *ai); err != nil {
+				return fmt.Sprintf("fail %d: (not connected to %s: %v)", i, ai.ID.ShortString(), err)
+			}
+		}
 	}
 	start := time.Now()
 	c, err := client.Build(ctx, lm, hops)

@@ -38,12 +38,10 @@ func addRouter(t *testing.T, tp *topology, i int, masq string) (lan, outside str
 		t.Skip("NAT test needs nft (nftables); skipped")
 	}
 	prefix := fmt.Sprintf("obol%d", os.Getpid())
-	nat, lan := fmt.Sprintf("%snat%d", prefix, i), fmt.Sprintf("%slan%d", prefix, i)
+	nat := fmt.Sprintf("%snat%d", prefix, i)
 	outside = fmt.Sprintf("%d.%d.0.1", tp.base, 110+i)
-	inside := fmt.Sprintf("192.168.%d.", 77+i)
-	t.Cleanup(func() { _ = ip("netns", "del", lan); _ = ip("netns", "del", nat) })
+	t.Cleanup(func() { _ = ip("netns", "del", nat) })
 	mustIP(t, "netns", "add", nat)
-	mustIP(t, "netns", "add", lan)
 	port := fmt.Sprintf("bnat%d", i)
 	mustIP(t, "-n", tp.hub, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", nat)
 	mustIP(t, "-n", tp.hub, "link", "set", port, "master", "br0")
@@ -52,6 +50,17 @@ func addRouter(t *testing.T, tp *topology, i int, masq string) (lan, outside str
 	mustIP(t, "-n", nat, "addr", "add", outside+"/16", "dev", "eth0")
 	mustIP(t, "-n", nat, "link", "set", "eth0", "up")
 	mustIP(t, "-n", nat, "route", "add", tp.net(), "dev", "eth0")
+	return addLAN(t, nat, "eth0", fmt.Sprintf("%slan%d", prefix, i), 77+i, masq), outside
+}
+
+// addLAN makes namespace nat, whose way out is its device wan, a home
+// router as addRouter describes, for a new namespace lan
+// (192.168.<net>.2/24) behind it; it returns lan.
+func addLAN(t *testing.T, nat, wan, lan string, net int, masq string) string {
+	t.Helper()
+	inside := fmt.Sprintf("192.168.%d.", net)
+	t.Cleanup(func() { _ = ip("netns", "del", lan) })
+	mustIP(t, "netns", "add", lan)
 	mustIP(t, "-n", nat, "link", "add", "in0", "type", "veth", "peer", "name", "eth0", "netns", lan)
 	mustIP(t, "-n", nat, "addr", "add", inside+"1/24", "dev", "in0")
 	mustIP(t, "-n", nat, "link", "set", "in0", "up")
@@ -63,19 +72,19 @@ func addRouter(t *testing.T, tp *topology, i int, masq string) (lan, outside str
 	mustRun(t, fmt.Sprintf(`table ip obolnat {
 	chain post {
 		type nat hook postrouting priority srcnat; policy accept;
-		oifname "eth0" %s
+		oifname "%[1]s" %[2]s
 	}
 	chain input_wan {
 		type filter hook input priority filter; policy accept;
-		iifname "eth0" ct state new drop
+		iifname "%[1]s" ct state new drop
 	}
 	chain forward_wan {
 		type filter hook forward priority filter; policy accept;
-		iifname "eth0" ct state new drop
+		iifname "%[1]s" ct state new drop
 	}
 }
-`, masq), "ip", "netns", "exec", nat, "nft", "-f", "-")
-	return lan, outside
+`, wan, masq), "ip", "netns", "exec", nat, "nft", "-f", "-")
+	return lan
 }
 
 func mustRun(t *testing.T, stdin string, name string, args ...string) {

@@ -25,6 +25,10 @@ type Config struct {
 	Delay DelayFunc
 	// Queue is how many packets a link holds (0: DefaultQueue).
 	Queue int
+	// Base is the first octet of every node's address (0: 10). libp2p's
+	// hole punching works only between public addresses, so a test of it
+	// takes a public range, used only inside the Net.
+	Base byte
 }
 
 // Node is one node of a Net.
@@ -37,8 +41,9 @@ type Node struct {
 
 // Net is a set of network namespaces, one per node, each with a TUN
 // device as its only way out, linked by a Forwarder. Node i has the
-// address 10.(100+i).0.1, a /16 of its own, and routes 10.0.0.0/8 through
-// its device; nothing else is routed, so no traffic leaves the Net.
+// address 10.(100+i).0.1 (Config.Base in place of 10), a /16 of its own,
+// and routes 10.0.0.0/8 (the Base's /8) through its device; nothing else
+// is routed, so no traffic leaves the Net.
 //
 // Create builds it, Run forwards, Close removes it.
 type Net struct {
@@ -70,11 +75,15 @@ func Create(cfg Config) (*Net, error) {
 	if delay == nil {
 		delay = Constant(0)
 	}
+	base := cfg.Base
+	if base == 0 {
+		base = 10
+	}
 	n := &Net{fwd: NewForwarder(delay, cfg.Queue)}
 	for i, name := range cfg.Nodes {
 		nd := Node{Name: name, NS: fmt.Sprintf("%s-%s", cfg.Prefix, name), Dev: fmt.Sprintf("%st%d", cfg.Prefix, i),
-			Addr: netip.AddrFrom4([4]byte{10, byte(firstOctet2 + i), 0, 1})}
-		if err := n.addNode(nd); err != nil {
+			Addr: netip.AddrFrom4([4]byte{base, byte(firstOctet2 + i), 0, 1})}
+		if err := n.addNode(nd, base); err != nil {
 			n.Close()
 			return nil, err
 		}
@@ -83,8 +92,8 @@ func Create(cfg Config) (*Net, error) {
 }
 
 // addNode makes nd's namespace and device, and adds the device to the
-// Forwarder.
-func (n *Net) addNode(nd Node) error {
+// Forwarder; the device routes base.0.0.0/8.
+func (n *Net) addNode(nd Node, base byte) error {
 	if err := ip(nil, "netns", "add", nd.NS); err != nil {
 		return err
 	}
@@ -99,8 +108,8 @@ func (n *Net) addNode(nd Node) error {
 	}
 	n.devs = append(n.devs, dev)
 	n.fwd.Add(nd.Addr, dev)
-	script := fmt.Sprintf("link set lo up\naddr add %s/32 dev %s\nlink set %s txqueuelen %d up\nroute add 10.0.0.0/8 dev %s\n",
-		nd.Addr, nd.Dev, nd.Dev, devQueue, nd.Dev)
+	script := fmt.Sprintf("link set lo up\naddr add %s/32 dev %s\nlink set %s txqueuelen %d up\nroute add %d.0.0.0/8 dev %s\n",
+		nd.Addr, nd.Dev, nd.Dev, devQueue, base, nd.Dev)
 	return ip(strings.NewReader(script), "-n", nd.NS, "-batch", "-")
 }
 
