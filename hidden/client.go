@@ -377,7 +377,7 @@ func (c *Connector) openRendezvous(ctx context.Context) (*rendezvous, error) {
 	rand.Read(rp.cookie[:])
 	go func() {
 		defer close(rp.ready)
-		_, k, err := c.net.buildWith(ctx, path, func(k *control) []circuit.RelayCell {
+		_, k, err := c.net.buildWith(ctx, path, true, func(k *control) []circuit.RelayCell {
 			k.handle(descriptor.CmdRendezvous2, func(b []byte) { rp.onRendezvous2(k, b) })
 			var pad sync.Once // an answer repeated starts no second machine
 			k.handle(descriptor.CmdRendezvousEstablished, func([]byte) { pad.Do(func() { go c.net.padSetup(k.c) }) })

@@ -125,6 +125,9 @@ type Entry interface {
 	Guards() []peer.ID
 	// GuardReached records whether a link to a guard came up.
 	GuardReached(id peer.ID, ok bool)
+	// GuardBuilt counts a circuit build through a guard in its path
+	// bias: only for circuits whose every relay the node chose.
+	GuardBuilt(id peer.ID, ok bool)
 	// Admits reports whether the node's paths may hold relay r.
 	Admits(r *descriptor.Relay) bool
 }

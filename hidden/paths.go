@@ -106,15 +106,17 @@ func (n *Config) pathTo(last *client.Hop, role descriptor.Role, exclude map[peer
 // build builds a circuit through path within the build timeout, and
 // starts paying it if the network pays.
 func (n *Config) build(ctx context.Context, path []client.Hop) (*client.Circuit, error) {
-	c, _, err := n.buildWith(ctx, path, nil)
+	c, _, err := n.buildWith(ctx, path, true, nil)
 	return c, err
 }
 
 // buildWith is build with a request for the last hop riding behind the
 // CREATE (0-RTT): early, given the circuit's control before anything is
 // sent, registers what it waits for and returns the request's cells. The
-// control is returned with the circuit (nil without early).
-func (n *Config) buildWith(ctx context.Context, path []client.Hop, early func(*control) []circuit.RelayCell) (*client.Circuit, *control, error) {
+// control is returned with the circuit (nil without early). chosen says
+// that the node chose every relay of path, so that the build counts in
+// its guard's path bias (Entry.GuardBuilt).
+func (n *Config) buildWith(ctx context.Context, path []client.Hop, chosen bool, early func(*control) []circuit.RelayCell) (*client.Circuit, *control, error) {
 	var pay client.PayConfig
 	if n.Pay != nil {
 		var err error
@@ -122,6 +124,7 @@ func (n *Config) buildWith(ctx context.Context, path []client.Hop, early func(*c
 			return nil, nil, fmt.Errorf("hidden: cannot pay the path: %w", err)
 		}
 	}
+	outer := ctx
 	ctx, cancel := context.WithTimeout(ctx, n.BuildTimeout)
 	defer cancel()
 	if n.Entry != nil && len(path) > 0 {
@@ -144,6 +147,9 @@ func (n *Config) buildWith(ctx context.Context, path []client.Hop, early func(*c
 		k = attach(c)
 		return early(k), nil
 	})
+	if n.Entry != nil && chosen && outer.Err() == nil {
+		n.Entry.GuardBuilt(path[0].Peer.ID, err == nil)
+	}
 	if err != nil {
 		if c != nil {
 			c.Close()
@@ -186,5 +192,5 @@ func (n *Config) buildToWith(ctx context.Context, last *client.Hop, role descrip
 	if err != nil {
 		return nil, nil, err
 	}
-	return n.buildWith(ctx, path, early)
+	return n.buildWith(ctx, path, last == nil, early)
 }

@@ -52,3 +52,17 @@ func (m *CircuitManager) Admits(r *descriptor.Relay) bool {
 	return ok && r.Speaks(circuit.ProtocolVersion) && m.rules.price.allows(r.Price) &&
 		(m.rules.usable == nil || m.rules.usable(r))
 }
+
+// GuardBuilt counts, in guard id's path bias (specs/10-client.md §4.6),
+// the build of a circuit the manager did not build, once a link to the
+// guard was up: ok if the circuit was built. Count only circuits whose
+// every relay the node chose itself: one whose last hop another party
+// named (a rendezvous point a client chose, an intro point of a
+// descriptor) could be made to fail by that party, to frame the guard.
+// Relays that are not guards of the set are ignored.
+func (m *CircuitManager) GuardBuilt(id peer.ID, ok bool) {
+	if !m.guards.isGuard(id) {
+		return
+	}
+	m.countBuild(id, ok)
+}
