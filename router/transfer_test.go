@@ -152,7 +152,7 @@ func TestBuildDialOneFlight(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	req := []byte("GET /bytes/300000 HTTP/1.0\r\nHost: x\r\n\r\n")
-	c, s, err := client.BuildDial(ctx, tn.client, tn.path(0, 1, 2), "127.0.0.1", port, req)
+	c, s, err := client.BuildDial(ctx, tn.client, tn.Path(0, 1, 2), "127.0.0.1", port, req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +167,7 @@ func TestBuildDialOneFlight(t *testing.T) {
 		t.Fatal("body differs")
 	}
 	// A refused first stream fails BuildDial with the exit's reason.
-	_, _, err = client.BuildDial(ctx, tn.client, tn.path(0, 1, 2), "127.0.0.1", 1, nil)
+	_, _, err = client.BuildDial(ctx, tn.client, tn.Path(0, 1, 2), "127.0.0.1", 1, nil)
 	if endReason(err) != circuit.EndConnectRefused {
 		t.Fatalf("got %v, want connect-refused", err)
 	}
