@@ -63,7 +63,7 @@ func TestHiddenServiceNamesNeverReachAnExit(t *testing.T) {
 	defer func() { srv.Close(); <-serveDone }()
 	proxyAddr := ln.Addr().String()
 
-	circ, err := client.Build(ctx, n.links, n.path(0, 1, 2))
+	circ, err := client.Build(ctx, n.links, n.Path(0, 1, 2))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func TestHiddenServiceNamesNeverReachAnExit(t *testing.T) {
 			return circ.Dial(ctx, "127.0.0.1", port)
 		}},
 		{"build-dial", func(ctx context.Context, host string, port uint16) (net.Conn, error) {
-			c, s, err := client.BuildDial(ctx, n.links, n.path(1, 2, 0), host, port, nil)
+			c, s, err := client.BuildDial(ctx, n.links, n.Path(1, 2, 0), host, port, nil)
 			if err == nil {
 				t.Cleanup(func() { c.Close() })
 			}

@@ -48,7 +48,7 @@ func biasNet(t *testing.T, faults map[int]float64, dials int) (client.GuardStatu
 	client.SetPathBiasMinimum(m, 30, 10)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	guard := n.relays[0].host.ID()
+	guard := n.Relays[0].Host.ID()
 	for i := range dials {
 		st := m.GuardStatus()
 		if len(st) > 1 || (len(st) == 1 && st[0].ID != guard) {
