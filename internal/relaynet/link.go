@@ -9,6 +9,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/obolnet/obol/circuit/circuittest"
+	"github.com/obolnet/obol/descriptor"
 )
 
 var randReader = rand.Reader
@@ -23,6 +24,21 @@ type Link struct {
 
 func (l Link) emulated() bool { return l.Delay > 0 || l.Loss > 0 || l.Bandwidth > 0 }
 
+// String describes the emulated link.
+func (l Link) String() string {
+	if !l.emulated() {
+		return "plain loopback"
+	}
+	s := fmt.Sprintf("%v one-way", l.Delay)
+	if l.Loss > 0 {
+		s += fmt.Sprintf(", %.2f%% loss", 100*l.Loss)
+	}
+	if l.Bandwidth > 0 {
+		s += fmt.Sprintf(", %.1f MB/s", float64(l.Bandwidth)/1e6)
+	}
+	return s + " per link"
+}
+
 // front puts relay r behind a forwarder emulating the network's link, if
 // the link is not plain loopback: clients and relays then dial the
 // forwarder only.
@@ -33,22 +49,26 @@ func (nw *Network) front(r *Relay) error {
 // Delay puts relay r behind a forwarder emulating l (nothing for plain
 // loopback); clients and relays then dial the forwarder only.
 func (nw *Network) Delay(r *Relay, l Link) error {
-	if !l.emulated() {
-		return nil
-	}
-	addr, closer, err := l.front(r.Host)
-	if err != nil {
+	addr, closer, err := l.Front(r.Host)
+	if err != nil || closer == nil {
 		return err
 	}
 	r.Defer(closer)
 	r.Addrs = []ma.Multiaddr{addr}
 	nw.Dir.Set(r.Host.ID(), r.Addrs)
+	if r.Desc != nil {
+		nw.Dir.Edit(func([]*descriptor.Relay) { r.Desc.Addrs = [][]byte{addr.Bytes()} })
+	}
 	return nil
 }
 
-// front starts a delaying forwarder in front of h's QUIC address and
-// returns the forwarder's address.
-func (l Link) front(h host.Host) (ma.Multiaddr, func(), error) {
+// Front starts a delaying forwarder emulating l in front of h's QUIC
+// address and returns the forwarder's address and its closer; nothing
+// (a nil closer) for plain loopback.
+func (l Link) Front(h host.Host) (ma.Multiaddr, func(), error) {
+	if !l.emulated() {
+		return nil, nil, nil
+	}
 	var port string
 	for _, a := range h.Addrs() {
 		if p, err := a.ValueForProtocol(ma.P_UDP); err == nil {

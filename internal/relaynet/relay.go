@@ -137,7 +137,7 @@ func (n *Network) start(r *Relay) error {
 		r.Stop()
 		return err
 	}
-	r.Desc = describe(h, roles, r.Onion.Public, cfg.Exit)
+	r.Desc = describe(h.ID(), r.Addrs, roles, r.Onion.Public, cfg.Exit)
 	n.Dir.Set(h.ID(), r.Addrs)
 	n.Dir.replace(old, r.Desc)
 	return nil
@@ -170,13 +170,13 @@ func watchServing(h host.Host) (func() error, error) {
 	}, nil
 }
 
-// describe is h's descriptor body: addresses, onion key, roles and the
+// describe is a relay's descriptor body: the addresses others dial, onion key, roles and the
 // exit policy's port summary.
-func describe(h host.Host, roles descriptor.Role, onion [32]byte, exit *router.ExitPolicy) *descriptor.Relay {
-	d := &descriptor.Relay{Version: descriptor.Version, PeerID: h.ID(), Roles: roles,
+func describe(id peer.ID, addrs []ma.Multiaddr, roles descriptor.Role, onion [32]byte, exit *router.ExitPolicy) *descriptor.Relay {
+	d := &descriptor.Relay{Version: descriptor.Version, PeerID: id, Roles: roles,
 		Bandwidth: 10 << 20, Protocols: []uint16{circuit.ProtocolVersion}, Software: "obol-test",
 		OnionKeys: []descriptor.OnionKey{{Key: onion, NotAfter: time.Now().Add(7 * 24 * time.Hour).Unix()}}}
-	for _, a := range h.Addrs() {
+	for _, a := range addrs {
 		d.Addrs = append(d.Addrs, a.Bytes())
 	}
 	if len(d.Addrs) > descriptor.MaxAddrs {

@@ -231,7 +231,7 @@ func (b *run) measurePayment(ctx context.Context) error {
 		return fmt.Errorf("bench: paid network: %w", err)
 	}
 	defer pn.Close()
-	path := pn.firstN(b.cfg.Hops)
+	path := pn.FirstN(b.cfg.Hops)
 	if err := pn.warm(ctx, path); err != nil {
 		return err
 	}
@@ -242,10 +242,10 @@ func (b *run) measurePayment(ctx context.Context) error {
 		return err
 	}
 	defer fn.Close()
-	if err := fn.warm(ctx, fn.firstN(b.cfg.Hops)); err != nil {
+	if err := fn.warm(ctx, fn.FirstN(b.cfg.Hops)); err != nil {
 		return err
 	}
-	free, err := client.Build(ctx, fn.client, fn.firstN(b.cfg.Hops))
+	free, err := client.Build(ctx, fn.client, fn.FirstN(b.cfg.Hops))
 	if err != nil {
 		return err
 	}
@@ -323,13 +323,13 @@ func (b *run) paidFirstByte(ctx context.Context, pn *paidNet, fn *testnet, pay b
 	var c io.Closer
 	var dial func() (*client.Stream, error)
 	if pay {
-		pc, err := pn.build(ctx, pn.firstN(b.cfg.Hops), 300_000)
+		pc, err := pn.build(ctx, pn.FirstN(b.cfg.Hops), 300_000)
 		if err != nil {
 			return 0, err
 		}
 		c, dial = pc, func() (*client.Stream, error) { return pc.Dial(ctx, "127.0.0.1", b.srv.port) }
 	} else {
-		fc, err := client.Build(ctx, fn.client, fn.firstN(b.cfg.Hops))
+		fc, err := client.Build(ctx, fn.client, fn.FirstN(b.cfg.Hops))
 		if err != nil {
 			return 0, err
 		}
