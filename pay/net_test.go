@@ -12,7 +12,6 @@ import (
 	mrand "math/rand/v2"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -121,15 +120,10 @@ func newTestNet(t testing.TB, n int, o netOpts) *testNet {
 	if o.settleDelay == 0 {
 		o.settleDelay = time.Millisecond
 	}
-	m, err := mint.Open(mint.Config{Seed: []byte("paid circuits test mint seed"), Dir: t.TempDir(), Now: o.clock,
-		Units: []mint.UnitConfig{{Unit: "sat", Order: 32, InputFeePPK: o.feePPK}}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	log := &eventLog{}
-	srv := httptest.NewServer(log.observe(m.Handler()))
-	t.Cleanup(func() { srv.Close(); m.Close() })
-	tn := &testNet{t: t, mintURL: srv.URL, mint: m, log: log, dir: &directory{m: map[peer.ID]peer.AddrInfo{}}, terms: o.terms, grace: o.grace, opts: o}
+	srv := mint.StartTest(t, mint.Config{Seed: []byte("paid circuits test mint seed"), Dir: t.TempDir(), Now: o.clock,
+		Units: []mint.UnitConfig{{Unit: "sat", Order: 32, InputFeePPK: o.feePPK}}}, mint.ServerConfig{Wrap: log.observe})
+	tn := &testNet{t: t, mintURL: srv.URL, mint: srv.Mint, log: log, dir: &directory{m: map[peer.ID]peer.AddrInfo{}}, terms: o.terms, grace: o.grace, opts: o}
 	for range n {
 		r := &paidRelay{dir: t.TempDir(), host: newHost(t)}
 		r.onion, _ = circuit.GenerateOnionKey(rand.Reader, 1)

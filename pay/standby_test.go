@@ -2,10 +2,11 @@ package pay_test
 
 import (
 	"context"
-	"github.com/obolnet/obol/circuit/client"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/obolnet/obol/circuit/client"
 
 	"github.com/obolnet/obol/descriptor"
 	"github.com/obolnet/obol/pay"

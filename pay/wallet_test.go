@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,13 +16,8 @@ import (
 // A wallet directory remembers its mint, keeps its seed across opens and
 // refuses a second mint and a second process.
 func testMint(t *testing.T) (*mint.Mint, string) {
-	m, err := mint.Open(mint.Config{Seed: []byte("pay package test mint seed")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(m.Handler())
-	t.Cleanup(func() { srv.Close(); m.Close() })
-	return m, srv.URL
+	s := mint.StartTest(t, mint.Config{Seed: []byte("pay package test mint seed")}, mint.ServerConfig{})
+	return s.Mint, s.URL
 }
 
 func TestOpenWallet(t *testing.T) {

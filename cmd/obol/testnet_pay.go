@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"time"
@@ -35,11 +34,9 @@ func testnetPayment(mintURL string) *pay.RelayPayment {
 
 // testMint is the testnet's mint on loopback.
 type testMint struct {
-	m      *mint.Mint
-	url    string
-	dir    string
-	cancel context.CancelFunc
-	done   chan struct{}
+	srv *mint.Server
+	url string
+	dir string
 }
 
 // startTestMint starts a mint with a fresh seed and a fake Lightning
@@ -51,27 +48,16 @@ func startTestMint() (*testMint, error) {
 	}
 	seed := make([]byte, 32)
 	rand.Read(seed)
-	m, err := mint.Open(mint.Config{Seed: seed, Dir: dir, Name: "obol testnet mint"})
+	s, err := mint.Start(mint.Config{Seed: seed, Dir: dir, Name: "obol testnet mint"}, mint.ServerConfig{})
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		m.Close()
-		os.RemoveAll(dir)
-		return nil, err
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	tm := &testMint{m: m, url: "http://" + ln.Addr().String(), dir: dir, cancel: cancel, done: make(chan struct{})}
-	go func() { defer close(tm.done); m.Serve(ctx, ln) }()
-	return tm, nil
+	return &testMint{srv: s, url: s.URL, dir: dir}, nil
 }
 
 func (tm *testMint) close() {
-	tm.cancel()
-	<-tm.done
-	tm.m.Close()
+	tm.srv.Close()
 	os.RemoveAll(tm.dir)
 }
 

@@ -2,7 +2,6 @@ package node
 
 import (
 	"bytes"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,13 +13,8 @@ import (
 )
 
 func testMint(t *testing.T) (*mint.Mint, string) {
-	m, err := mint.Open(mint.Config{Seed: []byte("node package test mint seed")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(m.Handler())
-	t.Cleanup(func() { srv.Close(); m.Close() })
-	return m, srv.URL
+	s := mint.StartTest(t, mint.Config{Seed: []byte("node package test mint seed")}, mint.ServerConfig{})
+	return s.Mint, s.URL
 }
 
 // A paid relay publishes its terms: prices, the mint with its keyset, a

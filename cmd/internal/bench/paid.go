@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -27,14 +25,13 @@ import (
 // test mint over HTTP and a funded client wallet.
 type paidNet struct {
 	*testnet
-	dir     string
-	mintSrv *http.Server
-	mint    *mint.Mint
-	keys    []*btcec.PrivateKey
-	meters  []*router.PaidMeter
-	stores  []*payment.FileStore
-	wallet  *wallet.Wallet
-	client  *pay.Channels
+	dir    string
+	mint   *mint.Server
+	keys   []*btcec.PrivateKey
+	meters []*router.PaidMeter
+	stores []*payment.FileStore
+	wallet *wallet.Wallet
+	client *pay.Channels
 }
 
 func startPaidNet(ctx context.Context, n int, l Link) (_ *paidNet, err error) {
@@ -67,19 +64,13 @@ func startPaidNet(ctx context.Context, n int, l Link) (_ *paidNet, err error) {
 }
 
 func (pn *paidNet) startMint() (string, error) {
-	m, err := mint.Open(mint.Config{Seed: []byte("obol bench test mint seed"), Dir: filepath.Join(pn.dir, "mint"),
-		Units: []mint.UnitConfig{{Unit: "sat", Order: 32}}})
+	m, err := mint.Start(mint.Config{Seed: []byte("obol bench test mint seed"), Dir: filepath.Join(pn.dir, "mint"),
+		Units: []mint.UnitConfig{{Unit: "sat", Order: 32}}}, mint.ServerConfig{})
 	if err != nil {
 		return "", err
 	}
 	pn.mint = m
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	pn.mintSrv = &http.Server{Handler: m.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	go pn.mintSrv.Serve(ln)
-	return "http://" + ln.Addr().String(), nil
+	return m.URL, nil
 }
 
 // startMeter gives relay i a ledger on disk and a meter at the default
@@ -207,10 +198,9 @@ func (pn *paidNet) Close() {
 		s.Close()
 	}
 	pn.stores = nil
-	if pn.mintSrv != nil {
-		pn.mintSrv.Close()
+	if pn.mint != nil {
 		pn.mint.Close()
-		pn.mintSrv = nil
+		pn.mint = nil
 	}
 	if pn.dir != "" {
 		os.RemoveAll(pn.dir)

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -63,38 +62,24 @@ type network struct {
 	clients []*client
 }
 
-// testMint is a mint with a fake Lightning backend on loopback, in
-// process.
+// testMint is the soak's mint: one with a fake Lightning backend on
+// loopback, in process, or one elsewhere (srv nil).
 type testMint struct {
-	m      *mint.Mint
-	url    string
-	cancel context.CancelFunc
-	done   chan struct{}
+	srv *mint.Server
+	url string
 }
 
 func startMint(dir string) (*testMint, error) {
 	seed := make([]byte, 32)
 	rand.Read(seed)
-	m, err := mint.Open(mint.Config{Seed: seed, Dir: dir, Name: "obol soak mint"})
+	s, err := mint.Start(mint.Config{Seed: seed, Dir: dir, Name: "obol soak mint"}, mint.ServerConfig{})
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		m.Close()
-		return nil, err
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	tm := &testMint{m: m, url: "http://" + ln.Addr().String(), cancel: cancel, done: make(chan struct{})}
-	go func() { defer close(tm.done); m.Serve(ctx, ln) }()
-	return tm, nil
+	return &testMint{srv: s, url: s.URL}, nil
 }
 
-func (tm *testMint) close() {
-	tm.cancel()
-	<-tm.done
-	tm.m.Close()
-}
+func (tm *testMint) close() { tm.srv.Close() }
 
 func (n *network) logLevel() string {
 	if n.cfg.ChildLogLevel == "" {
