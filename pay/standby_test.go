@@ -193,7 +193,7 @@ func TestStandbySurvivesRestart(t *testing.T) {
 	// vanguard, and the relays accept them.
 	var path []client.Hop
 	for _, r := range tn.relays {
-		path = append(path, r.hop())
+		path = append(path, r.Hop())
 	}
 	circ, err := client.Build(ctx, tn.links, path)
 	if err != nil {

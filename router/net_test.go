@@ -21,7 +21,11 @@ type testNet struct {
 // newTestNet starts n relays; cfg, if set, adjusts relay i's
 // configuration.
 func newTestNet(t testing.TB, n int, cfg func(i int, c *router.Config)) *testNet {
-	nw := relaynet.Start(t, n, relaynet.Options{Router: cfg})
+	var o relaynet.Options
+	if cfg != nil {
+		o.Router = func(r *relaynet.Relay, c *router.Config) { cfg(r.Index, c) }
+	}
+	nw := relaynet.Start(t, n, o)
 	return &testNet{Network: nw, client: nw.Links}
 }
 

@@ -76,7 +76,7 @@ func newExitNet(t testing.TB, relays int) *exitNet {
 	}
 	n.Network = relaynet.Start(t, relays, relaynet.Options{
 		Exit:           []router.PolicyOption{router.WithResolver(n.dns.resolver())},
-		Router:         func(_ int, c *router.Config) { c.Dial = dial },
+		Router:         func(_ *relaynet.Relay, c *router.Config) { c.Dial = dial },
 		RelayDirectory: func(i int) router.Directory { return relayDir{n: n, i: i} },
 	})
 	n.links = n.Links

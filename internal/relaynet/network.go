@@ -25,18 +25,19 @@ type Options struct {
 	Roles func(i int) descriptor.Role
 	// Exit are more options of every exit's policy (a resolver, say).
 	Exit []router.PolicyOption
-	// Router, if set, adjusts relay i's router configuration at each of
-	// its starts.
-	Router func(i int, c *router.Config)
+	// Router, if set, adjusts relay r's router configuration at each of
+	// its starts (r's index, host and onion key are set).
+	Router func(r *Relay, c *router.Config)
 	// RelayDirectory, if set, is relay i's router directory in place of
 	// the network's (a directory that fails some extends, say).
 	RelayDirectory func(i int) router.Directory
 	// Host, if set, is relay i's host configuration (its identity is
 	// set by the network); default loopback with ephemeral ports.
 	Host func(i int) dht.HostConfig
-	// Started, if set, is called once relay i's router serves, at each
-	// of its starts: it may run more of the relay's services (Relay.Go).
-	Started func(r *Relay) error
+	// Setup, if set, is called at each of relay r's starts once its
+	// router is made, before it runs: it may set the router up further
+	// and run more of the relay's services (Relay.Go, Relay.Defer).
+	Setup func(r *Relay) error
 	// Link is emulated in front of every relay's QUIC address.
 	Link Link
 }

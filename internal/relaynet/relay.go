@@ -100,7 +100,7 @@ func (n *Network) start(r *Relay) error {
 	if r.Host != nil {
 		old = r.Host.ID()
 	}
-	r.Key, r.Host, r.Addrs = k, h, h.Addrs()
+	r.Key, r.Host, r.Addrs, r.Desc = k, h, h.Addrs(), nil
 	roles := n.opts.Roles(r.Index) | descriptor.RoleRelay
 	cfg := router.Config{OnionKeys: []circuit.OnionKey{r.Onion}, Directory: n.Dir}
 	if n.opts.RelayDirectory != nil {
@@ -113,7 +113,7 @@ func (n *Network) start(r *Relay) error {
 		}
 	}
 	if n.opts.Router != nil {
-		n.opts.Router(r.Index, &cfg)
+		n.opts.Router(r, &cfg)
 	}
 	if r.Router, err = router.New(h, cfg); err != nil {
 		h.Close()
@@ -125,10 +125,12 @@ func (n *Network) start(r *Relay) error {
 		return err
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
-	r.Go(func(ctx context.Context) { r.Router.Run(ctx) })
-	err = serving()
-	if err == nil && n.opts.Started != nil {
-		err = n.opts.Started(r)
+	if n.opts.Setup != nil {
+		err = n.opts.Setup(r)
+	}
+	if err == nil {
+		r.Go(func(ctx context.Context) { r.Router.Run(ctx) })
+		err = serving()
 	}
 	if err == nil {
 		err = n.front(r)

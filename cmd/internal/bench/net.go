@@ -40,12 +40,12 @@ func startNetwork(n int, l Link, meter func(i int) router.Meter) (*testnet, erro
 		Roles: func(int) descriptor.Role {
 			return descriptor.RoleGuard | descriptor.RoleExit | descriptor.RoleIntro | descriptor.RoleRendezvous
 		},
-		Router: func(i int, c *router.Config) {
+		Router: func(r *relaynet.Relay, c *router.Config) {
 			// No per-peer limit on new circuits: every scenario's
 			// circuits come from one client.
 			c.CreateRate = -1
 			if meter != nil {
-				c.Meter = meter(i)
+				c.Meter = meter(r.Index)
 			}
 		},
 	})
