@@ -35,6 +35,17 @@ func (d *Directory) AddrInfo(_ context.Context, id peer.ID) (peer.AddrInfo, erro
 	return ai, nil
 }
 
+// AddrInfos are the addresses of every peer the directory resolves.
+func (d *Directory) AddrInfos() []peer.AddrInfo {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]peer.AddrInfo, 0, len(d.addrs))
+	for _, ai := range d.addrs {
+		out = append(out, ai)
+	}
+	return out
+}
+
 // Relays are the descriptors of the relays listed.
 func (d *Directory) Relays() []*descriptor.Relay {
 	d.mu.Lock()
@@ -63,6 +74,9 @@ func (d *Directory) Set(id peer.ID, addrs []ma.Multiaddr) {
 	defer d.mu.Unlock()
 	d.addrs[id] = peer.AddrInfo{ID: id, Addrs: addrs}
 }
+
+// List lists desc, in place of an earlier descriptor of the same relay.
+func (d *Directory) List(desc *descriptor.Relay) { d.replace(desc.PeerID, desc) }
 
 // replace lists desc in place of old's descriptor (a relay restarted on a
 // new host).
