@@ -34,7 +34,7 @@ func testnetPayment(mintURL string) *pay.RelayPayment {
 
 // testMint is the testnet's mint on loopback.
 type testMint struct {
-	srv *mint.Server
+	srv *mint.TestServer
 	url string
 	dir string
 }

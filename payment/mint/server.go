@@ -8,9 +8,9 @@ import (
 	"time"
 )
 
-// Server is a mint serving its HTTP API on a loopback port, for tests,
+// TestServer is a mint serving its HTTP API on a loopback port, for tests,
 // benchmarks and test networks.
-type Server struct {
+type TestServer struct {
 	*Mint
 	URL string // http://HOST:PORT, no trailing slash
 
@@ -18,7 +18,7 @@ type Server struct {
 	done chan struct{}
 }
 
-// ServerConfig shapes a Server.
+// ServerConfig shapes a TestServer.
 type ServerConfig struct {
 	// Host is the address it listens on; default 127.0.0.1.
 	Host string
@@ -28,7 +28,7 @@ type ServerConfig struct {
 }
 
 // Start opens a mint with cfg and serves it as sc says until Close.
-func Start(cfg Config, sc ServerConfig) (*Server, error) {
+func Start(cfg Config, sc ServerConfig) (*TestServer, error) {
 	if sc.Host == "" {
 		sc.Host = "127.0.0.1"
 	}
@@ -45,7 +45,7 @@ func Start(cfg Config, sc ServerConfig) (*Server, error) {
 	if sc.Wrap != nil {
 		h = sc.Wrap(h)
 	}
-	s := &Server{Mint: m, URL: "http://" + ln.Addr().String(), done: make(chan struct{}),
+	s := &TestServer{Mint: m, URL: "http://" + ln.Addr().String(), done: make(chan struct{}),
 		srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}}
 	go func() { defer close(s.done); s.srv.Serve(ln) }()
 	return s, nil
@@ -53,7 +53,7 @@ func Start(cfg Config, sc ServerConfig) (*Server, error) {
 
 // Close stops serving, waiting up to 5 s for the requests under way, and
 // closes the mint.
-func (s *Server) Close() error {
+func (s *TestServer) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err := s.srv.Shutdown(ctx)
@@ -73,7 +73,7 @@ type TB interface {
 
 // StartTest is Start for a test: it fails the test on error and closes
 // the server at the test's end.
-func StartTest(t TB, cfg Config, sc ServerConfig) *Server {
+func StartTest(t TB, cfg Config, sc ServerConfig) *TestServer {
 	t.Helper()
 	s, err := Start(cfg, sc)
 	if err != nil {

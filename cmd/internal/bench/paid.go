@@ -26,7 +26,7 @@ import (
 type paidNet struct {
 	*testnet
 	dir    string
-	mint   *mint.Server
+	mint   *mint.TestServer
 	keys   []*btcec.PrivateKey
 	meters []*router.PaidMeter
 	stores []*payment.FileStore

@@ -65,7 +65,7 @@ type network struct {
 // testMint is the soak's mint: one with a fake Lightning backend on
 // loopback, in process, or one elsewhere (srv nil).
 type testMint struct {
-	srv *mint.Server
+	srv *mint.TestServer
 	url string
 }
 
