@@ -1,18 +1,13 @@
 package pay_test
 
 import (
-	"bufio"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
-	"io"
 	"math"
-	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -21,6 +16,7 @@ import (
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/obolnet/obol/circuit/circuittest"
 	"github.com/obolnet/obol/circuit/client"
 	"github.com/obolnet/obol/circuit/link"
 	"github.com/obolnet/obol/internal/relaynet"
@@ -325,70 +321,13 @@ func (pc *paidCircuit) stopPaying() error {
 
 // dataServer serves /bytes/N: N pseudo-random bytes, the same every time.
 func dataServer(t testing.TB) (port uint16, sum func(n int) [32]byte) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gen := func(n int, w io.Writer) {
-		r := mrand.NewChaCha8([32]byte{7})
-		buf := make([]byte, 64<<10)
-		for n > 0 {
-			k := min(n, len(buf))
-			r.Read(buf[:k])
-			if _, err := w.Write(buf[:k]); err != nil {
-				return
-			}
-			n -= k
-		}
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n, err := strconv.Atoi(r.URL.Path[len("/bytes/"):])
-		if err != nil {
-			http.Error(w, "bad size", 400)
-			return
-		}
-		w.Header().Set("Content-Length", strconv.Itoa(n))
-		gen(n, w)
-	})}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	return uint16(ln.Addr().(*net.TCPAddr).Port), func(n int) [32]byte {
-		h := sha256.New()
-		gen(n, h)
-		return [32]byte(h.Sum(nil))
-	}
+	return circuittest.StartDataServer(t)
 }
 
 // get fetches /bytes/n over conn and returns the body's hash; progress,
 // if set, is told of every chunk read.
 func get(conn net.Conn, n int, progress func(int)) ([32]byte, error) {
-	if _, err := fmt.Fprintf(conn, "GET /bytes/%d HTTP/1.0\r\nHost: x\r\n\r\n", n); err != nil {
-		return [32]byte{}, err
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		return [32]byte{}, err
-	}
-	defer resp.Body.Close()
-	h := sha256.New()
-	var w io.Writer = h
-	if progress != nil {
-		w = progressWriter{h, progress}
-	}
-	if _, err := io.Copy(w, resp.Body); err != nil {
-		return [32]byte{}, err
-	}
-	return [32]byte(h.Sum(nil)), nil
-}
-
-type progressWriter struct {
-	w io.Writer
-	f func(int)
-}
-
-func (p progressWriter) Write(b []byte) (int, error) {
-	p.f(len(b))
-	return p.w.Write(b)
+	return circuittest.FetchBytes(conn, n, progress)
 }
 
 var errCrashed = errors.New("process crashed")

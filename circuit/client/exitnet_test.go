@@ -6,13 +6,12 @@ import (
 	"io"
 	"net"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 
 	"github.com/libp2p/go-libp2p/core/peer"
-	"golang.org/x/net/dns/dnsmessage"
 
+	"github.com/obolnet/obol/circuit/circuittest"
 	"github.com/obolnet/obol/circuit/client"
 	"github.com/obolnet/obol/circuit/link"
 	"github.com/obolnet/obol/descriptor"
@@ -27,7 +26,7 @@ import (
 type exitNet struct {
 	*relaynet.Network
 	t     testing.TB
-	dns   *recordingDNS
+	dns   *circuittest.DNS
 	links *link.Manager
 	echo  string // port of a loopback echo server
 
@@ -66,7 +65,7 @@ func (n *exitNet) setFault(i int, fraction float64) {
 }
 
 func newExitNet(t testing.TB, relays int) *exitNet {
-	n := &exitNet{t: t, dns: startRecordingDNS(t), echo: echoServer(t), faults: map[int]float64{}, extends: map[int]int{}}
+	n := &exitNet{t: t, dns: circuittest.StartTestDNS(t, nil), echo: echoServer(t), faults: map[int]float64{}, extends: map[int]int{}}
 	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
 		n.mu.Lock()
 		n.dials++
@@ -75,7 +74,7 @@ func newExitNet(t testing.TB, relays int) *exitNet {
 		return d.DialContext(ctx, network, addr)
 	}
 	n.Network = relaynet.Start(t, relays, relaynet.Options{
-		Exit:           []router.PolicyOption{router.WithResolver(n.dns.resolver())},
+		Exit:           []router.PolicyOption{router.WithResolver(n.dns.Resolver())},
 		Router:         func(_ *relaynet.Relay, c *router.Config) { c.Dial = dial },
 		RelayDirectory: func(i int) router.Directory { return relayDir{n: n, i: i} },
 	})
@@ -141,77 +140,4 @@ func echoServer(t testing.TB) string {
 	}()
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	return port
-}
-
-// recordingDNS answers every A query with 127.0.0.1 and records the
-// names asked.
-type recordingDNS struct {
-	conn net.PacketConn
-
-	mu    sync.Mutex
-	names []string
-}
-
-func startRecordingDNS(t testing.TB) *recordingDNS {
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := &recordingDNS{conn: pc}
-	done := make(chan struct{})
-	go func() { defer close(done); d.serve() }()
-	t.Cleanup(func() { pc.Close(); <-done })
-	return d
-}
-
-func (d *recordingDNS) resolver() *net.Resolver {
-	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var dd net.Dialer
-		return dd.DialContext(ctx, "udp", d.conn.LocalAddr().String())
-	}}
-}
-
-// asked returns the names asked so far.
-func (d *recordingDNS) asked() []string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return append([]string(nil), d.names...)
-}
-
-func (d *recordingDNS) serve() {
-	buf := make([]byte, 1500)
-	for {
-		n, from, err := d.conn.ReadFrom(buf)
-		if err != nil {
-			return
-		}
-		if resp, err := d.answer(buf[:n]); err == nil {
-			d.conn.WriteTo(resp, from)
-		}
-	}
-}
-
-func (d *recordingDNS) answer(req []byte) ([]byte, error) {
-	var p dnsmessage.Parser
-	h, err := p.Start(req)
-	if err != nil {
-		return nil, err
-	}
-	q, err := p.Question()
-	if err != nil {
-		return nil, err
-	}
-	d.mu.Lock()
-	d.names = append(d.names, strings.ToLower(q.Name.String()))
-	d.mu.Unlock()
-	h.Response, h.Authoritative = true, true
-	b := dnsmessage.NewBuilder(nil, h)
-	b.StartQuestions()
-	b.Question(q)
-	b.StartAnswers()
-	if q.Type == dnsmessage.TypeA {
-		b.AResource(dnsmessage.ResourceHeader{Name: q.Name, Class: dnsmessage.ClassINET, TTL: 60},
-			dnsmessage.AResource{A: [4]byte{127, 0, 0, 1}})
-	}
-	return b.Finish()
 }
