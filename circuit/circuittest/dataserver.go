@@ -9,33 +9,62 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"time"
 )
 
-// StartDataServer serves /bytes/N on loopback, N pseudo-random bytes,
-// the same every time, until the test ends. It returns its port and the
-// hash of the answer to /bytes/N.
+// DataServer serves /bytes/N on loopback: N pseudo-random bytes, the
+// same every time (DataSum is their hash).
+type DataServer struct {
+	Port uint16
+	srv  *http.Server
+}
+
+// NewDataServer starts a data server; Close stops it.
+func NewDataServer() (*DataServer, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	s := &DataServer{Port: uint16(ln.Addr().(*net.TCPAddr).Port),
+		srv: &http.Server{Handler: http.HandlerFunc(ServeBytes), ReadHeaderTimeout: 10 * time.Second}}
+	go s.srv.Serve(ln)
+	return s, nil
+}
+
+// Addr is the server's host:port.
+func (s *DataServer) Addr() string { return "127.0.0.1:" + strconv.Itoa(int(s.Port)) }
+
+// Close stops the server.
+func (s *DataServer) Close() error { return s.srv.Close() }
+
+// StartDataServer starts a data server until the test ends and returns
+// its port and DataSum.
 func StartDataServer(t TB) (port uint16, sum func(n int) [32]byte) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	s, err := NewDataServer()
 	if err != nil {
 		t.Fatalf("data server: %v", err)
 	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n, err := strconv.Atoi(r.URL.Path[len("/bytes/"):])
-		if err != nil {
-			http.Error(w, "bad size", 400)
-			return
-		}
-		w.Header().Set("Content-Length", strconv.Itoa(n))
-		generate(n, w)
-	})}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	return uint16(ln.Addr().(*net.TCPAddr).Port), func(n int) [32]byte {
-		h := sha256.New()
-		generate(n, h)
-		return [32]byte(h.Sum(nil))
+	t.Cleanup(func() { s.Close() })
+	return s.Port, DataSum
+}
+
+// DataSum is the hash of the answer to /bytes/n.
+func DataSum(n int) [32]byte {
+	h := sha256.New()
+	generate(n, h)
+	return [32]byte(h.Sum(nil))
+}
+
+// ServeBytes answers /bytes/N with the N bytes.
+func ServeBytes(w http.ResponseWriter, r *http.Request) {
+	n, err := strconv.Atoi(r.URL.Path[len("/bytes/"):])
+	if err != nil || n < 0 {
+		http.Error(w, "bad size", http.StatusBadRequest)
+		return
 	}
+	w.Header().Set("Content-Length", strconv.Itoa(n))
+	generate(n, w)
 }
 
 // generate writes the n bytes of /bytes/n to w.

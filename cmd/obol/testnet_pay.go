@@ -61,20 +61,6 @@ func (tm *testMint) close() {
 	os.RemoveAll(tm.dir)
 }
 
-// fundWallet tops the wallet in dir up with amount sat from the mint.
-func fundWallet(ctx context.Context, dir, mintURL string, amount uint64) error {
-	w, err := pay.OpenWallet(pay.WalletConfig{Dir: dir, Mint: mintURL, DirectMintConnectionUnsafe: true})
-	if err != nil {
-		return err
-	}
-	defer w.Close()
-	if err := w.Load(ctx); err != nil {
-		return err
-	}
-	_, err = w.TopUp(ctx, amount)
-	return err
-}
-
 // settlement is how the testnet's money ended up once everything stopped.
 type settlement struct {
 	relays     uint64 // sat the relays hold after settling

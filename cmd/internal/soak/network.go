@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/obolnet/obol/pay"
+	"github.com/obolnet/obol/internal/localnet"
 	"github.com/obolnet/obol/payment/mint"
 )
 
@@ -180,7 +180,7 @@ func (n *network) startClients(ctx context.Context) error {
 	for i := range n.cfg.Clients {
 		c := &client{name: fmt.Sprintf("client%d", i), dir: filepath.Join(n.dir, fmt.Sprintf("client%d", i))}
 		c.wallet = filepath.Join(c.dir, "wallet")
-		if err := fundWallet(ctx, c.wallet, n.mint.url, n.cfg.Funds); err != nil {
+		if err := localnet.FundWallet(ctx, c.wallet, n.mint.url, n.cfg.Funds); err != nil {
 			return fmt.Errorf("funding %s: %w", c.name, err)
 		}
 		p, err := startProc(n.cfg.Binary, filepath.Join(n.dir, c.name+".log"), "proxy",
@@ -197,20 +197,6 @@ func (n *network) startClients(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// fundWallet tops the wallet in dir up with amount sat from the mint.
-func fundWallet(ctx context.Context, dir, mintURL string, amount uint64) error {
-	w, err := pay.OpenWallet(pay.WalletConfig{Dir: dir, Mint: mintURL, DirectMintConnectionUnsafe: true})
-	if err != nil {
-		return err
-	}
-	defer w.Close()
-	if err := w.Load(ctx); err != nil {
-		return err
-	}
-	_, err = w.TopUp(ctx, amount)
-	return err
 }
 
 // stopClients interrupts every proxy (each settles what it can) and
