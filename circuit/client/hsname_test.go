@@ -64,7 +64,7 @@ func TestHiddenServiceNamesNeverReachAnExit(t *testing.T) {
 	defer func() { srv.Close(); <-serveDone }()
 	proxyAddr := ln.Addr().String()
 
-	circ, err := client.Build(ctx, n.links, n.Path(0, 1, 2))
+	circ, err := n.Build(ctx, 0, 1, 2)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,7 +22,7 @@ func TestPaddingMachineRuns(t *testing.T) {
 	n := newExitNet(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := client.Build(ctx, n.links, n.Path(0, 1, 2))
+	c, err := n.Build(ctx, 0, 1, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func TestPaddingCannotAmplify(t *testing.T) {
 	n := newExitNet(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := client.Build(ctx, n.links, n.Path(0, 1, 2))
+	c, err := n.Build(ctx, 0, 1, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +84,7 @@ func TestPaddingSlotBusy(t *testing.T) {
 	n := newExitNet(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := client.Build(ctx, n.links, n.Path(0, 1, 2))
+	c, err := n.Build(ctx, 0, 1, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
