@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"sync"
 	"testing"
@@ -40,33 +39,24 @@ func startMintWatch(t testing.TB) *mintWatch { return startMintWatchAt(t, "127.0
 
 // startMintWatchAt is a watching mint listening on ip.
 func startMintWatchAt(t testing.TB, ip string) *mintWatch {
-	m, err := mint.Open(mint.Config{Seed: []byte("relays settle through circuits mint seed"), Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
 	w := &mintWatch{by: map[string]map[string]int{}}
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		ip, _, _ := net.SplitHostPort(r.RemoteAddr)
-		body, _ := io.ReadAll(r.Body)
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		w.mu.Lock()
-		if w.by[ip] == nil {
-			w.by[ip] = map[string]int{}
-		}
-		w.by[ip][r.URL.Path]++
-		w.log = append(w.log, mintRequest{ip: ip, path: r.URL.Path, body: body})
-		w.mu.Unlock()
-		m.Handler().ServeHTTP(rw, r)
-	}))
-	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
-	if err != nil {
-		t.Fatal(err)
+	watch := func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+			ip, _, _ := net.SplitHostPort(r.RemoteAddr)
+			body, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			w.mu.Lock()
+			if w.by[ip] == nil {
+				w.by[ip] = map[string]int{}
+			}
+			w.by[ip][r.URL.Path]++
+			w.log = append(w.log, mintRequest{ip: ip, path: r.URL.Path, body: body})
+			w.mu.Unlock()
+			h.ServeHTTP(rw, r)
+		})
 	}
-	srv.Listener.Close()
-	srv.Listener = ln
-	srv.Start()
-	t.Cleanup(func() { srv.Close(); m.Close() })
-	w.url = srv.URL
+	w.url = mint.StartTest(t, mint.Config{Seed: []byte("relays settle through circuits mint seed"), Dir: t.TempDir()},
+		mint.ServerConfig{Host: ip, Wrap: watch}).URL
 	return w
 }
 

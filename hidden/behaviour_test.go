@@ -142,7 +142,7 @@ func TestIntroLossAndRestart(t *testing.T) {
 	victim := before.Intros[0]
 	for _, r := range tn.relays {
 		if r.id() == victim {
-			tn.dir.remove(victim)
+			tn.dir.Unlist(victim)
 			r.stop()
 		}
 	}
@@ -217,7 +217,7 @@ func TestRelaysLearnNoEndpoint(t *testing.T) {
 	terminal := 0
 	firstHops := map[peer.ID]map[peer.ID]bool{sh.ID(): {}, ch.ID(): {}}
 	for _, r := range tn.relays {
-		for _, k := range r.router.Circuits() {
+		for _, k := range r.Router.Circuits() {
 			if endpoints[k.Prev] {
 				firstHops[k.Prev][r.id()] = true
 			}
@@ -264,7 +264,7 @@ func TestPublishTriesAnotherRelay(t *testing.T) {
 	var budget atomic.Int64
 	budget.Store(2 * descriptor.HSReplicas) // one first attempt for every replica of both periods
 	for _, r := range tn.relays {
-		r.router.SetHSDirectory(refusingDir{DHTDirectory: hidden.DHTDirectory{Node: r.dht.Node}, budget: &budget})
+		r.Router.SetHSDirectory(refusingDir{DHTDirectory: hidden.DHTDirectory{Node: r.dht.Node}, budget: &budget})
 	}
 	l, _ := tn.listen(newKey(t))
 	if budget.Load() >= 0 {

@@ -8,11 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/peer"
-	ma "github.com/multiformats/go-multiaddr"
-
-	"github.com/obolnet/obol/circuit/circuittest"
 	"github.com/obolnet/obol/hidden"
+	"github.com/obolnet/obol/internal/relaynet"
 )
 
 // BenchmarkFirstByte measures the time from Dial to the first byte of a
@@ -109,23 +106,9 @@ func serveFixed(l net.Listener) {
 // QUIC address and makes the directory name only the forwarder.
 func delayLinks(tb testing.TB, tn *testNet, delay time.Duration) {
 	for _, r := range tn.relays {
-		var quic ma.Multiaddr
-		for _, a := range r.host.Addrs() {
-			if _, err := a.ValueForProtocol(ma.P_QUIC_V1); err == nil {
-				quic = a
-			}
-		}
-		port, _ := quic.ValueForProtocol(ma.P_UDP)
-		d, err := circuittest.NewDelayUDP("127.0.0.1:"+port, delay)
-		if err != nil {
+		if err := tn.net.Delay(r.Relay, relaynet.Link{Delay: delay}); err != nil {
 			tb.Fatal(err)
 		}
-		tb.Cleanup(func() { d.Close() })
-		fwd := ma.StringCast(fmt.Sprintf("/ip4/127.0.0.1/udp/%d/quic-v1", d.AddrPort().Port()))
-		tn.dir.mu.Lock()
-		tn.dir.addrs[r.id()] = peer.AddrInfo{ID: r.id(), Addrs: []ma.Multiaddr{fwd}}
-		tn.dir.descs[r.id()].Addrs = [][]byte{fwd.Bytes()}
-		tn.dir.mu.Unlock()
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/obolnet/obol/circuit/socks"
 	"github.com/obolnet/obol/descriptor"
 	"github.com/obolnet/obol/hidden"
+	"github.com/obolnet/obol/internal/relaynet"
 )
 
 // Every failure to reach a service carries the kind of what the caller
@@ -77,7 +78,7 @@ func TestDialErrorKindNoRelays(t *testing.T) {
 	lm := link.NewManager(newHost(t), link.Config{})
 	lm.Start()
 	t.Cleanup(func() { lm.Close() })
-	c, err := hidden.NewConnector(hidden.Config{Links: lm, Directory: &directory{}})
+	c, err := hidden.NewConnector(hidden.Config{Links: lm, Directory: relaynet.NewDirectory()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,9 +34,7 @@ func blackHoles(tb testing.TB, tn *testNet, n int) []client.Hop {
 		lm := link.NewManager(h, link.Config{OnCreate: func(*link.Channel, uint32) link.Handler { return blackHole{} }})
 		lm.Start()
 		tb.Cleanup(func() { lm.Close() })
-		tn.dir.mu.Lock()
-		tn.dir.addrs[h.ID()] = peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()}
-		tn.dir.mu.Unlock()
+		tn.dir.Set(h.ID(), h.Addrs())
 		var onion [32]byte
 		rand.Read(onion[:])
 		out = append(out, client.Hop{Peer: peer.AddrInfo{ID: h.ID()}, OnionKey: onion})

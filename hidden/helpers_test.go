@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -12,108 +11,57 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/obolnet/obol/circuit"
-	"github.com/obolnet/obol/circuit/link"
 	"github.com/obolnet/obol/descriptor"
-	"github.com/obolnet/obol/dht"
 	"github.com/obolnet/obol/dht/dhttest"
 	"github.com/obolnet/obol/hidden"
-	"github.com/obolnet/obol/router"
+	"github.com/obolnet/obol/internal/relaynet"
 )
-
-// directory resolves next hops for the relays and lists relays for paths.
-type directory struct {
-	mu    sync.Mutex
-	addrs map[peer.ID]peer.AddrInfo
-	descs map[peer.ID]*descriptor.Relay
-}
-
-func (d *directory) AddrInfo(_ context.Context, id peer.ID) (peer.AddrInfo, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	ai, ok := d.addrs[id]
-	if !ok {
-		return ai, fmt.Errorf("unknown relay %s", id)
-	}
-	return ai, nil
-}
-
-func (d *directory) Relays() []*descriptor.Relay {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	out := make([]*descriptor.Relay, 0, len(d.descs))
-	for _, r := range d.descs {
-		out = append(out, r)
-	}
-	return out
-}
-
-func (d *directory) remove(id peer.ID) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	delete(d.descs, id)
-}
 
 // relay is one relay of a test network: a router, and a DHT server on a
 // host of its own (so that relays are linked only where circuits need).
 type relay struct {
-	dht    *dhttest.Member // its DHT node, on a host of its own
-	host   host.Host       // the router's host
-	router *router.Router
-	cancel context.CancelFunc
-	done   chan struct{}
+	*relaynet.Relay
+	dht *dhttest.Member // its DHT node, on a host of its own
 }
 
-func (r *relay) id() peer.ID { return r.host.ID() }
+func (r *relay) id() peer.ID { return r.ID() }
 
+// stop kills the relay and its DHT node as a crash would.
 func (r *relay) stop() {
-	select {
-	case <-r.done:
-		return
-	default:
-	}
-	r.cancel()
-	<-r.done
-	r.host.Close()
+	r.Stop()
 	r.dht.Stop()
 }
 
 type testNet struct {
 	t      testing.TB
-	dir    *directory
+	net    *relaynet.Network
+	dir    *relaynet.Directory
 	relays []*relay
 	dhtNet *dhttest.Cluster
 }
 
 // newTestNet starts n relays, every one a guard, intro and rendezvous
 // point that fetches and stores descriptors in the DHT.
-func newTestNet(t testing.TB, n int) *testNet {
-	tn := &testNet{t: t, dir: &directory{addrs: map[peer.ID]peer.AddrInfo{}, descs: map[peer.ID]*descriptor.Relay{}}}
-	tn.dhtNet = dhttest.NewCluster(t, n, dhttest.Options{})
-	now := time.Now()
-	for _, dr := range tn.dhtNet.Relays {
-		onion, err := circuit.GenerateOnionKey(rand.Reader, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		h := newHost(t)
-		rt, err := router.New(h, router.Config{OnionKeys: []circuit.OnionKey{onion}, Directory: tn.dir})
-		if err != nil {
-			t.Fatal(err)
-		}
-		rt.SetHSDirectory(hidden.DHTDirectory{Node: dr.Node})
-		ctx, cancel := context.WithCancel(context.Background())
-		r := &relay{dht: dr, host: h, router: rt, cancel: cancel, done: make(chan struct{})}
-		go func() { defer close(r.done); rt.Run(ctx) }()
-		d := dhttest.Describe(h, descriptor.RoleRelay|descriptor.RoleGuard|descriptor.RoleIntro|descriptor.RoleRendezvous)
-		d.OnionKeys = []descriptor.OnionKey{{Key: onion.Public, NotAfter: now.Add(24 * time.Hour).Unix()}}
-		tn.dir.addrs[h.ID()] = peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()}
-		tn.dir.descs[h.ID()] = d
-		tn.relays = append(tn.relays, r)
+func newTestNet(t testing.TB, n int) *testNet { return newHSNet(t, n, 0) }
+
+// newHSNet is newTestNet with more roles for every relay.
+func newHSNet(t testing.TB, n int, more descriptor.Role) *testNet {
+	tn := &testNet{t: t, dhtNet: dhttest.NewCluster(t, n, dhttest.Options{})}
+	tn.net = relaynet.Start(t, n, relaynet.Options{
+		Roles: func(int) descriptor.Role {
+			return descriptor.RoleGuard | descriptor.RoleIntro | descriptor.RoleRendezvous | more
+		},
+		Setup: func(r *relaynet.Relay) error {
+			r.Router.SetHSDirectory(hidden.DHTDirectory{Node: tn.dhtNet.Relays[r.Index].Node})
+			return nil
+		},
+	})
+	tn.dir = tn.net.Dir
+	for i, r := range tn.net.Relays {
+		tn.relays = append(tn.relays, &relay{Relay: r, dht: tn.dhtNet.Relays[i]})
 	}
 	t.Cleanup(func() {
 		for _, r := range tn.relays {
@@ -123,22 +71,14 @@ func newTestNet(t testing.TB, n int) *testNet {
 	return tn
 }
 
-func newHost(t testing.TB) host.Host {
-	k, _, _ := crypto.GenerateEd25519Key(rand.Reader)
-	h, err := dht.NewHost(dht.HostConfig{Identity: k})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Close() })
-	return h
-}
+func newHost(t testing.TB) host.Host { return relaynet.TestHost(t) }
 
 // endpoint is a node that builds circuits: a client or a service.
 func (tn *testNet) endpoint() (hidden.Config, host.Host) {
-	h := newHost(tn.t)
-	lm := link.NewManager(h, link.Config{})
-	lm.Start()
-	tn.t.Cleanup(func() { lm.Close() })
+	lm, h, err := tn.net.NewLinks()
+	if err != nil {
+		tn.t.Fatal(err)
+	}
 	return hidden.Config{Links: lm, Directory: tn.dir}, h
 }
 
@@ -198,7 +138,7 @@ func (tn *testNet) record() []*recordingDir {
 	var out []*recordingDir
 	for _, r := range tn.relays {
 		d := &recordingDir{DHTDirectory: hidden.DHTDirectory{Node: r.dht.Node}}
-		r.router.SetHSDirectory(d)
+		r.Router.SetHSDirectory(d)
 		out = append(out, d)
 	}
 	return out

@@ -2,7 +2,6 @@ package hidden_test
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"io"
 	"math"
@@ -14,14 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/obolnet/obol/circuit"
 	"github.com/obolnet/obol/circuit/client"
 	"github.com/obolnet/obol/circuit/link"
 	"github.com/obolnet/obol/descriptor"
-	"github.com/obolnet/obol/dht/dhttest"
 	"github.com/obolnet/obol/hidden"
-	"github.com/obolnet/obol/router"
 )
 
 // The circuit-type experiment (specs/12-padding.md, "Measurements"):
@@ -82,41 +78,7 @@ func (tr *tracer) take() [][]cellEvent {
 }
 
 // newExpNet is newTestNet with every relay an exit too.
-func newExpNet(t testing.TB, n int) *testNet {
-	tn := &testNet{t: t, dir: &directory{addrs: map[peer.ID]peer.AddrInfo{}, descs: map[peer.ID]*descriptor.Relay{}}}
-	tn.dhtNet = dhttest.NewCluster(t, n, dhttest.Options{})
-	now := time.Now()
-	pol, err := router.ParseExitPolicy([]string{"accept *:*"}, router.AllowLoopback())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, dr := range tn.dhtNet.Relays {
-		onion, err := circuit.GenerateOnionKey(rand.Reader, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		h := newHost(t)
-		rt, err := router.New(h, router.Config{OnionKeys: []circuit.OnionKey{onion}, Directory: tn.dir, Exit: pol})
-		if err != nil {
-			t.Fatal(err)
-		}
-		rt.SetHSDirectory(hidden.DHTDirectory{Node: dr.Node})
-		ctx, cancel := context.WithCancel(context.Background())
-		r := &relay{dht: dr, host: h, router: rt, cancel: cancel, done: make(chan struct{})}
-		go func() { defer close(r.done); rt.Run(ctx) }()
-		d := dhttest.Describe(h, descriptor.RoleRelay|descriptor.RoleGuard|descriptor.RoleIntro|descriptor.RoleRendezvous|descriptor.RoleExit)
-		d.OnionKeys = []descriptor.OnionKey{{Key: onion.Public, NotAfter: now.Add(24 * time.Hour).Unix()}}
-		tn.dir.addrs[h.ID()] = peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()}
-		tn.dir.descs[h.ID()] = d
-		tn.relays = append(tn.relays, r)
-	}
-	t.Cleanup(func() {
-		for _, r := range tn.relays {
-			r.stop()
-		}
-	})
-	return tn
-}
+func newExpNet(t testing.TB, n int) *testNet { return newHSNet(t, n, descriptor.RoleExit) }
 
 // tracedEndpoint is tn.endpoint with its links traced.
 func (tn *testNet) tracedEndpoint(tr *tracer) hidden.Config {
@@ -128,11 +90,7 @@ func (tn *testNet) tracedEndpoint(tr *tracer) hidden.Config {
 }
 
 // hop is relay i as a path hop.
-func (tn *testNet) hop(i int) client.Hop {
-	r := tn.relays[i]
-	d := tn.dir.descs[r.id()]
-	return client.Hop{Peer: tn.dir.addrs[r.id()], OnionKey: d.OnionKeys[0].Key}
-}
+func (tn *testNet) hop(i int) client.Hop { return tn.relays[i].Hop() }
 
 // page serves a synthetic page of size bytes at /<size>.
 func pageServer(t testing.TB) string {

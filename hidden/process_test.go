@@ -26,6 +26,7 @@ import (
 	"github.com/obolnet/obol/descriptor"
 	"github.com/obolnet/obol/dht"
 	"github.com/obolnet/obol/hidden"
+	"github.com/obolnet/obol/internal/relaynet"
 )
 
 // TestMain lets the test binary run as a lone hidden service, so that a
@@ -75,24 +76,24 @@ func runServiceProcess(in io.Reader, out io.Writer) error {
 	if err := json.Unmarshal(line, &spec); err != nil {
 		return fmt.Errorf("spec: %w", err)
 	}
-	dir := &directory{addrs: map[peer.ID]peer.AddrInfo{}, descs: map[peer.ID]*descriptor.Relay{}}
+	dir := relaynet.NewDirectory()
 	for _, d := range spec.Relays {
-		dir.descs[d.PeerID] = d
+		dir.List(d)
 	}
 	for s, addrs := range spec.Addrs {
 		id, err := peer.Decode(s)
 		if err != nil {
 			return err
 		}
-		ai := peer.AddrInfo{ID: id}
+		var ms []ma.Multiaddr
 		for _, a := range addrs {
 			m, err := ma.NewMultiaddr(a)
 			if err != nil {
 				return err
 			}
-			ai.Addrs = append(ai.Addrs, m)
+			ms = append(ms, m)
 		}
-		dir.addrs[id] = ai
+		dir.Set(id, ms)
 	}
 	k, _, err := crypto.GenerateEd25519Key(rand.Reader)
 	if err != nil {
@@ -177,16 +178,12 @@ type serviceProcess struct {
 func startServiceProcess(tb testing.TB, tn *testNet, pow bool, minEffort uint32, adjustEvery time.Duration) *serviceProcess {
 	tb.Helper()
 	spec := serviceSpec{Addrs: map[string][]string{}, PoW: pow, MinEffort: minEffort, AdjustEvery: adjustEvery}
-	tn.dir.mu.Lock()
-	for _, d := range tn.dir.descs {
-		spec.Relays = append(spec.Relays, d)
-	}
-	for id, ai := range tn.dir.addrs {
+	spec.Relays = tn.dir.Relays()
+	for _, ai := range tn.dir.AddrInfos() {
 		for _, a := range ai.Addrs {
-			spec.Addrs[id.String()] = append(spec.Addrs[id.String()], a.String())
+			spec.Addrs[ai.ID.String()] = append(spec.Addrs[ai.ID.String()], a.String())
 		}
 	}
-	tn.dir.mu.Unlock()
 	b, err := json.Marshal(spec)
 	if err != nil {
 		tb.Fatal(err)

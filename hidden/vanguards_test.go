@@ -9,12 +9,13 @@ import (
 
 	"github.com/obolnet/obol/descriptor"
 	"github.com/obolnet/obol/hidden"
+	"github.com/obolnet/obol/internal/relaynet"
 )
 
 // clientView is a client's directory: the network without some relays,
 // with one relay alone offering rendezvous.
 type clientView struct {
-	base       *directory
+	base       *relaynet.Directory
 	hide       map[peer.ID]bool
 	rendezvous peer.ID
 }
@@ -79,7 +80,7 @@ func TestAttackerRendezvousPointSeesOnlyVanguards(t *testing.T) {
 		cg, cv := c.GuardLayers()
 		clientSide := append(append([]peer.ID{ch.ID()}, cg...), cv...)
 		fromService := 0
-		for _, k := range attacker.router.Circuits() {
+		for _, k := range attacker.Router.Circuits() {
 			switch {
 			case slices.Contains(guards, k.Prev):
 				t.Fatalf("introduction %d: the service's guard %s is next to the attacker's rendezvous point", i, k.Prev)

@@ -149,8 +149,7 @@ func (tn *testNet) crashClient(t *testing.T, c *testClient, pc *paidCircuit) {
 // restartRelay kills a relay and starts it again from its files, on a new
 // host as a restarted process would be.
 func (tn *testNet) restartRelay(t *testing.T, r *paidRelay) {
-	r.stop()
-	r.host.Close()
-	r.host = newHost(t)
-	tn.start(r, false)
+	if err := tn.net.Restart(r.Index); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -19,7 +19,7 @@ func (tn *testNet) buildAsPaths(t *testing.T, c *testClient, idx ...int) (*clien
 	relays := make([]pay.RelayTerms, len(idx))
 	capacities := make([]uint64, len(idx))
 	for k, i := range idx {
-		path = append(path, tn.relays[i].hop())
+		path = append(path, tn.relays[i].Hop())
 		relays[k] = tn.relays[i].relay(tn.terms)
 		cp, err := c.paid.Capacity(tn.terms.Owed(8<<20), relays[k])
 		if err != nil {

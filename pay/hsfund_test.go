@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/obolnet/obol/circuit/client"
-	"github.com/obolnet/obol/circuit/link"
 	"github.com/obolnet/obol/descriptor"
 	"github.com/obolnet/obol/hidden"
 	"github.com/obolnet/obol/internal/keyfile"
@@ -74,10 +73,10 @@ func newHSNet(t *testing.T, n int) *hsNet {
 
 // endpoint is a hidden.Config on a host of its own, paid by p.
 func (hn *hsNet) endpoint(t *testing.T, p *pay.Payer) hidden.Config {
-	h := newHost(t)
-	lm := link.NewManager(h, link.Config{})
-	lm.Start()
-	t.Cleanup(func() { lm.Close(); h.Close() })
+	lm, _, err := hn.net.NewLinks()
+	if err != nil {
+		t.Fatal(err)
+	}
 	n := hidden.Config{Links: lm, Directory: client.DirectoryFunc(func() []*descriptor.Relay { return hn.descs })}
 	if p != nil {
 		n.Pay = p.Pay

@@ -9,6 +9,7 @@ import (
 	"github.com/btcsuite/btcd/btcec/v2"
 
 	"github.com/obolnet/obol/payment"
+	"github.com/obolnet/obol/payment/mint"
 	"github.com/obolnet/obol/payment/wallet"
 )
 
@@ -16,7 +17,7 @@ import (
 // with hc (nil: directly), its channel book, and a channel booked in it,
 // not funded.
 func unfundedChannel(t *testing.T, hc *http.Client) (*wallet.Wallet, *Channels, *payment.Channel, uint64) {
-	_, url := testMint(t)
+	url := mint.StartTest(t, testMint, mint.ServerConfig{}).URL
 	ctx := context.Background()
 	w, err := OpenWallet(WalletConfig{DirectMintConnectionUnsafe: true, Dir: t.TempDir(), Mint: url, HTTPClient: hc})
 	if err != nil {

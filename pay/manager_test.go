@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/obolnet/obol/circuit"
 	"github.com/obolnet/obol/circuit/client"
 	"github.com/obolnet/obol/descriptor"
 	"github.com/obolnet/obol/pay"
@@ -18,18 +17,12 @@ import (
 // terms, with the mint's keyset.
 func (tn *testNet) descriptorOf(r *paidRelay) *descriptor.Relay {
 	ks, _ := tn.mint.ActiveKeyset("sat")
-	d := &descriptor.Relay{Version: descriptor.Version, PeerID: r.host.ID(), Bandwidth: 10 << 20, Protocols: []uint16{circuit.ProtocolVersion},
-		Roles:     descriptor.RoleRelay | descriptor.RoleGuard | descriptor.RoleExit,
-		ExitPorts: []descriptor.PortRange{{Lo: 1, Hi: 65535}},
-		OnionKeys: []descriptor.OnionKey{{Key: r.onion.Public, NotAfter: time.Now().Add(time.Hour).Unix()}},
-		Expires:   time.Now().Add(time.Hour).Unix(),
-		Price:     descriptor.Price{PerMiB: tn.terms.PerMiB, PerCircuit: tn.terms.PerCircuit},
-		Payment: descriptor.Payment{Mints: []descriptor.AcceptedMint{{URL: tn.mintURL, Unit: "sat", Keysets: []string{ks.ID}}},
-			ReceiverKey: r.key.PubKey().SerializeCompressed(), PrepayBytes: tn.terms.PrepayBytes, FreeBytes: tn.terms.FreeBytes}}
-	for _, a := range r.host.Addrs() {
-		d.Addrs = append(d.Addrs, a.Bytes())
-	}
-	return d
+	d := *r.Desc
+	d.Expires = time.Now().Add(time.Hour).Unix()
+	d.Price = descriptor.Price{PerMiB: tn.terms.PerMiB, PerCircuit: tn.terms.PerCircuit}
+	d.Payment = descriptor.Payment{Mints: []descriptor.AcceptedMint{{URL: tn.mintURL, Unit: "sat", Keysets: []string{ks.ID}}},
+		ReceiverKey: r.key.PubKey().SerializeCompressed(), PrepayBytes: tn.terms.PrepayBytes, FreeBytes: tn.terms.FreeBytes}
+	return &d
 }
 
 // A manager given Pay pays every circuit it builds: traffic far beyond
@@ -82,7 +75,7 @@ func TestManagerPaysCircuits(t *testing.T) {
 			got += s.Amount
 		}
 		if got == 0 {
-			t.Errorf("relay %s was not paid", r.host.ID())
+			t.Errorf("relay %s was not paid", r.Host.ID())
 		}
 		earned += got
 	}

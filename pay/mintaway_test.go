@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -142,12 +141,7 @@ type oneHopFunding struct {
 func newOneHopFunding(t *testing.T, name string, hc *http.Client, cc pay.ChannelsConfig, now func() time.Time) *oneHopFunding {
 	t.Helper()
 	ctx := context.Background()
-	m, err := mint.Open(mint.Config{Seed: []byte("paid " + name + " test mint seed")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(m.Handler())
-	t.Cleanup(func() { srv.Close(); m.Close() })
+	srv := mint.StartTest(t, mint.Config{Seed: []byte("paid " + name + " test mint seed")}, mint.ServerConfig{})
 	w, err := wallet.Open(wallet.Config{Mint: srv.URL, Seed: []byte("paid " + name + " test wallet"), Dir: t.TempDir(),
 		HTTPClient: hc, Now: now})
 	if err != nil {

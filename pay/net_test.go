@@ -1,36 +1,25 @@
 package pay_test
 
 import (
-	"bufio"
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
 	"errors"
 	"fmt"
-	"io"
 	"math"
-	mrand "math/rand/v2"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/btcsuite/btcd/btcec/v2"
-	"github.com/libp2p/go-libp2p/core/crypto"
-	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
-	ma "github.com/multiformats/go-multiaddr"
 
-	"github.com/obolnet/obol/circuit"
 	"github.com/obolnet/obol/circuit/circuittest"
 	"github.com/obolnet/obol/circuit/client"
 	"github.com/obolnet/obol/circuit/link"
-	"github.com/obolnet/obol/dht"
+	"github.com/obolnet/obol/internal/relaynet"
 	"github.com/obolnet/obol/pay"
 	"github.com/obolnet/obol/payment"
 	"github.com/obolnet/obol/payment/mint"
@@ -42,38 +31,18 @@ import (
 // 64 KiB allowance, 512 KiB prepay window.
 var testTerms = client.Terms{PerMiB: 1000, PerCircuit: 1000, PrepayBytes: 512 << 10, FreeBytes: 64 << 10}
 
-type directory struct {
-	mu sync.Mutex
-	m  map[peer.ID]peer.AddrInfo
-}
-
-func (d *directory) AddrInfo(_ context.Context, id peer.ID) (peer.AddrInfo, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	ai, ok := d.m[id]
-	if !ok {
-		return ai, fmt.Errorf("unknown relay %s", id)
-	}
-	return ai, nil
-}
-
 // paidRelay is a relay that charges: router, ledger on disk, meter, its
 // own wallet and settler.
 type paidRelay struct {
+	*relaynet.Relay
 	dir     string
-	host    host.Host
-	onion   circuit.OnionKey
 	key     *btcec.PrivateKey
-	router  *router.Router
 	ledger  *payment.Ledger
 	store   *payment.FileStore
 	meter   *router.PaidMeter
 	wallet  *wallet.Wallet
 	settler *router.Settler
 	crash   *crashTransport // the wallet's way to the mint
-	addrs   []ma.Multiaddr  // if set, the only addresses others use
-	cancel  context.CancelFunc
-	done    chan struct{}
 
 	mu      sync.Mutex
 	settled []router.Settlement
@@ -85,7 +54,7 @@ type testNet struct {
 	mint    *mint.Mint
 	log     *eventLog // what the mint saw, among the tests' marks
 	opts    netOpts
-	dir     *directory
+	net     *relaynet.Network
 	relays  []*paidRelay
 	links   *link.Manager
 	terms   client.Terms
@@ -121,78 +90,54 @@ func newTestNet(t testing.TB, n int, o netOpts) *testNet {
 	if o.settleDelay == 0 {
 		o.settleDelay = time.Millisecond
 	}
-	m, err := mint.Open(mint.Config{Seed: []byte("paid circuits test mint seed"), Dir: t.TempDir(), Now: o.clock,
-		Units: []mint.UnitConfig{{Unit: "sat", Order: 32, InputFeePPK: o.feePPK}}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	log := &eventLog{}
-	srv := httptest.NewServer(log.observe(m.Handler()))
-	t.Cleanup(func() { srv.Close(); m.Close() })
-	tn := &testNet{t: t, mintURL: srv.URL, mint: m, log: log, dir: &directory{m: map[peer.ID]peer.AddrInfo{}}, terms: o.terms, grace: o.grace, opts: o}
+	srv := mint.StartTest(t, mint.Config{Seed: []byte("paid circuits test mint seed"), Dir: t.TempDir(), Now: o.clock,
+		Units: []mint.UnitConfig{{Unit: "sat", Order: 32, InputFeePPK: o.feePPK}}}, mint.ServerConfig{Wrap: log.observe})
+	tn := &testNet{t: t, mintURL: srv.URL, mint: srv.Mint, log: log, terms: o.terms, grace: o.grace, opts: o}
 	for range n {
-		r := &paidRelay{dir: t.TempDir(), host: newHost(t)}
-		r.onion, _ = circuit.GenerateOnionKey(rand.Reader, 1)
+		r := &paidRelay{dir: t.TempDir()}
 		r.key, _ = btcec.NewPrivateKey()
-		tn.start(r, o.unpaid)
 		tn.relays = append(tn.relays, r)
 	}
-	ch := newHost(t)
-	tn.links = link.NewManager(ch, link.Config{})
-	tn.links.Start()
-	t.Cleanup(func() {
-		tn.links.Close()
-		ch.Close()
-		for _, r := range tn.relays {
-			r.stop()
-			r.host.Close()
-		}
-	})
+	tn.net = relaynet.Start(t, n, relaynet.Options{Router: tn.configure, Setup: tn.setup})
+	for i, r := range tn.relays {
+		r.Relay = tn.net.Relays[i]
+	}
+	tn.links = tn.net.Links
 	return tn
 }
 
-func newHost(t testing.TB) host.Host {
-	k, _, _ := crypto.GenerateEd25519Key(rand.Reader)
-	h, err := dht.NewHost(dht.HostConfig{Identity: k})
-	if err != nil {
-		t.Fatal(err)
+// configure starts relay r's payment state from its directory, at each
+// of its starts; the relays are paid but for the first start of an
+// unpaid network's.
+func (tn *testNet) configure(rr *relaynet.Relay, c *router.Config) {
+	r := tn.relays[rr.Index]
+	if tn.opts.unpaid && r.Relay == nil {
+		return
 	}
-	return h
+	tn.startPayments(r, rr.Host.ID())
+	c.Meter = r.meter
 }
 
-// start (re)starts a relay's payment state from its directory and its
-// router on its host.
-func (tn *testNet) start(r *paidRelay, unpaid bool) {
-	t := tn.t
-	var err error
-	cfg := router.Config{OnionKeys: []circuit.OnionKey{r.onion}, Directory: tn.dir}
-	cfg.Exit, _ = router.ParseExitPolicy([]string{"accept *:*"}, router.AllowLoopback())
-	if !unpaid {
-		tn.startPayments(r)
-		cfg.Meter = r.meter
-	}
-	if r.router, err = router.New(r.host, cfg); err != nil {
-		t.Fatal(err)
-	}
+// setup runs relay r's settler and sets its hidden-service directory.
+func (tn *testNet) setup(rr *relaynet.Relay) error {
+	r := tn.relays[rr.Index]
 	if tn.opts.hsDir != nil {
-		r.router.SetHSDirectory(tn.opts.hsDir)
+		rr.Router.SetHSDirectory(tn.opts.hsDir)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r.cancel, r.done = cancel, make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); r.router.Run(ctx) }()
-	if r.settler != nil && !tn.opts.noSettler {
-		wg.Add(1)
-		go func() { defer wg.Done(); r.settler.Run(ctx) }()
+	if r.store == nil {
+		return nil
 	}
-	go func() { wg.Wait(); close(r.done) }()
-	tn.dir.mu.Lock()
-	tn.dir.m[r.host.ID()] = peer.AddrInfo{ID: r.host.ID(), Addrs: r.host.Addrs()}
-	tn.dir.mu.Unlock()
+	store, w, settler := r.store, r.wallet, r.settler
+	if !tn.opts.noSettler {
+		rr.Go(func(ctx context.Context) { settler.Run(ctx) })
+	}
+	// A crash: no settlement, files closed.
+	rr.Defer(func() { store.Close(); w.Close() })
+	return nil
 }
 
-func (tn *testNet) startPayments(r *paidRelay) {
+func (tn *testNet) startPayments(r *paidRelay, id peer.ID) {
 	t := tn.t
 	ks, _ := tn.mint.ActiveKeyset("sat")
 	var recs []payment.LedgerRecord
@@ -216,7 +161,7 @@ func (tn *testNet) startPayments(r *paidRelay) {
 	r.meter, _ = router.NewPaidMeter(router.PaidConfig{Ledger: r.ledger, PerMiB: tn.terms.PerMiB,
 		PerCircuit: tn.terms.PerCircuit, FreeBytes: tn.terms.FreeBytes, Grace: tn.grace})
 	r.crash = newCrashTransport()
-	r.wallet, err = wallet.Open(wallet.Config{Mint: tn.mintURL, Seed: []byte("relay wallet seed " + r.host.ID().String()),
+	r.wallet, err = wallet.Open(wallet.Config{Mint: tn.mintURL, Seed: []byte("relay wallet seed " + id.String()),
 		Dir: r.dir, Now: tn.opts.clock, HTTPClient: &http.Client{Transport: r.crash}})
 	if err != nil {
 		t.Fatal(err)
@@ -233,48 +178,13 @@ func (tn *testNet) startPayments(r *paidRelay) {
 	}
 }
 
-// stop kills the relay as a crash would: no settlement, files closed.
-func (r *paidRelay) stop() {
-	if r.cancel == nil {
-		return
-	}
-	r.cancel()
-	<-r.done
-	r.cancel = nil
-	if r.store != nil {
-		r.store.Close()
-		r.wallet.Close()
-	}
-}
-
-func (r *paidRelay) hop() client.Hop {
-	addrs := r.addrs
-	if addrs == nil {
-		addrs = r.host.Addrs()
-	}
-	return client.Hop{Peer: peer.AddrInfo{ID: r.host.ID(), Addrs: addrs}, OnionKey: r.onion.Public}
-}
-
 // delayLinks puts a forwarder delaying each packet by delay in front of
 // every relay's QUIC address, and makes clients and relays use it.
 func (tn *testNet) delayLinks(tb testing.TB, delay time.Duration) {
 	for _, r := range tn.relays {
-		var quic ma.Multiaddr
-		for _, a := range r.host.Addrs() {
-			if _, err := a.ValueForProtocol(ma.P_QUIC_V1); err == nil {
-				quic = a
-			}
-		}
-		port, _ := quic.ValueForProtocol(ma.P_UDP)
-		d, err := circuittest.NewDelayUDP("127.0.0.1:"+port, delay)
-		if err != nil {
+		if err := tn.net.Delay(r.Relay, relaynet.Link{Delay: delay}); err != nil {
 			tb.Fatal(err)
 		}
-		tb.Cleanup(func() { d.Close() })
-		r.addrs = []ma.Multiaddr{ma.StringCast(fmt.Sprintf("/ip4/127.0.0.1/udp/%d/quic-v1", d.AddrPort().Port()))}
-		tn.dir.mu.Lock()
-		tn.dir.m[r.host.ID()] = peer.AddrInfo{ID: r.host.ID(), Addrs: r.addrs}
-		tn.dir.mu.Unlock()
 	}
 }
 
@@ -356,10 +266,7 @@ func (pc *paidCircuit) allPayers() []client.HopPayer {
 // build builds a circuit through relays idx and starts paying it within
 // budget msat (0: no bound).
 func (tn *testNet) build(t testing.TB, c *testClient, budget uint64, idx ...int) *paidCircuit {
-	var path []client.Hop
-	for _, i := range idx {
-		path = append(path, tn.relays[i].hop())
-	}
+	path := tn.net.Path(idx...)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	circ, err := client.Build(ctx, tn.links, path)
@@ -414,70 +321,13 @@ func (pc *paidCircuit) stopPaying() error {
 
 // dataServer serves /bytes/N: N pseudo-random bytes, the same every time.
 func dataServer(t testing.TB) (port uint16, sum func(n int) [32]byte) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gen := func(n int, w io.Writer) {
-		r := mrand.NewChaCha8([32]byte{7})
-		buf := make([]byte, 64<<10)
-		for n > 0 {
-			k := min(n, len(buf))
-			r.Read(buf[:k])
-			if _, err := w.Write(buf[:k]); err != nil {
-				return
-			}
-			n -= k
-		}
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n, err := strconv.Atoi(r.URL.Path[len("/bytes/"):])
-		if err != nil {
-			http.Error(w, "bad size", 400)
-			return
-		}
-		w.Header().Set("Content-Length", strconv.Itoa(n))
-		gen(n, w)
-	})}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	return uint16(ln.Addr().(*net.TCPAddr).Port), func(n int) [32]byte {
-		h := sha256.New()
-		gen(n, h)
-		return [32]byte(h.Sum(nil))
-	}
+	return circuittest.StartDataServer(t)
 }
 
 // get fetches /bytes/n over conn and returns the body's hash; progress,
 // if set, is told of every chunk read.
 func get(conn net.Conn, n int, progress func(int)) ([32]byte, error) {
-	if _, err := fmt.Fprintf(conn, "GET /bytes/%d HTTP/1.0\r\nHost: x\r\n\r\n", n); err != nil {
-		return [32]byte{}, err
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		return [32]byte{}, err
-	}
-	defer resp.Body.Close()
-	h := sha256.New()
-	var w io.Writer = h
-	if progress != nil {
-		w = progressWriter{h, progress}
-	}
-	if _, err := io.Copy(w, resp.Body); err != nil {
-		return [32]byte{}, err
-	}
-	return [32]byte(h.Sum(nil)), nil
-}
-
-type progressWriter struct {
-	w io.Writer
-	f func(int)
-}
-
-func (p progressWriter) Write(b []byte) (int, error) {
-	p.f(len(b))
-	return p.w.Write(b)
+	return circuittest.FetchBytes(conn, n, progress)
 }
 
 var errCrashed = errors.New("process crashed")

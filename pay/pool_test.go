@@ -5,12 +5,14 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/obolnet/obol/payment/mint"
 )
 
 // The pool fills itself, in the background, to the bundles it is asked
 // for, through operations of class pool; Run's filler ends with its ctx.
 func TestPoolFillsItself(t *testing.T) {
-	_, url := testMint(t)
+	url := mint.StartTest(t, testMint, mint.ServerConfig{}).URL
 	opsCh := make(chan MintOp, 64)
 	tr := MintTransportFunc(func(op MintOp, r *http.Request) (*http.Response, error) {
 		res, err := http.DefaultTransport.RoundTrip(r)

@@ -2,10 +2,11 @@ package pay_test
 
 import (
 	"context"
-	"github.com/obolnet/obol/circuit/client"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/obolnet/obol/circuit/client"
 
 	"github.com/obolnet/obol/descriptor"
 	"github.com/obolnet/obol/pay"
@@ -192,7 +193,7 @@ func TestStandbySurvivesRestart(t *testing.T) {
 	// vanguard, and the relays accept them.
 	var path []client.Hop
 	for _, r := range tn.relays {
-		path = append(path, r.hop())
+		path = append(path, r.Hop())
 	}
 	circ, err := client.Build(ctx, tn.links, path)
 	if err != nil {

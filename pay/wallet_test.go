@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,20 +13,13 @@ import (
 	"github.com/obolnet/obol/payment/wallet"
 )
 
+// testMint is the package's test mint.
+var testMint = mint.Config{Seed: []byte("pay package test mint seed")}
+
 // A wallet directory remembers its mint, keeps its seed across opens and
 // refuses a second mint and a second process.
-func testMint(t *testing.T) (*mint.Mint, string) {
-	m, err := mint.Open(mint.Config{Seed: []byte("pay package test mint seed")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(m.Handler())
-	t.Cleanup(func() { srv.Close(); m.Close() })
-	return m, srv.URL
-}
-
 func TestOpenWallet(t *testing.T) {
-	_, url := testMint(t)
+	url := mint.StartTest(t, testMint, mint.ServerConfig{}).URL
 	dir := filepath.Join(t.TempDir(), "wallet")
 	if _, err := OpenWallet(WalletConfig{DirectMintConnectionUnsafe: true, Dir: dir}); err == nil || !strings.Contains(err.Error(), "no mint yet") {
 		t.Fatalf("first open without a mint: %v", err)
@@ -70,7 +62,7 @@ func TestOpenWallet(t *testing.T) {
 // asked for a direct connection; a request that names no operation gets
 // one of its own, of the wallet's class.
 func TestWalletMintTransport(t *testing.T) {
-	_, url := testMint(t)
+	url := mint.StartTest(t, testMint, mint.ServerConfig{}).URL
 	if _, err := OpenWallet(WalletConfig{Dir: t.TempDir(), Mint: url}); !errors.Is(err, ErrNoMintTransport) {
 		t.Fatalf("a wallet with no way to the mint: %v, want ErrNoMintTransport", err)
 	}

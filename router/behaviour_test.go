@@ -33,12 +33,12 @@ func TestRelaysKnowOnlyNeighbours(t *testing.T) {
 	defer s.Close()
 	clientID := tn.client.Host().ID()
 	want := []router.Knowledge{
-		{Prev: clientID, Next: tn.relays[1].host.ID()},
-		{Prev: tn.relays[0].host.ID(), Next: tn.relays[2].host.ID()},
-		{Prev: tn.relays[1].host.ID(), Next: ""},
+		{Prev: clientID, Next: tn.Relays[1].Host.ID()},
+		{Prev: tn.Relays[0].Host.ID(), Next: tn.Relays[2].Host.ID()},
+		{Prev: tn.Relays[1].Host.ID(), Next: ""},
 	}
-	for i, r := range tn.relays {
-		got := r.router.Circuits()
+	for i, r := range tn.Relays {
+		got := r.Router.Circuits()
 		if len(got) != 1 || got[0] != want[i] {
 			t.Fatalf("relay %d knows %+v, want %+v", i, got, want[i])
 		}
@@ -132,7 +132,7 @@ func TestRelayDeathFailsStreamsPromptly(t *testing.T) {
 	if _, err := io.ReadFull(s, buf); err != nil {
 		t.Fatal(err)
 	}
-	tn.relays[1].stop()
+	tn.Relays[1].Stop()
 	start := time.Now()
 	s.SetReadDeadline(time.Now().Add(20 * time.Second))
 	for {
@@ -180,7 +180,7 @@ func TestBadCellDestroysOneCircuit(t *testing.T) {
 	// Build a second circuit by hand on the same channel, then send a
 	// RELAY cell of random bytes: no layer recognizes it, so the last hop
 	// destroys the circuit.
-	path := tn.path(0, 1)
+	path := tn.Path(0, 1)
 	specs := []circuit.HopSpec{
 		{PeerID: []byte(path[0].Peer.ID), OnionKey: path[0].OnionKey},
 		{PeerID: []byte(path[1].Peer.ID), OnionKey: path[1].OnionKey},
@@ -234,7 +234,7 @@ func TestBadCellDestroysOneCircuit(t *testing.T) {
 // not a hang.
 func TestUnknownNextHop(t *testing.T) {
 	tn := newTestNet(t, 2, nil)
-	path := tn.path(0, 1)
+	path := tn.Path(0, 1)
 	ghost := newHost(t)
 	ghost.Close()
 	path[1].Peer = peer.AddrInfo{ID: ghost.ID()}
@@ -264,8 +264,8 @@ func TestNoGoroutineLeak(t *testing.T) {
 		s.Close()
 		c.Close()
 		tn.client.Close()
-		for _, r := range tn.relays {
-			r.stop()
+		for _, r := range tn.Relays {
+			r.Stop()
 		}
 	})
 	deadline := time.Now().Add(15 * time.Second)

@@ -14,10 +14,9 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
-	ma "github.com/multiformats/go-multiaddr"
 
-	"github.com/obolnet/obol/circuit/circuittest"
 	"github.com/obolnet/obol/circuit/client"
+	"github.com/obolnet/obol/internal/relaynet"
 )
 
 const benchSize = 32 << 20
@@ -141,7 +140,7 @@ func BenchmarkBuild(b *testing.B) {
 			if delay > 0 {
 				delayLinks(b, tn, delay)
 			}
-			path := tn.path(0, 1, 2)
+			path := tn.Path(0, 1, 2)
 			build := func() {
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 				defer cancel()
@@ -195,7 +194,7 @@ func BenchmarkFirstByte(b *testing.B) {
 		if delay > 0 {
 			delayLinks(b, tn, delay)
 		}
-		path := tn.path(0, 1, 2)
+		path := tn.Path(0, 1, 2)
 		warm, err := client.Build(context.Background(), tn.client, path)
 		if err != nil {
 			b.Fatal(err)
@@ -236,26 +235,9 @@ func BenchmarkFirstByte(b *testing.B) {
 // delayLinks puts a delaying UDP forwarder in front of each relay's QUIC
 // address and makes the client and the relays reach it only through that.
 func delayLinks(tb testing.TB, tn *testNet, delay time.Duration) {
-	for _, r := range tn.relays {
-		var quic ma.Multiaddr
-		for _, a := range r.host.Addrs() {
-			if _, err := a.ValueForProtocol(ma.P_QUIC_V1); err == nil {
-				quic = a
-			}
-		}
-		port, _ := quic.ValueForProtocol(ma.P_UDP)
-		d, err := circuittest.NewDelayUDP("127.0.0.1:"+port, delay)
-		if err != nil {
+	for _, r := range tn.Relays {
+		if err := tn.Delay(r, relaynet.Link{Delay: delay}); err != nil {
 			tb.Fatal(err)
 		}
-		tb.Cleanup(func() { d.Close() })
-		fwd := ma.StringCast(fmt.Sprintf("/ip4/127.0.0.1/udp/%d/quic-v1", d.AddrPort().Port()))
-		tn.dir.mu.Lock()
-		tn.dir.m[r.host.ID()] = peer.AddrInfo{ID: r.host.ID(), Addrs: []ma.Multiaddr{fwd}}
-		tn.dir.mu.Unlock()
-	}
-	for i, r := range tn.relays {
-		ai := tn.dir.m[r.host.ID()]
-		tn.relays[i].addrs = ai.Addrs
 	}
 }

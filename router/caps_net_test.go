@@ -10,6 +10,7 @@ import (
 
 	"github.com/obolnet/obol/circuit/client"
 	"github.com/obolnet/obol/circuit/link"
+	"github.com/obolnet/obol/internal/relaynet"
 	"github.com/obolnet/obol/router"
 )
 
@@ -21,7 +22,7 @@ func TestCircuitCapsOnTheWire(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	path := tn.path(0)
+	path := tn.Path(0)
 	h := newHost(t)
 	t.Cleanup(func() { h.Close() })
 	first := dialRawLinkFrom(ctx, t, h, path[0].Peer)
@@ -47,7 +48,7 @@ func TestCircuitCapsOnTheWire(t *testing.T) {
 			t.Fatalf("circuit %d: %v, want a refusal (%s)", i, err, s.want)
 		}
 	}
-	st := tn.relays[0].router.Stats()
+	st := tn.Relays[0].Router.Stats()
 	if st.RefusedCircuits != 2 || st.Circuits != 4 {
 		t.Fatalf("stats: %d circuits, %d refused; want 4 and 2", st.Circuits, st.RefusedCircuits)
 	}
@@ -55,13 +56,11 @@ func TestCircuitCapsOnTheWire(t *testing.T) {
 
 // relayDirectory is a test directory that knows its relays as relays
 // (router.RelayChecker), as a relay's view does.
-type relayDirectory struct{ *directory }
+type relayDirectory struct{ *relaynet.Directory }
 
 func (d relayDirectory) IsRelay(id peer.ID) bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	_, ok := d.m[id]
-	return ok
+	_, err := d.AddrInfo(context.Background(), id)
+	return err == nil
 }
 
 // Written as an attacker would try it: two client peers open circuits
@@ -72,7 +71,7 @@ func (d relayDirectory) IsRelay(id peer.ID) bool {
 func TestClientsCannotFillARelayPair(t *testing.T) {
 	tn := newTestNet(t, 2, func(_ int, c *router.Config) {
 		c.MaxCircuitsPerPeer, c.MaxCircuitsPerChannel = 3, 3
-		c.Directory = relayDirectory{c.Directory.(*directory)}
+		c.Directory = relayDirectory{c.Directory.(*relaynet.Directory)}
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -82,17 +81,17 @@ func TestClientsCannotFillARelayPair(t *testing.T) {
 		lm.Start()
 		t.Cleanup(func() { lm.Close(); h.Close() })
 		for i := range 3 {
-			c, err := client.Build(ctx, lm, tn.path(0, 1))
+			c, err := client.Build(ctx, lm, tn.Path(0, 1))
 			if err != nil {
 				t.Fatalf("attacker %d, circuit %d: %v", a, i, err)
 			}
 			t.Cleanup(func() { c.Close() })
 		}
 	}
-	if got := tn.relays[1].router.Stats().Circuits; got != 6 {
+	if got := tn.Relays[1].Router.Stats().Circuits; got != 6 {
 		t.Fatalf("relay 1 holds %d circuits from relay 0, want the attackers' 6", got)
 	}
-	c, err := client.Build(ctx, tn.client, tn.path(0, 1))
+	c, err := client.Build(ctx, tn.client, tn.Path(0, 1))
 	if err != nil {
 		t.Fatalf("an honest circuit through the pair the attackers filled: %v", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/host/peerstore/pstoremem"
 	ma "github.com/multiformats/go-multiaddr"
+	"github.com/obolnet/obol/circuit/circuittest"
 )
 
 // TestCheckEmbeddedForms: every IPv6 spelling of a refused IPv4 address
@@ -92,7 +93,8 @@ func TestCheckOwnAndRelayAddrs(t *testing.T) {
 // TestResolveFullyQualified: names are asked as fully qualified names, so
 // the exit's resolver never tries its search domains.
 func TestResolveFullyQualified(t *testing.T) {
-	d, r := newFakeDNS(t, map[string][]string{"example.com.": {"93.184.216.34"}})
+	d := circuittest.StartTestDNS(t, map[string][]string{"example.com.": {"93.184.216.34"}})
+	r := d.Resolver()
 	p := mustPolicy(t, []string{"accept *:*"}, WithResolver(r))
 	ctx := context.Background()
 	if _, err := p.CheckHost(ctx, "example.com", 80); err != nil {
@@ -104,7 +106,7 @@ func TestResolveFullyQualified(t *testing.T) {
 	if _, err := p.CheckHost(ctx, "intranet", 80); !errors.Is(err, ErrResolveFailed) {
 		t.Fatalf("intranet: %v, want ErrResolveFailed", err)
 	}
-	asked := d.asked()
+	asked := d.Asked()
 	if len(asked) == 0 {
 		t.Fatal("no query reached the server")
 	}
@@ -123,7 +125,7 @@ func TestResolveFullyQualified(t *testing.T) {
 // TestCheckHostLocalhostNames: names under localhost are loopback (RFC
 // 6761), whatever the resolver says.
 func TestCheckHostLocalhostNames(t *testing.T) {
-	_, r := newFakeDNS(t, map[string][]string{"x.localhost.": {"93.184.216.34"}})
+	r := circuittest.StartTestDNS(t, map[string][]string{"x.localhost.": {"93.184.216.34"}}).Resolver()
 	p := mustPolicy(t, []string{"accept *:*"}, WithResolver(r))
 	for _, h := range []string{"localhost", "LOCALHOST.", "x.localhost", "a.b.localhost."} {
 		if _, err := p.CheckHost(context.Background(), h, 80); !errors.Is(err, ErrRefusedByPolicy) {

@@ -4,106 +4,15 @@ import (
 	"context"
 	"errors"
 	"net"
-	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 
-	"golang.org/x/net/dns/dnsmessage"
+	"github.com/obolnet/obol/circuit/circuittest"
 )
-
-// fakeDNS answers A and AAAA queries over UDP from a fixed table.
-type fakeDNS struct {
-	conn  net.PacketConn
-	names map[string][]netip.Addr // lower-case FQDN → addresses
-
-	mu      sync.Mutex
-	queries []string // every question name asked, in order
-}
 
 func startFakeDNS(t *testing.T, names map[string][]string) *net.Resolver {
 	t.Helper()
-	_, r := newFakeDNS(t, names)
-	return r
-}
-
-// asked returns the question names the server has seen.
-func (d *fakeDNS) asked() []string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return append([]string(nil), d.queries...)
-}
-
-func newFakeDNS(t *testing.T, names map[string][]string) (*fakeDNS, *net.Resolver) {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := &fakeDNS{conn: pc, names: map[string][]netip.Addr{}}
-	for n, as := range names {
-		for _, a := range as {
-			d.names[n] = append(d.names[n], netip.MustParseAddr(a))
-		}
-	}
-	done := make(chan struct{})
-	go func() { defer close(done); d.serve() }()
-	t.Cleanup(func() { pc.Close(); <-done })
-	return d, &net.Resolver{
-		PreferGo: true,
-		Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var dd net.Dialer
-			return dd.DialContext(ctx, "udp", pc.LocalAddr().String())
-		},
-	}
-}
-
-func (d *fakeDNS) serve() {
-	buf := make([]byte, 1500)
-	for {
-		n, from, err := d.conn.ReadFrom(buf)
-		if err != nil {
-			return
-		}
-		if resp, err := d.answer(buf[:n]); err == nil {
-			d.conn.WriteTo(resp, from)
-		}
-	}
-}
-
-func (d *fakeDNS) answer(req []byte) ([]byte, error) {
-	var p dnsmessage.Parser
-	h, err := p.Start(req)
-	if err != nil {
-		return nil, err
-	}
-	q, err := p.Question()
-	if err != nil {
-		return nil, err
-	}
-	d.mu.Lock()
-	d.queries = append(d.queries, q.Name.String())
-	d.mu.Unlock()
-	addrs, known := d.names[strings.ToLower(q.Name.String())]
-	h.Response, h.Authoritative = true, true
-	if !known {
-		h.RCode = dnsmessage.RCodeNameError
-	}
-	b := dnsmessage.NewBuilder(nil, h)
-	b.EnableCompression()
-	b.StartQuestions()
-	b.Question(q)
-	b.StartAnswers()
-	rh := dnsmessage.ResourceHeader{Name: q.Name, Class: dnsmessage.ClassINET, TTL: 60}
-	for _, a := range addrs {
-		switch {
-		case a.Is4() && q.Type == dnsmessage.TypeA:
-			b.AResource(rh, dnsmessage.AResource{A: a.As4()})
-		case a.Is6() && q.Type == dnsmessage.TypeAAAA:
-			b.AAAAResource(rh, dnsmessage.AAAAResource{AAAA: a.As16()})
-		}
-	}
-	return b.Finish()
+	return circuittest.StartTestDNS(t, names).Resolver()
 }
 
 func TestCheckHost(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/obolnet/obol/circuit/client"
 	"github.com/obolnet/obol/circuit/link"
+	"github.com/obolnet/obol/internal/relaynet"
 )
 
 // floodedRelay is the relay a flood benchmark floods, in a process of its
@@ -29,7 +30,7 @@ type floodedRelay struct {
 	hop   client.Hop
 }
 
-func startFloodedRelay(b *testing.B, next *testRelay) *floodedRelay {
+func startFloodedRelay(b *testing.B, next *relaynet.Relay) *floodedRelay {
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), "OBOL_TEST_RELAY_PROCESS=1", "OBOL_TEST_RELAY_FLOOD=1")
 	stdin, _ := cmd.StdinPipe()
@@ -43,7 +44,7 @@ func startFloodedRelay(b *testing.B, next *testRelay) *floodedRelay {
 	if err := json.Unmarshal([]byte(r.ask(b, "")), &info); err != nil {
 		b.Fatal(err)
 	}
-	r.ask(b, fmt.Sprintf("next %s %s", next.host.ID(), next.host.Addrs()[0]))
+	r.ask(b, fmt.Sprintf("next %s %s", next.Host.ID(), next.Host.Addrs()[0]))
 	id, _ := peer.Decode(info.ID)
 	r.hop = client.Hop{Peer: peer.AddrInfo{ID: id, Addrs: []ma.Multiaddr{ma.StringCast(info.Addrs[0])}}, OnionKey: [32]byte(info.Onion)}
 	return r
@@ -83,7 +84,7 @@ type floodEnv struct {
 }
 
 // path is the honest path, and the flooders' two-hop path.
-func (e *floodEnv) path() []client.Hop { return []client.Hop{e.victim, e.tn.relays[0].hop()} }
+func (e *floodEnv) path() []client.Hop { return []client.Hop{e.victim, e.tn.Relays[0].Hop()} }
 
 // benchFlood measures an honest two-hop transfer (the flooded relay
 // first) without and with flood running, each against a fresh relay
@@ -97,7 +98,7 @@ func benchFlood(b *testing.B, floods ...namedFlood) {
 		on := f.run != nil
 		b.Run(f.name, func(b *testing.B) {
 			tn := newTestNet(b, 1, nil)
-			victim := startFloodedRelay(b, tn.relays[0])
+			victim := startFloodedRelay(b, tn.Relays[0])
 			e := &floodEnv{tn: tn, victim: victim.hop, port: port, silent: silent}
 			honest := buildOn(b, tn.client, e.path())
 			ctx, cancel := context.WithCancel(context.Background())

@@ -52,10 +52,10 @@ func TestCellFlood(t *testing.T) {
 	for _, circuits := range []int{1, 16} {
 		ctx, cancel := context.WithCancel(context.Background())
 		peaks := []*peakSampler{}
-		for _, r := range tn.relays {
-			peaks = append(peaks, samplePeak(func() int64 { return r.router.Stats().Link.QueuedCells }))
+		for _, r := range tn.Relays {
+			peaks = append(peaks, samplePeak(func() int64 { return r.Router.Stats().Link.QueuedCells }))
 		}
-		sent := floodCells(ctx, t, attacker(t), tn.path(0, 1), circuits, 0)
+		sent := floodCells(ctx, t, attacker(t), tn.Path(0, 1), circuits, 0)
 		tctx, tcancel := context.WithTimeout(context.Background(), time.Minute)
 		start := time.Now()
 		transfer(t, tctx, honest, port, sum)
@@ -65,7 +65,7 @@ func TestCellFlood(t *testing.T) {
 		n := sent()
 		for i, p := range peaks {
 			peak := p.Stop()
-			st := tn.relays[i].router.Stats().Link
+			st := tn.Relays[i].Router.Stats().Link
 			t.Logf("%d flooding circuits, %d DROP cells in %v: relay %d peak %d cells queued, %d circuits overran their queue, %d shed",
 				circuits, n, took.Round(time.Millisecond), i, peak, st.Overflows, st.Shed)
 			if peak > budget+64 {

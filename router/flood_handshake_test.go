@@ -103,12 +103,12 @@ func TestHandshakeGarbageFlood(t *testing.T) {
 		c.CreateRateTotal, c.CreateBurstTotal = 200, 1000
 	})
 	honest := tn.build(t, 0, 1)
-	relay := tn.relays[0].router
+	relay := tn.Relays[0].Router
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	start := time.Now()
-	wait := garbageCreates(ctx, t, tn.relays[0].hop().Peer, peers, perPeer, 0)
-	linkGarbage(ctx, t, tn.relays[0].hop().Peer, 20000, 3*link.DefaultMaxChannelsPerPeer)
+	wait := garbageCreates(ctx, t, tn.Relays[0].Hop().Peer, peers, perPeer, 0)
+	linkGarbage(ctx, t, tn.Relays[0].Hop().Peer, 20000, 3*link.DefaultMaxChannelsPerPeer)
 	transfer(t, ctx, honest, port, sum)
 	sent := wait()
 	allowed := 1000 + 200*time.Since(start).Seconds() // the relay's burst and rate
@@ -133,7 +133,7 @@ func TestHandshakeGarbageFlood(t *testing.T) {
 	waitUntil(t, "the relay-wide rate refilled", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		c, err := client.Build(ctx, tn.client, tn.path(0, 1))
+		c, err := client.Build(ctx, tn.client, tn.Path(0, 1))
 		if err == nil {
 			c.Close()
 		}

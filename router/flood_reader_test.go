@@ -107,10 +107,10 @@ func TestSlowReaderFlood(t *testing.T) {
 			c.CreateRate = -1 // the first relay forwards every reader's CREATE
 		}
 	})
-	victim := tn.relays[0].router
+	victim := tn.Relays[0].Router
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("relay stats: %+v, exit stats: %+v", victim.Stats(), tn.relays[1].router.Stats())
+			t.Logf("relay stats: %+v, exit stats: %+v", victim.Stats(), tn.Relays[1].Router.Stats())
 		}
 	})
 	honest := tn.build(t, 0, 1)
@@ -119,7 +119,7 @@ func TestSlowReaderFlood(t *testing.T) {
 	defer cancel()
 	readers, channels := 0, 0
 	for ; readers < maxReaders && !shedWithin(victim, 5*time.Second); readers += 50 {
-		slowReaders(ctx, t, tn.path(0, 1), port, 50)
+		slowReaders(ctx, t, tn.Path(0, 1), port, 50)
 		channels++
 	}
 	if victim.Stats().Link.Shed == 0 {

@@ -125,7 +125,7 @@ func TestHalfOpenStreamFlood(t *testing.T) {
 			}
 		}
 	})
-	exit := tn.relays[1].router
+	exit := tn.Relays[1].Router
 	honest := tn.build(t, 0, 1)
 	bad := attacker(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -137,12 +137,12 @@ func TestHalfOpenStreamFlood(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer hs.Close()
-		a := buildOn(t, bad, tn.path(0, 1))
+		a := buildOn(t, bad, tn.Path(0, 1))
 		n, why := halfOpen(ctx, a, silent, 1000, 16)
 		if n != router.DefaultMaxStreams || why != circuit.EndResourceLimit {
 			t.Fatalf("one circuit opened %d streams, then %v; want %d, then resource limit", n, why, router.DefaultMaxStreams)
 		}
-		b := buildOn(t, bad, tn.path(0, 1))
+		b := buildOn(t, bad, tn.Path(0, 1))
 		m, why := halfOpen(ctx, b, silent, 1000, 16)
 		if 1+n+m != perRelay || why != circuit.EndResourceLimit {
 			t.Fatalf("the relay took %d streams, then %v; want %d, then resource limit", 1+n+m, why, perRelay)
@@ -164,7 +164,7 @@ func TestHalfOpenStreamFlood(t *testing.T) {
 		transfer(t, ctx, honest, port, sum)
 	})
 	t.Run("unanswered", func(t *testing.T) {
-		a := buildOn(t, bad, tn.path(0, 1))
+		a := buildOn(t, bad, tn.Path(0, 1))
 		var wg sync.WaitGroup
 		ends := make(chan circuit.EndReason, 600)
 		for range 600 {
@@ -187,7 +187,7 @@ func TestHalfOpenStreamFlood(t *testing.T) {
 		t.Logf("600 connects that never complete: %v", count)
 	})
 	t.Run("unread", func(t *testing.T) {
-		a := buildOn(t, bad, tn.path(0, 1))
+		a := buildOn(t, bad, tn.Path(0, 1))
 		for range 20 {
 			s, err := a.Dial(ctx, "127.0.0.1", port)
 			if err != nil {
@@ -197,7 +197,7 @@ func TestHalfOpenStreamFlood(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		fwd := func() uint64 { return tn.relays[0].router.Stats().Forwarded }
+		fwd := func() uint64 { return tn.Relays[0].Router.Stats().Forwarded }
 		waitUntil(t, "every unread stream stopped", func() bool {
 			before := fwd()
 			time.Sleep(500 * time.Millisecond)

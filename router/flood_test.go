@@ -23,7 +23,7 @@ func floodCreates(ctx context.Context, t testing.TB, tn *testNet) func() int {
 	m := link.NewManager(h, link.Config{})
 	m.Start()
 	t.Cleanup(func() { m.Close(); h.Close() })
-	ch, err := m.Channel(ctx, tn.relays[0].hop().Peer)
+	ch, err := m.Channel(ctx, tn.Relays[0].Hop().Peer)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func TestCreateFlood(t *testing.T) {
 		t.Fatalf("honest transfer during the flood: %v", err)
 	}
 	sent := wait()
-	st := tn.relays[0].router.Stats()
+	st := tn.Relays[0].Router.Stats()
 	t.Logf("flood: %d garbage CREATEs sent, %d refused by rate", sent, st.RefusedCreates)
 	if sent > 2*router.DefaultCreateBurst && st.RefusedCreates == 0 {
 		t.Fatalf("%d CREATEs from one peer and none refused", sent)
@@ -116,7 +116,7 @@ func BenchmarkCreateFlood(b *testing.B) {
 				}
 				s.Close()
 			}
-			b.ReportMetric(float64(tn.relays[0].router.Stats().RefusedCreates), "refused-creates")
+			b.ReportMetric(float64(tn.Relays[0].Router.Stats().RefusedCreates), "refused-creates")
 			b.ReportMetric(float64(peakRSSKiB())/1024, "peak-RSS-MiB")
 		})
 	}

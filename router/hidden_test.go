@@ -125,7 +125,7 @@ func TestRendezvousPoint(t *testing.T) {
 	if b := cliIn.next(t, descriptor.CmdHSData); string(b) != "to client" {
 		t.Fatalf("client got %q", b)
 	}
-	for _, k := range tn.relays[3].router.Circuits() {
+	for _, k := range tn.Relays[3].Router.Circuits() {
 		if k.Next != "" {
 			t.Fatalf("the rendezvous point names a next hop %s", k.Next)
 		}

@@ -2,7 +2,6 @@ package router_test
 
 import (
 	"bufio"
-	"context"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/obolnet/obol/circuit"
 	"github.com/obolnet/obol/circuit/client"
+	"github.com/obolnet/obol/internal/relaynet"
 	"github.com/obolnet/obol/router"
 )
 
@@ -71,7 +71,7 @@ type loadRelayStats struct {
 func loadRelayConfig(onion circuit.OnionKey, pol *router.ExitPolicy) router.Config {
 	return router.Config{
 		OnionKeys:   []circuit.OnionKey{onion},
-		Directory:   &directory{m: map[peer.ID]peer.AddrInfo{}}, // 1-hop circuits: no next hop
+		Directory:   relaynet.NewDirectory(), // 1-hop circuits: no next hop
 		Exit:        pol,
 		CreateRate:  router.DefaultCreateRateTotal,
 		CreateBurst: router.DefaultCreateBurstTotal,
@@ -79,7 +79,10 @@ func loadRelayConfig(onion circuit.OnionKey, pol *router.ExitPolicy) router.Conf
 }
 
 func runLoadRelay(in io.Reader, out io.Writer) error {
-	h := newHost(panicTB{})
+	h, err := relaynet.NewHost()
+	if err != nil {
+		return err
+	}
 	defer h.Close()
 	onion, err := circuit.GenerateOnionKey(rand.Reader, 1)
 	if err != nil {
@@ -93,11 +96,11 @@ func runLoadRelay(in io.Reader, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); rt.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	waitServing(panicTB{}, h)
+	stop, err := relaynet.RunRouter(h, rt)
+	if err != nil {
+		return err
+	}
+	defer stop()
 	info := loadRelayInfo{ID: h.ID().String(), Onion: onion.Public[:]}
 	for _, a := range h.Addrs() {
 		info.Addrs = append(info.Addrs, a.String())
@@ -132,11 +135,6 @@ func procStatusKiB(field string) int {
 	}
 	return 0
 }
-
-// panicTB lets test helpers run in the relay process, outside a test.
-type panicTB struct{ testing.TB }
-
-func (panicTB) Fatal(args ...any) { panic(fmt.Sprint(args...)) }
 
 // loadRelay is the parent's handle on a load relay process.
 type loadRelay struct {

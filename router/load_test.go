@@ -1,15 +1,11 @@
 package router_test
 
 import (
-	"bufio"
 	"cmp"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"slices"
 	"strconv"
@@ -18,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/obolnet/obol/circuit/circuittest"
 	"github.com/obolnet/obol/circuit/client"
 	"github.com/obolnet/obol/circuit/link"
 )
@@ -134,35 +131,6 @@ func buildLoad(tb testing.TB, clients []*link.Manager, hop client.Hop, n int) ([
 	return out, st
 }
 
-// countingGet fetches /bytes/n over conn, telling onData of the body
-// bytes as they arrive, and returns the body's hash.
-func countingGet(conn net.Conn, n int, onData func(int)) ([32]byte, error) {
-	if _, err := fmt.Fprintf(conn, "GET /bytes/%d HTTP/1.0\r\nHost: x\r\n\r\n", n); err != nil {
-		return [32]byte{}, err
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		return [32]byte{}, err
-	}
-	defer resp.Body.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, countingReader{resp.Body, onData}); err != nil {
-		return [32]byte{}, err
-	}
-	return [32]byte(h.Sum(nil)), nil
-}
-
-type countingReader struct {
-	r      io.Reader
-	onData func(int)
-}
-
-func (c countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.onData(n)
-	return n, err
-}
-
 // streamLoops runs one GET loop per dial function until stop is closed;
 // each loop finishes the GET it is in. wait returns the first error.
 type streamLoops struct {
@@ -220,7 +188,7 @@ func (l *streamLoops) once(dial func() (net.Conn, error), chunk int, want [32]by
 		return fmt.Errorf("dial: %w", err)
 	}
 	defer s.Close()
-	got, err := countingGet(s, chunk, onData)
+	got, err := circuittest.FetchBytes(s, chunk, onData)
 	if err != nil {
 		return fmt.Errorf("get: %w", err)
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/obolnet/obol/circuit"
 	"github.com/obolnet/obol/circuit/client"
+	"github.com/obolnet/obol/internal/relaynet"
 	"github.com/obolnet/obol/router"
 )
 
@@ -45,9 +46,13 @@ type relayInfo struct {
 // ("next <id> <addr>"), answers "rss" with its resident set size and
 // "stats" with a relayReport, and exits when stdin closes.
 func runRelayProcess() {
-	h := newHost(nopTB{})
+	h, err := relaynet.NewHost()
+	if err != nil {
+		fmt.Println("error", err)
+		return
+	}
 	onion, _ := circuit.GenerateOnionKey(rand.Reader, 1)
-	dir := &directory{m: map[peer.ID]peer.AddrInfo{}}
+	dir := relaynet.NewDirectory()
 	// One client peer opens every circuit of the memory benchmark: no
 	// per-peer rate or circuit cap.
 	cfg := router.Config{OnionKeys: []circuit.OnionKey{onion}, Directory: dir, CreateRate: -1,
@@ -75,9 +80,7 @@ func runRelayProcess() {
 		switch {
 		case len(f) == 3 && f[0] == "next":
 			id, _ := peer.Decode(f[1])
-			dir.mu.Lock()
-			dir.m[id] = peer.AddrInfo{ID: id, Addrs: []ma.Multiaddr{ma.StringCast(f[2])}}
-			dir.mu.Unlock()
+			dir.Set(id, []ma.Multiaddr{ma.StringCast(f[2])})
 			fmt.Println("ok")
 		case len(f) == 1 && f[0] == "rss":
 			debug.FreeOSMemory() // measure what is retained, not garbage
@@ -113,11 +116,6 @@ func rssKiB() int {
 	return 0
 }
 
-// nopTB lets newHost run outside a test.
-type nopTB struct{ testing.TB }
-
-func (nopTB) Fatal(args ...any) { panic(fmt.Sprint(args...)) }
-
 // BenchmarkIdleCircuitMemory opens 10,000 two-hop circuits whose first hop
 // is a relay in its own process and reports that relay's memory per idle
 // circuit (growth of RSS and of the live heap, after a GC, divided by
@@ -151,11 +149,11 @@ func BenchmarkIdleCircuitMemory(b *testing.B) {
 		if err := json.Unmarshal([]byte(ask("")), &info); err != nil {
 			b.Fatal(err)
 		}
-		second := tn.relays[0]
-		ask(fmt.Sprintf("next %s %s", second.host.ID(), second.host.Addrs()[0]))
+		second := tn.Relays[0]
+		ask(fmt.Sprintf("next %s %s", second.Host.ID(), second.Host.Addrs()[0]))
 		id, _ := peer.Decode(info.ID)
 		first := client.Hop{Peer: peer.AddrInfo{ID: id, Addrs: []ma.Multiaddr{ma.StringCast(info.Addrs[0])}}, OnionKey: [32]byte(info.Onion)}
-		path := []client.Hop{first, second.hop()}
+		path := []client.Hop{first, second.Hop()}
 		build := func() *client.Circuit {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()

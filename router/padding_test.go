@@ -45,7 +45,7 @@ func TestPaddingMetering(t *testing.T) {
 		}
 	})
 	c := tn.build(t, 0, 1, 2)
-	mid := tn.relays[1].router
+	mid := tn.Relays[1].Router
 	waitPadding(t, "the circuit to settle", func() bool { return meter.cells.Load() > 0 })
 	before := meter.cells.Load()
 	linkBefore := mid.Stats().Link.PaddingReceived

@@ -23,7 +23,7 @@ func BenchmarkBuildUnderBulk(b *testing.B) {
 	for _, load := range []string{"quiet", "bulk"} {
 		b.Run(load, func(b *testing.B) {
 			tn := newTestNet(b, 3, nil)
-			path := tn.path(0, 1, 2)
+			path := tn.Path(0, 1, 2)
 			if load == "bulk" {
 				busy := tn.build(b, 0, 1, 2)
 				s, err := busy.Dial(context.Background(), "127.0.0.1", port)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -37,20 +36,16 @@ func newSettleFixture(t *testing.T) *settleFixture {
 	f := &settleFixture{}
 	f.now.Store(time.Now().Unix())
 	clock := func() time.Time { return time.Unix(f.now.Load(), 0) }
-	m, err := mint.Open(mint.Config{Seed: []byte("router settle test mint seed"), Now: clock})
-	if err != nil {
-		t.Fatal(err)
+	away := func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if f.down.Add(-1) >= 0 {
+				http.Error(w, "away", http.StatusServiceUnavailable)
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
 	}
-	h := m.Handler()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if f.down.Add(-1) >= 0 {
-			http.Error(w, "away", http.StatusServiceUnavailable)
-			return
-		}
-		h.ServeHTTP(w, r)
-	}))
-	t.Cleanup(func() { srv.Close(); m.Close() })
-	f.url = srv.URL
+	f.url = mint.StartTest(t, mint.Config{Seed: []byte("router settle test mint seed"), Now: clock}, mint.ServerConfig{Wrap: away}).URL
 	open := func(seed string) *wallet.Wallet {
 		w, err := wallet.Open(wallet.Config{Mint: f.url, Seed: []byte(seed), Dir: t.TempDir(), Now: clock})
 		if err != nil {
@@ -71,6 +66,7 @@ func newSettleFixture(t *testing.T) *settleFixture {
 	f.sender, _ = payment.ChannelKey([]byte("settle test channel seed"), 7)
 	funding, _ := payment.FundingAmountFor(100, ks, 0, 1<<20)
 	now := time.Now()
+	var err error
 	f.ch, err = payment.NewChannel(payment.ChannelParams{Mint: f.url, Unit: "sat", Capacity: 100, FundingAmount: funding,
 		KeysetID: ks.ID, SetupTime: uint64(now.Unix()), ExpiryTime: uint64(now.Add(90 * time.Minute).Unix()),
 		Sender: f.sender.PubKey(), Receiver: f.relay.PubKey()}, ks, payment.ChannelSecret(f.sender, f.relay.PubKey()))

@@ -6,70 +6,24 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/obolnet/obol/circuit"
+	"github.com/obolnet/obol/circuit/circuittest"
 	"github.com/obolnet/obol/circuit/client"
 )
 
 // dataServer serves /bytes/N: N pseudo-random bytes, the same every time.
 func dataServer(t testing.TB) (port uint16, sum func(n int) [32]byte) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gen := func(n int, w io.Writer) {
-		r := rand.NewChaCha8([32]byte{7})
-		buf := make([]byte, 64<<10)
-		for n > 0 {
-			k := min(n, len(buf))
-			r.Read(buf[:k])
-			if _, err := w.Write(buf[:k]); err != nil {
-				return // the client went away: do not generate the rest
-			}
-			n -= k
-		}
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n, err := strconv.Atoi(r.URL.Path[len("/bytes/"):])
-		if err != nil {
-			http.Error(w, "bad size", 400)
-			return
-		}
-		w.Header().Set("Content-Length", strconv.Itoa(n))
-		gen(n, w)
-	})}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	return uint16(ln.Addr().(*net.TCPAddr).Port), func(n int) [32]byte {
-		h := sha256.New()
-		gen(n, h)
-		return [32]byte(h.Sum(nil))
-	}
+	return circuittest.StartDataServer(t)
 }
 
 // get fetches /bytes/n over conn with HTTP/1.0 and returns the body hash.
-func get(conn net.Conn, n int) ([32]byte, error) {
-	if _, err := fmt.Fprintf(conn, "GET /bytes/%d HTTP/1.0\r\nHost: x\r\n\r\n", n); err != nil {
-		return [32]byte{}, err
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		return [32]byte{}, err
-	}
-	defer resp.Body.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, resp.Body); err != nil {
-		return [32]byte{}, err
-	}
-	return [32]byte(h.Sum(nil)), nil
-}
+func get(conn net.Conn, n int) ([32]byte, error) { return circuittest.FetchBytes(conn, n, nil) }
 
 // 50 MiB through 1-, 3- and 5-hop circuits arrive byte for byte.
 func TestBulkTransferExact(t *testing.T) {
@@ -152,7 +106,7 @@ func TestBuildDialOneFlight(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	req := []byte("GET /bytes/300000 HTTP/1.0\r\nHost: x\r\n\r\n")
-	c, s, err := client.BuildDial(ctx, tn.client, tn.path(0, 1, 2), "127.0.0.1", port, req)
+	c, s, err := client.BuildDial(ctx, tn.client, tn.Path(0, 1, 2), "127.0.0.1", port, req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +121,7 @@ func TestBuildDialOneFlight(t *testing.T) {
 		t.Fatal("body differs")
 	}
 	// A refused first stream fails BuildDial with the exit's reason.
-	_, _, err = client.BuildDial(ctx, tn.client, tn.path(0, 1, 2), "127.0.0.1", 1, nil)
+	_, _, err = client.BuildDial(ctx, tn.client, tn.Path(0, 1, 2), "127.0.0.1", 1, nil)
 	if endReason(err) != circuit.EndConnectRefused {
 		t.Fatalf("got %v, want connect-refused", err)
 	}

@@ -33,7 +33,7 @@ func TestCircuitCapacitySample(t *testing.T) {
 	n := newExitNet(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	c, err := client.Build(ctx, n.links, n.path(0, 1, 2))
+	c, err := n.Build(ctx, 0, 1, 2)
 	if err != nil {
 		t.Fatal(err)
 	}

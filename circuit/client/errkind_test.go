@@ -101,7 +101,7 @@ func TestDialErrorKinds(t *testing.T) {
 	}
 
 	// Every build fails: another attempt builds new circuits.
-	for i := range n.relays {
+	for i := range n.Relays {
 		n.setFault(i, 1)
 	}
 	if got, err := dialKind(t, ctx, m, "tcp", "127.0.0.1:"+n.echo); got != errkind.OtherPath {
@@ -112,7 +112,7 @@ func TestDialErrorKinds(t *testing.T) {
 // A closed manager says so.
 func TestDialErrorKindClosed(t *testing.T) {
 	n := newExitNet(t, 3)
-	m, err := client.NewCircuitManager(client.Config{Links: n.links, Directory: n, AllowSameSubnet: true, Prebuilt: -1})
+	m, err := client.NewCircuitManager(client.Config{Links: n.links, Directory: n.Dir, AllowSameSubnet: true, Prebuilt: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +166,7 @@ func TestStreamErrorKindsAfterOpen(t *testing.T) {
 	n := newExitNet(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	c, err := client.Build(ctx, n.links, n.path(0, 1, 2))
+	c, err := n.Build(ctx, 0, 1, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +200,7 @@ func TestStreamErrorKindsAfterOpen(t *testing.T) {
 	}
 
 	s = open()
-	n.relays[1].host.Close() // the middle relay goes away, and the circuit with it
+	n.Relays[1].Host.Close() // the middle relay goes away, and the circuit with it
 	if _, err := s.Read(make([]byte, 1)); errkind.Of(err) != errkind.OtherPath || errors.Is(err, io.EOF) {
 		t.Errorf("read on a lost circuit: kind %v (%v), want other path", errkind.Of(err), err)
 	}
@@ -235,7 +235,7 @@ func TestDialConnectedFailsAtTheDial(t *testing.T) {
 	if conn, err := m.DialConnected(ctx, "tcp", "127.0.0.1:"+refused); conn != nil || errkind.Of(err) != errkind.Refused {
 		t.Errorf("DialConnected to a closed port: %v, kind %v; want no connection and the refusal", err, errkind.Of(err))
 	}
-	for i := range n.relays {
+	for i := range n.Relays {
 		n.setFault(i, 1) // every build fails
 	}
 	ctx = client.WithIsolation(ctx, client.NewIsolationKey("connected, no circuit"))

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -63,7 +64,7 @@ func TestHiddenServiceNamesNeverReachAnExit(t *testing.T) {
 	defer func() { srv.Close(); <-serveDone }()
 	proxyAddr := ln.Addr().String()
 
-	circ, err := client.Build(ctx, n.links, n.path(0, 1, 2))
+	circ, err := n.Build(ctx, 0, 1, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +96,7 @@ func TestHiddenServiceNamesNeverReachAnExit(t *testing.T) {
 			return circ.Dial(ctx, "127.0.0.1", port)
 		}},
 		{"build-dial", func(ctx context.Context, host string, port uint16) (net.Conn, error) {
-			c, s, err := client.BuildDial(ctx, n.links, n.path(1, 2, 0), host, port, nil)
+			c, s, err := client.BuildDial(ctx, n.links, n.Path(1, 2, 0), host, port, nil)
 			if err == nil {
 				t.Cleanup(func() { c.Close() })
 			}
@@ -122,19 +123,19 @@ func TestHiddenServiceNamesNeverReachAnExit(t *testing.T) {
 					t.Errorf("%s to %q: %v, want ErrHSName", e.name, host, err)
 				}
 			}
-			before, dials := len(n.dns.asked()), n.exitDials()
+			before, dials := len(n.dns.Asked()), n.exitDials()
 			conn, err := e.dial(ctx, controlName, uint16(echoPort))
 			if err != nil {
 				t.Fatalf("%s to %s: %v", e.name, controlName, err)
 			}
 			echoes(t, conn)
-			if len(n.dns.asked()) == before || n.exitDials() == dials {
+			if len(n.dns.Asked()) == before || n.exitDials() == dials {
 				t.Errorf("%s to %s: the exits' resolver was never asked, or no exit connected", e.name, controlName)
 			}
 		})
 	}
-	for _, name := range n.dns.asked() {
-		if descriptor.IsHSHost(name) {
+	for _, name := range n.dns.Asked() {
+		if descriptor.IsHSHost(strings.ToLower(name)) {
 			t.Errorf("an exit resolved the hidden-service name %q", name)
 		}
 	}

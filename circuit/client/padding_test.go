@@ -22,7 +22,7 @@ func TestPaddingMachineRuns(t *testing.T) {
 	n := newExitNet(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := client.Build(ctx, n.links, n.path(0, 1, 2))
+	c, err := n.Build(ctx, 0, 1, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,10 +35,10 @@ func TestPaddingMachineRuns(t *testing.T) {
 		sent, received := c.PaddingCounts()
 		return sent == 7 && received == 20
 	})
-	if got := n.relays[1].router.Stats().PaddingSent; got != 20 {
+	if got := n.Relays[1].Router.Stats().PaddingSent; got != 20 {
 		t.Fatalf("the middle hop counts %d padding cells sent, want 20", got)
 	}
-	if got := n.relays[0].router.Stats().PaddingSent + n.relays[2].router.Stats().PaddingSent; got != 0 {
+	if got := n.Relays[0].Router.Stats().PaddingSent + n.Relays[2].Router.Stats().PaddingSent; got != 0 {
 		t.Fatalf("hops that ran no machine sent %d padding cells", got)
 	}
 	port, _ := strconv.Atoi(n.echo)
@@ -58,7 +58,7 @@ func TestPaddingCannotAmplify(t *testing.T) {
 	n := newExitNet(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := client.Build(ctx, n.links, n.path(0, 1, 2))
+	c, err := n.Build(ctx, 0, 1, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func TestPaddingCannotAmplify(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	rt := n.relays[1].router
+	rt := n.Relays[1].Router
 	waitFor(t, "both halves to hit the budget", func() bool { return rt.Stats().PaddingRefused == padding.MaxMachines })
 	const want = router.PaddingAllowance + 1
 	if got := rt.Stats().PaddingSent; got != want {
@@ -84,7 +84,7 @@ func TestPaddingSlotBusy(t *testing.T) {
 	n := newExitNet(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := client.Build(ctx, n.links, n.path(0, 1, 2))
+	c, err := n.Build(ctx, 0, 1, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,8 +116,8 @@ func TestManagerRunsFront(t *testing.T) {
 	defer conn.Close()
 	echoBulk(t, conn, 1000)
 	sent := func() (total uint64) {
-		for _, r := range n.relays {
-			total += r.router.Stats().PaddingSent
+		for _, r := range n.Relays {
+			total += r.Router.Stats().PaddingSent
 		}
 		return total
 	}
@@ -125,7 +125,7 @@ func TestManagerRunsFront(t *testing.T) {
 	if got := sent(); got > uint64(front.MaxCells) {
 		t.Fatalf("%d padding cells, FRONT draws at most %d", got, front.MaxCells)
 	}
-	if _, err := client.NewCircuitManager(client.Config{Links: n.links, Directory: n, Front: &padding.FrontConfig{}}); err == nil {
+	if _, err := client.NewCircuitManager(client.Config{Links: n.links, Directory: n.Dir, Front: &padding.FrontConfig{}}); err == nil {
 		t.Fatal("a FRONT config without cells accepted")
 	}
 }

@@ -1,36 +1,17 @@
 package client_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/obolnet/obol/circuit/client"
+	"github.com/obolnet/obol/internal/relaynet"
 )
-
-// syncBuffer is a log sink safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // biasNet runs dials, each on a circuit of its own, through a network of
 // five relays whose only guard is relay 0, with faults set per relay. It
@@ -42,13 +23,13 @@ func biasNet(t *testing.T, faults map[int]float64, dials int) (client.GuardStatu
 	for i, f := range faults {
 		n.setFault(i, f)
 	}
-	var logs syncBuffer
+	var logs relaynet.LogBuffer
 	m := n.manager(client.Config{Guards: 1, BuildAttempts: 1,
 		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	client.SetPathBiasMinimum(m, 30, 10)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	guard := n.relays[0].host.ID()
+	guard := n.Relays[0].Host.ID()
 	for i := range dials {
 		st := m.GuardStatus()
 		if len(st) > 1 || (len(st) == 1 && st[0].ID != guard) {

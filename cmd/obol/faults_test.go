@@ -30,6 +30,7 @@ import (
 
 	"golang.org/x/net/proxy"
 
+	"github.com/obolnet/obol/internal/localnet"
 	"github.com/obolnet/obol/internal/node"
 	"github.com/obolnet/obol/internal/obolbin"
 	"github.com/obolnet/obol/internal/status"
@@ -259,7 +260,7 @@ func newFaultNet(t *testing.T, n int) *faultNet {
 	f.waitViews(t, f.relays...)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := fundWallet(ctx, f.walletDir(), f.mint.url, faultFunds); err != nil {
+	if err := localnet.FundWallet(ctx, f.walletDir(), f.mint.url, faultFunds); err != nil {
 		t.Fatalf("funding the wallet: %v", err)
 	}
 	f.startProxy(t)

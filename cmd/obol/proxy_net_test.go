@@ -2,74 +2,42 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"net"
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
-	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
-	"github.com/obolnet/obol/circuit"
 	"github.com/obolnet/obol/circuit/client"
 	"github.com/obolnet/obol/circuit/link"
 	"github.com/obolnet/obol/descriptor"
 	"github.com/obolnet/obol/dht"
 	"github.com/obolnet/obol/dht/view"
-	"github.com/obolnet/obol/router"
+	"github.com/obolnet/obol/internal/relaynet"
 )
 
 // A test network of relays that carry circuits: each relay is a libp2p
 // host on a loopback address of its own /16 (127.N.0.1), a DHT server
 // publishing its descriptor (onion key, roles, exit ports), and a router.
 
-// relayDirectory resolves next hops for the routers.
-type relayDirectory struct {
-	mu sync.Mutex
-	m  map[peer.ID]peer.AddrInfo
-}
-
-func (d *relayDirectory) AddrInfo(_ context.Context, id peer.ID) (peer.AddrInfo, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	ai, ok := d.m[id]
-	if !ok {
-		return ai, fmt.Errorf("unknown relay %s", id)
-	}
-	return ai, nil
-}
-
 type circuitRelay struct {
-	host   host.Host
+	*relaynet.Relay
 	node   *dht.Node
-	desc   *descriptor.Relay
 	gossip *view.Gossip // nil without the DHT
-	cancel context.CancelFunc
-	done   sync.WaitGroup
 }
 
-func (r *circuitRelay) id() peer.ID { return r.host.ID() }
+func (r *circuitRelay) id() peer.ID { return r.ID() }
 
 // stop kills the relay as a crash would.
-func (r *circuitRelay) stop() {
-	if r.cancel == nil {
-		return
-	}
-	r.cancel()
-	r.done.Wait()
-	r.node.Close()
-	r.host.Close()
-	r.cancel = nil
-}
+func (r *circuitRelay) stop() { r.Stop() }
 
 type circuitNet struct {
+	net    *relaynet.Network
 	relays []*circuitRelay
-	dir    *relayDirectory
 }
 
 // circuitNetOptions shape a test network.
@@ -81,123 +49,76 @@ type circuitNetOptions struct {
 // newCircuitNet starts n relays and stops them at the end of the test.
 func newCircuitNet(t testing.TB, n int, opts circuitNetOptions) *circuitNet {
 	t.Helper()
-	if opts.roles == nil {
-		opts.roles = func(int) descriptor.Role { return descriptor.RoleGuard | descriptor.RoleExit }
-	}
-	cn := &circuitNet{dir: &relayDirectory{m: map[peer.ID]peer.AddrInfo{}}}
-	t.Cleanup(cn.close)
-	for i := range n {
-		r, err := cn.startRelay(i, opts)
-		if err != nil {
-			t.Fatalf("relay %d: %v", i, err)
-		}
-		cn.relays = append(cn.relays, r)
-	}
+	cn := &circuitNet{}
+	cn.net = relaynet.Start(t, n, relaynet.Options{
+		Roles: opts.roles,
+		Host: func(i int) dht.HostConfig {
+			ip := fmt.Sprintf("127.%d.0.1", i+1)
+			return dht.HostConfig{Listen: []string{"/ip4/" + ip + "/udp/0/quic-v1", "/ip4/" + ip + "/tcp/0"}}
+		},
+		Setup: func(r *relaynet.Relay) error {
+			node, err := dht.Open(r.Host, dht.Config{Mode: dht.ModeServer, Bootstrap: cn.boot(r.Index)})
+			if err != nil {
+				return err
+			}
+			r.Defer(func() { node.Close() })
+			cn.relays = append(cn.relays, &circuitRelay{Relay: r, node: node})
+			return nil
+		},
+	})
 	if opts.dht {
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		for i, r := range cn.relays {
-			if err := waitDescriptor(ctx, cn.relays[(i+1)%n].node, r.id()); err != nil {
-				t.Fatalf("relay %d never published: %v", i, err)
-			}
-		}
-		for i, r := range cn.relays {
-			for r.gossip.Set().Len() < n {
-				select {
-				case <-ctx.Done():
-					t.Fatalf("relay %d's view holds %d of %d relays", i, r.gossip.Set().Len(), n)
-				case <-time.After(20 * time.Millisecond):
-				}
-			}
-		}
+		cn.publish(t)
 	}
 	return cn
 }
 
-func (cn *circuitNet) close() {
-	for _, r := range cn.relays {
-		r.stop()
+// boot is where relay i joins: relay 0, for all but relay 0.
+func (cn *circuitNet) boot(i int) []peer.AddrInfo {
+	if i == 0 {
+		return nil
 	}
+	return []peer.AddrInfo{{ID: cn.relays[0].id(), Addrs: cn.relays[0].Host.Addrs()}}
 }
 
-func (cn *circuitNet) startRelay(i int, opts circuitNetOptions) (*circuitRelay, error) {
-	key, _, err := crypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	ip := fmt.Sprintf("127.%d.0.1", i+1)
-	h, err := dht.NewHost(dht.HostConfig{Identity: key,
-		Listen: []string{"/ip4/" + ip + "/udp/0/quic-v1", "/ip4/" + ip + "/tcp/0"}})
-	if err != nil {
-		return nil, err
-	}
-	r := &circuitRelay{host: h}
-	var boot []peer.AddrInfo
-	if i > 0 {
-		boot = []peer.AddrInfo{{ID: cn.relays[0].id(), Addrs: cn.relays[0].host.Addrs()}}
-	}
-	if r.node, err = dht.Open(h, dht.Config{Mode: dht.ModeServer, Bootstrap: boot}); err != nil {
-		h.Close()
-		return nil, err
-	}
-	onion, err := circuit.GenerateOnionKey(rand.Reader, 1)
-	if err != nil {
-		return nil, err
-	}
-	roles := opts.roles(i) | descriptor.RoleRelay
-	cfg := router.Config{OnionKeys: []circuit.OnionKey{onion}, Directory: cn.dir}
-	if roles.Has(descriptor.RoleExit) {
-		if cfg.Exit, err = router.ParseExitPolicy([]string{"accept *:*"}, router.AllowLoopback()); err != nil {
-			return nil, err
-		}
-	}
-	rt, err := router.New(h, cfg)
-	if err != nil {
-		return nil, err
-	}
-	r.desc = describeRelay(h, roles, onion.Public, cfg.Exit)
-	cn.dir.mu.Lock()
-	cn.dir.m[h.ID()] = peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()}
-	cn.dir.mu.Unlock()
-	ctx, cancel := context.WithCancel(context.Background())
-	r.cancel = cancel
-	r.done.Go(func() { rt.Run(ctx) })
-	if opts.dht {
+// publish joins every relay to the DHT through relay 0, spreads
+// descriptors into it and over gossip, and waits until every relay's
+// descriptor can be looked up and every relay's view holds them all.
+func (cn *circuitNet) publish(t testing.TB) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for i, r := range cn.relays {
+		boot := cn.boot(i)
 		if len(boot) > 0 {
 			bctx, bcancel := context.WithTimeout(ctx, 20*time.Second)
 			err := r.node.Bootstrap(bctx)
 			bcancel()
 			if err != nil {
-				r.stop()
-				return nil, err
+				t.Fatalf("relay %d: %v", i, err)
 			}
 		}
 		// Relays spread descriptors and serve their view, from which a
 		// client takes its own.
-		r.gossip = view.NewGossip(h, view.NewSet(time.Now), view.GossipConfig{Bootstrap: boot, AllowSameSubnet: true})
-		r.done.Go(func() { r.gossip.Run(ctx) })
-		pub := dht.NewPublisher(r.node, signer(key, *r.desc), time.Minute)
+		r.gossip = view.NewGossip(r.Host, view.NewSet(time.Now), view.GossipConfig{Bootstrap: boot, AllowSameSubnet: true})
+		r.Go(func(ctx context.Context) { r.gossip.Run(ctx) })
+		pub := dht.NewPublisher(r.node, signer(r.Key, *r.Desc), time.Minute)
 		pub.AlsoPublish(r.gossip.Publish)
-		r.done.Go(func() { pub.Run(ctx) })
+		r.Go(func(ctx context.Context) { pub.Run(ctx) })
 	}
-	return r, nil
-}
-
-// describeRelay is h's descriptor body: addresses, onion key, roles and
-// the exit policy's port summary.
-func describeRelay(h host.Host, roles descriptor.Role, onion [32]byte, exit *router.ExitPolicy) *descriptor.Relay {
-	d := &descriptor.Relay{Version: descriptor.Version, PeerID: h.ID(), Roles: roles,
-		Bandwidth: 10 << 20, Protocols: []uint16{circuit.ProtocolVersion}, Software: "obol-test",
-		OnionKeys: []descriptor.OnionKey{{Key: onion, NotAfter: time.Now().Add(7 * 24 * time.Hour).Unix()}}}
-	for _, a := range h.Addrs() {
-		d.Addrs = append(d.Addrs, a.Bytes())
-	}
-	if exit != nil {
-		for _, p := range exit.Summary() {
-			d.ExitPorts = append(d.ExitPorts, descriptor.PortRange{Lo: p.Lo, Hi: p.Hi})
+	n := len(cn.relays)
+	for i, r := range cn.relays {
+		if err := dht.WaitPublished(ctx, cn.relays[(i+1)%n].node, r.id()); err != nil {
+			t.Fatalf("relay %d never published: %v", i, err)
 		}
 	}
-	return d
+	for i, r := range cn.relays {
+		for r.gossip.Set().Len() < n {
+			select {
+			case <-ctx.Done():
+				t.Fatalf("relay %d's view holds %d of %d relays", i, r.gossip.Set().Len(), n)
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
 }
 
 func signer(key crypto.PrivKey, body descriptor.Relay) dht.SignFunc {
@@ -208,43 +129,20 @@ func signer(key crypto.PrivKey, body descriptor.Relay) dht.SignFunc {
 	}
 }
 
-func waitDescriptor(ctx context.Context, n *dht.Node, id peer.ID) error {
-	for {
-		lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		_, _, err := n.LookupRelay(lctx, id)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
-
 // bootstrap is the /p2p/ address of relay 0, for --bootstrap.
 func (cn *circuitNet) bootstrap() string {
 	r := cn.relays[0]
-	return r.host.Addrs()[0].Encapsulate(ma.StringCast("/p2p/" + r.id().String())).String()
+	return r.Host.Addrs()[0].Encapsulate(ma.StringCast("/p2p/" + r.id().String())).String()
 }
 
-// descriptors is a static directory of the relays' descriptors.
-func (cn *circuitNet) descriptors() client.Directory {
-	var ds []*descriptor.Relay
-	for _, r := range cn.relays {
-		ds = append(ds, r.desc)
-	}
-	return client.DirectoryFunc(func() []*descriptor.Relay { return ds })
-}
+// descriptors is a directory of the relays' descriptors.
+func (cn *circuitNet) descriptors() client.Directory { return cn.net.Dir }
 
 // newTestManager starts a client host, link manager and circuit manager
 // over dir, and runs the manager until the end of the test.
 func newTestManager(t testing.TB, dir client.Directory, cfg client.Config) *client.CircuitManager {
 	t.Helper()
-	key, _, _ := crypto.GenerateEd25519Key(rand.Reader)
-	h, err := dht.NewHost(dht.HostConfig{Identity: key})
+	h, err := relaynet.NewHost()
 	if err != nil {
 		t.Fatal(err)
 	}

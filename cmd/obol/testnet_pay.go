@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"time"
@@ -35,11 +34,9 @@ func testnetPayment(mintURL string) *pay.RelayPayment {
 
 // testMint is the testnet's mint on loopback.
 type testMint struct {
-	m      *mint.Mint
-	url    string
-	dir    string
-	cancel context.CancelFunc
-	done   chan struct{}
+	srv *mint.TestServer
+	url string
+	dir string
 }
 
 // startTestMint starts a mint with a fresh seed and a fake Lightning
@@ -51,42 +48,17 @@ func startTestMint() (*testMint, error) {
 	}
 	seed := make([]byte, 32)
 	rand.Read(seed)
-	m, err := mint.Open(mint.Config{Seed: seed, Dir: dir, Name: "obol testnet mint"})
+	s, err := mint.Start(mint.Config{Seed: seed, Dir: dir, Name: "obol testnet mint"}, mint.ServerConfig{})
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		m.Close()
-		os.RemoveAll(dir)
-		return nil, err
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	tm := &testMint{m: m, url: "http://" + ln.Addr().String(), dir: dir, cancel: cancel, done: make(chan struct{})}
-	go func() { defer close(tm.done); m.Serve(ctx, ln) }()
-	return tm, nil
+	return &testMint{srv: s, url: s.URL, dir: dir}, nil
 }
 
 func (tm *testMint) close() {
-	tm.cancel()
-	<-tm.done
-	tm.m.Close()
+	tm.srv.Close()
 	os.RemoveAll(tm.dir)
-}
-
-// fundWallet tops the wallet in dir up with amount sat from the mint.
-func fundWallet(ctx context.Context, dir, mintURL string, amount uint64) error {
-	w, err := pay.OpenWallet(pay.WalletConfig{Dir: dir, Mint: mintURL, DirectMintConnectionUnsafe: true})
-	if err != nil {
-		return err
-	}
-	defer w.Close()
-	if err := w.Load(ctx); err != nil {
-		return err
-	}
-	_, err = w.TopUp(ctx, amount)
-	return err
 }
 
 // settlement is how the testnet's money ended up once everything stopped.

@@ -73,7 +73,7 @@ func (t *testnet) startServices(ctx context.Context, net *localnet.Network, mint
 	proxyArgs := []string{"proxy", "--socks", socksAddr,
 		"--bootstrap", boot, "--data-dir", s.dir + "/proxy", "--allow-same-subnet", "--min-guard-age", "0", "--min-exit-age", "0", "--log-level", "error"}
 	if mintURL != "" {
-		if err := fundWallet(ctx, s.walletDir(), mintURL, testnetFunds); err != nil {
+		if err := localnet.FundWallet(ctx, s.walletDir(), mintURL, testnetFunds); err != nil {
 			s.close()
 			return nil, fmt.Errorf("funding the proxy's wallet: %w", err)
 		}
@@ -93,7 +93,7 @@ func (t *testnet) startServices(ctx context.Context, net *localnet.Network, mint
 	serveArgs := []string{"serve", "--target", s.webAddr, "--port", "80",
 		"--bootstrap", boot, "--data-dir", s.dir + "/serve", "--allow-same-subnet", "--min-guard-age", "0", "--min-exit-age", "0", "--log-level", "error"}
 	if mintURL != "" {
-		if err := fundWallet(ctx, s.serviceWalletDir(), mintURL, testnetFunds); err != nil {
+		if err := localnet.FundWallet(ctx, s.serviceWalletDir(), mintURL, testnetFunds); err != nil {
 			s.close()
 			return nil, fmt.Errorf("funding the hidden service's wallet: %w", err)
 		}

@@ -362,13 +362,10 @@ func (q *quoteRecorder) last() string {
 // topup waits for its invoice to be paid; interrupted, it keeps the quote
 // and a later command claims it once paid.
 func TestWalletTopUpWaits(t *testing.T) {
-	m, err := mint.Open(mint.Config{Seed: []byte("wallet command test mint seed"), HoldInvoices: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := &quoteRecorder{h: m.Handler()}
-	srv := httptest.NewServer(rec)
-	t.Cleanup(func() { srv.Close(); m.Close() })
+	var rec *quoteRecorder
+	srv := mint.StartTest(t, mint.Config{Seed: []byte("wallet command test mint seed"), HoldInvoices: true},
+		mint.ServerConfig{Wrap: func(h http.Handler) http.Handler { rec = &quoteRecorder{h: h}; return rec }})
+	m := srv.Mint
 	w := newTestWallet(t, srv.URL)
 
 	b := start(t, "wallet", "--data-dir", w.dir, "--mint", w.mint, "--direct-mint-connection-unsafe", "topup", "64")
@@ -513,13 +510,9 @@ func (l *loseAnswer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // command settles it and no sat is lost (the token was never printed, so
 // its proofs stay in the wallet).
 func TestWalletRecoversLostAnswer(t *testing.T) {
-	m, err := mint.Open(mint.Config{Seed: []byte("wallet command test mint seed")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lose := &loseAnswer{h: m.Handler(), path: "/v1/swap"}
-	srv := httptest.NewServer(lose)
-	t.Cleanup(func() { srv.Close(); m.Close() })
+	var lose *loseAnswer
+	srv := mint.StartTest(t, mint.Config{Seed: []byte("wallet command test mint seed")},
+		mint.ServerConfig{Wrap: func(h http.Handler) http.Handler { lose = &loseAnswer{h: h, path: "/v1/swap"}; return lose }})
 	w := newTestWallet(t, srv.URL)
 	w.must("topup", "500")
 
@@ -538,12 +531,7 @@ func TestWalletRecoversLostAnswer(t *testing.T) {
 
 // A kept quote whose invoice expired unpaid is forgotten.
 func TestWalletQuoteExpires(t *testing.T) {
-	m, err := mint.Open(mint.Config{Seed: []byte("wallet command test mint seed"), HoldInvoices: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(m.Handler())
-	t.Cleanup(func() { srv.Close(); m.Close() })
+	srv := mint.StartTest(t, mint.Config{Seed: []byte("wallet command test mint seed"), HoldInvoices: true}, mint.ServerConfig{})
 	w := newTestWallet(t, srv.URL)
 	b := start(t, "wallet", "--data-dir", w.dir, "--mint", w.mint, "--direct-mint-connection-unsafe", "topup", "8")
 	waitStderr(t, b, "waiting for the invoice to be paid")

@@ -50,8 +50,9 @@ var Layers = map[string][]string{
 	"internal/node":     {"pay", "hidden", "router", "circuit", "dht", "payment", "descriptor", "internal/keyfile", "internal/status"},
 	"obol":              {"internal/node", "pay", "hidden", "router", "circuit", "dht", "payment", "descriptor", "internal/keyfile", "internal/status"},
 	"sim":               {"obol", "internal/node", "pay", "hidden", "router", "circuit", "dht", "payment", "descriptor"},
-	"cmd":               {"sim", "obol", "internal/node", "internal/localnet", "internal/status", "internal/metrics", "internal/netemu", "pay", "hidden", "router", "circuit", "dht", "payment", "descriptor", "internal/keyfile"},
+	"cmd":               {"sim", "obol", "internal/node", "internal/localnet", "internal/relaynet", "internal/status", "internal/metrics", "internal/netemu", "pay", "hidden", "router", "circuit", "dht", "payment", "descriptor", "internal/keyfile"},
 	"internal/localnet": {"obol", "internal/node", "pay", "hidden", "router", "circuit", "dht", "payment", "descriptor"},
+	"internal/relaynet": {"router", "circuit", "dht", "descriptor"},
 	"internal/metrics":  {"internal/status"},
 	"internal/status":   nil,
 	"internal/deptest":  nil,
@@ -66,7 +67,7 @@ var Layers = map[string][]string{
 const Root = "obol"
 
 // Helpers are the test helper packages, relative to Module.
-var Helpers = []string{"dht/dhttest", "circuit/circuittest", "payment/mint", "internal/localnet", "internal/obolbin", "internal/nstest"}
+var Helpers = []string{"dht/dhttest", "circuit/circuittest", "payment/mint", "internal/localnet", "internal/relaynet", "internal/obolbin", "internal/nstest"}
 
 // Edge is one import: From imports To. Both are package paths relative to
 // Module ("" is the module's root package). Test is set when the importer

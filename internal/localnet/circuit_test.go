@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
-	"github.com/libp2p/go-libp2p/core/peer"
-	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/obolnet/obol/circuit/client"
 	"github.com/obolnet/obol/circuit/link"
@@ -22,19 +20,11 @@ import (
 
 // hopFor turns a verified descriptor into a path hop.
 func hopFor(t *testing.T, d *descriptor.Relay) client.Hop {
-	k, ok := d.OnionKeyAt(time.Now())
-	if !ok {
-		t.Fatalf("relay %s has no current onion key", d.PeerID)
+	h, err := Hop(d)
+	if err != nil {
+		t.Fatal(err)
 	}
-	ai := peer.AddrInfo{ID: d.PeerID}
-	for _, b := range d.Addrs {
-		a, err := ma.NewMultiaddrBytes(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ai.Addrs = append(ai.Addrs, a)
-	}
-	return client.Hop{Peer: ai, OnionKey: k.Key}
+	return h
 }
 
 // The relays of a local network carry circuits built from the

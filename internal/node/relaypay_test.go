@@ -2,7 +2,6 @@ package node
 
 import (
 	"bytes"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,20 +12,11 @@ import (
 	"github.com/obolnet/obol/payment/mint"
 )
 
-func testMint(t *testing.T) (*mint.Mint, string) {
-	m, err := mint.Open(mint.Config{Seed: []byte("node package test mint seed")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(m.Handler())
-	t.Cleanup(func() { srv.Close(); m.Close() })
-	return m, srv.URL
-}
-
 // A paid relay publishes its terms: prices, the mint with its keyset, a
 // receiver key kept in the data directory, and its limits.
 func TestPaidRelayDescribesTerms(t *testing.T) {
-	m, url := testMint(t)
+	srv := mint.StartTest(t, mint.Config{Seed: []byte("node package test mint seed")}, mint.ServerConfig{})
+	m, url := srv.Mint, srv.URL
 	dir := filepath.Join(t.TempDir(), "relay")
 	terms := &pay.RelayPayment{Mint: url, PerMiB: 2000, PerCircuit: 500, MaxCapacity: 4096, Grace: 20 * time.Second, DirectMintConnectionUnsafe: true}
 	r := openTestRelay(t, RelayConfig{DataDir: dir, Payment: terms})

@@ -1,7 +1,6 @@
 package status_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -18,7 +17,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
-	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/obolnet/obol/circuit/client"
 	"github.com/obolnet/obol/circuit/link"
@@ -27,30 +25,13 @@ import (
 	"github.com/obolnet/obol/internal/localnet"
 	"github.com/obolnet/obol/internal/metrics"
 	"github.com/obolnet/obol/internal/node"
+	"github.com/obolnet/obol/internal/relaynet"
 	"github.com/obolnet/obol/internal/status"
 )
 
 // secretPath is the path clients fetch through circuits; it must never
 // show in a relay's logs, nor must the server's address.
 const secretPath = "/destination-that-must-not-be-logged"
-
-// syncBuffer collects logs written from many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // watchedNet is a local network whose relay `watched` serves a status page
 // and metrics, while a client moves traffic through circuits that use it
@@ -63,7 +44,7 @@ type watchedNet struct {
 	statusURL string    // http://127.0.0.1:PORT/
 	metrics   string    // http://127.0.0.1:PORT/metrics
 	dest      string    // host:port of the web server reached through circuits
-	logs      *syncBuffer
+	logs      *relaynet.LogBuffer
 	circs     []*client.Circuit
 
 	mu      sync.Mutex // guards the fields below
@@ -74,7 +55,7 @@ type watchedNet struct {
 
 func startWatchedNet(t *testing.T, ctx context.Context) *watchedNet {
 	t.Helper()
-	w := &watchedNet{logs: &syncBuffer{}, grew: make(chan struct{})}
+	w := &watchedNet{logs: &relaynet.LogBuffer{}, grew: make(chan struct{})}
 	errs := status.NewErrorCounter()
 	log := slog.New(errs.Handler(slog.NewTextHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelInfo})))
 	n, err := localnet.Start(ctx, localnet.Config{Relays: 4, Logger: log})
@@ -158,19 +139,11 @@ func (w *watchedNet) buildCircuits(t *testing.T, ctx context.Context) {
 
 // hopFor turns a verified descriptor into a path hop.
 func hopFor(t *testing.T, d *descriptor.Relay) client.Hop {
-	k, ok := d.OnionKeyAt(time.Now())
-	if !ok {
-		t.Fatalf("relay %s has no current onion key", d.PeerID)
+	h, err := localnet.Hop(d)
+	if err != nil {
+		t.Fatal(err)
 	}
-	ai := peer.AddrInfo{ID: d.PeerID}
-	for _, b := range d.Addrs {
-		a, err := ma.NewMultiaddrBytes(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ai.Addrs = append(ai.Addrs, a)
-	}
-	return client.Hop{Peer: ai, OnionKey: k.Key}
+	return h
 }
 
 // traffic fetches through the circuits in turn, one fetch every 50 ms,

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -18,13 +17,8 @@ import (
 
 func startMint(t *testing.T, feePPK uint64) (*mint.Mint, string) {
 	t.Helper()
-	m, err := mint.Open(mint.Config{Seed: []byte("wallet test mint seed"), Units: []mint.UnitConfig{{Unit: "sat", Order: 32, InputFeePPK: feePPK}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(m.Handler())
-	t.Cleanup(func() { srv.Close(); m.Close() })
-	return m, srv.URL
+	s := mint.StartTest(t, mint.Config{Seed: []byte("wallet test mint seed"), Units: []mint.UnitConfig{{Unit: "sat", Order: 32, InputFeePPK: feePPK}}}, mint.ServerConfig{})
+	return s.Mint, s.URL
 }
 
 func newWallet(t *testing.T, url, dir, seed string, hc *http.Client) *Wallet {
@@ -223,13 +217,8 @@ func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.U
 func fundedChannel(t *testing.T) (*Wallet, *payment.Channel, *btcec.PrivateKey, *btcec.PrivateKey, *clock) {
 	t.Helper()
 	ck := &clock{now: time.Unix(1_790_000_000, 0)}
-	m, err := mint.Open(mint.Config{Seed: []byte("wallet test mint seed"), Now: ck.Now,
-		Units: []mint.UnitConfig{{Unit: "sat", Order: 32, InputFeePPK: 100}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(m.Handler())
-	t.Cleanup(func() { srv.Close(); m.Close() })
+	srv := mint.StartTest(t, mint.Config{Seed: []byte("wallet test mint seed"), Now: ck.Now,
+		Units: []mint.UnitConfig{{Unit: "sat", Order: 32, InputFeePPK: 100}}}, mint.ServerConfig{})
 	w, err := Open(Config{Mint: srv.URL, Seed: []byte("settling wallet seed"), Now: ck.Now})
 	if err != nil {
 		t.Fatal(err)

@@ -188,7 +188,7 @@ func (b *run) start() error {
 		b.close()
 		return err
 	}
-	if err := b.net.warm(context.Background(), b.net.firstN(max(b.cfg.MaxHops, b.cfg.Hops))); err != nil {
+	if err := b.net.warm(context.Background(), b.net.FirstN(max(b.cfg.MaxHops, b.cfg.Hops))); err != nil {
 		b.close()
 		return err
 	}

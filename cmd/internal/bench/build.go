@@ -16,7 +16,7 @@ func (b *run) measureBuild(ctx context.Context) error {
 	for i := range b.cfg.BuildSamples {
 		for h := 1; h <= b.cfg.MaxHops; h++ {
 			b.step(fmt.Sprintf("build: %d hop(s) (%d/%d)", h, i+1, b.cfg.BuildSamples))
-			d, err := buildOnce(ctx, b.net.client, b.net.firstN(h))
+			d, err := buildOnce(ctx, b.net.client, b.net.FirstN(h))
 			if err != nil {
 				return fmt.Errorf("bench: build of %d hops: %w", h, err)
 			}

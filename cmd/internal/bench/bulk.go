@@ -28,7 +28,7 @@ type opener func(ctx context.Context, i int) (io.ReadWriteCloser, error)
 // once, for each scenario, round after round (scenarios alternate within
 // a round), and keeps every round's aggregate rate.
 func (b *run) measureBulk(ctx context.Context) error {
-	path := b.net.firstN(b.cfg.Hops)
+	path := b.net.FirstN(b.cfg.Hops)
 	circs := make([]*client.Circuit, b.cfg.Parallel)
 	for i := range circs {
 		c, err := client.Build(ctx, b.net.client, path)

@@ -36,7 +36,7 @@ func startChain(n int, l Link, target string) (*chain, error) {
 		}
 		c.hosts = append(c.hosts, h)
 		addrs[i] = h.Addrs()
-		a, closer, err := l.front(h)
+		a, closer, err := l.Front(h)
 		if err != nil {
 			c.Close()
 			return nil, err

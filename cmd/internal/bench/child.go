@@ -25,6 +25,7 @@ import (
 
 	"github.com/obolnet/obol/circuit"
 	"github.com/obolnet/obol/circuit/client"
+	"github.com/obolnet/obol/internal/relaynet"
 	"github.com/obolnet/obol/router"
 )
 
@@ -57,7 +58,7 @@ type childInfo struct {
 // RelayChild runs the relay child on the given stdin and stdout; the
 // command calls it in the process that Config.Child starts.
 func RelayChild(in io.Reader, out io.Writer) error {
-	dir := newDirectory()
+	dir := relaynet.NewDirectory()
 	h, err := newHost()
 	if err != nil {
 		return err
@@ -107,7 +108,7 @@ func RelayChild(in io.Reader, out io.Writer) error {
 				continue
 			}
 			if f[0] == "next" {
-				dir.set(id, []ma.Multiaddr{a})
+				dir.Set(id, []ma.Multiaddr{a})
 			} else {
 				ch.Peerstore().AddAddr(id, a, time.Hour)
 				mu.Lock()
@@ -168,7 +169,7 @@ type floodInfo struct {
 	Onion []byte   `json:"onion"`
 }
 
-func startFloodRelay(ctx context.Context, dir *directory) (floodInfo, *floodRelay, error) {
+func startFloodRelay(ctx context.Context, dir *relaynet.Directory) (floodInfo, *floodRelay, error) {
 	h, err := newHost()
 	if err != nil {
 		return floodInfo{}, nil, err

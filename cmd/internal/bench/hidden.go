@@ -12,7 +12,6 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/obolnet/obol/circuit"
 	"github.com/obolnet/obol/circuit/link"
 	"github.com/obolnet/obol/descriptor"
 	"github.com/obolnet/obol/dht"
@@ -50,7 +49,7 @@ func (h *hiddenNet) Close() {
 func startHiddenNet(ctx context.Context, nw *testnet) (*hiddenNet, error) {
 	hn := &hiddenNet{}
 	var boot []peer.AddrInfo
-	for _, r := range nw.relays {
+	for _, r := range nw.Relays {
 		node, err := hn.startDHT(ctx, boot)
 		if err != nil {
 			hn.Close()
@@ -59,8 +58,8 @@ func startHiddenNet(ctx context.Context, nw *testnet) (*hiddenNet, error) {
 		if boot == nil {
 			boot = []peer.AddrInfo{{ID: node.Host().ID(), Addrs: node.Host().Addrs()}}
 		}
-		r.router.SetHSDirectory(hidden.DHTDirectory{Node: node})
-		hn.descs = append(hn.descs, describe(r))
+		r.Router.SetHSDirectory(hidden.DHTDirectory{Node: node})
+		hn.descs = append(hn.descs, r.Desc)
 	}
 	return hn, nil
 }
@@ -85,21 +84,6 @@ func (hn *hiddenNet) startDHT(ctx context.Context, boot []peer.AddrInfo) (*dht.N
 		}
 	}
 	return node, nil
-}
-
-// describe is the descriptor a relay would publish, with the addresses
-// clients use (its forwarder's, on emulated links).
-func describe(r *relay) *descriptor.Relay {
-	now := time.Now()
-	d := &descriptor.Relay{Version: descriptor.Version, PeerID: r.host.ID(),
-		Roles:     descriptor.RoleRelay | descriptor.RoleGuard | descriptor.RoleIntro | descriptor.RoleRendezvous,
-		Bandwidth: 1 << 20, Protocols: []uint16{circuit.ProtocolVersion}, Software: "obol-bench",
-		Published: now.Unix(), Expires: now.Add(time.Hour).Unix(),
-		OnionKeys: []descriptor.OnionKey{{Key: r.onion.Public, NotAfter: now.Add(24 * time.Hour).Unix()}}}
-	for _, a := range r.addrs {
-		d.Addrs = append(d.Addrs, a.Bytes())
-	}
-	return d
 }
 
 // endpoint is a new node that builds circuits: the service or the client.

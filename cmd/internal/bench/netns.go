@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/obolnet/obol/circuit/circuittest"
 	"github.com/obolnet/obol/internal/netemu"
 )
 
@@ -258,7 +259,7 @@ func (b *nsRun) startServer() error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: http.HandlerFunc(serveBytes), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: http.HandlerFunc(circuittest.ServeBytes), ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(l)
 	b.closers = append(b.closers, func() { srv.Close() })
 	return nil

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -27,14 +25,13 @@ import (
 // test mint over HTTP and a funded client wallet.
 type paidNet struct {
 	*testnet
-	dir     string
-	mintSrv *http.Server
-	mint    *mint.Mint
-	keys    []*btcec.PrivateKey
-	meters  []*router.PaidMeter
-	stores  []*payment.FileStore
-	wallet  *wallet.Wallet
-	client  *pay.Channels
+	dir    string
+	mint   *mint.TestServer
+	keys   []*btcec.PrivateKey
+	meters []*router.PaidMeter
+	stores []*payment.FileStore
+	wallet *wallet.Wallet
+	client *pay.Channels
 }
 
 func startPaidNet(ctx context.Context, n int, l Link) (_ *paidNet, err error) {
@@ -67,19 +64,13 @@ func startPaidNet(ctx context.Context, n int, l Link) (_ *paidNet, err error) {
 }
 
 func (pn *paidNet) startMint() (string, error) {
-	m, err := mint.Open(mint.Config{Seed: []byte("obol bench test mint seed"), Dir: filepath.Join(pn.dir, "mint"),
-		Units: []mint.UnitConfig{{Unit: "sat", Order: 32}}})
+	m, err := mint.Start(mint.Config{Seed: []byte("obol bench test mint seed"), Dir: filepath.Join(pn.dir, "mint"),
+		Units: []mint.UnitConfig{{Unit: "sat", Order: 32}}}, mint.ServerConfig{})
 	if err != nil {
 		return "", err
 	}
 	pn.mint = m
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	pn.mintSrv = &http.Server{Handler: m.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	go pn.mintSrv.Serve(ln)
-	return "http://" + ln.Addr().String(), nil
+	return m.URL, nil
 }
 
 // startMeter gives relay i a ledger on disk and a meter at the default
@@ -207,10 +198,9 @@ func (pn *paidNet) Close() {
 		s.Close()
 	}
 	pn.stores = nil
-	if pn.mintSrv != nil {
-		pn.mintSrv.Close()
+	if pn.mint != nil {
 		pn.mint.Close()
-		pn.mintSrv = nil
+		pn.mint = nil
 	}
 	if pn.dir != "" {
 		os.RemoveAll(pn.dir)
@@ -231,7 +221,7 @@ func (b *run) measurePayment(ctx context.Context) error {
 		return fmt.Errorf("bench: paid network: %w", err)
 	}
 	defer pn.Close()
-	path := pn.firstN(b.cfg.Hops)
+	path := pn.FirstN(b.cfg.Hops)
 	if err := pn.warm(ctx, path); err != nil {
 		return err
 	}
@@ -242,10 +232,10 @@ func (b *run) measurePayment(ctx context.Context) error {
 		return err
 	}
 	defer fn.Close()
-	if err := fn.warm(ctx, fn.firstN(b.cfg.Hops)); err != nil {
+	if err := fn.warm(ctx, fn.FirstN(b.cfg.Hops)); err != nil {
 		return err
 	}
-	free, err := client.Build(ctx, fn.client, fn.firstN(b.cfg.Hops))
+	free, err := client.Build(ctx, fn.client, fn.FirstN(b.cfg.Hops))
 	if err != nil {
 		return err
 	}
@@ -323,13 +313,13 @@ func (b *run) paidFirstByte(ctx context.Context, pn *paidNet, fn *testnet, pay b
 	var c io.Closer
 	var dial func() (*client.Stream, error)
 	if pay {
-		pc, err := pn.build(ctx, pn.firstN(b.cfg.Hops), 300_000)
+		pc, err := pn.build(ctx, pn.FirstN(b.cfg.Hops), 300_000)
 		if err != nil {
 			return 0, err
 		}
 		c, dial = pc, func() (*client.Stream, error) { return pc.Dial(ctx, "127.0.0.1", b.srv.port) }
 	} else {
-		fc, err := client.Build(ctx, fn.client, fn.firstN(b.cfg.Hops))
+		fc, err := client.Build(ctx, fn.client, fn.FirstN(b.cfg.Hops))
 		if err != nil {
 			return 0, err
 		}

@@ -39,8 +39,8 @@ func (b *run) measureResources(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	nw.dir.set(hop.Peer.ID, hop.Peer.Addrs)
-	if err := ch.setNext("next", peer.AddrInfo{ID: nw.relays[1].host.ID(), Addrs: nw.relays[1].addrs}); err != nil {
+	nw.Dir.Set(hop.Peer.ID, hop.Peer.Addrs)
+	if err := ch.setNext("next", peer.AddrInfo{ID: nw.Relays[1].Host.ID(), Addrs: nw.Relays[1].Addrs}); err != nil {
 		return err
 	}
 	if err := b.relayCPU(ctx, nw, ch, hop); err != nil {
@@ -55,7 +55,7 @@ func (b *run) measureResources(ctx context.Context) error {
 // relayCPU moves CPUBytes through relay 0, the child, relay 1.
 func (b *run) relayCPU(ctx context.Context, nw *testnet, ch *child, hop client.Hop) error {
 	b.step("relay CPU: circuit through the relay child")
-	path := []client.Hop{nw.relays[0].hop(), hop, nw.relays[1].hop()}
+	path := []client.Hop{nw.Relays[0].Hop(), hop, nw.Relays[1].Hop()}
 	c, err := client.Build(ctx, nw.client, path)
 	if err != nil {
 		return fmt.Errorf("bench: circuit through the relay child: %w", err)
@@ -133,7 +133,7 @@ func (b *run) cpuOf(ch *child, name string, baseline bool, open func() (io.ReadW
 // memory opens MemCircuits two-hop circuits whose first hop is the child
 // and reports the child's growth per circuit.
 func (b *run) memory(ctx context.Context, nw *testnet, ch *child, hop client.Hop) error {
-	path := []client.Hop{hop, nw.relays[1].hop()}
+	path := []client.Hop{hop, nw.Relays[1].Hop()}
 	s0, err := ch.stats()
 	if err != nil {
 		return err

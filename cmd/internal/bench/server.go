@@ -4,53 +4,27 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"math/rand/v2"
-	"net"
 	"net/http"
-	"strconv"
-	"time"
+
+	"github.com/obolnet/obol/circuit/circuittest"
 )
 
 // server is the local HTTP server every scenario fetches from: /bytes/N
 // answers N pseudo-random bytes.
 type server struct {
-	srv  *http.Server
+	*circuittest.DataServer
 	port uint16
 }
 
 func startServer() (*server, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	s, err := circuittest.NewDataServer()
 	if err != nil {
 		return nil, err
 	}
-	s := &server{port: uint16(ln.Addr().(*net.TCPAddr).Port)}
-	s.srv = &http.Server{Handler: http.HandlerFunc(serveBytes), ReadHeaderTimeout: 10 * time.Second}
-	go s.srv.Serve(ln)
-	return s, nil
+	return &server{DataServer: s, port: s.Port}, nil
 }
 
-func (s *server) addr() string { return "127.0.0.1:" + strconv.Itoa(int(s.port)) }
-
-func (s *server) Close() error { return s.srv.Close() }
-
-func serveBytes(w http.ResponseWriter, r *http.Request) {
-	n, err := strconv.Atoi(r.URL.Path[len("/bytes/"):])
-	if err != nil || n < 0 {
-		http.Error(w, "bad size", http.StatusBadRequest)
-		return
-	}
-	w.Header().Set("Content-Length", strconv.Itoa(n))
-	rng := rand.NewChaCha8([32]byte{7})
-	buf := make([]byte, 64<<10)
-	for n > 0 {
-		k := min(n, len(buf))
-		rng.Read(buf[:k])
-		if _, err := w.Write(buf[:k]); err != nil {
-			return
-		}
-		n -= k
-	}
-}
+func (s *server) addr() string { return s.Addr() }
 
 // request is the HTTP/1.0 request for n bytes.
 func request(n int) []byte {

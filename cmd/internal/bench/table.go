@@ -117,21 +117,6 @@ func (s Settings) String() string {
 	return b.String()
 }
 
-// String describes the emulated link.
-func (l Link) String() string {
-	if !l.emulated() {
-		return "plain loopback"
-	}
-	s := fmt.Sprintf("%v one-way", l.Delay)
-	if l.Loss > 0 {
-		s += fmt.Sprintf(", %.2f%% loss", 100*l.Loss)
-	}
-	if l.Bandwidth > 0 {
-		s += fmt.Sprintf(", %.1f MB/s", float64(l.Bandwidth)/1e6)
-	}
-	return s + " per link"
-}
-
 func sizeString(n int) string {
 	switch {
 	case n >= 1<<30 && n%(1<<30) == 0:

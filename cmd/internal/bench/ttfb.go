@@ -25,7 +25,7 @@ const ttfbSize = 1024
 // 1 KiB answer, round-robin over the scenarios so that all see the same
 // load on the machine.
 func (b *run) measureTTFB(ctx context.Context) error {
-	path := b.net.firstN(b.cfg.Hops)
+	path := b.net.FirstN(b.cfg.Hops)
 	pre, err := client.Build(ctx, b.net.client, path)
 	if err != nil {
 		return fmt.Errorf("bench: pre-built circuit: %w", err)

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,7 +12,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/obolnet/obol/pay"
+	"github.com/obolnet/obol/internal/localnet"
 	"github.com/obolnet/obol/payment/mint"
 )
 
@@ -63,38 +62,24 @@ type network struct {
 	clients []*client
 }
 
-// testMint is a mint with a fake Lightning backend on loopback, in
-// process.
+// testMint is the soak's mint: one with a fake Lightning backend on
+// loopback, in process, or one elsewhere (srv nil).
 type testMint struct {
-	m      *mint.Mint
-	url    string
-	cancel context.CancelFunc
-	done   chan struct{}
+	srv *mint.TestServer
+	url string
 }
 
 func startMint(dir string) (*testMint, error) {
 	seed := make([]byte, 32)
 	rand.Read(seed)
-	m, err := mint.Open(mint.Config{Seed: seed, Dir: dir, Name: "obol soak mint"})
+	s, err := mint.Start(mint.Config{Seed: seed, Dir: dir, Name: "obol soak mint"}, mint.ServerConfig{})
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		m.Close()
-		return nil, err
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	tm := &testMint{m: m, url: "http://" + ln.Addr().String(), cancel: cancel, done: make(chan struct{})}
-	go func() { defer close(tm.done); m.Serve(ctx, ln) }()
-	return tm, nil
+	return &testMint{srv: s, url: s.URL}, nil
 }
 
-func (tm *testMint) close() {
-	tm.cancel()
-	<-tm.done
-	tm.m.Close()
-}
+func (tm *testMint) close() { tm.srv.Close() }
 
 func (n *network) logLevel() string {
 	if n.cfg.ChildLogLevel == "" {
@@ -195,7 +180,7 @@ func (n *network) startClients(ctx context.Context) error {
 	for i := range n.cfg.Clients {
 		c := &client{name: fmt.Sprintf("client%d", i), dir: filepath.Join(n.dir, fmt.Sprintf("client%d", i))}
 		c.wallet = filepath.Join(c.dir, "wallet")
-		if err := fundWallet(ctx, c.wallet, n.mint.url, n.cfg.Funds); err != nil {
+		if err := localnet.FundWallet(ctx, c.wallet, n.mint.url, n.cfg.Funds); err != nil {
 			return fmt.Errorf("funding %s: %w", c.name, err)
 		}
 		p, err := startProc(n.cfg.Binary, filepath.Join(n.dir, c.name+".log"), "proxy",
@@ -212,20 +197,6 @@ func (n *network) startClients(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// fundWallet tops the wallet in dir up with amount sat from the mint.
-func fundWallet(ctx context.Context, dir, mintURL string, amount uint64) error {
-	w, err := pay.OpenWallet(pay.WalletConfig{Dir: dir, Mint: mintURL, DirectMintConnectionUnsafe: true})
-	if err != nil {
-		return err
-	}
-	defer w.Close()
-	if err := w.Load(ctx); err != nil {
-		return err
-	}
-	_, err = w.TopUp(ctx, amount)
-	return err
 }
 
 // stopClients interrupts every proxy (each settles what it can) and
