@@ -153,7 +153,7 @@ func newTestTable(t *testing.T, local peer.ID, k int, l *ipGroupLimiter) *kb.Rou
 	return rt
 }
 
-func randomPeer(t *testing.T) peer.ID {
+func randomPeer(t testing.TB) peer.ID {
 	t.Helper()
 	_, pub, err := crypto.GenerateEd25519Key(rand.Reader)
 	if err != nil {

@@ -12,25 +12,12 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 )
 
-func newPeerID(t *testing.T) peer.ID {
-	t.Helper()
-	_, pub, err := crypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := peer.IDFromPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id
-}
-
 func relayedAddr(ip string, rdv peer.ID) ma.Multiaddr {
 	return ma.StringCast(fmt.Sprintf("/ip4/%s/udp/4001/quic-v1/p2p/%s/p2p-circuit", ip, rdv))
 }
 
 func TestSplitRelayed(t *testing.T) {
-	rdv, src := newPeerID(t), newPeerID(t)
+	rdv, src := randomPeer(t), randomPeer(t)
 	for _, c := range []struct {
 		addr string
 		ok   bool
@@ -58,6 +45,33 @@ func TestSplitRelayed(t *testing.T) {
 	}
 }
 
+// FuzzSplitRelayed reads arbitrary multiaddrs: no panic, and a relayed
+// one yields its rendezvous and a rest that starts at the rendezvous's
+// /p2p/…/p2p-circuit, leaving out the address before it.
+func FuzzSplitRelayed(f *testing.F) {
+	rdv, src := randomPeer(f), randomPeer(f)
+	f.Add(relayedAddr("11.0.0.1", rdv).Bytes())
+	f.Add(ma.StringCast(fmt.Sprintf("/ip4/11.0.0.1/tcp/4001/p2p/%s/p2p-circuit/p2p/%s", rdv, src)).Bytes())
+	f.Add(ma.StringCast("/ip4/11.0.0.1/udp/4001/quic-v1/p2p-circuit").Bytes())
+	f.Add(ma.StringCast("/ip6/::1/tcp/1").Bytes())
+	f.Fuzz(func(t *testing.T, b []byte) {
+		a, err := ma.NewMultiaddrBytes(b)
+		if err != nil {
+			return
+		}
+		id, rest, ok := splitRelayed(a)
+		if !ok {
+			return
+		}
+		if id == "" || len(rest) < 2 || rest[0].Code() != ma.P_P2P || rest[1].Code() != ma.P_CIRCUIT {
+			t.Fatalf("%v: rendezvous %q, rest %v", a, id, rest)
+		}
+		if p, err := peer.Decode(rest[0].Value()); err != nil || p != id {
+			t.Fatalf("%v: rendezvous %s, rest %v", a, id, rest)
+		}
+	})
+}
+
 // A host that takes relayed connections takes more of them through one
 // rendezvous than libp2p admits from one IP address, at once and in a
 // row, and they leave the rendezvous's address its own budget; direct
@@ -70,7 +84,7 @@ func TestRelayedConnsSpareTheRendezvousAddress(t *testing.T) {
 	}
 	defer h.Close()
 	rm := h.Network().ResourceManager()
-	rdv := newPeerID(t)
+	rdv := randomPeer(t)
 
 	var open []network.ConnManagementScope
 	defer func() {
@@ -104,7 +118,7 @@ func TestRelayedConnsSpareTheRendezvousAddress(t *testing.T) {
 
 func TestRelayedConnRatePerRendezvous(t *testing.T) {
 	l := newRelayedConnLimits(&network.NullResourceManager{})
-	a, b := newPeerID(t), newPeerID(t)
+	a, b := randomPeer(t), randomPeer(t)
 	now := time.Unix(1e9, 0)
 	for i := range RelayedConnBurst {
 		if !l.allowRelayed(a, now) {
@@ -126,7 +140,7 @@ func TestRelayedConnRatePerRendezvous(t *testing.T) {
 // relay it forwards to, and never on loopback.
 func TestRendezvousLimitsEachSource(t *testing.T) {
 	acl := newRendezvousACL()
-	src, dst := newPeerID(t), newPeerID(t)
+	src, dst := randomPeer(t), randomPeer(t)
 	from := func(ip string) ma.Multiaddr { return ma.StringCast("/ip4/" + ip + "/udp/4001/quic-v1") }
 	n := 0
 	for ; n < 40 && acl.AllowConnect(src, from("11.0.0.1"), dst); n++ {
