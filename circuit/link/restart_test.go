@@ -14,6 +14,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/obolnet/obol/dht"
@@ -36,7 +37,8 @@ func TestChannelToRestartedPeer(t *testing.T) {
 		m.Start()
 		return h, m
 	}
-	ma := NewManager(newHost(t), Config{})
+	ha := newHost(t)
+	ma := NewManager(ha, Config{})
 	ma.Start()
 	t.Cleanup(func() { ma.Close() })
 	b, mb := startB()
@@ -50,9 +52,28 @@ func TestChannelToRestartedPeer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Until this side has seen the connection close, a stream can still
+	// be opened on it (the muxer opens streams without a round trip):
+	// wait for that before calling the peer down.
+	closed, bid := make(chan struct{}, 1), b.ID()
+	ha.Network().Notify(&network.NotifyBundle{DisconnectedF: func(_ network.Network, c network.Conn) {
+		if c.RemotePeer() == bid {
+			select {
+			case closed <- struct{}{}:
+			default:
+			}
+		}
+	}})
 	mb.Close()
 	b.Close()
 	<-ch.Done()
+	for ha.Network().Connectedness(bid) == network.Connected {
+		select {
+		case <-closed:
+		case <-t.Context().Done():
+			return
+		}
+	}
 	for range 3 {
 		if _, err := channel(); err == nil {
 			t.Fatal("a channel opened to a peer that is down")
