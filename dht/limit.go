@@ -31,20 +31,14 @@ type putLimiter struct {
 	rate  rate.Limit
 	burst int
 
-	mu    sync.Mutex // guards peers
-	peers map[peer.ID]*peerLimit
+	peers peerLimits
 
 	dropped atomic.Uint64
 	observe func(key string) // Config.OnQuery; set before use
 }
 
-type peerLimit struct {
-	lim  *rate.Limiter
-	seen time.Time
-}
-
 func newPutLimiter(perSecond float64, burst int) *putLimiter {
-	return &putLimiter{rate: rate.Limit(perSecond), burst: burst, peers: map[peer.ID]*peerLimit{}}
+	return &putLimiter{rate: rate.Limit(perSecond), burst: burst, peers: newPeerLimits(maxLimitedPeers)}
 }
 
 // hook is the kad-dht OnRequestHook.
@@ -62,29 +56,49 @@ func (l *putLimiter) hook(_ context.Context, s network.Stream, req *pb.Message) 
 }
 
 func (l *putLimiter) allow(p peer.ID, now time.Time) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	pl := l.peers[p]
+	return l.peers.allow(p, now, l.rate, l.burst)
+}
+
+// peerLimits is a token bucket per peer in a table of at most max
+// entries: when it is full, peers not seen for a minute (whose buckets
+// are full again by then anyway) are forgotten, or, if none are, the
+// whole table.
+type peerLimits struct {
+	max int
+
+	mu    sync.Mutex // guards peers
+	peers map[peer.ID]*peerLimit
+}
+
+type peerLimit struct {
+	lim  *rate.Limiter
+	seen time.Time
+}
+
+func newPeerLimits(max int) peerLimits {
+	return peerLimits{max: max, peers: map[peer.ID]*peerLimit{}}
+}
+
+// allow takes a token from p's bucket, created with rate r and burst b
+// the first time p is seen.
+func (t *peerLimits) allow(p peer.ID, now time.Time, r rate.Limit, b int) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	pl := t.peers[p]
 	if pl == nil {
-		if len(l.peers) >= maxLimitedPeers {
-			l.evictIdle(now)
+		if len(t.peers) >= t.max {
+			for q, idle := range t.peers {
+				if now.Sub(idle.seen) > time.Minute {
+					delete(t.peers, q)
+				}
+			}
+			if len(t.peers) >= t.max {
+				clear(t.peers)
+			}
 		}
-		pl = &peerLimit{lim: rate.NewLimiter(l.rate, l.burst)}
-		l.peers[p] = pl
+		pl = &peerLimit{lim: rate.NewLimiter(r, b)}
+		t.peers[p] = pl
 	}
 	pl.seen = now
 	return pl.lim.AllowN(now, 1)
-}
-
-// evictIdle forgets peers not seen for a minute (their buckets are full
-// again by then anyway), or, if none are, the table.
-func (l *putLimiter) evictIdle(now time.Time) {
-	for p, pl := range l.peers {
-		if now.Sub(pl.seen) > time.Minute {
-			delete(l.peers, p)
-		}
-	}
-	if len(l.peers) >= maxLimitedPeers {
-		clear(l.peers)
-	}
 }

@@ -3,7 +3,6 @@ package dht
 import (
 	"errors"
 	"net/netip"
-	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -11,7 +10,6 @@ import (
 	xrate "github.com/libp2p/go-libp2p/x/rate"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
-	"golang.org/x/time/rate"
 )
 
 // libp2p's resource manager limits new connections per IP address (a
@@ -80,14 +78,12 @@ func newConnRateLimiter() *xrate.Limiter {
 // leaves them out too.
 type relayedConnLimits struct {
 	network.ResourceManager
-	direct *xrate.Limiter
-
-	mu      sync.Mutex // guards relayed
-	relayed map[peer.ID]*peerLimit
+	direct  *xrate.Limiter
+	relayed peerLimits
 }
 
 func newRelayedConnLimits(rm network.ResourceManager) *relayedConnLimits {
-	return &relayedConnLimits{ResourceManager: rm, direct: newConnRateLimiter(), relayed: map[peer.ID]*peerLimit{}}
+	return &relayedConnLimits{ResourceManager: rm, direct: newConnRateLimiter(), relayed: newPeerLimits(maxRelayedLimiters)}
 }
 
 // OpenConnection admits a new connection, inbound or outbound, at
@@ -109,25 +105,7 @@ func (l *relayedConnLimits) OpenConnection(dir network.Direction, usefd bool, en
 
 // allowRelayed takes a token from rdv's bucket.
 func (l *relayedConnLimits) allowRelayed(rdv peer.ID, now time.Time) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	pl := l.relayed[rdv]
-	if pl == nil {
-		if len(l.relayed) >= maxRelayedLimiters {
-			for p, idle := range l.relayed {
-				if now.Sub(idle.seen) > time.Minute {
-					delete(l.relayed, p)
-				}
-			}
-			if len(l.relayed) >= maxRelayedLimiters {
-				clear(l.relayed)
-			}
-		}
-		pl = &peerLimit{lim: rate.NewLimiter(RelayedConnRate, RelayedConnBurst)}
-		l.relayed[rdv] = pl
-	}
-	pl.seen = now
-	return pl.lim.AllowN(now, 1)
+	return l.relayed.allow(rdv, now, RelayedConnRate, RelayedConnBurst)
 }
 
 // splitRelayed splits a relayed connection's multiaddr

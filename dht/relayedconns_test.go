@@ -160,3 +160,31 @@ func TestRendezvousLimitsEachSource(t *testing.T) {
 		t.Fatal("a source with no IP address admitted")
 	}
 }
+
+// The table of per-peer buckets stays bounded: when it is full, peers idle
+// for a minute are forgotten and busy ones keep their spent buckets.
+func TestPeerLimitsEvictIdle(t *testing.T) {
+	tbl := newPeerLimits(4)
+	now := time.Now()
+	idle, busy := randomPeer(t), randomPeer(t)
+	tbl.allow(idle, now, 1, 1)
+	later := now.Add(2 * time.Minute)
+	if !tbl.allow(busy, later, 1, 1) || tbl.allow(busy, later, 1, 1) {
+		t.Fatal("busy peer's bucket does not hold one token")
+	}
+	for range 2 {
+		tbl.allow(randomPeer(t), later, 1, 1)
+	}
+	// The table is full (idle, busy and two fresh peers); one more peer
+	// evicts the idle one only.
+	tbl.allow(randomPeer(t), later, 1, 1)
+	if _, ok := tbl.peers[idle]; ok {
+		t.Fatal("idle peer kept in a full table")
+	}
+	if tbl.allow(busy, later, 1, 1) {
+		t.Fatal("busy peer's spent bucket was forgotten")
+	}
+	if len(tbl.peers) > tbl.max {
+		t.Fatalf("table holds %d peers, max %d", len(tbl.peers), tbl.max)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/net/proxy"
 
 	"github.com/obolnet/obol/internal/localnet"
+	"github.com/obolnet/obol/internal/relaynet"
 )
 
 // demoPage is what the testnet's demo web server answers at /.
@@ -112,7 +113,7 @@ func (t *testnet) startServices(ctx context.Context, net *localnet.Network, mint
 // prefixes, the rest of the first stdout line starting with it.
 func (s *services) sub(ctx, runCtx context.Context, prefixes []string, args ...string) ([]string, error) {
 	pr, pw := io.Pipe()
-	errs := &syncWriter{}
+	errs := &relaynet.LogBuffer{}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -304,22 +305,4 @@ func portFree(addr string) bool {
 	}
 	ln.Close()
 	return true
-}
-
-// syncWriter is a strings.Builder safe for concurrent writes.
-type syncWriter struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *syncWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
 }
