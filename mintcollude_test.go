@@ -35,7 +35,11 @@ func bookOf(t *testing.T, r *node.Relay) relayBook {
 		if !ok {
 			t.Fatalf("the relay lost channel %s", st.ID)
 		}
-		for _, o := range append(ch.FundingOutputs(), ch.SenderOutputs()...) {
+		sender, err := ch.SenderOutputs()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range append(ch.FundingOutputs(), sender...) {
 			Y, err := payment.HashToCurve([]byte(o.Secret))
 			if err != nil {
 				t.Fatal(err)

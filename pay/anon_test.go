@@ -174,7 +174,11 @@ func (tn *testNet) channelIndex(t *testing.T) channelIndex {
 			if !ok {
 				t.Fatalf("relay lost channel %s", st.ID)
 			}
-			for _, o := range append(ch.FundingOutputs(), ch.SenderOutputs()...) {
+			sender, err := ch.SenderOutputs()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, o := range append(ch.FundingOutputs(), sender...) {
 				idx[o.BHex] = st.ID
 				idx[o.Secret] = st.ID
 				Y, err := payment.HashToCurve([]byte(o.Secret))

@@ -3,6 +3,8 @@ package payment
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 
 	"github.com/btcsuite/btcd/btcec/v2"
 )
@@ -28,10 +30,18 @@ type Channel struct {
 	senderTweak, receiverTweak, refundTweak *btcec.PrivateKey
 	senderKey, receiverKey, refundKey       *btcec.PublicKey
 
-	funding []*DetOutput                  // ascending amount, then index
-	commit  [2]map[amountIndex]*DetOutput // by side: receiver, sender
-	proofs  []Proof                       // funding proofs, once attached
-	prefix  []byte                        // secret_i || C_i of the proofs
+	funding []*DetOutput // ascending amount, then index
+	proofs  []Proof      // funding proofs, once attached
+	prefix  []byte       // secret_i || C_i of the proofs
+
+	// maxc bounds, for each amount of sel.avail, the outputs of it a
+	// commitment of any balance can take.
+	maxc []uint64
+	// commit caches, by side (receiver, sender), the commitment outputs
+	// derived so far: each costs several scalar multiplications, and a
+	// channel uses few of them, so they are derived when first needed.
+	commitMu sync.Mutex
+	commit   [2]map[amountIndex]*DetOutput
 }
 
 type amountIndex struct{ amount, index uint64 }
@@ -151,37 +161,49 @@ func (ch *Channel) deriveFunding() error {
 	return nil
 }
 
-// deriveCommitments derives, for each side, every output a commitment of
-// any balance can use (see amountSelector.maxCounts).
+// deriveCommitments checks that a commitment of any balance needs at
+// most MaxCommitmentOutputs outputs per side; the outputs themselves are
+// derived on first use (commitOutput).
 func (ch *Channel) deriveCommitments() error {
-	maxc := ch.sel.maxCounts(ch.afterStage1)
+	ch.maxc = ch.sel.maxCounts(ch.afterStage1)
 	var n uint64
-	for _, c := range maxc {
+	for _, c := range ch.maxc {
 		n += c
 	}
 	if n > MaxCommitmentOutputs {
 		return fmt.Errorf("%w: commitments may need %d outputs per side, more than %d", ErrParams, n, MaxCommitmentOutputs)
 	}
-	owners := [2]*btcec.PublicKey{ch.params.Receiver, ch.params.Sender}
-	for side := range ch.commit {
-		ch.commit[side] = make(map[amountIndex]*DetOutput, n)
-		ctx, ctx2 := sideContexts[side][0], sideContexts[side][1]
-		for i, a := range ch.sel.avail {
-			for idx := uint64(0); idx < maxc[i]; idx++ {
-				tweak, err := ch.d.stage2Tweak(ctx2, a, idx, owners[side])
-				if err != nil {
-					return err
-				}
-				s := Secret{Kind: KindP2PK, Nonce: ch.d.nonce(ctx, a, idx), Data: pubHexOf(AddTweak(owners[side], tweak))}
-				o, err := ch.d.output(ctx, a, idx, s)
-				if err != nil {
-					return err
-				}
-				ch.commit[side][amountIndex{a, idx}] = o
-			}
-		}
-	}
 	return nil
+}
+
+// commitOutput returns the commitment output of side for the idx-th
+// output of amount a, deriving it the first time.
+func (ch *Channel) commitOutput(side int, a, idx uint64) (*DetOutput, error) {
+	ch.commitMu.Lock()
+	defer ch.commitMu.Unlock()
+	if o, ok := ch.commit[side][amountIndex{a, idx}]; ok {
+		return o, nil
+	}
+	i := slices.Index(ch.sel.avail, a)
+	if i < 0 || idx >= ch.maxc[i] {
+		return nil, fmt.Errorf("%w: no commitment output %d/%d", ErrAmount, a, idx)
+	}
+	owner := [2]*btcec.PublicKey{ch.params.Receiver, ch.params.Sender}[side]
+	ctx, ctx2 := sideContexts[side][0], sideContexts[side][1]
+	tweak, err := ch.d.stage2Tweak(ctx2, a, idx, owner)
+	if err != nil {
+		return nil, err
+	}
+	s := Secret{Kind: KindP2PK, Nonce: ch.d.nonce(ctx, a, idx), Data: pubHexOf(AddTweak(owner, tweak))}
+	o, err := ch.d.output(ctx, a, idx, s)
+	if err != nil {
+		return nil, err
+	}
+	if ch.commit[side] == nil {
+		ch.commit[side] = map[amountIndex]*DetOutput{}
+	}
+	ch.commit[side][amountIndex{a, idx}] = o
+	return o, nil
 }
 
 // ID is the channel id.

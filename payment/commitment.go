@@ -65,9 +65,9 @@ func (ch *Channel) eachCommitmentOutput(balance uint64, f func(*DetOutput)) erro
 		a := ch.sel.avail[i]
 		for side := range counts {
 			for idx := uint64(0); idx < counts[side][i]; idx++ {
-				o, ok := ch.commit[side][amountIndex{a, idx}]
-				if !ok {
-					return fmt.Errorf("%w: output %d/%d not derived", ErrAmount, a, idx)
+				o, err := ch.commitOutput(side, a, idx)
+				if err != nil {
+					return err
 				}
 				f(o)
 			}
@@ -252,10 +252,16 @@ func (ch *Channel) OutputKey(o *DetOutput, owner *btcec.PrivateKey) (*btcec.Priv
 // any balance can use, by amount and index. After the receiver closed the
 // channel at an unknown balance, the sender restores these (NUT-09) to find
 // its share.
-func (ch *Channel) SenderOutputs() []*DetOutput {
-	out := make([]*DetOutput, 0, len(ch.commit[sideSender]))
-	for _, o := range ch.commit[sideSender] {
-		out = append(out, o)
+func (ch *Channel) SenderOutputs() ([]*DetOutput, error) {
+	var out []*DetOutput
+	for i, a := range ch.sel.avail {
+		for idx := uint64(0); idx < ch.maxc[i]; idx++ {
+			o, err := ch.commitOutput(sideSender, a, idx)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, o)
+		}
 	}
 	slices.SortFunc(out, func(a, b *DetOutput) int {
 		if a.Amount != b.Amount {
@@ -263,5 +269,5 @@ func (ch *Channel) SenderOutputs() []*DetOutput {
 		}
 		return cmp.Compare(a.Index, b.Index)
 	})
-	return out
+	return out, nil
 }

@@ -90,7 +90,10 @@ func (w *Wallet) refund(ctx context.Context, ch *payment.Channel, senderKey *btc
 // created and swaps them into the wallet, signing each with its per-output
 // key.
 func (w *Wallet) reclaim(ctx context.Context, ch *payment.Channel, senderKey *btcec.PrivateKey) (uint64, error) {
-	all := ch.SenderOutputs()
+	all, err := ch.SenderOutputs()
+	if err != nil {
+		return 0, err
+	}
 	bms := make([]payment.BlindedMessage, len(all))
 	byB := make(map[string]*payment.DetOutput, len(all))
 	for i, o := range all {
