@@ -83,6 +83,9 @@ type Cluster struct {
 	opts   Options
 }
 
+// joinsAtOnce is how many relays of a cluster join at the same time.
+const joinsAtOnce = 4
+
 // NewCluster starts n relays, each bootstrapped from relay 0, and waits
 // until every relay has published its descriptor once (with Gossip: until
 // the next relay's view holds it). Everything is
@@ -92,47 +95,87 @@ func NewCluster(tb testing.TB, n int, opts Options) *Cluster {
 	opts.defaults()
 	net := &Cluster{opts: opts}
 	tb.Cleanup(net.Close)
-	for i := range n {
-		var boot []peer.AddrInfo
-		if i > 0 {
-			boot = []peer.AddrInfo{AddrInfo(net.Relays[0].Host)}
-		}
+	began := time.Now()
+	// Relay 0 first, then the others, a few joining at a time.
+	start := func(i int, boot []peer.AddrInfo) (*Member, error) {
 		r, err := startRelay(i, boot, opts)
 		for try := 1; err != nil && try < 3; try++ { // a loaded machine may miss a join
 			tb.Logf("relay %d: %v; starting it again", i, err)
 			r, err = startRelay(i, boot, opts)
 		}
+		return r, err
+	}
+	net.Relays = make([]*Member, n)
+	errs := make([]error, n)
+	if n > 0 {
+		net.Relays[0], errs[0] = start(0, nil)
+	}
+	if n > 0 && errs[0] == nil {
+		boot := []peer.AddrInfo{AddrInfo(net.Relays[0].Host)}
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, joinsAtOnce)
+		for i := 1; i < n; i++ {
+			sem <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				net.Relays[i], errs[i] = start(i, boot)
+			})
+		}
+		wg.Wait()
+	}
+	for i, err := range errs {
 		if err != nil {
 			tb.Fatalf("relay %d: %v", i, err)
 		}
-		net.Relays = append(net.Relays, r)
 	}
-	for i, r := range net.Relays {
-		next := net.Relays[(i+1)%n]
-		// A relay that published when the network had a few nodes stored
-		// its record at those, which need not be the nearest once all
-		// have joined: it is asked to publish again, into the whole
-		// network, each time a wait runs out.
+	// A relay that published when the network had a few nodes stored its
+	// record at those, which need not be the nearest once all have
+	// joined: it is asked to publish again, into the whole network, each
+	// time a wait runs out. The check is a lookup from a client that
+	// holds no record itself, as the tests' clients do; a relay could
+	// answer from its own store a record the network cannot serve.
+	var checker *dht.Node
+	if !opts.Gossip && n > 0 {
+		checker = NewClient(tb, net.Bootstrap())
+	}
+	started := time.Now()
+	found := func(i int) error {
+		r, next := net.Relays[i], net.Relays[(i+1)%n]
 		var err error
 		for try := 0; try < 4; try++ {
 			if try > 0 {
+				tb.Logf("relay %d not found after %v: %v; publishing again", i, time.Since(started).Round(time.Millisecond), err)
 				r.Publisher.Changed()
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			if opts.Gossip { // seen by gossip, no lookup needed
 				err = waitInView(ctx, next.View, r.ID())
 			} else {
-				err = WaitPublished(ctx, next.Node, r.ID())
+				err = WaitPublished(ctx, checker, r.ID())
 			}
 			cancel()
 			if err == nil {
-				break
+				return nil
 			}
 		}
+		return err
+	}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, joinsAtOnce)
+	for i := range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			errs[i] = found(i)
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
 		if err != nil {
 			tb.Fatalf("relay %d never published: %v", i, err)
 		}
 	}
+	tb.Logf("%d relays started in %v, found in %v more", n, started.Sub(began).Round(time.Millisecond), time.Since(started).Round(time.Millisecond))
 	return net
 }
 
@@ -144,7 +187,9 @@ func (net *Cluster) Bootstrap() []peer.AddrInfo {
 // Close stops every relay.
 func (net *Cluster) Close() {
 	for _, r := range net.Relays {
-		r.Stop()
+		if r != nil { // one that failed to start
+			r.Stop()
+		}
 	}
 }
 
