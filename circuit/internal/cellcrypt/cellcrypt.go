@@ -3,10 +3,11 @@
 // AES-GCM's counter layout for a nonce given per call, and GMAC (AES-GCM's
 // tag over additional data only, zero nonce). Neither allocates per call.
 //
-// On amd64 with AVX-512, VAES and VPCLMULQDQ both run in assembly; the
-// keystream falls back to AES-NI eight blocks at a time on amd64 without
-// them. Everywhere else, and when the assembly is not usable, both are
-// computed with the standard library's AES-GCM, with the same outputs.
+// On amd64 with VAES and VPCLMULQDQ both run in assembly, on 512-bit
+// registers with AVX-512 and on 256-bit ones with AVX2 only; on amd64
+// without them the keystream runs with AES-NI eight blocks at a time and
+// GMAC is the standard library's. Everywhere else both are computed with
+// the standard library's AES-GCM, with the same outputs.
 package cellcrypt
 
 import (
@@ -31,14 +32,24 @@ var forceGeneric bool
 // body that AES-GCM's Seal gives for that nonce.
 type CTR struct {
 	rk   [240]byte   // AES-256 encryption round keys, for the assembly
-	mode uint8       // ctrGeneric, ctrAESNI or ctrAVX512
+	mode uint8       // which implementation runs: ctrGeneric ...
 	gcm  cipher.AEAD // the generic path's AES-GCM
 }
 
+// The keystream's implementations, each needing more of the CPU than the
+// one before.
 const (
-	ctrGeneric = iota
-	ctrAESNI
-	ctrVAES
+	ctrGeneric = iota // the standard library's AES-GCM
+	ctrAESNI          // AES-NI, 8 blocks at a time
+	ctrVAES256        // VAES on 256-bit registers, 16 blocks at a time
+	ctrVAES512        // VAES on 512-bit registers, 16 blocks at a time
+)
+
+// GMAC's implementations, likewise.
+const (
+	gmacGeneric = iota // the standard library's AES-GCM
+	gmacVec256         // VPCLMULQDQ on 256-bit registers
+	gmacVec512         // VPCLMULQDQ on 512-bit registers
 )
 
 // Init sets c's key.
@@ -80,16 +91,19 @@ func (c *CTR) XORKeyStream(dst, src []byte, nonce *[NonceSize]byte) {
 type GMAC struct {
 	tab  [31][16]byte // H^17 ... H^1, then zeros, for the assembly
 	mask [16]byte     // AES(key, 0^96 || be32(1)), the tag mask of the zero nonce
-	gcm  cipher.AEAD  // the generic path's AES-GCM; nil when the assembly runs
+	mode uint8        // gmacGeneric ...
+	gcm  cipher.AEAD  // the generic path's AES-GCM
 }
 
 // Init sets g's key.
 func (g *GMAC) Init(key *[KeySize]byte) {
 	*g = GMAC{}
-	if !gmacAsmOK() {
+	m := gmacMode()
+	if m == gmacGeneric {
 		g.gcm = newGCM(key)
 		return
 	}
+	g.mode = uint8(m)
 	b, err := aes.NewCipher(key[:])
 	if err != nil { // fixed key size: unreachable
 		panic("cellcrypt: " + err.Error())
@@ -105,7 +119,10 @@ var zeroNonce [NonceSize]byte
 
 // Sum sets out to the tag of data.
 func (g *GMAC) Sum(out *[TagSize]byte, data []byte) {
-	if g.gcm != nil {
+	if g.mode == gmacGeneric {
+		if g.gcm == nil {
+			panic("cellcrypt: GMAC used before Init")
+		}
 		g.gcm.Seal(out[:0], zeroNonce[:], nil, data)
 		return
 	}

@@ -9,34 +9,55 @@ import (
 	"golang.org/x/sys/cpu"
 )
 
+// x/sys/cpu reports VAES and VPCLMULQDQ only with AVX-512; their CPUID
+// bits (leaf 7, ECX bits 9 and 10) are read here for the AVX2 paths.
 var (
-	hasAVX512  = cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL && cpu.X86.HasBMI2
-	hasVAES    = hasAVX512 && cpu.X86.HasAES && cpu.X86.HasAVX512VAES
-	hasVPCLMUL = hasAVX512 && cpu.X86.HasPCLMULQDQ && cpu.X86.HasAVX512VPCLMULQDQ
-	hasAESNI   = cpu.X86.HasAES && cpu.X86.HasSSE41 && cpu.X86.HasSSSE3
+	hasAESNI            = cpu.X86.HasAES && cpu.X86.HasPCLMULQDQ && cpu.X86.HasSSE41 && cpu.X86.HasSSSE3
+	hasVAES, hasVPCLMUL = vecAES()
+	hasAVX512           = cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL && cpu.X86.HasBMI2
 )
+
+func vecAES() (vaes, vpclmul bool) {
+	if !hasAESNI || !cpu.X86.HasAVX2 {
+		return false, false
+	}
+	_, ecx := cpuid7()
+	return ecx&(1<<9) != 0, ecx&(1<<10) != 0
+}
 
 func ctrMode() int {
 	switch {
-	case forceGeneric:
+	case forceGeneric || !hasAESNI:
 		return ctrGeneric
+	case hasVAES && hasAVX512:
+		return ctrVAES512
 	case hasVAES:
-		return ctrVAES
-	case hasAESNI:
-		return ctrAESNI
+		return ctrVAES256
 	}
-	return ctrGeneric
+	return ctrAESNI
 }
 
-func gmacAsmOK() bool { return !forceGeneric && hasVPCLMUL && cpu.X86.HasAES }
+func gmacMode() int {
+	switch {
+	case forceGeneric || !hasVPCLMUL:
+		return gmacGeneric
+	case hasAVX512:
+		return gmacVec512
+	}
+	return gmacVec256
+}
 
 func ctrAsm(c *CTR, iv *[16]byte, dst, src []byte) {
-	if c.mode == ctrVAES {
+	if c.mode == ctrVAES512 {
 		ctrAVX512(&c.rk, iv, unsafe.SliceData(dst), unsafe.SliceData(src), len(src))
 		return
 	}
 	full := len(src) &^ 15
-	if full > 0 {
+	switch {
+	case full == 0:
+	case c.mode == ctrVAES256:
+		ctrAVX2(&c.rk, iv, unsafe.SliceData(dst), unsafe.SliceData(src), full)
+	default:
 		ctrAESNI8(&c.rk, iv, unsafe.SliceData(dst), unsafe.SliceData(src), full)
 	}
 	if rest := len(src) - full; rest > 0 {
@@ -49,14 +70,29 @@ func ctrAsm(c *CTR, iv *[16]byte, dst, src []byte) {
 }
 
 func gmacAsm(g *GMAC, out *[TagSize]byte, data []byte) {
-	gmacAVX512(&g.tab, &g.mask, unsafe.SliceData(data), len(data), out)
+	if g.mode == gmacVec512 {
+		gmacAVX512(&g.tab, &g.mask, unsafe.SliceData(data), len(data), out)
+		return
+	}
+	// the data's last partial chunk of 16 blocks, zero-padded, and the
+	// length block
+	n := len(data) &^ 255
+	var tail [17 * 16]byte
+	r := (copy(tail[:], data[n:]) + 15) / 16
+	binary.BigEndian.PutUint64(tail[16*r:], uint64(len(data))*8)
+	gmacAVX2(&g.tab, &g.mask, unsafe.SliceData(data), n, &tail[0], r+1, out)
 }
+
+func cpuid7() (ebx, ecx uint32)
 
 //go:noescape
 func expandKey256(key *[KeySize]byte, rk *[240]byte)
 
 //go:noescape
 func ctrAVX512(rk *[240]byte, iv *[16]byte, dst *byte, src *byte, n int)
+
+//go:noescape
+func ctrAVX2(rk *[240]byte, iv *[16]byte, dst *byte, src *byte, n int)
 
 //go:noescape
 func ctrAESNI8(rk *[240]byte, iv *[16]byte, dst *byte, src *byte, n int)
@@ -66,3 +102,6 @@ func ghashInit(h *[16]byte, tab *[31][16]byte)
 
 //go:noescape
 func gmacAVX512(tab *[31][16]byte, mask *[16]byte, data *byte, n int, out *[TagSize]byte)
+
+//go:noescape
+func gmacAVX2(tab *[31][16]byte, mask *[16]byte, data *byte, n int, tail *byte, m int, out *[TagSize]byte)

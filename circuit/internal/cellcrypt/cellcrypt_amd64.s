@@ -510,7 +510,7 @@ TEXT ·ctrAESNI8(SB), NOSPLIT, $0-40
 
 aesni8Loop:
 	CMPQ DX, $0x80
-	JB   aesni1Loop
+	JB   aesniTail
 	AESNI_NEXT(X0)
 	AESNI_NEXT(X1)
 	AESNI_NEXT(X2)
@@ -563,45 +563,426 @@ aesni8Loop:
 	SUBQ $0x80, DX
 	JMP  aesni8Loop
 
-aesni1Loop:
-	CMPQ       DX, $0x10
-	JB         aesniDone
+aesniTail:
+	TESTQ DX, DX
+	JZ    aesniDone
 	AESNI_NEXT(X0)
-	MOVOU      (AX), X11
-	PXOR       X11, X0
-	MOVOU      16(AX), X11
-	AESENC     X11, X0
-	MOVOU      32(AX), X11
-	AESENC     X11, X0
-	MOVOU      48(AX), X11
-	AESENC     X11, X0
-	MOVOU      64(AX), X11
-	AESENC     X11, X0
-	MOVOU      80(AX), X11
-	AESENC     X11, X0
-	MOVOU      96(AX), X11
-	AESENC     X11, X0
-	MOVOU      112(AX), X11
-	AESENC     X11, X0
-	MOVOU      128(AX), X11
-	AESENC     X11, X0
-	MOVOU      144(AX), X11
-	AESENC     X11, X0
-	MOVOU      160(AX), X11
-	AESENC     X11, X0
-	MOVOU      176(AX), X11
-	AESENC     X11, X0
-	MOVOU      192(AX), X11
-	AESENC     X11, X0
-	MOVOU      208(AX), X11
-	AESENC     X11, X0
+	AESNI_NEXT(X1)
+	AESNI_NEXT(X2)
+	AESNI_NEXT(X3)
+	AESNI_NEXT(X4)
+	AESNI_NEXT(X5)
+	AESNI_NEXT(X6)
+	AESNI_NEXT(X7)
+	MOVOU (AX), X11
+	PXOR  X11, X0
+	PXOR  X11, X1
+	PXOR  X11, X2
+	PXOR  X11, X3
+	PXOR  X11, X4
+	PXOR  X11, X5
+	PXOR  X11, X6
+	PXOR  X11, X7
+	AESNI_ROUND(16)
+	AESNI_ROUND(32)
+	AESNI_ROUND(48)
+	AESNI_ROUND(64)
+	AESNI_ROUND(80)
+	AESNI_ROUND(96)
+	AESNI_ROUND(112)
+	AESNI_ROUND(128)
+	AESNI_ROUND(144)
+	AESNI_ROUND(160)
+	AESNI_ROUND(176)
+	AESNI_ROUND(192)
+	AESNI_ROUND(208)
 	MOVOU      224(AX), X11
 	AESENCLAST X11, X0
+	AESENCLAST X11, X1
+	AESENCLAST X11, X2
+	AESENCLAST X11, X3
+	AESENCLAST X11, X4
+	AESENCLAST X11, X5
+	AESENCLAST X11, X6
+	AESENCLAST X11, X7
+	// 0 < DX < 128, a multiple of 16
 	AESNI_XOR(X0, 0)
-	ADDQ       $0x10, SI
-	ADDQ       $0x10, DI
-	SUBQ       $0x10, DX
-	JMP        aesni1Loop
+	SUBQ $0x10, DX
+	JZ   aesniDone
+	AESNI_XOR(X1, 16)
+	SUBQ $0x10, DX
+	JZ   aesniDone
+	AESNI_XOR(X2, 32)
+	SUBQ $0x10, DX
+	JZ   aesniDone
+	AESNI_XOR(X3, 48)
+	SUBQ $0x10, DX
+	JZ   aesniDone
+	AESNI_XOR(X4, 64)
+	SUBQ $0x10, DX
+	JZ   aesniDone
+	AESNI_XOR(X5, 80)
+	SUBQ $0x10, DX
+	JZ   aesniDone
+	AESNI_XOR(X6, 96)
+	SUBQ $0x10, DX
+	JZ   aesniDone
+	AESNI_XOR(X7, 112)
 
 aesniDone:
+	RET
+
+// func cpuid7() (ebx uint32, ecx uint32)
+TEXT ·cpuid7(SB), NOSPLIT, $0-8
+	MOVL  $7, AX
+	XORL  CX, CX
+	CPUID
+	MOVL  BX, ebx+0(FP)
+	MOVL  CX, ecx+4(FP)
+	RET
+
+#define Y_NEXT(y) \
+	VPSHUFB Y10, Y8, y; \
+	VPADDD  Y9, Y8, Y8
+
+#define Y_ROUND(k) \
+	VBROADCASTI128 k(AX), Y11; \
+	VAESENC        Y11, Y0, Y0; \
+	VAESENC        Y11, Y1, Y1; \
+	VAESENC        Y11, Y2, Y2; \
+	VAESENC        Y11, Y3, Y3; \
+	VAESENC        Y11, Y4, Y4; \
+	VAESENC        Y11, Y5, Y5; \
+	VAESENC        Y11, Y6, Y6; \
+	VAESENC        Y11, Y7, Y7
+
+#define Y_XOR(y, off) \
+	VPXOR   off(SI), y, y; \
+	VMOVDQU y, off(DI)
+
+#define Y1_ROUND(k) \
+	VBROADCASTI128 k(AX), Y11; \
+	VAESENC        Y11, Y0, Y0
+
+// func ctrAVX2(rk *[240]byte, iv *[16]byte, dst *byte, src *byte, n int)
+//
+// As ctrAVX512 for n a multiple of 16, with VAES on 256-bit registers
+// (two blocks per instruction, sixteen at a time). Requires AVX2, AES and
+// VAES.
+TEXT ·ctrAVX2(SB), NOSPLIT, $0-40
+	MOVQ rk+0(FP), AX
+	MOVQ iv+8(FP), BX
+	MOVQ dst+16(FP), DI
+	MOVQ src+24(FP), SI
+	MOVQ n+32(FP), DX
+
+	VBROADCASTI128 bswapMask<>(SB), Y10
+	VBROADCASTI128 four<>(SB), Y9
+	VPSRLD         $1, Y9, Y9 // two
+	VBROADCASTI128 (BX), Y8
+	VPSHUFB        Y10, Y8, Y8
+	VPADDD         laneInc<>(SB), Y8, Y8
+
+avx2Loop16:
+	CMPQ DX, $0x100
+	JB   avx2Tail
+	Y_NEXT(Y0)
+	Y_NEXT(Y1)
+	Y_NEXT(Y2)
+	Y_NEXT(Y3)
+	Y_NEXT(Y4)
+	Y_NEXT(Y5)
+	Y_NEXT(Y6)
+	Y_NEXT(Y7)
+	VBROADCASTI128 (AX), Y11
+	VPXOR          Y11, Y0, Y0
+	VPXOR          Y11, Y1, Y1
+	VPXOR          Y11, Y2, Y2
+	VPXOR          Y11, Y3, Y3
+	VPXOR          Y11, Y4, Y4
+	VPXOR          Y11, Y5, Y5
+	VPXOR          Y11, Y6, Y6
+	VPXOR          Y11, Y7, Y7
+	Y_ROUND(16)
+	Y_ROUND(32)
+	Y_ROUND(48)
+	Y_ROUND(64)
+	Y_ROUND(80)
+	Y_ROUND(96)
+	Y_ROUND(112)
+	Y_ROUND(128)
+	Y_ROUND(144)
+	Y_ROUND(160)
+	Y_ROUND(176)
+	Y_ROUND(192)
+	Y_ROUND(208)
+	VBROADCASTI128 224(AX), Y11
+	VAESENCLAST    Y11, Y0, Y0
+	VAESENCLAST    Y11, Y1, Y1
+	VAESENCLAST    Y11, Y2, Y2
+	VAESENCLAST    Y11, Y3, Y3
+	VAESENCLAST    Y11, Y4, Y4
+	VAESENCLAST    Y11, Y5, Y5
+	VAESENCLAST    Y11, Y6, Y6
+	VAESENCLAST    Y11, Y7, Y7
+	Y_XOR(Y0, 0)
+	Y_XOR(Y1, 32)
+	Y_XOR(Y2, 64)
+	Y_XOR(Y3, 96)
+	Y_XOR(Y4, 128)
+	Y_XOR(Y5, 160)
+	Y_XOR(Y6, 192)
+	Y_XOR(Y7, 224)
+	ADDQ $0x100, SI
+	ADDQ $0x100, DI
+	SUBQ $0x100, DX
+	JMP  avx2Loop16
+
+avx2Tail:
+	TESTQ DX, DX
+	JZ    avx2Done
+	Y_NEXT(Y0)
+	Y_NEXT(Y1)
+	Y_NEXT(Y2)
+	Y_NEXT(Y3)
+	Y_NEXT(Y4)
+	Y_NEXT(Y5)
+	Y_NEXT(Y6)
+	Y_NEXT(Y7)
+	VBROADCASTI128 (AX), Y11
+	VPXOR          Y11, Y0, Y0
+	VPXOR          Y11, Y1, Y1
+	VPXOR          Y11, Y2, Y2
+	VPXOR          Y11, Y3, Y3
+	VPXOR          Y11, Y4, Y4
+	VPXOR          Y11, Y5, Y5
+	VPXOR          Y11, Y6, Y6
+	VPXOR          Y11, Y7, Y7
+	Y_ROUND(16)
+	Y_ROUND(32)
+	Y_ROUND(48)
+	Y_ROUND(64)
+	Y_ROUND(80)
+	Y_ROUND(96)
+	Y_ROUND(112)
+	Y_ROUND(128)
+	Y_ROUND(144)
+	Y_ROUND(160)
+	Y_ROUND(176)
+	Y_ROUND(192)
+	Y_ROUND(208)
+	VBROADCASTI128 224(AX), Y11
+	VAESENCLAST    Y11, Y0, Y0
+	VAESENCLAST    Y11, Y1, Y1
+	VAESENCLAST    Y11, Y2, Y2
+	VAESENCLAST    Y11, Y3, Y3
+	VAESENCLAST    Y11, Y4, Y4
+	VAESENCLAST    Y11, Y5, Y5
+	VAESENCLAST    Y11, Y6, Y6
+	VAESENCLAST    Y11, Y7, Y7
+	// 0 < DX < 256, a multiple of 16: whole pairs, then one block
+	CMPQ DX, $0x20
+	JB   avx2One0
+	Y_XOR(Y0, 0)
+	SUBQ $0x20, DX
+	CMPQ DX, $0x20
+	JB   avx2One1
+	Y_XOR(Y1, 32)
+	SUBQ $0x20, DX
+	CMPQ DX, $0x20
+	JB   avx2One2
+	Y_XOR(Y2, 64)
+	SUBQ $0x20, DX
+	CMPQ DX, $0x20
+	JB   avx2One3
+	Y_XOR(Y3, 96)
+	SUBQ $0x20, DX
+	CMPQ DX, $0x20
+	JB   avx2One4
+	Y_XOR(Y4, 128)
+	SUBQ $0x20, DX
+	CMPQ DX, $0x20
+	JB   avx2One5
+	Y_XOR(Y5, 160)
+	SUBQ $0x20, DX
+	CMPQ DX, $0x20
+	JB   avx2One6
+	Y_XOR(Y6, 192)
+	SUBQ $0x20, DX
+	CMPQ DX, $0x20
+	JB   avx2One7
+	Y_XOR(Y7, 224)
+	SUBQ $0x20, DX
+	JMP  avx2Done
+
+avx2One0:
+	TESTQ   DX, DX
+	JZ      avx2Done
+	VPXOR   0(SI), X0, X0
+	VMOVDQU X0, 0(DI)
+	JMP     avx2Done
+
+avx2One1:
+	TESTQ   DX, DX
+	JZ      avx2Done
+	VPXOR   32(SI), X1, X1
+	VMOVDQU X1, 32(DI)
+	JMP     avx2Done
+
+avx2One2:
+	TESTQ   DX, DX
+	JZ      avx2Done
+	VPXOR   64(SI), X2, X2
+	VMOVDQU X2, 64(DI)
+	JMP     avx2Done
+
+avx2One3:
+	TESTQ   DX, DX
+	JZ      avx2Done
+	VPXOR   96(SI), X3, X3
+	VMOVDQU X3, 96(DI)
+	JMP     avx2Done
+
+avx2One4:
+	TESTQ   DX, DX
+	JZ      avx2Done
+	VPXOR   128(SI), X4, X4
+	VMOVDQU X4, 128(DI)
+	JMP     avx2Done
+
+avx2One5:
+	TESTQ   DX, DX
+	JZ      avx2Done
+	VPXOR   160(SI), X5, X5
+	VMOVDQU X5, 160(DI)
+	JMP     avx2Done
+
+avx2One6:
+	TESTQ   DX, DX
+	JZ      avx2Done
+	VPXOR   192(SI), X6, X6
+	VMOVDQU X6, 192(DI)
+	JMP     avx2Done
+
+avx2One7:
+	TESTQ   DX, DX
+	JZ      avx2Done
+	VPXOR   224(SI), X7, X7
+	VMOVDQU X7, 224(DI)
+	JMP     avx2Done
+
+avx2Done:
+	VZEROUPPER
+	RET
+
+// Y_GMUL multiplies y by the two powers at off(DI) and adds the unreduced
+// products into Y9 (low), Y10 (high), Y11 (middle).
+#define Y_GMUL(y, off) \
+	VPCLMULQDQ $0x00, off(DI), y, Y12; \
+	VPCLMULQDQ $0x11, off(DI), y, Y13; \
+	VPXOR      Y12, Y9, Y9; \
+	VPXOR      Y13, Y10, Y10; \
+	VPCLMULQDQ $0x01, off(DI), y, Y12; \
+	VPCLMULQDQ $0x10, off(DI), y, Y13; \
+	VPXOR      Y12, Y11, Y11; \
+	VPXOR      Y13, Y11, Y11
+
+// func gmacAVX2(tab *[31][16]byte, mask *[16]byte, data *byte, n int, tail *byte, m int, out *[16]byte)
+//
+// Sets out to GHASH(data[:n] || tail[:16m]) XOR mask, for n a multiple of
+// 256 and 1 <= m <= 17 (tail holds the zero-padded rest of the data and
+// the length block). Requires AVX2 and VPCLMULQDQ.
+TEXT ·gmacAVX2(SB), NOSPLIT, $0-56
+	MOVQ tab+0(FP), DI
+	MOVQ data+16(FP), SI
+	MOVQ n+24(FP), DX
+
+	VBROADCASTI128 bswapMask<>(SB), Y15
+	VMOVDQU        gcmPoly<>(SB), X14
+	VPXOR          X8, X8, X8
+
+gavx2Loop:
+	CMPQ    DX, $0x100
+	JB      gavx2Tail
+	VMOVDQU (SI), Y0
+	VMOVDQU 32(SI), Y1
+	VMOVDQU 64(SI), Y2
+	VMOVDQU 96(SI), Y3
+	VMOVDQU 128(SI), Y4
+	VMOVDQU 160(SI), Y5
+	VMOVDQU 192(SI), Y6
+	VMOVDQU 224(SI), Y7
+	VPSHUFB Y15, Y0, Y0
+	VPSHUFB Y15, Y1, Y1
+	VPSHUFB Y15, Y2, Y2
+	VPSHUFB Y15, Y3, Y3
+	VPSHUFB Y15, Y4, Y4
+	VPSHUFB Y15, Y5, Y5
+	VPSHUFB Y15, Y6, Y6
+	VPSHUFB Y15, Y7, Y7
+	VPXOR   Y8, Y0, Y0
+	VPCLMULQDQ $0x00, 16(DI), Y0, Y9
+	VPCLMULQDQ $0x11, 16(DI), Y0, Y10
+	VPCLMULQDQ $0x01, 16(DI), Y0, Y11
+	VPCLMULQDQ $0x10, 16(DI), Y0, Y12
+	VPXOR      Y12, Y11, Y11
+	Y_GMUL(Y1, 48)
+	Y_GMUL(Y2, 80)
+	Y_GMUL(Y3, 112)
+	Y_GMUL(Y4, 144)
+	Y_GMUL(Y5, 176)
+	Y_GMUL(Y6, 208)
+	Y_GMUL(Y7, 240)
+	VEXTRACTI128 $1, Y9, X12
+	VEXTRACTI128 $1, Y10, X13
+	VPXOR        X12, X9, X9
+	VPXOR        X13, X10, X10
+	VEXTRACTI128 $1, Y11, X12
+	VPXOR        X12, X11, X11
+	GHASH_REDUCE
+	ADDQ         $0x100, SI
+	SUBQ         $0x100, DX
+	JMP          gavx2Loop
+
+gavx2Tail:
+	// block i of m takes H^(m-i), tab[17-m+i]
+	MOVQ  tail+32(FP), SI
+	MOVQ  m+40(FP), CX
+	MOVQ  $17, R11
+	SUBQ  CX, R11
+	SHLQ  $4, R11
+	ADDQ  DI, R11
+	VPXOR X9, X9, X9
+	VPXOR X10, X10, X10
+	VPXOR X11, X11, X11
+	VMOVDQU (SI), X0
+	VPSHUFB X15, X0, X0
+	VPXOR   X8, X0, X0
+	JMP     gavx2Mul
+
+gavx2TailLoop:
+	VMOVDQU (SI), X0
+	VPSHUFB X15, X0, X0
+
+gavx2Mul:
+	VPCLMULQDQ $0x00, (R11), X0, X12
+	VPCLMULQDQ $0x11, (R11), X0, X13
+	VPXOR      X12, X9, X9
+	VPXOR      X13, X10, X10
+	VPCLMULQDQ $0x01, (R11), X0, X12
+	VPCLMULQDQ $0x10, (R11), X0, X13
+	VPXOR      X12, X11, X11
+	VPXOR      X13, X11, X11
+	ADDQ       $0x10, SI
+	ADDQ       $0x10, R11
+	DECQ       CX
+	JNZ        gavx2TailLoop
+	GHASH_REDUCE
+
+	MOVQ    mask+8(FP), BX
+	MOVQ    out+48(FP), AX
+	VPSHUFB X15, X8, X8
+	VPXOR   (BX), X8, X8
+	VMOVDQU X8, (AX)
+	VZEROUPPER
 	RET

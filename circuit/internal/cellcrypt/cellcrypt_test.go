@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
-	"fmt"
 	"math/rand/v2"
 	"testing"
 )
@@ -34,16 +33,14 @@ func refGMAC(t testing.TB, key, data []byte) []byte {
 
 // ctrModes are the keystream implementations this machine can run.
 func ctrModes() []int {
-	modes := []int{ctrGeneric}
-	for _, m := range []int{ctrAESNI, ctrVAES} {
-		if m <= ctrMode() {
-			modes = append(modes, m)
-		}
+	var modes []int
+	for m := ctrGeneric; m <= ctrMode(); m++ {
+		modes = append(modes, m)
 	}
 	return modes
 }
 
-var modeName = map[int]string{ctrGeneric: "generic", ctrAESNI: "aesni", ctrVAES: "vaes"}
+var modeName = map[int]string{ctrGeneric: "generic", ctrAESNI: "aesni", ctrVAES256: "vaes-256", ctrVAES512: "vaes-512"}
 
 // newCTR returns a CTR under key that runs implementation mode.
 func newCTR(t testing.TB, key *[KeySize]byte, mode int) *CTR {
@@ -61,20 +58,28 @@ func newCTR(t testing.TB, key *[KeySize]byte, mode int) *CTR {
 }
 
 // gmacImpls are the GMAC implementations this machine can run.
-func gmacImpls() []bool {
-	if gmacAsmOK() {
-		return []bool{false, true}
+func gmacImpls() []int {
+	var modes []int
+	for m := gmacGeneric; m <= gmacMode(); m++ {
+		modes = append(modes, m)
 	}
-	return []bool{false}
+	return modes
 }
 
-func newGMAC(key *[KeySize]byte, asm bool) *GMAC {
+var gmacName = map[int]string{gmacGeneric: "generic", gmacVec256: "vpclmul-256", gmacVec512: "vpclmul-512"}
+
+// newGMAC returns a GMAC under key that runs implementation mode.
+func newGMAC(key *[KeySize]byte, mode int) *GMAC {
 	g := new(GMAC)
-	if !asm {
+	if mode == gmacGeneric {
 		forceGeneric = true
 		defer func() { forceGeneric = false }()
 	}
 	g.Init(key)
+	if int(g.mode) < mode {
+		panic("GMAC implementation not available")
+	}
+	g.mode = uint8(mode)
 	return g
 }
 
@@ -136,12 +141,12 @@ func TestCTRLeavesRestOfDst(t *testing.T) {
 
 func TestGMACMatchesGCM(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
-	for _, asm := range gmacImpls() {
-		t.Run(fmt.Sprint("asm=", asm), func(t *testing.T) {
+	for _, mode := range gmacImpls() {
+		t.Run(gmacName[mode], func(t *testing.T) {
 			for trial := 0; trial < 3; trial++ {
 				var key [KeySize]byte
 				fill(r, key[:])
-				g := newGMAC(&key, asm)
+				g := newGMAC(&key, mode)
 				buf := make([]byte, 2048+16)
 				for n := 0; n <= 2048; n++ {
 					data := buf[n%5 : n%5+n]
@@ -168,11 +173,11 @@ func TestNoAllocs(t *testing.T) {
 			t.Errorf("CTR %s: %v allocations per call", modeName[mode], a)
 		}
 	}
-	for _, asm := range gmacImpls() {
-		g := newGMAC(&key, asm)
+	for _, mode := range gmacImpls() {
+		g := newGMAC(&key, mode)
 		var tag [TagSize]byte
 		if a := testing.AllocsPerRun(100, func() { g.Sum(&tag, p) }); a != 0 {
-			t.Errorf("GMAC asm=%v: %v allocations per call", asm, a)
+			t.Errorf("GMAC %s: %v allocations per call", gmacName[mode], a)
 		}
 	}
 }
@@ -207,11 +212,11 @@ func FuzzCellCrypt(f *testing.F) {
 			}
 		}
 		tag := refGMAC(t, k, data)
-		for _, asm := range gmacImpls() {
+		for _, mode := range gmacImpls() {
 			var got [TagSize]byte
-			newGMAC(&key, asm).Sum(&got, src)
+			newGMAC(&key, mode).Sum(&got, src)
 			if !bytes.Equal(got[:], tag) {
-				t.Fatalf("GMAC asm=%v differs from AES-GCM", asm)
+				t.Fatalf("GMAC %s differs from AES-GCM", gmacName[mode])
 			}
 		}
 	})
@@ -245,9 +250,9 @@ func BenchmarkCTR(b *testing.B) {
 func BenchmarkGMAC(b *testing.B) {
 	var key [KeySize]byte
 	p := make([]byte, 1275)
-	for _, asm := range gmacImpls() {
-		b.Run(fmt.Sprint("asm=", asm), func(b *testing.B) {
-			g := newGMAC(&key, asm)
+	for _, mode := range gmacImpls() {
+		b.Run(gmacName[mode], func(b *testing.B) {
+			g := newGMAC(&key, mode)
 			var tag [TagSize]byte
 			b.SetBytes(int64(len(p)))
 			for b.Loop() {
