@@ -14,11 +14,11 @@ import (
 var (
 	hasAESNI            = cpu.X86.HasAES && cpu.X86.HasPCLMULQDQ && cpu.X86.HasSSE41 && cpu.X86.HasSSSE3
 	hasVAES, hasVPCLMUL = vecAES()
-	hasAVX512           = cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL && cpu.X86.HasBMI2
+	hasAVX512           = !noAVX512 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL && cpu.X86.HasBMI2
 )
 
 func vecAES() (vaes, vpclmul bool) {
-	if !hasAESNI || !cpu.X86.HasAVX2 {
+	if noVec || !hasAESNI || !cpu.X86.HasAVX2 {
 		return false, false
 	}
 	_, ecx := cpuid7()
