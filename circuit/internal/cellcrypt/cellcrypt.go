@@ -5,9 +5,10 @@
 //
 // On amd64 with VAES and VPCLMULQDQ both run in assembly, on 512-bit
 // registers with AVX-512 and on 256-bit ones with AVX2 only; on amd64
-// without them the keystream runs with AES-NI eight blocks at a time and
-// GMAC is the standard library's. Everywhere else both are computed with
-// the standard library's AES-GCM, with the same outputs.
+// without them, in assembly with AES-NI (eight blocks at a time) and
+// PCLMULQDQ (Karatsuba, sixteen blocks per reduction).
+// Everywhere else both are computed with the standard library's AES-GCM,
+// with the same outputs.
 package cellcrypt
 
 import (
@@ -48,6 +49,7 @@ const (
 // GMAC's implementations, likewise.
 const (
 	gmacGeneric = iota // the standard library's AES-GCM
+	gmacVec128         // PCLMULQDQ, AVX-encoded, Karatsuba, 16 blocks per reduction
 	gmacVec256         // VPCLMULQDQ on 256-bit registers
 	gmacVec512         // VPCLMULQDQ on 512-bit registers
 )

@@ -11,6 +11,7 @@ import (
 
 // x/sys/cpu reports VAES and VPCLMULQDQ only with AVX-512; their CPUID
 // bits (leaf 7, ECX bits 9 and 10) are read here for the AVX2 paths.
+// noAVX512 and noVec come from the build tags (limit_*.go).
 var (
 	hasAESNI            = cpu.X86.HasAES && cpu.X86.HasPCLMULQDQ && cpu.X86.HasSSE41 && cpu.X86.HasSSSE3
 	hasVAES, hasVPCLMUL = vecAES()
@@ -39,12 +40,14 @@ func ctrMode() int {
 
 func gmacMode() int {
 	switch {
-	case forceGeneric || !hasVPCLMUL:
+	case forceGeneric || !hasAESNI || !cpu.X86.HasAVX:
 		return gmacGeneric
-	case hasAVX512:
+	case hasVPCLMUL && hasAVX512:
 		return gmacVec512
+	case hasVPCLMUL:
+		return gmacVec256
 	}
-	return gmacVec256
+	return gmacVec128
 }
 
 func ctrAsm(c *CTR, iv *[16]byte, dst, src []byte) {
@@ -80,7 +83,11 @@ func gmacAsm(g *GMAC, out *[TagSize]byte, data []byte) {
 	var tail [17 * 16]byte
 	r := (copy(tail[:], data[n:]) + 15) / 16
 	binary.BigEndian.PutUint64(tail[16*r:], uint64(len(data))*8)
-	gmacAVX2(&g.tab, &g.mask, unsafe.SliceData(data), n, &tail[0], r+1, out)
+	if g.mode == gmacVec256 {
+		gmacAVX2(&g.tab, &g.mask, unsafe.SliceData(data), n, &tail[0], r+1, out)
+	} else {
+		gmacAVX(&g.tab, &g.mask, unsafe.SliceData(data), n, &tail[0], r+1, out)
+	}
 }
 
 func cpuid7() (ebx, ecx uint32)
@@ -102,6 +109,9 @@ func ghashInit(h *[16]byte, tab *[31][16]byte)
 
 //go:noescape
 func gmacAVX512(tab *[31][16]byte, mask *[16]byte, data *byte, n int, out *[TagSize]byte)
+
+//go:noescape
+func gmacAVX(tab *[31][16]byte, mask *[16]byte, data *byte, n int, tail *byte, m int, out *[TagSize]byte)
 
 //go:noescape
 func gmacAVX2(tab *[31][16]byte, mask *[16]byte, data *byte, n int, tail *byte, m int, out *[TagSize]byte)

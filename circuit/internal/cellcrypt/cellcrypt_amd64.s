@@ -350,6 +350,21 @@ initLoop:
 	VPXOR      X12, X9, X9; \
 	VPXOR      X10, X9, X8
 
+// GHASH_REDUCE_M is GHASH_REDUCE with the polynomial read from memory,
+// leaving X14 free.
+#define GHASH_REDUCE_M \
+	VPSLLDQ    $8, X11, X12; \
+	VPSRLDQ    $8, X11, X11; \
+	VPXOR      X12, X9, X9; \
+	VPXOR      X11, X10, X10; \
+	VPCLMULQDQ $0x10, gcmPoly<>(SB), X9, X12; \
+	VPSHUFD    $0x4e, X9, X9; \
+	VPXOR      X12, X9, X9; \
+	VPCLMULQDQ $0x10, gcmPoly<>(SB), X9, X12; \
+	VPSHUFD    $0x4e, X9, X9; \
+	VPXOR      X12, X9, X9; \
+	VPXOR      X10, X9, X8
+
 // func gmacAVX512(tab *[31][16]byte, mask *[16]byte, data *byte, n int, out *[16]byte)
 //
 // Sets out to GHASH(data zero-padded to whole blocks || 0^64 || be64(8n))
@@ -875,17 +890,25 @@ avx2Done:
 	VZEROUPPER
 	RET
 
-// Y_GMUL multiplies y by the two powers at off(DI) and adds the unreduced
-// products into Y9 (low), Y10 (high), Y11 (middle).
-#define Y_GMUL(y, off) \
-	VPCLMULQDQ $0x00, off(DI), y, Y12; \
-	VPCLMULQDQ $0x11, off(DI), y, Y13; \
+// Y_KMUL multiplies y by the two powers at off(DI) (Karatsuba) and adds
+// the unreduced products into Y9 (low), Y10 (high) and Y11 (products of
+// the halves' sums; Y_KFIX, once, makes them the middle part).
+#define Y_KMUL(y, off) \
+	VMOVDQU    off(DI), Y14; \
+	VPCLMULQDQ $0x00, Y14, y, Y12; \
+	VPCLMULQDQ $0x11, Y14, y, Y13; \
 	VPXOR      Y12, Y9, Y9; \
 	VPXOR      Y13, Y10, Y10; \
-	VPCLMULQDQ $0x01, off(DI), y, Y12; \
-	VPCLMULQDQ $0x10, off(DI), y, Y13; \
-	VPXOR      Y12, Y11, Y11; \
-	VPXOR      Y13, Y11, Y11
+	VPSHUFD    $0x4e, y, Y12; \
+	VPSHUFD    $0x4e, Y14, Y13; \
+	VPXOR      y, Y12, Y12; \
+	VPXOR      Y14, Y13, Y13; \
+	VPCLMULQDQ $0x00, Y13, Y12, Y12; \
+	VPXOR      Y12, Y11, Y11
+
+#define Y_KFIX \
+	VPXOR X9, X11, X11; \
+	VPXOR X10, X11, X11
 
 // func gmacAVX2(tab *[31][16]byte, mask *[16]byte, data *byte, n int, tail *byte, m int, out *[16]byte)
 //
@@ -898,7 +921,6 @@ TEXT ·gmacAVX2(SB), NOSPLIT, $0-56
 	MOVQ n+24(FP), DX
 
 	VBROADCASTI128 bswapMask<>(SB), Y15
-	VMOVDQU        gcmPoly<>(SB), X14
 	VPXOR          X8, X8, X8
 
 gavx2Loop:
@@ -921,25 +943,25 @@ gavx2Loop:
 	VPSHUFB Y15, Y6, Y6
 	VPSHUFB Y15, Y7, Y7
 	VPXOR   Y8, Y0, Y0
-	VPCLMULQDQ $0x00, 16(DI), Y0, Y9
-	VPCLMULQDQ $0x11, 16(DI), Y0, Y10
-	VPCLMULQDQ $0x01, 16(DI), Y0, Y11
-	VPCLMULQDQ $0x10, 16(DI), Y0, Y12
-	VPXOR      Y12, Y11, Y11
-	Y_GMUL(Y1, 48)
-	Y_GMUL(Y2, 80)
-	Y_GMUL(Y3, 112)
-	Y_GMUL(Y4, 144)
-	Y_GMUL(Y5, 176)
-	Y_GMUL(Y6, 208)
-	Y_GMUL(Y7, 240)
+	VPXOR   Y9, Y9, Y9
+	VPXOR   Y10, Y10, Y10
+	VPXOR   Y11, Y11, Y11
+	Y_KMUL(Y0, 16)
+	Y_KMUL(Y1, 48)
+	Y_KMUL(Y2, 80)
+	Y_KMUL(Y3, 112)
+	Y_KMUL(Y4, 144)
+	Y_KMUL(Y5, 176)
+	Y_KMUL(Y6, 208)
+	Y_KMUL(Y7, 240)
 	VEXTRACTI128 $1, Y9, X12
 	VEXTRACTI128 $1, Y10, X13
 	VPXOR        X12, X9, X9
 	VPXOR        X13, X10, X10
 	VEXTRACTI128 $1, Y11, X12
 	VPXOR        X12, X11, X11
-	GHASH_REDUCE
+	Y_KFIX
+	GHASH_REDUCE_M
 	ADDQ         $0x100, SI
 	SUBQ         $0x100, DX
 	JMP          gavx2Loop
@@ -977,7 +999,7 @@ gavx2Mul:
 	ADDQ       $0x10, R11
 	DECQ       CX
 	JNZ        gavx2TailLoop
-	GHASH_REDUCE
+	GHASH_REDUCE_M
 
 	MOVQ    mask+8(FP), BX
 	MOVQ    out+48(FP), AX
@@ -985,4 +1007,122 @@ gavx2Mul:
 	VPXOR   (BX), X8, X8
 	VMOVDQU X8, (AX)
 	VZEROUPPER
+	RET
+
+// X_KMUL multiplies X0 by the power at t (Karatsuba) and adds the
+// unreduced products into X9 (low), X10 (high) and X11 (the middle
+// product of the halves' sums; X_KFIX turns it into the middle part).
+#define X_KMUL(t) \
+	VMOVDQU    t, X1; \
+	VPCLMULQDQ $0x00, X1, X0, X12; \
+	VPCLMULQDQ $0x11, X1, X0, X13; \
+	VPSHUFD    $0x4e, X0, X2; \
+	VPSHUFD    $0x4e, X1, X3; \
+	VPXOR      X0, X2, X2; \
+	VPXOR      X1, X3, X3; \
+	VPXOR      X12, X9, X9; \
+	VPXOR      X13, X10, X10; \
+	VPCLMULQDQ $0x00, X3, X2, X12; \
+	VPXOR      X12, X11, X11
+
+#define X_KFIX \
+	VPXOR X9, X11, X11; \
+	VPXOR X10, X11, X11
+
+#define X_LOAD(off) \
+	VMOVDQU off(SI), X0; \
+	VPSHUFB X15, X0, X0
+
+// func gmacAVX(tab *[31][16]byte, mask *[16]byte, data *byte, n int, tail *byte, m int, out *[16]byte)
+//
+// As gmacAVX2, one block at a time (Karatsuba, sixteen per reduction).
+// Requires AVX and PCLMULQDQ.
+TEXT ·gmacAVX(SB), NOSPLIT, $0-56
+	MOVQ tab+0(FP), DI
+	MOVQ data+16(FP), SI
+	MOVQ n+24(FP), DX
+
+	VMOVDQU bswapMask<>(SB), X15
+	VMOVDQU gcmPoly<>(SB), X14
+	VPXOR   X8, X8, X8
+
+gavxLoop:
+	CMPQ  DX, $0x100
+	JB    gavxTail
+	VPXOR X9, X9, X9
+	VPXOR X10, X10, X10
+	VPXOR X11, X11, X11
+	X_LOAD(0)
+	VPXOR X8, X0, X0
+	X_KMUL(16(DI))
+	X_LOAD(16)
+	X_KMUL(32(DI))
+	X_LOAD(32)
+	X_KMUL(48(DI))
+	X_LOAD(48)
+	X_KMUL(64(DI))
+	X_LOAD(64)
+	X_KMUL(80(DI))
+	X_LOAD(80)
+	X_KMUL(96(DI))
+	X_LOAD(96)
+	X_KMUL(112(DI))
+	X_LOAD(112)
+	X_KMUL(128(DI))
+	X_LOAD(128)
+	X_KMUL(144(DI))
+	X_LOAD(144)
+	X_KMUL(160(DI))
+	X_LOAD(160)
+	X_KMUL(176(DI))
+	X_LOAD(176)
+	X_KMUL(192(DI))
+	X_LOAD(192)
+	X_KMUL(208(DI))
+	X_LOAD(208)
+	X_KMUL(224(DI))
+	X_LOAD(224)
+	X_KMUL(240(DI))
+	X_LOAD(240)
+	X_KMUL(256(DI))
+	X_KFIX
+	GHASH_REDUCE
+	ADDQ $0x100, SI
+	SUBQ $0x100, DX
+	JMP  gavxLoop
+
+gavxTail:
+	// block i of m takes H^(m-i), tab[17-m+i]
+	MOVQ    tail+32(FP), SI
+	MOVQ    m+40(FP), CX
+	MOVQ    $17, R11
+	SUBQ    CX, R11
+	SHLQ    $4, R11
+	ADDQ    DI, R11
+	VPXOR   X9, X9, X9
+	VPXOR   X10, X10, X10
+	VPXOR   X11, X11, X11
+	VMOVDQU (SI), X0
+	VPSHUFB X15, X0, X0
+	VPXOR   X8, X0, X0
+	JMP     gavxMul
+
+gavxTailLoop:
+	VMOVDQU (SI), X0
+	VPSHUFB X15, X0, X0
+
+gavxMul:
+	X_KMUL((R11))
+	ADDQ $0x10, SI
+	ADDQ $0x10, R11
+	DECQ CX
+	JNZ  gavxTailLoop
+	X_KFIX
+	GHASH_REDUCE
+
+	MOVQ    mask+8(FP), BX
+	MOVQ    out+48(FP), AX
+	VPSHUFB X15, X8, X8
+	VPXOR   (BX), X8, X8
+	VMOVDQU X8, (AX)
 	RET

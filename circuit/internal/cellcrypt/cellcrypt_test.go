@@ -66,7 +66,7 @@ func gmacImpls() []int {
 	return modes
 }
 
-var gmacName = map[int]string{gmacGeneric: "generic", gmacVec256: "vpclmul-256", gmacVec512: "vpclmul-512"}
+var gmacName = map[int]string{gmacGeneric: "generic", gmacVec128: "pclmul-128", gmacVec256: "vpclmul-256", gmacVec512: "vpclmul-512"}
 
 // newGMAC returns a GMAC under key that runs implementation mode.
 func newGMAC(key *[KeySize]byte, mode int) *GMAC {

@@ -3,5 +3,6 @@
 package cellcrypt
 
 // The build tags cellcrypt_avx2 and cellcrypt_aesni keep the package off
-// the AVX-512 paths, or off every vector path, to measure the others.
+// the AVX-512 paths, or off the VAES and VPCLMULQDQ ones, to measure the
+// others.
 const noAVX512, noVec = false, false
