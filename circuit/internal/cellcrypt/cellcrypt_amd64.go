@@ -51,24 +51,14 @@ func gmacMode() int {
 }
 
 func ctrAsm(c *CTR, iv *[16]byte, dst, src []byte) {
-	if c.mode == ctrVAES512 {
-		ctrAVX512(&c.rk, iv, unsafe.SliceData(dst), unsafe.SliceData(src), len(src))
-		return
-	}
-	full := len(src) &^ 15
-	switch {
-	case full == 0:
-	case c.mode == ctrVAES256:
-		ctrAVX2(&c.rk, iv, unsafe.SliceData(dst), unsafe.SliceData(src), full)
+	d, s, n := unsafe.SliceData(dst), unsafe.SliceData(src), len(src)
+	switch c.mode {
+	case ctrVAES512:
+		ctrAVX512(&c.rk, iv, d, s, n)
+	case ctrVAES256:
+		ctrAVX2(&c.rk, iv, d, s, n)
 	default:
-		ctrAESNI8(&c.rk, iv, unsafe.SliceData(dst), unsafe.SliceData(src), full)
-	}
-	if rest := len(src) - full; rest > 0 {
-		var tmp [16]byte
-		copy(tmp[:], src[full:])
-		binary.BigEndian.PutUint32(iv[12:], binary.BigEndian.Uint32(iv[12:])+uint32(full/16))
-		ctrAESNI8(&c.rk, iv, &tmp[0], &tmp[0], 16)
-		copy(dst[full:], tmp[:rest])
+		ctrAESNI8(&c.rk, iv, d, s, n)
 	}
 }
 

@@ -509,9 +509,9 @@ gmacDone:
 
 // func ctrAESNI8(rk *[240]byte, iv *[16]byte, dst *byte, src *byte, n int)
 //
-// As ctrAVX512 for n a multiple of 16, with AES-NI eight blocks at a time.
+// As ctrAVX512, with AES-NI eight blocks at a time.
 // Requires AES, SSSE3 and SSE4.1.
-TEXT ·ctrAESNI8(SB), NOSPLIT, $0-40
+TEXT ·ctrAESNI8(SB), NOSPLIT, $16-40
 	MOVQ  rk+0(FP), AX
 	MOVQ  iv+8(FP), BX
 	MOVQ  dst+16(FP), DI
@@ -620,29 +620,109 @@ aesniTail:
 	AESENCLAST X11, X5
 	AESENCLAST X11, X6
 	AESENCLAST X11, X7
-	// 0 < DX < 128, a multiple of 16
+	// 0 < DX < 128: whole blocks, then the rest
+	CMPQ DX, $0x10
+	JB   aesniPart0
 	AESNI_XOR(X0, 0)
 	SUBQ $0x10, DX
 	JZ   aesniDone
+	CMPQ DX, $0x10
+	JB   aesniPart1
 	AESNI_XOR(X1, 16)
 	SUBQ $0x10, DX
 	JZ   aesniDone
+	CMPQ DX, $0x10
+	JB   aesniPart2
 	AESNI_XOR(X2, 32)
 	SUBQ $0x10, DX
 	JZ   aesniDone
+	CMPQ DX, $0x10
+	JB   aesniPart3
 	AESNI_XOR(X3, 48)
 	SUBQ $0x10, DX
 	JZ   aesniDone
+	CMPQ DX, $0x10
+	JB   aesniPart4
 	AESNI_XOR(X4, 64)
 	SUBQ $0x10, DX
 	JZ   aesniDone
+	CMPQ DX, $0x10
+	JB   aesniPart5
 	AESNI_XOR(X5, 80)
 	SUBQ $0x10, DX
 	JZ   aesniDone
+	CMPQ DX, $0x10
+	JB   aesniPart6
 	AESNI_XOR(X6, 96)
 	SUBQ $0x10, DX
 	JZ   aesniDone
+	CMPQ DX, $0x10
+	JB   aesniPart7
 	AESNI_XOR(X7, 112)
+	SUBQ $0x10, DX
+	JZ   aesniDone
+	JMP  aesniDone
+
+aesniPart0:
+	MOVOU X0, X12
+	LEAQ  0(SI), SI
+	LEAQ  0(DI), DI
+	JMP   aesniPartial
+
+aesniPart1:
+	MOVOU X1, X12
+	LEAQ  16(SI), SI
+	LEAQ  16(DI), DI
+	JMP   aesniPartial
+
+aesniPart2:
+	MOVOU X2, X12
+	LEAQ  32(SI), SI
+	LEAQ  32(DI), DI
+	JMP   aesniPartial
+
+aesniPart3:
+	MOVOU X3, X12
+	LEAQ  48(SI), SI
+	LEAQ  48(DI), DI
+	JMP   aesniPartial
+
+aesniPart4:
+	MOVOU X4, X12
+	LEAQ  64(SI), SI
+	LEAQ  64(DI), DI
+	JMP   aesniPartial
+
+aesniPart5:
+	MOVOU X5, X12
+	LEAQ  80(SI), SI
+	LEAQ  80(DI), DI
+	JMP   aesniPartial
+
+aesniPart6:
+	MOVOU X6, X12
+	LEAQ  96(SI), SI
+	LEAQ  96(DI), DI
+	JMP   aesniPartial
+
+aesniPart7:
+	MOVOU X7, X12
+	LEAQ  112(SI), SI
+	LEAQ  112(DI), DI
+	JMP   aesniPartial
+
+aesniPartial:
+	// the last 0 < DX < 16 bytes, with the keystream block in X12
+	MOVOU X12, (SP)
+	XORQ  CX, CX
+
+aesniPartLoop:
+	MOVB (SI)(CX*1), AX
+	XORB (SP)(CX*1), AX
+	MOVB AX, (DI)(CX*1)
+	INCQ CX
+	CMPQ CX, DX
+	JB   aesniPartLoop
 
 aesniDone:
 	RET
@@ -681,10 +761,10 @@ TEXT ·cpuid7(SB), NOSPLIT, $0-8
 
 // func ctrAVX2(rk *[240]byte, iv *[16]byte, dst *byte, src *byte, n int)
 //
-// As ctrAVX512 for n a multiple of 16, with VAES on 256-bit registers
-// (two blocks per instruction, sixteen at a time). Requires AVX2, AES and
+// As ctrAVX512, with VAES on 256-bit registers (two blocks per
+// instruction, sixteen at a time). Requires AVX2, AES and
 // VAES.
-TEXT ·ctrAVX2(SB), NOSPLIT, $0-40
+TEXT ·ctrAVX2(SB), NOSPLIT, $16-40
 	MOVQ rk+0(FP), AX
 	MOVQ iv+8(FP), BX
 	MOVQ dst+16(FP), DI
@@ -795,7 +875,7 @@ avx2Tail:
 	VAESENCLAST    Y11, Y5, Y5
 	VAESENCLAST    Y11, Y6, Y6
 	VAESENCLAST    Y11, Y7, Y7
-	// 0 < DX < 256, a multiple of 16: whole pairs, then one block
+	// 0 < DX < 256: whole pairs, then a block and the rest
 	CMPQ DX, $0x20
 	JB   avx2One0
 	Y_XOR(Y0, 0)
@@ -831,60 +911,177 @@ avx2Tail:
 	JMP  avx2Done
 
 avx2One0:
-	TESTQ   DX, DX
-	JZ      avx2Done
-	VPXOR   0(SI), X0, X0
-	VMOVDQU X0, 0(DI)
-	JMP     avx2Done
+	TESTQ        DX, DX
+	JZ           avx2Done
+	CMPQ         DX, $0x10
+	JB           avx2Lo0
+	VPXOR        0(SI), X0, X12
+	VMOVDQU      X12, 0(DI)
+	SUBQ         $0x10, DX
+	JZ           avx2Done
+	VEXTRACTI128 $1, Y0, X12
+	LEAQ         16(SI), SI
+	LEAQ         16(DI), DI
+	JMP          avx2Partial
+
+avx2Lo0:
+	VMOVDQU X0, X12
+	LEAQ    0(SI), SI
+	LEAQ    0(DI), DI
+	JMP     avx2Partial
 
 avx2One1:
-	TESTQ   DX, DX
-	JZ      avx2Done
-	VPXOR   32(SI), X1, X1
-	VMOVDQU X1, 32(DI)
-	JMP     avx2Done
+	TESTQ        DX, DX
+	JZ           avx2Done
+	CMPQ         DX, $0x10
+	JB           avx2Lo1
+	VPXOR        32(SI), X1, X12
+	VMOVDQU      X12, 32(DI)
+	SUBQ         $0x10, DX
+	JZ           avx2Done
+	VEXTRACTI128 $1, Y1, X12
+	LEAQ         48(SI), SI
+	LEAQ         48(DI), DI
+	JMP          avx2Partial
+
+avx2Lo1:
+	VMOVDQU X1, X12
+	LEAQ    32(SI), SI
+	LEAQ    32(DI), DI
+	JMP     avx2Partial
 
 avx2One2:
-	TESTQ   DX, DX
-	JZ      avx2Done
-	VPXOR   64(SI), X2, X2
-	VMOVDQU X2, 64(DI)
-	JMP     avx2Done
+	TESTQ        DX, DX
+	JZ           avx2Done
+	CMPQ         DX, $0x10
+	JB           avx2Lo2
+	VPXOR        64(SI), X2, X12
+	VMOVDQU      X12, 64(DI)
+	SUBQ         $0x10, DX
+	JZ           avx2Done
+	VEXTRACTI128 $1, Y2, X12
+	LEAQ         80(SI), SI
+	LEAQ         80(DI), DI
+	JMP          avx2Partial
+
+avx2Lo2:
+	VMOVDQU X2, X12
+	LEAQ    64(SI), SI
+	LEAQ    64(DI), DI
+	JMP     avx2Partial
 
 avx2One3:
-	TESTQ   DX, DX
-	JZ      avx2Done
-	VPXOR   96(SI), X3, X3
-	VMOVDQU X3, 96(DI)
-	JMP     avx2Done
+	TESTQ        DX, DX
+	JZ           avx2Done
+	CMPQ         DX, $0x10
+	JB           avx2Lo3
+	VPXOR        96(SI), X3, X12
+	VMOVDQU      X12, 96(DI)
+	SUBQ         $0x10, DX
+	JZ           avx2Done
+	VEXTRACTI128 $1, Y3, X12
+	LEAQ         112(SI), SI
+	LEAQ         112(DI), DI
+	JMP          avx2Partial
+
+avx2Lo3:
+	VMOVDQU X3, X12
+	LEAQ    96(SI), SI
+	LEAQ    96(DI), DI
+	JMP     avx2Partial
 
 avx2One4:
-	TESTQ   DX, DX
-	JZ      avx2Done
-	VPXOR   128(SI), X4, X4
-	VMOVDQU X4, 128(DI)
-	JMP     avx2Done
+	TESTQ        DX, DX
+	JZ           avx2Done
+	CMPQ         DX, $0x10
+	JB           avx2Lo4
+	VPXOR        128(SI), X4, X12
+	VMOVDQU      X12, 128(DI)
+	SUBQ         $0x10, DX
+	JZ           avx2Done
+	VEXTRACTI128 $1, Y4, X12
+	LEAQ         144(SI), SI
+	LEAQ         144(DI), DI
+	JMP          avx2Partial
+
+avx2Lo4:
+	VMOVDQU X4, X12
+	LEAQ    128(SI), SI
+	LEAQ    128(DI), DI
+	JMP     avx2Partial
 
 avx2One5:
-	TESTQ   DX, DX
-	JZ      avx2Done
-	VPXOR   160(SI), X5, X5
-	VMOVDQU X5, 160(DI)
-	JMP     avx2Done
+	TESTQ        DX, DX
+	JZ           avx2Done
+	CMPQ         DX, $0x10
+	JB           avx2Lo5
+	VPXOR        160(SI), X5, X12
+	VMOVDQU      X12, 160(DI)
+	SUBQ         $0x10, DX
+	JZ           avx2Done
+	VEXTRACTI128 $1, Y5, X12
+	LEAQ         176(SI), SI
+	LEAQ         176(DI), DI
+	JMP          avx2Partial
+
+avx2Lo5:
+	VMOVDQU X5, X12
+	LEAQ    160(SI), SI
+	LEAQ    160(DI), DI
+	JMP     avx2Partial
 
 avx2One6:
-	TESTQ   DX, DX
-	JZ      avx2Done
-	VPXOR   192(SI), X6, X6
-	VMOVDQU X6, 192(DI)
-	JMP     avx2Done
+	TESTQ        DX, DX
+	JZ           avx2Done
+	CMPQ         DX, $0x10
+	JB           avx2Lo6
+	VPXOR        192(SI), X6, X12
+	VMOVDQU      X12, 192(DI)
+	SUBQ         $0x10, DX
+	JZ           avx2Done
+	VEXTRACTI128 $1, Y6, X12
+	LEAQ         208(SI), SI
+	LEAQ         208(DI), DI
+	JMP          avx2Partial
+
+avx2Lo6:
+	VMOVDQU X6, X12
+	LEAQ    192(SI), SI
+	LEAQ    192(DI), DI
+	JMP     avx2Partial
 
 avx2One7:
-	TESTQ   DX, DX
-	JZ      avx2Done
-	VPXOR   224(SI), X7, X7
-	VMOVDQU X7, 224(DI)
-	JMP     avx2Done
+	TESTQ        DX, DX
+	JZ           avx2Done
+	CMPQ         DX, $0x10
+	JB           avx2Lo7
+	VPXOR        224(SI), X7, X12
+	VMOVDQU      X12, 224(DI)
+	SUBQ         $0x10, DX
+	JZ           avx2Done
+	VEXTRACTI128 $1, Y7, X12
+	LEAQ         240(SI), SI
+	LEAQ         240(DI), DI
+	JMP          avx2Partial
+
+avx2Lo7:
+	VMOVDQU X7, X12
+	LEAQ    224(SI), SI
+	LEAQ    224(DI), DI
+	JMP     avx2Partial
+
+avx2Partial:
+	// the last 0 < DX < 16 bytes, with the keystream block in X12
+	VMOVDQU X12, (SP)
+	XORQ  CX, CX
+
+avx2PartLoop:
+	MOVB (SI)(CX*1), AX
+	XORB (SP)(CX*1), AX
+	MOVB AX, (DI)(CX*1)
+	INCQ CX
+	CMPQ CX, DX
+	JB   avx2PartLoop
 
 avx2Done:
 	VZEROUPPER
