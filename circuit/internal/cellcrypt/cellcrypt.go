@@ -91,7 +91,7 @@ func (c *CTR) XORKeyStream(dst, src []byte, nonce *[NonceSize]byte) {
 // GMAC is AES-256-GCM's tag over additional data only, with the all-zero
 // nonce, under one key.
 type GMAC struct {
-	tab  [31][16]byte // H^17 ... H^1, then zeros, for the assembly
+	tab  [17][16]byte // H^17 ... H^1, for the assembly
 	mask [16]byte     // AES(key, 0^96 || be32(1)), the tag mask of the zero nonce
 	mode uint8        // gmacGeneric ...
 	gcm  cipher.AEAD  // the generic path's AES-GCM

@@ -95,13 +95,13 @@ func ctrAVX2(rk *[240]byte, iv *[16]byte, dst *byte, src *byte, n int)
 func ctrAESNI8(rk *[240]byte, iv *[16]byte, dst *byte, src *byte, n int)
 
 //go:noescape
-func ghashInit(h *[16]byte, tab *[31][16]byte)
+func ghashInit(h *[16]byte, tab *[17][16]byte)
 
 //go:noescape
-func gmacAVX512(tab *[31][16]byte, mask *[16]byte, data *byte, n int, out *[TagSize]byte)
+func gmacAVX512(tab *[17][16]byte, mask *[16]byte, data *byte, n int, out *[TagSize]byte)
 
 //go:noescape
-func gmacAVX(tab *[31][16]byte, mask *[16]byte, data *byte, n int, tail *byte, m int, out *[TagSize]byte)
+func gmacAVX(tab *[17][16]byte, mask *[16]byte, data *byte, n int, tail *byte, m int, out *[TagSize]byte)
 
 //go:noescape
-func gmacAVX2(tab *[31][16]byte, mask *[16]byte, data *byte, n int, tail *byte, m int, out *[TagSize]byte)
+func gmacAVX2(tab *[17][16]byte, mask *[16]byte, data *byte, n int, tail *byte, m int, out *[TagSize]byte)

@@ -227,11 +227,10 @@ ctrDone:
 	VZEROUPPER
 	RET
 
-// func ghashInit(h *[16]byte, tab *[31][16]byte)
+// func ghashInit(h *[16]byte, tab *[17][16]byte)
 //
 // Sets tab[0..16] to H^17 ... H^1 in the representation of the standard
-// library's gcmAesInit (byte-reversed, times x); tab[17..30] are left as
-// they are (zero). Requires PCLMULQDQ.
+// library's gcmAesInit (byte-reversed, times x). Requires PCLMULQDQ.
 TEXT ·ghashInit(SB), NOSPLIT, $0-16
 	MOVQ  h+0(FP), SI
 	MOVQ  tab+8(FP), DI
@@ -365,7 +364,7 @@ initLoop:
 	VPXOR      X12, X9, X9; \
 	VPXOR      X10, X9, X8
 
-// func gmacAVX512(tab *[31][16]byte, mask *[16]byte, data *byte, n int, out *[16]byte)
+// func gmacAVX512(tab *[17][16]byte, mask *[16]byte, data *byte, n int, out *[16]byte)
 //
 // Sets out to GHASH(data zero-padded to whole blocks || 0^64 || be64(8n))
 // XOR mask: AES-GCM's tag over additional data only. Requires AVX512F,
@@ -409,16 +408,35 @@ gmacTail:
 	TESTQ DX, DX
 	JZ    gmacLen
 
-	// r = ceil(DX/16) blocks; block i takes H^(r+1-i), tab[16-r+i]
-	LEAQ 15(DX), R8
-	SHRQ $4, R8
-	SHLQ $4, R8
-	LEAQ 256(DI), R11
-	SUBQ R8, R11
-	VMOVDQU64 (R11), Z20
-	VMOVDQU64 64(R11), Z21
-	VMOVDQU64 128(R11), Z22
-	VMOVDQU64 192(R11), Z23
+	// r = ceil(DX/16) blocks; block i takes H^(r+1-i), tab[16-r+i],
+	// loaded under a mask of 2r quadwords so that nothing past tab[15]
+	// is read
+	LEAQ       15(DX), R8
+	SHRQ       $4, R8
+	LEAQ       (R8)(R8*1), R12
+	SHLQ       $4, R8
+	LEAQ       256(DI), R11
+	SUBQ       R8, R11
+	MOVQ       $0xff, R8
+	XORQ       R9, R9
+	BZHIQ      R12, R8, R10
+	KMOVQ      R10, K2
+	VMOVDQU64.Z (R11), K2, Z20
+	SUBQ       $8, R12
+	CMOVQLT    R9, R12
+	BZHIQ      R12, R8, R10
+	KMOVQ      R10, K2
+	VMOVDQU64.Z 64(R11), K2, Z21
+	SUBQ       $8, R12
+	CMOVQLT    R9, R12
+	BZHIQ      R12, R8, R10
+	KMOVQ      R10, K2
+	VMOVDQU64.Z 128(R11), K2, Z22
+	SUBQ       $8, R12
+	CMOVQLT    R9, R12
+	BZHIQ      R12, R8, R10
+	KMOVQ      R10, K2
+	VMOVDQU64.Z 192(R11), K2, Z23
 
 	MOVQ       $-1, R8
 	XORQ       R9, R9
@@ -1107,7 +1125,7 @@ avx2Done:
 	VPXOR X9, X11, X11; \
 	VPXOR X10, X11, X11
 
-// func gmacAVX2(tab *[31][16]byte, mask *[16]byte, data *byte, n int, tail *byte, m int, out *[16]byte)
+// func gmacAVX2(tab *[17][16]byte, mask *[16]byte, data *byte, n int, tail *byte, m int, out *[16]byte)
 //
 // Sets out to GHASH(data[:n] || tail[:16m]) XOR mask, for n a multiple of
 // 256 and 1 <= m <= 17 (tail holds the zero-padded rest of the data and
@@ -1230,7 +1248,7 @@ gavx2Mul:
 	VMOVDQU off(SI), X0; \
 	VPSHUFB X15, X0, X0
 
-// func gmacAVX(tab *[31][16]byte, mask *[16]byte, data *byte, n int, tail *byte, m int, out *[16]byte)
+// func gmacAVX(tab *[17][16]byte, mask *[16]byte, data *byte, n int, tail *byte, m int, out *[16]byte)
 //
 // As gmacAVX2, one block at a time (Karatsuba, sixteen per reduction).
 // Requires AVX and PCLMULQDQ.
