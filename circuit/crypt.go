@@ -4,7 +4,8 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/subtle"
-	"sync"
+
+	"github.com/obolnet/obol/circuit/internal/cellcrypt"
 )
 
 // A layer is one hop's encryption in one direction: a tweakable wide-block
@@ -27,24 +28,24 @@ import (
 //
 //	N = AES(chainKey, C)   C = the cell's tag, its left block on the ciphertext side
 //
-// The keystream is AES-GCM's (encryption with an empty additional data,
-// tag discarded) rather than cipher.NewCTR's because the latter allocates
-// per IV; GCM's takes a fresh nonce per call without allocating.
+// The keystream is AES-GCM's counter-mode body (counter blocks
+// L'[0:12] || be32(2), be32(3), ...) and the hash AES-GCM's tag over
+// additional data only; package cellcrypt computes both without
+// allocating, in assembly where the CPU allows (§6.8).
 type layer struct {
-	block  cipher.Block // AES-256 under blockKey: the wide block's left half
-	hash   cipher.AEAD  // AES-256-GCM under hashKey, used as GMAC only
-	stream cipher.AEAD  // AES-256-GCM under streamKey, used for its keystream only
-	chain  cipher.Block // AES-256 under chainKey: advances want
-	t      [TagLen]byte // tweak chain T
-	want   [TagLen]byte // expected left block N of the next recognised cell
-	n      uint64       // cells processed, for the limit of §6.7
+	block  cipher.Block   // AES-256 under blockKey: the wide block's left half
+	hash   cellcrypt.GMAC // GMAC under hashKey
+	stream cellcrypt.CTR  // AES-256-GCM's keystream under streamKey
+	chain  cipher.Block   // AES-256 under chainKey: advances want
+	t      [TagLen]byte   // tweak chain T
+	want   [TagLen]byte   // expected left block N of the next recognised cell
+	n      uint64         // cells processed, for the limit of §6.7
 	// scratch space, kept here so that a cell does not allocate
-	x, l  [TagLen]byte
-	nonce [gcmNonceLen]byte
+	x, l [TagLen]byte
 }
 
-// gcmNonceLen is the GCM standard nonce size; the hash uses the zero nonce.
-const gcmNonceLen = 12
+// gcmNonceLen is the GCM standard nonce size, the keystream's nonce.
+const gcmNonceLen = cellcrypt.NonceSize
 
 // maxLayerCells is the most cells one layer may process (spec §6.7).
 const maxLayerCells = 1 << 32
@@ -65,40 +66,24 @@ func mustAES(key []byte) cipher.Block {
 	return b
 }
 
-func mustGCM(key []byte) cipher.AEAD {
-	g, err := cipher.NewGCM(mustAES(key))
-	if err != nil { // AES-GCM with the standard sizes: unreachable
-		panic("circuit: gcm: " + err.Error())
-	}
-	return g
-}
-
 func newLayer(k dirKeys) layer {
-	return layer{
-		block: mustAES(k.BlockKey[:]), hash: mustGCM(k.HashKey[:]), stream: mustGCM(k.StreamKey[:]),
-		chain: mustAES(k.ChainKey[:]), t: k.Tweak, want: k.Want,
-	}
+	l := layer{block: mustAES(k.BlockKey[:]), chain: mustAES(k.ChainKey[:]), t: k.Tweak, want: k.Want}
+	l.hash.Init(&k.HashKey)
+	l.stream.Init(&k.StreamKey)
+	return l
 }
 
 // tweakHash sets l.x to GMAC(hashKey, 0, T || p[16:]); it overwrites p's
 // left block, which the caller has saved.
 func (l *layer) tweakHash(p []byte) {
 	copy(p[:TagLen], l.t[:])
-	l.hash.Seal(l.x[:0], l.nonce[:], nil, p)
+	l.hash.Sum(&l.x, p)
 }
-
-// scratch holds GCM's output (right part and the dropped tag) while the
-// keystream is applied; circuits share a pool of them rather than each
-// keep one.
-var scratch = sync.Pool{New: func() any { return new([PayloadLen]byte) }}
 
 // keystream XORs the keystream of AES-GCM under streamKey with the nonce
 // iv[0:12] over the right part of p.
 func (l *layer) keystream(p []byte, iv []byte) {
-	buf := scratch.Get().(*[PayloadLen]byte)
-	out := l.stream.Seal(buf[:0], iv[:gcmNonceLen], p[TagLen:], nil)
-	copy(p[TagLen:], out)
-	scratch.Put(buf)
+	l.stream.XORKeyStream(p[TagLen:], p[TagLen:], (*[gcmNonceLen]byte)(iv[:gcmNonceLen]))
 }
 
 // mix is the relay's direction over cell p, in place. It returns the left

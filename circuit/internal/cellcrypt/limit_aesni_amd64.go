@@ -1,0 +1,5 @@
+//go:build amd64 && !purego && cellcrypt_aesni
+
+package cellcrypt
+
+const noAVX512, noVec = true, true
