@@ -118,17 +118,37 @@ func sendersOf(t *testing.T, dir string, n int) map[string]bool {
 	return out
 }
 
-// opened adds to seen the channels of senders the relays have accepted.
-func (hn *hsNet) opened(senders map[string]bool, seen map[payment.ChannelID]bool) int {
+// openedChannels counts the channels of a set of senders the relays
+// have accepted; each channel is looked at once, so that polling it stays
+// cheap as channels accumulate.
+type openedChannels struct {
+	senders map[string]bool
+	checked map[payment.ChannelID]bool
+	n       int
+}
+
+func newOpened(senders map[string]bool) *openedChannels {
+	return &openedChannels{senders: senders, checked: map[payment.ChannelID]bool{}}
+}
+
+// opened is how many of o's senders' channels the relays have accepted.
+func (hn *hsNet) opened(o *openedChannels) int {
 	for _, r := range hn.relays {
 		for _, st := range r.ledger.Channels() {
+			if o.checked[st.ID] {
+				continue
+			}
 			ch, ok := r.ledger.Channel(st.ID)
-			if ok && senders[hex.EncodeToString(ch.Params().Sender.SerializeCompressed())] {
-				seen[st.ID] = true
+			if !ok {
+				continue
+			}
+			o.checked[st.ID] = true
+			if o.senders[hex.EncodeToString(ch.Params().Sender.SerializeCompressed())] {
+				o.n++
 			}
 		}
 	}
-	return len(seen)
+	return o.n
 }
 
 // echo answers each connection's line with n bytes.
@@ -205,9 +225,8 @@ func introductionFundings(t *testing.T, intros int, standby bool) (inWindows, st
 	}
 	t.Cleanup(func() { cli.Close() })
 
-	senders := sendersOf(t, svcDir, 2000)
-	seen := map[payment.ChannelID]bool{}
-	waitFor(t, "the intro circuits' channels", func() bool { return hn.opened(senders, seen) >= 2*3 })
+	opened := newOpened(sendersOf(t, svcDir, 2000))
+	waitFor(t, "the intro circuits' channels", func() bool { return hn.opened(opened) >= 2*3 })
 	refill := func() {
 		hn.log.add(event{kind: "mark", path: "refill"})
 		n, err := svcPay.Standby().Fill(context.Background(), 0)
@@ -225,7 +244,7 @@ func introductionFundings(t *testing.T, intros int, standby bool) (inWindows, st
 		if standby && i > 0 && i%per == 0 {
 			refill()
 		}
-		before := hn.opened(senders, seen)
+		before := hn.opened(opened)
 		mark := len(hn.log.events())
 		hn.log.add(event{kind: "mark", path: fmt.Sprintf("introduction %d", i)})
 		dctx, dcancel := context.WithTimeout(context.Background(), time.Minute)
@@ -244,7 +263,7 @@ func introductionFundings(t *testing.T, intros int, standby bool) (inWindows, st
 		}
 		c.Close()
 		waitFor(t, "the rendezvous circuit's channels", func() bool {
-			return hn.opened(senders, seen) >= before+paidHops || standby && swapsSince(hn.log, mark) > 0
+			return hn.opened(opened) >= before+paidHops || standby && swapsSince(hn.log, mark) > 0
 		})
 		if standby && swapsSince(hn.log, mark) > 0 {
 			t.Fatalf("the service's wallet sent a swap to the mint after introduction %d", i)
