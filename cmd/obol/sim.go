@@ -21,16 +21,16 @@ type simOptions struct {
 }
 
 func simFlags(args []string, e env) (simOptions, int, bool) {
-	o := simOptions{cfg: sim.Config{Relays: 100, Clients: 100, Observe: time.Hour, Seed: 1}}
+	o := simOptions{cfg: sim.Config{Relays: 100, Clients: 100, Observe: time.Hour, Seed: 1, Sample: 200, Fetches: 3, ViewProbes: 1}}
 	c := &o.cfg
 	fs := newFlagSet("sim", "[--relays N] [--clients M] [flags]", e.stderr)
 	fs.Var(intValue{&c.Relays, 4, 20000}, "relays", "relays at the start, a `count`")
 	fs.Var(intValue{&c.Clients, 1, 20000}, "clients", "clients, a `count`")
 	fs.Var(durationValue{&c.Observe, time.Minute, 7 * 24 * time.Hour}, "observe", "simulated `duration` discovery is observed for")
 	fs.StringVar(&c.Discovery, "discovery", sim.DiscoveryView, "how clients learn the relays: `view` (relays gossip and serve their views, as obol does) or sample (each client samples the DHT, the earlier design)")
-	fs.Var(intValue{&c.Sample, 10, 10000}, "sample", "clients' sample size with --discovery sample, a `count` (default 200)")
-	fs.Var(intValue{&c.Fetches, 1, 1000}, "fetches", "fetches per client, each on a new circuit, a `count` (default 3)")
-	fs.Var(intValue{&c.ViewProbes, 1, 1000}, "probes", "new clients that measure the time to a complete view, a `count` (default 1)")
+	fs.Var(intValue{&c.Sample, 10, 10000}, "sample", "clients' sample size with --discovery sample, a `count`")
+	fs.Var(intValue{&c.Fetches, 1, 1000}, "fetches", "fetches per client, each on a new circuit, a `count`")
+	fs.Var(intValue{&c.ViewProbes, 1, 1000}, "probes", "new clients that measure the time to a complete view, a `count`")
 	fs.Float64Var(&c.SybilFraction, "sybil", 0, "`fraction` of relays that are Sybils claiming huge bandwidth")
 	fs.Float64Var(&c.WithholdFraction, "withhold", 0, "`fraction` of DHT servers that store and serve no record")
 	fs.Float64Var(&c.LeaveRate, "leave", 0, "relays that leave, per relay-hour (a `rate`)")
