@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests use: real third-party clients and
 # servers that talk to obol (curl through the SOCKS proxy, ssh and sshd
-# through circuits, nc, chromium for the status page), and gcc for the
-# race detector. Packages already present are left alone; `apt-get update`
+# through circuits, nc, chromium for the status page), iproute2 and
+# nftables for the namespace tests' links and NATs, and gcc for the race
+# detector. Packages already present are left alone; `apt-get update`
 # runs only when an install cannot find a package in the current lists.
 #
 # Add a package here when a test starts to use it.
@@ -12,7 +13,9 @@ packages=(
 	chromium
 	curl
 	gcc
+	iproute2
 	netcat-openbsd
+	nftables
 	openssh-client
 	openssh-server
 )
