@@ -70,6 +70,19 @@ func TestNATClassification(t *testing.T) {
 }
 
 // waitNAT waits for the relay's first NAT class in its log.
+// waitLog waits until a line of the relay's log contains text.
+func (r *relayProc) waitLog(t *testing.T, text string, bound time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(bound)
+	for time.Now().Before(deadline) {
+		if strings.Contains(r.logText(), text) {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("relay in %s logged no %q within %v:\n%s", r.ns, text, bound, r.tail())
+}
+
 func (r *relayProc) waitNAT(t *testing.T, bound time.Duration) string {
 	t.Helper()
 	deadline := time.Now().Add(bound)

@@ -50,8 +50,10 @@ func TestPunchRoundTrips(t *testing.T) {
 		t.Skip("needs nft (nftables)")
 	}
 	bin := buildObol(t)
-	names := []string{"s0", "s1", "s2", "pub", "hostA", "hostB", "nat0", "nat1"}
-	const seed0, pub, hostA, hostB, nat0, nat1 = 0, 3, 4, 5, 6, 7
+	// A relay limits new connections per source address (a burst of 16):
+	// each series of builds to a public relay comes from a host of its own.
+	names := []string{"s0", "s1", "s2", "pub", "hostA", "hostB", "nat0", "nat1", "hostC", "hostD", "hostE"}
+	const seed0, pub, hostA, hostB, nat0, nat1, hostC, hostD, hostE = 0, 3, 4, 5, 6, 7, 8, 9, 10
 	n, err := netemu.Create(netemu.Config{Prefix: fmt.Sprintf("op%d", os.Getpid()%10000000),
 		Nodes: names, Delay: netemu.Constant(d), Base: 11})
 	if err != nil {
@@ -68,11 +70,13 @@ func TestPunchRoundTrips(t *testing.T) {
 	hostLAN := addLAN(t, nodes[nat1].NS, nodes[nat1].Dev, prefix+"1", 78, "masquerade")
 
 	var seeds []string
+	var seedIDs []peer.ID
 	for i := range 3 {
 		port := 7601 + i
 		r := startRelayArgs(t, bin, seed0+i, nodes[seed0+i].NS, addr(seed0+i), port, seeds,
 			"--skip-reach-check", "--listen", fmt.Sprintf("/ip4/%s/udp/%d/quic-v1", addr(seed0+i), port))
 		seeds = append(seeds, r.addr)
+		seedIDs = append(seedIDs, r.id)
 	}
 	public := startRelayArgs(t, bin, pub, nodes[pub].NS, addr(pub), 7611, seeds,
 		"--listen", fmt.Sprintf("/ip4/%s/udp/7611/quic-v1", addr(pub)))
@@ -125,7 +129,11 @@ func TestPunchRoundTrips(t *testing.T) {
 		if others != nil {
 			others = seeds // not the relay it builds to
 		}
-		direct := measure("direct", nodes[hostA].NS, public.id, "", others)
+		directHost := hostA
+		if connected != nil {
+			directHost = hostC
+		}
+		direct := measure("direct", nodes[directHost].NS, public.id, "", others)
 		punched := measure("hole punch", hostLAN, cone.id, seeds[2], connected)
 		reversed := measure("connection reversal", nodes[hostB].NS, cone.id, seeds[2], connected)
 		t.Logf("one-way delay %v, round trip %v; median one-hop build from a fresh host (%d builds each), connected to the other relays first: %v",
@@ -134,4 +142,43 @@ func TestPunchRoundTrips(t *testing.T) {
 		t.Logf("  hole punch, both behind cone NATs: %6.1f ms = %4.1f round trips (+%.1f)", ms(punched), rt(punched), rt(punched-direct))
 		t.Logf("  connection reversal, public host:  %6.1f ms = %4.1f round trips (+%.1f)", ms(reversed), rt(reversed), rt(reversed-direct))
 	}
+
+	// In a circuit the previous hop of a relay behind a NAT is a public
+	// relay, and the relay keeps a direct connection to the public relays
+	// of its view: an extend to it takes that connection. Two-hop builds
+	// through the public relay, to a public relay and to the relay behind
+	// the cone NAT, once the latter holds its connections to all four.
+	cone.waitLog(t, `msg="keeping direct connections to public relays" relays=4`, 3*time.Minute)
+	cache2 := filepath.Join(t.TempDir(), "relays.cache")
+	for have := false; !have; {
+		relays, err := sampleCache(sctx, bin, nodes[hostD].NS, seeds, 6, cache2)
+		var seen int
+		for _, r := range relays {
+			if r.PeerID == cone.id || r.PeerID == public.id || r.PeerID == seedIDs[1] {
+				seen++
+			}
+		}
+		have = seen == 3
+		if !have && sctx.Err() != nil {
+			t.Fatalf("the relays never reached a client's view (%v)", err)
+		}
+	}
+	extend := func(what, ns string, last peer.ID) time.Duration {
+		paths := make([][]peer.ID, builds)
+		for i := range paths {
+			paths[i] = []peer.ID{public.id, last}
+		}
+		ok, res, took := runCircuitClient(t, ns, circuitClientRequest{Cache: cache2, Paths: paths, Fresh: true})
+		if ok < builds*9/10 {
+			t.Fatalf("%d of %d builds succeeded:\n%s", ok, builds, res)
+		}
+		slices.Sort(took)
+		t.Logf("%s: %v", what, took)
+		return median(took)
+	}
+	toPublic := extend("two hops, extend to a public relay", nodes[hostD].NS, seedIDs[1])
+	toCone := extend("two hops, extend to the relay behind the cone NAT", nodes[hostE].NS, cone.id)
+	t.Logf("median two-hop build through a public relay from a fresh public host (%d builds each):", builds)
+	t.Logf("  extend to a public relay:               %6.1f ms = %4.1f round trips", ms(toPublic), rt(toPublic))
+	t.Logf("  extend to the relay behind a cone NAT:  %6.1f ms = %4.1f round trips (+%.1f)", ms(toCone), rt(toCone), rt(toCone-toPublic))
 }

@@ -20,7 +20,8 @@ import (
 //	           tight limits) for relays behind cone NATs
 //	cone       holds reservations at rendezvous among its bootstrap peers
 //	           and publishes their /p2p-circuit addresses, without the
-//	           guard role; the previous hop reaches it by DCUtR
+//	           guard role; the previous hop reaches it by DCUtR, or at
+//	           once over a connection the relay keeps to it (linkKeeper)
 //	symmetric  nothing: a hole punch cannot reach it, it does not publish
 //	unknown    nothing yet
 type natRole struct {
@@ -141,6 +142,8 @@ func (n *natRole) run(ctx context.Context) {
 			var cctx context.Context
 			cctx, stopCone = context.WithCancel(ctx)
 			wg.Go(func() { _ = rsv.Run(cctx) })
+			keep := &linkKeeper{h: n.h, candidates: n.rendezvousCandidates, log: log}
+			wg.Go(func() { keep.run(cctx) })
 		}
 		if class != dht.NATCone && stopCone != nil {
 			n.mu.Lock()

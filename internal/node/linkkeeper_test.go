@@ -1,0 +1,62 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"log/slog"
+	"testing"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/obolnet/obol/dht"
+)
+
+func newLoopbackHost(t *testing.T) host.Host {
+	t.Helper()
+	key, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := dht.NewHost(dht.HostConfig{Identity: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	return h
+}
+
+// A relay behind a cone NAT dials the public relays it is not connected
+// to, protects those connections from trimming, and lets go of relays
+// that left its view.
+func TestLinkKeeperHoldsPublicRelays(t *testing.T) {
+	h := newLoopbackHost(t)
+	var public []peer.AddrInfo
+	for range 3 {
+		p := newLoopbackHost(t)
+		public = append(public, peer.AddrInfo{ID: p.ID(), Addrs: p.Addrs()})
+	}
+	view := public
+	k := &linkKeeper{h: h, candidates: func() []peer.AddrInfo { return view }, log: slog.New(slog.DiscardHandler),
+		kept: map[peer.ID]bool{}}
+	if n := k.round(context.Background()); n != 3 {
+		t.Fatalf("connected to %d of 3 public relays", n)
+	}
+	for _, p := range public {
+		if h.Network().Connectedness(p.ID) != network.Connected {
+			t.Errorf("no connection to %s", p.ID)
+		}
+		if !h.ConnManager().IsProtected(p.ID, keptLinkTag) {
+			t.Errorf("connection to %s not protected", p.ID)
+		}
+	}
+	view = public[1:]
+	if n := k.round(context.Background()); n != 2 {
+		t.Fatalf("connected to %d of 2 public relays", n)
+	}
+	if h.ConnManager().IsProtected(public[0].ID, keptLinkTag) {
+		t.Error("a relay that left the view is still protected")
+	}
+}
