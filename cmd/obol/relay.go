@@ -67,6 +67,8 @@ func parseRelayFlags(args []string, w io.Writer) (relayOptions, int, bool) {
 	fs.BoolVar(&cfg.AllowPrivateDestinations, "exit-allow-private-destinations-unsafe", false, "let the exit's rules open private-use ranges (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7): private deployments only, it opens the exit's own network to every client")
 	fs.BoolVar(&cfg.SkipReachCheck, "skip-reach-check", false, "publish the listen or -announce addresses without asking other relays to dial them back (local test networks only)")
 	fs.BoolVar(&cfg.NoLinkPadding, "no-link-padding", false, "send no padding on idle links, and ask peers to send none (saves about 0.7 MB per idle link per hour each way)")
+	keptLinks := node.DefaultKeptLinks
+	fs.Var(intValue{&keptLinks, 0, 1 << 16}, "kept-links", "behind a cone NAT, keep a direct connection to this `count` of public relays, so that circuits reach the relay without a hole punch (0: none)")
 	fs.BoolVar(&cfg.ReachPrivate, "reach-private", false, "check private addresses too, and dial them back for other relays (test networks in private address ranges only)")
 	fs.Var(bytesValue{&cfg.Bandwidth}, "bandwidth", "advertised bandwidth in `bytes` per second, e.g. 10MiB")
 	fs.Var(durationValue{&cfg.Lifetime, node.MinLifetime, node.MaxLifetime}, "lifetime", "how long each published descriptor is valid, as a `duration`")
@@ -87,6 +89,10 @@ func parseRelayFlags(args []string, w io.Writer) (relayOptions, int, bool) {
 	}
 	if code, ok := checkRelayFlags(fs, src, cfg); !ok {
 		return o, code, false
+	}
+	cfg.KeptLinks = keptLinks
+	if keptLinks == 0 {
+		cfg.KeptLinks = -1 // none
 	}
 	if code, ok := checkPayFlags(fs, src, &pay); !ok {
 		return o, code, false

@@ -52,8 +52,10 @@ func TestPunchRoundTrips(t *testing.T) {
 	bin := buildObol(t)
 	// A relay limits new connections per source address (a burst of 16):
 	// each series of builds to a public relay comes from a host of its own.
-	names := []string{"s0", "s1", "s2", "pub", "hostA", "hostB", "nat0", "nat1", "hostC", "hostD", "hostE"}
-	const seed0, pub, hostA, hostB, nat0, nat1, hostC, hostD, hostE = 0, 3, 4, 5, 6, 7, 8, 9, 10
+	names := []string{"s0", "s1", "s2", "pub", "hostA", "hostB", "nat0", "nat1", "hostC", "hostD", "hostE",
+		"nat2", "hostF", "p0", "p1", "p2", "p3"}
+	const seed0, pub, hostA, hostB, nat0, nat1, hostC, hostD, hostE, nat2, hostF, p0 = 0, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13
+	const morePublic = 4 // p0 … p3
 	n, err := netemu.Create(netemu.Config{Prefix: fmt.Sprintf("op%d", os.Getpid()%10000000),
 		Nodes: names, Delay: netemu.Constant(d), Base: 11})
 	if err != nil {
@@ -68,6 +70,7 @@ func TestPunchRoundTrips(t *testing.T) {
 	prefix := fmt.Sprintf("op%dl", os.Getpid()%10000000)
 	coneLAN := addLAN(t, nodes[nat0].NS, nodes[nat0].Dev, prefix+"0", 77, "masquerade")
 	hostLAN := addLAN(t, nodes[nat1].NS, nodes[nat1].Dev, prefix+"1", 78, "masquerade")
+	bareLAN := addLAN(t, nodes[nat2].NS, nodes[nat2].Dev, prefix+"2", 79, "masquerade")
 
 	var seeds []string
 	var seedIDs []peer.ID
@@ -84,6 +87,20 @@ func TestPunchRoundTrips(t *testing.T) {
 		"--listen", "/ip4/192.168.77.2/udp/7621/quic-v1")
 	if got := cone.waitNAT(t, 3*time.Minute); got != "cone" {
 		t.Fatalf("relay behind the cone NAT classified itself %s", got)
+	}
+	// More public relays, and a second relay behind a cone NAT of its own
+	// that keeps no connections (--kept-links 0), for the extends below.
+	firstHops := []peer.ID{public.id}
+	for i := range morePublic {
+		port := 7631 + i
+		r := startRelayArgs(t, bin, p0+i, nodes[p0+i].NS, addr(p0+i), port, seeds,
+			"--listen", fmt.Sprintf("/ip4/%s/udp/%d/quic-v1", addr(p0+i), port))
+		firstHops = append(firstHops, r.id)
+	}
+	bare := startRelayArgs(t, bin, nat2, bareLAN, "192.168.79.2", 7622, seeds,
+		"--listen", "/ip4/192.168.79.2/udp/7622/quic-v1", "--kept-links", "0")
+	if got := bare.waitNAT(t, 3*time.Minute); got != "cone" {
+		t.Fatalf("second relay behind a cone NAT classified itself %s", got)
 	}
 
 	cache := filepath.Join(t.TempDir(), "relays.cache")
@@ -146,39 +163,49 @@ func TestPunchRoundTrips(t *testing.T) {
 	// In a circuit the previous hop of a relay behind a NAT is a public
 	// relay, and the relay keeps a direct connection to the public relays
 	// of its view: an extend to it takes that connection. Two-hop builds
-	// through the public relay, to a public relay and to the relay behind
-	// the cone NAT, once the latter holds its connections to all four.
-	cone.waitLog(t, `msg="keeping direct connections to public relays" relays=4`, 3*time.Minute)
+	// through the public relay to another public relay (the baseline),
+	// and through each public relay to the relay behind the cone NAT once
+	// it holds its connections to all eight, and to the one that keeps
+	// none.
+	cone.waitLog(t, fmt.Sprintf(`msg="keeping direct connections to public relays" relays=%d`, 4+morePublic), 3*time.Minute)
 	cache2 := filepath.Join(t.TempDir(), "relays.cache")
+	want := append([]peer.ID{cone.id, bare.id, seedIDs[1]}, firstHops...)
+	sctx2, scancel2 := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer scancel2()
 	for have := false; !have; {
-		relays, err := sampleCache(sctx, bin, nodes[hostD].NS, seeds, 6, cache2)
+		relays, err := sampleCache(sctx2, bin, nodes[hostD].NS, seeds, 12, cache2)
 		var seen int
 		for _, r := range relays {
-			if r.PeerID == cone.id || r.PeerID == public.id || r.PeerID == seedIDs[1] {
+			if slices.Contains(want, r.PeerID) {
 				seen++
 			}
 		}
-		have = seen == 3
-		if !have && sctx.Err() != nil {
+		have = seen == len(want)
+		if !have && sctx2.Err() != nil {
 			t.Fatalf("the relays never reached a client's view (%v)", err)
 		}
 	}
-	extend := func(what, ns string, last peer.ID) time.Duration {
-		paths := make([][]peer.ID, builds)
-		for i := range paths {
-			paths[i] = []peer.ID{public.id, last}
-		}
+	extend := func(what, ns string, paths [][]peer.ID) time.Duration {
 		ok, res, took := runCircuitClient(t, ns, circuitClientRequest{Cache: cache2, Paths: paths, Fresh: true})
-		if ok < builds*9/10 {
-			t.Fatalf("%d of %d builds succeeded:\n%s", ok, builds, res)
+		if ok < len(paths)*9/10 {
+			t.Fatalf("%d of %d builds succeeded:\n%s", ok, len(paths), res)
 		}
+		t.Logf("%s, in order: %v", what, took)
 		slices.Sort(took)
-		t.Logf("%s: %v", what, took)
 		return median(took)
 	}
-	toPublic := extend("two hops, extend to a public relay", nodes[hostD].NS, seedIDs[1])
-	toCone := extend("two hops, extend to the relay behind the cone NAT", nodes[hostE].NS, cone.id)
-	t.Logf("median two-hop build through a public relay from a fresh public host (%d builds each):", builds)
-	t.Logf("  extend to a public relay:               %6.1f ms = %4.1f round trips", ms(toPublic), rt(toPublic))
-	t.Logf("  extend to the relay behind a cone NAT:  %6.1f ms = %4.1f round trips (+%.1f)", ms(toCone), rt(toCone), rt(toCone-toPublic))
+	through := func(last peer.ID) [][]peer.ID {
+		var paths [][]peer.ID
+		for _, first := range firstHops {
+			paths = append(paths, []peer.ID{first, last})
+		}
+		return paths
+	}
+	toPublic := extend("two hops, extend to a public relay", nodes[hostD].NS, slices.Repeat([][]peer.ID{{public.id, seedIDs[1]}}, builds))
+	toCone := extend("two hops through each public relay, extend to the relay behind the cone NAT", nodes[hostE].NS, through(cone.id))
+	toBare := extend("the same to the relay behind a cone NAT that keeps no connections", nodes[hostF].NS, through(bare.id))
+	t.Logf("median two-hop build from a fresh public host (%d builds; %d, one through each public relay):", builds, len(firstHops))
+	t.Logf("  extend to a public relay:                          %6.1f ms = %4.1f round trips", ms(toPublic), rt(toPublic))
+	t.Logf("  extend to a relay behind a cone NAT, kept links:   %6.1f ms = %4.1f round trips (+%.1f)", ms(toCone), rt(toCone), rt(toCone-toPublic))
+	t.Logf("  extend to a relay behind a cone NAT, none kept:    %6.1f ms = %4.1f round trips (+%.1f)", ms(toBare), rt(toBare), rt(toBare-toPublic))
 }

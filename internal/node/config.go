@@ -76,6 +76,11 @@ type RelayConfig struct {
 	// ReachPrivate checks private addresses too, and dials them back for
 	// other relays: for test networks in private address ranges only.
 	ReachPrivate bool
+	// KeptLinks is how many public relays of its view a relay behind a
+	// cone NAT keeps a direct connection to, so that an extend to it
+	// needs no hole punch (specs/02-dht.md §Kept connections): 0 takes
+	// DefaultKeptLinks, a negative number keeps none.
+	KeptLinks int
 	// OnionRotation is how long one onion key stays current (default 4h).
 	OnionRotation time.Duration
 	// Payment, if set, makes the relay charge for circuits; nil runs it

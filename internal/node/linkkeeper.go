@@ -21,10 +21,11 @@ import (
 // needs no punch; the NAT keeps the mappings open while the connections
 // carry traffic (QUIC keep-alives).
 const (
-	// keptLinks bounds the connections kept: on a network with more
-	// public relays than this, a previous hop outside them still reaches
-	// the relay by a hole punch.
-	keptLinks = 512
+	// DefaultKeptLinks bounds the connections kept
+	// (RelayConfig.KeptLinks): on a network with more public relays than
+	// this, a previous hop outside them still reaches the relay by a hole
+	// punch.
+	DefaultKeptLinks = 512
 	// keptLinksEvery is how often the connections are looked at again;
 	// keptLinksFirst, how often in the relay's first minute, while its
 	// view fills.
@@ -41,6 +42,7 @@ const (
 
 type linkKeeper struct {
 	h          host.Host
+	max        int // connections kept at most
 	candidates func() []peer.AddrInfo
 	log        *slog.Logger
 	kept       map[peer.ID]bool // protected in the connection manager
@@ -72,12 +74,12 @@ func (k *linkKeeper) run(ctx context.Context) {
 	}
 }
 
-// round dials the candidates it is not connected to, up to keptLinks of
+// round dials the candidates it is not connected to, up to k.max of
 // them, and returns how many it is connected to.
 func (k *linkKeeper) round(ctx context.Context) int {
 	cands := k.candidates()
-	if len(cands) > keptLinks {
-		cands = cands[:keptLinks]
+	if len(cands) > k.max {
+		cands = cands[:k.max]
 	}
 	want := make(map[peer.ID]bool, len(cands))
 	var (

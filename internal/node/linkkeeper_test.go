@@ -39,7 +39,7 @@ func TestLinkKeeperHoldsPublicRelays(t *testing.T) {
 		public = append(public, peer.AddrInfo{ID: p.ID(), Addrs: p.Addrs()})
 	}
 	view := public
-	k := &linkKeeper{h: h, candidates: func() []peer.AddrInfo { return view }, log: slog.New(slog.DiscardHandler),
+	k := &linkKeeper{h: h, max: DefaultKeptLinks, candidates: func() []peer.AddrInfo { return view }, log: slog.New(slog.DiscardHandler),
 		kept: map[peer.ID]bool{}}
 	if n := k.round(context.Background()); n != 3 {
 		t.Fatalf("connected to %d of 3 public relays", n)

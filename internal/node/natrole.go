@@ -142,8 +142,13 @@ func (n *natRole) run(ctx context.Context) {
 			var cctx context.Context
 			cctx, stopCone = context.WithCancel(ctx)
 			wg.Go(func() { _ = rsv.Run(cctx) })
-			keep := &linkKeeper{h: n.h, candidates: n.rendezvousCandidates, log: log}
-			wg.Go(func() { keep.run(cctx) })
+			if kept := n.cfg.KeptLinks; kept >= 0 {
+				if kept == 0 {
+					kept = DefaultKeptLinks
+				}
+				keep := &linkKeeper{h: n.h, max: kept, candidates: n.rendezvousCandidates, log: log}
+				wg.Go(func() { keep.run(cctx) })
+			}
 		}
 		if class != dht.NATCone && stopCone != nil {
 			n.mu.Lock()
