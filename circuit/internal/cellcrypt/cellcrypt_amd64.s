@@ -1087,6 +1087,29 @@ avx2Done:
 	VPXOR X9, X11, X11; \
 	VPXOR X10, X11, X11
 
+// GMAC_TAIL_SETUP starts the last chunk of gmacAVX2 and gmacAVX, with SI
+// at the tail's CX = m blocks: block i takes H^(m-i) (tab[17-m+i], at R11), the
+// sums X9-X11 cleared and the first block, with the hash so far (X8)
+// added, in X0.
+#define GMAC_TAIL_SETUP \
+	MOVQ $17, R11; \
+	SUBQ CX, R11; \
+	SHLQ $4, R11; \
+	ADDQ DI, R11; \
+	VPXOR X9, X9, X9; \
+	VPXOR X10, X10, X10; \
+	VPXOR X11, X11, X11; \
+	VMOVDQU (SI), X0; \
+	VPSHUFB X15, X0, X0; \
+	VPXOR X8, X0, X0
+
+// GMAC_OUT writes the tag to (AX): the hash (X8) in byte order, masked
+// with (BX).
+#define GMAC_OUT \
+	VPSHUFB X15, X8, X8; \
+	VPXOR (BX), X8, X8; \
+	VMOVDQU X8, (AX)
+
 // func gmacAVX2(tab *[17][16]byte, mask *[16]byte, data *byte, n int, tail *byte, m int, out *[16]byte)
 //
 // Sets out to GHASH(data[:n] || tail[:16m]) XOR mask, for n a multiple of
@@ -1144,19 +1167,9 @@ gavx2Loop:
 	JMP          gavx2Loop
 
 gavx2Tail:
-	// block i of m takes H^(m-i), tab[17-m+i]
-	MOVQ  tail+32(FP), SI
-	MOVQ  m+40(FP), CX
-	MOVQ  $17, R11
-	SUBQ  CX, R11
-	SHLQ  $4, R11
-	ADDQ  DI, R11
-	VPXOR X9, X9, X9
-	VPXOR X10, X10, X10
-	VPXOR X11, X11, X11
-	VMOVDQU (SI), X0
-	VPSHUFB X15, X0, X0
-	VPXOR   X8, X0, X0
+	MOVQ tail+32(FP), SI
+	MOVQ m+40(FP), CX
+	GMAC_TAIL_SETUP
 	JMP     gavx2Mul
 
 gavx2TailLoop:
@@ -1178,11 +1191,9 @@ gavx2Mul:
 	JNZ        gavx2TailLoop
 	GHASH_REDUCE_M
 
-	MOVQ    mask+8(FP), BX
-	MOVQ    out+48(FP), AX
-	VPSHUFB X15, X8, X8
-	VPXOR   (BX), X8, X8
-	VMOVDQU X8, (AX)
+	MOVQ mask+8(FP), BX
+	MOVQ out+48(FP), AX
+	GMAC_OUT
 	VZEROUPPER
 	RET
 
@@ -1269,19 +1280,9 @@ gavxLoop:
 	JMP  gavxLoop
 
 gavxTail:
-	// block i of m takes H^(m-i), tab[17-m+i]
-	MOVQ    tail+32(FP), SI
-	MOVQ    m+40(FP), CX
-	MOVQ    $17, R11
-	SUBQ    CX, R11
-	SHLQ    $4, R11
-	ADDQ    DI, R11
-	VPXOR   X9, X9, X9
-	VPXOR   X10, X10, X10
-	VPXOR   X11, X11, X11
-	VMOVDQU (SI), X0
-	VPSHUFB X15, X0, X0
-	VPXOR   X8, X0, X0
+	MOVQ tail+32(FP), SI
+	MOVQ m+40(FP), CX
+	GMAC_TAIL_SETUP
 	JMP     gavxMul
 
 gavxTailLoop:
@@ -1297,9 +1298,7 @@ gavxMul:
 	X_KFIX
 	GHASH_REDUCE
 
-	MOVQ    mask+8(FP), BX
-	MOVQ    out+48(FP), AX
-	VPSHUFB X15, X8, X8
-	VPXOR   (BX), X8, X8
-	VMOVDQU X8, (AX)
+	MOVQ mask+8(FP), BX
+	MOVQ out+48(FP), AX
+	GMAC_OUT
 	RET
