@@ -1,8 +1,11 @@
 package node
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -23,8 +26,8 @@ import (
 const (
 	// DefaultKeptLinks bounds the connections kept
 	// (RelayConfig.KeptLinks): on a network with more public relays than
-	// this, a previous hop outside them still reaches the relay by a hole
-	// punch.
+	// this, the relay keeps a choice of its own among them, and a previous
+	// hop outside it still reaches the relay by a hole punch.
 	DefaultKeptLinks = 512
 	// keptLinksEvery is how often the connections are looked at again;
 	// keptLinksFirst, how often in the relay's first minute, while its
@@ -79,6 +82,14 @@ func (k *linkKeeper) run(ctx context.Context) {
 func (k *linkKeeper) round(ctx context.Context) int {
 	cands := k.candidates()
 	if len(cands) > k.max {
+		// Each relay keeps its own choice, the same from round to round,
+		// so that relays behind NATs do not all hold connections to the
+		// same public relays.
+		rank := func(id peer.ID) [32]byte { return sha256.Sum256([]byte(k.h.ID() + id)) }
+		slices.SortFunc(cands, func(a, b peer.AddrInfo) int {
+			ra, rb := rank(a.ID), rank(b.ID)
+			return bytes.Compare(ra[:], rb[:])
+		})
 		cands = cands[:k.max]
 	}
 	want := make(map[peer.ID]bool, len(cands))

@@ -2,40 +2,23 @@ package node
 
 import (
 	"context"
-	"crypto/rand"
 	"log/slog"
 	"testing"
 
-	"github.com/libp2p/go-libp2p/core/crypto"
-	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/obolnet/obol/dht"
+	"github.com/obolnet/obol/internal/relaynet"
 )
-
-func newLoopbackHost(t *testing.T) host.Host {
-	t.Helper()
-	key, _, err := crypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := dht.NewHost(dht.HostConfig{Identity: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Close() })
-	return h
-}
 
 // A relay behind a cone NAT dials the public relays it is not connected
 // to, protects those connections from trimming, and lets go of relays
 // that left its view.
 func TestLinkKeeperHoldsPublicRelays(t *testing.T) {
-	h := newLoopbackHost(t)
+	h := relaynet.TestHost(t)
 	var public []peer.AddrInfo
 	for range 3 {
-		p := newLoopbackHost(t)
+		p := relaynet.TestHost(t)
 		public = append(public, peer.AddrInfo{ID: p.ID(), Addrs: p.Addrs()})
 	}
 	view := public
@@ -58,5 +41,20 @@ func TestLinkKeeperHoldsPublicRelays(t *testing.T) {
 	}
 	if h.ConnManager().IsProtected(public[0].ID, keptLinkTag) {
 		t.Error("a relay that left the view is still protected")
+	}
+	// With room for one, it keeps one, the same in every round.
+	k.max = 1
+	view = public
+	k.round(context.Background())
+	var kept peer.ID
+	for id := range k.kept {
+		kept = id
+	}
+	if len(k.kept) != 1 {
+		t.Fatalf("keeps %d connections, want 1", len(k.kept))
+	}
+	k.round(context.Background())
+	if !k.kept[kept] || len(k.kept) != 1 {
+		t.Error("the relay kept changed between rounds")
 	}
 }
