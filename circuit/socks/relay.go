@@ -27,7 +27,11 @@ func relay(ctx context.Context, client net.Conn, clientR io.Reader, stream net.C
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		if pipe(stream, clientR, closeBoth) != nil {
-			closeBoth()
+			// Close the stream only: the other direction then reads the
+			// stream's failure and resets the client. Closing the client
+			// here would race that reset with a plain close, which the
+			// application takes for an empty answer.
+			stream.Close()
 		}
 	})
 	err := pipe(client, stream, closeBoth)
