@@ -26,7 +26,7 @@ const (
 	MaxClockSkew   = 5 * time.Minute  // publish time may be this far in the future
 	MaxAddrs       = 8                // advertised multiaddrs
 	MaxAddrLen     = 128              // bytes of one binary multiaddr
-	MaxOnionKeys   = 3                // current key plus overlap
+	MaxOnionKeys   = 8                // current key, those of the coming intervals, and the last one
 	MaxPortRanges  = 64               // exit port summary entries
 	MaxMints       = 4                // accepted mints
 	MaxKeysets     = 8                // keysets per mint
@@ -153,18 +153,34 @@ func (r *Relay) AcceptsPort(p uint16) bool {
 	return false
 }
 
-// OnionKeyAt returns the onion key to use at time now: the valid one that
-// expires last, so that a key about to rotate out is not picked.
+// OnionKeyAt returns the onion key to use at time now: of the keys valid
+// a minute from now, the one that expires first. A relay publishes the
+// keys of its coming intervals ahead of time (specs/04-circuit.md §10),
+// each answered only around its own interval, so the key that expires
+// first is the current one; the minute keeps a key about to retire from
+// being chosen for a build that would reach the relay after it.
 func (r *Relay) OnionKeyAt(now time.Time) (OnionKey, bool) {
 	var best OnionKey
 	ok := false
+	soon := now.Add(onionKeyMargin).Unix()
 	for _, k := range r.OnionKeys {
-		if k.NotAfter > now.Unix() && (!ok || k.NotAfter > best.NotAfter) {
+		if k.NotAfter > soon && (!ok || k.NotAfter < best.NotAfter) {
 			best, ok = k, true
+		}
+	}
+	if !ok { // every key retires within the minute: the last one
+		for _, k := range r.OnionKeys {
+			if k.NotAfter > now.Unix() && (!ok || k.NotAfter > best.NotAfter) {
+				best, ok = k, true
+			}
 		}
 	}
 	return best, ok
 }
+
+// onionKeyMargin is how long a key chosen by OnionKeyAt stays valid at
+// least.
+const onionKeyMargin = time.Minute
 
 // ExpiresAt returns the expiry as a time.Time.
 func (r *Relay) ExpiresAt() time.Time { return time.Unix(r.Expires, 0) }

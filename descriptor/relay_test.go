@@ -24,18 +24,35 @@ func TestSignRejectsOversized(t *testing.T) {
 	}
 }
 
-func TestOnionKeyAtPicksLongestLived(t *testing.T) {
+// OnionKeyAt picks the current key of a schedule published ahead: the
+// one that expires first among those valid a minute from now.
+func TestOnionKeyAtPicksTheCurrentKey(t *testing.T) {
 	r := &Relay{OnionKeys: []OnionKey{
-		{Key: [32]byte{1}, NotAfter: 200},
-		{Key: [32]byte{2}, NotAfter: 300},
-		{Key: [32]byte{3}, NotAfter: 50},
+		{Key: [32]byte{1}, NotAfter: 2000},
+		{Key: [32]byte{2}, NotAfter: 3000},
+		{Key: [32]byte{3}, NotAfter: 500},
 	}}
-	k, ok := r.OnionKeyAt(time.Unix(100, 0))
-	if !ok || k.Key[0] != 2 {
-		t.Fatalf("got %v %v, want key 2", k, ok)
-	}
-	if _, ok := r.OnionKeyAt(time.Unix(400, 0)); ok {
-		t.Fatal("expired keys must not be offered")
+	for _, c := range []struct {
+		at   int64
+		want byte // 0: none
+	}{
+		{100, 3},  // the oldest key is current
+		{439, 3},  // 61 s left: still chosen
+		{440, 1},  // a minute left: the next one
+		{1990, 2}, // under a minute left of key 1
+		{2999, 2}, // every key retires within the minute: the last one
+		{3000, 0}, // expired keys are never offered
+	} {
+		k, ok := r.OnionKeyAt(time.Unix(c.at, 0))
+		if c.want == 0 {
+			if ok {
+				t.Fatalf("at %d: got %v, want none", c.at, k)
+			}
+			continue
+		}
+		if !ok || k.Key[0] != c.want {
+			t.Fatalf("at %d: got %v %v, want key %d", c.at, k, ok, c.want)
+		}
 	}
 }
 

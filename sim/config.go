@@ -129,7 +129,7 @@ func (c Config) withDefaults() Config {
 	if c.ClientBandwidth == 0 {
 		c.ClientBandwidth = 2_500_000
 	}
-	def(&c.Lifetime, 3*time.Hour)
+	def(&c.Lifetime, 24*time.Hour) // obol relay's default
 	def(&c.Republish, 30*time.Minute)
 	if c.Discovery == "" {
 		c.Discovery = DiscoveryView

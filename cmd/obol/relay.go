@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/obolnet/obol/descriptor"
+	"github.com/obolnet/obol/dht/view"
 	"github.com/obolnet/obol/internal/node"
 	"github.com/obolnet/obol/internal/status"
 	"github.com/obolnet/obol/pay"
@@ -72,7 +73,7 @@ func parseRelayFlags(args []string, w io.Writer) (relayOptions, int, bool) {
 	fs.BoolVar(&cfg.ReachPrivate, "reach-private", false, "check private addresses too, and dial them back for other relays (test networks in private address ranges only)")
 	fs.Var(bytesValue{&cfg.Bandwidth}, "bandwidth", "advertised bandwidth in `bytes` per second, e.g. 10MiB")
 	fs.Var(durationValue{&cfg.Lifetime, node.MinLifetime, node.MaxLifetime}, "lifetime", "how long each published descriptor is valid, as a `duration`")
-	fs.Var(durationValue{&cfg.Republish, node.MinRepublish, node.MaxLifetime / 2}, "republish", "how often the descriptor is published again, as a `duration` of at most half of -lifetime")
+	fs.Var(durationValue{&cfg.Republish, node.MinRepublish, view.MaxRepublish}, "republish", "how often the descriptor is published again, as a `duration` of at most half of -lifetime and at most 1h")
 	fs.Var(mintValue{&pay.Mint}, "mint", "charge for circuits, paid in ecash of the mint at this `URL` (default: a free relay)")
 	fs.Var(msatValue{&pay.PerMiB}, "price-per-mib", "with -mint, the `amount` charged per MiB of cells, in msat or e.g. 2sat")
 	fs.Var(msatValue{&pay.PerCircuit}, "price-per-circuit", "with -mint, the `amount` charged per circuit, in msat or e.g. 2sat")

@@ -6,6 +6,7 @@ import (
 	crand "crypto/rand"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"reflect"
 	"slices"
 	"sync"
@@ -19,6 +20,16 @@ import (
 // MaxRelays bounds a view, whatever the network sends: past it, records
 // of relays not yet known are refused.
 const MaxRelays = 10000
+
+// Silent is how long a relay's view keeps a relay whose newest record was
+// published that long ago: relays republish at least every MaxRepublish,
+// and their records spread on the topic, so a relay not heard from for
+// Silent is taken for gone — long before its record expires — and listed
+// as such to clients (specs/11-view.md, "Liveness").
+const (
+	Silent       = 2 * time.Hour
+	MaxRepublish = time.Hour
+)
 
 // ErrFull means the view holds MaxRelays relays.
 var ErrFull = errors.New("view: full")
@@ -45,12 +56,29 @@ type Set struct {
 	mu      sync.Mutex // guards the fields below
 	version uint64     // of the latest change
 	entries map[peer.ID]*entry
+	gone    map[peer.ID]tombstone
 }
 
 type entry struct {
 	raw     []byte
 	relay   *descriptor.Relay
 	version uint64 // when a client last had reason to fetch it
+	// listed is when the record that version listed expires and was
+	// published: a client holds that one until it is listed again.
+	listedPublished, listedExpires int64
+}
+
+// live reports whether e's relay counts at now: its record has not
+// expired, and it was heard from within Silent.
+func (e *entry) live(now time.Time) bool {
+	return e.relay.ExpiresAt().After(now) && !silent(e.relay, now)
+}
+
+// tombstone marks a relay dropped from the view (silent), at a version,
+// until a record naming it would have expired everywhere.
+type tombstone struct {
+	version uint64
+	until   time.Time
 }
 
 // NewSet returns an empty view; now is the clock records are verified
@@ -61,14 +89,15 @@ func NewSet(now func() time.Time) *Set {
 	}
 	var b [8]byte
 	crand.Read(b[:])
-	return &Set{now: now, epoch: binary.BigEndian.Uint64(b[:]) | 1, entries: map[peer.ID]*entry{}}
+	return &Set{now: now, epoch: binary.BigEndian.Uint64(b[:]) | 1, entries: map[peer.ID]*entry{}, gone: map[peer.ID]tombstone{}}
 }
 
 // Offer verifies rec and keeps it if its relay is unknown or it carries
 // a higher sequence number than the record held. The error is the
 // verification's (the record is invalid) or ErrFull.
 func (s *Set) Offer(rec []byte) (*descriptor.Relay, Outcome, error) {
-	r, err := verify(rec, s.now())
+	now := s.now()
+	r, err := verify(rec, now)
 	if err != nil {
 		return nil, Stale, err
 	}
@@ -78,6 +107,10 @@ func (s *Set) Offer(rec []byte) (*descriptor.Relay, Outcome, error) {
 	switch {
 	case old != nil && old.relay.Seq >= r.Seq:
 		return old.relay, Stale, nil
+	case silent(r, now):
+		// A record that old says nothing of whether its relay still
+		// runs; one that does republishes within MaxRepublish.
+		return nil, Stale, nil
 	case old == nil && len(s.entries) >= MaxRelays:
 		s.pruneLocked()
 		if len(s.entries) >= MaxRelays {
@@ -85,48 +118,56 @@ func (s *Set) Offer(rec []byte) (*descriptor.Relay, Outcome, error) {
 		}
 	}
 	e := &entry{raw: bytes.Clone(rec), relay: r}
-	if old != nil && !s.worthFetching(old.relay, r) {
-		e.version = old.version
+	if old != nil && !s.worthFetching(old, r) {
+		e.version, e.listedPublished, e.listedExpires = old.version, old.listedPublished, old.listedExpires
 	} else {
 		s.version++
-		e.version = s.version
+		e.version, e.listedPublished, e.listedExpires = s.version, r.Published, r.Expires
 	}
 	s.entries[r.PeerID] = e
+	delete(s.gone, r.PeerID)
 	if old == nil {
 		return r, Added, nil
 	}
 	return r, Updated, nil
 }
 
-// worthFetching reports whether a client holding old should fetch r: its
-// content changed, or old has lived half its lifetime. A relay republishes
-// often with nothing new but times; listing each republish would make
-// clients fetch every one.
-func (s *Set) worthFetching(old, r *descriptor.Relay) bool {
-	return pastHalfLife(old, s.now()) || !sameContent(old, r)
+// worthFetching reports whether a client holding the record old listed
+// should fetch r: its content changed, or the listed record is in the
+// last eighth of its life. A relay republishes often with nothing new
+// but times, and its onion keys turn within a descriptor's life (the
+// listed record names the keys of its whole life, 04 §10); listing each
+// republish would make clients fetch every one.
+func (s *Set) worthFetching(old *entry, r *descriptor.Relay) bool {
+	return s.now().Unix() >= old.listedExpires-(old.listedExpires-old.listedPublished)/8 || !sameContent(old.relay, r)
 }
 
 // sameContent compares two descriptors of one relay but for their
-// sequence numbers and times.
+// sequence numbers, times and onion keys.
 func sameContent(a, b *descriptor.Relay) bool {
 	x, y := *a, *b
-	x.Seq, x.Published, x.Expires = 0, 0, 0
-	y.Seq, y.Published, y.Expires = 0, 0, 0
+	x.Seq, x.Published, x.Expires, x.OnionKeys = 0, 0, 0, nil
+	y.Seq, y.Published, y.Expires, y.OnionKeys = 0, 0, 0, nil
 	return reflect.DeepEqual(x, y)
 }
 
-// pastHalfLife reports whether r has lived half its lifetime.
-func pastHalfLife(r *descriptor.Relay, now time.Time) bool {
-	return now.Unix() >= r.Published+(r.Expires-r.Published)/2
+// silent reports whether r was published Silent ago or more.
+func silent(r *descriptor.Relay, now time.Time) bool {
+	return now.Unix()-r.Published >= int64(Silent/time.Second)
 }
 
-// verify decodes rec with limits and verifies it at now.
+// verify decodes rec with limits and verifies it at now. The view takes
+// no record numbered Gone: a digest lists a dropped relay with it.
 func verify(rec []byte, now time.Time) (*descriptor.Relay, error) {
 	u, err := descriptor.Decode(rec)
 	if err != nil {
 		return nil, err
 	}
-	return u.Verify(now)
+	r, err := u.Verify(now)
+	if err == nil && r.Seq == Gone {
+		return nil, fmt.Errorf("%w: seq: 0 is reserved in the view", descriptor.ErrField)
+	}
+	return r, err
 }
 
 // Put is Offer for callers that want only the record kept: it returns
@@ -137,20 +178,21 @@ func (s *Set) Put(rec []byte) (*descriptor.Relay, error) {
 }
 
 // Version counts the changes a client would fetch: it moves when a relay
-// is added or its descriptor's content changes (or passes half its
-// lifetime), not on a republish of the same content.
+// is added or dropped, or its descriptor's content changes (or the listed
+// one nears its expiry), not on a republish of the same content.
 func (s *Set) Version() uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.version
 }
 
-// Get returns id's descriptor if it has not expired.
+// Get returns id's descriptor if it has not expired and its relay was
+// heard from within Silent.
 func (s *Set) Get(id peer.ID) (*descriptor.Relay, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e := s.entries[id]
-	if e == nil || !e.relay.ExpiresAt().After(s.now()) {
+	if e == nil || !e.live(s.now()) {
 		return nil, false
 	}
 	return e.relay, true
@@ -169,7 +211,7 @@ func (s *Set) Record(id peer.ID) ([]byte, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e := s.entries[id]
-	if e == nil || !e.relay.ExpiresAt().After(s.now()) {
+	if e == nil || !e.live(s.now()) {
 		return nil, false
 	}
 	return e.raw, true
@@ -194,7 +236,8 @@ func (s *Set) Len() int {
 	return len(s.entries)
 }
 
-// Prune drops expired descriptors.
+// Prune drops expired descriptors, and those of relays silent for Silent,
+// which it lists as gone.
 func (s *Set) Prune() {
 	s.mu.Lock()
 	s.pruneLocked()
@@ -204,40 +247,68 @@ func (s *Set) Prune() {
 func (s *Set) pruneLocked() {
 	now := s.now()
 	for id, e := range s.entries {
-		if !e.relay.ExpiresAt().After(now) {
+		switch {
+		case !e.relay.ExpiresAt().After(now):
 			delete(s.entries, id)
+		case silent(e.relay, now):
+			delete(s.entries, id)
+			s.version++
+			s.gone[id] = tombstone{version: s.version, until: e.relay.ExpiresAt()}
+		}
+	}
+	for id, g := range s.gone {
+		if !g.until.After(now) {
+			delete(s.gone, id)
 		}
 	}
 }
 
-// Digest lists the unexpired entries that moved after version since, in
-// version order, at most max of them; if epoch is not this set's, since
-// is void and the list starts from the beginning. Next is the version to
-// ask from next time, and More says the list was cut at max.
+// Digest lists the entries that moved after version since, in version
+// order, at most max of them: the relays held, with their sequence
+// numbers, and those dropped since, with sequence number 0 (Gone). If
+// epoch is not this set's, since is void and the list starts from the
+// beginning, without the dropped ones. Next is the version to ask from
+// next time, and More says the list was cut at max.
 func (s *Set) Digest(epoch, since uint64, max int) Digest {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if epoch != s.epoch || since > s.version {
+	s.pruneLocked()
+	full := epoch != s.epoch || since > s.version || since == 0
+	if full {
 		since = 0
 	}
-	now := s.now()
-	var es []*entry
+	type listing struct {
+		version uint64
+		e       DigestEntry
+	}
+	var ls []listing
 	for _, e := range s.entries {
-		if e.version > since && e.relay.ExpiresAt().After(now) {
-			es = append(es, e)
+		if e.version > since {
+			ls = append(ls, listing{e.version, DigestEntry{ID: e.relay.PeerID, Seq: e.relay.Seq}})
 		}
 	}
-	slices.SortFunc(es, func(a, b *entry) int { return cmpUint(a.version, b.version) })
-	d := Digest{Epoch: s.epoch, Next: s.version}
-	if len(es) > max {
-		es, d.More = es[:max], true
-		d.Next = es[max-1].version
+	if !full {
+		for id, g := range s.gone {
+			if g.version > since {
+				ls = append(ls, listing{g.version, DigestEntry{ID: id, Seq: Gone}})
+			}
+		}
 	}
-	for _, e := range es {
-		d.Entries = append(d.Entries, DigestEntry{ID: e.relay.PeerID, Seq: e.relay.Seq})
+	slices.SortFunc(ls, func(a, b listing) int { return cmpUint(a.version, b.version) })
+	d := Digest{Epoch: s.epoch, Next: s.version}
+	if len(ls) > max {
+		ls, d.More = ls[:max], true
+		d.Next = ls[max-1].version
+	}
+	for _, l := range ls {
+		d.Entries = append(d.Entries, l.e)
 	}
 	return d
 }
+
+// Gone is the sequence number a digest lists a dropped relay with: no
+// record has it (descriptors number from 1).
+const Gone = 0
 
 func cmpUint(a, b uint64) int {
 	switch {

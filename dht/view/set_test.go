@@ -72,8 +72,9 @@ func TestSetExpiry(t *testing.T) {
 }
 
 // A digest lists what moved since the client's cursor; a republish that
-// changes nothing but times is listed only once the copy held before is
-// past half its life, and a cursor of another epoch starts over.
+// changes nothing but times or onion keys is listed only once the record
+// last listed is in the last eighth of its life, however many republishes
+// came between; a cursor of another epoch starts over.
 func TestSetDigest(t *testing.T) {
 	now := t0
 	s := NewSet(func() time.Time { return now })
@@ -91,25 +92,89 @@ func TestSetDigest(t *testing.T) {
 	if d := s.Digest(cur.Epoch, cur.Next, 10); len(d.Entries) != 0 {
 		t.Fatalf("a republish of unchanged content listed: %+v", d)
 	}
-	changed := a.body(3, now, time.Hour)
+	rekeyed := a.body(3, now, time.Hour)
+	rekeyed.OnionKeys = append(rekeyed.OnionKeys, descriptor.OnionKey{Key: [32]byte{9}, NotAfter: now.Add(2 * time.Hour).Unix()})
+	s.Offer(a.sign(t, rekeyed))
+	if d := s.Digest(cur.Epoch, cur.Next, 10); len(d.Entries) != 0 {
+		t.Fatalf("a republish with a key of a coming interval listed: %+v", d)
+	}
+	changed := a.body(4, now, time.Hour)
 	changed.Bandwidth++
 	s.Offer(a.sign(t, changed))
 	d = s.Digest(cur.Epoch, cur.Next, 10)
-	if len(d.Entries) != 1 || d.Entries[0] != (DigestEntry{a.id, 3}) {
+	if len(d.Entries) != 1 || d.Entries[0] != (DigestEntry{a.id, 4}) {
 		t.Fatalf("changed content: digest %+v", d)
 	}
 	cur = d
-	now = t0.Add(31 * time.Minute) // b's copy is past half its life
-	s.Offer(b.rec(t, 2, now))
+	// b republishes every 10 minutes; its listed record (t0, an hour)
+	// enters its last eighth at 52.5 minutes.
+	for m := 10; m <= 50; m += 10 {
+		now = t0.Add(time.Duration(m) * time.Minute)
+		s.Offer(b.rec(t, uint64(m), now))
+		if d := s.Digest(cur.Epoch, cur.Next, 10); len(d.Entries) != 0 {
+			t.Fatalf("republish at %d min listed: %+v", m, d)
+		}
+	}
+	now = t0.Add(53 * time.Minute)
+	s.Offer(b.rec(t, 53, now))
 	d = s.Digest(cur.Epoch, cur.Next, 10)
-	if len(d.Entries) != 1 || d.Entries[0] != (DigestEntry{b.id, 2}) {
-		t.Fatalf("renewal past half life: digest %+v", d)
+	if len(d.Entries) != 1 || d.Entries[0] != (DigestEntry{b.id, 53}) {
+		t.Fatalf("renewal in the last eighth: digest %+v", d)
+	}
+	now = t0.Add(59 * time.Minute)
+	s.Offer(b.rec(t, 59, now))
+	if d := s.Digest(d.Epoch, d.Next, 10); len(d.Entries) != 0 {
+		t.Fatalf("the renewal's republish listed again: %+v", d)
 	}
 	if d := s.Digest(cur.Epoch+1, cur.Next, 10); len(d.Entries) != 2 {
 		t.Fatalf("another epoch: digest %+v, want everything", d)
 	}
 	if d := s.Digest(cur.Epoch, cur.Next+100, 10); len(d.Entries) != 2 {
 		t.Fatalf("a cursor past the set's version: digest %+v, want everything", d)
+	}
+}
+
+// A relay not heard from for Silent leaves the view before its record
+// expires; a digest from a cursor lists it as Gone, a digest from the
+// start does not list it at all; a record of it published Silent ago is
+// not taken back; a new one is, and is listed.
+func TestSetSilentRelayIsGone(t *testing.T) {
+	now := t0
+	s := NewSet(func() time.Time { return now })
+	a := newTestRelay(t, 1, "10.1.0.1")
+	b := newTestRelay(t, 2, "10.2.0.1")
+	s.Offer(a.sign(t, a.body(1, t0, 24*time.Hour)))
+	s.Offer(b.sign(t, b.body(1, t0, 24*time.Hour)))
+	cur := s.Digest(0, 0, 10)
+	for m := time.Duration(30); m < Silent/time.Minute+30; m += 30 { // b keeps republishing
+		now = t0.Add(m * time.Minute)
+		s.Offer(b.sign(t, b.body(uint64(m), now, 24*time.Hour)))
+	}
+	if _, ok := s.Get(a.id); ok {
+		t.Fatal("a relay silent for Silent is still in the view")
+	}
+	if _, ok := s.Get(b.id); !ok {
+		t.Fatal("a relay that republishes left the view")
+	}
+	d := s.Digest(cur.Epoch, cur.Next, 10)
+	if len(d.Entries) != 1 || d.Entries[0] != (DigestEntry{a.id, Gone}) {
+		t.Fatalf("digest from a cursor %+v, want a gone", d)
+	}
+	if full := s.Digest(0, 0, 10); len(full.Entries) != 1 || full.Entries[0].ID != b.id {
+		t.Fatalf("full digest %+v, want b alone", full)
+	}
+	if _, out, _ := s.Offer(a.sign(t, a.body(2, t0, 24*time.Hour))); out != Stale {
+		t.Fatalf("a record published Silent ago taken back: %v", out)
+	}
+	if _, out, err := s.Offer(a.sign(t, a.body(3, now, 24*time.Hour))); out != Added || err != nil {
+		t.Fatalf("a relay back: %v %v", out, err)
+	}
+	d = s.Digest(d.Epoch, d.Next, 10)
+	if len(d.Entries) != 1 || d.Entries[0] != (DigestEntry{a.id, 3}) {
+		t.Fatalf("digest after the relay came back %+v", d)
+	}
+	if _, _, err := s.Offer(a.sign(t, a.body(Gone, now, time.Hour))); !errors.Is(err, descriptor.ErrField) {
+		t.Fatalf("a record numbered Gone: %v", err)
 	}
 }
 

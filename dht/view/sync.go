@@ -25,6 +25,15 @@ type Store interface {
 	Put(rec []byte) (*descriptor.Relay, error)
 }
 
+// Forgetter is a Store that can drop relays: a client's cache. A sync
+// into one drops the relays that none of its sources holds any longer
+// (see Syncer). A relay's Set is not one: it drops silent relays itself.
+type Forgetter interface {
+	Store
+	Relays() []*descriptor.Relay
+	Remove(id peer.ID)
+}
+
 // DefaultSources is how many relays, in different networks, a view is
 // taken from in each round.
 const DefaultSources = 3
@@ -65,7 +74,15 @@ type Syncer struct {
 	sources []peer.AddrInfo // that answered well in the last round
 	busy    []peer.ID       // former sources left connected: a stream was open
 	cursors map[peer.ID]cursor
-	last    Round
+	// held is, for each source, the relays its view holds, as its
+	// digests said: complete once a digest from the start was read.
+	held map[peer.ID]*heldSet
+	last Round
+}
+
+type heldSet struct {
+	ids      map[peer.ID]bool
+	complete bool
 }
 
 type cursor struct{ epoch, next uint64 }
@@ -77,6 +94,7 @@ type Round struct {
 	Listed   int       // digest entries read
 	Fetched  int       // records kept (new or newer)
 	Rejected int       // records that failed verification or were not asked for
+	Gone     int       // relays dropped from the store: no source holds them
 	Bytes    int       // of the answers read
 	Bad      []peer.ID // sources that served a malformed answer or a bad record
 }
@@ -95,7 +113,7 @@ func NewSyncer(h host.Host, store Store, cfg SyncConfig) *Syncer {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Syncer{h: h, store: store, cfg: cfg, cursors: map[peer.ID]cursor{}}
+	return &Syncer{h: h, store: store, cfg: cfg, cursors: map[peer.ID]cursor{}, held: map[peer.ID]*heldSet{}}
 }
 
 // Last is the most recent round that reached a source.
@@ -152,6 +170,7 @@ func (s *Syncer) Sync(ctx context.Context, cands []peer.AddrInfo) (Round, error)
 		return rd, fmt.Errorf("%w (%d tried)", ErrNoSource, len(srcs))
 	}
 	dropped := s.keep(good)
+	rd.Gone = s.forget(good)
 	s.mu.Lock()
 	s.last = rd
 	if s.cfg.CloseDropped {
@@ -196,7 +215,57 @@ func (s *Syncer) keep(good []peer.AddrInfo) (dropped []peer.ID) {
 			delete(s.cursors, id)
 		}
 	}
+	for id := range s.held {
+		if !in(id) {
+			delete(s.held, id)
+		}
+	}
 	return dropped
+}
+
+// forget drops from a Forgetter store the relays that no source of the
+// round holds, once every source's list is complete: a client's view is
+// the union of its sources' views, so a relay leaves it when it has left
+// all of them — a relay that stopped and was listed as gone, or one that
+// a new source set does not know. A single source cannot take a relay
+// away from a client while another still lists it. Nothing is dropped
+// when the sources together hold fewer than half the relays stored:
+// sources that have not caught up, not a network that halved.
+func (s *Syncer) forget(good []peer.AddrInfo) int {
+	f, ok := s.store.(Forgetter)
+	if !ok {
+		return 0
+	}
+	s.mu.Lock()
+	union := map[peer.ID]bool{}
+	for _, src := range good {
+		h := s.held[src.ID]
+		if h == nil || !h.complete {
+			s.mu.Unlock()
+			return 0
+		}
+		for id := range h.ids {
+			union[id] = true
+		}
+	}
+	s.mu.Unlock()
+	stored := f.Relays()
+	var gone []peer.ID
+	for _, r := range stored {
+		if !union[r.PeerID] {
+			gone = append(gone, r.PeerID)
+		}
+	}
+	if len(gone) == 0 || 2*(len(stored)-len(gone)) < len(stored) {
+		if len(gone) > 0 {
+			s.cfg.Logger.Debug("view sources hold under half the stored relays; dropping none", "stored", len(stored), "held", len(stored)-len(gone))
+		}
+		return 0
+	}
+	for _, id := range gone {
+		f.Remove(id)
+	}
+	return len(gone)
 }
 
 // closeIdle closes the connections to p if no stream is open on any.
@@ -240,10 +309,37 @@ func (s *Syncer) syncFrom(ctx context.Context, src peer.AddrInfo, rd *Round) err
 	s.mu.Lock()
 	c := s.cursors[src.ID]
 	s.mu.Unlock()
+	var held *heldSet
+	full := false
 	for {
 		d, err := s.digest(ctx, src.ID, c, rd)
 		if err != nil {
 			return err
+		}
+		if held == nil {
+			// A digest from the start, or from a cursor of another
+			// epoch, lists everything the source holds.
+			full = c.next == 0 || c.epoch != d.Epoch
+			s.mu.Lock()
+			held = s.held[src.ID]
+			if held == nil || full {
+				held = &heldSet{ids: map[peer.ID]bool{}}
+				s.held[src.ID] = held
+			}
+			s.mu.Unlock()
+		}
+		s.mu.Lock()
+		for _, e := range d.Entries {
+			if e.Seq == Gone {
+				delete(held.ids, e.ID)
+			} else {
+				held.ids[e.ID] = true
+			}
+		}
+		n := len(held.ids)
+		s.mu.Unlock()
+		if n > MaxRelays {
+			return malformed("source lists over %d relays", MaxRelays)
 		}
 		rd.Listed += len(d.Entries)
 		if err := s.fetchWanted(ctx, src.ID, d.Entries, rd); err != nil {
@@ -254,6 +350,11 @@ func (s *Syncer) syncFrom(ctx context.Context, src peer.AddrInfo, rd *Round) err
 		s.cursors[src.ID] = c
 		s.mu.Unlock()
 		if !d.More {
+			if full {
+				s.mu.Lock()
+				held.complete = true
+				s.mu.Unlock()
+			}
 			return nil
 		}
 	}
@@ -264,6 +365,9 @@ func (s *Syncer) syncFrom(ctx context.Context, src peer.AddrInfo, rd *Round) err
 func (s *Syncer) fetchWanted(ctx context.Context, src peer.ID, es []DigestEntry, rd *Round) error {
 	var want []peer.ID
 	for _, e := range es {
+		if e.Seq == Gone {
+			continue
+		}
 		if r, ok := s.store.Get(e.ID); !ok || r.Seq < e.Seq {
 			want = append(want, e.ID)
 		}

@@ -12,6 +12,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/obolnet/obol/descriptor"
+	"github.com/obolnet/obol/dht/view"
 	"github.com/obolnet/obol/pay"
 	"github.com/obolnet/obol/router"
 )
@@ -27,7 +28,10 @@ const (
 
 // Defaults of a relay's configuration.
 const (
-	DefaultLifetime  = 3 * time.Hour
+	// DefaultLifetime is the longest descriptors allow: a client fetches a
+	// relay's record about once a lifetime (specs/11-view.md), and learns
+	// that a relay stopped from its view's sources, not from expiry.
+	DefaultLifetime  = 24 * time.Hour
 	DefaultRepublish = 30 * time.Minute
 	DefaultBandwidth = 1 << 20 // bytes per second
 	// DefaultOnionRotation keeps replay caches small and bounds how long
@@ -102,8 +106,8 @@ func (c *RelayConfig) Validate() error {
 		return errors.New("relay: no data directory")
 	case d.Lifetime < MinLifetime || d.Lifetime > MaxLifetime:
 		return fmt.Errorf("relay: lifetime %v outside %v..%v", d.Lifetime, MinLifetime, MaxLifetime)
-	case d.Republish < MinRepublish || d.Republish > d.Lifetime/2:
-		return fmt.Errorf("relay: republish interval %v outside %v..%v (half the lifetime)", d.Republish, MinRepublish, d.Lifetime/2)
+	case d.Republish < MinRepublish || d.Republish > min(d.Lifetime/2, view.MaxRepublish):
+		return fmt.Errorf("relay: republish interval %v outside %v..%v (half the lifetime, and at most %v: the relays take a relay not heard from for %v for gone)", d.Republish, MinRepublish, min(d.Lifetime/2, view.MaxRepublish), view.MaxRepublish, view.Silent)
 	case len(d.Announce) > descriptor.MaxAddrs:
 		return fmt.Errorf("relay: %d announced addresses, at most %d", len(d.Announce), descriptor.MaxAddrs)
 	case d.Roles&^(descriptor.RoleRelay|descriptor.RoleGuard|descriptor.RoleExit|descriptor.RoleIntro|descriptor.RoleRendezvous) != 0:
@@ -119,6 +123,11 @@ func (c *RelayConfig) Validate() error {
 	}
 	if d.OnionRotation < MinOnionRotation {
 		return fmt.Errorf("relay: onion key rotation %v shorter than %v", d.OnionRotation, MinOnionRotation)
+	}
+	// A descriptor names a key for each interval of its lifetime, one
+	// more for the interval under way and one for the overlap of a turn.
+	if n := descriptor.MaxOnionKeys - 2; d.OnionRotation*time.Duration(n) < d.Lifetime {
+		return fmt.Errorf("relay: onion key rotation %v too short for lifetime %v (a descriptor names at most %d keys: the rotation must be at least a %dth of the lifetime)", d.OnionRotation, d.Lifetime, descriptor.MaxOnionKeys, n)
 	}
 	_, err := d.exitPolicy()
 	return err

@@ -79,13 +79,16 @@ var _ dht.SignFunc = (*describer)(nil).sign
 // describe builds the unsigned descriptor body at time now.
 func (d *describer) describe(now time.Time) *descriptor.Relay {
 	addrs, rendezvous := d.addrs()
+	keys, covered := d.keys.Published(now)
 	r := &descriptor.Relay{
 		Version:   descriptor.Version,
 		PeerID:    d.host.ID(),
 		Published: now.Unix(),
-		Expires:   now.Add(d.cfg.Lifetime).Unix(),
+		// Every moment of the descriptor's life has a key (see
+		// onionKeyring); the configuration makes sure it is the lifetime.
+		Expires:   min(now.Add(d.cfg.Lifetime).Unix(), covered.Unix()),
 		Addrs:     advertised(addrs),
-		OnionKeys: d.keys.Published(),
+		OnionKeys: keys,
 		Roles:     d.cfg.Roles,
 		Bandwidth: d.cfg.Bandwidth,
 		Software:  Software(),

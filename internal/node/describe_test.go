@@ -34,8 +34,8 @@ func TestDescriptorVerifies(t *testing.T) {
 			t.Errorf("descriptor %+v", got)
 		case got.Expires-got.Published != int64((2 * time.Hour).Seconds()):
 			t.Errorf("lifetime %ds", got.Expires-got.Published)
-		case got.OnionKeys[0].Key != r.keys.CircuitKeys()[0].Public:
-			t.Error("onion key is not the relay's")
+		case func() bool { k, ok := got.OnionKeyAt(now); return !ok || k.Key != r.keys.CircuitKeys(now)[0].Public }():
+			t.Error("the key to use now is not the one the relay answers")
 		case len(got.Addrs) != len(r.host.Addrs()):
 			t.Errorf("%d addresses, host has %d", len(got.Addrs), len(r.host.Addrs()))
 		case roles.Has(descriptor.RoleExit) != got.AcceptsPort(443):

@@ -17,12 +17,16 @@ import (
 	"github.com/obolnet/obol/internal/keyfile"
 )
 
-// onionKeyring is a relay's set of X25519 onion keys. A new key takes
-// over every rotation interval; an old key is still answered until its
-// not-after time, which lies one descriptor lifetime past its last day as
-// the current key, so a client holding the last descriptor that named it
-// can still build. The not-after time also names the key's replay-cache
-// period (specs/04-circuit.md §10).
+// onionKeyring is a relay's set of X25519 onion keys, on a schedule: each
+// key is current for one rotation interval, and the keys of the coming
+// intervals are made ahead of time, so that one descriptor names a key for
+// every moment of its lifetime (specs/04-circuit.md §10). A client then
+// never needs a newer descriptor because a key rotated, only because one
+// expires; a relay answers each key only from shortly before its interval
+// to shortly after it (onionOverlap), so the replay cache and the exposure
+// of early data to a stolen key stay bounded by the interval, not by the
+// descriptor's lifetime. A key's not-after time names its replay-cache
+// period.
 type onionKeyring struct {
 	path     string
 	rotate   time.Duration
@@ -32,15 +36,30 @@ type onionKeyring struct {
 	keys []storedOnionKey
 }
 
+// onionOverlap is how long before its interval a key is answered, and
+// after it still chosen and answered: clocks differ by up to
+// descriptor.MaxClockSkew, and a build takes seconds.
+const onionOverlap = 2 * descriptor.MaxClockSkew
+
 type storedOnionKey struct {
-	Private  []byte `json:"private"`
-	Public   []byte `json:"public"`
-	Created  int64  `json:"created"`
-	NotAfter int64  `json:"not_after"`
+	Private []byte `json:"private"`
+	Public  []byte `json:"public"`
+	Created int64  `json:"created"`
+	// Start is the first second the key is current (0 in older files:
+	// Created, the key was current at once).
+	Start    int64 `json:"start,omitempty"`
+	NotAfter int64 `json:"not_after"`
+}
+
+func (sk storedOnionKey) start() int64 {
+	if sk.Start == 0 {
+		return sk.Created
+	}
+	return sk.Start
 }
 
 // loadOnionKeyring reads the keyring (creating it on first use) and makes
-// sure a current key exists at now.
+// sure its keys cover now and the lifetime of a descriptor signed now.
 func loadOnionKeyring(path string, rotate, lifetime time.Duration, now time.Time) (*onionKeyring, error) {
 	k := &onionKeyring{path: path, rotate: rotate, lifetime: lifetime}
 	if err := keyfile.CheckPrivate(path); err != nil {
@@ -67,8 +86,9 @@ func loadOnionKeyring(path string, rotate, lifetime time.Duration, now time.Time
 	return k, nil
 }
 
-// Rotate drops expired keys and adds a new current key if the newest one
-// has served its interval. It reports whether the set changed.
+// Rotate erases the keys past their not-after time and makes the keys of
+// the intervals up to now plus one lifetime, at most
+// descriptor.MaxOnionKeys in all. It reports whether the set changed.
 func (k *onionKeyring) Rotate(now time.Time) (bool, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -83,20 +103,29 @@ func (k *onionKeyring) Rotate(now time.Time) (bool, error) {
 		}
 	}
 	k.keys = kept
-	sort.Slice(k.keys, func(i, j int) bool { return k.keys[i].Created > k.keys[j].Created })
-	if len(k.keys) == 0 || now.Sub(time.Unix(k.keys[0].Created, 0)) >= k.rotate {
+	sort.Slice(k.keys, func(i, j int) bool { return k.keys[i].start() < k.keys[j].start() })
+	rot := int64(k.rotate / time.Second)
+	horizon := now.Add(k.lifetime).Unix()
+	for len(k.keys) < descriptor.MaxOnionKeys {
+		start := now.Unix()
+		if n := len(k.keys); n > 0 {
+			last := k.keys[n-1].start() + rot
+			if last >= horizon {
+				break
+			}
+			// After a pause longer than the schedule, the next key is
+			// current at once.
+			start = max(start, last)
+		}
 		ok, err := circuit.GenerateOnionKey(rand.Reader, 0)
 		if err != nil {
 			return false, err
 		}
-		k.keys = append([]storedOnionKey{{
-			Private: ok.Private[:], Public: ok.Public[:], Created: now.Unix(),
-			NotAfter: now.Add(k.rotate + k.lifetime).Unix(),
-		}}, k.keys...)
+		k.keys = append(k.keys, storedOnionKey{
+			Private: ok.Private[:], Public: ok.Public[:], Created: now.Unix(), Start: start,
+			NotAfter: start + rot + int64(onionOverlap/time.Second),
+		})
 		changed = true
-	}
-	if len(k.keys) > descriptor.MaxOnionKeys {
-		k.keys = k.keys[:descriptor.MaxOnionKeys]
 	}
 	if !changed {
 		return false, nil
@@ -111,24 +140,34 @@ func (k *onionKeyring) Rotate(now time.Time) (bool, error) {
 	return true, nil
 }
 
-// CircuitKeys are the keys for the router, newest first.
-func (k *onionKeyring) CircuitKeys() []circuit.OnionKey {
+// CircuitKeys are the keys the router answers at now, newest first: the
+// current one, and its neighbour within onionOverlap of a turn.
+func (k *onionKeyring) CircuitKeys(now time.Time) []circuit.OnionKey {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	out := make([]circuit.OnionKey, len(k.keys))
-	for i, sk := range k.keys {
-		out[i] = circuit.OnionKey{Period: uint64(sk.NotAfter), Private: [32]byte(sk.Private), Public: [32]byte(sk.Public)}
+	var out []circuit.OnionKey
+	from := now.Add(onionOverlap).Unix()
+	for i := len(k.keys) - 1; i >= 0; i-- {
+		sk := k.keys[i]
+		if sk.start() <= from && sk.NotAfter > now.Unix() {
+			out = append(out, circuit.OnionKey{Period: uint64(sk.NotAfter), Private: [32]byte(sk.Private), Public: [32]byte(sk.Public)})
+		}
 	}
 	return out
 }
 
-// Published are the keys for the descriptor.
-func (k *onionKeyring) Published() []descriptor.OnionKey {
+// Published are the keys for a descriptor signed at now, and the end of
+// the last one's interval: the descriptor must not outlive it.
+func (k *onionKeyring) Published(now time.Time) ([]descriptor.OnionKey, time.Time) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	out := make([]descriptor.OnionKey, len(k.keys))
-	for i, sk := range k.keys {
-		out[i] = descriptor.OnionKey{Key: [32]byte(sk.Public), NotAfter: sk.NotAfter}
+	var out []descriptor.OnionKey
+	var until int64
+	for _, sk := range k.keys {
+		if sk.NotAfter > now.Unix() {
+			out = append(out, descriptor.OnionKey{Key: [32]byte(sk.Public), NotAfter: sk.NotAfter})
+			until = max(until, sk.start()+int64(k.rotate/time.Second))
+		}
 	}
-	return out
+	return out, time.Unix(until, 0)
 }

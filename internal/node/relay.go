@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 
+	"github.com/obolnet/obol/circuit"
 	"github.com/obolnet/obol/circuit/link"
 	"github.com/obolnet/obol/dht"
 	"github.com/obolnet/obol/dht/view"
@@ -105,7 +107,7 @@ func OpenRelay(cfg RelayConfig) (*Relay, error) {
 		c.Logger.Info("loaded the saved view", "relays", n)
 	}
 	rcfg := router.Config{
-		OnionKeys: keys.CircuitKeys(),
+		OnionKeys: keys.CircuitKeys(c.Now()),
 		Directory: gossip.Set(),
 		Exit:      exit,
 		Dial:      c.ExitDial,
@@ -393,31 +395,43 @@ func (r *Relay) settleAll() {
 // Router is the relay's circuit machinery.
 func (r *Relay) Router() *router.Router { return r.router }
 
-// rotateOnionKeys brings in a new onion key every rotation interval, hands
-// the set to the router and republishes the descriptor.
+// rotateOnionKeys makes the keys of the coming intervals, hands the
+// router the keys it answers at each moment (a key only from shortly
+// before its interval) and republishes the descriptor when the published
+// keys change. It looks every minute at most, so a key is answered well
+// within onionOverlap of the time its interval begins.
 func (r *Relay) rotateOnionKeys(ctx context.Context) {
-	t := time.NewTicker(max(r.cfg.OnionRotation/8, time.Second))
+	t := time.NewTicker(max(min(r.cfg.OnionRotation/8, time.Minute), time.Second))
 	defer t.Stop()
+	answered := r.keys.CircuitKeys(r.cfg.Now())
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		changed, err := r.keys.Rotate(r.cfg.Now())
+		now := r.cfg.Now()
+		changed, err := r.keys.Rotate(now)
 		if err != nil {
 			r.cfg.Logger.Error("onion key rotation failed", "err", err)
 			continue
 		}
-		if changed {
-			if err := r.router.SetOnionKeys(r.keys.CircuitKeys()); err != nil {
+		if keys := r.keys.CircuitKeys(now); !sameCircuitKeys(keys, answered) {
+			if err := r.router.SetOnionKeys(keys); err != nil {
 				r.cfg.Logger.Error("onion key rotation failed", "err", err)
 				continue
 			}
+			answered = keys
 			r.cfg.Logger.Info("onion key rotated")
+		}
+		if changed {
 			r.pub.Changed()
 		}
 	}
+}
+
+func sameCircuitKeys(a, b []circuit.OnionKey) bool {
+	return slices.EqualFunc(a, b, func(x, y circuit.OnionKey) bool { return x.Period == y.Period && x.Public == y.Public })
 }
 
 // confirmPublished logs once when the relay's own descriptor can be looked
