@@ -207,13 +207,17 @@ func forger(tb testing.TB, recs map[peer.ID][]byte, tamper func(id peer.ID, rec 
 		if len(q.Fetch) == 0 {
 			d := view.Digest{Epoch: 1, Next: 1}
 			for id := range recs {
-				d.Entries = append(d.Entries, view.DigestEntry{ID: id, Seq: 1 << 62})
+				d.Entries = append(d.Entries, view.DigestEntry{ID: view.Short(id), Seq: 1 << 62})
 			}
 			out, err = view.EncodeDigest(d)
 		} else {
 			var rs view.Records
-			for _, id := range q.Fetch {
-				rs = append(rs, tamper(id, recs[id]))
+			for _, sh := range q.Fetch {
+				for id := range recs {
+					if view.Short(id) == sh {
+						rs = append(rs, tamper(id, recs[id]))
+					}
+				}
 			}
 			out, err = view.EncodeRecords(rs)
 		}

@@ -15,7 +15,7 @@ const (
 	digestPageSize = MaxDigestEntries
 )
 
-// server answers /obol/view/1 requests from a Set.
+// server answers /obol/view/2 requests from a Set.
 type server struct {
 	set  *Set
 	busy chan struct{}
@@ -66,7 +66,7 @@ func (s *server) answer(b []byte) ([]byte, error) {
 	}
 	var rs Records
 	for _, id := range q.Fetch {
-		if rec, ok := s.set.Record(id); ok {
+		if rec, ok := s.set.RecordByShort(id); ok {
 			rs = append(rs, rec)
 		}
 	}

@@ -56,10 +56,12 @@ type Set struct {
 	mu      sync.Mutex // guards the fields below
 	version uint64     // of the latest change
 	entries map[peer.ID]*entry
+	shorts  map[ShortID]peer.ID // of the entries
 	gone    map[peer.ID]tombstone
 }
 
 type entry struct {
+	short   ShortID
 	raw     []byte
 	relay   *descriptor.Relay
 	version uint64 // when a client last had reason to fetch it
@@ -89,7 +91,7 @@ func NewSet(now func() time.Time) *Set {
 	}
 	var b [8]byte
 	crand.Read(b[:])
-	return &Set{now: now, epoch: binary.BigEndian.Uint64(b[:]) | 1, entries: map[peer.ID]*entry{}, gone: map[peer.ID]tombstone{}}
+	return &Set{now: now, epoch: binary.BigEndian.Uint64(b[:]) | 1, entries: map[peer.ID]*entry{}, shorts: map[ShortID]peer.ID{}, gone: map[peer.ID]tombstone{}}
 }
 
 // Offer verifies rec and keeps it if its relay is unknown or it carries
@@ -117,7 +119,12 @@ func (s *Set) Offer(rec []byte) (*descriptor.Relay, Outcome, error) {
 			return nil, Stale, ErrFull
 		}
 	}
-	e := &entry{raw: bytes.Clone(rec), relay: r}
+	e := &entry{short: Short(r.PeerID), raw: bytes.Clone(rec), relay: r}
+	if other, ok := s.shorts[e.short]; ok && other != r.PeerID {
+		// Another relay's peer ID with the same short ID: about 2^96
+		// hashes of work. The relay first known keeps it.
+		return nil, Stale, fmt.Errorf("%w: peer_id: its short ID is another relay's", descriptor.ErrField)
+	}
 	if old != nil && !s.worthFetching(old, r) {
 		e.version, e.listedPublished, e.listedExpires = old.version, old.listedPublished, old.listedExpires
 	} else {
@@ -125,6 +132,7 @@ func (s *Set) Offer(rec []byte) (*descriptor.Relay, Outcome, error) {
 		e.version, e.listedPublished, e.listedExpires = s.version, r.Published, r.Expires
 	}
 	s.entries[r.PeerID] = e
+	s.shorts[e.short] = r.PeerID
 	delete(s.gone, r.PeerID)
 	if old == nil {
 		return r, Added, nil
@@ -217,6 +225,18 @@ func (s *Set) Record(id peer.ID) ([]byte, bool) {
 	return e.raw, true
 }
 
+// RecordByShort returns the signed record of the relay whose short ID is
+// id, if it is live.
+func (s *Set) RecordByShort(id ShortID) ([]byte, bool) {
+	s.mu.Lock()
+	p, ok := s.shorts[id]
+	s.mu.Unlock()
+	if !ok {
+		return nil, false
+	}
+	return s.Record(p)
+}
+
 // Relays returns every unexpired descriptor.
 func (s *Set) Relays() []*descriptor.Relay {
 	s.mu.Lock()
@@ -250,8 +270,10 @@ func (s *Set) pruneLocked() {
 		switch {
 		case !e.relay.ExpiresAt().After(now):
 			delete(s.entries, id)
+			delete(s.shorts, e.short)
 		case silent(e.relay, now):
 			delete(s.entries, id)
+			delete(s.shorts, e.short)
 			s.version++
 			s.gone[id] = tombstone{version: s.version, until: e.relay.ExpiresAt()}
 		}
@@ -284,13 +306,13 @@ func (s *Set) Digest(epoch, since uint64, max int) Digest {
 	var ls []listing
 	for _, e := range s.entries {
 		if e.version > since {
-			ls = append(ls, listing{e.version, DigestEntry{ID: e.relay.PeerID, Seq: e.relay.Seq}})
+			ls = append(ls, listing{e.version, DigestEntry{ID: e.short, Seq: e.relay.Seq}})
 		}
 	}
 	if !full {
 		for id, g := range s.gone {
 			if g.version > since {
-				ls = append(ls, listing{g.version, DigestEntry{ID: id, Seq: Gone}})
+				ls = append(ls, listing{g.version, DigestEntry{ID: Short(id), Seq: Gone}})
 			}
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/obolnet/obol/descriptor"
 )
@@ -102,7 +101,7 @@ func TestSetDigest(t *testing.T) {
 	changed.Bandwidth++
 	s.Offer(a.sign(t, changed))
 	d = s.Digest(cur.Epoch, cur.Next, 10)
-	if len(d.Entries) != 1 || d.Entries[0] != (DigestEntry{a.id, 4}) {
+	if len(d.Entries) != 1 || d.Entries[0] != (DigestEntry{Short(a.id), 4}) {
 		t.Fatalf("changed content: digest %+v", d)
 	}
 	cur = d
@@ -118,7 +117,7 @@ func TestSetDigest(t *testing.T) {
 	now = t0.Add(53 * time.Minute)
 	s.Offer(b.rec(t, 53, now))
 	d = s.Digest(cur.Epoch, cur.Next, 10)
-	if len(d.Entries) != 1 || d.Entries[0] != (DigestEntry{b.id, 53}) {
+	if len(d.Entries) != 1 || d.Entries[0] != (DigestEntry{Short(b.id), 53}) {
 		t.Fatalf("renewal in the last eighth: digest %+v", d)
 	}
 	now = t0.Add(59 * time.Minute)
@@ -157,10 +156,10 @@ func TestSetSilentRelayIsGone(t *testing.T) {
 		t.Fatal("a relay that republishes left the view")
 	}
 	d := s.Digest(cur.Epoch, cur.Next, 10)
-	if len(d.Entries) != 1 || d.Entries[0] != (DigestEntry{a.id, Gone}) {
+	if len(d.Entries) != 1 || d.Entries[0] != (DigestEntry{Short(a.id), Gone}) {
 		t.Fatalf("digest from a cursor %+v, want a gone", d)
 	}
-	if full := s.Digest(0, 0, 10); len(full.Entries) != 1 || full.Entries[0].ID != b.id {
+	if full := s.Digest(0, 0, 10); len(full.Entries) != 1 || full.Entries[0].ID != Short(b.id) {
 		t.Fatalf("full digest %+v, want b alone", full)
 	}
 	if _, out, _ := s.Offer(a.sign(t, a.body(2, t0, 24*time.Hour))); out != Stale {
@@ -170,7 +169,7 @@ func TestSetSilentRelayIsGone(t *testing.T) {
 		t.Fatalf("a relay back: %v %v", out, err)
 	}
 	d = s.Digest(d.Epoch, d.Next, 10)
-	if len(d.Entries) != 1 || d.Entries[0] != (DigestEntry{a.id, 3}) {
+	if len(d.Entries) != 1 || d.Entries[0] != (DigestEntry{Short(a.id), 3}) {
 		t.Fatalf("digest after the relay came back %+v", d)
 	}
 	if _, _, err := s.Offer(a.sign(t, a.body(Gone, now, time.Hour))); !errors.Is(err, descriptor.ErrField) {
@@ -181,14 +180,14 @@ func TestSetSilentRelayIsGone(t *testing.T) {
 // A digest is cut into pages that together list every entry once.
 func TestSetDigestPages(t *testing.T) {
 	s := NewSet(fixedClock(t0))
-	want := map[peer.ID]bool{}
+	want := map[ShortID]bool{}
 	for i := range 25 {
 		r := newTestRelay(t, byte(i+1), "10.0.0.1")
 		s.Offer(r.rec(t, 1, t0))
-		want[r.id] = true
+		want[Short(r.id)] = true
 	}
 	var epoch, since uint64
-	got := map[peer.ID]bool{}
+	got := map[ShortID]bool{}
 	for pages := 0; ; pages++ {
 		if pages > 5 {
 			t.Fatal("paging does not end")
@@ -196,7 +195,7 @@ func TestSetDigestPages(t *testing.T) {
 		d := s.Digest(epoch, since, 10)
 		for _, e := range d.Entries {
 			if got[e.ID] {
-				t.Fatalf("%s listed twice", e.ID)
+				t.Fatalf("%x listed twice", e.ID)
 			}
 			got[e.ID] = true
 		}

@@ -23,6 +23,7 @@ import (
 type Store interface {
 	Get(id peer.ID) (*descriptor.Relay, bool)
 	Put(rec []byte) (*descriptor.Relay, error)
+	Relays() []*descriptor.Relay // the unexpired ones
 }
 
 // Forgetter is a Store that can drop relays: a client's cache. A sync
@@ -30,7 +31,6 @@ type Store interface {
 // (see Syncer). A relay's Set is not one: it drops silent relays itself.
 type Forgetter interface {
 	Store
-	Relays() []*descriptor.Relay
 	Remove(id peer.ID)
 }
 
@@ -77,11 +77,15 @@ type Syncer struct {
 	// held is, for each source, the relays its view holds, as its
 	// digests said: complete once a digest from the start was read.
 	held map[peer.ID]*heldSet
-	last Round
+	// names are the peer IDs of the short IDs the store holds, as of the
+	// round's start, and of the records fetched since.
+	names  map[ShortID]peer.ID
+	shorts map[peer.ID]ShortID // Short, remembered
+	last   Round
 }
 
 type heldSet struct {
-	ids      map[peer.ID]bool
+	ids      map[ShortID]bool
 	complete bool
 }
 
@@ -96,6 +100,7 @@ type Round struct {
 	Rejected int       // records that failed verification or were not asked for
 	Gone     int       // relays dropped from the store: no source holds them
 	Bytes    int       // of the answers read
+	Sent     int       // bytes of the requests sent
 	Bad      []peer.ID // sources that served a malformed answer or a bad record
 }
 
@@ -113,7 +118,7 @@ func NewSyncer(h host.Host, store Store, cfg SyncConfig) *Syncer {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Syncer{h: h, store: store, cfg: cfg, cursors: map[peer.ID]cursor{}, held: map[peer.ID]*heldSet{}}
+	return &Syncer{h: h, store: store, cfg: cfg, cursors: map[peer.ID]cursor{}, held: map[peer.ID]*heldSet{}, shorts: map[peer.ID]ShortID{}}
 }
 
 // Last is the most recent round that reached a source.
@@ -141,6 +146,7 @@ func (s *Syncer) Sources() []peer.ID {
 // and reported in Round.Bad; the records verified before stay.
 func (s *Syncer) Sync(ctx context.Context, cands []peer.AddrInfo) (Round, error) {
 	srcs := s.pick(cands)
+	s.learnNames()
 	// The sources are asked in turn (a record listed by an earlier one
 	// is fetched from it alone), but connected to at once: a client that
 	// starts with no connection would otherwise wait for each handshake.
@@ -223,6 +229,24 @@ func (s *Syncer) keep(good []peer.AddrInfo) (dropped []peer.ID) {
 	return dropped
 }
 
+// learnNames indexes the store's relays by short ID.
+func (s *Syncer) learnNames() {
+	rs := s.store.Relays()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.names = make(map[ShortID]peer.ID, len(rs))
+	seen := make(map[peer.ID]ShortID, len(rs))
+	for _, r := range rs {
+		sh, ok := s.shorts[r.PeerID]
+		if !ok {
+			sh = Short(r.PeerID)
+		}
+		seen[r.PeerID] = sh
+		s.names[sh] = r.PeerID
+	}
+	s.shorts = seen
+}
+
 // forget drops from a Forgetter store the relays that no source of the
 // round holds, once every source's list is complete: a client's view is
 // the union of its sources' views, so a relay leaves it when it has left
@@ -237,7 +261,7 @@ func (s *Syncer) forget(good []peer.AddrInfo) int {
 		return 0
 	}
 	s.mu.Lock()
-	union := map[peer.ID]bool{}
+	union := map[ShortID]bool{}
 	for _, src := range good {
 		h := s.held[src.ID]
 		if h == nil || !h.complete {
@@ -252,7 +276,7 @@ func (s *Syncer) forget(good []peer.AddrInfo) int {
 	stored := f.Relays()
 	var gone []peer.ID
 	for _, r := range stored {
-		if !union[r.PeerID] {
+		if !union[Short(r.PeerID)] {
 			gone = append(gone, r.PeerID)
 		}
 	}
@@ -323,7 +347,7 @@ func (s *Syncer) syncFrom(ctx context.Context, src peer.AddrInfo, rd *Round) err
 			s.mu.Lock()
 			held = s.held[src.ID]
 			if held == nil || full {
-				held = &heldSet{ids: map[peer.ID]bool{}}
+				held = &heldSet{ids: map[ShortID]bool{}}
 				s.held[src.ID] = held
 			}
 			s.mu.Unlock()
@@ -363,12 +387,17 @@ func (s *Syncer) syncFrom(ctx context.Context, src peer.AddrInfo, rd *Round) err
 // fetchWanted fetches, a batch at a time, the listed records the store
 // lacks or holds at a lower sequence number.
 func (s *Syncer) fetchWanted(ctx context.Context, src peer.ID, es []DigestEntry, rd *Round) error {
-	var want []peer.ID
+	var want []ShortID
 	for _, e := range es {
 		if e.Seq == Gone {
 			continue
 		}
-		if r, ok := s.store.Get(e.ID); !ok || r.Seq < e.Seq {
+		s.mu.Lock()
+		id, known := s.names[e.ID]
+		s.mu.Unlock()
+		if !known {
+			want = append(want, e.ID)
+		} else if r, ok := s.store.Get(id); !ok || r.Seq < e.Seq {
 			want = append(want, e.ID)
 		}
 	}
@@ -385,11 +414,12 @@ func (s *Syncer) fetchWanted(ctx context.Context, src peer.ID, es []DigestEntry,
 // fetch asks src for ids' records and keeps those that verify. A record
 // that does not verify, or that names a relay not asked for, condemns
 // the source.
-func (s *Syncer) fetch(ctx context.Context, src peer.ID, ids []peer.ID, rd *Round) error {
+func (s *Syncer) fetch(ctx context.Context, src peer.ID, ids []ShortID, rd *Round) error {
 	q, err := EncodeRequest(Request{Fetch: ids})
 	if err != nil {
 		return err
 	}
+	rd.Sent += len(q)
 	b, err := s.roundTrip(ctx, src, q, maxRecordsSize)
 	if err != nil {
 		return err
@@ -399,7 +429,7 @@ func (s *Syncer) fetch(ctx context.Context, src peer.ID, ids []peer.ID, rd *Roun
 	if err != nil {
 		return err
 	}
-	asked := map[peer.ID]bool{}
+	asked := map[ShortID]bool{}
 	for _, id := range ids {
 		asked[id] = true
 	}
@@ -410,11 +440,12 @@ func (s *Syncer) fetch(ctx context.Context, src peer.ID, ids []peer.ID, rd *Roun
 			return fmt.Errorf("%w: %v", errForged, err)
 		}
 		id := u.ClaimedPeerID()
-		if !asked[id] {
+		sh := Short(id)
+		if !asked[sh] {
 			rd.Rejected++
 			return fmt.Errorf("%w: a record not asked for", errForged)
 		}
-		asked[id] = false // once each
+		asked[sh] = false // once each
 		if _, err := u.Verify(s.cfg.Now()); err != nil {
 			rd.Rejected++
 			if errors.Is(err, descriptor.ErrExpired) || errors.Is(err, descriptor.ErrNotYetValid) {
@@ -431,6 +462,10 @@ func (s *Syncer) fetch(ctx context.Context, src peer.ID, ids []peer.ID, rd *Roun
 		if !had || r.Seq > before.Seq {
 			rd.Fetched++
 		}
+		s.mu.Lock()
+		s.names[sh] = id
+		s.shorts[id] = sh
+		s.mu.Unlock()
 	}
 	return nil
 }
@@ -438,6 +473,7 @@ func (s *Syncer) fetch(ctx context.Context, src peer.ID, ids []peer.ID, rd *Roun
 // digest reads one page of src's digest from c.
 func (s *Syncer) digest(ctx context.Context, src peer.ID, c cursor, rd *Round) (Digest, error) {
 	q, _ := EncodeRequest(Request{Epoch: c.epoch, Since: c.next})
+	rd.Sent += len(q)
 	b, err := s.roundTrip(ctx, src, q, maxDigestSize)
 	if err != nil {
 		return Digest{}, err

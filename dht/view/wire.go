@@ -1,9 +1,14 @@
 package view
 
 import (
+	"bytes"
+	"compress/flate"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
+	"sync"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -13,21 +18,41 @@ import (
 // Protocol is the stream protocol on which relays serve their view. One
 // stream carries one request, closed for writing after it, and one
 // response, closed after it.
-const Protocol = "/obol/view/1"
+const Protocol = "/obol/view/2"
 
 // Limits of the wire format (specs/02-dht.md, "The view"). A message past
 // any of them is malformed.
 const (
-	MaxFetch         = 64   // peer IDs in one FETCH, records in its answer
+	MaxFetch         = 64   // relays in one FETCH, records in its answer
 	MaxDigestEntries = 2048 // entries in one DIGEST answer
-	MaxIDLen         = 64   // bytes of one peer ID
 
 	digestRequestSize = 1 + 8 + 8
-	maxFetchRequest   = 1 + 1 + MaxFetch*(1+MaxIDLen)
+	maxFetchRequest   = 1 + 1 + MaxFetch*ShortIDLen
 	maxRequestSize    = maxFetchRequest
-	maxDigestSize     = 1 + 8 + 8 + 1 + 2 + MaxDigestEntries*(1+MaxIDLen+8)
-	maxRecordsSize    = 1 + 1 + MaxFetch*(2+descriptor.MaxSize)
+	maxDigestSize     = 1 + 8 + 8 + 1 + 2 + MaxDigestEntries*(ShortIDLen+8)
+	// maxRecordsBody bounds the records once inflated; maxRecordsSize
+	// the answer on the wire, which DEFLATE's stored blocks can make a
+	// little longer than its content (5 bytes per 65,535).
+	maxRecordsBody = 1 + MaxFetch*(2+descriptor.MaxSize)
+	maxRecordsSize = 1 + maxRecordsBody + 5*(maxRecordsBody/65535+2)
 )
+
+// ShortIDLen is the length of a ShortID.
+const ShortIDLen = 12
+
+// ShortID names a relay in digests and fetches: the first 12 bytes of
+// the SHA-256 of its peer ID's bytes. A peer ID takes 39 bytes; a relay
+// is named in every digest of every source, so the short name is most
+// of what a listing costs after the record. Finding a key whose peer ID
+// has the ShortID of another costs about 2^96 hashes; a collision among
+// 10,000 honest relays has probability about 2^-70.
+type ShortID [ShortIDLen]byte
+
+// Short is id's ShortID.
+func Short(id peer.ID) ShortID {
+	h := sha256.Sum256([]byte(id))
+	return ShortID(h[:ShortIDLen])
+}
 
 // Message types.
 const (
@@ -56,43 +81,48 @@ func malformed(format string, a ...any) error {
 //
 // FETCH request:
 //
-//	+------+---------+-----------------------------------+
-//	| 0x02 | count u8| count × (len u8 | peer ID bytes)  |
-//	+------+---------+-----------------------------------+
+//	+------+---------+------------------------+
+//	| 0x02 | count u8| count × short ID (12)  |
+//	+------+---------+------------------------+
 //
-// Integers are big-endian; count is 1..MaxFetch, len 1..MaxIDLen, and no
-// peer ID appears twice.
+// Integers are big-endian; count is 1..MaxFetch, and no short ID appears
+// twice.
 type Request struct {
 	Epoch, Since uint64    // DIGEST: where the client's last digest ended
-	Fetch        []peer.ID // FETCH: the relays whose records it wants
+	Fetch        []ShortID // FETCH: the relays whose records it wants
 }
 
-// DigestEntry is one relay in a digest.
+// DigestEntry is one relay in a digest: its short ID and the sequence
+// number of the record held, or Gone.
 type DigestEntry struct {
-	ID  peer.ID
+	ID  ShortID
 	Seq uint64
 }
 
 // Digest answers a DIGEST request.
 //
-//	+------+----------+---------+---------+-----------+--------------------------------------+
-//	| 0x81 | epoch u64| next u64| more u8 | count u16 | count × (len u8 | peer ID | seq u64)   |
-//	+------+----------+---------+---------+-----------+--------------------------------------+
+//	+------+----------+---------+---------+-----------+-------------------------------+
+//	| 0x81 | epoch u64| next u64| more u8 | count u16 | count × (short ID | seq u64)  |
+//	+------+----------+---------+---------+-----------+-------------------------------+
 //
-// more is 0 or 1; count ≤ MaxDigestEntries; no peer ID twice.
+// more is 0 or 1; count ≤ MaxDigestEntries; no short ID twice.
 type Digest struct {
 	Epoch, Next uint64
 	More        bool
 	Entries     []DigestEntry
 }
 
-// Records answer a FETCH request: signed descriptors, not yet verified.
+// Records answer a FETCH request: signed descriptors, not yet verified,
+// compressed together with DEFLATE (RFC 1951): relays' records repeat
+// their field names, mints, exit summaries and software strings.
 //
-//	+------+---------+---------------------------------------+
-//	| 0x82 | count u8| count × (len u16 | signed descriptor) |
-//	+------+---------+---------------------------------------+
+//	+------+--------------------------------------------------------+
+//	| 0x82 | DEFLATE( count u8 | count × (len u16 | descriptor) )    |
+//	+------+--------------------------------------------------------+
 //
-// count ≤ MaxFetch, len 1..descriptor.MaxSize.
+// count ≤ MaxFetch, len 1..descriptor.MaxSize; nothing follows the
+// DEFLATE stream's last block, and the inflated body is exactly count
+// records long.
 type Records [][]byte
 
 // EncodeRequest encodes q; it fails on a request out of the limits.
@@ -107,10 +137,7 @@ func EncodeRequest(q Request) ([]byte, error) {
 	}
 	b := []byte{typeFetchRequest, byte(len(q.Fetch))}
 	for _, id := range q.Fetch {
-		var err error
-		if b, err = appendID(b, id); err != nil {
-			return nil, err
-		}
+		b = append(b, id[:]...)
 	}
 	return b, nil
 }
@@ -133,13 +160,13 @@ func DecodeRequest(b []byte) (Request, error) {
 		r := reader{b: b[1:]}
 		n := int(r.u8())
 		if r.err == nil && (n == 0 || n > MaxFetch) {
-			return q, malformed("fetch of %d peer IDs", n)
+			return q, malformed("fetch of %d relays", n)
 		}
-		seen := map[peer.ID]bool{}
+		seen := map[ShortID]bool{}
 		for range n {
-			id := r.id()
+			id := r.short()
 			if r.err == nil && seen[id] {
-				return q, malformed("peer ID twice")
+				return q, malformed("short ID twice")
 			}
 			seen[id] = true
 			q.Fetch = append(q.Fetch, id)
@@ -164,10 +191,7 @@ func EncodeDigest(d Digest) ([]byte, error) {
 	b = append(b, more)
 	b = binary.BigEndian.AppendUint16(b, uint16(len(d.Entries)))
 	for _, e := range d.Entries {
-		var err error
-		if b, err = appendID(b, e.ID); err != nil {
-			return nil, err
-		}
+		b = append(b, e.ID[:]...)
 		b = binary.BigEndian.AppendUint64(b, e.Seq)
 	}
 	return b, nil
@@ -195,14 +219,14 @@ func DecodeDigest(b []byte) (Digest, error) {
 	if n > MaxDigestEntries {
 		return d, malformed("%d digest entries", n)
 	}
-	seen := map[peer.ID]bool{}
+	seen := map[ShortID]bool{}
 	for range n {
-		e := DigestEntry{ID: r.id(), Seq: r.u64()}
+		e := DigestEntry{ID: r.short(), Seq: r.u64()}
 		if r.err != nil {
 			break
 		}
 		if seen[e.ID] {
-			return d, malformed("peer ID twice")
+			return d, malformed("short ID twice")
 		}
 		seen[e.ID] = true
 		d.Entries = append(d.Entries, e)
@@ -212,18 +236,47 @@ func DecodeDigest(b []byte) (Digest, error) {
 
 // EncodeRecords encodes rs.
 func EncodeRecords(rs Records) ([]byte, error) {
+	return encodeRecords(rs, flate.DefaultCompression)
+}
+
+// deflaters keeps compressors between answers: each holds a few hundred
+// kilobytes of tables.
+var deflaters sync.Pool
+
+// encodeRecords encodes rs at a DEFLATE level (flate.NoCompression for
+// the vectors, whose bytes no compressor's version changes).
+func encodeRecords(rs Records, level int) ([]byte, error) {
 	if len(rs) > MaxFetch {
 		return nil, malformed("%d records", len(rs))
 	}
-	b := []byte{typeRecords, byte(len(rs))}
+	body := []byte{byte(len(rs))}
 	for _, rec := range rs {
 		if len(rec) == 0 || len(rec) > descriptor.MaxSize {
 			return nil, malformed("record of %d bytes", len(rec))
 		}
-		b = binary.BigEndian.AppendUint16(b, uint16(len(rec)))
-		b = append(b, rec...)
+		body = binary.BigEndian.AppendUint16(body, uint16(len(rec)))
+		body = append(body, rec...)
 	}
-	return b, nil
+	out := bytes.NewBuffer([]byte{typeRecords})
+	w, _ := deflaters.Get().(*flate.Writer)
+	if w == nil || level != flate.DefaultCompression {
+		var err error
+		if w, err = flate.NewWriter(out, level); err != nil {
+			return nil, err
+		}
+	} else {
+		w.Reset(out)
+	}
+	if _, err := w.Write(body); err != nil {
+		return nil, err
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	if level == flate.DefaultCompression {
+		deflaters.Put(w)
+	}
+	return out.Bytes(), nil
 }
 
 // DecodeRecords parses the answer to a fetch. The records are copies,
@@ -232,10 +285,27 @@ func DecodeRecords(b []byte) (Records, error) {
 	if len(b) > maxRecordsSize {
 		return nil, malformed("answer of %d bytes", len(b))
 	}
-	r := reader{b: b}
-	if t := r.u8(); r.err == nil && t != typeRecords {
-		return nil, malformed("type %#x where records were expected", t)
+	if len(b) == 0 {
+		return nil, malformed("cut short")
 	}
+	if b[0] != typeRecords {
+		return nil, malformed("type %#x where records were expected", b[0])
+	}
+	// bytes.Reader is an io.ByteReader: the inflater reads no further
+	// than the stream's last block, so what is left over was sent after it.
+	in := bytes.NewReader(b[1:])
+	fr := flate.NewReader(in)
+	body, err := io.ReadAll(io.LimitReader(fr, maxRecordsBody+1))
+	fr.Close()
+	switch {
+	case err != nil:
+		return nil, malformed("records: %v", err)
+	case len(body) > maxRecordsBody:
+		return nil, malformed("records inflate past %d bytes", maxRecordsBody)
+	case in.Len() != 0:
+		return nil, malformed("%d bytes after the records", in.Len())
+	}
+	r := reader{b: body}
 	n := int(r.u8())
 	if n > MaxFetch {
 		return nil, malformed("%d records", n)
@@ -256,13 +326,6 @@ func DecodeRecords(b []byte) (Records, error) {
 		return nil, err
 	}
 	return rs, nil
-}
-
-func appendID(b []byte, id peer.ID) ([]byte, error) {
-	if len(id) == 0 || len(id) > MaxIDLen {
-		return nil, malformed("peer ID of %d bytes", len(id))
-	}
-	return append(append(b, byte(len(id))), id...), nil
 }
 
 // reader reads big-endian fields; after the first short read every
@@ -306,21 +369,10 @@ func (r *reader) u64() uint64 {
 	return 0
 }
 
-// id reads a length-prefixed peer ID.
-func (r *reader) id() peer.ID {
-	n := int(r.u8())
-	if r.err == nil && (n == 0 || n > MaxIDLen) {
-		r.err = malformed("peer ID of %d bytes", n)
-	}
-	b := r.bytes(n)
-	if r.err != nil {
-		return ""
-	}
-	id, err := peer.IDFromBytes(b)
-	if err != nil {
-		r.err = malformed("peer ID: %v", err)
-		return ""
-	}
+// short reads a short ID.
+func (r *reader) short() ShortID {
+	var id ShortID
+	copy(id[:], r.bytes(ShortIDLen))
 	return id
 }
 
