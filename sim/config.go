@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/obolnet/obol/dht/view"
 )
 
 // Config describes a simulated network and what is measured on it. The
@@ -27,7 +29,7 @@ type Config struct {
 	ClientBandwidth uint64
 
 	// Lifetime and Republish are the relays' descriptor lifetime and
-	// republish interval (defaults those of `obol relay`: 3 h, 30 min).
+	// republish interval (defaults those of `obol relay`: 24 h, 30 min).
 	Lifetime, Republish time.Duration
 	// Discovery is how clients learn the relays: DiscoveryView (the
 	// default, as obol does: relays gossip descriptors and serve their
@@ -188,8 +190,8 @@ func (c Config) Validate() error {
 		return errors.New("sim: RTT matrix does not match the regions")
 	case d.RelayBandwidth[0] == 0 || d.RelayBandwidth[0] > d.RelayBandwidth[1]:
 		return errors.New("sim: bad relay bandwidth range")
-	case d.Republish >= d.Lifetime:
-		return errors.New("sim: republish interval not under the lifetime")
+	case d.Republish > min(d.Lifetime/2, view.MaxRepublish):
+		return fmt.Errorf("sim: republish interval %v over half the lifetime or over %v (relays take a relay not heard from for %v for gone)", d.Republish, view.MaxRepublish, view.Silent)
 	case d.Discovery != DiscoveryView && d.Discovery != DiscoverySample:
 		return fmt.Errorf("sim: unknown discovery %q (want %q or %q)", c.Discovery, DiscoveryView, DiscoverySample)
 	}

@@ -162,6 +162,15 @@ func (r *relay) sign(lifetime time.Duration) dht.SignFunc {
 			Roles: r.roles, Bandwidth: r.bw, Protocols: []uint16{circuit.ProtocolVersion}, Software: "obol-sim",
 			OnionKeys: []descriptor.OnionKey{{Key: r.onion.Public, NotAfter: int64(r.onion.Period)}},
 		}
+		// An obol relay names the keys of the coming day's intervals
+		// too (7 at its defaults). The simulated relay answers one key
+		// for its whole run; the others give its records their real
+		// size, and expire after it, so no client picks them.
+		for i := range 6 {
+			var k [32]byte
+			rand.Read(k[:])
+			d.OnionKeys = append(d.OnionKeys, descriptor.OnionKey{Key: k, NotAfter: int64(r.onion.Period) + int64(i) + 1})
+		}
 		for _, a := range r.host.Addrs() {
 			d.Addrs = append(d.Addrs, a.Bytes())
 		}

@@ -15,20 +15,12 @@ import (
 	"github.com/obolnet/obol/dht/view"
 )
 
-// Defaults of a relay (cmd/internal/node): descriptors live 3 h, so a
-// relay's view lists each relay again, for clients to fetch, once its copy
-// is past half that; a client refreshes every minute from 3 sources.
-const (
-	relayLifetime = 3 * time.Hour
-	refreshEvery  = time.Minute
-)
-
 // BenchmarkView boots a network of relays (100, or OBOL_VIEW_RELAYS) that
 // gossip and serve their views, and measures: how long a new client takes
 // to hold 99 % of the relays; how much two clients' views differ; how
 // long a new descriptor takes to reach 99 % of the relays (once per
-// iteration); and the bytes a client reads for its view per day per 1,000
-// relays at the relays' default lifetime.
+// iteration). The bytes a client reads for its view in a day are
+// BenchmarkViewDay's.
 //
 //	go test -run XXX -bench View -benchtime 5x ./dht/view
 func BenchmarkView(b *testing.B) {
@@ -88,19 +80,12 @@ func BenchmarkView(b *testing.B) {
 	}
 	slices.Sort(spread)
 
-	// Bytes per day: each relay's record is listed by each of the 3
-	// sources and fetched from one (its peer ID in the request) once per
-	// half lifetime, and every refresh is an idle round at least.
 	var recBytes int
 	for _, r := range clients[0].Relays() {
 		rec, _ := clients[0].Record(r.PeerID)
 		recBytes += len(rec)
 	}
 	avgRec := float64(recBytes) / float64(clients[0].Len())
-	id := float64(len(net.Relays[0].ID()))
-	perListing := (2 + avgRec) + 3*(1+id+8) + (1 + id)
-	listingsPerDay := float64(24*time.Hour) / float64(relayLifetime/2)
-	idle := float64(24*time.Hour/refreshEvery) * float64(idleRound)
 	b.ReportMetric(boot.Seconds(), "boot-s")
 	b.ReportMetric(viewsAt.Seconds(), "relay-views-99pct-s")
 	b.ReportMetric(max(clientTime[0], clientTime[1]).Seconds(), "client-99pct-s")
@@ -110,7 +95,6 @@ func BenchmarkView(b *testing.B) {
 	b.ReportMetric(avgRec, "record-B")
 	b.ReportMetric(float64(idleRound), "idle-round-B")
 	b.ReportMetric(float64(fullBytes)/2/1e3, "first-sync-kB")
-	b.ReportMetric((1000*perListing*listingsPerDay+idle)/1e6, "client-MB/day/1000relays")
 }
 
 func relaysHolding(net *dhttest.Cluster, ok func(*dhttest.Member) bool) int {

@@ -142,12 +142,30 @@ func (s *Set) Offer(rec []byte) (*descriptor.Relay, Outcome, error) {
 
 // worthFetching reports whether a client holding the record old listed
 // should fetch r: its content changed, or the listed record is in the
-// last eighth of its life. A relay republishes often with nothing new
-// but times, and its onion keys turn within a descriptor's life (the
+// last sixteenth of its life (the last 90 minutes of a day: relays
+// republish at least hourly, so the renewal is listed at least half an
+// hour before the listed record expires). A relay republishes often with nothing new
+// but times, and adds the key of a coming interval every few hours (the
 // listed record names the keys of its whole life, 04 §10); listing each
 // republish would make clients fetch every one.
+//
+// A record that drops a key still valid (a relay that lost its keys and
+// made new ones) is listed: the record a client holds names keys the
+// relay no longer answers.
 func (s *Set) worthFetching(old *entry, r *descriptor.Relay) bool {
-	return s.now().Unix() >= old.listedExpires-(old.listedExpires-old.listedPublished)/8 || !sameContent(old.relay, r)
+	now := s.now()
+	return now.Unix() >= old.listedExpires-(old.listedExpires-old.listedPublished)/16 ||
+		!sameContent(old.relay, r) || !keepsKeys(old.relay, r, now)
+}
+
+// keepsKeys reports whether r names every key of old still valid at now.
+func keepsKeys(old, r *descriptor.Relay, now time.Time) bool {
+	for _, k := range old.OnionKeys {
+		if k.NotAfter > now.Unix() && !slices.Contains(r.OnionKeys, k) {
+			return false
+		}
+	}
+	return true
 }
 
 // sameContent compares two descriptors of one relay but for their

@@ -71,7 +71,7 @@ func TestSetExpiry(t *testing.T) {
 
 // A digest lists what moved since the client's cursor; a republish that
 // changes nothing but times or onion keys is listed only once the record
-// last listed is in the last eighth of its life, however many republishes
+// last listed is in the last sixteenth of its life, however many republishes
 // came between; a cursor of another epoch starts over.
 func TestSetDigest(t *testing.T) {
 	now := t0
@@ -104,8 +104,18 @@ func TestSetDigest(t *testing.T) {
 		t.Fatalf("changed content: digest %+v", d)
 	}
 	cur = d
+	// A relay that lost its keys names others: clients must fetch it.
+	lost := a.body(5, now, time.Hour)
+	lost.Bandwidth++
+	lost.OnionKeys = []descriptor.OnionKey{{Key: [32]byte{8}, NotAfter: now.Add(2 * time.Hour).Unix()}}
+	s.Offer(a.sign(t, lost))
+	d = s.Digest(cur.Epoch, cur.Next, 10)
+	if len(d.Entries) != 1 || d.Entries[0] != (DigestEntry{Short(a.id), 5}) {
+		t.Fatalf("keys replaced: digest %+v", d)
+	}
+	cur = d
 	// b republishes every 10 minutes; its listed record (t0, an hour)
-	// enters its last eighth at 52.5 minutes.
+	// enters its last sixteenth at 56.25 minutes.
 	for m := 10; m <= 50; m += 10 {
 		now = t0.Add(time.Duration(m) * time.Minute)
 		s.Offer(b.rec(t, uint64(m), now))
@@ -113,11 +123,16 @@ func TestSetDigest(t *testing.T) {
 			t.Fatalf("republish at %d min listed: %+v", m, d)
 		}
 	}
-	now = t0.Add(53 * time.Minute)
-	s.Offer(b.rec(t, 53, now))
+	now = t0.Add(56 * time.Minute)
+	s.Offer(b.rec(t, 56, now))
+	if d := s.Digest(cur.Epoch, cur.Next, 10); len(d.Entries) != 0 {
+		t.Fatalf("republish at 56 min listed: %+v", d)
+	}
+	now = t0.Add(57 * time.Minute)
+	s.Offer(b.rec(t, 57, now))
 	d = s.Digest(cur.Epoch, cur.Next, 10)
-	if len(d.Entries) != 1 || d.Entries[0] != (DigestEntry{Short(b.id), 53}) {
-		t.Fatalf("renewal in the last eighth: digest %+v", d)
+	if len(d.Entries) != 1 || d.Entries[0] != (DigestEntry{Short(b.id), 57}) {
+		t.Fatalf("renewal in the last sixteenth: digest %+v", d)
 	}
 	now = t0.Add(59 * time.Minute)
 	s.Offer(b.rec(t, 59, now))
