@@ -22,7 +22,7 @@ func TestFlagErrors(t *testing.T) {
 		{[]string{"relay", "--roles", "relay,bogus"}, `invalid value "relay,bogus" for flag -roles: unknown role "bogus"`},
 		{[]string{"relay", "--lifetime", "30h"}, `invalid value "30h" for flag -lifetime: want 1m0s to 24h0m0s`},
 		{[]string{"relay", "--lifetime", "soon"}, `invalid value "soon" for flag -lifetime: not a duration`},
-		{[]string{"relay", "--republish", "0s"}, `invalid value "0s" for flag -republish: want 1s to 12h0m0s`},
+		{[]string{"relay", "--republish", "0s"}, `invalid value "0s" for flag -republish: want 1s to 1h0m0s`},
 		{[]string{"relay", "--lifetime", "1h", "--republish", "45m"}, `invalid value "45m0s" for flag -republish: must be at most half of -lifetime (1h0m0s)`},
 		{[]string{"relay", "--bandwidth", "0"}, `invalid value "0" for flag -bandwidth: want more than 0`},
 		{[]string{"relay", "--bandwidth", "10XB"}, `invalid value "10XB" for flag -bandwidth: want a byte count`},
@@ -91,7 +91,7 @@ func TestRelayFlagDefaults(t *testing.T) {
 	if !ok {
 		t.Fatal("parse failed")
 	}
-	if len(cfg.Listen) != 2 || cfg.Roles != descriptor.RoleRelay|descriptor.RoleGuard || cfg.Lifetime != 3*time.Hour || cfg.Republish != 30*time.Minute {
+	if len(cfg.Listen) != 2 || cfg.Roles != descriptor.RoleRelay|descriptor.RoleGuard || cfg.Lifetime != 24*time.Hour || cfg.Republish != 30*time.Minute {
 		t.Errorf("defaults %+v", cfg)
 	}
 	if cfg.NoLinkPadding {
