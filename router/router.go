@@ -274,7 +274,10 @@ func (r *Router) reapIdle(ctx context.Context) {
 			return
 		case now := <-t.C:
 			for _, h := range r.idle(now.Add(-r.currentIdleTimeout())) {
-				h.destroy(circuit.DestroyTimeout)
+				if h.mu.TryLock() { // a busy hop is not idle; see reapStreams
+					h.destroyLocked(circuit.DestroyTimeout)
+					h.mu.Unlock()
+				}
 			}
 			r.reapStreams(now.Add(-r.cfg.StreamIdleTimeout))
 		}
@@ -282,9 +285,15 @@ func (r *Router) reapIdle(ctx context.Context) {
 }
 
 // reapStreams ends the exit streams that have moved no data since before.
+// It passes a hop whose lock is held: an extend holds its hop's lock while
+// it dials the next relay, up to ConnectTimeout, and waiting for it would
+// hold up every other circuit's reaping. A busy hop is reaped at a later
+// tick.
 func (r *Router) reapStreams(before time.Time) {
 	for _, h := range r.hops() {
-		h.mu.Lock()
+		if !h.mu.TryLock() {
+			continue
+		}
 		if h.exit != nil && !h.closed {
 			h.exit.reapIdle(before.UnixNano())
 		}
