@@ -313,25 +313,12 @@ func TestIdleCircuitsReaped(t *testing.T) {
 // An exit stream that moves no data for the stream idle timeout is ended
 // with reason timeout; the circuit stays up.
 func TestIdleStreamsEnded(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() { // a server that accepts and never speaks
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-		}
-	}()
+	port := silentServer(t)
 	tn := newTestNet(t, 1, func(_ int, c *router.Config) { c.StreamIdleTimeout = 200 * time.Millisecond })
 	c := tn.build(t, 0)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	s, err := c.Dial(ctx, "127.0.0.1", uint16(ln.Addr().(*net.TCPAddr).Port))
+	s, err := c.Dial(ctx, "127.0.0.1", port)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package router_test
 
 import (
 	"context"
-	"net"
 	"sync"
 	"testing"
 	"time"
@@ -41,20 +40,7 @@ func (d *heldDirectory) AddrInfo(ctx context.Context, id peer.ID) (peer.AddrInfo
 // does not hold up the relay's reaping of other circuits' idle streams:
 // the reaper passes a hop that is busy and comes back to it.
 func TestSlowExtendDoesNotStallTheReaper(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() { // a server that accepts and never speaks
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-		}
-	}()
+	port := silentServer(t)
 	var nw *relaynet.Network
 	held := &heldDirectory{
 		peer:    func() peer.ID { return nw.Relays[1].Host.ID() },
@@ -76,7 +62,7 @@ func TestSlowExtendDoesNotStallTheReaper(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer idle.Close()
-	s, err := idle.Dial(ctx, "127.0.0.1", uint16(ln.Addr().(*net.TCPAddr).Port))
+	s, err := idle.Dial(ctx, "127.0.0.1", port)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,13 +2,10 @@ package view
 
 import (
 	"context"
-	"crypto/rand"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/crypto"
-	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/obolnet/obol/dht"
@@ -42,7 +39,7 @@ func TestStoppedRelayLeavesClientViews(t *testing.T) {
 	for i := range sets {
 		clocks[i] = &clock{now: start}
 		sets[i] = NewSet(clocks[i].Now)
-		h := testHost(t)
+		h := seedTestHost(t)
 		Serve(h, sets[i])
 		srcs = append(srcs, peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()})
 	}
@@ -65,7 +62,7 @@ func TestStoppedRelayLeavesClientViews(t *testing.T) {
 
 	cc := &clock{now: start}
 	cache := dht.NewCache("", cc.Now)
-	client := NewSyncer(testHost(t), cache, SyncConfig{AllowSameSubnet: true, Now: cc.Now})
+	client := NewSyncer(seedTestHost(t), cache, SyncConfig{AllowSameSubnet: true, Now: cc.Now})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	sync := func() Round {
@@ -107,7 +104,7 @@ func TestStoppedRelayLeavesClientViews(t *testing.T) {
 	for _, r := range relays {
 		old.Put(r.sign(t, r.body(1, start, day)))
 	}
-	fresh := NewSyncer(testHost(t), old, SyncConfig{AllowSameSubnet: true, Now: cc.Now})
+	fresh := NewSyncer(seedTestHost(t), old, SyncConfig{AllowSameSubnet: true, Now: cc.Now})
 	rd, err := fresh.Sync(ctx, srcs)
 	if err != nil {
 		t.Fatal(err)
@@ -115,15 +112,4 @@ func TestStoppedRelayLeavesClientViews(t *testing.T) {
 	if _, ok := old.Get(stopped.id); ok || rd.Gone != 1 {
 		t.Fatalf("restarted client kept the stopped relay (%d gone)", rd.Gone)
 	}
-}
-
-func testHost(tb testing.TB) host.Host {
-	tb.Helper()
-	k, _, _ := crypto.GenerateEd25519Key(rand.Reader)
-	h, err := dht.NewHost(dht.HostConfig{Identity: k})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { h.Close() })
-	return h
 }
