@@ -144,10 +144,10 @@ func (s *Set) Offer(rec []byte) (*descriptor.Relay, Outcome, error) {
 // should fetch r: its content changed, or the listed record is in the
 // last sixteenth of its life (the last 90 minutes of a day: relays
 // republish at least hourly, so the renewal is listed at least half an
-// hour before the listed record expires). A relay republishes often with nothing new
-// but times, and adds the key of a coming interval every few hours (the
-// listed record names the keys of its whole life, 04 §10); listing each
-// republish would make clients fetch every one.
+// hour before the listed record expires). A relay republishes often
+// with nothing new but times, and adds the key of a coming interval
+// every few hours (the listed record names the keys of its whole life,
+// 04 §10); listing each republish would make clients fetch every one.
 //
 // A record that drops a key still valid (a relay that lost its keys and
 // made new ones) is listed: the record a client holds names keys the
