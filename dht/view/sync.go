@@ -532,7 +532,7 @@ func (s *Syncer) Run(ctx context.Context, every time.Duration, cands func() []pe
 			s.cfg.Logger.Debug("view sync found no source; retrying", "err", err)
 			next = min(every, retryAfter)
 		} else {
-			s.cfg.Logger.Debug("view synced", "sources", rd.Sources, "fetched", rd.Fetched, "rejected", rd.Rejected)
+			s.cfg.Logger.Debug("view synced", "sources", rd.Sources, "fetched", rd.Fetched, "rejected", rd.Rejected, "gone", rd.Gone)
 			if early < every {
 				next, early = early, 4*early
 			}
