@@ -30,19 +30,21 @@ type hop struct {
 	prevPeer   peer.ID
 	prevChan   *link.Channel // set once by onCreate under r.mu, for the caps
 	lastActive atomic.Int64  // Unix nanoseconds of the last cell
+	// known is the next hop's peer ID once the circuit is extended, for
+	// Knowledge: read without mu, which an extend holds while it dials.
+	known atomic.Pointer[peer.ID]
 
-	mu       sync.Mutex // guards everything below
-	rc       *circuit.RelayCircuit
-	meter    CircuitMeter
-	prev     *link.Circ
-	next     *link.Circ
-	nextPeer peer.ID
-	exit     *exitSide
-	closed   bool
-	unpaid   bool       // the meter found no credit: the circuit is held
-	held     []heldCell // cells from prev kept while unpaid, in order
-	hs       *hsState   // hidden-service role (hidden.go)
-	pad      padHop     // circuit padding machines (padding.go)
+	mu     sync.Mutex // guards everything below
+	rc     *circuit.RelayCircuit
+	meter  CircuitMeter
+	prev   *link.Circ
+	next   *link.Circ
+	exit   *exitSide
+	closed bool
+	unpaid bool       // the meter found no credit: the circuit is held
+	held   []heldCell // cells from prev kept while unpaid, in order
+	hs     *hsState   // hidden-service role (hidden.go)
+	pad    padHop     // circuit padding machines (padding.go)
 }
 
 // heldCell is a decrypted cell from the previous hop that waits for
@@ -65,9 +67,11 @@ func newHop(r *Router, prev peer.ID) *hop {
 func (h *hop) touch() { h.lastActive.Store(time.Now().UnixNano()) }
 
 func (h *hop) knowledge() Knowledge {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return Knowledge{Prev: h.prevPeer, Next: h.nextPeer}
+	k := Knowledge{Prev: h.prevPeer}
+	if next := h.known.Load(); next != nil {
+		k.Next = *next
+	}
+	return k
 }
 
 // HandleCell processes a cell from the previous hop.
@@ -220,7 +224,8 @@ func (h *hop) extend(act circuit.Action, cell []byte) {
 		h.destroyLocked(circuit.DestroyConnectFailed)
 		return
 	}
-	h.next, h.nextPeer = c, next
+	h.next = c
+	h.known.Store(&next)
 	if err := c.Send(ctx, act.Command, act.Payload); err != nil {
 		h.destroyLocked(circuit.DestroyConnectFailed)
 	}

@@ -37,8 +37,9 @@ func (d *heldDirectory) AddrInfo(ctx context.Context, id peer.ID) (peer.AddrInfo
 }
 
 // A circuit's extend, which holds its hop while it dials the next relay,
-// does not hold up the relay's reaping of other circuits' idle streams:
-// the reaper passes a hop that is busy and comes back to it.
+// does not hold up the relay's reaping of other circuits' idle streams
+// (the reaper passes a hop that is busy and comes back to it), nor what
+// the relay reports of its circuits.
 func TestSlowExtendDoesNotStallTheReaper(t *testing.T) {
 	port := silentServer(t)
 	var nw *relaynet.Network
@@ -71,6 +72,18 @@ func TestSlowExtendDoesNotStallTheReaper(t *testing.T) {
 	case <-held.entered:
 	case <-ctx.Done():
 		t.Fatal("the extend never looked up the next hop")
+	}
+	// What the relay knows of its circuits is read without waiting
+	// for the dial either (its status page reads it).
+	known := make(chan []router.Knowledge, 1)
+	go func() { known <- nw.Relays[0].Router.Circuits() }()
+	select {
+	case ks := <-known:
+		if len(ks) != 2 {
+			t.Fatalf("the relay knows %d circuits, want 2", len(ks))
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Circuits waits for another circuit's extend to dial")
 	}
 	s.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if _, err := s.Read(make([]byte, 1)); endReason(err) != circuit.EndTimeout {
