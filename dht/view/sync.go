@@ -272,14 +272,18 @@ func (s *Syncer) forget(good []peer.AddrInfo) int {
 			union[id] = true
 		}
 	}
-	s.mu.Unlock()
 	stored := f.Relays()
 	var gone []peer.ID
 	for _, r := range stored {
-		if !union[Short(r.PeerID)] {
+		sh, ok := s.shorts[r.PeerID] // learnt at the round's start or fetched
+		if !ok {
+			sh = Short(r.PeerID)
+		}
+		if !union[sh] {
 			gone = append(gone, r.PeerID)
 		}
 	}
+	s.mu.Unlock()
 	if len(gone) == 0 || 2*(len(stored)-len(gone)) < len(stored) {
 		if len(gone) > 0 {
 			s.cfg.Logger.Debug("view sources hold under half the stored relays; dropping none", "stored", len(stored), "held", len(stored)-len(gone))
