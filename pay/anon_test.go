@@ -261,10 +261,17 @@ func TestPaymentsLinkNothing(t *testing.T) {
 	}
 	waitFor(t, "every circuit's first funding to wait for its time", func() bool { return g.waiting.Load() >= builds || t.Failed() })
 	close(g.open)
-	waitFor(t, "every hop's channel to be funded", func() bool {
+	// Funded, and paid for its circuit: a channel its relay holds at
+	// balance zero stays locked until its expiry (nothing for the relay
+	// to close), and the settlement below could not reach it.
+	waitFor(t, "every hop's channel to be funded and paid", func() bool {
 		n := 0
 		for _, r := range tn.relays {
-			n += len(r.ledger.Channels())
+			for _, c := range r.ledger.Channels() {
+				if c.Balance > 0 {
+					n++
+				}
+			}
 		}
 		return n == 3*builds
 	})
