@@ -176,6 +176,14 @@ func (r *Reservations) Addrs() []ma.Multiaddr {
 	return out
 }
 
+// Holds reports whether a reservation at rendezvous p is held now.
+func (r *Reservations) Holds(p peer.ID) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.held[p]
+	return ok
+}
+
 func circuitAddr(a ma.Multiaddr, relay peer.ID) ma.Multiaddr {
 	return a.Encapsulate(ma.StringCast("/p2p/" + relay.String() + "/p2p-circuit"))
 }

@@ -48,8 +48,15 @@ type Config struct {
 	// (out: written), link cells included, as an observer of the
 	// connection that could read the circuit IDs (the peer) sees them.
 	// It must not block. For traffic-analysis experiments and tests.
-	Trace  func(ch *Channel, out bool, circID uint32, cmd circuit.Command)
-	Logger *slog.Logger
+	Trace func(ch *Channel, out bool, circID uint32, cmd circuit.Command)
+	// Callback, if set, asks rendezvous rdv to have target, a relay
+	// behind a NAT, dial this node back directly (dht.RequestCallback).
+	// A channel to such a relay first tries that, through the first
+	// rendezvous it publishes, and falls back to a relayed connection
+	// and a hole punch. Set it only on a node reachable at the address
+	// it reaches others from: a public relay.
+	Callback func(ctx context.Context, rdv peer.AddrInfo, target peer.ID) error
+	Logger   *slog.Logger
 }
 
 // Manager owns a node's channels: at most one it opened per peer, plus
@@ -209,7 +216,7 @@ func (m *Manager) dial(ctx context.Context, ai peer.AddrInfo) (*Channel, error) 
 	var s network.Stream
 	var err error
 	if behindRendezvous(ai.Addrs) {
-		s, err = m.dialPunched(ctx, ai.ID)
+		s, err = m.dialPunched(ctx, ai)
 	} else {
 		ctx = network.WithForceDirectDial(ctx, "obol link: the caller backs off")
 		s, err = m.host.NewStream(ctx, ai.ID, Protocol)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -31,21 +32,37 @@ func behindRendezvous(addrs []ma.Multiaddr) bool {
 	return false
 }
 
-// dialPunched opens the channel's stream to p on a direct connection
-// that a hole punch through p's rendezvous set up.
-func (m *Manager) dialPunched(ctx context.Context, p peer.ID) (network.Stream, error) {
+// callbackWait bounds how long a channel waits for a callback before it
+// tries a relayed connection: a public relay's callback takes a few round
+// trips, and the relay answers a refusal at once.
+const callbackWait = 5 * time.Second
+
+// dialPunched opens the channel's stream to ai on a direct connection
+// that ai dialed back on a callback (Config.Callback) or that a hole
+// punch through ai's rendezvous set up.
+func (m *Manager) dialPunched(ctx context.Context, ai peer.AddrInfo) (network.Stream, error) {
+	p := ai.ID
 	sub, err := m.host.EventBus().Subscribe(new(event.EvtPeerConnectednessChanged))
 	if err != nil {
 		return nil, err
 	}
 	defer sub.Close()
+	if rdv, ok := pickRendezvous(ai.Addrs, m.host.Network()); ok && m.cfg.Callback != nil {
+		if s, err := m.dialBack(ctx, sub, rdv, p); err == nil {
+			return s, nil
+		} else if ctx.Err() != nil {
+			return nil, err
+		} else {
+			m.cfg.Logger.Debug("no callback; trying a relayed connection", "err", err)
+		}
+	}
 	// The relayed connection carries the libp2p handshake, identify and
 	// DCUtR; no stream of ours is opened on it.
 	limited := network.WithAllowLimitedConn(ctx, "obol link: rendezvous for a hole punch")
 	if err := m.host.Connect(limited, peer.AddrInfo{ID: p}); err != nil {
 		return nil, fmt.Errorf("through a rendezvous: %w", err)
 	}
-	for m.host.Network().Connectedness(p) != network.Connected {
+	for !hasDirect(m.host.Network().ConnsToPeer(p)) {
 		select {
 		case <-sub.Out():
 		case <-ctx.Done():
@@ -64,6 +81,67 @@ func (m *Manager) dialPunched(ctx context.Context, p peer.ID) (network.Stream, e
 		}
 	}
 	return s, nil
+}
+
+// dialBack asks rendezvous rdv for a callback from p and opens the
+// channel's stream on p's connection as soon as it is up, without
+// waiting for the answer that follows it through the rendezvous.
+func (m *Manager) dialBack(ctx context.Context, sub event.Subscription, rdv peer.AddrInfo, p peer.ID) (network.Stream, error) {
+	cctx, cancel := context.WithTimeout(ctx, callbackWait)
+	defer cancel()
+	failed := make(chan error, 1)
+	go func() {
+		if err := m.cfg.Callback(cctx, rdv, p); err != nil {
+			failed <- err
+		}
+	}()
+	for !hasDirect(m.host.Network().ConnsToPeer(p)) {
+		select {
+		case <-sub.Out():
+		case err := <-failed:
+			if !hasDirect(m.host.Network().ConnsToPeer(p)) {
+				return nil, err
+			}
+		case <-cctx.Done():
+			return nil, fmt.Errorf("callback: %w", cctx.Err())
+		}
+	}
+	return openOnDirect(ctx, m.host.Network().ConnsToPeer(p))
+}
+
+// hasDirect reports whether conns hold a direct (not relayed) one.
+func hasDirect(conns []network.Conn) bool {
+	for _, c := range conns {
+		if !c.Stat().Limited {
+			return true
+		}
+	}
+	return false
+}
+
+// pickRendezvous is the rendezvous of one of the /p2p-circuit addresses
+// of addrs, its peer ID and the address before it: one that n holds a
+// direct connection to, which spares a handshake, or else the first.
+func pickRendezvous(addrs []ma.Multiaddr, n network.Network) (peer.AddrInfo, bool) {
+	var first peer.AddrInfo
+	found := false
+	for _, a := range addrs {
+		head, _ := ma.SplitFunc(a, func(c ma.Component) bool { return c.Protocol().Code == ma.P_CIRCUIT })
+		if len(head) == 0 || len(head) == len(a) {
+			continue
+		}
+		ai, err := peer.AddrInfoFromP2pAddr(head)
+		if err != nil {
+			continue
+		}
+		if hasDirect(n.ConnsToPeer(ai.ID)) {
+			return *ai, true
+		}
+		if !found {
+			first, found = *ai, true
+		}
+	}
+	return first, found
 }
 
 // openOnDirect opens the channel's stream on the first direct connection

@@ -4,12 +4,15 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/obolnet/obol/dht"
 )
@@ -88,5 +91,91 @@ func TestChannelNeverOnRelayedConnection(t *testing.T) {
 	}
 	if n := mb.Channels(); n != 0 {
 		t.Fatalf("the peer behind the rendezvous holds %d channels", n)
+	}
+}
+
+// With Config.Callback, a channel to a relay behind a rendezvous runs on
+// a direct connection the relay dialed back at the rendezvous's word: no
+// relayed connection, which on loopback could not be punched anyway.
+func TestChannelOnCallback(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r := newPunchHost(t)
+	svc, err := dht.StartRendezvous(r, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	defer dht.ServeCallbackRendezvous(r, nil)()
+
+	b := newPunchHost(t)
+	mb := NewManager(b, Config{OnCreate: func(*Channel, uint32) Handler { return newRecorder() }})
+	mb.Start()
+	t.Cleanup(func() { mb.Close() })
+	reserved := make(chan struct{}, 1)
+	rsv, err := dht.NewReservations(b, dht.ReservationsConfig{
+		Rendezvous: []peer.AddrInfo{{ID: r.ID(), Addrs: r.Addrs()}}, Want: 1,
+		Changed: func() {
+			select {
+			case reserved <- struct{}{}:
+			default:
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- rsv.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	<-reserved
+	defer dht.ServeCallbacks(b, dht.CallbackConfig{FromRendezvous: rsv.Holds, AllowPrivate: true})()
+
+	a := newPunchHost(t)
+	var calls atomic.Int32
+	ma := NewManager(a, Config{Callback: func(ctx context.Context, rdv peer.AddrInfo, target peer.ID) error {
+		calls.Add(1)
+		return dht.RequestCallback(ctx, a, rdv, target)
+	}})
+	ma.Start()
+	t.Cleanup(func() { ma.Close() })
+	dctx, dcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer dcancel()
+	ch, err := ma.Channel(dctx, peer.AddrInfo{ID: b.ID(), Addrs: rsv.Addrs()})
+	if err != nil {
+		t.Fatalf("no channel on a callback: %v", err)
+	}
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("%d callbacks asked", n)
+	}
+	for _, c := range a.Network().ConnsToPeer(b.ID()) {
+		if c.Stat().Limited || c.Stat().Direction != network.DirInbound {
+			t.Fatalf("a connection to the relay not dialed back by it: %v %v", c.Stat().Direction, c.RemoteMultiaddr())
+		}
+	}
+	if _, err := ch.Open(newRecorder()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A callback goes through a rendezvous the node is connected to, if one
+// of the relay's is; else through the first it names.
+func TestPickRendezvous(t *testing.T) {
+	a, r1, r2 := newPunchHost(t), newPunchHost(t), newPunchHost(t)
+	target := newPunchHost(t)
+	circuit := func(r host.Host) ma.Multiaddr {
+		return r.Addrs()[0].Encapsulate(ma.StringCast("/p2p/" + r.ID().String() + "/p2p-circuit"))
+	}
+	addrs := []ma.Multiaddr{circuit(r1), circuit(r2)}
+	if got, ok := pickRendezvous(addrs, a.Network()); !ok || got.ID != r1.ID() || len(got.Addrs) != 1 {
+		t.Fatalf("with no connection: %v %v, want the first, %s", got, ok, r1.ID())
+	}
+	if err := a.Connect(context.Background(), peer.AddrInfo{ID: r2.ID(), Addrs: r2.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := pickRendezvous(addrs, a.Network()); !ok || got.ID != r2.ID() {
+		t.Fatalf("connected to the second: %v %v", got, ok)
+	}
+	if _, ok := pickRendezvous(target.Addrs(), a.Network()); ok {
+		t.Fatal("a rendezvous picked from direct addresses")
 	}
 }

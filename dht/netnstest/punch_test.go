@@ -207,6 +207,10 @@ type circuitClientRequest struct {
 	// Connected, with Fresh, are peers the host connects to before each
 	// build, as a relay is connected to others of the network.
 	Connected []string
+	// Callback, with Fresh, has the host ask a relay behind a NAT for a
+	// callback through its rendezvous (dht.RequestCallback) before a
+	// relayed connection, as a public relay does.
+	Callback bool
 }
 
 // runCircuitClient runs this test binary's TestCircuitClientHelper in
@@ -272,7 +276,7 @@ func TestCircuitClientHelper(t *testing.T) {
 	}
 	var shared *link.Manager
 	if !req.Fresh {
-		h, lm := newClientHost(t, false)
+		h, lm := newClientHost(t, false, false)
 		defer h.Close()
 		defer lm.Close()
 		shared = lm
@@ -299,7 +303,7 @@ func buildOnce(t *testing.T, req circuitClientRequest, shared *link.Manager, i i
 	if req.Fresh {
 		// Closed after the build: a peer admits only a few connections
 		// from one IP address at a time.
-		h, fresh := newClientHost(t, req.Punch != "")
+		h, fresh := newClientHost(t, req.Punch != "", req.Callback)
 		defer h.Close()
 		defer fresh.Close()
 		if req.Punch != "" {
@@ -334,7 +338,7 @@ func buildOnce(t *testing.T, req circuitClientRequest, shared *link.Manager, i i
 
 // newClientHost is a client's host and link manager, answering hole
 // punches if punch.
-func newClientHost(t *testing.T, punch bool) (host.Host, *link.Manager) {
+func newClientHost(t *testing.T, punch, callback bool) (host.Host, *link.Manager) {
 	k, _, err := crypto.GenerateEd25519Key(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -343,7 +347,13 @@ func newClientHost(t *testing.T, punch bool) (host.Host, *link.Manager) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lm := link.NewManager(h, link.Config{})
+	var cfg link.Config
+	if callback {
+		cfg.Callback = func(ctx context.Context, rdv peer.AddrInfo, target peer.ID) error {
+			return dht.RequestCallback(ctx, h, rdv, target)
+		}
+	}
+	lm := link.NewManager(h, cfg)
 	lm.Start()
 	return h, lm
 }

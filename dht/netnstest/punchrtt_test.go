@@ -53,9 +53,10 @@ func TestPunchRoundTrips(t *testing.T) {
 	// A relay limits new connections per source address (a burst of 16):
 	// each series of builds to a public relay comes from a host of its own.
 	names := []string{"s0", "s1", "s2", "pub", "hostA", "hostB", "nat0", "nat1", "hostC", "hostD", "hostE",
-		"nat2", "hostF", "p0", "p1", "p2", "p3"}
+		"nat2", "hostF", "p0", "p1", "p2", "p3", "hostG", "hostH"}
 	const seed0, pub, hostA, hostB, nat0, nat1, hostC, hostD, hostE, nat2, hostF, p0 = 0, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13
 	const morePublic = 4 // p0 … p3
+	const hostG, hostH = 17, 18 // callbacks, one host per series
 	n, err := netemu.Create(netemu.Config{Prefix: fmt.Sprintf("op%d", os.Getpid()%10000000),
 		Nodes: names, Delay: netemu.Constant(d), Base: 11})
 	if err != nil {
@@ -121,13 +122,13 @@ func TestPunchRoundTrips(t *testing.T) {
 	}
 
 	const builds = 10
-	measure := func(what, ns string, to peer.ID, punch string, connected []string) time.Duration {
+	measure := func(what, ns string, to peer.ID, punch string, connected []string, callback bool) time.Duration {
 		paths := make([][]peer.ID, builds)
 		for i := range paths {
 			paths[i] = []peer.ID{to}
 		}
 		ok, res, took := runCircuitClient(t, ns, circuitClientRequest{Cache: cache, Paths: paths, Fresh: true,
-			Punch: punch, Connected: connected})
+			Punch: punch, Connected: connected, Callback: callback})
 		if ok < builds*9/10 {
 			t.Fatalf("%d of %d builds succeeded:\n%s", ok, builds, res)
 		}
@@ -150,14 +151,20 @@ func TestPunchRoundTrips(t *testing.T) {
 		if connected != nil {
 			directHost = hostC
 		}
-		direct := measure("direct", nodes[directHost].NS, public.id, "", others)
-		punched := measure("hole punch", hostLAN, cone.id, seeds[2], connected)
-		reversed := measure("connection reversal", nodes[hostB].NS, cone.id, seeds[2], connected)
+		direct := measure("direct", nodes[directHost].NS, public.id, "", others, false)
+		punched := measure("hole punch", hostLAN, cone.id, seeds[2], connected, false)
+		reversed := measure("connection reversal", nodes[hostB].NS, cone.id, seeds[2], connected, false)
+		callbackHost := hostG
+		if connected != nil {
+			callbackHost = hostH
+		}
+		calledBack := measure("callback", nodes[callbackHost].NS, cone.id, "", connected, true)
 		t.Logf("one-way delay %v, round trip %v; median one-hop build from a fresh host (%d builds each), connected to the other relays first: %v",
 			d, rtt, builds, connected != nil)
 		t.Logf("  direct to a public relay:          %6.1f ms = %4.1f round trips", ms(direct), rt(direct))
 		t.Logf("  hole punch, both behind cone NATs: %6.1f ms = %4.1f round trips (+%.1f)", ms(punched), rt(punched), rt(punched-direct))
 		t.Logf("  connection reversal, public host:  %6.1f ms = %4.1f round trips (+%.1f)", ms(reversed), rt(reversed), rt(reversed-direct))
+		t.Logf("  callback, public host:             %6.1f ms = %4.1f round trips (+%.1f)", ms(calledBack), rt(calledBack), rt(calledBack-direct))
 	}
 
 	// In a circuit the previous hop of a relay behind a NAT is a public

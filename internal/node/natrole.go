@@ -97,9 +97,10 @@ func (n *natRole) rendezvousCandidates() []peer.AddrInfo {
 // run follows the class until ctx ends, and stops what it started.
 func (n *natRole) run(ctx context.Context) {
 	var (
-		service  *relay.Relay
-		stopCone context.CancelFunc
-		wg       sync.WaitGroup
+		service     *relay.Relay
+		stopForward func() // callbacks passed on, beside service
+		stopCone    context.CancelFunc
+		wg          sync.WaitGroup
 	)
 	defer func() {
 		if stopCone != nil {
@@ -107,6 +108,7 @@ func (n *natRole) run(ctx context.Context) {
 		}
 		wg.Wait()
 		if service != nil {
+			stopForward()
 			service.Close()
 		}
 	}()
@@ -123,6 +125,7 @@ func (n *natRole) run(ctx context.Context) {
 			if service, err = dht.StartRendezvous(n.h, n.cfg.ReachPrivate); err != nil {
 				log.Warn("hole-punch rendezvous not started", "err", err)
 			} else {
+				stopForward = dht.ServeCallbackRendezvous(n.h, log)
 				log.Info("serving as a hole-punch rendezvous for relays behind NAT")
 			}
 		}
@@ -142,6 +145,9 @@ func (n *natRole) run(ctx context.Context) {
 			var cctx context.Context
 			cctx, stopCone = context.WithCancel(ctx)
 			wg.Go(func() { _ = rsv.Run(cctx) })
+			stopCallbacks := dht.ServeCallbacks(n.h, dht.CallbackConfig{FromRendezvous: rsv.Holds,
+				AllowPrivate: n.cfg.ReachPrivate, Logger: log})
+			wg.Go(func() { <-cctx.Done(); stopCallbacks() })
 			if kept := n.cfg.KeptLinks; kept >= 0 {
 				if kept == 0 {
 					kept = DefaultKeptLinks

@@ -116,6 +116,15 @@ func OpenRelay(cfg RelayConfig) (*Relay, error) {
 	if c.NoLinkPadding {
 		rcfg.Link.Padding.Mode = link.PaddingOff
 	}
+	// A relay found public asks a relay behind a NAT it extends to for a
+	// callback (dht.RequestCallback) rather than a relayed connection.
+	var self *Relay // set before Run, which starts every extend
+	rcfg.Link.Callback = func(ctx context.Context, rdv peer.AddrInfo, target peer.ID) error {
+		if self == nil || self.reach == nil || self.reach.NAT() != dht.NATPublic {
+			return errNotPublic
+		}
+		return dht.RequestCallback(ctx, h, rdv, target)
+	}
 	var mint *relayMint
 	var pub *dht.Publisher // set below, before Run can call onLoaded
 	if c.Payment != nil {
@@ -171,6 +180,7 @@ func OpenRelay(cfg RelayConfig) (*Relay, error) {
 	pub.AlsoPublish(gossip.Publish)
 	r := &Relay{cfg: c, host: h, node: n, desc: d, keys: keys, router: rt, pay: rcv, payments: payments,
 		mint: mint, pub: pub, gossip: gossip}
+	self = r
 	// Every relay off loopback checks its addresses and dials others
 	// back for theirs; only a relay that skips the check publishes
 	// addresses nobody confirmed.
@@ -191,6 +201,9 @@ func OpenRelay(cfg RelayConfig) (*Relay, error) {
 	}
 	return r, nil
 }
+
+// errNotPublic: a relay not found publicly reachable asks no callbacks.
+var errNotPublic = errors.New("relay: not found public; no callback")
 
 // loopbackListen reports whether every listen address is on loopback.
 func loopbackListen(listen []string) bool {
