@@ -55,7 +55,7 @@ func TestPunchRoundTrips(t *testing.T) {
 	names := []string{"s0", "s1", "s2", "pub", "hostA", "hostB", "nat0", "nat1", "hostC", "hostD", "hostE",
 		"nat2", "hostF", "p0", "p1", "p2", "p3", "hostG", "hostH"}
 	const seed0, pub, hostA, hostB, nat0, nat1, hostC, hostD, hostE, nat2, hostF, p0 = 0, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13
-	const morePublic = 4 // p0 … p3
+	const morePublic = 4        // p0 … p3
 	const hostG, hostH = 17, 18 // callbacks, one host per series
 	n, err := netemu.Create(netemu.Config{Prefix: fmt.Sprintf("op%d", os.Getpid()%10000000),
 		Nodes: names, Delay: netemu.Constant(d), Base: 11})
