@@ -365,7 +365,10 @@ func (s *exitStream) readLoop() {
 		}
 		if err != nil {
 			why := circuit.EndDone
-			if !errors.Is(err, io.EOF) {
+			switch {
+			case errors.Is(err, syscall.ECONNREFUSED): // a Fast Open connect
+				why = circuit.EndConnectRefused
+			case !errors.Is(err, io.EOF):
 				why = circuit.EndConnReset
 			}
 			s.endLocked(why)

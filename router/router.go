@@ -53,6 +53,12 @@ type Config struct {
 	Exit *ExitPolicy
 	// Dial opens TCP connections for exit streams (default net.Dialer).
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// NoFastOpen keeps the default Dial from asking for TCP Fast Open. With
+	// it (Linux), a connection to a server that gave the exit a cookie
+	// before is up at once and its first data rides in the SYN: a
+	// server that refuses it is then seen at the first read, as a reset
+	// (END CONNECTREFUSED), not at the connect.
+	NoFastOpen bool
 	// ConnectTimeout bounds a next-hop dial and an exit connect (10 s).
 	ConnectTimeout time.Duration
 	// MaxCircuits bounds the circuits this relay carries (default 20000).
@@ -126,6 +132,9 @@ func (c *Config) Validate() error {
 func (c *Config) defaults() {
 	if c.Dial == nil {
 		var d net.Dialer
+		if !c.NoFastOpen {
+			d.Control = fastOpen
+		}
 		c.Dial = d.DialContext
 	}
 	if c.ConnectTimeout == 0 {

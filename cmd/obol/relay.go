@@ -66,6 +66,8 @@ func parseRelayFlags(args []string, w io.Writer) (relayOptions, int, bool) {
 	fs.Var(rulesValue{&cfg.ExitPolicy}, "exit-policy", "one exit `rule`, e.g. \"accept *:80,443\" or \"reject 10.0.0.0/8:*\"; repeat for more, first match wins (default \""+strings.Join(router.DefaultExitRules, "\", \"")+"\")")
 	fs.BoolVar(&cfg.AllowLoopback, "allow-loopback", false, "let the exit reach loopback addresses (local test networks only: it opens the relay's own host to its clients)")
 	fs.BoolVar(&cfg.AllowPrivateDestinations, "exit-allow-private-destinations-unsafe", false, "let the exit's rules open private-use ranges (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7): private deployments only, it opens the exit's own network to every client")
+	fastOpen := true
+	fs.BoolVar(&fastOpen, "exit-fast-open", true, "ask for TCP Fast Open on the exit's connections: to a server that gave the exit a cookie before, a stream's first data rides in the SYN (one round trip less to the first byte); =false connects as usual")
 	fs.BoolVar(&cfg.SkipReachCheck, "skip-reach-check", false, "publish the listen or -announce addresses without asking other relays to dial them back (local test networks only)")
 	fs.BoolVar(&cfg.NoLinkPadding, "no-link-padding", false, "send no padding on idle links, and ask peers to send none (saves about 0.7 MB per idle link per hour each way)")
 	keptLinks := node.DefaultKeptLinks
@@ -91,6 +93,7 @@ func parseRelayFlags(args []string, w io.Writer) (relayOptions, int, bool) {
 	if code, ok := checkRelayFlags(fs, src, cfg); !ok {
 		return o, code, false
 	}
+	cfg.ExitNoFastOpen = !fastOpen
 	cfg.KeptLinks = keptLinks
 	if keptLinks == 0 {
 		cfg.KeptLinks = -1 // none

@@ -166,9 +166,15 @@ func (n *Net) Command(ctx context.Context, i int, name string, args ...string) *
 
 // Listen listens in node i's namespace (see net.Listen).
 func (n *Net) Listen(i int, network, address string) (net.Listener, error) {
+	return n.ListenConfig(i, net.ListenConfig{}, network, address)
+}
+
+// ListenConfig listens in node i's namespace with lc (see
+// net.ListenConfig.Listen).
+func (n *Net) ListenConfig(i int, lc net.ListenConfig, network, address string) (net.Listener, error) {
 	var l net.Listener
 	err := inNetns(n.nodes[i].NS, func() (err error) {
-		l, err = net.Listen(network, address)
+		l, err = lc.Listen(context.Background(), network, address)
 		return err
 	})
 	return l, err

@@ -72,6 +72,9 @@ type RelayConfig struct {
 	// net.Dialer), e.g. from an outbound address of the exit's own, as
 	// Tor's OutboundBindAddressExit does.
 	ExitDial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// ExitNoFastOpen keeps the exit from asking for TCP Fast Open on its
+	// connections (router.Config.NoFastOpen).
+	ExitNoFastOpen bool
 	// SkipReachCheck publishes the listen (or announced) addresses even
 	// when no other peer confirmed it can dial them: for local test
 	// networks only. A relay that listens on loopback alone skips the

@@ -107,11 +107,12 @@ func OpenRelay(cfg RelayConfig) (*Relay, error) {
 		c.Logger.Info("loaded the saved view", "relays", n)
 	}
 	rcfg := router.Config{
-		OnionKeys: keys.CircuitKeys(c.Now()),
-		Directory: gossip.Set(),
-		Exit:      exit,
-		Dial:      c.ExitDial,
-		Logger:    c.Logger,
+		OnionKeys:  keys.CircuitKeys(c.Now()),
+		Directory:  gossip.Set(),
+		Exit:       exit,
+		Dial:       c.ExitDial,
+		NoFastOpen: c.ExitNoFastOpen,
+		Logger:     c.Logger,
 	}
 	if c.NoLinkPadding {
 		rcfg.Link.Padding.Mode = link.PaddingOff

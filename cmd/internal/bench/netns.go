@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -85,8 +86,13 @@ const (
 	nodeRelay0 = 2
 )
 
-// serverPort is where the HTTP server listens in its namespace.
-const serverPort = 8080
+// serverPort is where the HTTP server listens in its namespace, taking
+// TCP Fast Open (RFC 7413) as exits ask for it; serverPortPlain, the same
+// server without it.
+const (
+	serverPort      = 8080
+	serverPortPlain = 8081
+)
 
 // nsRun is one namespace run's state.
 type nsRun struct {
@@ -216,7 +222,7 @@ func (b *nsRun) start(ctx context.Context) error {
 		}
 	})
 	b.closers = append(b.closers, func() { cancel(); fwd.Wait() })
-	if err := b.startServer(); err != nil {
+	if err := b.startServer(ctx); err != nil {
 		return err
 	}
 	if b.rep.TCP, err = b.tcpSettings(ctx); err != nil {
@@ -253,15 +259,27 @@ func (b *nsRun) tcpSettings(ctx context.Context) (string, error) {
 	return strings.Join(parts, "; "), nil
 }
 
-// startServer serves /bytes/N in the server's namespace.
-func (b *nsRun) startServer() error {
-	l, err := b.net.Listen(nodeServer, "tcp4", fmt.Sprintf("%s:%d", b.net.Nodes()[nodeServer].Addr, serverPort))
-	if err != nil {
-		return err
+// startServer serves /bytes/N in the server's namespace: on serverPort
+// with TCP Fast Open, on serverPortPlain without.
+func (b *nsRun) startServer(ctx context.Context) error {
+	// Bit 2 lets listeners that ask for it take Fast Open; bit 1, the
+	// kernel's default, lets clients ask.
+	if out, err := b.net.Command(ctx, nodeServer, "sysctl", "-q", "-w", "net.ipv4.tcp_fastopen=3").CombinedOutput(); err != nil {
+		return fmt.Errorf("bench: sysctl tcp_fastopen in the server's namespace: %v: %s", err, out)
 	}
-	srv := &http.Server{Handler: http.HandlerFunc(circuittest.ServeBytes), ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(l)
-	b.closers = append(b.closers, func() { srv.Close() })
+	for _, port := range []int{serverPort, serverPortPlain} {
+		var lc net.ListenConfig
+		if port == serverPort {
+			lc.Control = listenFastOpen
+		}
+		l, err := b.net.ListenConfig(nodeServer, lc, "tcp4", fmt.Sprintf("%s:%d", b.net.Nodes()[nodeServer].Addr, port))
+		if err != nil {
+			return err
+		}
+		srv := &http.Server{Handler: http.HandlerFunc(circuittest.ServeBytes), ReadHeaderTimeout: 10 * time.Second}
+		go srv.Serve(l)
+		b.closers = append(b.closers, func() { srv.Close() })
+	}
 	return nil
 }
 

@@ -27,9 +27,14 @@ func (r curlResult) rateMBps() float64 {
 // namespace: through the proxy's SOCKS5 port with user as the user name
 // (the proxy's isolation key), or directly.
 func (b *nsRun) curl(ctx context.Context, user string, size int, direct bool) (curlResult, error) {
+	return b.curlPort(ctx, serverPort, user, size, direct)
+}
+
+// curlPort is curl of the server at port.
+func (b *nsRun) curlPort(ctx context.Context, port int, user string, size int, direct bool) (curlResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	url := fmt.Sprintf("http://%s:%d/bytes/%d", b.net.Nodes()[nodeServer].Addr, serverPort, size)
+	url := fmt.Sprintf("http://%s:%d/bytes/%d", b.net.Nodes()[nodeServer].Addr, port, size)
 	args := []string{"-sS", "-o", "/dev/null", "--max-time", "240",
 		"-w", "%{time_starttransfer} %{time_total} %{size_download} %{http_code}"}
 	if !direct {
@@ -64,25 +69,32 @@ func parseCurl(out string, size int) (curlResult, error) {
 
 // measureTTFB times curl's first byte of a 1 KiB answer, in turn: on a
 // fresh circuit (a new user name), as a new stream on an existing
-// circuit, and directly.
+// circuit, the same from a server that does not take TCP Fast Open, and
+// directly.
 func (b *nsRun) measureTTFB(ctx context.Context) error {
 	const size = 1024
-	if _, err := b.curl(ctx, "existing", size, false); err != nil {
-		return err
+	for _, port := range []int{serverPort, serverPortPlain} {
+		// The exit's first connection to each server: it gets the
+		// Fast Open cookie of the one that gives them.
+		if _, err := b.curlPort(ctx, port, "existing", size, false); err != nil {
+			return err
+		}
 	}
-	var fresh, existing, direct []float64
+	var fresh, existing, plain, direct []float64
 	for i := range b.cfg.TTFBSamples {
 		for _, sc := range []struct {
 			what, user string
+			port       int
 			direct     bool
 			into       *[]float64
 		}{
-			{"fresh circuit", fmt.Sprintf("fresh-%d", i), false, &fresh},
-			{"existing circuit", "existing", false, &existing},
-			{"direct TCP", "", true, &direct},
+			{"fresh circuit", fmt.Sprintf("fresh-%d", i), serverPort, false, &fresh},
+			{"existing circuit", "existing", serverPort, false, &existing},
+			{"existing circuit, no Fast Open", "existing", serverPortPlain, false, &plain},
+			{"direct TCP", "", serverPort, true, &direct},
 		} {
 			b.step(fmt.Sprintf("first byte: %s (%d/%d)", sc.what, i+1, b.cfg.TTFBSamples))
-			r, err := b.curl(ctx, sc.user, size, sc.direct)
+			r, err := b.curlPort(ctx, sc.port, sc.user, size, sc.direct)
 			if err != nil {
 				return fmt.Errorf("bench: first byte, %s: %w", sc.what, err)
 			}
@@ -96,6 +108,7 @@ func (b *nsRun) measureTTFB(ctx context.Context) error {
 	b.rep.TTFB = []Series{
 		newSeries(NetnsFresh, false, fresh),
 		newSeries(NetnsExisting, false, existing),
+		newSeries(NetnsExistingPlain, false, plain),
 		newSeries(NetnsDirect, true, direct),
 	}
 	return nil
@@ -105,9 +118,12 @@ func (b *nsRun) measureTTFB(ctx context.Context) error {
 const (
 	NetnsFresh    = "curl via SOCKS, fresh circuit (new user name)"
 	NetnsExisting = "curl via SOCKS, new stream on an existing circuit"
-	NetnsDirect   = "curl, direct TCP over the same path delay"
-	NetnsBulk     = "curl via SOCKS, circuit ×1"
-	NetnsBulkTCP  = "curl, direct TCP ×1 over the same path delay"
+	// NetnsExistingPlain is NetnsExisting from a server that does not
+	// take TCP Fast Open: the exit's handshake with it is on the path.
+	NetnsExistingPlain = "curl via SOCKS, new stream on an existing circuit, server without TCP Fast Open"
+	NetnsDirect        = "curl, direct TCP over the same path delay"
+	NetnsBulk          = "curl via SOCKS, circuit ×1"
+	NetnsBulkTCP       = "curl, direct TCP ×1 over the same path delay"
 	// NetnsBulkTCPWide is direct TCP with the server's send buffer
 	// allowed to grow to 32 MiB.
 	NetnsBulkTCPWide = "curl, direct TCP ×1, server's send buffer up to 32 MiB"
