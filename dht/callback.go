@@ -16,6 +16,8 @@ import (
 	xrate "github.com/libp2p/go-libp2p/x/rate"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
+
+	"github.com/obolnet/obol/internal/lazystream"
 )
 
 // A callback is how a public peer gets a direct connection to a relay
@@ -157,7 +159,7 @@ func RequestCallback(ctx context.Context, h host.Host, rdv peer.AddrInfo, target
 		h.Peerstore().AddAddrs(rdv.ID, rdv.Addrs, time.Minute)
 	}
 	ctx = network.WithForceDirectDial(ctx, "obol callback: the caller backs off")
-	s, err := h.NewStream(ctx, rdv.ID, CallbackProtocol)
+	s, err := openLazy(ctx, h, rdv, CallbackProtocol)
 	if err != nil {
 		return err
 	}
@@ -177,6 +179,16 @@ func RequestCallback(ctx context.Context, h host.Host, rdv peer.AddrInfo, target
 		return CallbackStatus(st[0])
 	}
 	return nil
+}
+
+// openLazy opens a stream of protocol proto to p on a direct
+// connection, dialing one if need be, naming the protocol in its first
+// flight rather than after identify on a new connection (lazystream).
+func openLazy(ctx context.Context, h host.Host, p peer.AddrInfo, proto protocol.ID) (network.Stream, error) {
+	if err := h.Connect(ctx, p); err != nil {
+		return nil, err
+	}
+	return lazystream.Open(ctx, h.Network().ConnsToPeer(p.ID), proto)
 }
 
 func answerCallback(s network.Stream, st CallbackStatus) {

@@ -2,16 +2,15 @@ package link
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
-	msmux "github.com/multiformats/go-multistream"
+
+	"github.com/obolnet/obol/internal/lazystream"
 )
 
 // A relay behind a cone NAT publishes only /p2p-circuit addresses
@@ -152,38 +151,5 @@ func pickRendezvous(addrs []ma.Multiaddr, n network.Network) (peer.AddrInfo, boo
 // protocol fails the stream at its first read. This spares the round
 // trip libp2p's NewStream waits for identify on a fresh connection.
 func openOnDirect(ctx context.Context, conns []network.Conn) (network.Stream, error) {
-	for _, c := range conns {
-		if c.Stat().Limited {
-			continue
-		}
-		s, err := c.NewStream(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if err := s.SetProtocol(Protocol); err != nil {
-			s.Reset()
-			return nil, err
-		}
-		return &lazyStream{Stream: s, rw: msmux.NewMSSelect(s, Protocol)}, nil
-	}
-	return nil, errors.New("no direct connection")
-}
-
-// lazyStream is a stream whose protocol header goes out with its first
-// write and whose answer is read with its first read.
-type lazyStream struct {
-	network.Stream
-	rw io.ReadWriteCloser
-}
-
-func (s *lazyStream) Read(b []byte) (int, error)  { return s.rw.Read(b) }
-func (s *lazyStream) Write(b []byte) (int, error) { return s.rw.Write(b) }
-func (s *lazyStream) Close() error                { return s.rw.Close() }
-
-// CloseWrite sends the protocol header first if nothing was written.
-func (s *lazyStream) CloseWrite() error {
-	if f, ok := s.rw.(interface{ Flush() error }); ok {
-		_ = f.Flush()
-	}
-	return s.Stream.CloseWrite()
+	return lazystream.Open(ctx, conns, Protocol)
 }
