@@ -284,19 +284,28 @@ func allowSource(l *xrate.Limiter, a ma.Multiaddr) bool {
 // callbacks.
 type CallbackConfig struct {
 	// FromRendezvous reports whether p is a rendezvous this relay holds
-	// a reservation at; forwards from any other peer are refused.
+	// a reservation at. Such a rendezvous's forward is dialed back at the
+	// address it passes on.
 	FromRendezvous func(p peer.ID) bool
+	// RelayAddrs, if set, are the published direct addresses of p if p is
+	// a public relay of this relay's view, else nil. A forward naming
+	// such a relay is dialed back at those addresses only, whoever
+	// passed it on over a connection this relay dialed (a rendezvous or
+	// one of its kept connections): the address passed on is not used,
+	// so no forwarder can point the dial anywhere but at a relay.
+	RelayAddrs func(p peer.ID) []ma.Multiaddr
 	// AllowPrivate dials back private addresses too (local test
 	// networks); otherwise only public ones.
 	AllowPrivate bool
 	Logger       *slog.Logger
 }
 
-// ServeCallbacks dials back the peers a rendezvous passes on: a relay
-// behind a cone NAT's side. It dials only the address the rendezvous
-// saw, directly, within RelayedConnRate a second after a burst of
-// RelayedConnBurst per rendezvous, as for relayed connections. Call the
-// result to stop.
+// ServeCallbacks dials back the peers a rendezvous or a kept connection
+// passes on: a relay behind a cone NAT's side. It dials a public relay
+// of its view at its published addresses, and any other peer only at
+// the address one of its own rendezvous saw; directly, within
+// RelayedConnRate a second after a burst of RelayedConnBurst per
+// forwarder, as for relayed connections. Call the result to stop.
 func ServeCallbacks(h host.Host, cfg CallbackConfig) func() {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -310,11 +319,19 @@ func ServeCallbacks(h host.Host, cfg CallbackConfig) func() {
 			s.Reset()
 			return
 		}
+		var addrs []ma.Multiaddr
+		if cfg.RelayAddrs != nil && s.Conn().Stat().Direction == network.DirOutbound {
+			for _, a := range cfg.RelayAddrs(fwd.Peer) {
+				if dialable(a, cfg.AllowPrivate) {
+					addrs = append(addrs, a)
+				}
+			}
+		}
+		if len(addrs) == 0 && cfg.FromRendezvous != nil && cfg.FromRendezvous(rdv) && dialable(fwd.Addr, cfg.AllowPrivate) {
+			addrs = []ma.Multiaddr{fwd.Addr}
+		}
 		switch {
-		case cfg.FromRendezvous == nil || !cfg.FromRendezvous(rdv):
-			answerCallback(s, CallbackRefused)
-			return
-		case !dialable(fwd.Addr, cfg.AllowPrivate) || fwd.Peer == h.ID():
+		case len(addrs) == 0 || fwd.Peer == h.ID():
 			answerCallback(s, CallbackRefused)
 			return
 		case !limits.allowRelayed(rdv, time.Now()):
@@ -325,10 +342,10 @@ func ServeCallbacks(h host.Host, cfg CallbackConfig) func() {
 		defer cancel()
 		ctx = network.WithForceDirectDial(ctx, "obol callback")
 		if h.Network().Connectedness(fwd.Peer) != network.Connected || !hasDirect(h, fwd.Peer) {
-			// A fresh dial to exactly that address: the peer's ID is
+			// A fresh dial to exactly those addresses: the peer's ID is
 			// checked by the handshake.
-			h.Peerstore().AddAddr(fwd.Peer, fwd.Addr, time.Minute)
-			if err := h.Connect(ctx, peer.AddrInfo{ID: fwd.Peer, Addrs: []ma.Multiaddr{fwd.Addr}}); err != nil {
+			h.Peerstore().AddAddrs(fwd.Peer, addrs, time.Minute)
+			if err := h.Connect(ctx, peer.AddrInfo{ID: fwd.Peer, Addrs: addrs}); err != nil {
 				cfg.Logger.Debug("callback dial failed", "err", err)
 				answerCallback(s, CallbackFailed)
 				return

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
@@ -168,4 +171,98 @@ func FuzzDecodeCallback(f *testing.F) {
 			t.Fatalf("decoded %x, encodes %x", b, again)
 		}
 	})
+}
+
+// A relay behind a NAT takes a forward from a public relay it keeps a
+// connection to (one it dialed), naming a public relay of its view, and
+// dials that relay at its published addresses: not at the address the
+// forwarder passes on, which a lying forwarder could aim anywhere. Over a
+// connection the forwarder dialed, or naming a peer outside its view
+// through a peer that is not its rendezvous, it refuses.
+func TestCallbackThroughKeptConnection(t *testing.T) {
+	kept := newRendezvousHost(t, false)
+	relay := newRendezvousHost(t, false)
+	from := newRendezvousHost(t, false)
+	defer ServeCallbackRendezvous(kept, nil)()
+	defer ServeCallbacks(relay, CallbackConfig{
+		FromRendezvous: func(peer.ID) bool { return false },
+		RelayAddrs: func(p peer.ID) []ma.Multiaddr {
+			if p == from.ID() {
+				return from.Addrs()
+			}
+			return nil
+		},
+		AllowPrivate: true})()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := relay.Connect(ctx, infoOf(kept)); err != nil { // a kept connection
+		t.Fatal(err)
+	}
+	if err := RequestCallback(ctx, from, infoOf(kept), relay.ID()); err != nil {
+		t.Fatalf("callback through a kept connection: %v", err)
+	}
+
+	// A forwarder passing on a false address: the relay dials the
+	// relay's published address all the same.
+	liar := newRendezvousHost(t, false)
+	if err := relay.Connect(ctx, infoOf(liar)); err != nil {
+		t.Fatal(err)
+	}
+	from.Network().ClosePeer(relay.ID())
+	for relay.Network().Connectedness(from.ID()) == network.Connected { // so that it dials afresh
+		if ctx.Err() != nil {
+			t.Fatal("the relay never saw the connection close")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if st := forward(t, ctx, liar, relay.ID(), from.ID(), "/ip4/127.0.0.1/udp/9/quic-v1"); st != CallbackDialed {
+		t.Fatalf("forward with a false address: %v", st)
+	}
+	for _, c := range relay.Network().ConnsToPeer(from.ID()) {
+		if got := c.RemoteMultiaddr(); !slices.ContainsFunc(from.Addrs(), got.Equal) {
+			t.Fatalf("the relay dialed %v, not the relay's published address", got)
+		}
+	}
+
+	// Over a connection the forwarder dialed: refused.
+	pushy := newRendezvousHost(t, false)
+	if err := pushy.Connect(ctx, infoOf(relay)); err != nil {
+		t.Fatal(err)
+	}
+	if st := forward(t, ctx, pushy, relay.ID(), from.ID(), from.Addrs()[0].String()); st != CallbackRefused {
+		t.Fatalf("forward over a connection the forwarder dialed: %v", st)
+	}
+	// Naming a peer outside the view, through a kept connection that is
+	// no rendezvous: refused.
+	stranger := newRendezvousHost(t, false)
+	if st := forward(t, ctx, liar, relay.ID(), stranger.ID(), stranger.Addrs()[0].String()); st != CallbackRefused {
+		t.Fatalf("forward naming a peer outside the view: %v", st)
+	}
+	if len(relay.Network().ConnsToPeer(stranger.ID())) != 0 {
+		t.Fatal("the relay dialed a peer outside its view")
+	}
+}
+
+// forward passes a forward naming from at addr from fwd to relay, as a
+// rendezvous does, and returns the answer.
+func forward(t *testing.T, ctx context.Context, fwd host.Host, relay, from peer.ID, addr string) CallbackStatus {
+	t.Helper()
+	msg, err := callbackMsg{Kind: callbackKindPass, Peer: from, Addr: ma.StringCast(addr)}.encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := fwd.NewStream(network.WithNoDial(ctx, "test"), relay, CallbackProtocol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Write(msg); err != nil {
+		t.Fatal(err)
+	}
+	s.CloseWrite()
+	var st [1]byte
+	if _, err := io.ReadFull(s, st[:]); err != nil {
+		t.Fatal(err)
+	}
+	return CallbackStatus(st[0])
 }

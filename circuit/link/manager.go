@@ -56,7 +56,13 @@ type Config struct {
 	// and a hole punch. Set it only on a node reachable at the address
 	// it reaches others from: a public relay.
 	Callback func(ctx context.Context, rdv peer.AddrInfo, target peer.ID) error
-	Logger   *slog.Logger
+	// Forwarders, if set, names peers this node holds direct connections
+	// to that target keeps connections to, and that may pass a callback
+	// on to it in place of a rendezvous (02 §Callbacks). A callback goes
+	// through a rendezvous of target's this node is connected to, else
+	// the first forwarder, else target's first rendezvous.
+	Forwarders func(target peer.ID) []peer.AddrInfo
+	Logger     *slog.Logger
 }
 
 // Manager owns a node's channels: at most one it opened per peer, plus

@@ -46,7 +46,7 @@ func (m *Manager) dialPunched(ctx context.Context, ai peer.AddrInfo) (network.St
 		return nil, err
 	}
 	defer sub.Close()
-	if rdv, ok := pickRendezvous(ai.Addrs, m.host.Network()); ok && m.cfg.Callback != nil {
+	if rdv, ok := m.pickForwarder(ai); ok && m.cfg.Callback != nil {
 		if s, err := m.dialBack(ctx, sub, rdv, p); err == nil {
 			return s, nil
 		} else if ctx.Err() != nil {
@@ -116,6 +116,22 @@ func hasDirect(conns []network.Conn) bool {
 		}
 	}
 	return false
+}
+
+// pickForwarder is the peer to ask for a callback from ai: a rendezvous
+// of ai's this node is connected to, else the first of
+// Config.Forwarders, else ai's first rendezvous.
+func (m *Manager) pickForwarder(ai peer.AddrInfo) (peer.AddrInfo, bool) {
+	rdv, ok := pickRendezvous(ai.Addrs, m.host.Network())
+	if ok && hasDirect(m.host.Network().ConnsToPeer(rdv.ID)) {
+		return rdv, true
+	}
+	if m.cfg.Forwarders != nil {
+		if fwd := m.cfg.Forwarders(ai.ID); len(fwd) > 0 {
+			return fwd[0], true
+		}
+	}
+	return rdv, ok
 }
 
 // pickRendezvous is the rendezvous of one of the /p2p-circuit addresses

@@ -179,3 +179,35 @@ func TestPickRendezvous(t *testing.T) {
 		t.Fatal("a rendezvous picked from direct addresses")
 	}
 }
+
+// A callback goes through a rendezvous the node is connected to; else
+// through a forwarder Config.Forwarders names; else through the first
+// rendezvous.
+func TestPickForwarder(t *testing.T) {
+	a, r1, r2, x := newPunchHost(t), newPunchHost(t), newPunchHost(t), newPunchHost(t)
+	target := newPunchHost(t)
+	circuit := func(r host.Host) ma.Multiaddr {
+		return r.Addrs()[0].Encapsulate(ma.StringCast("/p2p/" + r.ID().String() + "/p2p-circuit"))
+	}
+	ai := peer.AddrInfo{ID: target.ID(), Addrs: []ma.Multiaddr{circuit(r1), circuit(r2)}}
+	var fwd []peer.AddrInfo
+	m := NewManager(a, Config{Forwarders: func(p peer.ID) []peer.AddrInfo {
+		if p != target.ID() {
+			t.Errorf("forwarders asked for %s", p)
+		}
+		return fwd
+	}})
+	if got, _ := m.pickForwarder(ai); got.ID != r1.ID() {
+		t.Fatalf("no connection, no forwarder: %s, want the first rendezvous", got.ID)
+	}
+	fwd = []peer.AddrInfo{{ID: x.ID(), Addrs: x.Addrs()}}
+	if got, _ := m.pickForwarder(ai); got.ID != x.ID() {
+		t.Fatalf("a forwarder named: %s, want it", got.ID)
+	}
+	if err := a.Connect(context.Background(), peer.AddrInfo{ID: r2.ID(), Addrs: r2.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := m.pickForwarder(ai); got.ID != r2.ID() {
+		t.Fatalf("connected to a rendezvous: %s, want it", got.ID)
+	}
+}

@@ -43,6 +43,34 @@ const (
 	keptLinkTag = "obol-kept-link"
 )
 
+// keptChoice is the choice of at most max public relays among cands
+// that the relay self keeps connections to: all of them if they are no
+// more, else those first when ranked by SHA-256 of self's peer ID and
+// theirs. Each relay keeps its own choice, the same from round to round,
+// so that relays behind NATs do not all hold connections to the same
+// public relays; and any relay can tell, from its own view, which public
+// relays a relay behind a NAT keeps connections to (a callback's
+// forwarder, 02 §Callbacks).
+func keptChoice(self peer.ID, cands []peer.AddrInfo, max int) []peer.AddrInfo {
+	if len(cands) <= max {
+		return cands
+	}
+	type ranked struct {
+		ai   peer.AddrInfo
+		rank [32]byte
+	}
+	rs := make([]ranked, len(cands))
+	for i, ai := range cands {
+		rs[i] = ranked{ai, sha256.Sum256([]byte(self + ai.ID))}
+	}
+	slices.SortFunc(rs, func(a, b ranked) int { return bytes.Compare(a.rank[:], b.rank[:]) })
+	out := make([]peer.AddrInfo, max)
+	for i := range out {
+		out[i] = rs[i].ai
+	}
+	return out
+}
+
 type linkKeeper struct {
 	h          host.Host
 	max        int // connections kept at most
@@ -80,18 +108,7 @@ func (k *linkKeeper) run(ctx context.Context) {
 // round dials the candidates it is not connected to, up to k.max of
 // them, and returns how many it is connected to.
 func (k *linkKeeper) round(ctx context.Context) int {
-	cands := k.candidates()
-	if len(cands) > k.max {
-		// Each relay keeps its own choice, the same from round to round,
-		// so that relays behind NATs do not all hold connections to the
-		// same public relays.
-		rank := func(id peer.ID) [32]byte { return sha256.Sum256([]byte(k.h.ID() + id)) }
-		slices.SortFunc(cands, func(a, b peer.AddrInfo) int {
-			ra, rb := rank(a.ID), rank(b.ID)
-			return bytes.Compare(ra[:], rb[:])
-		})
-		cands = cands[:k.max]
-	}
+	cands := keptChoice(k.h.ID(), k.candidates(), k.max)
 	want := make(map[peer.ID]bool, len(cands))
 	var (
 		mu        sync.Mutex

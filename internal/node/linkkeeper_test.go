@@ -2,9 +2,12 @@ package node
 
 import (
 	"context"
+	"crypto/rand"
 	"log/slog"
+	"slices"
 	"testing"
 
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -57,4 +60,42 @@ func TestLinkKeeperHoldsPublicRelays(t *testing.T) {
 	if !k.kept[kept] || len(k.kept) != 1 {
 		t.Error("the relay kept changed between rounds")
 	}
+}
+
+// The choice of kept connections depends on the relay and the set of
+// public relays alone, not on their order: another relay with (nearly)
+// the same view names the same relays, which is what lets it pick a
+// callback's forwarder. All of them are kept when they are few enough.
+func TestKeptChoiceIsTheRelays(t *testing.T) {
+	self := randomID(t)
+	var cands []peer.AddrInfo
+	for range 40 {
+		cands = append(cands, peer.AddrInfo{ID: randomID(t)})
+	}
+	if got := keptChoice(self, cands, 40); len(got) != 40 {
+		t.Fatalf("%d of 40 kept with room for 40", len(got))
+	}
+	a := keptChoice(self, slices.Clone(cands), 10)
+	shuffled := slices.Clone(cands)
+	slices.Reverse(shuffled)
+	b := keptChoice(self, shuffled, 10)
+	if len(a) != 10 || !slices.EqualFunc(a, b, func(x, y peer.AddrInfo) bool { return x.ID == y.ID }) {
+		t.Fatalf("the choice depends on the order of the view: %v / %v", a, b)
+	}
+	if c := keptChoice(randomID(t), cands, 10); slices.EqualFunc(a, c, func(x, y peer.AddrInfo) bool { return x.ID == y.ID }) {
+		t.Fatal("two relays keep the same choice")
+	}
+}
+
+func randomID(t *testing.T) peer.ID {
+	t.Helper()
+	_, pub, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := peer.IDFromPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
 }

@@ -65,13 +65,17 @@ func (n *natRole) circuitAddrs() []ma.Multiaddr {
 // rendezvousCandidates are the relays of the view that publish direct
 // addresses only (their reachability confirmed; every such relay serves
 // as a rendezvous), other than this one.
-func (n *natRole) rendezvousCandidates() []peer.AddrInfo {
+func (n *natRole) rendezvousCandidates() []peer.AddrInfo { return n.publicRelays(false) }
+
+// publicRelays are the relays of the view that publish direct addresses
+// only, this one among them if withSelf.
+func (n *natRole) publicRelays(withSelf bool) []peer.AddrInfo {
 	if n.view == nil {
 		return nil
 	}
 	var out []peer.AddrInfo
 	for _, r := range n.view() {
-		if r.PeerID == n.h.ID() || len(r.Addrs) == 0 {
+		if (r.PeerID == n.h.ID() && !withSelf) || len(r.Addrs) == 0 {
 			continue
 		}
 		ai := peer.AddrInfo{ID: r.PeerID}
@@ -146,7 +150,7 @@ func (n *natRole) run(ctx context.Context) {
 			cctx, stopCone = context.WithCancel(ctx)
 			wg.Go(func() { _ = rsv.Run(cctx) })
 			stopCallbacks := dht.ServeCallbacks(n.h, dht.CallbackConfig{FromRendezvous: rsv.Holds,
-				AllowPrivate: n.cfg.ReachPrivate, Logger: log})
+				RelayAddrs: n.relayAddrs, AllowPrivate: n.cfg.ReachPrivate, Logger: log})
 			wg.Go(func() { <-cctx.Done(); stopCallbacks() })
 			if kept := n.cfg.KeptLinks; kept >= 0 {
 				if kept == 0 {
@@ -166,4 +170,35 @@ func (n *natRole) run(ctx context.Context) {
 			n.onAddrs()
 		}
 	}
+}
+
+// relayAddrs are the published addresses of p if p is a public relay of
+// the view (a callback's dial back, 02 §Callbacks), else nil.
+func (n *natRole) relayAddrs(p peer.ID) []ma.Multiaddr {
+	for _, ai := range n.publicRelays(false) {
+		if ai.ID == p {
+			return ai.Addrs
+		}
+	}
+	return nil
+}
+
+// callbackForwarders are the public relays that the relay behind a NAT
+// target keeps connections to, as this relay's view ranks them
+// (keptChoice), and that this relay holds a direct connection to: each
+// can pass a callback on to target at once.
+func (n *natRole) callbackForwarders(target peer.ID) []peer.AddrInfo {
+	var out []peer.AddrInfo
+	for _, ai := range keptChoice(target, n.publicRelays(true), DefaultKeptLinks) {
+		if ai.ID == n.h.ID() {
+			continue
+		}
+		for _, c := range n.h.Network().ConnsToPeer(ai.ID) {
+			if !c.Stat().Limited {
+				out = append(out, ai)
+				break
+			}
+		}
+	}
+	return out
 }

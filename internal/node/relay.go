@@ -126,6 +126,12 @@ func OpenRelay(cfg RelayConfig) (*Relay, error) {
 		}
 		return dht.RequestCallback(ctx, h, rdv, target)
 	}
+	rcfg.Link.Forwarders = func(target peer.ID) []peer.AddrInfo {
+		if self == nil || self.nat == nil {
+			return nil
+		}
+		return self.nat.callbackForwarders(target)
+	}
 	var mint *relayMint
 	var pub *dht.Publisher // set below, before Run can call onLoaded
 	if c.Payment != nil {
