@@ -196,23 +196,6 @@ func answerCallback(s network.Stream, st CallbackStatus) {
 	_ = s.Close()
 }
 
-// callbackSourceLimit is, per source IPv4 address or IPv6 /56, the
-// callbacks a rendezvous passes on: those of relayed connections.
-func callbackSourceLimit() *xrate.Limiter {
-	perSource := xrate.Limit{RPS: rendezvousSourceRate, Burst: rendezvousSourceBurst}
-	return &xrate.Limiter{
-		NetworkPrefixLimits: []xrate.PrefixLimit{ // tests on loopback
-			{Prefix: netip.MustParsePrefix("127.0.0.0/8")},
-			{Prefix: netip.MustParsePrefix("::1/128")},
-		},
-		SubnetRateLimiter: xrate.SubnetLimiter{
-			IPv4SubnetLimits: []xrate.SubnetLimit{{PrefixLength: 32, Limit: perSource}},
-			IPv6SubnetLimits: []xrate.SubnetLimit{{PrefixLength: 56, Limit: perSource}},
-			GracePeriod:      time.Minute,
-		},
-	}
-}
-
 // ServeCallbackRendezvous passes callback requests on to the peers h
 // holds connections from: a public relay's side, next to its circuit
 // relay v2 service. The relay behind the NAT decides whether to dial.
@@ -221,7 +204,7 @@ func ServeCallbackRendezvous(h host.Host, log *slog.Logger) func() {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	limit := callbackSourceLimit()
+	limit := perSourceLimiter()
 	h.SetStreamHandler(CallbackProtocol, func(s network.Stream) {
 		_ = s.SetDeadline(time.Now().Add(callbackTimeout))
 		from := s.Conn().RemotePeer()
@@ -271,6 +254,7 @@ func ServeCallbackRendezvous(h host.Host, log *slog.Logger) func() {
 	return func() { h.RemoveStreamHandler(CallbackProtocol) }
 }
 
+// allowSource takes a token from the bucket of a's address.
 func allowSource(l *xrate.Limiter, a ma.Multiaddr) bool {
 	ip, err := manet.ToIP(a)
 	if err != nil {

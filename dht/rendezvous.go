@@ -18,7 +18,6 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	xrate "github.com/libp2p/go-libp2p/x/rate"
 	ma "github.com/multiformats/go-multiaddr"
-	manet "github.com/multiformats/go-multiaddr/net"
 )
 
 // A public relay is a hole-punch rendezvous for relays behind cone NATs
@@ -56,9 +55,13 @@ const (
 // come from the rendezvous, so only the rendezvous can tell sources apart.
 type rendezvousACL struct{ perSource *xrate.Limiter }
 
-func newRendezvousACL() *rendezvousACL {
+func newRendezvousACL() *rendezvousACL { return &rendezvousACL{perSource: perSourceLimiter()} }
+
+// perSourceLimiter limits, per source IPv4 address or IPv6 /56, what a
+// rendezvous does for a source: relayed connections and callbacks.
+func perSourceLimiter() *xrate.Limiter {
 	perSource := xrate.Limit{RPS: rendezvousSourceRate, Burst: rendezvousSourceBurst}
-	return &rendezvousACL{perSource: &xrate.Limiter{
+	return &xrate.Limiter{
 		NetworkPrefixLimits: []xrate.PrefixLimit{ // tests on loopback
 			{Prefix: netip.MustParsePrefix("127.0.0.0/8")},
 			{Prefix: netip.MustParsePrefix("::1/128")},
@@ -68,7 +71,7 @@ func newRendezvousACL() *rendezvousACL {
 			IPv6SubnetLimits: []xrate.SubnetLimit{{PrefixLength: 56, Limit: perSource}},
 			GracePeriod:      time.Minute,
 		},
-	}}
+	}
 }
 
 // AllowReserve admits every reservation; the relay service's resources
@@ -77,12 +80,7 @@ func (*rendezvousACL) AllowReserve(peer.ID, ma.Multiaddr) bool { return true }
 
 // AllowConnect admits a relayed connection within its source's rate.
 func (a *rendezvousACL) AllowConnect(_ peer.ID, srcAddr ma.Multiaddr, _ peer.ID) bool {
-	ip, err := manet.ToIP(srcAddr)
-	if err != nil {
-		return false
-	}
-	addr, ok := netip.AddrFromSlice(ip)
-	return ok && a.perSource.Allow(addr.Unmap())
+	return allowSource(a.perSource, srcAddr)
 }
 
 // StartRendezvous starts the circuit relay v2 service on h, with the

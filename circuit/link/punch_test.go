@@ -35,35 +35,9 @@ func newPunchHost(t *testing.T) host.Host {
 // stream on the relayed connection, which the rendezvous could read the
 // cells' sizes and timing on.
 func TestChannelNeverOnRelayedConnection(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	ctx := context.Background()
 	r := newPunchHost(t)
-	svc, err := dht.StartRendezvous(r, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer svc.Close()
-
-	b := newPunchHost(t)
-	mb := NewManager(b, Config{OnCreate: func(*Channel, uint32) Handler { return newRecorder() }})
-	mb.Start()
-	t.Cleanup(func() { mb.Close() })
-	reserved := make(chan struct{}, 1)
-	rsv, err := dht.NewReservations(b, dht.ReservationsConfig{
-		Rendezvous: []peer.AddrInfo{{ID: r.ID(), Addrs: r.Addrs()}}, Want: 1,
-		Changed: func() {
-			select {
-			case reserved <- struct{}{}:
-			default:
-			}
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- rsv.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	<-reserved
+	b, mb, rsv := reservedRelay(t, r)
 	addrs := rsv.Addrs()
 	if len(addrs) == 0 {
 		t.Fatal("reservation held, but no /p2p-circuit address")
@@ -75,7 +49,7 @@ func TestChannelNeverOnRelayedConnection(t *testing.T) {
 	t.Cleanup(func() { ma.Close() })
 	dctx, dcancel := context.WithTimeout(ctx, 3*time.Second)
 	defer dcancel()
-	_, err = ma.Channel(dctx, peer.AddrInfo{ID: b.ID(), Addrs: addrs})
+	_, err := ma.Channel(dctx, peer.AddrInfo{ID: b.ID(), Addrs: addrs})
 	if err == nil || !errors.Is(err, ErrUnreachable) {
 		t.Fatalf("a channel opened without a direct connection (err %v)", err)
 	}
@@ -98,36 +72,10 @@ func TestChannelNeverOnRelayedConnection(t *testing.T) {
 // a direct connection the relay dialed back at the rendezvous's word: no
 // relayed connection, which on loopback could not be punched anyway.
 func TestChannelOnCallback(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	ctx := context.Background()
 	r := newPunchHost(t)
-	svc, err := dht.StartRendezvous(r, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer svc.Close()
 	defer dht.ServeCallbackRendezvous(r, nil)()
-
-	b := newPunchHost(t)
-	mb := NewManager(b, Config{OnCreate: func(*Channel, uint32) Handler { return newRecorder() }})
-	mb.Start()
-	t.Cleanup(func() { mb.Close() })
-	reserved := make(chan struct{}, 1)
-	rsv, err := dht.NewReservations(b, dht.ReservationsConfig{
-		Rendezvous: []peer.AddrInfo{{ID: r.ID(), Addrs: r.Addrs()}}, Want: 1,
-		Changed: func() {
-			select {
-			case reserved <- struct{}{}:
-			default:
-			}
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- rsv.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	<-reserved
+	b, _, rsv := reservedRelay(t, r)
 	defer dht.ServeCallbacks(b, dht.CallbackConfig{FromRendezvous: rsv.Holds, AllowPrivate: true})()
 
 	a := newPunchHost(t)
@@ -210,4 +158,38 @@ func TestPickForwarder(t *testing.T) {
 	if got, _ := m.pickForwarder(ai); got.ID != r2.ID() {
 		t.Fatalf("connected to a rendezvous: %s, want it", got.ID)
 	}
+}
+
+// reservedRelay starts rendezvous service on r and a relay, with a link
+// manager taking channels, that holds a reservation at r; everything
+// stops when t ends.
+func reservedRelay(t *testing.T, r host.Host) (host.Host, *Manager, *dht.Reservations) {
+	t.Helper()
+	svc, err := dht.StartRendezvous(r, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svc.Close() })
+	b := newPunchHost(t)
+	mb := NewManager(b, Config{OnCreate: func(*Channel, uint32) Handler { return newRecorder() }})
+	mb.Start()
+	t.Cleanup(func() { mb.Close() })
+	reserved := make(chan struct{}, 1)
+	rsv, err := dht.NewReservations(b, dht.ReservationsConfig{
+		Rendezvous: []peer.AddrInfo{{ID: r.ID(), Addrs: r.Addrs()}}, Want: 1,
+		Changed: func() {
+			select {
+			case reserved <- struct{}{}:
+			default:
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- rsv.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	<-reserved
+	return b, mb, rsv
 }
