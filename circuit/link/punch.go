@@ -48,6 +48,7 @@ func (m *Manager) dialPunched(ctx context.Context, ai peer.AddrInfo) (network.St
 	defer sub.Close()
 	if rdv, ok := m.pickForwarder(ai); ok && m.cfg.Callback != nil {
 		if s, err := m.dialBack(ctx, sub, rdv, p); err == nil {
+			m.cfg.Logger.Debug("link opened on a callback")
 			return s, nil
 		} else if ctx.Err() != nil {
 			return nil, err

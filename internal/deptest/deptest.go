@@ -42,8 +42,8 @@ const Module = "github.com/obolnet/obol"
 var Layers = map[string][]string{
 	"descriptor":        nil,
 	"payment":           nil,
-	"dht":               {"descriptor"},
-	"circuit":           {"descriptor"},
+	"dht":               {"descriptor", "internal/lazystream"},
+	"circuit":           {"descriptor", "internal/lazystream"},
 	"router":            {"circuit", "payment", "descriptor"},
 	"hidden":            {"circuit", "dht", "descriptor"},
 	"pay":               {"router", "circuit", "payment", "descriptor", "internal/keyfile"},
@@ -61,6 +61,8 @@ var Layers = map[string][]string{
 	"internal/nstest":   nil,
 	// the bench's emulated network: namespaces linked over TUN devices
 	"internal/netemu": nil,
+	// libp2p streams that name their protocol in their first flight
+	"internal/lazystream": nil,
 }
 
 // Root is the layer of the module's root package, package obol.
