@@ -88,11 +88,21 @@ func (m *CircuitManager) pickPath(port uint16, soft map[peer.ID]bool) ([]*candid
 // choosePath picks a path from the current cache and guard set.
 func (m *CircuitManager) choosePath(port uint16, soft map[peer.ID]bool) ([]*candidate, error) {
 	now := m.cfg.Now()
+	hadHistory := !m.guards.noHistory()
 	cands := m.candidates(now)
-	if len(m.guards.IDs()) < m.cfg.Guards || m.guards.noHistory() {
+	if m.afterWeigh != nil {
+		m.afterWeigh()
+	}
+	switch {
+	case len(m.guards.IDs()) < m.cfg.Guards || m.guards.noHistory():
 		m.refreshGuards(cands, now) // before Run's first pass, or after losses
 		// The refresh may have recorded relays seen for the first time:
 		// weigh again, for the exits' age.
+		cands = m.candidates(now)
+	case !hadHistory:
+		// Run's first pass recorded the client's first view after these
+		// weights were taken, when no relay was yet old enough to be an
+		// exit: weigh again, or no path would have an exit.
 		cands = m.candidates(now)
 	}
 	req := &pathRequest{port: port, guards: m.guards.usable(cands, now), soft: soft}

@@ -42,6 +42,10 @@ type CircuitManager struct {
 	rndMu sync.Mutex // guards rnd
 	rnd   *rand.Rand
 
+	// afterWeigh, if set (tests), runs in choosePath between its first
+	// weighing of the candidates and its look at the guards' history.
+	afterWeigh func()
+
 	pickMu sync.Mutex // serialises path picks (pickPath)
 
 	spent    atomic.Uint64  // msat paid by the circuits' payments

@@ -114,3 +114,25 @@ func TestBlamed(t *testing.T) {
 		}
 	}
 }
+
+// Run's first pass may record a new client's first view between a path
+// choice's weighing of the relays and its look at the guards' history.
+// The weights taken before gave no relay an exit weight (none had been
+// seen long enough); the choice weighs again and finds a path. Without
+// that, a new client's first request could fail with no path, as a
+// paid test network's once did.
+func TestFirstViewRecordedDuringAChoice(t *testing.T) {
+	var relays []*descriptor.Relay
+	for range 3 {
+		relays = append(relays, fakeRelay(t, descriptor.RoleGuard|descriptor.RoleExit, 1<<20, "127.0.0.1"))
+	}
+	m, err := NewCircuitManager(Config{Links: new(link.Manager), Directory: DirectoryFunc(func() []*descriptor.Relay { return relays }),
+		AllowSameSubnet: true, Now: func() time.Time { return testNow }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.afterWeigh = func() { m.refreshGuards(m.candidates(testNow), testNow) } // as Run's housekeeping does
+	if _, err := m.choosePath(80, nil); err != nil {
+		t.Fatalf("first choice, the view recorded meanwhile: %v", err)
+	}
+}
