@@ -89,6 +89,9 @@ func (b *nsRun) readMemory(cpu0 []time.Duration) error {
 	if m.ProxyPeakMiB, err = b.proxy.peakRSSMiB(); err != nil {
 		return err
 	}
+	if m.ProxyFileMiB, err = b.proxy.fileRSSMiB(); err != nil {
+		return err
+	}
 	used := make([]time.Duration, len(b.relays))
 	for i, p := range b.relays {
 		peak, err := p.peakRSSMiB()
@@ -108,12 +111,18 @@ func (b *nsRun) readMemory(cpu0 []time.Duration) error {
 	}
 	slices.SortStableFunc(order, func(x, y int) int { return int(used[y] - used[x]) })
 	m.PathRelays = order[:b.cfg.Hops]
-	var path []float64
+	var path, files []float64
 	for _, i := range m.PathRelays {
 		path = append(path, m.RelayPeaksMiB[i])
 		m.PathRelayCPUs = append(m.PathRelayCPUs, used[i].Seconds())
+		f, err := b.relays[i].fileRSSMiB()
+		if err != nil {
+			return err
+		}
+		files = append(files, f)
 	}
 	m.PathRelayMedianMiB = quantile(path, 0.5)
+	m.PathRelayFileMiB = quantile(files, 0.5)
 	m.RelayMedianMiB = quantile(m.RelayPeaksMiB, 0.5)
 	b.rep.Memory = m
 	return nil

@@ -103,8 +103,8 @@ func (r *NetnsReport) writeDoc(b *bytes.Buffer) {
 	}
 	if m := r.Memory; m != nil {
 		p("")
-		p("**Memory.** Peak resident set (VmHWM, reset before the single-circuit bulk rounds and read after them): the proxy %.1f MiB; the relays of the circuit (the %d that used the most CPU over the transfers) %.1f MiB median; all relays %.1f MiB median.",
-			m.ProxyPeakMiB, st.Hops, m.PathRelayMedianMiB, m.RelayMedianMiB)
+		p("**Memory.** Peak resident set (VmHWM, reset before the single-circuit bulk rounds and read after them): the proxy %.1f MiB; the relays of the circuit (the %d that used the most CPU over the transfers) %.1f MiB median; all relays %.1f MiB median. Of the resident set, %.1f MiB of the proxy's and %.1f MiB of the circuit's relays' (median) were file-backed after the rounds (RssFile): the pages of the obol binary, which every process running it shares.",
+			m.ProxyPeakMiB, st.Hops, m.PathRelayMedianMiB, m.RelayMedianMiB, m.ProxyFileMiB, m.PathRelayFileMiB)
 	}
 	p("")
 	p("The forwarder carried %d packets and lost %d; %d were not routable (not IPv4, or to no node).", r.Forwarder.Packets, r.Forwarder.Lost, r.Forwarder.Unroutable)

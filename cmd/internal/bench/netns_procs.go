@@ -111,6 +111,21 @@ func (p *proc) peakRSSMiB() (float64, error) {
 	return float64(kib) / 1024, nil
 }
 
+// fileRSSMiB is the process's resident file-backed memory now (RssFile):
+// mostly the pages of the binary it runs, which every process of that
+// binary shares.
+func (p *proc) fileRSSMiB() (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	kib, err := strconv.Atoi(strings.TrimSuffix(procField(string(b), "RssFile"), " kB"))
+	if err != nil {
+		return 0, fmt.Errorf("bench: RssFile of %s: %w", p.name, err)
+	}
+	return float64(kib) / 1024, nil
+}
+
 // cpuTime is the CPU time (user and system) the process has used.
 func (p *proc) cpuTime() (time.Duration, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))

@@ -62,6 +62,11 @@ type NetnsMemory struct {
 	PathRelayCPUs      []float64 `json:"path_relay_cpu_s"`
 	PathRelayMedianMiB float64   `json:"path_relay_median_peak_MiB"`
 	RelayMedianMiB     float64   `json:"relay_median_peak_MiB"`
+	// ProxyFileMiB and PathRelayFileMiB (median) are the part of the
+	// resident set that is file-backed (RssFile), read after the rounds:
+	// the binary's pages, shared by every process of it.
+	ProxyFileMiB     float64 `json:"proxy_file_MiB"`
+	PathRelayFileMiB float64 `json:"path_relay_median_file_MiB"`
 }
 
 // NetnsParallel compares Circuits circuits fetching at once with one.
@@ -135,6 +140,7 @@ func (r *NetnsReport) WriteTable(w io.Writer) error {
 		p("  proxy\t%.1f\t\t", m.ProxyPeakMiB)
 		p("  relays of the circuit, median\t%.1f\t\t", m.PathRelayMedianMiB)
 		p("  all relays, median\t%.1f\t\t", m.RelayMedianMiB)
+		p("  of which file-backed (the binary's pages), proxy / relays of the circuit\t%.1f / %.1f\t\t", m.ProxyFileMiB, m.PathRelayFileMiB)
 	}
 	p("")
 	p("forwarder: %d packets, %d lost, %d unroutable; the proxy knew %d of %d relays\t\t\t", r.Forwarder.Packets,
