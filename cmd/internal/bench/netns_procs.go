@@ -99,29 +99,22 @@ func (p *proc) resetPeak() error {
 }
 
 // peakRSSMiB is the process's peak resident set (VmHWM) in MiB.
-func (p *proc) peakRSSMiB() (float64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
-	if err != nil {
-		return 0, err
-	}
-	kib, err := strconv.Atoi(strings.TrimSuffix(procField(string(b), "VmHWM"), " kB"))
-	if err != nil {
-		return 0, fmt.Errorf("bench: VmHWM of %s: %w", p.name, err)
-	}
-	return float64(kib) / 1024, nil
-}
+func (p *proc) peakRSSMiB() (float64, error) { return p.statusMiB("VmHWM") }
 
 // fileRSSMiB is the process's resident file-backed memory now (RssFile):
 // mostly the pages of the binary it runs, which every process of that
 // binary shares.
-func (p *proc) fileRSSMiB() (float64, error) {
+func (p *proc) fileRSSMiB() (float64, error) { return p.statusMiB("RssFile") }
+
+// statusMiB reads a memory field of /proc/PID/status, in MiB.
+func (p *proc) statusMiB(field string) (float64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
 	if err != nil {
 		return 0, err
 	}
-	kib, err := strconv.Atoi(strings.TrimSuffix(procField(string(b), "RssFile"), " kB"))
+	kib, err := strconv.Atoi(strings.TrimSuffix(procField(string(b), field), " kB"))
 	if err != nil {
-		return 0, fmt.Errorf("bench: RssFile of %s: %w", p.name, err)
+		return 0, fmt.Errorf("bench: %s of %s: %w", field, p.name, err)
 	}
 	return float64(kib) / 1024, nil
 }
