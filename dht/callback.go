@@ -22,13 +22,16 @@ import (
 
 // A callback is how a public peer gets a direct connection to a relay
 // behind a cone NAT without a relayed connection (specs/02-dht.md
-// §Callbacks). The peer asks one of the relay's rendezvous; the
-// rendezvous, which holds a connection from the relay, passes the
-// relay the peer's ID and the address it sees the peer's connection
-// come from; the relay dials that address straight away. The peer's
-// side of the new connection is up one and a half round trips after
-// its request went out, where a relayed connection with its libp2p
-// handshake, identify and connection reversal takes about ten.
+// §Callbacks). The peer asks a forwarder that holds a connection from
+// the relay (one of its rendezvous, or a public relay it keeps a
+// connection to); the forwarder passes the relay the peer's ID and the
+// address it sees the peer's connection come from; the relay dials the
+// peer straight away, at its published addresses if it is a public
+// relay of the view, else at that address if the forwarder is one of
+// its rendezvous. The peer's side of the new connection is up about two
+// round trips after its request went out, where a relayed connection
+// with its libp2p handshake, identify and connection reversal takes
+// about ten.
 //
 //	request  (peer → rendezvous): 0x01 0x00 len(target) target
 //	forward  (rendezvous → relay): 0x01 0x01 len(from) from len(addr) addr
@@ -200,10 +203,7 @@ func answerCallback(s network.Stream, st CallbackStatus) {
 // holds connections from: a public relay's side, next to its circuit
 // relay v2 service. The relay behind the NAT decides whether to dial.
 // Call the result to stop.
-func ServeCallbackRendezvous(h host.Host, log *slog.Logger) func() {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+func ServeCallbackRendezvous(h host.Host) func() {
 	limit := perSourceLimiter()
 	h.SetStreamHandler(CallbackProtocol, func(s network.Stream) {
 		_ = s.SetDeadline(time.Now().Add(callbackTimeout))
@@ -294,7 +294,7 @@ func ServeCallbacks(h host.Host, cfg CallbackConfig) func() {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	limits := newRelayedConnLimits(&network.NullResourceManager{})
+	perForwarder := newPeerLimits(maxRelayedLimiters) // as relayed connections per rendezvous
 	h.SetStreamHandler(CallbackProtocol, func(s network.Stream) {
 		_ = s.SetDeadline(time.Now().Add(callbackTimeout))
 		rdv := s.Conn().RemotePeer()
@@ -318,14 +318,14 @@ func ServeCallbacks(h host.Host, cfg CallbackConfig) func() {
 		case len(addrs) == 0 || fwd.Peer == h.ID():
 			answerCallback(s, CallbackRefused)
 			return
-		case !limits.allowRelayed(rdv, time.Now()):
+		case !perForwarder.allow(rdv, time.Now(), RelayedConnRate, RelayedConnBurst):
 			answerCallback(s, CallbackBusy)
 			return
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), callbackTimeout)
 		defer cancel()
 		ctx = network.WithForceDirectDial(ctx, "obol callback")
-		if h.Network().Connectedness(fwd.Peer) != network.Connected || !hasDirect(h, fwd.Peer) {
+		if h.Network().Connectedness(fwd.Peer) != network.Connected { // no direct connection
 			// A fresh dial to exactly those addresses: the peer's ID is
 			// checked by the handshake.
 			h.Peerstore().AddAddrs(fwd.Peer, addrs, time.Minute)
@@ -338,16 +338,6 @@ func ServeCallbacks(h host.Host, cfg CallbackConfig) func() {
 		answerCallback(s, CallbackDialed)
 	})
 	return func() { h.RemoveStreamHandler(CallbackProtocol) }
-}
-
-// hasDirect reports whether h holds a direct (not relayed) connection to p.
-func hasDirect(h host.Host, p peer.ID) bool {
-	for _, c := range h.Network().ConnsToPeer(p) {
-		if !c.Stat().Limited {
-			return true
-		}
-	}
-	return false
 }
 
 // dialable reports whether a is a QUIC address a callback may dial: an

@@ -24,7 +24,7 @@ func TestCallbackDialsBack(t *testing.T) {
 	rdv := newRendezvousHost(t, false)
 	relay := newRendezvousHost(t, false)
 	from := newRendezvousHost(t, false)
-	stop := ServeCallbackRendezvous(rdv, nil)
+	stop := ServeCallbackRendezvous(rdv)
 	defer stop()
 	var ours peer.ID = rdv.ID()
 	stopRelay := ServeCallbacks(relay, CallbackConfig{FromRendezvous: func(p peer.ID) bool { return p == ours }, AllowPrivate: true})
@@ -183,7 +183,7 @@ func TestCallbackThroughKeptConnection(t *testing.T) {
 	kept := newRendezvousHost(t, false)
 	relay := newRendezvousHost(t, false)
 	from := newRendezvousHost(t, false)
-	defer ServeCallbackRendezvous(kept, nil)()
+	defer ServeCallbackRendezvous(kept)()
 	defer ServeCallbacks(relay, CallbackConfig{
 		FromRendezvous: func(peer.ID) bool { return false },
 		RelayAddrs: func(p peer.ID) []ma.Multiaddr {

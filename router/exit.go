@@ -365,11 +365,8 @@ func (s *exitStream) readLoop() {
 		}
 		if err != nil {
 			why := circuit.EndDone
-			switch {
-			case errors.Is(err, syscall.ECONNREFUSED): // a Fast Open connect
-				why = circuit.EndConnectRefused
-			case !errors.Is(err, io.EOF):
-				why = circuit.EndConnReset
+			if !errors.Is(err, io.EOF) {
+				why = brokenReason(err)
 			}
 			s.endLocked(why)
 			h.mu.Unlock()
@@ -395,7 +392,7 @@ func (s *exitStream) writeLoop() {
 		n, sig, err := s.buf.Read(s.ctx, buf)
 		if n > 0 {
 			if _, werr := s.conn.Write(buf[:n]); werr != nil {
-				s.abort(circuit.EndConnReset)
+				s.abort(brokenReason(werr))
 				return
 			}
 		}
@@ -418,6 +415,16 @@ func (s *exitStream) writeLoop() {
 			return
 		}
 	}
+}
+
+// brokenReason is the END reason for a connection that failed after its
+// connect: refused, if the connect was a Fast Open one whose SYN the
+// server refused (seen at the first read or write), else reset.
+func brokenReason(err error) circuit.EndReason {
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return circuit.EndConnectRefused
+	}
+	return circuit.EndConnReset
 }
 
 // remoteEnd handles the client's END. mu is held.

@@ -46,13 +46,16 @@ func (m *Manager) dialPunched(ctx context.Context, ai peer.AddrInfo) (network.St
 		return nil, err
 	}
 	defer sub.Close()
-	if rdv, ok := m.pickForwarder(ai); ok && m.cfg.Callback != nil {
-		if s, err := m.dialBack(ctx, sub, rdv, p); err == nil {
-			m.cfg.Logger.Debug("link opened on a callback")
-			return s, nil
-		} else if ctx.Err() != nil {
-			return nil, err
-		} else {
+	if m.cfg.Callback != nil {
+		if rdv, ok := m.pickForwarder(ai); ok {
+			s, err := m.dialBack(ctx, sub, rdv, p)
+			switch {
+			case err == nil:
+				m.cfg.Logger.Debug("link opened on a callback")
+				return s, nil
+			case ctx.Err() != nil:
+				return nil, err
+			}
 			m.cfg.Logger.Debug("no callback; trying a relayed connection", "err", err)
 		}
 	}
@@ -62,7 +65,7 @@ func (m *Manager) dialPunched(ctx context.Context, ai peer.AddrInfo) (network.St
 	if err := m.host.Connect(limited, peer.AddrInfo{ID: p}); err != nil {
 		return nil, fmt.Errorf("through a rendezvous: %w", err)
 	}
-	for !hasDirect(m.host.Network().ConnsToPeer(p)) {
+	for m.host.Network().Connectedness(p) != network.Connected { // a direct connection
 		select {
 		case <-sub.Out():
 		case <-ctx.Done():
@@ -95,11 +98,11 @@ func (m *Manager) dialBack(ctx context.Context, sub event.Subscription, rdv peer
 			failed <- err
 		}
 	}()
-	for !hasDirect(m.host.Network().ConnsToPeer(p)) {
+	for m.host.Network().Connectedness(p) != network.Connected {
 		select {
 		case <-sub.Out():
 		case err := <-failed:
-			if !hasDirect(m.host.Network().ConnsToPeer(p)) {
+			if m.host.Network().Connectedness(p) != network.Connected {
 				return nil, err
 			}
 		case <-cctx.Done():
@@ -109,22 +112,12 @@ func (m *Manager) dialBack(ctx context.Context, sub event.Subscription, rdv peer
 	return openOnDirect(ctx, m.host.Network().ConnsToPeer(p))
 }
 
-// hasDirect reports whether conns hold a direct (not relayed) one.
-func hasDirect(conns []network.Conn) bool {
-	for _, c := range conns {
-		if !c.Stat().Limited {
-			return true
-		}
-	}
-	return false
-}
-
 // pickForwarder is the peer to ask for a callback from ai: a rendezvous
 // of ai's this node is connected to, else the first of
 // Config.Forwarders, else ai's first rendezvous.
 func (m *Manager) pickForwarder(ai peer.AddrInfo) (peer.AddrInfo, bool) {
 	rdv, ok := pickRendezvous(ai.Addrs, m.host.Network())
-	if ok && hasDirect(m.host.Network().ConnsToPeer(rdv.ID)) {
+	if ok && m.host.Network().Connectedness(rdv.ID) == network.Connected {
 		return rdv, true
 	}
 	if m.cfg.Forwarders != nil {
@@ -150,7 +143,7 @@ func pickRendezvous(addrs []ma.Multiaddr, n network.Network) (peer.AddrInfo, boo
 		if err != nil {
 			continue
 		}
-		if hasDirect(n.ConnsToPeer(ai.ID)) {
+		if n.Connectedness(ai.ID) == network.Connected { // directly
 			return *ai, true
 		}
 		if !found {

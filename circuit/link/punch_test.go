@@ -74,7 +74,7 @@ func TestChannelNeverOnRelayedConnection(t *testing.T) {
 func TestChannelOnCallback(t *testing.T) {
 	ctx := context.Background()
 	r := newPunchHost(t)
-	defer dht.ServeCallbackRendezvous(r, nil)()
+	defer dht.ServeCallbackRendezvous(r)()
 	b, _, rsv := reservedRelay(t, r)
 	defer dht.ServeCallbacks(b, dht.CallbackConfig{FromRendezvous: rsv.Holds, AllowPrivate: true})()
 

@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	ma "github.com/multiformats/go-multiaddr"
@@ -129,7 +130,7 @@ func (n *natRole) run(ctx context.Context) {
 			if service, err = dht.StartRendezvous(n.h, n.cfg.ReachPrivate); err != nil {
 				log.Warn("hole-punch rendezvous not started", "err", err)
 			} else {
-				stopForward = dht.ServeCallbackRendezvous(n.h, log)
+				stopForward = dht.ServeCallbackRendezvous(n.h)
 				log.Info("serving as a hole-punch rendezvous for relays behind NAT")
 			}
 		}
@@ -193,11 +194,8 @@ func (n *natRole) callbackForwarders(target peer.ID) []peer.AddrInfo {
 		if ai.ID == n.h.ID() {
 			continue
 		}
-		for _, c := range n.h.Network().ConnsToPeer(ai.ID) {
-			if !c.Stat().Limited {
-				out = append(out, ai)
-				break
-			}
+		if n.h.Network().Connectedness(ai.ID) == network.Connected { // directly
+			out = append(out, ai)
 		}
 	}
 	return out

@@ -120,14 +120,17 @@ func OpenRelay(cfg RelayConfig) (*Relay, error) {
 	// A relay found public asks a relay behind a NAT it extends to for a
 	// callback (dht.RequestCallback) rather than a relayed connection.
 	var self *Relay // set before Run, which starts every extend
+	public := func() bool {
+		return self != nil && self.reach != nil && self.nat != nil && self.reach.NAT() == dht.NATPublic
+	}
 	rcfg.Link.Callback = func(ctx context.Context, rdv peer.AddrInfo, target peer.ID) error {
-		if self == nil || self.reach == nil || self.reach.NAT() != dht.NATPublic {
+		if !public() {
 			return errNotPublic
 		}
 		return dht.RequestCallback(ctx, h, rdv, target)
 	}
 	rcfg.Link.Forwarders = func(target peer.ID) []peer.AddrInfo {
-		if self == nil || self.nat == nil {
+		if !public() {
 			return nil
 		}
 		return self.nat.callbackForwarders(target)
