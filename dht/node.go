@@ -230,8 +230,7 @@ func (n *Node) WaitReady(ctx context.Context) error {
 // goes back to its bootstrap peers only when the table is empty: an island
 // with members of its own would never meet the rest of the network again,
 // even after the link comes back. After rejoin a walk reaches the other
-// side through the bootstrap peers, and a refresh of the routing table
-// starts at once. Peers that do not answer are skipped.
+// side through the bootstrap peers. Peers that do not answer are skipped.
 //
 // libp2p's dial backoff grows with every failed dial (5 s plus a second
 // per failure squared), so after a long cut it would keep the node from
@@ -261,12 +260,6 @@ func (n *Node) rejoin(ctx context.Context) {
 	wg.Wait()
 	if back.Load() {
 		n.forgetDialFailures()
-		// Back from a cut: refill the table now rather than at the next
-		// refresh (10 min). kad-dht re-adds the peers already connected
-		// and walks each bucket, which reaches the other side's peers.
-		if err := n.kad.Bootstrap(ctx); err != nil {
-			n.cfg.Logger.Debug("routing table refresh after rejoin", "err", err)
-		}
 	}
 }
 
