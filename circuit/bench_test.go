@@ -153,7 +153,7 @@ func BenchmarkClientOpen3Hops(b *testing.B) {
 func BenchmarkClientBuildCreate3Hops(b *testing.B) {
 	tn := newTestNet(b, 3)
 	for b.Loop() {
-		if _, _, err := NewBuild(newDetRand("b"), tn.specs); err != nil {
+		if _, _, err := NewBuild(newDetRand("b"), testTime, tn.specs); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -170,7 +170,7 @@ func BenchmarkRelayCreate(b *testing.B) {
 			tn := newTestNet(b, c.n)
 			var payloads [][]byte
 			for i := 0; i < 512; i++ {
-				_, p, _ := NewBuild(newDetRand(fmt.Sprint("rc", i)), tn.specs)
+				_, p, _ := NewBuild(newDetRand(fmt.Sprint("rc", i)), testTime, tn.specs)
 				payloads = append(payloads, p)
 			}
 			i := 0
@@ -213,7 +213,7 @@ func BenchmarkRelayCircuitMemory(b *testing.B) {
 	tn := newTestNet(b, 1)
 	var payloads [][]byte
 	for i := 0; i < n; i++ {
-		_, p, _ := NewBuild(newDetRand(fmt.Sprint("mem", i)), tn.specs)
+		_, p, _ := NewBuild(newDetRand(fmt.Sprint("mem", i)), testTime, tn.specs)
 		payloads = append(payloads, p)
 	}
 	for b.Loop() {

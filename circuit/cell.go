@@ -26,12 +26,13 @@ const (
 	PayloadLen = CellSize - CellHeaderLen
 )
 
-// ProtocolVersion is the circuit protocol this package speaks: 2, the
-// wide-block relay layer of specs/04-circuit.md §6. Relays announce it in
+// ProtocolVersion is the circuit protocol this package speaks: 3, the
+// wide-block relay layer of specs/04-circuit.md §6 and creates that carry
+// the client's clock (§7.2, §10). Relays announce it in
 // their descriptors (descriptor.Relay.Protocols); a client builds only
 // through relays that announce it, since a relay of another version
 // cannot open its layer.
-const ProtocolVersion = 2
+const ProtocolVersion = 3
 
 // Command is a link cell command.
 type Command uint8

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 )
 
 func TestBuildAndRoundTrip(t *testing.T) {
@@ -117,7 +118,7 @@ func TestTamperedCreate(t *testing.T) {
 	tn := newTestNet(t, 3)
 	// Flip one bit in each slot: the first hop's AEAD covers the whole onion.
 	for s := 0; s < MaxHops; s++ {
-		_, p, err := NewBuild(newDetRand(fmt.Sprint("tc", s)), tn.specs)
+		_, p, err := NewBuild(newDetRand(fmt.Sprint("tc", s)), testTime, tn.specs)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -140,7 +141,7 @@ func TestTamperedCreated(t *testing.T) {
 
 func TestReplayedCreate(t *testing.T) {
 	tn := newTestNet(t, 1)
-	_, p, err := NewBuild(newDetRand("replay"), tn.specs)
+	_, p, err := NewBuild(newDetRand("replay"), testTime, tn.specs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,33 +155,63 @@ func TestReplayedCreate(t *testing.T) {
 	}
 }
 
+// A relay refuses a create made by a clock more than MaxCreateSkew from
+// its own, and a replay of an accepted create once its window has passed,
+// with the same key still answered: by its time, with no cache entry left.
+func TestCreateClock(t *testing.T) {
+	k := mustKey(t, "clock")
+	now := testTime
+	r, err := NewResponder(ResponderConfig{Now: func() time.Time { return now }}, []OnionKey{k})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, off := range []time.Duration{-MaxCreateSkew - time.Minute, MaxCreateSkew + time.Minute} {
+		_, p, _ := NewBuild(newDetRand(fmt.Sprint("clock", off)), testTime.Add(off), []HopSpec{{OnionKey: k.Public}})
+		_, _, err := r.Create(p)
+		if !errors.Is(err, ErrClockSkew) || DestroyReasonFor(err) != DestroyClockSkew {
+			t.Fatalf("clock %v off: %v", off, err)
+		}
+	}
+	var accepted [][]byte
+	for _, off := range []time.Duration{-MaxCreateSkew, 0, MaxCreateSkew} {
+		_, p, _ := NewBuild(newDetRand(fmt.Sprint("clock-ok", off)), testTime.Add(off), []HopSpec{{OnionKey: k.Public}})
+		accepted = append(accepted, append([]byte(nil), p...))
+		if _, _, err := r.Create(p); err != nil {
+			t.Fatalf("clock %v off: %v", off, err)
+		}
+	}
+	now = testTime.Add(2*MaxCreateSkew + 2*time.Minute)
+	for i, p := range accepted {
+		if _, _, err := r.Create(p); !errors.Is(err, ErrClockSkew) {
+			t.Fatalf("replay %d after its window: %v", i, err)
+		}
+	}
+	if n := r.replay.Len(); n != 0 {
+		t.Fatalf("%d entries held after the window", n)
+	}
+}
+
 func TestOnionKeyRotation(t *testing.T) {
 	tn := newTestNet(t, 1)
 	old := tn.specs[0].OnionKey
-	oldKey, _ := GenerateOnionKey(newDetRand("onion-key-0"), 1)
-	newKey, _ := GenerateOnionKey(newDetRand("rotated"), 2)
+	oldKey, _ := GenerateOnionKey(newDetRand("onion-key-0"))
+	newKey, _ := GenerateOnionKey(newDetRand("rotated"))
 	r := tn.relays[0]
 	if err := r.SetOnionKeys([]OnionKey{newKey, oldKey}); err != nil {
 		t.Fatal(err)
 	}
 	for _, pk := range [][32]byte{old, newKey.Public} {
-		_, p, _ := NewBuild(newDetRand(fmt.Sprintf("rot-%x", pk[:4])), []HopSpec{{OnionKey: pk}})
+		_, p, _ := NewBuild(newDetRand(fmt.Sprintf("rot-%x", pk[:4])), testTime, []HopSpec{{OnionKey: pk}})
 		if _, _, err := r.Create(p); err != nil {
 			t.Fatalf("key %x: %v", pk[:4], err)
 		}
 	}
-	if r.replay.Len(1) != 1 || r.replay.Len(2) != 1 {
-		t.Fatalf("replay sets: %d %d", r.replay.Len(1), r.replay.Len(2))
-	}
 	if err := r.SetOnionKeys([]OnionKey{newKey}); err != nil {
 		t.Fatal(err)
 	}
-	_, p, _ := NewBuild(newDetRand("rot-retired"), []HopSpec{{OnionKey: old}})
+	_, p, _ := NewBuild(newDetRand("rot-retired"), testTime, []HopSpec{{OnionKey: old}})
 	if _, _, err := r.Create(p); !errors.Is(err, ErrHandshake) {
 		t.Fatalf("retired key: want ErrHandshake, got %v", err)
-	}
-	if r.replay.Len(1) != 0 {
-		t.Fatal("retired period kept")
 	}
 	if err := r.SetOnionKeys(nil); !errors.Is(err, ErrNoOnionKeys) {
 		t.Fatalf("no keys: %v", err)
@@ -203,7 +234,7 @@ func telescope(t *testing.T, tn *testNet, rnd *detRand) *builtCircuit {
 	one := &testNet{relays: tn.relays[:1], specs: tn.specs[:1]}
 	bc := one.build(t, rnd)
 	for k := 1; k < len(tn.relays); k++ {
-		x, p, err := bc.client.Extend(rnd, tn.specs[k])
+		x, p, err := bc.client.Extend(rnd, testTime, tn.specs[k])
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -286,7 +317,7 @@ func TestEarlyLimit(t *testing.T) {
 func TestUnexpectedCells(t *testing.T) {
 	tn := newTestNet(t, 2)
 	_, bc := tn.create(t, newDetRand("unexpected"))
-	_, cp, _ := NewBuild(newDetRand("unexpected-2"), tn.specs)
+	_, cp, _ := NewBuild(newDetRand("unexpected-2"), testTime, tn.specs)
 	mid, _, err := tn.relays[0].Create(cp)
 	if err != nil {
 		t.Fatal(err)
@@ -312,13 +343,13 @@ func TestUnexpectedCells(t *testing.T) {
 func TestPathLength(t *testing.T) {
 	tn := newTestNet(t, MaxHops+1)
 	for _, n := range []int{0, MaxHops + 1} {
-		if _, _, err := NewBuild(newDetRand("len"), tn.specs[:n]); !errors.Is(err, ErrPathLength) {
+		if _, _, err := NewBuild(newDetRand("len"), testTime, tn.specs[:n]); !errors.Is(err, ErrPathLength) {
 			t.Errorf("%d hops: %v", n, err)
 		}
 	}
 	bad := append([]HopSpec(nil), tn.specs[:2]...)
 	bad[1].PeerID = make([]byte, MaxPeerIDLen+1)
-	if _, _, err := NewBuild(newDetRand("len"), bad); !errors.Is(err, ErrBadPeerID) {
+	if _, _, err := NewBuild(newDetRand("len"), testTime, bad); !errors.Is(err, ErrBadPeerID) {
 		t.Errorf("long peer ID: %v", err)
 	}
 }
@@ -326,7 +357,7 @@ func TestPathLength(t *testing.T) {
 func TestWrongOnionKey(t *testing.T) {
 	tn := newTestNet(t, 2)
 	specs := []HopSpec{{OnionKey: tn.specs[1].OnionKey}}
-	_, p, _ := NewBuild(newDetRand("wrong"), specs)
+	_, p, _ := NewBuild(newDetRand("wrong"), testTime, specs)
 	_, _, err := tn.relays[0].Create(p)
 	if !errors.Is(err, ErrHandshake) || DestroyReasonFor(err) != DestroyHandshake {
 		t.Fatalf("want ErrHandshake, got %v", err)
@@ -389,7 +420,7 @@ func TestTagsForSendme(t *testing.T) {
 func TestExtendDoesNotAliasCell(t *testing.T) {
 	tn := newTestNet(t, 2)
 	bc := (&testNet{relays: tn.relays[:1], specs: tn.specs[:1]}).build(t, newDetRand("alias"))
-	_, p, err := bc.client.Extend(newDetRand("alias-x"), tn.specs[1])
+	_, p, err := bc.client.Extend(newDetRand("alias-x"), testTime, tn.specs[1])
 	if err != nil {
 		t.Fatal(err)
 	}

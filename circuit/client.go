@@ -3,6 +3,7 @@ package circuit
 import (
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/flynn/noise"
 )
@@ -30,9 +31,10 @@ type Build struct {
 // NewBuild prepares a one-round-trip build of path (1–MaxHops hops) and
 // returns the CREATE payload for path[0]. rnd supplies every random byte
 // (seeds, padding, ephemerals) in a fixed order, so a deterministic reader
-// gives a deterministic build.
-func NewBuild(rnd io.Reader, path []HopSpec) (*Build, []byte, error) {
-	onion, hops, err := buildOnion(rnd, path)
+// gives a deterministic build. now is the client's clock: every hop
+// refuses a create more than MaxCreateSkew away from its own.
+func NewBuild(rnd io.Reader, now time.Time, path []HopSpec) (*Build, []byte, error) {
+	onion, hops, err := buildOnion(rnd, now, path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("build circuit: %w", err)
 	}
@@ -41,7 +43,7 @@ func NewBuild(rnd io.Reader, path []HopSpec) (*Build, []byte, error) {
 
 // buildOnion draws the seeds and padding from rnd, then writes the msg1s
 // from the last hop to the first.
-func buildOnion(rnd io.Reader, path []HopSpec) ([]byte, []pendingHop, error) {
+func buildOnion(rnd io.Reader, now time.Time, path []HopSpec) ([]byte, []pendingHop, error) {
 	n := len(path)
 	if n < 1 || n > MaxHops {
 		return nil, nil, fmt.Errorf("%d hops: %w", n, ErrPathLength)
@@ -63,11 +65,11 @@ func buildOnion(rnd io.Reader, path []HopSpec) ([]byte, []pendingHop, error) {
 	if _, err := io.ReadFull(rnd, pad); err != nil {
 		return nil, nil, fmt.Errorf("read padding: %w", err)
 	}
-	return wrapOnion(rnd, path, seeds, hks, append(pad, fillers(hks[:n-1])...))
+	return wrapOnion(rnd, minuteOf(now), path, seeds, hks, append(pad, fillers(hks[:n-1])...))
 }
 
 // wrapOnion nests the msg1s: rest is the last hop's rest (padding | filler).
-func wrapOnion(rnd io.Reader, path []HopSpec, seeds [][seedLen]byte, hks [][keyLen]byte, rest []byte) ([]byte, []pendingHop, error) {
+func wrapOnion(rnd io.Reader, minute uint32, path []HopSpec, seeds [][seedLen]byte, hks [][keyLen]byte, rest []byte) ([]byte, []pendingHop, error) {
 	n := len(path)
 	hops := make([]pendingHop, n)
 	var onion []byte
@@ -76,9 +78,9 @@ func wrapOnion(rnd io.Reader, path []HopSpec, seeds [][seedLen]byte, hks [][keyL
 			rest = make([]byte, OnionLen-SlotLen)
 			xorInto(rest, onion, prg(hks[i], OnionLen))
 		}
-		r := routing{kind: routeLast, seed: seeds[i]}
+		r := routing{kind: routeLast, minute: minute, seed: seeds[i]}
 		if i < n-1 {
-			r = routing{kind: routeForward, next: path[i+1].PeerID, seed: seeds[i]}
+			r = routing{kind: routeForward, next: path[i+1].PeerID, minute: minute, seed: seeds[i]}
 		}
 		hs, err := initiatorState(rnd, path[i].OnionKey, rest)
 		if err != nil {

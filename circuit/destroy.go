@@ -22,13 +22,15 @@ const (
 	DestroyReplay        DestroyReason = 11 // replayed handshake
 	DestroyUnrecognized  DestroyReason = 12 // cell not recognized by the last hop
 	DestroyPayment       DestroyReason = 13 // payment missing or invalid
-	destroyReasonMax                   = DestroyPayment
+	DestroyClockSkew     DestroyReason = 14 // the create's time is outside the relay's window
+	destroyReasonMax                   = DestroyClockSkew
 )
 
 var destroyNames = [...]string{
 	"none", "protocol", "internal", "requested", "hibernating",
 	"resource-limit", "connect-failed", "no-such-relay", "timeout",
 	"destroyed", "handshake", "replay", "unrecognized", "payment",
+	"clock-skew",
 }
 
 func (r DestroyReason) String() string {

@@ -19,7 +19,12 @@ type DestroyedError struct {
 	Reason DestroyReason
 }
 
-func (e *DestroyedError) Error() string { return "circuit: destroyed: " + e.Reason.String() }
+func (e *DestroyedError) Error() string {
+	if e.Reason == DestroyClockSkew {
+		return "circuit: destroyed: clock-skew (the relay's clock and this computer's differ by more than 5 minutes)"
+	}
+	return "circuit: destroyed: " + e.Reason.String()
+}
 
 // Is makes errors.Is(err, ErrDestroyed) true.
 func (e *DestroyedError) Is(target error) bool { return target == ErrDestroyed }

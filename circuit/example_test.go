@@ -3,6 +3,7 @@ package circuit_test
 import (
 	"crypto/rand"
 	"fmt"
+	"time"
 
 	"github.com/obolnet/obol/circuit"
 )
@@ -14,14 +15,14 @@ func Example() {
 	var relays []*circuit.Responder
 	var path []circuit.HopSpec
 	for i := 0; i < 3; i++ {
-		k, _ := circuit.GenerateOnionKey(rand.Reader, 1) // published in the descriptor
+		k, _ := circuit.GenerateOnionKey(rand.Reader) // published in the descriptor
 		r, _ := circuit.NewResponder(circuit.ResponderConfig{}, []circuit.OnionKey{k})
 		relays = append(relays, r)
 		path = append(path, circuit.HopSpec{PeerID: []byte(fmt.Sprint("peer-", i)), OnionKey: k.Public})
 	}
 
 	// Client → hop 0: CREATE. Each relay forwards a CREATE to Action.Next.
-	build, create, _ := circuit.NewBuild(rand.Reader, path)
+	build, create, _ := circuit.NewBuild(rand.Reader, time.Now(), path)
 	var hops []*circuit.RelayCircuit
 	var act circuit.Action
 	for _, r := range relays {

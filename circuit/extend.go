@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"time"
 )
 
 // Extend is the body of a telescoping EXTEND cell: the next hop and the
@@ -88,13 +89,14 @@ type Extension struct {
 	hop pendingHop
 }
 
-// Extend prepares a one-hop onion for next and returns the payload of a
-// RELAY cell carrying EXTEND, addressed to the current last hop.
-func (c *ClientCircuit) Extend(rnd io.Reader, next HopSpec) (*Extension, []byte, error) {
+// Extend prepares a one-hop onion for next, made at now by the client's
+// clock, and returns the payload of a RELAY cell carrying EXTEND, addressed
+// to the current last hop.
+func (c *ClientCircuit) Extend(rnd io.Reader, now time.Time, next HopSpec) (*Extension, []byte, error) {
 	if c.Len() >= MaxHops {
 		return nil, nil, fmt.Errorf("extend: %w", ErrPathLength)
 	}
-	onion, hops, err := buildOnion(rnd, []HopSpec{next})
+	onion, hops, err := buildOnion(rnd, now, []HopSpec{next})
 	if err != nil {
 		return nil, nil, fmt.Errorf("extend: %w", err)
 	}

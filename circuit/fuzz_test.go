@@ -121,11 +121,11 @@ func FuzzParseExtended(f *testing.F) {
 func FuzzRelayCreate(f *testing.F) {
 	tn := newTestNet(f, 3)
 	for i := 1; i <= 3; i++ {
-		_, p, _ := NewBuild(newDetRand("fuzz"), tn.specs[:i])
+		_, p, _ := NewBuild(newDetRand("fuzz"), testTime, tn.specs[:i])
 		f.Add(p)
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
-		r, _ := NewResponder(ResponderConfig{Rand: newDetRand("fuzz-relay")}, []OnionKey{mustKey(t, "onion-key-0")})
+		r, _ := NewResponder(ResponderConfig{Now: testClock, Rand: newDetRand("fuzz-relay")}, []OnionKey{mustKey(t, "onion-key-0")})
 		_, a, err := r.Create(in)
 		if err == nil && len(a.Payload) != PayloadLen {
 			t.Fatalf("accepted create gave %d bytes", len(a.Payload))
@@ -140,7 +140,7 @@ func FuzzFinish(f *testing.F) {
 	_, bc := tn.create(f, newDetRand("fuzz-finish"))
 	f.Add(bc.createds[0])
 	f.Fuzz(func(t *testing.T, in []byte) {
-		b, _, err := NewBuild(newDetRand("fuzz-finish"), tn.specs)
+		b, _, err := NewBuild(newDetRand("fuzz-finish"), testTime, tn.specs)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -176,7 +176,7 @@ func FuzzSealDeliver(f *testing.F) {
 }
 
 func mustKey(t testing.TB, label string) OnionKey {
-	k, err := GenerateOnionKey(newDetRand(label), 1)
+	k, err := GenerateOnionKey(newDetRand(label))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,14 @@ import (
 	"encoding/binary"
 	"fmt"
 	"testing"
+	"time"
 )
+
+// testTime is the clock of the package's tests and vectors: the client's
+// builds are made at it and the relays judge creates by it.
+var testTime = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+
+func testClock() time.Time { return testTime }
 
 // detRand is the deterministic randomness of tests and vectors:
 // block i = SHA-256(label || uint64be(i)), concatenated.
@@ -41,11 +48,11 @@ func newTestNet(t testing.TB, n int) *testNet {
 	t.Helper()
 	tn := &testNet{}
 	for i := 0; i < n; i++ {
-		k, err := GenerateOnionKey(newDetRand(fmt.Sprintf("onion-key-%d", i)), 1)
+		k, err := GenerateOnionKey(newDetRand(fmt.Sprintf("onion-key-%d", i)))
 		if err != nil {
 			t.Fatal(err)
 		}
-		r, err := NewResponder(ResponderConfig{Rand: newDetRand(fmt.Sprintf("relay-%d", i))}, []OnionKey{k})
+		r, err := NewResponder(ResponderConfig{Now: testClock, Rand: newDetRand(fmt.Sprintf("relay-%d", i))}, []OnionKey{k})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -74,7 +81,7 @@ type builtCircuit struct {
 // create runs a one-round-trip build through the chain without finishing it.
 func (tn *testNet) create(t testing.TB, rnd *detRand) (*Build, *builtCircuit) {
 	t.Helper()
-	b, p, err := NewBuild(rnd, tn.specs)
+	b, p, err := NewBuild(rnd, testTime, tn.specs)
 	if err != nil {
 		t.Fatal(err)
 	}

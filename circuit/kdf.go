@@ -17,14 +17,16 @@ import (
 // handshake hash. The Noise transport cipher states themselves are never
 // used to encrypt: obol's layers need a size-preserving cipher. The layer
 // labels say v2: circuit protocol 2 replaced the AES-CTR+GMAC layer of
-// protocol 1 with the wide-block layer of crypt.go; the handshake is
-// unchanged and keeps its v1 labels.
+// protocol 1 with the wide-block layer of crypt.go. The prologue says v3:
+// protocol 3 put the client's clock in the routing instructions, so that a
+// relay of another version fails the handshake instead of misreading them.
+// The header label is the handshake's since protocol 1.
 const (
 	labelHeader = "obol/circuit/v1 header"
 	labelEarly  = "obol/circuit/v2 early"
 	labelLayers = "obol/circuit/v2 layers"
 	// prologueLabel starts the Noise prologue of every create.
-	prologueLabel = "obol/circuit/v1 create"
+	prologueLabel = "obol/circuit/v3 create"
 )
 
 // Key and IV sizes of AES-256 (CTR for the onion and reply blinding).

@@ -23,14 +23,19 @@ import (
 //
 // Routing instructions (the Noise payload of each msg1):
 //
-//	kind (1) | peer ID length (1) | peer ID (MaxPeerIDLen, zero padded) | seed (32)
+//	kind (1) | peer ID length (1) | peer ID (MaxPeerIDLen, zero padded) | minute (4) | seed (32)
+//
+// The minute is the client's clock in whole minutes since the Unix epoch;
+// a relay accepts it within MaxCreateSkew of its own (see ReplayCache).
 const (
 	// MaxHops is the longest path one create can build.
 	MaxHops = 8
-	// MaxPeerIDLen bounds the next hop's libp2p peer ID.
-	MaxPeerIDLen = 64
+	// MaxPeerIDLen bounds the next hop's libp2p peer ID (every key type
+	// libp2p has gives at most 42 bytes).
+	MaxPeerIDLen = 60
+	minuteLen    = 4
 	seedLen      = 32
-	routingLen   = 1 + 1 + MaxPeerIDLen + seedLen // 98
+	routingLen   = 1 + 1 + MaxPeerIDLen + minuteLen + seedLen // 98
 	noiseKeyLen  = 32
 	noiseTagLen  = 16
 	// SlotLen is one Noise NK msg1: ephemeral, encrypted routing, tag.
@@ -62,9 +67,10 @@ var noiseSuite = noise.NewCipherSuite(dh25519{}, noise.CipherChaChaPoly, noise.H
 
 // routing is a hop's decrypted routing instructions.
 type routing struct {
-	kind uint8
-	next []byte // peer ID when kind == routeForward
-	seed [seedLen]byte
+	kind   uint8
+	next   []byte // peer ID when kind == routeForward
+	minute uint32 // the client's clock (minuteOf)
+	seed   [seedLen]byte
 }
 
 func (r routing) marshal() []byte {
@@ -72,7 +78,8 @@ func (r routing) marshal() []byte {
 	b[0] = r.kind
 	b[1] = byte(len(r.next))
 	copy(b[2:], r.next)
-	copy(b[2+MaxPeerIDLen:], r.seed[:])
+	binary.BigEndian.PutUint32(b[2+MaxPeerIDLen:], r.minute)
+	copy(b[2+MaxPeerIDLen+minuteLen:], r.seed[:])
 	return b
 }
 
@@ -80,7 +87,11 @@ func parseRouting(b []byte) (routing, error) {
 	if len(b) != routingLen {
 		return routing{}, fmt.Errorf("routing of %d bytes: %w", len(b), ErrPayloadTruncated)
 	}
-	r := routing{kind: b[0], seed: [seedLen]byte(b[2+MaxPeerIDLen:])}
+	r := routing{
+		kind:   b[0],
+		minute: binary.BigEndian.Uint32(b[2+MaxPeerIDLen:]),
+		seed:   [seedLen]byte(b[2+MaxPeerIDLen+minuteLen:]),
+	}
 	n := int(b[1])
 	switch {
 	case r.kind == routeForward && (n == 0 || n > MaxPeerIDLen):

@@ -171,10 +171,13 @@ func TestExtendCodec(t *testing.T) {
 }
 
 func TestRouting(t *testing.T) {
-	r := routing{kind: routeForward, next: peerID(3), seed: [seedLen]byte{7}}
+	r := routing{kind: routeForward, next: peerID(3), minute: 0x01020304, seed: [seedLen]byte{7}}
 	got, err := parseRouting(r.marshal())
-	if err != nil || !bytes.Equal(got.next, r.next) || got.seed != r.seed {
-		t.Fatalf("round trip: %v", err)
+	if err != nil || !bytes.Equal(got.next, r.next) || got.minute != r.minute || got.seed != r.seed {
+		t.Fatalf("round trip: %+v, %v", got, err)
+	}
+	if b := r.marshal(); !bytes.Equal(b[2+MaxPeerIDLen:2+MaxPeerIDLen+4], []byte{1, 2, 3, 4}) {
+		t.Fatalf("minute at the wrong offset: %x", b)
 	}
 	for _, tc := range []struct {
 		name string
@@ -184,6 +187,7 @@ func TestRouting(t *testing.T) {
 		{"forward without peer", routing{kind: routeForward}, ErrBadPeerID},
 		{"last with peer", routing{kind: routeLast, next: []byte{1}}, ErrBadPeerID},
 		{"kind", routing{kind: 9}, ErrRoutingKind},
+		{"peer ID over the limit", routing{kind: routeForward, next: make([]byte, MaxPeerIDLen+1)}, ErrBadPeerID},
 	} {
 		if _, err := parseRouting(tc.r.marshal()); !errors.Is(err, tc.err) {
 			t.Errorf("%s: %v, want %v", tc.name, err, tc.err)

@@ -6,25 +6,24 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/flynn/noise"
 )
 
-// OnionKey is one of a relay's X25519 onion keys. Period names the
-// onion-key period it belongs to (the replay cache is kept per period).
+// OnionKey is one of a relay's X25519 onion keys.
 type OnionKey struct {
-	Period  uint64
 	Private [32]byte
 	Public  [32]byte
 }
 
-// GenerateOnionKey draws a fresh onion key for period from rnd.
-func GenerateOnionKey(rnd io.Reader, period uint64) (OnionKey, error) {
+// GenerateOnionKey draws a fresh onion key from rnd.
+func GenerateOnionKey(rnd io.Reader) (OnionKey, error) {
 	kp, err := noiseSuite.GenerateKeypair(rnd)
 	if err != nil {
 		return OnionKey{}, fmt.Errorf("generate onion key: %w", err)
 	}
-	return OnionKey{Period: period, Private: [32]byte(kp.Private), Public: [32]byte(kp.Public)}, nil
+	return OnionKey{Private: [32]byte(kp.Private), Public: [32]byte(kp.Public)}, nil
 }
 
 // ResponderConfig configures a Responder. The zero value is usable.
@@ -33,9 +32,10 @@ type ResponderConfig struct {
 	// crypto/rand. Tests pass a deterministic reader. It must be safe for
 	// concurrent use if Create is called concurrently.
 	Rand io.Reader
-	// ReplayPerPeriod bounds the replay cache per onion-key period
-	// (DefaultReplayPerPeriod if zero).
-	ReplayPerPeriod int
+	// Now is the clock creates are judged by (default time.Now).
+	Now func() time.Time
+	// ReplayEntries bounds the replay cache (DefaultReplayEntries if zero).
+	ReplayEntries int
 	// MaxEarlyCells bounds the RELAY_EARLY cells a circuit accepts
 	// (DefaultMaxEarlyCells if zero).
 	MaxEarlyCells int
@@ -51,6 +51,7 @@ const DefaultMaxEarlyCells = 8
 // goroutine.
 type Responder struct {
 	rand     io.Reader
+	now      func() time.Time
 	maxEarly int
 	replay   *ReplayCache
 
@@ -60,9 +61,12 @@ type Responder struct {
 
 // NewResponder returns a responder accepting creates under keys (newest first).
 func NewResponder(cfg ResponderConfig, keys []OnionKey) (*Responder, error) {
-	r := &Responder{rand: cfg.Rand, maxEarly: cfg.MaxEarlyCells, replay: NewReplayCache(cfg.ReplayPerPeriod)}
+	r := &Responder{rand: cfg.Rand, now: cfg.Now, maxEarly: cfg.MaxEarlyCells, replay: NewReplayCache(cfg.ReplayEntries)}
 	if r.rand == nil {
 		r.rand = rand.Reader
+	}
+	if r.now == nil {
+		r.now = time.Now
 	}
 	if r.maxEarly <= 0 {
 		r.maxEarly = DefaultMaxEarlyCells
@@ -71,27 +75,22 @@ func NewResponder(cfg ResponderConfig, keys []OnionKey) (*Responder, error) {
 }
 
 // SetOnionKeys replaces the accepted onion keys (newest first; during a
-// rotation both the old and the new key) and drops the replay sets of
-// periods no longer listed.
+// rotation both the old and the new key). The replay cache does not
+// depend on them: it is kept by the creates' time.
 func (r *Responder) SetOnionKeys(keys []OnionKey) error {
 	if len(keys) == 0 {
 		return ErrNoOnionKeys
 	}
-	periods := make([]uint64, len(keys))
-	for i, k := range keys {
-		periods[i] = k.Period
-	}
 	r.mu.Lock()
 	r.keys = append([]OnionKey(nil), keys...)
 	r.mu.Unlock()
-	r.replay.Retain(periods...)
 	return nil
 }
 
 // Create processes the payload of an inbound CREATE. On success it returns
 // the new circuit and either ActForward (CREATE to Action.Next; the relay
 // answers later, from HandleCreated) or ActBackward (CREATED: this relay is
-// the last hop). Errors: ErrReplay, ErrReplayFull, ErrHandshake,
+// the last hop). Errors: ErrReplay, ErrReplayFull, ErrClockSkew, ErrHandshake,
 // ErrBadHandshakeType and decoding errors; answer them with DESTROY.
 func (r *Responder) Create(payload []byte) (*RelayCircuit, Action, error) {
 	onion, err := parseCreate(payload)
@@ -99,28 +98,29 @@ func (r *Responder) Create(payload []byte) (*RelayCircuit, Action, error) {
 		return nil, Action{}, err
 	}
 	msg1, rest := onion[:SlotLen], onion[SlotLen:]
-	if r.replay.Seen(msg1[:noiseKeyLen]) {
+	now := r.now()
+	if r.replay.Seen(now, msg1[:noiseKeyLen]) {
 		return nil, Action{}, fmt.Errorf("create: %w", ErrReplay)
 	}
-	hs, period, rt, err := r.readMsg1(msg1, rest)
+	hs, rt, err := r.readMsg1(msg1, rest)
 	if err != nil {
 		return nil, Action{}, fmt.Errorf("create: %w", err)
 	}
-	if err := r.replay.Add(period, msg1[:noiseKeyLen]); err != nil {
+	if err := r.replay.Add(rt.minute, now, msg1[:noiseKeyLen]); err != nil {
 		return nil, Action{}, fmt.Errorf("create: %w", err)
 	}
 	return r.respond(hs, rt, rest)
 }
 
 // readMsg1 tries each onion key in turn.
-func (r *Responder) readMsg1(msg1, rest []byte) (*noise.HandshakeState, uint64, routing, error) {
+func (r *Responder) readMsg1(msg1, rest []byte) (*noise.HandshakeState, routing, error) {
 	r.mu.RLock()
 	keys := r.keys
 	r.mu.RUnlock()
 	for _, k := range keys {
 		hs, err := responderState(r.rand, k, rest)
 		if err != nil {
-			return nil, 0, routing{}, err
+			return nil, routing{}, err
 		}
 		payload, _, _, err := hs.ReadMessage(nil, msg1)
 		if err != nil {
@@ -128,11 +128,11 @@ func (r *Responder) readMsg1(msg1, rest []byte) (*noise.HandshakeState, uint64, 
 		}
 		rt, err := parseRouting(payload)
 		if err != nil {
-			return nil, 0, routing{}, fmt.Errorf("%w: %w", ErrHandshake, err)
+			return nil, routing{}, fmt.Errorf("%w: %w", ErrHandshake, err)
 		}
-		return hs, k.Period, rt, nil
+		return hs, rt, nil
 	}
-	return nil, 0, routing{}, ErrHandshake
+	return nil, routing{}, ErrHandshake
 }
 
 // respond writes msg2 and either forwards the peeled onion or answers.
@@ -380,6 +380,8 @@ func DestroyReasonFor(err error) DestroyReason {
 	switch {
 	case errors.Is(err, ErrReplay):
 		return DestroyReplay
+	case errors.Is(err, ErrClockSkew):
+		return DestroyClockSkew
 	case errors.Is(err, ErrReplayFull), errors.Is(err, ErrLayerExhausted):
 		return DestroyResourceLimit
 	case errors.Is(err, ErrHandshake):

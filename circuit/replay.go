@@ -6,12 +6,18 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"time"
 )
 
-// ReplayCache remembers the ephemeral keys of accepted handshakes, one set
-// per onion-key period, so a replayed first message is rejected for as long
-// as the onion key that could decrypt it is accepted. Sets of retired
-// periods are dropped by Retain. It is safe for concurrent use.
+// ReplayCache remembers the ephemeral keys of accepted handshakes for as
+// long as their create could be accepted again. Every create carries the
+// client's clock in whole minutes (routing instructions); a relay accepts
+// it only within MaxCreateSkew of its own clock, so a replay is refused by
+// its time once it is older than that, and the cache needs to hold only
+// the creates of the last minutes, whatever the onion keys' lifetimes. It
+// keeps one set per create minute and drops a minute's set once the
+// relay's clock has left that minute's window. It is safe for concurrent
+// use.
 //
 // Entries are exact 64-bit keyed fingerprints, so a fresh handshake is
 // refused only on a fingerprint collision (n/2^64 for n entries) and a
@@ -20,24 +26,40 @@ import (
 // is sorted into a run when full; runs are merged so that each is at least
 // twice the size of the next, which keeps their number logarithmic.
 //
-// A period holds at most perPeriod entries. The default is sized so that a
-// relay's admission limit cannot fill it: at the router's relay-wide create
-// limit (2000/s) a 4-hour key period admits 28.8 million creates, under
-// DefaultReplayPerPeriod. Honest load is far below (200 creates/s for a
-// 4-hour period is 2.9 million entries, 23 MiB). Only a period whose key is
-// accepted for longer than perPeriod/rate fails closed with ErrReplayFull;
-// a relay that sees Fill approach 1 should rotate its onion key.
+// The cache holds at most max entries. The default is sized so that a
+// relay's admission limit cannot fill it: a minute's creates are accepted
+// while the relay's clock moves through 2·MaxCreateSkew plus that minute,
+// 11 minutes, and the sets of 11 minutes are held at once; at the
+// router's relay-wide create limit (2000/s) that is 1.32 million
+// creates, under DefaultReplayEntries (16 MiB at most). Honest load is far
+// below (200 creates/s is 132,000 entries, 1 MiB). A cache that is full
+// fails closed with ErrReplayFull rather than forget an entry.
 type ReplayCache struct {
-	seed      maphash.Seed
-	perPeriod int
+	seed maphash.Seed
+	max  int
 
-	mu      sync.Mutex // guards periods
-	periods map[uint64]*replaySet
+	mu      sync.Mutex // guards the fields below
+	floor   uint32     // the oldest minute still accepted; it only rises
+	minutes map[uint32]*replaySet
+	n       int // entries in all sets
 }
 
-// DefaultReplayPerPeriod is the default bound per onion-key period (2^25
-// entries, 256 MiB at most; see ReplayCache).
-const DefaultReplayPerPeriod = 1 << 25
+// MaxCreateSkew is how far a create's clock may be from the relay's, either
+// way. It matches the skew descriptors allow (descriptor.MaxClockSkew).
+const MaxCreateSkew = 5 * time.Minute
+
+// skewMinutes is MaxCreateSkew in whole minutes.
+const skewMinutes = uint32(MaxCreateSkew / time.Minute)
+
+// DefaultReplayEntries is the default bound on the replay cache (2^21
+// entries, 16 MiB at most; see ReplayCache).
+const DefaultReplayEntries = 1 << 21
+
+// minuteOf is t in whole minutes since the Unix epoch, as a create
+// carries it (0 before the epoch).
+func minuteOf(t time.Time) uint32 {
+	return uint32(max(t.Unix(), 0) / 60)
+}
 
 // replayRecentLen is how many new entries wait in a map before they are
 // sorted into a run.
@@ -93,30 +115,46 @@ func mergeSorted(a, b []uint64) []uint64 {
 	return append(append(out, a...), b...)
 }
 
-// NewReplayCache returns an empty cache with perPeriod entries per period
-// (DefaultReplayPerPeriod if perPeriod <= 0).
-func NewReplayCache(perPeriod int) *ReplayCache {
-	if perPeriod <= 0 {
-		perPeriod = DefaultReplayPerPeriod
+// NewReplayCache returns an empty cache of at most max entries
+// (DefaultReplayEntries if max <= 0).
+func NewReplayCache(max int) *ReplayCache {
+	if max <= 0 {
+		max = DefaultReplayEntries
 	}
-	return &ReplayCache{
-		seed:      maphash.MakeSeed(),
-		perPeriod: perPeriod,
-		periods:   make(map[uint64]*replaySet),
-	}
+	return &ReplayCache{seed: maphash.MakeSeed(), max: max, minutes: make(map[uint32]*replaySet)}
 }
 
 func (c *ReplayCache) fingerprint(ephemeral []byte) uint64 {
 	return maphash.Bytes(c.seed, ephemeral)
 }
 
-// Seen reports whether ephemeral was already accepted in any period; a
+// Seen reports whether ephemeral was accepted within the window at now; a
 // relay checks it before spending a Diffie-Hellman on the handshake.
-func (c *ReplayCache) Seen(ephemeral []byte) bool {
+func (c *ReplayCache) Seen(now time.Time, ephemeral []byte) bool {
 	fp := c.fingerprint(ephemeral)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, set := range c.periods {
+	c.advance(minuteOf(now))
+	return c.has(fp)
+}
+
+// advance moves the window's start to cur - skewMinutes, if that is later,
+// and drops the sets of the minutes it left.
+func (c *ReplayCache) advance(cur uint32) {
+	if cur < skewMinutes || cur-skewMinutes <= c.floor {
+		return
+	}
+	c.floor = cur - skewMinutes
+	for m, set := range c.minutes {
+		if m < c.floor {
+			c.n -= set.n
+			delete(c.minutes, m)
+		}
+	}
+}
+
+func (c *ReplayCache) has(fp uint64) bool {
+	for _, set := range c.minutes {
 		if set.has(fp) {
 			return true
 		}
@@ -124,51 +162,48 @@ func (c *ReplayCache) Seen(ephemeral []byte) bool {
 	return false
 }
 
-// Add records ephemeral under period. It returns ErrReplay if it was already
-// accepted in any period and ErrReplayFull if the period's set is full.
-func (c *ReplayCache) Add(period uint64, ephemeral []byte) error {
+// Add records ephemeral, from a create made at minute by the client's
+// clock, at the relay's time now. It returns ErrClockSkew if minute is
+// outside the window the cache covers at now, ErrReplay if ephemeral was
+// already accepted and ErrReplayFull if the cache is full.
+//
+// The window is minuteOf(now) ± MaxCreateSkew, except that its start never
+// moves back: a minute once dropped stays refused even if the relay's
+// clock is set back, since the creates it held could otherwise be
+// replayed.
+func (c *ReplayCache) Add(minute uint32, now time.Time, ephemeral []byte) error {
 	fp := c.fingerprint(ephemeral)
+	cur := minuteOf(now)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, s := range c.periods {
-		if s.has(fp) {
-			return ErrReplay
-		}
+	c.advance(cur)
+	if minute < c.floor || minute > cur+skewMinutes {
+		return fmt.Errorf("minute %d, relay at %d: %w", minute, cur, ErrClockSkew)
 	}
-	set := c.periods[period]
+	if c.has(fp) {
+		return ErrReplay
+	}
+	if c.n >= c.max {
+		return ErrReplayFull
+	}
+	set := c.minutes[minute]
 	if set == nil {
 		set = &replaySet{recent: make(map[uint64]struct{})}
-		c.periods[period] = set
-	}
-	if set.n >= c.perPeriod {
-		return fmt.Errorf("period %d: %w", period, ErrReplayFull)
+		c.minutes[minute] = set
 	}
 	set.add(fp)
+	c.n++
 	return nil
 }
 
-// Retain drops the sets of every period not listed.
-func (c *ReplayCache) Retain(periods ...uint64) {
+// Len returns the number of entries held.
+func (c *ReplayCache) Len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for p := range c.periods {
-		if !slices.Contains(periods, p) {
-			delete(c.periods, p)
-		}
-	}
+	return c.n
 }
 
-// Len returns the number of entries held for period.
-func (c *ReplayCache) Len(period uint64) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if s := c.periods[period]; s != nil {
-		return s.n
-	}
-	return 0
-}
-
-// Fill returns how full period's set is, from 0 to 1.
-func (c *ReplayCache) Fill(period uint64) float64 {
-	return float64(c.Len(period)) / float64(c.perPeriod)
+// Fill returns how full the cache is, from 0 to 1.
+func (c *ReplayCache) Fill() float64 {
+	return float64(c.Len()) / float64(c.max)
 }

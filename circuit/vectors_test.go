@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/curve25519"
 )
@@ -35,6 +36,7 @@ func (h *hexBytes) UnmarshalText(b []byte) error {
 type vectorFile struct {
 	Description  string          `json:"description"`
 	RandomSource string          `json:"random_source"`
+	Clock        vectorClock     `json:"clock"`
 	Constants    map[string]int  `json:"constants"`
 	Relays       []vectorRelay   `json:"relays"`
 	Client       vectorClient    `json:"client"`
@@ -42,6 +44,17 @@ type vectorFile struct {
 	Backward     []vectorCell    `json:"backward_cells"`
 	Early        vectorCell      `json:"early_cell"`
 	Payloads     []vectorPayload `json:"payloads"`
+}
+
+// vectorClock is the time of a vector's builds, by the client's clock and
+// the relays' alike, and the create minute the routing instructions carry.
+type vectorClock struct {
+	Time   string `json:"time"`
+	Minute uint32 `json:"create_minute"`
+}
+
+func testVectorClock() vectorClock {
+	return vectorClock{Time: testTime.Format(time.RFC3339), Minute: minuteOf(testTime)}
 }
 
 type vectorRelay struct {
@@ -151,34 +164,36 @@ func checkVectorFile(t *testing.T, path string, got, want any) {
 // telescopeVectors is a 2-hop telescoping build: a one-hop CREATE to hop
 // 0, then EXTEND through hop 0 to hop 1.
 type telescopeVectors struct {
-	Description       string     `json:"description"`
-	RandomSource      string     `json:"random_source"`
-	OnionKeyLabels    []string   `json:"onion_key_labels"`
-	RelayRandLabels   []string   `json:"relay_rand_labels"`
-	ClientRandLabel   string     `json:"client_rand_label"`
-	PeerIDs           []hexBytes `json:"peer_ids"`
-	Create0           hexBytes   `json:"create_payload_to_hop0"`
-	Created0          hexBytes   `json:"created_payload_from_hop0"`
-	ExtendPlaintext   hexBytes   `json:"extend_plaintext_with_tag"`
-	ExtendWire        hexBytes   `json:"extend_relay_payload_to_hop0"`
-	Create1           hexBytes   `json:"create_payload_hop0_to_hop1"`
-	Created1          hexBytes   `json:"created_payload_hop1_to_hop0"`
-	ExtendedWire      hexBytes   `json:"extended_relay_payload_to_client"`
-	ExtendedPlaintext hexBytes   `json:"extended_plaintext_with_tag"`
-	DataToHop1Wire    hexBytes   `json:"data_to_hop1_payload"`
+	Description       string      `json:"description"`
+	RandomSource      string      `json:"random_source"`
+	Clock             vectorClock `json:"clock"`
+	OnionKeyLabels    []string    `json:"onion_key_labels"`
+	RelayRandLabels   []string    `json:"relay_rand_labels"`
+	ClientRandLabel   string      `json:"client_rand_label"`
+	PeerIDs           []hexBytes  `json:"peer_ids"`
+	Create0           hexBytes    `json:"create_payload_to_hop0"`
+	Created0          hexBytes    `json:"created_payload_from_hop0"`
+	ExtendPlaintext   hexBytes    `json:"extend_plaintext_with_tag"`
+	ExtendWire        hexBytes    `json:"extend_relay_payload_to_hop0"`
+	Create1           hexBytes    `json:"create_payload_hop0_to_hop1"`
+	Created1          hexBytes    `json:"created_payload_hop1_to_hop0"`
+	ExtendedWire      hexBytes    `json:"extended_relay_payload_to_client"`
+	ExtendedPlaintext hexBytes    `json:"extended_plaintext_with_tag"`
+	DataToHop1Wire    hexBytes    `json:"data_to_hop1_payload"`
 }
 
 func generateTelescopeVectors(t *testing.T) *telescopeVectors {
 	v := &telescopeVectors{
-		Description:     "obol circuit v1: 2-hop telescoping build (one-hop CREATE, EXTEND, EXTENDED) and one DATA cell to hop 1",
+		Description:     "obol circuit v3: 2-hop telescoping build (one-hop CREATE, EXTEND, EXTENDED) and one DATA cell to hop 1",
 		RandomSource:    "as in circuit-3hop.json",
+		Clock:           testVectorClock(),
 		ClientRandLabel: "obol circuit telescope client",
 	}
 	tn := &testNet{}
 	for i := 0; i < 2; i++ {
 		kl, rl := fmt.Sprintf("obol circuit telescope onion key %d", i), fmt.Sprintf("obol circuit telescope relay %d", i)
 		k := mustKey(t, kl)
-		r, _ := NewResponder(ResponderConfig{Rand: newDetRand(rl)}, []OnionKey{k})
+		r, _ := NewResponder(ResponderConfig{Now: testClock, Rand: newDetRand(rl)}, []OnionKey{k})
 		tn.relays = append(tn.relays, r)
 		tn.specs = append(tn.specs, HopSpec{PeerID: peerID(i), OnionKey: k.Public})
 		v.OnionKeyLabels, v.RelayRandLabels = append(v.OnionKeyLabels, kl), append(v.RelayRandLabels, rl)
@@ -187,7 +202,7 @@ func generateTelescopeVectors(t *testing.T) *telescopeVectors {
 	rnd := newDetRand(v.ClientRandLabel)
 	bc := (&testNet{relays: tn.relays[:1], specs: tn.specs[:1]}).build(t, rnd)
 	v.Create0, v.Created0 = bc.creates[0], bc.createds[0]
-	x, p, err := bc.client.Extend(rnd, tn.specs[1])
+	x, p, err := bc.client.Extend(rnd, testTime, tn.specs[1])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +245,8 @@ const vectorHops = 3
 
 func generateVectors(t *testing.T) *vectorFile {
 	v := &vectorFile{
-		Description: "obol circuit v1: one-round-trip 3-hop build, layer keys, one cell to and from each hop, one 0-RTT cell, relay payload encodings",
+		Description: "obol circuit v3: one-round-trip 3-hop build, layer keys, one cell to and from each hop, one 0-RTT cell, relay payload encodings",
+		Clock:       testVectorClock(),
 		RandomSource: "every random byte comes from a reader named by a label: block i (i = 0, 1, ...) = " +
 			"SHA-256(UTF-8 label || uint64 big-endian i); the blocks are concatenated",
 		Constants: map[string]int{"cell_size": CellSize, "payload_len": PayloadLen, "relay_header_len": RelayHeaderLen,
@@ -264,7 +280,7 @@ func newVectorNet(t *testing.T) *testNet {
 	tn := &testNet{}
 	for i := 0; i < vectorHops; i++ {
 		k := mustKey(t, fmt.Sprintf("obol circuit vector onion key %d", i))
-		r, err := NewResponder(ResponderConfig{Rand: newDetRand(fmt.Sprintf("obol circuit vector relay %d", i))}, []OnionKey{k})
+		r, err := NewResponder(ResponderConfig{Now: testClock, Rand: newDetRand(fmt.Sprintf("obol circuit vector relay %d", i))}, []OnionKey{k})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -428,8 +444,8 @@ func vectorPayloads(t *testing.T) []vectorPayload {
 // file's CREATED, and the client's finished circuit seals the file's cells.
 func checkVectorsIndependently(t *testing.T, v *vectorFile) {
 	for i, vr := range v.Relays {
-		k := OnionKey{Period: 1, Private: [32]byte(vr.OnionPrivate), Public: [32]byte(vr.OnionPublic)}
-		r, _ := NewResponder(ResponderConfig{Rand: newDetRand(vr.RandLabel)}, []OnionKey{k})
+		k := OnionKey{Private: [32]byte(vr.OnionPrivate), Public: [32]byte(vr.OnionPublic)}
+		r, _ := NewResponder(ResponderConfig{Now: testClock, Rand: newDetRand(vr.RandLabel)}, []OnionKey{k})
 		rc, a, err := r.Create(vr.CreateReceived)
 		if err != nil {
 			t.Fatalf("relay %d: %v", i, err)

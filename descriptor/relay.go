@@ -21,22 +21,22 @@ const Version = 1
 // Limits that Verify enforces. They are part of the format: changing one is
 // a protocol change (specs/01-descriptor.md, "Field ranges").
 const (
-	MaxSize        = 4096             // encoded record, signature included
-	MaxLifetime    = 24 * time.Hour   // expiry at most this far ahead of now and of publish time
-	MaxClockSkew   = 5 * time.Minute  // publish time may be this far in the future
-	MaxAddrs       = 8                // advertised multiaddrs
-	MaxAddrLen     = 128              // bytes of one binary multiaddr
-	MaxOnionKeys   = 8                // current key, those of the coming intervals, and the last one
-	MaxPortRanges  = 64               // exit port summary entries
-	MaxMints       = 4                // accepted mints
-	MaxKeysets     = 8                // keysets per mint
-	MaxURLLen      = 200              // bytes of a mint URL
-	MaxFamily      = 16               // declared family members
-	MaxSoftwareLen = 64               // bytes of the software string
-	MaxProtocols   = 8                // protocol versions
-	OnionKeySize   = 32               // X25519 public key
-	ReceiverKeyLen = 33               // compressed secp256k1 point
-	MaxGrace       = 10 * time.Minute // longest grace period a relay may advertise
+	MaxSize        = 4096               // encoded record, signature included
+	MaxLifetime    = 6 * 24 * time.Hour // expiry at most this far ahead of now and of publish time
+	MaxClockSkew   = 5 * time.Minute    // publish time may be this far in the future
+	MaxAddrs       = 8                  // advertised multiaddrs
+	MaxAddrLen     = 128                // bytes of one binary multiaddr
+	MaxOnionKeys   = 8                  // current key, those of the coming intervals, and the last one
+	MaxPortRanges  = 64                 // exit port summary entries
+	MaxMints       = 4                  // accepted mints
+	MaxKeysets     = 8                  // keysets per mint
+	MaxURLLen      = 200                // bytes of a mint URL
+	MaxFamily      = 16                 // declared family members
+	MaxSoftwareLen = 64                 // bytes of the software string
+	MaxProtocols   = 8                  // protocol versions
+	OnionKeySize   = 32                 // X25519 public key
+	ReceiverKeyLen = 33                 // compressed secp256k1 point
+	MaxGrace       = 10 * time.Minute   // longest grace period a relay may advertise
 )
 
 // Role is a bit set of what a relay offers.

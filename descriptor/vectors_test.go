@@ -125,7 +125,7 @@ func invalidCases(t testing.TB) []invalidVector {
 		mut("wrong version", "ErrVersion", func(r *Relay) { r.Version = 2 }),
 		mut("expired", "ErrExpired", func(r *Relay) { r.Published, r.Expires = vectorNow-7200, vectorNow-1 }),
 		mut("published in the future", "ErrNotYetValid", func(r *Relay) { r.Published, r.Expires = vectorNow+3600, vectorNow+7200 }),
-		mut("expiry more than 24h ahead", "ErrTooFarAhead", func(r *Relay) { r.Expires = vectorNow + 25*3600 }),
+		mut("expiry more than 6 days ahead", "ErrTooFarAhead", func(r *Relay) { r.Expires = vectorNow + int64(MaxLifetime/time.Second) + 1 }),
 		mut("no addresses", "ErrField", func(r *Relay) { r.Addrs = nil }),
 		mut("garbage address", "ErrField", func(r *Relay) { r.Addrs = [][]byte{{0xff, 0xff}} }),
 		mut("no onion key", "ErrField", func(r *Relay) { r.OnionKeys = nil }),

@@ -185,7 +185,7 @@ func TestBadCellDestroysOneCircuit(t *testing.T) {
 		{PeerID: []byte(path[0].Peer.ID), OnionKey: path[0].OnionKey},
 		{PeerID: []byte(path[1].Peer.ID), OnionKey: path[1].OnionKey},
 	}
-	b, create, err := circuit.NewBuild(rand.Reader, specs)
+	b, create, err := circuit.NewBuild(rand.Reader, time.Now(), specs)
 	if err != nil {
 		t.Fatal(err)
 	}

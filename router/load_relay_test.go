@@ -84,7 +84,7 @@ func runLoadRelay(in io.Reader, out io.Writer) error {
 		return err
 	}
 	defer h.Close()
-	onion, err := circuit.GenerateOnionKey(rand.Reader, 1)
+	onion, err := circuit.GenerateOnionKey(rand.Reader)
 	if err != nil {
 		return err
 	}

@@ -51,7 +51,7 @@ func runRelayProcess() {
 		fmt.Println("error", err)
 		return
 	}
-	onion, _ := circuit.GenerateOnionKey(rand.Reader, 1)
+	onion, _ := circuit.GenerateOnionKey(rand.Reader)
 	dir := relaynet.NewDirectory()
 	// One client peer opens every circuit of the memory benchmark: no
 	// per-peer rate or circuit cap.

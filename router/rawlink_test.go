@@ -97,7 +97,7 @@ func (l *rawLink) build(path []client.Hop) (*rawCircuit, error) {
 	for _, h := range path {
 		specs = append(specs, circuit.HopSpec{PeerID: []byte(h.Peer.ID), OnionKey: h.OnionKey})
 	}
-	b, create, err := circuit.NewBuild(rand.Reader, specs)
+	b, create, err := circuit.NewBuild(rand.Reader, time.Now(), specs)
 	if err != nil {
 		return nil, err
 	}

@@ -213,6 +213,20 @@ type Router struct {
 	hidden hiddenPoints // intro and rendezvous registrations (hidden.go)
 }
 
+// replayEntries bounds the replay cache so that the creates the relay-wide
+// limit admits cannot fill it: a create minute's set is held while the
+// relay's clock moves through 2·MaxCreateSkew and that minute, and one
+// more minute's set fills meanwhile (circuit.ReplayCache). Without a
+// relay-wide limit the default bound stands, and a flood past it is
+// refused (resource-limit), never forgotten.
+func replayEntries(cfg Config) int {
+	if cfg.CreateRateTotal <= 0 {
+		return circuit.DefaultReplayEntries
+	}
+	window := 2*circuit.MaxCreateSkew + 2*time.Minute
+	return max(circuit.DefaultReplayEntries, int(cfg.CreateRateTotal*window.Seconds())+cfg.CreateBurstTotal)
+}
+
 // New returns a router on h. It starts nothing; call Run.
 func New(h host.Host, cfg Config) (*Router, error) {
 	if err := cfg.Validate(); err != nil {
@@ -222,7 +236,7 @@ func New(h host.Host, cfg Config) (*Router, error) {
 	if h != nil {
 		cfg.Exit = cfg.Exit.withRelayAddrs(peerstoreRelayAddrs(h.Peerstore()))
 	}
-	relay, err := circuit.NewResponder(circuit.ResponderConfig{}, cfg.OnionKeys)
+	relay, err := circuit.NewResponder(circuit.ResponderConfig{ReplayEntries: replayEntries(cfg)}, cfg.OnionKeys)
 	if err != nil {
 		return nil, fmt.Errorf("router: %w", err)
 	}

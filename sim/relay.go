@@ -32,9 +32,12 @@ type relay struct {
 	gossip *view.Gossip // nil with DiscoverySample
 	router *router.Router
 	onion  circuit.OnionKey
-	roles  descriptor.Role
-	bw     uint64 // advertised bytes per second
-	sybil  bool
+	// onionUntil is the not-after time published for onion: after the
+	// simulated run, so it is the key clients choose.
+	onionUntil int64
+	roles      descriptor.Role
+	bw         uint64 // advertised bytes per second
+	sybil      bool
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -71,7 +74,7 @@ func (n *Network) startRelay(s relaySpec) (*relay, error) {
 		h.Close()
 		return nil, fmt.Errorf("sim: relay %d: %w", s.idx, err)
 	}
-	onion, err := circuit.GenerateOnionKey(rand.Reader, uint64(time.Now().Add(7*24*time.Hour).Unix()))
+	onion, err := circuit.GenerateOnionKey(rand.Reader)
 	if err != nil {
 		node.Close()
 		h.Close()
@@ -109,7 +112,7 @@ func (n *Network) startRelay(s relaySpec) (*relay, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &relay{idx: s.idx, ep: s.ep, key: key, host: h, node: node, gossip: gossip, router: rt, onion: onion,
+	r := &relay{idx: s.idx, ep: s.ep, key: key, host: h, node: node, gossip: gossip, router: rt, onion: onion, onionUntil: time.Now().Add(7 * 24 * time.Hour).Unix(),
 		roles: s.roles, bw: s.bw, sybil: s.sybil, cancel: cancel, done: make(chan struct{})}
 	go r.run(ctx, s.boot, n.cfg)
 	return r, nil
@@ -160,7 +163,7 @@ func (r *relay) sign(lifetime time.Duration) dht.SignFunc {
 			Version: descriptor.Version, PeerID: r.ID(), Seq: seq,
 			Published: now.Unix(), Expires: now.Add(lifetime).Unix(),
 			Roles: r.roles, Bandwidth: r.bw, Protocols: []uint16{circuit.ProtocolVersion}, Software: "obol-sim",
-			OnionKeys: []descriptor.OnionKey{{Key: r.onion.Public, NotAfter: int64(r.onion.Period)}},
+			OnionKeys: []descriptor.OnionKey{{Key: r.onion.Public, NotAfter: r.onionUntil}},
 		}
 		// An obol relay names the keys of the coming day's intervals
 		// too (7 at its defaults). The simulated relay answers one key
@@ -169,7 +172,7 @@ func (r *relay) sign(lifetime time.Duration) dht.SignFunc {
 		for i := range 6 {
 			var k [32]byte
 			rand.Read(k[:])
-			d.OnionKeys = append(d.OnionKeys, descriptor.OnionKey{Key: k, NotAfter: int64(r.onion.Period) + int64(i) + 1})
+			d.OnionKeys = append(d.OnionKeys, descriptor.OnionKey{Key: k, NotAfter: r.onionUntil + int64(i) + 1})
 		}
 		for _, a := range r.host.Addrs() {
 			d.Addrs = append(d.Addrs, a.Bytes())

@@ -278,12 +278,16 @@ func (m *CircuitManager) startPayments(c *Circuit, cfg PayConfig) error {
 // A relay that gets a DESTROY from its next hop passes on "destroyed"
 // (specs/04), so a client that gets "connect-failed" or "no-such-relay"
 // has it from its guard, which could not reach or did not know the
-// second relay: that relay alone is to blame. Any other failure may lie
-// anywhere after the guard.
+// second relay: that relay alone is to blame. A guard that finds the
+// client's clock off blames no relay: the clock is wrong, not the path.
+// Any other failure may lie anywhere after the guard.
 func blamed(path []*candidate, err error) []*candidate {
 	var d *circuit.DestroyedError
-	if len(path) > 1 && errors.As(err, &d) &&
-		(d.Reason == circuit.DestroyConnectFailed || d.Reason == circuit.DestroyNoSuchRelay) {
+	switch {
+	case errors.As(err, &d) && d.Reason == circuit.DestroyClockSkew:
+		return nil
+	case len(path) > 1 && errors.As(err, &d) &&
+		(d.Reason == circuit.DestroyConnectFailed || d.Reason == circuit.DestroyNoSuchRelay):
 		return path[1:2]
 	}
 	return path[1:]

@@ -82,7 +82,7 @@ func newCircuit(path []Hop) (*Circuit, []byte, error) {
 		specs[i] = circuit.HopSpec{PeerID: []byte(h.Peer.ID), OnionKey: h.OnionKey}
 		ids[i] = h.Peer.ID
 	}
-	b, create, err := circuit.NewBuild(rand.Reader, specs)
+	b, create, err := circuit.NewBuild(rand.Reader, time.Now(), specs)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", ErrBuildFailed, err)
 	}

@@ -95,7 +95,8 @@ func TestPathsAvoidDeadRelays(t *testing.T) {
 }
 
 // blamed puts a guard's "could not reach the next hop" on that hop alone,
-// and any other build failure on every relay after the guard.
+// a guard's "clock-skew" on no relay, and any other build failure on every
+// relay after the guard.
 func TestBlamed(t *testing.T) {
 	path := []*candidate{{}, {}, {}}
 	for _, tc := range []struct {
@@ -112,6 +113,9 @@ func TestBlamed(t *testing.T) {
 		if len(got) != len(tc.want) || &got[0] != &tc.want[0] {
 			t.Errorf("blamed for %v: %d relays from hop %d, want %d from hop %d", tc.err, len(got), 3-cap(got), len(tc.want), 3-cap(tc.want))
 		}
+	}
+	if got := blamed(path, &circuit.DestroyedError{Reason: circuit.DestroyClockSkew}); len(got) != 0 {
+		t.Errorf("a guard that finds the client's clock off blames %d relays", len(got))
 	}
 }
 

@@ -44,7 +44,7 @@ func (q *queryLog) count(key string) int {
 
 // startRouter runs a router on h whose next hops come from dir.
 func startRouter(t *testing.T, h host.Host, dir router.Directory) circuit.OnionKey {
-	onion, err := circuit.GenerateOnionKey(rand.Reader, 1)
+	onion, err := circuit.GenerateOnionKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,12 +31,15 @@ const (
 	// DefaultLifetime is the longest descriptors allow: a client fetches a
 	// relay's record about once a lifetime (specs/11-view.md), and learns
 	// that a relay stopped from its view's sources, not from expiry.
-	DefaultLifetime  = 24 * time.Hour
+	DefaultLifetime  = descriptor.MaxLifetime
 	DefaultRepublish = 30 * time.Minute
 	DefaultBandwidth = 1 << 20 // bytes per second
-	// DefaultOnionRotation keeps replay caches small and bounds how long
-	// 0-RTT data is exposed to a stolen onion key (specs/04-circuit.md §10).
-	DefaultOnionRotation = 4 * time.Hour
+	// DefaultOnionRotation bounds how long 0-RTT data is exposed to a
+	// stolen onion key (specs/04-circuit.md §9, §10). It is the shortest
+	// that lets a descriptor of DefaultLifetime name a key for every moment
+	// of its life (MaxOnionKeys), since clients fetch a relay's record again
+	// only when it nears its expiry.
+	DefaultOnionRotation = DefaultLifetime / (descriptor.MaxOnionKeys - 2)
 	MinOnionRotation     = time.Minute
 )
 
@@ -88,7 +91,7 @@ type RelayConfig struct {
 	// needs no hole punch (specs/02-dht.md §Kept connections): 0 takes
 	// DefaultKeptLinks, a negative number keeps none.
 	KeptLinks int
-	// OnionRotation is how long one onion key stays current (default 4h).
+	// OnionRotation is how long one onion key stays current (default a day).
 	OnionRotation time.Duration
 	// Payment, if set, makes the relay charge for circuits; nil runs it
 	// free. Unless it gives a Transport or asks for a direct connection,

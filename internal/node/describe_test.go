@@ -81,7 +81,9 @@ func TestRelayConfigValidate(t *testing.T) {
 	}{
 		{"defaults", RelayConfig{DataDir: "d"}, true},
 		{"no data dir", RelayConfig{}, false},
-		{"lifetime too long", RelayConfig{DataDir: "d", Lifetime: 25 * time.Hour}, false},
+		{"lifetime too long", RelayConfig{DataDir: "d", Lifetime: MaxLifetime + time.Hour}, false},
+		{"rotation too short for the lifetime", RelayConfig{DataDir: "d", OnionRotation: 4 * time.Hour}, false},
+		{"rotation a sixth of the lifetime", RelayConfig{DataDir: "d", Lifetime: 24 * time.Hour, OnionRotation: 4 * time.Hour}, true},
 		{"lifetime too short", RelayConfig{DataDir: "d", Lifetime: time.Second, Republish: time.Second}, false},
 		{"republish over half", RelayConfig{DataDir: "d", Lifetime: time.Hour, Republish: 31 * time.Minute}, false},
 		{"republish half", RelayConfig{DataDir: "d", Lifetime: time.Hour, Republish: 30 * time.Minute}, true},

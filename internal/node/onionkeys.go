@@ -117,7 +117,7 @@ func (k *onionKeyring) Rotate(now time.Time) (bool, error) {
 			// current at once.
 			start = max(start, last)
 		}
-		ok, err := circuit.GenerateOnionKey(rand.Reader, 0)
+		ok, err := circuit.GenerateOnionKey(rand.Reader)
 		if err != nil {
 			return false, err
 		}
@@ -150,7 +150,7 @@ func (k *onionKeyring) CircuitKeys(now time.Time) []circuit.OnionKey {
 	for i := len(k.keys) - 1; i >= 0; i-- {
 		sk := k.keys[i]
 		if sk.start() <= from && sk.NotAfter > now.Unix() {
-			out = append(out, circuit.OnionKey{Period: uint64(sk.NotAfter), Private: [32]byte(sk.Private), Public: [32]byte(sk.Public)})
+			out = append(out, circuit.OnionKey{Private: [32]byte(sk.Private), Public: [32]byte(sk.Public)})
 		}
 	}
 	return out

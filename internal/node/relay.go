@@ -454,7 +454,7 @@ func (r *Relay) rotateOnionKeys(ctx context.Context) {
 }
 
 func sameCircuitKeys(a, b []circuit.OnionKey) bool {
-	return slices.EqualFunc(a, b, func(x, y circuit.OnionKey) bool { return x.Period == y.Period && x.Public == y.Public })
+	return slices.EqualFunc(a, b, func(x, y circuit.OnionKey) bool { return x.Public == y.Public })
 }
 
 // confirmPublished logs once when the relay's own descriptor can be looked

@@ -78,7 +78,7 @@ func Open(n int, o Options) (*Network, error) {
 
 // AddRelay starts one more relay.
 func (nw *Network) AddRelay() (*Relay, error) {
-	onion, err := circuit.GenerateOnionKey(randReader, 1)
+	onion, err := circuit.GenerateOnionKey(randReader)
 	if err != nil {
 		return nil, err
 	}

@@ -64,7 +64,7 @@ func RelayChild(in io.Reader, out io.Writer) error {
 		return err
 	}
 	defer h.Close()
-	onion, err := circuit.GenerateOnionKey(rand.Reader, 1)
+	onion, err := circuit.GenerateOnionKey(rand.Reader)
 	if err != nil {
 		return err
 	}
@@ -174,7 +174,7 @@ func startFloodRelay(ctx context.Context, dir *relaynet.Directory) (floodInfo, *
 	if err != nil {
 		return floodInfo{}, nil, err
 	}
-	onion, err := circuit.GenerateOnionKey(rand.Reader, 1)
+	onion, err := circuit.GenerateOnionKey(rand.Reader)
 	if err != nil {
 		h.Close()
 		return floodInfo{}, nil, err
