@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/obolnet/obol/dht/view"
+	"github.com/obolnet/obol/internal/node"
 )
 
 // Config describes a simulated network and what is measured on it. The
@@ -29,7 +30,7 @@ type Config struct {
 	ClientBandwidth uint64
 
 	// Lifetime and Republish are the relays' descriptor lifetime and
-	// republish interval (defaults those of `obol relay`: 24 h, 30 min).
+	// republish interval (defaults those of `obol relay`: 6 days, 30 min).
 	Lifetime, Republish time.Duration
 	// Discovery is how clients learn the relays: DiscoveryView (the
 	// default, as obol does: relays gossip descriptors and serve their
@@ -131,7 +132,7 @@ func (c Config) withDefaults() Config {
 	if c.ClientBandwidth == 0 {
 		c.ClientBandwidth = 2_500_000
 	}
-	def(&c.Lifetime, 24*time.Hour) // obol relay's default
+	def(&c.Lifetime, node.DefaultLifetime)
 	def(&c.Republish, 30*time.Minute)
 	if c.Discovery == "" {
 		c.Discovery = DiscoveryView

@@ -58,6 +58,13 @@ func (sk storedOnionKey) start() int64 {
 	return sk.Start
 }
 
+// end is the end of the key's interval, by its own not-after time: a key
+// made under another rotation interval (an older configuration) keeps
+// the interval it was published with.
+func (sk storedOnionKey) end() int64 {
+	return sk.NotAfter - int64(onionOverlap/time.Second)
+}
+
 // loadOnionKeyring reads the keyring (creating it on first use) and makes
 // sure its keys cover now and the lifetime of a descriptor signed now.
 func loadOnionKeyring(path string, rotate, lifetime time.Duration, now time.Time) (*onionKeyring, error) {
@@ -109,7 +116,7 @@ func (k *onionKeyring) Rotate(now time.Time) (bool, error) {
 	for len(k.keys) < descriptor.MaxOnionKeys {
 		start := now.Unix()
 		if n := len(k.keys); n > 0 {
-			last := k.keys[n-1].start() + rot
+			last := k.keys[n-1].end()
 			if last >= horizon {
 				break
 			}
@@ -166,7 +173,7 @@ func (k *onionKeyring) Published(now time.Time) ([]descriptor.OnionKey, time.Tim
 	for _, sk := range k.keys {
 		if sk.NotAfter > now.Unix() {
 			out = append(out, descriptor.OnionKey{Key: [32]byte(sk.Public), NotAfter: sk.NotAfter})
-			until = max(until, sk.start()+int64(k.rotate/time.Second))
+			until = max(until, sk.end())
 		}
 	}
 	return out, time.Unix(until, 0)

@@ -95,3 +95,51 @@ func TestOnionKeyringFromAnOlderFile(t *testing.T) {
 		t.Fatalf("keys cover until %v only", covered)
 	}
 }
+
+// A relay that restarts with a longer rotation interval (4-hour keys of
+// an older configuration, now daily ones) continues its schedule where
+// its stored keys end: every moment of a descriptor's life has a key, the
+// descriptor claims no coverage its keys do not give, and once the old
+// keys are gone its descriptors live a whole lifetime again.
+func TestOnionKeyringRotationLengthened(t *testing.T) {
+	path := filepath.Join(t.TempDir(), OnionKeyFile)
+	t0 := time.Unix(1_800_000_000, 0)
+	if _, err := loadOnionKeyring(path, 4*time.Hour, 24*time.Hour, t0); err != nil {
+		t.Fatal(err)
+	}
+	const lifetime = 6 * 24 * time.Hour
+	now := t0.Add(time.Hour)
+	k, err := loadOnionKeyring(path, 24*time.Hour, lifetime, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	covered := func(now time.Time) time.Time {
+		keys, until := k.Published(now)
+		if len(keys) > descriptor.MaxOnionKeys {
+			t.Fatalf("%d keys published", len(keys))
+		}
+		// A client picks, at each moment, a key valid a minute ahead.
+		for at := now; at.Before(until); at = at.Add(10 * time.Minute) {
+			ok := false
+			for _, pk := range keys {
+				if pk.NotAfter > at.Add(time.Minute).Unix() && k.answeredAt(at)[pk.Key] {
+					ok = true
+				}
+			}
+			if !ok {
+				t.Fatalf("published at %v: no key answered %v later", now.Sub(t0), at.Sub(now))
+			}
+		}
+		return until
+	}
+	if until := covered(now); until.Before(now.Add(24 * time.Hour)) {
+		t.Fatalf("keys cover %v only", until.Sub(now))
+	}
+	later := t0.Add(25 * time.Hour)
+	if _, err := k.Rotate(later); err != nil {
+		t.Fatal(err)
+	}
+	if until := covered(later); until.Before(later.Add(lifetime)) {
+		t.Fatalf("a day on, keys cover %v only", until.Sub(later))
+	}
+}
