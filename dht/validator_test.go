@@ -65,7 +65,7 @@ func TestRelayValidatorRejects(t *testing.T) {
 			r.Published, r.Expires = testNow.Unix()-7200, testNow.Unix()-1
 		}), descriptor.ErrExpired},
 		{"too far in the future", RelayKey(id), relayRecord(t, key, 1, func(r *descriptor.Relay) {
-			r.Expires = testNow.Add(30 * time.Hour).Unix()
+			r.Expires = testNow.Add(descriptor.MaxLifetime + time.Hour).Unix()
 		}), descriptor.ErrTooFarAhead},
 		{"oversized", RelayKey(id), make([]byte, descriptor.MaxSize+1), descriptor.ErrTooLarge},
 		{"garbage", RelayKey(id), []byte("not a record"), descriptor.ErrMalformed},
