@@ -95,7 +95,7 @@ func TestRelayFlagDefaults(t *testing.T) {
 	if !ok {
 		t.Fatal("parse failed")
 	}
-	if len(cfg.Listen) != 2 || cfg.Roles != descriptor.RoleRelay|descriptor.RoleGuard || cfg.Lifetime != 24*time.Hour || cfg.Republish != 30*time.Minute {
+	if len(cfg.Listen) != 2 || cfg.Roles != descriptor.RoleRelay|descriptor.RoleGuard || cfg.Lifetime != 6*24*time.Hour || cfg.Republish != 30*time.Minute {
 		t.Errorf("defaults %+v", cfg)
 	}
 	if cfg.NoLinkPadding {
