@@ -285,7 +285,7 @@ func (c *Client) open(ctx context.Context) error {
 func (c *Client) mintTransport() (pay.MintTransport, error) {
 	cfg := client.Config{Links: c.links, Directory: client.DirectoryFunc(c.node.Known), Hops: c.cfg.Hops, Prebuilt: -1,
 		AllowSameSubnet: c.cfg.AllowSameSubnet, MinGuardAge: c.cfg.MinGuardAge, MinExitAge: c.cfg.MinExitAge, Logger: c.cfg.Logger,
-		Usable: pay.MintUsable, Pay: pay.MintPay, PreferGuards: c.guards}
+		Usable: pay.MintUsable, Pay: pay.MintPay, PreferGuards: c.guards, CreateClock: c.node.CreateClock}
 	if c.cfg.DataDir != "" {
 		cfg.GuardFile = filepath.Join(c.cfg.DataDir, MintGuardFile)
 	}
@@ -334,7 +334,8 @@ func (c *Client) join(ctx context.Context) error {
 // circuits builds the exit-circuit manager and the hidden-service client.
 func (c *Client) circuits() error {
 	cfg := client.Config{Links: c.links, Directory: client.DirectoryFunc(c.node.Known), Hops: c.cfg.Hops, Prebuilt: c.cfg.Prebuilt,
-		PriceLimit: c.cfg.PriceLimit, AllowSameSubnet: c.cfg.AllowSameSubnet, MinGuardAge: c.cfg.MinGuardAge, MinExitAge: c.cfg.MinExitAge, Logger: c.cfg.Logger}
+		PriceLimit: c.cfg.PriceLimit, AllowSameSubnet: c.cfg.AllowSameSubnet, MinGuardAge: c.cfg.MinGuardAge, MinExitAge: c.cfg.MinExitAge, Logger: c.cfg.Logger,
+		CreateClock: c.node.CreateClock}
 	cfg.PreferGuards = c.guards
 	if c.cfg.FrontPadding {
 		front := padding.DefaultFront
@@ -358,7 +359,7 @@ func (c *Client) circuits() error {
 		return err
 	}
 	c.hn = hidden.Config{Links: c.links, Directory: client.DirectoryFunc(c.node.Known), ClientKeys: c.cfg.ClientKeys, Logger: c.cfg.Logger,
-		Pay: hsPay, Standby: standby}
+		Pay: hsPay, Standby: standby, CreateClock: c.node.CreateClock}
 	if c.payer != nil {
 		// Hidden-service circuits start at the manager's guards and keep
 		// to its price limit and payer: one guard set for every circuit.

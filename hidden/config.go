@@ -21,7 +21,10 @@ type Config struct {
 	// Period is the descriptor time period (default descriptor.DefaultPeriod).
 	Period time.Duration
 	Now    func() time.Time // default time.Now
-	Logger *slog.Logger     // default: discard
+	// CreateClock is the time circuits' creates carry, as
+	// client.Config.CreateClock (default time.Now).
+	CreateClock func() time.Time
+	Logger      *slog.Logger // default: discard
 	// BuildTimeout bounds one circuit build (default 10 s).
 	BuildTimeout time.Duration
 	// Pay, if set, pays the relays of every circuit built: it is given
@@ -94,6 +97,14 @@ func (n *Config) validate() error {
 // Copies of a Config not shared this way each keep a set of their own,
 // and must not be given the same GuardFile.
 func (n Config) Shared() Config { return n.withDefaults() }
+
+// createTime is the time a circuit's create carries.
+func (n *Config) createTime() time.Time {
+	if n.CreateClock == nil {
+		return time.Now()
+	}
+	return n.CreateClock()
+}
 
 func (n Config) withDefaults() Config {
 	if n.Period == 0 {

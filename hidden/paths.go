@@ -140,7 +140,7 @@ func (n *Config) buildWith(ctx context.Context, path []client.Hop, chosen bool, 
 		}
 	}
 	var k *control
-	c, err := client.BuildPrepared(ctx, n.Links, path, func(c *client.Circuit) ([]circuit.RelayCell, error) {
+	c, err := client.BuildPrepared(ctx, n.Links, n.createTime(), path, func(c *client.Circuit) ([]circuit.RelayCell, error) {
 		if early == nil {
 			return nil, nil
 		}

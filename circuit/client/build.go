@@ -242,7 +242,7 @@ func (m *CircuitManager) buildPath(ctx context.Context, path []*candidate, first
 
 // startBuild sends the CREATE, and first's BEGIN as an early cell.
 func (m *CircuitManager) startBuild(ctx context.Context, path []*candidate, first *firstStream) (*Circuit, *Stream, error) {
-	c, create, err := newCircuit(hops(path))
+	c, create, err := newCircuit(m.cfg.CreateClock(), hops(path))
 	if err != nil {
 		return nil, nil, err
 	}

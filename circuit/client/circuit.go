@@ -61,7 +61,7 @@ type Circuit struct {
 // Build builds a circuit through path (1–8 hops; the last is the exit or
 // the hop streams end at) in one round trip, over links.
 func Build(ctx context.Context, links *link.Manager, path []Hop) (*Circuit, error) {
-	c, create, err := newCircuit(path)
+	c, create, err := newCircuit(time.Now(), path)
 	if err != nil {
 		return nil, err
 	}
@@ -71,8 +71,9 @@ func Build(ctx context.Context, links *link.Manager, path []Hop) (*Circuit, erro
 	return c, c.awaitBuilt(ctx)
 }
 
-// newCircuit prepares the build of path: the circuit and its CREATE.
-func newCircuit(path []Hop) (*Circuit, []byte, error) {
+// newCircuit prepares the build of path: the circuit and its CREATE, made
+// at now.
+func newCircuit(now time.Time, path []Hop) (*Circuit, []byte, error) {
 	if len(path) == 0 || len(path) > circuit.MaxHops {
 		return nil, nil, fmt.Errorf("%w: %d hops", ErrBuildFailed, len(path))
 	}
@@ -82,7 +83,7 @@ func newCircuit(path []Hop) (*Circuit, []byte, error) {
 		specs[i] = circuit.HopSpec{PeerID: []byte(h.Peer.ID), OnionKey: h.OnionKey}
 		ids[i] = h.Peer.ID
 	}
-	b, create, err := circuit.NewBuild(rand.Reader, time.Now(), specs)
+	b, create, err := circuit.NewBuild(rand.Reader, now, specs)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", ErrBuildFailed, err)
 	}

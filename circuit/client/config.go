@@ -100,6 +100,11 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// CreateClock is the time every create carries to the relays, which
+	// refuse one more than 5 minutes from their clock (default time.Now).
+	// A client sets it by its view's sources (view.Syncer.ClockOffset),
+	// so that a clock that is off does not tell its circuits apart.
+	CreateClock func() time.Time
 	// Front, if set, runs a FRONT padding machine with the middle hop of
 	// every circuit the manager builds (specs/12-padding.md, §4.2): a
 	// defence against website fingerprinting at the stated budget,
@@ -206,6 +211,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.CreateClock == nil {
+		c.CreateClock = time.Now
 	}
 	return c
 }

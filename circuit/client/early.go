@@ -26,7 +26,7 @@ func BuildDial(ctx context.Context, links *link.Manager, path []Hop, host string
 	if len(data) > MaxEarlyData {
 		return nil, nil, fmt.Errorf("client: %d bytes of early data, at most %d", len(data), MaxEarlyData)
 	}
-	c, create, err := newCircuit(path)
+	c, create, err := newCircuit(time.Now(), path)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -91,9 +91,10 @@ func (c *Circuit) earlyStream(ctx context.Context, host string, port uint16, dat
 // control handler there, so that no answer is missed — and returns those
 // cells, at most circuit.DefaultMaxEarlyCells. Like BuildDial's, they
 // have no forward secrecy against a later compromise of the last hop's
-// onion key (04 §9): the last hop reads them in any case.
-func BuildPrepared(ctx context.Context, links *link.Manager, path []Hop, prepare func(*Circuit) ([]circuit.RelayCell, error)) (*Circuit, error) {
-	c, create, err := newCircuit(path)
+// onion key (04 §9): the last hop reads them in any case. The CREATE is
+// made at now (Config.CreateClock).
+func BuildPrepared(ctx context.Context, links *link.Manager, now time.Time, path []Hop, prepare func(*Circuit) ([]circuit.RelayCell, error)) (*Circuit, error) {
+	c, create, err := newCircuit(now, path)
 	if err != nil {
 		return nil, err
 	}

@@ -276,3 +276,27 @@ func TestManagerSOCKSUsernamesIsolate(t *testing.T) {
 		t.Fatalf("streams per circuit %d and %d, want 2 and 1", used[0].Streams, used[1].Streams)
 	}
 }
+
+// A client whose creates carry a clock 10 minutes off builds nothing: the
+// relays refuse them (clock-skew), and what the application sees names
+// the clock, not a network failure.
+func TestManagerCreateClockOff(t *testing.T) {
+	cn := newCircuitNet(t, 4, circuitNetOptions{})
+	web := httpServer(t)
+	m := newTestManager(t, cn.descriptors(), client.Config{Prebuilt: -1, BuildTimeout: 5 * time.Second, BuildAttempts: 2,
+		CreateClock: func() time.Time { return time.Now().Add(-10 * time.Minute) }})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := m.DialIsolated(ctx, client.NewIsolationKey("late"), "tcp", web)
+	if err == nil {
+		// Dial may return before the circuit is built; the read fails.
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(30 * time.Second))
+		fmt.Fprintf(conn, "GET /hello HTTP/1.0\r\n\r\n")
+		_, err = io.ReadAll(conn)
+	}
+	if err == nil || !strings.Contains(err.Error(), "clock") {
+		t.Fatalf("a request with the clock 10 minutes off: %v", err)
+	}
+	t.Log(err)
+}

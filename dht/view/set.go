@@ -335,7 +335,7 @@ func (s *Set) Digest(epoch, since uint64, max int) Digest {
 		}
 	}
 	slices.SortFunc(ls, func(a, b listing) int { return cmpUint(a.version, b.version) })
-	d := Digest{Epoch: s.epoch, Next: s.version}
+	d := Digest{Epoch: s.epoch, Next: s.version, Time: unixMilli(s.now())}
 	if len(ls) > max {
 		ls, d.More = ls[:max], true
 		d.Next = ls[max-1].version

@@ -82,6 +82,10 @@ type Syncer struct {
 	names  map[ShortID]peer.ID
 	shorts map[peer.ID]ShortID // Short, remembered
 	last   Round
+	// offset is how far the sources' clocks are ahead of this one, as
+	// of the last round that heard two sources or more (ClockOffset).
+	offset    time.Duration
+	offsetSet bool
 }
 
 type heldSet struct {
@@ -102,7 +106,20 @@ type Round struct {
 	Bytes    int       // of the answers read
 	Sent     int       // bytes of the requests sent
 	Bad      []peer.ID // sources that served a malformed answer or a bad record
+
+	clocks []clockSample // what each source's digest said of its clock
 }
+
+// clockSample is a source's clock against this one: the time its digest
+// gave less the middle of the round trip that brought it.
+type clockSample struct {
+	src    peer.ID
+	offset time.Duration
+}
+
+// MaxClockOffset bounds the offset ClockOffset reports: sources further
+// off than an hour are taken to be wrong, not this clock.
+const MaxClockOffset = time.Hour
 
 // ErrNoSource means no candidate source answered.
 var ErrNoSource = errors.New("view: no source answered")
@@ -171,6 +188,7 @@ func (s *Syncer) Sync(ctx context.Context, cands []peer.AddrInfo) (Round, error)
 		}
 	}
 	rd.At = s.cfg.Now()
+	s.learnClock(rd.clocks, good)
 	if rd.Sources == 0 {
 		s.keep(nil)
 		return rd, fmt.Errorf("%w (%d tried)", ErrNoSource, len(srcs))
@@ -200,6 +218,46 @@ func (s *Syncer) Sync(ctx context.Context, cands []peer.AddrInfo) (Round, error)
 		s.mu.Unlock()
 	}
 	return rd, nil
+}
+
+// ClockOffset is how far the view's sources' clocks are ahead of this one
+// (SyncConfig.Now), from the last round that heard at least two of them:
+// with two, the offset nearer zero; with more, the median, so that one
+// source's lie moves it no further than the others' truth. ok is false
+// before such a round. A client adds it to its clock for the time its
+// creates carry (specs/04-circuit.md §7.2), so that a client whose clock
+// is off sends the minute every other client sends.
+func (s *Syncer) ClockOffset() (offset time.Duration, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.offset, s.offsetSet
+}
+
+// learnClock takes the offset of the sources that answered well.
+func (s *Syncer) learnClock(samples []clockSample, good []peer.AddrInfo) {
+	var offs []time.Duration
+	for _, c := range samples {
+		if slices.ContainsFunc(good, func(a peer.AddrInfo) bool { return a.ID == c.src }) {
+			offs = append(offs, c.offset)
+		}
+	}
+	if len(offs) < 2 {
+		return
+	}
+	slices.Sort(offs)
+	off := offs[len(offs)/2]
+	if len(offs) == 2 {
+		off = offs[0]
+		if offs[1].Abs() < off.Abs() {
+			off = offs[1]
+		}
+	}
+	if off.Abs() > MaxClockOffset {
+		return
+	}
+	s.mu.Lock()
+	s.offset, s.offsetSet = off, true
+	s.mu.Unlock()
 }
 
 // keep makes good the sources to keep, forgets the cursors of the others
@@ -478,12 +536,19 @@ func (s *Syncer) fetch(ctx context.Context, src peer.ID, ids []ShortID, rd *Roun
 func (s *Syncer) digest(ctx context.Context, src peer.ID, c cursor, rd *Round) (Digest, error) {
 	q, _ := EncodeRequest(Request{Epoch: c.epoch, Since: c.next})
 	rd.Sent += len(q)
+	sent := s.cfg.Now()
 	b, err := s.roundTrip(ctx, src, q, maxDigestSize)
 	if err != nil {
 		return Digest{}, err
 	}
+	got := s.cfg.Now()
 	rd.Bytes += len(b)
-	return DecodeDigest(b)
+	d, err := DecodeDigest(b)
+	if err == nil && !slices.ContainsFunc(rd.clocks, func(c clockSample) bool { return c.src == src }) {
+		mid := sent.Add(got.Sub(sent) / 2)
+		rd.clocks = append(rd.clocks, clockSample{src, time.UnixMilli(int64(d.Time)).Sub(mid)})
+	}
+	return d, err
 }
 
 // roundTrip sends one request on a new stream and reads the answer, at

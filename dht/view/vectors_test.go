@@ -15,11 +15,11 @@ import (
 	"github.com/obolnet/obol/descriptor"
 )
 
-var update = flag.Bool("update", false, "regenerate specs/vectors/view-v2.json")
+var update = flag.Bool("update", false, "regenerate specs/vectors/view-v3.json")
 
-const vectorFile = "../../specs/vectors/view-v2.json"
+const vectorFile = "../../specs/vectors/view-v3.json"
 
-// vectors is the layout of specs/vectors/view-v2.json. Relays are the
+// vectors is the layout of specs/vectors/view-v3.json. Relays are the
 // identities of seed bytes 1 and 2 (the first byte of an Ed25519 seed,
 // the rest zero); their records are published at Now and live an hour.
 // The records answer is compressed with DEFLATE's stored blocks (level
@@ -46,6 +46,7 @@ type vecRequest struct {
 type vecDigest struct {
 	Epoch   uint64     `json:"epoch"`
 	Next    uint64     `json:"next"`
+	Time    uint64     `json:"time_unix_ms"`
 	More    bool       `json:"more"`
 	Entries []vecEntry `json:"entries"`
 	Hex     string     `json:"hex"`
@@ -75,7 +76,7 @@ func vectorMessages(t testing.TB) (Request, Request, Digest, Records) {
 	a, b := newTestRelay(t, 1, "10.1.0.1"), newTestRelay(t, 2, "10.2.0.1")
 	dq := Request{Epoch: 0x0102030405060708, Since: 42}
 	fq := Request{Fetch: []ShortID{Short(a.id), Short(b.id)}}
-	d := Digest{Epoch: 0x0102030405060708, Next: 44, More: true,
+	d := Digest{Epoch: 0x0102030405060708, Next: 44, Time: uint64(t0.UnixMilli()) + 250, More: true,
 		Entries: []DigestEntry{{Short(a.id), 7}, {Short(b.id), Gone}}}
 	rs := Records{a.rec(t, 7, t0), b.rec(t, 1_800_000_000_123, t0)}
 	return dq, fq, d, rs
@@ -104,7 +105,7 @@ func buildVectors(t testing.TB) vectors {
 	b, err = EncodeRequest(fq)
 	v.FetchRequest = vecRequest{PeerIDs: v.ShortIDs, Hex: mustHex(t, b, err)}
 	b, err = EncodeDigest(d)
-	v.Digest = vecDigest{Epoch: d.Epoch, Next: d.Next, More: d.More, Hex: mustHex(t, b, err)}
+	v.Digest = vecDigest{Epoch: d.Epoch, Next: d.Next, Time: d.Time, More: d.More, Hex: mustHex(t, b, err)}
 	for _, e := range d.Entries {
 		v.Digest.Entries = append(v.Digest.Entries, vecEntry{hex.EncodeToString(e.ID[:]), e.Seq})
 	}
@@ -154,11 +155,11 @@ func invalidVectors(t testing.TB, v vectors) []invalidEntry {
 		{"fetch cut short", "request", hex.EncodeToString(fq[:len(fq)-1])},
 		{"fetch with a trailing byte", "request", hex.EncodeToString(append(bytes.Clone(fq), 0))},
 		{"digest of another type", "digest", mod(dg, 0, typeRecords)},
-		{"digest with more flag 2", "digest", mod(dg, 17, 2)},
-		{"digest claiming more entries than it has", "digest", mod(dg, 19, 3)},
-		{"digest of 2049 entries", "digest", hex.EncodeToString(append([]byte{typeDigest}, append(make([]byte, 17), 0x08, 0x01)...))},
+		{"digest with more flag 2", "digest", mod(dg, 25, 2)},
+		{"digest claiming more entries than it has", "digest", mod(dg, 27, 3)},
+		{"digest of 2049 entries", "digest", hex.EncodeToString(append([]byte{typeDigest}, append(make([]byte, 25), 0x08, 0x01)...))},
 		{"digest with a trailing byte", "digest", hex.EncodeToString(append(bytes.Clone(dg), 0))},
-		{"digest naming a relay twice", "digest", hex.EncodeToString(append(append(bytes.Clone(dg[:18]), 0, 2), append(bytes.Clone(dg[20:40]), dg[20:40]...)...))},
+		{"digest naming a relay twice", "digest", hex.EncodeToString(append(append(bytes.Clone(dg[:26]), 0, 2), append(bytes.Clone(dg[28:48]), dg[28:48]...)...))},
 		{"records of another type", "records", mod(rs, 0, typeDigest)},
 		{"records that are not DEFLATE", "records", hex.EncodeToString([]byte{typeRecords, 0xff, 0xff, 0xff})},
 		{"records with a record of length 0", "records", stored([]byte{1, 0, 0})},
@@ -226,7 +227,7 @@ func TestVectors(t *testing.T) {
 			t.Fatalf("short ID of %s", got.PeerIDs[i])
 		}
 	}
-	if gd, err := DecodeDigest(h(got.Digest.Hex)); err != nil || gd.Epoch != d.Epoch || gd.Next != d.Next || !gd.More || len(gd.Entries) != 2 || gd.Entries[1] != d.Entries[1] {
+	if gd, err := DecodeDigest(h(got.Digest.Hex)); err != nil || gd.Epoch != d.Epoch || gd.Next != d.Next || gd.Time != d.Time || !gd.More || len(gd.Entries) != 2 || gd.Entries[1] != d.Entries[1] {
 		t.Fatalf("digest: %+v %v", gd, err)
 	}
 	for _, x := range []string{got.Records.Hex, got.Records.Compressed} {

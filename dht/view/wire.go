@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -18,7 +19,7 @@ import (
 // Protocol is the stream protocol on which relays serve their view. One
 // stream carries one request, closed for writing after it, and one
 // response, closed after it.
-const Protocol = "/obol/view/2"
+const Protocol = "/obol/view/3"
 
 // Limits of the wire format (specs/02-dht.md, "The view"). A message past
 // any of them is malformed.
@@ -29,7 +30,7 @@ const (
 	digestRequestSize = 1 + 8 + 8
 	maxFetchRequest   = 1 + 1 + MaxFetch*ShortIDLen
 	maxRequestSize    = maxFetchRequest
-	maxDigestSize     = 1 + 8 + 8 + 1 + 2 + MaxDigestEntries*(ShortIDLen+8)
+	maxDigestSize     = 1 + 8 + 8 + 8 + 1 + 2 + MaxDigestEntries*(ShortIDLen+8)
 	// maxRecordsBody bounds the records once inflated; maxRecordsSize
 	// the answer on the wire, which DEFLATE's stored blocks can make a
 	// little longer than its content (5 bytes per 65,535).
@@ -101,13 +102,17 @@ type DigestEntry struct {
 
 // Digest answers a DIGEST request.
 //
-//	+------+----------+---------+---------+-----------+-------------------------------+
-//	| 0x81 | epoch u64| next u64| more u8 | count u16 | count × (short ID | seq u64)  |
-//	+------+----------+---------+---------+-----------+-------------------------------+
+//	+------+----------+---------+---------+---------+-----------+-------------------------------+
+//	| 0x81 | epoch u64| next u64| time u64| more u8 | count u16 | count × (short ID | seq u64)  |
+//	+------+----------+---------+---------+---------+-----------+-------------------------------+
 //
-// more is 0 or 1; count ≤ MaxDigestEntries; no short ID twice.
+// time is the relay's clock as it answers, in Unix milliseconds: a
+// client sets the clock its creates carry by its sources' (Syncer.
+// ClockOffset). more is 0 or 1; count ≤ MaxDigestEntries; no short ID
+// twice.
 type Digest struct {
 	Epoch, Next uint64
+	Time        uint64
 	More        bool
 	Entries     []DigestEntry
 }
@@ -184,6 +189,7 @@ func EncodeDigest(d Digest) ([]byte, error) {
 	b := []byte{typeDigest}
 	b = binary.BigEndian.AppendUint64(b, d.Epoch)
 	b = binary.BigEndian.AppendUint64(b, d.Next)
+	b = binary.BigEndian.AppendUint64(b, d.Time)
 	more := byte(0)
 	if d.More {
 		more = 1
@@ -207,7 +213,7 @@ func DecodeDigest(b []byte) (Digest, error) {
 	if t := r.u8(); r.err == nil && t != typeDigest {
 		return d, malformed("type %#x where a digest was expected", t)
 	}
-	d.Epoch, d.Next = r.u64(), r.u64()
+	d.Epoch, d.Next, d.Time = r.u64(), r.u64(), r.u64()
 	switch r.u8() {
 	case 0:
 	case 1:
@@ -385,4 +391,10 @@ func (r *reader) end() error {
 		return malformed("%d bytes after the message", len(r.b))
 	}
 	return nil
+}
+
+// unixMilli is t in Unix milliseconds, as a digest's time (0 before the
+// epoch).
+func unixMilli(t time.Time) uint64 {
+	return uint64(max(t.UnixMilli(), 0))
 }

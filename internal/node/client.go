@@ -46,6 +46,7 @@ type Client struct {
 	host  host.Host
 	cache *dht.Cache
 	views *view.Syncer
+	now   func() time.Time // the views' clock
 	boot  []peer.AddrInfo
 	guard atomic.Pointer[func() []peer.ID] // the relays to take the view from first
 
@@ -75,7 +76,11 @@ func OpenClient(cfg ClientConfig) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}
-	c := &Client{log: log, host: h, cache: cache, boot: cfg.Bootstrap}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	c := &Client{log: log, host: h, cache: cache, boot: cfg.Bootstrap, now: now}
 	c.views = view.NewSyncer(h, cache, view.SyncConfig{Now: cfg.Now, Logger: log, Preferred: c.preferred, CloseDropped: true})
 	return c, nil
 }
@@ -119,6 +124,15 @@ func (c *Client) Sample(ctx context.Context, n int) ([]*descriptor.Relay, error)
 func (c *Client) Refresh(ctx context.Context) int {
 	rd, _ := c.syncView(ctx)
 	return rd.Fetched
+}
+
+// CreateClock is the time the client's creates carry: this computer's
+// clock moved by its view's sources' (view.Syncer.ClockOffset), so that
+// a clock that is off neither gets the client's circuits refused nor
+// tells them apart (specs/04-circuit.md §14.2).
+func (c *Client) CreateClock() time.Time {
+	off, _ := c.views.ClockOffset()
+	return c.now().Add(off)
 }
 
 // syncView runs one round of the view's sync, from the relays of the
