@@ -26,6 +26,15 @@ import (
 // candidates it knows that did not fail have all been asked, or when the
 // lookup's budget of queried peers is spent. The whole lookup is bounded
 // by lookupTimeout and by maxQueriesPerPath × d queried peers.
+//
+// A path that holds a valid record and has no one left to ask does not
+// wait out a peer that does not answer: a peer that has gone (its port
+// closed, its host unreachable) costs a query its whole timeout, and on a
+// network with fewer holders than d × pathQuorum every path would wait
+// for it. Such a path stops once its queries still in flight have gone
+// unanswered for stragglerWait: three times the slowest answer the path
+// has had, and at least stragglerMin. A path without a valid record still
+// waits for every peer it asked.
 
 // DefaultLookupPaths is how many disjoint paths a record lookup walks.
 const DefaultLookupPaths = 3
@@ -36,6 +45,7 @@ const (
 	pathQuorum        = 3  // valid records after which a path stops
 	maxQueriesPerPath = 20 // the lookup asks at most d × this many peers
 	lookupTimeout     = 10 * time.Second
+	stragglerMin      = 500 * time.Millisecond
 )
 
 // queryFunc asks peer p for the record: it returns the raw record, nil if
@@ -139,6 +149,7 @@ type answer struct {
 	rec    []byte
 	closer []peer.ID
 	err    error
+	took   time.Duration
 }
 
 // walk is one path, numbered n from 1. It returns when the path stops and
@@ -152,23 +163,53 @@ func (l *disjointLookup) walk(ctx context.Context, n int, seeds []peer.ID) {
 	}
 	answers := make(chan answer, l.p.alpha)
 	inflight, valid := 0, 0
+	var slowest time.Duration // the slowest answer so far
+	lastAnswer := time.Now()  // or the path's start
+	var straggler *time.Timer
+	defer func() {
+		if straggler != nil {
+			straggler.Stop()
+		}
+	}()
 	for {
+		idle := false // no one left to ask
 		for inflight < l.p.alpha && valid < l.p.quorum && ctx.Err() == nil {
 			p := ps.next(func(p peer.ID) claim { return l.claim(n, p) })
 			if p == "" {
+				idle = true
 				break
 			}
 			inflight++
 			go func() {
+				start := time.Now()
 				rec, closer, err := l.query(ctx, p)
-				answers <- answer{p, rec, closer, err}
+				answers <- answer{p, rec, closer, err, time.Since(start)}
 			}()
 		}
 		if inflight == 0 {
 			return
 		}
-		a := <-answers
+		var wait <-chan time.Time
+		if idle && valid > 0 {
+			d := max(stragglerMin, 3*slowest) - time.Since(lastAnswer)
+			if straggler == nil {
+				straggler = time.NewTimer(d)
+			} else {
+				straggler.Reset(d)
+			}
+			wait = straggler.C
+		}
+		var a answer
+		select {
+		case a = <-answers:
+		case <-wait:
+			return // the deferred cancel ends the stragglers' queries
+		}
 		inflight--
+		lastAnswer = time.Now()
+		if a.err == nil {
+			slowest = max(slowest, a.took)
+		}
 		if a.err != nil {
 			ps.fail(a.p)
 			continue

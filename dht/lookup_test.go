@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	kb "github.com/libp2p/go-libp2p-kbucket"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -159,5 +160,57 @@ func TestDisjointLookupAllFail(t *testing.T) {
 	}
 	if len(s.asked) != 20 {
 		t.Fatalf("asked %d of 20 seeds", len(s.asked))
+	}
+}
+
+// A peer that has gone never answers: its query ends only with its
+// context. A path that holds the record and has no one else to ask stops
+// without it, and the lookup ends with the record even though nothing
+// bounds its context.
+func TestDisjointLookupLeavesDeadPeer(t *testing.T) {
+	s := newSimNet(8, 0, 0, 20) // fewer holders than paths × quorum
+	dead := s.closest(s.honest, 1)[0]
+	cancelled := make(chan struct{})
+	l := newDisjointLookup(defaultLookupParams(3, 20), s.key, "", func(ctx context.Context, p peer.ID) ([]byte, []peer.ID, error) {
+		if p == dead {
+			<-ctx.Done()
+			close(cancelled)
+			return nil, nil, ctx.Err()
+		}
+		return s.query(ctx, p)
+	}, func([]byte) bool { return true })
+	done := make(chan [][]byte, 1)
+	go func() { done <- l.run(context.Background(), s.closest(s.honest, 20)) }()
+	select {
+	case recs := <-done:
+		if !slices.ContainsFunc(recs, func(r []byte) bool { return bytes.Equal(r, freshRec) }) {
+			t.Fatal("record not found")
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the lookup waits for a peer that never answers")
+	}
+	<-cancelled // the dead peer's query was ended, not leaked
+}
+
+// A path without a valid record waits for a slow peer: the only holder
+// answers long after the others, and its record is found.
+func TestDisjointLookupWaitsForSlowHolder(t *testing.T) {
+	s := newSimNet(30, 0, 0, 20)
+	holder := s.closest(s.honest, 1)[0]
+	l := newDisjointLookup(defaultLookupParams(3, 20), s.key, "", func(ctx context.Context, p peer.ID) ([]byte, []peer.ID, error) {
+		_, closer, err := s.query(ctx, p)
+		if p != holder {
+			return nil, closer, err
+		}
+		select {
+		case <-time.After(10 * stragglerMin):
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		}
+		return freshRec, closer, err
+	}, func([]byte) bool { return true })
+	recs := l.run(context.Background(), s.closest(s.honest, 20))
+	if !slices.ContainsFunc(recs, func(r []byte) bool { return bytes.Equal(r, freshRec) }) {
+		t.Fatal("the slow holder's record was not waited for")
 	}
 }

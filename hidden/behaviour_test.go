@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -168,8 +169,25 @@ func TestIntroLossAndRestart(t *testing.T) {
 	}
 	serveHTTP(t, l2, body)
 	t.Logf("restarted after %v", time.Since(start))
+	// The cached descriptor names the lost relay as an intro point: the
+	// client tries only the listed ones, and then fetches anew.
+	var mu sync.Mutex
+	var tried []peer.ID
+	hidden.OnIntroduce(t, func(id peer.ID) {
+		mu.Lock()
+		tried = append(tried, id)
+		mu.Unlock()
+	})
 	if got, err := get(t, c, addr); err != nil || !bytes.Equal(got, body) {
 		t.Fatalf("after restart, client with a cached descriptor: %q %v", got, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if contains(tried, victim) {
+		t.Fatalf("introduced through the intro point of a relay the directory does not list: %v", tried)
+	}
+	if len(tried) < 3 { // two refusals from the old intro points, then the new
+		t.Fatalf("introductions through %v: the cached descriptor's intro points were not tried", tried)
 	}
 }
 

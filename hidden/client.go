@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -223,7 +224,7 @@ func (c *Connector) connectOnce(ctx context.Context, addr descriptor.HSAddress) 
 		rp.discard()
 		return nil, err
 	}
-	s, err := c.meet(ctx, addr, desc, rp)
+	s, err := c.meet(ctx, addr, desc, cached, rp)
 	if err != nil && cached && ctx.Err() == nil {
 		c.mu.Lock()
 		delete(c.descs, addr)
@@ -234,7 +235,7 @@ func (c *Connector) connectOnce(ctx context.Context, addr descriptor.HSAddress) 
 		if rp, err = c.openRendezvous(ctx); err != nil {
 			return nil, err
 		}
-		s, err = c.meet(ctx, addr, desc, rp)
+		s, err = c.meet(ctx, addr, desc, false, rp)
 	}
 	return s, err
 }
@@ -263,7 +264,12 @@ func (c *Connector) descriptor(ctx context.Context, addr descriptor.HSAddress) (
 // the introduction's way to the rendezvous point (through the service) is
 // far longer than the client's own, and the rendezvous point holds a
 // service that comes first.
-func (c *Connector) meet(ctx context.Context, addr descriptor.HSAddress, desc *descriptor.HSContent, rp *rendezvous) (*yamux.Session, error) {
+//
+// With a cached descriptor only intro points on listed relays are tried:
+// when those fail the descriptor is most likely stale (the service has
+// moved its intro points, or restarted), and fetching it anew costs less
+// than a circuit that waits out a dial to a relay that has gone.
+func (c *Connector) meet(ctx context.Context, addr descriptor.HSAddress, desc *descriptor.HSContent, cached bool, rp *rendezvous) (*yamux.Session, error) {
 	if desc.PoW.Effort > 0 { // one proof for this rendezvous point's cookie
 		w, err := descriptor.SolvePoW(rand.Reader, desc.PoW.Seed, addr, rp.cookie, desc.PoW.Effort,
 			func() bool { return ctx.Err() != nil })
@@ -282,6 +288,12 @@ func (c *Connector) meet(ctx context.Context, addr descriptor.HSAddress, desc *d
 	}
 	var t *tunnel
 	err := introduceEach(ctx, len(desc.Intros), func(i int) bool { return listed[desc.Intros[i].Relay] }, rp.failed, func(n int) (err error) {
+		if cached && !listed[desc.Intros[n].Relay] {
+			return errIntroUnlisted
+		}
+		if h := testHookIntroduce.Load(); h != nil {
+			(*h)(desc.Intros[n].Relay)
+		}
 		t, err = c.introduce(ctx, rp, addr, desc.Intros[n])
 		return err
 	})
@@ -343,6 +355,14 @@ func introduceEach(ctx context.Context, n int, first func(int) bool, stop func()
 		pause = min(2*pause, introRetryMax)
 	}
 }
+
+// testHookIntroduce, if set, is called with the relay of each intro
+// point an introduction is built to.
+var testHookIntroduce atomic.Pointer[func(peer.ID)]
+
+// errIntroUnlisted skips an intro point of a cached descriptor on a relay
+// the directory does not list.
+var errIntroUnlisted = errors.New("hidden: intro point's relay is not listed")
 
 // errIntroRateLimited is an intro point's refusal for its rate: the
 // service's share of its introductions is spent for now.

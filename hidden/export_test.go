@@ -90,3 +90,10 @@ func (c *Connector) HasDescriptor(host string) bool {
 	defer c.mu.Unlock()
 	return c.descs[addr] != nil
 }
+
+// OnIntroduce calls f with the relay of each intro point an introduction
+// is built to, until the test ends.
+func OnIntroduce(t interface{ Cleanup(func()) }, f func(peer.ID)) {
+	testHookIntroduce.Store(&f)
+	t.Cleanup(func() { testHookIntroduce.Store(nil) })
+}
