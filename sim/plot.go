@@ -7,10 +7,7 @@ import (
 	"slices"
 	"time"
 
-	"gonum.org/v1/plot"
-	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/plotutil"
-	"gonum.org/v1/plot/vg"
+	"github.com/obolnet/obol/internal/pngplot"
 )
 
 // Plot file names, in the plots directory.
@@ -25,24 +22,19 @@ func (r *Report) Plot(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	for name, f := range map[string]func() (*plot.Plot, error){PlotViews: r.plotViews, PlotLatency: r.plotLatency} {
-		p, err := f()
-		if err != nil {
-			return fmt.Errorf("sim: plot %s: %w", name, err)
-		}
-		if err := p.Save(16*vg.Centimeter, 10*vg.Centimeter, filepath.Join(dir, name)); err != nil {
+	for name, c := range map[string]*pngplot.Chart{PlotViews: r.plotViews(), PlotLatency: r.plotLatency()} {
+		if err := c.WritePNG(filepath.Join(dir, name), 720, 450); err != nil {
 			return fmt.Errorf("sim: plot %s: %w", name, err)
 		}
 	}
 	return nil
 }
 
-func (r *Report) plotViews() (*plot.Plot, error) {
-	p := plot.New()
-	p.Title.Text = fmt.Sprintf("Clients' views (%d relays, %d clients, sample %d)", r.Config.Relays, r.Config.Clients, r.Config.Sample)
-	p.X.Label.Text = "minutes observed"
-	p.Y.Min, p.Y.Max = 0, 1.05
-	p.Legend.Top, p.Legend.Left = false, true
+func (r *Report) plotViews() *pngplot.Chart {
+	c := pngplot.NewChart(fmt.Sprintf("Clients' views (%d relays, %d clients, sample %d)", r.Config.Relays, r.Config.Clients, r.Config.Sample))
+	c.XLabel = "minutes observed"
+	c.YMin, c.YMax = 0, 1.05
+	c.LegendLeft, c.LegendBottom = true, true
 	lines := []struct {
 		name string
 		y    func(ViewSnapshot) float64
@@ -52,58 +44,43 @@ func (r *Report) plotViews() (*plot.Plot, error) {
 		{"agreement (Jaccard)", func(v ViewSnapshot) float64 { return v.Agreement }},
 		{"stale share", func(v ViewSnapshot) float64 { return v.Stale }},
 	}
-	for i, l := range lines {
-		pts := make(plotter.XYs, len(r.Views))
+	for _, l := range lines {
+		pts := make([][2]float64, len(r.Views))
 		for j, v := range r.Views {
-			pts[j] = plotter.XY{X: v.AtMinutes, Y: l.y(v)}
+			pts[j] = [2]float64{v.AtMinutes, l.y(v)}
 		}
-		line, err := plotter.NewLine(pts)
-		if err != nil {
-			return nil, err
-		}
-		line.Color, line.Dashes, line.Width = plotutil.Color(i), plotutil.Dashes(i), vg.Points(1.5)
-		p.Add(line)
-		p.Legend.Add(l.name, line)
+		c.Lines = append(c.Lines, pngplot.Line{Name: l.name, XY: pts})
 	}
-	p.Add(plotter.NewGrid())
-	return p, nil
+	return c
 }
 
-func (r *Report) plotLatency() (*plot.Plot, error) {
-	p := plot.New()
-	p.Title.Text = "Lookup, circuit and fetch times"
-	p.X.Label.Text = "seconds (virtual)"
-	p.Y.Label.Text = "fraction"
-	p.Y.Min, p.Y.Max = 0, 1
-	p.Legend.Top, p.Legend.Left = false, false
+func (r *Report) plotLatency() *pngplot.Chart {
+	c := pngplot.NewChart("Lookup, circuit and fetch times")
+	c.XLabel = "seconds (virtual)"
+	c.YLabel = "fraction"
+	c.YMin, c.YMax = 0, 1
+	c.LegendBottom = true
 	series := []struct {
 		name string
 		ds   []time.Duration
 	}{{"DHT lookup", r.samples.lookups}, {"circuit + stream", r.samples.dials}, {"fetch", r.samples.fetches}}
-	for i, s := range series {
+	for _, s := range series {
 		if len(s.ds) == 0 {
 			continue
 		}
-		line, err := plotter.NewLine(cdf(s.ds))
-		if err != nil {
-			return nil, err
-		}
-		line.Color, line.Dashes, line.Width = plotutil.Color(i), plotutil.Dashes(i), vg.Points(1.5)
-		p.Add(line)
-		p.Legend.Add(s.name, line)
+		c.Lines = append(c.Lines, pngplot.Line{Name: s.name, XY: cdf(s.ds)})
 	}
-	p.Add(plotter.NewGrid())
-	return p, nil
+	return c
 }
 
 // cdf is the empirical distribution of ds, in seconds, as a step line.
-func cdf(ds []time.Duration) plotter.XYs {
+func cdf(ds []time.Duration) [][2]float64 {
 	s := slices.Clone(ds)
 	slices.Sort(s)
-	pts := make(plotter.XYs, 0, 2*len(s))
+	pts := make([][2]float64, 0, 2*len(s))
 	for i, d := range s {
 		x := d.Seconds()
-		pts = append(pts, plotter.XY{X: x, Y: float64(i) / float64(len(s))}, plotter.XY{X: x, Y: float64(i+1) / float64(len(s))})
+		pts = append(pts, [2]float64{x, float64(i) / float64(len(s))}, [2]float64{x, float64(i+1) / float64(len(s))})
 	}
 	return pts
 }

@@ -49,8 +49,8 @@ var Layers = map[string][]string{
 	"pay":               {"router", "circuit", "payment", "descriptor", "internal/keyfile"},
 	"internal/node":     {"pay", "hidden", "router", "circuit", "dht", "payment", "descriptor", "internal/keyfile", "internal/status"},
 	"obol":              {"internal/node", "pay", "hidden", "router", "circuit", "dht", "payment", "descriptor", "internal/keyfile", "internal/status"},
-	"sim":               {"obol", "internal/node", "pay", "hidden", "router", "circuit", "dht", "payment", "descriptor"},
-	"cmd":               {"sim", "obol", "internal/node", "internal/localnet", "internal/relaynet", "internal/status", "internal/metrics", "internal/netemu", "pay", "hidden", "router", "circuit", "dht", "payment", "descriptor", "internal/keyfile"},
+	"sim":               {"obol", "internal/node", "internal/pngplot", "pay", "hidden", "router", "circuit", "dht", "payment", "descriptor"},
+	"cmd":               {"sim", "obol", "internal/node", "internal/localnet", "internal/relaynet", "internal/status", "internal/metrics", "internal/netemu", "internal/pngplot", "pay", "hidden", "router", "circuit", "dht", "payment", "descriptor", "internal/keyfile"},
 	"internal/localnet": {"obol", "internal/node", "pay", "hidden", "router", "circuit", "dht", "payment", "descriptor"},
 	"internal/relaynet": {"router", "circuit", "dht", "descriptor"},
 	"internal/metrics":  {"internal/status"},
@@ -63,6 +63,8 @@ var Layers = map[string][]string{
 	"internal/netemu": nil,
 	// libp2p streams that name their protocol in their first flight
 	"internal/lazystream": nil,
+	// the reports' PNG charts
+	"internal/pngplot": nil,
 }
 
 // Root is the layer of the module's root package, package obol.
