@@ -138,6 +138,7 @@ func (c *Chart) Draw(w, h int) (*image.RGBA, error) {
 		}
 	}
 
+	frame(img, area, black) // under the series: a line at a bound stays seen
 	var legend []legendEntry
 	if len(c.Bars) > 0 {
 		n := len(c.Categories)
@@ -180,7 +181,6 @@ func (c *Chart) Draw(w, h int) (*image.RGBA, error) {
 		}
 		legend = append(legend, legendEntry{l.Name, i, false})
 	}
-	frame(img, area, black)
 	c.drawLegend(img, area, legend)
 	return img, nil
 }
