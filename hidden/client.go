@@ -37,9 +37,10 @@ type Connector struct {
 }
 
 type cachedDesc struct {
-	content *descriptor.HSContent
-	expires time.Time
-	period  descriptor.Period
+	content  *descriptor.HSContent
+	expires  time.Time
+	period   descriptor.Period
+	revision uint64
 }
 
 // NewConnector returns a connector on n. It starts nothing.
@@ -219,43 +220,76 @@ func (c *Connector) connectOnce(ctx context.Context, addr descriptor.HSAddress) 
 	if err != nil {
 		return nil, err
 	}
-	desc, cached, err := c.descriptor(ctx, addr)
+	d, cached, err := c.descriptor(ctx, addr)
 	if err != nil {
 		rp.discard()
 		return nil, err
 	}
-	s, err := c.meet(ctx, addr, desc, cached, rp)
-	if err != nil && cached && ctx.Err() == nil {
+	for fetched := 0; ; fetched++ {
+		s, err := c.meet(ctx, addr, d.content, cached, rp)
+		if err == nil || ctx.Err() != nil || fetched == maxRefetches {
+			return s, err
+		}
+		// Again with a descriptor fetched anew: any, if the one tried
+		// was cached; if it was just fetched, only a newer replica, and
+		// only when every intro point said the service had left it. A
+		// service that has just republished (after losing an intro
+		// point, or restarting) may have stored one replica and not yet
+		// the others.
+		above := uint64(0)
+		if !cached {
+			if !errors.Is(err, errIntroUnknown) {
+				return s, err
+			}
+			above = d.revision
+		}
 		c.mu.Lock()
 		delete(c.descs, addr)
 		c.mu.Unlock()
-		if desc, _, err = c.descriptor(ctx, addr); err != nil {
+		first := err
+		if d, err = c.fetch(ctx, addr, above); err != nil {
+			if errors.Is(err, errNoNewerDescriptor) {
+				return nil, first // what the intro points said
+			}
 			return nil, err
 		}
+		cached = false
 		if rp, err = c.openRendezvous(ctx); err != nil {
 			return nil, err
 		}
-		s, err = c.meet(ctx, addr, desc, false, rp)
 	}
-	return s, err
 }
 
-func (c *Connector) descriptor(ctx context.Context, addr descriptor.HSAddress) (*descriptor.HSContent, bool, error) {
+// maxRefetches bounds the descriptors a connect fetches after its first:
+// a stale cached one, then a stale replica.
+const maxRefetches = 2
+
+// descriptor returns addr's descriptor from the cache, or fetched; it
+// reports which.
+func (c *Connector) descriptor(ctx context.Context, addr descriptor.HSAddress) (*cachedDesc, bool, error) {
 	now := c.net.Now()
 	c.mu.Lock()
 	d := c.descs[addr]
 	c.mu.Unlock()
 	if d != nil && now.Before(d.expires) && d.period == descriptor.PeriodAt(now, c.net.Period) {
-		return d.content, true, nil
+		return d, true, nil
 	}
-	content, r, err := c.net.fetchDescriptor(ctx, addr)
+	d, err := c.fetch(ctx, addr, 0)
+	return d, false, err
+}
+
+// fetch fetches addr's descriptor, of a revision above above, and caches
+// it.
+func (c *Connector) fetch(ctx context.Context, addr descriptor.HSAddress, above uint64) (*cachedDesc, error) {
+	content, r, err := c.net.fetchDescriptor(ctx, addr, above)
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
+	d := &cachedDesc{content: content, expires: r.ExpiresAt(), period: r.Period, revision: r.Revision}
 	c.mu.Lock()
-	c.descs[addr] = &cachedDesc{content: content, expires: r.ExpiresAt(), period: r.Period}
+	c.descs[addr] = d
 	c.mu.Unlock()
-	return content, false, nil
+	return d, nil
 }
 
 // meet introduces the client through each intro point in turn until the
@@ -287,6 +321,7 @@ func (c *Connector) meet(ctx context.Context, addr descriptor.HSAddress, desc *d
 		listed[r.PeerID] = true
 	}
 	var t *tunnel
+	tried, left := 0, 0 // introductions, and refusals for a service that left
 	err := introduceEach(ctx, len(desc.Intros), func(i int) bool { return listed[desc.Intros[i].Relay] }, rp.failed, func(n int) (err error) {
 		if cached && !listed[desc.Intros[n].Relay] {
 			return errIntroUnlisted
@@ -295,12 +330,18 @@ func (c *Connector) meet(ctx context.Context, addr descriptor.HSAddress, desc *d
 			(*h)(desc.Intros[n].Relay)
 		}
 		t, err = c.introduce(ctx, rp, addr, desc.Intros[n])
+		if tried++; errors.Is(err, errIntroUnknown) {
+			left++
+		}
 		return err
 	})
 	if err != nil {
 		rp.discard()
 		if errors.Is(err, ErrNotAdmitted) { // the caller's to know: a limit of its own
 			return nil, fmt.Errorf("%w: %w", ErrUnreachable, err)
+		}
+		if tried > 0 && left == tried { // connectOnce looks for a newer descriptor
+			return nil, fmt.Errorf("%w: %w", ErrUnreachable, errIntroUnknown)
 		}
 		return nil, fmt.Errorf("%w: %v", ErrUnreachable, err)
 	}
@@ -359,6 +400,11 @@ func introduceEach(ctx context.Context, n int, first func(int) bool, stop func()
 // testHookIntroduce, if set, is called with the relay of each intro
 // point an introduction is built to.
 var testHookIntroduce atomic.Pointer[func(peer.ID)]
+
+// errIntroUnknown is an intro point's answer that the service holds no
+// circuit with it any more: the descriptor is older than the service's
+// intro points.
+var errIntroUnknown = errors.New("hidden: intro point refused the introduction: the service is no longer there (status 1)")
 
 // errIntroUnlisted skips an intro point of a cached descriptor on a relay
 // the directory does not list.
@@ -514,6 +560,9 @@ func (c *Connector) introduce(ctx context.Context, rp *rendezvous, addr descript
 		case b := <-ack:
 			if len(b) == 1 && b[0] == descriptor.IntroAckRateLimited {
 				return nil, errIntroRateLimited
+			}
+			if len(b) == 1 && b[0] == descriptor.IntroAckUnknown {
+				return nil, errIntroUnknown
 			}
 			if len(b) != 1 || b[0] != descriptor.IntroAckOK {
 				return nil, fmt.Errorf("hidden: intro point refused the introduction (status %v)", b)

@@ -47,7 +47,7 @@ func (c *Connector) IntroduceNoWork(ctx context.Context, host string, i int, rp 
 	if err != nil {
 		return 0, err
 	}
-	ip := desc.Intros[i%len(desc.Intros)]
+	ip := desc.content.Intros[i%len(desc.content.Intros)]
 	var cookie [descriptor.CookieLen]byte
 	rand.Read(cookie[:])
 	payload := descriptor.IntroPayload{Cookie: cookie, OnionKey: rp.OnionKey, Relay: rp.Peer.ID}

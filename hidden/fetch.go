@@ -20,10 +20,15 @@ const fetchAttempts = 3
 
 var errUnavailable = errors.New("hidden: relay does not serve descriptors")
 
+// errNoNewerDescriptor: every replica found was of the revision the
+// client had already tried, or older.
+var errNoNewerDescriptor = errors.New("hidden: no newer descriptor than the one whose intro points the service has left")
+
 // fetchDescriptor finds and decrypts addr's descriptor for the current
 // period, trying the replicas in random order on up to fetchAttempts
-// relays.
-func (n *Config) fetchDescriptor(ctx context.Context, addr descriptor.HSAddress) (*descriptor.HSContent, *descriptor.HSRecord, error) {
+// relays. A record of a revision at or below above counts as not found
+// (above 0: any).
+func (n *Config) fetchDescriptor(ctx context.Context, addr descriptor.HSAddress, above uint64) (*descriptor.HSContent, *descriptor.HSRecord, error) {
 	p := descriptor.PeriodAt(n.Now(), n.Period)
 	blinded, err := descriptor.BlindPublicKey(addr, p)
 	if err != nil {
@@ -71,6 +76,12 @@ func (n *Config) fetchDescriptor(ctx context.Context, addr descriptor.HSAddress)
 				continue
 			}
 			content, r, err := open(rec, addr, n)
+			if err == nil && above > 0 && r.Revision <= above {
+				if lastErr == nil {
+					lastErr = errNoNewerDescriptor
+				}
+				continue
+			}
 			if err == nil {
 				go n.padThenClose(c) // the setup machine, then close
 				return content, r, nil
