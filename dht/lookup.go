@@ -152,17 +152,31 @@ type answer struct {
 	took   time.Duration
 }
 
-// walk is one path, numbered n from 1. It returns when the path stops and
-// its queries have ended.
+// walk is one path, numbered n from 1. It returns when the path stops.
+//
+// The path's queries run on a context of their own, cancelled once the
+// path holds its quorum or has no query in flight. Queries a path leaves
+// unanswered (stragglers, or all of them when ctx ends) run on to their
+// own RPC timeout: a peer that has gone is then found to have gone, and
+// leaves the routing table, instead of costing the next lookup again.
 func (l *disjointLookup) walk(ctx context.Context, n int, seeds []peer.ID) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	qctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	ps := newPathState(l.target, l.p.k)
 	for _, s := range seeds {
 		ps.add(s)
 	}
 	answers := make(chan answer, l.p.alpha)
 	inflight, valid := 0, 0
+	// leave returns from the path with queries in flight: they end on
+	// their own, and then so does their context.
+	leave := func() {
+		go func(n int) {
+			for range n {
+				<-answers
+			}
+			cancel()
+		}(inflight)
+	}
 	var slowest time.Duration // the slowest answer so far
 	lastAnswer := time.Now()  // or the path's start
 	var straggler *time.Timer
@@ -182,11 +196,12 @@ func (l *disjointLookup) walk(ctx context.Context, n int, seeds []peer.ID) {
 			inflight++
 			go func() {
 				start := time.Now()
-				rec, closer, err := l.query(ctx, p)
+				rec, closer, err := l.query(qctx, p)
 				answers <- answer{p, rec, closer, err, time.Since(start)}
 			}()
 		}
 		if inflight == 0 {
+			cancel()
 			return
 		}
 		var wait <-chan time.Time
@@ -203,7 +218,11 @@ func (l *disjointLookup) walk(ctx context.Context, n int, seeds []peer.ID) {
 		select {
 		case a = <-answers:
 		case <-wait:
-			return // the deferred cancel ends the stragglers' queries
+			leave()
+			return
+		case <-ctx.Done():
+			leave()
+			return
 		}
 		inflight--
 		lastAnswer = time.Now()

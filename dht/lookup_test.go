@@ -163,19 +163,26 @@ func TestDisjointLookupAllFail(t *testing.T) {
 	}
 }
 
-// A peer that has gone never answers: its query ends only with its
-// context. A path that holds the record and has no one else to ask stops
-// without it, and the lookup ends with the record even though nothing
-// bounds its context.
+// A peer that has gone never answers: its query ends only at its own
+// timeout. A path that holds the record and has no one else to ask stops
+// without it, and the lookup ends with the record, though nothing bounds
+// its context. The dead peer's query is left to run to its timeout, not
+// cancelled, so that its failure is seen (queryValue then drops the peer
+// from the routing table).
 func TestDisjointLookupLeavesDeadPeer(t *testing.T) {
 	s := newSimNet(8, 0, 0, 20) // fewer holders than paths × quorum
 	dead := s.closest(s.honest, 1)[0]
-	cancelled := make(chan struct{})
+	timeout := make(chan struct{})       // the dead peer's RPC timeout
+	cancelledEarly := make(chan bool, 1) // whether its context had ended
 	l := newDisjointLookup(defaultLookupParams(3, 20), s.key, "", func(ctx context.Context, p peer.ID) ([]byte, []peer.ID, error) {
 		if p == dead {
-			<-ctx.Done()
-			close(cancelled)
-			return nil, nil, ctx.Err()
+			select {
+			case <-timeout:
+				cancelledEarly <- false
+			case <-ctx.Done():
+				cancelledEarly <- true
+			}
+			return nil, nil, errors.New("timed out")
 		}
 		return s.query(ctx, p)
 	}, func([]byte) bool { return true })
@@ -189,7 +196,10 @@ func TestDisjointLookupLeavesDeadPeer(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatal("the lookup waits for a peer that never answers")
 	}
-	<-cancelled // the dead peer's query was ended, not leaked
+	close(timeout)
+	if <-cancelledEarly {
+		t.Fatal("the dead peer's query was cancelled: its failure goes unseen")
+	}
 }
 
 // A path without a valid record waits for a slow peer: the only holder
