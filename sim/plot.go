@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"time"
 
 	"github.com/obolnet/obol/internal/pngplot"
@@ -73,14 +72,11 @@ func (r *Report) plotLatency() *pngplot.Chart {
 	return c
 }
 
-// cdf is the empirical distribution of ds, in seconds, as a step line.
+// cdf is the empirical distribution of ds, in seconds.
 func cdf(ds []time.Duration) [][2]float64 {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	pts := make([][2]float64, 0, 2*len(s))
-	for i, d := range s {
-		x := d.Seconds()
-		pts = append(pts, [2]float64{x, float64(i) / float64(len(s))}, [2]float64{x, float64(i+1) / float64(len(s))})
+	xs := make([]float64, len(ds))
+	for i, d := range ds {
+		xs[i] = d.Seconds()
 	}
-	return pts
+	return pngplot.CDF(xs)
 }

@@ -14,6 +14,7 @@ import (
 	"image/png"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -33,6 +34,17 @@ type Line struct {
 type Bars struct {
 	Name   string
 	Values []float64
+}
+
+// CDF is the empirical distribution of xs as a step line, for Line.XY.
+func CDF(xs []float64) [][2]float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	pts := make([][2]float64, 0, 2*len(s))
+	for i, x := range s {
+		pts = append(pts, [2]float64{x, float64(i) / float64(len(s))}, [2]float64{x, float64(i+1) / float64(len(s))})
+	}
+	return pts
 }
 
 // Chart is a line chart (Lines) or a grouped bar chart (Bars and

@@ -129,3 +129,19 @@ func TestClean(t *testing.T) {
 		}
 	}
 }
+
+func TestCDF(t *testing.T) {
+	got := CDF([]float64{3, 1, 2})
+	want := [][2]float64{{1, 0}, {1, 1.0 / 3}, {2, 1.0 / 3}, {2, 2.0 / 3}, {3, 2.0 / 3}, {3, 1}}
+	if len(got) != len(want) {
+		t.Fatalf("%v", got)
+	}
+	for i := range got {
+		if math.Abs(got[i][0]-want[i][0]) > 1e-12 || math.Abs(got[i][1]-want[i][1]) > 1e-12 {
+			t.Fatalf("%v, want %v", got, want)
+		}
+	}
+	if len(CDF(nil)) != 0 {
+		t.Fatal("points from no samples")
+	}
+}

@@ -3,7 +3,6 @@ package bench
 import (
 	"fmt"
 	"path/filepath"
-	"slices"
 
 	"github.com/obolnet/obol/internal/pngplot"
 )
@@ -48,20 +47,9 @@ func (r *Report) plotTTFB() *pngplot.Chart {
 		c.XMax = 1.7 * hi // room for the legend on the right
 	}
 	for _, s := range r.TTFB {
-		c.Lines = append(c.Lines, pngplot.Line{Name: s.Name, XY: cdf(s.Samples)})
+		c.Lines = append(c.Lines, pngplot.Line{Name: s.Name, XY: pngplot.CDF(s.Samples)})
 	}
 	return c
-}
-
-// cdf is the empirical distribution of xs as a step line.
-func cdf(xs []float64) [][2]float64 {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	pts := make([][2]float64, 0, 2*len(s))
-	for i, x := range s {
-		pts = append(pts, [2]float64{x, float64(i) / float64(len(s))}, [2]float64{x, float64(i+1) / float64(len(s))})
-	}
-	return pts
 }
 
 // plotBulk draws one bar per scenario, grouped by streams. Direct TCP on
